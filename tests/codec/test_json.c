@@ -1,0 +1,216 @@
+/*
+ * The JSON reader's strictness (RFC 8259) and the decoders' errors: what jsmn
+ * alone would let through is refused; every escape is decoded; bad UTF-8,
+ * wrong types, numbers out of range and over-long strings are errors that
+ * name the field; unknown keys are ignored.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vtypes.h"
+
+static bool parses(const char *js)
+{
+  jsmntok_t toks[64];
+  ttb_jr r;
+  return ttb_jr_parse(&r, js, strlen(js), toks, 64);
+}
+
+Test(json_reader, rejects_what_jsmn_lets_through)
+{
+  static const char *bad[] = {
+      "{\"a\":1,}", "{,}", "[1,,2]", "[1 2]", "{\"a\":1 \"b\":2}", "{\"a\"}", "{\"a\":}", "[,1]",
+      "{\"a\":1,\"b\"}", "{\"a\":tru}", "{\"a\":-}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}",
+      "{\"a\":1e}", "{\"a\":+1}", "{\"a\":nul}", "{\"a\":1}{}", "{\"a\":1} x", "{\"a\":\"\\x\"}",
+      "{\"a\":1", "", "   ", "{\"a\":NaN}", "{'a':1}", "{\"a\":[1,]}", "{\"a\"::1}",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cr_expect(!parses(bad[i]), "accepted invalid JSON: %s", bad[i]);
+}
+
+Test(json_reader, accepts_valid_documents)
+{
+  static const char *good[] = {
+      "{}", "[]", " {\"a\" : 1 } \n", "{\"a\":[1,2,{\"b\":null}],\"c\":-0.5e+3}", "[true,false,null]",
+      "{\"a\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}", "{\"a\":0,\"b\":-0,\"c\":1E5}",
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    cr_expect(parses(good[i]), "refused valid JSON: %s", good[i]);
+}
+
+static bool chat(const char *js, ttboost_v1_ServerMessage *m, ttb_json_error *err)
+{
+  return ttb_npb_ttboost_v1_ServerMessage_from_json(js, strlen(js), m, err);
+}
+
+Test(json_decode, escapes_and_surrogate_pairs)
+{
+  ttboost_v1_ServerMessage m;
+  ttb_json_error err;
+  cr_assert(chat("{\"type\":\"chat\",\"user\":\"\\u0410\\u0440\\u0443\\u043a\\u0430\","
+                 "\"message\":\"\\ud83d\\udd25 \\u00e9\\n\\\"ok\\\"\"}", &m, &err), "%s", err.msg);
+  cr_expect_str_eq(m.payload.chat.user, "Арука");
+  cr_expect_str_eq(m.payload.chat.message, "🔥 é\n\"ok\"");
+}
+
+Test(json_decode, unpaired_surrogates_and_bad_utf8_rejected)
+{
+  ttboost_v1_ServerMessage m;
+  ttb_json_error err;
+  cr_expect(!chat("{\"type\":\"chat\",\"message\":\"\\ud83d\"}", &m, &err));
+  cr_expect(strstr(err.msg, "message") != NULL, "error does not name the field: %s", err.msg);
+  cr_expect(!chat("{\"type\":\"chat\",\"message\":\"\\udd25x\"}", &m, &err));
+  cr_expect(!chat("{\"type\":\"chat\",\"message\":\"\xC0\xAF\"}", &m, &err)); /* overlong */
+  cr_expect(strstr(err.msg, "UTF-8") != NULL, "%s", err.msg);
+  cr_expect(!chat("{\"type\":\"chat\",\"message\":\"\xED\xA0\x80\"}", &m, &err)); /* surrogate */
+  cr_expect(!chat("{\"type\":\"chat\",\"message\":\"\xF4\x90\x80\x80\"}", &m, &err)); /* > U+10FFFF */
+  cr_expect(!chat("{\"type\":\"chat\",\"message\":\"a\tb\"}", &m, &err)); /* raw control char */
+  /* invalid UTF-8 in an ignored key's value is still invalid JSON */
+  cr_expect(!chat("{\"type\":\"chat\",\"extra\":\"\xFF\"}", &m, &err));
+}
+
+Test(json_decode, wrong_types_name_the_field)
+{
+  ttboost_v1_ServerMessage m;
+  ttb_json_error err;
+  cr_expect(!chat("{\"type\":\"gift\",\"count\":\"5\"}", &m, &err));
+  cr_expect(strstr(err.msg, "count") != NULL && strstr(err.msg, "integer") != NULL, "%s", err.msg);
+  cr_expect_eq(err.status, TTB_JSON_TYPE);
+  cr_expect(!chat("{\"type\":\"chat\",\"user\":5}", &m, &err));
+  cr_expect(strstr(err.msg, "user") != NULL, "%s", err.msg);
+  cr_expect(!chat("{\"type\":\"gift\",\"count\":5.5}", &m, &err));
+  cr_expect(!chat("{\"type\":\"gift\",\"count\":true}", &m, &err));
+  cr_expect(!chat("{\"type\":7}", &m, &err));
+  cr_expect(!chat("[]", &m, &err));
+}
+
+Test(json_decode, numbers_out_of_range)
+{
+  ttboost_v1_ServerMessage m;
+  ttb_json_error err;
+  cr_expect(!chat("{\"type\":\"gift\",\"count\":4294967296}", &m, &err));
+  cr_expect(strstr(err.msg, "count") != NULL && strstr(err.msg, "range") != NULL, "%s", err.msg);
+  cr_expect(!chat("{\"type\":\"gift\",\"count\":-1}", &m, &err));
+  cr_expect(chat("{\"type\":\"gift\",\"count\":4294967295,\"seq\":18446744073709551615}", &m, &err));
+  cr_expect_eq(m.payload.gift.count, 4294967295u);
+  cr_expect_eq(m.seq, UINT64_MAX);
+  cr_expect(!chat("{\"type\":\"gift\",\"seq\":18446744073709551616}", &m, &err));
+}
+
+Test(json_decode, over_long_strings)
+{
+  char js[2200];
+  char user[200];
+  memset(user, 'a', 129);
+  user[129] = '\0';
+  snprintf(js, sizeof js, "{\"type\":\"chat\",\"user\":\"%s\"}", user);
+  ttboost_v1_ServerMessage m;
+  ttb_json_error err;
+  cr_expect(!chat(js, &m, &err));
+  cr_expect_eq(err.status, TTB_JSON_LIMIT);
+  cr_expect(strstr(err.msg, "user") != NULL, "%s", err.msg);
+  /* the same bound on the server's side */
+  Ttboost__V1__ServerMessage *p = ttb_pbc_ttboost_v1_ServerMessage_from_json(js, strlen(js), NULL, &err);
+  cr_expect_null(p);
+  cr_expect_eq(err.status, TTB_JSON_LIMIT);
+  user[128] = '\0';
+  snprintf(js, sizeof js, "{\"type\":\"chat\",\"user\":\"%s\"}", user);
+  cr_expect(chat(js, &m, &err), "%s", err.msg);
+}
+
+Test(json_decode, unknown_keys_ignored_null_is_absent)
+{
+  ttboost_v1_ServerMessage m;
+  ttb_json_error err;
+  cr_assert(chat("{\"type\":\"chat\",\"future\":{\"x\":[1,2,{\"y\":\"z\"}]},\"user\":\"A\","
+                 "\"message\":null,\"seq\":3}", &m, &err), "%s", err.msg);
+  cr_expect_str_eq(m.payload.chat.user, "A");
+  cr_expect_str_eq(m.payload.chat.message, "");
+  cr_expect_eq(m.seq, 3);
+}
+
+Test(json_decode, unknown_type_is_its_own_status)
+{
+  ttboost_v1_ServerMessage m;
+  ttb_json_error err;
+  cr_expect(!chat("{\"type\":\"sticker\",\"seq\":3}", &m, &err));
+  cr_expect_eq(err.status, TTB_JSON_UNKNOWN_TYPE);
+  Ttboost__V1__IngestEvent *e = ttb_pbc_ttboost_v1_IngestEvent_from_json(
+      "{\"channel\":\"c\",\"type\":\"like\"}", 29, NULL, &err);
+  cr_expect_null(e);
+  cr_expect_eq(err.status, TTB_JSON_UNKNOWN_TYPE);
+}
+
+Test(json_decode, nested_oneof_allows_one_case)
+{
+  const char *js = "{\"time_us\":1,\"server\":{\"type\":\"pong\"},\"client\":{\"type\":\"ack\",\"seq\":1}}";
+  ttb_json_error err;
+  Ttboost__V1__TraceRecord *r = ttb_pbc_ttboost_v1_TraceRecord_from_json(js, strlen(js), NULL, &err);
+  cr_expect_null(r);
+  cr_expect(strstr(err.msg, "client") != NULL, "%s", err.msg);
+  ttboost_v1_TraceRecord n;
+  cr_expect(!ttb_npb_ttboost_v1_TraceRecord_from_json(js, strlen(js), &n, &err));
+}
+
+Test(json_decode, enums_by_name_or_number)
+{
+  ttboost_v1_TraceRecord n;
+  ttb_json_error err;
+  const char *a = "{\"direction\":\"DIRECTION_INGEST\"}";
+  cr_assert(ttb_npb_ttboost_v1_TraceRecord_from_json(a, strlen(a), &n, &err), "%s", err.msg);
+  cr_expect_eq(n.direction, ttboost_v1_Direction_DIRECTION_INGEST);
+  const char *b = "{\"direction\":2}";
+  cr_assert(ttb_npb_ttboost_v1_TraceRecord_from_json(b, strlen(b), &n, &err), "%s", err.msg);
+  cr_expect_eq(n.direction, ttboost_v1_Direction_DIRECTION_SERVER_TO_CLIENT);
+  const char *c = "{\"direction\":\"SIDEWAYS\"}";
+  cr_expect(!ttb_npb_ttboost_v1_TraceRecord_from_json(c, strlen(c), &n, &err));
+  cr_expect(strstr(err.msg, "direction") != NULL, "%s", err.msg);
+}
+
+Test(json_decode, base64_bytes)
+{
+  const char *js = "{\"type\":\"audio\",\"packet\":\"AAEC/w==\",\"index\":2}";
+  ttboost_v1_ServerMessage m;
+  ttb_json_error err;
+  cr_assert(chat(js, &m, &err), "%s", err.msg);
+  cr_expect_eq(m.payload.audio.packet.size, 4);
+  cr_expect_eq(m.payload.audio.packet.bytes[3], 0xFF);
+  cr_expect(!chat("{\"type\":\"audio\",\"packet\":\"AAE*\"}", &m, &err));
+  cr_expect(strstr(err.msg, "packet") != NULL, "%s", err.msg);
+}
+
+Test(json_encode, invalid_utf8_refused_and_fixed_buffer_bounded)
+{
+  ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
+  m.which_payload = ttboost_v1_ServerMessage_chat_tag;
+  strcpy(m.payload.chat.user, "\xFF");
+  char buf[256];
+  ttb_json_error err;
+  cr_expect(!ttb_npb_ttboost_v1_ServerMessage_to_json(&m, buf, sizeof buf, NULL, &err));
+  cr_expect(strstr(err.msg, "user") != NULL, "%s", err.msg);
+  strcpy(m.payload.chat.user, "ok");
+  cr_expect(!ttb_npb_ttboost_v1_ServerMessage_to_json(&m, buf, 10, NULL, &err));
+  cr_expect_eq(err.status, TTB_JSON_LIMIT);
+}
+
+Test(validate, binary_messages_are_bounded_and_utf8)
+{
+  Ttboost__V1__ChatEvent chat = TTBOOST__V1__CHAT_EVENT__INIT;
+  char user[300];
+  memset(user, 'x', 200);
+  user[200] = '\0';
+  chat.user = user;
+  Ttboost__V1__ServerMessage m = TTBOOST__V1__SERVER_MESSAGE__INIT;
+  m.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT;
+  m.chat = &chat;
+  char err[160];
+  cr_expect(!ttb_pbc_ttboost_v1_ServerMessage_validate(&m, err, sizeof err));
+  cr_expect(strstr(err, "user") != NULL, "%s", err);
+  chat.user = "\xC3";
+  cr_expect(!ttb_pbc_ttboost_v1_ServerMessage_validate(&m, err, sizeof err));
+  chat.user = "ok";
+  cr_expect(ttb_pbc_ttboost_v1_ServerMessage_validate(&m, err, sizeof err), "%s", err);
+  m.chat = NULL;
+  cr_expect(!ttb_pbc_ttboost_v1_ServerMessage_validate(&m, err, sizeof err));
+}

@@ -1,0 +1,3 @@
+.
+q"uote\back/slashline1
+line2	tab end

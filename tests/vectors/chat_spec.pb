@@ -1,0 +1,2 @@
+9
+ArukaПривет!!https://server.com/tts/abc123.mp3

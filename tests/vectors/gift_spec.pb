@@ -1,0 +1,2 @@
+,
+Rose"https://server.com/sounds/rose.mp3

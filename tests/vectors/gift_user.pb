@@ -1,0 +1,2 @@
+1
+Lionhttps://x/sounds/lion.ogg"Дархан

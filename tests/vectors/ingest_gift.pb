@@ -1,0 +1,3 @@
+
+$3f8e2b6c-1d4a-4c5e-9f7b-2a6d8c0e1b3f
+ArukaRose

@@ -1,0 +1,2 @@
+
+TTB-7Q2M-K9XD-4RPA-WZ3H-8N6Cpixel-8-3f2a

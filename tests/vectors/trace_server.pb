@@ -1,0 +1,2 @@
+°Ö["$	 
+ArukaHi!http://h/tts/x.ogg
