@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every check TTBoost has, as CI does (.ci/run calls this):
+#   1. build and `meson test` (unit, integration against the real server, freshness of generated/)
+#   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. the libFuzzer smoke run of every network decoder (clang)
+#   4. the Flutter app's source checks (mobile/app/tool, Node.js)
+# Options: FUZZ_SECONDS (default 30 per target), SKIP_FUZZ=1, SKIP_SAN=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+./scripts/setup.sh
+
+passed=0
+failed=0
+stage() {
+  local name=$1
+  shift
+  local t0=$SECONDS
+  echo "==> $name"
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "==> $name: ok ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    echo "==> $name: FAILED ($((SECONDS - t0)) s)"
+  fi
+}
+
+configure() { # dir, meson args...
+  local dir=$1
+  shift
+  if [ -d "$dir/meson-private" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+build_and_test() { # dir, meson args...
+  local dir=$1
+  shift
+  configure "$dir" "$@" && meson compile -C "$dir" && meson test -C "$dir" --print-errorlogs --num-processes 2
+}
+
+stage "build + tests" build_and_test build -Dtests=enabled
+
+if [ "${SKIP_SAN:-0}" != 1 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  stage "tests under ASan+UBSan" build_and_test build-san -Dtests=enabled \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
+fi
+
+if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x tests/fuzz/smoke.sh ]; then
+  fuzz() {
+    CC=clang configure build-fuzz -Dfuzzing=true -Dserver=false -Dclient=false -Dtools=false \
+      -Dtests=disabled && meson compile -C build-fuzz && tests/fuzz/smoke.sh build-fuzz "${FUZZ_SECONDS:-30}"
+  }
+  stage "fuzz smoke" fuzz
+fi
+
+if [ -f mobile/app/tool/package.json ]; then
+  app_checks() { npm --prefix mobile/app/tool ci --no-audit --no-fund && npm --prefix mobile/app/tool test; }
+  stage "mobile/app checks" app_checks
+fi
+
+echo "checks: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
