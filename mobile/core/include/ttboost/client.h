@@ -1,0 +1,273 @@
+/*
+ * ttboost/client.h — the public C API of libttboost-client (mobile/core).
+ *
+ * One small, portable C11 interface that the Flutter app (dart:ffi), an
+ * Android JNI layer or Swift can call. It uses plain C types and fixed-size
+ * structs only, and never calls back into foreign code: the caller pulls
+ * events (ttb_client_poll_event) on its own timer and the platform audio
+ * sink pulls PCM (ttb_client_render) on its own audio thread.
+ *
+ * General rules (they apply to every function below unless it says otherwise)
+ * - Thread safety: a ttb_client may be used from any thread; calls are
+ *   serialised by the client's internal lock and never hold it across network
+ *   I/O, so a blocking ttb_client_login() on one thread does not stall
+ *   ttb_client_poll_event() or ttb_client_render() on others.
+ *   ttb_client_render() takes no lock that the network thread holds for long
+ *   and is meant for exactly one audio thread at a time.
+ *   ttb_client_poll_event() is single-consumer: one thread drains the queue.
+ *   ttb_client_destroy() must not race with any other call on the same client
+ *   (stop the audio sink first).
+ * - Strings passed in are UTF-8, NUL-terminated, borrowed for the duration of
+ *   the call only (the client copies what it keeps). Strings returned as
+ *   `const char *` are owned by the library; never free them.
+ * - Functions returning `int` return TTB_OK (0) on success or a negative
+ *   TTB_ERR_* code; on failure ttb_client_last_error() holds a message.
+ * - A NULL client or NULL required pointer gives TTB_ERR_INVALID (functions
+ *   returning void/size_t/bool do nothing and return 0/false instead).
+ * - The client never calls exit/abort on bad input and never prints; all
+ *   diagnostics go to ttb_client_last_error() and TTB_EVENT_ERROR events.
+ */
+#ifndef TTBOOST_CLIENT_H
+#define TTBOOST_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Symbol visibility: the library is built with -fvisibility=hidden and
+ * exports exactly the functions marked TTB_EXPORT (the dart:ffi symbol set). */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#  if defined(TTB_BUILDING_LIBRARY)
+#    define TTB_EXPORT __declspec(dllexport)
+#  else
+#    define TTB_EXPORT __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) || defined(__clang__)
+#  define TTB_EXPORT __attribute__((visibility("default")))
+#else
+#  define TTB_EXPORT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of this API; bumped on any change to a struct layout or prototype. */
+#define TTB_CLIENT_API_VERSION 1
+
+/* Sizes of the fixed text buffers in ttb_event, including the final NUL.
+ * They equal the schema's max_length (128 and 1024 bytes of UTF-8) + 1. */
+#define TTB_EVENT_USER_SIZE 129
+#define TTB_EVENT_TEXT_SIZE 1025
+
+/* Defaults applied when ttb_client_config leaves a field 0. */
+#define TTB_DEFAULT_SAMPLE_RATE 48000
+#define TTB_DEFAULT_CHANNELS 2
+
+/* The opaque client. Created by ttb_client_create, freed by ttb_client_destroy. */
+typedef struct ttb_client ttb_client;
+
+/* Error codes. Every failing call returns one of these (all negative).
+ * The HTTP/WS mapping is the one of docs/protocol: 400 -> INVALID,
+ * 401 -> AUTH, 403 "expired" -> EXPIRED, 403 "revoked" -> REVOKED,
+ * 403 "device_limit" -> DEVICE_LIMIT, 429 -> RATE_LIMITED. */
+enum {
+    TTB_OK = 0,                /* success */
+    TTB_ERR_INVALID = -1,      /* bad argument (NULL, out of range, malformed key/URL) */
+    TTB_ERR_NOMEM = -2,        /* allocation failed */
+    TTB_ERR_IO = -3,           /* data_dir not readable/writable, disk full */
+    TTB_ERR_NETWORK = -4,      /* DNS, TCP, TLS or timeout: no usable network path */
+    TTB_ERR_PROTOCOL = -5,     /* the server answered something this client cannot parse */
+    TTB_ERR_AUTH = -6,         /* unknown license key, or the ws token was refused */
+    TTB_ERR_EXPIRED = -7,      /* the license has expired */
+    TTB_ERR_REVOKED = -8,      /* the license was revoked by the operator */
+    TTB_ERR_RATE_LIMITED = -9, /* too many login attempts; try again later */
+    TTB_ERR_DEVICE_LIMIT = -10,/* the license is already used on its maximum of devices */
+    TTB_ERR_STATE = -11,       /* call not valid now (e.g. start without a token) */
+    TTB_ERR_CORRUPT = -12      /* a persisted file (token, settings) is damaged */
+};
+
+/* Static English name/description of a TTB_OK/TTB_ERR_* code, e.g.
+ * "license expired"; never NULL ("unknown error" for other values). Any thread. */
+TTB_EXPORT const char *ttb_strerror(int code);
+
+/* Client configuration; read only during ttb_client_create (strings copied).
+ * server_url: "https://host[:port]" or "http://host[:port]" (no trailing path);
+ *   the socket URL is derived from it: ws(s)://host[:port]/ws/{ws_token}.
+ * data_dir: existing writable directory where the client keeps its token and
+ *   settings files (created/replaced atomically; nothing else is written).
+ * device_id: stable per-install identifier sent with login, or NULL/"" for none.
+ * sample_rate: output rate of ttb_client_render, 8000..192000; 0 = 48000.
+ * channels: 1 (mono) or 2 (interleaved stereo); 0 = 2. */
+typedef struct {
+    const char *server_url;
+    const char *data_dir;
+    const char *device_id;
+    uint32_t sample_rate;
+    uint32_t channels;
+} ttb_client_config;
+
+/* Creates a client: validates cfg, loads the token and settings from data_dir
+ * (a damaged file is ignored and reported as TTB_ERR_CORRUPT in last_error,
+ * but creation succeeds with defaults). Starts no thread and no I/O on the
+ * network. On success *out owns a new client; on failure *out is set to NULL
+ * and the code is TTB_ERR_INVALID (bad cfg), TTB_ERR_IO or TTB_ERR_NOMEM. */
+TTB_EXPORT int ttb_client_create(const ttb_client_config *cfg, ttb_client **out);
+
+/* Stops the network thread (as ttb_client_stop), frees the client and every
+ * string it handed out. NULL is a no-op. The audio sink must be stopped first. */
+TTB_EXPORT void ttb_client_destroy(ttb_client *c);
+
+/* Human-readable English message of the last failure on this client (""
+ * when none). Owned by the client; valid until the next failing call on it,
+ * so copy it at once. A NULL client gives a static string. */
+TTB_EXPORT const char *ttb_client_last_error(const ttb_client *c);
+
+/* Blocking HTTPS POST /auth/login with license_key (and device_id). Returns
+ * within 20 s. On success stores the ws token in data_dir and returns TTB_OK;
+ * otherwise TTB_ERR_AUTH/EXPIRED/REVOKED/DEVICE_LIMIT/RATE_LIMITED (server
+ * said no), NETWORK, PROTOCOL, IO, or STATE if the client is started.
+ * Call it off the UI thread (e.g. a helper isolate). */
+TTB_EXPORT int ttb_client_login(ttb_client *c, const char *license_key);
+
+/* True when a ws token is stored (login succeeded earlier and no logout or
+ * AUTH/EXPIRED/REVOKED refusal has removed it since). Never blocks on I/O. */
+TTB_EXPORT bool ttb_client_has_token(const ttb_client *c);
+
+/* Stops the network thread if running, deletes the stored token and clears
+ * the event queue and recent log; settings are kept. TTB_OK even when there
+ * was no token; TTB_ERR_IO if the token file cannot be removed. */
+TTB_EXPORT int ttb_client_logout(ttb_client *c);
+
+/* Starts the background network thread: connect to /ws/{token}, keep alive
+ * with pings, reconnect with exponential backoff (0.5 s .. 30 s, jitter) and
+ * resume with ?since=<last seq> so nothing is lost or repeated. Idempotent
+ * (TTB_OK when already started). TTB_ERR_STATE when there is no token.
+ * If the server refuses the token (AUTH/EXPIRED/REVOKED) the thread emits a
+ * TTB_EVENT_ERROR, deletes the token and stops retrying (state DISCONNECTED). */
+TTB_EXPORT int ttb_client_start(ttb_client *c);
+
+/* Stops the network thread (closes the socket, joins the thread within 2 s)
+ * and silences audio already queued. Idempotent: TTB_OK when not started. */
+TTB_EXPORT int ttb_client_stop(ttb_client *c);
+
+/* The network changed (Wi-Fi <-> mobile, app resumed): drop the current socket
+ * and reconnect at once, resetting the backoff. Non-blocking. TTB_ERR_STATE
+ * when the client is not started. */
+TTB_EXPORT int ttb_client_reconnect_now(ttb_client *c);
+
+/* Connection state of the network thread. */
+typedef enum {
+    TTB_STATE_DISCONNECTED = 0, /* not started, stopped, or gave up (token refused) */
+    TTB_STATE_CONNECTING = 1,   /* first connection attempt after start */
+    TTB_STATE_CONNECTED = 2,    /* socket open, hello received */
+    TTB_STATE_RECONNECTING = 3  /* lost the connection; waiting for backoff / retrying */
+} ttb_conn_state;
+
+/* Current connection state. If last_error is non-NULL, copies (truncated,
+ * always NUL-terminated when last_error_len > 0) the message of the last
+ * connection failure, or "" when the last attempt succeeded. Non-blocking.
+ * A NULL client gives TTB_STATE_DISCONNECTED. */
+TTB_EXPORT ttb_conn_state ttb_client_state(const ttb_client *c, char *last_error,
+                                           size_t last_error_len);
+
+/* User settings. Volumes are linear gains 0.0 .. 1.0.
+ * Defaults: tts on 1.0, gifts on 1.0, profanity_filter on, notifications on,
+ * auto_start_tts on, binary_mode off (JSON frames).
+ * tts_enabled/gifts_enabled: read chat aloud / play gift sounds (when off,
+ *   events still arrive and are logged; their audio counts as skipped).
+ * profanity_filter: chat containing listed words is not read aloud; its event
+ *   has filtered = true and the words masked with '*' in text.
+ * notifications: stored for the app only (the core shows none).
+ * auto_start_tts: ttb_client_start() turns tts_enabled on (and persists it).
+ * binary_mode: protobuf frames with streamed Opus audio (subprotocol
+ *   ttboost.v1.proto) instead of JSON; applied by reconnecting. */
+typedef struct {
+    bool tts_enabled;
+    float tts_volume;
+    bool gifts_enabled;
+    float gifts_volume;
+    bool profanity_filter;
+    bool notifications;
+    bool auto_start_tts;
+    bool binary_mode;
+} ttb_settings;
+
+/* Copies the current settings into *out. Non-blocking; NULL out is a no-op. */
+TTB_EXPORT void ttb_client_get_settings(const ttb_client *c, ttb_settings *out);
+
+/* Validates s (volumes finite and within 0..1, else TTB_ERR_INVALID and
+ * nothing changes), persists it atomically in data_dir (TTB_ERR_IO on
+ * failure; the live settings are then left unchanged) and applies it at once:
+ * volumes and on/off to audio already playing, binary_mode by a reconnect. */
+TTB_EXPORT int ttb_client_set_settings(ttb_client *c, const ttb_settings *s);
+
+/* Counters since ttb_client_create (reconnects and uptime since the last
+ * ttb_client_start). chat_messages/gifts: events received; gift_count: sum
+ * of gift counts; played: clips played to the end; skipped: clips not played
+ * (disabled, or dropped because the queue was full); filtered: chat caught by
+ * the profanity filter; reconnects: successful reconnections after a loss;
+ * uptime_ms: time spent CONNECTED. */
+typedef struct {
+    uint64_t chat_messages;
+    uint64_t gifts;
+    uint64_t gift_count;
+    uint64_t played;
+    uint64_t skipped;
+    uint64_t filtered;
+    uint64_t reconnects;
+    uint64_t uptime_ms;
+} ttb_stats;
+
+/* Copies the counters into *out (a consistent snapshot). Non-blocking;
+ * NULL out is a no-op; NULL client fills zeros. */
+TTB_EXPORT void ttb_client_get_stats(const ttb_client *c, ttb_stats *out);
+
+/* Kinds of ttb_event. */
+typedef enum {
+    TTB_EVENT_CHAT = 1,  /* user = author, text = message (masked if filtered) */
+    TTB_EVENT_GIFT = 2,  /* user = sender ("" if unknown), text = gift name, count = how many */
+    TTB_EVENT_STATE = 3, /* count = new ttb_conn_state, text = short reason ("" if none) */
+    TTB_EVENT_ERROR = 4  /* count = -code of a TTB_ERR_* (e.g. 7 for EXPIRED), text = message */
+} ttb_event_kind;
+
+/* One event, fixed size, copied out by value (no pointers to free).
+ * kind: a ttb_event_kind. seq: the server's per-channel sequence number
+ * (0 for local STATE/ERROR events). time_ms: Unix time in ms when received.
+ * count: see ttb_event_kind (0 when unused). filtered: caught by the
+ * profanity filter (CHAT only). user/text: UTF-8, NUL-terminated, truncated
+ * on a code-point boundary to fit. */
+typedef struct {
+    int32_t kind;
+    uint64_t seq;
+    int64_t time_ms;
+    uint32_t count;
+    bool filtered;
+    char user[TTB_EVENT_USER_SIZE];
+    char text[TTB_EVENT_TEXT_SIZE];
+} ttb_event;
+
+/* Pops the oldest pending event into *out: returns 1 when one was copied, 0
+ * when the queue is empty (or c/out is NULL). Non-blocking; meant for the UI
+ * thread on a timer (e.g. every 100 ms). The queue holds 256 events; on
+ * overflow the oldest are dropped and a TTB_EVENT_ERROR says how many. */
+TTB_EXPORT int ttb_client_poll_event(ttb_client *c, ttb_event *out);
+
+/* Copies up to max of the most recent CHAT/GIFT/ERROR events, newest first,
+ * into out[0..n) and returns n (the log keeps at least the last 64; the app
+ * shows 5). Independent of poll_event: reading the log consumes nothing. */
+TTB_EXPORT size_t ttb_client_recent_events(const ttb_client *c, ttb_event *out,
+                                           size_t max);
+
+/* Pulls audio: writes `frames` interleaved int16 frames (frames * channels
+ * samples) of the mixed TTS voice and gift sounds at the configured rate,
+ * silence when idle, and returns the number of frames written (== frames; 0
+ * only if c or pcm is NULL). Called from the platform audio thread: never
+ * blocks on a lock held by I/O, never allocates, never does I/O. */
+TTB_EXPORT size_t ttb_client_render(ttb_client *c, int16_t *pcm, size_t frames);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* TTBOOST_CLIENT_H */
