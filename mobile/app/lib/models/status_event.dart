@@ -1,0 +1,17 @@
+part of 'live_event.dart';
+
+/// The connection state changed (a TTB_STATE_* value).
+final class StateEvent extends LiveEvent {
+  const StateEvent({required super.seq, required super.time, required this.state, this.reason = ''});
+
+  final int state;
+  final String reason;
+}
+
+/// The core reports a failure (a TTB_ERR_* code, negative).
+final class ErrorEvent extends LiveEvent {
+  const ErrorEvent({required super.seq, required super.time, required this.code, this.message = ''});
+
+  final int code;
+  final String message;
+}

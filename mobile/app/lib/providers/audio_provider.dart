@@ -1,0 +1,222 @@
+import 'dart:async';
+import 'dart:io' show Platform;
+
+import 'package:flutter/foundation.dart';
+import 'package:flutter/widgets.dart';
+
+import '../models/live_event.dart';
+import '../services/audio_service.dart';
+import '../services/background_service.dart';
+import '../services/core_client.dart';
+import '../services/ws_service.dart';
+import '../utils/constants.dart';
+import '../utils/l10n.dart';
+import 'auth_provider.dart';
+
+/// The live session: connection, audio output, background service, settings,
+/// the 5-line log and the stats. Follows [AuthProvider]: starts when signed in,
+/// stops on sign-out.
+class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
+  AudioProvider(this._background) {
+    WidgetsBinding.instance.addObserver(this);
+  }
+
+  final BackgroundService _background;
+  AuthProvider? _auth;
+  CoreClient? _core;
+  WsService? _ws;
+  AudioService? _audio;
+  StreamSubscription<LiveEvent>? _sub;
+  Timer? _statsTimer;
+  bool _running = false;
+  bool _inForeground = true;
+
+  AudioSettings _settings = const AudioSettings();
+  AudioStats? _stats;
+  ConnState _conn = ConnState.disconnected;
+  List<LiveEvent> _log = const [];
+  bool _backgroundOn = false;
+  bool _batteryHint = false;
+  Msg? _notice;
+
+  AudioSettings get settings => _settings;
+  AudioStats? get stats => _stats;
+  ConnState get connection => _conn;
+  List<LiveEvent> get log => _log;
+  bool get backgroundOn => _backgroundOn;
+
+  /// Whether the background switch can be changed (Android); on iOS the
+  /// background audio mode is always on while connected.
+  bool get backgroundSwitchable => Platform.isAndroid;
+
+  /// Show the "exempt from battery optimisation" hint (Android only).
+  bool get showBatteryHint => _batteryHint;
+
+  /// A passing message for a snackbar (then cleared by [takeNotice]).
+  Msg? takeNotice() {
+    final n = _notice;
+    _notice = null;
+    return n;
+  }
+
+  /// Wired by ChangeNotifierProxyProvider whenever [AuthProvider] notifies.
+  void attach(AuthProvider auth) {
+    _auth = auth;
+    final core = auth.core;
+    if (core != null && !identical(core, _core)) {
+      _core = core;
+      _ws = WsService(core);
+      _audio = AudioService(core);
+      _settings = _audio!.settings;
+    }
+    if (auth.isSignedIn && !_running) {
+      unawaited(_start());
+    } else if (!auth.isSignedIn && _running) {
+      unawaited(_stop());
+    }
+  }
+
+  Future<void> _start() async {
+    final ws = _ws, audio = _audio;
+    if (ws == null || audio == null) return;
+    _running = true;
+    _sub = ws.events.listen(_onEvent);
+    try {
+      ws.start(); // connects in the core's network thread
+      audio.startOutput();
+      _settings = audio.settings; // auto_start_tts may have switched TTS on
+    } on CoreException catch (e) {
+      _notice = errorMessage(e.code);
+    }
+    await _background.configure();
+    if (Platform.isAndroid && !await _background.requestNotificationPermission()) {
+      _notice = Msg.notificationsDenied;
+    }
+    await _background.start();
+    _backgroundOn = await _background.isRunning();
+    _batteryHint = !await _background.isBatteryOptimisationDisabled();
+    _log = ws.recent(kLogLines);
+    _refreshStats();
+    _statsTimer = Timer.periodic(kStatsInterval, (_) => _refreshStats());
+    notifyListeners();
+  }
+
+  Future<void> _stop() async {
+    _running = false;
+    _statsTimer?.cancel();
+    _statsTimer = null;
+    await _sub?.cancel();
+    _sub = null;
+    try {
+      _ws?.stop();
+    } on CoreException catch (e) {
+      debugPrint('stop: $e');
+    }
+    _audio?.stopOutput();
+    await _background.stop();
+    _backgroundOn = false;
+    _conn = ConnState.disconnected;
+    _log = const [];
+    notifyListeners();
+  }
+
+  /// Sign-out: stop everything, then forget the token.
+  Future<void> logout() async {
+    await _stop();
+    _auth?.logout();
+  }
+
+  void _onEvent(LiveEvent e) {
+    switch (e) {
+      case ChatEvent() || GiftEvent():
+        _log = [e, ..._log].take(kLogLines).toList(growable: false);
+      case StateEvent(:final state):
+        final next = ConnState.values[state.clamp(0, ConnState.values.length - 1)];
+        if (_conn == ConnState.connected && next == ConnState.reconnecting) _alert(Msg.connectionLost);
+        _conn = next;
+      case ErrorEvent(:final code) when isLicenseError(code):
+        _log = [e, ..._log].take(kLogLines).toList(growable: false);
+        _alert(errorMessage(code));
+        unawaited(_stop().then((_) => _auth?.sessionEnded(code)));
+      case ErrorEvent():
+        _log = [e, ..._log].take(kLogLines).toList(growable: false);
+    }
+    notifyListeners();
+  }
+
+  void _alert(Msg msg) {
+    if (!_settings.notifications || _inForeground) {
+      _notice = msg;
+      return;
+    }
+    final lang = PlatformDispatcher.instance.locale.languageCode;
+    unawaited(_background.alert(trFor(lang, Msg.appTitle), trFor(lang, msg)));
+  }
+
+  void _refreshStats() {
+    final audio = _audio;
+    if (audio == null) return;
+    _stats = audio.stats;
+    notifyListeners();
+  }
+
+  void _apply(AudioSettings next) {
+    final audio = _audio;
+    if (audio == null) return;
+    try {
+      audio.settings = next;
+      _settings = next;
+    } on CoreException catch (e) {
+      _notice = errorMessage(e.code);
+      _settings = audio.settings;
+    }
+    notifyListeners();
+  }
+
+  void setTts(bool on) => _apply(_settings.copyWith(ttsEnabled: on));
+  void setGifts(bool on) => _apply(_settings.copyWith(giftsEnabled: on));
+  void setTtsVolume(double v) => _apply(_settings.copyWith(ttsVolume: v));
+  void setGiftsVolume(double v) => _apply(_settings.copyWith(giftsVolume: v));
+  void setProfanityFilter(bool on) => _apply(_settings.copyWith(profanityFilter: on));
+  void setNotifications(bool on) => _apply(_settings.copyWith(notifications: on));
+  void setAutoStartTts(bool on) => _apply(_settings.copyWith(autoStartTts: on));
+
+  /// The third switch on Home (Android): run or stop the foreground service.
+  Future<void> setBackground(bool on) async {
+    if (!backgroundSwitchable) return;
+    if (on) {
+      await _background.start();
+    } else {
+      await _background.stop();
+    }
+    _backgroundOn = on;
+    notifyListeners();
+  }
+
+  Future<void> requestBatteryExemption() async {
+    _batteryHint = !await _background.requestBatteryExemption();
+    notifyListeners();
+  }
+
+  @override
+  void didChangeAppLifecycleState(AppLifecycleState state) {
+    _inForeground = state == AppLifecycleState.resumed;
+    if (!_inForeground || !_running) return;
+    // Back from TikTok: the network may have changed while we were away.
+    if (_conn != ConnState.connected) _ws?.reconnectNow();
+    _audio?.resumeOutput();
+    unawaited(_background.isBatteryOptimisationDisabled().then((ok) {
+      _batteryHint = !ok;
+      notifyListeners();
+    }));
+  }
+
+  @override
+  void dispose() {
+    WidgetsBinding.instance.removeObserver(this);
+    _statsTimer?.cancel();
+    _sub?.cancel();
+    _ws?.dispose();
+    super.dispose();
+  }
+}

@@ -1,0 +1,97 @@
+import 'dart:ffi';
+import 'dart:io';
+import 'dart:isolate';
+import 'dart:math';
+
+import 'package:ffi/ffi.dart';
+import 'package:path_provider/path_provider.dart';
+
+import '../ffi/native_library.dart';
+import '../ffi/ttboost_bindings.dart';
+import '../utils/constants.dart';
+
+/// A failed call into the core: a TTB_ERR_* code and the core's message.
+final class CoreException implements Exception {
+  const CoreException(this.code, this.message);
+
+  final int code;
+  final String message;
+
+  @override
+  String toString() => 'CoreException($code): $message';
+}
+
+/// Owns the one native `ttb_client` of the process. Every other service is a
+/// thin wrapper over [handle]. The client is created once and survives a
+/// restarted UI engine: the audio sink remembers it (`ttb_sink_client`), and
+/// a new isolate adopts it instead of creating a second one.
+final class CoreClient {
+  CoreClient._(this.handle, this.dataDir);
+
+  final Pointer<TtbClient> handle;
+  final String dataDir;
+
+  static TtbBindings get _b => NativeTtboost.instance.core;
+
+  static Future<CoreClient> open() async {
+    final dir = await getApplicationSupportDirectory();
+    final adopted = NativeTtboost.instance.sink.ttb_sink_client();
+    if (adopted != nullptr) return CoreClient._(adopted, dir.path);
+
+    final deviceId = await _deviceId(dir);
+    final rc = using((arena) {
+      final cfg = arena<TtbClientConfig>();
+      cfg.ref
+        ..server_url = kServerUrl.toNativeUtf8(allocator: arena)
+        ..data_dir = dir.path.toNativeUtf8(allocator: arena)
+        ..device_id = deviceId.toNativeUtf8(allocator: arena)
+        ..sample_rate = kSampleRate
+        ..channels = kChannels;
+      final out = arena<Pointer<TtbClient>>();
+      final code = _b.ttb_client_create(cfg, out);
+      return (code, out.value);
+    });
+    final (code, client) = rc;
+    if (code != TTB_OK || client == nullptr) {
+      throw CoreException(code, _b.ttb_strerror(code).toDartString());
+    }
+    return CoreClient._(client, dir.path);
+  }
+
+  /// A random per-install id, kept beside the core's files.
+  static Future<String> _deviceId(Directory dir) async {
+    final f = File('${dir.path}/device_id');
+    if (await f.exists()) {
+      final id = (await f.readAsString()).trim();
+      if (id.isNotEmpty) return id;
+    }
+    final rnd = Random.secure();
+    final id = List.generate(16, (_) => rnd.nextInt(256).toRadixString(16).padLeft(2, '0')).join();
+    await f.writeAsString(id, flush: true);
+    return id;
+  }
+
+  String get lastError => _b.ttb_client_last_error(handle).toDartString();
+
+  /// Throws [CoreException] unless [code] is TTB_OK.
+  void check(int code) {
+    if (code != TTB_OK) throw CoreException(code, lastError);
+  }
+
+  /// Runs the blocking login on a helper isolate so the UI keeps drawing.
+  Future<void> login(String licenseKey) async {
+    final address = handle.address;
+    final (code, message) = await Isolate.run(() {
+      final b = NativeTtboost.instance.core;
+      final client = Pointer<TtbClient>.fromAddress(address);
+      final key = licenseKey.toNativeUtf8();
+      try {
+        final rc = b.ttb_client_login(client, key);
+        return (rc, rc == TTB_OK ? '' : b.ttb_client_last_error(client).toDartString());
+      } finally {
+        calloc.free(key);
+      }
+    });
+    if (code != TTB_OK) throw CoreException(code, message);
+  }
+}
