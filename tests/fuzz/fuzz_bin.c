@@ -26,6 +26,41 @@
 #define TTB_PBC(s) FUZZ_CAT(FUZZ_CAT(ttb_pbc_ttboost_v1_, FUZZ_MSG), s)
 #define TTB_NPB(s) FUZZ_CAT(FUZZ_CAT(ttb_npb_ttboost_v1_, FUZZ_MSG), s)
 
+/* Does m, or a message inside it, hold an unknown field numbered 0?
+ * protobuf-c 1.4.1 (Debian 12) accepts field number 0 when the tag varint is
+ * overlong (82 00 00: field 0, length 0), keeps it as an unknown field and
+ * packs it back as 02 00, which its own unpack then rejects. That is
+ * protobuf-c's bug, not ours (tests/fuzz/regressions/ holds the inputs); the
+ * round trip is checked for everything else. */
+static bool has_field0_unknown(const ProtobufCMessage *m)
+{
+  for (unsigned i = 0; i < m->n_unknown_fields; i++)
+    if (m->unknown_fields[i].tag == 0)
+      return true;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  const char *base = (const char *)m;
+  for (unsigned f = 0; f < d->n_fields; f++) {
+    const ProtobufCFieldDescriptor *fd = &d->fields[f];
+    if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+      continue;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(const size_t *)(const void *)(base + fd->quantifier_offset);
+      ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(const void *)(base + fd->offset);
+      for (size_t k = 0; k < n; k++)
+        if (v[k] && has_field0_unknown(v[k]))
+          return true;
+      continue;
+    }
+    if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *(const uint32_t *)(const void *)(base + fd->quantifier_offset) != fd->id)
+      continue;
+    const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(const void *)(base + fd->offset);
+    if (sub && has_field0_unknown(sub))
+      return true;
+  }
+  return false;
+}
+
 static void pbc_props(const PBC_T *m)
 {
   size_t bn = PBC_FN(__get_packed_size)(m);
@@ -35,12 +70,14 @@ static void pbc_props(const PBC_T *m)
   if (PBC_FN(__pack)(m, b1) != bn)
     fuzz_fail("pbc: pack wrote a size other than get_packed_size", NULL, 0, NULL, 0);
   PBC_T *m2 = PBC_FN(__unpack)(NULL, bn, b1);
-  if (m2 == NULL)
+  if (m2 == NULL && !has_field0_unknown(&m->base))
     fuzz_fail("pbc: pack's output does not unpack", NULL, 0, NULL, 0);
-  if (PBC_FN(__get_packed_size)(m2) != bn || PBC_FN(__pack)(m2, b2) != bn ||
-      memcmp(b1, b2, bn) != 0)
-    fuzz_fail("pbc: pack(unpack(pack(m))) != pack(m)", NULL, 0, NULL, 0);
-  PBC_FN(__free_unpacked)(m2, NULL);
+  if (m2 != NULL) {
+    if (PBC_FN(__get_packed_size)(m2) != bn || PBC_FN(__pack)(m2, b2) != bn ||
+        memcmp(b1, b2, bn) != 0)
+      fuzz_fail("pbc: pack(unpack(pack(m))) != pack(m)", NULL, 0, NULL, 0);
+    PBC_FN(__free_unpacked)(m2, NULL);
+  }
   free(b1);
   free(b2);
 
