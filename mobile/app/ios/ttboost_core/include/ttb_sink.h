@@ -1,0 +1,1 @@
+../../../../core/platform/ios/ttb_sink.h
