@@ -131,7 +131,7 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
       case ChatEvent() || GiftEvent():
         _log = [e, ..._log].take(kLogLines).toList(growable: false);
       case StateEvent(:final state):
-        final next = ConnState.values[state.clamp(0, ConnState.values.length - 1)];
+        final next = ConnState.fromNative(state);
         if (_conn == ConnState.connected && next == ConnState.reconnecting) _alert(Msg.connectionLost);
         _conn = next;
       case ErrorEvent(:final code) when isLicenseError(code):

@@ -9,8 +9,21 @@ import '../models/live_event.dart';
 import '../utils/constants.dart';
 import 'core_client.dart';
 
-/// Connection state as Dart sees it.
-enum ConnState { disconnected, connecting, connected, reconnecting }
+/// Connection state as Dart sees it (same order as `ttb_conn_state`).
+enum ConnState {
+  disconnected,
+  connecting,
+  connected,
+  reconnecting;
+
+  /// A TTB_STATE_* value; anything unknown counts as disconnected.
+  static ConnState fromNative(int v) => switch (v) {
+        TTB_STATE_CONNECTING => connecting,
+        TTB_STATE_CONNECTED => connected,
+        TTB_STATE_RECONNECTING => reconnecting,
+        _ => disconnected,
+      };
+}
 
 /// The WebSocket side: the core's network thread connects, reconnects with
 /// backoff and resumes by `since`; this wrapper starts/stops it and drains
@@ -51,7 +64,7 @@ final class WsService {
         const len = 256;
         final msg = arena<Uint8>(len).cast<Utf8>();
         final s = _b.ttb_client_state(_core.handle, msg, len);
-        return (ConnState.values[s.clamp(0, ConnState.values.length - 1)], msg.toDartString());
+        return (ConnState.fromNative(s), msg.toDartString());
       });
 
   /// The newest [max] events of the core's log, newest first.
