@@ -123,8 +123,8 @@ typedef struct _ttboost_v1_Settings {
     bool gifts_enabled;
     /* In binary mode, stream each chat's speech as AudioFrame messages. */
     bool audio_frames;
-    /* The client filters profanity (the server then leaves tts_url empty for
- chat it finds profane, and sends no audio frames for it). */
+    /* The client filters profanity: profane chat is shown but not spoken.
+ Informational for the server, which sends every event as it is. */
     bool profanity_filter;
 } ttboost_v1_Settings;
 

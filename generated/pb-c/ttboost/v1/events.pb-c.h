@@ -281,8 +281,8 @@ struct  Ttboost__V1__Settings
    */
   protobuf_c_boolean audio_frames;
   /*
-   * The client filters profanity (the server then leaves tts_url empty for
-   * chat it finds profane, and sends no audio frames for it).
+   * The client filters profanity: profane chat is shown but not spoken.
+   * Informational for the server, which sends every event as it is.
    */
   protobuf_c_boolean profanity_filter;
 };
