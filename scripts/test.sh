@@ -47,6 +47,7 @@ stage "build + tests" build_and_test build -Dtests=enabled
 if [ "${SKIP_SAN:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export LSAN_OPTIONS=suppressions=$ROOT/scripts/lsan.supp:print_suppressions=0
   stage "tests under ASan+UBSan" build_and_test build-san -Dtests=enabled \
     -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
 fi

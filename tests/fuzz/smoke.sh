@@ -116,6 +116,23 @@ for pair in server-message:ServerMessage client-message:ClientMessage \
   ingest-event:IngestEvent trace-record:TraceRecord; do
   seed "fuzz-bin-${pair%%:*}" "${pair#*:}" pb
 done
+# The binary ingest batch: every ingest vector with its length prefix, in one batch.
+mkdir -p "$work/fuzz-bin-ingest-batch/corpus"
+/usr/bin/python3 - "$work/fuzz-bin-ingest-batch/corpus/batch-all.bin" $(vectors_of IngestEvent pb) <<'PY'
+import sys
+out = bytearray()
+for path in sys.argv[2:]:
+    b = open(path, 'rb').read()
+    n = len(b)
+    while True:
+        c = n & 0x7F
+        n >>= 7
+        out.append(c | (0x80 if n else 0))
+        if not n:
+            break
+    out += b
+open(sys.argv[1], 'wb').write(out)
+PY
 
 for t in fuzz-json-server-message fuzz-json-client-message fuzz-json-ingest-event \
   fuzz-json-ingest-batch fuzz-json-login-request fuzz-json-tts-request \
@@ -123,7 +140,7 @@ for t in fuzz-json-server-message fuzz-json-client-message fuzz-json-ingest-even
   if [ "$secs" = 0 ]; then run "$t"; else run "$t" -dict="$dict"; fi
 done
 for t in fuzz-bin-server-message fuzz-bin-client-message fuzz-bin-ingest-event \
-  fuzz-bin-trace-record; do
+  fuzz-bin-trace-record fuzz-bin-ingest-batch; do
   run "$t"
 done
 

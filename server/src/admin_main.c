@@ -1,0 +1,326 @@
+/*
+ * ttboost-admin: manages licences in the server's data directory (see
+ * docs/operations.md). Runs alongside the server: the store is SQLite WAL.
+ *
+ * Exit status: 0 done, 1 the operation failed (no such key, revoked
+ * licence, database error), 2 usage error.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define DEFAULT_DATA_DIR "./var"
+#define DEFAULT_DAYS 30
+#define DEFAULT_DEVICES 1
+#define MAX_DAYS 36500
+#define MAX_DEVICES 1000
+#define MAX_NOTE 255
+
+static const char usage_text[] =
+  "Usage: ttboost-admin [--data-dir DIR] COMMAND\n"
+  "\n"
+  "Manages the licences of ttboost-server in DIR/ttboost.db. The server may keep\n"
+  "running: revocations and extensions reach it at once.\n"
+  "\n"
+  "Commands:\n"
+  "  license create [--days N] [--devices N] [--note TEXT]\n"
+  "      Creates a licence and prints its key as the only line on stdout (the\n"
+  "      user id and details go to stderr). The key is shown this once: the\n"
+  "      database keeps only its hash.\n"
+  "        --days N      valid for N days from now, 0 = never expires\n"
+  "                      (0..36500, default 30)\n"
+  "        --devices N   devices that may be logged in at once, 0 = no limit\n"
+  "                      (0..1000, default 1)\n"
+  "        --note TEXT   a note for the operator, e.g. the customer's name\n"
+  "                      (at most 255 bytes)\n"
+  "  license list\n"
+  "      Prints every licence, oldest first: key hint (TTB- and the key's first\n"
+  "      4 characters), user id, created and expires (UTC), devices in use/allowed\n"
+  "      ('-' = no limit), status (active, expired, revoked) and note.\n"
+  "  license revoke KEY\n"
+  "      Revokes the licence with this key; its sessions stop working.\n"
+  "  license extend KEY --days N\n"
+  "      Extends the licence by N days (1..36500) from its expiry, or from now\n"
+  "      when it has already expired. A licence that never expires stays so.\n"
+  "\n"
+  "  KEY is accepted in any case, surrounding whitespace ignored; '-' reads it\n"
+  "  from the first line of stdin (keeps it out of the process list).\n"
+  "  'licence' is accepted for 'license'. Options may also be written --opt=VALUE.\n"
+  "\n"
+  "Options:\n"
+  "  --data-dir DIR  the server's data directory (default ./var); created if absent\n"
+  "  -h, --help      prints this help\n"
+  "\n"
+  "Exit status: 0 done, 1 failed (unknown key, revoked licence, database error),\n"
+  "2 usage error.\n";
+
+/* Prints a usage error and a hint; returns EXIT_USAGE. */
+static int usage_error(const char *fmt, const char *arg) {
+  fputs("ttboost-admin: ", stderr);
+  fprintf(stderr, fmt, arg);
+  fputs("\nTry 'ttboost-admin --help'.\n", stderr);
+  return EXIT_USAGE;
+}
+
+/* Parses a decimal number in [min, max]: digits only, no sign or blanks. */
+static bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out) {
+  if (s == NULL || *s < '0' || *s > '9') return false;
+  errno = 0;
+  char *end = NULL;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max) return false;
+  *out = (uint32_t)v;
+  return true;
+}
+
+/* Formats unix seconds as an ISO 8601 UTC time. */
+static void iso_time(int64_t t, char *buf, size_t len) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf(buf, len, "%" PRId64, t);
+}
+
+typedef struct args {
+  const char *data_dir;
+  const char *days, *devices, *note;
+  bool help;
+  const char *pos[4];
+  int npos;
+} args;
+
+/* Matches argv[*i] against the option name (as "--name VALUE" or
+ * "--name=VALUE"): 1 and *val set when it matches, 0 when it does not,
+ * -1 when its value is missing. */
+static int match_opt(int argc, char **argv, int *i, const char *name, const char **val) {
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0) return 0;
+  if (a[n] == '=') {
+    *val = a + n + 1;
+    return 1;
+  }
+  if (a[n] != '\0') return 0;
+  if (*i + 1 >= argc) return -1;
+  *val = argv[++*i];
+  return 1;
+}
+
+/* Splits the command line into options and positional arguments. */
+static int parse_args(int argc, char **argv, args *a) {
+  static const char *const names[] = {"--data-dir", "--days", "--devices", "--note"};
+  bool only_pos = false;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (!only_pos && strcmp(arg, "--") == 0) {
+      only_pos = true;
+      continue;
+    }
+    if (!only_pos && arg[0] == '-' && arg[1] != '\0') {
+      if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        a->help = true;
+        continue;
+      }
+      const char **slots[] = {&a->data_dir, &a->days, &a->devices, &a->note};
+      int m = 0;
+      for (size_t k = 0; k < sizeof names / sizeof names[0] && m == 0; k++) {
+        m = match_opt(argc, argv, &i, names[k], slots[k]);
+        if (m < 0) return usage_error("option %s needs a value", names[k]);
+      }
+      if (m == 0) return usage_error("unknown option %s", arg);
+      continue;
+    }
+    if (a->npos == (int)(sizeof a->pos / sizeof a->pos[0]))
+      return usage_error("unexpected argument %s", arg);
+    a->pos[a->npos++] = arg;
+  }
+  return 0;
+}
+
+/* Reads a key from stdin's first line into buf (for KEY '-'). */
+static const char *key_arg(const char *arg, char *buf, size_t len) {
+  if (strcmp(arg, "-") != 0) return arg;
+  if (fgets(buf, (int)len, stdin) == NULL) return NULL;
+  return buf;
+}
+
+/* Opens the store, printing the failure. */
+static ttb_store *open_store(const char *dir) {
+  ttb_store *s = NULL;
+  char err[512];
+  if (ttb_store_open(dir, &s, err, sizeof err) != 0) {
+    fprintf(stderr, "ttboost-admin: %s\n", err);
+    return NULL;
+  }
+  return s;
+}
+
+/* Prints what a failed status means; returns the exit status. */
+static int report(ttb_store *s, ttb_store_status st) {
+  switch (st) {
+  case TTB_STORE_OK: return 0;
+  case TTB_STORE_UNKNOWN: fputs("ttboost-admin: no licence has this key\n", stderr); break;
+  case TTB_STORE_REVOKED: fputs("ttboost-admin: the licence is revoked\n", stderr); break;
+  case TTB_STORE_EXPIRED: fputs("ttboost-admin: the licence has expired\n", stderr); break;
+  case TTB_STORE_DEVICE_LIMIT: fputs("ttboost-admin: device limit reached\n", stderr); break;
+  case TTB_STORE_ERROR:
+    fprintf(stderr, "ttboost-admin: database error: %s\n", ttb_store_error(s));
+    break;
+  }
+  return EXIT_FAIL;
+}
+
+static int cmd_create(const args *a) {
+  uint32_t days = DEFAULT_DAYS, devices = DEFAULT_DEVICES;
+  if (a->days != NULL && !parse_u32(a->days, 0, MAX_DAYS, &days))
+    return usage_error("--days: expected a whole number from 0 to 36500, not '%s'", a->days);
+  if (a->devices != NULL && !parse_u32(a->devices, 0, MAX_DEVICES, &devices))
+    return usage_error("--devices: expected a whole number from 0 to 1000, not '%s'", a->devices);
+  const char *note = a->note != NULL ? a->note : "";
+  if (strlen(note) > MAX_NOTE) return usage_error("--note: at most 255 bytes%s", "");
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  char key[TTB_STORE_KEY_MAX], user_id[TTB_STORE_UUID_MAX], err[512];
+  int64_t now = (int64_t)time(NULL);
+  if (ttb_store_licence_create(s, now, days, devices, note, key, user_id, err, sizeof err) != 0) {
+    fprintf(stderr, "ttboost-admin: %s\n", err);
+    ttb_store_close(s);
+    return EXIT_FAIL;
+  }
+  ttb_store_close(s);
+  char exp[32] = "never";
+  if (days != 0) iso_time(now + (int64_t)days * 86400, exp, sizeof exp);
+  char dev[16] = "no limit";
+  if (devices != 0) snprintf(dev, sizeof dev, "%" PRIu32, devices);
+  fprintf(stderr, "licence created: user_id %s, expires %s, devices %s\n", user_id, exp, dev);
+  fprintf(stderr, "the key below is shown only this once:\n");
+  int rc = printf("%s\n", key) < 0 || fflush(stdout) != 0 ? EXIT_FAIL : 0;
+  sodium_memzero(key, sizeof key);
+  return rc;
+}
+
+/* Replaces control characters so that a note cannot break the table. */
+static void printable(const char *in, char *out, size_t len) {
+  size_t j = 0;
+  for (; *in != '\0' && j + 1 < len; in++, j++)
+    out[j] = ((unsigned char)*in < 0x20 || *in == 0x7f) ? '?' : *in;
+  out[j] = '\0';
+}
+
+struct list_ctx {
+  int64_t now;
+  int n;
+};
+
+static int list_row(void *arg, const ttb_licence_info *l) {
+  struct list_ctx *c = arg;
+  char created[32], expires[32] = "never", devices[32], note[sizeof l->note];
+  iso_time(l->created, created, sizeof created);
+  if (l->expires != 0) iso_time(l->expires, expires, sizeof expires);
+  if (l->max_devices != 0)
+    snprintf(devices, sizeof devices, "%" PRIu32 "/%" PRIu32, l->devices, l->max_devices);
+  else
+    snprintf(devices, sizeof devices, "%" PRIu32 "/-", l->devices);
+  const char *status = l->revoked                                   ? "revoked"
+                       : (l->expires != 0 && c->now >= l->expires) ? "expired"
+                                                                     : "active";
+  printable(l->note, note, sizeof note);
+  printf("%-9s %-36s %-20s %-20s %-9s %-7s %s\n", l->key_hint, l->user_id, created, expires,
+         devices, status, note);
+  c->n++;
+  return 0;
+}
+
+static int cmd_list(const args *a) {
+  if (a->days != NULL || a->devices != NULL || a->note != NULL)
+    return usage_error("%s", "license list takes no options");
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  struct list_ctx c = {.now = (int64_t)time(NULL)};
+  printf("%-9s %-36s %-20s %-20s %-9s %-7s %s\n", "KEY", "USER_ID", "CREATED", "EXPIRES",
+         "DEVICES", "STATUS", "NOTE");
+  char err[512];
+  int rc = ttb_store_licence_list(s, list_row, &c, err, sizeof err);
+  ttb_store_close(s);
+  if (rc != 0) {
+    fprintf(stderr, "ttboost-admin: %s\n", err);
+    return EXIT_FAIL;
+  }
+  fprintf(stderr, "%d licence%s\n", c.n, c.n == 1 ? "" : "s");
+  return fflush(stdout) != 0 ? EXIT_FAIL : 0;
+}
+
+static int cmd_revoke(const args *a, const char *karg) {
+  if (a->days != NULL || a->devices != NULL || a->note != NULL)
+    return usage_error("%s", "license revoke takes no options");
+  char buf[256];
+  const char *key = key_arg(karg, buf, sizeof buf);
+  if (key == NULL) return usage_error("%s", "no key on stdin");
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  ttb_store_status st = ttb_store_licence_revoke(s, key);
+  int rc = report(s, st);
+  ttb_store_close(s);
+  sodium_memzero(buf, sizeof buf);
+  if (rc == 0) printf("licence revoked\n");
+  return rc;
+}
+
+static int cmd_extend(const args *a, const char *karg) {
+  if (a->devices != NULL || a->note != NULL)
+    return usage_error("%s", "license extend takes only --days");
+  uint32_t days;
+  if (a->days == NULL) return usage_error("%s", "license extend needs --days N");
+  if (!parse_u32(a->days, 1, MAX_DAYS, &days))
+    return usage_error("--days: expected a whole number from 1 to 36500, not '%s'", a->days);
+  char buf[256];
+  const char *key = key_arg(karg, buf, sizeof buf);
+  if (key == NULL) return usage_error("%s", "no key on stdin");
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  ttb_store_status st = ttb_store_licence_extend(s, key, (int64_t)time(NULL), days);
+  int rc = report(s, st);
+  ttb_store_close(s);
+  sodium_memzero(buf, sizeof buf);
+  if (rc == 0) printf("licence extended by %" PRIu32 " day%s\n", days, days == 1 ? "" : "s");
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  args a = {0};
+  int rc = parse_args(argc, argv, &a);
+  if (rc != 0) return rc;
+  if (a.help) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
+  if (a.data_dir == NULL) a.data_dir = DEFAULT_DATA_DIR;
+  if (a.data_dir[0] == '\0') return usage_error("%s", "--data-dir: empty");
+  if (a.npos == 0) {
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+  }
+  if (strcmp(a.pos[0], "license") != 0 && strcmp(a.pos[0], "licence") != 0)
+    return usage_error("unknown command '%s'", a.pos[0]);
+  if (a.npos < 2) return usage_error("%s", "license: which? create, list, revoke or extend");
+  const char *sub = a.pos[1];
+  int want = strcmp(sub, "revoke") == 0 || strcmp(sub, "extend") == 0 ? 3 : 2;
+  if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 && want == 2)
+    return usage_error("unknown license command '%s'", sub);
+  if (a.npos < want) return usage_error("license %s needs the KEY", sub);
+  if (a.npos > want) return usage_error("unexpected argument '%s'", a.pos[want]);
+  if (strcmp(sub, "create") == 0) return cmd_create(&a);
+  if (strcmp(sub, "list") == 0) return cmd_list(&a);
+  if (strcmp(sub, "revoke") == 0) return cmd_revoke(&a, a.pos[2]);
+  return cmd_extend(&a, a.pos[2]);
+}

@@ -1,0 +1,861 @@
+/* The HTTP endpoints and their wiring: see app.h and docs/operations.md. */
+#include "app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ldelim.h"
+#include "svc.h"
+#include "ttboost/v1/auth.pbc-json.h"
+#include "ttboost/v1/ingest.pbc-json.h"
+#include "ttboost/v1/tts.pbc-json.h"
+#include "ws.h"
+
+#define RATE_SLOTS 4096
+
+typedef struct rate_slot {
+  char addr[48];
+  uint32_t failures;
+  time_t window_start;
+} rate_slot;
+
+struct ttb_app {
+  ttb_config cfg;
+  h2o_globalconf_t config;
+  h2o_context_t ctx;
+  h2o_accept_ctx_t accept_ctx;
+  h2o_evloop_t *loop;
+  ttb_metrics metrics;
+  ttb_hub *hub;
+  ttb_svc *svc;
+  bool stopping;
+  uint8_t secret_hash[crypto_generichash_BYTES];
+  rate_slot *rate;
+  h2o_timeout_t tick;
+  h2o_timeout_entry_t tick_entry;
+};
+
+typedef struct handler {
+  h2o_handler_t super;
+  ttb_app *app;
+} handler;
+
+/* ---------------------------------------------------------------- replies */
+
+static void reply(h2o_req_t *req, int status, const char *reason, const char *type, const char *body,
+                  size_t len)
+{
+  req->res.status = status;
+  req->res.reason = reason;
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+  char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
+  memcpy(copy, body, len);
+  h2o_send_inline(req, copy, len);
+}
+
+static const char *reason_of(int status)
+{
+  switch (status) {
+  case 200: return "OK";
+  case 202: return "Accepted";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 413: return "Payload Too Large";
+  case 415: return "Unsupported Media Type";
+  case 429: return "Too Many Requests";
+  case 503: return "Service Unavailable";
+  default: return "Internal Server Error";
+  }
+}
+
+/* Replies with {"status":"error","error":code,"message":message}. */
+static int reply_error(h2o_req_t *req, int status, const char *code, const char *message)
+{
+  Ttboost__V1__ErrorResponse e = TTBOOST__V1__ERROR_RESPONSE__INIT;
+  e.status = "error";
+  e.error = (char *)code;
+  /* messages may quote client input: keep them valid UTF-8 and bounded */
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", message);
+  if (!ttb_utf8_valid(msg, strlen(msg)))
+    snprintf(msg, sizeof msg, "%s", "invalid request");
+  e.message = msg;
+  size_t n;
+  char *js = ttb_pbc_ttboost_v1_ErrorResponse_to_json(&e, &n, NULL);
+  if (js == NULL) {
+    reply(req, 500, "Internal Server Error", "application/json", "{}", 2);
+    return 0;
+  }
+  reply(req, status, reason_of(status), "application/json", js, n);
+  free(js);
+  return 0;
+}
+
+static int reply_json(h2o_req_t *req, int status, char *js, size_t n)
+{
+  if (js == NULL)
+    return reply_error(req, 500, "internal", "The server could not encode its answer.");
+  reply(req, status, reason_of(status), "application/json", js, n);
+  free(js);
+  return 0;
+}
+
+/* ------------------------------------------------------------ request bits */
+
+static bool is(h2o_iovec_t v, const char *s)
+{
+  return h2o_memis(v.base, v.len, s, strlen(s));
+}
+
+/* The bearer token of the Authorization header into out[cap]; false if none. */
+static bool bearer(h2o_req_t *req, char *out, size_t cap)
+{
+  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+  if (i < 0)
+    return false;
+  h2o_iovec_t v = req->headers.entries[i].value;
+  if (v.len < 7 || strncasecmp(v.base, "Bearer ", 7) != 0 || v.len - 7 >= cap)
+    return false;
+  memcpy(out, v.base + 7, v.len - 7);
+  out[v.len - 7] = '\0';
+  return true;
+}
+
+static void peer_addr(h2o_req_t *req, char *out, size_t cap)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+  char buf[1025]; /* NI_MAXHOST, as h2o_socket_getnumerichost asks */
+  size_t n = sl ? h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, buf) : SIZE_MAX;
+  const char *src = n == SIZE_MAX ? "unknown" : buf;
+  size_t l = strnlen(src, cap - 1);
+  memcpy(out, src, l);
+  out[l] = '\0';
+}
+
+/* ------------------------------------------------------------ rate limits */
+
+static rate_slot *rate_find(ttb_app *app, const char *addr, bool create)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *p = addr; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  time_t now = time(NULL);
+  for (size_t k = 0; k < 8; k++) {
+    rate_slot *s = &app->rate[(h + k) % RATE_SLOTS];
+    bool stale = now - s->window_start >= (time_t)app->cfg.login_window_s;
+    if (strcmp(s->addr, addr) == 0) {
+      if (stale) {
+        s->failures = 0;
+        s->window_start = now;
+      }
+      return s;
+    }
+    if (create && (s->addr[0] == '\0' || stale)) {
+      snprintf(s->addr, sizeof s->addr, "%s", addr);
+      s->failures = 0;
+      s->window_start = now;
+      return s;
+    }
+  }
+  if (!create)
+    return NULL;
+  /* all 8 probes busy within their windows: reuse the first (bounded memory) */
+  rate_slot *s = &app->rate[h % RATE_SLOTS];
+  snprintf(s->addr, sizeof s->addr, "%s", addr);
+  s->failures = 0;
+  s->window_start = now;
+  return s;
+}
+
+/* ------------------------------------------------------------------ login */
+
+static int on_login(ttb_app *app, h2o_req_t *req)
+{
+  char addr[48];
+  peer_addr(req, addr, sizeof addr);
+  rate_slot *rs = rate_find(app, addr, false);
+  if (rs && rs->failures >= app->cfg.login_max_failures) {
+    app->metrics.logins_rate_limited++;
+    return reply_error(req, 429, "too_many_attempts",
+                       "Too many failed logins from your address. Wait a few minutes and try again.");
+  }
+  ttb_json_error err = {0};
+  Ttboost__V1__LoginRequest *lr =
+      ttb_pbc_ttboost_v1_LoginRequest_from_json(req->entity.base, req->entity.len, NULL, &err);
+  if (lr == NULL) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "The request is not a valid login: %s", err.msg);
+    return reply_error(req, 400, "malformed", msg);
+  }
+  if (lr->license_key[0] == '\0') {
+    ttboost__v1__login_request__free_unpacked(lr, NULL);
+    return reply_error(req, 400, "malformed", "license_key: required");
+  }
+  char user_id[64], token[64];
+  ttb_svc_status st = ttb_svc_login(app->svc, lr->license_key, lr->device_id, user_id, token);
+  ttboost__v1__login_request__free_unpacked(lr, NULL);
+  if (st != TTB_SVC_OK) {
+    app->metrics.logins_failed++;
+    if (st == TTB_SVC_UNKNOWN) {
+      rs = rate_find(app, addr, true);
+      rs->failures++;
+    }
+    switch (st) {
+    case TTB_SVC_UNKNOWN:
+      return reply_error(req, 401, "unknown_key", "This license key is not known. Check it and try again.");
+    case TTB_SVC_EXPIRED:
+      return reply_error(req, 403, "expired", "This license has expired. Renew it to continue.");
+    case TTB_SVC_REVOKED:
+      return reply_error(req, 403, "revoked", "This license has been revoked.");
+    case TTB_SVC_DEVICE_LIMIT:
+      return reply_error(req, 403, "device_limit",
+                         "This license is already used on as many devices as it allows.");
+    default:
+      return reply_error(req, 500, "internal", "The server could not check the license. Try again.");
+    }
+  }
+  app->metrics.logins_ok++;
+  Ttboost__V1__LoginResponse r = TTBOOST__V1__LOGIN_RESPONSE__INIT;
+  r.status = "ok";
+  r.user_id = user_id;
+  r.ws_token = token;
+  size_t n = 0;
+  char *js = ttb_pbc_ttboost_v1_LoginResponse_to_json(&r, &n, NULL);
+  sodium_memzero(token, sizeof token);
+  return reply_json(req, 200, js, n);
+}
+
+/* -------------------------------------------------------------------- TTS */
+
+/* A request waiting for its speech. The guard lives in the request's pool:
+ * if the client goes away first, the pool's disposal detaches the job. */
+typedef struct tts_job tts_job;
+typedef struct tts_guard {
+  tts_job *job;
+} tts_guard;
+struct tts_job {
+  ttb_app *app;
+  h2o_req_t *req;
+  tts_guard *guard;
+};
+
+static void on_guard_dispose(void *p)
+{
+  tts_guard *g = p;
+  if (g->job)
+    g->job->req = NULL;
+}
+
+static void url_of(ttb_app *app, const char *dir, const char *name, char *out, size_t cap)
+{
+  snprintf(out, cap, "%s/%s/%s.ogg", app->cfg.public_url, dir, name);
+}
+
+static void on_tts_done(void *arg, const char *id, const char *path)
+{
+  tts_job *job = arg;
+  (void)path;
+  if (job->req) {
+    job->guard->job = NULL;
+    if (id == NULL) {
+      reply_error(job->req, 500, "tts_failed", "The speech could not be made.");
+    } else {
+      char url[512];
+      url_of(job->app, "tts", id, url, sizeof url);
+      Ttboost__V1__TtsResponse r = TTBOOST__V1__TTS_RESPONSE__INIT;
+      r.url = url;
+      size_t n = 0;
+      char *js = ttb_pbc_ttboost_v1_TtsResponse_to_json(&r, &n, NULL);
+      reply_json(job->req, 200, js, n);
+    }
+  }
+  free(job);
+}
+
+static int on_tts(ttb_app *app, h2o_req_t *req)
+{
+  char token[128], user[64];
+  if (!bearer(req, token, sizeof token) || ttb_svc_session(app->svc, token, user) != TTB_SVC_OK)
+    return reply_error(req, 401, "unauthorized",
+                       "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+  ttb_json_error err = {0};
+  Ttboost__V1__TtsRequest *tr =
+      ttb_pbc_ttboost_v1_TtsRequest_from_json(req->entity.base, req->entity.len, NULL, &err);
+  if (tr == NULL) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "The request is not valid: %s", err.msg);
+    return reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+  }
+  if (tr->text[0] == '\0') {
+    ttboost__v1__tts_request__free_unpacked(tr, NULL);
+    return reply_error(req, 400, "malformed", "text: required");
+  }
+  tts_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    ttboost__v1__tts_request__free_unpacked(tr, NULL);
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  }
+  job->app = app;
+  job->req = req;
+  job->guard = h2o_mem_alloc_shared(&req->pool, sizeof *job->guard, on_guard_dispose);
+  job->guard->job = job;
+  ttb_svc_status st = ttb_svc_tts(app->svc, tr->text, tr->voice[0] ? tr->voice : NULL, on_tts_done, job);
+  ttboost__v1__tts_request__free_unpacked(tr, NULL);
+  if (st != TTB_SVC_OK) {
+    job->guard->job = NULL;
+    free(job);
+    if (st == TTB_SVC_BUSY)
+      return reply_error(req, 503, "busy", "Speech is queued too deep right now. Try again in a moment.");
+    return reply_error(req, 400, "tts_refused", "The text could not be spoken.");
+  }
+  return 0; /* answered by on_tts_done */
+}
+
+/* ----------------------------------------------------------------- ingest */
+
+typedef struct chat_job {
+  ttb_app *app;
+  ttb_pending *pending;
+} chat_job;
+
+static void on_chat_tts(void *arg, const char *id, const char *path)
+{
+  chat_job *job = arg;
+  ttb_app *app = job->app;
+  char url[512] = "";
+  ttb_packet *packets = NULL;
+  size_t n = 0;
+  ttb_audio_info info = {0};
+  if (id) {
+    url_of(app, "tts", id, url, sizeof url);
+    if (ttb_svc_packets(app->svc, path, &info, &packets, &n) != 0)
+      n = 0;
+  }
+  ttb_hub_chat_ready(job->pending, url, &info, packets, n);
+  ttb_svc_packets_free(packets, n);
+  free(job);
+}
+
+static void on_gift_out(void *arg, const char *channel, const char *user, const char *gift_name,
+                        uint32_t count)
+{
+  ttb_app *app = arg;
+  ttb_channel *c = ttb_hub_channel(app->hub, channel, true);
+  if (c == NULL)
+    return;
+  char url[512];
+  url_of(app, "sounds", ttb_svc_sound(app->svc, gift_name), url, sizeof url);
+  ttb_hub_gift(c, gift_name, count, url, user);
+}
+
+/* Removes control characters (but keeps line breaks as spaces) for speech. */
+static void speech_text(ttb_app *app, const char *user, const char *msg, char *out, size_t cap)
+{
+  char raw[1400];
+  if (app->cfg.tts_read_user && user[0])
+    snprintf(raw, sizeof raw, "%s: %s", user, msg);
+  else
+    snprintf(raw, sizeof raw, "%s", msg);
+  size_t o = 0;
+  for (size_t i = 0; raw[i] && o + 1 < cap; i++) {
+    unsigned char c = (unsigned char)raw[i];
+    if (c < 0x20 || c == 0x7F)
+      c = ' ';
+    out[o++] = (char)c;
+  }
+  out[o] = '\0';
+}
+
+/* Checks and publishes one ingest event; false with code and message set. */
+static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, const char **code,
+                       char *msg, size_t msglen)
+{
+  char verr[160];
+  if (!ttb_pbc_ttboost_v1_IngestEvent_validate(ev, verr, sizeof verr)) {
+    *code = "invalid";
+    snprintf(msg, msglen, "%s", verr);
+    return false;
+  }
+  if (ev->channel[0] == '\0') {
+    *code = "invalid";
+    snprintf(msg, msglen, "channel: required (the streamer's user_id)");
+    return false;
+  }
+  if (ev->event_case == TTBOOST__V1__INGEST_EVENT__EVENT__NOT_SET) {
+    *code = "invalid";
+    snprintf(msg, msglen, "type: required (\"chat\" or \"gift\")");
+    return false;
+  }
+  ttb_svc_status lic = ttb_svc_licence(app->svc, ev->channel);
+  if (lic != TTB_SVC_OK) {
+    *code = lic == TTB_SVC_UNKNOWN ? "unknown_channel" : "channel_inactive";
+    snprintf(msg, msglen, lic == TTB_SVC_UNKNOWN ? "channel: no licence has this user_id"
+                                                 : "channel: the licence is expired or revoked");
+    return false;
+  }
+  if (ev->event_case == TTBOOST__V1__INGEST_EVENT__EVENT_CHAT) {
+    const Ttboost__V1__IngestChat *c = ev->chat;
+    if (c->message[0] == '\0') {
+      *code = "invalid";
+      snprintf(msg, msglen, "message: required");
+      return false;
+    }
+    ttb_channel *ch = ttb_hub_channel(app->hub, ev->channel, true);
+    chat_job *job = calloc(1, sizeof *job);
+    ttb_pending *p = ch ? ttb_hub_chat_pending(ch, c->user, c->message) : NULL;
+    if (job == NULL || p == NULL) {
+      free(job);
+      if (p)
+        ttb_hub_chat_ready(p, "", NULL, NULL, 0);
+      *code = "internal";
+      snprintf(msg, msglen, "out of memory");
+      return false;
+    }
+    job->app = app;
+    job->pending = p;
+    app->metrics.events_in_chat++;
+    char text[1400];
+    speech_text(app, c->user, c->message, text, sizeof text);
+    if (ttb_svc_tts(app->svc, text, NULL, on_chat_tts, job) != TTB_SVC_OK) {
+      /* no speech (queue full): the chat still goes out, without a URL */
+      app->metrics.tts_queue_full++;
+      free(job);
+      ttb_hub_chat_ready(p, "", NULL, NULL, 0);
+    }
+    return true;
+  }
+  const Ttboost__V1__IngestGift *g = ev->gift;
+  if (g->gift_name[0] == '\0') {
+    *code = "invalid";
+    snprintf(msg, msglen, "gift_name: required");
+    return false;
+  }
+  app->metrics.events_in_gift++;
+  ttb_svc_gift(app->svc, ev->channel, g->user, g->user_id, g->gift_name, g->gift_id, g->count,
+               g->repeat_count, g->repeat_end, on_gift_out, app);
+  return true;
+}
+
+/* Collects the batch's outcome. */
+typedef struct ingest_result {
+  Ttboost__V1__IngestResponse resp;
+  Ttboost__V1__IngestItemError items[64];
+  Ttboost__V1__IngestItemError *ptrs[64];
+  char msgs[64][256];
+  size_t failed;
+} ingest_result;
+
+static void ingest_fail(ingest_result *r, uint32_t index, const char *code, const char *msg)
+{
+  r->failed++;
+  if (r->resp.n_errors == 64)
+    return; /* the first 64 are named */
+  size_t k = r->resp.n_errors++;
+  ttboost__v1__ingest_item_error__init(&r->items[k]);
+  r->items[k].index = index;
+  r->items[k].error = (char *)code;
+  snprintf(r->msgs[k], sizeof r->msgs[k], "%s", msg);
+  if (!ttb_utf8_valid(r->msgs[k], strlen(r->msgs[k])))
+    snprintf(r->msgs[k], sizeof r->msgs[k], "invalid item");
+  r->items[k].message = r->msgs[k];
+  r->ptrs[k] = &r->items[k];
+}
+
+static void ingest_item(ttb_app *app, ingest_result *r, uint32_t index, const Ttboost__V1__IngestEvent *ev)
+{
+  const char *code = "invalid";
+  char msg[256];
+  if (ingest_one(app, ev, &code, msg, sizeof msg))
+    r->resp.accepted++;
+  else {
+    app->metrics.events_in_rejected++;
+    ingest_fail(r, index, code, msg);
+  }
+}
+
+static bool is_protobuf(h2o_req_t *req)
+{
+  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+  if (i < 0)
+    return false;
+  h2o_iovec_t v = req->headers.entries[i].value;
+  return v.len >= 22 && strncasecmp(v.base, "application/x-protobuf", 22) == 0;
+}
+
+static int on_ingest(ttb_app *app, h2o_req_t *req)
+{
+  char secret[160];
+  uint8_t h[crypto_generichash_BYTES];
+  if (bearer(req, secret, sizeof secret))
+    crypto_generichash(h, sizeof h, (const uint8_t *)secret, strlen(secret), NULL, 0);
+  else
+    randombytes_buf(h, sizeof h);
+  sodium_memzero(secret, sizeof secret);
+  if (sodium_memcmp(h, app->secret_hash, sizeof h) != 0)
+    return reply_error(req, 401, "unauthorized", "A valid ingest secret is needed: Authorization: Bearer <secret>.");
+
+  ingest_result *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  ttboost__v1__ingest_response__init(&r->resp);
+  r->resp.errors = r->ptrs;
+  uint32_t index = 0;
+  const uint8_t *p = (const uint8_t *)req->entity.base;
+  size_t left = req->entity.len;
+  if (is_protobuf(req)) {
+    for (;;) {
+      const uint8_t *item;
+      size_t item_len;
+      const char *why = "";
+      int rc = ttb_ldelim_next(&p, &left, &item, &item_len, &why);
+      if (rc == 0)
+        break;
+      if (rc < 0) {
+        ingest_fail(r, index, "malformed", why);
+        break;
+      }
+      Ttboost__V1__IngestEvent *ev = ttboost__v1__ingest_event__unpack(NULL, item_len, item);
+      if (ev == NULL) {
+        app->metrics.events_in_rejected++;
+        ingest_fail(r, index, "malformed", "not an IngestEvent");
+      } else {
+        ingest_item(app, r, index, ev);
+        ttboost__v1__ingest_event__free_unpacked(ev, NULL);
+      }
+      index++;
+    }
+  } else {
+    ttb_jr jr;
+    if (!ttb_jr_parse_alloc(&jr, req->entity.base, req->entity.len, 1u << 18)) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "The body is not valid JSON: %s", jr.err);
+      ttb_jr_finish(&jr);
+      free(r);
+      return reply_error(req, jr.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+    }
+    bool array = jr.toks[0].type == JSMN_ARRAY;
+    int n = array ? jr.toks[0].size : 1;
+    int t = array ? 1 : 0;
+    for (int i = 0; i < n; i++) {
+      Ttboost__V1__IngestEvent *ev = malloc(sizeof *ev);
+      if (ev == NULL) {
+        ingest_fail(r, index, "internal", "out of memory");
+        break;
+      }
+      ttboost__v1__ingest_event__init(ev);
+      jr.status = TTB_JSON_OK;
+      jr.err[0] = '\0';
+      if (ttb_pbc_ttboost_v1_IngestEvent_json_decode(&jr, t, ev, NULL))
+        ingest_item(app, r, index, ev);
+      else {
+        app->metrics.events_in_rejected++;
+        ingest_fail(r, index, jr.status == TTB_JSON_UNKNOWN_TYPE ? "unknown_type" : "invalid", jr.err);
+      }
+      ttboost__v1__ingest_event__free_unpacked(ev, NULL);
+      index++;
+      t = ttb_jr_next(&jr, t);
+    }
+    ttb_jr_finish(&jr);
+    if (!array && r->failed == 1) {
+      /* a single event that failed is a plain error */
+      int status = strcmp(r->items[0].error, "unknown_channel") == 0 ? 404 : 400;
+      int rc = reply_error(req, status == 404 ? 400 : status, r->items[0].error, r->items[0].message);
+      free(r);
+      return rc;
+    }
+  }
+  r->resp.status = r->failed ? "partial" : "ok";
+  size_t n;
+  char *js = ttb_pbc_ttboost_v1_IngestResponse_to_json(&r->resp, &n, NULL);
+  free(r);
+  return reply_json(req, 202, js, n);
+}
+
+/* ---------------------------------------------------------------- socket */
+
+static int on_ws(ttb_app *app, h2o_req_t *req)
+{
+  h2o_iovec_t path = req->path_normalized;
+  const char *token = path.base + 4;
+  size_t tlen = path.len - 4;
+  char tok[80], user[64];
+  bool has_since = false;
+  uint64_t since = 0;
+  if (req->query_at != SIZE_MAX) {
+    const char *q = req->path.base + req->query_at + 1;
+    size_t qn = req->path.len - req->query_at - 1;
+    const char *s = NULL;
+    for (size_t i = 0; i + 6 <= qn; i++)
+      if ((i == 0 || q[i - 1] == '&') && memcmp(q + i, "since=", 6) == 0) {
+        s = q + i + 6;
+        break;
+      }
+    if (s) {
+      has_since = true;
+      const char *e = q + qn;
+      if (s == e || *s < '0' || *s > '9')
+        return reply_error(req, 400, "malformed", "since: expected a sequence number");
+      for (; s < e && *s >= '0' && *s <= '9'; s++) {
+        uint64_t d = (uint64_t)(*s - '0');
+        if (since > (UINT64_MAX - d) / 10)
+          return reply_error(req, 400, "malformed", "since: out of range");
+        since = since * 10 + d;
+      }
+    }
+  }
+  ttb_svc_status st = TTB_SVC_UNKNOWN;
+  if (tlen > 0 && tlen < sizeof tok && memchr(token, '/', tlen) == NULL) {
+    memcpy(tok, token, tlen);
+    tok[tlen] = '\0';
+    st = ttb_svc_session(app->svc, tok, user);
+    sodium_memzero(tok, sizeof tok);
+  }
+  if (st != TTB_SVC_OK) {
+    uint16_t code = st == TTB_SVC_EXPIRED || st == TTB_SVC_REVOKED ? TTB_WS_REVOKED : TTB_WS_UNAUTHORIZED;
+    const char *err = st == TTB_SVC_REVOKED ? "revoked" : st == TTB_SVC_EXPIRED ? "expired" : "unauthorized";
+    const char *msg = st == TTB_SVC_REVOKED   ? "The license has been revoked."
+                      : st == TTB_SVC_EXPIRED ? "The session or license has expired; log in again."
+                                              : "Unknown token; log in again.";
+    if (ttb_ws_refuse(req, code, err, msg) != 0)
+      return reply_error(req, 401, err, msg);
+    return 0;
+  }
+  ttb_channel *c = ttb_hub_channel(app->hub, user, true);
+  if (c == NULL)
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  if (ttb_ws_accept(req, c, has_since, since) != 0)
+    return reply_error(req, 400, "not_websocket", "GET /ws/{ws_token} must be a WebSocket handshake.");
+  return 0;
+}
+
+/* ----------------------------------------------------------------- router */
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+  ttb_app *app = ((handler *)self)->app;
+  app->metrics.http_requests++;
+  h2o_iovec_t p = req->path_normalized;
+  bool post = is(req->method, "POST"), get = is(req->method, "GET") || is(req->method, "HEAD");
+  if (is(p, "/auth/login"))
+    return post ? on_login(app, req) : reply_error(req, 405, "method", "Use POST.");
+  if (is(p, "/tts/generate"))
+    return post ? on_tts(app, req) : reply_error(req, 405, "method", "Use POST.");
+  if (is(p, "/ingest/events"))
+    return post ? on_ingest(app, req) : reply_error(req, 405, "method", "Use POST.");
+  if (is(p, "/healthz")) {
+    if (!get)
+      return reply_error(req, 405, "method", "Use GET.");
+    reply(req, 200, "OK", "application/json", "{\"status\":\"ok\"}", 15);
+    return 0;
+  }
+  if (is(p, "/metrics")) {
+    size_t n;
+    char *m = ttb_metrics_render(&app->metrics, &n);
+    if (m == NULL)
+      return reply_error(req, 503, "busy", "out of memory");
+    reply(req, 200, "OK", "text/plain; version=0.0.4", m, n);
+    free(m);
+    return 0;
+  }
+  if (p.len > 4 && memcmp(p.base, "/ws/", 4) == 0)
+    return get ? on_ws(app, req) : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
+  return reply_error(req, 404, "not_found", "No such endpoint.");
+}
+
+/* ------------------------------------------------------------------ timer */
+
+static void check_licence(ttb_channel *c, void *arg)
+{
+  ttb_app *app = arg;
+  ttb_svc_status st = ttb_svc_licence(app->svc, ttb_channel_user(c));
+  if (st == TTB_SVC_REVOKED || st == TTB_SVC_EXPIRED)
+    ttb_channel_close_all(c, TTB_WS_REVOKED, st == TTB_SVC_REVOKED ? "revoked" : "expired",
+                          st == TTB_SVC_REVOKED ? "The license has been revoked."
+                                                : "The license has expired.");
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+  ttb_app *app = (ttb_app *)((char *)entry - offsetof(ttb_app, tick_entry));
+  ttb_svc_tick(app->svc, on_gift_out, app);
+  ttb_hub_each_live(app->hub, check_licence, app);
+  h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
+}
+
+/* ----------------------------------------------------------------- set up */
+
+static int mkdir_p(const char *dir)
+{
+  char tmp[512];
+  snprintf(tmp, sizeof tmp, "%s", dir);
+  for (char *q = tmp + 1; *q; q++) {
+    if (*q != '/')
+      continue;
+    *q = '\0';
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+      return -1;
+    *q = '/';
+  }
+  return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The ingest secret: given, or kept in the data dir, or made now (and
+ * printed once, the only time it is shown). Only its hash stays in memory. */
+static int ingest_secret(ttb_app *app, char *err, size_t errlen)
+{
+  char secret[160] = "";
+  if (app->cfg.ingest_secret[0]) {
+    snprintf(secret, sizeof secret, "%s", app->cfg.ingest_secret);
+  } else {
+    char path[600];
+    snprintf(path, sizeof path, "%s/ingest_secret", app->cfg.data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+      if (fgets(secret, sizeof secret, f) == NULL)
+        secret[0] = '\0';
+      fclose(f);
+      secret[strcspn(secret, "\r\n")] = '\0';
+    }
+    if (secret[0] == '\0') {
+      uint8_t raw[24];
+      randombytes_buf(raw, sizeof raw);
+      sodium_bin2base64(secret, sizeof secret, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+      int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0 || write(fd, secret, strlen(secret)) != (ssize_t)strlen(secret) || close(fd) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+      }
+      printf("ttboost-server: new ingest secret (shown once, kept in %s): %s\n", path, secret);
+      fflush(stdout);
+    }
+  }
+  crypto_generichash(app->secret_hash, sizeof app->secret_hash, (const uint8_t *)secret,
+                     strlen(secret), NULL, 0);
+  sodium_memzero(secret, sizeof secret);
+  return 0;
+}
+
+static void register_handler(h2o_hostconf_t *host, const char *path, ttb_app *app)
+{
+  h2o_pathconf_t *pc = h2o_config_register_path(host, path, 0);
+  handler *h = (handler *)h2o_create_handler(pc, sizeof *h);
+  h->super.on_req = on_req;
+  h->app = app;
+}
+
+static void register_files(h2o_hostconf_t *host, const char *path, const char *dir, h2o_mimemap_t *mm)
+{
+  static h2o_iovec_t cc_name = {H2O_STRLIT("cache-control")};
+  static h2o_headers_command_t cmds[2];
+  cmds[0] = (h2o_headers_command_t){H2O_HEADERS_CMD_SET, &cc_name,
+                                    {H2O_STRLIT("public, max-age=31536000, immutable")}};
+  cmds[1] = (h2o_headers_command_t){H2O_HEADERS_CMD_NULL, NULL, {NULL, 0}};
+  h2o_pathconf_t *pc = h2o_config_register_path(host, path, 0);
+  static const char *no_index[] = {NULL};
+  h2o_file_register(pc, dir, no_index, mm, 0);
+  h2o_headers_register(pc, cmds);
+}
+
+ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, char *err, size_t errlen)
+{
+  if (sodium_init() < 0) {
+    snprintf(err, errlen, "libsodium failed to initialise");
+    return NULL;
+  }
+  ttb_app *app = calloc(1, sizeof *app);
+  if (app == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  app->cfg = *cfg;
+  app->rate = calloc(RATE_SLOTS, sizeof *app->rate);
+  if (app->rate == NULL || mkdir_p(cfg->data_dir) != 0) {
+    snprintf(err, errlen, "cannot create the data dir %s: %s", cfg->data_dir, strerror(errno));
+    goto fail;
+  }
+  if (ingest_secret(app, err, errlen) != 0)
+    goto fail;
+  app->loop = h2o_evloop_create();
+  app->svc = ttb_svc_open(cfg, argv0, app->loop, &app->metrics, err, errlen);
+  if (app->svc == NULL)
+    goto fail;
+  app->hub = ttb_hub_create(cfg->history, &app->metrics);
+  if (app->hub == NULL) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+
+  h2o_config_init(&app->config);
+  app->config.max_request_entity_size = cfg->max_body;
+  h2o_hostconf_t *host = h2o_config_register_host(&app->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_mimemap_t *mm = h2o_mimemap_create();
+  h2o_mimemap_define_mimetype(mm, "ogg", "audio/ogg", NULL);
+  /* first match wins: the endpoint before the directory that shares its prefix */
+  register_handler(host, "/tts/generate", app);
+  register_files(host, "/tts", ttb_svc_tts_dir(app->svc), mm);
+  register_files(host, "/sounds", ttb_svc_sounds_dir(app->svc), mm);
+  register_handler(host, "/", app);
+  h2o_mem_release_shared(mm);
+
+  h2o_context_init(&app->ctx, app->loop, &app->config);
+  app->accept_ctx.ctx = &app->ctx;
+  app->accept_ctx.hosts = app->config.hosts;
+  app->accept_ctx.ssl_ctx = ssl;
+
+  ttb_ws_limits lim = {cfg->heartbeat_ms, cfg->max_queued_msgs, cfg->max_queued_bytes, 64 * 1024};
+  ttb_ws_init(app->loop, &lim, &app->metrics);
+  h2o_timeout_init(app->loop, &app->tick, 1000);
+  app->tick_entry.cb = on_tick;
+  h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
+  (void)argv0;
+  return app;
+
+fail:
+  ttb_hub_destroy(app->hub);
+  ttb_svc_close(app->svc);
+  free(app->rate);
+  free(app);
+  return NULL;
+}
+
+void ttb_app_destroy(ttb_app *app)
+{
+  if (app == NULL)
+    return;
+  if (h2o_timeout_is_linked(&app->tick_entry))
+    h2o_timeout_unlink(&app->tick_entry);
+  ttb_svc_close(app->svc);
+  ttb_hub_destroy(app->hub);
+  h2o_context_dispose(&app->ctx);
+  h2o_config_dispose(&app->config);
+  free(app->rate);
+  free(app);
+}
+
+h2o_evloop_t *ttb_app_loop(ttb_app *app) { return app->loop; }
+h2o_accept_ctx_t *ttb_app_accept_ctx(ttb_app *app) { return &app->accept_ctx; }
+void ttb_app_request_stop(ttb_app *app) { app->stopping = true; }
+bool ttb_app_stopping(const ttb_app *app) { return app->stopping; }
+size_t ttb_app_shutdown_sockets(ttb_app *app)
+{
+  (void)app;
+  return ttb_ws_shutdown_all();
+}
+size_t ttb_app_open_sockets(const ttb_app *app)
+{
+  (void)app;
+  return ttb_ws_count();
+}

@@ -1,0 +1,199 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ttb_config_defaults(ttb_config *c)
+{
+  memset(c, 0, sizeof *c);
+  snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
+  c->port = 8080;
+  snprintf(c->data_dir, sizeof c->data_dir, "./var");
+  c->history = 256;
+  c->heartbeat_ms = 10000;
+  c->max_queued_msgs = 4096;
+  c->max_queued_bytes = 4u << 20;
+  c->max_body = 1u << 20;
+  c->tts_cache_mb = 256;
+  c->tts_read_user = true;
+  c->login_max_failures = 10;
+  c->login_window_s = 300;
+}
+
+const char *ttb_config_usage(void)
+{
+  return "usage: ttboost-server [OPTIONS]\n"
+         "\n"
+         "Serves TTBoost: login, TTS, gift sounds, the WebSocket, ingest, metrics.\n"
+         "Every option can also be a line `key = value` of the --config file.\n"
+         "\n"
+         "  --config FILE          read settings from FILE first\n"
+         "  --listen HOST:PORT     where to listen (default 127.0.0.1:8080; port 0 = any free port)\n"
+         "  --data-dir DIR         licences, sessions, TTS cache, secrets (default ./var)\n"
+         "  --public-url URL       base of the URLs handed to clients (default http://HOST:PORT)\n"
+         "  --ingest-secret SECRET bearer secret of POST /ingest/events (default: generated\n"
+         "                         on first start, kept in DIR/ingest_secret, printed once)\n"
+         "  --tls-cert FILE        serve HTTPS and WSS with this certificate (PEM) ...\n"
+         "  --tls-key FILE         ... and key\n"
+         "  --sounds-dir DIR       the gift sounds (default: the sounds built with the server)\n"
+         "  --sounds-map FILE      gift name -> sound lines (default: built-in map)\n"
+         "  --trace-ingest FILE    append every accepted ingest event to a trace (tools/replay)\n"
+         "  --history N            events kept per channel for resume (default 256)\n"
+         "  --heartbeat-ms N       WebSocket ping interval (default 10000)\n"
+         "  --max-queued-msgs N    a socket's outgoing queue bound in messages (default 4096)\n"
+         "  --max-queued-bytes N   ... and in bytes (default 4194304)\n"
+         "  --max-body N           largest HTTP request body (default 1048576)\n"
+         "  --tts-cache-mb N       size cap of the TTS cache (default 256)\n"
+         "  --tts-read-user yes|no speak the sender's name before the message (default yes)\n"
+         "  --login-max-failures N failed logins per address per window before 429 (default 10)\n"
+         "  --login-window-s N     that window (default 300)\n"
+         "  --help                 this text\n"
+         "\n"
+         "SIGTERM or SIGINT shut down gracefully. See docs/operations.md.\n";
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+  snprintf(err, errlen, fmt, a, b);
+  return -1;
+}
+
+static int copy(char *dst, size_t cap, const char *key, const char *v, char *err, size_t errlen)
+{
+  if (strlen(v) >= cap)
+    return fail(err, errlen, "%s: value too long (%s)", key, "");
+  snprintf(dst, cap, "%s", v);
+  return 0;
+}
+
+static int number(const char *key, const char *v, unsigned long long max, unsigned long long *out,
+                  char *err, size_t errlen)
+{
+  char *end;
+  errno = 0;
+  if (!isdigit((unsigned char)v[0]))
+    return fail(err, errlen, "%s: expected a number, got '%s'", key, v);
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || *end || n > max)
+    return fail(err, errlen, "%s: '%s' is not a number in range", key, v);
+  *out = n;
+  return 0;
+}
+
+int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, size_t errlen)
+{
+  unsigned long long n;
+  if (strcmp(key, "listen") == 0) {
+    const char *colon = strrchr(v, ':');
+    if (colon == NULL || colon == v)
+      return fail(err, errlen, "%s: expected HOST:PORT, got '%s'", key, v);
+    if ((size_t)(colon - v) >= sizeof c->listen_host)
+      return fail(err, errlen, "%s: host too long (%s)", key, v);
+    if (number(key, colon + 1, 65535, &n, err, errlen))
+      return -1;
+    memcpy(c->listen_host, v, (size_t)(colon - v));
+    c->listen_host[colon - v] = '\0';
+    c->port = (uint16_t)n;
+    return 0;
+  }
+  struct {
+    const char *key;
+    char *dst;
+    size_t cap;
+  } strs[] = {
+      {"data-dir", c->data_dir, sizeof c->data_dir},
+      {"public-url", c->public_url, sizeof c->public_url},
+      {"ingest-secret", c->ingest_secret, sizeof c->ingest_secret},
+      {"tls-cert", c->tls_cert, sizeof c->tls_cert},
+      {"tls-key", c->tls_key, sizeof c->tls_key},
+      {"sounds-map", c->sounds_map, sizeof c->sounds_map},
+      {"sounds-dir", c->sounds_dir, sizeof c->sounds_dir},
+      {"trace-ingest", c->trace_ingest, sizeof c->trace_ingest},
+  };
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+    if (strcmp(key, strs[i].key) == 0)
+      return copy(strs[i].dst, strs[i].cap, key, v, err, errlen);
+  struct {
+    const char *key;
+    unsigned long long min, max;
+    size_t *sz;
+    uint32_t *u32;
+  } nums[] = {
+      {"history", 1, 1u << 20, &c->history, NULL},
+      {"heartbeat-ms", 100, 600000, NULL, &c->heartbeat_ms},
+      {"max-queued-msgs", 16, 1u << 24, &c->max_queued_msgs, NULL},
+      {"max-queued-bytes", 4096, 1ull << 32, &c->max_queued_bytes, NULL},
+      {"max-body", 1024, 64u << 20, &c->max_body, NULL},
+      {"tts-cache-mb", 1, 1u << 20, &c->tts_cache_mb, NULL},
+      {"login-max-failures", 1, 1000000, NULL, &c->login_max_failures},
+      {"login-window-s", 1, 86400, NULL, &c->login_window_s},
+  };
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    if (strcmp(key, nums[i].key) != 0)
+      continue;
+    if (number(key, v, nums[i].max, &n, err, errlen))
+      return -1;
+    if (n < nums[i].min)
+      return fail(err, errlen, "%s: '%s' is too small", key, v);
+    if (nums[i].sz)
+      *nums[i].sz = (size_t)n;
+    else
+      *nums[i].u32 = (uint32_t)n;
+    return 0;
+  }
+  if (strcmp(key, "tts-read-user") == 0) {
+    if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+      c->tts_read_user = true;
+    else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+      c->tts_read_user = false;
+    else
+      return fail(err, errlen, "%s: expected yes or no, got '%s'", key, v);
+    return 0;
+  }
+  return fail(err, errlen, "unknown setting '%s'%s", key, "");
+}
+
+static char *trim(char *s)
+{
+  while (isspace((unsigned char)*s))
+    s++;
+  char *e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1]))
+    *--e = '\0';
+  return s;
+}
+
+int ttb_config_load(ttb_config *c, const char *path, char *err, size_t errlen)
+{
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  char line[1024];
+  int lineno = 0;
+  while (fgets(line, sizeof line, f)) {
+    lineno++;
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#')
+      continue;
+    char *eq = strchr(s, '=');
+    if (eq == NULL) {
+      snprintf(err, errlen, "%s:%d: expected `key = value`", path, lineno);
+      fclose(f);
+      return -1;
+    }
+    *eq = '\0';
+    char e2[256];
+    if (ttb_config_set(c, trim(s), trim(eq + 1), e2, sizeof e2) != 0) {
+      snprintf(err, errlen, "%s:%d: %s", path, lineno, e2);
+      fclose(f);
+      return -1;
+    }
+  }
+  fclose(f);
+  return 0;
+}

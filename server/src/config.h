@@ -1,0 +1,47 @@
+/*
+ * ttboost-server's configuration: safe defaults that run on one laptop with
+ * no setup, then a config file (`key = value` lines, keys as the long
+ * options without dashes), then command-line flags.
+ */
+#ifndef TTB_SERVER_CONFIG_H
+#define TTB_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ttb_config {
+  char listen_host[64];     /* 127.0.0.1 */
+  uint16_t port;            /* 8080; 0 = any free port (printed) */
+  char data_dir[512];       /* ./var */
+  char public_url[256];     /* base of the URLs handed out; default from listen */
+  char ingest_secret[128];  /* "" = generated on first start, kept in the data dir */
+  char tls_cert[512];       /* HTTPS/WSS when both are set */
+  char tls_key[512];
+  char sounds_map[512];     /* gift name -> sound file; "" = built-in */
+  char sounds_dir[512];     /* where the gift sounds are; default: beside the binary */
+  char trace_ingest[512];   /* append every accepted ingest event to this trace */
+  size_t history;           /* events kept per channel for resume */
+  uint32_t heartbeat_ms;
+  size_t max_queued_msgs;
+  size_t max_queued_bytes;
+  size_t max_body;          /* HTTP request bodies */
+  size_t tts_cache_mb;
+  bool tts_read_user;       /* speak "user: message" rather than the message alone */
+  uint32_t login_max_failures; /* per address and window, then 429 */
+  uint32_t login_window_s;
+} ttb_config;
+
+/* Fills the defaults. */
+void ttb_config_defaults(ttb_config *c);
+
+/* Applies `key = value` lines of file path. 0, or -1 with a message in err. */
+int ttb_config_load(ttb_config *c, const char *path, char *err, size_t errlen);
+
+/* Applies one setting by key ("listen", "data-dir", ...). 0, or -1 with err. */
+int ttb_config_set(ttb_config *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* The text of --help. */
+const char *ttb_config_usage(void);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * The hub: one channel per streamer (its user_id), each with a sequence
+ * number, a bounded history for resume, the sockets subscribed to it, and a
+ * FIFO of events waiting for their speech. Every event is encoded once per
+ * format (JSON text, protobuf binary) and those bytes are queued to every
+ * socket of the channel.
+ *
+ * Order: events are published in the order they were ingested; a chat waits
+ * (and the events behind it wait) until its TTS file exists or failed.
+ * Runs on the event-loop thread only.
+ */
+#ifndef TTB_SERVER_HUB_H
+#define TTB_SERVER_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics.h"
+
+typedef struct ttb_hub ttb_hub;
+typedef struct ttb_channel ttb_channel;
+typedef struct ttb_session ttb_session;
+typedef struct ttb_pending ttb_pending;
+
+/* One Opus packet of a chat's speech, for AudioFrame messages. */
+typedef struct ttb_packet {
+  const uint8_t *data;
+  size_t len;
+} ttb_packet;
+
+/* The stream parameters of a chat's speech. */
+typedef struct ttb_audio_info {
+  uint32_t sample_rate;
+  uint32_t channels;
+  uint32_t frame_duration_us;
+  uint32_t pre_skip;
+  uint32_t duration_ms;
+} ttb_audio_info;
+
+/* Creates a hub keeping `history` events per channel. NULL on no memory. */
+ttb_hub *ttb_hub_create(size_t history, ttb_metrics *metrics);
+
+/* Frees the hub, its channels and pending events (sessions must be gone). */
+void ttb_hub_destroy(ttb_hub *h);
+
+/* The channel of user_id, created when `create`; NULL when absent or on no memory. */
+ttb_channel *ttb_hub_channel(ttb_hub *h, const char *user_id, bool create);
+
+/* Calls fn for every channel that has sockets (used to cut revoked licences). */
+void ttb_hub_each_live(ttb_hub *h, void (*fn)(ttb_channel *, void *), void *arg);
+const char *ttb_channel_user(const ttb_channel *c);
+
+/* Queues a chat whose speech is still being made; returns the handle that
+ * ttb_hub_chat_ready() completes. Strings are copied. NULL on no memory. */
+ttb_pending *ttb_hub_chat_pending(ttb_channel *c, const char *user, const char *message);
+
+/* Completes a pending chat: tts_url ("" when TTS failed) and, optionally, its
+ * Opus packets for binary sockets that want audio frames (copied). Publishes
+ * everything that is now at the head of the channel's FIFO. */
+void ttb_hub_chat_ready(ttb_pending *p, const char *tts_url, const ttb_audio_info *info,
+                        const ttb_packet *packets, size_t npackets);
+
+/* Queues a gift (published at once unless a chat is ahead of it). */
+int ttb_hub_gift(ttb_channel *c, const char *gift_name, uint32_t count, const char *sound_url,
+                 const char *user);
+
+/* Subscribes a session: sends Hello, then what it missed after `since`
+ * (when has_since), then live events. */
+void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t since);
+void ttb_hub_unsubscribe(ttb_session *s);
+
+/* Closes every socket of the channel with code and reason. */
+void ttb_channel_close_all(ttb_channel *c, uint16_t code, const char *error, const char *message);
+
+/* Newest seq of the channel (0: none yet). */
+uint64_t ttb_channel_last_seq(const ttb_channel *c);
+
+#endif

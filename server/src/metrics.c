@@ -1,0 +1,122 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double tts_bounds[TTB_METRICS_TTS_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1,
+                                                           0.25,  0.5,  1,     2.5,  5};
+
+void ttb_metrics_tts_latency(ttb_metrics *m, double s)
+{
+  m->tts_latency_count++;
+  m->tts_latency_sum += s;
+  for (int i = 0; i < TTB_METRICS_TTS_BUCKETS; i++)
+    if (s <= tts_bounds[i]) {
+      m->tts_latency_bucket[i]++;
+      break;
+    }
+}
+
+typedef struct out {
+  char *p;
+  size_t n, cap;
+  int oom;
+} out;
+
+static void put(out *o, const char *fmt, ...)
+{
+  va_list ap;
+  for (;;) {
+    va_start(ap, fmt);
+    int k = vsnprintf(o->p ? o->p + o->n : NULL, o->p ? o->cap - o->n : 0, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+      o->oom = 1;
+      return;
+    }
+    if (o->p && (size_t)k < o->cap - o->n) {
+      o->n += (size_t)k;
+      return;
+    }
+    size_t cap = o->cap ? o->cap * 2 : 4096;
+    while (cap - o->n <= (size_t)k)
+      cap *= 2;
+    char *p = realloc(o->p, cap);
+    if (p == NULL) {
+      o->oom = 1;
+      return;
+    }
+    o->p = p;
+    o->cap = cap;
+  }
+}
+
+static void counter(out *o, const char *name, const char *help, const char *labels, uint64_t v)
+{
+  if (help)
+    put(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+  put(o, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+}
+
+static void gauge(out *o, const char *name, const char *help, uint64_t v)
+{
+  put(o, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name, (unsigned long long)v);
+}
+
+char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
+{
+  out o = {0};
+  gauge(&o, "ttboost_sockets_open", "WebSocket connections open now.", m->sockets_open);
+  gauge(&o, "ttboost_sockets_binary_open", "Open WebSocket connections in binary (protobuf) mode.",
+        m->sockets_binary);
+  counter(&o, "ttboost_sockets_total", "WebSocket connections accepted.", NULL, m->sockets_total);
+  counter(&o, "ttboost_events_in_total", "Events accepted by POST /ingest/events, by type.",
+          "{type=\"chat\"}", m->events_in_chat);
+  counter(&o, "ttboost_events_in_total", NULL, "{type=\"gift\"}", m->events_in_gift);
+  counter(&o, "ttboost_events_rejected_total", "Ingest items refused.", NULL, m->events_in_rejected);
+  counter(&o, "ttboost_events_published_total", "Events published to channels (after TTS and streaks).",
+          "{type=\"chat\"}", m->events_published_chat);
+  counter(&o, "ttboost_events_published_total", NULL, "{type=\"gift\"}", m->events_published_gift);
+  counter(&o, "ttboost_events_out_total", "Messages queued to sockets, by type.", "{type=\"chat\"}",
+          m->events_out_chat);
+  counter(&o, "ttboost_events_out_total", NULL, "{type=\"gift\"}", m->events_out_gift);
+  counter(&o, "ttboost_events_out_total", NULL, "{type=\"audio\"}", m->events_out_audio);
+  counter(&o, "ttboost_resumes_total", "Connections that resumed with ?since.", NULL, m->resumes);
+  counter(&o, "ttboost_resume_gaps_total", "Resumes older than the history (events lost to them).", NULL,
+          m->resume_gaps);
+  counter(&o, "ttboost_tts_syntheses_total", "TTS files synthesised.", NULL, m->tts_syntheses);
+  counter(&o, "ttboost_tts_cache_hits_total", "TTS requests answered from the cache.", NULL,
+          m->tts_cache_hits);
+  counter(&o, "ttboost_tts_failures_total", "TTS syntheses that failed.", NULL, m->tts_failures);
+  counter(&o, "ttboost_tts_queue_full_total", "TTS requests refused because the queue was full.", NULL,
+          m->tts_queue_full);
+  put(&o, "# HELP ttboost_tts_synthesis_seconds Time to synthesise and encode one TTS file.\n"
+          "# TYPE ttboost_tts_synthesis_seconds histogram\n");
+  uint64_t cum = 0;
+  for (int i = 0; i < TTB_METRICS_TTS_BUCKETS; i++) {
+    cum += m->tts_latency_bucket[i];
+    put(&o, "ttboost_tts_synthesis_seconds_bucket{le=\"%g\"} %llu\n", tts_bounds[i],
+        (unsigned long long)cum);
+  }
+  put(&o, "ttboost_tts_synthesis_seconds_bucket{le=\"+Inf\"} %llu\n",
+      (unsigned long long)m->tts_latency_count);
+  put(&o, "ttboost_tts_synthesis_seconds_sum %.6f\nttboost_tts_synthesis_seconds_count %llu\n",
+      m->tts_latency_sum, (unsigned long long)m->tts_latency_count);
+  counter(&o, "ttboost_queue_drops_total", "Sockets closed as slow consumers (queue over its bound).",
+          NULL, m->queue_drops);
+  counter(&o, "ttboost_idle_closes_total", "Sockets closed for silence (dead peers).", NULL,
+          m->idle_closes);
+  counter(&o, "ttboost_logins_total", "Logins, by result.", "{result=\"ok\"}", m->logins_ok);
+  counter(&o, "ttboost_logins_total", NULL, "{result=\"failed\"}", m->logins_failed);
+  counter(&o, "ttboost_logins_total", NULL, "{result=\"rate_limited\"}", m->logins_rate_limited);
+  counter(&o, "ttboost_http_requests_total", "HTTP requests handled.", NULL, m->http_requests);
+  if (o.oom) {
+    free(o.p);
+    return NULL;
+  }
+  if (len)
+    *len = o.n;
+  return o.p;
+}

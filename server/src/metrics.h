@@ -1,0 +1,49 @@
+/*
+ * Server metrics, rendered in Prometheus' text format at GET /metrics.
+ * Plain counters on the one event-loop thread: no atomics needed.
+ */
+#ifndef TTB_SERVER_METRICS_H
+#define TTB_SERVER_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Upper bounds (seconds) of the synthesis latency histogram. */
+#define TTB_METRICS_TTS_BUCKETS 10
+
+typedef struct ttb_metrics {
+  uint64_t sockets_open;        /* gauge */
+  uint64_t sockets_total;
+  uint64_t sockets_binary;      /* gauge: of the open ones */
+  uint64_t events_in_chat;
+  uint64_t events_in_gift;
+  uint64_t events_in_rejected;
+  uint64_t events_out_chat;     /* messages queued to sockets */
+  uint64_t events_out_gift;
+  uint64_t events_out_audio;
+  uint64_t events_published_chat;
+  uint64_t events_published_gift;
+  uint64_t resumes;
+  uint64_t resume_gaps;
+  uint64_t tts_syntheses;
+  uint64_t tts_cache_hits;
+  uint64_t tts_failures;
+  uint64_t tts_queue_full;
+  uint64_t tts_latency_count;
+  double tts_latency_sum;
+  uint64_t tts_latency_bucket[TTB_METRICS_TTS_BUCKETS]; /* cumulative at render */
+  uint64_t queue_drops;         /* sockets closed as slow consumers */
+  uint64_t idle_closes;
+  uint64_t logins_ok;
+  uint64_t logins_failed;
+  uint64_t logins_rate_limited;
+  uint64_t http_requests;
+} ttb_metrics;
+
+/* Records one synthesis of `seconds`. */
+void ttb_metrics_tts_latency(ttb_metrics *m, double seconds);
+
+/* Renders all metrics into a new malloc'd text (caller frees); NULL on no memory. */
+char *ttb_metrics_render(const ttb_metrics *m, size_t *len);
+
+#endif

@@ -1,0 +1,704 @@
+/*
+ * The licence and session store (see store.h): SQLite in WAL mode, keys and
+ * tokens kept only as BLAKE2b-256 hashes, prepared statements held in the
+ * handle, schema migrations keyed on PRAGMA user_version.
+ */
+#include "store.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HASH_LEN 32           /* crypto_generichash output: BLAKE2b-256 */
+#define KEY_PREFIX "TTB-"
+#define KEY_CHARS 26          /* 26 base32 characters = 130 bits */
+#define INPUT_MAX 128         /* longest key or token accepted on input */
+#define TOUCH_INTERVAL 60     /* last_seen is written at most this often (s) */
+#define DEFAULT_SESSION_DAYS 30
+#define NOTE_MAX 255
+
+/* Migration i takes the schema from version i to i + 1. Append only. */
+static const char *const migrations[] = {
+  /* 0 -> 1: licences and sessions. */
+  "CREATE TABLE licences ("
+  "  id INTEGER PRIMARY KEY,"
+  "  key_hash BLOB NOT NULL UNIQUE,"
+  "  key_hint TEXT NOT NULL,"
+  "  user_id TEXT NOT NULL UNIQUE,"
+  "  created INTEGER NOT NULL,"
+  "  expires INTEGER NOT NULL DEFAULT 0,"
+  "  max_devices INTEGER NOT NULL DEFAULT 0,"
+  "  revoked INTEGER NOT NULL DEFAULT 0,"
+  "  note TEXT NOT NULL DEFAULT ''"
+  ");"
+  "CREATE TABLE sessions ("
+  "  id INTEGER PRIMARY KEY,"
+  "  token_hash BLOB NOT NULL UNIQUE,"
+  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+  "  device_id TEXT NOT NULL DEFAULT '',"
+  "  created INTEGER NOT NULL,"
+  "  expires INTEGER NOT NULL,"
+  "  last_seen INTEGER NOT NULL"
+  ");"
+  "CREATE INDEX sessions_user ON sessions(user_id, expires);",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+enum {
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_ROLLBACK,
+  ST_LIC_INSERT,
+  ST_LIC_BY_HASH,
+  ST_LIC_BY_USER,
+  ST_LIC_LIST,
+  ST_LIC_REVOKE,
+  ST_LIC_SET_EXPIRES,
+  ST_SESS_PURGE,
+  ST_SESS_DEVICE_HAS,
+  ST_SESS_DEVICES,
+  ST_SESS_INSERT,
+  ST_SESS_BY_HASH,
+  ST_SESS_TOUCH,
+  ST_COUNT
+};
+
+/* Devices in use: distinct device ids with an unexpired session; logins
+ * without a device id share the one anonymous device "". Parameters:
+ * user_id, now. */
+#define DEVICES_SQL(uid, now) \
+  "(SELECT COUNT(DISTINCT device_id) FROM sessions WHERE user_id = " uid " AND expires > " now ")"
+
+static const char *const stmt_sql[ST_COUNT] = {
+  [ST_BEGIN] = "BEGIN IMMEDIATE",
+  [ST_COMMIT] = "COMMIT",
+  [ST_ROLLBACK] = "ROLLBACK",
+  [ST_LIC_INSERT] = "INSERT INTO licences (key_hash, key_hint, user_id, created, expires,"
+                    " max_devices, revoked, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+  [ST_LIC_BY_HASH] = "SELECT user_id, expires, max_devices, revoked FROM licences"
+                     " WHERE key_hash = ?1",
+  [ST_LIC_BY_USER] = "SELECT expires, revoked FROM licences WHERE user_id = ?1",
+  [ST_LIC_LIST] = "SELECT key_hint, user_id, created, expires, max_devices, revoked, note, " DEVICES_SQL(
+    "l.user_id", "?1") " FROM licences l ORDER BY created, id",
+  [ST_LIC_REVOKE] = "UPDATE licences SET revoked = 1 WHERE key_hash = ?1",
+  [ST_LIC_SET_EXPIRES] = "UPDATE licences SET expires = ?2 WHERE key_hash = ?1",
+  [ST_SESS_PURGE] = "DELETE FROM sessions WHERE user_id = ?1 AND expires <= ?2",
+  [ST_SESS_DEVICE_HAS] = "SELECT 1 FROM sessions WHERE user_id = ?1 AND device_id = ?2"
+                         " AND expires > ?3 LIMIT 1",
+  [ST_SESS_DEVICES] = "SELECT " DEVICES_SQL("?1", "?2"),
+  [ST_SESS_INSERT] = "INSERT INTO sessions (token_hash, user_id, device_id, created, expires,"
+                     " last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?4)",
+  [ST_SESS_BY_HASH] = "SELECT s.id, s.user_id, s.expires, s.last_seen, l.expires, l.revoked"
+                      " FROM sessions s LEFT JOIN licences l ON l.user_id = s.user_id"
+                      " WHERE s.token_hash = ?1",
+  [ST_SESS_TOUCH] = "UPDATE sessions SET last_seen = ?2 WHERE id = ?1",
+};
+
+struct ttb_store {
+  sqlite3 *db;
+  sqlite3_stmt *st[ST_COUNT];
+  int version;
+  char err[256];
+};
+
+/* Formats a message into s->err (and into err when given). */
+static void set_err(ttb_store *s, char *err, size_t errlen, const char *fmt, ...) {
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (s != NULL) snprintf(s->err, sizeof s->err, "%s", buf);
+  if (err != NULL && errlen > 0) snprintf(err, errlen, "%s", buf);
+}
+
+/* Records the database's last error, prefixed with what was being done. */
+static void db_err(ttb_store *s, char *err, size_t errlen, const char *what) {
+  set_err(s, err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Steps a statement that returns no row and resets it; -1 on failure. */
+static int exec_stmt(ttb_store *s, sqlite3_stmt *st, const char *what) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) {
+    set_err(s, NULL, 0, "%s: %s", what, sqlite3_errstr(rc));
+    return -1;
+  }
+  return 0;
+}
+
+static int tx_begin(ttb_store *s) { return exec_stmt(s, s->st[ST_BEGIN], "begin"); }
+static int tx_commit(ttb_store *s) { return exec_stmt(s, s->st[ST_COMMIT], "commit"); }
+
+/* Rolls back the open transaction, keeping the error already recorded. */
+static void tx_rollback(ttb_store *s) {
+  if (!sqlite3_get_autocommit(s->db)) {
+    sqlite3_step(s->st[ST_ROLLBACK]);
+    sqlite3_reset(s->st[ST_ROLLBACK]);
+  }
+}
+
+/* Clears a statement's bindings after use. */
+static void done(sqlite3_stmt *st) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+}
+
+/* Copies src to dst with surrounding whitespace removed and ASCII case
+ * folded (upper when up, else lower); -1 when empty or too long. */
+static int normalise(const char *src, char dst[INPUT_MAX + 1], bool up) {
+  if (src == NULL) return -1;
+  while (isspace((unsigned char)*src)) src++;
+  size_t n = strlen(src);
+  while (n > 0 && isspace((unsigned char)src[n - 1])) n--;
+  if (n == 0 || n > INPUT_MAX) return -1;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)src[i];
+    dst[i] = (char)(up ? toupper(c) : tolower(c));
+  }
+  dst[n] = '\0';
+  return 0;
+}
+
+/* BLAKE2b-256 of a normalised key or token. */
+static void hash_text(const char *text, unsigned char out[HASH_LEN]) {
+  crypto_generichash(out, HASH_LEN, (const unsigned char *)text, strlen(text), NULL, 0);
+}
+
+/* Normalises and hashes an input key (up) or token; -1 when malformed. */
+static int hash_input(const char *in, bool up, unsigned char out[HASH_LEN]) {
+  char norm[INPUT_MAX + 1];
+  if (normalise(in, norm, up) != 0) return -1;
+  hash_text(norm, out);
+  sodium_memzero(norm, sizeof norm);
+  return 0;
+}
+
+/* A random UUID v4 in lowercase text. */
+static void uuid_v4(char out[TTB_STORE_UUID_MAX]) {
+  unsigned char b[16];
+  randombytes_buf(b, sizeof b);
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  snprintf(out, TTB_STORE_UUID_MAX,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  sodium_memzero(b, sizeof b);
+}
+
+/* A new key: "TTB-" and 26 RFC 4648 base32 characters of 130 random bits. */
+static void key_new(char out[TTB_STORE_KEY_MAX]) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  unsigned char b[17]; /* 136 bits, of which the first 130 are used */
+  randombytes_buf(b, sizeof b);
+  memcpy(out, KEY_PREFIX, sizeof KEY_PREFIX - 1);
+  for (int i = 0; i < KEY_CHARS; i++) {
+    int bit = i * 5, v = 0;
+    for (int j = 0; j < 5; j++, bit++) v = (v << 1) | ((b[bit / 8] >> (7 - bit % 8)) & 1);
+    out[sizeof KEY_PREFIX - 1 + i] = alphabet[v];
+  }
+  out[sizeof KEY_PREFIX - 1 + KEY_CHARS] = '\0';
+  sodium_memzero(b, sizeof b);
+}
+
+/* True when a licence with this expiry has expired at now. */
+static bool lic_expired(int64_t expires, int64_t now) { return expires != 0 && now >= expires; }
+
+/* Copies a text column (possibly NULL) into dst. */
+static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  snprintf(dst, len, "%s", t != NULL ? (const char *)t : "");
+}
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int mkdir_p(const char *path) {
+  char buf[4096];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof buf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(buf, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    char c = buf[i];
+    buf[i] = '\0';
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+    buf[i] = c;
+  }
+  struct stat sb;
+  if (stat(path, &sb) != 0) return -1;
+  if (!S_ISDIR(sb.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return 0;
+}
+
+/* Applies the migrations from the current user_version on, each in its own
+ * transaction. */
+static int migrate(ttb_store *s, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+    db_err(s, err, errlen, "reading the schema version");
+    return -1;
+  }
+  int rc = sqlite3_step(st);
+  int version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_finalize(st);
+  if (version < 0) {
+    db_err(s, err, errlen, "reading the schema version");
+    return -1;
+  }
+  if (version > SCHEMA_VERSION) {
+    set_err(s, err, errlen, "the database's schema version %d is newer than this program's (%d)",
+            version, SCHEMA_VERSION);
+    return -1;
+  }
+  for (; version < SCHEMA_VERSION; version++) {
+    char sql[64];
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    /* Another process may have migrated meanwhile: re-read under the lock. */
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) goto fail;
+    int now_at = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (now_at != version) {
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      if (now_at < 0 || now_at > SCHEMA_VERSION) {
+        set_err(s, err, errlen, "unexpected schema version %d", now_at);
+        return -1;
+      }
+      version = now_at - 1;
+      continue;
+    }
+    if (sqlite3_exec(s->db, migrations[version], NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    continue;
+  fail:
+    set_err(s, err, errlen, "migrating the schema to version %d: %s", version + 1,
+            msg != NULL ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+  }
+  s->version = SCHEMA_VERSION;
+  return 0;
+}
+
+int ttb_store_open(const char *data_dir, ttb_store **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (sodium_init() < 0) {
+    set_err(NULL, err, errlen, "libsodium failed to initialise");
+    return -1;
+  }
+  if (data_dir == NULL || data_dir[0] == '\0') data_dir = ".";
+  if (mkdir_p(data_dir) != 0) {
+    set_err(NULL, err, errlen, "cannot create the data dir %s: %s", data_dir, strerror(errno));
+    return -1;
+  }
+  char path[4200];
+  if ((size_t)snprintf(path, sizeof path, "%s/ttboost.db", data_dir) >= sizeof path) {
+    set_err(NULL, err, errlen, "data dir path too long");
+    return -1;
+  }
+  /* Create the file ourselves so that it is 0600 (SQLite gives the -wal and
+   * -shm files the database file's permissions). */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    set_err(NULL, err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return -1;
+  }
+  close(fd);
+
+  ttb_store *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    set_err(NULL, err, errlen, "out of memory");
+    return -1;
+  }
+  int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    set_err(s, err, errlen, "cannot open %s: %s", path,
+            s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    goto fail;
+  }
+  sqlite3_extended_result_codes(s->db, 1);
+  if (sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK) {
+    db_err(s, err, errlen, "setting the busy timeout");
+    goto fail;
+  }
+  /* journal_mode returns the resulting mode: check that it is WAL. */
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK) {
+    db_err(s, err, errlen, "enabling WAL");
+    goto fail;
+  }
+  rc = sqlite3_step(st);
+  bool wal = rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL &&
+             strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+  sqlite3_finalize(st);
+  if (!wal) {
+    set_err(s, err, errlen, "cannot enable WAL on %s: %s", path, sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  char *msg = NULL;
+  if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", NULL, NULL,
+                   &msg) != SQLITE_OK) {
+    set_err(s, err, errlen, "configuring %s: %s", path, msg != NULL ? msg : "?");
+    sqlite3_free(msg);
+    goto fail;
+  }
+  if (migrate(s, err, errlen) != 0) goto fail;
+  for (int i = 0; i < ST_COUNT; i++) {
+    if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+        SQLITE_OK) {
+      db_err(s, err, errlen, "preparing a statement");
+      goto fail;
+    }
+  }
+  *out = s;
+  return 0;
+fail:
+  ttb_store_close(s);
+  return -1;
+}
+
+void ttb_store_close(ttb_store *s) {
+  if (s == NULL) return;
+  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+  sqlite3_close(s->db);
+  free(s);
+}
+
+const char *ttb_store_error(const ttb_store *s) { return s != NULL ? s->err : "no store"; }
+
+int ttb_store_schema_version(const ttb_store *s) { return s->version; }
+
+int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t max_devices,
+                             const char *note, char key[TTB_STORE_KEY_MAX],
+                             char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen) {
+  key[0] = '\0';
+  user_id[0] = '\0';
+  if (note == NULL) note = "";
+  if (strlen(note) > NOTE_MAX) {
+    set_err(s, err, errlen, "the note is longer than %d bytes", NOTE_MAX);
+    return -1;
+  }
+  if (days > 36500 * 10) {
+    set_err(s, err, errlen, "too many days: %u", days);
+    return -1;
+  }
+  int64_t expires = days == 0 ? 0 : now + (int64_t)days * 86400;
+  sqlite3_stmt *st = s->st[ST_LIC_INSERT];
+  /* A collision of 130 or 122 random bits will not happen; retry anyway. */
+  for (int attempt = 0; attempt < 3; attempt++) {
+    unsigned char hash[HASH_LEN];
+    char hint[12];
+    key_new(key);
+    uuid_v4(user_id);
+    hash_text(key, hash);
+    snprintf(hint, sizeof hint, "%.8s", key);
+    sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, hint, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, expires);
+    sqlite3_bind_int64(st, 6, max_devices);
+    sqlite3_bind_text(st, 7, note, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    done(st);
+    if (rc == SQLITE_DONE) return 0;
+    if ((rc & 0xff) != SQLITE_CONSTRAINT) {
+      set_err(s, err, errlen, "creating a licence: %s", sqlite3_errmsg(s->db));
+      break;
+    }
+    set_err(s, err, errlen, "creating a licence: %s", sqlite3_errmsg(s->db));
+  }
+  sodium_memzero(key, TTB_STORE_KEY_MAX);
+  user_id[0] = '\0';
+  return -1;
+}
+
+int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
+                           char *err, size_t errlen) {
+  sqlite3_stmt *st = s->st[ST_LIC_LIST];
+  sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    ttb_licence_info l;
+    memset(&l, 0, sizeof l);
+    col_text(st, 0, l.key_hint, sizeof l.key_hint);
+    col_text(st, 1, l.user_id, sizeof l.user_id);
+    l.created = sqlite3_column_int64(st, 2);
+    l.expires = sqlite3_column_int64(st, 3);
+    l.max_devices = (uint32_t)sqlite3_column_int64(st, 4);
+    l.revoked = sqlite3_column_int(st, 5) != 0;
+    col_text(st, 6, l.note, sizeof l.note);
+    l.devices = (uint32_t)sqlite3_column_int64(st, 7);
+    if (fn(arg, &l) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    db_err(s, err, errlen, "listing licences");
+    done(st);
+    return -1;
+  }
+  done(st);
+  return 0;
+}
+
+ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key) {
+  unsigned char hash[HASH_LEN];
+  if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_LIC_REVOKE];
+  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st);
+  done(st);
+  if (rc != SQLITE_DONE) {
+    db_err(s, NULL, 0, "revoking a licence");
+    return TTB_STORE_ERROR;
+  }
+  return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+/* Extends a licence; a revoked one is left alone (TTB_STORE_REVOKED). */
+ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now, uint32_t days) {
+  unsigned char hash[HASH_LEN];
+  if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (tx_begin(s) != 0) return TTB_STORE_ERROR;
+  ttb_store_status status = TTB_STORE_OK;
+  sqlite3_stmt *st = s->st[ST_LIC_BY_HASH];
+  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st);
+  int64_t expires = 0;
+  if (rc == SQLITE_ROW) {
+    expires = sqlite3_column_int64(st, 1);
+    /* A revoked licence stays revoked: extending it would not revive it. */
+    if (sqlite3_column_int(st, 3) != 0) status = TTB_STORE_REVOKED;
+  } else if (rc == SQLITE_DONE) {
+    status = TTB_STORE_UNKNOWN;
+  } else {
+    db_err(s, NULL, 0, "reading a licence");
+    status = TTB_STORE_ERROR;
+  }
+  done(st);
+  if (status == TTB_STORE_OK && expires != 0) {
+    int64_t from = expires > now ? expires : now;
+    st = s->st[ST_LIC_SET_EXPIRES];
+    sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, from + (int64_t)days * 86400);
+    rc = sqlite3_step(st);
+    done(st);
+    if (rc != SQLITE_DONE) {
+      db_err(s, NULL, 0, "extending a licence");
+      status = TTB_STORE_ERROR;
+    }
+  }
+  if (status != TTB_STORE_OK) {
+    tx_rollback(s);
+    return status;
+  }
+  if (tx_commit(s) != 0) {
+    tx_rollback(s);
+    return TTB_STORE_ERROR;
+  }
+  return status;
+}
+
+/* The body of login, run inside a transaction. */
+static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN],
+                                 const char *device_id, int64_t now, uint32_t session_days,
+                                 char user_id[TTB_STORE_UUID_MAX], char token[TTB_STORE_UUID_MAX]) {
+  sqlite3_stmt *st = s->st[ST_LIC_BY_HASH];
+  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    done(st);
+    return TTB_STORE_UNKNOWN;
+  }
+  if (rc != SQLITE_ROW) {
+    db_err(s, NULL, 0, "reading a licence");
+    done(st);
+    return TTB_STORE_ERROR;
+  }
+  char uid[TTB_STORE_UUID_MAX];
+  col_text(st, 0, uid, sizeof uid);
+  int64_t expires = sqlite3_column_int64(st, 1);
+  int64_t max_devices = sqlite3_column_int64(st, 2);
+  bool revoked = sqlite3_column_int(st, 3) != 0;
+  done(st);
+  if (revoked) return TTB_STORE_REVOKED;
+  if (lic_expired(expires, now)) return TTB_STORE_EXPIRED;
+
+  /* Forget this user's expired sessions. */
+  st = s->st[ST_SESS_PURGE];
+  sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, now);
+  rc = sqlite3_step(st);
+  done(st);
+  if (rc != SQLITE_DONE) {
+    db_err(s, NULL, 0, "purging sessions");
+    return TTB_STORE_ERROR;
+  }
+
+  if (max_devices > 0) {
+    bool known = false;
+    {
+      st = s->st[ST_SESS_DEVICE_HAS];
+      sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 2, device_id, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 3, now);
+      rc = sqlite3_step(st);
+      done(st);
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_err(s, NULL, 0, "counting devices");
+        return TTB_STORE_ERROR;
+      }
+      known = rc == SQLITE_ROW;
+    }
+    if (!known) {
+      st = s->st[ST_SESS_DEVICES];
+      sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 2, now);
+      rc = sqlite3_step(st);
+      int64_t used = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+      done(st);
+      if (rc != SQLITE_ROW) {
+        db_err(s, NULL, 0, "counting devices");
+        return TTB_STORE_ERROR;
+      }
+      if (used >= max_devices) return TTB_STORE_DEVICE_LIMIT;
+    }
+  }
+
+  if (session_days == 0) session_days = DEFAULT_SESSION_DAYS;
+  char tok[TTB_STORE_UUID_MAX];
+  unsigned char thash[HASH_LEN];
+  uuid_v4(tok);
+  hash_text(tok, thash);
+  st = s->st[ST_SESS_INSERT];
+  sqlite3_bind_blob(st, 1, thash, HASH_LEN, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, uid, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, device_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 4, now);
+  sqlite3_bind_int64(st, 5, now + (int64_t)session_days * 86400);
+  rc = sqlite3_step(st);
+  done(st);
+  if (rc != SQLITE_DONE) {
+    db_err(s, NULL, 0, "creating a session");
+    sodium_memzero(tok, sizeof tok);
+    return TTB_STORE_ERROR;
+  }
+  memcpy(user_id, uid, TTB_STORE_UUID_MAX);
+  memcpy(token, tok, TTB_STORE_UUID_MAX);
+  sodium_memzero(tok, sizeof tok);
+  return TTB_STORE_OK;
+}
+
+/* Login; session_days 0 means the default of DEFAULT_SESSION_DAYS. */
+ttb_store_status ttb_store_login(ttb_store *s, const char *key, const char *device_id, int64_t now,
+                                 uint32_t session_days, char user_id[TTB_STORE_UUID_MAX],
+                                 char token[TTB_STORE_UUID_MAX]) {
+  user_id[0] = '\0';
+  token[0] = '\0';
+  if (device_id == NULL) device_id = "";
+  unsigned char hash[HASH_LEN];
+  if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  /* IMMEDIATE: the device count and the new session are one step, also
+   * against ttboost-admin or another server process. */
+  if (tx_begin(s) != 0) return TTB_STORE_ERROR;
+  ttb_store_status status = login_tx(s, hash, device_id, now, session_days, user_id, token);
+  if (status == TTB_STORE_OK) {
+    if (tx_commit(s) != 0) {
+      tx_rollback(s);
+      sodium_memzero(token, TTB_STORE_UUID_MAX);
+      user_id[0] = '\0';
+      return TTB_STORE_ERROR;
+    }
+  } else {
+    tx_rollback(s);
+  }
+  return status;
+}
+
+ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
+                                   char user_id[TTB_STORE_UUID_MAX]) {
+  user_id[0] = '\0';
+  unsigned char hash[HASH_LEN];
+  if (hash_input(token, false, hash) != 0) return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_SESS_BY_HASH];
+  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    done(st);
+    return TTB_STORE_UNKNOWN;
+  }
+  if (rc != SQLITE_ROW) {
+    db_err(s, NULL, 0, "reading a session");
+    done(st);
+    return TTB_STORE_ERROR;
+  }
+  int64_t id = sqlite3_column_int64(st, 0);
+  char uid[TTB_STORE_UUID_MAX];
+  col_text(st, 1, uid, sizeof uid);
+  int64_t sess_expires = sqlite3_column_int64(st, 2);
+  int64_t last_seen = sqlite3_column_int64(st, 3);
+  bool has_licence = sqlite3_column_type(st, 4) != SQLITE_NULL;
+  int64_t lic_expires = sqlite3_column_int64(st, 4);
+  bool revoked = sqlite3_column_int(st, 5) != 0;
+  done(st);
+  if (!has_licence) return TTB_STORE_UNKNOWN;
+  if (revoked) return TTB_STORE_REVOKED;
+  if (lic_expired(lic_expires, now) || now >= sess_expires) return TTB_STORE_EXPIRED;
+  if (now - last_seen >= TOUCH_INTERVAL) {
+    st = s->st[ST_SESS_TOUCH];
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    rc = sqlite3_step(st);
+    done(st);
+    if (rc != SQLITE_DONE) {
+      db_err(s, NULL, 0, "updating a session");
+      return TTB_STORE_ERROR;
+    }
+  }
+  memcpy(user_id, uid, TTB_STORE_UUID_MAX);
+  return TTB_STORE_OK;
+}
+
+ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now) {
+  if (user_id == NULL) return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    done(st);
+    return TTB_STORE_UNKNOWN;
+  }
+  if (rc != SQLITE_ROW) {
+    db_err(s, NULL, 0, "reading a licence");
+    done(st);
+    return TTB_STORE_ERROR;
+  }
+  int64_t expires = sqlite3_column_int64(st, 0);
+  bool revoked = sqlite3_column_int(st, 1) != 0;
+  done(st);
+  if (revoked) return TTB_STORE_REVOKED;
+  if (lic_expired(expires, now)) return TTB_STORE_EXPIRED;
+  return TTB_STORE_OK;
+}

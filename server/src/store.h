@@ -1,0 +1,82 @@
+/*
+ * The licence and session store: SQLite (WAL) in the data dir, file
+ * `ttboost.db`. Licence keys and ws_tokens are random, shown once, stored
+ * only as BLAKE2b hashes (libsodium crypto_generichash) and looked up by
+ * hash; user ids are random UUIDs (v4). A schema version (PRAGMA
+ * user_version) and migrations from version 1 on.
+ *
+ * One handle per thread: the server uses it from the event-loop thread,
+ * ttboost-admin from its own process (WAL lets both run at once).
+ * Functions returning int return 0, or -1 with a message in err.
+ */
+#ifndef TTB_SERVER_STORE_H
+#define TTB_SERVER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ttb_store ttb_store;
+
+typedef enum ttb_store_status {
+  TTB_STORE_OK = 0,
+  TTB_STORE_UNKNOWN = 1,      /* no such key, token or user */
+  TTB_STORE_EXPIRED = 2,      /* the licence (or the session) has expired */
+  TTB_STORE_REVOKED = 3,
+  TTB_STORE_DEVICE_LIMIT = 4, /* a new device beyond the licence's max_devices */
+  TTB_STORE_ERROR = -1,       /* SQLite failed; message in the store's last error */
+} ttb_store_status;
+
+#define TTB_STORE_KEY_MAX 64  /* a key's text, with NUL */
+#define TTB_STORE_UUID_MAX 40 /* a UUID's text, with NUL */
+
+/* Opens (creating when absent) data_dir/ttboost.db, migrates it to the
+ * current schema. *out owned by the caller (ttb_store_close). */
+int ttb_store_open(const char *data_dir, ttb_store **out, char *err, size_t errlen);
+void ttb_store_close(ttb_store *s);
+/* The text of the last TTB_STORE_ERROR. */
+const char *ttb_store_error(const ttb_store *s);
+/* The schema version the store is at. */
+int ttb_store_schema_version(const ttb_store *s);
+
+/* Creates a licence: days 0 = never expires, max_devices 0 = no limit.
+ * Writes the new key ("TTB-" and 26 base32 characters, 130 random bits)
+ * and the licence's user_id. The key is not kept anywhere in clear. */
+int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t max_devices,
+                             const char *note, char key[TTB_STORE_KEY_MAX],
+                             char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen);
+
+typedef struct ttb_licence_info {
+  char key_hint[12];  /* "TTB-" and the key's first 4 characters: enough to tell keys apart */
+  char user_id[TTB_STORE_UUID_MAX];
+  int64_t created;    /* unix seconds */
+  int64_t expires;    /* 0 = never */
+  uint32_t max_devices;
+  uint32_t devices;   /* distinct devices with a session */
+  bool revoked;
+  char note[256];
+} ttb_licence_info;
+
+/* Calls fn for every licence, oldest first; fn returning non-zero stops. */
+int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
+                           char *err, size_t errlen);
+/* Revokes the licence with this key (its sessions stop working). */
+ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key);
+/* Extends by days from max(now, current expiry); a licence that never
+ * expires stays so. */
+ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now, uint32_t days);
+
+/* Login: checks the key and the device limit (distinct device ids with a
+ * live session; logins without one share the anonymous device ""), creates a session valid for `session_days`,
+ * writes user_id and a new ws_token (a UUID v4 from 122 random bits). */
+ttb_store_status ttb_store_login(ttb_store *s, const char *key, const char *device_id, int64_t now,
+                                 uint32_t session_days, char user_id[TTB_STORE_UUID_MAX],
+                                 char token[TTB_STORE_UUID_MAX]);
+/* A ws_token's user, when the session and its licence are valid; updates
+ * the session's last_seen (at most once a minute). */
+ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
+                                   char user_id[TTB_STORE_UUID_MAX]);
+/* Is the licence of user_id valid now? */
+ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * svc.c — adapts the store, the TTS worker, the Ogg packet reader, the
+ * sounds map and the streak rule to the narrow interface of svc.h.
+ */
+#define _XOPEN_SOURCE 700
+#include "svc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "oggpk.h"
+#include "sounds.h"
+#include "store.h"
+#include "streak.h"
+#include "tts.h"
+
+/* Sessions last this long after login; the app logs in again after. */
+#define SESSION_DAYS 30
+/* A streak whose end never came is published after this much silence. */
+#define STREAK_IDLE_MS 3000
+#define STREAK_MAX_OPEN 65536
+/* More packets than this in one TTS file is not speech we made. */
+#define MAX_PACKETS 20000
+
+struct ttb_svc {
+  ttb_store *store;
+  ttb_tts *tts;
+  ttb_sounds *sounds;
+  ttb_streaks *streaks;
+  ttb_metrics *metrics;
+  h2o_socket_t *tts_sock;
+};
+
+/* One TTS request in flight: the caller's callback and its argument. */
+typedef struct tts_req {
+  ttb_svc *svc;
+  ttb_svc_tts_cb cb;
+  void *arg;
+} tts_req;
+
+static uint64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static ttb_svc_status from_store(ttb_store *st, ttb_store_status s)
+{
+  switch (s) {
+  case TTB_STORE_OK:
+    return TTB_SVC_OK;
+  case TTB_STORE_UNKNOWN:
+    return TTB_SVC_UNKNOWN;
+  case TTB_STORE_EXPIRED:
+    return TTB_SVC_EXPIRED;
+  case TTB_STORE_REVOKED:
+    return TTB_SVC_REVOKED;
+  case TTB_STORE_DEVICE_LIMIT:
+    return TTB_SVC_DEVICE_LIMIT;
+  default:
+    fprintf(stderr, "ttboost-server: store: %s\n", ttb_store_error(st));
+    return TTB_SVC_FAILED;
+  }
+}
+
+static int is_dir(const char *p)
+{
+  struct stat sb;
+  return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* The gift sounds: the configured dir, else beside the binary (installed:
+ * ../share/ttboost/sounds; build tree: tools/ where make-sounds wrote them). */
+static int find_sounds_dir(const ttb_config *cfg, const char *argv0, char *out, size_t cap)
+{
+  if (cfg->sounds_dir[0]) {
+    snprintf(out, cap, "%s", cfg->sounds_dir);
+    return is_dir(out) ? 0 : -1;
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0)
+    exe[n] = '\0';
+  else if (argv0 == NULL || realpath(argv0, exe) == NULL)
+    snprintf(exe, sizeof exe, "./ttboost-server");
+  char *slash = strrchr(exe, '/');
+  if (slash)
+    *slash = '\0';
+  else
+    snprintf(exe, sizeof exe, ".");
+  static const char *const rel[] = {"sounds", "tools", "../share/ttboost/sounds"};
+  for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+    char cand[PATH_MAX + 64];
+    snprintf(cand, sizeof cand, "%s/%s/default.ogg", exe, rel[i]);
+    if (access(cand, R_OK) == 0) {
+      int r = snprintf(out, cap, "%s/%s", exe, rel[i]);
+      return r > 0 && (size_t)r < cap ? 0 : -1;
+    }
+  }
+  if (snprintf(out, cap, "%s/sounds", exe) < 0)
+    out[0] = '\0';
+  return -1;
+}
+
+/* The TTS worker's completion pipe became readable. h2o has already read
+ * the bytes into its buffer; drop them and run the callbacks. */
+static void on_tts_ready(h2o_socket_t *sock, const char *err)
+{
+  ttb_svc *s = sock->data;
+  if (err != NULL) {
+    fprintf(stderr, "ttboost-server: tts completion pipe: %s\n", err);
+    return;
+  }
+  h2o_buffer_consume(&sock->input, sock->input->size);
+  ttb_tts_dispatch(s->tts);
+}
+
+ttb_svc *ttb_svc_open(const ttb_config *cfg, const char *argv0, h2o_evloop_t *loop, ttb_metrics *m,
+                      char *err, size_t errlen)
+{
+  ttb_svc *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  s->metrics = m;
+  if (ttb_store_open(cfg->data_dir, &s->store, err, errlen) != 0)
+    goto fail;
+
+  char dir[PATH_MAX];
+  if (find_sounds_dir(cfg, argv0, dir, sizeof dir) != 0) {
+    snprintf(err, errlen, "no gift sounds in %s (set sounds-dir, or build the server so that make-sounds runs)",
+             dir);
+    goto fail;
+  }
+  s->sounds = ttb_sounds_load(dir, cfg->sounds_map, err, errlen);
+  if (s->sounds == NULL)
+    goto fail;
+
+  s->streaks = ttb_streaks_create(STREAK_IDLE_MS, STREAK_MAX_OPEN);
+  if (s->streaks == NULL) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+
+  char cache[PATH_MAX];
+  if ((size_t)snprintf(cache, sizeof cache, "%s/tts", cfg->data_dir) >= sizeof cache) {
+    snprintf(err, errlen, "data dir path too long");
+    goto fail;
+  }
+  ttb_tts_config tc = {
+      .cache_dir = cache,
+      .cache_max_bytes = cfg->tts_cache_mb * 1024u * 1024u,
+      .queue_max = 256,
+      .max_text_bytes = 600,
+      .bitrate = 32000,
+  };
+  s->tts = ttb_tts_start(&tc, err, errlen);
+  if (s->tts == NULL)
+    goto fail;
+  s->tts_sock = h2o_evloop_socket_create(loop, ttb_tts_fd(s->tts), H2O_SOCKET_FLAG_DONT_READ);
+  if (s->tts_sock == NULL) {
+    snprintf(err, errlen, "cannot watch the TTS completion pipe");
+    goto fail;
+  }
+  s->tts_sock->data = s;
+  h2o_socket_read_start(s->tts_sock, on_tts_ready);
+  return s;
+
+fail:
+  ttb_svc_close(s);
+  return NULL;
+}
+
+void ttb_svc_close(ttb_svc *s)
+{
+  if (s == NULL)
+    return;
+  if (s->tts_sock) {
+    /* the pipe's fd belongs to the TTS module: export it back, then let go */
+    h2o_socket_read_stop(s->tts_sock);
+    h2o_socket_export_t info;
+    if (h2o_socket_export(s->tts_sock, &info) == 0) {
+      h2o_buffer_dispose(&info.input);
+    }
+    s->tts_sock = NULL;
+  }
+  ttb_tts_stop(s->tts); /* runs the callbacks of unfinished requests */
+  ttb_streaks_free(s->streaks);
+  ttb_sounds_free(s->sounds);
+  ttb_store_close(s->store);
+  free(s);
+}
+
+ttb_svc_status ttb_svc_login(ttb_svc *s, const char *key, const char *device_id, char user_id[64],
+                             char token[64])
+{
+  char u[TTB_STORE_UUID_MAX], t[TTB_STORE_UUID_MAX];
+  ttb_store_status st =
+      ttb_store_login(s->store, key, device_id ? device_id : "", (int64_t)time(NULL), SESSION_DAYS, u, t);
+  if (st == TTB_STORE_OK) {
+    snprintf(user_id, 64, "%s", u);
+    snprintf(token, 64, "%s", t);
+    sodium_memzero(t, sizeof t);
+  }
+  return from_store(s->store, st);
+}
+
+ttb_svc_status ttb_svc_session(ttb_svc *s, const char *token, char user_id[64])
+{
+  char u[TTB_STORE_UUID_MAX];
+  ttb_store_status st = ttb_store_session(s->store, token, (int64_t)time(NULL), u);
+  if (st == TTB_STORE_OK)
+    snprintf(user_id, 64, "%s", u);
+  return from_store(s->store, st);
+}
+
+ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id)
+{
+  return from_store(s->store, ttb_store_user_licence(s->store, user_id, (int64_t)time(NULL)));
+}
+
+static void on_tts_result(void *arg, const ttb_tts_result *r)
+{
+  tts_req *q = arg;
+  ttb_metrics *m = q->svc->metrics;
+  if (r->id == NULL) {
+    m->tts_failures++;
+  } else if (r->hit) {
+    m->tts_cache_hits++;
+  } else {
+    m->tts_syntheses++;
+    ttb_metrics_tts_latency(m, r->seconds);
+  }
+  q->cb(q->arg, r->id, r->path);
+  free(q);
+}
+
+ttb_svc_status ttb_svc_tts(ttb_svc *s, const char *text, const char *voice, ttb_svc_tts_cb cb,
+                           void *arg)
+{
+  tts_req *q = malloc(sizeof *q);
+  if (q == NULL)
+    return TTB_SVC_FAILED;
+  *q = (tts_req){s, cb, arg};
+  char err[160];
+  int rc = ttb_tts_submit(s->tts, text, voice, on_tts_result, q, err, sizeof err);
+  if (rc == 0)
+    return TTB_SVC_OK;
+  free(q);
+  if (rc == 1) {
+    s->metrics->tts_queue_full++;
+    return TTB_SVC_BUSY;
+  }
+  return TTB_SVC_FAILED;
+}
+
+int ttb_svc_packets(ttb_svc *s, const char *path, ttb_audio_info *info, ttb_packet **packets,
+                    size_t *n)
+{
+  (void)s;
+  char err[160];
+  if (ttb_oggpk_read(path, MAX_PACKETS, info, packets, n, err, sizeof err) != 0) {
+    fprintf(stderr, "ttboost-server: audio frames: %s\n", err);
+    *packets = NULL;
+    *n = 0;
+    return -1;
+  }
+  return 0;
+}
+
+void ttb_svc_packets_free(ttb_packet *packets, size_t n)
+{
+  (void)n;
+  free(packets);
+}
+
+const char *ttb_svc_sound(ttb_svc *s, const char *gift_name)
+{
+  return ttb_sounds_for(s->sounds, gift_name);
+}
+
+void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,
+                  const char *gift_name, uint64_t gift_id, uint32_t count, uint32_t repeat_count,
+                  bool repeat_end, ttb_svc_gift_cb cb, void *arg)
+{
+  ttb_streaks_feed(s->streaks, now_ms(), channel, user, user_id, gift_name, gift_id, count,
+                   repeat_count, repeat_end, cb, arg);
+}
+
+void ttb_svc_tick(ttb_svc *s, ttb_svc_gift_cb cb, void *arg)
+{
+  ttb_streaks_tick(s->streaks, now_ms(), cb, arg);
+}
+
+const char *ttb_svc_tts_dir(const ttb_svc *s) { return ttb_tts_dir(s->tts); }
+const char *ttb_svc_sounds_dir(const ttb_svc *s) { return ttb_sounds_dir(s->sounds); }

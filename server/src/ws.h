@@ -1,0 +1,94 @@
+/*
+ * WebSocket sessions on top of h2o's websocket support (wslay): GET
+ * /ws/{ws_token} upgrades; JSON text frames, or protobuf binary frames with
+ * subprotocol "ttboost.v1.proto". Each session has a bounded outgoing queue
+ * (a slow client is closed with 4008), is pinged every heartbeat and closed
+ * with 4009 after three silent intervals.
+ *
+ * Close codes (docs/operations.md): 1000 normal, 1001 server shutting down,
+ * 1003 unsupported data, 1008 repeated bad messages, 1009 message too big,
+ * 4001 unauthorized (unknown or expired token), 4003 licence revoked or
+ * expired, 4008 slow consumer, 4009 idle (no pong).
+ */
+#ifndef TTB_SERVER_WS_H
+#define TTB_SERVER_WS_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <h2o/websocket.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hub.h"
+
+enum {
+  TTB_WS_NORMAL = 1000,
+  TTB_WS_GOING_AWAY = 1001,
+  TTB_WS_UNSUPPORTED = 1003,
+  TTB_WS_POLICY = 1008,
+  TTB_WS_TOO_BIG = 1009,
+  TTB_WS_UNAUTHORIZED = 4001,
+  TTB_WS_REVOKED = 4003,
+  TTB_WS_SLOW_CONSUMER = 4008,
+  TTB_WS_IDLE = 4009,
+};
+
+#define TTB_WS_SUBPROTOCOL "ttboost.v1.proto"
+
+/* What a client asked for in its Settings message (all on by default). */
+typedef struct ttb_ws_settings {
+  bool tts_enabled;
+  bool gifts_enabled;
+  bool audio_frames;
+  bool profanity_filter;
+} ttb_ws_settings;
+
+typedef struct ttb_ws_limits {
+  uint32_t heartbeat_ms;     /* ping interval; silent for 3 of them = dead */
+  size_t max_queued_msgs;    /* outgoing queue bound per socket */
+  size_t max_queued_bytes;
+  size_t max_in_msg;         /* largest client message */
+} ttb_ws_limits;
+
+/* Sets up the session module on the loop (the ping/idle sweep). */
+void ttb_ws_init(h2o_loop_t *loop, const ttb_ws_limits *limits, ttb_metrics *metrics);
+
+/* Upgrades req to a session of channel c (token already checked).
+ * `since` as parsed from the query. Returns 0, or -1 when not a WebSocket
+ * handshake (the caller answers 400). */
+int ttb_ws_accept(h2o_req_t *req, ttb_channel *c, bool has_since, uint64_t since);
+
+/* Upgrades and closes at once with code (for an unauthorized token: clients
+ * that cannot read HTTP statuses still learn why). */
+int ttb_ws_refuse(h2o_req_t *req, uint16_t code, const char *error, const char *message);
+
+/* Queues bytes (JSON text or protobuf binary per the session's mode). Closes
+ * the session as a slow consumer when its queue is over the bound.
+ * Returns false when the session is closing. */
+bool ttb_ws_send(ttb_session *s, const void *data, size_t len);
+/* Sends one of two encodings of the same message by the session's mode. */
+bool ttb_ws_send2(ttb_session *s, const void *json, size_t json_len, const void *pb, size_t pb_len);
+bool ttb_ws_is_binary(const ttb_session *s);
+const ttb_ws_settings *ttb_ws_get_settings(const ttb_session *s);
+
+/* Sends a StreamError then closes with code. */
+void ttb_ws_close(ttb_session *s, uint16_t code, const char *error, const char *message);
+
+/* Closes every session with 1001 (shutdown); returns how many are open. */
+size_t ttb_ws_shutdown_all(void);
+size_t ttb_ws_count(void);
+
+/* The ping interval in force (for Hello). */
+uint32_t ttb__ws_heartbeat_ms(void);
+
+/* The session's links, used by the hub (intrusive list of its channel). */
+typedef struct ttb_link {
+  struct ttb_link *prev, *next;
+} ttb_link;
+
+ttb_link *ttb_ws_channel_link(ttb_session *s);
+ttb_session *ttb_ws_from_channel_link(ttb_link *l);
+ttb_channel *ttb_ws_channel(const ttb_session *s);
+void ttb_ws_set_channel(ttb_session *s, ttb_channel *c);
+
+#endif

@@ -1,0 +1,414 @@
+/* Unit tests of the licence and session store (server/src/store.c). */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define DAY 86400
+#define T0 1700000000 /* a fixed "now" */
+
+static char dir[64];
+static ttb_store *st;
+
+/* Opens (or reopens) the store in dir. */
+static void open_store(void) {
+  char err[256] = "";
+  int rc = ttb_store_open(dir, &st, err, sizeof err);
+  cr_assert_eq(rc, 0, "open: %s", err);
+  cr_assert_not_null(st);
+}
+
+static void setup(void) {
+  snprintf(dir, sizeof dir, "/tmp/ttb_store_XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+  /* A subdirectory that does not exist yet: open must create it. */
+  strcat(dir, "/data");
+  open_store();
+}
+
+static void teardown(void) {
+  ttb_store_close(st);
+  st = NULL;
+  const char *files[] = {"ttboost.db", "ttboost.db-wal", "ttboost.db-shm"};
+  char path[128];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+  *strrchr(dir, '/') = '\0';
+  rmdir(dir);
+}
+
+/* Creates a licence, asserting success. */
+static void create(uint32_t days, uint32_t devices, const char *note, char key[TTB_STORE_KEY_MAX],
+                   char uid[TTB_STORE_UUID_MAX]) {
+  char err[256] = "";
+  cr_assert_eq(ttb_store_licence_create(st, T0, days, devices, note, key, uid, err, sizeof err), 0,
+               "create: %s", err);
+}
+
+static bool is_uuid_v4(const char *u) {
+  if (strlen(u) != 36) return false;
+  for (int i = 0; i < 36; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (u[i] != '-') return false;
+    } else if (!isxdigit((unsigned char)u[i]) || isupper((unsigned char)u[i])) {
+      return false;
+    }
+  }
+  return u[14] == '4' && strchr("89ab", u[19]) != NULL;
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+Test(store, create_and_login) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], uid2[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(30, 2, "test", key, uid);
+  cr_assert(is_uuid_v4(uid), "user id %s", uid);
+  cr_assert_eq(ttb_store_login(st, key, "dev1", T0 + 10, 30, uid2, tok), TTB_STORE_OK);
+  cr_assert_str_eq(uid2, uid);
+  cr_assert(is_uuid_v4(tok), "token %s", tok);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 10), TTB_STORE_OK);
+}
+
+Test(store, key_format) {
+  char key[TTB_STORE_KEY_MAX], key2[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX],
+    uid2[TTB_STORE_UUID_MAX];
+  create(0, 0, NULL, key, uid);
+  create(0, 0, NULL, key2, uid2);
+  cr_assert_eq(strlen(key), 30, "key %s", key);
+  cr_assert_eq(strncmp(key, "TTB-", 4), 0);
+  for (int i = 4; i < 30; i++)
+    cr_assert(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", key[i]) != NULL, "char %c", key[i]);
+  /* 130 bits: the last character carries 5 bits, all values possible. */
+  cr_assert_str_neq(key, key2);
+  cr_assert_str_neq(uid, uid2);
+}
+
+Test(store, key_input_normalised) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX], in[128];
+  create(0, 0, NULL, key, uid);
+  snprintf(in, sizeof in, "  \t%s\n", key);
+  for (char *p = in; *p; p++) *p = (char)tolower((unsigned char)*p);
+  cr_assert_eq(ttb_store_login(st, in, "d", T0, 1, u, tok), TTB_STORE_OK);
+  cr_assert_str_eq(u, uid);
+}
+
+Test(store, unknown_key) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(0, 0, NULL, key, uid);
+  cr_assert_eq(ttb_store_login(st, "TTB-AAAAAAAAAAAAAAAAAAAAAAAAAA", "d", T0, 1, u, tok),
+               TTB_STORE_UNKNOWN);
+  cr_assert_str_eq(tok, "");
+  cr_assert_eq(ttb_store_login(st, "", "d", T0, 1, u, tok), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_login(st, "   ", "d", T0, 1, u, tok), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_licence_revoke(st, "TTB-NOPE"), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_licence_extend(st, "TTB-NOPE", T0, 1), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_user_licence(st, "00000000-0000-4000-8000-000000000000", T0),
+               TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_session(st, "00000000-0000-4000-8000-000000000000", T0, u),
+               TTB_STORE_UNKNOWN);
+}
+
+Test(store, revoked) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(30, 0, NULL, key, uid);
+  cr_assert_eq(ttb_store_licence_revoke(st, key), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0, 1, u, tok), TTB_STORE_REVOKED);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0), TTB_STORE_REVOKED);
+  /* Revoking again is fine; extending a revoked licence does not revive it. */
+  cr_assert_eq(ttb_store_licence_revoke(st, key), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_licence_extend(st, key, T0, 30), TTB_STORE_REVOKED);
+}
+
+Test(store, expired) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(1, 0, NULL, key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0 + DAY - 1, 1, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0 + DAY, 1, u, tok), TTB_STORE_EXPIRED);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + DAY - 1), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + DAY), TTB_STORE_EXPIRED);
+}
+
+Test(store, never_expires) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(0, 0, NULL, key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0 + 3650LL * DAY, 1, u, tok), TTB_STORE_OK);
+  /* Extending a licence that never expires keeps it so. */
+  cr_assert_eq(ttb_store_licence_extend(st, key, T0, 5), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 3650LL * DAY), TTB_STORE_OK);
+}
+
+Test(store, extend) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(10, 0, NULL, key, uid);
+  /* Before expiry: from the current expiry (T0 + 10 days) on. */
+  cr_assert_eq(ttb_store_licence_extend(st, key, T0 + DAY, 5), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 15 * DAY - 1), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 15 * DAY), TTB_STORE_EXPIRED);
+  /* After expiry: from now on. */
+  cr_assert_eq(ttb_store_login(st, key, "d", T0 + 20 * DAY, 1, u, tok), TTB_STORE_EXPIRED);
+  cr_assert_eq(ttb_store_licence_extend(st, key, T0 + 20 * DAY, 2), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0 + 20 * DAY, 1, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 22 * DAY - 1), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 22 * DAY), TTB_STORE_EXPIRED);
+  /* The key is accepted case-insensitively here too. */
+  char lower[TTB_STORE_KEY_MAX];
+  for (size_t i = 0; i <= strlen(key); i++) lower[i] = (char)tolower((unsigned char)key[i]);
+  cr_assert_eq(ttb_store_licence_extend(st, lower, T0 + 20 * DAY, 1), TTB_STORE_OK);
+}
+
+Test(store, device_limit) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX], tok2[TTB_STORE_UUID_MAX];
+  create(0, 2, NULL, key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "a", T0, 1, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key, "b", T0, 1, u, tok2), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key, "c", T0, 1, u, tok), TTB_STORE_DEVICE_LIMIT);
+  cr_assert_str_eq(tok, "");
+  /* A known device logs in again, with a new token. */
+  cr_assert_eq(ttb_store_login(st, key, "a", T0 + 1, 1, u, tok), TTB_STORE_OK);
+  cr_assert_str_neq(tok, tok2);
+  cr_assert_eq(ttb_store_login(st, key, "", T0 + 1, 1, u, tok), TTB_STORE_DEVICE_LIMIT);
+  /* Once the sessions have expired the slots are free. */
+  cr_assert_eq(ttb_store_login(st, key, "c", T0 + DAY + 1, 1, u, tok), TTB_STORE_OK);
+}
+
+Test(store, anonymous_devices) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(0, 2, NULL, key, uid);
+  /* logins without a device id share one anonymous device */
+  cr_assert_eq(ttb_store_login(st, key, "", T0, 1, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key, "", T0 + 10, 1, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key, NULL, T0 + 10, 1, u, tok), TTB_STORE_OK);
+  /* ... which takes one of the two slots */
+  cr_assert_eq(ttb_store_login(st, key, "phone", T0 + 20, 1, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key, "tablet", T0 + 20, 1, u, tok), TTB_STORE_DEVICE_LIMIT);
+  cr_assert_eq(ttb_store_login(st, key, "", T0 + 30, 1, u, tok), TTB_STORE_OK);
+}
+
+Test(store, unlimited_devices) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(0, 0, NULL, key, uid);
+  for (int i = 0; i < 20; i++) {
+    char dev[16];
+    snprintf(dev, sizeof dev, "dev%d", i);
+    cr_assert_eq(ttb_store_login(st, key, i % 2 ? dev : "", T0, 1, u, tok), TTB_STORE_OK);
+  }
+}
+
+Test(store, session) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(30, 0, NULL, key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0, 2, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_session(st, tok, T0 + 5, u), TTB_STORE_OK);
+  cr_assert_str_eq(u, uid);
+  cr_assert_eq(ttb_store_session(st, tok, T0 + 120, u), TTB_STORE_OK); /* touches last_seen */
+  cr_assert_eq(ttb_store_session(st, tok, T0 + 2 * DAY - 1, u), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_session(st, tok, T0 + 2 * DAY, u), TTB_STORE_EXPIRED);
+  cr_assert_str_eq(u, "");
+  cr_assert_eq(ttb_store_session(st, "not-a-token", T0, u), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_session(st, "", T0, u), TTB_STORE_UNKNOWN);
+}
+
+Test(store, session_follows_licence) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(3, 0, NULL, key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0, 30, u, tok), TTB_STORE_OK);
+  /* The licence expires before the session does. */
+  cr_assert_eq(ttb_store_session(st, tok, T0 + 3 * DAY, u), TTB_STORE_EXPIRED);
+  cr_assert_eq(ttb_store_session(st, tok, T0 + DAY, u), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_licence_revoke(st, key), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_session(st, tok, T0 + DAY, u), TTB_STORE_REVOKED);
+}
+
+Test(store, reopen_keeps_data) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(30, 1, "kept", key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0, 7, u, tok), TTB_STORE_OK);
+  ttb_store_close(st);
+  st = NULL;
+  open_store();
+  cr_assert_eq(ttb_store_schema_version(st), 1);
+  cr_assert_eq(ttb_store_session(st, tok, T0 + 1, u), TTB_STORE_OK);
+  cr_assert_str_eq(u, uid);
+  cr_assert_eq(ttb_store_login(st, key, "other", T0 + 1, 7, u, tok), TTB_STORE_DEVICE_LIMIT);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0 + 1, 7, u, tok), TTB_STORE_OK);
+}
+
+Test(store, schema_version_and_mode) {
+  cr_assert_eq(ttb_store_schema_version(st), 1);
+  char path[128];
+  snprintf(path, sizeof path, "%s/ttboost.db", dir);
+  struct stat sb;
+  cr_assert_eq(stat(path, &sb), 0);
+  cr_assert_eq(sb.st_mode & 0777, 0600, "mode %o", (unsigned)(sb.st_mode & 0777));
+  /* A second handle on the same file (WAL) works alongside the first. */
+  ttb_store *other = NULL;
+  char err[256] = "";
+  cr_assert_eq(ttb_store_open(dir, &other, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_store_schema_version(other), 1);
+  ttb_store_close(other);
+}
+
+/* Reads a whole file; *len its size. */
+static unsigned char *slurp(const char *path, size_t *len) {
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return NULL;
+  unsigned char *buf = NULL;
+  size_t cap = 0;
+  for (;;) {
+    if (*len == cap) {
+      cap = cap ? cap * 2 : 65536;
+      buf = realloc(buf, cap);
+      cr_assert_not_null(buf);
+    }
+    size_t n = fread(buf + *len, 1, cap - *len, f);
+    if (n == 0) break;
+    *len += n;
+  }
+  fclose(f);
+  return buf;
+}
+
+static bool contains(const unsigned char *hay, size_t n, const char *needle) {
+  size_t m = strlen(needle);
+  for (size_t i = 0; m <= n && i <= n - m; i++)
+    if (memcmp(hay + i, needle, m) == 0) return true;
+  return false;
+}
+
+/* Asserts that none of the database files hold text. */
+static void assert_not_stored(const char *text) {
+  const char *files[] = {"ttboost.db", "ttboost.db-wal"};
+  for (size_t i = 0; i < 2; i++) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    if (b == NULL) continue;
+    cr_assert(!contains(b, len, text), "%s found in %s", text, files[i]);
+    free(b);
+  }
+}
+
+Test(store, secrets_not_stored) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(30, 0, "a note", key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0, 7, u, tok), TTB_STORE_OK);
+  /* Check both before (data in the WAL) and after a close (checkpointed). */
+  assert_not_stored(key);
+  assert_not_stored(key + 8); /* the part after the hint */
+  assert_not_stored(tok);
+  /* Sanity: the search does see what is stored. */
+  {
+    char path[128];
+    snprintf(path, sizeof path, "%s/ttboost.db-wal", dir);
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    char dbpath[128];
+    snprintf(dbpath, sizeof dbpath, "%s/ttboost.db", dir);
+    size_t len2;
+    unsigned char *b2 = slurp(dbpath, &len2);
+    cr_assert((b != NULL && contains(b, len, uid)) || (b2 != NULL && contains(b2, len2, uid)));
+    free(b);
+    free(b2);
+  }
+  ttb_store_close(st);
+  st = NULL;
+  assert_not_stored(key);
+  assert_not_stored(key + 8);
+  assert_not_stored(tok);
+  open_store();
+}
+
+struct list_acc {
+  int n;
+  ttb_licence_info l[4];
+  int stop_after;
+};
+
+static int list_cb(void *arg, const ttb_licence_info *l) {
+  struct list_acc *a = arg;
+  if (a->n < 4) a->l[a->n] = *l;
+  a->n++;
+  return a->stop_after > 0 && a->n >= a->stop_after;
+}
+
+Test(store, list) {
+  char key1[TTB_STORE_KEY_MAX], key2[TTB_STORE_KEY_MAX], uid1[TTB_STORE_UUID_MAX],
+    uid2[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX], tok[TTB_STORE_UUID_MAX];
+  char err[256] = "";
+  cr_assert_eq(ttb_store_licence_create(st, T0, 0, 3, "first", key1, uid1, err, sizeof err), 0);
+  cr_assert_eq(ttb_store_licence_create(st, T0 + 5, 10, 0, "", key2, uid2, err, sizeof err), 0);
+  cr_assert_eq(ttb_store_licence_revoke(st, key2), TTB_STORE_OK);
+  /* Sessions far in the future so that they count at the real time now. */
+  cr_assert_eq(ttb_store_login(st, key1, "a", T0, 36500, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key1, "a", T0, 36500, u, tok), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_login(st, key1, "", T0, 36500, u, tok), TTB_STORE_OK);
+
+  struct list_acc a = {0};
+  cr_assert_eq(ttb_store_licence_list(st, list_cb, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.n, 2);
+  char hint[12];
+  snprintf(hint, sizeof hint, "%.8s", key1);
+  cr_assert_str_eq(a.l[0].key_hint, hint);
+  cr_assert_str_eq(a.l[0].user_id, uid1);
+  cr_assert_eq(a.l[0].created, T0);
+  cr_assert_eq(a.l[0].expires, 0);
+  cr_assert_eq(a.l[0].max_devices, 3);
+  cr_assert_eq(a.l[0].devices, 2);
+  cr_assert(!a.l[0].revoked);
+  cr_assert_str_eq(a.l[0].note, "first");
+  cr_assert_str_eq(a.l[1].user_id, uid2);
+  cr_assert_eq(a.l[1].expires, T0 + 5 + 10 * DAY);
+  cr_assert(a.l[1].revoked);
+  cr_assert_eq(a.l[1].devices, 0);
+
+  /* The callback stops the walk. */
+  struct list_acc b = {.stop_after = 1};
+  cr_assert_eq(ttb_store_licence_list(st, list_cb, &b, err, sizeof err), 0);
+  cr_assert_eq(b.n, 1);
+}
+
+Test(store, note_too_long) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], note[400], err[256] = "";
+  memset(note, 'x', sizeof note - 1);
+  note[sizeof note - 1] = '\0';
+  cr_assert_eq(ttb_store_licence_create(st, T0, 1, 1, note, key, uid, err, sizeof err), -1);
+  cr_assert_neq(err[0], '\0');
+}
+
+Test(store_open, bad_dir) {
+  ttb_store *s = NULL;
+  char err[256] = "";
+  /* A regular file in the way of the data dir. */
+  char tmpl[] = "/tmp/ttb_store_file_XXXXXX";
+  int fd = mkstemp(tmpl);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  cr_assert_eq(ttb_store_open(tmpl, &s, err, sizeof err), -1);
+  cr_assert_null(s);
+  cr_assert_neq(err[0], '\0');
+  unlink(tmpl);
+}

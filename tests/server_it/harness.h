@@ -1,0 +1,82 @@
+/*
+ * Test harness for integration tests: starts the real ttboost-server binary
+ * (path in $TTBOOST_SERVER) on 127.0.0.1 with an ephemeral port and a fresh
+ * data dir, runs ttboost-admin ($TTBOOST_ADMIN), and talks to the server as
+ * a client would: plain HTTP/1.1 over a socket, and a small WebSocket client
+ * (RFC 6455 framing, masked client frames) written here so tests can also
+ * send garbage and read slowly.
+ */
+#ifndef TTB_TEST_HARNESS_H
+#define TTB_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct srv {
+  pid_t pid;
+  int port;
+  char dir[256];    /* data dir */
+  char url[64];     /* http://127.0.0.1:PORT */
+  int out_fd;       /* server's stdout+stderr */
+} srv;
+
+/* Starts the server with extra flags (NULL-terminated, may be NULL). A
+ * `keep_dir` srv restarts on the same data dir. Fails the test on error. */
+void srv_start(srv *s, const char *const *extra, bool keep_dir);
+/* SIGTERM and wait; returns the exit status (0 = graceful). */
+int srv_stop(srv *s);
+/* Removes the data dir. */
+void srv_cleanup(srv *s);
+
+/* Runs ttboost-admin --data-dir s->dir ARGS...; stdout into out[cap]; returns exit status. */
+int admin(const srv *s, char *out, size_t cap, const char *const *args);
+/* A new licence key (admin license create), into key[cap]. */
+void new_key(const srv *s, char *key, size_t cap, const char *days, const char *devices);
+
+typedef struct http_resp {
+  int status;
+  char headers[4096];
+  char *body; /* malloc'd, NUL-terminated */
+  size_t body_len;
+} http_resp;
+
+/* One request (Connection: close). extra_headers: "Name: value\r\n" lines or NULL. */
+int http(const srv *s, const char *method, const char *path, const char *extra_headers,
+         const void *body, size_t body_len, http_resp *r);
+void http_free(http_resp *r);
+/* Logs in with key; fills user_id and token; returns the HTTP status. */
+int login(const srv *s, const char *key, const char *device, char *user_id, char *token);
+/* Posts an ingest body (JSON) with the test secret; returns the status. */
+int ingest(const srv *s, const char *json, http_resp *r);
+
+#define TEST_SECRET "test-ingest-secret"
+
+/* WebSocket client. */
+typedef struct ws {
+  int fd;
+  char subprotocol[64];
+  uint8_t buf[1 << 20];
+  size_t len;
+} ws;
+
+/* Connects and upgrades; subprotocol may be NULL. Returns 0, or the HTTP
+ * status when the server refused the upgrade. */
+int ws_connect(ws *w, const srv *s, const char *path, const char *subprotocol);
+int ws_send(ws *w, int opcode, const void *data, size_t len);
+/* Next data frame (pings are answered, pongs skipped). Returns the opcode
+ * (1 text, 2 binary, 8 close: *len then holds the code in the first 2
+ * bytes), 0 on timeout, -1 on a closed connection. data is valid until the
+ * next call. */
+int ws_recv(ws *w, const uint8_t **data, size_t *len, int timeout_ms);
+/* Waits for the next text frame and copies it NUL-terminated into out. */
+bool ws_text(ws *w, char *out, size_t cap, int timeout_ms);
+void ws_close(ws *w);
+
+/* Finds "key":number in a JSON text; -1 when absent. */
+long long json_num(const char *js, const char *key);
+/* Copies the string value of "key" (no unescaping) into out; false when absent. */
+bool json_str(const char *js, const char *key, char *out, size_t cap);
+
+#endif
