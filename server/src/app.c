@@ -57,9 +57,8 @@ static void reply(h2o_req_t *req, int status, const char *reason, const char *ty
   req->res.reason = reason;
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-  char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
-  memcpy(copy, body, len);
-  h2o_send_inline(req, copy, len);
+  req->res.content_length = len; /* lets HTTP/1.1 clients keep the connection */
+  h2o_send_inline(req, body, len);
 }
 
 static const char *reason_of(int status)

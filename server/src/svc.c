@@ -30,7 +30,18 @@
 /* More packets than this in one TTS file is not speech we made. */
 #define MAX_PACKETS 20000
 
+/* Licence checks of ingested events, cached for a second per user: an
+ * ingest batch touches the same few channels again and again. */
+#define LIC_CACHE_SLOTS 4096
+#define LIC_CACHE_MS 1000
+typedef struct lic_entry {
+  char user[TTB_STORE_UUID_MAX];
+  uint64_t at_ms;
+  ttb_svc_status st;
+} lic_entry;
+
 struct ttb_svc {
+  lic_entry lic[LIC_CACHE_SLOTS];
   ttb_store *store;
   ttb_tts *tts;
   ttb_sounds *sounds;
@@ -226,7 +237,20 @@ ttb_svc_status ttb_svc_session(ttb_svc *s, const char *token, char user_id[64])
 
 ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id)
 {
-  return from_store(s->store, ttb_store_user_licence(s->store, user_id, (int64_t)time(NULL)));
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)user_id; *p; p++)
+    h = (h ^ *p) * 16777619u;
+  lic_entry *e = &s->lic[h % LIC_CACHE_SLOTS];
+  uint64_t now = now_ms();
+  if (e->at_ms != 0 && now - e->at_ms < LIC_CACHE_MS && strcmp(e->user, user_id) == 0)
+    return e->st;
+  ttb_svc_status st = from_store(s->store, ttb_store_user_licence(s->store, user_id, (int64_t)time(NULL)));
+  if (st != TTB_SVC_FAILED && strlen(user_id) < sizeof e->user) {
+    snprintf(e->user, sizeof e->user, "%s", user_id);
+    e->at_ms = now;
+    e->st = st;
+  }
+  return st;
 }
 
 static void on_tts_result(void *arg, const ttb_tts_result *r)

@@ -8,22 +8,29 @@
 
 #include "ttboost/v1/events.pbc-json.h"
 
+/* A growable byte buffer of whole WebSocket frames. */
+typedef struct outbuf {
+  uint8_t *p;
+  size_t len, cap;
+  size_t msgs; /* data frames in it */
+} outbuf;
+
 struct ttb_session {
   h2o_websocket_conn_t *conn;
   ttb_link all;  /* every session */
   ttb_link chan; /* the sessions of its channel */
+  ttb_link pend; /* in W.pending: has something to send or to read */
+  bool pending;
   ttb_channel *ch;
   bool binary;
-  bool closing;   /* the close frame is queued */
-  bool draining;  /* a close waits for the error message before it to go out */
-  uint16_t drain_code;
-  char drain_reason[64];
-  h2o_timeout_entry_t drain_entry;
+  bool closing; /* the close frame is queued */
   uint64_t closing_since;
   uint64_t last_recv;
   uint64_t last_ping;
   unsigned bad_msgs;
   ttb_ws_settings settings;
+  outbuf out; /* frames waiting for the socket */
+  outbuf wr;  /* frames being written */
 };
 
 static struct {
@@ -34,7 +41,9 @@ static struct {
   size_t count;
   h2o_timeout_t sweep;
   h2o_timeout_entry_t sweep_entry;
-  h2o_timeout_t drain; /* short: re-checks draining sessions */
+  h2o_timeout_t now;          /* zero delay: the next turn of the loop */
+  h2o_timeout_entry_t flush_entry;
+  ttb_link pending;           /* sessions to run on the next turn */
 } W;
 
 static uint64_t now_ms(void)
@@ -56,12 +65,216 @@ bool ttb_ws_is_binary(const ttb_session *s) { return s->binary; }
 const ttb_ws_settings *ttb_ws_get_settings(const ttb_session *s) { return &s->settings; }
 size_t ttb_ws_count(void) { return W.count; }
 
-/* Writes what is queued, once the upgrade has given the connection a socket. */
-static void proceed(ttb_session *s)
+/*
+ * Writing. h2o's own WebSocket writer sends one frame per write(2) and waits
+ * for each to complete, which caps a socket at one frame per loop turn. So
+ * once a connection is upgraded, its wslay context sends through
+ * on_wslay_send, which appends to the session's `out` buffer, and data
+ * frames (the same bytes for every socket of a channel) are framed straight
+ * into `out` too. Sessions with something to send are run once per loop
+ * turn: everything published meanwhile goes out in one write. Only whole
+ * frames ever enter `out`, so wslay's control frames and our data frames
+ * never interleave.
+ */
+
+static bool outbuf_reserve(outbuf *b, size_t more)
 {
-  if (s->conn->sock != NULL)
-    h2o_websocket_proceed(s->conn);
+  if (b->cap - b->len >= more)
+    return true;
+  size_t cap = b->cap ? b->cap : 512;
+  while (cap - b->len < more) {
+    if (cap > SIZE_MAX / 2)
+      return false;
+    cap *= 2;
+  }
+  uint8_t *p = realloc(b->p, cap);
+  if (p == NULL)
+    return false;
+  b->p = p;
+  b->cap = cap;
+  return true;
 }
+
+static void outbuf_free(outbuf *b)
+{
+  free(b->p);
+  *b = (outbuf){0};
+}
+
+static bool append_raw(ttb_session *s, const void *data, size_t len)
+{
+  if (!outbuf_reserve(&s->out, len))
+    return false;
+  memcpy(s->out.p + s->out.len, data, len);
+  s->out.len += len;
+  return true;
+}
+
+/* Appends one unmasked frame (FIN set). */
+static bool append_frame(ttb_session *s, uint8_t opcode, const void *data, size_t len)
+{
+  uint8_t h[10];
+  size_t hl;
+  h[0] = (uint8_t)(0x80u | opcode);
+  if (len < 126) {
+    h[1] = (uint8_t)len;
+    hl = 2;
+  } else if (len <= 0xFFFF) {
+    h[1] = 126;
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)len;
+    hl = 4;
+  } else {
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+      h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    hl = 10;
+  }
+  if (!outbuf_reserve(&s->out, hl + len))
+    return false;
+  memcpy(s->out.p + s->out.len, h, hl);
+  memcpy(s->out.p + s->out.len + hl, data, len);
+  s->out.len += hl + len;
+  s->out.msgs++;
+  return true;
+}
+
+/* Runs the session on the next turn of the loop (once the upgrade is done). */
+static void schedule(ttb_session *s)
+{
+  if (s->pending || s->conn->sock == NULL)
+    return;
+  s->pending = true;
+  s->pend.prev = W.pending.prev;
+  s->pend.next = &W.pending;
+  W.pending.prev->next = &s->pend;
+  W.pending.prev = &s->pend;
+  if (!h2o_timeout_is_linked(&W.flush_entry))
+    h2o_timeout_link(W.loop, &W.now, &W.flush_entry);
+}
+
+static void unschedule(ttb_session *s)
+{
+  if (!s->pending)
+    return;
+  s->pend.prev->next = s->pend.next;
+  s->pend.next->prev = s->pend.prev;
+  s->pending = false;
+}
+
+static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                             void *user_data)
+{
+  (void)flags;
+  h2o_websocket_conn_t *conn = user_data;
+  ttb_session *s = conn->data;
+  if (!append_raw(s, data, len)) {
+    wslay_event_set_error(ctx, WSLAY_ERR_NOMEM);
+    return -1;
+  }
+  schedule(s);
+  return (ssize_t)len;
+}
+
+static void session_free(ttb_session *s);
+static void run(ttb_session *s);
+
+/* The connection is gone or done: forget the session, close the socket. */
+static void closed(ttb_session *s)
+{
+  h2o_websocket_conn_t *conn = s->conn;
+  session_free(s);
+  h2o_websocket_close(conn);
+}
+
+static void on_sock_written(h2o_socket_t *sock, const char *err)
+{
+  h2o_websocket_conn_t *conn = sock->data;
+  ttb_session *s = conn->data;
+  s->wr.len = 0;
+  s->wr.msgs = 0;
+  if (s->wr.cap > 16384)
+    outbuf_free(&s->wr);
+  if (err != NULL) {
+    closed(s);
+    return;
+  }
+  run(s);
+}
+
+static void on_sock_read(h2o_socket_t *sock, const char *err)
+{
+  h2o_websocket_conn_t *conn = sock->data;
+  ttb_session *s = conn->data;
+  if (err != NULL) {
+    closed(s);
+    return;
+  }
+  run(s);
+}
+
+/* Reads what arrived, lets wslay queue its frames, writes `out` when the
+ * socket is free, and closes when both sides have closed. */
+static void run(ttb_session *s)
+{
+  unschedule(s);
+  h2o_socket_t *sock = s->conn->sock;
+  if (sock == NULL)
+    return; /* upgrading: the upgrade's first write schedules us again */
+  wslay_event_context_ptr ctx = s->conn->ws_ctx;
+  for (int turn = 0; turn < 16; turn++) {
+    bool handled = false;
+    if (wslay_event_want_write(ctx)) {
+      if (wslay_event_send(ctx) != 0)
+        goto dead;
+      handled = true;
+    }
+    if (sock->input->size != 0 && wslay_event_want_read(ctx)) {
+      if (wslay_event_recv(ctx) != 0)
+        goto dead;
+      handled = true;
+    }
+    if (!handled)
+      break;
+  }
+  unschedule(s); /* what wslay scheduled is being done now */
+  if (!h2o_socket_is_writing(sock) && s->out.len > 0) {
+    outbuf t = s->wr;
+    s->wr = s->out;
+    s->out = t;
+    h2o_iovec_t b = h2o_iovec_init(s->wr.p, s->wr.len);
+    h2o_socket_write(sock, &b, 1, on_sock_written);
+  }
+  if (wslay_event_want_read(ctx)) {
+    if (sock->_cb.read != on_sock_read)
+      h2o_socket_read_start(sock, on_sock_read);
+  } else if (h2o_socket_is_writing(sock) || s->out.len > 0) {
+    h2o_socket_read_stop(sock);
+  } else {
+    goto dead; /* both closes done and everything written */
+  }
+  return;
+dead:
+  closed(s);
+}
+
+static void on_flush(h2o_timeout_entry_t *entry)
+{
+  (void)entry;
+  /* sessions scheduled while this runs wait for the next turn */
+  ttb_link batch = W.pending;
+  if (batch.next == &W.pending)
+    return;
+  batch.next->prev = &batch;
+  batch.prev->next = &batch;
+  W.pending.prev = W.pending.next = &W.pending;
+  while (batch.next != &batch) {
+    ttb_session *s = (ttb_session *)((char *)batch.next - offsetof(ttb_session, pend));
+    run(s); /* unlinks s from batch */
+  }
+}
+
+static void proceed(ttb_session *s) { schedule(s); }
 
 static bool queue(ttb_session *s, uint8_t opcode, const void *data, size_t len)
 {
@@ -82,6 +295,8 @@ static void begin_close(ttb_session *s, uint16_t code, const char *reason)
   proceed(s);
 }
 
+/* A StreamError message in the session's format, ahead of anything wslay
+ * queues after it (a close). */
 static void send_error(ttb_session *s, const char *error, const char *message)
 {
   Ttboost__V1__StreamError e = TTBOOST__V1__STREAM_ERROR__INIT;
@@ -95,67 +310,46 @@ static void send_error(ttb_session *s, const char *error, const char *message)
     size_t n = ttboost__v1__server_message__get_packed_size(&m);
     if (n <= sizeof buf) {
       ttboost__v1__server_message__pack(&m, buf);
-      queue(s, WSLAY_BINARY_FRAME, buf, n);
+      append_frame(s, WSLAY_BINARY_FRAME, buf, n);
     }
   } else {
-    size_t n;
+    size_t n = 0;
     char *js = ttb_pbc_ttboost_v1_ServerMessage_to_json(&m, &n, NULL);
     if (js)
-      queue(s, WSLAY_TEXT_FRAME, js, n);
+      append_frame(s, WSLAY_TEXT_FRAME, js, n);
     free(js);
   }
-}
-
-/* A draining session: once everything queued before the close has gone
- * out (or after 2 s), queue the close frame. wslay sends control frames
- * before data, so queueing the close at once would overtake the error
- * message that explains it. */
-static void on_drain(h2o_timeout_entry_t *entry)
-{
-  ttb_session *s = (ttb_session *)((char *)entry - offsetof(ttb_session, drain_entry));
-  bool empty = s->conn->sock != NULL && wslay_event_get_queued_msg_count(s->conn->ws_ctx) == 0;
-  if (empty || now_ms() - s->closing_since > 2000) {
-    s->draining = false;
-    begin_close(s, s->drain_code, s->drain_reason);
-  } else {
-    h2o_timeout_link(W.loop, &W.drain, &s->drain_entry);
-  }
+  proceed(s);
 }
 
 void ttb_ws_close(ttb_session *s, uint16_t code, const char *error, const char *message)
 {
-  if (s->closing || s->draining)
+  if (s->closing)
     return;
-  if (error == NULL) {
-    begin_close(s, code, "");
-    return;
-  }
-  send_error(s, error, message ? message : "");
-  proceed(s);
-  s->draining = true;
-  s->drain_code = code;
-  snprintf(s->drain_reason, sizeof s->drain_reason, "%s", error);
-  s->closing_since = now_ms();
-  s->drain_entry.cb = on_drain;
-  h2o_timeout_link(W.loop, &W.drain, &s->drain_entry);
+  if (error)
+    send_error(s, error, message ? message : "");
+  begin_close(s, code, error ? error : "");
 }
 
 bool ttb_ws_send(ttb_session *s, const void *data, size_t len)
 {
-  if (s->closing || s->draining)
+  if (s->closing)
     return false;
-  wslay_event_context_ptr ctx = s->conn->ws_ctx;
-  if (wslay_event_get_queued_msg_count(ctx) >= W.limits.max_queued_msgs ||
-      wslay_event_get_queued_msg_length(ctx) + len > W.limits.max_queued_bytes) {
+  if (s->out.msgs + s->wr.msgs >= W.limits.max_queued_msgs ||
+      s->out.len + s->wr.len + len > W.limits.max_queued_bytes) {
     W.metrics->queue_drops++;
-    /* Control frames go before queued data in wslay, so the close (its
-     * reason says why) reaches a client that still reads; one that does
-     * not is cut by the sweep. */
+    /* What has not reached the socket yet is dropped (whole frames only),
+     * so that the close frame, whose reason says why, comes next. A client
+     * that reads nothing at all is cut by the sweep. */
+    s->out.len = 0;
+    s->out.msgs = 0;
     begin_close(s, TTB_WS_SLOW_CONSUMER, "slow_consumer");
     return false;
   }
-  if (!queue(s, s->binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len))
+  if (!append_frame(s, s->binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len)) {
+    begin_close(s, TTB_WS_SLOW_CONSUMER, "out_of_memory");
     return false;
+  }
   proceed(s);
   return true;
 }
@@ -241,8 +435,9 @@ static void on_client_message(ttb_session *s, const struct wslay_event_on_msg_re
 
 static void session_free(ttb_session *s)
 {
-  if (h2o_timeout_is_linked(&s->drain_entry))
-    h2o_timeout_unlink(&s->drain_entry);
+  unschedule(s);
+  outbuf_free(&s->out);
+  outbuf_free(&s->wr);
   ttb_hub_unsubscribe(s);
   s->all.prev->next = s->all.next;
   s->all.next->prev = s->all.prev;
@@ -278,14 +473,10 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     ttb_session *s = (ttb_session *)((char *)l - offsetof(ttb_session, all));
     if (s->conn->sock == NULL)
       continue; /* still upgrading */
-    if (s->draining)
-      continue; /* on_drain closes it */
     if (s->closing) {
       if (now - s->closing_since > 5000) {
         /* the peer does not answer our close: drop the connection */
-        h2o_websocket_conn_t *conn = s->conn;
-        session_free(s);
-        h2o_websocket_close(conn);
+        closed(s);
       }
       continue;
     }
@@ -309,8 +500,10 @@ void ttb_ws_init(h2o_loop_t *loop, const ttb_ws_limits *limits, ttb_metrics *met
   W.limits = *limits;
   W.metrics = metrics;
   W.all.prev = W.all.next = &W.all;
+  W.pending.prev = W.pending.next = &W.pending;
   h2o_timeout_init(loop, &W.sweep, 1000);
-  h2o_timeout_init(loop, &W.drain, 10);
+  h2o_timeout_init(loop, &W.now, 0);
+  W.flush_entry.cb = on_flush;
   W.sweep_entry.cb = on_sweep;
   h2o_timeout_link(loop, &W.sweep, &W.sweep_entry);
 }
@@ -343,6 +536,13 @@ static ttb_session *upgrade(h2o_req_t *req)
   s->last_recv = s->last_ping = now_ms();
   s->conn = h2o_upgrade_to_websocket(req, client_key, s, on_ws_message);
   wslay_event_config_set_max_recv_msg_length(s->conn->ws_ctx, W.limits.max_in_msg);
+  /* our writer (see on_wslay_send); wslay's other callbacks stay h2o's */
+  struct wslay_event_callbacks cbs = s->conn->ws_callbacks;
+  cbs.send_callback = on_wslay_send;
+  wslay_event_config_set_callbacks(s->conn->ws_ctx, &cbs);
+  /* a first ping: when the upgrade completes, h2o lets wslay send it, which
+   * tells us the socket is there (and starts the heartbeat) */
+  queue(s, WSLAY_PING, "ttb", 3);
   s->all.prev = W.all.prev;
   s->all.next = &W.all;
   W.all.prev->next = &s->all;
