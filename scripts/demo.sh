@@ -1,11 +1,14 @@
 #!/bin/sh
 # The main job, in one command: installs what is missing (Debian packages),
 # builds, starts ttboost-server on 127.0.0.1 with embedded defaults, makes a
-# licence, plays the bundled demo stream into it and lets you hear it
-# through the desktop listener (PulseAudio when a sound server runs; else the
-# listener writes demo.wav).
+# licence, starts the desktop listener (ttboost-listen: PulseAudio when a
+# sound server runs, else it writes var/demo/demo.wav) and replays the bundled
+# demo stream (tools/replay/traces/demo.ttbtrace: chat in Russian, English
+# and Kazakh, gifts and streaks) into the server with ttb-replay, which also
+# checks that a client receives exactly what the trace expects.
 #
-#   ./scripts/demo.sh                 # the demo, then the server stops
+#   ./scripts/demo.sh                 # the demo (about 90 s), then everything stops
+#   DEMO_SPEED=1 ./scripts/demo.sh    # at the recorded pace (about 3 minutes)
 #   DEMO_KEEP=1 ./scripts/demo.sh     # keep the server running afterwards
 #   PORT=9090 ./scripts/demo.sh       # another port
 set -eu
@@ -26,7 +29,7 @@ secret="demo-ingest-secret"
 server="$root/build/server/ttboost-server"
 admin="$root/build/server/ttboost-admin"
 listen_bin="$root/build/mobile/core/tools/ttboost-listen"
-replay_bin="$root/build/tools/replay/ttboost-replay"
+replay_bin="$root/build/tools/replay/ttb-replay"
 log="$data/server.log"
 
 "$server" --listen "127.0.0.1:$port" --data-dir "$data" --ingest-secret "$secret" >"$log" 2>&1 &
@@ -51,49 +54,28 @@ until grep -q "listening on" "$log" 2>/dev/null; do
 done
 echo "demo: server at $url (log: $log)"
 
-key=$("$admin" --data-dir "$data" license create --days 1 --note demo)
+# two devices: the listener and ttb-replay's checking client
+key=$("$admin" --data-dir "$data" license create --days 1 --devices 2 --note demo)
 echo "demo: licence $key"
-uid=$(curl -fsS -H 'Content-Type: application/json' -d "{\"license_key\":\"$key\"}" "$url/auth/login" |
-  sed -n 's/.*"user_id":"\([^"]*\)".*/\1/p')
-[ -n "$uid" ] || { echo "demo: login failed" >&2; exit 1; }
 
-if [ -x "$listen_bin" ]; then
-  if pactl info >/dev/null 2>&1; then
-    "$listen_bin" --server "$url" --key "$key" --seconds 40 &
-  else
-    echo "demo: no PulseAudio server here; the listener writes $data/demo.wav"
-    "$listen_bin" --server "$url" --key "$key" --seconds 40 --wav "$data/demo.wav" &
-  fi
-  lpid=$!
-  sleep 2
+speed=${DEMO_SPEED:-2}
+if pactl info >/dev/null 2>&1; then
+  echo "demo: playing through PulseAudio"
+  "$listen_bin" --server "$url" --key "$key" --data-dir "$data/listener" </dev/null &
 else
-  echo "demo: (no listener built yet; watch the events with a WebSocket client at $url/ws/<ws_token>)"
+  echo "demo: no sound server here; the listener writes $data/demo.wav"
+  "$listen_bin" --server "$url" --key "$key" --data-dir "$data/listener" --wav "$data/demo.wav" </dev/null &
 fi
-
-if [ -x "$replay_bin" ]; then
-  "$replay_bin" play --server "$url" --secret "$secret" --channel "$uid" "$root/tools/replay/demo/demo.trace"
-else
-  # the demo stream, by hand: chat in Russian, Kazakh and English, gifts, a streak
-  post() {
-    curl -fsS -H "Authorization: Bearer $secret" -H 'Content-Type: application/json' -d "$1" \
-      "$url/ingest/events" >/dev/null
-    echo "demo: sent $1"
-  }
-  post "{\"channel\":\"$uid\",\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"Привет! Как дела?\"}"
-  sleep 2
-  post "{\"channel\":\"$uid\",\"type\":\"gift\",\"user\":\"Dana\",\"gift_name\":\"Rose\",\"count\":5}"
-  sleep 1
-  post "{\"channel\":\"$uid\",\"type\":\"chat\",\"user\":\"Mike\",\"message\":\"Hello from London, great stream!\"}"
-  sleep 3
-  post "{\"channel\":\"$uid\",\"type\":\"chat\",\"user\":\"Әлия\",\"message\":\"Сәлеметсіз бе! Қалайсыз?\"}"
-  sleep 3
-  for n in 1 2 3; do
-    post "{\"channel\":\"$uid\",\"type\":\"gift\",\"user\":\"Timur\",\"user_id\":\"42\",\"gift_name\":\"Finger Heart\",\"gift_id\":5487,\"count\":1,\"repeat_count\":$n}"
-  done
-  post "{\"channel\":\"$uid\",\"type\":\"gift\",\"user\":\"Timur\",\"user_id\":\"42\",\"gift_name\":\"Finger Heart\",\"gift_id\":5487,\"count\":1,\"repeat_count\":3,\"repeat_end\":true}"
-fi
-
-[ -n "$lpid" ] && wait "$lpid" || sleep 2
+lpid=$!
+sleep 2
+secs=$(awk -v s="$speed" 'BEGIN { if (s > 0) printf "%d", 180 / s; else print "?" }')
+echo "demo: replaying tools/replay/traces/demo.ttbtrace (about $secs s at ${speed}x)"
+"$replay_bin" "$root/tools/replay/traces/demo.ttbtrace" --server "$url" --ingest-secret "$secret" \
+  --key "$key" --expect --speed "$speed"
+sleep 5 # the last speech
+kill -INT "$lpid" 2>/dev/null || true
+wait "$lpid" 2>/dev/null || true
+lpid=""
 curl -fsS "$url/metrics" | grep -E '^ttboost_(events|tts)_' || true
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
   echo "demo: the server keeps running at $url (pid $spid); licence $key"

@@ -14,6 +14,7 @@
 
 #include "ldelim.h"
 #include "svc.h"
+#include "trace.h"
 #include "ttboost/v1/auth.pbc-json.h"
 #include "ttboost/v1/ingest.pbc-json.h"
 #include "ttboost/v1/tts.pbc-json.h"
@@ -41,6 +42,7 @@ struct ttb_app {
   rate_slot *rate;
   h2o_timeout_t tick;
   h2o_timeout_entry_t tick_entry;
+  ttb_trace_writer *trace; /* --trace-ingest: every accepted ingest event */
 };
 
 typedef struct handler {
@@ -429,8 +431,8 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, const c
     char text[1400];
     speech_text(app, c->user, c->message, text, sizeof text);
     if (ttb_svc_tts(app->svc, text, NULL, on_chat_tts, job) != TTB_SVC_OK) {
-      /* no speech (queue full): the chat still goes out, without a URL */
-      app->metrics.tts_queue_full++;
+      /* no speech (queue full, or nothing speakable): the chat still goes
+       * out, without a URL */
       free(job);
       ttb_hub_chat_ready(p, "", NULL, NULL, 0);
     }
@@ -473,12 +475,33 @@ static void ingest_fail(ingest_result *r, uint32_t index, const char *code, cons
   r->ptrs[k] = &r->items[k];
 }
 
+/* Appends an accepted event to the --trace-ingest trace; on a write error
+ * the trace is closed and the server goes on without it. */
+static void trace_ingest(ttb_app *app, const Ttboost__V1__IngestEvent *ev)
+{
+  if (app->trace == NULL)
+    return;
+  Ttboost__V1__TraceRecord rec = TTBOOST__V1__TRACE_RECORD__INIT;
+  rec.time_us = ttb_trace_writer_elapsed_us(app->trace);
+  rec.direction = TTBOOST__V1__DIRECTION__DIRECTION_INGEST;
+  rec.record_case = TTBOOST__V1__TRACE_RECORD__RECORD_INGEST;
+  rec.ingest = (Ttboost__V1__IngestEvent *)ev;
+  char err[256];
+  if (ttb_trace_write(app->trace, &rec, err, sizeof err) != 0) {
+    fprintf(stderr, "ttboost-server: trace-ingest stopped: %s\n", err);
+    ttb_trace_writer_close(app->trace, err, sizeof err);
+    app->trace = NULL;
+  }
+}
+
 static void ingest_item(ttb_app *app, ingest_result *r, uint32_t index, const Ttboost__V1__IngestEvent *ev)
 {
   const char *code = "invalid";
   char msg[256];
-  if (ingest_one(app, ev, &code, msg, sizeof msg))
+  if (ingest_one(app, ev, &code, msg, sizeof msg)) {
     r->resp.accepted++;
+    trace_ingest(app, ev);
+  }
   else {
     app->metrics.events_in_rejected++;
     ingest_fail(r, index, code, msg);
@@ -690,6 +713,14 @@ static void on_tick(h2o_timeout_entry_t *entry)
 {
   ttb_app *app = (ttb_app *)((char *)entry - offsetof(ttb_app, tick_entry));
   ttb_svc_tick(app->svc, on_gift_out, app);
+  if (app->trace) {
+    char err[256];
+    if (ttb_trace_writer_flush(app->trace, err, sizeof err) != 0) {
+      fprintf(stderr, "ttboost-server: trace-ingest stopped: %s\n", err);
+      ttb_trace_writer_close(app->trace, err, sizeof err);
+      app->trace = NULL;
+    }
+  }
   ttb_hub_each_live(app->hub, check_licence, app);
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
 }
@@ -796,6 +827,10 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
+  if (cfg->trace_ingest[0] &&
+      ttb_trace_writer_open(cfg->trace_ingest, "ttboost-server", "ingest events accepted by the server",
+                            true, &app->trace, err, errlen) != 0)
+    goto fail;
 
   h2o_config_init(&app->config);
   app->config.max_request_entity_size = cfg->max_body;
@@ -823,6 +858,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   return app;
 
 fail:
+  ttb_trace_writer_close(app->trace, NULL, 0);
   ttb_hub_destroy(app->hub);
   ttb_svc_close(app->svc);
   free(app->rate);
@@ -836,6 +872,9 @@ void ttb_app_destroy(ttb_app *app)
     return;
   if (h2o_timeout_is_linked(&app->tick_entry))
     h2o_timeout_unlink(&app->tick_entry);
+  char terr[256];
+  if (ttb_trace_writer_close(app->trace, terr, sizeof terr) != 0)
+    fprintf(stderr, "ttboost-server: trace-ingest: %s\n", terr);
   ttb_svc_close(app->svc);
   ttb_hub_destroy(app->hub);
   h2o_context_dispose(&app->ctx);

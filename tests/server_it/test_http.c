@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "trace.h"
 
 static srv S;
 
@@ -301,4 +302,47 @@ Test(http, restart_keeps_licences_and_sessions)
   char user2[64], token2[64];
   cr_expect_eq(login(&S, key, NULL, user2, token2), 200);
   cr_expect_str_eq(user, user2);
+}
+
+Test(http, trace_ingest_records_accepted_events)
+{
+  char key[128], user[64], token[64];
+  new_key(&S, key, sizeof key, NULL, NULL);
+  cr_assert_eq(login(&S, key, NULL, user, token), 200);
+  cr_assert_eq(srv_stop(&S), 0);
+  char path[400];
+  snprintf(path, sizeof path, "%s/ingest.ttbtrace", S.dir);
+  const char *extra[] = {"--trace-ingest", path, NULL};
+  srv_start(&S, extra, true);
+  char body[1024];
+  snprintf(body, sizeof body,
+           "[{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"A\",\"gift_name\":\"Rose\",\"count\":2},"
+           "{\"channel\":\"nobody\",\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":1},"
+           "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"B\",\"message\":\"Сәлем!\"}]",
+           user, user);
+  http_resp r;
+  cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);
+  http_free(&r);
+  cr_assert_eq(srv_stop(&S), 0);
+
+  /* the accepted two, in order; the refused one is not there */
+  char err[256];
+  ttb_trace_reader *tr;
+  cr_assert_eq(ttb_trace_reader_open(path, &tr, err, sizeof err), 0, "%s", err);
+  cr_expect_str_eq(ttb_trace_reader_header(tr)->source, "ttboost-server");
+  Ttboost__V1__TraceRecord *rec;
+  cr_assert_eq(ttb_trace_next(tr, &rec, err, sizeof err), 1, "%s", err);
+  cr_expect_eq(rec->direction, TTBOOST__V1__DIRECTION__DIRECTION_INGEST);
+  cr_assert_eq(rec->record_case, TTBOOST__V1__TRACE_RECORD__RECORD_INGEST);
+  cr_expect_str_eq(rec->ingest->channel, user);
+  cr_assert_eq(rec->ingest->event_case, TTBOOST__V1__INGEST_EVENT__EVENT_GIFT);
+  cr_expect_eq(rec->ingest->gift->count, 2);
+  ttboost__v1__trace_record__free_unpacked(rec, NULL);
+  cr_assert_eq(ttb_trace_next(tr, &rec, err, sizeof err), 1, "%s", err);
+  cr_assert_eq(rec->ingest->event_case, TTBOOST__V1__INGEST_EVENT__EVENT_CHAT);
+  cr_expect_str_eq(rec->ingest->chat->message, "Сәлем!");
+  ttboost__v1__trace_record__free_unpacked(rec, NULL);
+  cr_expect_eq(ttb_trace_next(tr, &rec, err, sizeof err), 0, "%s", err);
+  ttb_trace_reader_close(tr);
+  srv_start(&S, NULL, true); /* for the suite's teardown */
 }

@@ -73,6 +73,9 @@ function(ttb_add_core target type sink_source)
   # mobile/core's own sources (whatever its owner adds under src/), the nanopb
   # flavour of the generated code, and the JSON runtime shared with codegen.
   file(GLOB_RECURSE TTB_CORE_SOURCES CONFIGURE_DEPENDS "${TTB_CORE}/src/*.c")
+  # Desktop-only parts of the core (PulseAudio/ALSA sinks, the listener
+  # program, tests) are not for phones.
+  list(FILTER TTB_CORE_SOURCES EXCLUDE REGEX "/(desktop|tools|tests?)/|pulse|alsa|listen|_test\\.c$|/main\\.c$")
   file(GLOB TTB_GEN_SOURCES CONFIGURE_DEPENDS
     "${TTB_GEN}/nanopb/ttboost/v1/*.pb.c"
     "${TTB_GEN}/json/ttboost/v1/*.npb-json.c")

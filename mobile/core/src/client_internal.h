@@ -1,0 +1,24 @@
+/*
+ * client_internal.h — test hooks of client.c (not part of the public API).
+ *
+ * The client normally talks HTTP through ttb__http_lws and opens its socket
+ * with ttb__transport_lws_create (net/net.h). Tests, and builds without
+ * libwebsockets (the arm64 cross build), inject fakes here so the whole
+ * client — events, filter, downloads, decoding, the mixer, streamed
+ * AudioFrames — runs without a server. Call before ttb_client_login /
+ * ttb_client_start; NULL restores the default.
+ */
+#ifndef TTB_CLIENT_INTERNAL_H
+#define TTB_CLIENT_INTERNAL_H
+
+#include "net/net.h"
+#include "ttboost/client.h"
+
+/* Makes a new transport for each ttb_client_start (*out owned by the
+ * connection). TTB_OK or a TTB_ERR_*. */
+typedef int (*ttb__transport_factory)(void *user, ttb__transport **out);
+
+void ttb__client_set_net(ttb_client *c, ttb__http_fn http, void *http_user,
+                         ttb__transport_factory transport, void *transport_user);
+
+#endif /* TTB_CLIENT_INTERNAL_H */

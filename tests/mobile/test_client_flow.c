@@ -1,0 +1,513 @@
+/* tests/mobile/test_client_flow.c — the whole client without a server: a
+ * fake HTTP back end (login answer, Ogg Opus downloads made with libopusenc)
+ * and a fake WebSocket transport injected through client_internal.h drive
+ * login, start, hello, chat/gift events, the profanity filter, downloads,
+ * decoding and the mixer (audio is rendered and must be heard), binary mode
+ * with streamed AudioFrames, a refused token and stop. The real server is
+ * exercised by tests/mobile_net. */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <opus.h>
+#include <pb_encode.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+#include "helpers.h"
+#include "opus_synth.h"
+#include "ttboost/v1/events.pb.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------------ fake transport */
+
+typedef struct {
+    uint8_t data[4096];
+    size_t len;
+    bool binary;
+} fake_msg;
+
+typedef struct {
+    ttb__transport base;
+    pthread_mutex_t mu;
+    fake_msg q[256];
+    size_t qh, qn;
+    bool connect_pending;
+    int close_code;
+    int opens;
+    char url[1024];
+    char sub[64];
+    int sends;
+    char last_sent[1024];
+} fake_t;
+
+static fake_t *fake; /* the transport of the current connection */
+static pthread_mutex_t fake_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int f_open(ttb__transport *t, const char *url, const char *sub)
+{
+    fake_t *f = (fake_t *)t;
+    pthread_mutex_lock(&f->mu);
+    snprintf(f->url, sizeof f->url, "%s", url);
+    snprintf(f->sub, sizeof f->sub, "%s", sub ? sub : "");
+    f->connect_pending = true;
+    f->opens++;
+    pthread_mutex_unlock(&f->mu);
+    return TTB_OK;
+}
+
+static int f_send(ttb__transport *t, const uint8_t *data, size_t len, bool binary)
+{
+    fake_t *f = (fake_t *)t;
+    pthread_mutex_lock(&f->mu);
+    f->sends++;
+    if (!binary) {
+        size_t n = len < sizeof f->last_sent - 1 ? len : sizeof f->last_sent - 1;
+        memcpy(f->last_sent, data, n);
+        f->last_sent[n] = '\0';
+    }
+    pthread_mutex_unlock(&f->mu);
+    return TTB_OK;
+}
+
+static void f_close(ttb__transport *t, int code)
+{
+    (void)t;
+    (void)code;
+}
+
+static void f_service(ttb__transport *t, int timeout_ms)
+{
+    fake_t *f = (fake_t *)t;
+    pthread_mutex_lock(&f->mu);
+    bool conn = f->connect_pending;
+    f->connect_pending = false;
+    int close_code = f->close_code;
+    f->close_code = 0;
+    pthread_mutex_unlock(&f->mu);
+    if (conn)
+        t->cb.on_connected(t->cb.user);
+    int delivered = 0;
+    for (;;) {
+        fake_msg m;
+        pthread_mutex_lock(&f->mu);
+        bool have = f->qn > 0;
+        if (have) {
+            m = f->q[f->qh];
+            f->qh = (f->qh + 1) % 256;
+            f->qn--;
+        }
+        pthread_mutex_unlock(&f->mu);
+        if (!have)
+            break;
+        t->cb.on_message(t->cb.user, m.data, m.len, m.binary);
+        delivered++;
+    }
+    if (close_code) {
+        t->cb.on_closed(t->cb.user, close_code, 0, "closed by the fake server");
+        return;
+    }
+    if (!conn && !delivered && timeout_ms > 0)
+        sleep_ms(timeout_ms < 2 ? timeout_ms : 2);
+}
+
+static void f_wake(ttb__transport *t) { (void)t; }
+
+static void f_destroy(ttb__transport *t)
+{
+    fake_t *f = (fake_t *)t;
+    pthread_mutex_lock(&fake_mu);
+    if (fake == f)
+        fake = NULL;
+    pthread_mutex_unlock(&fake_mu);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static const ttb__transport_ops fake_ops = {f_open, f_send, f_close, f_service, f_wake,
+                                            f_destroy};
+
+static int fake_factory(void *user, ttb__transport **out)
+{
+    (void)user;
+    fake_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return TTB_ERR_NOMEM;
+    pthread_mutex_init(&f->mu, NULL);
+    f->base.ops = &fake_ops;
+    pthread_mutex_lock(&fake_mu);
+    fake = f;
+    pthread_mutex_unlock(&fake_mu);
+    *out = &f->base;
+    return TTB_OK;
+}
+
+static void push(const void *data, size_t len, bool binary)
+{
+    pthread_mutex_lock(&fake_mu);
+    fake_t *f = fake;
+    cr_assert_not_null(f);
+    pthread_mutex_lock(&f->mu);
+    cr_assert(f->qn < 256 && len <= sizeof f->q[0].data);
+    fake_msg *m = &f->q[(f->qh + f->qn) % 256];
+    memcpy(m->data, data, len);
+    m->len = len;
+    m->binary = binary;
+    f->qn++;
+    pthread_mutex_unlock(&f->mu);
+    pthread_mutex_unlock(&fake_mu);
+}
+
+/* Waits until the client's connection has opened its socket `n` times. */
+static void wait_open(int n)
+{
+    for (int i = 0; i < 5000; i++) {
+        pthread_mutex_lock(&fake_mu);
+        int opens = 0;
+        if (fake) {
+            pthread_mutex_lock(&fake->mu);
+            opens = fake->opens;
+            pthread_mutex_unlock(&fake->mu);
+        }
+        pthread_mutex_unlock(&fake_mu);
+        if (opens >= n)
+            return;
+        sleep_ms(1);
+    }
+    cr_assert_fail("the client did not open its socket");
+}
+
+static void push_json(const char *js) { push(js, strlen(js), false); }
+
+static void push_pb(const ttboost_v1_ServerMessage *m)
+{
+    uint8_t buf[4096];
+    pb_ostream_t os = pb_ostream_from_buffer(buf, sizeof buf);
+    cr_assert(pb_encode(&os, ttboost_v1_ServerMessage_fields, m));
+    push(buf, os.bytes_written, true);
+}
+
+/* ------------------------------------------------------------ fake HTTP */
+
+static int http_calls;
+static int fake_http(void *user, const ttb__http_req *req, ttb__http_resp *resp, char *err,
+                     size_t errlen)
+{
+    (void)user;
+    (void)err;
+    (void)errlen;
+    __atomic_add_fetch(&http_calls, 1, __ATOMIC_SEQ_CST);
+    memset(resp, 0, sizeof *resp);
+    if (strstr(req->url, "/auth/login")) {
+        const char *body = strstr((const char *)req->body, "GOOD-KEY")
+                               ? "{\"status\":\"ok\",\"user_id\":\"u-1\",\"ws_token\":\"tok-123\"}"
+                               : "{\"status\":\"error\",\"error\":\"expired\",\"message\":\"License expired\"}";
+        resp->status = strstr(body, "tok-") ? 200 : 403;
+        resp->len = strlen(body);
+        resp->body = malloc(resp->len + 1);
+        memcpy(resp->body, body, resp->len + 1);
+        return TTB_OK;
+    }
+    if (strstr(req->url, "/missing")) {
+        resp->status = 404;
+        resp->body = calloc(1, 1);
+        return TTB_OK;
+    }
+    /* Any other URL: 0.3 s of Ogg Opus (a tone; 440 Hz for TTS, 880 for sounds). */
+    synth_buf b;
+    double hz = strstr(req->url, "/tts/") ? 440.0 : 880.0;
+    if (synth_ogg_opus(0.3, 48000, 1, hz, 64000, &b) != 0)
+        return TTB_ERR_NOMEM;
+    resp->status = 200;
+    resp->body = realloc(b.data, b.len + 1);
+    resp->body[b.len] = 0;
+    resp->len = b.len;
+    return TTB_OK;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static char dir[256];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/ttb_flow_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char p[512];
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static ttb_client *mk(void)
+{
+    ttb_client_config cfg = {.server_url = "http://fake.test:8080", .data_dir = dir,
+                             .sample_rate = 44100, .channels = 2};
+    ttb_client *c = NULL;
+    cr_assert_eq(ttb_client_create(&cfg, &c), TTB_OK);
+    ttb__client_set_net(c, fake_http, NULL, fake_factory, NULL);
+    return c;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Renders audio (like the sink) until cond(c) or the timeout; returns the
+ * number of audible output frames. */
+static size_t render_until(ttb_client *c, bool (*cond)(ttb_client *), double timeout_s)
+{
+    static int16_t pcm[441 * 2];
+    size_t loud = 0;
+    double end = now_s() + timeout_s;
+    while (now_s() < end) {
+        ttb_client_render(c, pcm, 441);
+        for (int i = 0; i < 441; i++)
+            loud += abs(pcm[2 * i]) > 300;
+        if (cond && cond(c))
+            break;
+        sleep_ms(1);
+    }
+    return loud;
+}
+
+static bool connected(ttb_client *c) { return ttb_client_state(c, NULL, 0) == TTB_STATE_CONNECTED; }
+
+static uint64_t played_target;
+static bool played_enough(ttb_client *c)
+{
+    ttb_stats st;
+    ttb_client_get_stats(c, &st);
+    return st.played >= played_target;
+}
+
+static bool token_gone(ttb_client *c) { return !ttb_client_has_token(c); }
+
+static const char HELLO[] = "{\"type\":\"hello\",\"last_seq\":0,\"first_seq\":0,\"resume_gap\":false,"
+                            "\"server_time_ms\":1,\"protocol_version\":1,"
+                            "\"heartbeat_interval_ms\":10000,\"seq\":0}";
+
+TestSuite(flow, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(flow, login_errors_in_words)
+{
+    ttb_client *c = mk();
+    cr_assert_eq(ttb_client_login(c, "BAD-KEY"), TTB_ERR_EXPIRED);
+    cr_assert(strlen(ttb_client_last_error(c)) > 0, "a message for a person");
+    cr_assert_not(ttb_client_has_token(c));
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK, "%s", ttb_client_last_error(c));
+    cr_assert(ttb_client_has_token(c));
+    ttb_client_destroy(c);
+    /* The token survives a restart of the app. */
+    c = mk();
+    cr_assert(ttb_client_has_token(c));
+    cr_assert_eq(ttb_client_logout(c), TTB_OK);
+    cr_assert_not(ttb_client_has_token(c));
+    ttb_client_destroy(c);
+}
+
+Test(flow, events_filter_downloads_and_audio)
+{
+    ttb_client *c = mk();
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+    cr_assert_eq(ttb_client_start(c), TTB_OK, "%s", ttb_client_last_error(c));
+    cr_assert_eq(ttb_client_start(c), TTB_OK, "idempotent");
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_ERR_STATE);
+    /* Wait for the connection to be opened, then say hello. */
+    wait_open(1);
+    push_json(HELLO);
+    render_until(c, connected, 5.0);
+    cr_assert_eq(ttb_client_state(c, NULL, 0), TTB_STATE_CONNECTED);
+
+    push_json("{\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"Привет всем!\","
+              "\"tts_url\":\"http://fake.test:8080/tts/1.ogg\",\"seq\":1}");
+    push_json("{\"type\":\"chat\",\"user\":\"troll\",\"message\":\"what the fuck\","
+              "\"tts_url\":\"http://fake.test:8080/tts/2.ogg\",\"seq\":2}");
+    push_json("{\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":5,"
+              "\"sound_url\":\"http://fake.test:8080/sounds/rose.ogg\",\"user\":\"Aruka\",\"seq\":3}");
+    push_json("{\"type\":\"chat\",\"user\":\"Bek\",\"message\":\"Сәлем!\","
+              "\"tts_url\":\"http://fake.test:8080/tts/4.ogg\",\"seq\":4}");
+    push_json("{\"type\":\"chat\",\"user\":\"x\",\"message\":\"no audio\","
+              "\"tts_url\":\"http://fake.test:8080/missing\",\"seq\":5}");
+    played_target = 3; /* tts 1, gift, tts 4 */
+    size_t loud = render_until(c, played_enough, 10.0);
+    ttb_stats st;
+    ttb_client_get_stats(c, &st);
+    cr_assert_eq(st.chat_messages, 4);
+    cr_assert_eq(st.gifts, 1);
+    cr_assert_eq(st.gift_count, 5);
+    cr_assert_eq(st.filtered, 1);
+    cr_assert_eq(st.played, 3, "played %llu", (unsigned long long)st.played);
+    cr_assert_eq(st.skipped, 1, "the missing download");
+    /* ~0.3 s of 44.1 kHz audio per clip, the gift overlapping the speech. */
+    cr_assert(loud > 2 * 10000, "audible frames: %zu", loud);
+
+    ttb_event ev;
+    int chats = 0, gifts = 0, states = 0, errors = 0;
+    bool saw_filtered = false;
+    while (ttb_client_poll_event(c, &ev)) {
+        if (ev.kind == TTB_EVENT_CHAT) {
+            chats++;
+            cr_assert_eq(ev.seq, chats == 3 ? 4 : (uint64_t)chats < 3 ? (uint64_t)chats : 5);
+            if (ev.seq == 1) {
+                cr_assert_str_eq(ev.user, "Aruka");
+                cr_assert_str_eq(ev.text, "Привет всем!");
+                cr_assert_not(ev.filtered);
+            }
+            if (ev.seq == 2) {
+                cr_assert(ev.filtered);
+                cr_assert_str_eq(ev.text, "what the ****");
+                saw_filtered = true;
+            }
+        } else if (ev.kind == TTB_EVENT_GIFT) {
+            gifts++;
+            cr_assert_str_eq(ev.text, "Rose");
+            cr_assert_eq(ev.count, 5);
+        } else if (ev.kind == TTB_EVENT_STATE) {
+            states++;
+        } else if (ev.kind == TTB_EVENT_ERROR) {
+            errors++;
+            cr_assert(strstr(ev.text, "404") != NULL, "error: %s", ev.text);
+        }
+    }
+    cr_assert_eq(chats, 4);
+    cr_assert_eq(gifts, 1);
+    cr_assert(states >= 1);
+    cr_assert_eq(errors, 1);
+    cr_assert(saw_filtered);
+    ttb_event recent[5];
+    size_t n = ttb_client_recent_events(c, recent, 5);
+    cr_assert_eq(n, 5);
+    cr_assert_eq(recent[0].kind, TTB_EVENT_ERROR, "newest first");
+    cr_assert_eq(recent[1].seq, 5);
+    /* The server was told the settings (with the profanity filter). */
+    pthread_mutex_lock(&fake_mu);
+    cr_assert_not_null(strstr(fake->last_sent, "\"profanity_filter\":true"), "%s",
+                       fake->last_sent);
+    cr_assert_not_null(strstr(fake->url, "/ws/tok-123"), "%s", fake->url);
+    pthread_mutex_unlock(&fake_mu);
+
+    /* TTS off: a new chat is logged but not spoken (skipped). */
+    ttb_settings s;
+    ttb_client_get_settings(c, &s);
+    s.tts_enabled = false;
+    cr_assert_eq(ttb_client_set_settings(c, &s), TTB_OK);
+    push_json("{\"type\":\"chat\",\"user\":\"a\",\"message\":\"hi\","
+              "\"tts_url\":\"http://fake.test:8080/tts/6.ogg\",\"seq\":6}");
+    render_until(c, NULL, 0.3);
+    ttb_client_get_stats(c, &st);
+    cr_assert_eq(st.chat_messages, 5);
+    cr_assert_eq(st.skipped, 2);
+    cr_assert_eq(ttb_client_stop(c), TTB_OK);
+    cr_assert_eq(ttb_client_state(c, NULL, 0), TTB_STATE_DISCONNECTED);
+    ttb_client_destroy(c);
+}
+
+Test(flow, binary_mode_streams_audio_frames)
+{
+    ttb_client *c = mk();
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+    ttb_settings s;
+    ttb_client_get_settings(c, &s);
+    s.binary_mode = true;
+    cr_assert_eq(ttb_client_set_settings(c, &s), TTB_OK);
+    cr_assert_eq(ttb_client_start(c), TTB_OK);
+    wait_open(1);
+    ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
+    m.which_payload = ttboost_v1_ServerMessage_hello_tag;
+    m.payload.hello.protocol_version = 1;
+    m.payload.hello.heartbeat_interval_ms = 10000;
+    push_pb(&m);
+    render_until(c, connected, 5.0);
+    cr_assert_eq(ttb_client_state(c, NULL, 0), TTB_STATE_CONNECTED);
+    pthread_mutex_lock(&fake_mu);
+    cr_assert_str_eq(fake->sub, TTB__SUBPROTOCOL_BINARY);
+    pthread_mutex_unlock(&fake_mu);
+
+    /* The chat (no tts_url: its speech comes as frames), then 25 frames. */
+    m = (ttboost_v1_ServerMessage)ttboost_v1_ServerMessage_init_zero;
+    m.seq = 7;
+    m.which_payload = ttboost_v1_ServerMessage_chat_tag;
+    strcpy(m.payload.chat.user, "Aruka");
+    strcpy(m.payload.chat.message, "streamed");
+    push_pb(&m);
+    int err = 0;
+    OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+    cr_assert_not_null(enc);
+    opus_int32 la = 0;
+    opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&la));
+    for (uint32_t f = 0; f < 25; f++) {
+        int16_t pcm[960];
+        for (int i = 0; i < 960; i++)
+            pcm[i] = (int16_t)lrint(10000.0 * sin(2 * TEST_PI * 300.0 * (f * 960 + i) / 48000.0));
+        m = (ttboost_v1_ServerMessage)ttboost_v1_ServerMessage_init_zero;
+        m.which_payload = ttboost_v1_ServerMessage_audio_tag;
+        ttboost_v1_AudioFrame *a = &m.payload.audio;
+        a->event_seq = 7;
+        a->index = f;
+        a->last = f == 24;
+        a->sample_rate = 48000;
+        a->channels = 1;
+        a->frame_duration_us = 20000;
+        a->pre_skip = (uint32_t)la;
+        a->duration_ms = 500;
+        opus_int32 n = opus_encode(enc, pcm, 960, a->packet.bytes, sizeof a->packet.bytes);
+        cr_assert(n > 0);
+        a->packet.size = (pb_size_t)n;
+        push_pb(&m);
+    }
+    opus_encoder_destroy(enc);
+    played_target = 1;
+    size_t loud = render_until(c, played_enough, 10.0);
+    ttb_stats st;
+    ttb_client_get_stats(c, &st);
+    cr_assert_eq(st.played, 1);
+    cr_assert_eq(st.skipped, 0);
+    cr_assert(loud > 15000, "about 0.5 s heard: %zu frames", loud);
+    cr_assert_eq(http_calls, 1, "only the login: no download in binary mode");
+
+    /* The server refuses the token: the client stops and forgets it. */
+    pthread_mutex_lock(&fake_mu);
+    pthread_mutex_lock(&fake->mu);
+    fake->close_code = 4001;
+    pthread_mutex_unlock(&fake->mu);
+    pthread_mutex_unlock(&fake_mu);
+    render_until(c, token_gone, 5.0);
+    cr_assert_not(ttb_client_has_token(c));
+    char why[128];
+    for (int i = 0; i < 2000 && ttb_client_state(c, why, sizeof why) != TTB_STATE_DISCONNECTED; i++)
+        sleep_ms(1);
+    cr_assert_eq(ttb_client_state(c, why, sizeof why), TTB_STATE_DISCONNECTED);
+    ttb_event ev;
+    bool auth_error = false;
+    while (ttb_client_poll_event(c, &ev))
+        if (ev.kind == TTB_EVENT_ERROR && ev.count == (uint32_t)-TTB_ERR_AUTH)
+            auth_error = true;
+    cr_assert(auth_error, "a TTB_EVENT_ERROR with AUTH");
+    cr_assert_eq(ttb_client_start(c), TTB_ERR_STATE, "no token any more");
+    ttb_client_destroy(c);
+}

@@ -1,0 +1,34 @@
+/* Helpers shared by the replay tools. */
+#ifndef TTB_REPLAY_COMMON_H
+#define TTB_REPLAY_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ttboost/v1/trace.pb-c.h"
+
+/* "chat", "gift", "audio", "hello", "error", "pong" or "none". */
+const char *ttb_sm_kind(const Ttboost__V1__ServerMessage *m);
+/* "chat", "gift" or "none". */
+const char *ttb_ingest_kind(const Ttboost__V1__IngestEvent *e);
+/* "ingest", "server", "client" or "unspecified". */
+const char *ttb_direction_name(Ttboost__V1__Direction d);
+
+/* A ServerMessage from a text (JSON) or binary (protobuf) frame; NULL with
+ * err set (free with ttboost__v1__server_message__free_unpacked). *unknown is
+ * set when a JSON message names a type this schema lacks (skip it). */
+Ttboost__V1__ServerMessage *ttb_sm_decode(int opcode, const uint8_t *data, size_t len,
+                                          bool *unknown, char *err, size_t errlen);
+
+/* Monotonic microseconds. */
+uint64_t ttb_mono_us(void);
+
+/* Sleeps up to us microseconds (returns early on a signal). */
+void ttb_sleep_us(uint64_t us);
+
+/* Parses a positive decimal or decimal fraction ("2", "0.5"); false when invalid. */
+bool ttb_parse_double(const char *s, double *out);
+bool ttb_parse_u64(const char *s, uint64_t *out);
+
+#endif
