@@ -291,6 +291,8 @@ int main(int argc, char **argv)
     }
     double idle_cpu = cpu_now() - i0;
     ttb__mixer_destroy(m);
+    for (int k = 0; k < 5; k++)
+        ttb__clip_unref(pre[k]);
 
     /* ---- binary mode: chat + first AudioFrame -> first audible sample ---- */
     int oerr = 0;
