@@ -68,6 +68,10 @@ else
 fi
 lpid=$!
 sleep 2
+if ! kill -0 "$lpid" 2>/dev/null; then
+  echo "demo: the listener stopped (see above)" >&2
+  exit 1
+fi
 secs=$(awk -v s="$speed" 'BEGIN { if (s > 0) printf "%d", 180 / s; else print "?" }')
 echo "demo: replaying tools/replay/traces/demo.ttbtrace (about $secs s at ${speed}x)"
 "$replay_bin" "$root/tools/replay/traces/demo.ttbtrace" --server "$url" --ingest-secret "$secret" \

@@ -449,6 +449,35 @@ static void remove_tmpdir(void) {
     g_tmpdir[0] = '\0';
 }
 
+/* Creates dir and its parents (mode 0700); 0, or -1 with errno. */
+static int mkdir_p(const char *dir)
+{
+    char p[1024];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] == '/' || p[i] == '\0') {
+            char c = p[i];
+            p[i] = '\0';
+            if (mkdir(p, 0700) != 0 && errno != EEXIST)
+                return -1;
+            p[i] = c;
+        }
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     opts o;
     if (parse_opts(argc, argv, &o) != 0) {
@@ -465,6 +494,9 @@ int main(int argc, char **argv) {
         }
         atexit(remove_tmpdir);
         dir = g_tmpdir;
+    } else if (mkdir_p(dir) != 0) {
+        fprintf(stderr, "ttboost-listen: cannot create the data dir %s: %s\n", dir, strerror(errno));
+        return 1;
     }
     char device[128];
     if (o.device) {
