@@ -1,12 +1,20 @@
 /*
  * The JSON runtime behind the generated codecs: see include/ttboost/json.h.
  *
- * jsmn tokenises; it is lenient about separators ("{,}", "[1 2]", trailing
- * commas) and about primitives inside containers ("tru", "-"), so
- * ttb_jr_parse walks the tokens once more and checks the bytes between them
- * and the grammar of every primitive. Strings are checked (escapes, UTF-8,
- * control characters) when they are read, and ignored values by
- * ttb_jr_skip_value, so every byte of a document that decodes was checked.
+ * Reading is one strict (RFC 8259) tokenising pass, in this file, that yields
+ * the tokens jsmn would (jsmntok_t: same types, extents, sizes and order) and
+ * checks what jsmn leaves loose: separators ("{,}", "[1 2]", trailing
+ * commas), the grammar of numbers and literals ("tru", "-", "01"), nesting
+ * depth, trailing bytes. It also validates each string as it looks for its
+ * closing quote (UTF-8, no control character, no escape: plain_run, sixteen
+ * bytes at a time with SSE2); when all are plain (ttb_jr.plain, the usual
+ * case) reading a string is a copy. Otherwise strings are checked (escapes,
+ * UTF-8, control characters) when they are read, naming the field, and
+ * ignored values by ttb_jr_skip_value, so every byte of a document that
+ * decodes was checked. jsmn itself is still compiled here (jsmn_parse), for
+ * callers that count tokens with it.
+ *
+ * Writing copies runs that need no escape at once, after the same check.
  */
 #define JSMN_STRICT
 #include <jsmn.h>
@@ -23,8 +31,14 @@
 
 /* ================================================================ UTF-8 */
 
+#if defined(__GNUC__)
+#define TTB_INLINE static inline __attribute__((always_inline))
+#else
+#define TTB_INLINE static inline
+#endif
+
 /* Length of the well-formed UTF-8 sequence at s (n bytes left), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+TTB_INLINE size_t utf8_seq(const unsigned char *s, size_t n)
 {
   unsigned char c = s[0];
   if (c < 0x80)
@@ -52,19 +66,145 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
   return 0;
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Non-zero when some byte of x is zero (exact as a whole; which byte is not). */
+TTB_INLINE uint64_t has_zero(uint64_t x)
+{
+  return (x - ONES) & ~x & HIGHS;
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Is c a lead byte of a two-byte sequence (0xC2..0xDF)? */
+TTB_INLINE bool is_lead2(unsigned char c)
+{
+  return (unsigned char)(c - 0xC2) <= 0xDF - 0xC2;
+}
+
+/*
+ * One 16-byte block at p: bit i of the result is set when byte i is not
+ * part of a plain run: ASCII below 0x20, '"', '\\'; a byte >= 0x80 that is
+ * neither a continuation byte (0x80..0xBF) nor the lead of a two-byte
+ * sequence (0xC2..0xDF); a continuation byte not after such a lead, or a
+ * lead not followed by one (seen at the byte after it). *lead receives the
+ * block's leads, whose last byte `prev` carries into the next block.
+ * Longer sequences are left to the caller.
+ */
+TTB_INLINE unsigned blk_bad(const unsigned char *p, __m128i prev, __m128i *lead)
+{
+  __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
+  __m128i neg = _mm_cmplt_epi8(b, _mm_setzero_si128());
+  __m128i ctl = _mm_andnot_si128(neg, _mm_cmplt_epi8(b, _mm_set1_epi8(0x20)));
+  __m128i stop = _mm_or_si128(ctl, _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
+                                                _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
+  __m128i cont = _mm_cmplt_epi8(b, _mm_set1_epi8((char)0xC0));
+  __m128i l = _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8((char)0xC1)),
+                            _mm_cmplt_epi8(b, _mm_set1_epi8((char)0xE0)));
+  __m128i other = _mm_andnot_si128(_mm_or_si128(cont, l), neg);
+  __m128i after = _mm_or_si128(_mm_slli_si128(l, 1), _mm_srli_si128(prev, 15));
+  *lead = l;
+  return (unsigned)_mm_movemask_epi8(_mm_or_si128(stop, _mm_or_si128(other, _mm_xor_si128(cont, after))));
+}
+#endif
+
+/*
+ * The end of the run in s[k..n) that a JSON string holds as is: ASCII from
+ * 0x20 on other than '"' and '\\', and well-formed UTF-8 sequences. Returns
+ * the index of the first byte that is none of those (n when the run goes to
+ * the end): an escape, a quote, a control character or invalid UTF-8.
+ * s[0..lim) may be read (lim >= n: a string inside a document may look at
+ * the bytes after it, which are then ignored). Sixteen bytes at a time
+ * (SSE2) while they are ASCII and two-byte sequences (Latin, Cyrillic,
+ * Greek...), else eight at a time while plain ASCII; longer sequences (CJK,
+ * emoji) one at a time. k must be where a sequence starts.
+ */
+TTB_INLINE size_t plain_run(const unsigned char *s, size_t k, size_t n, size_t lim)
+{
+  size_t k0 = k;
+  (void)k0; /* both only used by the SSE2 path */
+  (void)lim;
+  while (k < n) {
+#if defined(__SSE2__)
+    if (lim >= 16) {
+      __m128i prev = _mm_setzero_si128(), lead; /* byte k-1 is no lead */
+      size_t p;
+      unsigned bad;
+      /* whole blocks short of the end; a lead in byte 15 carries over */
+      while (n - k > 16) {
+        bad = blk_bad(s + k, prev, &lead);
+        if (bad != 0) {
+          p = k + (unsigned)__builtin_ctz(bad);
+          goto stopped;
+        }
+        prev = lead;
+        k += 16;
+      }
+      {
+        /* the last block: at k, or the last readable one, overlapping what
+         * is done (the carry then lands in a masked-out byte) */
+        size_t base = lim - k >= 16 ? k : lim - 16;
+        size_t end = n - base; /* <= 16 */
+        bad = blk_bad(s + base, prev, &lead) & (0xFFFFu << (k - base)) & ((1u << end) - 1u);
+        if (is_lead2(s[n - 1]))
+          bad |= 1u << (end - 1); /* a sequence cut by the end */
+        if (bad == 0)
+          return n;
+        p = base + (unsigned)__builtin_ctz(bad);
+      }
+    stopped:
+      /* everything before p is fine, but for a lead byte right before it,
+       * whose sequence is incomplete */
+      if (p > k0 && is_lead2(s[p - 1]))
+        p--;
+      k = p;
+      goto one; /* s[k] needs a closer look */
+    }
+#endif
+    while (n - k >= 8) {
+      uint64_t x;
+      memcpy(&x, s + k, 8);
+      /* a byte >= 0x80, < 0x20, '"' or '\\' leaves the fast path (the
+       * < 0x20 test is exact once no byte has its high bit set) */
+      uint64_t stop = (x & HIGHS) | ((x - 0x20 * ONES) & ~x & HIGHS) |
+                      has_zero(x ^ (0x22 * ONES)) | has_zero(x ^ (0x5C * ONES));
+      if (stop != 0)
+        break;
+      k += 8;
+    }
+    if (k >= n)
+      break;
+#if defined(__SSE2__)
+  one:;
+#endif
+    unsigned char c = s[k];
+    if (c < 0x80) {
+      if (c < 0x20 || c == '"' || c == '\\')
+        return k;
+      k++;
+      continue;
+    }
+    size_t w = utf8_seq(s + k, n - k);
+    if (w == 0)
+      return k;
+    k += w;
+  }
+  return n;
+}
+
 bool ttb_utf8_valid(const char *str, size_t n)
 {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;
   while (i < n) {
-    if (s[i] < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k = utf8_seq(s + i, n - i);
-    if (k == 0)
-      return false;
-    i += k;
+    i = plain_run(s, i, n, n);
+    if (i >= n)
+      break;
+    if (s[i] >= 0x80)
+      return false; /* invalid UTF-8 stopped the run */
+    i++;            /* the ASCII it stopped at (control, quote, backslash) is valid UTF-8 */
   }
   return true;
 }
@@ -95,6 +235,11 @@ bool ttb_json_check_string(const char *s, size_t max_len, const char *field, cha
   return true;
 }
 
+void ttb_json_zero(void *p, size_t n)
+{
+  memset(p, 0, n);
+}
+
 void ttb_json_set_error(ttb_json_error *err, ttb_json_status st, const char *msg)
 {
   if (err == NULL)
@@ -105,9 +250,21 @@ void ttb_json_set_error(ttb_json_error *err, ttb_json_status st, const char *msg
 
 /* ================================================================ writer */
 
+/* An empty writer (not memset: the error buffer only needs its first byte). */
+static void jw_clear(ttb_jw *w)
+{
+  w->buf = NULL;
+  w->len = 0;
+  w->cap = 0;
+  w->fixed = false;
+  w->comma = false;
+  w->status = TTB_JSON_OK;
+  w->err[0] = '\0';
+}
+
 void ttb_jw_init_fixed(ttb_jw *w, char *buf, size_t cap)
 {
-  memset(w, 0, sizeof *w);
+  jw_clear(w);
   w->buf = buf;
   w->cap = cap;
   w->fixed = true;
@@ -115,7 +272,7 @@ void ttb_jw_init_fixed(ttb_jw *w, char *buf, size_t cap)
 
 void ttb_jw_init(ttb_jw *w, size_t cap)
 {
-  memset(w, 0, sizeof *w);
+  jw_clear(w);
   if (cap > 0) {
     w->buf = malloc(cap);
     if (w->buf == NULL)
@@ -177,8 +334,8 @@ bool ttb_jw_fail(ttb_jw *w, ttb_json_status st, const char *field, const char *w
   return false;
 }
 
-/* Makes room for n more bytes. */
-static bool jw_reserve(ttb_jw *w, size_t n)
+/* Grows the buffer for n more bytes (or fails). */
+static bool jw_grow(ttb_jw *w, size_t n)
 {
   if (w->status != TTB_JSON_OK)
     return false;
@@ -201,6 +358,14 @@ static bool jw_reserve(ttb_jw *w, size_t n)
   w->buf = p;
   w->cap = cap;
   return true;
+}
+
+/* Makes room for n more bytes. */
+TTB_INLINE bool jw_reserve(ttb_jw *w, size_t n)
+{
+  if (w->status == TTB_JSON_OK && n <= w->cap - w->len)
+    return true;
+  return jw_grow(w, n);
 }
 
 static inline bool jw_put(ttb_jw *w, const char *s, size_t n)
@@ -280,31 +445,26 @@ static const char jw_escape[128] = {
 bool ttb_jw_string(ttb_jw *w, const char *field, const char *str, size_t n)
 {
   const unsigned char *s = (const unsigned char *)str;
-  /* Worst case every byte becomes \u00XX: reserve once for the common case. */
+  /* Reserve once for the common case (nothing to escape); escapes reserve
+   * more as they come. */
   if (!jw_sep(w) || !jw_reserve(w, n + 2))
     return false;
   w->buf[w->len++] = '"';
-  size_t i = 0, run = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    if (c >= 0x80) {
-      size_t k = utf8_seq(s + i, n - i);
-      if (k == 0)
-        return ttb_jw_fail(w, TTB_JSON_TYPE, field, "invalid UTF-8");
-      i += k;
-      continue;
-    }
-    char e = jw_escape[c];
-    if (e == 0) {
-      i++;
-      continue;
-    }
-    /* flush the clean run before this byte */
-    if (!jw_put(w, (const char *)s + run, i - run))
+  size_t i = 0;
+  for (;;) {
+    size_t e = plain_run(s, i, n, n);
+    /* copy the clean run at once */
+    if (e > i && !jw_put(w, (const char *)s + i, e - i))
       return false;
-    char esc[6] = {'\\', e, 0, 0, 0, 0};
+    if (e >= n)
+      break;
+    unsigned char c = s[e];
+    if (c >= 0x80)
+      return ttb_jw_fail(w, TTB_JSON_TYPE, field, "invalid UTF-8");
+    char x = jw_escape[c];
+    char esc[6] = {'\\', x, 0, 0, 0, 0};
     size_t elen = 2;
-    if (e == 'u') {
+    if (x == 'u') {
       static const char hex[] = "0123456789abcdef";
       esc[2] = '0';
       esc[3] = '0';
@@ -314,11 +474,8 @@ bool ttb_jw_string(ttb_jw *w, const char *field, const char *str, size_t n)
     }
     if (!jw_put(w, esc, elen))
       return false;
-    i++;
-    run = i;
+    i = e + 1;
   }
-  if (!jw_put(w, (const char *)s + run, n - run))
-    return false;
   return jw_putc(w, '"');
 }
 
@@ -329,14 +486,26 @@ bool ttb_jw_cstring(ttb_jw *w, const char *field, const char *s)
   return ttb_jw_string(w, field, s, strlen(s));
 }
 
+static const char digits2[200] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                 "8081828384858687888990919293949596979899";
+
 bool ttb_jw_u64(ttb_jw *w, uint64_t v)
 {
   char tmp[24];
   size_t i = sizeof tmp;
-  do {
-    tmp[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
+  while (v >= 100) { /* two digits at a time */
+    unsigned d = (unsigned)(v % 100);
+    v /= 100;
+    tmp[--i] = digits2[2 * d + 1];
+    tmp[--i] = digits2[2 * d];
+  }
+  if (v >= 10) {
+    tmp[--i] = digits2[2 * v + 1];
+    tmp[--i] = digits2[2 * v];
+  } else {
+    tmp[--i] = (char)('0' + v);
+  }
   if (!jw_sep(w))
     return false;
   return jw_put(w, tmp + i, sizeof tmp - i);
@@ -402,34 +571,6 @@ static inline bool is_ws(char c)
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Raw extent of token t: strings include their quotes. */
-static inline int tok_begin(const jsmntok_t *t)
-{
-  return t->type == JSMN_STRING ? t->start - 1 : t->start;
-}
-static inline int tok_end(const jsmntok_t *t)
-{
-  return t->type == JSMN_STRING ? t->end + 1 : t->end;
-}
-
-/* Checks that js[from, to) is white space around exactly the separator sep
- * (or only white space when sep is 0). */
-static bool gap_ok(const char *js, int from, int to, char sep)
-{
-  bool seen = sep == 0;
-  for (int i = from; i < to; i++) {
-    char c = js[i];
-    if (is_ws(c))
-      continue;
-    if (c == sep && !seen) {
-      seen = true;
-      continue;
-    }
-    return false;
-  }
-  return seen;
-}
-
 /* RFC 8259 number grammar. */
 static bool number_ok(const char *s, size_t n)
 {
@@ -478,109 +619,336 @@ static bool primitive_ok(const char *s, size_t n)
   return number_ok(s, n);
 }
 
-/* Checks the container or value at token i and returns the index after it,
- * or -1. `depth` bounds nesting. */
-static int check_tok(ttb_jr *r, int i, int depth)
+/*
+ * The tokeniser: one strict pass (RFC 8259) that yields the tokens jsmn
+ * would (same types, extents and sizes, in the same order) and checks
+ * everything jsmn leaves loose: separators, the grammar of numbers and
+ * literals, nesting depth, trailing bytes. String contents (UTF-8, control
+ * characters, what escapes decode to) are checked when they are read, where
+ * the error can name the field; here only their escapes' form is.
+ */
+typedef struct tk {
+  ttb_jr *r;
+  const char *js;
+  size_t len;
+  size_t pos;
+  unsigned n;     /* tokens used */
+  unsigned cap;   /* tokens allocated */
+  unsigned max;   /* bound (growable readers) */
+  bool grow;      /* r->toks is ours (heap) and may grow up to max */
+  bool plain;     /* every string so far is plain text (see ttb_jr.plain) */
+} tk;
+
+static inline void tk_ws(tk *t)
 {
-  if (depth > 64) {
-    ttb_jr_fail(r, TTB_JSON_LIMIT, NULL, "nested deeper than 64 levels");
-    return -1;
-  }
-  const jsmntok_t *t = &r->toks[i];
-  switch (t->type) {
-  case JSMN_PRIMITIVE:
-    if (!primitive_ok(r->js + t->start, (size_t)(t->end - t->start))) {
-      ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "invalid literal at byte %d", t->start);
-      return -1;
-    }
-    return i + 1;
-  case JSMN_STRING:
-    return i + 1;
-  case JSMN_OBJECT:
-  case JSMN_ARRAY: {
-    bool obj = t->type == JSMN_OBJECT;
-    int pos = t->start + 1; /* after the bracket */
-    int j = i + 1;
-    for (int k = 0; k < t->size; k++) {
-      if (j >= r->ntok) {
-        ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "truncated document");
-        return -1;
-      }
-      const jsmntok_t *e = &r->toks[j];
-      if (!gap_ok(r->js, pos, tok_begin(e), k == 0 ? 0 : ',')) {
-        ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "expected %s at byte %d",
-                    k == 0 ? "a value" : "','", pos);
-        return -1;
-      }
-      if (obj) {
-        if (e->type != JSMN_STRING || e->size != 1 || j + 1 >= r->ntok) {
-          ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "expected a key at byte %d", tok_begin(e));
-          return -1;
-        }
-        const jsmntok_t *v = &r->toks[j + 1];
-        if (!gap_ok(r->js, tok_end(e), tok_begin(v), ':')) {
-          ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "expected ':' at byte %d", tok_end(e));
-          return -1;
-        }
-        j++;
-      }
-      int end_tok = j;
-      j = check_tok(r, j, depth + 1);
-      if (j < 0)
-        return -1;
-      pos = tok_end(&r->toks[end_tok]);
-    }
-    if (!gap_ok(r->js, pos, t->end - 1, 0)) {
-      ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected byte at %d", pos);
-      return -1;
-    }
-    return j;
-  }
-  default:
-    ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "invalid token");
-    return -1;
-  }
+  while (t->pos < t->len && is_ws(t->js[t->pos]))
+    t->pos++;
 }
 
-static bool jr_check(ttb_jr *r, int n)
+static bool tk_grow(tk *t)
 {
-  r->ntok = n;
-  if (n < 1)
-    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "empty document");
-  const jsmntok_t *t = &r->toks[0];
-  if (t->type != JSMN_OBJECT && t->type != JSMN_ARRAY)
-    return ttb_jr_fail(r, TTB_JSON_TYPE, NULL, "expected an object or an array");
-  if (!gap_ok(r->js, 0, t->start, 0))
-    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected byte before the document");
-  int end = check_tok(r, 0, 0);
-  if (end < 0)
+  if (!t->grow || t->cap >= t->max) {
+    if (t->grow)
+      ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "document has more than %u values", t->max);
+    else
+      ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "document has too many values");
     return false;
-  if (end != n || !gap_ok(r->js, t->end, (int)r->len, 0))
-    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected data after the document at byte %d",
-                       t->end);
+  }
+  unsigned more = t->cap > t->max / 2 ? t->max : t->cap * 2;
+  if (more < 16)
+    more = 16 < t->max ? 16 : t->max;
+  jsmntok_t *p;
+  if (t->r->heap) {
+    p = realloc(t->r->toks, (size_t)more * sizeof *p);
+  } else {
+    /* leave the caller's buffer for the heap */
+    p = malloc((size_t)more * sizeof *p);
+    if (p != NULL && t->n > 0)
+      memcpy(p, t->r->toks, (size_t)t->n * sizeof *p);
+  }
+  if (p == NULL) {
+    ttb_jr_fail(t->r, TTB_JSON_NOMEM, NULL, "out of memory");
+    return false;
+  }
+  t->r->toks = p;
+  t->r->heap = true;
+  t->cap = more;
+  return true;
+}
+
+TTB_INLINE int tk_alloc(tk *t, jsmntype_t type, size_t start)
+{
+  if (t->n >= t->cap && !tk_grow(t))
+    return -1;
+  jsmntok_t *k = &t->r->toks[t->n];
+  k->type = type;
+  k->start = (int)start;
+  k->end = -1;
+  k->size = 0;
+  return (int)t->n++;
+}
+
+static bool tk_fail(tk *t, const char *what)
+{
+  if (t->pos >= t->len)
+    return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL, "truncated document");
+  return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL, "%s at byte %zu", what ? what : "unexpected byte",
+                     t->pos);
+}
+
+static inline bool is_hex(char c)
+{
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string at t->pos (its opening quote). */
+TTB_INLINE int tk_string(tk *t)
+{
+  const unsigned char *s = (const unsigned char *)t->js;
+  size_t n = t->len;
+  size_t k = t->pos + 1;
+  int id = tk_alloc(t, JSMN_STRING, k);
+  if (id < 0)
+    return -1;
+  if (t->plain) {
+    /* validate while looking for the closing quote: plain ASCII first */
+#if defined(__SSE2__)
+    while (n - k >= 16) {
+      __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+      __m128i sp = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)), /* and >= 0x80 */
+                                _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
+                                             _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
+      unsigned m = (unsigned)_mm_movemask_epi8(sp);
+      if (m != 0) {
+        unsigned q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')));
+        k += (unsigned)__builtin_ctz(m);
+        if (m & -m & q)
+          goto done; /* the first stop is the closing quote */
+        break;
+      }
+      k += 16;
+    }
+#endif
+    if (k >= n || s[k] != '"')
+      k = plain_run(s, k, n, n);
+    if (k < n && s[k] == '"')
+      goto done;
+    /* an escape, a control character or invalid UTF-8 (reported, naming
+     * the field, when the string is read): find the end the plain way */
+    t->plain = false;
+  }
+  for (;;) {
+    /* skip to the next '"' or '\\', sixteen or eight bytes at a time */
+#if defined(__SSE2__)
+    while (n - k >= 16) {
+      __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+      unsigned m = (unsigned)_mm_movemask_epi8(
+          _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')), _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
+      if (m != 0) {
+        k += (unsigned)__builtin_ctz(m);
+        break;
+      }
+      k += 16;
+    }
+#endif
+    while (n - k >= 8) {
+      uint64_t x;
+      memcpy(&x, s + k, 8);
+      if ((has_zero(x ^ (0x22 * ONES)) | has_zero(x ^ (0x5C * ONES))) != 0)
+        break;
+      k += 8;
+    }
+    while (k < n && s[k] != '"' && s[k] != '\\')
+      k++;
+    if (k >= n) {
+      t->pos = n;
+      tk_fail(t, NULL);
+      return -1;
+    }
+    if (s[k] == '"')
+      break;
+    /* an escape: its form (the value is checked when read) */
+    if (k + 1 >= n) {
+      t->pos = n;
+      tk_fail(t, NULL);
+      return -1;
+    }
+    switch (s[k + 1]) {
+    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+      k += 2;
+      break;
+    case 'u':
+      if (n - k < 6) {
+        t->pos = n;
+        tk_fail(t, NULL);
+        return -1;
+      }
+      if (!is_hex((char)s[k + 2]) || !is_hex((char)s[k + 3]) || !is_hex((char)s[k + 4]) ||
+          !is_hex((char)s[k + 5])) {
+        t->pos = k;
+        tk_fail(t, "invalid escape");
+        return -1;
+      }
+      k += 6;
+      break;
+    default:
+      t->pos = k;
+      tk_fail(t, "invalid escape");
+      return -1;
+    }
+  }
+done:
+  t->r->toks[id].end = (int)k;
+  t->pos = k + 1;
+  return id;
+}
+
+static bool tk_value(tk *t, int depth);
+
+/* Index of the first byte from pos on that is not white space. */
+TTB_INLINE size_t ws_end(const char *js, size_t len, size_t pos)
+{
+  while (pos < len && (unsigned char)js[pos] <= ' ' && is_ws(js[pos]))
+    pos++;
+  return pos;
+}
+
+static bool tk_container(tk *t, int depth)
+{
+  const char *js = t->js;
+  size_t len = t->len;
+  size_t pos = t->pos;
+  bool obj = js[pos] == '{';
+  char close = obj ? '}' : ']';
+  int id = tk_alloc(t, obj ? JSMN_OBJECT : JSMN_ARRAY, pos);
+  if (id < 0)
+    return false;
+  pos = ws_end(js, len, pos + 1);
+  if (pos < len && js[pos] == close) {
+    t->pos = pos + 1;
+    t->r->toks[id].end = (int)t->pos;
+    return true;
+  }
+  int size = 0;
+  for (;;) {
+    if (obj) {
+      if (pos >= len || js[pos] != '"') {
+        t->pos = pos;
+        return tk_fail(t, "expected a key");
+      }
+      t->pos = pos;
+      int key = tk_string(t);
+      if (key < 0)
+        return false;
+      t->r->toks[key].size = 1;
+      pos = t->pos;
+      if (pos < len && js[pos] == ':') {
+        pos++; /* the compact case */
+      } else {
+        pos = ws_end(js, len, pos);
+        if (pos >= len || js[pos] != ':') {
+          t->pos = pos;
+          return tk_fail(t, "expected ':'");
+        }
+        pos++;
+      }
+    }
+    t->pos = ws_end(js, len, pos);
+    if (!tk_value(t, depth + 1))
+      return false;
+    size++;
+    pos = ws_end(js, len, t->pos);
+    if (pos >= len) {
+      t->pos = pos;
+      return tk_fail(t, NULL);
+    }
+    char c = js[pos];
+    if (c == ',') {
+      pos = ws_end(js, len, pos + 1);
+      continue;
+    }
+    if (c == close) {
+      pos++;
+      break;
+    }
+    t->pos = pos;
+    return tk_fail(t, "expected ','");
+  }
+  t->pos = pos;
+  t->r->toks[id].size = size;
+  t->r->toks[id].end = (int)pos;
+  return true;
+}
+
+/* A value at t->pos (white space skipped). */
+static bool tk_value(tk *t, int depth)
+{
+  if (depth > 64)
+    return ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "nested deeper than 64 levels");
+  if (t->pos >= t->len)
+    return tk_fail(t, NULL);
+  char c = t->js[t->pos];
+  if (c == '"')
+    return tk_string(t) >= 0;
+  if (c == '{' || c == '[')
+    return tk_container(t, depth);
+  if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n') {
+    size_t start = t->pos, k = start;
+    while (k < t->len) {
+      char d = t->js[k];
+      if (!((d >= '0' && d <= '9') || (d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z') ||
+            d == '-' || d == '+' || d == '.'))
+        break;
+      k++;
+    }
+    if (!primitive_ok(t->js + start, k - start))
+      return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL, "invalid literal at byte %zu", start);
+    if (tk_alloc(t, JSMN_PRIMITIVE, start) < 0)
+      return false;
+    t->r->toks[t->n - 1].end = (int)k;
+    t->pos = k;
+    return true;
+  }
+  return tk_fail(t, "expected a value");
+}
+
+static bool tk_document(tk *t)
+{
+  tk_ws(t);
+  if (t->pos >= t->len)
+    return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL, "empty document");
+  char c = t->js[t->pos];
+  if (c != '{' && c != '[') {
+    if (c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')
+      return ttb_jr_fail(t->r, TTB_JSON_TYPE, NULL, "expected an object or an array");
+    return tk_fail(t, "invalid JSON");
+  }
+  if (!tk_container(t, 0))
+    return false;
+  size_t end = t->pos;
+  tk_ws(t);
+  if (t->pos != t->len)
+    return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL,
+                       "unexpected data after the document at byte %zu", end);
+  t->r->ntok = (int)t->n;
+  t->r->plain = t->plain;
   return true;
 }
 
 static bool jr_begin(ttb_jr *r, const char *js, size_t len)
 {
-  memset(r, 0, sizeof *r);
+  /* not memset: the error buffer only needs its first byte */
   r->js = js;
   r->len = len;
+  r->toks = NULL;
+  r->ntok = 0;
+  r->plain = false;
+  r->heap = false;
+  r->status = TTB_JSON_OK;
+  r->err[0] = '\0';
   if (len > (size_t)INT_MAX / 2)
     return ttb_jr_fail(r, TTB_JSON_LIMIT, NULL, "document too large");
   return true;
-}
-
-static bool jsmn_error(ttb_jr *r, int n, const jsmn_parser *p)
-{
-  switch (n) {
-  case JSMN_ERROR_NOMEM:
-    return ttb_jr_fail(r, TTB_JSON_LIMIT, NULL, "document has too many values");
-  case JSMN_ERROR_PART:
-    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "truncated document");
-  default:
-    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "invalid JSON at byte %u", p->pos);
-  }
 }
 
 bool ttb_jr_parse(ttb_jr *r, const char *js, size_t len, jsmntok_t *toks, unsigned cap)
@@ -588,40 +956,56 @@ bool ttb_jr_parse(ttb_jr *r, const char *js, size_t len, jsmntok_t *toks, unsign
   if (!jr_begin(r, js, len))
     return false;
   r->toks = toks;
-  jsmn_parser p;
-  jsmn_init(&p);
-  int n = jsmn_parse(&p, js, len, toks, cap);
-  if (n < 0)
-    return jsmn_error(r, n, &p);
-  return jr_check(r, n);
+  tk t = {.r = r, .js = js, .len = len, .cap = cap, .max = cap, .grow = false, .plain = true};
+  if (!tk_document(&t)) {
+    r->ntok = 0;
+    return false;
+  }
+  return true;
 }
 
 bool ttb_jr_parse_alloc(ttb_jr *r, const char *js, size_t len, unsigned max_tokens)
 {
   if (!jr_begin(r, js, len))
     return false;
-  jsmn_parser p;
-  jsmn_init(&p);
-  int n = jsmn_parse(&p, js, len, NULL, 0);
-  if (n < 0)
-    return jsmn_error(r, n, &p);
-  if ((unsigned)n > max_tokens)
-    return ttb_jr_fail(r, TTB_JSON_LIMIT, NULL, "document has more than %u values", max_tokens);
-  if (n == 0)
-    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "empty document");
-  r->toks = malloc((size_t)n * sizeof *r->toks);
-  if (r->toks == NULL)
-    return ttb_jr_fail(r, TTB_JSON_NOMEM, NULL, "out of memory");
-  jsmn_init(&p);
-  int m = jsmn_parse(&p, js, len, r->toks, (unsigned)n);
-  if (m < 0)
-    return jsmn_error(r, m, &p);
-  return jr_check(r, m);
+  /* Start from a guess; the tokeniser grows the array up to max_tokens. */
+  size_t guess = len / 16 + 16;
+  unsigned cap = guess < max_tokens ? (unsigned)guess : max_tokens;
+  if (cap > 0) {
+    r->toks = malloc((size_t)cap * sizeof *r->toks);
+    if (r->toks == NULL)
+      return ttb_jr_fail(r, TTB_JSON_NOMEM, NULL, "out of memory");
+    r->heap = true;
+  }
+  tk t = {.r = r, .js = js, .len = len, .cap = cap, .max = max_tokens, .grow = true, .plain = true};
+  if (!tk_document(&t)) {
+    r->ntok = 0;
+    return false;
+  }
+  return true;
+}
+
+bool ttb_jr_parse_small(ttb_jr *r, const char *js, size_t len, jsmntok_t *buf, unsigned cap,
+                        unsigned max_tokens)
+{
+  if (!jr_begin(r, js, len))
+    return false;
+  r->toks = buf;
+  if (cap > max_tokens)
+    cap = max_tokens;
+  tk t = {.r = r, .js = js, .len = len, .cap = cap, .max = max_tokens, .grow = true, .plain = true};
+  if (!tk_document(&t)) {
+    r->ntok = 0;
+    return false;
+  }
+  return true;
 }
 
 void ttb_jr_finish(ttb_jr *r)
 {
-  free(r->toks);
+  if (r->heap)
+    free(r->toks);
+  r->heap = false;
   r->toks = NULL;
   r->ntok = 0;
 }
@@ -728,23 +1112,44 @@ static size_t put_utf8(char *d, unsigned cp)
 /*
  * Unescapes the string token i. With dst == NULL only measures. Writes at
  * most max_len bytes (then fails with TTB_JSON_LIMIT). Returns the length or
- * (size_t)-1 with the error set.
+ * (size_t)-1 with the error set. Runs without escapes are validated by
+ * plain_run and copied at once.
  */
 static size_t unescape(ttb_jr *r, int i, const char *field, char *dst, size_t max_len)
 {
   const jsmntok_t *t = &r->toks[i];
   const char *s = r->js + t->start;
   size_t n = (size_t)(t->end - t->start);
+  if (r->plain) {
+    /* checked by the tokeniser: a copy */
+    if (n > max_len)
+      goto too_long;
+    if (dst && n)
+      memcpy(dst, s, n);
+    return n;
+  }
+  size_t lim = r->len - (size_t)t->start; /* the document goes on after the string */
   size_t o = 0, k = 0;
   while (k < n) {
+    size_t e = plain_run((const unsigned char *)s, k, n, lim);
+    if (e > k) {
+      size_t w = e - k;
+      if (w > max_len - o)
+        goto too_long;
+      if (dst)
+        memcpy(dst + o, s + k, w);
+      o += w;
+      k = e;
+      if (k >= n)
+        break;
+    }
     unsigned char c = (unsigned char)s[k];
     char tmp[4];
     size_t w;
-    const char *src = tmp;
     if (c == '\\') {
-      char e = s[k + 1]; /* jsmn guarantees a valid escape letter follows */
+      char esc = s[k + 1]; /* the tokeniser checked that an escape letter follows */
       k += 2;
-      switch (e) {
+      switch (esc) {
       case '"': tmp[0] = '"'; w = 1; break;
       case '\\': tmp[0] = '\\'; w = 1; break;
       case '/': tmp[0] = '/'; w = 1; break;
@@ -782,31 +1187,25 @@ static size_t unescape(ttb_jr *r, int i, const char *field, char *dst, size_t ma
                   t->start + (int)k);
       return (size_t)-1;
     } else if (c < 0x80) {
-      /* copy the run of plain ASCII at once */
-      size_t e = k + 1;
-      while (e < n && (unsigned char)s[e] >= 0x20 && (unsigned char)s[e] < 0x80 && s[e] != '\\')
-        e++;
-      src = s + k;
-      w = e - k;
-      k = e;
+      /* '"': jsmn ends a string at an unescaped quote, so never here */
+      tmp[0] = (char)c;
+      w = 1;
+      k++;
     } else {
-      w = utf8_seq((const unsigned char *)s + k, n - k);
-      if (w == 0) {
-        ttb_jr_fail(r, TTB_JSON_TYPE, field, "invalid UTF-8 at byte %d", t->start + (int)k);
-        return (size_t)-1;
-      }
-      src = s + k;
-      k += w;
-    }
-    if (o + w > max_len) {
-      ttb_jr_fail(r, TTB_JSON_LIMIT, field, "longer than %zu bytes", max_len);
+      ttb_jr_fail(r, TTB_JSON_TYPE, field, "invalid UTF-8 at byte %d", t->start + (int)k);
       return (size_t)-1;
     }
+    if (w > max_len - o)
+      goto too_long;
     if (dst)
-      memcpy(dst + o, src, w);
+      memcpy(dst + o, tmp, w);
     o += w;
   }
   return o;
+
+too_long:
+  ttb_jr_fail(r, TTB_JSON_LIMIT, field, "longer than %zu bytes", max_len);
+  return (size_t)-1;
 
 bad_escape:
   ttb_jr_fail(r, TTB_JSON_SYNTAX, field, "invalid escape at byte %d", t->start + (int)k);
@@ -818,18 +1217,24 @@ bool ttb_jr_key(ttb_jr *r, int k, char *buf, size_t cap, const char **s, size_t 
   const jsmntok_t *t = &r->toks[k];
   const char *p = r->js + t->start;
   size_t len = (size_t)(t->end - t->start);
-  if (memchr(p, '\\', len) == NULL) {
-    /* plain keys are checked like any string, without copying */
-    for (size_t i = 0; i < len; i++) {
-      if ((unsigned char)p[i] < 0x20)
-        return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "control character in a key");
-    }
-    if (!ttb_utf8_valid(p, len))
-      return ttb_jr_fail(r, TTB_JSON_TYPE, NULL, "invalid UTF-8 in a key");
+  if (r->plain) {
+    /* checked by the tokeniser */
     *s = p;
     *n = len;
     return true;
   }
+  size_t e = plain_run((const unsigned char *)p, 0, len, r->len - (size_t)t->start);
+  if (e == len) {
+    /* plain keys are checked like any string (plain_run did), without copying */
+    *s = p;
+    *n = len;
+    return true;
+  }
+  unsigned char c = (unsigned char)p[e];
+  if (c >= 0x80)
+    return ttb_jr_fail(r, TTB_JSON_TYPE, NULL, "invalid UTF-8 in a key");
+  if (c < 0x20)
+    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "control character in a key");
   size_t m = unescape(r, k, "key", buf, cap);
   if (m == (size_t)-1) {
     /* a long escaped key is simply one we do not know */
@@ -867,6 +1272,8 @@ int ttb_jr_find_key(ttb_jr *r, int obj, const char *key, size_t n)
 
 bool ttb_jr_skip_value(ttb_jr *r, int i)
 {
+  if (r->plain)
+    return true; /* its strings were checked by the tokeniser */
   int end = ttb_jr_next(r, i);
   for (int j = i; j < end; j++) {
     if (r->toks[j].type == JSMN_STRING && unescape(r, j, "ignored value", NULL, SIZE_MAX) == (size_t)-1)
@@ -897,6 +1304,14 @@ static bool read_int(ttb_jr *r, int i, const char *field, bool *neg, uint64_t *m
     k = 1;
   }
   uint64_t v = 0;
+  if (n - k <= 19) { /* cannot overflow */
+    for (; k < n; k++) {
+      unsigned d = (unsigned)(s[k] - '0');
+      if (d > 9)
+        return ttb_jr_fail(r, TTB_JSON_TYPE, field, "expected an integer, got %.*s", (int)n, s);
+      v = v * 10 + d;
+    }
+  }
   for (; k < n; k++) {
     if (s[k] < '0' || s[k] > '9')
       return ttb_jr_fail(r, TTB_JSON_TYPE, field, "expected an integer, got %.*s",
@@ -1015,5 +1430,5 @@ bool ttb_jr_raw_string(const ttb_jr *r, int i, const char **s, size_t *n)
     return false;
   *s = r->js + t->start;
   *n = (size_t)(t->end - t->start);
-  return memchr(*s, '\\', *n) == NULL;
+  return r->plain || memchr(*s, '\\', *n) == NULL;
 }

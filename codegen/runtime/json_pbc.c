@@ -25,15 +25,22 @@ void ttb_pbc_free(ProtobufCAllocator *a, void *p)
 bool ttb_pbc_jr_string(ttb_jr *r, int i, const char *field, size_t max_len, char **dst,
                        ProtobufCAllocator *a)
 {
-  size_t n;
-  if (!ttb_jr_string_len(r, i, field, &n))
+  if (!ttb_jr_expect_string(r, i, field))
     return false;
-  if (n > max_len)
+  /* Unescaping never lengthens a string (the longest result, 4 bytes, comes
+   * from the 12 of a surrogate pair), so the raw length bounds the result:
+   * allocate once and unescape straight into it, in one pass. */
+  size_t raw = (size_t)(r->toks[i].end - r->toks[i].start);
+  size_t cap = (raw < max_len ? raw : max_len) + 1;
+  if (r->plain && raw > max_len) /* checked by the tokeniser: only the bound is left */
     return ttb_jr_fail(r, TTB_JSON_LIMIT, field, "longer than %zu bytes", max_len);
-  char *s = ttb_pbc_alloc(a, n + 1);
+  char *s = ttb_pbc_alloc(a, cap);
   if (s == NULL)
     return ttb_jr_fail(r, TTB_JSON_NOMEM, field, "out of memory");
-  if (!ttb_jr_string_buf(r, i, field, max_len, s, n + 1)) {
+  if (r->plain) {
+    memcpy(s, r->js + r->toks[i].start, raw);
+    s[raw] = '\0';
+  } else if (!ttb_jr_string_buf(r, i, field, max_len, s, cap)) {
     ttb_pbc_free(a, s);
     return false;
   }

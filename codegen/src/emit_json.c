@@ -258,7 +258,7 @@ static void dec_value(cg_sb *b, const flav *fl, const cg_field *f, const char *d
       cg_printf(b, "%sif (!ttb_pbc_jr_string(r, v, \"%s\", %u, &%s, a))\n%s  return -1;\n", ind, n,
                 f->max_length, d, ind);
     else
-      cg_printf(b, "%sif (!ttb_jr_string_buf(r, v, \"%s\", %u, %s, sizeof %s))\n%s  return -1;\n",
+      cg_printf(b, "%sif (!ttb_jr_string_at(r, v, \"%s\", %u, %s, sizeof %s))\n%s  return -1;\n",
                 ind, n, f->max_length, d, d, ind);
     break;
   case CG_BYTES:
@@ -399,7 +399,18 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
   cg_printf(b, "  return 0;\n}\n\n");
 
   /* the object */
-  cg_printf(b, "bool %s_json_decode(ttb_jr *r, int tok, %s *m%s)\n{\n", F, T, A);
+  /* nanopb: from_json has just cleared the whole message, so the body
+   * (_json_decode_in) is told not to clear the selected oneof member again */
+  if (fl->pbc)
+    cg_printf(b, "bool %s_json_decode(ttb_jr *r, int tok, %s *m%s)\n{\n", F, T, A);
+  else
+    cg_printf(b,
+              "static bool %s_json_decode_in(ttb_jr *r, int tok, %s *m, bool fresh);\n\n"
+              "bool %s_json_decode(ttb_jr *r, int tok, %s *m)\n{\n"
+              "  return %s_json_decode_in(r, tok, m, false);\n}\n\n"
+              "static bool %s_json_decode_in(ttb_jr *r, int tok, %s *m, bool fresh)\n{\n"
+              "  (void)fresh;\n",
+              F, T, F, T, F, F, T);
   cg_printf(b, "  if (!ttb_jr_expect_object(r, tok, NULL))\n    return false;\n");
   if (flat >= 0) {
     const cg_oneof *o = &m->oneofs[flat];
@@ -430,7 +441,7 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
                   "      %s__init(%s);\n",
                   d, ST, d, o->name, cg_pbc_lower(f->msg->pkg, f->msg->name), d);
       } else {
-        cg_printf(b, "      memset(&%s, 0, sizeof %s);\n", d, d);
+        cg_printf(b, "      if (!fresh)\n        ttb_json_zero(&%s, sizeof %s);\n", d, d);
       }
     }
     cg_printf(b, "    } else {\n");
@@ -440,9 +451,9 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
   cg_printf(b, "  int n = r->toks[tok].size;\n  int k = tok + 1;\n");
   cg_printf(b, "  for (int i = 0; i < n; i++) {\n");
   cg_printf(b, "    char kb[64];\n    const char *ks;\n    size_t kn;\n");
-  cg_printf(b, "    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))\n      return false;\n");
+  cg_printf(b, "    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))\n      return false;\n");
   cg_printf(b, "    int v = k + 1;\n    int rc = 0;\n");
-  cg_printf(b, "    if (!ttb_jr_is_null(r, v)) {\n");
+  cg_printf(b, "    if (!ttb_jr_null_at(r, v)) {\n");
   cg_printf(b, "      rc = %s_json_field(r, ks, kn, v, m%s);\n", F, AA);
   if (flat >= 0) {
     const cg_oneof *o = &m->oneofs[flat];
@@ -459,7 +470,29 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
   cg_printf(b, "    }\n");
   cg_printf(b, "    if (rc < 0 || r->status != TTB_JSON_OK)\n      return false;\n");
   cg_printf(b, "    if (rc == 0 && !ttb_jr_skip_value(r, v))\n      return false;\n");
-  cg_printf(b, "    k = ttb_jr_next(r, v);\n  }\n  return true;\n}\n\n");
+  cg_printf(b, "    k = ttb_jr_after(r, v);\n  }\n  return true;\n}\n\n");
+}
+
+/* Is nanopb's _init_zero of m all zero bytes? It is but for enums whose
+ * least value is negative (init_zero holds that value). */
+static bool npb_zero_is_bits(const cg_msg *m, int depth)
+{
+  if (depth > 32)
+    return false;
+  for (size_t i = 0; i < m->nfields; i++) {
+    const cg_field *f = &m->fields[i];
+    if (f->kind == CG_ENUM) {
+      if (f->en == NULL)
+        return false;
+      for (size_t v = 0; v < f->en->nvalues; v++)
+        if (f->en->values[v].number < 0)
+          return false;
+    } else if (f->kind == CG_MESSAGE) {
+      if (f->msg == NULL || !npb_zero_is_bits(f->msg, depth + 1))
+        return false;
+    }
+  }
+  return true;
 }
 
 /* -------------------------------------------------------------- validate */
@@ -531,7 +564,7 @@ static void emit_convenience(cg_sb *b, const flav *fl, const cg_msg *m)
     cg_printf(b,
               "char *%s_to_json(const %s *m, size_t *len, ttb_json_error *err)\n{\n"
               "  ttb_jw w;\n"
-              "  ttb_jw_init(&w, 256);\n"
+              "  ttb_jw_init(&w, 512);\n"
               "  if (!%s_json_encode(&w, m)) {\n"
               "    ttb_json_set_error(err, w.status, w.err);\n"
               "    ttb_jw_finish(&w);\n"
@@ -544,8 +577,9 @@ static void emit_convenience(cg_sb *b, const flav *fl, const cg_msg *m)
               F, T, F);
     cg_printf(b,
               "%s *%s_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)\n{\n"
+              "  jsmntok_t toks[TTB_JSON_STACK_TOKENS];\n"
               "  ttb_jr r;\n"
-              "  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {\n"
+              "  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {\n"
               "    ttb_json_set_error(err, r.status, r.err);\n"
               "    ttb_jr_finish(&r);\n"
               "    return NULL;\n"
@@ -585,15 +619,19 @@ static void emit_convenience(cg_sb *b, const flav *fl, const cg_msg *m)
     cg_printf(b,
               "bool %s_from_json(const char *js, size_t len, %s *m, ttb_json_error *err)\n{\n"
               "  jsmntok_t toks[TTB_JSON_MAX_TOKENS];\n"
-              "  ttb_jr r;\n"
-              "  const %s zero = %s_init_zero;\n"
-              "  *m = zero;\n"
-              "  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !%s_json_decode(&r, 0, m)) {\n"
+              "  ttb_jr r;\n",
+              F, T);
+    if (npb_zero_is_bits(m, 0))
+      cg_printf(b, "  ttb_json_zero(m, sizeof *m); /* = %s_init_zero */\n", NT);
+    else
+      cg_printf(b, "  const %s zero = %s_init_zero;\n  *m = zero;\n", T, NT);
+    cg_printf(b,
+              "  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !%s_json_decode_in(&r, 0, m, true)) {\n"
               "    ttb_json_set_error(err, r.status, r.err);\n"
               "    return false;\n"
               "  }\n"
               "  return true;\n}\n\n",
-              F, T, T, NT, F);
+              F);
   }
 }
 
@@ -698,7 +736,9 @@ static void emit_header(cg_sb *b, const flav *fl, const cg_model *mdl, const cg_
   }
   cg_printf(b, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
   if (fl->pbc)
-    cg_printf(b, "#ifndef TTB_JSON_MAX_TOKENS_HEAP\n#define TTB_JSON_MAX_TOKENS_HEAP 65536\n#endif\n\n");
+    cg_printf(b, "#ifndef TTB_JSON_MAX_TOKENS_HEAP\n#define TTB_JSON_MAX_TOKENS_HEAP 65536\n#endif\n"
+                 "/* Tokens a decode keeps on the stack before it moves them to the heap. */\n"
+                 "#ifndef TTB_JSON_STACK_TOKENS\n#define TTB_JSON_STACK_TOKENS 64\n#endif\n\n");
   for (size_t i = 0; i < f->nmsgs; i++) {
     const cg_msg *m = f->msgs[i];
     const char *F = fn(fl, m), *T = ctype(fl, m);

@@ -5,11 +5,13 @@
  *  - ttb_jw, a JSON writer: into a caller's fixed buffer (no allocation, for the
  *    mobile client) or into a growing heap buffer (the server). It keeps the
  *    comma state, escapes strings (rejecting invalid UTF-8) and writes base64.
- *  - ttb_jr, a strict RFC 8259 reader: jsmn tokenises (libjsmn-dev, strict mode),
- *    then ttb_jr_parse checks what jsmn leaves loose (commas, colons, number
- *    and literal grammar, trailing bytes). Values are read with typed calls
- *    that range-check numbers, unescape strings (every escape, \u surrogate
- *    pairs), reject invalid UTF-8 and control characters, and bound lengths.
+ *  - ttb_jr, a strict RFC 8259 reader: one tokenising pass yields jsmn's
+ *    tokens (jsmntok_t from libjsmn-dev) and checks what jsmn leaves loose
+ *    (commas, colons, number and literal grammar, depth, trailing bytes) and,
+ *    on the way, whether every string is plain text. Values are read with
+ *    typed calls that range-check numbers, unescape strings (every escape,
+ *    \u surrogate pairs), reject invalid UTF-8 and control characters, and
+ *    bound lengths.
  *
  * Errors follow nanopb's rule: calls return bool and the *first* failure's
  * message, naming the field, is kept in the reader or writer; nothing is
@@ -23,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define JSMN_HEADER
 #define JSMN_STRICT
@@ -113,6 +116,11 @@ typedef struct ttb_jr {
   size_t len;
   jsmntok_t *toks;
   int ntok;
+  /* Set by a successful parse when every string of the document (keys
+   * included) is plain text: no escape, no control character, valid UTF-8.
+   * The tokeniser checked that on its way, so reading a string is a copy. */
+  bool plain;
+  bool heap; /* toks was allocated by the reader: ttb_jr_finish frees it */
   ttb_json_status status;
   char err[TTB_JSON_ERR_SIZE];
 } ttb_jr;
@@ -126,6 +134,14 @@ bool ttb_jr_parse(ttb_jr *r, const char *js, size_t len, jsmntok_t *toks, unsign
  * release it with ttb_jr_finish(). For the server, whose batches can be large;
  * max_tokens bounds it (TTB_JSON_LIMIT beyond). */
 bool ttb_jr_parse_alloc(ttb_jr *r, const char *js, size_t len, unsigned max_tokens);
+
+/* As ttb_jr_parse_alloc, but tokens go into the caller's buf[cap] (say, on
+ * the stack) while they fit, and only a larger document moves them to the
+ * heap. Release with ttb_jr_finish() all the same. */
+bool ttb_jr_parse_small(ttb_jr *r, const char *js, size_t len, jsmntok_t *buf, unsigned cap,
+                        unsigned max_tokens);
+
+/* Frees the tokens a reader allocated (none after ttb_jr_parse). */
 void ttb_jr_finish(ttb_jr *r);
 
 /* Records the first failure (printf-style detail); always returns false. */
@@ -176,6 +192,45 @@ bool ttb_jr_raw_string(const ttb_jr *r, int i, const char **s, size_t *n);
 /* Is token i the literal null? */
 bool ttb_jr_is_null(const ttb_jr *r, int i);
 
+/* Inline forms of ttb_jr_is_null, ttb_jr_next and ttb_jr_key, for the
+ * generated decoders' loops over an object's members. */
+static inline bool ttb_jr_null_at(const ttb_jr *r, int i)
+{
+  const jsmntok_t *t = &r->toks[i];
+  return t->type == JSMN_PRIMITIVE && r->js[t->start] == 'n';
+}
+
+static inline int ttb_jr_after(const ttb_jr *r, int i)
+{
+  const jsmntok_t *t = &r->toks[i];
+  return t->type == JSMN_STRING || t->type == JSMN_PRIMITIVE ? i + 1 : ttb_jr_next(r, i);
+}
+
+/* Inline form of ttb_jr_string_buf: a plain document's string is a copy. */
+static inline bool ttb_jr_string_at(ttb_jr *r, int i, const char *field, size_t max_len,
+                                    char *dst, size_t cap)
+{
+  const jsmntok_t *t = &r->toks[i];
+  size_t n = (size_t)(t->end - t->start);
+  if (r->plain && t->type == JSMN_STRING && n <= max_len && n < cap) {
+    memcpy(dst, r->js + t->start, n);
+    dst[n] = '\0';
+    return true;
+  }
+  return ttb_jr_string_buf(r, i, field, max_len, dst, cap); /* errors, escapes */
+}
+
+static inline bool ttb_jr_key_at(ttb_jr *r, int k, char *buf, size_t cap, const char **s,
+                                 size_t *n)
+{
+  if (r->plain) { /* the tokeniser checked it */
+    *s = r->js + r->toks[k].start;
+    *n = (size_t)(r->toks[k].end - r->toks[k].start);
+    return true;
+  }
+  return ttb_jr_key(r, k, buf, cap, s, n);
+}
+
 /* ---------------------------------------------------------------- UTF-8 */
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or
@@ -190,6 +245,10 @@ bool ttb_json_check_string(const char *s, size_t max_len, const char *field, cha
 /* Checks n <= max; else writes "field: what" into err and returns false. */
 bool ttb_json_check_len(size_t n, size_t max, const char *field, const char *what, char *err,
                         size_t errlen);
+
+/* memset(p, 0, n), out of line: the C library clears a large message faster
+ * than the `rep stos` compilers inline for a constant size. */
+void ttb_json_zero(void *p, size_t n);
 
 /* Copies a status and message into *err (err may be NULL). */
 void ttb_json_set_error(ttb_json_error *err, ttb_json_status st, const char *msg);

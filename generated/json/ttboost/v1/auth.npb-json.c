@@ -32,14 +32,14 @@ int ttb_npb_ttboost_v1_LoginRequest_json_field(ttb_jr *r, const char *k, size_t 
   switch (kn) {
   case 9:
     if (memcmp(k, "device_id", 9) == 0) {
-      if (!ttb_jr_string_buf(r, v, "device_id", 128, m->device_id, sizeof m->device_id))
+      if (!ttb_jr_string_at(r, v, "device_id", 128, m->device_id, sizeof m->device_id))
         return -1;
       return 1;
     }
     break;
   case 11:
     if (memcmp(k, "license_key", 11) == 0) {
-      if (!ttb_jr_string_buf(r, v, "license_key", 128, m->license_key, sizeof m->license_key))
+      if (!ttb_jr_string_at(r, v, "license_key", 128, m->license_key, sizeof m->license_key))
         return -1;
       return 1;
     }
@@ -50,8 +50,16 @@ int ttb_npb_ttboost_v1_LoginRequest_json_field(ttb_jr *r, const char *k, size_t 
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_LoginRequest_json_decode_in(ttb_jr *r, int tok, ttboost_v1_LoginRequest *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_LoginRequest_json_decode(ttb_jr *r, int tok, ttboost_v1_LoginRequest *m)
 {
+  return ttb_npb_ttboost_v1_LoginRequest_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_LoginRequest_json_decode_in(ttb_jr *r, int tok, ttboost_v1_LoginRequest *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -60,18 +68,18 @@ bool ttb_npb_ttboost_v1_LoginRequest_json_decode(ttb_jr *r, int tok, ttboost_v1_
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_LoginRequest_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -105,9 +113,8 @@ bool ttb_npb_ttboost_v1_LoginRequest_from_json(const char *js, size_t len, ttboo
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_LoginRequest zero = ttboost_v1_LoginRequest_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_LoginRequest_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_LoginRequest_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_LoginRequest_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -143,21 +150,21 @@ int ttb_npb_ttboost_v1_LoginResponse_json_field(ttb_jr *r, const char *k, size_t
   switch (kn) {
   case 6:
     if (memcmp(k, "status", 6) == 0) {
-      if (!ttb_jr_string_buf(r, v, "status", 16, m->status, sizeof m->status))
+      if (!ttb_jr_string_at(r, v, "status", 16, m->status, sizeof m->status))
         return -1;
       return 1;
     }
     break;
   case 7:
     if (memcmp(k, "user_id", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "user_id", 36, m->user_id, sizeof m->user_id))
+      if (!ttb_jr_string_at(r, v, "user_id", 36, m->user_id, sizeof m->user_id))
         return -1;
       return 1;
     }
     break;
   case 8:
     if (memcmp(k, "ws_token", 8) == 0) {
-      if (!ttb_jr_string_buf(r, v, "ws_token", 36, m->ws_token, sizeof m->ws_token))
+      if (!ttb_jr_string_at(r, v, "ws_token", 36, m->ws_token, sizeof m->ws_token))
         return -1;
       return 1;
     }
@@ -168,8 +175,16 @@ int ttb_npb_ttboost_v1_LoginResponse_json_field(ttb_jr *r, const char *k, size_t
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_LoginResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_LoginResponse *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_LoginResponse_json_decode(ttb_jr *r, int tok, ttboost_v1_LoginResponse *m)
 {
+  return ttb_npb_ttboost_v1_LoginResponse_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_LoginResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_LoginResponse *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -178,18 +193,18 @@ bool ttb_npb_ttboost_v1_LoginResponse_json_decode(ttb_jr *r, int tok, ttboost_v1
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_LoginResponse_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -225,9 +240,8 @@ bool ttb_npb_ttboost_v1_LoginResponse_from_json(const char *js, size_t len, ttbo
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_LoginResponse zero = ttboost_v1_LoginResponse_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_LoginResponse_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_LoginResponse_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_LoginResponse_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -263,21 +277,21 @@ int ttb_npb_ttboost_v1_ErrorResponse_json_field(ttb_jr *r, const char *k, size_t
   switch (kn) {
   case 5:
     if (memcmp(k, "error", 5) == 0) {
-      if (!ttb_jr_string_buf(r, v, "error", 64, m->error, sizeof m->error))
+      if (!ttb_jr_string_at(r, v, "error", 64, m->error, sizeof m->error))
         return -1;
       return 1;
     }
     break;
   case 6:
     if (memcmp(k, "status", 6) == 0) {
-      if (!ttb_jr_string_buf(r, v, "status", 16, m->status, sizeof m->status))
+      if (!ttb_jr_string_at(r, v, "status", 16, m->status, sizeof m->status))
         return -1;
       return 1;
     }
     break;
   case 7:
     if (memcmp(k, "message", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "message", 512, m->message, sizeof m->message))
+      if (!ttb_jr_string_at(r, v, "message", 512, m->message, sizeof m->message))
         return -1;
       return 1;
     }
@@ -288,8 +302,16 @@ int ttb_npb_ttboost_v1_ErrorResponse_json_field(ttb_jr *r, const char *k, size_t
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_ErrorResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_ErrorResponse *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_ErrorResponse_json_decode(ttb_jr *r, int tok, ttboost_v1_ErrorResponse *m)
 {
+  return ttb_npb_ttboost_v1_ErrorResponse_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_ErrorResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_ErrorResponse *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -298,18 +320,18 @@ bool ttb_npb_ttboost_v1_ErrorResponse_json_decode(ttb_jr *r, int tok, ttboost_v1
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_ErrorResponse_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -345,9 +367,8 @@ bool ttb_npb_ttboost_v1_ErrorResponse_from_json(const char *js, size_t len, ttbo
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_ErrorResponse zero = ttboost_v1_ErrorResponse_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ErrorResponse_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_ErrorResponse_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ErrorResponse_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }

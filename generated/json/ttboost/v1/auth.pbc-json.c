@@ -61,18 +61,18 @@ bool ttb_pbc_ttboost_v1_LoginRequest_json_decode(ttb_jr *r, int tok, Ttboost__V1
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_LoginRequest_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -89,7 +89,7 @@ bool ttb_pbc_ttboost_v1_LoginRequest_validate(const Ttboost__V1__LoginRequest *m
 char *ttb_pbc_ttboost_v1_LoginRequest_to_json(const Ttboost__V1__LoginRequest *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_LoginRequest_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -103,8 +103,9 @@ char *ttb_pbc_ttboost_v1_LoginRequest_to_json(const Ttboost__V1__LoginRequest *m
 
 Ttboost__V1__LoginRequest *ttb_pbc_ttboost_v1_LoginRequest_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -190,18 +191,18 @@ bool ttb_pbc_ttboost_v1_LoginResponse_json_decode(ttb_jr *r, int tok, Ttboost__V
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_LoginResponse_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -220,7 +221,7 @@ bool ttb_pbc_ttboost_v1_LoginResponse_validate(const Ttboost__V1__LoginResponse 
 char *ttb_pbc_ttboost_v1_LoginResponse_to_json(const Ttboost__V1__LoginResponse *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_LoginResponse_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -234,8 +235,9 @@ char *ttb_pbc_ttboost_v1_LoginResponse_to_json(const Ttboost__V1__LoginResponse 
 
 Ttboost__V1__LoginResponse *ttb_pbc_ttboost_v1_LoginResponse_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -321,18 +323,18 @@ bool ttb_pbc_ttboost_v1_ErrorResponse_json_decode(ttb_jr *r, int tok, Ttboost__V
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_ErrorResponse_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -351,7 +353,7 @@ bool ttb_pbc_ttboost_v1_ErrorResponse_validate(const Ttboost__V1__ErrorResponse 
 char *ttb_pbc_ttboost_v1_ErrorResponse_to_json(const Ttboost__V1__ErrorResponse *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_ErrorResponse_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -365,8 +367,9 @@ char *ttb_pbc_ttboost_v1_ErrorResponse_to_json(const Ttboost__V1__ErrorResponse 
 
 Ttboost__V1__ErrorResponse *ttb_pbc_ttboost_v1_ErrorResponse_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;

@@ -34,19 +34,19 @@ int ttb_npb_ttboost_v1_ChatEvent_json_field(ttb_jr *r, const char *k, size_t kn,
   switch (kn) {
   case 4:
     if (memcmp(k, "user", 4) == 0) {
-      if (!ttb_jr_string_buf(r, v, "user", 128, m->user, sizeof m->user))
+      if (!ttb_jr_string_at(r, v, "user", 128, m->user, sizeof m->user))
         return -1;
       return 1;
     }
     break;
   case 7:
     if (memcmp(k, "message", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "message", 1024, m->message, sizeof m->message))
+      if (!ttb_jr_string_at(r, v, "message", 1024, m->message, sizeof m->message))
         return -1;
       return 1;
     }
     if (memcmp(k, "tts_url", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "tts_url", 512, m->tts_url, sizeof m->tts_url))
+      if (!ttb_jr_string_at(r, v, "tts_url", 512, m->tts_url, sizeof m->tts_url))
         return -1;
       return 1;
     }
@@ -57,8 +57,16 @@ int ttb_npb_ttboost_v1_ChatEvent_json_field(ttb_jr *r, const char *k, size_t kn,
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_ChatEvent_json_decode_in(ttb_jr *r, int tok, ttboost_v1_ChatEvent *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_ChatEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_ChatEvent *m)
 {
+  return ttb_npb_ttboost_v1_ChatEvent_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_ChatEvent_json_decode_in(ttb_jr *r, int tok, ttboost_v1_ChatEvent *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -67,18 +75,18 @@ bool ttb_npb_ttboost_v1_ChatEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_Cha
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_ChatEvent_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -114,9 +122,8 @@ bool ttb_npb_ttboost_v1_ChatEvent_from_json(const char *js, size_t len, ttboost_
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_ChatEvent zero = ttboost_v1_ChatEvent_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ChatEvent_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_ChatEvent_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ChatEvent_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -158,7 +165,7 @@ int ttb_npb_ttboost_v1_GiftEvent_json_field(ttb_jr *r, const char *k, size_t kn,
   switch (kn) {
   case 4:
     if (memcmp(k, "user", 4) == 0) {
-      if (!ttb_jr_string_buf(r, v, "user", 128, m->user, sizeof m->user))
+      if (!ttb_jr_string_at(r, v, "user", 128, m->user, sizeof m->user))
         return -1;
       return 1;
     }
@@ -176,12 +183,12 @@ int ttb_npb_ttboost_v1_GiftEvent_json_field(ttb_jr *r, const char *k, size_t kn,
     break;
   case 9:
     if (memcmp(k, "gift_name", 9) == 0) {
-      if (!ttb_jr_string_buf(r, v, "gift_name", 128, m->gift_name, sizeof m->gift_name))
+      if (!ttb_jr_string_at(r, v, "gift_name", 128, m->gift_name, sizeof m->gift_name))
         return -1;
       return 1;
     }
     if (memcmp(k, "sound_url", 9) == 0) {
-      if (!ttb_jr_string_buf(r, v, "sound_url", 512, m->sound_url, sizeof m->sound_url))
+      if (!ttb_jr_string_at(r, v, "sound_url", 512, m->sound_url, sizeof m->sound_url))
         return -1;
       return 1;
     }
@@ -192,8 +199,16 @@ int ttb_npb_ttboost_v1_GiftEvent_json_field(ttb_jr *r, const char *k, size_t kn,
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_GiftEvent_json_decode_in(ttb_jr *r, int tok, ttboost_v1_GiftEvent *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_GiftEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_GiftEvent *m)
 {
+  return ttb_npb_ttboost_v1_GiftEvent_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_GiftEvent_json_decode_in(ttb_jr *r, int tok, ttboost_v1_GiftEvent *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -202,18 +217,18 @@ bool ttb_npb_ttboost_v1_GiftEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_Gif
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_GiftEvent_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -249,9 +264,8 @@ bool ttb_npb_ttboost_v1_GiftEvent_from_json(const char *js, size_t len, ttboost_
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_GiftEvent zero = ttboost_v1_GiftEvent_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_GiftEvent_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_GiftEvent_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_GiftEvent_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -410,8 +424,16 @@ int ttb_npb_ttboost_v1_AudioFrame_json_field(ttb_jr *r, const char *k, size_t kn
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_AudioFrame_json_decode_in(ttb_jr *r, int tok, ttboost_v1_AudioFrame *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_AudioFrame_json_decode(ttb_jr *r, int tok, ttboost_v1_AudioFrame *m)
 {
+  return ttb_npb_ttboost_v1_AudioFrame_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_AudioFrame_json_decode_in(ttb_jr *r, int tok, ttboost_v1_AudioFrame *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -420,18 +442,18 @@ bool ttb_npb_ttboost_v1_AudioFrame_json_decode(ttb_jr *r, int tok, ttboost_v1_Au
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_AudioFrame_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -463,9 +485,8 @@ bool ttb_npb_ttboost_v1_AudioFrame_from_json(const char *js, size_t len, ttboost
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_AudioFrame zero = ttboost_v1_AudioFrame_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_AudioFrame_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_AudioFrame_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_AudioFrame_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -583,8 +604,16 @@ int ttb_npb_ttboost_v1_Hello_json_field(ttb_jr *r, const char *k, size_t kn, int
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_Hello_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Hello *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_Hello_json_decode(ttb_jr *r, int tok, ttboost_v1_Hello *m)
 {
+  return ttb_npb_ttboost_v1_Hello_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_Hello_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Hello *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -593,18 +622,18 @@ bool ttb_npb_ttboost_v1_Hello_json_decode(ttb_jr *r, int tok, ttboost_v1_Hello *
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_Hello_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -637,9 +666,8 @@ bool ttb_npb_ttboost_v1_Hello_from_json(const char *js, size_t len, ttboost_v1_H
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_Hello zero = ttboost_v1_Hello_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Hello_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_Hello_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Hello_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -671,14 +699,14 @@ int ttb_npb_ttboost_v1_StreamError_json_field(ttb_jr *r, const char *k, size_t k
   switch (kn) {
   case 5:
     if (memcmp(k, "error", 5) == 0) {
-      if (!ttb_jr_string_buf(r, v, "error", 64, m->error, sizeof m->error))
+      if (!ttb_jr_string_at(r, v, "error", 64, m->error, sizeof m->error))
         return -1;
       return 1;
     }
     break;
   case 7:
     if (memcmp(k, "message", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "message", 512, m->message, sizeof m->message))
+      if (!ttb_jr_string_at(r, v, "message", 512, m->message, sizeof m->message))
         return -1;
       return 1;
     }
@@ -689,8 +717,16 @@ int ttb_npb_ttboost_v1_StreamError_json_field(ttb_jr *r, const char *k, size_t k
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_StreamError_json_decode_in(ttb_jr *r, int tok, ttboost_v1_StreamError *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_StreamError_json_decode(ttb_jr *r, int tok, ttboost_v1_StreamError *m)
 {
+  return ttb_npb_ttboost_v1_StreamError_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_StreamError_json_decode_in(ttb_jr *r, int tok, ttboost_v1_StreamError *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -699,18 +735,18 @@ bool ttb_npb_ttboost_v1_StreamError_json_decode(ttb_jr *r, int tok, ttboost_v1_S
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_StreamError_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -744,9 +780,8 @@ bool ttb_npb_ttboost_v1_StreamError_from_json(const char *js, size_t len, ttboos
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_StreamError zero = ttboost_v1_StreamError_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_StreamError_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_StreamError_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_StreamError_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -802,8 +837,16 @@ int ttb_npb_ttboost_v1_Pong_json_field(ttb_jr *r, const char *k, size_t kn, int 
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_Pong_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Pong *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_Pong_json_decode(ttb_jr *r, int tok, ttboost_v1_Pong *m)
 {
+  return ttb_npb_ttboost_v1_Pong_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_Pong_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Pong *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -812,18 +855,18 @@ bool ttb_npb_ttboost_v1_Pong_json_decode(ttb_jr *r, int tok, ttboost_v1_Pong *m)
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_Pong_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -856,9 +899,8 @@ bool ttb_npb_ttboost_v1_Pong_from_json(const char *js, size_t len, ttboost_v1_Po
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_Pong zero = ttboost_v1_Pong_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Pong_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_Pong_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Pong_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -950,8 +992,16 @@ int ttb_npb_ttboost_v1_ServerMessage_json_field(ttb_jr *r, const char *k, size_t
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_ServerMessage_json_decode_in(ttb_jr *r, int tok, ttboost_v1_ServerMessage *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, ttboost_v1_ServerMessage *m)
 {
+  return ttb_npb_ttboost_v1_ServerMessage_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_ServerMessage_json_decode_in(ttb_jr *r, int tok, ttboost_v1_ServerMessage *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int d = ttb_jr_find_key(r, tok, "type", 4);
@@ -967,22 +1017,28 @@ bool ttb_npb_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, ttboost_v1
     if (0) {
     } else if (sn == 4 && memcmp(s, "chat", 4) == 0) {
       m->which_payload = ttboost_v1_ServerMessage_chat_tag;
-      memset(&m->payload.chat, 0, sizeof m->payload.chat);
+      if (!fresh)
+        ttb_json_zero(&m->payload.chat, sizeof m->payload.chat);
     } else if (sn == 4 && memcmp(s, "gift", 4) == 0) {
       m->which_payload = ttboost_v1_ServerMessage_gift_tag;
-      memset(&m->payload.gift, 0, sizeof m->payload.gift);
+      if (!fresh)
+        ttb_json_zero(&m->payload.gift, sizeof m->payload.gift);
     } else if (sn == 5 && memcmp(s, "audio", 5) == 0) {
       m->which_payload = ttboost_v1_ServerMessage_audio_tag;
-      memset(&m->payload.audio, 0, sizeof m->payload.audio);
+      if (!fresh)
+        ttb_json_zero(&m->payload.audio, sizeof m->payload.audio);
     } else if (sn == 5 && memcmp(s, "hello", 5) == 0) {
       m->which_payload = ttboost_v1_ServerMessage_hello_tag;
-      memset(&m->payload.hello, 0, sizeof m->payload.hello);
+      if (!fresh)
+        ttb_json_zero(&m->payload.hello, sizeof m->payload.hello);
     } else if (sn == 5 && memcmp(s, "error", 5) == 0) {
       m->which_payload = ttboost_v1_ServerMessage_error_tag;
-      memset(&m->payload.error, 0, sizeof m->payload.error);
+      if (!fresh)
+        ttb_json_zero(&m->payload.error, sizeof m->payload.error);
     } else if (sn == 4 && memcmp(s, "pong", 4) == 0) {
       m->which_payload = ttboost_v1_ServerMessage_pong_tag;
-      memset(&m->payload.pong, 0, sizeof m->payload.pong);
+      if (!fresh)
+        ttb_json_zero(&m->payload.pong, sizeof m->payload.pong);
     } else {
       return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, "type", "unknown value");
     }
@@ -993,11 +1049,11 @@ bool ttb_npb_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, ttboost_v1
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_ServerMessage_json_field(r, ks, kn, v, m);
       if (rc == 0 && kn == 4 && memcmp(ks, "type", 4) == 0)
         rc = 1;
@@ -1018,7 +1074,7 @@ bool ttb_npb_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, ttboost_v1
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1072,9 +1128,8 @@ bool ttb_npb_ttboost_v1_ServerMessage_from_json(const char *js, size_t len, ttbo
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_ServerMessage zero = ttboost_v1_ServerMessage_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ServerMessage_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_ServerMessage_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ServerMessage_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -1117,8 +1172,16 @@ int ttb_npb_ttboost_v1_Ack_json_field(ttb_jr *r, const char *k, size_t kn, int v
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_Ack_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Ack *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_Ack_json_decode(ttb_jr *r, int tok, ttboost_v1_Ack *m)
 {
+  return ttb_npb_ttboost_v1_Ack_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_Ack_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Ack *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -1127,18 +1190,18 @@ bool ttb_npb_ttboost_v1_Ack_json_decode(ttb_jr *r, int tok, ttboost_v1_Ack *m)
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_Ack_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1171,9 +1234,8 @@ bool ttb_npb_ttboost_v1_Ack_from_json(const char *js, size_t len, ttboost_v1_Ack
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_Ack zero = ttboost_v1_Ack_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Ack_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_Ack_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Ack_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -1261,8 +1323,16 @@ int ttb_npb_ttboost_v1_Settings_json_field(ttb_jr *r, const char *k, size_t kn, 
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_Settings_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Settings *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_Settings_json_decode(ttb_jr *r, int tok, ttboost_v1_Settings *m)
 {
+  return ttb_npb_ttboost_v1_Settings_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_Settings_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Settings *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -1271,18 +1341,18 @@ bool ttb_npb_ttboost_v1_Settings_json_decode(ttb_jr *r, int tok, ttboost_v1_Sett
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_Settings_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1315,9 +1385,8 @@ bool ttb_npb_ttboost_v1_Settings_from_json(const char *js, size_t len, ttboost_v
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_Settings zero = ttboost_v1_Settings_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Settings_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_Settings_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Settings_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -1360,8 +1429,16 @@ int ttb_npb_ttboost_v1_Ping_json_field(ttb_jr *r, const char *k, size_t kn, int 
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_Ping_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Ping *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_Ping_json_decode(ttb_jr *r, int tok, ttboost_v1_Ping *m)
 {
+  return ttb_npb_ttboost_v1_Ping_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_Ping_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Ping *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -1370,18 +1447,18 @@ bool ttb_npb_ttboost_v1_Ping_json_decode(ttb_jr *r, int tok, ttboost_v1_Ping *m)
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_Ping_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1414,9 +1491,8 @@ bool ttb_npb_ttboost_v1_Ping_from_json(const char *js, size_t len, ttboost_v1_Pi
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_Ping zero = ttboost_v1_Ping_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Ping_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_Ping_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Ping_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -1473,8 +1549,16 @@ int ttb_npb_ttboost_v1_ClientMessage_json_field(ttb_jr *r, const char *k, size_t
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_ClientMessage_json_decode_in(ttb_jr *r, int tok, ttboost_v1_ClientMessage *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, ttboost_v1_ClientMessage *m)
 {
+  return ttb_npb_ttboost_v1_ClientMessage_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_ClientMessage_json_decode_in(ttb_jr *r, int tok, ttboost_v1_ClientMessage *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int d = ttb_jr_find_key(r, tok, "type", 4);
@@ -1490,13 +1574,16 @@ bool ttb_npb_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, ttboost_v1
     if (0) {
     } else if (sn == 3 && memcmp(s, "ack", 3) == 0) {
       m->which_payload = ttboost_v1_ClientMessage_ack_tag;
-      memset(&m->payload.ack, 0, sizeof m->payload.ack);
+      if (!fresh)
+        ttb_json_zero(&m->payload.ack, sizeof m->payload.ack);
     } else if (sn == 8 && memcmp(s, "settings", 8) == 0) {
       m->which_payload = ttboost_v1_ClientMessage_settings_tag;
-      memset(&m->payload.settings, 0, sizeof m->payload.settings);
+      if (!fresh)
+        ttb_json_zero(&m->payload.settings, sizeof m->payload.settings);
     } else if (sn == 4 && memcmp(s, "ping", 4) == 0) {
       m->which_payload = ttboost_v1_ClientMessage_ping_tag;
-      memset(&m->payload.ping, 0, sizeof m->payload.ping);
+      if (!fresh)
+        ttb_json_zero(&m->payload.ping, sizeof m->payload.ping);
     } else {
       return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, "type", "unknown value");
     }
@@ -1507,11 +1594,11 @@ bool ttb_npb_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, ttboost_v1
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_ClientMessage_json_field(r, ks, kn, v, m);
       if (rc == 0 && kn == 4 && memcmp(ks, "type", 4) == 0)
         rc = 1;
@@ -1526,7 +1613,7 @@ bool ttb_npb_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, ttboost_v1
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1568,9 +1655,8 @@ bool ttb_npb_ttboost_v1_ClientMessage_from_json(const char *js, size_t len, ttbo
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_ClientMessage zero = ttboost_v1_ClientMessage_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ClientMessage_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_ClientMessage_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ClientMessage_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }

@@ -68,18 +68,18 @@ bool ttb_pbc_ttboost_v1_ChatEvent_json_decode(ttb_jr *r, int tok, Ttboost__V1__C
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_ChatEvent_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -98,7 +98,7 @@ bool ttb_pbc_ttboost_v1_ChatEvent_validate(const Ttboost__V1__ChatEvent *m, char
 char *ttb_pbc_ttboost_v1_ChatEvent_to_json(const Ttboost__V1__ChatEvent *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_ChatEvent_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -112,8 +112,9 @@ char *ttb_pbc_ttboost_v1_ChatEvent_to_json(const Ttboost__V1__ChatEvent *m, size
 
 Ttboost__V1__ChatEvent *ttb_pbc_ttboost_v1_ChatEvent_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -214,18 +215,18 @@ bool ttb_pbc_ttboost_v1_GiftEvent_json_decode(ttb_jr *r, int tok, Ttboost__V1__G
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_GiftEvent_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -244,7 +245,7 @@ bool ttb_pbc_ttboost_v1_GiftEvent_validate(const Ttboost__V1__GiftEvent *m, char
 char *ttb_pbc_ttboost_v1_GiftEvent_to_json(const Ttboost__V1__GiftEvent *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_GiftEvent_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -258,8 +259,9 @@ char *ttb_pbc_ttboost_v1_GiftEvent_to_json(const Ttboost__V1__GiftEvent *m, size
 
 Ttboost__V1__GiftEvent *ttb_pbc_ttboost_v1_GiftEvent_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -439,18 +441,18 @@ bool ttb_pbc_ttboost_v1_AudioFrame_json_decode(ttb_jr *r, int tok, Ttboost__V1__
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_AudioFrame_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -465,7 +467,7 @@ bool ttb_pbc_ttboost_v1_AudioFrame_validate(const Ttboost__V1__AudioFrame *m, ch
 char *ttb_pbc_ttboost_v1_AudioFrame_to_json(const Ttboost__V1__AudioFrame *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_AudioFrame_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -479,8 +481,9 @@ char *ttb_pbc_ttboost_v1_AudioFrame_to_json(const Ttboost__V1__AudioFrame *m, si
 
 Ttboost__V1__AudioFrame *ttb_pbc_ttboost_v1_AudioFrame_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -623,18 +626,18 @@ bool ttb_pbc_ttboost_v1_Hello_json_decode(ttb_jr *r, int tok, Ttboost__V1__Hello
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_Hello_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -650,7 +653,7 @@ bool ttb_pbc_ttboost_v1_Hello_validate(const Ttboost__V1__Hello *m, char *err, s
 char *ttb_pbc_ttboost_v1_Hello_to_json(const Ttboost__V1__Hello *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_Hello_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -664,8 +667,9 @@ char *ttb_pbc_ttboost_v1_Hello_to_json(const Ttboost__V1__Hello *m, size_t *len,
 
 Ttboost__V1__Hello *ttb_pbc_ttboost_v1_Hello_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -740,18 +744,18 @@ bool ttb_pbc_ttboost_v1_StreamError_json_decode(ttb_jr *r, int tok, Ttboost__V1_
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_StreamError_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -768,7 +772,7 @@ bool ttb_pbc_ttboost_v1_StreamError_validate(const Ttboost__V1__StreamError *m, 
 char *ttb_pbc_ttboost_v1_StreamError_to_json(const Ttboost__V1__StreamError *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_StreamError_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -782,8 +786,9 @@ char *ttb_pbc_ttboost_v1_StreamError_to_json(const Ttboost__V1__StreamError *m, 
 
 Ttboost__V1__StreamError *ttb_pbc_ttboost_v1_StreamError_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -864,18 +869,18 @@ bool ttb_pbc_ttboost_v1_Pong_json_decode(ttb_jr *r, int tok, Ttboost__V1__Pong *
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_Pong_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -891,7 +896,7 @@ bool ttb_pbc_ttboost_v1_Pong_validate(const Ttboost__V1__Pong *m, char *err, siz
 char *ttb_pbc_ttboost_v1_Pong_to_json(const Ttboost__V1__Pong *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_Pong_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -905,8 +910,9 @@ char *ttb_pbc_ttboost_v1_Pong_to_json(const Ttboost__V1__Pong *m, size_t *len, t
 
 Ttboost__V1__Pong *ttb_pbc_ttboost_v1_Pong_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -1098,11 +1104,11 @@ bool ttb_pbc_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_ServerMessage_json_field(r, ks, kn, v, m, a);
       if (rc == 0 && kn == 4 && memcmp(ks, "type", 4) == 0)
         rc = 1;
@@ -1123,7 +1129,7 @@ bool ttb_pbc_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1160,7 +1166,7 @@ bool ttb_pbc_ttboost_v1_ServerMessage_validate(const Ttboost__V1__ServerMessage 
 char *ttb_pbc_ttboost_v1_ServerMessage_to_json(const Ttboost__V1__ServerMessage *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_ServerMessage_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -1174,8 +1180,9 @@ char *ttb_pbc_ttboost_v1_ServerMessage_to_json(const Ttboost__V1__ServerMessage 
 
 Ttboost__V1__ServerMessage *ttb_pbc_ttboost_v1_ServerMessage_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -1243,18 +1250,18 @@ bool ttb_pbc_ttboost_v1_Ack_json_decode(ttb_jr *r, int tok, Ttboost__V1__Ack *m,
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_Ack_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1270,7 +1277,7 @@ bool ttb_pbc_ttboost_v1_Ack_validate(const Ttboost__V1__Ack *m, char *err, size_
 char *ttb_pbc_ttboost_v1_Ack_to_json(const Ttboost__V1__Ack *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_Ack_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -1284,8 +1291,9 @@ char *ttb_pbc_ttboost_v1_Ack_to_json(const Ttboost__V1__Ack *m, size_t *len, ttb
 
 Ttboost__V1__Ack *ttb_pbc_ttboost_v1_Ack_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -1398,18 +1406,18 @@ bool ttb_pbc_ttboost_v1_Settings_json_decode(ttb_jr *r, int tok, Ttboost__V1__Se
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_Settings_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1425,7 +1433,7 @@ bool ttb_pbc_ttboost_v1_Settings_validate(const Ttboost__V1__Settings *m, char *
 char *ttb_pbc_ttboost_v1_Settings_to_json(const Ttboost__V1__Settings *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_Settings_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -1439,8 +1447,9 @@ char *ttb_pbc_ttboost_v1_Settings_to_json(const Ttboost__V1__Settings *m, size_t
 
 Ttboost__V1__Settings *ttb_pbc_ttboost_v1_Settings_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -1508,18 +1517,18 @@ bool ttb_pbc_ttboost_v1_Ping_json_decode(ttb_jr *r, int tok, Ttboost__V1__Ping *
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_Ping_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1535,7 +1544,7 @@ bool ttb_pbc_ttboost_v1_Ping_validate(const Ttboost__V1__Ping *m, char *err, siz
 char *ttb_pbc_ttboost_v1_Ping_to_json(const Ttboost__V1__Ping *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_Ping_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -1549,8 +1558,9 @@ char *ttb_pbc_ttboost_v1_Ping_to_json(const Ttboost__V1__Ping *m, size_t *len, t
 
 Ttboost__V1__Ping *ttb_pbc_ttboost_v1_Ping_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -1677,11 +1687,11 @@ bool ttb_pbc_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_ClientMessage_json_field(r, ks, kn, v, m, a);
       if (rc == 0 && kn == 4 && memcmp(ks, "type", 4) == 0)
         rc = 1;
@@ -1696,7 +1706,7 @@ bool ttb_pbc_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -1721,7 +1731,7 @@ bool ttb_pbc_ttboost_v1_ClientMessage_validate(const Ttboost__V1__ClientMessage 
 char *ttb_pbc_ttboost_v1_ClientMessage_to_json(const Ttboost__V1__ClientMessage *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_ClientMessage_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -1735,8 +1745,9 @@ char *ttb_pbc_ttboost_v1_ClientMessage_to_json(const Ttboost__V1__ClientMessage 
 
 Ttboost__V1__ClientMessage *ttb_pbc_ttboost_v1_ClientMessage_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;

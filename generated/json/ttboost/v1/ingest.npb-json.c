@@ -36,19 +36,19 @@ int ttb_npb_ttboost_v1_IngestChat_json_field(ttb_jr *r, const char *k, size_t kn
   switch (kn) {
   case 4:
     if (memcmp(k, "user", 4) == 0) {
-      if (!ttb_jr_string_buf(r, v, "user", 128, m->user, sizeof m->user))
+      if (!ttb_jr_string_at(r, v, "user", 128, m->user, sizeof m->user))
         return -1;
       return 1;
     }
     break;
   case 7:
     if (memcmp(k, "message", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "message", 1024, m->message, sizeof m->message))
+      if (!ttb_jr_string_at(r, v, "message", 1024, m->message, sizeof m->message))
         return -1;
       return 1;
     }
     if (memcmp(k, "user_id", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "user_id", 64, m->user_id, sizeof m->user_id))
+      if (!ttb_jr_string_at(r, v, "user_id", 64, m->user_id, sizeof m->user_id))
         return -1;
       return 1;
     }
@@ -59,8 +59,16 @@ int ttb_npb_ttboost_v1_IngestChat_json_field(ttb_jr *r, const char *k, size_t kn
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_IngestChat_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestChat *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_IngestChat_json_decode(ttb_jr *r, int tok, ttboost_v1_IngestChat *m)
 {
+  return ttb_npb_ttboost_v1_IngestChat_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_IngestChat_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestChat *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -69,18 +77,18 @@ bool ttb_npb_ttboost_v1_IngestChat_json_decode(ttb_jr *r, int tok, ttboost_v1_In
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_IngestChat_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -116,9 +124,8 @@ bool ttb_npb_ttboost_v1_IngestChat_from_json(const char *js, size_t len, ttboost
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_IngestChat zero = ttboost_v1_IngestChat_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestChat_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_IngestChat_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestChat_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -184,7 +191,7 @@ int ttb_npb_ttboost_v1_IngestGift_json_field(ttb_jr *r, const char *k, size_t kn
   switch (kn) {
   case 4:
     if (memcmp(k, "user", 4) == 0) {
-      if (!ttb_jr_string_buf(r, v, "user", 128, m->user, sizeof m->user))
+      if (!ttb_jr_string_at(r, v, "user", 128, m->user, sizeof m->user))
         return -1;
       return 1;
     }
@@ -202,7 +209,7 @@ int ttb_npb_ttboost_v1_IngestGift_json_field(ttb_jr *r, const char *k, size_t kn
     break;
   case 7:
     if (memcmp(k, "user_id", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "user_id", 64, m->user_id, sizeof m->user_id))
+      if (!ttb_jr_string_at(r, v, "user_id", 64, m->user_id, sizeof m->user_id))
         return -1;
       return 1;
     }
@@ -218,7 +225,7 @@ int ttb_npb_ttboost_v1_IngestGift_json_field(ttb_jr *r, const char *k, size_t kn
     break;
   case 9:
     if (memcmp(k, "gift_name", 9) == 0) {
-      if (!ttb_jr_string_buf(r, v, "gift_name", 128, m->gift_name, sizeof m->gift_name))
+      if (!ttb_jr_string_at(r, v, "gift_name", 128, m->gift_name, sizeof m->gift_name))
         return -1;
       return 1;
     }
@@ -262,8 +269,16 @@ int ttb_npb_ttboost_v1_IngestGift_json_field(ttb_jr *r, const char *k, size_t kn
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_IngestGift_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestGift *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_IngestGift_json_decode(ttb_jr *r, int tok, ttboost_v1_IngestGift *m)
 {
+  return ttb_npb_ttboost_v1_IngestGift_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_IngestGift_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestGift *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -272,18 +287,18 @@ bool ttb_npb_ttboost_v1_IngestGift_json_decode(ttb_jr *r, int tok, ttboost_v1_In
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_IngestGift_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -319,9 +334,8 @@ bool ttb_npb_ttboost_v1_IngestGift_from_json(const char *js, size_t len, ttboost
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_IngestGift zero = ttboost_v1_IngestGift_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestGift_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_IngestGift_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestGift_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -366,7 +380,7 @@ int ttb_npb_ttboost_v1_IngestEvent_json_field(ttb_jr *r, const char *k, size_t k
   switch (kn) {
   case 7:
     if (memcmp(k, "channel", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "channel", 64, m->channel, sizeof m->channel))
+      if (!ttb_jr_string_at(r, v, "channel", 64, m->channel, sizeof m->channel))
         return -1;
       return 1;
     }
@@ -377,8 +391,16 @@ int ttb_npb_ttboost_v1_IngestEvent_json_field(ttb_jr *r, const char *k, size_t k
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_IngestEvent_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestEvent *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_IngestEvent *m)
 {
+  return ttb_npb_ttboost_v1_IngestEvent_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_IngestEvent_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestEvent *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int d = ttb_jr_find_key(r, tok, "type", 4);
@@ -394,10 +416,12 @@ bool ttb_npb_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_I
     if (0) {
     } else if (sn == 4 && memcmp(s, "chat", 4) == 0) {
       m->which_event = ttboost_v1_IngestEvent_chat_tag;
-      memset(&m->event.chat, 0, sizeof m->event.chat);
+      if (!fresh)
+        ttb_json_zero(&m->event.chat, sizeof m->event.chat);
     } else if (sn == 4 && memcmp(s, "gift", 4) == 0) {
       m->which_event = ttboost_v1_IngestEvent_gift_tag;
-      memset(&m->event.gift, 0, sizeof m->event.gift);
+      if (!fresh)
+        ttb_json_zero(&m->event.gift, sizeof m->event.gift);
     } else {
       return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, "type", "unknown value");
     }
@@ -408,11 +432,11 @@ bool ttb_npb_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_I
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_IngestEvent_json_field(r, ks, kn, v, m);
       if (rc == 0 && kn == 4 && memcmp(ks, "type", 4) == 0)
         rc = 1;
@@ -425,7 +449,7 @@ bool ttb_npb_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_I
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -465,9 +489,8 @@ bool ttb_npb_ttboost_v1_IngestEvent_from_json(const char *js, size_t len, ttboos
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_IngestEvent zero = ttboost_v1_IngestEvent_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestEvent_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_IngestEvent_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestEvent_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -512,14 +535,14 @@ int ttb_npb_ttboost_v1_IngestItemError_json_field(ttb_jr *r, const char *k, size
       return 1;
     }
     if (memcmp(k, "error", 5) == 0) {
-      if (!ttb_jr_string_buf(r, v, "error", 64, m->error, sizeof m->error))
+      if (!ttb_jr_string_at(r, v, "error", 64, m->error, sizeof m->error))
         return -1;
       return 1;
     }
     break;
   case 7:
     if (memcmp(k, "message", 7) == 0) {
-      if (!ttb_jr_string_buf(r, v, "message", 512, m->message, sizeof m->message))
+      if (!ttb_jr_string_at(r, v, "message", 512, m->message, sizeof m->message))
         return -1;
       return 1;
     }
@@ -530,8 +553,16 @@ int ttb_npb_ttboost_v1_IngestItemError_json_field(ttb_jr *r, const char *k, size
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_IngestItemError_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestItemError *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_IngestItemError_json_decode(ttb_jr *r, int tok, ttboost_v1_IngestItemError *m)
 {
+  return ttb_npb_ttboost_v1_IngestItemError_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_IngestItemError_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestItemError *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -540,18 +571,18 @@ bool ttb_npb_ttboost_v1_IngestItemError_json_decode(ttb_jr *r, int tok, ttboost_
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_IngestItemError_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -585,9 +616,8 @@ bool ttb_npb_ttboost_v1_IngestItemError_from_json(const char *js, size_t len, tt
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_IngestItemError zero = ttboost_v1_IngestItemError_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestItemError_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_IngestItemError_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestItemError_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -629,7 +659,7 @@ int ttb_npb_ttboost_v1_IngestResponse_json_field(ttb_jr *r, const char *k, size_
   switch (kn) {
   case 6:
     if (memcmp(k, "status", 6) == 0) {
-      if (!ttb_jr_string_buf(r, v, "status", 16, m->status, sizeof m->status))
+      if (!ttb_jr_string_at(r, v, "status", 16, m->status, sizeof m->status))
         return -1;
       return 1;
     }
@@ -671,8 +701,16 @@ int ttb_npb_ttboost_v1_IngestResponse_json_field(ttb_jr *r, const char *k, size_
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_IngestResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestResponse *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_IngestResponse_json_decode(ttb_jr *r, int tok, ttboost_v1_IngestResponse *m)
 {
+  return ttb_npb_ttboost_v1_IngestResponse_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_IngestResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_IngestResponse *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -681,18 +719,18 @@ bool ttb_npb_ttboost_v1_IngestResponse_json_decode(ttb_jr *r, int tok, ttboost_v
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_IngestResponse_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -730,9 +768,8 @@ bool ttb_npb_ttboost_v1_IngestResponse_from_json(const char *js, size_t len, ttb
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_IngestResponse zero = ttboost_v1_IngestResponse_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestResponse_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_IngestResponse_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestResponse_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }

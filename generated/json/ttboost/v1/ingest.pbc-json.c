@@ -70,18 +70,18 @@ bool ttb_pbc_ttboost_v1_IngestChat_json_decode(ttb_jr *r, int tok, Ttboost__V1__
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_IngestChat_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -100,7 +100,7 @@ bool ttb_pbc_ttboost_v1_IngestChat_validate(const Ttboost__V1__IngestChat *m, ch
 char *ttb_pbc_ttboost_v1_IngestChat_to_json(const Ttboost__V1__IngestChat *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_IngestChat_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -114,8 +114,9 @@ char *ttb_pbc_ttboost_v1_IngestChat_to_json(const Ttboost__V1__IngestChat *m, si
 
 Ttboost__V1__IngestChat *ttb_pbc_ttboost_v1_IngestChat_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -284,18 +285,18 @@ bool ttb_pbc_ttboost_v1_IngestGift_json_decode(ttb_jr *r, int tok, Ttboost__V1__
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_IngestGift_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -314,7 +315,7 @@ bool ttb_pbc_ttboost_v1_IngestGift_validate(const Ttboost__V1__IngestGift *m, ch
 char *ttb_pbc_ttboost_v1_IngestGift_to_json(const Ttboost__V1__IngestGift *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_IngestGift_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -328,8 +329,9 @@ char *ttb_pbc_ttboost_v1_IngestGift_to_json(const Ttboost__V1__IngestGift *m, si
 
 Ttboost__V1__IngestGift *ttb_pbc_ttboost_v1_IngestGift_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -445,11 +447,11 @@ bool ttb_pbc_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, Ttboost__V1_
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_IngestEvent_json_field(r, ks, kn, v, m, a);
       if (rc == 0 && kn == 4 && memcmp(ks, "type", 4) == 0)
         rc = 1;
@@ -462,7 +464,7 @@ bool ttb_pbc_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, Ttboost__V1_
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -485,7 +487,7 @@ bool ttb_pbc_ttboost_v1_IngestEvent_validate(const Ttboost__V1__IngestEvent *m, 
 char *ttb_pbc_ttboost_v1_IngestEvent_to_json(const Ttboost__V1__IngestEvent *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_IngestEvent_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -499,8 +501,9 @@ char *ttb_pbc_ttboost_v1_IngestEvent_to_json(const Ttboost__V1__IngestEvent *m, 
 
 Ttboost__V1__IngestEvent *ttb_pbc_ttboost_v1_IngestEvent_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -588,18 +591,18 @@ bool ttb_pbc_ttboost_v1_IngestItemError_json_decode(ttb_jr *r, int tok, Ttboost_
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_IngestItemError_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -616,7 +619,7 @@ bool ttb_pbc_ttboost_v1_IngestItemError_validate(const Ttboost__V1__IngestItemEr
 char *ttb_pbc_ttboost_v1_IngestItemError_to_json(const Ttboost__V1__IngestItemError *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_IngestItemError_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -630,8 +633,9 @@ char *ttb_pbc_ttboost_v1_IngestItemError_to_json(const Ttboost__V1__IngestItemEr
 
 Ttboost__V1__IngestItemError *ttb_pbc_ttboost_v1_IngestItemError_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;
@@ -746,18 +750,18 @@ bool ttb_pbc_ttboost_v1_IngestResponse_json_decode(ttb_jr *r, int tok, Ttboost__
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_pbc_ttboost_v1_IngestResponse_json_field(r, ks, kn, v, m, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -778,7 +782,7 @@ bool ttb_pbc_ttboost_v1_IngestResponse_validate(const Ttboost__V1__IngestRespons
 char *ttb_pbc_ttboost_v1_IngestResponse_to_json(const Ttboost__V1__IngestResponse *m, size_t *len, ttb_json_error *err)
 {
   ttb_jw w;
-  ttb_jw_init(&w, 256);
+  ttb_jw_init(&w, 512);
   if (!ttb_pbc_ttboost_v1_IngestResponse_json_encode(&w, m)) {
     ttb_json_set_error(err, w.status, w.err);
     ttb_jw_finish(&w);
@@ -792,8 +796,9 @@ char *ttb_pbc_ttboost_v1_IngestResponse_to_json(const Ttboost__V1__IngestRespons
 
 Ttboost__V1__IngestResponse *ttb_pbc_ttboost_v1_IngestResponse_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
 {
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
   ttb_jr r;
-  if (!ttb_jr_parse_alloc(&r, js, len, TTB_JSON_MAX_TOKENS_HEAP)) {
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
     ttb_json_set_error(err, r.status, r.err);
     ttb_jr_finish(&r);
     return NULL;

@@ -88,14 +88,14 @@ int ttb_npb_ttboost_v1_TraceHeader_json_field(ttb_jr *r, const char *k, size_t k
   switch (kn) {
   case 4:
     if (memcmp(k, "note", 4) == 0) {
-      if (!ttb_jr_string_buf(r, v, "note", 1024, m->note, sizeof m->note))
+      if (!ttb_jr_string_at(r, v, "note", 1024, m->note, sizeof m->note))
         return -1;
       return 1;
     }
     break;
   case 6:
     if (memcmp(k, "source", 6) == 0) {
-      if (!ttb_jr_string_buf(r, v, "source", 128, m->source, sizeof m->source))
+      if (!ttb_jr_string_at(r, v, "source", 128, m->source, sizeof m->source))
         return -1;
       return 1;
     }
@@ -128,8 +128,16 @@ int ttb_npb_ttboost_v1_TraceHeader_json_field(ttb_jr *r, const char *k, size_t k
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_TraceHeader_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TraceHeader *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_TraceHeader_json_decode(ttb_jr *r, int tok, ttboost_v1_TraceHeader *m)
 {
+  return ttb_npb_ttboost_v1_TraceHeader_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_TraceHeader_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TraceHeader *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -138,18 +146,18 @@ bool ttb_npb_ttboost_v1_TraceHeader_json_decode(ttb_jr *r, int tok, ttboost_v1_T
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_TraceHeader_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -183,9 +191,8 @@ bool ttb_npb_ttboost_v1_TraceHeader_from_json(const char *js, size_t len, ttboos
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_TraceHeader zero = ttboost_v1_TraceHeader_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TraceHeader_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_TraceHeader_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TraceHeader_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -293,8 +300,16 @@ int ttb_npb_ttboost_v1_TraceRecord_json_field(ttb_jr *r, const char *k, size_t k
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_TraceRecord_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TraceRecord *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_TraceRecord_json_decode(ttb_jr *r, int tok, ttboost_v1_TraceRecord *m)
 {
+  return ttb_npb_ttboost_v1_TraceRecord_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_TraceRecord_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TraceRecord *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -303,18 +318,18 @@ bool ttb_npb_ttboost_v1_TraceRecord_json_decode(ttb_jr *r, int tok, ttboost_v1_T
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_TraceRecord_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -356,9 +371,8 @@ bool ttb_npb_ttboost_v1_TraceRecord_from_json(const char *js, size_t len, ttboos
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_TraceRecord zero = ttboost_v1_TraceRecord_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TraceRecord_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_TraceRecord_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TraceRecord_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }

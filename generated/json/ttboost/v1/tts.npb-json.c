@@ -32,14 +32,14 @@ int ttb_npb_ttboost_v1_TtsRequest_json_field(ttb_jr *r, const char *k, size_t kn
   switch (kn) {
   case 4:
     if (memcmp(k, "text", 4) == 0) {
-      if (!ttb_jr_string_buf(r, v, "text", 1024, m->text, sizeof m->text))
+      if (!ttb_jr_string_at(r, v, "text", 1024, m->text, sizeof m->text))
         return -1;
       return 1;
     }
     break;
   case 5:
     if (memcmp(k, "voice", 5) == 0) {
-      if (!ttb_jr_string_buf(r, v, "voice", 32, m->voice, sizeof m->voice))
+      if (!ttb_jr_string_at(r, v, "voice", 32, m->voice, sizeof m->voice))
         return -1;
       return 1;
     }
@@ -50,8 +50,16 @@ int ttb_npb_ttboost_v1_TtsRequest_json_field(ttb_jr *r, const char *k, size_t kn
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_TtsRequest_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TtsRequest *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_TtsRequest_json_decode(ttb_jr *r, int tok, ttboost_v1_TtsRequest *m)
 {
+  return ttb_npb_ttboost_v1_TtsRequest_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_TtsRequest_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TtsRequest *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -60,18 +68,18 @@ bool ttb_npb_ttboost_v1_TtsRequest_json_decode(ttb_jr *r, int tok, ttboost_v1_Tt
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_TtsRequest_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -105,9 +113,8 @@ bool ttb_npb_ttboost_v1_TtsRequest_from_json(const char *js, size_t len, ttboost
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_TtsRequest zero = ttboost_v1_TtsRequest_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TtsRequest_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_TtsRequest_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TtsRequest_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -135,7 +142,7 @@ int ttb_npb_ttboost_v1_TtsResponse_json_field(ttb_jr *r, const char *k, size_t k
   switch (kn) {
   case 3:
     if (memcmp(k, "url", 3) == 0) {
-      if (!ttb_jr_string_buf(r, v, "url", 512, m->url, sizeof m->url))
+      if (!ttb_jr_string_at(r, v, "url", 512, m->url, sizeof m->url))
         return -1;
       return 1;
     }
@@ -146,8 +153,16 @@ int ttb_npb_ttboost_v1_TtsResponse_json_field(ttb_jr *r, const char *k, size_t k
   return 0;
 }
 
+static bool ttb_npb_ttboost_v1_TtsResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TtsResponse *m, bool fresh);
+
 bool ttb_npb_ttboost_v1_TtsResponse_json_decode(ttb_jr *r, int tok, ttboost_v1_TtsResponse *m)
 {
+  return ttb_npb_ttboost_v1_TtsResponse_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_TtsResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TtsResponse *m, bool fresh)
+{
+  (void)fresh;
   if (!ttb_jr_expect_object(r, tok, NULL))
     return false;
   int n = r->toks[tok].size;
@@ -156,18 +171,18 @@ bool ttb_npb_ttboost_v1_TtsResponse_json_decode(ttb_jr *r, int tok, ttboost_v1_T
     char kb[64];
     const char *ks;
     size_t kn;
-    if (!ttb_jr_key(r, k, kb, sizeof kb, &ks, &kn))
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
       return false;
     int v = k + 1;
     int rc = 0;
-    if (!ttb_jr_is_null(r, v)) {
+    if (!ttb_jr_null_at(r, v)) {
       rc = ttb_npb_ttboost_v1_TtsResponse_json_field(r, ks, kn, v, m);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
     if (rc == 0 && !ttb_jr_skip_value(r, v))
       return false;
-    k = ttb_jr_next(r, v);
+    k = ttb_jr_after(r, v);
   }
   return true;
 }
@@ -199,9 +214,8 @@ bool ttb_npb_ttboost_v1_TtsResponse_from_json(const char *js, size_t len, ttboos
 {
   jsmntok_t toks[TTB_JSON_MAX_TOKENS];
   ttb_jr r;
-  const ttboost_v1_TtsResponse zero = ttboost_v1_TtsResponse_init_zero;
-  *m = zero;
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TtsResponse_json_decode(&r, 0, m)) {
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_TtsResponse_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TtsResponse_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }

@@ -25,6 +25,10 @@ extern "C" {
 #ifndef TTB_JSON_MAX_TOKENS_HEAP
 #define TTB_JSON_MAX_TOKENS_HEAP 65536
 #endif
+/* Tokens a decode keeps on the stack before it moves them to the heap. */
+#ifndef TTB_JSON_STACK_TOKENS
+#define TTB_JSON_STACK_TOKENS 64
+#endif
 
 /* ttboost.v1.TtsRequest: Body of POST /tts/generate (Authorization: Bearer <ws_token>). JSON: {"text":"…"}. */
 bool ttb_pbc_ttboost_v1_TtsRequest_json_encode(ttb_jw *w, const Ttboost__V1__TtsRequest *m);
