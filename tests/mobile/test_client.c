@@ -10,32 +10,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
+
 #include "ttboost/client.h"
 
 static char dir[256];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ttb_client_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_not_null(tmpdir_make(dir, sizeof dir, "ttb_client_"));
 }
 
-static void teardown(void)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
+static void teardown(void) { tmpdir_remove(dir); }
 
 static ttb_client *mk(uint32_t rate, uint32_t ch)
 {

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
+
 #include "client_internal.h"
 #include "helpers.h"
 #include "opus_synth.h"
@@ -239,26 +241,10 @@ static char dir[256];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ttb_flow_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_not_null(tmpdir_make(dir, sizeof dir, "ttb_flow_"));
 }
 
-static void teardown(void)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
+static void teardown(void) { tmpdir_remove(dir); }
 
 static ttb_client *mk(void)
 {

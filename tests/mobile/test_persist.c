@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
+
 #include "persist/persist.h"
 #include "platform/platform.h"
 
@@ -15,26 +17,10 @@ static char dir[256];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ttb_persist_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_not_null(tmpdir_make(dir, sizeof dir, "ttb_persist_"));
 }
 
-static void teardown(void)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
+static void teardown(void) { tmpdir_remove(dir); }
 
 static void write_raw(const char *name, const void *data, size_t len)
 {
