@@ -2,9 +2,12 @@
 # Runs every check TTBoost has, as CI does (.ci/run calls this):
 #   1. build and `meson test` (unit, integration against the real server, freshness of generated/)
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. the libFuzzer smoke run of every network decoder (clang)
-#   4. the Flutter app's source checks (mobile/app/tool, Node.js)
-# Options: FUZZ_SECONDS (default 30 per target), SKIP_FUZZ=1, SKIP_SAN=1.
+#   3. the mobile core cross-compiled for arm64, its unit tests under qemu
+#      (scripts/cross-arm64.sh; installs the arm64 toolchain when missing)
+#   4. the libFuzzer smoke run of every network decoder (clang)
+#   5. the Flutter app's source checks (mobile/app/tool, Node.js)
+# Options: FUZZ_SECONDS (default 30 per target), SKIP_FUZZ=1, SKIP_SAN=1,
+# SKIP_ARM64=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -50,6 +53,10 @@ if [ "${SKIP_SAN:-0}" != 1 ]; then
   export LSAN_OPTIONS=suppressions=$ROOT/scripts/lsan.supp:print_suppressions=0
   stage "tests under ASan+UBSan" build_and_test build-san -Dtests=enabled \
     -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
+fi
+
+if [ "${SKIP_ARM64:-0}" != 1 ]; then
+  stage "arm64 cross build + tests (qemu)" ./scripts/cross-arm64.sh
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x tests/fuzz/smoke.sh ]; then
