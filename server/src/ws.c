@@ -21,6 +21,13 @@ struct ttb_session {
   ttb_link chan; /* the sessions of its channel */
   ttb_link pend; /* in W.pending: has something to send or to read */
   bool pending;
+  /* The upgrade: h2o writes the 101, then hands over the socket. When that
+   * write fails, h2o frees the connection without telling us; the request's
+   * pool going away (req_gone) without the socket having arrived (upgraded)
+   * is how we learn it, and upgrade_check then forgets the session. */
+  bool req_gone;
+  bool upgraded;
+  h2o_timeout_entry_t upgrade_check;
   ttb_channel *ch;
   bool binary;
   bool closing; /* the close frame is queued */
@@ -139,10 +146,13 @@ static bool append_frame(ttb_session *s, uint8_t opcode, const void *data, size_
   return true;
 }
 
+/* Whether s->conn may be touched (see req_gone). */
+static bool alive(const ttb_session *s) { return s->upgraded || !s->req_gone; }
+
 /* Runs the session on the next turn of the loop (once the upgrade is done). */
 static void schedule(ttb_session *s)
 {
-  if (s->pending || s->conn->sock == NULL)
+  if (s->pending || !s->upgraded)
     return;
   s->pending = true;
   s->pend.prev = W.pending.prev;
@@ -168,6 +178,8 @@ static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, s
   (void)flags;
   h2o_websocket_conn_t *conn = user_data;
   ttb_session *s = conn->data;
+  if (conn->sock != NULL)
+    s->upgraded = true; /* the first send after the 101: the socket is ours */
   if (!append_raw(s, data, len)) {
     wslay_event_set_error(ctx, WSLAY_ERR_NOMEM);
     return -1;
@@ -278,13 +290,15 @@ static void proceed(ttb_session *s) { schedule(s); }
 
 static bool queue(ttb_session *s, uint8_t opcode, const void *data, size_t len)
 {
+  if (!alive(s))
+    return false;
   struct wslay_event_msg m = {opcode, data, len};
   return wslay_event_queue_msg(s->conn->ws_ctx, &m) == 0;
 }
 
 static void begin_close(ttb_session *s, uint16_t code, const char *reason)
 {
-  if (s->closing)
+  if (s->closing || !alive(s))
     return;
   s->closing = true;
   s->closing_since = now_ms();
@@ -333,7 +347,7 @@ void ttb_ws_close(ttb_session *s, uint16_t code, const char *error, const char *
 
 bool ttb_ws_send(ttb_session *s, const void *data, size_t len)
 {
-  if (s->closing)
+  if (s->closing || !alive(s))
     return false;
   if (s->out.msgs + s->wr.msgs >= W.limits.max_queued_msgs ||
       s->out.len + s->wr.len + len > W.limits.max_queued_bytes) {
@@ -435,6 +449,8 @@ static void on_client_message(ttb_session *s, const struct wslay_event_on_msg_re
 
 static void session_free(ttb_session *s)
 {
+  if (h2o_timeout_is_linked(&s->upgrade_check))
+    h2o_timeout_unlink(&s->upgrade_check);
   unschedule(s);
   outbuf_free(&s->out);
   outbuf_free(&s->wr);
@@ -471,8 +487,8 @@ static void on_sweep(h2o_timeout_entry_t *entry)
   uint64_t hb = W.limits.heartbeat_ms;
   for (ttb_link *l = W.all.next, *n = l->next; l != &W.all; l = n, n = l->next) {
     ttb_session *s = (ttb_session *)((char *)l - offsetof(ttb_session, all));
-    if (s->conn->sock == NULL)
-      continue; /* still upgrading */
+    if (!s->upgraded)
+      continue; /* still upgrading (or the upgrade failed: upgrade_check forgets it) */
     if (s->closing) {
       if (now - s->closing_since > 5000) {
         /* the peer does not answer our close: drop the connection */
@@ -520,6 +536,23 @@ static bool wants_binary(h2o_req_t *req)
   return false;
 }
 
+/* The next turn after the upgrade's request went away: a session whose
+ * socket never arrived lost its connection with the failed 101 write. */
+static void on_upgrade_check(h2o_timeout_entry_t *entry)
+{
+  ttb_session *s = (ttb_session *)((char *)entry - offsetof(ttb_session, upgrade_check));
+  if (!s->upgraded)
+    session_free(s); /* never touches s->conn */
+}
+
+static void on_req_dispose(void *p)
+{
+  ttb_session *s = *(ttb_session **)p;
+  s->req_gone = true;
+  s->upgrade_check.cb = on_upgrade_check;
+  h2o_timeout_link(W.loop, &W.now, &s->upgrade_check);
+}
+
 static ttb_session *upgrade(h2o_req_t *req)
 {
   const char *client_key;
@@ -543,6 +576,8 @@ static ttb_session *upgrade(h2o_req_t *req)
   /* a first ping: when the upgrade completes, h2o lets wslay send it, which
    * tells us the socket is there (and starts the heartbeat) */
   queue(s, WSLAY_PING, "ttb", 3);
+  ttb_session **guard = h2o_mem_alloc_shared(&req->pool, sizeof *guard, on_req_dispose);
+  *guard = s;
   s->all.prev = W.all.prev;
   s->all.next = &W.all;
   W.all.prev->next = &s->all;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -425,4 +426,48 @@ Test(ws, a_gift_streak_is_one_event_with_its_total)
   /* nothing else: no second event for the same streak, even after its idle time */
   cr_expect_not(ws_text(&w, m, sizeof m, 4500), "a second event for one streak: %s", m);
   ws_close(&w);
+}
+
+/* Clients that ask for the upgrade and reset the connection at once: the
+ * server's 101 write fails, and it must forget those sessions cleanly. */
+Test(ws, abandoned_upgrades_are_forgotten)
+{
+  for (int i = 0; i < 300; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)S.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     token);
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    struct linger l = {1, 0}; /* close with a reset */
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    if (i % 2)
+      shutdown(fd, SHUT_RD);
+    close(fd);
+  }
+  /* the server goes on serving, and counts no socket that is not there */
+  ws w;
+  open_ws(&w, NULL, NULL);
+  char m[4096];
+  cr_assert(ws_text(&w, m, sizeof m, 5000), "no hello after the abandoned upgrades");
+  gift("Rose", 1);
+  cr_assert(ws_text(&w, m, sizeof m, 5000), "no gift");
+  ws_close(&w);
+  long long open_now = -1;
+  for (int tries = 0; tries < 50; tries++) {
+    http_resp r;
+    http(&S, "GET", "/metrics", NULL, NULL, 0, &r);
+    const char *p = strstr(r.body, "\nttboost_sockets_open ");
+    open_now = p ? atoll(p + 22) : -1;
+    http_free(&r);
+    if (open_now == 0)
+      break;
+    usleep(100 * 1000);
+  }
+  cr_expect_eq(open_now, 0, "sockets still counted after their clients went away");
 }
