@@ -6,13 +6,14 @@
  * checks what jsmn leaves loose: separators ("{,}", "[1 2]", trailing
  * commas), the grammar of numbers and literals ("tru", "-", "01"), nesting
  * depth, trailing bytes. It also validates each string as it looks for its
- * closing quote (UTF-8, no control character, no escape: plain_run, sixteen
- * bytes at a time with SSE2); when all are plain (ttb_jr.plain, the usual
- * case) reading a string is a copy. Otherwise strings are checked (escapes,
- * UTF-8, control characters) when they are read, naming the field, and
- * ignored values by ttb_jr_skip_value, so every byte of a document that
- * decodes was checked. jsmn itself is still compiled here (jsmn_parse), for
- * callers that count tokens with it.
+ * closing quote (UTF-8, no control character, no escape), sixteen bytes at a
+ * time: ASCII with SSE2 inline, other scripts in scan_mixed (SSSE3 table
+ * lookups when the CPU has them, else SSE2; plain_run without SSE2); when
+ * all are plain (ttb_jr.plain, the usual case) reading a string is a copy.
+ * Otherwise strings are checked (escapes, UTF-8, control characters) when
+ * they are read, naming the field, and ignored values by ttb_jr_skip_value,
+ * so every byte of a document that decodes was checked. jsmn itself is
+ * still compiled here (jsmn_parse), for callers that count tokens with it.
  *
  * Writing copies runs that need no escape at once, after the same check.
  */
@@ -78,6 +79,17 @@ TTB_INLINE uint64_t has_zero(uint64_t x)
 #if defined(__SSE2__)
 #include <emmintrin.h>
 
+/* SSSE3: compiled in when the build targets it, else (GCC, Clang) built
+ * for it apart and chosen at run time. TTB_JSON_NO_SSSE3 leaves it out. */
+#if defined(__GNUC__) && !defined(__SSSE3__) && !defined(TTB_JSON_NO_SSSE3)
+#define TTB_SSSE3_DISPATCH 1
+#define TTB_SSSE3 __attribute__((target("ssse3")))
+#include <tmmintrin.h>
+#elif defined(__SSSE3__) && !defined(TTB_JSON_NO_SSSE3)
+#define TTB_SSSE3
+#include <tmmintrin.h>
+#endif
+
 /* Is c a lead byte of a two-byte sequence (0xC2..0xDF)? */
 TTB_INLINE bool is_lead2(unsigned char c)
 {
@@ -93,9 +105,8 @@ TTB_INLINE bool is_lead2(unsigned char c)
  * block's leads, whose last byte `prev` carries into the next block.
  * Longer sequences are left to the caller.
  */
-TTB_INLINE unsigned blk_bad(const unsigned char *p, __m128i prev, __m128i *lead)
+TTB_INLINE unsigned blk_bad_v(__m128i b, __m128i prev, __m128i *lead)
 {
-  __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
   __m128i neg = _mm_cmplt_epi8(b, _mm_setzero_si128());
   __m128i ctl = _mm_andnot_si128(neg, _mm_cmplt_epi8(b, _mm_set1_epi8(0x20)));
   __m128i stop = _mm_or_si128(ctl, _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
@@ -108,6 +119,53 @@ TTB_INLINE unsigned blk_bad(const unsigned char *p, __m128i prev, __m128i *lead)
   *lead = l;
   return (unsigned)_mm_movemask_epi8(_mm_or_si128(stop, _mm_or_si128(other, _mm_xor_si128(cont, after))));
 }
+
+TTB_INLINE unsigned blk_bad(const unsigned char *p, __m128i prev, __m128i *lead)
+{
+  return blk_bad_v(_mm_loadu_si128((const __m128i *)(const void *)p), prev, lead);
+}
+
+#if !defined(TTB_SSSE3) || defined(TTB_SSSE3_DISPATCH)
+/* Is each byte of v >= x (unsigned)? */
+#define TTB_GE_U8(v, x) _mm_cmpeq_epi8(_mm_max_epu8((v), _mm_set1_epi8((char)(x))), (v))
+
+/*
+ * One 16-byte block b of a string, prev the block before it (zero at the
+ * string's start): bit i of the result is set when byte i is a control
+ * character, '\\', or where the block stops being well-formed UTF-8 (of
+ * any length: no overlongs, surrogates or code points above U+10FFFF). A
+ * byte is a continuation (0x80..0xBF) exactly when byte i-1 is a lead
+ * (>= 0xC0), byte i-2 a lead of three or four bytes (>= 0xE0) or byte i-3
+ * one of four (>= 0xF0); C0, C1 and F5..FF never occur; after E0, ED, F0
+ * and F4 the continuation's range is narrower. Each bit depends only on
+ * bytes up to i, so a sequence cut short by the closing quote marks the
+ * quote. SSE2 only.
+ */
+TTB_INLINE unsigned blk_utf8_bad(__m128i b, __m128i prev)
+{
+  __m128i p1 = _mm_or_si128(_mm_slli_si128(b, 1), _mm_srli_si128(prev, 15));
+  __m128i p2 = _mm_or_si128(_mm_slli_si128(b, 2), _mm_srli_si128(prev, 14));
+  __m128i p3 = _mm_or_si128(_mm_slli_si128(b, 3), _mm_srli_si128(prev, 13));
+  __m128i want = _mm_or_si128(TTB_GE_U8(p1, 0xC0), _mm_or_si128(TTB_GE_U8(p2, 0xE0), TTB_GE_U8(p3, 0xF0)));
+  __m128i cont = _mm_cmplt_epi8(b, _mm_set1_epi8((char)0xC0)); /* signed: 0x80..0xBF */
+  __m128i bad = _mm_xor_si128(want, cont);
+  bad = _mm_or_si128(bad, TTB_GE_U8(b, 0xF5));
+  bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_and_si128(b, _mm_set1_epi8((char)0xFE)),
+                                         _mm_set1_epi8((char)0xC0)));
+  /* (signed compares: b is a continuation here, or already marked) */
+  __m128i lo = _mm_or_si128(
+      _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xE0)), _mm_cmplt_epi8(b, _mm_set1_epi8((char)0xA0))),
+      _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xF0)), _mm_cmplt_epi8(b, _mm_set1_epi8((char)0x90))));
+  __m128i up = _mm_or_si128(
+      _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xED)), _mm_cmpgt_epi8(b, _mm_set1_epi8((char)0x9F))),
+      _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xF4)), _mm_cmpgt_epi8(b, _mm_set1_epi8((char)0x8F))));
+  bad = _mm_or_si128(bad, _mm_or_si128(lo, up));
+  /* control characters (unsigned < 0x20) and backslashes */
+  __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(0x1F)), b);
+  bad = _mm_or_si128(bad, _mm_or_si128(ctl, _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
+  return (unsigned)_mm_movemask_epi8(bad);
+}
+#endif
 #endif
 
 /*
@@ -632,9 +690,11 @@ typedef struct tk {
   const char *js;
   size_t len;
   size_t pos;
-  unsigned n;     /* tokens used */
-  unsigned cap;   /* tokens allocated */
-  unsigned max;   /* bound (growable readers) */
+  /* size_t, not unsigned: stores into the (int) tokens cannot change
+   * these, so the compiler need not reload them after each */
+  size_t n;       /* tokens used */
+  size_t cap;     /* tokens allocated */
+  size_t max;     /* bound (growable readers) */
   bool grow;      /* r->toks is ours (heap) and may grow up to max */
   bool plain;     /* every string so far is plain text (see ttb_jr.plain) */
 } tk;
@@ -649,17 +709,17 @@ static bool tk_grow(tk *t)
 {
   if (!t->grow || t->cap >= t->max) {
     if (t->grow)
-      ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "document has more than %u values", t->max);
+      ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "document has more than %zu values", t->max);
     else
       ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "document has too many values");
     return false;
   }
-  unsigned more = t->cap > t->max / 2 ? t->max : t->cap * 2;
+  size_t more = t->cap > t->max / 2 ? t->max : t->cap * 2;
   if (more < 16)
     more = 16 < t->max ? 16 : t->max;
   jsmntok_t *p;
   if (t->r->heap) {
-    p = realloc(t->r->toks, (size_t)more * sizeof *p);
+    p = realloc(t->r->toks, more * sizeof *p);
   } else {
     /* leave the caller's buffer for the heap */
     p = malloc((size_t)more * sizeof *p);
@@ -701,6 +761,163 @@ static inline bool is_hex(char c)
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+#if defined(__SSE2__)
+/*
+ * The scan of a string from k on, once a byte >= 0x80 (or the document's
+ * last sixteen bytes) is in sight: sixteen bytes at a time, each block
+ * checked by BLK(b, prev) (blk_utf8_bad or blk_utf8_bad_ssse3). The bytes
+ * before k are ASCII or the string's own, already checked. Returns the
+ * index of the first stop; *quote tells whether it is the closing quote
+ * (the string is then plain), else it is a problem or the document's end.
+ * FAST(b, plead, &lead) may pass a block cheaply first.
+ */
+#define TTB_SCAN_BODY(BLK, FAST)                                                             \
+  __m128i prev = _mm_setzero_si128(), plead = _mm_setzero_si128(), lead, b;                  \
+  unsigned q, bad, m, full = 0;                                                              \
+  while (n - k >= 16) {                                                                      \
+    b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));                             \
+    /* after a block that FAST did not pass, a sequence may be pending */                    \
+    unsigned fb = FAST(b, plead, &lead);                                                     \
+    if ((fb | full) != 0) {                                                                  \
+      full = fb;                                                                             \
+      q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')));                \
+      bad = BLK(b, prev);                                                                    \
+      if ((m = q | bad) != 0)                                                                \
+        goto stop;                                                                           \
+    }                                                                                        \
+    prev = b;                                                                                \
+    plead = lead;                                                                            \
+    k += 16;                                                                                 \
+  }                                                                                          \
+  if (n >= 32) {                                                                             \
+    /* the document's last sixteen bytes after the sixteen before them;                      \
+     * the masks are shifted so that bit 0 is byte k */                                      \
+    size_t base = n - 16;                                                                    \
+    unsigned sh = (unsigned)(k - base);                                                      \
+    b = _mm_loadu_si128((const __m128i *)(const void *)(s + base));                          \
+    prev = _mm_loadu_si128((const __m128i *)(const void *)(s + base - 16));                  \
+    q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"'))) >> sh;            \
+    bad = BLK(b, prev) >> sh;                                                                \
+  } else {                                                                                   \
+    /* a small document's last bytes, padded with NULs (control characters:                 \
+     * a string they would continue is not plain) */                                         \
+    unsigned char pad[16] = {0};                                                             \
+    memcpy(pad, s + k, n - k);                                                               \
+    b = _mm_loadu_si128((const __m128i *)(const void *)pad);                                 \
+    q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')));                  \
+    bad = BLK(b, prev);                                                                      \
+  }                                                                                          \
+  if ((m = q | bad) == 0) {                                                                  \
+    *quote = false;                                                                          \
+    return n;                                                                                \
+  }                                                                                          \
+  stop:                                                                                      \
+  *quote = (m & (0u - m) & bad) == 0;                                                        \
+  return k + (unsigned)__builtin_ctz(m)
+
+#if !defined(TTB_SSSE3) || defined(TTB_SSSE3_DISPATCH)
+/* SSE2: blocks of ASCII and two-byte sequences pass blk_bad_v; the others
+ * (a quote, a longer sequence, a problem) take blk_utf8_bad. */
+static size_t scan_mixed_sse2(const unsigned char *s, size_t k, size_t n, bool *quote)
+{
+  TTB_SCAN_BODY(blk_utf8_bad, blk_bad_v);
+}
+#endif
+
+#if defined(TTB_SSSE3)
+/*
+ * blk_utf8_bad with SSSE3's table lookups (pshufb): the "lookup"
+ * validation of Keiser and Lemire, "Validating UTF-8 In Less Than One
+ * Instruction Per Byte" (2021), as in simdjson: the high and low nibbles of
+ * byte i-1 and the high nibble of byte i each select the errors they allow;
+ * the three agree only on an error. Continuations owed to a three- or
+ * four-byte lead two or three bytes back are counted apart. Each byte's
+ * verdict depends only on bytes up to it.
+ */
+TTB_SSSE3 static inline unsigned blk_utf8_bad_ssse3(__m128i b, __m128i prev)
+{
+  enum {
+    TOO_SHORT = 1 << 0, /* lead or ASCII, then lead or ASCII... owed a continuation */
+    TOO_LONG = 1 << 1,  /* ASCII, then a continuation */
+    OVERLONG_3 = 1 << 2,
+    TOO_LARGE = 1 << 3,
+    SURROGATE = 1 << 4,
+    OVERLONG_2 = 1 << 5,
+    TOO_LARGE_1000 = 1 << 6,
+    OVERLONG_4 = 1 << 6,
+    TWO_CONTS = 1 << 7,
+    CARRY = TOO_SHORT | TOO_LONG | TWO_CONTS,
+  };
+  const __m128i nib = _mm_set1_epi8(0x0F);
+  __m128i p1 = _mm_alignr_epi8(b, prev, 15);
+  __m128i hi1 = _mm_shuffle_epi8(
+      _mm_setr_epi8(TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
+                    (char)TWO_CONTS, (char)TWO_CONTS, (char)TWO_CONTS, (char)TWO_CONTS,
+                    TOO_SHORT | OVERLONG_2, TOO_SHORT,
+                    TOO_SHORT | OVERLONG_3 | SURROGATE,
+                    (char)(TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4)),
+      _mm_and_si128(_mm_srli_epi16(p1, 4), nib));
+  __m128i lo1 = _mm_shuffle_epi8(
+      _mm_setr_epi8((char)(CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4), (char)(CARRY | OVERLONG_2),
+                    (char)CARRY, (char)CARRY, (char)(CARRY | TOO_LARGE),
+                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
+                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
+                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
+                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
+                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE),
+                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000)),
+      _mm_and_si128(p1, nib));
+  __m128i hi2 = _mm_shuffle_epi8(
+      _mm_setr_epi8(TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+                    TOO_SHORT,
+                    (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4),
+                    (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE),
+                    (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE),
+                    (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE), TOO_SHORT,
+                    TOO_SHORT, TOO_SHORT, TOO_SHORT),
+      _mm_and_si128(_mm_srli_epi16(b, 4), nib));
+  __m128i sc = _mm_and_si128(_mm_and_si128(hi1, lo1), hi2);
+  /* bytes owed to a lead of three or four bytes two or three bytes back */
+  __m128i p2 = _mm_alignr_epi8(b, prev, 14);
+  __m128i p3 = _mm_alignr_epi8(b, prev, 13);
+  __m128i must = _mm_or_si128(_mm_subs_epu8(p2, _mm_set1_epi8((char)(0xE0 - 0x80))),
+                              _mm_subs_epu8(p3, _mm_set1_epi8((char)(0xF0 - 0x80))));
+  __m128i err = _mm_xor_si128(_mm_and_si128(must, _mm_set1_epi8((char)0x80)), sc);
+  /* control characters (unsigned < 0x20) and backslashes */
+  __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(0x1F)), b);
+  __m128i bs = _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'));
+  unsigned ok = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(err, _mm_setzero_si128()));
+  return (~ok & 0xFFFFu) | (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, bs));
+}
+
+/* No pre-check: the lookup costs about what blk_bad_v does. */
+TTB_SSSE3 static inline unsigned blk_any(__m128i b, __m128i plead, __m128i *lead)
+{
+  (void)b;
+  *lead = plead;
+  return 1;
+}
+
+TTB_SSSE3 static size_t scan_mixed_ssse3(const unsigned char *s, size_t k, size_t n, bool *quote)
+{
+  TTB_SCAN_BODY(blk_utf8_bad_ssse3, blk_any);
+}
+#endif
+
+TTB_INLINE size_t scan_mixed(const unsigned char *s, size_t k, size_t n, bool *quote)
+{
+#if defined(TTB_SSSE3_DISPATCH)
+  if (__builtin_cpu_supports("ssse3"))
+    return scan_mixed_ssse3(s, k, n, quote);
+  return scan_mixed_sse2(s, k, n, quote);
+#elif defined(TTB_SSSE3)
+  return scan_mixed_ssse3(s, k, n, quote);
+#else
+  return scan_mixed_sse2(s, k, n, quote);
+#endif
+}
+#endif /* __SSE2__ */
+
 /* A string at t->pos (its opening quote). */
 TTB_INLINE int tk_string(tk *t)
 {
@@ -711,28 +928,51 @@ TTB_INLINE int tk_string(tk *t)
   if (id < 0)
     return -1;
   if (t->plain) {
-    /* validate while looking for the closing quote: plain ASCII first */
 #if defined(__SSE2__)
-    while (n - k >= 16) {
-      __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
-      __m128i sp = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)), /* and >= 0x80 */
-                                _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
-                                             _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
-      unsigned m = (unsigned)_mm_movemask_epi8(sp);
-      if (m != 0) {
-        unsigned q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')));
-        k += (unsigned)__builtin_ctz(m);
-        if (m & -m & q)
-          goto done; /* the first stop is the closing quote */
+    /* validate while looking for the closing quote: ASCII sixteen bytes
+     * at a time here, the rest (other scripts, the document's tail) in
+     * scan_mixed */
+    for (;;) {
+      __m128i b;
+      unsigned sh = 0;
+      if (n - k >= 16) {
+        b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+      } else if (n >= 16) {
+        /* the document's last sixteen bytes; bit 0 of the masks is byte k */
+        sh = (unsigned)(k - (n - 16));
+        b = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+      } else {
         break;
+      }
+      unsigned hi = (unsigned)_mm_movemask_epi8(b) >> sh;
+      unsigned q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"'))) >> sh;
+      unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+          _mm_cmplt_epi8(b, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(b, _mm_set1_epi8('\\')))) >> sh;
+      if (hi != 0 && (q == 0 || (hi & (q - 1) & ~q) != 0))
+        break; /* a byte >= 0x80 before the first quote */
+      if (sh != 0 && q == 0)
+        break; /* the end of the document */
+      unsigned m = q | bad;
+      if (m != 0) {
+        k += (unsigned)__builtin_ctz(m);
+        if ((m & (0u - m) & bad) == 0)
+          goto done; /* the first stop is the closing quote */
+        goto not_plain;
       }
       k += 16;
     }
-#endif
-    if (k >= n || s[k] != '"')
-      k = plain_run(s, k, n, n);
+    {
+      bool quote;
+      k = scan_mixed(s, k, n, &quote);
+      if (quote)
+        goto done;
+    }
+  not_plain:
+#else
+    k = plain_run(s, k, n, n);
     if (k < n && s[k] == '"')
       goto done;
+#endif
     /* an escape, a control character or invalid UTF-8 (reported, naming
      * the field, when the string is read): find the end the plain way */
     t->plain = false;
@@ -1261,11 +1501,11 @@ int ttb_jr_find_key(ttb_jr *r, int obj, const char *key, size_t n)
     char buf[64];
     const char *s;
     size_t sn;
-    if (!ttb_jr_key(r, k, buf, sizeof buf, &s, &sn))
+    if (!ttb_jr_key_at(r, k, buf, sizeof buf, &s, &sn))
       return -1;
     if (sn == n && memcmp(s, key, n) == 0)
       return k + 1;
-    k = ttb_jr_next(r, k + 1);
+    k = ttb_jr_after(r, k + 1);
   }
   return -1;
 }

@@ -25,7 +25,7 @@ void ttb_pbc_free(ProtobufCAllocator *a, void *p)
 bool ttb_pbc_jr_string(ttb_jr *r, int i, const char *field, size_t max_len, char **dst,
                        ProtobufCAllocator *a)
 {
-  if (!ttb_jr_expect_string(r, i, field))
+  if (r->toks[i].type != JSMN_STRING && !ttb_jr_expect_string(r, i, field))
     return false;
   /* Unescaping never lengthens a string (the longest result, 4 bytes, comes
    * from the 12 of a surrogate pair), so the raw length bounds the result:
@@ -34,7 +34,7 @@ bool ttb_pbc_jr_string(ttb_jr *r, int i, const char *field, size_t max_len, char
   size_t cap = (raw < max_len ? raw : max_len) + 1;
   if (r->plain && raw > max_len) /* checked by the tokeniser: only the bound is left */
     return ttb_jr_fail(r, TTB_JSON_LIMIT, field, "longer than %zu bytes", max_len);
-  char *s = ttb_pbc_alloc(a, cap);
+  char *s = a == NULL ? malloc(cap) : ttb_pbc_alloc(a, cap); /* cap >= 1 */
   if (s == NULL)
     return ttb_jr_fail(r, TTB_JSON_NOMEM, field, "out of memory");
   if (r->plain) {
