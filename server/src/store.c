@@ -216,6 +216,30 @@ static void key_new(char out[TTB_STORE_KEY_MAX]) {
 /* True when a licence with this expiry has expired at now. */
 static bool lic_expired(int64_t expires, int64_t now) { return expires != 0 && now >= expires; }
 
+/* What a licence row means now: revoked before expired. */
+static ttb_store_status lic_state(bool revoked, int64_t expires, int64_t now) {
+  if (revoked) return TTB_STORE_REVOKED;
+  if (lic_expired(expires, now)) return TTB_STORE_EXPIRED;
+  return TTB_STORE_OK;
+}
+
+/* Steps a lookup of at most one row (its parameters bound): 1 with the row
+ * to read (then done(st)); 0 when there is none; -1 on an SQLite error
+ * (the store's error says what was being read). st is reset unless 1. */
+static int step_row(ttb_store *s, sqlite3_stmt *st, const char *what);
+
+/* A licence looked up by its key's hash. */
+typedef struct lic_row {
+  char user_id[TTB_STORE_UUID_MAX];
+  int64_t expires;
+  int64_t max_devices;
+  bool revoked;
+} lic_row;
+
+/* Reads the licence with this key hash: TTB_STORE_OK with *l filled,
+ * TTB_STORE_UNKNOWN, or TTB_STORE_ERROR. */
+static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, lic_row *l);
+
 /* Copies a text column (possibly NULL) into dst. */
 static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len) {
   const unsigned char *t = sqlite3_column_text(st, col);
@@ -468,13 +492,29 @@ ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key) {
   if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_REVOKE];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  done(st);
-  if (rc != SQLITE_DONE) {
-    db_err(s, NULL, 0, "revoking a licence");
-    return TTB_STORE_ERROR;
-  }
+  if (exec_stmt(s, st, "revoking a licence") != 0) return TTB_STORE_ERROR;
   return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+static int step_row(ttb_store *s, sqlite3_stmt *st, const char *what) {
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) return 1;
+  if (rc != SQLITE_DONE) db_err(s, NULL, 0, what);
+  done(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, lic_row *l) {
+  sqlite3_stmt *st = s->st[ST_LIC_BY_HASH];
+  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading a licence");
+  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  col_text(st, 0, l->user_id, sizeof l->user_id);
+  l->expires = sqlite3_column_int64(st, 1);
+  l->max_devices = sqlite3_column_int64(st, 2);
+  l->revoked = sqlite3_column_int(st, 3) != 0;
+  done(st);
+  return TTB_STORE_OK;
 }
 
 /* Extends a licence; a revoked one is left alone (TTB_STORE_REVOKED). */
@@ -482,33 +522,17 @@ ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t
   unsigned char hash[HASH_LEN];
   if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
   if (tx_begin(s) != 0) return TTB_STORE_ERROR;
-  ttb_store_status status = TTB_STORE_OK;
-  sqlite3_stmt *st = s->st[ST_LIC_BY_HASH];
-  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  int64_t expires = 0;
-  if (rc == SQLITE_ROW) {
-    expires = sqlite3_column_int64(st, 1);
-    /* A revoked licence stays revoked: extending it would not revive it. */
-    if (sqlite3_column_int(st, 3) != 0) status = TTB_STORE_REVOKED;
-  } else if (rc == SQLITE_DONE) {
-    status = TTB_STORE_UNKNOWN;
-  } else {
-    db_err(s, NULL, 0, "reading a licence");
-    status = TTB_STORE_ERROR;
-  }
-  done(st);
+  lic_row lic;
+  ttb_store_status status = read_licence(s, hash, &lic);
+  int64_t expires = status == TTB_STORE_OK ? lic.expires : 0;
+  /* A revoked licence stays revoked: extending it would not revive it. */
+  if (status == TTB_STORE_OK && lic.revoked) status = TTB_STORE_REVOKED;
   if (status == TTB_STORE_OK && expires != 0) {
     int64_t from = expires > now ? expires : now;
-    st = s->st[ST_LIC_SET_EXPIRES];
+    sqlite3_stmt *st = s->st[ST_LIC_SET_EXPIRES];
     sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, from + (int64_t)days * 86400);
-    rc = sqlite3_step(st);
-    done(st);
-    if (rc != SQLITE_DONE) {
-      db_err(s, NULL, 0, "extending a licence");
-      status = TTB_STORE_ERROR;
-    }
+    if (exec_stmt(s, st, "extending a licence") != 0) status = TTB_STORE_ERROR;
   }
   if (status != TTB_STORE_OK) {
     tx_rollback(s);
@@ -525,64 +549,41 @@ ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t
 static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN],
                                  const char *device_id, int64_t now, uint32_t session_days,
                                  char user_id[TTB_STORE_UUID_MAX], char token[TTB_STORE_UUID_MAX]) {
-  sqlite3_stmt *st = s->st[ST_LIC_BY_HASH];
-  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    done(st);
-    return TTB_STORE_UNKNOWN;
-  }
-  if (rc != SQLITE_ROW) {
-    db_err(s, NULL, 0, "reading a licence");
-    done(st);
-    return TTB_STORE_ERROR;
-  }
-  char uid[TTB_STORE_UUID_MAX];
-  col_text(st, 0, uid, sizeof uid);
-  int64_t expires = sqlite3_column_int64(st, 1);
-  int64_t max_devices = sqlite3_column_int64(st, 2);
-  bool revoked = sqlite3_column_int(st, 3) != 0;
-  done(st);
-  if (revoked) return TTB_STORE_REVOKED;
-  if (lic_expired(expires, now)) return TTB_STORE_EXPIRED;
+  lic_row lic;
+  ttb_store_status status = read_licence(s, hash, &lic);
+  if (status == TTB_STORE_OK) status = lic_state(lic.revoked, lic.expires, now);
+  if (status != TTB_STORE_OK) return status;
+  const char *uid = lic.user_id;
+  int64_t max_devices = lic.max_devices;
 
   /* Forget this user's expired sessions. */
-  st = s->st[ST_SESS_PURGE];
+  sqlite3_stmt *st = s->st[ST_SESS_PURGE];
   sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 2, now);
-  rc = sqlite3_step(st);
-  done(st);
-  if (rc != SQLITE_DONE) {
-    db_err(s, NULL, 0, "purging sessions");
-    return TTB_STORE_ERROR;
-  }
+  int rc;
+  if (exec_stmt(s, st, "purging sessions") != 0) return TTB_STORE_ERROR;
 
   if (max_devices > 0) {
-    bool known = false;
-    {
-      st = s->st[ST_SESS_DEVICE_HAS];
-      sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 2, device_id, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(st, 3, now);
-      rc = sqlite3_step(st);
+    /* a device that already has a live session keeps its slot */
+    st = s->st[ST_SESS_DEVICE_HAS];
+    sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, device_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, now);
+    rc = step_row(s, st, "counting devices");
+    if (rc < 0) return TTB_STORE_ERROR;
+    if (rc == 1) {
       done(st);
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_err(s, NULL, 0, "counting devices");
-        return TTB_STORE_ERROR;
-      }
-      known = rc == SQLITE_ROW;
-    }
-    if (!known) {
+    } else {
       st = s->st[ST_SESS_DEVICES];
       sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64(st, 2, now);
-      rc = sqlite3_step(st);
-      int64_t used = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-      done(st);
-      if (rc != SQLITE_ROW) {
-        db_err(s, NULL, 0, "counting devices");
+      rc = step_row(s, st, "counting devices");
+      if (rc != 1) {
+        if (rc == 0) set_err(s, NULL, 0, "counting devices: no result");
         return TTB_STORE_ERROR;
       }
+      int64_t used = sqlite3_column_int64(st, 0);
+      done(st);
       if (used >= max_devices) return TTB_STORE_DEVICE_LIMIT;
     }
   }
@@ -644,16 +645,8 @@ ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
   if (hash_input(token, false, hash) != 0) return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_SESS_BY_HASH];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    done(st);
-    return TTB_STORE_UNKNOWN;
-  }
-  if (rc != SQLITE_ROW) {
-    db_err(s, NULL, 0, "reading a session");
-    done(st);
-    return TTB_STORE_ERROR;
-  }
+  int rc = step_row(s, st, "reading a session");
+  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   int64_t id = sqlite3_column_int64(st, 0);
   char uid[TTB_STORE_UUID_MAX];
   col_text(st, 1, uid, sizeof uid);
@@ -664,18 +657,14 @@ ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
   bool revoked = sqlite3_column_int(st, 5) != 0;
   done(st);
   if (!has_licence) return TTB_STORE_UNKNOWN;
-  if (revoked) return TTB_STORE_REVOKED;
-  if (lic_expired(lic_expires, now) || now >= sess_expires) return TTB_STORE_EXPIRED;
+  ttb_store_status status = lic_state(revoked, lic_expires, now);
+  if (status != TTB_STORE_OK) return status;
+  if (now >= sess_expires) return TTB_STORE_EXPIRED;
   if (now - last_seen >= TOUCH_INTERVAL) {
     st = s->st[ST_SESS_TOUCH];
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
-    rc = sqlite3_step(st);
-    done(st);
-    if (rc != SQLITE_DONE) {
-      db_err(s, NULL, 0, "updating a session");
-      return TTB_STORE_ERROR;
-    }
+    if (exec_stmt(s, st, "updating a session") != 0) return TTB_STORE_ERROR;
   }
   memcpy(user_id, uid, TTB_STORE_UUID_MAX);
   return TTB_STORE_OK;
@@ -685,20 +674,10 @@ ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64
   if (user_id == NULL) return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    done(st);
-    return TTB_STORE_UNKNOWN;
-  }
-  if (rc != SQLITE_ROW) {
-    db_err(s, NULL, 0, "reading a licence");
-    done(st);
-    return TTB_STORE_ERROR;
-  }
+  int rc = step_row(s, st, "reading a licence");
+  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   int64_t expires = sqlite3_column_int64(st, 0);
   bool revoked = sqlite3_column_int(st, 1) != 0;
   done(st);
-  if (revoked) return TTB_STORE_REVOKED;
-  if (lic_expired(expires, now)) return TTB_STORE_EXPIRED;
-  return TTB_STORE_OK;
+  return lic_state(revoked, expires, now);
 }
