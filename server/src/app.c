@@ -362,22 +362,14 @@ static void on_gift_out(void *arg, const char *channel, const char *user, const 
   ttb_hub_gift(c, gift_name, count, url, user);
 }
 
-/* Removes control characters (but keeps line breaks as spaces) for speech. */
+/* The text to speak: "user: message" when the setting says so, else the message. */
 static void speech_text(ttb_app *app, const char *user, const char *msg, char *out, size_t cap)
 {
-  char raw[1400];
+  /* the TTS module removes control characters and caps the length */
   if (app->cfg.tts_read_user && user[0])
-    snprintf(raw, sizeof raw, "%s: %s", user, msg);
+    snprintf(out, cap, "%s: %s", user, msg);
   else
-    snprintf(raw, sizeof raw, "%s", msg);
-  size_t o = 0;
-  for (size_t i = 0; raw[i] && o + 1 < cap; i++) {
-    unsigned char c = (unsigned char)raw[i];
-    if (c < 0x20 || c == 0x7F)
-      c = ' ';
-    out[o++] = (char)c;
-  }
-  out[o] = '\0';
+    snprintf(out, cap, "%s", msg);
 }
 
 /* Checks and publishes one ingest event; false with code and message set. */

@@ -286,8 +286,6 @@ static void on_flush(h2o_timeout_entry_t *entry)
   }
 }
 
-static void proceed(ttb_session *s) { schedule(s); }
-
 static bool queue(ttb_session *s, uint8_t opcode, const void *data, size_t len)
 {
   if (!alive(s))
@@ -306,11 +304,39 @@ static void begin_close(ttb_session *s, uint16_t code, const char *reason)
   if (rl > 120)
     rl = 120;
   wslay_event_queue_close(s->conn->ws_ctx, code, (const uint8_t *)reason, rl);
-  proceed(s);
+  schedule(s);
 }
 
-/* A StreamError message in the session's format, ahead of anything wslay
- * queues after it (a close). */
+/* Sends one message of the server's own (an error, a pong) in the session's
+ * format. `ahead` frames it straight into `out`, past the queue bounds and
+ * ahead of anything wslay queues after it (the close an error announces). */
+static void send_own(ttb_session *s, const Ttboost__V1__ServerMessage *m, bool ahead)
+{
+  uint8_t buf[1024];
+  const void *data = NULL;
+  size_t n = 0;
+  char *js = NULL;
+  if (s->binary) {
+    n = ttboost__v1__server_message__get_packed_size(m);
+    if (n > sizeof buf)
+      return;
+    ttboost__v1__server_message__pack(m, buf);
+    data = buf;
+  } else {
+    js = ttb_pbc_ttboost_v1_ServerMessage_to_json(m, &n, NULL);
+    if (js == NULL)
+      return;
+    data = js;
+  }
+  if (ahead) {
+    append_frame(s, s->binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, n);
+    schedule(s);
+  } else {
+    ttb_ws_send(s, data, n);
+  }
+  free(js);
+}
+
 static void send_error(ttb_session *s, const char *error, const char *message)
 {
   Ttboost__V1__StreamError e = TTBOOST__V1__STREAM_ERROR__INIT;
@@ -319,21 +345,7 @@ static void send_error(ttb_session *s, const char *error, const char *message)
   Ttboost__V1__ServerMessage m = TTBOOST__V1__SERVER_MESSAGE__INIT;
   m.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_ERROR;
   m.error = &e;
-  if (s->binary) {
-    uint8_t buf[1024];
-    size_t n = ttboost__v1__server_message__get_packed_size(&m);
-    if (n <= sizeof buf) {
-      ttboost__v1__server_message__pack(&m, buf);
-      append_frame(s, WSLAY_BINARY_FRAME, buf, n);
-    }
-  } else {
-    size_t n = 0;
-    char *js = ttb_pbc_ttboost_v1_ServerMessage_to_json(&m, &n, NULL);
-    if (js)
-      append_frame(s, WSLAY_TEXT_FRAME, js, n);
-    free(js);
-  }
-  proceed(s);
+  send_own(s, &m, true);
 }
 
 void ttb_ws_close(ttb_session *s, uint16_t code, const char *error, const char *message)
@@ -364,7 +376,7 @@ bool ttb_ws_send(ttb_session *s, const void *data, size_t len)
     begin_close(s, TTB_WS_SLOW_CONSUMER, "out_of_memory");
     return false;
   }
-  proceed(s);
+  schedule(s);
   return true;
 }
 
@@ -383,15 +395,7 @@ static void pong(ttb_session *s, uint64_t client_time)
   Ttboost__V1__ServerMessage m = TTBOOST__V1__SERVER_MESSAGE__INIT;
   m.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG;
   m.pong = &p;
-  uint8_t buf[64];
-  size_t js_len;
-  char *js = ttb_pbc_ttboost_v1_ServerMessage_to_json(&m, &js_len, NULL);
-  size_t n = ttboost__v1__server_message__get_packed_size(&m);
-  if (js && n <= sizeof buf) {
-    ttboost__v1__server_message__pack(&m, buf);
-    ttb_ws_send2(s, js, js_len, buf, n);
-  }
-  free(js);
+  send_own(s, &m, false);
 }
 
 static void bad_message(ttb_session *s, const char *why)
@@ -403,7 +407,6 @@ static void bad_message(ttb_session *s, const char *why)
     return;
   }
   send_error(s, "bad_message", msg);
-  proceed(s);
 }
 
 static void on_client_message(ttb_session *s, const struct wslay_event_on_msg_recv_arg *arg)
@@ -504,7 +507,7 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     if (now - s->last_ping >= hb) {
       s->last_ping = now;
       queue(s, WSLAY_PING, "ttb", 3);
-      proceed(s);
+      schedule(s);
     }
   }
   h2o_timeout_link(W.loop, &W.sweep, &W.sweep_entry);
