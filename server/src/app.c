@@ -467,6 +467,14 @@ static void ingest_fail(ingest_result *r, uint32_t index, const char *code, cons
   r->ptrs[k] = &r->items[k];
 }
 
+/* After a failed write: closes the --trace-ingest trace and goes on without it. */
+static void trace_stop(ttb_app *app, const char *why)
+{
+  fprintf(stderr, "ttboost-server: trace-ingest stopped: %s\n", why);
+  ttb_trace_writer_close(app->trace, NULL, 0);
+  app->trace = NULL;
+}
+
 /* Appends an accepted event to the --trace-ingest trace; on a write error
  * the trace is closed and the server goes on without it. */
 static void trace_ingest(ttb_app *app, const Ttboost__V1__IngestEvent *ev)
@@ -479,11 +487,8 @@ static void trace_ingest(ttb_app *app, const Ttboost__V1__IngestEvent *ev)
   rec.record_case = TTBOOST__V1__TRACE_RECORD__RECORD_INGEST;
   rec.ingest = (Ttboost__V1__IngestEvent *)ev;
   char err[256];
-  if (ttb_trace_write(app->trace, &rec, err, sizeof err) != 0) {
-    fprintf(stderr, "ttboost-server: trace-ingest stopped: %s\n", err);
-    ttb_trace_writer_close(app->trace, err, sizeof err);
-    app->trace = NULL;
-  }
+  if (ttb_trace_write(app->trace, &rec, err, sizeof err) != 0)
+    trace_stop(app, err);
 }
 
 static void ingest_item(ttb_app *app, ingest_result *r, uint32_t index, const Ttboost__V1__IngestEvent *ev)
@@ -705,14 +710,9 @@ static void on_tick(h2o_timeout_entry_t *entry)
 {
   ttb_app *app = (ttb_app *)((char *)entry - offsetof(ttb_app, tick_entry));
   ttb_svc_tick(app->svc, on_gift_out, app);
-  if (app->trace) {
-    char err[256];
-    if (ttb_trace_writer_flush(app->trace, err, sizeof err) != 0) {
-      fprintf(stderr, "ttboost-server: trace-ingest stopped: %s\n", err);
-      ttb_trace_writer_close(app->trace, err, sizeof err);
-      app->trace = NULL;
-    }
-  }
+  char err[256];
+  if (app->trace && ttb_trace_writer_flush(app->trace, err, sizeof err) != 0)
+    trace_stop(app, err);
   ttb_hub_each_live(app->hub, check_licence, app);
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
 }
