@@ -421,6 +421,20 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
     cg_printf(b, "    const char *s;\n    size_t sn;\n");
     cg_printf(b, "    if (!ttb_jr_expect_string(r, d, \"%s\"))\n      return false;\n", disc);
     cg_printf(b, "    if (!ttb_jr_raw_string(r, d, &s, &sn))\n      sn = 0;\n");
+    if (fl->pbc) {
+      /* Decoding into a message that already holds a member of this oneof
+       * (its key repeated in the enclosing object): the last one wins, as in
+       * the nanopb flavour, so the member it had is freed, not leaked. */
+      cg_printf(b, "    if (m->%s_case != 0) {\n", o->name);
+      for (size_t i = 0; i < m->nfields; i++) {
+        const cg_field *f = &m->fields[i];
+        if (f->oneof != flat)
+          continue;
+        cg_printf(b, "      if (%s)\n        %s__free_unpacked(%s, a);\n", case_is(fl, m, f),
+                  cg_pbc_lower(f->msg->pkg, f->msg->name), member(fl, m, f));
+      }
+      cg_printf(b, "      m->%s_case = 0;\n    }\n", o->name);
+    }
     cg_printf(b, "    if (0) {\n");
     for (size_t i = 0; i < m->nfields; i++) {
       const cg_field *f = &m->fields[i];

@@ -153,6 +153,26 @@ Test(json_decode, nested_oneof_allows_one_case)
   cr_expect(!ttb_npb_ttboost_v1_TraceRecord_from_json(js, strlen(js), &n, &err));
 }
 
+/* A repeated key whose value is a message with a flattened oneof: the last
+ * one wins in both flavours. (That the protobuf-c flavour frees the member
+ * the first one left is checked under LeakSanitizer by the fuzz regression
+ * input tests/fuzz/regressions/fuzz-json-trace-record/.) */
+Test(json_decode, repeated_key_last_oneof_member_wins)
+{
+  const char *js = "{\"time_us\":1,\"server\":{\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":2},"
+                   "\"server\":{\"type\":\"chat\",\"user\":\"B\",\"message\":\"m\"}}";
+  ttb_json_error err;
+  Ttboost__V1__TraceRecord *r = ttb_pbc_ttboost_v1_TraceRecord_from_json(js, strlen(js), NULL, &err);
+  cr_assert_not_null(r, "%s", err.msg);
+  cr_assert_eq(r->server->payload_case, TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT);
+  cr_expect_str_eq(r->server->chat->user, "B");
+  ttboost__v1__trace_record__free_unpacked(r, NULL);
+  ttboost_v1_TraceRecord n;
+  cr_assert(ttb_npb_ttboost_v1_TraceRecord_from_json(js, strlen(js), &n, &err), "%s", err.msg);
+  cr_assert_eq(n.record.server.which_payload, ttboost_v1_ServerMessage_chat_tag);
+  cr_expect_str_eq(n.record.server.payload.chat.user, "B");
+}
+
 Test(json_decode, enums_by_name_or_number)
 {
   ttboost_v1_TraceRecord n;

@@ -1045,6 +1045,21 @@ bool ttb_pbc_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
       return false;
     if (!ttb_jr_raw_string(r, d, &s, &sn))
       sn = 0;
+    if (m->payload_case != 0) {
+      if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT)
+        ttboost__v1__chat_event__free_unpacked(m->chat, a);
+      if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_GIFT)
+        ttboost__v1__gift_event__free_unpacked(m->gift, a);
+      if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO)
+        ttboost__v1__audio_frame__free_unpacked(m->audio, a);
+      if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_HELLO)
+        ttboost__v1__hello__free_unpacked(m->hello, a);
+      if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_ERROR)
+        ttboost__v1__stream_error__free_unpacked(m->error, a);
+      if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG)
+        ttboost__v1__pong__free_unpacked(m->pong, a);
+      m->payload_case = 0;
+    }
     if (0) {
     } else if (sn == 4 && memcmp(s, "chat", 4) == 0) {
       m->payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT;
@@ -1652,6 +1667,15 @@ bool ttb_pbc_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
       return false;
     if (!ttb_jr_raw_string(r, d, &s, &sn))
       sn = 0;
+    if (m->payload_case != 0) {
+      if (m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_ACK)
+        ttboost__v1__ack__free_unpacked(m->ack, a);
+      if (m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SETTINGS)
+        ttboost__v1__settings__free_unpacked(m->settings, a);
+      if (m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING)
+        ttboost__v1__ping__free_unpacked(m->ping, a);
+      m->payload_case = 0;
+    }
     if (0) {
     } else if (sn == 3 && memcmp(s, "ack", 3) == 0) {
       m->payload_case = TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_ACK;

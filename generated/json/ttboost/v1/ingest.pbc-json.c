@@ -420,6 +420,13 @@ bool ttb_pbc_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, Ttboost__V1_
       return false;
     if (!ttb_jr_raw_string(r, d, &s, &sn))
       sn = 0;
+    if (m->event_case != 0) {
+      if (m->event_case == TTBOOST__V1__INGEST_EVENT__EVENT_CHAT)
+        ttboost__v1__ingest_chat__free_unpacked(m->chat, a);
+      if (m->event_case == TTBOOST__V1__INGEST_EVENT__EVENT_GIFT)
+        ttboost__v1__ingest_gift__free_unpacked(m->gift, a);
+      m->event_case = 0;
+    }
     if (0) {
     } else if (sn == 4 && memcmp(s, "chat", 4) == 0) {
       m->event_case = TTBOOST__V1__INGEST_EVENT__EVENT_CHAT;
