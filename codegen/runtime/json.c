@@ -1,23 +1,18 @@
 /*
  * The JSON runtime behind the generated codecs: see include/ttboost/json.h.
  *
- * Reading is one strict (RFC 8259) tokenising pass, in this file, that yields
- * the tokens jsmn would (jsmntok_t: same types, extents, sizes and order) and
- * checks what jsmn leaves loose: separators ("{,}", "[1 2]", trailing
- * commas), the grammar of numbers and literals ("tru", "-", "01"), nesting
- * depth, trailing bytes. It also validates each string as it looks for its
- * closing quote (UTF-8, no control character, no escape), sixteen bytes at a
- * time: ASCII with SSE2 inline, other scripts in scan_mixed (SSSE3 table
- * lookups when the CPU has them, else SSE2; plain_run without SSE2); when
- * all are plain (ttb_jr.plain, the usual case) reading a string is a copy.
- * Otherwise strings are checked (escapes, UTF-8, control characters) when
- * they are read, naming the field, and ignored values by ttb_jr_skip_value,
- * so every byte of a document that decodes was checked. jsmn itself is
- * still compiled here (jsmn_parse), for callers that count tokens with it.
+ * Reading: jsmn (libjsmn-dev, strict mode, with parent links so that a
+ * long array or object costs linear time) tokenises the document; this file
+ * checks what jsmn leaves loose (see "Reading" below) and reads typed values
+ * from the tokens: numbers range-checked, strings unescaped and validated
+ * (UTF-8 sixteen bytes at a time: SSE2, or SSSE3 table lookups chosen at run
+ * time; a portable byte loop elsewhere).
  *
  * Writing copies runs that need no escape at once, after the same check.
  */
+#define JSMN_PARENT_LINKS
 #define JSMN_STRICT
+#define JSMN_STATIC /* its one caller inlines it: the parser's state stays in registers */
 #include <jsmn.h>
 
 #include "ttboost/json.h"
@@ -678,152 +673,22 @@ static bool primitive_ok(const char *s, size_t n)
 }
 
 /*
- * The tokeniser: one strict pass (RFC 8259) that yields the tokens jsmn
- * would (same types, extents and sizes, in the same order) and checks
- * everything jsmn leaves loose: separators, the grammar of numbers and
- * literals, nesting depth, trailing bytes. String contents (UTF-8, control
- * characters, what escapes decode to) are checked when they are read, where
- * the error can name the field; here only their escapes' form is.
+ * Reading. jsmn (libjsmn-dev; strict mode, parent links) tokenises the
+ * document. Then two checks of what jsmn leaves loose:
+ *  - jr_check walks the tokens once: separators ("{,}", "[1 2]", trailing
+ *    commas, a missing ':'), keys that are strings, the grammar of numbers
+ *    and literals ("tru", "-", "01"), nesting depth, trailing bytes;
+ *  - doc_plain looks at the whole document, sixteen bytes at a time: when it
+ *    is well-formed UTF-8 with no backslash and no control character (the
+ *    usual compact document), every string in it is plain text and reading
+ *    one is a bound check and a copy (ttb_jr.plain). Outside strings jsmn
+ *    admits only ASCII, so this says nothing wrong about a valid document.
+ * Otherwise strings are checked (escapes, UTF-8, control characters) when
+ * they are read, naming the field, and ignored values by ttb_jr_skip_value,
+ * so every byte of a document that decodes was checked.
  */
-typedef struct tk {
-  ttb_jr *r;
-  const char *js;
-  size_t len;
-  size_t pos;
-  /* size_t, not unsigned: stores into the (int) tokens cannot change
-   * these, so the compiler need not reload them after each */
-  size_t n;       /* tokens used */
-  size_t cap;     /* tokens allocated */
-  size_t max;     /* bound (growable readers) */
-  bool grow;      /* r->toks is ours (heap) and may grow up to max */
-  bool plain;     /* every string so far is plain text (see ttb_jr.plain) */
-} tk;
-
-static inline void tk_ws(tk *t)
-{
-  while (t->pos < t->len && is_ws(t->js[t->pos]))
-    t->pos++;
-}
-
-static bool tk_grow(tk *t)
-{
-  if (!t->grow || t->cap >= t->max) {
-    if (t->grow)
-      ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "document has more than %zu values", t->max);
-    else
-      ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "document has too many values");
-    return false;
-  }
-  size_t more = t->cap > t->max / 2 ? t->max : t->cap * 2;
-  if (more < 16)
-    more = 16 < t->max ? 16 : t->max;
-  jsmntok_t *p;
-  if (t->r->heap) {
-    p = realloc(t->r->toks, more * sizeof *p);
-  } else {
-    /* leave the caller's buffer for the heap */
-    p = malloc((size_t)more * sizeof *p);
-    if (p != NULL && t->n > 0)
-      memcpy(p, t->r->toks, (size_t)t->n * sizeof *p);
-  }
-  if (p == NULL) {
-    ttb_jr_fail(t->r, TTB_JSON_NOMEM, NULL, "out of memory");
-    return false;
-  }
-  t->r->toks = p;
-  t->r->heap = true;
-  t->cap = more;
-  return true;
-}
-
-TTB_INLINE int tk_alloc(tk *t, jsmntype_t type, size_t start)
-{
-  if (t->n >= t->cap && !tk_grow(t))
-    return -1;
-  jsmntok_t *k = &t->r->toks[t->n];
-  k->type = type;
-  k->start = (int)start;
-  k->end = -1;
-  k->size = 0;
-  return (int)t->n++;
-}
-
-static bool tk_fail(tk *t, const char *what)
-{
-  if (t->pos >= t->len)
-    return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL, "truncated document");
-  return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL, "%s at byte %zu", what ? what : "unexpected byte",
-                     t->pos);
-}
-
-static inline bool is_hex(char c)
-{
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 #if defined(__SSE2__)
-/*
- * The scan of a string from k on, once a byte >= 0x80 (or the document's
- * last sixteen bytes) is in sight: sixteen bytes at a time, each block
- * checked by BLK(b, prev) (blk_utf8_bad or blk_utf8_bad_ssse3). The bytes
- * before k are ASCII or the string's own, already checked. Returns the
- * index of the first stop; *quote tells whether it is the closing quote
- * (the string is then plain), else it is a problem or the document's end.
- * FAST(b, plead, &lead) may pass a block cheaply first.
- */
-#define TTB_SCAN_BODY(BLK, FAST)                                                             \
-  __m128i prev = _mm_setzero_si128(), plead = _mm_setzero_si128(), lead, b;                  \
-  unsigned q, bad, m, full = 0;                                                              \
-  while (n - k >= 16) {                                                                      \
-    b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));                             \
-    /* after a block that FAST did not pass, a sequence may be pending */                    \
-    unsigned fb = FAST(b, plead, &lead);                                                     \
-    if ((fb | full) != 0) {                                                                  \
-      full = fb;                                                                             \
-      q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')));                \
-      bad = BLK(b, prev);                                                                    \
-      if ((m = q | bad) != 0)                                                                \
-        goto stop;                                                                           \
-    }                                                                                        \
-    prev = b;                                                                                \
-    plead = lead;                                                                            \
-    k += 16;                                                                                 \
-  }                                                                                          \
-  if (n >= 32) {                                                                             \
-    /* the document's last sixteen bytes after the sixteen before them;                      \
-     * the masks are shifted so that bit 0 is byte k */                                      \
-    size_t base = n - 16;                                                                    \
-    unsigned sh = (unsigned)(k - base);                                                      \
-    b = _mm_loadu_si128((const __m128i *)(const void *)(s + base));                          \
-    prev = _mm_loadu_si128((const __m128i *)(const void *)(s + base - 16));                  \
-    q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"'))) >> sh;            \
-    bad = BLK(b, prev) >> sh;                                                                \
-  } else {                                                                                   \
-    /* a small document's last bytes, padded with NULs (control characters:                 \
-     * a string they would continue is not plain) */                                         \
-    unsigned char pad[16] = {0};                                                             \
-    memcpy(pad, s + k, n - k);                                                               \
-    b = _mm_loadu_si128((const __m128i *)(const void *)pad);                                 \
-    q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')));                  \
-    bad = BLK(b, prev);                                                                      \
-  }                                                                                          \
-  if ((m = q | bad) == 0) {                                                                  \
-    *quote = false;                                                                          \
-    return n;                                                                                \
-  }                                                                                          \
-  stop:                                                                                      \
-  *quote = (m & (0u - m) & bad) == 0;                                                        \
-  return k + (unsigned)__builtin_ctz(m)
-
-#if !defined(TTB_SSSE3) || defined(TTB_SSSE3_DISPATCH)
-/* SSE2: blocks of ASCII and two-byte sequences pass blk_bad_v; the others
- * (a quote, a longer sequence, a problem) take blk_utf8_bad. */
-static size_t scan_mixed_sse2(const unsigned char *s, size_t k, size_t n, bool *quote)
-{
-  TTB_SCAN_BODY(blk_utf8_bad, blk_bad_v);
-}
-#endif
-
 #if defined(TTB_SSSE3)
 /*
  * blk_utf8_bad with SSSE3's table lookups (pshufb): the "lookup"
@@ -889,289 +754,214 @@ TTB_SSSE3 static inline unsigned blk_utf8_bad_ssse3(__m128i b, __m128i prev)
   unsigned ok = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(err, _mm_setzero_si128()));
   return (~ok & 0xFFFFu) | (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, bs));
 }
+#endif
 
-/* No pre-check: the lookup costs about what blk_bad_v does. */
-TTB_SSSE3 static inline unsigned blk_any(__m128i b, __m128i plead, __m128i *lead)
-{
-  (void)b;
-  *lead = plead;
-  return 1;
-}
+/*
+ * The body of doc_plain_*: true when s[0..n) is well-formed UTF-8 without
+ * control characters or backslashes. BLK(b, prev) flags the bytes of block
+ * b that break that (prev: the block before). A block of ASCII after a
+ * block of ASCII needs only the control and backslash test.
+ */
+#define TTB_DOC_BODY(BLK)                                                                    \
+  const __m128i sp = _mm_set1_epi8(0x20), bsl = _mm_set1_epi8('\\');                        \
+  __m128i prev = _mm_setzero_si128(), b;                                                     \
+  unsigned full = 0;                                                                         \
+  size_t k = 0;                                                                              \
+  while (n - k >= 16) {                                                                      \
+    b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));                             \
+    unsigned hi = (unsigned)_mm_movemask_epi8(b), bad;                                       \
+    if ((hi | full) != 0)                                                                    \
+      bad = BLK(b, prev);                                                                    \
+    else                                                                                     \
+      bad = (unsigned)_mm_movemask_epi8(                                                     \
+          _mm_or_si128(_mm_cmplt_epi8(b, sp), _mm_cmpeq_epi8(b, bsl)));                      \
+    if (bad != 0)                                                                            \
+      return false;                                                                          \
+    full = hi;                                                                               \
+    prev = b;                                                                                \
+    k += 16;                                                                                 \
+  }                                                                                          \
+  if (k == n)                                                                                \
+    return true;                                                                             \
+  unsigned char pad[16] = {0};                                                               \
+  if (n < 16) {                                                                              \
+    /* zeros after the end are masked out, and flag nothing before them */                   \
+    memcpy(pad, s, n);                                                                       \
+    b = _mm_loadu_si128((const __m128i *)(const void *)pad);                                 \
+    return (BLK(b, prev) & ((1u << n) - 1u)) == 0;                                           \
+  }                                                                                          \
+  /* the last sixteen bytes, overlapping what is done; bit 0 becomes byte k */               \
+  size_t base = n - 16;                                                                      \
+  if (base >= 16) {                                                                          \
+    prev = _mm_loadu_si128((const __m128i *)(const void *)(s + base - 16));                  \
+  } else {                                                                                   \
+    memcpy(pad + 16 - base, s, base);                                                        \
+    prev = _mm_loadu_si128((const __m128i *)(const void *)pad);                              \
+  }                                                                                          \
+  b = _mm_loadu_si128((const __m128i *)(const void *)(s + base));                            \
+  return (BLK(b, prev) >> (k - base)) == 0
 
-TTB_SSSE3 static size_t scan_mixed_ssse3(const unsigned char *s, size_t k, size_t n, bool *quote)
+#if !defined(TTB_SSSE3) || defined(TTB_SSSE3_DISPATCH)
+static bool doc_plain_sse2(const unsigned char *s, size_t n)
 {
-  TTB_SCAN_BODY(blk_utf8_bad_ssse3, blk_any);
+  TTB_DOC_BODY(blk_utf8_bad);
 }
 #endif
 
-TTB_INLINE size_t scan_mixed(const unsigned char *s, size_t k, size_t n, bool *quote)
+#if defined(TTB_SSSE3)
+TTB_SSSE3 static bool doc_plain_ssse3(const unsigned char *s, size_t n)
 {
-#if defined(TTB_SSSE3_DISPATCH)
-  if (__builtin_cpu_supports("ssse3"))
-    return scan_mixed_ssse3(s, k, n, quote);
-  return scan_mixed_sse2(s, k, n, quote);
-#elif defined(TTB_SSSE3)
-  return scan_mixed_ssse3(s, k, n, quote);
-#else
-  return scan_mixed_sse2(s, k, n, quote);
-#endif
+  TTB_DOC_BODY(blk_utf8_bad_ssse3);
 }
+#endif
 #endif /* __SSE2__ */
 
-/* A string at t->pos (its opening quote). */
-TTB_INLINE int tk_string(tk *t)
+/* Is the document plain text throughout (see the comment above)? */
+static bool doc_plain(const char *js, size_t n)
 {
-  const unsigned char *s = (const unsigned char *)t->js;
-  size_t n = t->len;
-  size_t k = t->pos + 1;
-  int id = tk_alloc(t, JSMN_STRING, k);
-  if (id < 0)
-    return -1;
-  if (t->plain) {
-#if defined(__SSE2__)
-    /* validate while looking for the closing quote: ASCII sixteen bytes
-     * at a time here, the rest (other scripts, the document's tail) in
-     * scan_mixed */
-    for (;;) {
-      __m128i b;
-      unsigned sh = 0;
-      if (n - k >= 16) {
-        b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
-      } else if (n >= 16) {
-        /* the document's last sixteen bytes; bit 0 of the masks is byte k */
-        sh = (unsigned)(k - (n - 16));
-        b = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
-      } else {
-        break;
-      }
-      unsigned hi = (unsigned)_mm_movemask_epi8(b) >> sh;
-      unsigned q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('"'))) >> sh;
-      unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-          _mm_cmplt_epi8(b, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(b, _mm_set1_epi8('\\')))) >> sh;
-      if (hi != 0 && (q == 0 || (hi & (q - 1) & ~q) != 0))
-        break; /* a byte >= 0x80 before the first quote */
-      if (sh != 0 && q == 0)
-        break; /* the end of the document */
-      unsigned m = q | bad;
-      if (m != 0) {
-        k += (unsigned)__builtin_ctz(m);
-        if ((m & (0u - m) & bad) == 0)
-          goto done; /* the first stop is the closing quote */
-        goto not_plain;
-      }
-      k += 16;
-    }
-    {
-      bool quote;
-      k = scan_mixed(s, k, n, &quote);
-      if (quote)
-        goto done;
-    }
-  not_plain:
+  const unsigned char *s = (const unsigned char *)js;
+#if defined(TTB_SSSE3_DISPATCH)
+  if (__builtin_cpu_supports("ssse3"))
+    return doc_plain_ssse3(s, n);
+  return doc_plain_sse2(s, n);
+#elif defined(TTB_SSSE3)
+  return doc_plain_ssse3(s, n);
+#elif defined(__SSE2__)
+  return doc_plain_sse2(s, n);
 #else
+  /* plain runs end at quotes too: step over those */
+  size_t k = 0;
+  for (;;) {
     k = plain_run(s, k, n, n);
-    if (k < n && s[k] == '"')
-      goto done;
-#endif
-    /* an escape, a control character or invalid UTF-8 (reported, naming
-     * the field, when the string is read): find the end the plain way */
-    t->plain = false;
-  }
-  for (;;) {
-    /* skip to the next '"' or '\\', sixteen or eight bytes at a time */
-#if defined(__SSE2__)
-    while (n - k >= 16) {
-      __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
-      unsigned m = (unsigned)_mm_movemask_epi8(
-          _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')), _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
-      if (m != 0) {
-        k += (unsigned)__builtin_ctz(m);
-        break;
-      }
-      k += 16;
-    }
-#endif
-    while (n - k >= 8) {
-      uint64_t x;
-      memcpy(&x, s + k, 8);
-      if ((has_zero(x ^ (0x22 * ONES)) | has_zero(x ^ (0x5C * ONES))) != 0)
-        break;
-      k += 8;
-    }
-    while (k < n && s[k] != '"' && s[k] != '\\')
-      k++;
-    if (k >= n) {
-      t->pos = n;
-      tk_fail(t, NULL);
-      return -1;
-    }
-    if (s[k] == '"')
-      break;
-    /* an escape: its form (the value is checked when read) */
-    if (k + 1 >= n) {
-      t->pos = n;
-      tk_fail(t, NULL);
-      return -1;
-    }
-    switch (s[k + 1]) {
-    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-      k += 2;
-      break;
-    case 'u':
-      if (n - k < 6) {
-        t->pos = n;
-        tk_fail(t, NULL);
-        return -1;
-      }
-      if (!is_hex((char)s[k + 2]) || !is_hex((char)s[k + 3]) || !is_hex((char)s[k + 4]) ||
-          !is_hex((char)s[k + 5])) {
-        t->pos = k;
-        tk_fail(t, "invalid escape");
-        return -1;
-      }
-      k += 6;
-      break;
-    default:
-      t->pos = k;
-      tk_fail(t, "invalid escape");
-      return -1;
-    }
-  }
-done:
-  t->r->toks[id].end = (int)k;
-  t->pos = k + 1;
-  return id;
-}
-
-static bool tk_value(tk *t, int depth);
-
-/* Index of the first byte from pos on that is not white space. */
-TTB_INLINE size_t ws_end(const char *js, size_t len, size_t pos)
-{
-  while (pos < len && (unsigned char)js[pos] <= ' ' && is_ws(js[pos]))
-    pos++;
-  return pos;
-}
-
-static bool tk_container(tk *t, int depth)
-{
-  const char *js = t->js;
-  size_t len = t->len;
-  size_t pos = t->pos;
-  bool obj = js[pos] == '{';
-  char close = obj ? '}' : ']';
-  int id = tk_alloc(t, obj ? JSMN_OBJECT : JSMN_ARRAY, pos);
-  if (id < 0)
-    return false;
-  pos = ws_end(js, len, pos + 1);
-  if (pos < len && js[pos] == close) {
-    t->pos = pos + 1;
-    t->r->toks[id].end = (int)t->pos;
-    return true;
-  }
-  int size = 0;
-  for (;;) {
-    if (obj) {
-      if (pos >= len || js[pos] != '"') {
-        t->pos = pos;
-        return tk_fail(t, "expected a key");
-      }
-      t->pos = pos;
-      int key = tk_string(t);
-      if (key < 0)
-        return false;
-      t->r->toks[key].size = 1;
-      pos = t->pos;
-      if (pos < len && js[pos] == ':') {
-        pos++; /* the compact case */
-      } else {
-        pos = ws_end(js, len, pos);
-        if (pos >= len || js[pos] != ':') {
-          t->pos = pos;
-          return tk_fail(t, "expected ':'");
-        }
-        pos++;
-      }
-    }
-    t->pos = ws_end(js, len, pos);
-    if (!tk_value(t, depth + 1))
+    if (k == n)
+      return true;
+    if (s[k] != '"')
       return false;
-    size++;
-    pos = ws_end(js, len, t->pos);
-    if (pos >= len) {
-      t->pos = pos;
-      return tk_fail(t, NULL);
-    }
-    char c = js[pos];
-    if (c == ',') {
-      pos = ws_end(js, len, pos + 1);
+    k++;
+  }
+#endif
+}
+
+/* Raw extent of token t: strings include their quotes. */
+TTB_INLINE int tok_begin(const jsmntok_t *t)
+{
+  return t->type == JSMN_STRING ? t->start - 1 : t->start;
+}
+TTB_INLINE int tok_end(const jsmntok_t *t)
+{
+  return t->type == JSMN_STRING ? t->end + 1 : t->end;
+}
+
+/* Is js[from..to) white space around exactly one sep (only white space when
+ * sep is 0)? The compact case first. */
+TTB_INLINE bool gap_ok(const char *js, int from, int to, char sep)
+{
+  if (to - from == (sep != 0))
+    return sep == 0 || js[from] == sep;
+  if (to < from)
+    return false;
+  bool seen = sep == 0;
+  for (int i = from; i < to; i++) {
+    char c = js[i];
+    if (is_ws(c))
+      continue;
+    if (c == sep && !seen) {
+      seen = true;
       continue;
     }
-    if (c == close) {
-      pos++;
-      break;
-    }
-    t->pos = pos;
-    return tk_fail(t, "expected ','");
-  }
-  t->pos = pos;
-  t->r->toks[id].size = size;
-  t->r->toks[id].end = (int)pos;
-  return true;
-}
-
-/* A value at t->pos (white space skipped). */
-static bool tk_value(tk *t, int depth)
-{
-  if (depth > 64)
-    return ttb_jr_fail(t->r, TTB_JSON_LIMIT, NULL, "nested deeper than 64 levels");
-  if (t->pos >= t->len)
-    return tk_fail(t, NULL);
-  char c = t->js[t->pos];
-  if (c == '"')
-    return tk_string(t) >= 0;
-  if (c == '{' || c == '[')
-    return tk_container(t, depth);
-  if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n') {
-    size_t start = t->pos, k = start;
-    while (k < t->len) {
-      char d = t->js[k];
-      if (!((d >= '0' && d <= '9') || (d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z') ||
-            d == '-' || d == '+' || d == '.'))
-        break;
-      k++;
-    }
-    if (!primitive_ok(t->js + start, k - start))
-      return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL, "invalid literal at byte %zu", start);
-    if (tk_alloc(t, JSMN_PRIMITIVE, start) < 0)
-      return false;
-    t->r->toks[t->n - 1].end = (int)k;
-    t->pos = k;
-    return true;
-  }
-  return tk_fail(t, "expected a value");
-}
-
-static bool tk_document(tk *t)
-{
-  tk_ws(t);
-  if (t->pos >= t->len)
-    return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL, "empty document");
-  char c = t->js[t->pos];
-  if (c != '{' && c != '[') {
-    if (c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')
-      return ttb_jr_fail(t->r, TTB_JSON_TYPE, NULL, "expected an object or an array");
-    return tk_fail(t, "invalid JSON");
-  }
-  if (!tk_container(t, 0))
     return false;
-  size_t end = t->pos;
-  tk_ws(t);
-  if (t->pos != t->len)
-    return ttb_jr_fail(t->r, TTB_JSON_SYNTAX, NULL,
-                       "unexpected data after the document at byte %zu", end);
-  t->r->ntok = (int)t->n;
-  t->r->plain = t->plain;
+  }
+  return seen;
+}
+
+/* Checks the value at token i (and everything inside it) and returns the
+ * index after it, or -1 with the error set. `depth` bounds nesting. */
+static int check_value(ttb_jr *r, int i, int depth)
+{
+  const jsmntok_t *t = &r->toks[i];
+  switch (t->type) {
+  case JSMN_STRING:
+    if (t->size != 0)
+      goto unexpected; /* "a":1 where a value belongs */
+    return i + 1;
+  case JSMN_PRIMITIVE:
+    if (t->size != 0)
+      goto unexpected;
+    if (!primitive_ok(r->js + t->start, (size_t)(t->end - t->start))) {
+      ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "invalid literal at byte %d", t->start);
+      return -1;
+    }
+    return i + 1;
+  case JSMN_OBJECT:
+  case JSMN_ARRAY:
+    break;
+  default:
+    goto unexpected;
+  }
+  if (depth >= 64) {
+    ttb_jr_fail(r, TTB_JSON_LIMIT, NULL, "nested deeper than 64 levels");
+    return -1;
+  }
+  bool obj = t->type == JSMN_OBJECT;
+  int pos = t->start + 1; /* after the bracket */
+  int j = i + 1;
+  for (int k = 0; k < t->size; k++) {
+    if (j >= r->ntok)
+      goto truncated;
+    const jsmntok_t *e = &r->toks[j];
+    if (!gap_ok(r->js, pos, tok_begin(e), k == 0 ? 0 : ',')) {
+      ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "expected %s at byte %d", k == 0 ? "a value" : "','",
+                  pos);
+      return -1;
+    }
+    if (obj) {
+      if (e->type != JSMN_STRING || e->size != 1) {
+        ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "expected a key at byte %d", tok_begin(e));
+        return -1;
+      }
+      if (j + 1 >= r->ntok)
+        goto truncated;
+      if (!gap_ok(r->js, tok_end(e), tok_begin(&r->toks[j + 1]), ':')) {
+        ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "expected ':' at byte %d", tok_end(e));
+        return -1;
+      }
+      j++;
+    }
+    int v = j;
+    j = check_value(r, j, depth + 1);
+    if (j < 0)
+      return -1;
+    pos = tok_end(&r->toks[v]);
+  }
+  if (!gap_ok(r->js, pos, t->end - 1, 0)) {
+    ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected byte at %d", pos);
+    return -1;
+  }
+  return j;
+
+unexpected:
+  ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected token at byte %d", tok_begin(t));
+  return -1;
+truncated:
+  ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "truncated document");
+  return -1;
+}
+
+/* What jsmn leaves loose, over its r->ntok tokens (see above). */
+static bool jr_check(ttb_jr *r)
+{
+  const jsmntok_t *t = &r->toks[0];
+  if (t->type != JSMN_OBJECT && t->type != JSMN_ARRAY)
+    return ttb_jr_fail(r, TTB_JSON_TYPE, NULL, "expected an object or an array");
+  if (!gap_ok(r->js, 0, t->start, 0))
+    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected byte before the document");
+  int end = check_value(r, 0, 0);
+  if (end < 0)
+    return false;
+  if (end != r->ntok || !gap_ok(r->js, t->end, (int)r->len, 0))
+    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected data after the document at byte %d",
+                       t->end);
+  r->plain = doc_plain(r->js, r->len);
   return true;
 }
 
@@ -1188,7 +978,79 @@ static bool jr_begin(ttb_jr *r, const char *js, size_t len)
   r->err[0] = '\0';
   if (len > (size_t)INT_MAX / 2)
     return ttb_jr_fail(r, TTB_JSON_LIMIT, NULL, "document too large");
+  /* what jsmn would call a truncated document, said better */
+  size_t k = 0;
+  while (k < len && is_ws(js[k]))
+    k++;
+  if (k == len)
+    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "empty document");
+  char c = js[k];
+  if (c != '{' && c != '[') {
+    if (c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')
+      return ttb_jr_fail(r, TTB_JSON_TYPE, NULL, "expected an object or an array");
+    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "invalid JSON at byte %zu", k);
+  }
   return true;
+}
+
+/* A jsmn error (but for running out of tokens) as the reader's error. */
+static bool jsmn_failed(ttb_jr *r, int n, const jsmn_parser *p)
+{
+  /* jsmn stops at a NUL byte as at the end */
+  const char *nul = memchr(r->js, '\0', r->len);
+  if (nul != NULL && (size_t)(nul - r->js) >= p->pos)
+    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "NUL byte at %zu", (size_t)(nul - r->js));
+  if (n == JSMN_ERROR_PART)
+    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "truncated document");
+  return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "invalid JSON at byte %u", p->pos);
+}
+
+/*
+ * Tokenises r->js into r->toks[cap] with jsmn; when tokens run out and
+ * `grow` is set, moves them to a larger heap array (up to max) and lets
+ * jsmn go on where it stopped. Then jr_check.
+ */
+static bool jr_tokenise(ttb_jr *r, unsigned cap, unsigned max, bool grow)
+{
+  jsmn_parser p;
+  jsmn_init(&p);
+  for (;;) {
+    int n = jsmn_parse(&p, r->js, r->len, r->toks, cap);
+    if (n > 0) {
+      r->ntok = n;
+      if (!jr_check(r)) {
+        r->ntok = 0;
+        return false;
+      }
+      return true;
+    }
+    if (n == 0)
+      return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "empty document");
+    if (n != JSMN_ERROR_NOMEM)
+      return jsmn_failed(r, n, &p);
+    if (!grow || cap >= max) {
+      if (grow)
+        return ttb_jr_fail(r, TTB_JSON_LIMIT, NULL, "document has more than %u values", max);
+      return ttb_jr_fail(r, TTB_JSON_LIMIT, NULL, "document has too many values");
+    }
+    unsigned more = cap > max / 2 ? max : cap * 2;
+    if (more < 16)
+      more = 16 < max ? 16 : max;
+    jsmntok_t *t;
+    if (r->heap) {
+      t = realloc(r->toks, (size_t)more * sizeof *t);
+    } else {
+      /* leave the caller's buffer for the heap */
+      t = malloc((size_t)more * sizeof *t);
+      if (t != NULL && p.toknext > 0)
+        memcpy(t, r->toks, (size_t)p.toknext * sizeof *t);
+    }
+    if (t == NULL)
+      return ttb_jr_fail(r, TTB_JSON_NOMEM, NULL, "out of memory");
+    r->toks = t;
+    r->heap = true;
+    cap = more;
+  }
 }
 
 bool ttb_jr_parse(ttb_jr *r, const char *js, size_t len, jsmntok_t *toks, unsigned cap)
@@ -1196,19 +1058,14 @@ bool ttb_jr_parse(ttb_jr *r, const char *js, size_t len, jsmntok_t *toks, unsign
   if (!jr_begin(r, js, len))
     return false;
   r->toks = toks;
-  tk t = {.r = r, .js = js, .len = len, .cap = cap, .max = cap, .grow = false, .plain = true};
-  if (!tk_document(&t)) {
-    r->ntok = 0;
-    return false;
-  }
-  return true;
+  return jr_tokenise(r, cap, cap, false);
 }
 
 bool ttb_jr_parse_alloc(ttb_jr *r, const char *js, size_t len, unsigned max_tokens)
 {
   if (!jr_begin(r, js, len))
     return false;
-  /* Start from a guess; the tokeniser grows the array up to max_tokens. */
+  /* start from a guess; jr_tokenise grows the array up to max_tokens */
   size_t guess = len / 16 + 16;
   unsigned cap = guess < max_tokens ? (unsigned)guess : max_tokens;
   if (cap > 0) {
@@ -1217,12 +1074,7 @@ bool ttb_jr_parse_alloc(ttb_jr *r, const char *js, size_t len, unsigned max_toke
       return ttb_jr_fail(r, TTB_JSON_NOMEM, NULL, "out of memory");
     r->heap = true;
   }
-  tk t = {.r = r, .js = js, .len = len, .cap = cap, .max = max_tokens, .grow = true, .plain = true};
-  if (!tk_document(&t)) {
-    r->ntok = 0;
-    return false;
-  }
-  return true;
+  return jr_tokenise(r, cap, max_tokens, true);
 }
 
 bool ttb_jr_parse_small(ttb_jr *r, const char *js, size_t len, jsmntok_t *buf, unsigned cap,
@@ -1233,12 +1085,7 @@ bool ttb_jr_parse_small(ttb_jr *r, const char *js, size_t len, jsmntok_t *buf, u
   r->toks = buf;
   if (cap > max_tokens)
     cap = max_tokens;
-  tk t = {.r = r, .js = js, .len = len, .cap = cap, .max = max_tokens, .grow = true, .plain = true};
-  if (!tk_document(&t)) {
-    r->ntok = 0;
-    return false;
-  }
-  return true;
+  return jr_tokenise(r, cap, max_tokens, true);
 }
 
 void ttb_jr_finish(ttb_jr *r)
@@ -1361,7 +1208,7 @@ static size_t unescape(ttb_jr *r, int i, const char *field, char *dst, size_t ma
   const char *s = r->js + t->start;
   size_t n = (size_t)(t->end - t->start);
   if (r->plain) {
-    /* checked by the tokeniser: a copy */
+    /* checked when parsed (doc_plain): a copy */
     if (n > max_len)
       goto too_long;
     if (dst && n)
@@ -1387,7 +1234,7 @@ static size_t unescape(ttb_jr *r, int i, const char *field, char *dst, size_t ma
     char tmp[4];
     size_t w;
     if (c == '\\') {
-      char esc = s[k + 1]; /* the tokeniser checked that an escape letter follows */
+      char esc = s[k + 1]; /* jsmn checked that an escape letter follows */
       k += 2;
       switch (esc) {
       case '"': tmp[0] = '"'; w = 1; break;
@@ -1458,7 +1305,7 @@ bool ttb_jr_key(ttb_jr *r, int k, char *buf, size_t cap, const char **s, size_t 
   const char *p = r->js + t->start;
   size_t len = (size_t)(t->end - t->start);
   if (r->plain) {
-    /* checked by the tokeniser */
+    /* checked when parsed (doc_plain) */
     *s = p;
     *n = len;
     return true;
@@ -1513,7 +1360,7 @@ int ttb_jr_find_key(ttb_jr *r, int obj, const char *key, size_t n)
 bool ttb_jr_skip_value(ttb_jr *r, int i)
 {
   if (r->plain)
-    return true; /* its strings were checked by the tokeniser */
+    return true; /* its strings were checked when parsed */
   int end = ttb_jr_next(r, i);
   for (int j = i; j < end; j++) {
     if (r->toks[j].type == JSMN_STRING && unescape(r, j, "ignored value", NULL, SIZE_MAX) == (size_t)-1)

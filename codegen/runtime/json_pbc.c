@@ -32,7 +32,7 @@ bool ttb_pbc_jr_string(ttb_jr *r, int i, const char *field, size_t max_len, char
    * allocate once and unescape straight into it, in one pass. */
   size_t raw = (size_t)(r->toks[i].end - r->toks[i].start);
   size_t cap = (raw < max_len ? raw : max_len) + 1;
-  if (r->plain && raw > max_len) /* checked by the tokeniser: only the bound is left */
+  if (r->plain && raw > max_len) /* checked when parsed: only the bound is left */
     return ttb_jr_fail(r, TTB_JSON_LIMIT, field, "longer than %zu bytes", max_len);
   char *s = a == NULL ? malloc(cap) : ttb_pbc_alloc(a, cap); /* cap >= 1 */
   if (s == NULL)

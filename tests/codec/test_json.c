@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vtypes.h"
@@ -37,6 +38,136 @@ Test(json_reader, accepts_valid_documents)
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
     cr_expect(parses(good[i]), "refused valid JSON: %s", good[i]);
+}
+
+/* jsmn's tokens for these look plausible (a key's size, a value where a key
+ * belongs, brackets that do not match); the reader must still refuse them. */
+Test(json_reader, rejects_odd_structures)
+{
+  static const char *bad[] = {
+      "[\"a\":1]", "{\"a\":1:2}", "[{\"a\":1}:2]", "{\"a\":{\"b\":1}:2}", "{\"a\" 1}", "[1]]",
+      "{]", "[}", "{\"a\":[}", "[[1,2]:3]", "{1:2}", "{{}:1}", "{\"a\":1}}", "[\"a\",:]",
+      "{\"a\":\"b\":\"c\"}", "[1:2]", "{\"a\":1,:2}", "{\"a\"::}", "[true false]", "[\"a\"\"b\"]",
+      "{\"a\":1 , , \"b\":2}", "[1,\n]", "{\"a\":[1]:2}", "[-]", "[1e+]", "[0x10]", "[truee]",
+      "[\x01]", "[\"\xC3\xA9\"]\xC3\xA9", "\xEF\xBB\xBF{}", "{\"a\":1}\t,",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cr_expect(!parses(bad[i]), "accepted invalid JSON: %s", bad[i]);
+}
+
+Test(json_reader, nul_bytes_are_not_the_end)
+{
+  static const struct {
+    const char *js;
+    size_t len;
+  } bad[] = {
+      {"{\"a\":\"x\0y\"}", 11}, {"{}\0", 3}, {"{\"a\":1}\0 ", 9}, {"\0{}", 3}, {"[1,\0 2]", 7},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    jsmntok_t toks[16];
+    ttb_jr r;
+    cr_expect(!ttb_jr_parse(&r, bad[i].js, bad[i].len, toks, 16), "accepted a NUL byte (case %zu)", i);
+    cr_expect(r.status == TTB_JSON_SYNTAX, "case %zu: %s", i, r.err);
+  }
+}
+
+Test(json_reader, nesting_is_bounded)
+{
+  char deep[200];
+  for (int levels = 63; levels <= 66; levels++) {
+    int n = 0;
+    for (int i = 0; i < levels; i++)
+      deep[n++] = '[';
+    for (int i = 0; i < levels; i++)
+      deep[n++] = ']';
+    jsmntok_t toks[100];
+    ttb_jr r;
+    bool ok = ttb_jr_parse(&r, deep, (size_t)n, toks, 100);
+    cr_expect(ok == (levels <= 64), "%d levels: %s", levels, ok ? "accepted" : r.err);
+    if (!ok)
+      cr_expect(r.status == TTB_JSON_LIMIT, "%s", r.err);
+  }
+}
+
+/* jsmn without parent links closes a container by walking back over every
+ * token before it: a document of 200,000 values would take minutes. */
+Test(json_reader, long_documents_grow_the_tokens_in_linear_time, .timeout = 20)
+{
+  const size_t count = 200000;
+  char *js = malloc(count * 8 + 16);
+  cr_assert(js != NULL);
+  for (int kind = 0; kind < 3; kind++) {
+    size_t n = 0;
+    js[n++] = kind == 1 ? '{' : '[';
+    for (size_t i = 0; i < count; i++) {
+      if (i > 0)
+        js[n++] = ',';
+      if (kind == 1)
+        n += (size_t)sprintf(js + n, "\"%zx\":0", i % 4096);
+      else if (kind == 2)
+        n += (size_t)sprintf(js + n, "{}");
+      else
+        js[n++] = '0';
+    }
+    js[n++] = kind == 1 ? '}' : ']';
+    ttb_jr r;
+    cr_assert(ttb_jr_parse_alloc(&r, js, n, 1u << 20), "kind %d: %s", kind, r.err);
+    cr_expect_eq(r.toks[0].size, (int)count);
+    cr_expect_eq(r.ntok, (int)(kind == 1 ? 2 * count + 1 : count + 1));
+    ttb_jr_finish(&r);
+    /* and the bound holds */
+    cr_expect(!ttb_jr_parse_alloc(&r, js, n, 1000));
+    cr_expect(r.status == TTB_JSON_LIMIT, "%s", r.err);
+    ttb_jr_finish(&r);
+  }
+  free(js);
+}
+
+/* The whole-document check that lets strings be copied as they are must say
+ * "plain" exactly when the document is UTF-8 with no control character and
+ * no backslash: tried with awkward bytes at every offset, so that they fall
+ * in every lane of a block, in the overlapping last block and in short
+ * documents alike. */
+Test(json_reader, plain_documents_are_recognised_exactly)
+{
+  static const char *frag[] = {
+      "\xC3\xA9", "\xD0\x9F", "\xE2\x9D\xA4", "\xF0\x9F\x8C\xB8", "\\n", "\\u00e9", "\x01",
+      "\x1F", "\x7F", "\xC3", "\xE2\x9D", "\xF0\x9F\x8C", "\x80", "\xBF", "\xC0\xAF", "\xC1\xBF",
+      "\xE0\x80\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFF", "\xFE",
+      "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF", "\xE0\xA0\x80", "\xF0\x90\x80\x80",
+  };
+  char js[128], body[80];
+  for (size_t f = 0; f < sizeof frag / sizeof frag[0]; f++) {
+    for (size_t pre = 0; pre <= 40; pre++) {
+      for (size_t post = 0; post <= 20; post += 5) {
+        memset(body, 'a', pre);
+        size_t fl = strlen(frag[f]);
+        memcpy(body + pre, frag[f], fl);
+        memset(body + pre + fl, 'b', post);
+        body[pre + fl + post] = '\0';
+        int n = snprintf(js, sizeof js, "{\"k\":\"%s\"}", body);
+        jsmntok_t toks[8];
+        ttb_jr r;
+        if (!ttb_jr_parse(&r, js, (size_t)n, toks, 8))
+          continue; /* a malformed escape, say: no tokens */
+        bool want = ttb_utf8_valid(js, (size_t)n) && strchr(js, '\\') == NULL;
+        for (int i = 0; i < n; i++)
+          if ((unsigned char)js[i] < 0x20)
+            want = false;
+        cr_expect_eq(r.plain, want, "fragment %zu, %zu bytes before, %zu after: plain=%d", f, pre,
+                     post, r.plain);
+        /* whatever the path, a string is read only when it is valid */
+        char out[80];
+        bool read = ttb_jr_string_buf(&r, 2, "k", 79, out, sizeof out);
+        bool valid = ttb_utf8_valid(body, strlen(body));
+        for (const char *c = body; *c; c++)
+          if ((unsigned char)*c < 0x20)
+            valid = false;
+        if (strchr(body, '\\') == NULL)
+          cr_expect_eq(read, valid, "fragment %zu, %zu before: read=%d", f, pre, read);
+      }
+    }
+  }
 }
 
 static bool chat(const char *js, ttboost_v1_ServerMessage *m, ttb_json_error *err)

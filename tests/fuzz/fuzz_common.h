@@ -58,13 +58,16 @@ static inline void fuzz_fail(const char *what, const char *a, size_t an, const c
   abort();
 }
 
-/* Number of jsmn tokens in the document (jsmn's own count; <0 when jsmn
- * rejects it), to tell the nanopb token bound apart from a real disagreement. */
+/* Number of tokens in the document (<0 when the reader refuses it), to
+ * tell the nanopb token bound apart from a real disagreement. */
 static inline int fuzz_token_count(const char *js, size_t len)
 {
-  jsmn_parser p;
-  jsmn_init(&p);
-  return jsmn_parse(&p, js, len, NULL, 0);
+  ttb_jr r;
+  if (!ttb_jr_parse_alloc(&r, js, len, 1u << 22))
+    return -1;
+  int n = r.ntok;
+  ttb_jr_finish(&r);
+  return n;
 }
 
 /* Is a pbc/npb disagreement on this document explained by the nanopb

@@ -111,6 +111,10 @@ seed fuzz-json-ingest-batch IngestEvent json
   done
   printf ']'
 ) >"$work/fuzz-json-ingest-batch/corpus/batch-all.json"
+# The reader alone, against its oracle: every JSON vector.
+for ty in ServerMessage ClientMessage IngestEvent LoginRequest TtsRequest TraceRecord; do
+  seed fuzz-json-reader "$ty" json
+done
 # Binary decoders.
 for pair in server-message:ServerMessage client-message:ClientMessage \
   ingest-event:IngestEvent trace-record:TraceRecord; do
@@ -136,7 +140,7 @@ PY
 
 for t in fuzz-json-server-message fuzz-json-client-message fuzz-json-ingest-event \
   fuzz-json-ingest-batch fuzz-json-login-request fuzz-json-tts-request \
-  fuzz-json-trace-record; do
+  fuzz-json-trace-record fuzz-json-reader; do
   if [ "$secs" = 0 ]; then run "$t"; else run "$t" -dict="$dict"; fi
 done
 for t in fuzz-bin-server-message fuzz-bin-client-message fuzz-bin-ingest-event \

@@ -13,6 +13,9 @@
  *              + PrintUnformatted + free / ParseWithLength + extract the same
  *              fields (GetObjectItemCaseSensitive, copied into a struct)
  *              + Delete
+ *   jsmn       decode only: jsmn_parse alone (strict, parent links, as the
+ *              runtime builds it), no checks, nothing extracted: the most a
+ *              decoder that tokenises with jsmn could reach
  * Each case runs for --seconds (default 0.5) and reports messages/s and MB/s
  * (bytes of the encoded form). Then the ratios of the generated JSON codecs
  * to cJSON against the targets of issue 2: decode >= 3x, encode >= 5x.
@@ -28,6 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* jsmn as the JSON runtime builds it (codegen/runtime/json.c), for the
+ * tokenise-only row */
+#define JSMN_STATIC
+#define JSMN_STRICT
+#define JSMN_PARENT_LINKS
+#include <jsmn.h>
 
 #include <cjson/cJSON.h>
 #include <pb_decode.h>
@@ -306,7 +316,7 @@ static char *cj_encode(const event *ev)
 
 /* ------------------------------------------------------------ the cases */
 
-enum codec { C_JSON_PBC, C_JSON_NPB, C_BIN_PBC, C_BIN_NPB, C_CJSON, NCODECS };
+enum codec { C_JSON_PBC, C_JSON_NPB, C_BIN_PBC, C_BIN_NPB, C_CJSON, C_JSMN, NCODECS };
 enum op { OP_ENCODE, OP_DECODE, NOPS };
 
 static const char *const codec_names[NCODECS] = {
@@ -315,6 +325,7 @@ static const char *const codec_names[NCODECS] = {
     [C_BIN_PBC] = "binary protobuf-c",
     [C_BIN_NPB] = "binary nanopb",
     [C_CJSON] = "json cJSON",
+    [C_JSMN] = "json jsmn tokens only",
 };
 static const char *const op_names[NOPS] = {"encode", "decode"};
 
@@ -403,6 +414,16 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
       return 0;
     sink += cj_scratch->seq + (uint8_t)cj_scratch->user[0];
     return f->json_len;
+  case C_JSMN * NOPS + OP_DECODE: {
+    jsmntok_t toks[64];
+    jsmn_parser p;
+    jsmn_init(&p);
+    int n = jsmn_parse(&p, f->json, f->json_len, toks, 64);
+    if (n <= 0)
+      return 0;
+    sink += (uint64_t)n + (uint64_t)toks[n - 1].end;
+    return f->json_len;
+  }
   }
   return 0;
 }
@@ -557,6 +578,8 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "%s %s %s", events[e].name, codec_names[c], op_names[op]);
         if (filter && strstr(name, filter) == NULL)
           continue;
+        if (c == C_JSMN && op == OP_ENCODE)
+          continue; /* a tokeniser does not encode */
         result r = measure(c, op, &fx[e], seconds);
         res[e][c][op] = r;
         ran[e][c][op] = true;
@@ -583,6 +606,11 @@ int main(int argc, char **argv)
         printf("  %-6s %-22s %-7s %6.2fx  (target %.0fx)  %s\n", events[e].name, codec_names[c],
                op_names[op], ratio, target[op], pass ? "PASS" : "FAIL");
       }
+  for (size_t e = 0; e < NEVENTS; e++)
+    if (ran[e][C_JSMN][OP_DECODE] && ran[e][C_CJSON][OP_DECODE])
+      printf("  %-6s jsmn_parse alone: %.2fx cJSON's decode, the ceiling of any decoder on jsmn\n",
+             events[e].name,
+             res[e][C_JSMN][OP_DECODE].msgs_per_s / res[e][C_CJSON][OP_DECODE].msgs_per_s);
   printf("%s\n", all_pass ? "all targets met" : "TARGET MISSED");
   printf("(sink %llu)\n", (unsigned long long)(sink & 0xff));
   return check && !all_pass ? 1 : 0;

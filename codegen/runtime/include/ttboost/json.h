@@ -5,10 +5,10 @@
  *  - ttb_jw, a JSON writer: into a caller's fixed buffer (no allocation, for the
  *    mobile client) or into a growing heap buffer (the server). It keeps the
  *    comma state, escapes strings (rejecting invalid UTF-8) and writes base64.
- *  - ttb_jr, a strict RFC 8259 reader: one tokenising pass yields jsmn's
- *    tokens (jsmntok_t from libjsmn-dev) and checks what jsmn leaves loose
- *    (commas, colons, number and literal grammar, depth, trailing bytes) and,
- *    on the way, whether every string is plain text. Values are read with
+ *  - ttb_jr, a strict RFC 8259 reader: jsmn (libjsmn-dev) tokenises, then one
+ *    pass over its tokens checks what jsmn leaves loose (commas, colons,
+ *    number and literal grammar, depth, trailing bytes) and one over the
+ *    bytes whether every string is plain text. Values are read with
  *    typed calls that range-check numbers, unescape strings (every escape,
  *    \u surrogate pairs), reject invalid UTF-8 and control characters, and
  *    bound lengths.
@@ -27,8 +27,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* jsmntok_t has a parent member with these: every file must agree */
+#if defined(JSMN_H) && !defined(JSMN_PARENT_LINKS)
+#error "include ttboost/json.h before jsmn.h, or define JSMN_PARENT_LINKS"
+#endif
 #define JSMN_HEADER
 #define JSMN_STRICT
+#define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
 #ifdef __cplusplus
@@ -118,7 +123,7 @@ typedef struct ttb_jr {
   int ntok;
   /* Set by a successful parse when every string of the document (keys
    * included) is plain text: no escape, no control character, valid UTF-8.
-   * The tokeniser checked that on its way, so reading a string is a copy. */
+   * Then reading a string is a bound check and a copy. */
   bool plain;
   bool heap; /* toks was allocated by the reader: ttb_jr_finish frees it */
   ttb_json_status status;
@@ -223,7 +228,7 @@ static inline bool ttb_jr_string_at(ttb_jr *r, int i, const char *field, size_t 
 static inline bool ttb_jr_key_at(ttb_jr *r, int k, char *buf, size_t cap, const char **s,
                                  size_t *n)
 {
-  if (r->plain) { /* the tokeniser checked it */
+  if (r->plain) { /* checked when parsed (doc_plain) */
     *s = r->js + r->toks[k].start;
     *n = (size_t)(r->toks[k].end - r->toks[k].start);
     return true;
