@@ -927,11 +927,15 @@ static int check_value(ttb_jr *r, int i, int depth)
       }
       j++;
     }
-    int v = j;
-    j = check_value(r, j, depth + 1);
-    if (j < 0)
-      return -1;
-    pos = tok_end(&r->toks[v]);
+    const jsmntok_t *v = &r->toks[j];
+    if (v->type == JSMN_STRING && v->size == 0) {
+      j++; /* the usual value, without a call */
+    } else {
+      j = check_value(r, j, depth + 1);
+      if (j < 0)
+        return -1;
+    }
+    pos = tok_end(v);
   }
   if (!gap_ok(r->js, pos, t->end - 1, 0)) {
     ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected byte at %d", pos);

@@ -90,7 +90,8 @@ Test(json_reader, nesting_is_bounded)
 }
 
 /* jsmn without parent links closes a container by walking back over every
- * token before it: a document of 200,000 values would take minutes. */
+ * token before it: a 200,000-member object would take about 25 s
+ * (0.95 s for 40,000, growing with the square). */
 Test(json_reader, long_documents_grow_the_tokens_in_linear_time, .timeout = 20)
 {
   const size_t count = 200000;
