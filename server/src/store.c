@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #define HASH_LEN 32           /* crypto_generichash output: BLAKE2b-256 */
 #define KEY_PREFIX "TTB-"
@@ -186,16 +187,17 @@ static int hash_input(const char *in, bool up, unsigned char out[HASH_LEN]) {
   return 0;
 }
 
-/* A random UUID v4 in lowercase text. */
+/* A random UUID (version 4) in lowercase text, by libuuid. The 122 random
+ * bits come from libsodium, not from uuid_generate_random(): a session
+ * token is a secret, and libuuid falls back to a weaker generator when the
+ * kernel's cannot be read. */
 static void uuid_v4(char out[TTB_STORE_UUID_MAX]) {
-  unsigned char b[16];
-  randombytes_buf(b, sizeof b);
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  snprintf(out, TTB_STORE_UUID_MAX,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-  sodium_memzero(b, sizeof b);
+  uuid_t u;
+  randombytes_buf(u, sizeof u);
+  u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+  u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  uuid_unparse_lower(u, out);
+  sodium_memzero(u, sizeof u);
 }
 
 /* A new key: "TTB-" and 26 RFC 4648 base32 characters of 130 random bits. */
