@@ -1000,12 +1000,13 @@ static bool jr_begin(ttb_jr *r, const char *js, size_t len)
 /* A jsmn error (but for running out of tokens) as the reader's error. */
 static bool jsmn_failed(ttb_jr *r, int n, const jsmn_parser *p)
 {
-  /* jsmn stops at a NUL byte as at the end */
-  const char *nul = memchr(r->js, '\0', r->len);
-  if (nul != NULL && (size_t)(nul - r->js) >= p->pos)
-    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "NUL byte at %zu", (size_t)(nul - r->js));
-  if (n == JSMN_ERROR_PART)
+  if (n == JSMN_ERROR_PART) {
+    /* jsmn stops at a NUL byte as at the end of the text */
+    const char *nul = memchr(r->js, '\0', r->len);
+    if (nul != NULL)
+      return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "NUL byte at %zu", (size_t)(nul - r->js));
     return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "truncated document");
+  }
   return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "invalid JSON at byte %u", p->pos);
 }
 

@@ -68,6 +68,8 @@ Test(json_reader, nul_bytes_are_not_the_end)
     ttb_jr r;
     cr_expect(!ttb_jr_parse(&r, bad[i].js, bad[i].len, toks, 16), "accepted a NUL byte (case %zu)", i);
     cr_expect(r.status == TTB_JSON_SYNTAX, "case %zu: %s", i, r.err);
+    if (i == 0)
+      cr_expect(strstr(r.err, "NUL byte at 7") != NULL, "%s", r.err);
   }
 }
 
