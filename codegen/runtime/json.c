@@ -929,7 +929,13 @@ static int check_value(ttb_jr *r, int i, int depth)
     }
     const jsmntok_t *v = &r->toks[j];
     if (v->type == JSMN_STRING && v->size == 0) {
-      j++; /* the usual value, without a call */
+      j++; /* the usual values, without a call */
+    } else if (v->type == JSMN_PRIMITIVE && v->size == 0) {
+      if (!primitive_ok(r->js + v->start, (size_t)(v->end - v->start))) {
+        ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "invalid literal at byte %d", v->start);
+        return -1;
+      }
+      j++;
     } else {
       j = check_value(r, j, depth + 1);
       if (j < 0)
