@@ -42,11 +42,11 @@ struct ttb__conn {
     void *sink_user;
 
     /* ---- shared, under mu ---- */
-    ttb__net_mutex mu;
-    ttb__net_cond cv; /* queue space freed, or a stop request */
+    ttb__mutex *mu;
+    ttb__cond *cv; /* queue space freed, or a stop request */
     bool stop_req, reconnect_req, settings_dirty, binary;
     bool running, thread_live;
-    ttb__net_thread th;
+    ttb__thread *th;
     ttboost_v1_Settings settings;
     ttb_conn_state state;
     char last_error[TTB__MESSAGE_SIZE];
@@ -78,7 +78,7 @@ struct ttb__conn {
 
 static uint64_t default_now(void *u) {
     (void)u;
-    return ttb__net_mono_ms();
+    return (uint64_t)ttb__monotonic_ms();
 }
 
 static uint64_t now_of(ttb__conn *c) { return c->now_ms(c->clock_user); }
@@ -124,15 +124,15 @@ int ttb__close_disposition(int ws_code, int http_status, const char *last_stream
  * socket stops being read and the server may cut us off as a slow consumer,
  * which a resume repairs); without a thread the oldest event is dropped. */
 static void push_event(ttb__conn *c, ttb__net_event *ev) {
-    ev->time_ms = ttb__net_wall_ms();
+    ev->time_ms = ttb__wall_ms();
     if (c->sink) {
         c->sink(c->sink_user, ev);
         return;
     }
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     while (c->qlen == c->qcap) {
         if (c->thread_live && !c->stop_req) {
-            ttb__net_cond_wait_ms(&c->cv, &c->mu, 100);
+            ttb__cond_wait_ms(c->cv, c->mu, 100);
             continue;
         }
         c->qhead = (c->qhead + 1) % c->qcap;
@@ -141,7 +141,7 @@ static void push_event(ttb__conn *c, ttb__net_event *ev) {
     }
     c->q[(c->qhead + c->qlen) % c->qcap] = *ev;
     c->qlen++;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
 }
 
 static void push_local(ttb__conn *c, int kind, int code, const char *text) {
@@ -158,7 +158,7 @@ static void push_local(ttb__conn *c, int kind, int code, const char *text) {
 /* Sets the state (and the last error when `error` is non-NULL) and reports
  * a change as a STATE event. */
 static void set_state(ttb__conn *c, ttb_conn_state st, const char *reason, const char *error) {
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     bool changed = c->state != st;
     uint64_t now = now_of(c);
     if (c->state == TTB_STATE_CONNECTED && st != TTB_STATE_CONNECTED && c->connected_since_ms) {
@@ -168,7 +168,7 @@ static void set_state(ttb__conn *c, ttb_conn_state st, const char *reason, const
     if (st == TTB_STATE_CONNECTED && changed) c->connected_since_ms = now ? now : 1;
     c->state = st;
     if (error) snprintf(c->last_error, sizeof c->last_error, "%s", error);
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     if (changed) push_local(c, TTB__NET_STATE, (int)st, reason ? reason : "");
 }
 
@@ -190,21 +190,21 @@ static int send_client(ttb__conn *c, const ttboost_v1_ClientMessage *m) {
 static void send_settings(ttb__conn *c) {
     ttboost_v1_ClientMessage m = ttboost_v1_ClientMessage_init_zero;
     m.which_payload = ttboost_v1_ClientMessage_settings_tag;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     m.payload.settings = c->settings;
     c->settings_dirty = false;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     if (send_client(c, &m) != TTB_OK) {
-        ttb__net_mutex_lock(&c->mu);
+        ttb__mutex_lock(c->mu);
         c->settings_dirty = true; /* try again on the next tick */
-        ttb__net_mutex_unlock(&c->mu);
+        ttb__mutex_unlock(c->mu);
     }
 }
 
 static void send_ping(ttb__conn *c) {
     ttboost_v1_ClientMessage m = ttboost_v1_ClientMessage_init_zero;
     m.which_payload = ttboost_v1_ClientMessage_ping_tag;
-    m.payload.ping.client_time_ms = (uint64_t)ttb__net_wall_ms();
+    m.payload.ping.client_time_ms = (uint64_t)ttb__wall_ms();
     (void)send_client(c, &m);
 }
 
@@ -218,9 +218,9 @@ static void lost(ttb__conn *c, uint64_t now, const char *why) {
     c->next_connect_ms = now + delay;
     c->phase = PH_WAIT;
     c->hello_seen = false;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     c->last_error_code = TTB_ERR_NETWORK;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     set_state(c, TTB_STATE_RECONNECTING, why, why);
 }
 
@@ -228,18 +228,18 @@ static void give_up(ttb__conn *c, int code, const char *why) {
     if (c->phase == PH_OPENING || c->phase == PH_OPEN) c->t->ops->close(c->t, 1000);
     c->phase = PH_GAVE_UP;
     c->hello_seen = false;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     c->last_error_code = code;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     push_local(c, TTB__NET_ERROR, code, why);
     set_state(c, TTB_STATE_DISCONNECTED, why, why);
 }
 
 static void do_open(ttb__conn *c, uint64_t now) {
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     c->cur_binary = c->binary;
     c->stats.attempts++;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     c->conn_has_since = c->ever_connected || c->last_seq > 0;
     c->last_stream_error[0] = '\0';
     if (ttb__ws_path(c->url.path, c->token, c->conn_has_since, c->last_seq, c->pathbuf,
@@ -304,12 +304,12 @@ static void handle_hello(ttb__conn *c, const ttboost_v1_Hello *h, uint64_t now) 
     c->conn_since = c->last_seq;
     c->hello_seen = true;
     c->hello_ms = now;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     if (c->ever_connected) c->stats.reconnects++;
     c->stats.connects++;
     c->stats.last_seq = c->last_seq;
     c->last_error_code = 0;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     c->ever_connected = true;
     set_state(c, TTB_STATE_CONNECTED, h->resume_gap ? "connected (resume gap)" : "connected", "");
 }
@@ -345,9 +345,9 @@ static void on_message(void *user, const uint8_t *data, size_t len, bool binary)
         }
     }
     if (why[0]) {
-        ttb__net_mutex_lock(&c->mu);
+        ttb__mutex_lock(c->mu);
         c->stats.protocol_errors++;
-        ttb__net_mutex_unlock(&c->mu);
+        ttb__mutex_unlock(c->mu);
         push_local(c, TTB__NET_ERROR, TTB_ERR_PROTOCOL, why);
         return;
     }
@@ -359,25 +359,25 @@ static void on_message(void *user, const uint8_t *data, size_t len, bool binary)
     case ttboost_v1_ServerMessage_chat_tag:
     case ttboost_v1_ServerMessage_gift_tag:
         if (m->seq != 0 && m->seq <= c->last_seq) {
-            ttb__net_mutex_lock(&c->mu);
+            ttb__mutex_lock(c->mu);
             c->stats.duplicates++;
-            ttb__net_mutex_unlock(&c->mu);
+            ttb__mutex_unlock(c->mu);
             return;
         }
         if (m->seq > c->last_seq) {
             c->last_seq = m->seq;
-            ttb__net_mutex_lock(&c->mu);
+            ttb__mutex_lock(c->mu);
             c->stats.last_seq = m->seq;
-            ttb__net_mutex_unlock(&c->mu);
+            ttb__mutex_unlock(c->mu);
         }
         ev->kind = m->which_payload == ttboost_v1_ServerMessage_chat_tag ? TTB__NET_CHAT : TTB__NET_GIFT;
         break;
     case ttboost_v1_ServerMessage_audio_tag:
         /* The audio of an event delivered before this socket was opened. */
         if (m->payload.audio.event_seq <= c->conn_since) {
-            ttb__net_mutex_lock(&c->mu);
+            ttb__mutex_lock(c->mu);
             c->stats.duplicates++;
-            ttb__net_mutex_unlock(&c->mu);
+            ttb__mutex_unlock(c->mu);
             return;
         }
         ev->kind = TTB__NET_AUDIO;
@@ -389,9 +389,9 @@ static void on_message(void *user, const uint8_t *data, size_t len, bool binary)
     case ttboost_v1_ServerMessage_pong_tag:
         return;
     default:
-        ttb__net_mutex_lock(&c->mu);
+        ttb__mutex_lock(c->mu);
         c->stats.skipped_unknown++;
-        ttb__net_mutex_unlock(&c->mu);
+        ttb__mutex_unlock(c->mu);
         return;
     }
     ev->code = 0;
@@ -451,11 +451,11 @@ static uint64_t dead_after(const ttb__conn *c) { return (uint64_t)c->hb_ms * 5u 
 
 void ttb__conn_tick(ttb__conn *c, int max_wait_ms) {
     uint64_t now = now_of(c);
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     bool reconnect = c->reconnect_req;
     c->reconnect_req = false;
     bool settings = c->settings_dirty;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
 
     if (reconnect && c->phase != PH_GAVE_UP && c->phase != PH_IDLE) {
         if (c->phase == PH_OPENING || c->phase == PH_OPEN) c->t->ops->close(c->t, 1000);
@@ -503,9 +503,9 @@ void ttb__conn_tick(ttb__conn *c, int max_wait_ms) {
 static void thread_main(void *arg) {
     ttb__conn *c = arg;
     for (;;) {
-        ttb__net_mutex_lock(&c->mu);
+        ttb__mutex_lock(c->mu);
         bool stop = c->stop_req;
-        ttb__net_mutex_unlock(&c->mu);
+        ttb__mutex_unlock(c->mu);
         if (stop || c->phase == PH_GAVE_UP) break;
         ttb__conn_tick(c, 1000);
     }
@@ -514,9 +514,9 @@ static void thread_main(void *arg) {
         c->phase = PH_IDLE;
         set_state(c, TTB_STATE_DISCONNECTED, "stopped", NULL);
     }
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     c->running = false;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
 }
 
 /* ------------------------------------------------------------ public (internal) API */
@@ -558,12 +558,12 @@ int ttb__conn_create(const ttb__conn_config *cfg, ttb__transport *t, ttb__conn *
     c->last_seq = cfg->last_seq;
     c->stats.last_seq = cfg->last_seq;
     c->hb_ms = TTB__HEARTBEAT_DEFAULT_MS;
-    c->rng = (ttb__net_mono_ms() ^ (uint64_t)(uintptr_t)c) | 1u;
+    c->rng = ((uint64_t)ttb__monotonic_ms() ^ (uint64_t)(uintptr_t)c) | 1u;
     c->qcap = cfg->queue_cap ? cfg->queue_cap : TTB__QUEUE_DEFAULT;
     c->q = calloc(c->qcap, sizeof *c->q);
     if (!c->q) goto nomem_c;
-    if (ttb__net_mutex_init(&c->mu) != TTB_OK) goto nomem_c;
-    if (ttb__net_cond_init(&c->cv) != TTB_OK) goto nomem_c;
+    if (ttb__mutex_create(&c->mu) != TTB_OK) goto nomem_c;
+    if (ttb__cond_create(&c->cv) != TTB_OK) goto nomem_c;
     t->cb.user = c;
     t->cb.on_connected = on_connected;
     t->cb.on_message = on_message;
@@ -581,39 +581,40 @@ nomem:
 
 void ttb__conn_destroy(ttb__conn *c) {
     if (!c) return;
-    if (c->mu.p) ttb__conn_stop(c);
+    if (c->mu) ttb__conn_stop(c);
     if (c->t) c->t->ops->destroy(c->t);
     free(c->q);
-    ttb__net_cond_finish(&c->cv);
-    ttb__net_mutex_finish(&c->mu);
+    ttb__cond_destroy(c->cv);
+    ttb__mutex_destroy(c->mu);
     free(c);
 }
 
 int ttb__conn_start(ttb__conn *c) {
     if (!c) return TTB_ERR_INVALID;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     bool running = c->running, live = c->thread_live;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     if (running) return TTB_OK;
     if (live) { /* it gave up and ended: collect it */
-        ttb__net_thread_join(&c->th);
+        ttb__thread_join(c->th);
+        c->th = NULL;
         c->thread_live = false;
     }
     ttb__conn_begin(c);
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     c->stop_req = false;
     c->reconnect_req = false;
     c->running = true;
     c->thread_live = true;
     c->last_error[0] = '\0';
     c->last_error_code = 0;
-    ttb__net_mutex_unlock(&c->mu);
-    int rc = ttb__net_thread_start(&c->th, thread_main, c);
+    ttb__mutex_unlock(c->mu);
+    int rc = ttb__thread_start(&c->th, thread_main, c);
     if (rc != TTB_OK) {
-        ttb__net_mutex_lock(&c->mu);
+        ttb__mutex_lock(c->mu);
         c->running = false;
         c->thread_live = false;
-        ttb__net_mutex_unlock(&c->mu);
+        ttb__mutex_unlock(c->mu);
         c->phase = PH_IDLE;
     }
     return rc;
@@ -621,34 +622,35 @@ int ttb__conn_start(ttb__conn *c) {
 
 void ttb__conn_stop(ttb__conn *c) {
     if (!c) return;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     bool live = c->thread_live;
     c->stop_req = true;
-    ttb__net_cond_signal_all(&c->cv);
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__cond_broadcast(c->cv);
+    ttb__mutex_unlock(c->mu);
     if (!live) return;
     c->t->ops->wake(c->t);
-    ttb__net_thread_join(&c->th);
-    ttb__net_mutex_lock(&c->mu);
+    ttb__thread_join(c->th);
+    c->th = NULL;
+    ttb__mutex_lock(c->mu);
     c->thread_live = false;
     c->stop_req = false;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
 }
 
 bool ttb__conn_running(ttb__conn *c) {
     if (!c) return false;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     bool r = c->running;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     return r;
 }
 
 int ttb__conn_reconnect_now(ttb__conn *c) {
     if (!c) return TTB_ERR_INVALID;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     bool r = c->running;
     if (r) c->reconnect_req = true;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     if (!r) return TTB_ERR_STATE;
     c->t->ops->wake(c->t);
     return TTB_OK;
@@ -656,28 +658,28 @@ int ttb__conn_reconnect_now(ttb__conn *c) {
 
 void ttb__conn_set_settings(ttb__conn *c, const ttboost_v1_Settings *s) {
     if (!c || !s) return;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     c->settings = *s;
     c->settings_dirty = true;
     bool r = c->running;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     if (r) c->t->ops->wake(c->t);
 }
 
 void ttb__conn_set_binary(ttb__conn *c, bool binary) {
     if (!c) return;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     bool changed = c->binary != binary, r = c->running;
     c->binary = binary;
     if (changed && r) c->reconnect_req = true;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     if (changed && r) c->t->ops->wake(c->t);
 }
 
 int ttb__conn_set_token(ttb__conn *c, const char *ws_token) {
     if (!c) return TTB_ERR_INVALID;
     if (!token_ok(ws_token)) return TTB_ERR_INVALID;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     bool live = c->thread_live && c->running;
     if (!live) {
         snprintf(c->token, sizeof c->token, "%s", ws_token);
@@ -685,22 +687,22 @@ int ttb__conn_set_token(ttb__conn *c, const char *ws_token) {
         c->stats.last_seq = 0;
         c->ever_connected = false;
     }
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     return live ? TTB_ERR_STATE : TTB_OK;
 }
 
 int ttb__conn_poll(ttb__conn *c, ttb__net_event *out) {
     if (!c || !out) return 0;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     if (c->qlen == 0) {
-        ttb__net_mutex_unlock(&c->mu);
+        ttb__mutex_unlock(c->mu);
         return 0;
     }
     *out = c->q[c->qhead];
     c->qhead = (c->qhead + 1) % c->qcap;
     c->qlen--;
-    ttb__net_cond_signal_all(&c->cv);
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__cond_broadcast(c->cv);
+    ttb__mutex_unlock(c->mu);
     return 1;
 }
 
@@ -709,18 +711,18 @@ ttb_conn_state ttb__conn_state(ttb__conn *c, char *buf, size_t cap) {
         if (buf && cap) buf[0] = '\0';
         return TTB_STATE_DISCONNECTED;
     }
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     ttb_conn_state s = c->state;
     if (buf && cap) snprintf(buf, cap, "%s", c->last_error);
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     return s;
 }
 
 int ttb__conn_last_error_code(ttb__conn *c) {
     if (!c) return 0;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     int e = c->last_error_code;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
     return e;
 }
 
@@ -728,8 +730,8 @@ void ttb__conn_get_stats(ttb__conn *c, ttb__conn_stats *out) {
     if (!out) return;
     memset(out, 0, sizeof *out);
     if (!c) return;
-    ttb__net_mutex_lock(&c->mu);
+    ttb__mutex_lock(c->mu);
     *out = c->stats;
     if (c->connected_since_ms) out->connected_ms += now_of(c) - c->connected_since_ms;
-    ttb__net_mutex_unlock(&c->mu);
+    ttb__mutex_unlock(c->mu);
 }

@@ -62,6 +62,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "platform/platform.h"
 #include "ttboost/client.h"
 #include "ttboost/v1/auth.pb.h"
 #include "ttboost/v1/events.pb.h"
@@ -70,29 +71,8 @@
 extern "C" {
 #endif
 
-/* ================================================================ platform */
-
-/* Opaque wrappers sized for pthreads; see plat_posix.c. */
-typedef struct ttb__net_mutex { void *p; } ttb__net_mutex;
-typedef struct ttb__net_cond { void *p; } ttb__net_cond;
-typedef struct ttb__net_thread { void *p; } ttb__net_thread;
-
-int ttb__net_mutex_init(ttb__net_mutex *m);
-void ttb__net_mutex_finish(ttb__net_mutex *m);
-void ttb__net_mutex_lock(ttb__net_mutex *m);
-void ttb__net_mutex_unlock(ttb__net_mutex *m);
-int ttb__net_cond_init(ttb__net_cond *c);
-void ttb__net_cond_finish(ttb__net_cond *c);
-void ttb__net_cond_signal_all(ttb__net_cond *c);
-/* Waits at most timeout_ms (spurious wake-ups possible). */
-void ttb__net_cond_wait_ms(ttb__net_cond *c, ttb__net_mutex *m, int timeout_ms);
-/* Starts fn(arg) on a new thread. TTB_OK or TTB_ERR_NOMEM. */
-int ttb__net_thread_start(ttb__net_thread *t, void (*fn)(void *), void *arg);
-void ttb__net_thread_join(ttb__net_thread *t);
-/* Monotonic milliseconds (arbitrary origin) and Unix time in milliseconds. */
-uint64_t ttb__net_mono_ms(void);
-int64_t ttb__net_wall_ms(void);
-void ttb__net_sleep_ms(int ms);
+/* Threads, locks and clocks: platform/platform.h, shared with the rest of
+ * the core (libttb_platform). */
 
 /* Short English name of a TTB_OK/TTB_ERR_* code ("network error"); never
  * NULL. The net layer's own copy, so it links without client.c. */

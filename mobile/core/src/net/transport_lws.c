@@ -413,13 +413,13 @@ static void op_destroy(ttb__transport *base) {
          * close frames, then kill what is left. */
         for (sock *s = t->socks; s; s = s->next)
             if (!s->gone && s->wsi && !s->dead) drop(s, 1000);
-        uint64_t end = ttb__net_mono_ms() + 300;
+        int64_t end = ttb__monotonic_ms() + 300;
         for (int round = 0; any_live(t); round++) {
-            if (round > 0 && ttb__net_mono_ms() >= end) {
+            if (round > 0 && ttb__monotonic_ms() >= end) {
                 for (sock *s = t->socks; s; s = s->next)
                     if (!s->gone && s->wsi) lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-                end = ttb__net_mono_ms() + 200;
-                for (int k = 0; k < 20 && any_live(t) && ttb__net_mono_ms() < end; k++) op_service(&t->base, 10);
+                end = ttb__monotonic_ms() + 200;
+                for (int k = 0; k < 20 && any_live(t) && ttb__monotonic_ms() < end; k++) op_service(&t->base, 10);
                 break;
             }
             op_service(&t->base, 10);
