@@ -15,7 +15,7 @@ typedef struct {
     size_t len, cap;
 } synth_buf;
 
-static int synth_write(void *user, const unsigned char *ptr, opus_int32 len)
+static inline int synth_write(void *user, const unsigned char *ptr, opus_int32 len)
 {
     synth_buf *b = user;
     if (b->len + (size_t)len > b->cap) {
@@ -33,7 +33,7 @@ static int synth_write(void *user, const unsigned char *ptr, opus_int32 len)
     return 0;
 }
 
-static int synth_close(void *user)
+static inline int synth_close(void *user)
 {
     (void)user;
     return 0;
@@ -41,7 +41,7 @@ static int synth_close(void *user)
 
 /* A speech-like test signal: a 120 Hz voiced source (harmonics up to 4 kHz)
  * with a slow syllable envelope, or a pure tone when tone_hz > 0. */
-static void synth_signal(int16_t *pcm, size_t frames, int channels, int rate, double tone_hz,
+static inline void synth_signal(int16_t *pcm, size_t frames, int channels, int rate, double tone_hz,
                          double amp)
 {
     const double pi = 3.14159265358979323846;
@@ -61,7 +61,7 @@ static void synth_signal(int16_t *pcm, size_t frames, int channels, int rate, do
 
 /* Encodes `seconds` of the test signal to Ogg Opus in *out (malloc'd). 0 on
  * success. */
-static int synth_ogg_opus(double seconds, int rate, int channels, double tone_hz, int bitrate,
+static inline int synth_ogg_opus(double seconds, int rate, int channels, double tone_hz, int bitrate,
                           synth_buf *out)
 {
     memset(out, 0, sizeof *out);

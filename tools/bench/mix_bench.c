@@ -48,40 +48,14 @@
 #include "audio/mixer.h"
 #include "ttboost/client.h"
 
+/* the in-memory libopusenc output (synth_buf, synth_write, synth_close) */
+#include "opus_synth.h"
+
 #define CLIP_SECONDS 5.0
 #define PULL 512
 
-typedef struct {
-    unsigned char *data;
-    size_t len, cap;
-} buf_t;
-
-static int wr(void *user, const unsigned char *p, opus_int32 n)
-{
-    buf_t *b = user;
-    if (b->len + (size_t)n > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 65536;
-        while (nc < b->len + (size_t)n)
-            nc *= 2;
-        unsigned char *d = realloc(b->data, nc);
-        if (!d)
-            return 1;
-        b->data = d;
-        b->cap = nc;
-    }
-    memcpy(b->data + b->len, p, (size_t)n);
-    b->len += (size_t)n;
-    return 0;
-}
-
-static int cl(void *user)
-{
-    (void)user;
-    return 0;
-}
-
 /* Speech-like (tone_hz 0) or a decaying bell at tone_hz. */
-static int make_ogg(int rate, double tone_hz, int bitrate, int signal, buf_t *out)
+static int make_ogg(int rate, double tone_hz, int bitrate, int signal, synth_buf *out)
 {
     const double pi = 3.14159265358979323846;
     size_t n = (size_t)(CLIP_SECONDS * rate);
@@ -101,7 +75,7 @@ static int make_ogg(int rate, double tone_hz, int bitrate, int signal, buf_t *ou
         pcm[i] = (int16_t)lrint(0.7 * 32767.0 * v);
     }
     memset(out, 0, sizeof *out);
-    OpusEncCallbacks cb = {wr, cl};
+    OpusEncCallbacks cb = {synth_write, synth_close};
     OggOpusComments *cm = ope_comments_create();
     int err = 0;
     OggOpusEnc *enc = cm ? ope_encoder_create_callbacks(&cb, out, cm, rate, 1, 0, &err) : NULL;
@@ -160,7 +134,7 @@ static size_t render_all(ttb__mixer *m, int16_t *pcm, uint32_t rate)
     return total;
 }
 
-static ttb__clip *decode(const buf_t *b)
+static ttb__clip *decode(const synth_buf *b)
 {
     ttb__clip *c = NULL;
     ttb_error e;
@@ -184,7 +158,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    buf_t files[5];
+    synth_buf files[5];
     if (make_ogg(22050, 0, 32000, OPUS_SIGNAL_VOICE, &files[0]) != 0)
         die("libopusenc", "cannot make the TTS file");
     const double bells[4] = {523.25, 659.25, 783.99, 1046.5};
