@@ -960,11 +960,8 @@ truncated:
 /* What jsmn leaves loose, over its r->ntok tokens (see above). */
 static bool jr_check(ttb_jr *r)
 {
+  /* jr_begin saw white space, then '{' or '[': token 0 is that container */
   const jsmntok_t *t = &r->toks[0];
-  if (t->type != JSMN_OBJECT && t->type != JSMN_ARRAY)
-    return ttb_jr_fail(r, TTB_JSON_TYPE, NULL, "expected an object or an array");
-  if (!gap_ok(r->js, 0, t->start, 0))
-    return ttb_jr_fail(r, TTB_JSON_SYNTAX, NULL, "unexpected byte before the document");
   int end = check_value(r, 0, 0);
   if (end < 0)
     return false;
