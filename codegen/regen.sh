@@ -25,6 +25,8 @@ mkdir -p "$G/pb-c" "$G/nanopb" "$G/json" "$ROOT/docs/protocol" "$ROOT/docs/api"
 protoc -I/usr/include --c_out="$G/pb-c" google/protobuf/descriptor.proto google/protobuf/compiler/plugin.proto
 # protobuf-c structs (server) of the schema and its options.
 protoc -I. -I/usr/include --c_out="$G/pb-c" ttboost/options.proto $V1
+# TikTok's webcast push protocol (the connector's subset): protobuf-c only.
+protoc -I. --c_out="$G/pb-c" tiktok/webcast.proto
 # protoc-gen-ttb: JSON codecs, nanopb bounds, docs.
 protoc -I. -I/usr/include --plugin=protoc-gen-ttb="$PLUGIN" --ttb_out=json:"$G/json" $V1
 protoc -I. -I/usr/include --plugin=protoc-gen-ttb="$PLUGIN" --ttb_out=nanopb:"$G/nanopb" $V1

@@ -907,6 +907,148 @@ bool ttb_npb_ttboost_v1_Pong_from_json(const char *js, size_t len, ttboost_v1_Po
   return true;
 }
 
+/* ---- ttboost.v1.Status */
+
+bool ttb_npb_ttboost_v1_Status_json_fields(ttb_jw *w, const ttboost_v1_Status *m)
+{
+  if (!ttb_jw_key(w, "\"tiktok\":", 9))
+    return false;
+  if (!ttb_jw_cstring(w, "tiktok", m->tiktok))
+    return false;
+  if (!ttb_jw_key(w, "\"room_id\":", 10))
+    return false;
+  if (!ttb_jw_cstring(w, "room_id", m->room_id))
+    return false;
+  if (m->username[0] != '\0') {
+    if (!ttb_jw_key(w, "\"username\":", 11))
+      return false;
+    if (!ttb_jw_cstring(w, "username", m->username))
+      return false;
+  }
+  if (m->message[0] != '\0') {
+    if (!ttb_jw_key(w, "\"message\":", 10))
+      return false;
+    if (!ttb_jw_cstring(w, "message", m->message))
+      return false;
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_Status_json_encode(ttb_jw *w, const ttboost_v1_Status *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_Status_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_Status_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_Status *m)
+{
+  switch (kn) {
+  case 6:
+    if (memcmp(k, "tiktok", 6) == 0) {
+      if (!ttb_jr_string_at(r, v, "tiktok", 16, m->tiktok, sizeof m->tiktok))
+        return -1;
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "room_id", 7) == 0) {
+      if (!ttb_jr_string_at(r, v, "room_id", 24, m->room_id, sizeof m->room_id))
+        return -1;
+      return 1;
+    }
+    if (memcmp(k, "message", 7) == 0) {
+      if (!ttb_jr_string_at(r, v, "message", 256, m->message, sizeof m->message))
+        return -1;
+      return 1;
+    }
+    break;
+  case 8:
+    if (memcmp(k, "username", 8) == 0) {
+      if (!ttb_jr_string_at(r, v, "username", 32, m->username, sizeof m->username))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_Status_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Status *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_Status_json_decode(ttb_jr *r, int tok, ttboost_v1_Status *m)
+{
+  return ttb_npb_ttboost_v1_Status_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_Status_json_decode_in(ttb_jr *r, int tok, ttboost_v1_Status *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_Status_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_Status_validate(const ttboost_v1_Status *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->tiktok, 16, "tiktok", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->room_id, 24, "room_id", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->username, 32, "username", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->message, 256, "message", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_Status_to_json(const ttboost_v1_Status *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_Status_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_Status_from_json(const char *js, size_t len, ttboost_v1_Status *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_Status_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_Status_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
 /* ---- ttboost.v1.ServerMessage */
 
 bool ttb_npb_ttboost_v1_ServerMessage_json_fields(ttb_jw *w, const ttboost_v1_ServerMessage *m)
@@ -958,6 +1100,14 @@ bool ttb_npb_ttboost_v1_ServerMessage_json_fields(ttb_jw *w, const ttboost_v1_Se
     if (!ttb_jw_string(w, NULL, "pong", 4))
       return false;
     if (!ttb_npb_ttboost_v1_Pong_json_fields(w, &m->payload.pong))
+      return false;
+  }
+  if (m->which_payload == ttboost_v1_ServerMessage_status_tag) {
+    if (!ttb_jw_key(w, "\"type\":", 7))
+      return false;
+    if (!ttb_jw_string(w, NULL, "status", 6))
+      return false;
+    if (!ttb_npb_ttboost_v1_Status_json_fields(w, &m->payload.status))
       return false;
   }
   if (!ttb_jw_key(w, "\"seq\":", 6))
@@ -1039,6 +1189,10 @@ static bool ttb_npb_ttboost_v1_ServerMessage_json_decode_in(ttb_jr *r, int tok, 
       m->which_payload = ttboost_v1_ServerMessage_pong_tag;
       if (!fresh)
         ttb_json_zero(&m->payload.pong, sizeof m->payload.pong);
+    } else if (sn == 6 && memcmp(s, "status", 6) == 0) {
+      m->which_payload = ttboost_v1_ServerMessage_status_tag;
+      if (!fresh)
+        ttb_json_zero(&m->payload.status, sizeof m->payload.status);
     } else {
       return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, "type", "unknown value");
     }
@@ -1069,6 +1223,8 @@ static bool ttb_npb_ttboost_v1_ServerMessage_json_decode_in(ttb_jr *r, int tok, 
         rc = ttb_npb_ttboost_v1_StreamError_json_field(r, ks, kn, v, &m->payload.error);
       if (rc == 0 && m->which_payload == ttboost_v1_ServerMessage_pong_tag)
         rc = ttb_npb_ttboost_v1_Pong_json_field(r, ks, kn, v, &m->payload.pong);
+      if (rc == 0 && m->which_payload == ttboost_v1_ServerMessage_status_tag)
+        rc = ttb_npb_ttboost_v1_Status_json_field(r, ks, kn, v, &m->payload.status);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
@@ -1103,6 +1259,10 @@ bool ttb_npb_ttboost_v1_ServerMessage_validate(const ttboost_v1_ServerMessage *m
   }
   if (m->which_payload == ttboost_v1_ServerMessage_pong_tag) {
     if (!ttb_npb_ttboost_v1_Pong_validate(&m->payload.pong, err, errlen))
+      return false;
+  }
+  if (m->which_payload == ttboost_v1_ServerMessage_status_tag) {
+    if (!ttb_npb_ttboost_v1_Status_validate(&m->payload.status, err, errlen))
       return false;
   }
   return true;

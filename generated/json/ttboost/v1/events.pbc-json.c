@@ -933,6 +933,153 @@ Ttboost__V1__Pong *ttb_pbc_ttboost_v1_Pong_from_json(const char *js, size_t len,
   return m;
 }
 
+/* ---- ttboost.v1.Status */
+
+bool ttb_pbc_ttboost_v1_Status_json_fields(ttb_jw *w, const Ttboost__V1__Status *m)
+{
+  if (!ttb_jw_key(w, "\"tiktok\":", 9))
+    return false;
+  if (!ttb_jw_cstring(w, "tiktok", m->tiktok))
+    return false;
+  if (!ttb_jw_key(w, "\"room_id\":", 10))
+    return false;
+  if (!ttb_jw_cstring(w, "room_id", m->room_id))
+    return false;
+  if (m->username != NULL && m->username[0] != '\0') {
+    if (!ttb_jw_key(w, "\"username\":", 11))
+      return false;
+    if (!ttb_jw_cstring(w, "username", m->username))
+      return false;
+  }
+  if (m->message != NULL && m->message[0] != '\0') {
+    if (!ttb_jw_key(w, "\"message\":", 10))
+      return false;
+    if (!ttb_jw_cstring(w, "message", m->message))
+      return false;
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_Status_json_encode(ttb_jw *w, const Ttboost__V1__Status *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_Status_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_Status_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__Status *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 6:
+    if (memcmp(k, "tiktok", 6) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "tiktok", 16, &m->tiktok, a))
+        return -1;
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "room_id", 7) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "room_id", 24, &m->room_id, a))
+        return -1;
+      return 1;
+    }
+    if (memcmp(k, "message", 7) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "message", 256, &m->message, a))
+        return -1;
+      return 1;
+    }
+    break;
+  case 8:
+    if (memcmp(k, "username", 8) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "username", 32, &m->username, a))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_Status_json_decode(ttb_jr *r, int tok, Ttboost__V1__Status *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_Status_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_Status_validate(const Ttboost__V1__Status *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->tiktok, 16, "tiktok", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->room_id, 24, "room_id", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->username, 32, "username", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->message, 256, "message", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_Status_to_json(const Ttboost__V1__Status *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_Status_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__Status *ttb_pbc_ttboost_v1_Status_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__Status *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__status__init(m);
+  if (!ttb_pbc_ttboost_v1_Status_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__status__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
 /* ---- ttboost.v1.ServerMessage */
 
 bool ttb_pbc_ttboost_v1_ServerMessage_json_fields(ttb_jw *w, const Ttboost__V1__ServerMessage *m)
@@ -998,6 +1145,16 @@ bool ttb_pbc_ttboost_v1_ServerMessage_json_fields(ttb_jw *w, const Ttboost__V1__
     if (!ttb_pbc_ttboost_v1_Pong_json_fields(w, m->pong))
       return false;
   }
+  if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_STATUS) {
+    if (!ttb_jw_key(w, "\"type\":", 7))
+      return false;
+    if (!ttb_jw_string(w, NULL, "status", 6))
+      return false;
+    if (m->status == NULL)
+      return ttb_jw_fail(w, TTB_JSON_TYPE, "status", "missing");
+    if (!ttb_pbc_ttboost_v1_Status_json_fields(w, m->status))
+      return false;
+  }
   if (!ttb_jw_key(w, "\"seq\":", 6))
     return false;
   if (!ttb_jw_u64(w, (uint64_t)m->seq))
@@ -1058,6 +1215,8 @@ bool ttb_pbc_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
         ttboost__v1__stream_error__free_unpacked(m->error, a);
       if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG)
         ttboost__v1__pong__free_unpacked(m->pong, a);
+      if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_STATUS)
+        ttboost__v1__status__free_unpacked(m->status, a);
       m->payload_case = 0;
     }
     if (0) {
@@ -1109,6 +1268,14 @@ bool ttb_pbc_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
         return ttb_jr_fail(r, TTB_JSON_NOMEM, NULL, "out of memory");
       }
       ttboost__v1__pong__init(m->pong);
+    } else if (sn == 6 && memcmp(s, "status", 6) == 0) {
+      m->payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_STATUS;
+      m->status = ttb_pbc_alloc(a, sizeof(Ttboost__V1__Status));
+      if (m->status == NULL) {
+        m->payload_case = 0;
+        return ttb_jr_fail(r, TTB_JSON_NOMEM, NULL, "out of memory");
+      }
+      ttboost__v1__status__init(m->status);
     } else {
       return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, "type", "unknown value");
     }
@@ -1139,6 +1306,8 @@ bool ttb_pbc_ttboost_v1_ServerMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
         rc = ttb_pbc_ttboost_v1_StreamError_json_field(r, ks, kn, v, m->error, a);
       if (rc == 0 && m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG)
         rc = ttb_pbc_ttboost_v1_Pong_json_field(r, ks, kn, v, m->pong, a);
+      if (rc == 0 && m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_STATUS)
+        rc = ttb_pbc_ttboost_v1_Status_json_field(r, ks, kn, v, m->status, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
@@ -1174,6 +1343,10 @@ bool ttb_pbc_ttboost_v1_ServerMessage_validate(const Ttboost__V1__ServerMessage 
   if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG) {
     if (m->pong == NULL || !ttb_pbc_ttboost_v1_Pong_validate(m->pong, err, errlen))
       return m->pong == NULL ? ttb_json_check_len(1, 0, "pong", "missing", err, errlen) : false;
+  }
+  if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_STATUS) {
+    if (m->status == NULL || !ttb_pbc_ttboost_v1_Status_validate(m->status, err, errlen))
+      return m->status == NULL ? ttb_json_check_len(1, 0, "status", "missing", err, errlen) : false;
   }
   return true;
 }

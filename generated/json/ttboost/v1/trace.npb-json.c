@@ -16,6 +16,8 @@ static bool enc_ttboost_v1_Direction(ttb_jw *w, int v)
     return ttb_jw_string(w, NULL, "DIRECTION_SERVER_TO_CLIENT", 26);
   case 3:
     return ttb_jw_string(w, NULL, "DIRECTION_CLIENT_TO_SERVER", 26);
+  case 4:
+    return ttb_jw_string(w, NULL, "DIRECTION_TIKTOK", 16);
   default:
     return ttb_jw_i64(w, v);
   }
@@ -49,6 +51,10 @@ static bool dec_ttboost_v1_Direction(ttb_jr *r, int i, const char *field, int *o
     }
     if (n == 26 && memcmp(s, "DIRECTION_CLIENT_TO_SERVER", 26) == 0) {
       *out = 3;
+      return true;
+    }
+    if (n == 16 && memcmp(s, "DIRECTION_TIKTOK", 16) == 0) {
+      *out = 4;
       return true;
     }
   }
@@ -199,6 +205,139 @@ bool ttb_npb_ttboost_v1_TraceHeader_from_json(const char *js, size_t len, ttboos
   return true;
 }
 
+/* ---- ttboost.v1.TiktokFrame */
+
+bool ttb_npb_ttboost_v1_TiktokFrame_json_fields(ttb_jw *w, const ttboost_v1_TiktokFrame *m)
+{
+  if (!ttb_jw_key(w, "\"frame\":", 8))
+    return false;
+  if (!ttb_jw_base64(w, m->frame.bytes, m->frame.size))
+    return false;
+  if (!ttb_jw_key(w, "\"room_id\":", 10))
+    return false;
+  if (!ttb_jw_cstring(w, "room_id", m->room_id))
+    return false;
+  if (!ttb_jw_key(w, "\"more\":", 7))
+    return false;
+  if (!ttb_jw_bool(w, m->more != 0))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokFrame_json_encode(ttb_jw *w, const ttboost_v1_TiktokFrame *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_TiktokFrame_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_TiktokFrame_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_TiktokFrame *m)
+{
+  switch (kn) {
+  case 4:
+    if (memcmp(k, "more", 4) == 0) {
+      {
+        bool b_ = false;
+        if (!ttb_jr_bool(r, v, "more", &b_))
+          return -1;
+        m->more = b_;
+      }
+      return 1;
+    }
+    break;
+  case 5:
+    if (memcmp(k, "frame", 5) == 0) {
+      {
+        size_t n_ = 0;
+        if (!ttb_jr_bytes_buf(r, v, "frame", 61440, m->frame.bytes, sizeof m->frame.bytes, &n_))
+          return -1;
+        m->frame.size = (pb_size_t)n_;
+      }
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "room_id", 7) == 0) {
+      if (!ttb_jr_string_at(r, v, "room_id", 24, m->room_id, sizeof m->room_id))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_TiktokFrame_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TiktokFrame *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_TiktokFrame_json_decode(ttb_jr *r, int tok, ttboost_v1_TiktokFrame *m)
+{
+  return ttb_npb_ttboost_v1_TiktokFrame_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_TiktokFrame_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TiktokFrame *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_TiktokFrame_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokFrame_validate(const ttboost_v1_TiktokFrame *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_len(m->frame.size, 61440, "frame", "too long", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->room_id, 24, "room_id", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokFrame_to_json(const ttboost_v1_TiktokFrame *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_TiktokFrame_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokFrame_from_json(const char *js, size_t len, ttboost_v1_TiktokFrame *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_TiktokFrame_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TiktokFrame_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
 /* ---- ttboost.v1.TraceRecord */
 
 bool ttb_npb_ttboost_v1_TraceRecord_json_fields(ttb_jw *w, const ttboost_v1_TraceRecord *m)
@@ -227,6 +366,12 @@ bool ttb_npb_ttboost_v1_TraceRecord_json_fields(ttb_jw *w, const ttboost_v1_Trac
     if (!ttb_jw_key(w, "\"client\":", 9))
       return false;
     if (!ttb_npb_ttboost_v1_ClientMessage_json_encode(w, &m->record.client))
+      return false;
+  }
+  if (m->which_record == ttboost_v1_TraceRecord_tiktok_tag) {
+    if (!ttb_jw_key(w, "\"tiktok\":", 9))
+      return false;
+    if (!ttb_npb_ttboost_v1_TiktokFrame_json_encode(w, &m->record.tiktok))
       return false;
   }
   return true;
@@ -268,6 +413,16 @@ int ttb_npb_ttboost_v1_TraceRecord_json_field(ttb_jr *r, const char *k, size_t k
         memset(&m->record.client, 0, sizeof m->record.client);
       m->which_record = ttboost_v1_TraceRecord_client_tag;
       if (!ttb_npb_ttboost_v1_ClientMessage_json_decode(r, v, &m->record.client))
+        return -1;
+      return 1;
+    }
+    if (memcmp(k, "tiktok", 6) == 0) {
+      if (!(m->which_record == 0) && !(m->which_record == ttboost_v1_TraceRecord_tiktok_tag))
+        return ttb_jr_fail(r, TTB_JSON_TYPE, "tiktok", "only one of the fields of 'record' may be given") ? 0 : -1;
+      if (!(m->which_record == ttboost_v1_TraceRecord_tiktok_tag))
+        memset(&m->record.tiktok, 0, sizeof m->record.tiktok);
+      m->which_record = ttboost_v1_TraceRecord_tiktok_tag;
+      if (!ttb_npb_ttboost_v1_TiktokFrame_json_decode(r, v, &m->record.tiktok))
         return -1;
       return 1;
     }
@@ -346,6 +501,10 @@ bool ttb_npb_ttboost_v1_TraceRecord_validate(const ttboost_v1_TraceRecord *m, ch
   }
   if (m->which_record == ttboost_v1_TraceRecord_client_tag) {
     if (!ttb_npb_ttboost_v1_ClientMessage_validate(&m->record.client, err, errlen))
+      return false;
+  }
+  if (m->which_record == ttboost_v1_TraceRecord_tiktok_tag) {
+    if (!ttb_npb_ttboost_v1_TiktokFrame_validate(&m->record.tiktok, err, errlen))
       return false;
   }
   return true;

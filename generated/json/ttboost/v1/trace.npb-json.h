@@ -35,6 +35,17 @@ bool ttb_npb_ttboost_v1_TraceHeader_to_json(const ttboost_v1_TraceHeader *m, cha
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_TraceHeader_from_json(const char *js, size_t len, ttboost_v1_TraceHeader *m, ttb_json_error *err);
 
+/* ttboost.v1.TiktokFrame: One WebSocket message as the TikTok connector received it: the raw bytes of a tiktok.webcast.PushFrame (schema/tiktok/webcast.proto), undecoded, so that a frame the connector could not read is kept as it came. A message longer than 61440 bytes is written as several records in a row, each but the last with `more` set; a reader joins them. */
+bool ttb_npb_ttboost_v1_TiktokFrame_json_encode(ttb_jw *w, const ttboost_v1_TiktokFrame *m);
+bool ttb_npb_ttboost_v1_TiktokFrame_json_fields(ttb_jw *w, const ttboost_v1_TiktokFrame *m);
+bool ttb_npb_ttboost_v1_TiktokFrame_json_decode(ttb_jr *r, int tok, ttboost_v1_TiktokFrame *m);
+int ttb_npb_ttboost_v1_TiktokFrame_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_TiktokFrame *m);
+bool ttb_npb_ttboost_v1_TiktokFrame_validate(const ttboost_v1_TiktokFrame *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_TiktokFrame_to_json(const ttboost_v1_TiktokFrame *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_TiktokFrame_from_json(const char *js, size_t len, ttboost_v1_TiktokFrame *m, ttb_json_error *err);
+
 /* ttboost.v1.TraceRecord: One recorded message. */
 bool ttb_npb_ttboost_v1_TraceRecord_json_encode(ttb_jw *w, const ttboost_v1_TraceRecord *m);
 bool ttb_npb_ttboost_v1_TraceRecord_json_fields(ttb_jw *w, const ttboost_v1_TraceRecord *m);

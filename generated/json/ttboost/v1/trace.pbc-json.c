@@ -16,6 +16,8 @@ static bool enc_ttboost_v1_Direction(ttb_jw *w, int v)
     return ttb_jw_string(w, NULL, "DIRECTION_SERVER_TO_CLIENT", 26);
   case 3:
     return ttb_jw_string(w, NULL, "DIRECTION_CLIENT_TO_SERVER", 26);
+  case 4:
+    return ttb_jw_string(w, NULL, "DIRECTION_TIKTOK", 16);
   default:
     return ttb_jw_i64(w, v);
   }
@@ -49,6 +51,10 @@ static bool dec_ttboost_v1_Direction(ttb_jr *r, int i, const char *field, int *o
     }
     if (n == 26 && memcmp(s, "DIRECTION_CLIENT_TO_SERVER", 26) == 0) {
       *out = 3;
+      return true;
+    }
+    if (n == 16 && memcmp(s, "DIRECTION_TIKTOK", 16) == 0) {
+      *out = 4;
       return true;
     }
   }
@@ -204,6 +210,140 @@ Ttboost__V1__TraceHeader *ttb_pbc_ttboost_v1_TraceHeader_from_json(const char *j
   return m;
 }
 
+/* ---- ttboost.v1.TiktokFrame */
+
+bool ttb_pbc_ttboost_v1_TiktokFrame_json_fields(ttb_jw *w, const Ttboost__V1__TiktokFrame *m)
+{
+  if (!ttb_jw_key(w, "\"frame\":", 8))
+    return false;
+  if (!ttb_jw_base64(w, m->frame.data, m->frame.len))
+    return false;
+  if (!ttb_jw_key(w, "\"room_id\":", 10))
+    return false;
+  if (!ttb_jw_cstring(w, "room_id", m->room_id))
+    return false;
+  if (!ttb_jw_key(w, "\"more\":", 7))
+    return false;
+  if (!ttb_jw_bool(w, m->more != 0))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokFrame_json_encode(ttb_jw *w, const Ttboost__V1__TiktokFrame *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_TiktokFrame_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_TiktokFrame_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__TiktokFrame *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 4:
+    if (memcmp(k, "more", 4) == 0) {
+      {
+        bool b_ = false;
+        if (!ttb_jr_bool(r, v, "more", &b_))
+          return -1;
+        m->more = b_;
+      }
+      return 1;
+    }
+    break;
+  case 5:
+    if (memcmp(k, "frame", 5) == 0) {
+      if (!ttb_pbc_jr_bytes(r, v, "frame", 61440, &m->frame, a))
+        return -1;
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "room_id", 7) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "room_id", 24, &m->room_id, a))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokFrame_json_decode(ttb_jr *r, int tok, Ttboost__V1__TiktokFrame *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_TiktokFrame_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokFrame_validate(const Ttboost__V1__TiktokFrame *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_len(m->frame.len, 61440, "frame", "too long", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->room_id, 24, "room_id", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_TiktokFrame_to_json(const Ttboost__V1__TiktokFrame *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_TiktokFrame_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__TiktokFrame *ttb_pbc_ttboost_v1_TiktokFrame_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__TiktokFrame *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__tiktok_frame__init(m);
+  if (!ttb_pbc_ttboost_v1_TiktokFrame_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__tiktok_frame__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
 /* ---- ttboost.v1.TraceRecord */
 
 bool ttb_pbc_ttboost_v1_TraceRecord_json_fields(ttb_jw *w, const Ttboost__V1__TraceRecord *m)
@@ -238,6 +378,14 @@ bool ttb_pbc_ttboost_v1_TraceRecord_json_fields(ttb_jw *w, const Ttboost__V1__Tr
     if (m->client == NULL)
       return ttb_jw_fail(w, TTB_JSON_TYPE, "client", "missing");
     if (!ttb_pbc_ttboost_v1_ClientMessage_json_encode(w, m->client))
+      return false;
+  }
+  if (m->record_case == TTBOOST__V1__TRACE_RECORD__RECORD_TIKTOK) {
+    if (!ttb_jw_key(w, "\"tiktok\":", 9))
+      return false;
+    if (m->tiktok == NULL)
+      return ttb_jw_fail(w, TTB_JSON_TYPE, "tiktok", "missing");
+    if (!ttb_pbc_ttboost_v1_TiktokFrame_json_encode(w, m->tiktok))
       return false;
   }
   return true;
@@ -291,6 +439,20 @@ int ttb_pbc_ttboost_v1_TraceRecord_json_field(ttb_jr *r, const char *k, size_t k
         ttboost__v1__client_message__init(m->client);
       }
       if (!ttb_pbc_ttboost_v1_ClientMessage_json_decode(r, v, m->client, a))
+        return -1;
+      return 1;
+    }
+    if (memcmp(k, "tiktok", 6) == 0) {
+      if (!(m->record_case == TTBOOST__V1__TRACE_RECORD__RECORD__NOT_SET) && !(m->record_case == TTBOOST__V1__TRACE_RECORD__RECORD_TIKTOK))
+        return ttb_jr_fail(r, TTB_JSON_TYPE, "tiktok", "only one of the fields of 'record' may be given") ? 0 : -1;
+      m->record_case = TTBOOST__V1__TRACE_RECORD__RECORD_TIKTOK;
+      if (m->tiktok == NULL) {
+        m->tiktok = ttb_pbc_alloc(a, sizeof(Ttboost__V1__TiktokFrame));
+        if (m->tiktok == NULL)
+          return ttb_jr_fail(r, TTB_JSON_NOMEM, "tiktok", "out of memory") ? 0 : -1;
+        ttboost__v1__tiktok_frame__init(m->tiktok);
+      }
+      if (!ttb_pbc_ttboost_v1_TiktokFrame_json_decode(r, v, m->tiktok, a))
         return -1;
       return 1;
     }
@@ -363,6 +525,10 @@ bool ttb_pbc_ttboost_v1_TraceRecord_validate(const Ttboost__V1__TraceRecord *m, 
   if (m->record_case == TTBOOST__V1__TRACE_RECORD__RECORD_CLIENT) {
     if (m->client == NULL || !ttb_pbc_ttboost_v1_ClientMessage_validate(m->client, err, errlen))
       return m->client == NULL ? ttb_json_check_len(1, 0, "client", "missing", err, errlen) : false;
+  }
+  if (m->record_case == TTBOOST__V1__TRACE_RECORD__RECORD_TIKTOK) {
+    if (m->tiktok == NULL || !ttb_pbc_ttboost_v1_TiktokFrame_validate(m->tiktok, err, errlen))
+      return m->tiktok == NULL ? ttb_json_check_len(1, 0, "tiktok", "missing", err, errlen) : false;
   }
   return true;
 }

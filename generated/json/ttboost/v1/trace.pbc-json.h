@@ -43,6 +43,17 @@ char *ttb_pbc_ttboost_v1_TraceHeader_to_json(const Ttboost__V1__TraceHeader *m, 
 /* A new message (free with ttboost__v1__trace_header__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__TraceHeader *ttb_pbc_ttboost_v1_TraceHeader_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
+/* ttboost.v1.TiktokFrame: One WebSocket message as the TikTok connector received it: the raw bytes of a tiktok.webcast.PushFrame (schema/tiktok/webcast.proto), undecoded, so that a frame the connector could not read is kept as it came. A message longer than 61440 bytes is written as several records in a row, each but the last with `more` set; a reader joins them. */
+bool ttb_pbc_ttboost_v1_TiktokFrame_json_encode(ttb_jw *w, const Ttboost__V1__TiktokFrame *m);
+bool ttb_pbc_ttboost_v1_TiktokFrame_json_fields(ttb_jw *w, const Ttboost__V1__TiktokFrame *m);
+bool ttb_pbc_ttboost_v1_TiktokFrame_json_decode(ttb_jr *r, int tok, Ttboost__V1__TiktokFrame *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_TiktokFrame_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__TiktokFrame *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_TiktokFrame_validate(const Ttboost__V1__TiktokFrame *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_TiktokFrame_to_json(const Ttboost__V1__TiktokFrame *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__tiktok_frame__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__TiktokFrame *ttb_pbc_ttboost_v1_TiktokFrame_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
 /* ttboost.v1.TraceRecord: One recorded message. */
 bool ttb_pbc_ttboost_v1_TraceRecord_json_encode(ttb_jw *w, const Ttboost__V1__TraceRecord *m);
 bool ttb_pbc_ttboost_v1_TraceRecord_json_fields(ttb_jw *w, const Ttboost__V1__TraceRecord *m);

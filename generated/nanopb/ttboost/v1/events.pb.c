@@ -24,6 +24,9 @@ PB_BIND(ttboost_v1_StreamError, ttboost_v1_StreamError, 2)
 PB_BIND(ttboost_v1_Pong, ttboost_v1_Pong, AUTO)
 
 
+PB_BIND(ttboost_v1_Status, ttboost_v1_Status, 2)
+
+
 PB_BIND(ttboost_v1_ServerMessage, ttboost_v1_ServerMessage, 2)
 
 

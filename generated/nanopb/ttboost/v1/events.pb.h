@@ -93,11 +93,28 @@ typedef struct _ttboost_v1_Pong {
     uint64_t server_time_ms;
 } ttboost_v1_Pong;
 
+/* The state of the streamer's TikTok LIVE connection (server/src/tiktok.c),
+ sent when it changes and once after Hello when the licence has a TikTok
+ handle. Not part of the channel's history (seq 0).
+ JSON: {"type":"status","tiktok":"live","room_id":"7301234567890123456","seq":0}. */
+typedef struct _ttboost_v1_Status {
+    /* "off" (no handle, or the connector is off), "waiting" (the user is not
+ live; looked up again periodically), "connecting", "live", "ended" (the
+ stream just ended), "error" (see message). */
+    char tiktok[17];
+    /* TikTok's room id (a 64-bit integer as decimal text); "" when not live. */
+    char room_id[25];
+    /* The TikTok handle watched, without the @. */
+    char username[33];
+    /* Why, in words a person can read, for "error" and "waiting". */
+    char message[257];
+} ttboost_v1_Status;
+
 /* Every message from server to client. */
 typedef struct _ttboost_v1_ServerMessage {
     /* Per-channel sequence number of chat and gift events (1, 2, 3 …; no gaps).
  0 on messages that are not part of the channel's history (hello, audio,
- error, pong). Reconnect with ?since=<last seq seen> to resume. */
+ error, pong, status). Reconnect with ?since=<last seq seen> to resume. */
     uint64_t seq;
     pb_size_t which_payload;
     union {
@@ -107,6 +124,7 @@ typedef struct _ttboost_v1_ServerMessage {
         ttboost_v1_Hello hello;
         ttboost_v1_StreamError error;
         ttboost_v1_Pong pong;
+        ttboost_v1_Status status;
     } payload;
 } ttboost_v1_ServerMessage;
 
@@ -155,6 +173,7 @@ extern "C" {
 #define ttboost_v1_Hello_init_default            {0, 0, 0, 0, 0, 0}
 #define ttboost_v1_StreamError_init_default      {"", ""}
 #define ttboost_v1_Pong_init_default             {0, 0}
+#define ttboost_v1_Status_init_default           {"", "", "", ""}
 #define ttboost_v1_ServerMessage_init_default    {0, 0, {ttboost_v1_ChatEvent_init_default}}
 #define ttboost_v1_Ack_init_default              {0}
 #define ttboost_v1_Settings_init_default         {0, 0, 0, 0}
@@ -166,6 +185,7 @@ extern "C" {
 #define ttboost_v1_Hello_init_zero               {0, 0, 0, 0, 0, 0}
 #define ttboost_v1_StreamError_init_zero         {"", ""}
 #define ttboost_v1_Pong_init_zero                {0, 0}
+#define ttboost_v1_Status_init_zero              {"", "", "", ""}
 #define ttboost_v1_ServerMessage_init_zero       {0, 0, {ttboost_v1_ChatEvent_init_zero}}
 #define ttboost_v1_Ack_init_zero                 {0}
 #define ttboost_v1_Settings_init_zero            {0, 0, 0, 0}
@@ -199,6 +219,10 @@ extern "C" {
 #define ttboost_v1_StreamError_message_tag       2
 #define ttboost_v1_Pong_client_time_ms_tag       1
 #define ttboost_v1_Pong_server_time_ms_tag       2
+#define ttboost_v1_Status_tiktok_tag             1
+#define ttboost_v1_Status_room_id_tag            2
+#define ttboost_v1_Status_username_tag           3
+#define ttboost_v1_Status_message_tag            4
 #define ttboost_v1_ServerMessage_seq_tag         1
 #define ttboost_v1_ServerMessage_chat_tag        2
 #define ttboost_v1_ServerMessage_gift_tag        3
@@ -206,6 +230,7 @@ extern "C" {
 #define ttboost_v1_ServerMessage_hello_tag       5
 #define ttboost_v1_ServerMessage_error_tag       6
 #define ttboost_v1_ServerMessage_pong_tag        7
+#define ttboost_v1_ServerMessage_status_tag      8
 #define ttboost_v1_Ack_seq_tag                   1
 #define ttboost_v1_Settings_tts_enabled_tag      1
 #define ttboost_v1_Settings_gifts_enabled_tag    2
@@ -267,6 +292,14 @@ X(a, STATIC,   SINGULAR, UINT64,   server_time_ms,    2)
 #define ttboost_v1_Pong_CALLBACK NULL
 #define ttboost_v1_Pong_DEFAULT NULL
 
+#define ttboost_v1_Status_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   tiktok,            1) \
+X(a, STATIC,   SINGULAR, STRING,   room_id,           2) \
+X(a, STATIC,   SINGULAR, STRING,   username,          3) \
+X(a, STATIC,   SINGULAR, STRING,   message,           4)
+#define ttboost_v1_Status_CALLBACK NULL
+#define ttboost_v1_Status_DEFAULT NULL
+
 #define ttboost_v1_ServerMessage_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, UINT64,   seq,               1) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (payload,chat,payload.chat),   2) \
@@ -274,7 +307,8 @@ X(a, STATIC,   ONEOF,    MESSAGE,  (payload,gift,payload.gift),   3) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (payload,audio,payload.audio),   4) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (payload,hello,payload.hello),   5) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (payload,error,payload.error),   6) \
-X(a, STATIC,   ONEOF,    MESSAGE,  (payload,pong,payload.pong),   7)
+X(a, STATIC,   ONEOF,    MESSAGE,  (payload,pong,payload.pong),   7) \
+X(a, STATIC,   ONEOF,    MESSAGE,  (payload,status,payload.status),   8)
 #define ttboost_v1_ServerMessage_CALLBACK NULL
 #define ttboost_v1_ServerMessage_DEFAULT NULL
 #define ttboost_v1_ServerMessage_payload_chat_MSGTYPE ttboost_v1_ChatEvent
@@ -283,6 +317,7 @@ X(a, STATIC,   ONEOF,    MESSAGE,  (payload,pong,payload.pong),   7)
 #define ttboost_v1_ServerMessage_payload_hello_MSGTYPE ttboost_v1_Hello
 #define ttboost_v1_ServerMessage_payload_error_MSGTYPE ttboost_v1_StreamError
 #define ttboost_v1_ServerMessage_payload_pong_MSGTYPE ttboost_v1_Pong
+#define ttboost_v1_ServerMessage_payload_status_MSGTYPE ttboost_v1_Status
 
 #define ttboost_v1_Ack_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, UINT64,   seq,               1)
@@ -318,6 +353,7 @@ extern const pb_msgdesc_t ttboost_v1_AudioFrame_msg;
 extern const pb_msgdesc_t ttboost_v1_Hello_msg;
 extern const pb_msgdesc_t ttboost_v1_StreamError_msg;
 extern const pb_msgdesc_t ttboost_v1_Pong_msg;
+extern const pb_msgdesc_t ttboost_v1_Status_msg;
 extern const pb_msgdesc_t ttboost_v1_ServerMessage_msg;
 extern const pb_msgdesc_t ttboost_v1_Ack_msg;
 extern const pb_msgdesc_t ttboost_v1_Settings_msg;
@@ -331,6 +367,7 @@ extern const pb_msgdesc_t ttboost_v1_ClientMessage_msg;
 #define ttboost_v1_Hello_fields &ttboost_v1_Hello_msg
 #define ttboost_v1_StreamError_fields &ttboost_v1_StreamError_msg
 #define ttboost_v1_Pong_fields &ttboost_v1_Pong_msg
+#define ttboost_v1_Status_fields &ttboost_v1_Status_msg
 #define ttboost_v1_ServerMessage_fields &ttboost_v1_ServerMessage_msg
 #define ttboost_v1_Ack_fields &ttboost_v1_Ack_msg
 #define ttboost_v1_Settings_fields &ttboost_v1_Settings_msg
@@ -348,6 +385,7 @@ extern const pb_msgdesc_t ttboost_v1_ClientMessage_msg;
 #define ttboost_v1_Pong_size                     22
 #define ttboost_v1_ServerMessage_size            1687
 #define ttboost_v1_Settings_size                 8
+#define ttboost_v1_Status_size                   337
 #define ttboost_v1_StreamError_size              581
 
 #ifdef __cplusplus

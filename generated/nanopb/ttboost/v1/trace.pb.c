@@ -9,7 +9,10 @@
 PB_BIND(ttboost_v1_TraceHeader, ttboost_v1_TraceHeader, 2)
 
 
-PB_BIND(ttboost_v1_TraceRecord, ttboost_v1_TraceRecord, 2)
+PB_BIND(ttboost_v1_TiktokFrame, ttboost_v1_TiktokFrame, 4)
+
+
+PB_BIND(ttboost_v1_TraceRecord, ttboost_v1_TraceRecord, 4)
 
 
 

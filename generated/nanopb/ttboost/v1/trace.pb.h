@@ -21,7 +21,9 @@ typedef enum _ttboost_v1_Direction {
     /* From the server to a client over the socket. */
     ttboost_v1_Direction_DIRECTION_SERVER_TO_CLIENT = 2,
     /* From a client to the server over the socket. */
-    ttboost_v1_Direction_DIRECTION_CLIENT_TO_SERVER = 3
+    ttboost_v1_Direction_DIRECTION_CLIENT_TO_SERVER = 3,
+    /* From TikTok's webcast push socket to the server's connector. */
+    ttboost_v1_Direction_DIRECTION_TIKTOK = 4
 } ttboost_v1_Direction;
 
 /* Struct definitions */
@@ -37,6 +39,20 @@ typedef struct _ttboost_v1_TraceHeader {
     char note[1025];
 } ttboost_v1_TraceHeader;
 
+typedef PB_BYTES_ARRAY_T(61440) ttboost_v1_TiktokFrame_frame_t;
+/* One WebSocket message as the TikTok connector received it: the raw bytes
+ of a tiktok.webcast.PushFrame (schema/tiktok/webcast.proto), undecoded, so
+ that a frame the connector could not read is kept as it came. A message
+ longer than 61440 bytes is written as several records in a row, each but
+ the last with `more` set; a reader joins them. */
+typedef struct _ttboost_v1_TiktokFrame {
+    ttboost_v1_TiktokFrame_frame_t frame;
+    /* The room the connection was in (decimal text). */
+    char room_id[25];
+    /* More bytes of the same message follow in the next record. */
+    bool more;
+} ttboost_v1_TiktokFrame;
+
 /* One recorded message. */
 typedef struct _ttboost_v1_TraceRecord {
     /* Microseconds since the trace began. */
@@ -47,6 +63,7 @@ typedef struct _ttboost_v1_TraceRecord {
         ttboost_v1_IngestEvent ingest;
         ttboost_v1_ServerMessage server;
         ttboost_v1_ClientMessage client;
+        ttboost_v1_TiktokFrame tiktok;
     } record;
 } ttboost_v1_TraceRecord;
 
@@ -57,8 +74,9 @@ extern "C" {
 
 /* Helper constants for enums */
 #define _ttboost_v1_Direction_MIN ttboost_v1_Direction_DIRECTION_UNSPECIFIED
-#define _ttboost_v1_Direction_MAX ttboost_v1_Direction_DIRECTION_CLIENT_TO_SERVER
-#define _ttboost_v1_Direction_ARRAYSIZE ((ttboost_v1_Direction)(ttboost_v1_Direction_DIRECTION_CLIENT_TO_SERVER+1))
+#define _ttboost_v1_Direction_MAX ttboost_v1_Direction_DIRECTION_TIKTOK
+#define _ttboost_v1_Direction_ARRAYSIZE ((ttboost_v1_Direction)(ttboost_v1_Direction_DIRECTION_TIKTOK+1))
+
 
 
 #define ttboost_v1_TraceRecord_direction_ENUMTYPE ttboost_v1_Direction
@@ -66,8 +84,10 @@ extern "C" {
 
 /* Initializer values for message structs */
 #define ttboost_v1_TraceHeader_init_default      {0, 0, "", ""}
+#define ttboost_v1_TiktokFrame_init_default      {{0, {0}}, "", 0}
 #define ttboost_v1_TraceRecord_init_default      {0, _ttboost_v1_Direction_MIN, 0, {ttboost_v1_IngestEvent_init_default}}
 #define ttboost_v1_TraceHeader_init_zero         {0, 0, "", ""}
+#define ttboost_v1_TiktokFrame_init_zero         {{0, {0}}, "", 0}
 #define ttboost_v1_TraceRecord_init_zero         {0, _ttboost_v1_Direction_MIN, 0, {ttboost_v1_IngestEvent_init_zero}}
 
 /* Field tags (for use in manual encoding/decoding) */
@@ -75,11 +95,15 @@ extern "C" {
 #define ttboost_v1_TraceHeader_created_us_tag    2
 #define ttboost_v1_TraceHeader_source_tag        3
 #define ttboost_v1_TraceHeader_note_tag          4
+#define ttboost_v1_TiktokFrame_frame_tag         1
+#define ttboost_v1_TiktokFrame_room_id_tag       2
+#define ttboost_v1_TiktokFrame_more_tag          3
 #define ttboost_v1_TraceRecord_time_us_tag       1
 #define ttboost_v1_TraceRecord_direction_tag     2
 #define ttboost_v1_TraceRecord_ingest_tag        3
 #define ttboost_v1_TraceRecord_server_tag        4
 #define ttboost_v1_TraceRecord_client_tag        5
+#define ttboost_v1_TraceRecord_tiktok_tag        6
 
 /* Struct field encoding specification for nanopb */
 #define ttboost_v1_TraceHeader_FIELDLIST(X, a) \
@@ -90,28 +114,40 @@ X(a, STATIC,   SINGULAR, STRING,   note,              4)
 #define ttboost_v1_TraceHeader_CALLBACK NULL
 #define ttboost_v1_TraceHeader_DEFAULT NULL
 
+#define ttboost_v1_TiktokFrame_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, BYTES,    frame,             1) \
+X(a, STATIC,   SINGULAR, STRING,   room_id,           2) \
+X(a, STATIC,   SINGULAR, BOOL,     more,              3)
+#define ttboost_v1_TiktokFrame_CALLBACK NULL
+#define ttboost_v1_TiktokFrame_DEFAULT NULL
+
 #define ttboost_v1_TraceRecord_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, UINT64,   time_us,           1) \
 X(a, STATIC,   SINGULAR, UENUM,    direction,         2) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (record,ingest,record.ingest),   3) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (record,server,record.server),   4) \
-X(a, STATIC,   ONEOF,    MESSAGE,  (record,client,record.client),   5)
+X(a, STATIC,   ONEOF,    MESSAGE,  (record,client,record.client),   5) \
+X(a, STATIC,   ONEOF,    MESSAGE,  (record,tiktok,record.tiktok),   6)
 #define ttboost_v1_TraceRecord_CALLBACK NULL
 #define ttboost_v1_TraceRecord_DEFAULT NULL
 #define ttboost_v1_TraceRecord_record_ingest_MSGTYPE ttboost_v1_IngestEvent
 #define ttboost_v1_TraceRecord_record_server_MSGTYPE ttboost_v1_ServerMessage
 #define ttboost_v1_TraceRecord_record_client_MSGTYPE ttboost_v1_ClientMessage
+#define ttboost_v1_TraceRecord_record_tiktok_MSGTYPE ttboost_v1_TiktokFrame
 
 extern const pb_msgdesc_t ttboost_v1_TraceHeader_msg;
+extern const pb_msgdesc_t ttboost_v1_TiktokFrame_msg;
 extern const pb_msgdesc_t ttboost_v1_TraceRecord_msg;
 
 /* Defines for backwards compatibility with code written before nanopb-0.4.0 */
 #define ttboost_v1_TraceHeader_fields &ttboost_v1_TraceHeader_msg
+#define ttboost_v1_TiktokFrame_fields &ttboost_v1_TiktokFrame_msg
 #define ttboost_v1_TraceRecord_fields &ttboost_v1_TraceRecord_msg
 
 /* Maximum encoded size of messages (where known) */
+#define ttboost_v1_TiktokFrame_size              61472
 #define ttboost_v1_TraceHeader_size              1175
-#define ttboost_v1_TraceRecord_size              1703
+#define ttboost_v1_TraceRecord_size              61489
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -277,6 +277,51 @@ void   ttboost__v1__pong__free_unpacked
   assert(message->base.descriptor == &ttboost__v1__pong__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ttboost__v1__status__init
+                     (Ttboost__V1__Status         *message)
+{
+  static const Ttboost__V1__Status init_value = TTBOOST__V1__STATUS__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__status__get_packed_size
+                     (const Ttboost__V1__Status *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__status__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__status__pack
+                     (const Ttboost__V1__Status *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__status__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__status__pack_to_buffer
+                     (const Ttboost__V1__Status *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__status__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__Status *
+       ttboost__v1__status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__Status *)
+     protobuf_c_message_unpack (&ttboost__v1__status__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__status__free_unpacked
+                     (Ttboost__V1__Status *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__status__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ttboost__v1__server_message__init
                      (Ttboost__V1__ServerMessage         *message)
 {
@@ -990,7 +1035,84 @@ const ProtobufCMessageDescriptor ttboost__v1__pong__descriptor =
   (ProtobufCMessageInit) ttboost__v1__pong__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__server_message__field_descriptors[7] =
+static const ProtobufCFieldDescriptor ttboost__v1__status__field_descriptors[4] =
+{
+  {
+    "tiktok",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__Status, tiktok),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "room_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__Status, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "username",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__Status, username),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__Status, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__status__field_indices_by_name[] = {
+  3,   /* field[3] = message */
+  1,   /* field[1] = room_id */
+  0,   /* field[0] = tiktok */
+  2,   /* field[2] = username */
+};
+static const ProtobufCIntRange ttboost__v1__status__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__status__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.Status",
+  "Status",
+  "Ttboost__V1__Status",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__Status),
+  4,
+  ttboost__v1__status__field_descriptors,
+  ttboost__v1__status__field_indices_by_name,
+  1,  ttboost__v1__status__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__status__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__server_message__field_descriptors[8] =
 {
   {
     "seq",
@@ -1076,6 +1198,18 @@ static const ProtobufCFieldDescriptor ttboost__v1__server_message__field_descrip
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "status",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ttboost__V1__ServerMessage, payload_case),
+    offsetof(Ttboost__V1__ServerMessage, status),
+    &ttboost__v1__status__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__server_message__field_indices_by_name[] = {
   3,   /* field[3] = audio */
@@ -1085,11 +1219,12 @@ static const unsigned ttboost__v1__server_message__field_indices_by_name[] = {
   4,   /* field[4] = hello */
   6,   /* field[6] = pong */
   0,   /* field[0] = seq */
+  7,   /* field[7] = status */
 };
 static const ProtobufCIntRange ttboost__v1__server_message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__server_message__descriptor =
 {
@@ -1099,7 +1234,7 @@ const ProtobufCMessageDescriptor ttboost__v1__server_message__descriptor =
   "Ttboost__V1__ServerMessage",
   "ttboost.v1",
   sizeof(Ttboost__V1__ServerMessage),
-  7,
+  8,
   ttboost__v1__server_message__field_descriptors,
   ttboost__v1__server_message__field_indices_by_name,
   1,  ttboost__v1__server_message__number_ranges,

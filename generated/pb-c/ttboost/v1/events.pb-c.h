@@ -22,6 +22,7 @@ typedef struct Ttboost__V1__AudioFrame Ttboost__V1__AudioFrame;
 typedef struct Ttboost__V1__Hello Ttboost__V1__Hello;
 typedef struct Ttboost__V1__StreamError Ttboost__V1__StreamError;
 typedef struct Ttboost__V1__Pong Ttboost__V1__Pong;
+typedef struct Ttboost__V1__Status Ttboost__V1__Status;
 typedef struct Ttboost__V1__ServerMessage Ttboost__V1__ServerMessage;
 typedef struct Ttboost__V1__Ack Ttboost__V1__Ack;
 typedef struct Ttboost__V1__Settings Ttboost__V1__Settings;
@@ -211,6 +212,39 @@ struct  Ttboost__V1__Pong
     , 0, 0 }
 
 
+/*
+ * The state of the streamer's TikTok LIVE connection (server/src/tiktok.c),
+ * sent when it changes and once after Hello when the licence has a TikTok
+ * handle. Not part of the channel's history (seq 0).
+ * JSON: {"type":"status","tiktok":"live","room_id":"7301234567890123456","seq":0}.
+ */
+struct  Ttboost__V1__Status
+{
+  ProtobufCMessage base;
+  /*
+   * "off" (no handle, or the connector is off), "waiting" (the user is not
+   * live; looked up again periodically), "connecting", "live", "ended" (the
+   * stream just ended), "error" (see message).
+   */
+  char *tiktok;
+  /*
+   * TikTok's room id (a 64-bit integer as decimal text); "" when not live.
+   */
+  char *room_id;
+  /*
+   * The TikTok handle watched, without the @.
+   */
+  char *username;
+  /*
+   * Why, in words a person can read, for "error" and "waiting".
+   */
+  char *message;
+};
+#define TTBOOST__V1__STATUS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__status__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 typedef enum {
   TTBOOST__V1__SERVER_MESSAGE__PAYLOAD__NOT_SET = 0,
   TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT = 2,
@@ -218,7 +252,8 @@ typedef enum {
   TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO = 4,
   TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_HELLO = 5,
   TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_ERROR = 6,
-  TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG = 7
+  TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG = 7,
+  TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_STATUS = 8
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(TTBOOST__V1__SERVER_MESSAGE__PAYLOAD__CASE)
 } Ttboost__V1__ServerMessage__PayloadCase;
 
@@ -231,7 +266,7 @@ struct  Ttboost__V1__ServerMessage
   /*
    * Per-channel sequence number of chat and gift events (1, 2, 3 …; no gaps).
    * 0 on messages that are not part of the channel's history (hello, audio,
-   * error, pong). Reconnect with ?since=<last seq seen> to resume.
+   * error, pong, status). Reconnect with ?since=<last seq seen> to resume.
    */
   uint64_t seq;
   Ttboost__V1__ServerMessage__PayloadCase payload_case;
@@ -242,6 +277,7 @@ struct  Ttboost__V1__ServerMessage
     Ttboost__V1__Hello *hello;
     Ttboost__V1__StreamError *error;
     Ttboost__V1__Pong *pong;
+    Ttboost__V1__Status *status;
   };
 };
 #define TTBOOST__V1__SERVER_MESSAGE__INIT \
@@ -444,6 +480,25 @@ Ttboost__V1__Pong *
 void   ttboost__v1__pong__free_unpacked
                      (Ttboost__V1__Pong *message,
                       ProtobufCAllocator *allocator);
+/* Ttboost__V1__Status methods */
+void   ttboost__v1__status__init
+                     (Ttboost__V1__Status         *message);
+size_t ttboost__v1__status__get_packed_size
+                     (const Ttboost__V1__Status   *message);
+size_t ttboost__v1__status__pack
+                     (const Ttboost__V1__Status   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__status__pack_to_buffer
+                     (const Ttboost__V1__Status   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__Status *
+       ttboost__v1__status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__status__free_unpacked
+                     (Ttboost__V1__Status *message,
+                      ProtobufCAllocator *allocator);
 /* Ttboost__V1__ServerMessage methods */
 void   ttboost__v1__server_message__init
                      (Ttboost__V1__ServerMessage         *message);
@@ -559,6 +614,9 @@ typedef void (*Ttboost__V1__StreamError_Closure)
 typedef void (*Ttboost__V1__Pong_Closure)
                  (const Ttboost__V1__Pong *message,
                   void *closure_data);
+typedef void (*Ttboost__V1__Status_Closure)
+                 (const Ttboost__V1__Status *message,
+                  void *closure_data);
 typedef void (*Ttboost__V1__ServerMessage_Closure)
                  (const Ttboost__V1__ServerMessage *message,
                   void *closure_data);
@@ -586,6 +644,7 @@ extern const ProtobufCMessageDescriptor ttboost__v1__audio_frame__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__hello__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__stream_error__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__pong__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__status__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__server_message__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__ack__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__settings__descriptor;

@@ -52,6 +52,51 @@ void   ttboost__v1__trace_header__free_unpacked
   assert(message->base.descriptor == &ttboost__v1__trace_header__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ttboost__v1__tiktok_frame__init
+                     (Ttboost__V1__TiktokFrame         *message)
+{
+  static const Ttboost__V1__TiktokFrame init_value = TTBOOST__V1__TIKTOK_FRAME__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__tiktok_frame__get_packed_size
+                     (const Ttboost__V1__TiktokFrame *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_frame__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__tiktok_frame__pack
+                     (const Ttboost__V1__TiktokFrame *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_frame__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__tiktok_frame__pack_to_buffer
+                     (const Ttboost__V1__TiktokFrame *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_frame__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__TiktokFrame *
+       ttboost__v1__tiktok_frame__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__TiktokFrame *)
+     protobuf_c_message_unpack (&ttboost__v1__tiktok_frame__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__tiktok_frame__free_unpacked
+                     (Ttboost__V1__TiktokFrame *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__tiktok_frame__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ttboost__v1__trace_record__init
                      (Ttboost__V1__TraceRecord         *message)
 {
@@ -174,7 +219,71 @@ const ProtobufCMessageDescriptor ttboost__v1__trace_header__descriptor =
   (ProtobufCMessageInit) ttboost__v1__trace_header__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__trace_record__field_descriptors[5] =
+static const ProtobufCFieldDescriptor ttboost__v1__tiktok_frame__field_descriptors[3] =
+{
+  {
+    "frame",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__TiktokFrame, frame),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "room_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__TiktokFrame, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "more",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__TiktokFrame, more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__tiktok_frame__field_indices_by_name[] = {
+  0,   /* field[0] = frame */
+  2,   /* field[2] = more */
+  1,   /* field[1] = room_id */
+};
+static const ProtobufCIntRange ttboost__v1__tiktok_frame__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__tiktok_frame__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.TiktokFrame",
+  "TiktokFrame",
+  "Ttboost__V1__TiktokFrame",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__TiktokFrame),
+  3,
+  ttboost__v1__tiktok_frame__field_descriptors,
+  ttboost__v1__tiktok_frame__field_indices_by_name,
+  1,  ttboost__v1__tiktok_frame__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__tiktok_frame__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__trace_record__field_descriptors[6] =
 {
   {
     "time_us",
@@ -236,18 +345,31 @@ static const ProtobufCFieldDescriptor ttboost__v1__trace_record__field_descripto
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tiktok",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ttboost__V1__TraceRecord, record_case),
+    offsetof(Ttboost__V1__TraceRecord, tiktok),
+    &ttboost__v1__tiktok_frame__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__trace_record__field_indices_by_name[] = {
   4,   /* field[4] = client */
   1,   /* field[1] = direction */
   2,   /* field[2] = ingest */
   3,   /* field[3] = server */
+  5,   /* field[5] = tiktok */
   0,   /* field[0] = time_us */
 };
 static const ProtobufCIntRange ttboost__v1__trace_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__trace_record__descriptor =
 {
@@ -257,28 +379,30 @@ const ProtobufCMessageDescriptor ttboost__v1__trace_record__descriptor =
   "Ttboost__V1__TraceRecord",
   "ttboost.v1",
   sizeof(Ttboost__V1__TraceRecord),
-  5,
+  6,
   ttboost__v1__trace_record__field_descriptors,
   ttboost__v1__trace_record__field_indices_by_name,
   1,  ttboost__v1__trace_record__number_ranges,
   (ProtobufCMessageInit) ttboost__v1__trace_record__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue ttboost__v1__direction__enum_values_by_number[4] =
+static const ProtobufCEnumValue ttboost__v1__direction__enum_values_by_number[5] =
 {
   { "DIRECTION_UNSPECIFIED", "TTBOOST__V1__DIRECTION__DIRECTION_UNSPECIFIED", 0 },
   { "DIRECTION_INGEST", "TTBOOST__V1__DIRECTION__DIRECTION_INGEST", 1 },
   { "DIRECTION_SERVER_TO_CLIENT", "TTBOOST__V1__DIRECTION__DIRECTION_SERVER_TO_CLIENT", 2 },
   { "DIRECTION_CLIENT_TO_SERVER", "TTBOOST__V1__DIRECTION__DIRECTION_CLIENT_TO_SERVER", 3 },
+  { "DIRECTION_TIKTOK", "TTBOOST__V1__DIRECTION__DIRECTION_TIKTOK", 4 },
 };
 static const ProtobufCIntRange ttboost__v1__direction__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex ttboost__v1__direction__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex ttboost__v1__direction__enum_values_by_name[5] =
 {
   { "DIRECTION_CLIENT_TO_SERVER", 3 },
   { "DIRECTION_INGEST", 1 },
   { "DIRECTION_SERVER_TO_CLIENT", 2 },
+  { "DIRECTION_TIKTOK", 4 },
   { "DIRECTION_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor ttboost__v1__direction__descriptor =
@@ -288,9 +412,9 @@ const ProtobufCEnumDescriptor ttboost__v1__direction__descriptor =
   "Direction",
   "Ttboost__V1__Direction",
   "ttboost.v1",
-  4,
+  5,
   ttboost__v1__direction__enum_values_by_number,
-  4,
+  5,
   ttboost__v1__direction__enum_values_by_name,
   1,
   ttboost__v1__direction__value_ranges,

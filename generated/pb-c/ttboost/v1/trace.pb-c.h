@@ -19,6 +19,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "ttboost/v1/ingest.pb-c.h"
 
 typedef struct Ttboost__V1__TraceHeader Ttboost__V1__TraceHeader;
+typedef struct Ttboost__V1__TiktokFrame Ttboost__V1__TiktokFrame;
 typedef struct Ttboost__V1__TraceRecord Ttboost__V1__TraceRecord;
 
 
@@ -40,7 +41,11 @@ typedef enum _Ttboost__V1__Direction {
   /*
    * From a client to the server over the socket.
    */
-  TTBOOST__V1__DIRECTION__DIRECTION_CLIENT_TO_SERVER = 3
+  TTBOOST__V1__DIRECTION__DIRECTION_CLIENT_TO_SERVER = 3,
+  /*
+   * From TikTok's webcast push socket to the server's connector.
+   */
+  TTBOOST__V1__DIRECTION__DIRECTION_TIKTOK = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(TTBOOST__V1__DIRECTION)
 } Ttboost__V1__Direction;
 
@@ -74,11 +79,37 @@ struct  Ttboost__V1__TraceHeader
     , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * One WebSocket message as the TikTok connector received it: the raw bytes
+ * of a tiktok.webcast.PushFrame (schema/tiktok/webcast.proto), undecoded, so
+ * that a frame the connector could not read is kept as it came. A message
+ * longer than 61440 bytes is written as several records in a row, each but
+ * the last with `more` set; a reader joins them.
+ */
+struct  Ttboost__V1__TiktokFrame
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData frame;
+  /*
+   * The room the connection was in (decimal text).
+   */
+  char *room_id;
+  /*
+   * More bytes of the same message follow in the next record.
+   */
+  protobuf_c_boolean more;
+};
+#define TTBOOST__V1__TIKTOK_FRAME__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__tiktok_frame__descriptor) \
+    , {0,NULL}, (char *)protobuf_c_empty_string, 0 }
+
+
 typedef enum {
   TTBOOST__V1__TRACE_RECORD__RECORD__NOT_SET = 0,
   TTBOOST__V1__TRACE_RECORD__RECORD_INGEST = 3,
   TTBOOST__V1__TRACE_RECORD__RECORD_SERVER = 4,
-  TTBOOST__V1__TRACE_RECORD__RECORD_CLIENT = 5
+  TTBOOST__V1__TRACE_RECORD__RECORD_CLIENT = 5,
+  TTBOOST__V1__TRACE_RECORD__RECORD_TIKTOK = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(TTBOOST__V1__TRACE_RECORD__RECORD__CASE)
 } Ttboost__V1__TraceRecord__RecordCase;
 
@@ -98,6 +129,7 @@ struct  Ttboost__V1__TraceRecord
     Ttboost__V1__IngestEvent *ingest;
     Ttboost__V1__ServerMessage *server;
     Ttboost__V1__ClientMessage *client;
+    Ttboost__V1__TiktokFrame *tiktok;
   };
 };
 #define TTBOOST__V1__TRACE_RECORD__INIT \
@@ -124,6 +156,25 @@ Ttboost__V1__TraceHeader *
 void   ttboost__v1__trace_header__free_unpacked
                      (Ttboost__V1__TraceHeader *message,
                       ProtobufCAllocator *allocator);
+/* Ttboost__V1__TiktokFrame methods */
+void   ttboost__v1__tiktok_frame__init
+                     (Ttboost__V1__TiktokFrame         *message);
+size_t ttboost__v1__tiktok_frame__get_packed_size
+                     (const Ttboost__V1__TiktokFrame   *message);
+size_t ttboost__v1__tiktok_frame__pack
+                     (const Ttboost__V1__TiktokFrame   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__tiktok_frame__pack_to_buffer
+                     (const Ttboost__V1__TiktokFrame   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__TiktokFrame *
+       ttboost__v1__tiktok_frame__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__tiktok_frame__free_unpacked
+                     (Ttboost__V1__TiktokFrame *message,
+                      ProtobufCAllocator *allocator);
 /* Ttboost__V1__TraceRecord methods */
 void   ttboost__v1__trace_record__init
                      (Ttboost__V1__TraceRecord         *message);
@@ -148,6 +199,9 @@ void   ttboost__v1__trace_record__free_unpacked
 typedef void (*Ttboost__V1__TraceHeader_Closure)
                  (const Ttboost__V1__TraceHeader *message,
                   void *closure_data);
+typedef void (*Ttboost__V1__TiktokFrame_Closure)
+                 (const Ttboost__V1__TiktokFrame *message,
+                  void *closure_data);
 typedef void (*Ttboost__V1__TraceRecord_Closure)
                  (const Ttboost__V1__TraceRecord *message,
                   void *closure_data);
@@ -159,6 +213,7 @@ typedef void (*Ttboost__V1__TraceRecord_Closure)
 
 extern const ProtobufCEnumDescriptor    ttboost__v1__direction__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__trace_header__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__tiktok_frame__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__trace_record__descriptor;
 
 PROTOBUF_C__END_DECLS
