@@ -112,6 +112,25 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_logins_total", NULL, "{result=\"failed\"}", m->logins_failed);
   counter(&o, "ttboost_logins_total", NULL, "{result=\"rate_limited\"}", m->logins_rate_limited);
   counter(&o, "ttboost_http_requests_total", "HTTP requests handled.", NULL, m->http_requests);
+  static const char *const tt_states[6] = {"off", "waiting", "connecting", "live", "ended", "error"};
+  put(&o, "# HELP ttboost_tiktok_connections TikTok connector channels by state.\n"
+          "# TYPE ttboost_tiktok_connections gauge\n");
+  for (int i = 1; i < 6; i++)
+    put(&o, "ttboost_tiktok_connections{state=\"%s\"} %llu\n", tt_states[i],
+        (unsigned long long)m->tiktok_conns[i]);
+  counter(&o, "ttboost_tiktok_frames_total", "Push frames received from TikTok.", NULL, m->tiktok_frames);
+  counter(&o, "ttboost_tiktok_messages_total", "Webcast messages decoded, by method.",
+          "{method=\"chat\"}", m->tiktok_msgs_chat);
+  counter(&o, "ttboost_tiktok_messages_total", NULL, "{method=\"gift\"}", m->tiktok_msgs_gift);
+  counter(&o, "ttboost_tiktok_messages_total", NULL, "{method=\"control\"}", m->tiktok_msgs_control);
+  counter(&o, "ttboost_tiktok_messages_total", NULL, "{method=\"other\"}", m->tiktok_msgs_other);
+  counter(&o, "ttboost_tiktok_duplicates_total", "Webcast messages dropped as already seen (msg_id).", NULL,
+          m->tiktok_duplicates);
+  counter(&o, "ttboost_tiktok_decode_errors_total", "Push frames or messages that could not be decoded.",
+          NULL, m->tiktok_decode_errors);
+  counter(&o, "ttboost_tiktok_acks_total", "Acks sent to TikTok.", NULL, m->tiktok_acks);
+  counter(&o, "ttboost_tiktok_reconnects_total", "Push socket reconnects.", NULL, m->tiktok_reconnects);
+  counter(&o, "ttboost_tiktok_lookups_total", "Room lookups made.", NULL, m->tiktok_lookups);
   if (o.oom) {
     free(o.p);
     return NULL;

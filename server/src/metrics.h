@@ -38,6 +38,18 @@ typedef struct ttb_metrics {
   uint64_t logins_failed;
   uint64_t logins_rate_limited;
   uint64_t http_requests;
+  /* the TikTok connector (tiktok.c) */
+  uint64_t tiktok_conns[6];     /* gauge: channels by ttb_tiktok_state (off is not counted) */
+  uint64_t tiktok_frames;       /* push frames received */
+  uint64_t tiktok_msgs_chat;    /* webcast messages decoded, by method */
+  uint64_t tiktok_msgs_gift;
+  uint64_t tiktok_msgs_control;
+  uint64_t tiktok_msgs_other;
+  uint64_t tiktok_duplicates;   /* messages dropped as seen before (msg_id) */
+  uint64_t tiktok_decode_errors;
+  uint64_t tiktok_acks;
+  uint64_t tiktok_reconnects;
+  uint64_t tiktok_lookups;      /* room lookups made */
 } ttb_metrics;
 
 /* Records one synthesis of `seconds`. */
