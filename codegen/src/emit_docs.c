@@ -208,6 +208,7 @@ static void emit_openapi(const cg_model *mdl, cg_out *out)
                 "JSON bodies follow docs/protocol/json.md; errors are ErrorResponse.\"\n  },\n"
                 "  \"servers\": [{\"url\": \"http://127.0.0.1:8080\"}],\n  \"paths\": {\n");
   size_t np = 0;
+  const char *prev_path = NULL;
   for (size_t i = 0; i < mdl->nfiles; i++) {
     const cg_file *f = &mdl->files[i];
     if (!f->generate)
@@ -222,8 +223,14 @@ static void emit_openapi(const cg_model *mdl, cg_out *out)
       for (size_t c = 0; c < ml && c < sizeof method - 1; c++)
         method[c] = (char)(h->method[c] | 0x20);
       method[ml < sizeof method ? ml : sizeof method - 1] = '\0';
-      cg_printf(&b, "%s    \"%s\": {\n      \"%s\": {\n        \"operationId\": \"%s\",\n",
-                np++ ? ",\n" : "", h->path, method, me->name);
+      /* methods of one path (GET and PUT /me/tiktok) are adjacent in the
+       * service and share one path object */
+      if (prev_path && strcmp(prev_path, h->path) == 0)
+        cg_printf(&b, ",\n      \"%s\": {\n        \"operationId\": \"%s\",\n", method, me->name);
+      else
+        cg_printf(&b, "%s    \"%s\": {\n      \"%s\": {\n        \"operationId\": \"%s\",\n",
+                  np++ ? "\n    },\n" : "", h->path, method, me->name);
+      prev_path = h->path;
       cg_printf(&b, "        \"summary\": \"");
       cg_json_escape(&b, h->summary);
       cg_printf(&b, "\",\n        \"description\": \"");
@@ -231,23 +238,26 @@ static void emit_openapi(const cg_model *mdl, cg_out *out)
       cg_printf(&b, "\",\n");
       if (*h->auth)
         cg_printf(&b, "        \"security\": [{\"%s\": []}],\n", h->auth);
-      cg_printf(&b, "        \"requestBody\": {\n          \"required\": true,\n          \"content\": {\n"
-                    "            \"application/json\": {\"schema\": {\"$ref\": \"#/components/schemas/%s\"}}",
-                me->input->name);
-      if (strcmp(me->input->name, "IngestEvent") == 0)
-        cg_printf(&b, ",\n            \"application/x-protobuf\": {\"schema\": {\"type\": \"string\", \"format\": \"binary\","
-                      " \"description\": \"IngestEvent messages, each preceded by its length as a varint\"}}");
-      cg_printf(&b, "\n          }\n        },\n        \"responses\": {\n");
+      if (strcmp(method, "get") != 0) { /* a GET has no body */
+        cg_printf(&b, "        \"requestBody\": {\n          \"required\": true,\n          \"content\": {\n"
+                      "            \"application/json\": {\"schema\": {\"$ref\": \"#/components/schemas/%s\"}}",
+                  me->input->name);
+        if (strcmp(me->input->name, "IngestEvent") == 0)
+          cg_printf(&b, ",\n            \"application/x-protobuf\": {\"schema\": {\"type\": \"string\", \"format\": \"binary\","
+                        " \"description\": \"IngestEvent messages, each preceded by its length as a varint\"}}");
+        cg_printf(&b, "\n          }\n        },\n");
+      }
+      cg_printf(&b, "        \"responses\": {\n");
       const char *ok = strcmp(me->input->name, "IngestEvent") == 0 ? "202" : "200";
       cg_printf(&b, "          \"%s\": {\"description\": \"OK\", \"content\": {\"application/json\": "
                     "{\"schema\": {\"$ref\": \"#/components/schemas/%s\"}}}}",
                 ok, me->output->name);
       for (size_t e = 0; e < h->nerrors; e++)
         cg_printf(&b, ",\n          \"%u\": {\"$ref\": \"#/components/responses/Error\"}", h->errors[e]);
-      cg_printf(&b, "\n        }\n      }\n    }");
+      cg_printf(&b, "\n        }\n      }");
     }
   }
-  cg_printf(&b, "\n  },\n  \"components\": {\n"
+  cg_printf(&b, "%s\n  },\n  \"components\": {\n"
                 "    \"securitySchemes\": {\n"
                 "      \"ws_token\": {\"type\": \"http\", \"scheme\": \"bearer\", \"description\": \"The ws_token from /auth/login\"},\n"
                 "      \"ingest_secret\": {\"type\": \"http\", \"scheme\": \"bearer\", \"description\": \"The server's ingest secret\"}\n"
@@ -255,7 +265,7 @@ static void emit_openapi(const cg_model *mdl, cg_out *out)
                 "    \"responses\": {\n"
                 "      \"Error\": {\"description\": \"An error\", \"content\": {\"application/json\": "
                 "{\"schema\": {\"$ref\": \"#/components/schemas/ErrorResponse\"}}}}\n"
-                "    },\n    \"schemas\": {\n");
+                "    },\n    \"schemas\": {\n", np ? "\n    }" : "");
   schema_all(&b, mdl, "#/components/schemas/", "      ");
   cg_printf(&b, "\n    }\n  }\n}\n");
   cg_out_add(out, "api/openapi.json", &b);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "store.h"
+#include "tiktok_handle.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -33,7 +34,7 @@ static const char usage_text[] =
   "running: revocations and extensions reach it at once.\n"
   "\n"
   "Commands:\n"
-  "  license create [--days N] [--devices N] [--note TEXT]\n"
+  "  license create [--days N] [--devices N] [--note TEXT] [--tiktok NAME]\n"
   "      Creates a licence and prints its key as the only line on stdout (the\n"
   "      user id and details go to stderr). The key is shown this once: the\n"
   "      database keeps only its hash.\n"
@@ -43,10 +44,16 @@ static const char usage_text[] =
   "                      (0..1000, default 1)\n"
   "        --note TEXT   a note for the operator, e.g. the customer's name\n"
   "                      (at most 255 bytes)\n"
+  "        --tiktok NAME the streamer's TikTok @username: the server then listens\n"
+  "                      to their LIVE itself (docs/tiktok.md)\n"
+  "  license set-tiktok KEY_OR_USER_ID NAME\n"
+  "      Sets the licence's TikTok @username (a leading @ is fine); an empty NAME\n"
+  "      ('') clears it. A running server picks it up within seconds.\n"
   "  license list\n"
   "      Prints every licence, oldest first: key hint (TTB- and the key's first\n"
   "      4 characters), user id, created and expires (UTC), devices in use/allowed\n"
-  "      ('-' = no limit), status (active, expired, revoked) and note.\n"
+  "      ('-' = no limit), status (active, expired, revoked), TikTok @username\n"
+  "      ('-' = none) and note.\n"
   "  license revoke KEY\n"
   "      Revokes the licence with this key; its sessions stop working.\n"
   "  license extend KEY --days N\n"
@@ -93,7 +100,7 @@ static void iso_time(int64_t t, char *buf, size_t len) {
 
 typedef struct args {
   const char *data_dir;
-  const char *days, *devices, *note;
+  const char *days, *devices, *note, *tiktok;
   bool help;
   const char *pos[4];
   int npos;
@@ -118,7 +125,7 @@ static int match_opt(int argc, char **argv, int *i, const char *name, const char
 
 /* Splits the command line into options and positional arguments. */
 static int parse_args(int argc, char **argv, args *a) {
-  static const char *const names[] = {"--data-dir", "--days", "--devices", "--note"};
+  static const char *const names[] = {"--data-dir", "--days", "--devices", "--note", "--tiktok"};
   bool only_pos = false;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
@@ -131,7 +138,7 @@ static int parse_args(int argc, char **argv, args *a) {
         a->help = true;
         continue;
       }
-      const char **slots[] = {&a->data_dir, &a->days, &a->devices, &a->note};
+      const char **slots[] = {&a->data_dir, &a->days, &a->devices, &a->note, &a->tiktok};
       int m = 0;
       for (size_t k = 0; k < sizeof names / sizeof names[0] && m == 0; k++) {
         m = match_opt(argc, argv, &i, names[k], slots[k]);
@@ -188,6 +195,9 @@ static int cmd_create(const args *a) {
     return usage_error("--devices: expected a whole number from 0 to 1000, not '%s'", a->devices);
   const char *note = a->note != NULL ? a->note : "";
   if (strlen(note) > MAX_NOTE) return usage_error("--note: at most 255 bytes%s", "");
+  char handle[TTB_TIKTOK_HANDLE_MAX], herr[160];
+  if (!ttb_tiktok_handle_parse(a->tiktok, handle, herr, sizeof herr))
+    return usage_error("--tiktok: %s", herr);
   ttb_store *s = open_store(a->data_dir);
   if (s == NULL) return EXIT_FAIL;
   char key[TTB_STORE_KEY_MAX], user_id[TTB_STORE_UUID_MAX], err[512];
@@ -197,12 +207,18 @@ static int cmd_create(const args *a) {
     ttb_store_close(s);
     return EXIT_FAIL;
   }
+  if (handle[0] && ttb_store_licence_set_tiktok(s, user_id, handle) != TTB_STORE_OK) {
+    /* the licence exists without its handle: say so, and still show the key */
+    fprintf(stderr, "ttboost-admin: the TikTok username could not be saved (%s); set it with "
+                    "'license set-tiktok %s NAME'\n", ttb_store_error(s), user_id);
+  }
   ttb_store_close(s);
   char exp[32] = "never";
   if (days != 0) iso_time(now + (int64_t)days * 86400, exp, sizeof exp);
   char dev[16] = "no limit";
   if (devices != 0) snprintf(dev, sizeof dev, "%" PRIu32, devices);
-  fprintf(stderr, "licence created: user_id %s, expires %s, devices %s\n", user_id, exp, dev);
+  fprintf(stderr, "licence created: user_id %s, expires %s, devices %s%s%s\n", user_id, exp, dev,
+          handle[0] ? ", TikTok @" : "", handle);
   fprintf(stderr, "the key below is shown only this once:\n");
   int rc = printf("%s\n", key) < 0 || fflush(stdout) != 0 ? EXIT_FAIL : 0;
   sodium_memzero(key, sizeof key);
@@ -235,20 +251,22 @@ static int list_row(void *arg, const ttb_licence_info *l) {
                        : (l->expires != 0 && c->now >= l->expires) ? "expired"
                                                                      : "active";
   printable(l->note, note, sizeof note);
-  printf("%-9s %-36s %-20s %-20s %-9s %-7s %s\n", l->key_hint, l->user_id, created, expires,
-         devices, status, note);
+  char tiktok[sizeof l->tiktok + 1] = "-";
+  if (l->tiktok[0]) snprintf(tiktok, sizeof tiktok, "@%s", l->tiktok);
+  printf("%-9s %-36s %-20s %-20s %-9s %-7s %-25s %s\n", l->key_hint, l->user_id, created, expires,
+         devices, status, tiktok, note);
   c->n++;
   return 0;
 }
 
 static int cmd_list(const args *a) {
-  if (a->days != NULL || a->devices != NULL || a->note != NULL)
+  if (a->days != NULL || a->devices != NULL || a->note != NULL || a->tiktok != NULL)
     return usage_error("%s", "license list takes no options");
   ttb_store *s = open_store(a->data_dir);
   if (s == NULL) return EXIT_FAIL;
   struct list_ctx c = {.now = (int64_t)time(NULL)};
-  printf("%-9s %-36s %-20s %-20s %-9s %-7s %s\n", "KEY", "USER_ID", "CREATED", "EXPIRES",
-         "DEVICES", "STATUS", "NOTE");
+  printf("%-9s %-36s %-20s %-20s %-9s %-7s %-25s %s\n", "KEY", "USER_ID", "CREATED", "EXPIRES",
+         "DEVICES", "STATUS", "TIKTOK", "NOTE");
   char err[512];
   int rc = ttb_store_licence_list(s, list_row, &c, err, sizeof err);
   ttb_store_close(s);
@@ -261,7 +279,7 @@ static int cmd_list(const args *a) {
 }
 
 static int cmd_revoke(const args *a, const char *karg) {
-  if (a->days != NULL || a->devices != NULL || a->note != NULL)
+  if (a->days != NULL || a->devices != NULL || a->note != NULL || a->tiktok != NULL)
     return usage_error("%s", "license revoke takes no options");
   char buf[256];
   const char *key = key_arg(karg, buf, sizeof buf);
@@ -277,7 +295,7 @@ static int cmd_revoke(const args *a, const char *karg) {
 }
 
 static int cmd_extend(const args *a, const char *karg) {
-  if (a->devices != NULL || a->note != NULL)
+  if (a->devices != NULL || a->note != NULL || a->tiktok != NULL)
     return usage_error("%s", "license extend takes only --days");
   uint32_t days;
   if (a->days == NULL) return usage_error("%s", "license extend needs --days N");
@@ -293,6 +311,34 @@ static int cmd_extend(const args *a, const char *karg) {
   ttb_store_close(s);
   sodium_memzero(buf, sizeof buf);
   if (rc == 0) printf("licence extended by %" PRIu32 " day%s\n", days, days == 1 ? "" : "s");
+  return rc;
+}
+
+static int cmd_set_tiktok(const args *a, const char *karg, const char *name) {
+  if (a->days != NULL || a->devices != NULL || a->note != NULL || a->tiktok != NULL)
+    return usage_error("%s", "license set-tiktok takes no options");
+  char handle[TTB_TIKTOK_HANDLE_MAX], herr[160];
+  if (!ttb_tiktok_handle_parse(name, handle, herr, sizeof herr))
+    return usage_error("NAME: %s", herr);
+  char buf[256];
+  const char *key = key_arg(karg, buf, sizeof buf);
+  if (key == NULL) return usage_error("%s", "no key on stdin");
+  char id[256];
+  size_t n = strlen(key);
+  while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r' || key[n - 1] == ' ')) n--;
+  while (n > 0 && (*key == ' ' || *key == '\t')) key++, n--;
+  snprintf(id, sizeof id, "%.*s", (int)n, key);
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  ttb_store_status st = ttb_store_licence_set_tiktok(s, id, handle);
+  int rc = report(s, st);
+  ttb_store_close(s);
+  sodium_memzero(buf, sizeof buf);
+  sodium_memzero(id, sizeof id);
+  if (rc == 0) {
+    if (handle[0]) printf("TikTok username set: @%s\n", handle);
+    else printf("TikTok username cleared\n");
+  }
   return rc;
 }
 
@@ -312,15 +358,20 @@ int main(int argc, char **argv) {
   }
   if (strcmp(a.pos[0], "license") != 0 && strcmp(a.pos[0], "licence") != 0)
     return usage_error("unknown command '%s'", a.pos[0]);
-  if (a.npos < 2) return usage_error("%s", "license: which? create, list, revoke or extend");
+  if (a.npos < 2)
+    return usage_error("%s", "license: which? create, list, revoke, extend or set-tiktok");
   const char *sub = a.pos[1];
-  int want = strcmp(sub, "revoke") == 0 || strcmp(sub, "extend") == 0 ? 3 : 2;
+  int want = strcmp(sub, "revoke") == 0 || strcmp(sub, "extend") == 0 ? 3
+             : strcmp(sub, "set-tiktok") == 0                          ? 4
+                                                                       : 2;
   if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 && want == 2)
     return usage_error("unknown license command '%s'", sub);
-  if (a.npos < want) return usage_error("license %s needs the KEY", sub);
+  if (a.npos < want)
+    return usage_error("license %s needs the KEY", want == 4 ? "set-tiktok (KEY_OR_USER_ID NAME)" : sub);
   if (a.npos > want) return usage_error("unexpected argument '%s'", a.pos[want]);
   if (strcmp(sub, "create") == 0) return cmd_create(&a);
   if (strcmp(sub, "list") == 0) return cmd_list(&a);
   if (strcmp(sub, "revoke") == 0) return cmd_revoke(&a, a.pos[2]);
+  if (strcmp(sub, "set-tiktok") == 0) return cmd_set_tiktok(&a, a.pos[2], a.pos[3]);
   return cmd_extend(&a, a.pos[2]);
 }

@@ -21,6 +21,14 @@ void ttb_config_defaults(ttb_config *c)
   c->tts_read_user = true;
   c->login_max_failures = 10;
   c->login_window_s = 300;
+  c->tiktok = true;
+  snprintf(c->tiktok_web, sizeof c->tiktok_web, "https://www.tiktok.com");
+  snprintf(c->tiktok_ws, sizeof c->tiktok_ws, "wss://webcast-ws.tiktok.com");
+  c->tiktok_lookup_s = 30;
+  c->tiktok_linger_s = 60;
+  c->tiktok_heartbeat_s = 10;
+  c->tiktok_dead_s = 60;
+  c->tiktok_backoff_cap_s = 30;
 }
 
 const char *ttb_config_usage(void)
@@ -50,6 +58,16 @@ const char *ttb_config_usage(void)
          "  --tts-read-user yes|no speak the sender's name before the message (default yes)\n"
          "  --login-max-failures N failed logins per address per window before 429 (default 10)\n"
          "  --login-window-s N     that window (default 300)\n"
+         "  --tiktok on|off        the TikTok LIVE connector (default on; docs/tiktok.md)\n"
+         "  --tiktok-web URL       TikTok's web base: the cookie and the room lookup\n"
+         "                         (default https://www.tiktok.com)\n"
+         "  --tiktok-ws URL        TikTok's push socket base (default wss://webcast-ws.tiktok.com)\n"
+         "  --tiktok-trace DIR     record every push frame received, a trace per connection\n"
+         "  --tiktok-lookup-s N    look a user who is not live up again after N s (default 30)\n"
+         "  --tiktok-linger-s N    stay connected N s after a licence's last device left (default 60)\n"
+         "  --tiktok-heartbeat-s N heartbeat interval on the push socket (default 10)\n"
+         "  --tiktok-dead-s N      a push socket silent for N s is dead (default 60)\n"
+         "  --tiktok-backoff-cap-s N  reconnect backoff cap (default 30)\n"
          "  --help                 this text\n"
          "\n"
          "SIGTERM or SIGINT shut down gracefully. See docs/operations.md.\n";
@@ -112,6 +130,9 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"sounds-map", c->sounds_map, sizeof c->sounds_map},
       {"sounds-dir", c->sounds_dir, sizeof c->sounds_dir},
       {"trace-ingest", c->trace_ingest, sizeof c->trace_ingest},
+      {"tiktok-web", c->tiktok_web, sizeof c->tiktok_web},
+      {"tiktok-ws", c->tiktok_ws, sizeof c->tiktok_ws},
+      {"tiktok-trace", c->tiktok_trace, sizeof c->tiktok_trace},
   };
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (strcmp(key, strs[i].key) == 0)
@@ -130,6 +151,11 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tts-cache-mb", 1, 1u << 20, &c->tts_cache_mb, NULL},
       {"login-max-failures", 1, 1000000, NULL, &c->login_max_failures},
       {"login-window-s", 1, 86400, NULL, &c->login_window_s},
+      {"tiktok-lookup-s", 1, 86400, NULL, &c->tiktok_lookup_s},
+      {"tiktok-linger-s", 0, 86400, NULL, &c->tiktok_linger_s},
+      {"tiktok-heartbeat-s", 1, 3600, NULL, &c->tiktok_heartbeat_s},
+      {"tiktok-dead-s", 1, 3600, NULL, &c->tiktok_dead_s},
+      {"tiktok-backoff-cap-s", 1, 3600, NULL, &c->tiktok_backoff_cap_s},
   };
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
     if (strcmp(key, nums[i].key) != 0)
@@ -144,13 +170,19 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       *nums[i].u32 = (uint32_t)n;
     return 0;
   }
-  if (strcmp(key, "tts-read-user") == 0) {
-    if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
-      c->tts_read_user = true;
-    else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
-      c->tts_read_user = false;
+  struct {
+    const char *key;
+    bool *dst;
+  } flags[] = {{"tts-read-user", &c->tts_read_user}, {"tiktok", &c->tiktok}};
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+    if (strcmp(key, flags[i].key) != 0)
+      continue;
+    if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0)
+      *flags[i].dst = true;
+    else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "off") == 0)
+      *flags[i].dst = false;
     else
-      return fail(err, errlen, "%s: expected yes or no, got '%s'", key, v);
+      return fail(err, errlen, "%s: expected yes or no (on or off), got '%s'", key, v);
     return 0;
   }
   return fail(err, errlen, "unknown setting '%s'%s", key, "");

@@ -30,6 +30,16 @@ typedef struct ttb_config {
   bool tts_read_user;       /* speak "user: message" rather than the message alone */
   uint32_t login_max_failures; /* per address and window, then 429 */
   uint32_t login_window_s;
+  /* the TikTok LIVE connector (tiktok.h, docs/tiktok.md) */
+  bool tiktok;              /* on */
+  char tiktok_web[256];     /* https://www.tiktok.com */
+  char tiktok_ws[256];      /* wss://webcast-ws.tiktok.com */
+  char tiktok_trace[512];   /* "" = no traces; else a trace per push connection here */
+  uint32_t tiktok_lookup_s; /* 30: look a user who is not live up again after this */
+  uint32_t tiktok_linger_s; /* 60: stay connected after the last device left */
+  uint32_t tiktok_heartbeat_s;   /* 10 */
+  uint32_t tiktok_dead_s;        /* 60: a push socket silent this long is dead */
+  uint32_t tiktok_backoff_cap_s; /* 30 */
 } ttb_config;
 
 /* Fills the defaults. */

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -53,6 +54,8 @@ static const char *const migrations[] = {
   "  last_seen INTEGER NOT NULL"
   ");"
   "CREATE INDEX sessions_user ON sessions(user_id, expires);",
+  /* 1 -> 2: the licence's TikTok handle (without @; '' = none). */
+  "ALTER TABLE licences ADD COLUMN tiktok TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -66,6 +69,9 @@ enum {
   ST_LIC_LIST,
   ST_LIC_REVOKE,
   ST_LIC_SET_EXPIRES,
+  ST_LIC_SET_TIKTOK_BY_HASH,
+  ST_LIC_SET_TIKTOK_BY_USER,
+  ST_LIC_TIKTOK_BY_USER,
   ST_SESS_PURGE,
   ST_SESS_DEVICE_HAS,
   ST_SESS_DEVICES,
@@ -91,9 +97,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                      " WHERE key_hash = ?1",
   [ST_LIC_BY_USER] = "SELECT expires, revoked FROM licences WHERE user_id = ?1",
   [ST_LIC_LIST] = "SELECT key_hint, user_id, created, expires, max_devices, revoked, note, " DEVICES_SQL(
-    "l.user_id", "?1") " FROM licences l ORDER BY created, id",
+    "l.user_id", "?1") ", tiktok FROM licences l ORDER BY created, id",
   [ST_LIC_REVOKE] = "UPDATE licences SET revoked = 1 WHERE key_hash = ?1",
   [ST_LIC_SET_EXPIRES] = "UPDATE licences SET expires = ?2 WHERE key_hash = ?1",
+  [ST_LIC_SET_TIKTOK_BY_HASH] = "UPDATE licences SET tiktok = ?2 WHERE key_hash = ?1",
+  [ST_LIC_SET_TIKTOK_BY_USER] = "UPDATE licences SET tiktok = ?2 WHERE user_id = ?1",
+  [ST_LIC_TIKTOK_BY_USER] = "SELECT tiktok FROM licences WHERE user_id = ?1",
   [ST_SESS_PURGE] = "DELETE FROM sessions WHERE user_id = ?1 AND expires <= ?2",
   [ST_SESS_DEVICE_HAS] = "SELECT 1 FROM sessions WHERE user_id = ?1 AND device_id = ?2"
                          " AND expires > ?3 LIMIT 1",
@@ -475,6 +484,7 @@ int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_
     l.revoked = sqlite3_column_int(st, 5) != 0;
     col_text(st, 6, l.note, sizeof l.note);
     l.devices = (uint32_t)sqlite3_column_int64(st, 7);
+    col_text(st, 8, l.tiktok, sizeof l.tiktok);
     if (fn(arg, &l) != 0) {
       rc = SQLITE_DONE;
       break;
@@ -682,4 +692,36 @@ ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64
   bool revoked = sqlite3_column_int(st, 1) != 0;
   done(st);
   return lic_state(revoked, expires, now);
+}
+
+ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_user_id,
+                                             const char *handle) {
+  if (key_or_user_id == NULL || handle == NULL || strlen(handle) >= TTB_STORE_TIKTOK_MAX)
+    return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st;
+  if (strncasecmp(key_or_user_id, KEY_PREFIX, strlen(KEY_PREFIX)) == 0) {
+    unsigned char hash[HASH_LEN];
+    if (hash_input(key_or_user_id, true, hash) != 0) return TTB_STORE_UNKNOWN;
+    st = s->st[ST_LIC_SET_TIKTOK_BY_HASH];
+    sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  } else {
+    st = s->st[ST_LIC_SET_TIKTOK_BY_USER];
+    sqlite3_bind_text(st, 1, key_or_user_id, -1, SQLITE_TRANSIENT);
+  }
+  sqlite3_bind_text(st, 2, handle, -1, SQLITE_TRANSIENT);
+  if (exec_stmt(s, st, "setting a licence's TikTok handle") != 0) return TTB_STORE_ERROR;
+  return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
+                                       char handle[TTB_STORE_TIKTOK_MAX]) {
+  handle[0] = '\0';
+  if (user_id == NULL) return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_LIC_TIKTOK_BY_USER];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading a licence's TikTok handle");
+  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  col_text(st, 0, handle, TTB_STORE_TIKTOK_MAX);
+  done(st);
+  return TTB_STORE_OK;
 }

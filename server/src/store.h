@@ -29,6 +29,7 @@ typedef enum ttb_store_status {
 
 #define TTB_STORE_KEY_MAX 64  /* a key's text, with NUL */
 #define TTB_STORE_UUID_MAX 40 /* a UUID's text, with NUL */
+#define TTB_STORE_TIKTOK_MAX 32 /* a TikTok handle without the @, with NUL (tiktok_handle.h) */
 
 /* Opens (creating when absent) data_dir/ttboost.db, migrates it to the
  * current schema. *out owned by the caller (ttb_store_close). */
@@ -55,6 +56,7 @@ typedef struct ttb_licence_info {
   uint32_t devices;   /* distinct devices with a session */
   bool revoked;
   char note[256];
+  char tiktok[TTB_STORE_TIKTOK_MAX]; /* the TikTok handle, without @; "" = none */
 } ttb_licence_info;
 
 /* Calls fn for every licence, oldest first; fn returning non-zero stops. */
@@ -65,6 +67,15 @@ ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key);
 /* Extends by days from max(now, current expiry); a licence that never
  * expires stays so. */
 ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now, uint32_t days);
+
+/* Sets the TikTok handle of the licence with this key (starting "TTB-") or
+ * user_id; handle is already checked (tiktok_handle.h), "" clears it.
+ * TTB_STORE_UNKNOWN when no licence matches. */
+ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_user_id,
+                                             const char *handle);
+/* The TikTok handle of user_id's licence into handle ("" = none). */
+ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
+                                       char handle[TTB_STORE_TIKTOK_MAX]);
 
 /* Login: checks the key and the device limit (distinct device ids with a
  * live session; logins without one share the anonymous device ""), creates a session valid for `session_days`,

@@ -375,3 +375,242 @@ bool ttb_npb_ttboost_v1_ErrorResponse_from_json(const char *js, size_t len, ttbo
   return true;
 }
 
+/* ---- ttboost.v1.TiktokSettings */
+
+bool ttb_npb_ttboost_v1_TiktokSettings_json_fields(ttb_jw *w, const ttboost_v1_TiktokSettings *m)
+{
+  if (!ttb_jw_key(w, "\"username\":", 11))
+    return false;
+  if (!ttb_jw_cstring(w, "username", m->username))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokSettings_json_encode(ttb_jw *w, const ttboost_v1_TiktokSettings *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_TiktokSettings_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_TiktokSettings_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_TiktokSettings *m)
+{
+  switch (kn) {
+  case 8:
+    if (memcmp(k, "username", 8) == 0) {
+      if (!ttb_jr_string_at(r, v, "username", 64, m->username, sizeof m->username))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_TiktokSettings_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TiktokSettings *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_TiktokSettings_json_decode(ttb_jr *r, int tok, ttboost_v1_TiktokSettings *m)
+{
+  return ttb_npb_ttboost_v1_TiktokSettings_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_TiktokSettings_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TiktokSettings *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_TiktokSettings_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokSettings_validate(const ttboost_v1_TiktokSettings *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->username, 64, "username", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokSettings_to_json(const ttboost_v1_TiktokSettings *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_TiktokSettings_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokSettings_from_json(const char *js, size_t len, ttboost_v1_TiktokSettings *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_TiktokSettings_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TiktokSettings_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
+/* ---- ttboost.v1.TiktokInfo */
+
+bool ttb_npb_ttboost_v1_TiktokInfo_json_fields(ttb_jw *w, const ttboost_v1_TiktokInfo *m)
+{
+  if (!ttb_jw_key(w, "\"username\":", 11))
+    return false;
+  if (!ttb_jw_cstring(w, "username", m->username))
+    return false;
+  if (!ttb_jw_key(w, "\"state\":", 8))
+    return false;
+  if (!ttb_jw_cstring(w, "state", m->state))
+    return false;
+  if (!ttb_jw_key(w, "\"room_id\":", 10))
+    return false;
+  if (!ttb_jw_cstring(w, "room_id", m->room_id))
+    return false;
+  if (!ttb_jw_key(w, "\"message\":", 10))
+    return false;
+  if (!ttb_jw_cstring(w, "message", m->message))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokInfo_json_encode(ttb_jw *w, const ttboost_v1_TiktokInfo *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_TiktokInfo_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_TiktokInfo_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_TiktokInfo *m)
+{
+  switch (kn) {
+  case 5:
+    if (memcmp(k, "state", 5) == 0) {
+      if (!ttb_jr_string_at(r, v, "state", 16, m->state, sizeof m->state))
+        return -1;
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "room_id", 7) == 0) {
+      if (!ttb_jr_string_at(r, v, "room_id", 24, m->room_id, sizeof m->room_id))
+        return -1;
+      return 1;
+    }
+    if (memcmp(k, "message", 7) == 0) {
+      if (!ttb_jr_string_at(r, v, "message", 256, m->message, sizeof m->message))
+        return -1;
+      return 1;
+    }
+    break;
+  case 8:
+    if (memcmp(k, "username", 8) == 0) {
+      if (!ttb_jr_string_at(r, v, "username", 32, m->username, sizeof m->username))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_TiktokInfo_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TiktokInfo *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_TiktokInfo_json_decode(ttb_jr *r, int tok, ttboost_v1_TiktokInfo *m)
+{
+  return ttb_npb_ttboost_v1_TiktokInfo_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_TiktokInfo_json_decode_in(ttb_jr *r, int tok, ttboost_v1_TiktokInfo *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_TiktokInfo_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokInfo_validate(const ttboost_v1_TiktokInfo *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->username, 32, "username", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->state, 16, "state", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->room_id, 24, "room_id", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->message, 256, "message", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokInfo_to_json(const ttboost_v1_TiktokInfo *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_TiktokInfo_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_TiktokInfo_from_json(const char *js, size_t len, ttboost_v1_TiktokInfo *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_TiktokInfo_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_TiktokInfo_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+

@@ -55,6 +55,28 @@ bool ttb_npb_ttboost_v1_ErrorResponse_to_json(const ttboost_v1_ErrorResponse *m,
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_ErrorResponse_from_json(const char *js, size_t len, ttboost_v1_ErrorResponse *m, ttb_json_error *err);
 
+/* ttboost.v1.TiktokSettings: PUT /me/tiktok: the licence's TikTok handle, as the streamer types it. JSON: {"username":"@aruka.live"}. */
+bool ttb_npb_ttboost_v1_TiktokSettings_json_encode(ttb_jw *w, const ttboost_v1_TiktokSettings *m);
+bool ttb_npb_ttboost_v1_TiktokSettings_json_fields(ttb_jw *w, const ttboost_v1_TiktokSettings *m);
+bool ttb_npb_ttboost_v1_TiktokSettings_json_decode(ttb_jr *r, int tok, ttboost_v1_TiktokSettings *m);
+int ttb_npb_ttboost_v1_TiktokSettings_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_TiktokSettings *m);
+bool ttb_npb_ttboost_v1_TiktokSettings_validate(const ttboost_v1_TiktokSettings *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_TiktokSettings_to_json(const ttboost_v1_TiktokSettings *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_TiktokSettings_from_json(const char *js, size_t len, ttboost_v1_TiktokSettings *m, ttb_json_error *err);
+
+/* ttboost.v1.TiktokInfo: GET and PUT /me/tiktok: the handle and the state of the server's connection to that user's LIVE. JSON: {"username":"aruka.live","state":"live","room_id":"7301234567890123456","message":""}. */
+bool ttb_npb_ttboost_v1_TiktokInfo_json_encode(ttb_jw *w, const ttboost_v1_TiktokInfo *m);
+bool ttb_npb_ttboost_v1_TiktokInfo_json_fields(ttb_jw *w, const ttboost_v1_TiktokInfo *m);
+bool ttb_npb_ttboost_v1_TiktokInfo_json_decode(ttb_jr *r, int tok, ttboost_v1_TiktokInfo *m);
+int ttb_npb_ttboost_v1_TiktokInfo_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_TiktokInfo *m);
+bool ttb_npb_ttboost_v1_TiktokInfo_validate(const ttboost_v1_TiktokInfo *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_TiktokInfo_to_json(const ttboost_v1_TiktokInfo *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_TiktokInfo_from_json(const char *js, size_t len, ttboost_v1_TiktokInfo *m, ttb_json_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -390,3 +390,252 @@ Ttboost__V1__ErrorResponse *ttb_pbc_ttboost_v1_ErrorResponse_from_json(const cha
   return m;
 }
 
+/* ---- ttboost.v1.TiktokSettings */
+
+bool ttb_pbc_ttboost_v1_TiktokSettings_json_fields(ttb_jw *w, const Ttboost__V1__TiktokSettings *m)
+{
+  if (!ttb_jw_key(w, "\"username\":", 11))
+    return false;
+  if (!ttb_jw_cstring(w, "username", m->username))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokSettings_json_encode(ttb_jw *w, const Ttboost__V1__TiktokSettings *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_TiktokSettings_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_TiktokSettings_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__TiktokSettings *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 8:
+    if (memcmp(k, "username", 8) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "username", 64, &m->username, a))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokSettings_json_decode(ttb_jr *r, int tok, Ttboost__V1__TiktokSettings *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_TiktokSettings_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokSettings_validate(const Ttboost__V1__TiktokSettings *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->username, 64, "username", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_TiktokSettings_to_json(const Ttboost__V1__TiktokSettings *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_TiktokSettings_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__TiktokSettings *ttb_pbc_ttboost_v1_TiktokSettings_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__TiktokSettings *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__tiktok_settings__init(m);
+  if (!ttb_pbc_ttboost_v1_TiktokSettings_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__tiktok_settings__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
+/* ---- ttboost.v1.TiktokInfo */
+
+bool ttb_pbc_ttboost_v1_TiktokInfo_json_fields(ttb_jw *w, const Ttboost__V1__TiktokInfo *m)
+{
+  if (!ttb_jw_key(w, "\"username\":", 11))
+    return false;
+  if (!ttb_jw_cstring(w, "username", m->username))
+    return false;
+  if (!ttb_jw_key(w, "\"state\":", 8))
+    return false;
+  if (!ttb_jw_cstring(w, "state", m->state))
+    return false;
+  if (!ttb_jw_key(w, "\"room_id\":", 10))
+    return false;
+  if (!ttb_jw_cstring(w, "room_id", m->room_id))
+    return false;
+  if (!ttb_jw_key(w, "\"message\":", 10))
+    return false;
+  if (!ttb_jw_cstring(w, "message", m->message))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokInfo_json_encode(ttb_jw *w, const Ttboost__V1__TiktokInfo *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_TiktokInfo_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_TiktokInfo_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__TiktokInfo *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 5:
+    if (memcmp(k, "state", 5) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "state", 16, &m->state, a))
+        return -1;
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "room_id", 7) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "room_id", 24, &m->room_id, a))
+        return -1;
+      return 1;
+    }
+    if (memcmp(k, "message", 7) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "message", 256, &m->message, a))
+        return -1;
+      return 1;
+    }
+    break;
+  case 8:
+    if (memcmp(k, "username", 8) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "username", 32, &m->username, a))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokInfo_json_decode(ttb_jr *r, int tok, Ttboost__V1__TiktokInfo *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_TiktokInfo_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_TiktokInfo_validate(const Ttboost__V1__TiktokInfo *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->username, 32, "username", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->state, 16, "state", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->room_id, 24, "room_id", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->message, 256, "message", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_TiktokInfo_to_json(const Ttboost__V1__TiktokInfo *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_TiktokInfo_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__TiktokInfo *ttb_pbc_ttboost_v1_TiktokInfo_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__TiktokInfo *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__tiktok_info__init(m);
+  if (!ttb_pbc_ttboost_v1_TiktokInfo_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__tiktok_info__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+

@@ -63,6 +63,28 @@ char *ttb_pbc_ttboost_v1_ErrorResponse_to_json(const Ttboost__V1__ErrorResponse 
 /* A new message (free with ttboost__v1__error_response__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__ErrorResponse *ttb_pbc_ttboost_v1_ErrorResponse_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
+/* ttboost.v1.TiktokSettings: PUT /me/tiktok: the licence's TikTok handle, as the streamer types it. JSON: {"username":"@aruka.live"}. */
+bool ttb_pbc_ttboost_v1_TiktokSettings_json_encode(ttb_jw *w, const Ttboost__V1__TiktokSettings *m);
+bool ttb_pbc_ttboost_v1_TiktokSettings_json_fields(ttb_jw *w, const Ttboost__V1__TiktokSettings *m);
+bool ttb_pbc_ttboost_v1_TiktokSettings_json_decode(ttb_jr *r, int tok, Ttboost__V1__TiktokSettings *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_TiktokSettings_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__TiktokSettings *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_TiktokSettings_validate(const Ttboost__V1__TiktokSettings *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_TiktokSettings_to_json(const Ttboost__V1__TiktokSettings *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__tiktok_settings__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__TiktokSettings *ttb_pbc_ttboost_v1_TiktokSettings_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
+/* ttboost.v1.TiktokInfo: GET and PUT /me/tiktok: the handle and the state of the server's connection to that user's LIVE. JSON: {"username":"aruka.live","state":"live","room_id":"7301234567890123456","message":""}. */
+bool ttb_pbc_ttboost_v1_TiktokInfo_json_encode(ttb_jw *w, const Ttboost__V1__TiktokInfo *m);
+bool ttb_pbc_ttboost_v1_TiktokInfo_json_fields(ttb_jw *w, const Ttboost__V1__TiktokInfo *m);
+bool ttb_pbc_ttboost_v1_TiktokInfo_json_decode(ttb_jr *r, int tok, Ttboost__V1__TiktokInfo *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_TiktokInfo_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__TiktokInfo *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_TiktokInfo_validate(const Ttboost__V1__TiktokInfo *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_TiktokInfo_to_json(const Ttboost__V1__TiktokInfo *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__tiktok_info__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__TiktokInfo *ttb_pbc_ttboost_v1_TiktokInfo_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,4 +15,10 @@ PB_BIND(ttboost_v1_LoginResponse, ttboost_v1_LoginResponse, AUTO)
 PB_BIND(ttboost_v1_ErrorResponse, ttboost_v1_ErrorResponse, 2)
 
 
+PB_BIND(ttboost_v1_TiktokSettings, ttboost_v1_TiktokSettings, AUTO)
+
+
+PB_BIND(ttboost_v1_TiktokInfo, ttboost_v1_TiktokInfo, 2)
+
+
 

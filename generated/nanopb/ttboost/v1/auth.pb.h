@@ -42,6 +42,28 @@ typedef struct _ttboost_v1_ErrorResponse {
     char message[513];
 } ttboost_v1_ErrorResponse;
 
+/* PUT /me/tiktok: the licence's TikTok handle, as the streamer types it.
+ JSON: {"username":"@aruka.live"}. */
+typedef struct _ttboost_v1_TiktokSettings {
+    /* The TikTok @username: an optional @, then 2 to 24 of letters, digits, '_'
+ and '.' (not ending with '.'). "" clears it. */
+    char username[65];
+} ttboost_v1_TiktokSettings;
+
+/* GET and PUT /me/tiktok: the handle and the state of the server's
+ connection to that user's LIVE.
+ JSON: {"username":"aruka.live","state":"live","room_id":"7301234567890123456","message":""}. */
+typedef struct _ttboost_v1_TiktokInfo {
+    /* The handle, without the @, in lower case; "" = none. */
+    char username[33];
+    /* "off", "waiting", "connecting", "live", "ended" or "error" (docs/tiktok.md). */
+    char state[17];
+    /* TikTok's room id as decimal text; "" when not live. */
+    char room_id[25];
+    /* Why, in words a person can read (waiting, error); may be "". */
+    char message[257];
+} ttboost_v1_TiktokInfo;
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,9 +73,13 @@ extern "C" {
 #define ttboost_v1_LoginRequest_init_default     {"", ""}
 #define ttboost_v1_LoginResponse_init_default    {"", "", ""}
 #define ttboost_v1_ErrorResponse_init_default    {"", "", ""}
+#define ttboost_v1_TiktokSettings_init_default   {""}
+#define ttboost_v1_TiktokInfo_init_default       {"", "", "", ""}
 #define ttboost_v1_LoginRequest_init_zero        {"", ""}
 #define ttboost_v1_LoginResponse_init_zero       {"", "", ""}
 #define ttboost_v1_ErrorResponse_init_zero       {"", "", ""}
+#define ttboost_v1_TiktokSettings_init_zero      {""}
+#define ttboost_v1_TiktokInfo_init_zero          {"", "", "", ""}
 
 /* Field tags (for use in manual encoding/decoding) */
 #define ttboost_v1_LoginRequest_license_key_tag  1
@@ -64,6 +90,11 @@ extern "C" {
 #define ttboost_v1_ErrorResponse_status_tag      1
 #define ttboost_v1_ErrorResponse_error_tag       2
 #define ttboost_v1_ErrorResponse_message_tag     3
+#define ttboost_v1_TiktokSettings_username_tag   1
+#define ttboost_v1_TiktokInfo_username_tag       1
+#define ttboost_v1_TiktokInfo_state_tag          2
+#define ttboost_v1_TiktokInfo_room_id_tag        3
+#define ttboost_v1_TiktokInfo_message_tag        4
 
 /* Struct field encoding specification for nanopb */
 #define ttboost_v1_LoginRequest_FIELDLIST(X, a) \
@@ -86,19 +117,38 @@ X(a, STATIC,   SINGULAR, STRING,   message,           3)
 #define ttboost_v1_ErrorResponse_CALLBACK NULL
 #define ttboost_v1_ErrorResponse_DEFAULT NULL
 
+#define ttboost_v1_TiktokSettings_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   username,          1)
+#define ttboost_v1_TiktokSettings_CALLBACK NULL
+#define ttboost_v1_TiktokSettings_DEFAULT NULL
+
+#define ttboost_v1_TiktokInfo_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   username,          1) \
+X(a, STATIC,   SINGULAR, STRING,   state,             2) \
+X(a, STATIC,   SINGULAR, STRING,   room_id,           3) \
+X(a, STATIC,   SINGULAR, STRING,   message,           4)
+#define ttboost_v1_TiktokInfo_CALLBACK NULL
+#define ttboost_v1_TiktokInfo_DEFAULT NULL
+
 extern const pb_msgdesc_t ttboost_v1_LoginRequest_msg;
 extern const pb_msgdesc_t ttboost_v1_LoginResponse_msg;
 extern const pb_msgdesc_t ttboost_v1_ErrorResponse_msg;
+extern const pb_msgdesc_t ttboost_v1_TiktokSettings_msg;
+extern const pb_msgdesc_t ttboost_v1_TiktokInfo_msg;
 
 /* Defines for backwards compatibility with code written before nanopb-0.4.0 */
 #define ttboost_v1_LoginRequest_fields &ttboost_v1_LoginRequest_msg
 #define ttboost_v1_LoginResponse_fields &ttboost_v1_LoginResponse_msg
 #define ttboost_v1_ErrorResponse_fields &ttboost_v1_ErrorResponse_msg
+#define ttboost_v1_TiktokSettings_fields &ttboost_v1_TiktokSettings_msg
+#define ttboost_v1_TiktokInfo_fields &ttboost_v1_TiktokInfo_msg
 
 /* Maximum encoded size of messages (where known) */
 #define ttboost_v1_ErrorResponse_size            599
 #define ttboost_v1_LoginRequest_size             262
 #define ttboost_v1_LoginResponse_size            94
+#define ttboost_v1_TiktokInfo_size               337
+#define ttboost_v1_TiktokSettings_size           66
 
 #ifdef __cplusplus
 } /* extern "C" */

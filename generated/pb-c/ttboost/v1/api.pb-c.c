@@ -7,16 +7,20 @@
 #endif
 
 #include "ttboost/v1/api.pb-c.h"
-static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[3] =
+static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[5] =
 {
   { "Login", &ttboost__v1__login_request__descriptor, &ttboost__v1__login_response__descriptor },
   { "GenerateTts", &ttboost__v1__tts_request__descriptor, &ttboost__v1__tts_response__descriptor },
   { "Ingest", &ttboost__v1__ingest_event__descriptor, &ttboost__v1__ingest_response__descriptor },
+  { "GetTiktok", &ttboost__v1__tiktok_settings__descriptor, &ttboost__v1__tiktok_info__descriptor },
+  { "SetTiktok", &ttboost__v1__tiktok_settings__descriptor, &ttboost__v1__tiktok_info__descriptor },
 };
 const unsigned ttboost__v1__http__method_indices_by_name[] = {
   1,        /* GenerateTts */
+  3,        /* GetTiktok */
   2,        /* Ingest */
-  0         /* Login */
+  0,        /* Login */
+  4         /* SetTiktok */
 };
 const ProtobufCServiceDescriptor ttboost__v1__http__descriptor =
 {
@@ -25,7 +29,7 @@ const ProtobufCServiceDescriptor ttboost__v1__http__descriptor =
   "Http",
   "Ttboost__V1__Http",
   "ttboost.v1",
-  3,
+  5,
   ttboost__v1__http__method_descriptors,
   ttboost__v1__http__method_indices_by_name
 };
@@ -52,6 +56,22 @@ void ttboost__v1__http__ingest(ProtobufCService *service,
 {
   assert(service->descriptor == &ttboost__v1__http__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__get_tiktok(ProtobufCService *service,
+                                   const Ttboost__V1__TiktokSettings *input,
+                                   Ttboost__V1__TiktokInfo_Closure closure,
+                                   void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__set_tiktok(ProtobufCService *service,
+                                   const Ttboost__V1__TiktokSettings *input,
+                                   Ttboost__V1__TiktokInfo_Closure closure,
+                                   void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
                               Ttboost__V1__Http_ServiceDestroy destroy)

@@ -47,6 +47,14 @@ struct Ttboost__V1__Http_Service
                  const Ttboost__V1__IngestEvent *input,
                  Ttboost__V1__IngestResponse_Closure closure,
                  void *closure_data);
+  void (*get_tiktok)(Ttboost__V1__Http_Service *service,
+                     const Ttboost__V1__TiktokSettings *input,
+                     Ttboost__V1__TiktokInfo_Closure closure,
+                     void *closure_data);
+  void (*set_tiktok)(Ttboost__V1__Http_Service *service,
+                     const Ttboost__V1__TiktokSettings *input,
+                     Ttboost__V1__TiktokInfo_Closure closure,
+                     void *closure_data);
 };
 typedef void (*Ttboost__V1__Http_ServiceDestroy)(Ttboost__V1__Http_Service *);
 void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
@@ -57,7 +65,9 @@ void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
     { TTBOOST__V1__HTTP__BASE_INIT,\
       function_prefix__ ## login,\
       function_prefix__ ## generate_tts,\
-      function_prefix__ ## ingest  }
+      function_prefix__ ## ingest,\
+      function_prefix__ ## get_tiktok,\
+      function_prefix__ ## set_tiktok  }
 void ttboost__v1__http__login(ProtobufCService *service,
                               const Ttboost__V1__LoginRequest *input,
                               Ttboost__V1__LoginResponse_Closure closure,
@@ -70,6 +80,14 @@ void ttboost__v1__http__ingest(ProtobufCService *service,
                                const Ttboost__V1__IngestEvent *input,
                                Ttboost__V1__IngestResponse_Closure closure,
                                void *closure_data);
+void ttboost__v1__http__get_tiktok(ProtobufCService *service,
+                                   const Ttboost__V1__TiktokSettings *input,
+                                   Ttboost__V1__TiktokInfo_Closure closure,
+                                   void *closure_data);
+void ttboost__v1__http__set_tiktok(ProtobufCService *service,
+                                   const Ttboost__V1__TiktokSettings *input,
+                                   Ttboost__V1__TiktokInfo_Closure closure,
+                                   void *closure_data);
 
 /* --- descriptors --- */
 

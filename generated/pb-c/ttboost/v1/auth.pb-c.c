@@ -142,6 +142,96 @@ void   ttboost__v1__error_response__free_unpacked
   assert(message->base.descriptor == &ttboost__v1__error_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ttboost__v1__tiktok_settings__init
+                     (Ttboost__V1__TiktokSettings         *message)
+{
+  static const Ttboost__V1__TiktokSettings init_value = TTBOOST__V1__TIKTOK_SETTINGS__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__tiktok_settings__get_packed_size
+                     (const Ttboost__V1__TiktokSettings *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_settings__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__tiktok_settings__pack
+                     (const Ttboost__V1__TiktokSettings *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_settings__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__tiktok_settings__pack_to_buffer
+                     (const Ttboost__V1__TiktokSettings *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_settings__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__TiktokSettings *
+       ttboost__v1__tiktok_settings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__TiktokSettings *)
+     protobuf_c_message_unpack (&ttboost__v1__tiktok_settings__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__tiktok_settings__free_unpacked
+                     (Ttboost__V1__TiktokSettings *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__tiktok_settings__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ttboost__v1__tiktok_info__init
+                     (Ttboost__V1__TiktokInfo         *message)
+{
+  static const Ttboost__V1__TiktokInfo init_value = TTBOOST__V1__TIKTOK_INFO__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__tiktok_info__get_packed_size
+                     (const Ttboost__V1__TiktokInfo *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__tiktok_info__pack
+                     (const Ttboost__V1__TiktokInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__tiktok_info__pack_to_buffer
+                     (const Ttboost__V1__TiktokInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__tiktok_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__TiktokInfo *
+       ttboost__v1__tiktok_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__TiktokInfo *)
+     protobuf_c_message_unpack (&ttboost__v1__tiktok_info__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__tiktok_info__free_unpacked
+                     (Ttboost__V1__TiktokInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__tiktok_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor ttboost__v1__login_request__field_descriptors[2] =
 {
   {
@@ -319,5 +409,120 @@ const ProtobufCMessageDescriptor ttboost__v1__error_response__descriptor =
   ttboost__v1__error_response__field_indices_by_name,
   1,  ttboost__v1__error_response__number_ranges,
   (ProtobufCMessageInit) ttboost__v1__error_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__tiktok_settings__field_descriptors[1] =
+{
+  {
+    "username",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__TiktokSettings, username),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__tiktok_settings__field_indices_by_name[] = {
+  0,   /* field[0] = username */
+};
+static const ProtobufCIntRange ttboost__v1__tiktok_settings__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__tiktok_settings__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.TiktokSettings",
+  "TiktokSettings",
+  "Ttboost__V1__TiktokSettings",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__TiktokSettings),
+  1,
+  ttboost__v1__tiktok_settings__field_descriptors,
+  ttboost__v1__tiktok_settings__field_indices_by_name,
+  1,  ttboost__v1__tiktok_settings__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__tiktok_settings__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__tiktok_info__field_descriptors[4] =
+{
+  {
+    "username",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__TiktokInfo, username),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__TiktokInfo, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "room_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__TiktokInfo, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__TiktokInfo, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__tiktok_info__field_indices_by_name[] = {
+  3,   /* field[3] = message */
+  2,   /* field[2] = room_id */
+  1,   /* field[1] = state */
+  0,   /* field[0] = username */
+};
+static const ProtobufCIntRange ttboost__v1__tiktok_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__tiktok_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.TiktokInfo",
+  "TiktokInfo",
+  "Ttboost__V1__TiktokInfo",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__TiktokInfo),
+  4,
+  ttboost__v1__tiktok_info__field_descriptors,
+  ttboost__v1__tiktok_info__field_indices_by_name,
+  1,  ttboost__v1__tiktok_info__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__tiktok_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

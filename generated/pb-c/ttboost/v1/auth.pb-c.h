@@ -19,6 +19,8 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Ttboost__V1__LoginRequest Ttboost__V1__LoginRequest;
 typedef struct Ttboost__V1__LoginResponse Ttboost__V1__LoginResponse;
 typedef struct Ttboost__V1__ErrorResponse Ttboost__V1__ErrorResponse;
+typedef struct Ttboost__V1__TiktokSettings Ttboost__V1__TiktokSettings;
+typedef struct Ttboost__V1__TiktokInfo Ttboost__V1__TiktokInfo;
 
 
 /* --- enums --- */
@@ -97,6 +99,54 @@ struct  Ttboost__V1__ErrorResponse
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * PUT /me/tiktok: the licence's TikTok handle, as the streamer types it.
+ * JSON: {"username":"@aruka.live"}.
+ */
+struct  Ttboost__V1__TiktokSettings
+{
+  ProtobufCMessage base;
+  /*
+   * The TikTok @username: an optional @, then 2 to 24 of letters, digits, '_'
+   * and '.' (not ending with '.'). "" clears it.
+   */
+  char *username;
+};
+#define TTBOOST__V1__TIKTOK_SETTINGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__tiktok_settings__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * GET and PUT /me/tiktok: the handle and the state of the server's
+ * connection to that user's LIVE.
+ * JSON: {"username":"aruka.live","state":"live","room_id":"7301234567890123456","message":""}.
+ */
+struct  Ttboost__V1__TiktokInfo
+{
+  ProtobufCMessage base;
+  /*
+   * The handle, without the @, in lower case; "" = none.
+   */
+  char *username;
+  /*
+   * "off", "waiting", "connecting", "live", "ended" or "error" (docs/tiktok.md).
+   */
+  char *state;
+  /*
+   * TikTok's room id as decimal text; "" when not live.
+   */
+  char *room_id;
+  /*
+   * Why, in words a person can read (waiting, error); may be "".
+   */
+  char *message;
+};
+#define TTBOOST__V1__TIKTOK_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__tiktok_info__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 /* Ttboost__V1__LoginRequest methods */
 void   ttboost__v1__login_request__init
                      (Ttboost__V1__LoginRequest         *message);
@@ -154,6 +204,44 @@ Ttboost__V1__ErrorResponse *
 void   ttboost__v1__error_response__free_unpacked
                      (Ttboost__V1__ErrorResponse *message,
                       ProtobufCAllocator *allocator);
+/* Ttboost__V1__TiktokSettings methods */
+void   ttboost__v1__tiktok_settings__init
+                     (Ttboost__V1__TiktokSettings         *message);
+size_t ttboost__v1__tiktok_settings__get_packed_size
+                     (const Ttboost__V1__TiktokSettings   *message);
+size_t ttboost__v1__tiktok_settings__pack
+                     (const Ttboost__V1__TiktokSettings   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__tiktok_settings__pack_to_buffer
+                     (const Ttboost__V1__TiktokSettings   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__TiktokSettings *
+       ttboost__v1__tiktok_settings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__tiktok_settings__free_unpacked
+                     (Ttboost__V1__TiktokSettings *message,
+                      ProtobufCAllocator *allocator);
+/* Ttboost__V1__TiktokInfo methods */
+void   ttboost__v1__tiktok_info__init
+                     (Ttboost__V1__TiktokInfo         *message);
+size_t ttboost__v1__tiktok_info__get_packed_size
+                     (const Ttboost__V1__TiktokInfo   *message);
+size_t ttboost__v1__tiktok_info__pack
+                     (const Ttboost__V1__TiktokInfo   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__tiktok_info__pack_to_buffer
+                     (const Ttboost__V1__TiktokInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__TiktokInfo *
+       ttboost__v1__tiktok_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__tiktok_info__free_unpacked
+                     (Ttboost__V1__TiktokInfo *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Ttboost__V1__LoginRequest_Closure)
@@ -165,6 +253,12 @@ typedef void (*Ttboost__V1__LoginResponse_Closure)
 typedef void (*Ttboost__V1__ErrorResponse_Closure)
                  (const Ttboost__V1__ErrorResponse *message,
                   void *closure_data);
+typedef void (*Ttboost__V1__TiktokSettings_Closure)
+                 (const Ttboost__V1__TiktokSettings *message,
+                  void *closure_data);
+typedef void (*Ttboost__V1__TiktokInfo_Closure)
+                 (const Ttboost__V1__TiktokInfo *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -174,6 +268,8 @@ typedef void (*Ttboost__V1__ErrorResponse_Closure)
 extern const ProtobufCMessageDescriptor ttboost__v1__login_request__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__login_response__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__error_response__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__tiktok_settings__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__tiktok_info__descriptor;
 
 PROTOBUF_C__END_DECLS
 
