@@ -14,6 +14,7 @@
 
 #include "ldelim.h"
 #include "svc.h"
+#include "tiktok.h"
 #include "trace.h"
 #include "ttboost/v1/auth.pbc-json.h"
 #include "ttboost/v1/ingest.pbc-json.h"
@@ -43,6 +44,8 @@ struct ttb_app {
   h2o_timeout_t tick;
   h2o_timeout_entry_t tick_entry;
   ttb_trace_writer *trace; /* --trace-ingest: every accepted ingest event */
+  ttb_tiktok *tiktok;      /* the TikTok connector; NULL with --tiktok off */
+  unsigned ticks;
 };
 
 typedef struct handler {
@@ -372,6 +375,32 @@ static void speech_text(ttb_app *app, const char *user, const char *msg, char *o
     snprintf(out, cap, "%s", msg);
 }
 
+/* Queues a chat on its channel and asks for its speech: the one path of
+ * every source (ingest, the TikTok connector). false on no memory. */
+static bool publish_chat(ttb_app *app, const char *channel, const char *user, const char *message)
+{
+  ttb_channel *ch = ttb_hub_channel(app->hub, channel, true);
+  chat_job *job = calloc(1, sizeof *job);
+  ttb_pending *p = ch ? ttb_hub_chat_pending(ch, user, message) : NULL;
+  if (job == NULL || p == NULL) {
+    free(job);
+    if (p)
+      ttb_hub_chat_ready(p, "", NULL, NULL, 0);
+    return false;
+  }
+  job->app = app;
+  job->pending = p;
+  char text[1400];
+  speech_text(app, user, message, text, sizeof text);
+  if (ttb_svc_tts(app->svc, text, NULL, on_chat_tts, job) != TTB_SVC_OK) {
+    /* no speech (queue full, or nothing speakable): the chat still goes
+     * out, without a URL */
+    free(job);
+    ttb_hub_chat_ready(p, "", NULL, NULL, 0);
+  }
+  return true;
+}
+
 /* Checks and publishes one ingest event; false with code and message set. */
 static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, const char **code,
                        char *msg, size_t msglen)
@@ -406,28 +435,12 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, const c
       snprintf(msg, msglen, "message: required");
       return false;
     }
-    ttb_channel *ch = ttb_hub_channel(app->hub, ev->channel, true);
-    chat_job *job = calloc(1, sizeof *job);
-    ttb_pending *p = ch ? ttb_hub_chat_pending(ch, c->user, c->message) : NULL;
-    if (job == NULL || p == NULL) {
-      free(job);
-      if (p)
-        ttb_hub_chat_ready(p, "", NULL, NULL, 0);
+    if (!publish_chat(app, ev->channel, c->user, c->message)) {
       *code = "internal";
       snprintf(msg, msglen, "out of memory");
       return false;
     }
-    job->app = app;
-    job->pending = p;
     app->metrics.events_in_chat++;
-    char text[1400];
-    speech_text(app, c->user, c->message, text, sizeof text);
-    if (ttb_svc_tts(app->svc, text, NULL, on_chat_tts, job) != TTB_SVC_OK) {
-      /* no speech (queue full, or nothing speakable): the chat still goes
-       * out, without a URL */
-      free(job);
-      ttb_hub_chat_ready(p, "", NULL, NULL, 0);
-    }
     return true;
   }
   const Ttboost__V1__IngestGift *g = ev->gift;
@@ -660,6 +673,144 @@ static int on_ws(ttb_app *app, h2o_req_t *req)
   return 0;
 }
 
+/* ----------------------------------------------------------------- TikTok */
+
+/* The connector's chat: the same path as an ingested chat, while the
+ * licence is valid. */
+static void on_tiktok_chat(void *arg, const char *channel, const char *user, const char *message)
+{
+  ttb_app *app = arg;
+  if (message[0] == '\0' || ttb_svc_licence(app->svc, channel) != TTB_SVC_OK)
+    return;
+  if (!publish_chat(app, channel, user, message))
+    fprintf(stderr, "ttboost-server: tiktok: a chat was lost: out of memory\n");
+}
+
+/* The connector's gift: through the streak rule, like an ingested one. */
+static void on_tiktok_gift(void *arg, const char *channel, const char *user, const char *streak_key,
+                           const char *gift_name, uint64_t gift_id, uint32_t count,
+                           uint32_t repeat_count, bool repeat_end)
+{
+  ttb_app *app = arg;
+  if (gift_name[0] == '\0' || ttb_svc_licence(app->svc, channel) != TTB_SVC_OK)
+    return;
+  ttb_svc_gift(app->svc, channel, user, streak_key, gift_name, gift_id, count, repeat_count,
+               repeat_end, on_gift_out, app);
+}
+
+static void show_status(ttb_app *app, ttb_channel *c, const ttb_tiktok_status *st)
+{
+  if (ttb_hub_status(c, ttb_tiktok_state_name(st->state), st->room_id, st->username, st->message) != 0)
+    fprintf(stderr, "ttboost-server: tiktok: status not sent: out of memory\n");
+  (void)app;
+}
+
+static void on_tiktok_status(void *arg, const char *channel, const ttb_tiktok_status *st)
+{
+  ttb_app *app = arg;
+  ttb_channel *c = ttb_hub_channel(app->hub, channel, false);
+  if (c)
+    show_status(app, c, st);
+}
+
+/* The channel's TikTok status now: the connector's, or "off" (with the
+ * handle) when the connector is off. */
+static void tiktok_status(ttb_app *app, const char *channel, const char *handle, ttb_tiktok_status *st)
+{
+  if (app->tiktok) {
+    ttb_tiktok_status_of(app->tiktok, channel, st);
+    return;
+  }
+  memset(st, 0, sizeof *st);
+  st->state = TTB_TIKTOK_OFF;
+  snprintf(st->username, sizeof st->username, "%s", handle);
+  if (handle[0])
+    snprintf(st->message, sizeof st->message, "The TikTok connector is off on this server.");
+}
+
+/* Brings the connector and the channel's status in line with the licence's
+ * handle (read from the store) and its sockets. */
+static void tiktok_sync(ttb_app *app, ttb_channel *c, size_t sockets)
+{
+  const char *channel = ttb_channel_user(c);
+  char handle[32];
+  if (ttb_svc_tiktok_get(app->svc, channel, handle) == TTB_SVC_FAILED)
+    return; /* logged; keep what runs */
+  if (app->tiktok) {
+    ttb_tiktok_set_user(app->tiktok, channel, handle);
+    ttb_tiktok_set_devices(app->tiktok, channel, sockets);
+  }
+  ttb_tiktok_status st;
+  tiktok_status(app, channel, handle, &st);
+  show_status(app, c, &st);
+}
+
+static void on_channel_sockets(void *arg, ttb_channel *c, size_t nsubs)
+{
+  ttb_app *app = arg;
+  if (nsubs > 0) {
+    tiktok_sync(app, c, nsubs);
+  } else if (app->tiktok) {
+    ttb_tiktok_set_devices(app->tiktok, ttb_channel_user(c), 0);
+  }
+}
+
+static int reply_tiktok(ttb_app *app, h2o_req_t *req, const char *user, const char *handle)
+{
+  ttb_tiktok_status st;
+  tiktok_status(app, user, handle, &st);
+  Ttboost__V1__TiktokInfo r = TTBOOST__V1__TIKTOK_INFO__INIT;
+  r.username = (char *)handle;
+  r.state = (char *)ttb_tiktok_state_name(st.state);
+  r.room_id = st.room_id;
+  r.message = st.message;
+  size_t n = 0;
+  char *js = ttb_pbc_ttboost_v1_TiktokInfo_to_json(&r, &n, NULL);
+  return reply_json(req, 200, js, n);
+}
+
+/* GET and PUT /me/tiktok (Authorization: Bearer <ws_token>). */
+static int on_me_tiktok(ttb_app *app, h2o_req_t *req, bool put)
+{
+  char token[128], user[64];
+  if (!bearer(req, token, sizeof token) || ttb_svc_session(app->svc, token, user) != TTB_SVC_OK) {
+    sodium_memzero(token, sizeof token);
+    return reply_error(req, 401, "unauthorized",
+                       "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+  }
+  sodium_memzero(token, sizeof token);
+  char handle[32];
+  if (!put) {
+    if (ttb_svc_tiktok_get(app->svc, user, handle) == TTB_SVC_FAILED)
+      return reply_error(req, 500, "internal", "The server could not read the settings. Try again.");
+    return reply_tiktok(app, req, user, handle);
+  }
+  ttb_json_error err = {0};
+  Ttboost__V1__TiktokSettings *ts =
+      ttb_pbc_ttboost_v1_TiktokSettings_from_json(req->entity.base, req->entity.len, NULL, &err);
+  if (ts == NULL) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "The request is not valid: %s", err.msg);
+    return reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+  }
+  char why[160];
+  bool ok = ttb_tiktok_handle_parse(ts->username, handle, why, sizeof why);
+  ttboost__v1__tiktok_settings__free_unpacked(ts, NULL);
+  if (!ok) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "username: %s", why);
+    return reply_error(req, 400, "invalid_username", msg);
+  }
+  if (ttb_svc_tiktok_set(app->svc, user, handle) != TTB_SVC_OK)
+    return reply_error(req, 500, "internal", "The server could not save the settings. Try again.");
+  ttb_channel *c = ttb_hub_channel(app->hub, user, false);
+  if (c)
+    tiktok_sync(app, c, ttb_channel_sockets(c));
+  else if (app->tiktok)
+    ttb_tiktok_set_user(app->tiktok, user, handle);
+  return reply_tiktok(app, req, user, handle);
+}
+
 /* ----------------------------------------------------------------- router */
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -674,6 +825,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return post ? on_tts(app, req) : reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/ingest/events"))
     return post ? on_ingest(app, req) : reply_error(req, 405, "method", "Use POST.");
+  if (is(p, "/me/tiktok")) {
+    if (get || is(req->method, "PUT"))
+      return on_me_tiktok(app, req, !get);
+    return reply_error(req, 405, "method", "Use GET or PUT.");
+  }
   if (is(p, "/healthz")) {
     if (!get)
       return reply_error(req, 405, "method", "Use GET.");
@@ -696,9 +852,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ------------------------------------------------------------------ timer */
 
+/* Every few seconds: a handle that ttboost-admin changed reaches the connector. */
+#define TIKTOK_SYNC_TICKS 5
+
 static void check_licence(ttb_channel *c, void *arg)
 {
   ttb_app *app = arg;
+  if (app->ticks % TIKTOK_SYNC_TICKS == 0)
+    tiktok_sync(app, c, ttb_channel_sockets(c));
   ttb_svc_status st = ttb_svc_licence(app->svc, ttb_channel_user(c));
   if (st == TTB_SVC_REVOKED || st == TTB_SVC_EXPIRED)
     ttb_channel_close_all(c, TTB_WS_REVOKED, st == TTB_SVC_REVOKED ? "revoked" : "expired",
@@ -709,6 +870,7 @@ static void check_licence(ttb_channel *c, void *arg)
 static void on_tick(h2o_timeout_entry_t *entry)
 {
   ttb_app *app = (ttb_app *)((char *)entry - offsetof(ttb_app, tick_entry));
+  app->ticks++;
   ttb_svc_tick(app->svc, on_gift_out, app);
   char err[256];
   if (app->trace && ttb_trace_writer_flush(app->trace, err, sizeof err) != 0)
@@ -819,6 +981,23 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
+  if (cfg->tiktok) {
+    ttb_tiktok_opts o;
+    ttb_tiktok_opts_defaults(&o);
+    snprintf(o.web, sizeof o.web, "%s", cfg->tiktok_web);
+    snprintf(o.ws, sizeof o.ws, "%s", cfg->tiktok_ws);
+    snprintf(o.trace_dir, sizeof o.trace_dir, "%s", cfg->tiktok_trace);
+    o.lookup_ms = cfg->tiktok_lookup_s * 1000u;
+    o.linger_ms = cfg->tiktok_linger_s * 1000u;
+    o.heartbeat_ms = cfg->tiktok_heartbeat_s * 1000u;
+    o.dead_ms = cfg->tiktok_dead_s * 1000u;
+    o.backoff_cap_ms = cfg->tiktok_backoff_cap_s * 1000u;
+    ttb_tiktok_sink sink = {app, on_tiktok_chat, on_tiktok_gift, on_tiktok_status};
+    app->tiktok = ttb_tiktok_create(app->loop, &o, &sink, &app->metrics, err, errlen);
+    if (app->tiktok == NULL)
+      goto fail;
+  }
+  ttb_hub_set_watch(app->hub, on_channel_sockets, app);
   if (cfg->trace_ingest[0] &&
       ttb_trace_writer_open(cfg->trace_ingest, "ttboost-server", "ingest events accepted by the server",
                             true, &app->trace, err, errlen) != 0)
@@ -851,6 +1030,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
 
 fail:
   ttb_trace_writer_close(app->trace, NULL, 0);
+  ttb_tiktok_destroy(app->tiktok);
   ttb_hub_destroy(app->hub);
   ttb_svc_close(app->svc);
   free(app->rate);
@@ -867,6 +1047,9 @@ void ttb_app_destroy(ttb_app *app)
   char terr[256];
   if (ttb_trace_writer_close(app->trace, terr, sizeof terr) != 0)
     fprintf(stderr, "ttboost-server: trace-ingest: %s\n", terr);
+  /* the connector's workers stop before what their events would reach */
+  ttb_hub_set_watch(app->hub, NULL, NULL);
+  ttb_tiktok_destroy(app->tiktok);
   ttb_svc_close(app->svc);
   ttb_hub_destroy(app->hub);
   h2o_context_dispose(&app->ctx);

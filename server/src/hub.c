@@ -44,6 +44,11 @@ struct ttb_channel {
   ttb_link subs;   /* sessions */
   size_t nsubs;
   ttb_pending *pend_head, *pend_tail;
+  /* the TikTok status, both encodings (NULL: none) */
+  char *status_json;
+  size_t status_json_len;
+  uint8_t *status_pb;
+  size_t status_pb_len;
 };
 
 struct ttb_hub {
@@ -52,6 +57,8 @@ struct ttb_hub {
   size_t nchannels;
   size_t history;
   ttb_metrics *metrics;
+  ttb_hub_watch_fn watch;
+  void *watch_arg;
 };
 
 static uint64_t fnv1a(const char *s)
@@ -101,6 +108,8 @@ static void channel_free(ttb_channel *c)
     free(e->pb);
   }
   free(c->hist);
+  free(c->status_json);
+  free(c->status_pb);
   for (ttb_pending *p = c->pend_head; p;) {
     ttb_pending *n = p->next;
     pending_free(p);
@@ -396,9 +405,58 @@ int ttb_hub_gift(ttb_channel *c, const char *gift_name, uint32_t count, const ch
   return 0;
 }
 
+void ttb_hub_set_watch(ttb_hub *h, ttb_hub_watch_fn fn, void *arg)
+{
+  h->watch = fn;
+  h->watch_arg = arg;
+}
+
+size_t ttb_channel_sockets(const ttb_channel *c) { return c->nsubs; }
+
+int ttb_hub_status(ttb_channel *c, const char *state, const char *room_id, const char *username,
+                   const char *message)
+{
+  Ttboost__V1__Status st = TTBOOST__V1__STATUS__INIT;
+  st.tiktok = (char *)state;
+  st.room_id = (char *)room_id;
+  st.username = (char *)username;
+  st.message = (char *)message;
+  Ttboost__V1__ServerMessage m = TTBOOST__V1__SERVER_MESSAGE__INIT;
+  m.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_STATUS;
+  m.status = &st;
+  char *json;
+  uint8_t *pb;
+  size_t jl, pl;
+  if (!encode_both(&m, &json, &jl, &pb, &pl))
+    return -1;
+  bool forget = strcmp(state, "off") == 0 && username[0] == '\0';
+  bool same = c->status_json ? c->status_json_len == jl && memcmp(c->status_json, json, jl) == 0
+                             : forget; /* nothing was said, nothing to take back */
+  if (!same)
+    FOR_EACH_SUB(c, s, { ttb_ws_send2(s, json, jl, pb, pl); })
+  free(c->status_json);
+  free(c->status_pb);
+  c->status_json = NULL;
+  c->status_pb = NULL;
+  if (forget) {
+    free(json);
+    free(pb);
+    return 0;
+  }
+  c->status_json = json;
+  c->status_json_len = jl;
+  c->status_pb = pb;
+  c->status_pb_len = pl;
+  return 0;
+}
+
 void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t since)
 {
   ttb_hub *h = c->hub;
+  /* the watcher first: a status it sets goes to the sockets already there,
+   * and to this one right after its Hello */
+  if (h->watch)
+    h->watch(h->watch_arg, c, c->nsubs + 1);
   ttb_link *l = ttb_ws_channel_link(s);
   l->prev = c->subs.prev;
   l->next = &c->subs;
@@ -437,6 +495,8 @@ void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t 
   bool ok = ttb_ws_send2(s, json, jl, pb, pl);
   free(json);
   free(pb);
+  if (ok && c->status_json)
+    ok = ttb_ws_send2(s, c->status_json, c->status_json_len, c->status_pb, c->status_pb_len);
   if (!ok || !has_since)
     return;
   for (size_t i = 0; i < c->hist_n; i++) {
@@ -463,6 +523,9 @@ void ttb_hub_unsubscribe(ttb_session *s)
   l->prev = l->next = NULL;
   c->nsubs--;
   ttb_ws_set_channel(s, NULL);
+  ttb_hub *h = c->hub;
+  if (h->watch)
+    h->watch(h->watch_arg, c, c->nsubs);
 }
 
 void ttb_channel_close_all(ttb_channel *c, uint16_t code, const char *error, const char *message)

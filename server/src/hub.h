@@ -70,6 +70,22 @@ int ttb_hub_gift(ttb_channel *c, const char *gift_name, uint32_t count, const ch
 void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t since);
 void ttb_hub_unsubscribe(ttb_session *s);
 
+/* Called when a channel's number of sockets changes: on subscribe before
+ * the new socket is sent anything (nsubs counts it already), on
+ * unsubscribe after it left. fn may call ttb_hub_status. */
+typedef void (*ttb_hub_watch_fn)(void *arg, ttb_channel *c, size_t nsubs);
+void ttb_hub_set_watch(ttb_hub *h, ttb_hub_watch_fn fn, void *arg);
+
+/* Sets the channel's TikTok status (events.proto Status): sent at once to
+ * its sockets when it differs from the last one, and to every socket that
+ * subscribes later, right after Hello. state "off" with username "" forgets
+ * it (nothing is sent to later sockets). -1 on no memory. */
+int ttb_hub_status(ttb_channel *c, const char *state, const char *room_id, const char *username,
+                   const char *message);
+
+/* Sockets subscribed to the channel now. */
+size_t ttb_channel_sockets(const ttb_channel *c);
+
 /* Closes every socket of the channel with code and reason. */
 void ttb_channel_close_all(ttb_channel *c, uint16_t code, const char *error, const char *message);
 

@@ -235,6 +235,19 @@ ttb_svc_status ttb_svc_session(ttb_svc *s, const char *token, char user_id[64])
   return from_store(s->store, st);
 }
 
+ttb_svc_status ttb_svc_tiktok_get(ttb_svc *s, const char *user_id, char out[32])
+{
+  char h[TTB_STORE_TIKTOK_MAX];
+  ttb_svc_status st = from_store(s->store, ttb_store_user_tiktok(s->store, user_id, h));
+  snprintf(out, 32, "%s", st == TTB_SVC_OK ? h : "");
+  return st;
+}
+
+ttb_svc_status ttb_svc_tiktok_set(ttb_svc *s, const char *user_id, const char *handle)
+{
+  return from_store(s->store, ttb_store_licence_set_tiktok(s->store, user_id, handle));
+}
+
 ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id)
 {
   uint32_t h = 2166136261u; /* FNV-1a */

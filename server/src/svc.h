@@ -42,6 +42,11 @@ ttb_svc_status ttb_svc_session(ttb_svc *s, const char *token, char user_id[64]);
 /* Is the licence of user_id still valid? */
 ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id);
 
+/* The TikTok handle of user_id's licence into out[32] ("" = none). */
+ttb_svc_status ttb_svc_tiktok_get(ttb_svc *s, const char *user_id, char out[32]);
+/* Sets it (already checked with tiktok_handle.h; "" clears). */
+ttb_svc_status ttb_svc_tiktok_set(ttb_svc *s, const char *user_id, const char *handle);
+
 /* Speech: cb runs later on the loop thread with the file id (NULL when
  * synthesis failed) and the file's path. TTB_SVC_BUSY when the queue is full. */
 typedef void (*ttb_svc_tts_cb)(void *arg, const char *id, const char *path);
