@@ -64,6 +64,8 @@ typedef struct vtype {
 VT_WRAP(LoginRequest, Ttboost__V1__LoginRequest, ttboost__v1__login_request, ttboost_v1_LoginRequest)
 VT_WRAP(LoginResponse, Ttboost__V1__LoginResponse, ttboost__v1__login_response, ttboost_v1_LoginResponse)
 VT_WRAP(ErrorResponse, Ttboost__V1__ErrorResponse, ttboost__v1__error_response, ttboost_v1_ErrorResponse)
+VT_WRAP(TiktokSettings, Ttboost__V1__TiktokSettings, ttboost__v1__tiktok_settings, ttboost_v1_TiktokSettings)
+VT_WRAP(TiktokInfo, Ttboost__V1__TiktokInfo, ttboost__v1__tiktok_info, ttboost_v1_TiktokInfo)
 VT_WRAP(TtsRequest, Ttboost__V1__TtsRequest, ttboost__v1__tts_request, ttboost_v1_TtsRequest)
 VT_WRAP(TtsResponse, Ttboost__V1__TtsResponse, ttboost__v1__tts_response, ttboost_v1_TtsResponse)
 VT_WRAP(ServerMessage, Ttboost__V1__ServerMessage, ttboost__v1__server_message, ttboost_v1_ServerMessage)
@@ -77,6 +79,8 @@ static const vtype vtypes[] = {
     VT_ROW(LoginRequest, ttboost__v1__login_request, ttboost_v1_LoginRequest),
     VT_ROW(LoginResponse, ttboost__v1__login_response, ttboost_v1_LoginResponse),
     VT_ROW(ErrorResponse, ttboost__v1__error_response, ttboost_v1_ErrorResponse),
+    VT_ROW(TiktokSettings, ttboost__v1__tiktok_settings, ttboost_v1_TiktokSettings),
+    VT_ROW(TiktokInfo, ttboost__v1__tiktok_info, ttboost_v1_TiktokInfo),
     VT_ROW(TtsRequest, ttboost__v1__tts_request, ttboost_v1_TtsRequest),
     VT_ROW(TtsResponse, ttboost__v1__tts_response, ttboost_v1_TtsResponse),
     VT_ROW(ServerMessage, ttboost__v1__server_message, ttboost_v1_ServerMessage),

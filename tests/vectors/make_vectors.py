@@ -154,6 +154,12 @@ VECTORS = [
     ("stream_error", "events", "ServerMessage",
      {"error": {"error": "slow_consumer", "message": "You fell too far behind; reconnect with ?since=41."}}),
     ("pong", "events", "ServerMessage", {"pong": {"client_time_ms": "1795936245000", "server_time_ms": "1795936245123"}}),
+    ("status_live", "events", "ServerMessage",
+     {"status": {"tiktok": "live", "room_id": "7301234567890123456", "username": "aruka.live"}}),
+    ("status_waiting", "events", "ServerMessage",
+     {"status": {"tiktok": "waiting", "room_id": "", "username": "aruka.live",
+                 "message": "@aruka.live is not live now; looking again in 30 s."}}),
+    ("status_off", "events", "ServerMessage", {"status": {"tiktok": "off"}}),
     ("client_ack", "events", "ClientMessage", {"ack": {"seq": "41"}}),
     ("client_settings", "events", "ClientMessage",
      {"settings": {"tts_enabled": True, "gifts_enabled": False, "audio_frames": True, "profanity_filter": True}}),
@@ -186,6 +192,13 @@ VECTORS = [
       "server": {"seq": "9", "chat": {"user": "Aruka", "message": "Hi!", "tts_url": "http://h/tts/x.ogg"}}}),
     ("trace_client", "trace", "TraceRecord",
      {"time_us": "1503000", "direction": "DIRECTION_CLIENT_TO_SERVER", "client": {"ack": {"seq": "9"}}}),
+    ("trace_tiktok", "trace", "TraceRecord",
+     {"time_us": "1504000", "direction": "DIRECTION_TIKTOK",
+      "tiktok": {"frame": base64.b64encode(bytes([0x08, 0x01, 0x10, 0x02, 0x3a, 0x02, 0x68, 0x62])).decode(),
+                 "room_id": "7301234567890123456", "more": False}}),
+    ("tiktok_settings", "auth", "TiktokSettings", {"username": "@Aruka.Live"}),
+    ("tiktok_info", "auth", "TiktokInfo",
+     {"username": "aruka.live", "state": "live", "room_id": "7301234567890123456", "message": ""}),
 ]
 
 

@@ -1,0 +1,2 @@
+
+@Aruka.Live
