@@ -1,6 +1,6 @@
 #!/bin/sh
 # The committed demo trace must be what make-demo-trace writes now:
-#   demo_fresh.sh MAKE_DEMO_TRACE COMMITTED_TRACE
+#   demo_fresh.sh MAKE_DEMO_TRACE COMMITTED_TRACE   (also make-tiktok-trace and tiktok-demo.ttbtrace)
 # Regenerate with: build/tools/replay/make-demo-trace tools/replay/traces/demo.ttbtrace
 set -eu
 tmp=$(mktemp /tmp/ttb-demo-XXXXXX)

@@ -38,6 +38,7 @@ const char *ttb_direction_name(Ttboost__V1__Direction d)
   case TTBOOST__V1__DIRECTION__DIRECTION_INGEST: return "ingest";
   case TTBOOST__V1__DIRECTION__DIRECTION_SERVER_TO_CLIENT: return "server";
   case TTBOOST__V1__DIRECTION__DIRECTION_CLIENT_TO_SERVER: return "client";
+  case TTBOOST__V1__DIRECTION__DIRECTION_TIKTOK: return "tiktok";
   default: return "unspecified";
   }
 }

@@ -12,7 +12,7 @@
 const char *ttb_sm_kind(const Ttboost__V1__ServerMessage *m);
 /* "chat", "gift" or "none". */
 const char *ttb_ingest_kind(const Ttboost__V1__IngestEvent *e);
-/* "ingest", "server", "client" or "unspecified". */
+/* "ingest", "server", "client", "tiktok" or "unspecified". */
 const char *ttb_direction_name(Ttboost__V1__Direction d);
 
 /* A ServerMessage from a text (JSON) or binary (protobuf) frame; NULL with
