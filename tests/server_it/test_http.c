@@ -346,3 +346,68 @@ Test(http, trace_ingest_records_accepted_events)
   ttb_trace_reader_close(tr);
   srv_start(&S, NULL, true); /* for the suite's teardown */
 }
+
+/* The licence's TikTok handle: ttboost-admin sets, checks and lists it;
+ * GET and PUT /me/tiktok read and set it with the ws_token. */
+Test(http, tiktok_handle_by_admin_and_api)
+{
+  char out[4096], key[128], user[64], token[64];
+  const char *bad[] = {"license", "create", "--tiktok", "no spaces!", NULL};
+  cr_expect_eq(admin(&S, out, sizeof out, bad), 2, "a bad handle is a usage error");
+  const char *create[] = {"license", "create", "--tiktok", "@Aruka.Live", NULL};
+  cr_assert_eq(admin(&S, out, sizeof out, create), 0);
+  snprintf(key, sizeof key, "%.*s", (int)strcspn(out, "\n"), out);
+  const char *list[] = {"license", "list", NULL};
+  cr_assert_eq(admin(&S, out, sizeof out, list), 0);
+  cr_expect(strstr(out, "@aruka.live") != NULL, "list shows the handle, lower case: %s", out);
+  cr_assert_eq(login(&S, key, "phone", user, token), 200);
+
+  char auth[160];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+  http_resp r;
+  cr_assert_gt(http(&S, "GET", "/me/tiktok", auth, NULL, 0, &r), 0);
+  cr_expect_eq(r.status, 200, "%s", r.body);
+  char got[64] = "";
+  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "aruka.live") == 0, "%s", r.body);
+  cr_expect(json_str(r.body, "state", got, sizeof got), "%s", r.body);
+  http_free(&r);
+
+  /* set by user id from the admin, then by the API */
+  const char *set[] = {"license", "set-tiktok", user, "second_name", NULL};
+  cr_assert_eq(admin(&S, out, sizeof out, set), 0);
+  cr_assert_gt(http(&S, "GET", "/me/tiktok", auth, NULL, 0, &r), 0);
+  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "second_name") == 0, "%s", r.body);
+  http_free(&r);
+  const char *body = "{\"username\":\"@Third.One\"}";
+  cr_assert_gt(http(&S, "PUT", "/me/tiktok", auth, body, strlen(body), &r), 0);
+  cr_expect_eq(r.status, 200, "%s", r.body);
+  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "third.one") == 0, "%s", r.body);
+  http_free(&r);
+  const char *wrong[] = {"{\"username\":\"a\"}", "{\"username\":\"ends.\"}", "{\"username\":\"ы\"}",
+                         "{\"username\":\"" "abcdefghijklmnopqrstuvwxy" "\"}"};
+  for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+    cr_assert_gt(http(&S, "PUT", "/me/tiktok", auth, wrong[i], strlen(wrong[i]), &r), 0);
+    expect_error(&r, 400, "invalid_username");
+    http_free(&r);
+  }
+  cr_assert_gt(http(&S, "PUT", "/me/tiktok", auth, "{\"username\":7}", 14, &r), 0);
+  expect_error(&r, 400, "malformed");
+  http_free(&r);
+  /* unchanged by the refusals; "" clears */
+  const char *clear = "{\"username\":\"\"}";
+  cr_assert_gt(http(&S, "PUT", "/me/tiktok", auth, clear, strlen(clear), &r), 0);
+  cr_expect(json_str(r.body, "username", got, sizeof got) && got[0] == '\0', "%s", r.body);
+  cr_expect(json_str(r.body, "state", got, sizeof got) && strcmp(got, "off") == 0, "%s", r.body);
+  http_free(&r);
+
+  cr_assert_gt(http(&S, "GET", "/me/tiktok", NULL, NULL, 0, &r), 0);
+  expect_error(&r, 401, "unauthorized");
+  http_free(&r);
+  cr_assert_gt(http(&S, "DELETE", "/me/tiktok", auth, NULL, 0, &r), 0);
+  expect_error(&r, 405, "method");
+  http_free(&r);
+  const char *unknown[] = {"license", "set-tiktok", "no-such-user", "x_y", NULL};
+  cr_expect_eq(admin(&S, out, sizeof out, unknown), 1);
+  const char *missing[] = {"license", "set-tiktok", user, NULL};
+  cr_expect_eq(admin(&S, out, sizeof out, missing), 2);
+}
