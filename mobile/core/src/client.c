@@ -90,6 +90,7 @@ struct ttb_client {
     char last_error[256];
     ttb_conn_state state;
     char conn_error[256];
+    ttb_tiktok_status tiktok; /* the latest TikTok status (socket or /me/tiktok) */
     ttb_event queue[EVENT_QUEUE];
     size_t q_head, q_len;
     uint64_t q_dropped;
@@ -243,6 +244,63 @@ static bool push_job_locked(ttb_client *c, int kind, uint64_t seq, const char *u
     c->j_len++;
     ttb__cond_broadcast(c->cond);
     return true;
+}
+
+/* ------------------------------------------------------------ TikTok status */
+
+static const char *const TIKTOK_NAMES[] = {"unknown", "off", "waiting", "connecting",
+                                           "live", "ended", "error"};
+
+const char *ttb_tiktok_state_name(int32_t state)
+{
+    if (state < TTB_TIKTOK_OFF || state > TTB_TIKTOK_ERROR)
+        return TIKTOK_NAMES[0];
+    return TIKTOK_NAMES[state];
+}
+
+/* The server's state name as a ttb_tiktok_state (UNKNOWN when not known). */
+static ttb_tiktok_state tiktok_state_of(const char *name)
+{
+    for (int i = TTB_TIKTOK_OFF; i <= TTB_TIKTOK_ERROR; i++)
+        if (strcmp(name, TIKTOK_NAMES[i]) == 0)
+            return (ttb_tiktok_state)i;
+    return TTB_TIKTOK_UNKNOWN;
+}
+
+static void tiktok_fill(ttb_tiktok_status *t, const char *state, const char *username,
+                        const char *room_id, const char *message)
+{
+    memset(t, 0, sizeof *t);
+    t->state = tiktok_state_of(state);
+    copy_utf8(t->username, sizeof t->username, username);
+    copy_utf8(t->room_id, sizeof t->room_id, room_id);
+    copy_utf8(t->message, sizeof t->message, message);
+}
+
+/* Keeps t as the latest status and queues a TTB_EVENT_TIKTOK when it differs
+ * from the one kept. Lock held. */
+static void tiktok_update_locked(ttb_client *c, const ttb_tiktok_status *t, int64_t time_ms)
+{
+    if (memcmp(&c->tiktok, t, sizeof *t) == 0)
+        return; /* both were memset before filling: padding and tails compare */
+    c->tiktok = *t;
+    ttb_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TTB_EVENT_TIKTOK;
+    ev.time_ms = time_ms;
+    ev.count = (uint32_t)t->state;
+    copy_utf8(ev.user, sizeof ev.user, t->username);
+    copy_utf8(ev.text, sizeof ev.text, t->message);
+    push_event_locked(c, &ev);
+}
+
+static void on_status(ttb_client *c, const ttboost_v1_Status *st, int64_t time_ms)
+{
+    ttb_tiktok_status t;
+    tiktok_fill(&t, st->tiktok, st->username, st->room_id, st->message);
+    ttb__mutex_lock(c->lock);
+    tiktok_update_locked(c, &t, time_ms);
+    ttb__mutex_unlock(c->lock);
 }
 
 /* ------------------------------------------------------------ network thread */
@@ -431,6 +489,10 @@ static void net_sink(void *user, const ttb__net_event *ev)
     case TTB__NET_AUDIO:
         if (ev->msg.which_payload == ttboost_v1_ServerMessage_audio_tag)
             on_audio_frame(c, &ev->msg.payload.audio);
+        break;
+    case TTB__NET_STATUS:
+        if (ev->msg.which_payload == ttboost_v1_ServerMessage_status_tag)
+            on_status(c, &ev->msg.payload.status, ev->time_ms);
         break;
     case TTB__NET_STATE: {
         ttb_event e;
@@ -926,6 +988,7 @@ int ttb_client_logout(ttb_client *c)
     c->q_len = c->q_head = 0;
     c->q_dropped = 0;
     c->r_len = c->r_head = 0;
+    memset(&c->tiktok, 0, sizeof c->tiktok); /* another licence may log in next */
     ttb__mutex_unlock(c->lock);
     ttb__mutex_unlock(c->ctl);
     if (rc != TTB_OK)
@@ -957,6 +1020,79 @@ ttb_conn_state ttb_client_state(const ttb_client *c, char *last_error, size_t la
         copy_utf8(last_error, last_error_len, c->conn_error);
     ttb__mutex_unlock(c->lock);
     return st;
+}
+
+/* ------------------------------------------------------------ TikTok handle */
+
+ttb_tiktok_state ttb_client_tiktok_status(const ttb_client *c, ttb_tiktok_status *out)
+{
+    if (!c) {
+        if (out)
+            memset(out, 0, sizeof *out);
+        return TTB_TIKTOK_UNKNOWN;
+    }
+    ttb__mutex_lock(c->lock);
+    ttb_tiktok_status t = c->tiktok;
+    ttb__mutex_unlock(c->lock);
+    if (out)
+        *out = t;
+    return (ttb_tiktok_state)t.state;
+}
+
+/* GET (username NULL) or PUT /me/tiktok; keeps the answer. No lock across I/O. */
+static int tiktok_http(ttb_client *c, const char *username, ttb_tiktok_status *out)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!c->http)
+        return set_error(c, TTB_ERR_NETWORK, "this build has no network transport");
+    ttb__mutex_lock(c->lock);
+    bool has = c->has_token;
+    char token[sizeof c->session.ws_token];
+    memcpy(token, c->session.ws_token, sizeof token);
+    ttb__mutex_unlock(c->lock);
+    if (!has)
+        return set_error(c, TTB_ERR_STATE, "not logged in: log in with a license key first");
+    ttb__tiktok_result *r = malloc(sizeof *r);
+    if (!r)
+        return set_error(c, TTB_ERR_NOMEM, NULL);
+    int rc = ttb__tiktok_call(c->http, c->http_user, c->server_url, token, username,
+                              TTB__TIKTOK_TIMEOUT_MS, r);
+    if (rc != TTB_OK) {
+        rc = set_error(c, rc, r->text);
+        free(r);
+        return rc;
+    }
+    ttb_tiktok_status t;
+    tiktok_fill(&t, r->state, r->username, r->room_id, r->message);
+    free(r);
+    ttb__mutex_lock(c->lock);
+    tiktok_update_locked(c, &t, ttb__wall_ms());
+    c->last_error[0] = '\0';
+    ttb__mutex_unlock(c->lock);
+    if (out)
+        *out = t;
+    return TTB_OK;
+}
+
+int ttb_client_set_tiktok(ttb_client *c, const char *username, ttb_tiktok_status *out)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!c)
+        return TTB_ERR_INVALID;
+    if (!username)
+        return set_error(c, TTB_ERR_INVALID, "NULL TikTok username (use \"\" to clear it)");
+    return tiktok_http(c, username, out);
+}
+
+int ttb_client_get_tiktok(ttb_client *c, ttb_tiktok_status *out)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!c)
+        return TTB_ERR_INVALID;
+    return tiktok_http(c, NULL, out);
 }
 
 /* ------------------------------------------------------------ settings, stats */

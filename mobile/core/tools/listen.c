@@ -5,7 +5,11 @@
  * the toggles and the last 5 events in the terminal.
  *
  *   ttboost-listen --server URL --key KEY [--wav FILE] [--seconds N] [--binary]
- *                  [--data-dir DIR] [--device ID]
+ *                  [--data-dir DIR] [--device ID] [--tiktok NAME]
+ *
+ * --tiktok NAME sets the licence's TikTok @username on the server right
+ * after login (PUT /me/tiktok); the server then listens to that LIVE. The
+ * TikTok state is shown as it changes ("tiktok: live (room 7301…)").
  *
  * Keys (when stdin is a terminal): t TTS on/off, g gifts on/off, + / - TTS
  * volume, ] / [ gift volume, r reconnect now, q quit.
@@ -53,6 +57,7 @@ typedef struct opts {
     const char *wav;
     const char *data_dir;
     const char *device;
+    const char *tiktok; /* NULL: leave the server's handle as it is */
     double seconds; /* 0 = until q / Ctrl-C */
     bool binary;
 } opts;
@@ -60,7 +65,7 @@ typedef struct opts {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ttboost-listen --server URL --key KEY [--wav FILE] [--seconds N] [--binary]\n"
-            "                      [--data-dir DIR] [--device ID]\n"
+            "                      [--data-dir DIR] [--device ID] [--tiktok NAME]\n"
             "  --server URL    the ttboost server, e.g. https://ttboost.example or http://127.0.0.1:8080\n"
             "  --key KEY       your licence key\n"
             "  --wav FILE      write the audio to a WAV file (48 kHz stereo) instead of PulseAudio\n"
@@ -68,6 +73,7 @@ static void usage(FILE *f) {
             "  --binary        binary protocol with streamed Opus speech\n"
             "  --data-dir DIR  where settings and the session are kept (default: a temporary directory)\n"
             "  --device ID     device id sent at login (default: listen-<hostname>)\n"
+            "  --tiktok NAME   set your TikTok @username on the server (\"\" clears it)\n"
             "keys: t TTS on/off, g gifts on/off, +/- TTS volume, ]/[ gift volume, r reconnect, q quit\n");
 }
 
@@ -97,6 +103,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
             o->data_dir = v;
         else if (strcmp(a, "--device") == 0)
             o->device = v;
+        else if (strcmp(a, "--tiktok") == 0)
+            o->tiktok = v;
         else if (strcmp(a, "--seconds") == 0) {
             char *end;
             errno = 0;
@@ -346,7 +354,18 @@ static const char *state_name(int s) {
     }
 }
 
-static void describe(const ttb_event *e, char *out, size_t cap) {
+/* "live (room 7301…) @name - message", from a status. */
+static void tiktok_line(int32_t state, const char *user, const char *room, const char *msg, char *out,
+                        size_t cap) {
+    snprintf(out, cap, "%s%s%s%s%s%s", ttb_tiktok_state_name(state), room[0] ? " (room " : "", room,
+             room[0] ? ")" : "", user[0] ? " @" : "", user);
+    size_t n = strlen(out);
+    if (msg[0] && n < cap) snprintf(out + n, cap - n, " - %s", msg);
+}
+
+/* One line for an event; the room id of a TikTok event comes from the
+ * client's latest status (when it is still that state). */
+static void describe(ttb_client *c, const ttb_event *e, char *out, size_t cap) {
     time_t t = (time_t)(e->time_ms / 1000);
     struct tm tm;
     char hhmmss[16] = "--:--:--";
@@ -367,6 +386,15 @@ static void describe(const ttb_event *e, char *out, size_t cap) {
     case TTB_EVENT_ERROR:
         snprintf(out, cap, "%s error: %s", hhmmss, e->text);
         break;
+    case TTB_EVENT_TIKTOK: {
+        ttb_tiktok_status t;
+        const char *room = "";
+        if (ttb_client_tiktok_status(c, &t) == (ttb_tiktok_state)e->count) room = t.room_id;
+        char line[1300];
+        tiktok_line((int32_t)e->count, e->user, room, e->text, line, sizeof line);
+        snprintf(out, cap, "%s tiktok: %s", hhmmss, line);
+        break;
+    }
     default:
         snprintf(out, cap, "%s event of kind %d", hhmmss, (int)e->kind);
         break;
@@ -386,6 +414,12 @@ static void draw_screen(ttb_client *c, const opts *o, uint64_t started_ms) {
     printf("ttboost-listen  %s%s  (%llus)\n\n", o->server, s.binary_mode ? "  [binary]" : "",
            (unsigned long long)((mono_ms() - started_ms) / 1000));
     printf("  connection : %s%s%s\n", state_name(st), err[0] ? " - " : "", err);
+    ttb_tiktok_status t;
+    if (ttb_client_tiktok_status(c, &t) != TTB_TIKTOK_UNKNOWN) {
+        char line[400];
+        tiktok_line(t.state, t.username, t.room_id, t.message, line, sizeof line);
+        printf("  TikTok LIVE: %s\n", line);
+    }
     printf("  TTS        : %-3s  volume %3.0f%%   (t, +/-)\n", s.tts_enabled ? "on" : "off",
            (double)s.tts_volume * 100.0);
     printf("  gifts      : %-3s  volume %3.0f%%   (g, ]/[)\n", s.gifts_enabled ? "on" : "off",
@@ -399,7 +433,7 @@ static void draw_screen(ttb_client *c, const opts *o, uint64_t started_ms) {
     if (n == 0) printf("    (none yet)\n");
     for (size_t i = 0; i < n; i++) {
         char line[1400];
-        describe(&recent[i], line, sizeof line);
+        describe(c, &recent[i], line, sizeof line);
         printf("    %s\n", line);
     }
     printf("\n  r reconnect   q quit\n");
@@ -535,6 +569,22 @@ int main(int argc, char **argv) {
         ttb_client_destroy(c);
         return rc == TTB_ERR_NETWORK || rc == TTB_ERR_IO || rc == TTB_ERR_NOMEM ? 1 : 2;
     }
+    if (o.tiktok) {
+        ttb_tiktok_status t;
+        rc = ttb_client_set_tiktok(c, o.tiktok, &t);
+        if (rc != TTB_OK) {
+            fprintf(stderr, "ttboost-listen: the TikTok account was not set: %s\n", ttb_client_last_error(c));
+            ttb_client_destroy(c);
+            return rc == TTB_ERR_NETWORK || rc == TTB_ERR_NOMEM ? 1 : 2;
+        }
+        char line[400];
+        tiktok_line(t.state, t.username, t.room_id, t.message, line, sizeof line);
+        printf("tiktok account set: %s\n", t.username[0] ? t.username : "(none)");
+        printf("tiktok: %s\n", line);
+        ttb_event e; /* not started yet: the only event is that status, printed above */
+        while (ttb_client_poll_event(c, &e) == 1) {
+        }
+    }
     ttb_settings s;
     ttb_client_get_settings(c, &s);
     if (s.binary_mode != o.binary) {
@@ -571,7 +621,7 @@ int main(int argc, char **argv) {
             dirty = true;
             if (!screen) {
                 char line[1400];
-                describe(&e, line, sizeof line);
+                describe(c, &e, line, sizeof line);
                 printf("%s\n", line);
             }
         }

@@ -13,11 +13,14 @@ import 'dart:ffi';
 import 'package:ffi/ffi.dart';
 
 // --- #define constants ------------------------------------------------------
-const int TTB_CLIENT_API_VERSION = 1;
+const int TTB_CLIENT_API_VERSION = 2;
 const int TTB_EVENT_USER_SIZE = 129;
 const int TTB_EVENT_TEXT_SIZE = 1025;
 const int TTB_DEFAULT_SAMPLE_RATE = 48000;
 const int TTB_DEFAULT_CHANNELS = 2;
+const int TTB_TIKTOK_USERNAME_SIZE = 33;
+const int TTB_TIKTOK_ROOM_ID_SIZE = 25;
+const int TTB_TIKTOK_MESSAGE_SIZE = 257;
 
 // --- error codes --------------------------------------------------------------
 const int TTB_OK = 0;
@@ -45,6 +48,16 @@ const int TTB_EVENT_CHAT = 1;
 const int TTB_EVENT_GIFT = 2;
 const int TTB_EVENT_STATE = 3;
 const int TTB_EVENT_ERROR = 4;
+const int TTB_EVENT_TIKTOK = 5;
+
+// --- ttb_tiktok_state ---------------------------------------------------------
+const int TTB_TIKTOK_UNKNOWN = 0;
+const int TTB_TIKTOK_OFF = 1;
+const int TTB_TIKTOK_WAITING = 2;
+const int TTB_TIKTOK_CONNECTING = 3;
+const int TTB_TIKTOK_LIVE = 4;
+const int TTB_TIKTOK_ENDED = 5;
+const int TTB_TIKTOK_ERROR = 6;
 
 // --- types ----------------------------------------------------------------------
 
@@ -120,6 +133,18 @@ final class TtbEvent extends Struct {
   external Array<Uint8> text;
 }
 
+/// `ttb_tiktok_status` (320 bytes: int32 + 33 + 25 + 257 chars, padded to 4).
+final class TtbTiktokStatus extends Struct {
+  @Int32()
+  external int state;
+  @Array(33)
+  external Array<Uint8> username;
+  @Array(25)
+  external Array<Uint8> room_id;
+  @Array(257)
+  external Array<Uint8> message;
+}
+
 // --- functions --------------------------------------------------------------------
 
 /// All functions of client.h, resolved once from [lib].
@@ -190,6 +215,23 @@ final class TtbBindings {
   late final ttb_client_recent_events = lib.lookupFunction<
       Size Function(Pointer<TtbClient> c, Pointer<TtbEvent> out, Size max),
       int Function(Pointer<TtbClient> c, Pointer<TtbEvent> out, int max)>('ttb_client_recent_events');
+
+  late final ttb_tiktok_state_name =
+      lib.lookupFunction<Pointer<Utf8> Function(Int32 state), Pointer<Utf8> Function(int state)>(
+          'ttb_tiktok_state_name');
+
+  late final ttb_client_tiktok_status = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<TtbTiktokStatus> out),
+      int Function(Pointer<TtbClient> c, Pointer<TtbTiktokStatus> out)>('ttb_client_tiktok_status');
+
+  late final ttb_client_set_tiktok = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<Utf8> username, Pointer<TtbTiktokStatus> out),
+      int Function(Pointer<TtbClient> c, Pointer<Utf8> username, Pointer<TtbTiktokStatus> out)>(
+      'ttb_client_set_tiktok');
+
+  late final ttb_client_get_tiktok = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<TtbTiktokStatus> out),
+      int Function(Pointer<TtbClient> c, Pointer<TtbTiktokStatus> out)>('ttb_client_get_tiktok');
 
   late final ttb_client_render = lib.lookupFunction<
       Size Function(Pointer<TtbClient> c, Pointer<Int16> pcm, Size frames),

@@ -52,8 +52,10 @@
 extern "C" {
 #endif
 
-/* Version of this API; bumped on any change to a struct layout or prototype. */
-#define TTB_CLIENT_API_VERSION 1
+/* Version of this API; bumped on any change to a struct layout or prototype,
+ * and when something new can come out of it (2: the TikTok side —
+ * TTB_EVENT_TIKTOK, ttb_tiktok_status and its functions). */
+#define TTB_CLIENT_API_VERSION 2
 
 /* Sizes of the fixed text buffers in ttb_event, including the final NUL.
  * They equal the schema's max_length (128 and 1024 bytes of UTF-8) + 1. */
@@ -228,7 +230,10 @@ typedef enum {
     TTB_EVENT_CHAT = 1,  /* user = author, text = message (masked if filtered) */
     TTB_EVENT_GIFT = 2,  /* user = sender ("" if unknown), text = gift name, count = how many */
     TTB_EVENT_STATE = 3, /* count = new ttb_conn_state, text = short reason ("" if none) */
-    TTB_EVENT_ERROR = 4  /* count = -code of a TTB_ERR_* (e.g. 7 for EXPIRED), text = message */
+    TTB_EVENT_ERROR = 4, /* count = -code of a TTB_ERR_* (e.g. 7 for EXPIRED), text = message */
+    TTB_EVENT_TIKTOK = 5 /* the TikTok side changed: count = new ttb_tiktok_state, user = the
+                            handle ("" if none), text = the server's message ("" if none);
+                            the room id: ttb_client_tiktok_status. Not in the recent log. */
 } ttb_event_kind;
 
 /* One event, fixed size, copied out by value (no pointers to free).
@@ -258,6 +263,74 @@ TTB_EXPORT int ttb_client_poll_event(ttb_client *c, ttb_event *out);
  * shows 5). Independent of poll_event: reading the log consumes nothing. */
 TTB_EXPORT size_t ttb_client_recent_events(const ttb_client *c, ttb_event *out,
                                            size_t max);
+
+/* ---------------------------------------------------------------- TikTok LIVE
+ * The server itself listens to the streamer's TikTok LIVE (the licence's
+ * TikTok @username) while a device of the licence is connected, and tells
+ * every socket how that goes with a `status` message (JSON or protobuf). The
+ * client keeps the latest one: ttb_client_tiktok_status reads it, and each
+ * change is queued as a TTB_EVENT_TIKTOK, so the app can show
+ * "connected to server · TikTok LIVE: live". */
+
+/* State of the server's connection to the TikTok LIVE. */
+typedef enum {
+    TTB_TIKTOK_UNKNOWN = 0,    /* nothing heard yet (or a state this client does not know) */
+    TTB_TIKTOK_OFF = 1,        /* no handle set, or the server's connector is off */
+    TTB_TIKTOK_WAITING = 2,    /* the user is not live; the server looks again periodically */
+    TTB_TIKTOK_CONNECTING = 3, /* live: the server is joining the room */
+    TTB_TIKTOK_LIVE = 4,       /* joined: chat and gifts flow */
+    TTB_TIKTOK_ENDED = 5,      /* the stream just ended */
+    TTB_TIKTOK_ERROR = 6       /* something failed: see message */
+} ttb_tiktok_state;
+
+/* Sizes of the ttb_tiktok_status text fields, including the final NUL
+ * (the schema's max_length 32, 24 and 256 bytes of UTF-8, + 1). */
+#define TTB_TIKTOK_USERNAME_SIZE 33
+#define TTB_TIKTOK_ROOM_ID_SIZE 25
+#define TTB_TIKTOK_MESSAGE_SIZE 257
+
+/* The TikTok side as the server last described it. state: a ttb_tiktok_state.
+ * username: the handle watched, without the @ ("" = none). room_id: TikTok's
+ * room id as decimal text ("" when not live). message: the server's words for
+ * a person (why "error", why "waiting"), or "". All NUL-terminated UTF-8. */
+typedef struct {
+    int32_t state;
+    char username[TTB_TIKTOK_USERNAME_SIZE];
+    char room_id[TTB_TIKTOK_ROOM_ID_SIZE];
+    char message[TTB_TIKTOK_MESSAGE_SIZE];
+} ttb_tiktok_status;
+
+/* Static lower-case name of a ttb_tiktok_state, as the server spells it
+ * ("off", "waiting", "connecting", "live", "ended", "error"); "unknown" for
+ * TTB_TIKTOK_UNKNOWN and any other value. Never NULL. Any thread. */
+TTB_EXPORT const char *ttb_tiktok_state_name(int32_t state);
+
+/* The latest TikTok status (from the socket, or from the last successful
+ * ttb_client_set_tiktok / ttb_client_get_tiktok, whichever came last) copied
+ * into *out when out is non-NULL; returns its state. TTB_TIKTOK_UNKNOWN (and
+ * empty strings) before anything was heard, after logout, or for a NULL
+ * client. Non-blocking. */
+TTB_EXPORT ttb_tiktok_state ttb_client_tiktok_status(const ttb_client *c, ttb_tiktok_status *out);
+
+/* Blocking HTTPS PUT /me/tiktok {"username":…} with the stored ws token:
+ * sets the licence's TikTok handle on the server ("@name", "name" and
+ * surrounding white space are all accepted; "" clears it). Returns within
+ * 10 s. On success the server's answer (the handle as it keeps it and the
+ * state) is copied into *out when non-NULL, kept as the latest status (a
+ * TTB_EVENT_TIKTOK when it changed), and TTB_OK is returned. Otherwise:
+ * TTB_ERR_INVALID when the server refused the handle (last_error holds the
+ * server's own message, e.g. what characters a handle may have) or it is
+ * not text / too long; TTB_ERR_STATE when not logged in; TTB_ERR_AUTH,
+ * EXPIRED, REVOKED (the token was refused; it is kept: the socket's own
+ * refusal removes it), RATE_LIMITED, NETWORK, PROTOCOL (including a server
+ * too old to know /me/tiktok). Works started or not. Call it off the UI thread. */
+TTB_EXPORT int ttb_client_set_tiktok(ttb_client *c, const char *username, ttb_tiktok_status *out);
+
+/* Blocking HTTPS GET /me/tiktok: the handle and state the server has now,
+ * into *out when non-NULL, kept as the latest status (as ttb_client_set_tiktok).
+ * Returns within 10 s: TTB_OK, or STATE (not logged in), AUTH, EXPIRED,
+ * REVOKED, RATE_LIMITED, NETWORK, PROTOCOL with last_error set. */
+TTB_EXPORT int ttb_client_get_tiktok(ttb_client *c, ttb_tiktok_status *out);
 
 /* Pulls audio: writes `frames` interleaved int16 frames (frames * channels
  * samples) of the mixed TTS voice and gift sounds at the configured rate,

@@ -386,6 +386,10 @@ static void on_message(void *user, const uint8_t *data, size_t len, bool binary)
         snprintf(c->last_stream_error, sizeof c->last_stream_error, "%s", m->payload.error.error);
         ev->kind = TTB__NET_STREAM_ERROR;
         break;
+    case ttboost_v1_ServerMessage_status_tag:
+        /* Not part of the channel's history (seq 0): never a duplicate. */
+        ev->kind = TTB__NET_STATUS;
+        break;
     case ttboost_v1_ServerMessage_pong_tag:
         return;
     default:

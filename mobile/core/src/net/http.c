@@ -206,3 +206,153 @@ int ttb__download(ttb__http_fn http, void *http_user, const char *url, size_t ma
     *out_len = resp.len;
     return TTB_OK;
 }
+
+/* ------------------------------------------------------------ /me/tiktok */
+
+static void tiktok_text(ttb__tiktok_result *out, const char *server_text, const char *fallback) {
+    const char *t = (server_text && *server_text) ? server_text : fallback;
+    snprintf(out->text, sizeof out->text, "%.*s", (int)sizeof out->text - 1, t);
+}
+
+int ttb__tiktok_interpret(int status, const char *body, size_t len, ttb__tiktok_result *out) {
+    memset(out, 0, sizeof *out);
+    if (!body) len = 0;
+    if (status == 200) {
+        ttboost_v1_TiktokInfo r = ttboost_v1_TiktokInfo_init_zero;
+        ttb_json_error je = {0};
+        if (!ttb_npb_ttboost_v1_TiktokInfo_from_json(body ? body : "", len, &r, &je)) {
+            snprintf(out->text, sizeof out->text,
+                     "The server's answer about the TikTok account could not be read (%s).", je.msg);
+            return TTB_ERR_PROTOCOL;
+        }
+        snprintf(out->username, sizeof out->username, "%s", r.username);
+        snprintf(out->state, sizeof out->state, "%s", r.state);
+        snprintf(out->room_id, sizeof out->room_id, "%s", r.room_id);
+        snprintf(out->message, sizeof out->message, "%s", r.message);
+        return TTB_OK;
+    }
+    ttboost_v1_ErrorResponse e = ttboost_v1_ErrorResponse_init_zero;
+    ttb_json_error je = {0};
+    bool parsed = len > 0 && ttb_npb_ttboost_v1_ErrorResponse_from_json(body, len, &e, &je);
+    const char *server_text = parsed ? e.message : NULL;
+    if (parsed) {
+        snprintf(out->error, sizeof out->error, "%s", e.error);
+        if (strcmp(e.error, "invalid_username") == 0) {
+            tiktok_text(out, server_text,
+                        "This is not a valid TikTok @username: 2 to 24 letters, digits, '_' or '.'.");
+            return TTB_ERR_INVALID;
+        }
+        const code_map *m = find_code(e.error);
+        if (m && m->err != TTB_ERR_INVALID) {
+            tiktok_text(out, server_text, m->text);
+            return m->err;
+        }
+    }
+    switch (status) {
+    case 400:
+        tiktok_text(out, server_text, "The server could not read the request.");
+        return TTB_ERR_INVALID;
+    case 413:
+        tiktok_text(out, server_text, "The TikTok @username is too long.");
+        return TTB_ERR_INVALID;
+    case 401:
+        tiktok_text(out, server_text, "The server did not accept the session. Log in again.");
+        return TTB_ERR_AUTH;
+    case 403:
+        tiktok_text(out, server_text, "This license can no longer be used (revoked).");
+        return TTB_ERR_REVOKED;
+    case 404:
+    case 405:
+        snprintf(out->text, sizeof out->text,
+                 "This server does not know TikTok accounts yet (HTTP %d): it needs an update.",
+                 status);
+        return TTB_ERR_PROTOCOL;
+    case 429:
+        tiktok_text(out, server_text, "Too many requests. Wait a minute and try again.");
+        return TTB_ERR_RATE_LIMITED;
+    default:
+        break;
+    }
+    if (status >= 500 && status <= 599) {
+        snprintf(out->text, sizeof out->text,
+                 "The server has a problem (HTTP %d). Try again later.", status);
+        return TTB_ERR_NETWORK;
+    }
+    snprintf(out->text, sizeof out->text, "Unexpected answer from the server (HTTP %d).", status);
+    return TTB_ERR_PROTOCOL;
+}
+
+static bool is_space(char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+int ttb__tiktok_call(ttb__http_fn http, void *http_user, const char *server_url,
+                     const char *ws_token, const char *username, int timeout_ms,
+                     ttb__tiktok_result *out) {
+    if (!out) return TTB_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!http) {
+        snprintf(out->text, sizeof out->text, "No HTTP client is available in this build.");
+        return TTB_ERR_STATE;
+    }
+    if (!ws_token || !*ws_token) {
+        snprintf(out->text, sizeof out->text, "Not logged in: log in with a license key first.");
+        return TTB_ERR_STATE;
+    }
+    ttb__url u;
+    char err[256];
+    if (ttb__url_parse(server_url, &u, err, sizeof err) != TTB_OK) {
+        snprintf(out->text, sizeof out->text, "%s", err);
+        return TTB_ERR_INVALID;
+    }
+    char url[TTB__HOST_SIZE + TTB__PATH_SIZE + 64];
+    if (endpoint_url(&u, "/me/tiktok", url, sizeof url) != TTB_OK) {
+        snprintf(out->text, sizeof out->text, "The server URL is too long.");
+        return TTB_ERR_INVALID;
+    }
+    char body[256];
+    size_t blen = 0;
+    if (username) {
+        /* What a person types: " @name " is the handle "name". */
+        const char *s = username;
+        while (is_space(*s)) s++;
+        if (*s == '@') s++;
+        size_t n = strlen(s);
+        while (n > 0 && is_space(s[n - 1])) n--;
+        ttboost_v1_TiktokSettings req = ttboost_v1_TiktokSettings_init_zero;
+        if (n >= sizeof req.username) {
+            snprintf(out->text, sizeof out->text, "The TikTok @username is too long.");
+            return TTB_ERR_INVALID;
+        }
+        memcpy(req.username, s, n);
+        req.username[n] = '\0';
+        ttb_json_error je;
+        if (!ttb_npb_ttboost_v1_TiktokSettings_to_json(&req, body, sizeof body, &blen, &je)) {
+            snprintf(out->text, sizeof out->text, "The TikTok @username is not valid text (%s).",
+                     je.msg);
+            return TTB_ERR_INVALID;
+        }
+    }
+    ttb__http_req hr = {
+        .method = username ? "PUT" : "GET",
+        .url = url,
+        .content_type = username ? "application/json" : NULL,
+        .body = username ? (const uint8_t *)body : NULL,
+        .body_len = username ? blen : 0,
+        .bearer = ws_token,
+        .timeout_ms = timeout_ms > 0 ? timeout_ms : TTB__TIKTOK_TIMEOUT_MS,
+        .max_response = 64u << 10,
+    };
+    ttb__http_resp resp = {0};
+    int rc = http(http_user, &hr, &resp, err, sizeof err);
+    if (rc != TTB_OK) {
+        if (rc == TTB_ERR_NETWORK)
+            snprintf(out->text, sizeof out->text, "Cannot reach the server: %s", err);
+        else
+            snprintf(out->text, sizeof out->text, "The request failed: %s", err);
+        return rc;
+    }
+    rc = ttb__tiktok_interpret(resp.status, (const char *)resp.body, resp.len, out);
+    ttb__http_resp_finish(&resp);
+    return rc;
+}

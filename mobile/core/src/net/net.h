@@ -107,7 +107,7 @@ int ttb__ws_path(const char *base_path, const char *token, bool has_since,
 /* ================================================================ HTTP */
 
 typedef struct ttb__http_req {
-    const char *method;        /* "GET" or "POST" */
+    const char *method;        /* "GET", "POST" or "PUT" */
     const char *url;           /* absolute http(s) URL */
     const char *content_type;  /* body's type, or NULL */
     const uint8_t *body;       /* NULL/0 for none */
@@ -191,6 +191,40 @@ int ttb__login_interpret(int status, const char *body, size_t len, ttb__login_re
 
 /* Maps a server error code string ("expired", ...) to a TTB_ERR_* code, 0 when unknown. */
 int ttb__error_code_from_string(const char *code);
+
+/* ================================================================ TikTok handle */
+
+#define TTB__TIKTOK_TIMEOUT_MS 10000
+
+/* The answer of GET/PUT {server}/me/tiktok (fields of ttboost.v1.TiktokInfo),
+ * or why there is none. */
+typedef struct ttb__tiktok_result {
+    char username[33];               /* the handle, without the @; "" = none */
+    char state[17];                  /* "off", "waiting", "connecting", "live", "ended", "error" */
+    char room_id[25];                /* TikTok's room id as decimal text, or "" */
+    char message[257];               /* the server's words about the state, or "" */
+    char error[65];                  /* the server's error code ("invalid_username"), or "" */
+    char text[TTB__MESSAGE_SIZE];    /* English, for a person; "" on success */
+} ttb__tiktok_result;
+
+/* GET {server_url}/me/tiktok (username NULL) or PUT it with
+ * {"username":…} (username trimmed of white space and one leading @; "" clears
+ * the handle), with Authorization: Bearer <ws_token>, and interprets the
+ * answer with ttb__tiktok_interpret. Blocking, within timeout_ms (<= 0: 10 s).
+ * TTB_OK with out's fields, or INVALID (a handle the server refused: its
+ * message in out->text; a malformed URL, token or handle), AUTH, EXPIRED,
+ * REVOKED, RATE_LIMITED, NETWORK, PROTOCOL, STATE (no HTTP client), NOMEM. */
+int ttb__tiktok_call(ttb__http_fn http, void *http_user, const char *server_url,
+                     const char *ws_token, const char *username, int timeout_ms,
+                     ttb__tiktok_result *out);
+
+/* The pure part of ttb__tiktok_call: an HTTP status and body to a TTB code.
+ * 200 with a TiktokInfo -> TTB_OK. Error codes decide first
+ * ("invalid_username" -> INVALID with the server's message, then as
+ * ttb__login_interpret: "unauthorized" -> AUTH, "expired", "revoked", …), then
+ * the status (400/413 INVALID, 401 AUTH, 403 REVOKED, 404/405 PROTOCOL "the
+ * server is too old", 429 RATE_LIMITED, 5xx NETWORK, others PROTOCOL). */
+int ttb__tiktok_interpret(int status, const char *body, size_t len, ttb__tiktok_result *out);
 
 /* ================================================================ download */
 
@@ -289,10 +323,11 @@ typedef enum {
     TTB__NET_HELLO = 4,  /* msg.payload.hello: a connection is up */
     TTB__NET_STREAM_ERROR = 5, /* msg.payload.error: the server's StreamError */
     TTB__NET_STATE = 6,  /* code = new ttb_conn_state, text = reason */
-    TTB__NET_ERROR = 7   /* code = TTB_ERR_* (negative), text = message */
+    TTB__NET_ERROR = 7,  /* code = TTB_ERR_* (negative), text = message */
+    TTB__NET_STATUS = 8  /* msg.payload.status: the server's TikTok side changed */
 } ttb__net_event_kind;
 
-/* One event, fixed size (no pointers). For CHAT/GIFT/AUDIO/HELLO/STREAM_ERROR
+/* One event, fixed size (no pointers). For CHAT/GIFT/AUDIO/HELLO/STREAM_ERROR/STATUS
  * msg holds the decoded ServerMessage; for STATE/ERROR, code and text. */
 typedef struct ttb__net_event {
     int kind;
