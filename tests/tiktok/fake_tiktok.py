@@ -75,6 +75,7 @@ COMMANDS = """
                    | "none" (plain); "need_ack":true,"internal_ext":S; "log_id":I; "room_id":ID
                    (only the sockets of that room; default every open socket)
 {"cmd":"frame","payload_type":S,"payload_hex":"..."}   a frame of another payload type
+{"cmd":"bomb","mb":5}                    a gzip msg frame that inflates to 5 MiB of zeros
 {"cmd":"garbage","hex":"..."}            a binary WebSocket message of these raw bytes
 {"cmd":"text","data":S}                  a text WebSocket message
 {"cmd":"close","code":1000}              closes every open socket ("abort":true drops the TCP connection)
@@ -515,6 +516,18 @@ class Fake:
                           .SerializeToString())
                 n += 1
             extra["n"] = n
+        elif name == "bomb":
+            # a msg frame whose gzip payload inflates to mb MiB of zeros
+            data = gzip.compress(b"\0" * (int(c.get("mb", 5)) << 20), 9)
+            n = 0
+            for conn in self.targets(c):
+                fr = self.pb.PushFrame(seq_id=self.seq(), log_id=self.log(), payload_encoding="pb",
+                                       payload_type="msg", payload=data)
+                fr.headers["compress_type"] = "gzip"
+                conn.send(fr.SerializeToString())
+                n += 1
+            extra["n"] = n
+            extra["bytes"] = len(data)
         elif name == "garbage":
             n = 0
             for conn in self.targets(c):

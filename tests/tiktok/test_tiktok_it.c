@@ -1030,3 +1030,18 @@ Test(tiktok, tiktok_off_sends_nothing)
   cr_expect_eq(F.ev.n, fake_count(0, "\"ev\":\"done\"", NULL), "a request reached the fake with --tiktok off");
   cr_expect_eq(heard_count("\"tiktok\":\"live\"", NULL), 0);
 }
+
+/* A payload that inflates past the connector's bound (4 MiB): a decode
+ * error, the socket is reopened, and chats flow again. */
+Test(tiktok, a_gzip_bomb_is_a_decode_error_and_the_socket_is_reopened)
+{
+  up("live");
+  in_room(ROOM1);
+  long long before = metric("ttboost_tiktok_decode_errors_total");
+  fake_cmd("{\"cmd\":\"bomb\",\"mb\":6}");
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", NULL, 10000), "the socket was not reopened");
+  cr_assert_not_null(fake_wait("\"ev\":\"enter\"", NULL, 5000));
+  chat(1, "Ann", "ann", "after the bomb", NULL);
+  heard("after the bomb", 15000);
+  cr_expect_geq(metric("ttboost_tiktok_decode_errors_total"), before + 1);
+}
