@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "net.h"
+#include "tiktok_serve.h"
 #include "trace.h"
 #include "ttboost/v1/events.pbc-json.h"
 
@@ -29,6 +30,9 @@ static void usage(FILE *f)
           "usage: ttb-replay FILE --server URL --ingest-secret S [--speed N | --max]\n"
           "                  [--channel ID] [--key KEY] [--expect] [--binary]\n"
           "                  [--batch N] [--timeout S] [--quiet]\n"
+          "       ttb-replay --tiktok-serve FILE --listen HOST:PORT [--speed N | --max]\n"
+          "                  [--room-id ID] [--tiktok-user NAME] [--end-after] [-v]\n"
+          "                  (a fake TikTok serving a TikTok trace: --tiktok-serve F --help)\n"
           "\n"
           "Posts the ingest records of the trace FILE to URL/ingest/events (protobuf batches)\n"
           "at the pace they were recorded at, and with --expect checks what a client of the\n"
@@ -484,6 +488,9 @@ static bool read_stdin_line(char *buf, size_t cap)
 
 int main(int argc, char **argv)
 {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--tiktok-serve") == 0)
+      return ttb_tiktok_serve_main(argc, argv); /* the fake TikTok (tiktok_serve.c) */
   state s;
   memset(&s, 0, sizeof s);
   s.speed = 1;
