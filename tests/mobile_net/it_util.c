@@ -136,8 +136,13 @@ static int run_admin(const it_srv *s, const char *const *args, char *out, size_t
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-void it_new_key(const it_srv *s, char *key, size_t cap) {
-    const char *args[] = {"license", "create", "--days", "30", NULL};
+void it_new_key(const it_srv *s, char *key, size_t cap) { it_new_key_with(s, NULL, key, cap); }
+
+void it_new_key_with(const it_srv *s, const char *const *extra, char *key, size_t cap) {
+    const char *args[13] = {"license", "create", "--days", "30"};
+    int n = 4;
+    for (int i = 0; extra && extra[i] && n < 12; i++) args[n++] = extra[i];
+    args[n] = NULL;
     char out[512];
     cr_assert_eq(run_admin(s, args, out, sizeof out), 0, "license create: %s", out);
     out[strcspn(out, "\r\n")] = '\0';

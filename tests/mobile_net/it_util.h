@@ -32,6 +32,9 @@ void it_srv_start(it_srv *s, const char *const *extra);
 void it_srv_stop(it_srv *s);
 /* A new licence key into key[cap]. */
 void it_new_key(const it_srv *s, char *key, size_t cap);
+/* The same with more `license create` flags (NULL-terminated, at most 8),
+ * e.g. {"--devices", "3", "--tiktok", "name", NULL}. */
+void it_new_key_with(const it_srv *s, const char *const *extra, char *key, size_t cap);
 /* ttboost-admin license revoke KEY. */
 void it_revoke(const it_srv *s, const char *key);
 /* POST /ingest/events with the secret; returns the HTTP status. */

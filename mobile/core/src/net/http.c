@@ -313,10 +313,11 @@ int ttb__tiktok_call(ttb__http_fn http, void *http_user, const char *server_url,
     char body[256];
     size_t blen = 0;
     if (username) {
-        /* What a person types: " @name " is the handle "name". */
+        /* What a person types: " @name " is the handle "name" ("@@name"
+         * stays as it is, for the server to refuse). */
         const char *s = username;
         while (is_space(*s)) s++;
-        if (*s == '@') s++;
+        if (s[0] == '@' && s[1] != '@') s++;
         size_t n = strlen(s);
         while (n > 0 && is_space(s[n - 1])) n--;
         ttboost_v1_TiktokSettings req = ttboost_v1_TiktokSettings_init_zero;
