@@ -76,6 +76,7 @@ COMMANDS = """
                    (only the sockets of that room; default every open socket)
 {"cmd":"frame","payload_type":S,"payload_hex":"..."}   a frame of another payload type
 {"cmd":"bomb","mb":5}                    a gzip msg frame that inflates to 5 MiB of zeros
+{"cmd":"big","kb":1536}                  a plain msg frame of that size (random bytes)
 {"cmd":"garbage","hex":"..."}            a binary WebSocket message of these raw bytes
 {"cmd":"text","data":S}                  a text WebSocket message
 {"cmd":"close","code":1000}              closes every open socket ("abort":true drops the TCP connection)
@@ -528,6 +529,18 @@ class Fake:
                 n += 1
             extra["n"] = n
             extra["bytes"] = len(data)
+        elif name == "big":
+            # a msg frame of kb KiB (an "other" message of random bytes, plain)
+            pad = secrets.token_bytes(int(c.get("kb", 1536)) << 10)
+            fr = self.pb.FetchResult(messages=[self.pb.Message(method="WebcastMemberMessage",
+                                                               payload=pad, msg_id=1)])
+            n = 0
+            for conn in self.targets(c):
+                conn.send(self.pb.PushFrame(seq_id=self.seq(), log_id=self.log(),
+                                            payload_encoding="pb", payload_type="msg",
+                                            payload=fr.SerializeToString()).SerializeToString())
+                n += 1
+            extra["n"] = n
         elif name == "garbage":
             n = 0
             for conn in self.targets(c):
