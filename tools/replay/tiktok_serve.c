@@ -824,6 +824,17 @@ int ttb_tiktok_serve_main(int argc, char **argv)
   logf_("stopping (%lu ttwid, %lu lookups, %d sockets)", G.ttwids, G.lookups, G.next_id);
   h2o_socket_read_stop(listener);
   h2o_socket_close(listener);
+  /* a close (1001) to every open socket, a moment for the answers, then the rest */
+  sess *next;
+  for (sess *s = G.all.next; s != &G.all; s = next) {
+    next = s->next;
+    if (!s->upgraded)
+      continue;
+    wslay_event_queue_close(s->conn->ws_ctx, 1001, (const uint8_t *)"going away", 10);
+    h2o_websocket_proceed(s->conn); /* may close and free s */
+  }
+  for (int i = 0; i < 50 && G.all.next != &G.all; i++)
+    h2o_evloop_run(G.loop, 10);
   while (G.all.next != &G.all) {
     sess *s = G.all.next;
     h2o_websocket_conn_t *conn = s->upgraded ? s->conn : NULL;
@@ -831,6 +842,10 @@ int ttb_tiktok_serve_main(int argc, char **argv)
     if (conn)
       h2o_websocket_close(conn);
   }
+  for (int i = 0; i < 5; i++) /* let the closes go out */
+    h2o_evloop_run(G.loop, 10);
+  h2o_context_dispose(&G.ctx);
+  h2o_config_dispose(&G.config);
   status = 0;
 out:
   for (size_t i = 0; i < G.n; i++) {
