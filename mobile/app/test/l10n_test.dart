@@ -1,6 +1,7 @@
 // Pure-Dart tests (no native library needed): `flutter test`.
 import 'package:flutter_test/flutter_test.dart';
 import 'package:ttboost/ffi/ttboost_bindings.dart';
+import 'package:ttboost/models/live_event.dart';
 import 'package:ttboost/services/ws_service.dart';
 import 'package:ttboost/utils/l10n.dart';
 
@@ -27,6 +28,18 @@ void main() {
     expect(errorMessage(-99), Msg.errUnknown);
     expect(isLicenseError(TTB_ERR_EXPIRED), isTrue);
     expect(isLicenseError(TTB_ERR_NETWORK), isFalse);
+  });
+
+  test('TikTok states map from ttb_tiktok_state and have words', () {
+    expect(TiktokState.fromNative(TTB_TIKTOK_LIVE), TiktokState.live);
+    expect(TiktokState.fromNative(TTB_TIKTOK_OFF), TiktokState.off);
+    expect(TiktokState.fromNative(TTB_TIKTOK_ERROR), TiktokState.error);
+    expect(TiktokState.fromNative(42), TiktokState.unknown);
+    expect(trFor('en', tiktokStateMessage(TiktokState.live)), 'live');
+    expect(trFor('ru', tiktokStateMessage(TiktokState.live)), 'в эфире');
+    expect(tiktokErrorMessage(TTB_ERR_INVALID), Msg.errTiktokName);
+    expect(tiktokErrorMessage(TTB_ERR_AUTH), Msg.errSession);
+    expect(tiktokErrorMessage(TTB_ERR_NETWORK), Msg.errNoNetwork);
   });
 
   test('connection states map from ttb_conn_state', () {

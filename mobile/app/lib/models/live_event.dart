@@ -6,6 +6,7 @@ import '../ffi/ttboost_bindings.dart';
 part 'chat_event.dart';
 part 'gift_event.dart';
 part 'status_event.dart';
+part 'tiktok_status.dart';
 
 /// One entry of the event stream the core hands out (`ttb_event`), as a
 /// Dart value. Exhaustive `switch` over the subclasses keeps the UI honest.
@@ -25,6 +26,8 @@ sealed class LiveEvent {
       TTB_EVENT_CHAT => ChatEvent(seq: e.seq, time: time, user: user, message: text, filtered: e.filtered),
       TTB_EVENT_GIFT => GiftEvent(seq: e.seq, time: time, user: user, giftName: text, count: e.count),
       TTB_EVENT_STATE => StateEvent(seq: e.seq, time: time, state: e.count, reason: text),
+      TTB_EVENT_TIKTOK =>
+        TiktokEvent(seq: e.seq, time: time, state: TiktokState.fromNative(e.count), username: user, message: text),
       _ => ErrorEvent(seq: e.seq, time: time, code: -e.count, message: text),
     };
   }

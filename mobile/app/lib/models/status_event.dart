@@ -8,6 +8,23 @@ final class StateEvent extends LiveEvent {
   final String reason;
 }
 
+/// The TikTok side changed (a `status` message from the server, or the
+/// answer of a /me/tiktok call). The room id comes from the core's kept
+/// status (`ttb_client_tiktok_status`).
+final class TiktokEvent extends LiveEvent {
+  const TiktokEvent({
+    required super.seq,
+    required super.time,
+    required this.state,
+    this.username = '',
+    this.message = '',
+  });
+
+  final TiktokState state;
+  final String username;
+  final String message;
+}
+
 /// The core reports a failure (a TTB_ERR_* code, negative).
 final class ErrorEvent extends LiveEvent {
   const ErrorEvent({required super.seq, required super.time, required this.code, this.message = ''});

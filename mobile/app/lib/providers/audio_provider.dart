@@ -4,7 +4,9 @@ import 'dart:io' show Platform;
 import 'package:flutter/foundation.dart';
 import 'package:flutter/widgets.dart';
 
+import '../ffi/ttboost_bindings.dart';
 import '../models/live_event.dart';
+import '../services/api_service.dart';
 import '../services/audio_service.dart';
 import '../services/background_service.dart';
 import '../services/core_client.dart';
@@ -13,8 +15,8 @@ import '../utils/constants.dart';
 import '../utils/l10n.dart';
 import 'auth_provider.dart';
 
-/// The live session: connection, audio output, background service, settings,
-/// the 5-line log and the stats. Follows [AuthProvider]: starts when signed in,
+/// The live session: connection, the TikTok side, audio output, background
+/// service, settings, the 5-line log and the stats. Follows [AuthProvider]: starts when signed in,
 /// stops on sign-out.
 class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   AudioProvider(this._background) {
@@ -26,6 +28,7 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   CoreClient? _core;
   WsService? _ws;
   AudioService? _audio;
+  ApiService? _api;
   StreamSubscription<LiveEvent>? _sub;
   Timer? _statsTimer;
   bool _running = false;
@@ -38,12 +41,25 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   bool _backgroundOn = false;
   bool _batteryHint = false;
   Msg? _notice;
+  TiktokStatus _tiktok = TiktokStatus.none;
+  bool _tiktokSaving = false;
+  Object? _tiktokError;
 
   AudioSettings get settings => _settings;
   AudioStats? get stats => _stats;
   ConnState get connection => _conn;
   List<LiveEvent> get log => _log;
   bool get backgroundOn => _backgroundOn;
+
+  /// The server's connection to the streamer's TikTok LIVE, as last heard.
+  TiktokStatus get tiktok => _tiktok;
+
+  /// A [saveTiktok] call is under way.
+  bool get tiktokSaving => _tiktokSaving;
+
+  /// Why the last [saveTiktok] failed: the server's own words (a [String],
+  /// for a refused handle) or a [Msg]; null when it did not fail.
+  Object? get tiktokError => _tiktokError;
 
   /// Whether the background switch can be changed (Android); on iOS the
   /// background audio mode is always on while connected.
@@ -67,7 +83,9 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
       _core = core;
       _ws = WsService(core);
       _audio = AudioService(core);
+      _api = ApiService(core);
       _settings = _audio!.settings;
+      _tiktok = core.tiktokStatus();
     }
     if (auth.isSignedIn && !_running) {
       unawaited(_start());
@@ -96,6 +114,8 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
     _backgroundOn = await _background.isRunning();
     _batteryHint = !await _background.isBatteryOptimisationDisabled();
     _log = ws.recent(kLogLines);
+    _tiktok = ws.tiktok();
+    unawaited(_fetchTiktok()); // the handle for Settings, before the socket says anything
     _refreshStats();
     _statsTimer = Timer.periodic(kStatsInterval, (_) => _refreshStats());
     notifyListeners();
@@ -124,6 +144,39 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   Future<void> logout() async {
     await _stop();
     _auth?.logout();
+    _tiktok = TiktokStatus.none; // the core forgot it too
+    _tiktokError = null;
+  }
+
+  Future<void> _fetchTiktok() async {
+    final api = _api;
+    if (api == null) return;
+    try {
+      _tiktok = await api.fetchTiktok();
+      notifyListeners();
+    } on CoreException catch (e) {
+      debugPrint('GET /me/tiktok: $e'); // an old server, no network: the socket will tell
+    }
+  }
+
+  /// Settings: sets the TikTok @username on the server ("" clears it).
+  /// Returns true when the server took it; otherwise [tiktokError] says why.
+  Future<bool> saveTiktok(String username) async {
+    final api = _api;
+    if (api == null || _tiktokSaving) return false;
+    _tiktokSaving = true;
+    _tiktokError = null;
+    notifyListeners();
+    var ok = false;
+    try {
+      _tiktok = await api.setTiktok(username);
+      ok = true;
+    } on CoreException catch (e) {
+      _tiktokError = e.code == TTB_ERR_INVALID && e.message.isNotEmpty ? e.message : tiktokErrorMessage(e.code);
+    }
+    _tiktokSaving = false;
+    notifyListeners();
+    return ok;
   }
 
   void _onEvent(LiveEvent e) {
@@ -134,6 +187,8 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
         final next = ConnState.fromNative(state);
         if (_conn == ConnState.connected && next == ConnState.reconnecting) _alert(Msg.connectionLost);
         _conn = next;
+      case TiktokEvent():
+        _tiktok = _ws?.tiktok() ?? _tiktok; // with the room id
       case ErrorEvent(:final code) when isLicenseError(code):
         _log = [e, ..._log].take(kLogLines).toList(growable: false);
         _alert(errorMessage(code));

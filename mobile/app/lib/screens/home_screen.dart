@@ -10,8 +10,8 @@ import '../widgets/connection_indicator.dart';
 import '../widgets/event_log.dart';
 import '../widgets/stats_row.dart';
 
-/// Three big switches (TTS, gifts, background), the connection indicator,
-/// the 5-line log and simple stats.
+/// Three big switches (TTS, gifts, background), the connection indicator
+/// (with the TikTok LIVE state beside it), the 5-line log and simple stats.
 class HomeScreen extends StatelessWidget {
   const HomeScreen({super.key});
 
@@ -39,7 +39,7 @@ class HomeScreen extends StatelessWidget {
         child: ListView(
           padding: const EdgeInsets.fromLTRB(20, 8, 20, 24),
           children: [
-            ConnectionIndicator(state: audio.connection),
+            ConnectionIndicator(state: audio.connection, tiktok: audio.tiktok),
             const SizedBox(height: 20),
             if (audio.showBatteryHint) BatteryHintCard(onAllow: audio.requestBatteryExemption),
             BigSwitchTile(

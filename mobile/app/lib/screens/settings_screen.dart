@@ -4,8 +4,9 @@ import 'package:provider/provider.dart';
 import '../providers/audio_provider.dart';
 import '../utils/constants.dart';
 import '../utils/l10n.dart';
+import '../widgets/tiktok_field.dart';
 
-/// Two volume sliders and three checkboxes, plus sign-out.
+/// The TikTok @username, two volume sliders and three checkboxes, plus sign-out.
 class SettingsScreen extends StatelessWidget {
   const SettingsScreen({super.key});
 
@@ -19,6 +20,9 @@ class SettingsScreen extends StatelessWidget {
         child: ListView(
           padding: const EdgeInsets.fromLTRB(20, 8, 20, 24),
           children: [
+            const SizedBox(height: 12),
+            const TiktokField(),
+            const Divider(color: AppColors.outline, height: 32),
             _VolumeSlider(
               label: tr(context, Msg.ttsVolume),
               icon: Icons.record_voice_over_rounded,

@@ -1,8 +1,9 @@
 import '../ffi/native_library.dart';
+import '../models/live_event.dart';
 import 'core_client.dart';
 
-/// The HTTP side of the server (POST /auth/login), done by the core.
-/// The token is stored by the core in its data directory.
+/// The HTTP side of the server (POST /auth/login, GET/PUT /me/tiktok), done
+/// by the core. The token is stored by the core in its data directory.
 final class ApiService {
   ApiService(this._core);
 
@@ -12,6 +13,14 @@ final class ApiService {
   Future<void> login(String licenseKey) => _core.login(licenseKey.trim());
 
   bool get hasToken => NativeTtboost.instance.core.ttb_client_has_token(_core.handle);
+
+  /// Sets the licence's TikTok @username on the server ("" clears it); the
+  /// server then listens to that LIVE. Throws [CoreException] (TTB_ERR_INVALID
+  /// with the server's message when it refuses the handle).
+  Future<TiktokStatus> setTiktok(String username) => _core.setTiktok(username.trim());
+
+  /// The handle and TikTok state the server has now.
+  Future<TiktokStatus> fetchTiktok() => _core.fetchTiktok();
 
   /// Stops the connection and forgets the token (settings stay).
   void logout() => _core.check(NativeTtboost.instance.core.ttb_client_logout(_core.handle));

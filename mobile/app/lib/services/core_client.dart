@@ -8,6 +8,7 @@ import 'package:path_provider/path_provider.dart';
 
 import '../ffi/native_library.dart';
 import '../ffi/ttboost_bindings.dart';
+import '../models/live_event.dart';
 import '../utils/constants.dart';
 
 /// A failed call into the core: a TTB_ERR_* code and the core's message.
@@ -93,5 +94,39 @@ final class CoreClient {
       }
     });
     if (code != TTB_OK) throw CoreException(code, message);
+  }
+
+  /// The TikTok status the core keeps (from the socket or the last
+  /// /me/tiktok answer). Non-blocking.
+  TiktokStatus tiktokStatus() => using((arena) {
+        final p = arena<TtbTiktokStatus>();
+        _b.ttb_client_tiktok_status(handle, p);
+        return TiktokStatus.fromNative(p.ref);
+      });
+
+  /// PUT /me/tiktok on a helper isolate (blocking HTTP in C). Throws
+  /// [CoreException]; for TTB_ERR_INVALID its message is the server's own
+  /// words about the handle.
+  Future<TiktokStatus> setTiktok(String username) => _tiktok(username);
+
+  /// GET /me/tiktok on a helper isolate.
+  Future<TiktokStatus> fetchTiktok() => _tiktok(null);
+
+  Future<TiktokStatus> _tiktok(String? username) async {
+    final address = handle.address;
+    final (code, message, status) = await Isolate.run(() {
+      final b = NativeTtboost.instance.core;
+      final client = Pointer<TtbClient>.fromAddress(address);
+      return using((arena) {
+        final out = arena<TtbTiktokStatus>();
+        final rc = username == null
+            ? b.ttb_client_get_tiktok(client, out)
+            : b.ttb_client_set_tiktok(client, username.toNativeUtf8(allocator: arena), out);
+        final msg = rc == TTB_OK ? '' : b.ttb_client_last_error(client).toDartString();
+        return (rc, msg, TiktokStatus.fromNative(out.ref));
+      });
+    });
+    if (code != TTB_OK) throw CoreException(code, message);
+    return status;
   }
 }

@@ -67,6 +67,9 @@ final class WsService {
         return (ConnState.fromNative(s), msg.toDartString());
       });
 
+  /// The TikTok side as the server last said it (kept by the core).
+  TiktokStatus tiktok() => _core.tiktokStatus();
+
   /// The newest [max] events of the core's log, newest first.
   List<LiveEvent> recent(int max) => using((arena) {
         final out = arena<TtbEvent>(max);

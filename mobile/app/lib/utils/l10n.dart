@@ -1,6 +1,7 @@
 import 'package:flutter/widgets.dart';
 
 import '../ffi/ttboost_bindings.dart';
+import '../models/live_event.dart';
 
 /// The app's strings in Russian (the spec's language) and English, keyed by
 /// locale. Any other locale falls back to English.
@@ -47,6 +48,21 @@ enum Msg {
   errStorage,
   errUnknown,
   errEmptyKey,
+  tiktokLive,
+  tiktokStateUnknown,
+  tiktokStateOff,
+  tiktokStateWaiting,
+  tiktokStateConnecting,
+  tiktokStateLive,
+  tiktokStateEnded,
+  tiktokStateError,
+  tiktokUsernameLabel,
+  tiktokUsernameHint,
+  tiktokHelp,
+  tiktokSave,
+  tiktokSaved,
+  errTiktokName,
+  errSession,
 }
 
 const Map<String, Map<Msg, String>> _strings = {
@@ -94,6 +110,21 @@ const Map<String, Map<Msg, String>> _strings = {
     Msg.errStorage: 'Не получилось сохранить данные на телефоне. Освободите место.',
     Msg.errUnknown: 'Что-то пошло не так. Попробуйте ещё раз.',
     Msg.errEmptyKey: 'Вставьте ключ, который вы получили при покупке.',
+    Msg.tiktokLive: 'TikTok LIVE',
+    Msg.tiktokStateUnknown: 'нет данных',
+    Msg.tiktokStateOff: 'выключено',
+    Msg.tiktokStateWaiting: 'ждём эфира',
+    Msg.tiktokStateConnecting: 'подключаемся',
+    Msg.tiktokStateLive: 'в эфире',
+    Msg.tiktokStateEnded: 'эфир завершён',
+    Msg.tiktokStateError: 'ошибка',
+    Msg.tiktokUsernameLabel: 'Ваш @username в TikTok',
+    Msg.tiktokUsernameHint: 'например, aruka.live',
+    Msg.tiktokHelp: 'Сервер сам подключится к вашему эфиру, пока TTBoost на связи. Пустое поле — отключить.',
+    Msg.tiktokSave: 'Сохранить',
+    Msg.tiktokSaved: 'Сохранено',
+    Msg.errTiktokName: 'Проверьте @username: от 2 до 24 латинских букв, цифр, «_» или «.».',
+    Msg.errSession: 'Сессия устарела. Выйдите и войдите снова.',
   },
   'en': {
     Msg.appTitle: 'TTBoost',
@@ -139,6 +170,21 @@ const Map<String, Map<Msg, String>> _strings = {
     Msg.errStorage: "Couldn't save data on the phone. Free up some space.",
     Msg.errUnknown: 'Something went wrong. Please try again.',
     Msg.errEmptyKey: 'Paste the key you got with your purchase.',
+    Msg.tiktokLive: 'TikTok LIVE',
+    Msg.tiktokStateUnknown: 'no news yet',
+    Msg.tiktokStateOff: 'off',
+    Msg.tiktokStateWaiting: 'waiting',
+    Msg.tiktokStateConnecting: 'connecting',
+    Msg.tiktokStateLive: 'live',
+    Msg.tiktokStateEnded: 'ended',
+    Msg.tiktokStateError: 'error',
+    Msg.tiktokUsernameLabel: 'Your TikTok @username',
+    Msg.tiktokUsernameHint: 'e.g. aruka.live',
+    Msg.tiktokHelp: 'The server joins your LIVE by itself while TTBoost is connected. Leave it empty to turn this off.',
+    Msg.tiktokSave: 'Save',
+    Msg.tiktokSaved: 'Saved',
+    Msg.errTiktokName: 'Check the @username: 2 to 24 letters, digits, "_" or ".".',
+    Msg.errSession: 'Your session has expired. Sign out and sign in again.',
   },
 };
 
@@ -163,6 +209,25 @@ Msg errorMessage(int code) => switch (code) {
       TTB_ERR_IO || TTB_ERR_CORRUPT => Msg.errStorage,
       TTB_ERR_INVALID => Msg.errWrongKey,
       _ => Msg.errUnknown,
+    };
+
+/// A TikTok LIVE state in words ("TikTok LIVE: live").
+Msg tiktokStateMessage(TiktokState s) => switch (s) {
+      TiktokState.unknown => Msg.tiktokStateUnknown,
+      TiktokState.off => Msg.tiktokStateOff,
+      TiktokState.waiting => Msg.tiktokStateWaiting,
+      TiktokState.connecting => Msg.tiktokStateConnecting,
+      TiktokState.live => Msg.tiktokStateLive,
+      TiktokState.ended => Msg.tiktokStateEnded,
+      TiktokState.error => Msg.tiktokStateError,
+    };
+
+/// A failed ttb_client_set_tiktok / get_tiktok in words, when the server
+/// gave none of its own (a refused handle shows the server's message).
+Msg tiktokErrorMessage(int code) => switch (code) {
+      TTB_ERR_INVALID => Msg.errTiktokName,
+      TTB_ERR_AUTH || TTB_ERR_STATE => Msg.errSession,
+      _ => errorMessage(code),
     };
 
 /// Errors after which the stored token is gone and the user must sign in again.

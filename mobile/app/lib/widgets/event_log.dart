@@ -38,6 +38,8 @@ class EventLog extends StatelessWidget {
         (Icons.card_giftcard, AppColors.violet, user, count > 1 ? '$giftName ×$count' : giftName),
       ErrorEvent(:final code) => (Icons.error_outline, AppColors.error, '', tr(context, errorMessage(code))),
       StateEvent(:final reason) => (Icons.wifi, AppColors.textSecondary, '', reason),
+      TiktokEvent(:final state) =>
+        (Icons.live_tv_rounded, AppColors.textSecondary, tr(context, Msg.tiktokLive), tr(context, tiktokStateMessage(state))),
     };
     return Padding(
       padding: const EdgeInsets.symmetric(vertical: 4),
