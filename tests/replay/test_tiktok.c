@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -715,8 +716,10 @@ Test(tiktok_replay, whole_stack_hears_the_demo_once, .timeout = 180)
     cr_skip_test("ttboost-server has no --tiktok-web yet");
   const char *extra[] = {"--speed", "4", "--end-after", "--tiktok-user", "demo_streamer", NULL};
   fake_start(&F, env("TTB_TIKTOK_DEMO_TRACE"), extra);
+  char tdir[] = "/tmp/ttb-tiktok-trace-XXXXXX";
+  cr_assert_not_null(mkdtemp(tdir));
   const char *sx[] = {"--tiktok", "on", "--tiktok-web", F.web, "--tiktok-ws", F.ws, "--tiktok-lookup-s", "1",
-                      "--tiktok-heartbeat-s", "1", NULL};
+                      "--tiktok-heartbeat-s", "1", "--tiktok-trace", tdir, NULL};
   srv_start(&S, sx, false);
   const char *args[] = {"license", "create", "--days", "1", "--tiktok", "demo_streamer", NULL};
   char key[512];
@@ -797,4 +800,54 @@ Test(tiktok_replay, whole_stack_hears_the_demo_once, .timeout = 180)
   cr_expect(strstr(F.log, "all 25 frames sent; the stream ended"), "%s", F.log);
   srv_stop(&S);
   srv_cleanup(&S);
+
+  /* the connector's --tiktok-trace of that connection holds what the fake sent: the
+   * demo's 25 messages byte for byte, in order, between them only the answers to its
+   * heartbeats, and the end of the stream; ttb-trace reads it */
+  DIR *d = opendir(tdir);
+  cr_assert_not_null(d);
+  struct dirent *e;
+  char rec[512] = "";
+  size_t files = 0;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    files++;
+    snprintf(rec, sizeof rec, "%s/%s", tdir, e->d_name);
+  }
+  closedir(d);
+  cr_expect_eq(files, 1u, "one trace per connection");
+  if (rec[0]) {
+    msgs demo, got;
+    load_msgs(env("TTB_TIKTOK_DEMO_TRACE"), &demo);
+    load_msgs(rec, &got);
+    size_t k = 0, hbs = 0, ends = 0;
+    for (size_t i = 0; i < got.n; i++) {
+      if (k < demo.n && got.len[i] == demo.len[k] && memcmp(got.d[i], demo.d[k], got.len[i]) == 0) {
+        k++;
+        continue;
+      }
+      Tiktok__Webcast__PushFrame *pf = tiktok__webcast__push_frame__unpack(NULL, got.len[i], got.d[i]);
+      cr_assert_not_null(pf, "recorded message %zu is no PushFrame", i);
+      if (strcmp(pf->payload_type, "hb") == 0)
+        hbs++;
+      else if (k == demo.n && strcmp(pf->payload_type, "msg") == 0)
+        ends++;
+      else
+        cr_expect_fail("recorded message %zu is not the trace's #%zu", i, k);
+      tiktok__webcast__push_frame__free_unpacked(pf, NULL);
+    }
+    cr_expect_eq(k, demo.n, "%zu of the demo's messages recorded in order", k);
+    cr_expect_gt(hbs, 0u);
+    cr_expect_eq(ends, 1u, "the end of the stream recorded");
+    const char *argv[] = {env("TTB_TRACE"), "dump", rec, NULL};
+    cr_expect_eq(run(argv, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "\"source\":\"ttboost-server tiktok\""), "%.500s", out);
+    cr_expect_eq(count(out, "\"method\":\"WebcastChatMessage\""), 18);
+    cr_expect(strstr(out, "\"action\":3,\"meaning\":\"stream ended\""));
+    free_msgs(&demo);
+    free_msgs(&got);
+    unlink(rec);
+  }
+  rmdir(tdir);
 }
