@@ -278,6 +278,9 @@ Test(tiktok, json_status_messages_are_kept_and_reported)
     cr_assert_eq(ttb_client_start(c), TTB_OK, "%s", ttb_client_last_error(c));
     wait_open();
     push_json(HELLO);
+    /* A gift first (seq 7, no sound): a status's seq 0 is not a duplicate of it. */
+    push_json("{\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":1,\"sound_url\":\"\","
+              "\"user\":\"a\",\"seq\":7}");
     push_json("{\"type\":\"status\",\"tiktok\":\"connecting\",\"room_id\":\"7301234567890123456\","
               "\"username\":\"aruka.live\",\"seq\":0}");
     push_json("{\"type\":\"status\",\"tiktok\":\"live\",\"room_id\":\"7301234567890123456\","
@@ -321,10 +324,12 @@ Test(tiktok, json_status_messages_are_kept_and_reported)
 
     /* Status messages are not chat: the log and the counters are untouched. */
     ttb_event recent[4];
-    cr_assert_eq(ttb_client_recent_events(c, recent, 4), 0);
+    cr_assert_eq(ttb_client_recent_events(c, recent, 4), 1);
+    cr_assert_eq(recent[0].kind, TTB_EVENT_GIFT);
     ttb_stats st;
     ttb_client_get_stats(c, &st);
     cr_assert_eq(st.chat_messages, 0);
+    cr_assert_eq(st.gifts, 1);
 
     /* The state outlives the socket; logout forgets it. */
     push_json("{\"type\":\"status\",\"tiktok\":\"ended\",\"room_id\":\"\",\"username\":\"aruka.live\",\"seq\":0}");
