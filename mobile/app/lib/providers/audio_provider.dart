@@ -16,8 +16,8 @@ import '../utils/l10n.dart';
 import 'auth_provider.dart';
 
 /// The live session: connection, the TikTok side, audio output, background
-/// service, settings, the 5-line log and the stats. Follows [AuthProvider]: starts when signed in,
-/// stops on sign-out.
+/// service, settings, the 5-line log and the stats. Follows [AuthProvider]:
+/// starts when signed in, stops on sign-out.
 class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   AudioProvider(this._background) {
     WidgetsBinding.instance.addObserver(this);
