@@ -64,6 +64,7 @@ COMMANDS = """
     empty         200 with an empty body
 {"cmd":"root","status":200|302}          GET / answers 200 (default) or a redirect (cookie set either way)
 {"cmd":"refuse","n":K,"msg":"DEVICE_BLOCKED","status":415}   refuse the next K handshakes
+                                         (with that Handshake-Msg; "msg":"" sends none)
 {"cmd":"hb_reply","on":true|false}       answer the client's heartbeats with "hb" frames (default on)
 {"cmd":"chat","msg_id":I,"nickname":S,"unique_id":S,"user_id":I,"comment":S, FRAME OPTIONS}
 {"cmd":"gift","msg_id":I,"nickname":S,"unique_id":S,"user_id":I,"gift_id":I,"name":S,"type":1,
@@ -301,9 +302,9 @@ class Fake:
             self.counts["refused"] += 1
             emit("ws_refused", room_id=q.get("room_id", ""), cookie=cookie, msg=self.refuse_msg,
                  status=self.refuse_status)
-            return (http.HTTPStatus(self.refuse_status),
-                    [("Handshake-Msg", self.refuse_msg), ("Handshake-Status", "403")],
-                    b"")
+            hdrs = [("Handshake-Msg", self.refuse_msg), ("Handshake-Status", "403")] \
+                if self.refuse_msg else []
+            return http.HTTPStatus(self.refuse_status), hdrs, b""
         return None
 
     async def ws_conn(self, ws):

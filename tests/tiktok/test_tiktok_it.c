@@ -846,6 +846,39 @@ Test(tiktok, device_blocked_gets_a_new_ttwid_and_retries)
   no_violations();
 }
 
+/* GET / answering with a redirect: the ttwid is taken from it, the
+ * redirect is not followed (the fake flags a request for another path). */
+Test(tiktok, ttwid_from_a_redirect_is_taken_without_following_it)
+{
+  fake_start();
+  fake_cmd("{\"cmd\":\"root\",\"status\":302}");
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  server_start(true);
+  licence(HANDLE);
+  dev_open(&D[0]);
+  cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
+  in_room(ROOM1);
+  cr_expect_eq(fake_count(0, "\"ev\":\"web_other\"", NULL), 0, "the redirect was followed");
+  no_violations();
+}
+
+/* A handshake refused without Handshake-Msg (HTTP 500, then 404): retried
+ * with backoff and a fresh ttwid, then it connects. */
+Test(tiktok, a_handshake_refused_otherwise_is_retried)
+{
+  fake_start();
+  fake_cmd("{\"cmd\":\"refuse\",\"n\":2,\"msg\":\"\",\"status\":500}");
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  server_start(true);
+  licence(HANDLE);
+  dev_open(&D[0]);
+  cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_refused\"", NULL, 10000));
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_refused\"", NULL, 10000), "not retried");
+  in_room(ROOM1);
+  no_violations();
+}
+
 /* The fake closes the socket (a close frame, then a dropped TCP
  * connection): the connector reconnects each time and chats flow again. */
 Test(tiktok, fake_closing_the_socket_reconnects)
@@ -949,6 +982,12 @@ Test(tiktok, the_connector_stops_when_all_devices_leave)
   /* a second device, then both leave one after the other */
   dev_open(&D[1]);
   cr_assert_not_null(dev_wait(&D[1], "\"type\":\"hello\"", NULL, 5000));
+  /* a device joining a live channel hears the status right after hello */
+  const char *st = dev_wait(&D[1], "\"type\":\"status\"", NULL, 3000);
+  cr_assert_not_null(st, "no status after hello");
+  cr_expect(strstr(st, "\"tiktok\":\"live\"") && strstr(st, "\"room_id\":\"" ROOM1 "\"") &&
+                strstr(st, "\"username\":\"" HANDLE "\""),
+            "%s", st);
   dev_close(&D[0]);
   settle(2500);
   cr_expect_eq(fake_count(0, "\"ev\":\"ws_close\"", NULL), 0, "closed while a device was still there");
