@@ -69,7 +69,7 @@ int ttb_tf_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out, siz
 int ttb_tf_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen, char *err,
                 size_t errlen);
 
-/* The frame's headers["compress_type"], or NULL. */
+/* The value of the frame header named key (e.g. "compress_type"), or NULL. */
 const char *ttb_tf_header(const Tiktok__Webcast__PushFrame *f, const char *key);
 /* The frame's payload, inflated when compress_type is gzip or it starts 1f 8b:
  * *out points into f or to a malloc'd buffer that *owned says to free. */
