@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -355,14 +356,19 @@ static void settle(int ms)
 
 /* ---------------------------------------------------------- the server */
 
-static void server_start(bool tiktok_on)
+/* The server pointed at the fake, short timers; trace_dir: --tiktok-trace
+ * (NULL: none). */
+static void server_start_traced(bool tiktok_on, const char *trace_dir)
 {
   const char *extra[] = {"--tiktok", tiktok_on ? "on" : "off", "--tiktok-web", F.web, "--tiktok-ws", F.ws,
                          "--tiktok-lookup-s", "1", "--tiktok-linger-s", "2", "--tiktok-heartbeat-s", "1",
-                         "--tiktok-dead-s", "3", "--tiktok-backoff-cap-s", "2", NULL};
+                         "--tiktok-dead-s", "3", "--tiktok-backoff-cap-s", "2",
+                         trace_dir ? "--tiktok-trace" : NULL, trace_dir, NULL};
   srv_start(&S, extra, false);
   server_up = true;
 }
+
+static void server_start(bool tiktok_on) { server_start_traced(tiktok_on, NULL); }
 
 /* A licence (with this TikTok handle unless NULL), logged in. */
 static void licence(const char *handle)
@@ -1130,5 +1136,75 @@ Test(tiktok, a_message_over_1_mib_reopens_the_socket)
   chat(1, "Ann", "ann", "after the big one", NULL);
   heard("after the big one", 15000);
   cr_expect_geq(metric("ttboost_tiktok_decode_errors_total"), before + 1);
+  no_violations();
+}
+
+/* Runs `ttb-trace dump` on every trace file in dir; true when the output
+ * holds each of want[] (in some file), n_files counts the files. */
+static bool traces_hold(const char *tool, const char *dir, const char *const *want, size_t nwant,
+                        size_t *n_files)
+{
+  bool found[8] = {false};
+  *n_files = 0;
+  DIR *d = opendir(dir);
+  cr_assert_not_null(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strstr(e->d_name, ".ttbtrace") == NULL)
+      continue;
+    (*n_files)++;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' dump '%s/%s' 2>&1", tool, dir, e->d_name);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char line[8192];
+    while (fgets(line, sizeof line, p))
+      for (size_t i = 0; i < nwant; i++)
+        found[i] |= strstr(line, want[i]) != NULL;
+    pclose(p);
+  }
+  closedir(d);
+  for (size_t i = 0; i < nwant; i++)
+    if (!found[i])
+      return false;
+  return true;
+}
+
+/* --tiktok-trace DIR: one trace file per push-socket connection, holding
+ * the raw frames received; ttb-trace dump decodes the chats in them. */
+Test(tiktok, traces_hold_the_raw_frames_one_file_per_connection)
+{
+  const char *tool = getenv("TTB_TRACE_TOOL");
+  if (tool == NULL || *tool == '\0')
+    cr_skip_test("ttb-trace is not built (tools disabled)");
+  char dir[] = "/tmp/ttb-tiktok-trace-XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  fake_start();
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  server_start_traced(true, dir);
+  licence(HANDLE);
+  dev_open(&D[0]);
+  cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
+  in_room(ROOM1);
+  chat(61, "Tia", "tia", "traced on the first socket", NULL);
+  heard("traced on the first socket", 15000);
+  fake_cmd("{\"cmd\":\"close\",\"code\":1000}");
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", NULL, 10000), "no reconnect");
+  cr_assert_not_null(fake_wait("\"ev\":\"enter\"", NULL, 5000));
+  chat(62, "Tia", "tia", "traced on the second socket", NULL);
+  heard("traced on the second socket", 15000);
+  dev_close(&D[0]);
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_close\"", NULL, 8000), "the connector did not stop");
+  const char *want[] = {"\"comment\":\"traced on the first socket\"", "\"comment\":\"traced on the second socket\""};
+  size_t files = 0;
+  bool ok = false;
+  for (long long t0 = now_ms(); !ok && now_ms() - t0 < 5000; pump(200))
+    ok = traces_hold(tool, dir, want, 2, &files);
+  cr_expect(ok, "ttb-trace dump of %zu file(s) in %s lacks the chats", files, dir);
+  cr_expect_eq(files, 2, "not one trace file per connection");
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (ok && system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
   no_violations();
 }
