@@ -102,7 +102,9 @@ WS_PARAMS = {
     "resp_content_type": "protobuf", "did_rule": "3",
 }
 LOOKUP_PARAMS = {"aid": "1988", "app_name": "tiktok_web", "device_platform": "web_pc",
-                 "uniqueId": None, "sourceType": "54"}
+                 "app_language": "en", "browser_language": "en-US", "region": "US",
+                 "user_is_login": "false", "uniqueId": None, "sourceType": "54",
+                 "staleTime": "600000"}
 
 
 def emit(ev, **kw):
