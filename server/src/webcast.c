@@ -410,6 +410,10 @@ int ttb_webcast_gunzip(const uint8_t *in, size_t len, size_t max, uint8_t **out,
 {
   *out = NULL;
   *out_len = 0;
+  if (in == NULL || len == 0) {
+    seterr(err, errlen, "gzip: the payload is empty");
+    return -1;
+  }
   z_stream z;
   memset(&z, 0, sizeof z);
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
@@ -604,7 +608,8 @@ static bool map_message(const Tiktok__Webcast__Message *m, ttb_webcast_event *ev
              g->user != NULL ? g->user->id : 0, g->group_id);
     ev->count = 1;
     if (g->gift != NULL && g->gift->type == 1) {
-      ev->repeat_count = g->repeat_count > 0 ? (uint32_t)g->repeat_count : 0;
+      /* a streak's events count from 1: a missing or odd count is its first */
+      ev->repeat_count = g->repeat_count > 0 ? (uint32_t)g->repeat_count : 1;
       ev->repeat_end = g->repeat_end == 1;
     } else {
       ev->repeat_count = 0;

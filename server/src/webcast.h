@@ -112,7 +112,7 @@ typedef struct ttb_webcast_event {
   uint64_t gift_id;  /* gift: gift.id, else gift_id */
   char streak_key[TTB_WEBCAST_KEY_MAX]; /* gift: "<sender id>:<group id>" */
   uint32_t count;        /* gift: 1 */
-  uint32_t repeat_count; /* gift: the streak's running count (0: not a streak) */
+  uint32_t repeat_count; /* gift: the streak's running count, from 1 (0: not a streak) */
   bool repeat_end;       /* gift: the streak's last event */
 } ttb_webcast_event;
 

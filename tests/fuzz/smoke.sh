@@ -147,6 +147,11 @@ for t in fuzz-bin-server-message fuzz-bin-client-message fuzz-bin-ingest-event \
   fuzz-bin-trace-record fuzz-bin-ingest-batch; do
   run "$t"
 done
+# The TikTok connector's decoders: push frames, room lookups (seeds in corpus/).
+seed fuzz-webcast-frame none none
+run fuzz-webcast-frame
+seed fuzz-webcast-lookup none none
+if [ "$secs" = 0 ]; then run fuzz-webcast-lookup; else run fuzz-webcast-lookup -dict="$dict"; fi
 
 if [ -n "$failed" ]; then
   echo "smoke.sh: FAILED:$failed (kept $work)"

@@ -1,0 +1,1 @@
+2pb:im_enter_room_respBc-1è
