@@ -63,6 +63,14 @@ static void lines_add(lines *l, const char *s, size_t len)
   l->v[l->n++] = c;
 }
 
+static void lines_free(lines *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    free(l->v[i]);
+  free(l->v);
+  *l = (lines){0};
+}
+
 static bool has(const char *line, const char *a, const char *b)
 {
   return strstr(line, a) && (b == NULL || strstr(line, b));
@@ -378,7 +386,7 @@ static void licence(const char *handle)
   cr_assert_eq(admin(&S, out, sizeof out, args), 0, "license create --tiktok %s: %s", handle, out);
   out[strcspn(out, "\r\n")] = '\0';
   cr_assert(strlen(out) > 10, "no key printed");
-  snprintf(key, sizeof key, "%s", out);
+  snprintf(key, sizeof key, "%.*s", (int)sizeof key - 1, out);
   cr_assert_eq(login(&S, key, NULL, user_id, token), 200);
 }
 
@@ -445,6 +453,9 @@ static void teardown(void)
     for (size_t i = 0; i < D[0].msg.n; i++)
       fprintf(stderr, "device: %s\n", D[0].msg.v[i]);
   }
+  lines_free(&F.ev);
+  for (int i = 0; i < 2; i++)
+    lines_free(&D[i].msg);
 }
 
 TestSuite(tiktok, .fini = teardown, .timeout = 60);
