@@ -1553,8 +1553,11 @@ void ttb_tiktok_set_user(ttb_tiktok *t, const char *channel, const char *usernam
     return;
   if (strcmp(c->handle, username) == 0)
     return;
-  if (c->w != NULL)
-    chan_stop(t, c, username[0] ? "the TikTok user changed" : "no TikTok user");
+  if (c->w != NULL) { /* the new status below says what happened */
+    worker_signal_stop(c->w);
+    c->w = NULL;
+    c->linger_at = 0;
+  }
   snprintf(c->handle, sizeof c->handle, "%s", username);
   if (c->handle[0] != '\0' && c->sockets > 0)
     chan_start(t, c);
