@@ -98,6 +98,7 @@ struct worker {
   worker *next; /* t->workers: every thread not yet joined */
   pthread_t thread;
   atomic_bool stop;
+  atomic_bool finished; /* worker_main has returned, or is about to */
   pthread_mutex_t mu; /* with cv: interruptible waits */
   pthread_cond_t cv;
   char channel[CHANNEL_MAX];
@@ -1171,11 +1172,9 @@ out:
   w->multi = NULL;
   w->curl = NULL;
   qitem *q = q_new(w, Q_EXIT);
-  if (q == NULL) {
-    /* cannot tell the loop: it finds the thread at destroy */
-    return NULL;
-  }
-  q_push(t, q);
+  if (q != NULL) /* else the loop cannot be told: destroy finds the thread */
+    q_push(t, q);
+  atomic_store(&w->finished, true);
   return NULL;
 }
 
@@ -1268,6 +1267,7 @@ static void chan_start(ttb_tiktok *t, chan *c)
   w->t = t;
   w->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)w;
   atomic_init(&w->stop, false);
+  atomic_init(&w->finished, false);
   snprintf(w->channel, sizeof w->channel, "%s", c->channel);
   snprintf(w->handle, sizeof w->handle, "%s", c->handle);
   pthread_condattr_t ca;
@@ -1496,9 +1496,41 @@ void ttb_tiktok_destroy(ttb_tiktok *t)
     return;
   for (worker *w = t->workers; w; w = w->next)
     worker_signal_stop(w);
-  while (t->workers != NULL) {
-    worker *w = t->workers;
-    worker_reap(t, w); /* each notices its stop within a slice */
+  /* Each notices its stop within a slice; one blocked in lws's synchronous
+   * DNS lookup may take longer. Wait a bounded time, then leave stragglers
+   * behind (detached, with t kept alive for them: the process is ending). */
+  uint64_t deadline = now_ms() + 3000;
+  for (;;) {
+    bool all = true;
+    for (worker *w = t->workers; w; w = w->next)
+      all = all && atomic_load(&w->finished);
+    if (all || now_ms() >= deadline)
+      break;
+    struct timespec ts = {0, 5 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  bool stuck = false;
+  for (worker *w = t->workers, *next; w; w = next) {
+    next = w->next;
+    if (atomic_load(&w->finished)) {
+      worker_reap(t, w);
+    } else {
+      pthread_detach(w->thread);
+      stuck = true;
+    }
+  }
+  if (stuck) {
+    fprintf(stderr, "ttboost-server: tiktok: a worker did not stop in time; leaving it behind\n");
+    if (t->tick_inited && h2o_timeout_is_linked(&t->tick_entry))
+      h2o_timeout_unlink(&t->tick_entry);
+    if (t->pipe_sock != NULL) {
+      h2o_socket_read_stop(t->pipe_sock);
+      h2o_socket_export_t info;
+      if (h2o_socket_export(t->pipe_sock, &info) == 0)
+        h2o_buffer_dispose(&info.input); /* the fds stay open for the straggler */
+      t->pipe_sock = NULL;
+    }
+    return;
   }
   /* what the workers queued last: exits (already reaped) and the rest */
   pthread_mutex_lock(&t->qmu);
