@@ -453,7 +453,6 @@ typedef struct conn {
   char why[160];
   uint8_t *rx;
   size_t rx_len;
-  bool rx_over;
   txbuf *tx_head, *tx_tail;
   uint64_t last_rx, last_hb, opened_at;
   bool got_frame;    /* at least one frame decoded: the backoff starts over */
@@ -730,27 +729,23 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     c->last_rx = now_ms();
     if (c->closing)
       break;
-    if (!c->rx_over) {
-      if (len > TTB_WEBCAST_MSG_MAX - c->rx_len) {
-        c->rx_over = true;
-      } else if (len > 0) {
-        memcpy(c->rx + c->rx_len, in, len);
-        c->rx_len += len;
-      }
+    if (len > TTB_WEBCAST_MSG_MAX - c->rx_len) {
+      /* too big: close now rather than read the rest */
+      counts n = {0};
+      n.frames = 1;
+      n.decode_errors = 1;
+      post_counts(c->w, &n);
+      snprintf(c->why, sizeof c->why, "a push frame over %u bytes", TTB_WEBCAST_MSG_MAX);
+      conn_close(c, END_TOO_BIG);
+      break;
+    }
+    if (len > 0) {
+      memcpy(c->rx + c->rx_len, in, len);
+      c->rx_len += len;
     }
     if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-      if (c->rx_over) {
-        counts n = {0};
-        n.frames = 1;
-        n.decode_errors = 1;
-        post_counts(c->w, &n);
-        snprintf(c->why, sizeof c->why, "a push frame over %u bytes", TTB_WEBCAST_MSG_MAX);
-        conn_close(c, END_TOO_BIG);
-      } else {
-        conn_message(c, c->rx, c->rx_len);
-      }
+      conn_message(c, c->rx, c->rx_len);
       c->rx_len = 0;
-      c->rx_over = false;
     }
     break;
   }
@@ -1229,8 +1224,9 @@ static void chan_set_status(ttb_tiktok *t, chan *c, ttb_tiktok_state st, const c
   snprintf(c->st.username, sizeof c->st.username, "%s", c->handle);
   snprintf(c->st.room_id, sizeof c->st.room_id, "%s", room);
   snprintf(c->st.message, sizeof c->st.message, "%s", msg);
-  fprintf(stderr, "ttboost-server: tiktok: %s @%s: %s (%s)\n", c->channel,
-          c->handle[0] ? c->handle : "-", ttb_tiktok_state_name(st), msg[0] ? msg : "-");
+  if (old != TTB_TIKTOK_OFF || st != TTB_TIKTOK_OFF) /* off to off is no state change */
+    fprintf(stderr, "ttboost-server: tiktok: %s @%s: %s (%s)\n", c->channel,
+            c->handle[0] ? c->handle : "-", ttb_tiktok_state_name(st), msg[0] ? msg : "-");
   if (t->sink.status)
     t->sink.status(t->sink.arg, c->channel, &c->st);
 }
