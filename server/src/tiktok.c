@@ -16,6 +16,7 @@
 #include "tiktok.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -345,9 +346,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
   return k;
 }
 
-/* GET url. 0 with *status and r filled, -1 with why (network, stopped). */
-static int http_get(worker *w, const char *url, long *status, http_resp *r, char *why,
-                    size_t whylen)
+/* GET url, with the ttwid cookie when given. 0 with *status and r filled,
+ * -1 with why (network, stopped). */
+static int http_get(worker *w, const char *url, const char *ttwid, long *status, http_resp *r,
+                    char *why, size_t whylen)
 {
   memset(r, 0, sizeof *r);
   *status = 0;
@@ -360,6 +362,14 @@ static int http_get(worker *w, const char *url, long *status, http_resp *r, char
   struct curl_slist *h2 = curl_slist_append(hdr, "Accept-Language: " ACCEPT_LANGUAGE);
   if (h2)
     hdr = h2;
+  if (ttwid && ttwid[0]) {
+    char cookie[TTB_WEBCAST_TTWID_MAX + 16];
+    snprintf(cookie, sizeof cookie, "Cookie: ttwid=%s", ttwid);
+    struct curl_slist *h3 = curl_slist_append(hdr, cookie);
+    sodium_memzero(cookie, sizeof cookie);
+    if (h3)
+      hdr = h3;
+  }
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
@@ -1059,7 +1069,7 @@ static void *worker_main(void *arg)
     snprintf(url, sizeof url, "%.*s/", bl, o->web);
     long status;
     http_resp r;
-    if (http_get(w, url, &status, &r, why, sizeof why) != 0) {
+    if (http_get(w, url, NULL, &status, &r, why, sizeof why) != 0) {
       if (stopping(w))
         break;
       post_status(w, TTB_TIKTOK_ERROR, "", "cannot reach TikTok: %s", why);
@@ -1082,7 +1092,7 @@ static void *worker_main(void *arg)
     }
     n.lookups = 1;
     post_counts(w, &n);
-    if (http_get(w, url, &status, &r, why, sizeof why) != 0) {
+    if (http_get(w, url, ttwid, &status, &r, why, sizeof why) != 0) {
       if (stopping(w))
         break;
       post_status(w, TTB_TIKTOK_ERROR, "", "the room lookup failed: %s", why);

@@ -143,7 +143,7 @@ async def main():
     for answer, want in (("unknown", 19881007), ("http403", 403), ("http500", 500),
                          ("garbage", "bad"), ("empty", "bad"), ("offline", "")):
         await f.cmd(cmd="user", name="bob", answer=answer, room_id="7301000000000000002")
-        st, _, body = get(f.web, lookup_path("bob"), ref)
+        st, _, body = get(f.web, lookup_path("bob"), dict(ref, Cookie="ttwid=" + tw))
         if isinstance(want, int) and want >= 1000:
             check(json.loads(body)["statusCode"] == want, answer)
         elif isinstance(want, int):
@@ -157,6 +157,9 @@ async def main():
         else:
             check(json.loads(body)["data"]["user"]["roomId"] == "", answer)
     check(not f.violations(), "no violation so far: %s" % f.violations())
+    get(f.web, lookup_path("bob"), ref)
+    await f.next("violation", what="lookup_no_ttwid")
+    f.events = [e for e in f.events if e["ev"] != "violation"]
 
     # a refused handshake
     await f.cmd(cmd="refuse", n=1)

@@ -230,6 +230,15 @@ class Fake:
                 violation("lookup_param", param=k, got=q.get(k))
         if not hdr.get("referer", "").startswith(TIKTOK):
             violation("lookup_referer", got=hdr.get("referer", ""))
+        ttwid = ""
+        for part in cookie.split(";"):
+            part = part.strip()
+            if part.startswith("ttwid="):
+                ttwid = part[6:]
+        if not ttwid:
+            violation("lookup_no_ttwid", cookie=cookie)
+        elif ttwid not in self.issued:
+            violation("lookup_unknown_ttwid", ttwid=ttwid)
         answer, room = self.users.get(name.lower(), ("unknown", ""))
         emit("lookup", user=name, cookie=cookie, answer=answer, room_id=room)
         js = [("Content-Type", "application/json; charset=utf-8")]
