@@ -96,7 +96,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # JSON decoders (both flavours in each target).
 for pair in server-message:ServerMessage client-message:ClientMessage \
   ingest-event:IngestEvent login-request:LoginRequest tts-request:TtsRequest \
-  trace-record:TraceRecord; do
+  tiktok-settings:TiktokSettings trace-record:TraceRecord; do
   seed "fuzz-json-${pair%%:*}" "${pair#*:}" json
 done
 # The ingest batch: each ingest vector alone, and all of them in one array.
@@ -112,7 +112,7 @@ seed fuzz-json-ingest-batch IngestEvent json
   printf ']'
 ) >"$work/fuzz-json-ingest-batch/corpus/batch-all.json"
 # The reader alone, against its oracle: every JSON vector.
-for ty in ServerMessage ClientMessage IngestEvent LoginRequest TtsRequest TraceRecord; do
+for ty in ServerMessage ClientMessage IngestEvent LoginRequest TtsRequest TiktokSettings TiktokInfo TraceRecord; do
   seed fuzz-json-reader "$ty" json
 done
 # Binary decoders.
@@ -139,7 +139,7 @@ open(sys.argv[1], 'wb').write(out)
 PY
 
 for t in fuzz-json-server-message fuzz-json-client-message fuzz-json-ingest-event \
-  fuzz-json-ingest-batch fuzz-json-login-request fuzz-json-tts-request \
+  fuzz-json-ingest-batch fuzz-json-login-request fuzz-json-tts-request fuzz-json-tiktok-settings \
   fuzz-json-trace-record fuzz-json-reader; do
   if [ "$secs" = 0 ]; then run "$t"; else run "$t" -dict="$dict"; fi
 done
