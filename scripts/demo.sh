@@ -5,12 +5,16 @@
 # sound server runs, else it writes var/demo/demo.wav) and replays the bundled
 # demo stream (tools/replay/traces/demo.ttbtrace: chat in Russian, English
 # and Kazakh, gifts and streaks) into the server with ttb-replay, which also
-# checks that a client receives exactly what the trace expects.
+# checks that a client receives exactly what the trace expects. Then the same
+# listener hears a TikTok LIVE through the server's own connector: ttb-replay
+# --tiktok-serve plays the bundled TikTok trace (tools/replay/traces/
+# tiktok-demo.ttbtrace) as a fake TikTok on 127.0.0.1, and the licence is given
+# that streamer's @username.
 #
 #   ./scripts/demo.sh                 # the demo (about 90 s), then everything stops
 #   DEMO_SPEED=1 ./scripts/demo.sh    # at the recorded pace (about 3 minutes)
 #   DEMO_KEEP=1 ./scripts/demo.sh     # keep the server running afterwards
-#   PORT=9090 ./scripts/demo.sh       # another port
+#   PORT=9090 ./scripts/demo.sh       # another port (the fake TikTok takes PORT+1)
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -32,11 +36,20 @@ listen_bin="$root/build/mobile/core/tools/ttboost-listen"
 replay_bin="$root/build/tools/replay/ttb-replay"
 log="$data/server.log"
 
-"$server" --listen "127.0.0.1:$port" --data-dir "$data" --ingest-secret "$secret" >"$log" 2>&1 &
+speed=${DEMO_SPEED:-2}
+# the fake TikTok: the bundled TikTok trace, served once the connector joins
+tport=$((port + 1))
+tlog="$data/tiktok.log"
+"$replay_bin" --tiktok-serve "$root/tools/replay/traces/tiktok-demo.ttbtrace" \
+  --listen "127.0.0.1:$tport" --tiktok-user demo_streamer --speed "$speed" --end-after >"$tlog" 2>&1 &
+tpid=$!
+"$server" --listen "127.0.0.1:$port" --data-dir "$data" --ingest-secret "$secret" \
+  --tiktok-web "http://127.0.0.1:$tport" --tiktok-ws "ws://127.0.0.1:$tport" >"$log" 2>&1 &
 spid=$!
 lpid=""
 cleanup() {
   [ -n "$lpid" ] && kill "$lpid" 2>/dev/null || true
+  kill "$tpid" 2>/dev/null || true
   if [ "${DEMO_KEEP:-0}" != 1 ]; then kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT INT TERM
@@ -58,7 +71,6 @@ echo "demo: server at $url (log: $log)"
 key=$("$admin" --data-dir "$data" license create --days 1 --devices 2 --note demo)
 echo "demo: licence $key"
 
-speed=${DEMO_SPEED:-2}
 if pactl info >/dev/null 2>&1; then
   echo "demo: playing through PulseAudio"
   "$listen_bin" --server "$url" --key "$key" --data-dir "$data/listener" </dev/null &
@@ -77,10 +89,27 @@ echo "demo: replaying tools/replay/traces/demo.ttbtrace (about $secs s at ${spee
 "$replay_bin" "$root/tools/replay/traces/demo.ttbtrace" --server "$url" --ingest-secret "$secret" \
   --key "$key" --expect --speed "$speed"
 sleep 5 # the last speech
+
+# TikTok LIVE: the licence gets the (fake) streamer's handle; the server picks
+# it up within 5 s, joins the LIVE and the listener hears its chat and gifts.
+echo "demo: now a TikTok LIVE through the server's connector (@demo_streamer, fake TikTok on 127.0.0.1:$tport)"
+"$admin" --data-dir "$data" license set-tiktok "$key" demo_streamer >/dev/null
+i=0
+until curl -fsS "$url/metrics" 2>/dev/null | grep -q '^ttboost_tiktok_connections{state="ended"} 1'; do
+  i=$((i + 1))
+  if [ $i -gt 180 ]; then
+    echo "demo: the TikTok stream did not end in time; the fake says:" >&2
+    cat "$tlog" >&2
+    exit 1
+  fi
+  sleep 1
+done
+echo "demo: the TikTok stream ended"
+sleep 5 # the last speech
 kill -INT "$lpid" 2>/dev/null || true
 wait "$lpid" 2>/dev/null || true
 lpid=""
-curl -fsS "$url/metrics" | grep -E '^ttboost_(events|tts)_' || true
+curl -fsS "$url/metrics" | grep -E '^ttboost_(events|tts|tiktok)_' || true
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
   echo "demo: the server keeps running at $url (pid $spid); licence $key"
 fi
