@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,4 +105,14 @@ bool ttb_parse_u64(const char *s, uint64_t *out)
     return false;
   *out = v;
   return true;
+}
+
+void ttb_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+  if (err == NULL || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
 }

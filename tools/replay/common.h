@@ -27,6 +27,13 @@ uint64_t ttb_mono_us(void);
 /* Sleeps up to us microseconds (returns early on a signal). */
 void ttb_sleep_us(uint64_t us);
 
+/* Formats a message into err[errlen] (nothing when err is NULL). */
+void ttb_set_err(char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* Parses a positive decimal or decimal fraction ("2", "0.5"); false when invalid. */
 bool ttb_parse_double(const char *s, double *out);
 bool ttb_parse_u64(const char *s, uint64_t *out);

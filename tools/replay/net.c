@@ -22,20 +22,9 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#define WS_MAX_MESSAGE (4u << 20)
+#include "common.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
+#define WS_MAX_MESSAGE (4u << 20)
 
 int ttb_url_parse(const char *s, ttb_url *u, char *err, size_t errlen)
 {
@@ -50,7 +39,7 @@ int ttb_url_parse(const char *s, ttb_url *u, char *err, size_t errlen)
     def = "443";
     u->tls = true;
   } else {
-    set_err(err, errlen, "%s: expected a URL starting with http://, https://, ws:// or wss://", s);
+    ttb_set_err(err, errlen, "%s: expected a URL starting with http://, https://, ws:// or wss://", s);
     return -1;
   }
   size_t hl = strcspn(p, "/");
@@ -63,7 +52,7 @@ int ttb_url_parse(const char *s, ttb_url *u, char *err, size_t errlen)
   if (*host == '[') { /* [v6]:port */
     const char *e = memchr(host, ']', hl);
     if (e == NULL) {
-      set_err(err, errlen, "%s: unterminated [address]", s);
+      ttb_set_err(err, errlen, "%s: unterminated [address]", s);
       return -1;
     }
     host++;
@@ -81,13 +70,13 @@ int ttb_url_parse(const char *s, ttb_url *u, char *err, size_t errlen)
     }
   }
   if (host_len == 0 || host_len >= sizeof u->host) {
-    set_err(err, errlen, "%s: no host", s);
+    ttb_set_err(err, errlen, "%s: no host", s);
     return -1;
   }
   memcpy(u->host, host, host_len);
   if (port) {
     if (port_len == 0 || port_len >= sizeof u->port || strspn(port, "0123456789") < port_len) {
-      set_err(err, errlen, "%s: bad port", s);
+      ttb_set_err(err, errlen, "%s: bad port", s);
       return -1;
     }
     memcpy(u->port, port, port_len);
@@ -98,7 +87,7 @@ int ttb_url_parse(const char *s, ttb_url *u, char *err, size_t errlen)
   while (pl > 0 && path[pl - 1] == '/')
     pl--;
   if (pl >= sizeof u->base_path) {
-    set_err(err, errlen, "%s: path too long", s);
+    ttb_set_err(err, errlen, "%s: path too long", s);
     return -1;
   }
   memcpy(u->base_path, path, pl);
@@ -126,7 +115,7 @@ static void ssl_err(char *err, size_t errlen, const char *what)
   char buf[256] = "unknown error";
   if (e)
     ERR_error_string_n(e, buf, sizeof buf);
-  set_err(err, errlen, "%s: %s", what, buf);
+  ttb_set_err(err, errlen, "%s: %s", what, buf);
 }
 
 int ttb_conn_open(const ttb_url *u, int timeout_ms, ttb_conn **out, char *err, size_t errlen)
@@ -135,7 +124,7 @@ int ttb_conn_open(const ttb_url *u, int timeout_ms, ttb_conn **out, char *err, s
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC}, *res = NULL;
   int g = getaddrinfo(u->host, u->port, &hints, &res);
   if (g != 0) {
-    set_err(err, errlen, "%s: %s", u->host, gai_strerror(g));
+    ttb_set_err(err, errlen, "%s: %s", u->host, gai_strerror(g));
     return -1;
   }
   int fd = -1;
@@ -154,7 +143,7 @@ int ttb_conn_open(const ttb_url *u, int timeout_ms, ttb_conn **out, char *err, s
   }
   freeaddrinfo(res);
   if (fd < 0) {
-    set_err(err, errlen, "cannot connect to %s:%s: %s", u->host, u->port, strerror(last));
+    ttb_set_err(err, errlen, "cannot connect to %s:%s: %s", u->host, u->port, strerror(last));
     return -1;
   }
   int one = 1;
@@ -162,7 +151,7 @@ int ttb_conn_open(const ttb_url *u, int timeout_ms, ttb_conn **out, char *err, s
   ttb_conn *c = calloc(1, sizeof *c);
   if (c == NULL) {
     close(fd);
-    set_err(err, errlen, "out of memory");
+    ttb_set_err(err, errlen, "out of memory");
     return -1;
   }
   c->fd = fd;
@@ -232,7 +221,7 @@ static int conn_write(ttb_conn *c, const void *p, size_t n, char *err, size_t er
       if (k < 0 && errno == EINTR)
         continue;
       if (k <= 0) {
-        set_err(err, errlen, "send: %s", strerror(errno));
+        ttb_set_err(err, errlen, "send: %s", strerror(errno));
         return -1;
       }
     }
@@ -251,7 +240,7 @@ static ssize_t conn_read(ttb_conn *c, void *p, size_t n, int timeout_ms, char *e
     if (r < 0 && errno == EINTR)
       return -2;
     if (r < 0) {
-      set_err(err, errlen, "poll: %s", strerror(errno));
+      ttb_set_err(err, errlen, "poll: %s", strerror(errno));
       return -1;
     }
     if (r == 0)
@@ -275,7 +264,7 @@ static ssize_t conn_read(ttb_conn *c, void *p, size_t n, int timeout_ms, char *e
   if (k < 0 && errno == EINTR)
     return -2;
   if (k < 0) {
-    set_err(err, errlen, "recv: %s", strerror(errno));
+    ttb_set_err(err, errlen, "recv: %s", strerror(errno));
     return -1;
   }
   return k;
@@ -308,7 +297,7 @@ int ttb_http(const ttb_url *u, const char *method, const char *path, const char 
                     method, u->base_path, path, host_header(u, hh, sizeof hh),
                     headers ? headers : "", body_len);
   if (hn < 0 || (size_t)hn >= sizeof head) {
-    set_err(err, errlen, "request head too long");
+    ttb_set_err(err, errlen, "request head too long");
     ttb_conn_close(c);
     return -1;
   }
@@ -320,7 +309,7 @@ int ttb_http(const ttb_url *u, const char *method, const char *path, const char 
   size_t cap = 16384, len = 0;
   char *buf = malloc(cap);
   if (buf == NULL) {
-    set_err(err, errlen, "out of memory");
+    ttb_set_err(err, errlen, "out of memory");
     ttb_conn_close(c);
     return -1;
   }
@@ -328,12 +317,12 @@ int ttb_http(const ttb_url *u, const char *method, const char *path, const char 
   for (;;) {
     if (len + 1 >= cap) {
       if (cap >= (64u << 20)) {
-        set_err(err, errlen, "answer too large");
+        ttb_set_err(err, errlen, "answer too large");
         goto fail;
       }
       char *nb = realloc(buf, cap * 2);
       if (nb == NULL) {
-        set_err(err, errlen, "out of memory");
+        ttb_set_err(err, errlen, "out of memory");
         goto fail;
       }
       buf = nb;
@@ -341,7 +330,7 @@ int ttb_http(const ttb_url *u, const char *method, const char *path, const char 
     }
     int64_t left = deadline - now_ms();
     if (left <= 0) {
-      set_err(err, errlen, "%s %s: no complete answer within 60 s", method, path);
+      ttb_set_err(err, errlen, "%s %s: no complete answer within 60 s", method, path);
       goto fail;
     }
     ssize_t k = conn_read(c, buf + len, cap - 1 - len, (int)left, err, errlen);
@@ -369,7 +358,7 @@ int ttb_http(const ttb_url *u, const char *method, const char *path, const char 
   c = NULL;
   char *end = strstr(buf, "\r\n\r\n");
   if (end == NULL || sscanf(buf, "HTTP/1.%*d %d", status) != 1) {
-    set_err(err, errlen, "%s %s: not an HTTP answer", method, path);
+    ttb_set_err(err, errlen, "%s %s: not an HTTP answer", method, path);
     free(buf);
     return -1;
   }
@@ -428,7 +417,7 @@ int ttb_login(const ttb_url *u, const char *key, char *user_id, char *ws_token, 
               size_t errlen)
 {
   if (strpbrk(key, "\"\\") || strlen(key) > 200) {
-    set_err(err, errlen, "the licence key has characters a key never has");
+    ttb_set_err(err, errlen, "the licence key has characters a key never has");
     return -1;
   }
   char body[300];
@@ -440,13 +429,13 @@ int ttb_login(const ttb_url *u, const char *key, char *user_id, char *ws_token, 
                &st, &resp, &rl, err, errlen) != 0)
     return -1;
   if (st != 200) {
-    set_err(err, errlen, "login refused (HTTP %d): %.300s", st, resp);
+    ttb_set_err(err, errlen, "login refused (HTTP %d): %.300s", st, resp);
     free(resp);
     return -1;
   }
   bool ok = ttb_json_str(resp, "user_id", user_id, 64) && ttb_json_str(resp, "ws_token", ws_token, 128);
   if (!ok)
-    set_err(err, errlen, "login answer without user_id/ws_token: %.300s", resp);
+    ttb_set_err(err, errlen, "login answer without user_id/ws_token: %.300s", resp);
   free(resp);
   return ok ? 0 : -1;
 }
@@ -466,12 +455,12 @@ static int ws_fill(ttb_ws *w, int timeout_ms, char *err, size_t errlen)
 {
   if (w->len == w->cap) {
     if (w->cap >= WS_MAX_MESSAGE + 16) {
-      set_err(err, errlen, "WebSocket frame too large");
+      ttb_set_err(err, errlen, "WebSocket frame too large");
       return -1;
     }
     uint8_t *nb = realloc(w->buf, w->cap * 2);
     if (nb == NULL) {
-      set_err(err, errlen, "out of memory");
+      ttb_set_err(err, errlen, "out of memory");
       return -1;
     }
     w->buf = nb;
@@ -481,7 +470,7 @@ static int ws_fill(ttb_ws *w, int timeout_ms, char *err, size_t errlen)
   if (k == -2)
     return 0;
   if (k == 0) {
-    set_err(err, errlen, "the server closed the connection");
+    ttb_set_err(err, errlen, "the server closed the connection");
     return -1;
   }
   if (k < 0)
@@ -497,7 +486,7 @@ int ttb_ws_open(const ttb_url *u, const char *token, const char *subprotocol, tt
   ttb_ws *w = calloc(1, sizeof *w);
   if (w == NULL || (w->buf = malloc(65536)) == NULL) {
     free(w);
-    set_err(err, errlen, "out of memory");
+    ttb_set_err(err, errlen, "out of memory");
     return -1;
   }
   w->cap = 65536;
@@ -507,7 +496,7 @@ int ttb_ws_open(const ttb_url *u, const char *token, const char *subprotocol, tt
   }
   uint8_t nonce[16];
   if (RAND_bytes(nonce, sizeof nonce) != 1) {
-    set_err(err, errlen, "no randomness");
+    ttb_set_err(err, errlen, "no randomness");
     ttb_ws_close(w);
     return -1;
   }
@@ -522,7 +511,7 @@ int ttb_ws_open(const ttb_url *u, const char *token, const char *subprotocol, tt
                    u->base_path, token, host_header(u, hh, sizeof hh), key, proto);
   if (n < 0 || (size_t)n >= sizeof req || conn_write(w->c, req, (size_t)n, err, errlen) != 0) {
     if (n < 0 || (size_t)n >= sizeof req)
-      set_err(err, errlen, "request too long");
+      ttb_set_err(err, errlen, "request too long");
     ttb_ws_close(w);
     return -1;
   }
@@ -537,7 +526,7 @@ int ttb_ws_open(const ttb_url *u, const char *token, const char *subprotocol, tt
       sscanf(head, "HTTP/1.%*d %d", &status);
       if (status != 101) {
         const char *body = (const char *)end + 4;
-        set_err(err, errlen, "the socket was refused (HTTP %d): %.*s", status,
+        ttb_set_err(err, errlen, "the socket was refused (HTTP %d): %.*s", status,
                 (int)(w->len - hl > 300 ? 300 : w->len - hl), body);
         ttb_ws_close(w);
         return -1;
@@ -554,7 +543,7 @@ int ttb_ws_open(const ttb_url *u, const char *token, const char *subprotocol, tt
       if (acc)
         sscanf(acc + 23, " %63[^\r\n ]", got);
       if (strcmp(got, want) != 0) {
-        set_err(err, errlen, "bad Sec-WebSocket-Accept from the server");
+        ttb_set_err(err, errlen, "bad Sec-WebSocket-Accept from the server");
         ttb_ws_close(w);
         return -1;
       }
@@ -564,7 +553,7 @@ int ttb_ws_open(const ttb_url *u, const char *token, const char *subprotocol, tt
         if (sp)
           sscanf(sp + 25, " %127[^\r\n ]", p);
         if (strcmp(p, subprotocol) != 0) {
-          set_err(err, errlen, "the server did not accept subprotocol %s", subprotocol);
+          ttb_set_err(err, errlen, "the server did not accept subprotocol %s", subprotocol);
           ttb_ws_close(w);
           return -1;
         }
@@ -576,7 +565,7 @@ int ttb_ws_open(const ttb_url *u, const char *token, const char *subprotocol, tt
     }
     int64_t left = deadline - now_ms();
     if (left <= 0) {
-      set_err(err, errlen, "no WebSocket handshake answer within 10 s");
+      ttb_set_err(err, errlen, "no WebSocket handshake answer within 10 s");
       ttb_ws_close(w);
       return -1;
     }
@@ -605,14 +594,14 @@ int ttb_ws_send(ttb_ws *w, int opcode, const void *data, size_t len, char *err, 
   }
   uint8_t mask[4];
   if (RAND_bytes(mask, 4) != 1) {
-    set_err(err, errlen, "no randomness");
+    ttb_set_err(err, errlen, "no randomness");
     return -1;
   }
   memcpy(head + hn, mask, 4);
   hn += 4;
   uint8_t *buf = malloc(hn + len + 1);
   if (buf == NULL) {
-    set_err(err, errlen, "out of memory");
+    ttb_set_err(err, errlen, "out of memory");
     return -1;
   }
   memcpy(buf, head, hn);
@@ -626,7 +615,7 @@ int ttb_ws_send(ttb_ws *w, int opcode, const void *data, size_t len, char *err, 
 static int msg_append(ttb_ws *w, const uint8_t *p, size_t n, char *err, size_t errlen)
 {
   if (w->msg_len + n > WS_MAX_MESSAGE) {
-    set_err(err, errlen, "WebSocket message over %u bytes", WS_MAX_MESSAGE);
+    ttb_set_err(err, errlen, "WebSocket message over %u bytes", WS_MAX_MESSAGE);
     return -1;
   }
   if (w->msg_len + n + 1 > w->msg_cap) {
@@ -635,7 +624,7 @@ static int msg_append(ttb_ws *w, const uint8_t *p, size_t n, char *err, size_t e
       c *= 2;
     uint8_t *nb = realloc(w->msg, c);
     if (nb == NULL) {
-      set_err(err, errlen, "out of memory");
+      ttb_set_err(err, errlen, "out of memory");
       return -1;
     }
     w->msg = nb;
@@ -675,14 +664,14 @@ int ttb_ws_recv(ttb_ws *w, const uint8_t **data, size_t *len, int timeout_ms, ch
       if (masked)
         hn += 4;
       if (n > WS_MAX_MESSAGE) {
-        set_err(err, errlen, "WebSocket frame of %llu bytes is too large", (unsigned long long)n);
+        ttb_set_err(err, errlen, "WebSocket frame of %llu bytes is too large", (unsigned long long)n);
         return -1;
       }
       if (w->len < hn + n) {
         if (hn + n > w->cap) {
           uint8_t *nb = realloc(w->buf, hn + n);
           if (nb == NULL) {
-            set_err(err, errlen, "out of memory");
+            ttb_set_err(err, errlen, "out of memory");
             return -1;
           }
           w->buf = nb;
@@ -699,7 +688,7 @@ int ttb_ws_recv(ttb_ws *w, const uint8_t **data, size_t *len, int timeout_ms, ch
         rc = ttb_ws_send(w, 10, payload, (size_t)n, err, errlen);
       } else if (op == 8) {
         unsigned code = n >= 2 ? (unsigned)payload[0] << 8 | payload[1] : 1005;
-        set_err(err, errlen, "the server closed the socket (code %u%s%.*s)", code, n > 2 ? ": " : "",
+        ttb_set_err(err, errlen, "the server closed the socket (code %u%s%.*s)", code, n > 2 ? ": " : "",
                 n > 2 ? (int)(n - 2) : 0, (const char *)payload + 2);
         rc = -1;
       } else if (op == 1 || op == 2 || op == 0) {
@@ -707,7 +696,7 @@ int ttb_ws_recv(ttb_ws *w, const uint8_t **data, size_t *len, int timeout_ms, ch
           w->msg_len = 0;
           w->msg_op = op;
         } else if (w->msg_op == 0) {
-          set_err(err, errlen, "continuation frame without a message");
+          ttb_set_err(err, errlen, "continuation frame without a message");
           rc = -1;
         }
         if (rc == 0)

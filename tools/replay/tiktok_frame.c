@@ -8,20 +8,8 @@
 #include <string.h>
 #include <zlib.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
+#include "common.h"
+
 
 /* ------------------------------------------------------------- strings */
 
@@ -161,7 +149,7 @@ int ttb_tf_join(ttb_tf_joiner *j, const Ttboost__V1__TraceRecord *rec, char *err
   }
   const Ttboost__V1__TiktokFrame *t = rec->tiktok;
   if (rec->record_case != TTBOOST__V1__TRACE_RECORD__RECORD_TIKTOK || t == NULL) {
-    set_err(err, errlen, "not a TiktokFrame record");
+    ttb_set_err(err, errlen, "not a TiktokFrame record");
     return -1;
   }
   if (j->chunks == 0) {
@@ -170,7 +158,7 @@ int ttb_tf_join(ttb_tf_joiner *j, const Ttboost__V1__TraceRecord *rec, char *err
   }
   size_t n = t->frame.len;
   if (j->len + n > TTB_TF_MAX_MESSAGE) {
-    set_err(err, errlen, "a TikTok message of more than %u bytes (in %zu chunks)",
+    ttb_set_err(err, errlen, "a TikTok message of more than %u bytes (in %zu chunks)",
             TTB_TF_MAX_MESSAGE, j->chunks + 1);
     j->len = 0;
     j->chunks = 0;
@@ -182,7 +170,7 @@ int ttb_tf_join(ttb_tf_joiner *j, const Ttboost__V1__TraceRecord *rec, char *err
       c *= 2;
     uint8_t *p = realloc(j->buf, c);
     if (p == NULL) {
-      set_err(err, errlen, "out of memory");
+      ttb_set_err(err, errlen, "out of memory");
       j->len = 0;
       j->chunks = 0;
       return -1;
@@ -244,14 +232,14 @@ int ttb_tf_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out, siz
   z_stream z;
   memset(&z, 0, sizeof z);
   if (inflateInit2(&z, 15 + 32) != Z_OK) { /* +32: gzip or zlib, by the header */
-    set_err(err, errlen, "inflate: cannot initialise zlib");
+    ttb_set_err(err, errlen, "inflate: cannot initialise zlib");
     return -1;
   }
   size_t cap = len * 4 + 256 < max ? len * 4 + 256 : max;
   uint8_t *buf = malloc(cap + 1);
   if (buf == NULL) {
     inflateEnd(&z);
-    set_err(err, errlen, "out of memory");
+    ttb_set_err(err, errlen, "out of memory");
     return -1;
   }
   z.next_in = (Bytef *)in;
@@ -261,13 +249,13 @@ int ttb_tf_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out, siz
   for (;;) {
     if (have == cap) {
       if (cap >= max) {
-        set_err(err, errlen, "inflate: more than %zu bytes", max);
+        ttb_set_err(err, errlen, "inflate: more than %zu bytes", max);
         goto fail;
       }
       size_t c = cap * 2 < max ? cap * 2 : max;
       uint8_t *p = realloc(buf, c + 1);
       if (p == NULL) {
-        set_err(err, errlen, "out of memory");
+        ttb_set_err(err, errlen, "out of memory");
         goto fail;
       }
       buf = p;
@@ -280,11 +268,11 @@ int ttb_tf_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out, siz
     if (zr == Z_STREAM_END)
       break;
     if (zr == Z_BUF_ERROR && z.avail_in == 0) {
-      set_err(err, errlen, "inflate: the data ends early (%zu bytes in, %zu out)", len, have);
+      ttb_set_err(err, errlen, "inflate: the data ends early (%zu bytes in, %zu out)", len, have);
       goto fail;
     }
     if (zr != Z_OK && zr != Z_BUF_ERROR) {
-      set_err(err, errlen, "inflate: %s", z.msg ? z.msg : "corrupt data");
+      ttb_set_err(err, errlen, "inflate: %s", z.msg ? z.msg : "corrupt data");
       goto fail;
     }
   }
@@ -306,14 +294,14 @@ int ttb_tf_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen, ch
   z_stream z;
   memset(&z, 0, sizeof z);
   if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    set_err(err, errlen, "deflate: cannot initialise zlib");
+    ttb_set_err(err, errlen, "deflate: cannot initialise zlib");
     return -1;
   }
   size_t cap = deflateBound(&z, (uLong)len);
   uint8_t *buf = malloc(cap ? cap : 1);
   if (buf == NULL) {
     deflateEnd(&z);
-    set_err(err, errlen, "out of memory");
+    ttb_set_err(err, errlen, "out of memory");
     return -1;
   }
   z.next_in = (Bytef *)in;
@@ -324,7 +312,7 @@ int ttb_tf_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen, ch
   if (zr != Z_STREAM_END) {
     deflateEnd(&z);
     free(buf);
-    set_err(err, errlen, "deflate failed");
+    ttb_set_err(err, errlen, "deflate failed");
     return -1;
   }
   *outlen = cap - z.avail_out;
