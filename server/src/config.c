@@ -22,13 +22,13 @@ void ttb_config_defaults(ttb_config *c)
   c->login_max_failures = 10;
   c->login_window_s = 300;
   c->tiktok = true;
-  snprintf(c->tiktok_web, sizeof c->tiktok_web, "https://www.tiktok.com");
-  snprintf(c->tiktok_ws, sizeof c->tiktok_ws, "wss://webcast-ws.tiktok.com");
-  c->tiktok_lookup_s = 30;
-  c->tiktok_linger_s = 60;
-  c->tiktok_heartbeat_s = 10;
-  c->tiktok_dead_s = 60;
-  c->tiktok_backoff_cap_s = 30;
+  snprintf(c->tiktok_web, sizeof c->tiktok_web, "%s", TTB_TIKTOK_WEB_DEFAULT);
+  snprintf(c->tiktok_ws, sizeof c->tiktok_ws, "%s", TTB_TIKTOK_WS_DEFAULT);
+  c->tiktok_lookup_s = TTB_TIKTOK_LOOKUP_S;
+  c->tiktok_linger_s = TTB_TIKTOK_LINGER_S;
+  c->tiktok_heartbeat_s = TTB_TIKTOK_HEARTBEAT_S;
+  c->tiktok_dead_s = TTB_TIKTOK_DEAD_S;
+  c->tiktok_backoff_cap_s = TTB_TIKTOK_BACKOFF_CAP_S;
 }
 
 const char *ttb_config_usage(void)

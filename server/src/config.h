@@ -10,6 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The TikTok connector's defaults (also tiktok.c's ttb_tiktok_opts_defaults). */
+#define TTB_TIKTOK_WEB_DEFAULT "https://www.tiktok.com"
+#define TTB_TIKTOK_WS_DEFAULT "wss://webcast-ws.tiktok.com"
+#define TTB_TIKTOK_LOOKUP_S 30
+#define TTB_TIKTOK_LINGER_S 60
+#define TTB_TIKTOK_HEARTBEAT_S 10
+#define TTB_TIKTOK_DEAD_S 60
+#define TTB_TIKTOK_BACKOFF_CAP_S 30
+
 typedef struct ttb_config {
   char listen_host[64];     /* 127.0.0.1 */
   uint16_t port;            /* 8080; 0 = any free port (printed) */

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "trace.h"
 #include "webcast.h"
 
@@ -160,13 +161,13 @@ const char *ttb_tiktok_state_name(ttb_tiktok_state s)
 void ttb_tiktok_opts_defaults(ttb_tiktok_opts *o)
 {
   memset(o, 0, sizeof *o);
-  snprintf(o->web, sizeof o->web, "https://www.tiktok.com");
-  snprintf(o->ws, sizeof o->ws, "wss://webcast-ws.tiktok.com");
-  o->lookup_ms = 30000;
-  o->linger_ms = 60000;
-  o->heartbeat_ms = 10000;
-  o->dead_ms = 60000;
-  o->backoff_cap_ms = 30000;
+  snprintf(o->web, sizeof o->web, "%s", TTB_TIKTOK_WEB_DEFAULT);
+  snprintf(o->ws, sizeof o->ws, "%s", TTB_TIKTOK_WS_DEFAULT);
+  o->lookup_ms = TTB_TIKTOK_LOOKUP_S * 1000u;
+  o->linger_ms = TTB_TIKTOK_LINGER_S * 1000u;
+  o->heartbeat_ms = TTB_TIKTOK_HEARTBEAT_S * 1000u;
+  o->dead_ms = TTB_TIKTOK_DEAD_S * 1000u;
+  o->backoff_cap_ms = TTB_TIKTOK_BACKOFF_CAP_S * 1000u;
   o->blocked_wait_ms = 2000;
   o->http_timeout_ms = 10000;
 }
