@@ -44,42 +44,6 @@ static void teardown(void)
 
 TestSuite(replay, .init = setup, .fini = teardown, .timeout = 180);
 
-static const char *tool(const char *env)
-{
-  const char *v = getenv(env);
-  cr_assert(v && *v, "%s is not set (run through meson test)", env);
-  return v;
-}
-
-/* Runs argv with stdout and stderr into out (NUL-terminated); returns the exit status. */
-static int run(const char *const *argv, char *out, size_t cap)
-{
-  int p[2];
-  cr_assert_eq(pipe(p), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-  posix_spawn_file_actions_addclose(&fa, p[0]);
-  pid_t pid;
-  int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  cr_assert_eq(rc, 0, "cannot run %s", argv[0]);
-  size_t len = 0;
-  ssize_t k;
-  char sink[4096];
-  while ((k = read(p[0], len + 1 < cap ? out + len : sink,
-                   len + 1 < cap ? cap - 1 - len : sizeof sink)) > 0)
-    if (len + 1 < cap)
-      len += (size_t)k;
-  out[len] = '\0';
-  close(p[0]);
-  int st;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* ------------------------------------------------------ making test traces */
 
 static ttb_trace_writer *W;
@@ -200,13 +164,13 @@ static void make_trace(int variant)
  * where one never will). */
 static int replay_t(const char *file, const char *extra, const char *timeout, char *out, size_t cap)
 {
-  const char *argv[20] = {tool("TTB_REPLAY"), file, "--server", S.url, "--ingest-secret",
+  const char *argv[20] = {env_or_fail("TTB_REPLAY"), file, "--server", S.url, "--ingest-secret",
                           TEST_SECRET, "--key", key, "--expect", "--timeout", timeout};
   int n = 11;
   if (extra)
     argv[n++] = extra;
   argv[n] = NULL;
-  return run(argv, out, cap);
+  return run_capture(argv, out, cap);
 }
 
 static int replay(const char *file, const char *extra, char *out, size_t cap)
@@ -274,7 +238,7 @@ Test(replay, unexpected_message_fails)
 Test(replay, demo_trace_matches)
 {
   static char out[1 << 16];
-  int st = replay(tool("TTB_DEMO_TRACE"), "--max", out, sizeof out);
+  int st = replay(env_or_fail("TTB_DEMO_TRACE"), "--max", out, sizeof out);
   cr_assert_eq(st, 0, "exit %d:\n%s", st, out);
   cr_assert(strstr(out, "match: 158 messages as expected"), "%s", out);
 }
@@ -283,23 +247,23 @@ Test(replay, usage_errors)
 {
   static char out[1 << 14];
   make_trace(0);
-  const char *no_key[] = {tool("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret", "x",
+  const char *no_key[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret", "x",
                           "--expect", NULL};
-  cr_assert_eq(run(no_key, out, sizeof out), 2, "%s", out);
+  cr_assert_eq(run_capture(no_key, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "--expect needs --key"), "%s", out);
-  const char *both[] = {tool("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret", "x",
+  const char *both[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret", "x",
                         "--max", "--speed", "2", NULL};
-  cr_assert_eq(run(both, out, sizeof out), 2, "%s", out);
-  const char *help[] = {tool("TTB_REPLAY"), "--help", NULL};
-  cr_assert_eq(run(help, out, sizeof out), 0);
+  cr_assert_eq(run_capture(both, out, sizeof out), 2, "%s", out);
+  const char *help[] = {env_or_fail("TTB_REPLAY"), "--help", NULL};
+  cr_assert_eq(run_capture(help, out, sizeof out), 0);
   cr_assert(strstr(out, "usage: ttb-replay"), "%s", out);
-  const char *bad_secret[] = {tool("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
+  const char *bad_secret[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
                               "wrong", "--channel", user_id, NULL};
-  cr_assert_eq(run(bad_secret, out, sizeof out), 2, "%s", out);
+  cr_assert_eq(run_capture(bad_secret, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "HTTP 401"), "%s", out);
-  const char *not_trace[] = {tool("TTB_REPLAY"), "/etc/hostname", "--server", S.url,
+  const char *not_trace[] = {env_or_fail("TTB_REPLAY"), "/etc/hostname", "--server", S.url,
                              "--ingest-secret", TEST_SECRET, "--channel", user_id, NULL};
-  cr_assert_eq(run(not_trace, out, sizeof out), 2, "%s", out);
+  cr_assert_eq(run_capture(not_trace, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "not a trace"), "%s", out);
 }
 
@@ -314,18 +278,18 @@ Test(replay, without_expect_posts_to_the_channel)
   cr_assert(ws_text(&w, msg, sizeof msg, 5000));
   cr_assert(strstr(msg, "\"hello\""), "%s", msg);
   static char out[1 << 14];
-  const char *argv[] = {tool("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
+  const char *argv[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
                         TEST_SECRET, "--channel", user_id, "--speed", "4", NULL};
-  int st = run(argv, out, sizeof out);
+  int st = run_capture(argv, out, sizeof out);
   cr_assert_eq(st, 0, "%s", out);
   cr_assert(strstr(out, "9/9 events posted (100%)"), "%s", out);
   cr_assert(ws_text(&w, msg, sizeof msg, 10000));
   cr_assert(strstr(msg, "Сәлем! қалың қалай? 👋"), "%s", msg);
   ws_close(&w);
   /* a trace's own channel that no licence has: refused, exit 1 */
-  const char *own[] = {tool("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
+  const char *own[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
                        TEST_SECRET, "--max", NULL};
-  cr_assert_eq(run(own, out, sizeof out), 1, "%s", out);
+  cr_assert_eq(run_capture(own, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "unknown_channel"), "%s", out);
 }
 
@@ -336,7 +300,7 @@ Test(replay, record_json_and_binary)
   int p[2][2];
   pid_t pid[2];
   for (int k = 0; k < 2; k++) {
-    const char *argv[] = {tool("TTB_RECORD"), "--server", S.url, "--key", key, "--out",
+    const char *argv[] = {env_or_fail("TTB_RECORD"), "--server", S.url, "--key", key, "--out",
                           k ? bin_path : tpath, "--seconds", "6", k ? "--binary" : NULL, NULL};
     cr_assert_eq(pipe(p[k]), 0);
     posix_spawn_file_actions_t fa;
@@ -380,14 +344,14 @@ Test(replay, record_json_and_binary)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ttb-record: %s", err);
   }
   static char out[1 << 16];
-  const char *dump[] = {tool("TTB_TRACE"), "dump", tpath, NULL};
-  cr_assert_eq(run(dump, out, sizeof out), 0, "%s", out);
+  const char *dump[] = {env_or_fail("TTB_TRACE"), "dump", tpath, NULL};
+  cr_assert_eq(run_capture(dump, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "\"source\":\"ttb-record\""), "%s", out);
   cr_assert(strstr(out, "\"direction\":\"DIRECTION_SERVER_TO_CLIENT\",\"server\":{\"type\":\"hello\""), "%s", out);
   cr_assert(strstr(out, "\"type\":\"chat\",\"user\":\"Dana\",\"message\":\"Өте жақсы\""), "%s", out);
   cr_assert(strstr(out, "\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":2"), "%s", out);
-  const char *dumpb[] = {tool("TTB_TRACE"), "dump", bin_path, NULL};
-  cr_assert_eq(run(dumpb, out, sizeof out), 0, "%s", out);
+  const char *dumpb[] = {env_or_fail("TTB_TRACE"), "dump", bin_path, NULL};
+  cr_assert_eq(run_capture(dumpb, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "\"type\":\"audio\""), "binary mode records audio frames: %s", out);
   cr_assert(strstr(out, "\"message\":\"Өте жақсы\""), "%s", out);
   unlink(bin_path);
@@ -408,17 +372,17 @@ static long stat_of(const char *out, const char *section, const char *label)
 Test(replay, trace_tool)
 {
   static char out[1 << 17];
-  const char *stats[] = {tool("TTB_TRACE"), "stats", tool("TTB_DEMO_TRACE"), NULL};
-  cr_assert_eq(run(stats, out, sizeof out), 0, "%s", out);
+  const char *stats[] = {env_or_fail("TTB_TRACE"), "stats", env_or_fail("TTB_DEMO_TRACE"), NULL};
+  cr_assert_eq(run_capture(stats, out, sizeof out), 0, "%s", out);
   cr_assert_eq(stat_of(out, "ingest", "chat"), 141, "%s", out);
   cr_assert_eq(stat_of(out, "ingest", "streak ends"), 11, "%s", out);
   cr_assert_eq(stat_of(out, "server to client", "gift"), 17, "%s", out);
-  const char *dump[] = {tool("TTB_TRACE"), "dump", tool("TTB_DEMO_TRACE"), NULL};
-  cr_assert_eq(run(dump, out, sizeof out), 0, "%s", out);
+  const char *dump[] = {env_or_fail("TTB_TRACE"), "dump", env_or_fail("TTB_DEMO_TRACE"), NULL};
+  cr_assert_eq(run_capture(dump, out, sizeof out), 0, "%s", out);
   cr_assert(strncmp(out, "{\"header\":{\"version\":1,\"created_us\":1767225600000000,", 52) == 0, "%s", out);
   cr_assert(strstr(out, "{\"time_us\":1500000,\"direction\":\"DIRECTION_INGEST\",\"ingest\":{\"type\":\"chat\""), "%s", out);
   /* a cut file: what was read is printed, then the error with the offset; exit 1 */
-  FILE *f = fopen(tool("TTB_DEMO_TRACE"), "rb");
+  FILE *f = fopen(env_or_fail("TTB_DEMO_TRACE"), "rb");
   cr_assert_not_null(f);
   static uint8_t buf[1 << 16];
   size_t n = fread(buf, 1, sizeof buf, f);
@@ -427,11 +391,11 @@ Test(replay, trace_tool)
   cr_assert_not_null(f);
   fwrite(buf, 1, n / 2, f);
   fclose(f);
-  const char *cut[] = {tool("TTB_TRACE"), "dump", tpath, NULL};
-  cr_assert_eq(run(cut, out, sizeof out), 1, "%s", out);
+  const char *cut[] = {env_or_fail("TTB_TRACE"), "dump", tpath, NULL};
+  cr_assert_eq(run_capture(cut, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "truncated: the record at offset"), "%s", out);
   cr_assert(strstr(out, "DIRECTION_INGEST"), "%s", out);
-  const char *help[] = {tool("TTB_TRACE"), "--help", NULL};
-  cr_assert_eq(run(help, out, sizeof out), 0);
+  const char *help[] = {env_or_fail("TTB_TRACE"), "--help", NULL};
+  cr_assert_eq(run_capture(help, out, sizeof out), 0);
   cr_assert(strstr(out, "usage: ttb-trace dump FILE"), "%s", out);
 }

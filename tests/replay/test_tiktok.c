@@ -27,46 +27,11 @@
 
 extern char **environ;
 
-static const char *env(const char *name)
-{
-  const char *v = getenv(name);
-  cr_assert(v && *v, "%s is not set (run through meson test)", name);
-  return v;
-}
-
 static uint64_t mono_ms(void)
 {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
-
-/* Runs argv with stdout and stderr into out (NUL-terminated); returns the exit status. */
-static int run(const char *const *argv, char *out, size_t cap)
-{
-  int p[2];
-  cr_assert_eq(pipe(p), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-  posix_spawn_file_actions_addclose(&fa, p[0]);
-  pid_t pid;
-  int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  cr_assert_eq(rc, 0, "cannot run %s", argv[0]);
-  size_t len = 0;
-  ssize_t k;
-  char sink[4096];
-  while ((k = read(p[0], len + 1 < cap ? out + len : sink, len + 1 < cap ? cap - 1 - len : sizeof sink)) > 0)
-    if (len + 1 < cap)
-      len += (size_t)k;
-  out[len] = '\0';
-  close(p[0]);
-  int st;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static size_t count(const char *hay, const char *needle)
@@ -267,7 +232,7 @@ static bool fake_wait(fake *f, const char *needle, size_t times, int ms)
 static void fake_start(fake *f, const char *trace, const char *const *extra)
 {
   memset(f, 0, sizeof *f);
-  const char *argv[32] = {env("TTB_REPLAY"), "--tiktok-serve", trace, "--listen", "127.0.0.1:0", "-v"};
+  const char *argv[32] = {env_or_fail("TTB_REPLAY"), "--tiktok-serve", trace, "--listen", "127.0.0.1:0", "-v"};
   int n = 6;
   for (int i = 0; extra && extra[i]; i++)
     argv[n++] = extra[i];
@@ -320,8 +285,8 @@ static char out[1 << 20];
 
 Test(tiktok_replay, dump_decodes_the_demo)
 {
-  const char *argv[] = {env("TTB_TRACE"), "dump", env("TTB_TIKTOK_DEMO_TRACE"), NULL};
-  cr_assert_eq(run(argv, out, sizeof out), 0, "%s", out);
+  const char *argv[] = {env_or_fail("TTB_TRACE"), "dump", env_or_fail("TTB_TIKTOK_DEMO_TRACE"), NULL};
+  cr_assert_eq(run_capture(argv, out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "\"source\":\"ttboost-server tiktok\""));
   cr_expect_eq(count(out, "\"direction\":\"DIRECTION_TIKTOK\""), 25);
   cr_expect_eq(count(out, "\"method\":\"WebcastChatMessage\""), 18, "17 chats and one re-sent");
@@ -347,8 +312,8 @@ Test(tiktok_replay, dump_decodes_the_demo)
   cr_expect_eq(count(out, "\"msg_id\":\"7301500000000003400\""), 2, "the duplicate msg_id");
   cr_expect_null(strstr(out, "undecodable"));
 
-  const char *sargv[] = {env("TTB_TRACE"), "stats", env("TTB_TIKTOK_DEMO_TRACE"), NULL};
-  cr_assert_eq(run(sargv, out, sizeof out), 0, "%s", out);
+  const char *sargv[] = {env_or_fail("TTB_TRACE"), "stats", env_or_fail("TTB_TIKTOK_DEMO_TRACE"), NULL};
+  cr_assert_eq(run_capture(sargv, out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "TikTok push socket: 25 records"), "%s", out);
   cr_expect(strstr(out, "  chat                         17 "), "%s", out);
   cr_expect(strstr(out, "    streak ends                 1"), "%s", out);
@@ -384,8 +349,8 @@ Test(tiktok_replay, dump_shows_what_does_not_decode)
   free(cb);
   put(w, 5000, NULL, 0); /* an empty message */
   end_trace(w);
-  const char *argv[] = {env("TTB_TRACE"), "dump", tpath, NULL};
-  cr_assert_eq(run(argv, out, sizeof out), 0, "%s", out);
+  const char *argv[] = {env_or_fail("TTB_TRACE"), "dump", tpath, NULL};
+  cr_assert_eq(run_capture(argv, out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "{\"time_us\":1000,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":"
                         "\"7301000000000000042\",\"chunks\":1,\"push_frame\":{\"bytes\":13,\"undecodable\":"
                         "\"not a PushFrame\"}}}"),
@@ -397,8 +362,8 @@ Test(tiktok_replay, dump_shows_what_does_not_decode)
   cr_expect(strstr(out, "{\"time_us\":5000,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":"
                         "\"7301000000000000042\",\"chunks\":1,\"push_frame\":{\"bytes\":0,"),
             "%s", out);
-  const char *sargv[] = {env("TTB_TRACE"), "stats", tpath, NULL};
-  cr_assert_eq(run(sargv, out, sizeof out), 0, "%s", out);
+  const char *sargv[] = {env_or_fail("TTB_TRACE"), "stats", tpath, NULL};
+  cr_assert_eq(run_capture(sargv, out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "    undecodable frames          1"), "%s", out);
   cr_expect(strstr(out, "    bad payloads                1"), "%s", out);
   cr_expect(strstr(out, "  undecodable                   1"), "%s", out);
@@ -431,16 +396,16 @@ Test(tiktok_replay, chunks_are_joined)
   uint8_t *f = msg_frame("WebcastChatMessage", 78, c, cl, 71, false, &fl);
   put(w, 200, f, fl);
   end_trace(w);
-  const char *argv[] = {env("TTB_TRACE"), "dump", tpath, NULL};
-  cr_assert_eq(run(argv, out, sizeof out), 0, "%.2000s", out);
+  const char *argv[] = {env_or_fail("TTB_TRACE"), "dump", tpath, NULL};
+  cr_assert_eq(run_capture(argv, out, sizeof out), 0, "%.2000s", out);
   char want[128];
   snprintf(want, sizeof want, "\"chunks\":3,\"push_frame\":{\"bytes\":%zu,", n);
   cr_expect(strstr(out, want), "no %s", want);
   cr_expect(strstr(out, "\"comment\":\"Zaaaaaaaaaa"));
   cr_expect(strstr(out, "\"comment\":\"hello after the big one\""));
   cr_expect_eq(count(out, "\"direction\":\"DIRECTION_TIKTOK\""), 2, "one line per message");
-  const char *sargv[] = {env("TTB_TRACE"), "stats", tpath, NULL};
-  cr_assert_eq(run(sargv, out, sizeof out), 0, "%s", out);
+  const char *sargv[] = {env_or_fail("TTB_TRACE"), "stats", tpath, NULL};
+  cr_assert_eq(run_capture(sargv, out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "TikTok push socket: 4 records"), "%s", out);
   cr_expect(strstr(out, "    continuation chunks         2"), "%s", out);
   cr_expect(strstr(out, "  chat                          2 "), "%s", out);
@@ -462,7 +427,7 @@ Test(tiktok_replay, chunks_are_joined)
   r.tiktok = &tf;
   cr_assert_eq(ttb_trace_write(w, &r, err, sizeof err), 0, "%s", err);
   end_trace(w);
-  cr_assert_eq(run(argv, out, sizeof out), 0, "%s", out);
+  cr_assert_eq(run_capture(argv, out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "\"time_us\":300,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":\"1\","
                         "\"chunks\":1,\"bytes\":61440,\"incomplete\":"),
             "%s", out);
@@ -486,7 +451,7 @@ static srv fake_srv(const fake *f)
 
 Test(tiktok_replay, serve_http)
 {
-  fake_start(&F, env("TTB_TIKTOK_DEMO_TRACE"), NULL);
+  fake_start(&F, env_or_fail("TTB_TIKTOK_DEMO_TRACE"), NULL);
   srv s = fake_srv(&F);
   http_resp r;
   cr_assert_eq(http(&s, "GET", "/", NULL, NULL, 0, &r), 200);
@@ -512,7 +477,7 @@ Test(tiktok_replay, serve_http)
 
   /* only one handle; another room id */
   const char *extra[] = {"--tiktok-user", "@Demo_Streamer", "--room-id", "42", NULL};
-  fake_start(&F, env("TTB_TIKTOK_DEMO_TRACE"), extra);
+  fake_start(&F, env_or_fail("TTB_TIKTOK_DEMO_TRACE"), extra);
   s = fake_srv(&F);
   cr_assert_eq(http(&s, "GET", LOOKUP "someone.else", NULL, NULL, 0, &r), 200);
   cr_expect(strstr(r.body, "\"statusCode\":19881007"), "%s", r.body);
@@ -534,10 +499,10 @@ static ws W;
 Test(tiktok_replay, serve_socket_replays_the_frames)
 {
   msgs m;
-  load_msgs(env("TTB_TIKTOK_DEMO_TRACE"), &m);
+  load_msgs(env_or_fail("TTB_TIKTOK_DEMO_TRACE"), &m);
   cr_assert_eq(m.n, 25u);
   const char *extra[] = {"--speed", "10", NULL};
-  fake_start(&F, env("TTB_TIKTOK_DEMO_TRACE"), extra);
+  fake_start(&F, env_or_fail("TTB_TIKTOK_DEMO_TRACE"), extra);
   srv s = fake_srv(&F);
   cr_assert_eq(ws_connect(&W, &s, WS_PATH, NULL), 0);
   uint64_t t0 = mono_ms();
@@ -679,8 +644,8 @@ static srv S;
 
 static bool server_has_connector(void)
 {
-  const char *argv[] = {env("TTBOOST_SERVER"), "--help", NULL};
-  run(argv, out, sizeof out);
+  const char *argv[] = {env_or_fail("TTBOOST_SERVER"), "--help", NULL};
+  run_capture(argv, out, sizeof out);
   return strstr(out, "tiktok-web") != NULL;
 }
 
@@ -715,7 +680,7 @@ Test(tiktok_replay, whole_stack_hears_the_demo_once, .timeout = 180)
   if (!server_has_connector())
     cr_skip_test("ttboost-server has no --tiktok-web yet");
   const char *extra[] = {"--speed", "4", "--end-after", "--tiktok-user", "demo_streamer", NULL};
-  fake_start(&F, env("TTB_TIKTOK_DEMO_TRACE"), extra);
+  fake_start(&F, env_or_fail("TTB_TIKTOK_DEMO_TRACE"), extra);
   char tdir[] = "/tmp/ttb-tiktok-trace-XXXXXX";
   cr_assert_not_null(mkdtemp(tdir));
   const char *sx[] = {"--tiktok", "on", "--tiktok-web", F.web, "--tiktok-ws", F.ws, "--tiktok-lookup-s", "1",
@@ -819,7 +784,7 @@ Test(tiktok_replay, whole_stack_hears_the_demo_once, .timeout = 180)
   cr_expect_eq(files, 1u, "one trace per connection");
   if (rec[0]) {
     msgs demo, got;
-    load_msgs(env("TTB_TIKTOK_DEMO_TRACE"), &demo);
+    load_msgs(env_or_fail("TTB_TIKTOK_DEMO_TRACE"), &demo);
     load_msgs(rec, &got);
     size_t k = 0, hbs = 0, ends = 0;
     for (size_t i = 0; i < got.n; i++) {
@@ -840,8 +805,8 @@ Test(tiktok_replay, whole_stack_hears_the_demo_once, .timeout = 180)
     cr_expect_eq(k, demo.n, "%zu of the demo's messages recorded in order", k);
     cr_expect_gt(hbs, 0u);
     cr_expect_eq(ends, 1u, "the end of the stream recorded");
-    const char *argv[] = {env("TTB_TRACE"), "dump", rec, NULL};
-    cr_expect_eq(run(argv, out, sizeof out), 0, "%s", out);
+    const char *argv[] = {env_or_fail("TTB_TRACE"), "dump", rec, NULL};
+    cr_expect_eq(run_capture(argv, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "\"source\":\"ttboost-server tiktok\""), "%.500s", out);
     cr_expect_eq(count(out, "\"method\":\"WebcastChatMessage\""), 18);
     cr_expect(strstr(out, "\"action\":3,\"meaning\":\"stream ended\""));

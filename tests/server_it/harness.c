@@ -23,7 +23,7 @@
 
 extern char **environ;
 
-static const char *env_or_fail(const char *name)
+const char *env_or_fail(const char *name)
 {
   const char *v = getenv(name);
   cr_assert(v && *v, "%s is not set (run through meson test)", name);
@@ -443,4 +443,32 @@ bool json_str(const char *js, const char *key, char *out, size_t cap)
     return false;
   snprintf(out, cap, "%.*s", (int)(e - p), p);
   return true;
+}
+
+int run_capture(const char *const *argv, char *out, size_t cap)
+{
+  int p[2];
+  cr_assert_eq(pipe(p), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+  posix_spawn_file_actions_addclose(&fa, p[0]);
+  pid_t pid;
+  int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  cr_assert_eq(rc, 0, "cannot run %s", argv[0]);
+  size_t len = 0;
+  ssize_t k;
+  char sink[4096];
+  while ((k = read(p[0], len + 1 < cap ? out + len : sink,
+                   len + 1 < cap ? cap - 1 - len : sizeof sink)) > 0)
+    if (len + 1 < cap)
+      len += (size_t)k;
+  out[len] = '\0';
+  close(p[0]);
+  int st;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -30,6 +30,12 @@ int srv_stop(srv *s);
 /* Removes the data dir. */
 void srv_cleanup(srv *s);
 
+/* The value of environment variable name (set by meson); fails the test when unset. */
+const char *env_or_fail(const char *name);
+/* Runs argv (argv[0] a path) with stdout and stderr into out[cap]
+ * (NUL-terminated, cut at cap); returns the exit status, -1 when killed. */
+int run_capture(const char *const *argv, char *out, size_t cap);
+
 /* Runs ttboost-admin --data-dir s->dir ARGS...; stdout into out[cap]; returns exit status. */
 int admin(const srv *s, char *out, size_t cap, const char *const *args);
 /* A new licence key (admin license create), into key[cap]. */
