@@ -117,6 +117,15 @@ def emit(ev, **kw):
 VIOLATIONS = [0]
 
 
+def ttwid_in(cookie):
+    """The ttwid of a Cookie header ("" when absent)."""
+    for part in cookie.split(";"):
+        part = part.strip()
+        if part.startswith("ttwid="):
+            return part[6:]
+    return ""
+
+
 def violation(what, **kw):
     VIOLATIONS[0] += 1
     emit("violation", what=what, **kw)
@@ -230,11 +239,7 @@ class Fake:
                 violation("lookup_param", param=k, got=q.get(k))
         if not hdr.get("referer", "").startswith(TIKTOK):
             violation("lookup_referer", got=hdr.get("referer", ""))
-        ttwid = ""
-        for part in cookie.split(";"):
-            part = part.strip()
-            if part.startswith("ttwid="):
-                ttwid = part[6:]
+        ttwid = ttwid_in(cookie)
         if not ttwid:
             violation("lookup_no_ttwid", cookie=cookie)
         elif ttwid not in self.issued:
@@ -284,11 +289,7 @@ class Fake:
         q = dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
         self.counts["ws_attempt"] += 1
         cookie = headers.get("Cookie", "")
-        ttwid = ""
-        for part in cookie.split(";"):
-            part = part.strip()
-            if part.startswith("ttwid="):
-                ttwid = part[6:]
+        ttwid = ttwid_in(cookie)
         if not ttwid:
             violation("ws_no_ttwid", cookie=cookie)
         elif ttwid not in self.issued:
