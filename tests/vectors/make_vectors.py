@@ -150,7 +150,7 @@ VECTORS = [
                 "protocol_version": 1, "heartbeat_interval_ms": 10000}}),
     ("hello_gap", "events", "ServerMessage",
      {"hello": {"last_seq": "5000", "first_seq": "3977", "resume_gap": True, "server_time_ms": "1795936245123",
-                "protocol_version": 1, "heartbeat_interval_ms": 10000}}),
+                "protocol_version": 1, "heartbeat_interval_ms": 10000, "missed": "976"}}),
     ("stream_error", "events", "ServerMessage",
      {"error": {"error": "slow_consumer", "message": "You fell too far behind; reconnect with ?since=41."}}),
     ("pong", "events", "ServerMessage", {"pong": {"client_time_ms": "1795936245000", "server_time_ms": "1795936245123"}}),

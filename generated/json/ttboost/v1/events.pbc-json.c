@@ -532,6 +532,12 @@ bool ttb_pbc_ttboost_v1_Hello_json_fields(ttb_jw *w, const Ttboost__V1__Hello *m
     return false;
   if (!ttb_jw_u64(w, (uint64_t)m->heartbeat_interval_ms))
     return false;
+  if (m->missed != 0) {
+    if (!ttb_jw_key(w, "\"missed\":", 9))
+      return false;
+    if (!ttb_jw_u64(w, (uint64_t)m->missed))
+      return false;
+  }
   return true;
 }
 
@@ -543,6 +549,17 @@ bool ttb_pbc_ttboost_v1_Hello_json_encode(ttb_jw *w, const Ttboost__V1__Hello *m
 int ttb_pbc_ttboost_v1_Hello_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__Hello *m, ProtobufCAllocator *a)
 {
   switch (kn) {
+  case 6:
+    if (memcmp(k, "missed", 6) == 0) {
+      {
+        uint64_t x_ = 0;
+        if (!ttb_jr_u64(r, v, "missed", UINT64_MAX, &x_))
+          return -1;
+        m->missed = (uint64_t)x_;
+      }
+      return 1;
+    }
+    break;
   case 8:
     if (memcmp(k, "last_seq", 8) == 0) {
       {

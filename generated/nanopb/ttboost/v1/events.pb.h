@@ -67,8 +67,10 @@ typedef struct _ttboost_v1_Hello {
     uint64_t last_seq;
     /* The oldest seq still in the server's history (0: history empty). */
     uint64_t first_seq;
-    /* True when the client asked to resume from a seq older than the history:
- events between it and first_seq are lost for this client. */
+    /* True when the client asked to resume from a seq the server cannot resume
+ from: older than the history (events between it and first_seq are lost
+ for this client), or newer than last_seq (not this server's numbering,
+ e.g. its data directory was replaced). The client takes what follows. */
     bool resume_gap;
     /* The server's clock, milliseconds since the Unix epoch. */
     uint64_t server_time_ms;
@@ -76,6 +78,10 @@ typedef struct _ttboost_v1_Hello {
     uint32_t protocol_version;
     /* The server pings this often; a peer silent for 3 intervals is dead. */
     uint32_t heartbeat_interval_ms;
+    /* With resume_gap: how many events the client missed that cannot be sent
+ any more (seqs since+1 .. first_seq-1, or since+1 .. last_seq when none
+ is left); 0 when unknown (since newer than last_seq). Omitted when 0. */
+    uint64_t missed;
 } ttboost_v1_Hello;
 
 /* A problem on the socket, sent before the server closes it or when a client
@@ -170,7 +176,7 @@ extern "C" {
 #define ttboost_v1_ChatEvent_init_default        {"", "", ""}
 #define ttboost_v1_GiftEvent_init_default        {"", 0, "", ""}
 #define ttboost_v1_AudioFrame_init_default       {0, 0, {0, {0}}, 0, 0, 0, 0, 0, 0}
-#define ttboost_v1_Hello_init_default            {0, 0, 0, 0, 0, 0}
+#define ttboost_v1_Hello_init_default            {0, 0, 0, 0, 0, 0, 0}
 #define ttboost_v1_StreamError_init_default      {"", ""}
 #define ttboost_v1_Pong_init_default             {0, 0}
 #define ttboost_v1_Status_init_default           {"", "", "", ""}
@@ -182,7 +188,7 @@ extern "C" {
 #define ttboost_v1_ChatEvent_init_zero           {"", "", ""}
 #define ttboost_v1_GiftEvent_init_zero           {"", 0, "", ""}
 #define ttboost_v1_AudioFrame_init_zero          {0, 0, {0, {0}}, 0, 0, 0, 0, 0, 0}
-#define ttboost_v1_Hello_init_zero               {0, 0, 0, 0, 0, 0}
+#define ttboost_v1_Hello_init_zero               {0, 0, 0, 0, 0, 0, 0}
 #define ttboost_v1_StreamError_init_zero         {"", ""}
 #define ttboost_v1_Pong_init_zero                {0, 0}
 #define ttboost_v1_Status_init_zero              {"", "", "", ""}
@@ -215,6 +221,7 @@ extern "C" {
 #define ttboost_v1_Hello_server_time_ms_tag      4
 #define ttboost_v1_Hello_protocol_version_tag    5
 #define ttboost_v1_Hello_heartbeat_interval_ms_tag 6
+#define ttboost_v1_Hello_missed_tag              7
 #define ttboost_v1_StreamError_error_tag         1
 #define ttboost_v1_StreamError_message_tag       2
 #define ttboost_v1_Pong_client_time_ms_tag       1
@@ -276,7 +283,8 @@ X(a, STATIC,   SINGULAR, UINT64,   first_seq,         2) \
 X(a, STATIC,   SINGULAR, BOOL,     resume_gap,        3) \
 X(a, STATIC,   SINGULAR, UINT64,   server_time_ms,    4) \
 X(a, STATIC,   SINGULAR, UINT32,   protocol_version,   5) \
-X(a, STATIC,   SINGULAR, UINT32,   heartbeat_interval_ms,   6)
+X(a, STATIC,   SINGULAR, UINT32,   heartbeat_interval_ms,   6) \
+X(a, STATIC,   SINGULAR, UINT64,   missed,            7)
 #define ttboost_v1_Hello_CALLBACK NULL
 #define ttboost_v1_Hello_DEFAULT NULL
 
@@ -380,7 +388,7 @@ extern const pb_msgdesc_t ttboost_v1_ClientMessage_msg;
 #define ttboost_v1_ChatEvent_size                1673
 #define ttboost_v1_ClientMessage_size            13
 #define ttboost_v1_GiftEvent_size                783
-#define ttboost_v1_Hello_size                    47
+#define ttboost_v1_Hello_size                    58
 #define ttboost_v1_Ping_size                     11
 #define ttboost_v1_Pong_size                     22
 #define ttboost_v1_ServerMessage_size            1687

@@ -830,7 +830,7 @@ const ProtobufCMessageDescriptor ttboost__v1__audio_frame__descriptor =
   (ProtobufCMessageInit) ttboost__v1__audio_frame__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__hello__field_descriptors[6] =
+static const ProtobufCFieldDescriptor ttboost__v1__hello__field_descriptors[7] =
 {
   {
     "last_seq",
@@ -904,11 +904,24 @@ static const ProtobufCFieldDescriptor ttboost__v1__hello__field_descriptors[6] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "missed",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__Hello, missed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__hello__field_indices_by_name[] = {
   1,   /* field[1] = first_seq */
   5,   /* field[5] = heartbeat_interval_ms */
   0,   /* field[0] = last_seq */
+  6,   /* field[6] = missed */
   4,   /* field[4] = protocol_version */
   2,   /* field[2] = resume_gap */
   3,   /* field[3] = server_time_ms */
@@ -916,7 +929,7 @@ static const unsigned ttboost__v1__hello__field_indices_by_name[] = {
 static const ProtobufCIntRange ttboost__v1__hello__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__hello__descriptor =
 {
@@ -926,7 +939,7 @@ const ProtobufCMessageDescriptor ttboost__v1__hello__descriptor =
   "Ttboost__V1__Hello",
   "ttboost.v1",
   sizeof(Ttboost__V1__Hello),
-  6,
+  7,
   ttboost__v1__hello__field_descriptors,
   ttboost__v1__hello__field_indices_by_name,
   1,  ttboost__v1__hello__number_ranges,

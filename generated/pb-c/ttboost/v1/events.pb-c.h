@@ -155,8 +155,10 @@ struct  Ttboost__V1__Hello
    */
   uint64_t first_seq;
   /*
-   * True when the client asked to resume from a seq older than the history:
-   * events between it and first_seq are lost for this client.
+   * True when the client asked to resume from a seq the server cannot resume
+   * from: older than the history (events between it and first_seq are lost
+   * for this client), or newer than last_seq (not this server's numbering,
+   * e.g. its data directory was replaced). The client takes what follows.
    */
   protobuf_c_boolean resume_gap;
   /*
@@ -171,10 +173,16 @@ struct  Ttboost__V1__Hello
    * The server pings this often; a peer silent for 3 intervals is dead.
    */
   uint32_t heartbeat_interval_ms;
+  /*
+   * With resume_gap: how many events the client missed that cannot be sent
+   * any more (seqs since+1 .. first_seq-1, or since+1 .. last_seq when none
+   * is left); 0 when unknown (since newer than last_seq). Omitted when 0.
+   */
+  uint64_t missed;
 };
 #define TTBOOST__V1__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__hello__descriptor) \
-    , 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
