@@ -29,6 +29,8 @@
 #define TOUCH_INTERVAL 60     /* last_seen is written at most this often (s) */
 #define DEFAULT_SESSION_DAYS 30
 #define NOTE_MAX 255
+#define INGEST_PREFIX "TTI-"  /* ingest tokens: "TTI-" and 26 base32 characters */
+#define REVOKED_KEEP_SQL "600" /* a revoked session's row is kept this long (s) */
 
 /* Migration i takes the schema from version i to i + 1. Append only. */
 static const char *const migrations[] = {
@@ -56,6 +58,20 @@ static const char *const migrations[] = {
   "CREATE INDEX sessions_user ON sessions(user_id, expires);",
   /* 1 -> 2: the licence's TikTok handle (without @; '' = none). */
   "ALTER TABLE licences ADD COLUMN tiktok TEXT NOT NULL DEFAULT '';",
+  /* 2 -> 3: sessions can be revoked (logout, ttboost-admin session revoke;
+   * unix seconds, 0 = not) and show a hint; per-channel ingest tokens. */
+  "ALTER TABLE sessions ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE sessions ADD COLUMN token_hint TEXT NOT NULL DEFAULT '';"
+  "CREATE INDEX sessions_revoked ON sessions(revoked) WHERE revoked != 0;"
+  "CREATE TABLE ingest_tokens ("
+  "  id INTEGER PRIMARY KEY,"
+  "  token_hash BLOB NOT NULL UNIQUE,"
+  "  token_hint TEXT NOT NULL,"
+  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+  "  created INTEGER NOT NULL,"
+  "  revoked INTEGER NOT NULL DEFAULT 0,"
+  "  note TEXT NOT NULL DEFAULT ''"
+  ");",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -78,6 +94,15 @@ enum {
   ST_SESS_INSERT,
   ST_SESS_BY_HASH,
   ST_SESS_TOUCH,
+  ST_SESS_LIST,
+  ST_SESS_REVOKE_BY_HASH,
+  ST_SESS_REVOKE_BY_ID,
+  ST_SESS_REVOKED_SINCE,
+  ST_ING_INSERT,
+  ST_ING_BY_HASH,
+  ST_ING_LIST,
+  ST_ING_REVOKE_BY_HASH,
+  ST_ING_REVOKE_BY_ID,
   ST_COUNT
 };
 
@@ -85,7 +110,8 @@ enum {
  * without a device id share the one anonymous device "". Parameters:
  * user_id, now. */
 #define DEVICES_SQL(uid, now) \
-  "(SELECT COUNT(DISTINCT device_id) FROM sessions WHERE user_id = " uid " AND expires > " now ")"
+  "(SELECT COUNT(DISTINCT device_id) FROM sessions WHERE user_id = " uid " AND expires > " now \
+  " AND revoked = 0)"
 
 static const char *const stmt_sql[ST_COUNT] = {
   [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -103,16 +129,31 @@ static const char *const stmt_sql[ST_COUNT] = {
   [ST_LIC_SET_TIKTOK_BY_HASH] = "UPDATE licences SET tiktok = ?2 WHERE key_hash = ?1",
   [ST_LIC_SET_TIKTOK_BY_USER] = "UPDATE licences SET tiktok = ?2 WHERE user_id = ?1",
   [ST_LIC_TIKTOK_BY_USER] = "SELECT tiktok FROM licences WHERE user_id = ?1",
-  [ST_SESS_PURGE] = "DELETE FROM sessions WHERE user_id = ?1 AND expires <= ?2",
+  /* a revoked session's row stays a while: the server closes its sockets
+   * by asking for sessions revoked lately (ST_SESS_REVOKED_SINCE) */
+  [ST_SESS_PURGE] = "DELETE FROM sessions WHERE user_id = ?1 AND (expires <= ?2"
+                    " OR (revoked != 0 AND revoked <= ?2 - " REVOKED_KEEP_SQL "))",
   [ST_SESS_DEVICE_HAS] = "SELECT 1 FROM sessions WHERE user_id = ?1 AND device_id = ?2"
-                         " AND expires > ?3 LIMIT 1",
+                         " AND expires > ?3 AND revoked = 0 LIMIT 1",
   [ST_SESS_DEVICES] = "SELECT " DEVICES_SQL("?1", "?2"),
   [ST_SESS_INSERT] = "INSERT INTO sessions (token_hash, user_id, device_id, created, expires,"
-                     " last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?4)",
-  [ST_SESS_BY_HASH] = "SELECT s.id, s.user_id, s.expires, s.last_seen, l.expires, l.revoked"
-                      " FROM sessions s LEFT JOIN licences l ON l.user_id = s.user_id"
+                     " last_seen, token_hint) VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)",
+  [ST_SESS_BY_HASH] = "SELECT s.id, s.user_id, s.expires, s.last_seen, l.expires, l.revoked,"
+                      " s.revoked FROM sessions s LEFT JOIN licences l ON l.user_id = s.user_id"
                       " WHERE s.token_hash = ?1",
   [ST_SESS_TOUCH] = "UPDATE sessions SET last_seen = ?2 WHERE id = ?1",
+  [ST_SESS_LIST] = "SELECT id, token_hint, user_id, device_id, created, expires, last_seen, revoked"
+                   " FROM sessions WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created, id",
+  [ST_SESS_REVOKE_BY_HASH] = "UPDATE sessions SET revoked = ?2 WHERE token_hash = ?1 AND revoked = 0",
+  [ST_SESS_REVOKE_BY_ID] = "UPDATE sessions SET revoked = ?2 WHERE id = ?1 AND revoked = 0",
+  [ST_SESS_REVOKED_SINCE] = "SELECT id FROM sessions WHERE revoked != 0 AND revoked >= ?1",
+  [ST_ING_INSERT] = "INSERT INTO ingest_tokens (token_hash, token_hint, user_id, created, note)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [ST_ING_BY_HASH] = "SELECT user_id, revoked FROM ingest_tokens WHERE token_hash = ?1",
+  [ST_ING_LIST] = "SELECT id, token_hint, user_id, created, revoked, note FROM ingest_tokens"
+                  " ORDER BY created, id",
+  [ST_ING_REVOKE_BY_HASH] = "UPDATE ingest_tokens SET revoked = ?2 WHERE token_hash = ?1 AND revoked = 0",
+  [ST_ING_REVOKE_BY_ID] = "UPDATE ingest_tokens SET revoked = ?2 WHERE id = ?1 AND revoked = 0",
 };
 
 struct ttb_store {
@@ -209,12 +250,13 @@ static void uuid_v4(char out[TTB_STORE_UUID_MAX]) {
   sodium_memzero(u, sizeof u);
 }
 
-/* A new key: "TTB-" and 26 RFC 4648 base32 characters of 130 random bits. */
-static void key_new(char out[TTB_STORE_KEY_MAX]) {
+/* A new key: the 4-character prefix ("TTB-" for a licence key, "TTI-" for
+ * an ingest token) and 26 RFC 4648 base32 characters of 130 random bits. */
+static void key_new(char out[TTB_STORE_KEY_MAX], const char *prefix) {
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   unsigned char b[17]; /* 136 bits, of which the first 130 are used */
   randombytes_buf(b, sizeof b);
-  memcpy(out, KEY_PREFIX, sizeof KEY_PREFIX - 1);
+  memcpy(out, prefix, sizeof KEY_PREFIX - 1);
   for (int i = 0; i < KEY_CHARS; i++) {
     int bit = i * 5, v = 0;
     for (int j = 0; j < 5; j++, bit++) v = (v << 1) | ((b[bit / 8] >> (7 - bit % 8)) & 1);
@@ -443,7 +485,7 @@ int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t 
   for (int attempt = 0; attempt < 3; attempt++) {
     unsigned char hash[HASH_LEN];
     char hint[12];
-    key_new(key);
+    key_new(key, KEY_PREFIX);
     uuid_v4(user_id);
     hash_text(key, hash);
     snprintf(hint, sizeof hint, "%.8s", key);
@@ -611,6 +653,9 @@ static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN
   sqlite3_bind_text(st, 3, device_id, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 4, now);
   sqlite3_bind_int64(st, 5, now + (int64_t)session_days * 86400);
+  char hint[8];
+  snprintf(hint, sizeof hint, "%.4s", tok);
+  sqlite3_bind_text(st, 6, hint, -1, SQLITE_TRANSIENT);
   rc = sqlite3_step(st);
   done(st);
   if (rc != SQLITE_DONE) {
@@ -652,7 +697,13 @@ ttb_store_status ttb_store_login(ttb_store *s, const char *key, const char *devi
 
 ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
                                    char user_id[TTB_STORE_UUID_MAX]) {
+  return ttb_store_session_id(s, token, now, user_id, NULL);
+}
+
+ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t now,
+                                      char user_id[TTB_STORE_UUID_MAX], int64_t *session_id) {
   user_id[0] = '\0';
+  if (session_id != NULL) *session_id = 0;
   unsigned char hash[HASH_LEN];
   if (hash_input(token, false, hash) != 0) return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_SESS_BY_HASH];
@@ -667,8 +718,9 @@ ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
   bool has_licence = sqlite3_column_type(st, 4) != SQLITE_NULL;
   int64_t lic_expires = sqlite3_column_int64(st, 4);
   bool revoked = sqlite3_column_int(st, 5) != 0;
+  bool ended = sqlite3_column_int64(st, 6) != 0; /* logged out or revoked by the operator */
   done(st);
-  if (!has_licence) return TTB_STORE_UNKNOWN;
+  if (!has_licence || ended) return TTB_STORE_UNKNOWN;
   ttb_store_status status = lic_state(revoked, lic_expires, now);
   if (status != TTB_STORE_OK) return status;
   if (now >= sess_expires) return TTB_STORE_EXPIRED;
@@ -679,6 +731,7 @@ ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
     if (exec_stmt(s, st, "updating a session") != 0) return TTB_STORE_ERROR;
   }
   memcpy(user_id, uid, TTB_STORE_UUID_MAX);
+  if (session_id != NULL) *session_id = id;
   return TTB_STORE_OK;
 }
 
@@ -724,4 +777,182 @@ ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
   col_text(st, 0, handle, TTB_STORE_TIKTOK_MAX);
   done(st);
   return TTB_STORE_OK;
+}
+
+/* Parses a row id: decimal digits only (1..INT64_MAX); false otherwise. */
+static bool parse_id(const char *text, int64_t *id) {
+  if (text == NULL) return false;
+  while (isspace((unsigned char)*text)) text++;
+  int64_t v = 0;
+  const char *p = text;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (INT64_MAX - (*p - '0')) / 10) return false;
+    v = v * 10 + (*p - '0');
+  }
+  while (isspace((unsigned char)*p)) p++;
+  if (p == text || *p != '\0' || v == 0) return false;
+  *id = v;
+  return true;
+}
+
+/* Runs one of two revoking UPDATEs: by row id when text is a number, else
+ * by the hash of the token (normalised to upper case when up). */
+static ttb_store_status revoke_by(ttb_store *s, int by_id, int by_hash, const char *text, bool up,
+                                  int64_t now, const char *what) {
+  sqlite3_stmt *st;
+  int64_t id;
+  if (parse_id(text, &id)) {
+    st = s->st[by_id];
+    sqlite3_bind_int64(st, 1, id);
+  } else {
+    unsigned char hash[HASH_LEN];
+    if (hash_input(text, up, hash) != 0) return TTB_STORE_UNKNOWN;
+    st = s->st[by_hash];
+    sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  }
+  sqlite3_bind_int64(st, 2, now > 0 ? now : 1);
+  int rc = exec_stmt(s, st, what);
+  sqlite3_clear_bindings(st);
+  if (rc != 0) return TTB_STORE_ERROR;
+  return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+ttb_store_status ttb_store_session_revoke(ttb_store *s, const char *token_or_id, int64_t now) {
+  return revoke_by(s, ST_SESS_REVOKE_BY_ID, ST_SESS_REVOKE_BY_HASH, token_or_id, false, now,
+                   "revoking a session");
+}
+
+int ttb_store_session_list(ttb_store *s, const char *user_id,
+                           int (*fn)(void *arg, const ttb_session_info *si), void *arg, char *err,
+                           size_t errlen) {
+  sqlite3_stmt *st = s->st[ST_SESS_LIST];
+  if (user_id != NULL) sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, 1);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    ttb_session_info si;
+    memset(&si, 0, sizeof si);
+    si.id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, si.hint, sizeof si.hint);
+    col_text(st, 2, si.user_id, sizeof si.user_id);
+    col_text(st, 3, si.device_id, sizeof si.device_id);
+    si.created = sqlite3_column_int64(st, 4);
+    si.expires = sqlite3_column_int64(st, 5);
+    si.last_seen = sqlite3_column_int64(st, 6);
+    si.revoked = sqlite3_column_int64(st, 7);
+    if (fn(arg, &si) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    db_err(s, err, errlen, "listing sessions");
+    done(st);
+    return -1;
+  }
+  done(st);
+  return 0;
+}
+
+int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
+                                     void (*fn)(void *arg, int64_t session_id), void *arg) {
+  sqlite3_stmt *st = s->st[ST_SESS_REVOKED_SINCE];
+  sqlite3_bind_int64(st, 1, since);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) fn(arg, sqlite3_column_int64(st, 0));
+  if (rc != SQLITE_DONE) {
+    db_err(s, NULL, 0, "reading revoked sessions");
+    done(st);
+    return -1;
+  }
+  done(st);
+  return 0;
+}
+
+ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id, const char *note,
+                                              int64_t now, char token[TTB_STORE_KEY_MAX],
+                                              int64_t *id) {
+  token[0] = '\0';
+  if (id != NULL) *id = 0;
+  if (note == NULL) note = "";
+  if (strlen(note) > NOTE_MAX) {
+    set_err(s, NULL, 0, "the note is longer than %d bytes", NOTE_MAX);
+    return TTB_STORE_ERROR;
+  }
+  if (user_id == NULL || user_id[0] == '\0') return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading a licence");
+  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  done(st);
+  st = s->st[ST_ING_INSERT];
+  for (int attempt = 0; attempt < 3; attempt++) {
+    unsigned char hash[HASH_LEN];
+    char hint[12];
+    key_new(token, INGEST_PREFIX);
+    hash_text(token, hash);
+    snprintf(hint, sizeof hint, "%.8s", token);
+    sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, hint, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_text(st, 5, note, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    done(st);
+    if (rc == SQLITE_DONE) {
+      if (id != NULL) *id = sqlite3_last_insert_rowid(s->db);
+      return TTB_STORE_OK;
+    }
+    db_err(s, NULL, 0, "creating an ingest token");
+    if ((rc & 0xff) != SQLITE_CONSTRAINT) break;
+  }
+  sodium_memzero(token, TTB_STORE_KEY_MAX);
+  return TTB_STORE_ERROR;
+}
+
+ttb_store_status ttb_store_ingest_token_channel(ttb_store *s, const char *token,
+                                               char channel[TTB_STORE_UUID_MAX]) {
+  channel[0] = '\0';
+  unsigned char hash[HASH_LEN];
+  if (hash_input(token, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_ING_BY_HASH];
+  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading an ingest token");
+  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  bool revoked = sqlite3_column_int64(st, 1) != 0;
+  if (!revoked) col_text(st, 0, channel, TTB_STORE_UUID_MAX);
+  done(st);
+  return revoked ? TTB_STORE_REVOKED : TTB_STORE_OK;
+}
+
+int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ingest_token_info *t),
+                                void *arg, char *err, size_t errlen) {
+  sqlite3_stmt *st = s->st[ST_ING_LIST];
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    ttb_ingest_token_info t;
+    memset(&t, 0, sizeof t);
+    t.id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, t.hint, sizeof t.hint);
+    col_text(st, 2, t.channel, sizeof t.channel);
+    t.created = sqlite3_column_int64(st, 3);
+    t.revoked = sqlite3_column_int64(st, 4);
+    col_text(st, 5, t.note, sizeof t.note);
+    if (fn(arg, &t) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    db_err(s, err, errlen, "listing ingest tokens");
+    done(st);
+    return -1;
+  }
+  done(st);
+  return 0;
+}
+
+ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_or_id, int64_t now) {
+  return revoke_by(s, ST_ING_REVOKE_BY_ID, ST_ING_REVOKE_BY_HASH, token_or_id, true, now,
+                   "revoking an ingest token");
 }

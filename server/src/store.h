@@ -2,8 +2,8 @@
  * The licence and session store: SQLite (WAL) in the data dir, file
  * `ttboost.db`. Licence keys and ws_tokens are random, shown once, stored
  * only as BLAKE2b hashes (libsodium crypto_generichash) and looked up by
- * hash; user ids are random UUIDs (v4). A schema version (PRAGMA
- * user_version) and migrations from version 1 on.
+ * hash; user ids are random UUIDs (v4). Ingest tokens ("TTI-…") likewise.
+ * A schema version (PRAGMA user_version) and migrations from version 1 on.
  *
  * One handle per thread: the server uses it from the event-loop thread,
  * ttboost-admin from its own process (WAL lets both run at once).
@@ -87,6 +87,67 @@ ttb_store_status ttb_store_login(ttb_store *s, const char *key, const char *devi
  * the session's last_seen (at most once a minute). */
 ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
                                    char user_id[TTB_STORE_UUID_MAX]);
+/* ttb_store_session, and the session's row id into *session_id (when not
+ * NULL): what ws sockets remember to be closed when it is revoked. A
+ * logged-out or revoked session is TTB_STORE_UNKNOWN. */
+ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t now,
+                                      char user_id[TTB_STORE_UUID_MAX], int64_t *session_id);
+
+/* Ends a session (logout, or `ttboost-admin session revoke`): by its
+ * ws_token, or by its row id when token_or_id is a decimal number. Its
+ * device no longer counts. TTB_STORE_UNKNOWN when none (or already ended). */
+ttb_store_status ttb_store_session_revoke(ttb_store *s, const char *token_or_id, int64_t now);
+
+typedef struct ttb_session_info {
+  int64_t id;        /* the row id: what `session revoke` takes */
+  char hint[12];     /* the ws_token's first 4 characters ("" for sessions older than v3) */
+  char user_id[TTB_STORE_UUID_MAX];
+  char device_id[132];
+  int64_t created, expires, last_seen; /* unix seconds */
+  int64_t revoked;   /* when it was ended; 0 = not */
+} ttb_session_info;
+
+/* Calls fn for every session (of user_id; NULL = all), oldest first,
+ * expired and ended ones included; fn returning non-zero stops. */
+int ttb_store_session_list(ttb_store *s, const char *user_id,
+                           int (*fn)(void *arg, const ttb_session_info *si), void *arg, char *err,
+                           size_t errlen);
+
+/* Calls fn with the id of every session ended at or after `since` (unix
+ * seconds; rows of ended sessions are kept 10 minutes). -1 on an error. */
+int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
+                                     void (*fn)(void *arg, int64_t session_id), void *arg);
+
+/* Creates an ingest token for one channel (the user_id of a licence):
+ * "TTI-" and 26 base32 characters (130 random bits), kept only as a hash.
+ * Writes the token and its row id (id may be NULL). TTB_STORE_UNKNOWN when
+ * no licence has this user_id. */
+ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id, const char *note,
+                                              int64_t now, char token[TTB_STORE_KEY_MAX],
+                                              int64_t *id);
+
+/* The channel an ingest token may post to: TTB_STORE_OK with channel set,
+ * TTB_STORE_REVOKED, or TTB_STORE_UNKNOWN. */
+ttb_store_status ttb_store_ingest_token_channel(ttb_store *s, const char *token,
+                                               char channel[TTB_STORE_UUID_MAX]);
+
+typedef struct ttb_ingest_token_info {
+  int64_t id;        /* the row id: what `ingest-token revoke` takes */
+  char hint[12];     /* "TTI-" and the token's first 4 characters */
+  char channel[TTB_STORE_UUID_MAX];
+  int64_t created;
+  int64_t revoked;   /* 0 = active */
+  char note[256];
+} ttb_ingest_token_info;
+
+/* Calls fn for every ingest token, oldest first; fn returning non-zero stops. */
+int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ingest_token_info *t),
+                                void *arg, char *err, size_t errlen);
+
+/* Revokes an ingest token, by its text or by its row id (a decimal
+ * number). TTB_STORE_UNKNOWN when none (or already revoked). */
+ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_or_id, int64_t now);
+
 /* Is the licence of user_id valid now? */
 ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now);
 

@@ -247,7 +247,7 @@ Test(store, reopen_keeps_data) {
   ttb_store_close(st);
   st = NULL;
   open_store();
-  cr_assert_eq(ttb_store_schema_version(st), 2);
+  cr_assert_eq(ttb_store_schema_version(st), 3);
   cr_assert_eq(ttb_store_session(st, tok, T0 + 1, u), TTB_STORE_OK);
   cr_assert_str_eq(u, uid);
   cr_assert_eq(ttb_store_login(st, key, "other", T0 + 1, 7, u, tok), TTB_STORE_DEVICE_LIMIT);
@@ -255,7 +255,7 @@ Test(store, reopen_keeps_data) {
 }
 
 Test(store, schema_version_and_mode) {
-  cr_assert_eq(ttb_store_schema_version(st), 2);
+  cr_assert_eq(ttb_store_schema_version(st), 3);
   char path[128];
   snprintf(path, sizeof path, "%s/ttboost.db", dir);
   struct stat sb;
@@ -265,7 +265,7 @@ Test(store, schema_version_and_mode) {
   ttb_store *other = NULL;
   char err[256] = "";
   cr_assert_eq(ttb_store_open(dir, &other, err, sizeof err), 0, "%s", err);
-  cr_assert_eq(ttb_store_schema_version(other), 2);
+  cr_assert_eq(ttb_store_schema_version(other), 3);
   ttb_store_close(other);
 }
 
@@ -411,4 +411,152 @@ Test(store_open, bad_dir) {
   cr_assert_null(s);
   cr_assert_neq(err[0], '\0');
   unlink(tmpl);
+}
+
+/* ---------------------------------------------------------- session lifecycle */
+
+struct sess_acc {
+  int n;
+  ttb_session_info s[8];
+};
+
+static int sess_cb(void *arg, const ttb_session_info *si) {
+  struct sess_acc *a = arg;
+  if (a->n < 8) a->s[a->n] = *si;
+  a->n++;
+  return 0;
+}
+
+static void note_id(void *arg, int64_t id) {
+  int64_t *ids = arg;
+  for (int i = 0; i < 8; i++)
+    if (ids[i] == 0) {
+      ids[i] = id;
+      return;
+    }
+}
+
+Test(store, session_revoke_by_token_and_id) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    t1[TTB_STORE_UUID_MAX], t2[TTB_STORE_UUID_MAX];
+  create(0, 1, "", key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "phone", T0, 7, u, t1), TTB_STORE_OK);
+  int64_t id1 = 0, id2 = 0;
+  cr_assert_eq(ttb_store_session_id(st, t1, T0, u, &id1), TTB_STORE_OK);
+  cr_assert_gt(id1, 0);
+  /* logout by the token: the token stops working, the device slot is free */
+  cr_assert_eq(ttb_store_session_revoke(st, t1, T0 + 10), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_session(st, t1, T0 + 11, u), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_session_revoke(st, t1, T0 + 12), TTB_STORE_UNKNOWN, "once only");
+  cr_assert_eq(ttb_store_login(st, key, "tablet", T0 + 20, 7, u, t2), TTB_STORE_OK,
+               "a logged-out device no longer counts");
+  cr_assert_eq(ttb_store_session_id(st, t2, T0 + 20, u, &id2), TTB_STORE_OK);
+  cr_assert_neq(id1, id2);
+  /* revoke by row id */
+  char idtext[32];
+  snprintf(idtext, sizeof idtext, "%lld", (long long)id2);
+  cr_assert_eq(ttb_store_session_revoke(st, idtext, T0 + 30), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_session(st, t2, T0 + 31, u), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_session_revoke(st, "999999", T0 + 31), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_session_revoke(st, "not-a-token", T0 + 31), TTB_STORE_UNKNOWN);
+
+  /* the server's feed of ended sessions */
+  int64_t ids[8] = {0};
+  cr_assert_eq(ttb_store_sessions_revoked_since(st, T0 + 25, note_id, ids), 0);
+  cr_assert_eq(ids[0], id2);
+  cr_assert_eq(ids[1], 0);
+  memset(ids, 0, sizeof ids);
+  cr_assert_eq(ttb_store_sessions_revoked_since(st, T0, note_id, ids), 0);
+  cr_assert(ids[0] != 0 && ids[1] != 0 && ids[2] == 0);
+
+  /* the list shows an id and a hint, never the token */
+  struct sess_acc a = {0};
+  char err[256] = "";
+  cr_assert_eq(ttb_store_session_list(st, uid, sess_cb, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.n, 2);
+  cr_assert_eq(a.s[0].id, id1);
+  cr_assert_eq(strlen(a.s[0].hint), 4);
+  cr_assert_eq(strncmp(a.s[0].hint, t1, 4), 0);
+  cr_assert_str_eq(a.s[0].device_id, "phone");
+  cr_assert_eq(a.s[0].revoked, T0 + 10);
+  cr_assert_eq(a.s[1].revoked, T0 + 30);
+  struct sess_acc none = {0};
+  cr_assert_eq(ttb_store_session_list(st, "no-such-user", sess_cb, &none, err, sizeof err), 0);
+  cr_assert_eq(none.n, 0);
+  struct sess_acc all = {0};
+  cr_assert_eq(ttb_store_session_list(st, NULL, sess_cb, &all, err, sizeof err), 0);
+  cr_assert_eq(all.n, 2);
+}
+
+/* ------------------------------------------------------------- ingest tokens */
+
+struct ing_acc {
+  int n;
+  ttb_ingest_token_info t[4];
+};
+
+static int ing_cb(void *arg, const ttb_ingest_token_info *t) {
+  struct ing_acc *a = arg;
+  if (a->n < 4) a->t[a->n] = *t;
+  a->n++;
+  return 0;
+}
+
+Test(store, ingest_tokens) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], key2[TTB_STORE_KEY_MAX],
+    uid2[TTB_STORE_UUID_MAX], tok[TTB_STORE_KEY_MAX], tok2[TTB_STORE_KEY_MAX],
+    ch[TTB_STORE_UUID_MAX];
+  create(0, 1, "", key, uid);
+  create(0, 1, "", key2, uid2);
+  int64_t id = 0, id2 = 0;
+  cr_assert_eq(ttb_store_ingest_token_create(st, uid, "connector A", T0, tok, &id), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_ingest_token_create(st, uid2, "", T0 + 1, tok2, &id2), TTB_STORE_OK);
+  cr_assert_gt(id, 0);
+  cr_assert_eq(strlen(tok), 30);
+  cr_assert_eq(strncmp(tok, "TTI-", 4), 0);
+  cr_assert_str_neq(tok, tok2);
+  char none[TTB_STORE_KEY_MAX];
+  cr_assert_eq(ttb_store_ingest_token_create(st, "no-such-user", "", T0, none, NULL),
+               TTB_STORE_UNKNOWN);
+  cr_assert_eq(none[0], '\0');
+
+  cr_assert_eq(ttb_store_ingest_token_channel(st, tok, ch), TTB_STORE_OK);
+  cr_assert_str_eq(ch, uid);
+  /* case and surrounding blanks do not matter, like keys */
+  char low[64];
+  snprintf(low, sizeof low, "  %s\n", tok);
+  for (char *p = low; *p; p++) *p = (char)tolower((unsigned char)*p);
+  cr_assert_eq(ttb_store_ingest_token_channel(st, low, ch), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_ingest_token_channel(st, "TTI-AAAAAAAAAAAAAAAAAAAAAAAAAA", ch),
+               TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_ingest_token_channel(st, key, ch), TTB_STORE_UNKNOWN,
+               "a licence key is no ingest token");
+
+  struct ing_acc a = {0};
+  char err[256] = "";
+  cr_assert_eq(ttb_store_ingest_token_list(st, ing_cb, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.n, 2);
+  cr_assert_eq(a.t[0].id, id);
+  cr_assert_eq(strncmp(a.t[0].hint, tok, 8), 0);
+  cr_assert_eq(strlen(a.t[0].hint), 8);
+  cr_assert_str_eq(a.t[0].channel, uid);
+  cr_assert_str_eq(a.t[0].note, "connector A");
+  cr_assert_eq(a.t[0].revoked, 0);
+
+  /* revoke by token, then by id */
+  cr_assert_eq(ttb_store_ingest_token_revoke(st, tok, T0 + 5), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_ingest_token_channel(st, tok, ch), TTB_STORE_REVOKED);
+  cr_assert_eq(ch[0], '\0');
+  cr_assert_eq(ttb_store_ingest_token_revoke(st, tok, T0 + 6), TTB_STORE_UNKNOWN);
+  char idtext[32];
+  snprintf(idtext, sizeof idtext, "%lld", (long long)id2);
+  cr_assert_eq(ttb_store_ingest_token_revoke(st, idtext, T0 + 7), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_ingest_token_channel(st, tok2, ch), TTB_STORE_REVOKED);
+  struct ing_acc b = {0};
+  cr_assert_eq(ttb_store_ingest_token_list(st, ing_cb, &b, err, sizeof err), 0);
+  cr_assert_eq(b.t[0].revoked, T0 + 5);
+  cr_assert_eq(b.t[1].revoked, T0 + 7);
+
+  /* stored only as a hash */
+  assert_not_stored(tok + 8);
 }
