@@ -1,5 +1,5 @@
 /*
- * ttboost-admin: manages licences in the server's data directory (see
+ * ttboost-admin: manages licences, ingest tokens and sessions in the server's data directory (see
  * docs/operations.md). Runs alongside the server: the store is SQLite WAL.
  *
  * Exit status: 0 done, 1 the operation failed (no such key, revoked
@@ -30,8 +30,9 @@
 static const char usage_text[] =
   "Usage: ttboost-admin [--data-dir DIR] COMMAND\n"
   "\n"
-  "Manages the licences of ttboost-server in DIR/ttboost.db. The server may keep\n"
-  "running: revocations and extensions reach it at once.\n"
+  "Manages the licences, ingest tokens and sessions of ttboost-server in\n"
+  "DIR/ttboost.db. The server may keep running: revocations and extensions reach\n"
+  "it within seconds.\n"
   "\n"
   "Commands:\n"
   "  license create [--days N] [--devices N] [--note TEXT] [--tiktok NAME]\n"
@@ -60,8 +61,29 @@ static const char usage_text[] =
   "      Extends the licence by N days (1..36500) from its expiry, or from now\n"
   "      when it has already expired. A licence that never expires stays so.\n"
   "\n"
-  "  KEY is accepted in any case, surrounding whitespace ignored; '-' reads it\n"
-  "  from the first line of stdin (keeps it out of the process list).\n"
+  "\n"
+  "  ingest-token create --channel USER_ID [--note TEXT]\n"
+  "      Creates a token that may post events to POST /ingest/events for this one\n"
+  "      channel (a licence's user id), and prints it as the only line on stdout\n"
+  "      (\"TTI-\" and 26 characters; shown once, only its hash is kept).\n"
+  "  ingest-token list\n"
+  "      Prints every ingest token: id, hint (TTI- and its first 4 characters),\n"
+  "      channel, created (UTC), status (active, revoked) and note.\n"
+  "  ingest-token revoke TOKEN_OR_ID\n"
+  "      Revokes an ingest token (by the token, or by its id from the list);\n"
+  "      the server refuses it from its next request on.\n"
+  "\n"
+  "  session list [--user USER_ID]\n"
+  "      Prints the sessions (logins) of every licence or of one: id, token hint\n"
+  "      (the ws_token's first 4 characters), user id, device, created, last seen,\n"
+  "      expires (UTC) and status (active, expired, ended).\n"
+  "  session revoke TOKEN_OR_SESSION_ID\n"
+  "      Ends a session (by its ws_token, or by its id from the list): the token\n"
+  "      stops working and the server closes its sockets (code 4001) within about\n"
+  "      two seconds. The device may log in again while the licence is valid.\n"
+  "\n"
+  "  KEY (and TOKEN) is accepted in any case, surrounding whitespace ignored; '-'\n"
+  "  reads it from the first line of stdin (keeps it out of the process list).\n"
   "  'licence' is accepted for 'license'. Options may also be written --opt=VALUE.\n"
   "\n"
   "Options:\n"
@@ -100,7 +122,7 @@ static void iso_time(int64_t t, char *buf, size_t len) {
 
 typedef struct args {
   const char *data_dir;
-  const char *days, *devices, *note, *tiktok;
+  const char *days, *devices, *note, *tiktok, *channel, *user;
   bool help;
   const char *pos[4];
   int npos;
@@ -125,7 +147,8 @@ static int match_opt(int argc, char **argv, int *i, const char *name, const char
 
 /* Splits the command line into options and positional arguments. */
 static int parse_args(int argc, char **argv, args *a) {
-  static const char *const names[] = {"--data-dir", "--days", "--devices", "--note", "--tiktok"};
+  static const char *const names[] = {"--data-dir", "--days", "--devices", "--note",
+                                      "--tiktok",   "--channel", "--user"};
   bool only_pos = false;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
@@ -138,7 +161,8 @@ static int parse_args(int argc, char **argv, args *a) {
         a->help = true;
         continue;
       }
-      const char **slots[] = {&a->data_dir, &a->days, &a->devices, &a->note, &a->tiktok};
+      const char **slots[] = {&a->data_dir, &a->days,    &a->devices, &a->note,
+                              &a->tiktok,   &a->channel, &a->user};
       int m = 0;
       for (size_t k = 0; k < sizeof names / sizeof names[0] && m == 0; k++) {
         m = match_opt(argc, argv, &i, names[k], slots[k]);
@@ -342,6 +366,165 @@ static int cmd_set_tiktok(const args *a, const char *karg, const char *name) {
   return rc;
 }
 
+/* True when any option but those allowed (a string of their letters:
+ * D days, V devices, N note, T tiktok, C channel, U user) was given. */
+static bool other_opts(const args *a, const char *allowed) {
+  const char *v[] = {a->days, a->devices, a->note, a->tiktok, a->channel, a->user};
+  const char *letters = "DVNTCU";
+  for (int i = 0; i < 6; i++)
+    if (v[i] != NULL && strchr(allowed, letters[i]) == NULL) return true;
+  return false;
+}
+
+/* Trims a TOKEN_OR_ID argument ('-': stdin) into out; NULL when none. */
+static const char *token_arg(const char *arg, char *out, size_t len) {
+  char buf[256];
+  const char *t = key_arg(arg, buf, sizeof buf);
+  if (t == NULL) return NULL;
+  size_t n = strlen(t);
+  while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' ' || t[n - 1] == '\t')) n--;
+  while (n > 0 && (*t == ' ' || *t == '\t')) t++, n--;
+  snprintf(out, len, "%.*s", (int)n, t);
+  sodium_memzero(buf, sizeof buf);
+  return out[0] ? out : NULL;
+}
+
+static int cmd_ingest_create(const args *a) {
+  if (other_opts(a, "CN")) return usage_error("%s", "ingest-token create takes --channel and --note");
+  if (a->channel == NULL || a->channel[0] == '\0')
+    return usage_error("%s", "ingest-token create needs --channel USER_ID");
+  const char *note = a->note != NULL ? a->note : "";
+  if (strlen(note) > MAX_NOTE) return usage_error("--note: at most 255 bytes%s", "");
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  char token[TTB_STORE_KEY_MAX];
+  int64_t id = 0;
+  ttb_store_status st =
+    ttb_store_ingest_token_create(s, a->channel, note, (int64_t)time(NULL), token, &id);
+  if (st == TTB_STORE_UNKNOWN) {
+    fprintf(stderr, "ttboost-admin: no licence has the user id '%s'\n", a->channel);
+    ttb_store_close(s);
+    return EXIT_FAIL;
+  }
+  int rc = report(s, st);
+  ttb_store_close(s);
+  if (rc != 0) return rc;
+  fprintf(stderr, "ingest token %" PRId64 " created for channel %s\n", id, a->channel);
+  fprintf(stderr, "the token below is shown only this once:\n");
+  rc = printf("%s\n", token) < 0 || fflush(stdout) != 0 ? EXIT_FAIL : 0;
+  sodium_memzero(token, sizeof token);
+  return rc;
+}
+
+static int ingest_row(void *arg, const ttb_ingest_token_info *t) {
+  int *n = arg;
+  char created[32], note[sizeof t->note];
+  iso_time(t->created, created, sizeof created);
+  printable(t->note, note, sizeof note);
+  printf("%-6" PRId64 " %-9s %-36s %-20s %-7s %s\n", t->id, t->hint, t->channel, created,
+         t->revoked ? "revoked" : "active", note);
+  (*n)++;
+  return 0;
+}
+
+static int cmd_ingest_list(const args *a) {
+  if (other_opts(a, "")) return usage_error("%s", "ingest-token list takes no options");
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  printf("%-6s %-9s %-36s %-20s %-7s %s\n", "ID", "TOKEN", "CHANNEL", "CREATED", "STATUS", "NOTE");
+  int n = 0;
+  char err[512];
+  int rc = ttb_store_ingest_token_list(s, ingest_row, &n, err, sizeof err);
+  ttb_store_close(s);
+  if (rc != 0) {
+    fprintf(stderr, "ttboost-admin: %s\n", err);
+    return EXIT_FAIL;
+  }
+  fprintf(stderr, "%d ingest token%s\n", n, n == 1 ? "" : "s");
+  return fflush(stdout) != 0 ? EXIT_FAIL : 0;
+}
+
+/* ingest-token revoke and session revoke. */
+static int cmd_revoke_token(const args *a, const char *arg, bool session) {
+  const char *what = session ? "session" : "ingest token";
+  if (other_opts(a, "")) return usage_error("%s revoke takes no options", session ? "session" : "ingest-token");
+  char buf[256];
+  const char *t = token_arg(arg, buf, sizeof buf);
+  if (t == NULL) return usage_error("%s", "no token or id given");
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  int64_t now = (int64_t)time(NULL);
+  ttb_store_status st = session ? ttb_store_session_revoke(s, t, now)
+                                : ttb_store_ingest_token_revoke(s, t, now);
+  sodium_memzero(buf, sizeof buf);
+  int rc;
+  if (st == TTB_STORE_UNKNOWN) {
+    fprintf(stderr, "ttboost-admin: no active %s matches\n", what);
+    rc = EXIT_FAIL;
+  } else {
+    rc = report(s, st);
+  }
+  ttb_store_close(s);
+  if (rc == 0) printf("%s revoked\n", what);
+  return rc;
+}
+
+struct sess_ctx {
+  int64_t now;
+  int n;
+};
+
+static int session_row(void *arg, const ttb_session_info *si) {
+  struct sess_ctx *c = arg;
+  char created[32], seen[32], expires[32], device[sizeof si->device_id], hint[16];
+  iso_time(si->created, created, sizeof created);
+  iso_time(si->last_seen, seen, sizeof seen);
+  iso_time(si->expires, expires, sizeof expires);
+  printable(si->device_id[0] ? si->device_id : "-", device, sizeof device);
+  snprintf(hint, sizeof hint, "%s", si->hint[0] ? si->hint : "-");
+  const char *status = si->revoked ? "ended" : c->now >= si->expires ? "expired" : "active";
+  printf("%-6" PRId64 " %-5s %-36s %-20s %-20s %-20s %-7s %s\n", si->id, hint, si->user_id, created,
+         seen, expires, status, device);
+  c->n++;
+  return 0;
+}
+
+static int cmd_session_list(const args *a) {
+  if (other_opts(a, "U")) return usage_error("%s", "session list takes only --user");
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  struct sess_ctx c = {.now = (int64_t)time(NULL)};
+  printf("%-6s %-5s %-36s %-20s %-20s %-20s %-7s %s\n", "ID", "TOKEN", "USER_ID", "CREATED",
+         "LAST_SEEN", "EXPIRES", "STATUS", "DEVICE");
+  char err[512];
+  int rc = ttb_store_session_list(s, a->user, session_row, &c, err, sizeof err);
+  ttb_store_close(s);
+  if (rc != 0) {
+    fprintf(stderr, "ttboost-admin: %s\n", err);
+    return EXIT_FAIL;
+  }
+  fprintf(stderr, "%d session%s\n", c.n, c.n == 1 ? "" : "s");
+  return fflush(stdout) != 0 ? EXIT_FAIL : 0;
+}
+
+/* ingest-token and session commands: pos[0] is the command. */
+static int token_commands(const args *a) {
+  bool session = strcmp(a->pos[0], "session") == 0;
+  const char *cmd = a->pos[0];
+  if (a->npos < 2)
+    return usage_error(session ? "%s: which? list or revoke" : "%s: which? create, list or revoke", cmd);
+  const char *sub = a->pos[1];
+  bool revoke = strcmp(sub, "revoke") == 0;
+  bool known = revoke || strcmp(sub, "list") == 0 || (!session && strcmp(sub, "create") == 0);
+  if (!known) return usage_error(session ? "unknown session command '%s'" : "unknown ingest-token command '%s'", sub);
+  int want = revoke ? 3 : 2;
+  if (a->npos < want) return usage_error("%s revoke needs the TOKEN or its ID", cmd);
+  if (a->npos > want) return usage_error("unexpected argument '%s'", a->pos[want]);
+  if (revoke) return cmd_revoke_token(a, a->pos[2], session);
+  if (session) return cmd_session_list(a);
+  return strcmp(sub, "create") == 0 ? cmd_ingest_create(a) : cmd_ingest_list(a);
+}
+
 int main(int argc, char **argv) {
   args a = {0};
   int rc = parse_args(argc, argv, &a);
@@ -356,6 +539,8 @@ int main(int argc, char **argv) {
     fputs(usage_text, stderr);
     return EXIT_USAGE;
   }
+  if (strcmp(a.pos[0], "ingest-token") == 0 || strcmp(a.pos[0], "session") == 0)
+    return token_commands(&a);
   if (strcmp(a.pos[0], "license") != 0 && strcmp(a.pos[0], "licence") != 0)
     return usage_error("unknown command '%s'", a.pos[0]);
   if (a.npos < 2)
@@ -369,6 +554,8 @@ int main(int argc, char **argv) {
   if (a.npos < want)
     return usage_error("license %s needs the KEY", want == 4 ? "set-tiktok (KEY_OR_USER_ID NAME)" : sub);
   if (a.npos > want) return usage_error("unexpected argument '%s'", a.pos[want]);
+  if (a.channel != NULL || a.user != NULL)
+    return usage_error("%s", "--channel and --user are options of ingest-token and session");
   if (strcmp(sub, "create") == 0) return cmd_create(&a);
   if (strcmp(sub, "list") == 0) return cmd_list(&a);
   if (strcmp(sub, "revoke") == 0) return cmd_revoke(&a, a.pos[2]);
