@@ -260,7 +260,7 @@ static void emit_openapi(const cg_model *mdl, cg_out *out)
   cg_printf(&b, "%s\n  },\n  \"components\": {\n"
                 "    \"securitySchemes\": {\n"
                 "      \"ws_token\": {\"type\": \"http\", \"scheme\": \"bearer\", \"description\": \"The ws_token from /auth/login\"},\n"
-                "      \"ingest_secret\": {\"type\": \"http\", \"scheme\": \"bearer\", \"description\": \"The server's ingest secret\"}\n"
+                "      \"ingest_secret\": {\"type\": \"http\", \"scheme\": \"bearer\", \"description\": \"A channel's ingest token (ttboost-admin ingest-token create), or the operator's ingest secret (any channel)\"}\n"
                 "    },\n"
                 "    \"responses\": {\n"
                 "      \"Error\": {\"description\": \"An error\", \"content\": {\"application/json\": "

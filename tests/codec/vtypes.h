@@ -63,6 +63,7 @@ typedef struct vtype {
 
 VT_WRAP(LoginRequest, Ttboost__V1__LoginRequest, ttboost__v1__login_request, ttboost_v1_LoginRequest)
 VT_WRAP(LoginResponse, Ttboost__V1__LoginResponse, ttboost__v1__login_response, ttboost_v1_LoginResponse)
+VT_WRAP(LogoutResponse, Ttboost__V1__LogoutResponse, ttboost__v1__logout_response, ttboost_v1_LogoutResponse)
 VT_WRAP(ErrorResponse, Ttboost__V1__ErrorResponse, ttboost__v1__error_response, ttboost_v1_ErrorResponse)
 VT_WRAP(TiktokSettings, Ttboost__V1__TiktokSettings, ttboost__v1__tiktok_settings, ttboost_v1_TiktokSettings)
 VT_WRAP(TiktokInfo, Ttboost__V1__TiktokInfo, ttboost__v1__tiktok_info, ttboost_v1_TiktokInfo)
@@ -78,6 +79,7 @@ VT_WRAP(TraceRecord, Ttboost__V1__TraceRecord, ttboost__v1__trace_record, ttboos
 static const vtype vtypes[] = {
     VT_ROW(LoginRequest, ttboost__v1__login_request, ttboost_v1_LoginRequest),
     VT_ROW(LoginResponse, ttboost__v1__login_response, ttboost_v1_LoginResponse),
+    VT_ROW(LogoutResponse, ttboost__v1__logout_response, ttboost_v1_LogoutResponse),
     VT_ROW(ErrorResponse, ttboost__v1__error_response, ttboost_v1_ErrorResponse),
     VT_ROW(TiktokSettings, ttboost__v1__tiktok_settings, ttboost_v1_TiktokSettings),
     VT_ROW(TiktokInfo, ttboost__v1__tiktok_info, ttboost_v1_TiktokInfo),

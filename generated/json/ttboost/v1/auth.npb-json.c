@@ -248,6 +248,204 @@ bool ttb_npb_ttboost_v1_LoginResponse_from_json(const char *js, size_t len, ttbo
   return true;
 }
 
+/* ---- ttboost.v1.LogoutRequest */
+
+bool ttb_npb_ttboost_v1_LogoutRequest_json_fields(ttb_jw *w, const ttboost_v1_LogoutRequest *m)
+{
+  (void)w;
+  (void)m;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_LogoutRequest_json_encode(ttb_jw *w, const ttboost_v1_LogoutRequest *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_LogoutRequest_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_LogoutRequest_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_LogoutRequest *m)
+{
+  switch (kn) {
+  default:
+    break;
+  }
+  (void)r;
+  (void)k;
+  (void)v;
+  (void)m;
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_LogoutRequest_json_decode_in(ttb_jr *r, int tok, ttboost_v1_LogoutRequest *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_LogoutRequest_json_decode(ttb_jr *r, int tok, ttboost_v1_LogoutRequest *m)
+{
+  return ttb_npb_ttboost_v1_LogoutRequest_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_LogoutRequest_json_decode_in(ttb_jr *r, int tok, ttboost_v1_LogoutRequest *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_LogoutRequest_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_LogoutRequest_validate(const ttboost_v1_LogoutRequest *m, char *err, size_t errlen)
+{
+  (void)m;
+  (void)err;
+  (void)errlen;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_LogoutRequest_to_json(const ttboost_v1_LogoutRequest *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_LogoutRequest_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_LogoutRequest_from_json(const char *js, size_t len, ttboost_v1_LogoutRequest *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_LogoutRequest_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_LogoutRequest_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
+/* ---- ttboost.v1.LogoutResponse */
+
+bool ttb_npb_ttboost_v1_LogoutResponse_json_fields(ttb_jw *w, const ttboost_v1_LogoutResponse *m)
+{
+  if (!ttb_jw_key(w, "\"status\":", 9))
+    return false;
+  if (!ttb_jw_cstring(w, "status", m->status))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_LogoutResponse_json_encode(ttb_jw *w, const ttboost_v1_LogoutResponse *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_LogoutResponse_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_LogoutResponse_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_LogoutResponse *m)
+{
+  switch (kn) {
+  case 6:
+    if (memcmp(k, "status", 6) == 0) {
+      if (!ttb_jr_string_at(r, v, "status", 16, m->status, sizeof m->status))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_LogoutResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_LogoutResponse *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_LogoutResponse_json_decode(ttb_jr *r, int tok, ttboost_v1_LogoutResponse *m)
+{
+  return ttb_npb_ttboost_v1_LogoutResponse_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_LogoutResponse_json_decode_in(ttb_jr *r, int tok, ttboost_v1_LogoutResponse *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_LogoutResponse_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_LogoutResponse_validate(const ttboost_v1_LogoutResponse *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->status, 16, "status", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_LogoutResponse_to_json(const ttboost_v1_LogoutResponse *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_LogoutResponse_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_LogoutResponse_from_json(const char *js, size_t len, ttboost_v1_LogoutResponse *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_LogoutResponse_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_LogoutResponse_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
 /* ---- ttboost.v1.ErrorResponse */
 
 bool ttb_npb_ttboost_v1_ErrorResponse_json_fields(ttb_jw *w, const ttboost_v1_ErrorResponse *m)

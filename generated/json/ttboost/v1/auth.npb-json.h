@@ -44,6 +44,28 @@ bool ttb_npb_ttboost_v1_LoginResponse_to_json(const ttboost_v1_LoginResponse *m,
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_LoginResponse_from_json(const char *js, size_t len, ttboost_v1_LoginResponse *m, ttb_json_error *err);
 
+/* ttboost.v1.LogoutRequest: Body of POST /auth/logout: empty ({}, or no body at all); the token is the Authorization header's. */
+bool ttb_npb_ttboost_v1_LogoutRequest_json_encode(ttb_jw *w, const ttboost_v1_LogoutRequest *m);
+bool ttb_npb_ttboost_v1_LogoutRequest_json_fields(ttb_jw *w, const ttboost_v1_LogoutRequest *m);
+bool ttb_npb_ttboost_v1_LogoutRequest_json_decode(ttb_jr *r, int tok, ttboost_v1_LogoutRequest *m);
+int ttb_npb_ttboost_v1_LogoutRequest_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_LogoutRequest *m);
+bool ttb_npb_ttboost_v1_LogoutRequest_validate(const ttboost_v1_LogoutRequest *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_LogoutRequest_to_json(const ttboost_v1_LogoutRequest *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_LogoutRequest_from_json(const char *js, size_t len, ttboost_v1_LogoutRequest *m, ttb_json_error *err);
+
+/* ttboost.v1.LogoutResponse: Answer of POST /auth/logout: {"status":"ok"}. */
+bool ttb_npb_ttboost_v1_LogoutResponse_json_encode(ttb_jw *w, const ttboost_v1_LogoutResponse *m);
+bool ttb_npb_ttboost_v1_LogoutResponse_json_fields(ttb_jw *w, const ttboost_v1_LogoutResponse *m);
+bool ttb_npb_ttboost_v1_LogoutResponse_json_decode(ttb_jr *r, int tok, ttboost_v1_LogoutResponse *m);
+int ttb_npb_ttboost_v1_LogoutResponse_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_LogoutResponse *m);
+bool ttb_npb_ttboost_v1_LogoutResponse_validate(const ttboost_v1_LogoutResponse *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_LogoutResponse_to_json(const ttboost_v1_LogoutResponse *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_LogoutResponse_from_json(const char *js, size_t len, ttboost_v1_LogoutResponse *m, ttb_json_error *err);
+
 /* ttboost.v1.ErrorResponse: Every HTTP error answer: {"status":"error","error":"<code>","message":"<text>"}. */
 bool ttb_npb_ttboost_v1_ErrorResponse_json_encode(ttb_jw *w, const ttboost_v1_ErrorResponse *m);
 bool ttb_npb_ttboost_v1_ErrorResponse_json_fields(ttb_jw *w, const ttboost_v1_ErrorResponse *m);

@@ -258,6 +258,214 @@ Ttboost__V1__LoginResponse *ttb_pbc_ttboost_v1_LoginResponse_from_json(const cha
   return m;
 }
 
+/* ---- ttboost.v1.LogoutRequest */
+
+bool ttb_pbc_ttboost_v1_LogoutRequest_json_fields(ttb_jw *w, const Ttboost__V1__LogoutRequest *m)
+{
+  (void)w;
+  (void)m;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_LogoutRequest_json_encode(ttb_jw *w, const Ttboost__V1__LogoutRequest *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_LogoutRequest_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_LogoutRequest_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__LogoutRequest *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  default:
+    break;
+  }
+  (void)r;
+  (void)k;
+  (void)v;
+  (void)m;
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_LogoutRequest_json_decode(ttb_jr *r, int tok, Ttboost__V1__LogoutRequest *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_LogoutRequest_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_LogoutRequest_validate(const Ttboost__V1__LogoutRequest *m, char *err, size_t errlen)
+{
+  (void)m;
+  (void)err;
+  (void)errlen;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_LogoutRequest_to_json(const Ttboost__V1__LogoutRequest *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_LogoutRequest_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__LogoutRequest *ttb_pbc_ttboost_v1_LogoutRequest_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__LogoutRequest *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__logout_request__init(m);
+  if (!ttb_pbc_ttboost_v1_LogoutRequest_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__logout_request__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
+/* ---- ttboost.v1.LogoutResponse */
+
+bool ttb_pbc_ttboost_v1_LogoutResponse_json_fields(ttb_jw *w, const Ttboost__V1__LogoutResponse *m)
+{
+  if (!ttb_jw_key(w, "\"status\":", 9))
+    return false;
+  if (!ttb_jw_cstring(w, "status", m->status))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_LogoutResponse_json_encode(ttb_jw *w, const Ttboost__V1__LogoutResponse *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_LogoutResponse_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_LogoutResponse_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__LogoutResponse *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 6:
+    if (memcmp(k, "status", 6) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "status", 16, &m->status, a))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_LogoutResponse_json_decode(ttb_jr *r, int tok, Ttboost__V1__LogoutResponse *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_LogoutResponse_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_LogoutResponse_validate(const Ttboost__V1__LogoutResponse *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->status, 16, "status", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_LogoutResponse_to_json(const Ttboost__V1__LogoutResponse *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_LogoutResponse_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__LogoutResponse *ttb_pbc_ttboost_v1_LogoutResponse_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__LogoutResponse *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__logout_response__init(m);
+  if (!ttb_pbc_ttboost_v1_LogoutResponse_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__logout_response__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
 /* ---- ttboost.v1.ErrorResponse */
 
 bool ttb_pbc_ttboost_v1_ErrorResponse_json_fields(ttb_jw *w, const Ttboost__V1__ErrorResponse *m)

@@ -52,6 +52,28 @@ char *ttb_pbc_ttboost_v1_LoginResponse_to_json(const Ttboost__V1__LoginResponse 
 /* A new message (free with ttboost__v1__login_response__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__LoginResponse *ttb_pbc_ttboost_v1_LoginResponse_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
+/* ttboost.v1.LogoutRequest: Body of POST /auth/logout: empty ({}, or no body at all); the token is the Authorization header's. */
+bool ttb_pbc_ttboost_v1_LogoutRequest_json_encode(ttb_jw *w, const Ttboost__V1__LogoutRequest *m);
+bool ttb_pbc_ttboost_v1_LogoutRequest_json_fields(ttb_jw *w, const Ttboost__V1__LogoutRequest *m);
+bool ttb_pbc_ttboost_v1_LogoutRequest_json_decode(ttb_jr *r, int tok, Ttboost__V1__LogoutRequest *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_LogoutRequest_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__LogoutRequest *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_LogoutRequest_validate(const Ttboost__V1__LogoutRequest *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_LogoutRequest_to_json(const Ttboost__V1__LogoutRequest *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__logout_request__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__LogoutRequest *ttb_pbc_ttboost_v1_LogoutRequest_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
+/* ttboost.v1.LogoutResponse: Answer of POST /auth/logout: {"status":"ok"}. */
+bool ttb_pbc_ttboost_v1_LogoutResponse_json_encode(ttb_jw *w, const Ttboost__V1__LogoutResponse *m);
+bool ttb_pbc_ttboost_v1_LogoutResponse_json_fields(ttb_jw *w, const Ttboost__V1__LogoutResponse *m);
+bool ttb_pbc_ttboost_v1_LogoutResponse_json_decode(ttb_jr *r, int tok, Ttboost__V1__LogoutResponse *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_LogoutResponse_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__LogoutResponse *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_LogoutResponse_validate(const Ttboost__V1__LogoutResponse *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_LogoutResponse_to_json(const Ttboost__V1__LogoutResponse *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__logout_response__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__LogoutResponse *ttb_pbc_ttboost_v1_LogoutResponse_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
 /* ttboost.v1.ErrorResponse: Every HTTP error answer: {"status":"error","error":"<code>","message":"<text>"}. */
 bool ttb_pbc_ttboost_v1_ErrorResponse_json_encode(ttb_jw *w, const Ttboost__V1__ErrorResponse *m);
 bool ttb_pbc_ttboost_v1_ErrorResponse_json_fields(ttb_jw *w, const Ttboost__V1__ErrorResponse *m);

@@ -367,6 +367,12 @@ bool ttb_npb_ttboost_v1_IngestEvent_json_fields(ttb_jw *w, const ttboost_v1_Inge
     return false;
   if (!ttb_jw_cstring(w, "channel", m->channel))
     return false;
+  if (m->id[0] != '\0') {
+    if (!ttb_jw_key(w, "\"id\":", 5))
+      return false;
+    if (!ttb_jw_cstring(w, "id", m->id))
+      return false;
+  }
   return true;
 }
 
@@ -378,6 +384,13 @@ bool ttb_npb_ttboost_v1_IngestEvent_json_encode(ttb_jw *w, const ttboost_v1_Inge
 int ttb_npb_ttboost_v1_IngestEvent_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_IngestEvent *m)
 {
   switch (kn) {
+  case 2:
+    if (memcmp(k, "id", 2) == 0) {
+      if (!ttb_jr_string_at(r, v, "id", 128, m->id, sizeof m->id))
+        return -1;
+      return 1;
+    }
+    break;
   case 7:
     if (memcmp(k, "channel", 7) == 0) {
       if (!ttb_jr_string_at(r, v, "channel", 64, m->channel, sizeof m->channel))
@@ -466,6 +479,8 @@ bool ttb_npb_ttboost_v1_IngestEvent_validate(const ttboost_v1_IngestEvent *m, ch
     if (!ttb_npb_ttboost_v1_IngestGift_validate(&m->event.gift, err, errlen))
       return false;
   }
+  if (!ttb_json_check_string(m->id, 128, "id", err, errlen))
+    return false;
   return true;
 }
 
@@ -646,6 +661,12 @@ bool ttb_npb_ttboost_v1_IngestResponse_json_fields(ttb_jw *w, const ttboost_v1_I
   }
   if (!ttb_jw_end_array(w))
     return false;
+  if (m->duplicates != 0) {
+    if (!ttb_jw_key(w, "\"duplicates\":", 13))
+      return false;
+    if (!ttb_jw_u64(w, (uint64_t)m->duplicates))
+      return false;
+  }
   return true;
 }
 
@@ -691,6 +712,17 @@ int ttb_npb_ttboost_v1_IngestResponse_json_field(ttb_jr *r, const char *k, size_
         if (!ttb_jr_u64(r, v, "accepted", UINT32_MAX, &x_))
           return -1;
         m->accepted = (uint32_t)x_;
+      }
+      return 1;
+    }
+    break;
+  case 10:
+    if (memcmp(k, "duplicates", 10) == 0) {
+      {
+        uint64_t x_ = 0;
+        if (!ttb_jr_u64(r, v, "duplicates", UINT32_MAX, &x_))
+          return -1;
+        m->duplicates = (uint32_t)x_;
       }
       return 1;
     }

@@ -44,7 +44,7 @@ bool ttb_npb_ttboost_v1_IngestGift_to_json(const ttboost_v1_IngestGift *m, char 
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_IngestGift_from_json(const char *js, size_t len, ttboost_v1_IngestGift *m, ttb_json_error *err);
 
-/* ttboost.v1.IngestEvent: One event for one streamer's channel. JSON: {"channel":"<user_id>","type":"chat","user":"…","message":"…"}. */
+/* ttboost.v1.IngestEvent: One event for one streamer's channel. JSON: {"channel":"<user_id>","type":"chat","user":"…","message":"…","id":"…"}. */
 bool ttb_npb_ttboost_v1_IngestEvent_json_encode(ttb_jw *w, const ttboost_v1_IngestEvent *m);
 bool ttb_npb_ttboost_v1_IngestEvent_json_fields(ttb_jw *w, const ttboost_v1_IngestEvent *m);
 bool ttb_npb_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, ttboost_v1_IngestEvent *m);

@@ -381,6 +381,12 @@ bool ttb_pbc_ttboost_v1_IngestEvent_json_fields(ttb_jw *w, const Ttboost__V1__In
     return false;
   if (!ttb_jw_cstring(w, "channel", m->channel))
     return false;
+  if (m->id != NULL && m->id[0] != '\0') {
+    if (!ttb_jw_key(w, "\"id\":", 5))
+      return false;
+    if (!ttb_jw_cstring(w, "id", m->id))
+      return false;
+  }
   return true;
 }
 
@@ -392,6 +398,13 @@ bool ttb_pbc_ttboost_v1_IngestEvent_json_encode(ttb_jw *w, const Ttboost__V1__In
 int ttb_pbc_ttboost_v1_IngestEvent_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__IngestEvent *m, ProtobufCAllocator *a)
 {
   switch (kn) {
+  case 2:
+    if (memcmp(k, "id", 2) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "id", 128, &m->id, a))
+        return -1;
+      return 1;
+    }
+    break;
   case 7:
     if (memcmp(k, "channel", 7) == 0) {
       if (!ttb_pbc_jr_string(r, v, "channel", 64, &m->channel, a))
@@ -488,6 +501,8 @@ bool ttb_pbc_ttboost_v1_IngestEvent_validate(const Ttboost__V1__IngestEvent *m, 
     if (m->gift == NULL || !ttb_pbc_ttboost_v1_IngestGift_validate(m->gift, err, errlen))
       return m->gift == NULL ? ttb_json_check_len(1, 0, "gift", "missing", err, errlen) : false;
   }
+  if (!ttb_json_check_string(m->id, 128, "id", err, errlen))
+    return false;
   return true;
 }
 
@@ -687,6 +702,12 @@ bool ttb_pbc_ttboost_v1_IngestResponse_json_fields(ttb_jw *w, const Ttboost__V1_
   }
   if (!ttb_jw_end_array(w))
     return false;
+  if (m->duplicates != 0) {
+    if (!ttb_jw_key(w, "\"duplicates\":", 13))
+      return false;
+    if (!ttb_jw_u64(w, (uint64_t)m->duplicates))
+      return false;
+  }
   return true;
 }
 
@@ -736,6 +757,17 @@ int ttb_pbc_ttboost_v1_IngestResponse_json_field(ttb_jr *r, const char *k, size_
         if (!ttb_jr_u64(r, v, "accepted", UINT32_MAX, &x_))
           return -1;
         m->accepted = (uint32_t)x_;
+      }
+      return 1;
+    }
+    break;
+  case 10:
+    if (memcmp(k, "duplicates", 10) == 0) {
+      {
+        uint64_t x_ = 0;
+        if (!ttb_jr_u64(r, v, "duplicates", UINT32_MAX, &x_))
+          return -1;
+        m->duplicates = (uint32_t)x_;
       }
       return 1;
     }

@@ -52,7 +52,7 @@ char *ttb_pbc_ttboost_v1_IngestGift_to_json(const Ttboost__V1__IngestGift *m, si
 /* A new message (free with ttboost__v1__ingest_gift__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__IngestGift *ttb_pbc_ttboost_v1_IngestGift_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
-/* ttboost.v1.IngestEvent: One event for one streamer's channel. JSON: {"channel":"<user_id>","type":"chat","user":"…","message":"…"}. */
+/* ttboost.v1.IngestEvent: One event for one streamer's channel. JSON: {"channel":"<user_id>","type":"chat","user":"…","message":"…","id":"…"}. */
 bool ttb_pbc_ttboost_v1_IngestEvent_json_encode(ttb_jw *w, const Ttboost__V1__IngestEvent *m);
 bool ttb_pbc_ttboost_v1_IngestEvent_json_fields(ttb_jw *w, const Ttboost__V1__IngestEvent *m);
 bool ttb_pbc_ttboost_v1_IngestEvent_json_decode(ttb_jr *r, int tok, Ttboost__V1__IngestEvent *m, ProtobufCAllocator *a);

@@ -12,6 +12,12 @@ PB_BIND(ttboost_v1_LoginRequest, ttboost_v1_LoginRequest, 2)
 PB_BIND(ttboost_v1_LoginResponse, ttboost_v1_LoginResponse, AUTO)
 
 
+PB_BIND(ttboost_v1_LogoutRequest, ttboost_v1_LogoutRequest, AUTO)
+
+
+PB_BIND(ttboost_v1_LogoutResponse, ttboost_v1_LogoutResponse, AUTO)
+
+
 PB_BIND(ttboost_v1_ErrorResponse, ttboost_v1_ErrorResponse, 2)
 
 

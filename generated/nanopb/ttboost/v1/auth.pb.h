@@ -31,6 +31,18 @@ typedef struct _ttboost_v1_LoginResponse {
     char ws_token[37];
 } ttboost_v1_LoginResponse;
 
+/* Body of POST /auth/logout: empty ({}, or no body at all); the token is the
+ Authorization header's. */
+typedef struct _ttboost_v1_LogoutRequest {
+    char dummy_field;
+} ttboost_v1_LogoutRequest;
+
+/* Answer of POST /auth/logout: {"status":"ok"}. */
+typedef struct _ttboost_v1_LogoutResponse {
+    /* Always "ok". */
+    char status[17];
+} ttboost_v1_LogoutResponse;
+
 /* Every HTTP error answer: {"status":"error","error":"<code>","message":"<text>"}. */
 typedef struct _ttboost_v1_ErrorResponse {
     /* Always "error". */
@@ -72,11 +84,15 @@ extern "C" {
 /* Initializer values for message structs */
 #define ttboost_v1_LoginRequest_init_default     {"", ""}
 #define ttboost_v1_LoginResponse_init_default    {"", "", ""}
+#define ttboost_v1_LogoutRequest_init_default    {0}
+#define ttboost_v1_LogoutResponse_init_default   {""}
 #define ttboost_v1_ErrorResponse_init_default    {"", "", ""}
 #define ttboost_v1_TiktokSettings_init_default   {""}
 #define ttboost_v1_TiktokInfo_init_default       {"", "", "", ""}
 #define ttboost_v1_LoginRequest_init_zero        {"", ""}
 #define ttboost_v1_LoginResponse_init_zero       {"", "", ""}
+#define ttboost_v1_LogoutRequest_init_zero       {0}
+#define ttboost_v1_LogoutResponse_init_zero      {""}
 #define ttboost_v1_ErrorResponse_init_zero       {"", "", ""}
 #define ttboost_v1_TiktokSettings_init_zero      {""}
 #define ttboost_v1_TiktokInfo_init_zero          {"", "", "", ""}
@@ -87,6 +103,7 @@ extern "C" {
 #define ttboost_v1_LoginResponse_status_tag      1
 #define ttboost_v1_LoginResponse_user_id_tag     2
 #define ttboost_v1_LoginResponse_ws_token_tag    3
+#define ttboost_v1_LogoutResponse_status_tag     1
 #define ttboost_v1_ErrorResponse_status_tag      1
 #define ttboost_v1_ErrorResponse_error_tag       2
 #define ttboost_v1_ErrorResponse_message_tag     3
@@ -110,6 +127,16 @@ X(a, STATIC,   SINGULAR, STRING,   ws_token,          3)
 #define ttboost_v1_LoginResponse_CALLBACK NULL
 #define ttboost_v1_LoginResponse_DEFAULT NULL
 
+#define ttboost_v1_LogoutRequest_FIELDLIST(X, a) \
+
+#define ttboost_v1_LogoutRequest_CALLBACK NULL
+#define ttboost_v1_LogoutRequest_DEFAULT NULL
+
+#define ttboost_v1_LogoutResponse_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   status,            1)
+#define ttboost_v1_LogoutResponse_CALLBACK NULL
+#define ttboost_v1_LogoutResponse_DEFAULT NULL
+
 #define ttboost_v1_ErrorResponse_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, STRING,   status,            1) \
 X(a, STATIC,   SINGULAR, STRING,   error,             2) \
@@ -132,6 +159,8 @@ X(a, STATIC,   SINGULAR, STRING,   message,           4)
 
 extern const pb_msgdesc_t ttboost_v1_LoginRequest_msg;
 extern const pb_msgdesc_t ttboost_v1_LoginResponse_msg;
+extern const pb_msgdesc_t ttboost_v1_LogoutRequest_msg;
+extern const pb_msgdesc_t ttboost_v1_LogoutResponse_msg;
 extern const pb_msgdesc_t ttboost_v1_ErrorResponse_msg;
 extern const pb_msgdesc_t ttboost_v1_TiktokSettings_msg;
 extern const pb_msgdesc_t ttboost_v1_TiktokInfo_msg;
@@ -139,6 +168,8 @@ extern const pb_msgdesc_t ttboost_v1_TiktokInfo_msg;
 /* Defines for backwards compatibility with code written before nanopb-0.4.0 */
 #define ttboost_v1_LoginRequest_fields &ttboost_v1_LoginRequest_msg
 #define ttboost_v1_LoginResponse_fields &ttboost_v1_LoginResponse_msg
+#define ttboost_v1_LogoutRequest_fields &ttboost_v1_LogoutRequest_msg
+#define ttboost_v1_LogoutResponse_fields &ttboost_v1_LogoutResponse_msg
 #define ttboost_v1_ErrorResponse_fields &ttboost_v1_ErrorResponse_msg
 #define ttboost_v1_TiktokSettings_fields &ttboost_v1_TiktokSettings_msg
 #define ttboost_v1_TiktokInfo_fields &ttboost_v1_TiktokInfo_msg
@@ -147,6 +178,8 @@ extern const pb_msgdesc_t ttboost_v1_TiktokInfo_msg;
 #define ttboost_v1_ErrorResponse_size            599
 #define ttboost_v1_LoginRequest_size             262
 #define ttboost_v1_LoginResponse_size            94
+#define ttboost_v1_LogoutRequest_size            0
+#define ttboost_v1_LogoutResponse_size           18
 #define ttboost_v1_TiktokInfo_size               337
 #define ttboost_v1_TiktokSettings_size           66
 

@@ -44,15 +44,21 @@ typedef struct _ttboost_v1_IngestGift {
 } ttboost_v1_IngestGift;
 
 /* One event for one streamer's channel.
- JSON: {"channel":"<user_id>","type":"chat","user":"…","message":"…"}. */
+ JSON: {"channel":"<user_id>","type":"chat","user":"…","message":"…","id":"…"}. */
 typedef struct _ttboost_v1_IngestEvent {
-    /* The streamer's user_id (from the login answer): whose listeners hear it. */
+    /* The streamer's user_id (from the login answer): whose listeners hear it.
+ With a channel's own ingest token it may be left out (it is the token's). */
     char channel[65];
     pb_size_t which_event;
     union {
         ttboost_v1_IngestChat chat;
         ttboost_v1_IngestGift gift;
     } event;
+    /* The source's id of this event, unique per channel (e.g. TikTok's msg_id):
+ an event whose id the channel saw in the last 10 minutes (the server's
+ --ingest-dedup-s) is acknowledged and dropped, so a source may retry
+ safely. "" = no id, never deduplicated. */
+    char id[129];
 } ttboost_v1_IngestEvent;
 
 /* Why one item of an ingest batch was refused. */
@@ -68,9 +74,12 @@ typedef struct _ttboost_v1_IngestItemError {
 typedef struct _ttboost_v1_IngestResponse {
     /* "ok" when every item was accepted, "partial" otherwise. */
     char status[17];
+    /* Items accepted, duplicates included. */
     uint32_t accepted;
     pb_size_t errors_count;
     ttboost_v1_IngestItemError errors[64];
+    /* Of the accepted, how many were duplicates (an id seen lately): dropped. */
+    uint32_t duplicates;
 } ttboost_v1_IngestResponse;
 
 
@@ -81,14 +90,14 @@ extern "C" {
 /* Initializer values for message structs */
 #define ttboost_v1_IngestChat_init_default       {"", "", ""}
 #define ttboost_v1_IngestGift_init_default       {"", "", 0, "", 0, 0, 0, 0}
-#define ttboost_v1_IngestEvent_init_default      {"", 0, {ttboost_v1_IngestChat_init_default}}
+#define ttboost_v1_IngestEvent_init_default      {"", 0, {ttboost_v1_IngestChat_init_default}, ""}
 #define ttboost_v1_IngestItemError_init_default  {0, "", ""}
-#define ttboost_v1_IngestResponse_init_default   {"", 0, 0, {ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default}}
+#define ttboost_v1_IngestResponse_init_default   {"", 0, 0, {ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default, ttboost_v1_IngestItemError_init_default}, 0}
 #define ttboost_v1_IngestChat_init_zero          {"", "", ""}
 #define ttboost_v1_IngestGift_init_zero          {"", "", 0, "", 0, 0, 0, 0}
-#define ttboost_v1_IngestEvent_init_zero         {"", 0, {ttboost_v1_IngestChat_init_zero}}
+#define ttboost_v1_IngestEvent_init_zero         {"", 0, {ttboost_v1_IngestChat_init_zero}, ""}
 #define ttboost_v1_IngestItemError_init_zero     {0, "", ""}
-#define ttboost_v1_IngestResponse_init_zero      {"", 0, 0, {ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero}}
+#define ttboost_v1_IngestResponse_init_zero      {"", 0, 0, {ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero, ttboost_v1_IngestItemError_init_zero}, 0}
 
 /* Field tags (for use in manual encoding/decoding) */
 #define ttboost_v1_IngestChat_user_tag           1
@@ -105,12 +114,14 @@ extern "C" {
 #define ttboost_v1_IngestEvent_channel_tag       1
 #define ttboost_v1_IngestEvent_chat_tag          2
 #define ttboost_v1_IngestEvent_gift_tag          3
+#define ttboost_v1_IngestEvent_id_tag            4
 #define ttboost_v1_IngestItemError_index_tag     1
 #define ttboost_v1_IngestItemError_error_tag     2
 #define ttboost_v1_IngestItemError_message_tag   3
 #define ttboost_v1_IngestResponse_status_tag     1
 #define ttboost_v1_IngestResponse_accepted_tag   2
 #define ttboost_v1_IngestResponse_errors_tag     3
+#define ttboost_v1_IngestResponse_duplicates_tag 4
 
 /* Struct field encoding specification for nanopb */
 #define ttboost_v1_IngestChat_FIELDLIST(X, a) \
@@ -135,7 +146,8 @@ X(a, STATIC,   SINGULAR, UINT32,   diamond_count,     8)
 #define ttboost_v1_IngestEvent_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, STRING,   channel,           1) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (event,chat,event.chat),   2) \
-X(a, STATIC,   ONEOF,    MESSAGE,  (event,gift,event.gift),   3)
+X(a, STATIC,   ONEOF,    MESSAGE,  (event,gift,event.gift),   3) \
+X(a, STATIC,   SINGULAR, STRING,   id,                4)
 #define ttboost_v1_IngestEvent_CALLBACK NULL
 #define ttboost_v1_IngestEvent_DEFAULT NULL
 #define ttboost_v1_IngestEvent_event_chat_MSGTYPE ttboost_v1_IngestChat
@@ -151,7 +163,8 @@ X(a, STATIC,   SINGULAR, STRING,   message,           3)
 #define ttboost_v1_IngestResponse_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, STRING,   status,            1) \
 X(a, STATIC,   SINGULAR, UINT32,   accepted,          2) \
-X(a, STATIC,   REPEATED, MESSAGE,  errors,            3)
+X(a, STATIC,   REPEATED, MESSAGE,  errors,            3) \
+X(a, STATIC,   SINGULAR, UINT32,   duplicates,        4)
 #define ttboost_v1_IngestResponse_CALLBACK NULL
 #define ttboost_v1_IngestResponse_DEFAULT NULL
 #define ttboost_v1_IngestResponse_errors_MSGTYPE ttboost_v1_IngestItemError
@@ -171,10 +184,10 @@ extern const pb_msgdesc_t ttboost_v1_IngestResponse_msg;
 
 /* Maximum encoded size of messages (where known) */
 #define ttboost_v1_IngestChat_size               1224
-#define ttboost_v1_IngestEvent_size              1293
+#define ttboost_v1_IngestEvent_size              1424
 #define ttboost_v1_IngestGift_size               359
 #define ttboost_v1_IngestItemError_size          587
-#define ttboost_v1_IngestResponse_size           37784
+#define ttboost_v1_IngestResponse_size           37790
 
 #ifdef __cplusplus
 } /* extern "C" */

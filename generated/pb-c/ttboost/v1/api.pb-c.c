@@ -7,20 +7,22 @@
 #endif
 
 #include "ttboost/v1/api.pb-c.h"
-static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[5] =
+static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[6] =
 {
   { "Login", &ttboost__v1__login_request__descriptor, &ttboost__v1__login_response__descriptor },
+  { "Logout", &ttboost__v1__logout_request__descriptor, &ttboost__v1__logout_response__descriptor },
   { "GenerateTts", &ttboost__v1__tts_request__descriptor, &ttboost__v1__tts_response__descriptor },
   { "Ingest", &ttboost__v1__ingest_event__descriptor, &ttboost__v1__ingest_response__descriptor },
   { "GetTiktok", &ttboost__v1__tiktok_settings__descriptor, &ttboost__v1__tiktok_info__descriptor },
   { "SetTiktok", &ttboost__v1__tiktok_settings__descriptor, &ttboost__v1__tiktok_info__descriptor },
 };
 const unsigned ttboost__v1__http__method_indices_by_name[] = {
-  1,        /* GenerateTts */
-  3,        /* GetTiktok */
-  2,        /* Ingest */
+  2,        /* GenerateTts */
+  4,        /* GetTiktok */
+  3,        /* Ingest */
   0,        /* Login */
-  4         /* SetTiktok */
+  1,        /* Logout */
+  5         /* SetTiktok */
 };
 const ProtobufCServiceDescriptor ttboost__v1__http__descriptor =
 {
@@ -29,7 +31,7 @@ const ProtobufCServiceDescriptor ttboost__v1__http__descriptor =
   "Http",
   "Ttboost__V1__Http",
   "ttboost.v1",
-  5,
+  6,
   ttboost__v1__http__method_descriptors,
   ttboost__v1__http__method_indices_by_name
 };
@@ -41,13 +43,21 @@ void ttboost__v1__http__login(ProtobufCService *service,
   assert(service->descriptor == &ttboost__v1__http__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void ttboost__v1__http__logout(ProtobufCService *service,
+                               const Ttboost__V1__LogoutRequest *input,
+                               Ttboost__V1__LogoutResponse_Closure closure,
+                               void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void ttboost__v1__http__generate_tts(ProtobufCService *service,
                                      const Ttboost__V1__TtsRequest *input,
                                      Ttboost__V1__TtsResponse_Closure closure,
                                      void *closure_data)
 {
   assert(service->descriptor == &ttboost__v1__http__descriptor);
-  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ttboost__v1__http__ingest(ProtobufCService *service,
                                const Ttboost__V1__IngestEvent *input,
@@ -55,7 +65,7 @@ void ttboost__v1__http__ingest(ProtobufCService *service,
                                void *closure_data)
 {
   assert(service->descriptor == &ttboost__v1__http__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ttboost__v1__http__get_tiktok(ProtobufCService *service,
                                    const Ttboost__V1__TiktokSettings *input,
@@ -63,7 +73,7 @@ void ttboost__v1__http__get_tiktok(ProtobufCService *service,
                                    void *closure_data)
 {
   assert(service->descriptor == &ttboost__v1__http__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ttboost__v1__http__set_tiktok(ProtobufCService *service,
                                    const Ttboost__V1__TiktokSettings *input,
@@ -71,7 +81,7 @@ void ttboost__v1__http__set_tiktok(ProtobufCService *service,
                                    void *closure_data)
 {
   assert(service->descriptor == &ttboost__v1__http__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
                               Ttboost__V1__Http_ServiceDestroy destroy)

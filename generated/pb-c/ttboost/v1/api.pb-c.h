@@ -39,6 +39,10 @@ struct Ttboost__V1__Http_Service
                 const Ttboost__V1__LoginRequest *input,
                 Ttboost__V1__LoginResponse_Closure closure,
                 void *closure_data);
+  void (*logout)(Ttboost__V1__Http_Service *service,
+                 const Ttboost__V1__LogoutRequest *input,
+                 Ttboost__V1__LogoutResponse_Closure closure,
+                 void *closure_data);
   void (*generate_tts)(Ttboost__V1__Http_Service *service,
                        const Ttboost__V1__TtsRequest *input,
                        Ttboost__V1__TtsResponse_Closure closure,
@@ -64,6 +68,7 @@ void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
 #define TTBOOST__V1__HTTP__INIT(function_prefix__) \
     { TTBOOST__V1__HTTP__BASE_INIT,\
       function_prefix__ ## login,\
+      function_prefix__ ## logout,\
       function_prefix__ ## generate_tts,\
       function_prefix__ ## ingest,\
       function_prefix__ ## get_tiktok,\
@@ -72,6 +77,10 @@ void ttboost__v1__http__login(ProtobufCService *service,
                               const Ttboost__V1__LoginRequest *input,
                               Ttboost__V1__LoginResponse_Closure closure,
                               void *closure_data);
+void ttboost__v1__http__logout(ProtobufCService *service,
+                               const Ttboost__V1__LogoutRequest *input,
+                               Ttboost__V1__LogoutResponse_Closure closure,
+                               void *closure_data);
 void ttboost__v1__http__generate_tts(ProtobufCService *service,
                                      const Ttboost__V1__TtsRequest *input,
                                      Ttboost__V1__TtsResponse_Closure closure,

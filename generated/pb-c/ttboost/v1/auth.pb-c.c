@@ -97,6 +97,96 @@ void   ttboost__v1__login_response__free_unpacked
   assert(message->base.descriptor == &ttboost__v1__login_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ttboost__v1__logout_request__init
+                     (Ttboost__V1__LogoutRequest         *message)
+{
+  static const Ttboost__V1__LogoutRequest init_value = TTBOOST__V1__LOGOUT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__logout_request__get_packed_size
+                     (const Ttboost__V1__LogoutRequest *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__logout_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__logout_request__pack
+                     (const Ttboost__V1__LogoutRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__logout_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__logout_request__pack_to_buffer
+                     (const Ttboost__V1__LogoutRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__logout_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__LogoutRequest *
+       ttboost__v1__logout_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__LogoutRequest *)
+     protobuf_c_message_unpack (&ttboost__v1__logout_request__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__logout_request__free_unpacked
+                     (Ttboost__V1__LogoutRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__logout_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ttboost__v1__logout_response__init
+                     (Ttboost__V1__LogoutResponse         *message)
+{
+  static const Ttboost__V1__LogoutResponse init_value = TTBOOST__V1__LOGOUT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__logout_response__get_packed_size
+                     (const Ttboost__V1__LogoutResponse *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__logout_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__logout_response__pack
+                     (const Ttboost__V1__LogoutResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__logout_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__logout_response__pack_to_buffer
+                     (const Ttboost__V1__LogoutResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__logout_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__LogoutResponse *
+       ttboost__v1__logout_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__LogoutResponse *)
+     protobuf_c_message_unpack (&ttboost__v1__logout_response__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__logout_response__free_unpacked
+                     (Ttboost__V1__LogoutResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__logout_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ttboost__v1__error_response__init
                      (Ttboost__V1__ErrorResponse         *message)
 {
@@ -345,6 +435,62 @@ const ProtobufCMessageDescriptor ttboost__v1__login_response__descriptor =
   ttboost__v1__login_response__field_indices_by_name,
   1,  ttboost__v1__login_response__number_ranges,
   (ProtobufCMessageInit) ttboost__v1__login_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define ttboost__v1__logout_request__field_descriptors NULL
+#define ttboost__v1__logout_request__field_indices_by_name NULL
+#define ttboost__v1__logout_request__number_ranges NULL
+const ProtobufCMessageDescriptor ttboost__v1__logout_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.LogoutRequest",
+  "LogoutRequest",
+  "Ttboost__V1__LogoutRequest",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__LogoutRequest),
+  0,
+  ttboost__v1__logout_request__field_descriptors,
+  ttboost__v1__logout_request__field_indices_by_name,
+  0,  ttboost__v1__logout_request__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__logout_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__logout_response__field_descriptors[1] =
+{
+  {
+    "status",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__LogoutResponse, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__logout_response__field_indices_by_name[] = {
+  0,   /* field[0] = status */
+};
+static const ProtobufCIntRange ttboost__v1__logout_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__logout_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.LogoutResponse",
+  "LogoutResponse",
+  "Ttboost__V1__LogoutResponse",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__LogoutResponse),
+  1,
+  ttboost__v1__logout_response__field_descriptors,
+  ttboost__v1__logout_response__field_indices_by_name,
+  1,  ttboost__v1__logout_response__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__logout_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor ttboost__v1__error_response__field_descriptors[3] =

@@ -18,6 +18,8 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Ttboost__V1__LoginRequest Ttboost__V1__LoginRequest;
 typedef struct Ttboost__V1__LoginResponse Ttboost__V1__LoginResponse;
+typedef struct Ttboost__V1__LogoutRequest Ttboost__V1__LogoutRequest;
+typedef struct Ttboost__V1__LogoutResponse Ttboost__V1__LogoutResponse;
 typedef struct Ttboost__V1__ErrorResponse Ttboost__V1__ErrorResponse;
 typedef struct Ttboost__V1__TiktokSettings Ttboost__V1__TiktokSettings;
 typedef struct Ttboost__V1__TiktokInfo Ttboost__V1__TiktokInfo;
@@ -72,6 +74,35 @@ struct  Ttboost__V1__LoginResponse
 #define TTBOOST__V1__LOGIN_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__login_response__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Body of POST /auth/logout: empty ({}, or no body at all); the token is the
+ * Authorization header's.
+ */
+struct  Ttboost__V1__LogoutRequest
+{
+  ProtobufCMessage base;
+};
+#define TTBOOST__V1__LOGOUT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__logout_request__descriptor) \
+     }
+
+
+/*
+ * Answer of POST /auth/logout: {"status":"ok"}.
+ */
+struct  Ttboost__V1__LogoutResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Always "ok".
+   */
+  char *status;
+};
+#define TTBOOST__V1__LOGOUT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__logout_response__descriptor) \
+    , (char *)protobuf_c_empty_string }
 
 
 /*
@@ -185,6 +216,44 @@ Ttboost__V1__LoginResponse *
 void   ttboost__v1__login_response__free_unpacked
                      (Ttboost__V1__LoginResponse *message,
                       ProtobufCAllocator *allocator);
+/* Ttboost__V1__LogoutRequest methods */
+void   ttboost__v1__logout_request__init
+                     (Ttboost__V1__LogoutRequest         *message);
+size_t ttboost__v1__logout_request__get_packed_size
+                     (const Ttboost__V1__LogoutRequest   *message);
+size_t ttboost__v1__logout_request__pack
+                     (const Ttboost__V1__LogoutRequest   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__logout_request__pack_to_buffer
+                     (const Ttboost__V1__LogoutRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__LogoutRequest *
+       ttboost__v1__logout_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__logout_request__free_unpacked
+                     (Ttboost__V1__LogoutRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ttboost__V1__LogoutResponse methods */
+void   ttboost__v1__logout_response__init
+                     (Ttboost__V1__LogoutResponse         *message);
+size_t ttboost__v1__logout_response__get_packed_size
+                     (const Ttboost__V1__LogoutResponse   *message);
+size_t ttboost__v1__logout_response__pack
+                     (const Ttboost__V1__LogoutResponse   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__logout_response__pack_to_buffer
+                     (const Ttboost__V1__LogoutResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__LogoutResponse *
+       ttboost__v1__logout_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__logout_response__free_unpacked
+                     (Ttboost__V1__LogoutResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Ttboost__V1__ErrorResponse methods */
 void   ttboost__v1__error_response__init
                      (Ttboost__V1__ErrorResponse         *message);
@@ -250,6 +319,12 @@ typedef void (*Ttboost__V1__LoginRequest_Closure)
 typedef void (*Ttboost__V1__LoginResponse_Closure)
                  (const Ttboost__V1__LoginResponse *message,
                   void *closure_data);
+typedef void (*Ttboost__V1__LogoutRequest_Closure)
+                 (const Ttboost__V1__LogoutRequest *message,
+                  void *closure_data);
+typedef void (*Ttboost__V1__LogoutResponse_Closure)
+                 (const Ttboost__V1__LogoutResponse *message,
+                  void *closure_data);
 typedef void (*Ttboost__V1__ErrorResponse_Closure)
                  (const Ttboost__V1__ErrorResponse *message,
                   void *closure_data);
@@ -267,6 +342,8 @@ typedef void (*Ttboost__V1__TiktokInfo_Closure)
 
 extern const ProtobufCMessageDescriptor ttboost__v1__login_request__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__login_response__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__logout_request__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__logout_response__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__error_response__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__tiktok_settings__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__tiktok_info__descriptor;

@@ -425,7 +425,7 @@ const ProtobufCMessageDescriptor ttboost__v1__ingest_gift__descriptor =
   (ProtobufCMessageInit) ttboost__v1__ingest_gift__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__ingest_event__field_descriptors[3] =
+static const ProtobufCFieldDescriptor ttboost__v1__ingest_event__field_descriptors[4] =
 {
   {
     "channel",
@@ -463,16 +463,29 @@ static const ProtobufCFieldDescriptor ttboost__v1__ingest_event__field_descripto
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__IngestEvent, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__ingest_event__field_indices_by_name[] = {
   0,   /* field[0] = channel */
   1,   /* field[1] = chat */
   2,   /* field[2] = gift */
+  3,   /* field[3] = id */
 };
 static const ProtobufCIntRange ttboost__v1__ingest_event__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__ingest_event__descriptor =
 {
@@ -482,7 +495,7 @@ const ProtobufCMessageDescriptor ttboost__v1__ingest_event__descriptor =
   "Ttboost__V1__IngestEvent",
   "ttboost.v1",
   sizeof(Ttboost__V1__IngestEvent),
-  3,
+  4,
   ttboost__v1__ingest_event__field_descriptors,
   ttboost__v1__ingest_event__field_indices_by_name,
   1,  ttboost__v1__ingest_event__number_ranges,
@@ -553,7 +566,7 @@ const ProtobufCMessageDescriptor ttboost__v1__ingest_item_error__descriptor =
   (ProtobufCMessageInit) ttboost__v1__ingest_item_error__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__ingest_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor ttboost__v1__ingest_response__field_descriptors[4] =
 {
   {
     "status",
@@ -591,16 +604,29 @@ static const ProtobufCFieldDescriptor ttboost__v1__ingest_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "duplicates",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__IngestResponse, duplicates),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__ingest_response__field_indices_by_name[] = {
   1,   /* field[1] = accepted */
+  3,   /* field[3] = duplicates */
   2,   /* field[2] = errors */
   0,   /* field[0] = status */
 };
 static const ProtobufCIntRange ttboost__v1__ingest_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__ingest_response__descriptor =
 {
@@ -610,7 +636,7 @@ const ProtobufCMessageDescriptor ttboost__v1__ingest_response__descriptor =
   "Ttboost__V1__IngestResponse",
   "ttboost.v1",
   sizeof(Ttboost__V1__IngestResponse),
-  3,
+  4,
   ttboost__v1__ingest_response__field_descriptors,
   ttboost__v1__ingest_response__field_indices_by_name,
   1,  ttboost__v1__ingest_response__number_ranges,

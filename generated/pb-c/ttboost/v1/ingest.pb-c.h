@@ -107,15 +107,23 @@ typedef enum {
 
 /*
  * One event for one streamer's channel.
- * JSON: {"channel":"<user_id>","type":"chat","user":"…","message":"…"}.
+ * JSON: {"channel":"<user_id>","type":"chat","user":"…","message":"…","id":"…"}.
  */
 struct  Ttboost__V1__IngestEvent
 {
   ProtobufCMessage base;
   /*
    * The streamer's user_id (from the login answer): whose listeners hear it.
+   * With a channel's own ingest token it may be left out (it is the token's).
    */
   char *channel;
+  /*
+   * The source's id of this event, unique per channel (e.g. TikTok's msg_id):
+   * an event whose id the channel saw in the last 10 minutes (the server's
+   * --ingest-dedup-s) is acknowledged and dropped, so a source may retry
+   * safely. "" = no id, never deduplicated.
+   */
+  char *id;
   Ttboost__V1__IngestEvent__EventCase event_case;
   union {
     Ttboost__V1__IngestChat *chat;
@@ -124,7 +132,7 @@ struct  Ttboost__V1__IngestEvent
 };
 #define TTBOOST__V1__INGEST_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__ingest_event__descriptor) \
-    , (char *)protobuf_c_empty_string, TTBOOST__V1__INGEST_EVENT__EVENT__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, TTBOOST__V1__INGEST_EVENT__EVENT__NOT_SET, {0} }
 
 
 /*
@@ -156,13 +164,20 @@ struct  Ttboost__V1__IngestResponse
    * "ok" when every item was accepted, "partial" otherwise.
    */
   char *status;
+  /*
+   * Items accepted, duplicates included.
+   */
   uint32_t accepted;
   size_t n_errors;
   Ttboost__V1__IngestItemError **errors;
+  /*
+   * Of the accepted, how many were duplicates (an id seen lately): dropped.
+   */
+  uint32_t duplicates;
 };
 #define TTBOOST__V1__INGEST_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__ingest_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0 }
 
 
 /* Ttboost__V1__IngestChat methods */
