@@ -4,10 +4,14 @@
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the mobile core cross-compiled for arm64, its unit tests under qemu
 #      (scripts/cross-arm64.sh; installs the arm64 toolchain when missing)
-#   4. the libFuzzer smoke run of every network decoder (clang)
-#   5. the Flutter app's source checks (mobile/app/tool, Node.js)
+#   4. the app's native library from its own CMake (mobile/app/native), x86-64
+#      and arm64, and its FFI test against the server (scripts/native-app.sh;
+#      the arm64 test under qemu)
+#   5. the libFuzzer smoke run of every network decoder (clang)
+#   6. the Flutter app's source checks (mobile/app/tool, Node.js), including
+#      the bindings against the libraries of stage 4 (nm -D)
 # Options: FUZZ_SECONDS (default 30 per target), SKIP_FUZZ=1, SKIP_SAN=1,
-# SKIP_ARM64=1.
+# SKIP_ARM64=1 (also the arm64 half of stage 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -57,6 +61,13 @@ fi
 
 if [ "${SKIP_ARM64:-0}" != 1 ]; then
   stage "arm64 cross build + tests (qemu)" ./scripts/cross-arm64.sh
+fi
+
+stage "app native library: CMake x86-64 + arm64, FFI test" ./scripts/native-app.sh
+# the app checks (stage 6) compare the bindings with what these export
+export TTB_NATIVE_LIBS=$ROOT/build-native/libttboost_client.so
+if [ "${SKIP_ARM64:-0}" != 1 ]; then
+  TTB_NATIVE_LIBS+=":$ROOT/build-native-arm64/libttboost_client.so"
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x tests/fuzz/smoke.sh ]; then
