@@ -2,6 +2,10 @@
 // Source checks of the TTBoost Flutter app that run without the Flutter SDK:
 //   dart-syntax  every .dart file parses (tree-sitter-dart, Dart 3 syntax)
 //   ffi          lib/ffi/*.dart agree with ttboost/client.h and ttb_sink.h
+//   ffi-lib      ... and with the functions the built libraries export (nm -D):
+//                TTB_NATIVE_LIBS=lib.so[:lib.so...] (scripts/test.sh sets it to
+//                the x86-64 and arm64 builds of mobile/app/native); unset: the
+//                libraries found in the build-native* folders of the repository
 //   android      AndroidManifest.xml permissions + mediaPlayback service
 //   ios          Info.plist background modes + AVAudioSession in AppDelegate
 //   pubspec      pubspec.yaml parses, pins versions, bundles Inter
@@ -14,6 +18,7 @@ import { checkDartFiles, findDartFiles, DEFAULT_GRAMMAR } from './lib/dart_synta
 import { parseCHeader, parseDartBindings, compareBindings, prototypes } from './lib/ffi_compare.mjs';
 import { checkAndroidManifest, checkInfoPlist, checkAppDelegate, checkServiceDart } from './lib/platform_config.mjs';
 import { checkPubspec } from './lib/pubspec.mjs';
+import { exportedFunctions, compareExports } from './lib/ffi_symbols.mjs';
 import { checkL10n } from './lib/l10n.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -36,6 +41,16 @@ export function appPaths(appDir) {
 }
 
 const read = (f) => fs.readFileSync(f, 'utf8');
+
+/** The built libraries to check: TTB_NATIVE_LIBS, or those in the build-native* folders. */
+export function nativeLibraries(appDir, env = process.env) {
+  if (env.TTB_NATIVE_LIBS) return env.TTB_NATIVE_LIBS.split(':').filter(Boolean);
+  const root = path.resolve(appDir, '../..');
+  return fs.readdirSync(root)
+    .filter((d) => d.startsWith('build-native'))
+    .map((d) => path.join(root, d, 'libttboost_client.so'))
+    .filter((f) => fs.existsSync(f));
+}
 
 /** Runs every check; returns [{name, ok, detail, errors}]. */
 export async function runChecks(appDir) {
@@ -70,6 +85,25 @@ export async function runChecks(appDir) {
     const d = parseDartBindings(p.dartBindings.map(read));
     errors.push(...compareBindings(c, d));
     return { errors, detail: `${c.functions.size} functions, ${c.structs.size} structs, ${c.opaques.size} opaque, ${c.constants.size} constants agree` };
+  });
+
+  await run('ffi-lib', async () => {
+    const errors = [];
+    const libs = nativeLibraries(appDir);
+    if (libs.length === 0) {
+      return { errors, detail: 'no library built (scripts/native-app.sh builds them): skipped' };
+    }
+    const texts = p.dartBindings.map(read);
+    const core = [...parseDartBindings([texts[0]]).functions.keys()];
+    const sink = [...parseDartBindings([texts[1]]).functions.keys()];
+    for (const lib of libs) {
+      if (!fs.existsSync(lib)) {
+        errors.push(`${lib} does not exist (TTB_NATIVE_LIBS)`);
+        continue;
+      }
+      errors.push(...compareExports(exportedFunctions(lib), core, sink, path.relative(path.resolve(appDir, '../..'), lib)));
+    }
+    return { errors, detail: `${core.length} bound functions = the exports of ${libs.length} librar${libs.length === 1 ? 'y' : 'ies'}` };
   });
 
   await run('android', async () => ({
