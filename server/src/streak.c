@@ -59,6 +59,7 @@ struct ttb_streaks {
   uint32_t idle_ms;
   size_t max_open;
   uint64_t clock; /* the largest now_ms seen, so lists stay in time order */
+  uint64_t gen;   /* moves with every change (ttb_streaks_generation) */
   struct ent **buckets;
   size_t nbuckets, nents;
   struct list open, closed;
@@ -250,6 +251,7 @@ static void ent_drop(ttb_streaks *s, struct ent *e)
     }
   list_remove(e->open ? &s->open : &s->closed, e);
   s->nents--;
+  s->gen++;
   free(e);
 }
 
@@ -268,6 +270,7 @@ static void ent_close(ttb_streaks *s, struct ent *e, bool ended, ttb_streak_cb c
 {
   uint32_t total = total_of(e);
   uint64_t add = total > e->published ? total - e->published : 0;
+  s->gen++;
   list_remove(e->open ? &s->open : &s->closed, e);
   e->open = false;
   e->ended = ended;
@@ -331,6 +334,7 @@ void ttb_streaks_feed(ttb_streaks *s, uint64_t now_ms, const char *channel, cons
   }
   advance(s, now_ms);
   forget(s);
+  s->gen++;
 
   struct key k;
   key_make(&k, channel, user, user_id, gift_name, gift_id);
@@ -398,4 +402,142 @@ void ttb_streaks_tick(ttb_streaks *s, uint64_t now_ms, ttb_streak_cb cb, void *a
   while (s->open.head && s->clock - s->open.head->last_ms >= s->idle_ms)
     ent_close(s, s->open.head, false, cb, arg);
   forget(s);
+}
+
+/* ---- Snapshots ---- */
+
+uint64_t ttb_streaks_generation(const ttb_streaks *s) { return s ? s->gen : 0; }
+
+static void put_le(uint8_t **p, uint64_t v, int bytes)
+{
+  for (int i = 0; i < bytes; i++)
+    *(*p)++ = (uint8_t)(v >> (8 * i));
+}
+
+static void put_blob(uint8_t **p, const void *d, size_t n)
+{
+  put_le(p, n, 4);
+  memcpy(*p, d, n);
+  *p += n;
+}
+
+/* Per streak: open, ended, age, published, max_rc, mult, then the key, the
+ * channel, the user and the gift, each as u32 length + bytes. */
+int ttb_streaks_save(const ttb_streaks *s, uint64_t now_ms, uint8_t **out, size_t *len)
+{
+  *out = NULL;
+  *len = 0;
+  if (!s)
+    return 0;
+  uint64_t clock = now_ms > s->clock ? now_ms : s->clock;
+  size_t need = 4;
+  const struct list *lists[2] = {&s->closed, &s->open};
+  for (int l = 0; l < 2; l++)
+    for (const struct ent *e = lists[l]->head; e; e = e->next)
+      need += 2 + 8 + 8 + 4 + 4 + 16 + e->klen + strlen(e->channel) + strlen(e->user) +
+              strlen(e->gift);
+  uint8_t *b = malloc(need), *p = b;
+  if (!b)
+    return -1;
+  put_le(&p, s->closed.n + s->open.n, 4);
+  for (int l = 0; l < 2; l++)
+    for (const struct ent *e = lists[l]->head; e; e = e->next) {
+      *p++ = e->open;
+      *p++ = e->ended;
+      put_le(&p, clock >= e->last_ms ? clock - e->last_ms : 0, 8);
+      put_le(&p, e->published, 8);
+      put_le(&p, e->max_rc, 4);
+      put_le(&p, e->mult, 4);
+      put_blob(&p, e->data, e->klen);
+      put_blob(&p, e->channel, strlen(e->channel));
+      put_blob(&p, e->user, strlen(e->user));
+      put_blob(&p, e->gift, strlen(e->gift));
+    }
+  *out = b;
+  *len = (size_t)(p - b);
+  return 0;
+}
+
+struct rdr {
+  const uint8_t *p, *end;
+  bool bad;
+};
+
+static uint64_t get_le(struct rdr *r, int bytes)
+{
+  if (r->end - r->p < bytes) {
+    r->bad = true;
+    return 0;
+  }
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++)
+    v |= (uint64_t)r->p[i] << (8 * i);
+  r->p += bytes;
+  return v;
+}
+
+static const uint8_t *get_blob(struct rdr *r, size_t *n)
+{
+  *n = (size_t)get_le(r, 4);
+  if (r->bad || (size_t)(r->end - r->p) < *n) {
+    r->bad = true;
+    return NULL;
+  }
+  const uint8_t *d = r->p;
+  r->p += *n;
+  return d;
+}
+
+int ttb_streaks_load(ttb_streaks *s, uint64_t now_ms, const uint8_t *data, size_t len)
+{
+  if (!s)
+    return -1;
+  while (s->open.head)
+    ent_drop(s, s->open.head);
+  while (s->closed.head)
+    ent_drop(s, s->closed.head);
+  advance(s, now_ms);
+  s->gen++;
+  struct rdr r = {data, data + len, false};
+  uint64_t n = get_le(&r, 4);
+  for (uint64_t i = 0; i < n && !r.bad; i++) {
+    bool open = get_le(&r, 1) != 0, ended = get_le(&r, 1) != 0;
+    uint64_t age = get_le(&r, 8), published = get_le(&r, 8);
+    uint32_t max_rc = (uint32_t)get_le(&r, 4), mult = (uint32_t)get_le(&r, 4);
+    size_t kl, cl, ul, gl;
+    const uint8_t *k = get_blob(&r, &kl), *c = get_blob(&r, &cl), *u = get_blob(&r, &ul),
+                  *g = get_blob(&r, &gl);
+    if (r.bad || kl == 0 || memchr(c, 0, cl) || memchr(u, 0, ul) || memchr(g, 0, gl)) {
+      r.bad = true;
+      break;
+    }
+    struct ent *e = calloc(1, sizeof *e + kl + cl + ul + gl + 3);
+    if (!e)
+      return -1;
+    e->klen = kl;
+    memcpy(e->data, k, kl);
+    uint64_t h = 14695981039346656037ull;
+    fnv(&h, e->data, kl);
+    e->hash = h;
+    e->channel = e->data + kl;
+    e->user = e->channel + cl + 1;
+    e->gift = e->user + ul + 1;
+    memcpy(e->channel, c, cl);
+    memcpy(e->user, u, ul);
+    memcpy(e->gift, g, gl);
+    e->open = open;
+    e->ended = ended;
+    e->last_ms = age <= s->clock ? s->clock - age : 0;
+    e->published = published;
+    e->max_rc = max_rc;
+    e->mult = mult ? mult : 1;
+    if (s->nents >= s->nbuckets)
+      grow(s);
+    struct ent **slot = &s->buckets[e->hash & (s->nbuckets - 1)];
+    e->hnext = *slot;
+    *slot = e;
+    s->nents++;
+    list_append(open ? &s->open : &s->closed, e);
+  }
+  return r.bad ? -1 : 0;
 }

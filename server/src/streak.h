@@ -48,4 +48,17 @@ void ttb_streaks_tick(ttb_streaks *s, uint64_t now_ms, ttb_streak_cb cb, void *a
 /* Streaks open now. */
 size_t ttb_streaks_open(const ttb_streaks *s);
 
+/* A number that changes whenever the tracked streaks (open or remembered)
+ * may have changed: a snapshot taken at one value is current until it moves. */
+uint64_t ttb_streaks_generation(const ttb_streaks *s);
+
+/* A snapshot of every tracked streak, open and remembered, with its age
+ * (now_ms minus its time), into a malloc'd *out. -1 on no memory. */
+int ttb_streaks_save(const ttb_streaks *s, uint64_t now_ms, uint8_t **out, size_t *len);
+
+/* Replaces what s tracks with a snapshot, ages counted back from now_ms
+ * (time that passed between save and load does not count). -1 when the
+ * snapshot is malformed or on no memory (s then tracks what it could read). */
+int ttb_streaks_load(ttb_streaks *s, uint64_t now_ms, const uint8_t *data, size_t len);
+
 #endif

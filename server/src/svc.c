@@ -339,5 +339,17 @@ void ttb_svc_tick(ttb_svc *s, ttb_svc_gift_cb cb, void *arg)
   ttb_streaks_tick(s->streaks, now_ms(), cb, arg);
 }
 
+uint64_t ttb_svc_streaks_generation(ttb_svc *s) { return ttb_streaks_generation(s->streaks); }
+
+int ttb_svc_streaks_save(ttb_svc *s, uint8_t **out, size_t *len)
+{
+  return ttb_streaks_save(s->streaks, now_ms(), out, len);
+}
+
+int ttb_svc_streaks_load(ttb_svc *s, const uint8_t *data, size_t len)
+{
+  return ttb_streaks_load(s->streaks, now_ms(), data, len);
+}
+
 const char *ttb_svc_tts_dir(const ttb_svc *s) { return ttb_tts_dir(s->tts); }
 const char *ttb_svc_sounds_dir(const ttb_svc *s) { return ttb_sounds_dir(s->sounds); }

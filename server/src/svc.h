@@ -72,6 +72,13 @@ void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char 
 /* Flushes streaks whose end never came; call every second. */
 void ttb_svc_tick(ttb_svc *s, ttb_svc_gift_cb cb, void *arg);
 
+/* The open gift streaks, for the journal (streak.h): a generation that moves
+ * when they change, a snapshot (malloc'd), and loading one at start. -1 on
+ * no memory (or a malformed snapshot). */
+uint64_t ttb_svc_streaks_generation(ttb_svc *s);
+int ttb_svc_streaks_save(ttb_svc *s, uint8_t **out, size_t *len);
+int ttb_svc_streaks_load(ttb_svc *s, const uint8_t *data, size_t len);
+
 const char *ttb_svc_tts_dir(const ttb_svc *s);
 const char *ttb_svc_sounds_dir(const ttb_svc *s);
 
