@@ -113,7 +113,7 @@ export async function runChecks(appDir) {
 
   await run('ios', async () => ({
     errors: [...checkInfoPlist(read(p.plist)), ...checkAppDelegate(read(p.appDelegate))],
-    detail: 'UIBackgroundModes audio+fetch, AVAudioSession playback/mixWithOthers, interruptions',
+    detail: 'UIBackgroundModes = audio, AVAudioSession playback/mixWithOthers, interruptions',
   }));
 
   await run('pubspec', async () => ({ errors: checkPubspec(read(p.pubspec), appDir), detail: 'parses, exact versions, Inter bundled' }));

@@ -63,6 +63,11 @@ test('plist: UIBackgroundModes without audio fails', () => {
   assert.match(checkInfoPlist(once(plist, '<string>audio</string>', '')).join('\n'), /lacks "audio"/);
 });
 
+test('plist: a background mode the app does not use (fetch) fails', () => {
+  const bad = once(plist, '<string>audio</string>', '<string>audio</string><string>fetch</string>');
+  assert.match(checkInfoPlist(bad).join('\n'), /declares "fetch", which the app does not use/);
+});
+
 test('plist: audio outside UIBackgroundModes does not count', () => {
   const bad = once(plist, '<key>UIBackgroundModes</key>', '<key>SomethingElse</key>');
   assert.match(checkInfoPlist(bad).join('\n'), /UIBackgroundModes \(array\) is missing/);
