@@ -74,6 +74,7 @@ static void enqueue_hello(fake *f) {
     m.payload.hello.last_seq = f->seq;
     m.payload.hello.first_seq = f->nhist > f->trim ? f->hist[f->trim].seq : 0;
     m.payload.hello.resume_gap = f->resume_gap;
+    m.payload.hello.missed = f->missed;
     m.payload.hello.server_time_ms = 1700000000000ull;
     m.payload.hello.protocol_version = 1;
     m.payload.hello.heartbeat_interval_ms = f->heartbeat_ms;
@@ -249,10 +250,13 @@ static void op_service(ttb__transport *t, int timeout_ms) {
         }
         f->state = 2;
         if (!f->silent) {
-            /* as server/src/hub.c: a since older than the history, or ahead
-             * of the newest seq (a restart), is a gap: replay all we have */
+            /* as server/src/hub.c: a since older than the history (or with
+             * none left), or ahead of the newest seq (a server that lost its
+             * numbering), is a gap: replay all we have, say how many are lost */
             uint64_t first = f->nhist > f->trim ? f->hist[f->trim].seq : 0;
-            f->resume_gap = f->has_since && ((first && f->since + 1 < first) || f->since > f->seq);
+            f->resume_gap = f->has_since && ((first && f->since + 1 < first) ||
+                                             (!first && f->since < f->seq) || f->since > f->seq);
+            f->missed = f->resume_gap && f->since < f->seq ? (first ? first - 1 : f->seq) - f->since : 0;
             uint64_t from = f->resume_gap ? 0 : f->since;
             if (f->overlap && from >= 2) from -= 2;
             enqueue_hello(f);

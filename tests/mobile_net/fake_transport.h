@@ -44,6 +44,7 @@ typedef struct fake {
     bool answer_pings;
     bool overlap;           /* a resume resends 2 events already delivered */
     bool resume_gap;        /* set by the fake when it cannot resume */
+    uint64_t missed;        /* ... and Hello.missed, as the server counts it */
     uint32_t heartbeat_ms;  /* in Hello (0 = leave out) */
     bool silent;            /* sends nothing at all (dead network) */
     bool hang;              /* opens never complete (no handshake answer) */

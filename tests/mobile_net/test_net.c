@@ -259,6 +259,9 @@ typedef struct rec {
     uint64_t audio_seq[256];
     uint64_t hello_last_seq;
     uint32_t hello_heartbeat;
+    unsigned gaps;
+    int gap_missed[8];
+    char gap_text[8][TTB__MESSAGE_SIZE];
 } rec;
 
 static void drain(ttb__conn *c, rec *r) {
@@ -288,6 +291,13 @@ static void drain(ttb__conn *c, rec *r) {
             r->audio++;
             break;
         case TTB__NET_STREAM_ERROR: r->stream_errors++; break;
+        case TTB__NET_GAP:
+            if (r->gaps < 8) {
+                r->gap_missed[r->gaps] = ev.code;
+                snprintf(r->gap_text[r->gaps], TTB__MESSAGE_SIZE, "%s", ev.text);
+            }
+            r->gaps++;
+            break;
         default: break;
         }
     }
@@ -433,6 +443,10 @@ Test(conn, resumes_from_a_stored_seq_and_handles_gaps) {
     cr_assert_eq(r->n, 5, "%u", r->n);
     cr_assert_eq(r->seqs[3], 1);
     cr_assert_eq(r->seqs[4], 2);
+    /* said once, with no count: the server does not know what we missed */
+    cr_assert_eq(r->gaps, 1);
+    cr_assert_eq(r->gap_missed[0], 0);
+    cr_assert_str_eq(r->gap_text[0], "events may have been missed (the server could not resume)");
 
     /* the history no longer reaches back to our seq: a gap; the server
      * replays what it has and the client takes it (2 events are lost) */
@@ -444,6 +458,9 @@ Test(conn, resumes_from_a_stored_seq_and_handles_gaps) {
     pthread_mutex_unlock(&f->mu);
     run(c, f, 2000, r);
     cr_assert(f->resume_gap);
+    cr_assert_eq(r->gaps, 2);
+    cr_assert_eq(r->gap_missed[1], 2, "seqs 3 and 4");
+    cr_assert_str_eq(r->gap_text[1], "2 events were missed (the server no longer had them)");
     fake_event(f, false, "after gap"); /* 8 */
     run(c, f, 100, r);
     cr_assert_eq(r->n, 9, "%u", r->n);

@@ -211,7 +211,8 @@ static void push_event_locked(ttb_client *c, const ttb_event *ev)
     }
     c->queue[(c->q_head + c->q_len) % EVENT_QUEUE] = *ev;
     c->q_len++;
-    if (ev->kind == TTB_EVENT_CHAT || ev->kind == TTB_EVENT_GIFT || ev->kind == TTB_EVENT_ERROR) {
+    if (ev->kind == TTB_EVENT_CHAT || ev->kind == TTB_EVENT_GIFT || ev->kind == TTB_EVENT_ERROR ||
+        ev->kind == TTB_EVENT_MISSED) {
         c->recent[(c->r_head + c->r_len) % RECENT_LOG] = *ev;
         if (c->r_len < RECENT_LOG)
             c->r_len++;
@@ -535,6 +536,18 @@ static void net_sink(void *user, const ttb__net_event *ev)
         if (ev->kind == TTB__NET_ERROR &&
             (code == TTB_ERR_AUTH || code == TTB_ERR_EXPIRED || code == TTB_ERR_REVOKED))
             push_job_locked(c, JOB_CLEAR_TOKEN, 0, NULL);
+        ttb__mutex_unlock(c->lock);
+        break;
+    }
+    case TTB__NET_GAP: {
+        ttb_event e;
+        memset(&e, 0, sizeof e);
+        e.kind = TTB_EVENT_MISSED;
+        e.time_ms = ev->time_ms;
+        e.count = ev->code > 0 ? (uint32_t)ev->code : 0;
+        copy_utf8(e.text, sizeof e.text, ev->text);
+        ttb__mutex_lock(c->lock);
+        push_event_locked(c, &e);
         ttb__mutex_unlock(c->lock);
         break;
     }

@@ -386,6 +386,9 @@ static void describe(ttb_client *c, const ttb_event *e, char *out, size_t cap) {
     case TTB_EVENT_ERROR:
         snprintf(out, cap, "%s error: %s", hhmmss, e->text);
         break;
+    case TTB_EVENT_MISSED:
+        snprintf(out, cap, "%s missed: %s", hhmmss, e->text);
+        break;
     case TTB_EVENT_TIKTOK: {
         ttb_tiktok_status t;
         const char *room = "";

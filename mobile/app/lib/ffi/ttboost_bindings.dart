@@ -49,6 +49,7 @@ const int TTB_EVENT_GIFT = 2;
 const int TTB_EVENT_STATE = 3;
 const int TTB_EVENT_ERROR = 4;
 const int TTB_EVENT_TIKTOK = 5;
+const int TTB_EVENT_MISSED = 6;
 
 // --- ttb_tiktok_state ---------------------------------------------------------
 const int TTB_TIKTOK_UNKNOWN = 0;

@@ -28,6 +28,7 @@ sealed class LiveEvent {
       TTB_EVENT_STATE => StateEvent(seq: e.seq, time: time, state: e.count, reason: text),
       TTB_EVENT_TIKTOK =>
         TiktokEvent(seq: e.seq, time: time, state: TiktokState.fromNative(e.count), username: user, message: text),
+      TTB_EVENT_MISSED => MissedEvent(seq: e.seq, time: time, count: e.count),
       _ => ErrorEvent(seq: e.seq, time: time, code: -e.count, message: text),
     };
   }

@@ -25,6 +25,14 @@ final class TiktokEvent extends LiveEvent {
   final String message;
 }
 
+/// A reconnect could not resume: [count] events were lost for good (0: not
+/// known how many). Shown in the log.
+final class MissedEvent extends LiveEvent {
+  const MissedEvent({required super.seq, required super.time, required this.count});
+
+  final int count;
+}
+
 /// The core reports a failure (a TTB_ERR_* code, negative).
 final class ErrorEvent extends LiveEvent {
   const ErrorEvent({required super.seq, required super.time, required this.code, this.message = ''});

@@ -181,7 +181,7 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
 
   void _onEvent(LiveEvent e) {
     switch (e) {
-      case ChatEvent() || GiftEvent():
+      case ChatEvent() || GiftEvent() || MissedEvent():
         _log = [e, ..._log].take(kLogLines).toList(growable: false);
       case StateEvent(:final state):
         final next = ConnState.fromNative(state);

@@ -63,6 +63,8 @@ enum Msg {
   tiktokSaved,
   errTiktokName,
   errSession,
+  eventsMissed,
+  eventsMaybeMissed,
 }
 
 const Map<String, Map<Msg, String>> _strings = {
@@ -125,6 +127,8 @@ const Map<String, Map<Msg, String>> _strings = {
     Msg.tiktokSaved: 'Сохранено',
     Msg.errTiktokName: 'Проверьте @username: от 2 до 24 латинских букв, цифр, «_» или «.».',
     Msg.errSession: 'Сессия устарела. Выйдите и войдите снова.',
+    Msg.eventsMissed: 'Пропущено событий: {n} (сервер их уже не хранит)',
+    Msg.eventsMaybeMissed: 'Часть событий могла быть пропущена',
   },
   'en': {
     Msg.appTitle: 'TTBoost',
@@ -185,6 +189,8 @@ const Map<String, Map<Msg, String>> _strings = {
     Msg.tiktokSaved: 'Saved',
     Msg.errTiktokName: 'Check the @username: 2 to 24 letters, digits, "_" or ".".',
     Msg.errSession: 'Your session has expired. Sign out and sign in again.',
+    Msg.eventsMissed: '{n} events were missed (the server no longer had them)',
+    Msg.eventsMaybeMissed: 'Some events may have been missed',
   },
 };
 

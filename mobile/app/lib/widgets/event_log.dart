@@ -37,6 +37,12 @@ class EventLog extends StatelessWidget {
       GiftEvent(:final user, :final giftName, :final count) =>
         (Icons.card_giftcard, AppColors.violet, user, count > 1 ? '$giftName ×$count' : giftName),
       ErrorEvent(:final code) => (Icons.error_outline, AppColors.error, '', tr(context, errorMessage(code))),
+      MissedEvent(:final count) => (
+          Icons.report_gmailerrorred,
+          AppColors.error,
+          '',
+          count > 0 ? tr(context, Msg.eventsMissed).replaceAll('{n}', '$count') : tr(context, Msg.eventsMaybeMissed)
+        ),
       StateEvent(:final reason) => (Icons.wifi, AppColors.textSecondary, '', reason),
       TiktokEvent(:final state) =>
         (Icons.live_tv_rounded, AppColors.textSecondary, tr(context, Msg.tiktokLive), tr(context, tiktokStateMessage(state))),

@@ -231,9 +231,12 @@ typedef enum {
     TTB_EVENT_GIFT = 2,  /* user = sender ("" if unknown), text = gift name, count = how many */
     TTB_EVENT_STATE = 3, /* count = new ttb_conn_state, text = short reason ("" if none) */
     TTB_EVENT_ERROR = 4, /* count = -code of a TTB_ERR_* (e.g. 7 for EXPIRED), text = message */
-    TTB_EVENT_TIKTOK = 5 /* the TikTok side changed: count = new ttb_tiktok_state, user = the
+    TTB_EVENT_TIKTOK = 5, /* the TikTok side changed: count = new ttb_tiktok_state, user = the
                             handle ("" if none), text = the server's message ("" if none);
                             the room id: ttb_client_tiktok_status. Not in the recent log. */
+    TTB_EVENT_MISSED = 6 /* a reconnect could not resume: events were lost for good (older
+                            than the server's history, or its numbering was lost). count =
+                            how many (0: not known), text = "N events were missed ..." */
 } ttb_event_kind;
 
 /* One event, fixed size, copied out by value (no pointers to free).
@@ -258,7 +261,7 @@ typedef struct {
  * overflow the oldest are dropped and a TTB_EVENT_ERROR says how many. */
 TTB_EXPORT int ttb_client_poll_event(ttb_client *c, ttb_event *out);
 
-/* Copies up to max of the most recent CHAT/GIFT/ERROR events, newest first,
+/* Copies up to max of the most recent CHAT/GIFT/ERROR/MISSED events, newest first,
  * into out[0..n) and returns n (the log keeps at least the last 64; the app
  * shows 5). Independent of poll_event: reading the log consumes nothing. */
 TTB_EXPORT size_t ttb_client_recent_events(const ttb_client *c, ttb_event *out,

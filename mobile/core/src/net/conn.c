@@ -10,9 +10,11 @@
  *
  * Exactly once: chat and gift carry the channel's seq; anything at or below
  * the newest seq delivered is a duplicate of a resume and is dropped. A Hello
- * with resume_gap (or whose last_seq is below ours: the server restarted)
- * resets the newest seq to 0 so the new numbering is accepted.
+ * with resume_gap (or whose last_seq is below ours: a server that lost its
+ * numbering) resets the newest seq to 0 so the new numbering is accepted,
+ * and a GAP event says how many events were missed (Hello.missed).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,8 +299,17 @@ static void handle_hello(ttb__conn *c, const ttboost_v1_Hello *h, uint64_t now) 
         /* Live from now: what the channel had before is not wanted. */
         if (h->last_seq > c->last_seq) c->last_seq = h->last_seq;
     } else if (h->resume_gap || h->last_seq < c->last_seq) {
-        /* The server cannot resume (history too short, or it restarted and
-         * numbers from 1 again): accept what follows. */
+        /* The server cannot resume (our seq is older than its history, or
+         * not of its numbering): accept what follows, and say what was lost. */
+        char line[128];
+        if (h->missed == 1)
+            snprintf(line, sizeof line, "1 event was missed (the server no longer had it)");
+        else if (h->missed > 1)
+            snprintf(line, sizeof line, "%llu events were missed (the server no longer had them)",
+                     (unsigned long long)h->missed);
+        else
+            snprintf(line, sizeof line, "events may have been missed (the server could not resume)");
+        push_local(c, TTB__NET_GAP, h->missed > INT32_MAX ? INT32_MAX : (int)h->missed, line);
         c->last_seq = 0;
     }
     c->conn_since = c->last_seq;

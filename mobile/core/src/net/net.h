@@ -324,7 +324,9 @@ typedef enum {
     TTB__NET_STREAM_ERROR = 5, /* msg.payload.error: the server's StreamError */
     TTB__NET_STATE = 6,  /* code = new ttb_conn_state, text = reason */
     TTB__NET_ERROR = 7,  /* code = TTB_ERR_* (negative), text = message */
-    TTB__NET_STATUS = 8  /* msg.payload.status: the server's TikTok side changed */
+    TTB__NET_STATUS = 8, /* msg.payload.status: the server's TikTok side changed */
+    TTB__NET_GAP = 9     /* a resume lost events for good: code = how many (0: unknown,
+                            capped at INT32_MAX), text = a line for the log */
 } ttb__net_event_kind;
 
 /* One event, fixed size (no pointers). For CHAT/GIFT/AUDIO/HELLO/STREAM_ERROR/STATUS
