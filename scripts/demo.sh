@@ -43,7 +43,11 @@ tlog="$data/tiktok.log"
 "$replay_bin" --tiktok-serve "$root/tools/replay/traces/tiktok-demo.ttbtrace" \
   --listen "127.0.0.1:$tport" --tiktok-user demo_streamer --speed "$speed" --end-after >"$tlog" 2>&1 &
 tpid=$!
+# /metrics is operator-only: a second listener on PORT+2 (docs/operations.md)
+mport=$((port + 2))
+murl="http://127.0.0.1:$mport"
 "$server" --listen "127.0.0.1:$port" --data-dir "$data" --ingest-secret "$secret" \
+  --metrics-listen "127.0.0.1:$mport" \
   --tiktok-web "http://127.0.0.1:$tport" --tiktok-ws "ws://127.0.0.1:$tport" >"$log" 2>&1 &
 spid=$!
 lpid=""
@@ -95,7 +99,7 @@ sleep 5 # the last speech
 echo "demo: now a TikTok LIVE through the server's connector (@demo_streamer, fake TikTok on 127.0.0.1:$tport)"
 "$admin" --data-dir "$data" license set-tiktok "$key" demo_streamer >/dev/null
 i=0
-until curl -fsS "$url/metrics" 2>/dev/null | grep -q '^ttboost_tiktok_connections{state="ended"} 1'; do
+until curl -fsS "$murl/metrics" 2>/dev/null | grep -q '^ttboost_tiktok_connections{state="ended"} 1'; do
   i=$((i + 1))
   if [ $i -gt 180 ]; then
     echo "demo: the TikTok stream did not end in time; the fake says:" >&2
@@ -109,7 +113,7 @@ sleep 5 # the last speech
 kill -INT "$lpid" 2>/dev/null || true
 wait "$lpid" 2>/dev/null || true
 lpid=""
-curl -fsS "$url/metrics" | grep -E '^ttboost_(events|tts|tiktok)_' || true
+curl -fsS "$murl/metrics" | grep -E '^ttboost_(events|tts|tiktok)_' || true
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
   echo "demo: the server keeps running at $url (pid $spid); licence $key"
 fi

@@ -1,13 +1,19 @@
 /* The HTTP endpoints and their wiring: see app.h and docs/operations.md. */
 #include "app.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +28,14 @@
 #include "ws.h"
 
 #define RATE_SLOTS 4096
+
+/* The /tts/generate token bucket of one ws_token (known by a hash of it). */
+#define TTS_BUCKETS 4096
+typedef struct tts_bucket {
+  uint8_t key[16]; /* BLAKE2b-128 of the token; all zero = free */
+  double tokens;
+  uint64_t at_ms;  /* last refill (monotonic) */
+} tts_bucket;
 
 typedef struct rate_slot {
   char addr[48];
@@ -41,16 +55,25 @@ struct ttb_app {
   bool stopping;
   uint8_t secret_hash[crypto_generichash_BYTES];
   rate_slot *rate;
+  tts_bucket *tts_buckets; /* POST /tts/generate per ws_token */
   h2o_timeout_t tick;
   h2o_timeout_entry_t tick_entry;
   ttb_trace_writer *trace; /* --trace-ingest: every accepted ingest event */
   ttb_tiktok *tiktok;      /* the TikTok connector; NULL with --tiktok off */
   unsigned ticks;
+  /* operator-only /metrics: a bearer token on the main port, a second listener, or neither */
+  bool metrics_token;
+  uint8_t metrics_hash[crypto_generichash_BYTES];
+  h2o_hostconf_t *hosts_main[2];
+  h2o_hostconf_t *hosts_metrics[2];
+  h2o_accept_ctx_t metrics_accept_ctx;
+  h2o_socket_t *metrics_listener;
 };
 
 typedef struct handler {
   h2o_handler_t super;
   ttb_app *app;
+  bool metrics_only; /* the --metrics-listen listener: GET /metrics and nothing else */
 } handler;
 
 /* ---------------------------------------------------------------- replies */
@@ -184,6 +207,58 @@ static rate_slot *rate_find(ttb_app *app, const char *addr, bool create)
   return s;
 }
 
+static uint64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Takes one request from token's bucket (--tts-burst, refilled with
+ * --tts-per-min). false with *retry_s set when empty. The table is bounded:
+ * a full probe sequence reuses the fullest bucket (the least to lose). */
+static bool tts_bucket_take(ttb_app *app, const char *token, uint32_t *retry_s)
+{
+  uint8_t key[16];
+  crypto_generichash(key, sizeof key, (const uint8_t *)token, strlen(token), NULL, 0);
+  uint64_t h;
+  memcpy(&h, key, sizeof h);
+  uint64_t now = mono_ms();
+  double burst = app->cfg.tts_burst, per_ms = app->cfg.tts_per_min / 60000.0;
+  tts_bucket *b = NULL, *spare = NULL;
+  static const uint8_t zero[16];
+  for (size_t k = 0; k < 8 && b == NULL; k++) {
+    tts_bucket *c = &app->tts_buckets[(h + k) % TTS_BUCKETS];
+    if (memcmp(c->key, key, sizeof key) == 0) {
+      b = c;
+      break;
+    }
+    bool free_slot = memcmp(c->key, zero, sizeof zero) == 0;
+    double level = free_slot ? burst + 1 : c->tokens + (double)(now - c->at_ms) * per_ms;
+    if (spare == NULL || level > (spare->tokens + (double)(now - spare->at_ms) * per_ms))
+      spare = c;
+    if (free_slot)
+      break;
+  }
+  if (b == NULL) {
+    b = spare;
+    memcpy(b->key, key, sizeof key);
+    b->tokens = burst;
+    b->at_ms = now;
+  }
+  b->tokens += (double)(now - b->at_ms) * per_ms;
+  if (b->tokens > burst)
+    b->tokens = burst;
+  b->at_ms = now;
+  if (b->tokens >= 1.0) {
+    b->tokens -= 1.0;
+    return true;
+  }
+  double wait_ms = (1.0 - b->tokens) / per_ms;
+  *retry_s = (uint32_t)(wait_ms / 1000.0) + 1;
+  return false;
+}
+
 /* ------------------------------------------------------------------ login */
 
 static int on_login(ttb_app *app, h2o_req_t *req)
@@ -295,6 +370,18 @@ static int on_tts(ttb_app *app, h2o_req_t *req)
   if (!bearer(req, token, sizeof token) || ttb_svc_session(app->svc, token, user) != TTB_SVC_OK)
     return reply_error(req, 401, "unauthorized",
                        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+  uint32_t retry_s = 0;
+  bool allowed = tts_bucket_take(app, token, &retry_s);
+  sodium_memzero(token, sizeof token);
+  if (!allowed) {
+    app->metrics.tts_rate_limited++;
+    char ra[16];
+    int n = snprintf(ra, sizeof ra, "%u", retry_s);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   h2o_strdup(&req->pool, ra, (size_t)n).base, (size_t)n);
+    return reply_error(req, 429, "too_many_requests",
+                       "Too many speech requests for this token. Wait as Retry-After says and try again.");
+  }
   ttb_json_error err = {0};
   Ttboost__V1__TtsRequest *tr =
       ttb_pbc_ttboost_v1_TtsRequest_from_json(req->entity.base, req->entity.len, NULL, &err);
@@ -813,12 +900,43 @@ static int on_me_tiktok(ttb_app *app, h2o_req_t *req, bool put)
 
 /* ----------------------------------------------------------------- router */
 
+static int reply_metrics(ttb_app *app, h2o_req_t *req)
+{
+  size_t n;
+  char *m = ttb_metrics_render(&app->metrics, &n);
+  if (m == NULL)
+    return reply_error(req, 503, "busy", "out of memory");
+  reply(req, 200, "OK", "text/plain; version=0.0.4", m, n);
+  free(m);
+  return 0;
+}
+
+/* Does the request carry the --metrics-token-file token? (hashed, constant time) */
+static bool metrics_allowed(ttb_app *app, h2o_req_t *req)
+{
+  if (!app->metrics_token)
+    return false;
+  char tok[160];
+  uint8_t h[crypto_generichash_BYTES];
+  if (bearer(req, tok, sizeof tok))
+    crypto_generichash(h, sizeof h, (const uint8_t *)tok, strlen(tok), NULL, 0);
+  else
+    randombytes_buf(h, sizeof h);
+  sodium_memzero(tok, sizeof tok);
+  return sodium_memcmp(h, app->metrics_hash, sizeof h) == 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
   ttb_app *app = ((handler *)self)->app;
   app->metrics.http_requests++;
   h2o_iovec_t p = req->path_normalized;
   bool post = is(req->method, "POST"), get = is(req->method, "GET") || is(req->method, "HEAD");
+  if (((handler *)self)->metrics_only) {
+    if (!is(p, "/metrics"))
+      return reply_error(req, 404, "not_found", "This listener serves /metrics only.");
+    return get ? reply_metrics(app, req) : reply_error(req, 405, "method", "Use GET.");
+  }
   if (is(p, "/auth/login"))
     return post ? on_login(app, req) : reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/tts/generate"))
@@ -837,13 +955,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
   }
   if (is(p, "/metrics")) {
-    size_t n;
-    char *m = ttb_metrics_render(&app->metrics, &n);
-    if (m == NULL)
-      return reply_error(req, 503, "busy", "out of memory");
-    reply(req, 200, "OK", "text/plain; version=0.0.4", m, n);
-    free(m);
-    return 0;
+    /* operator-only: nothing here for the public unless --metrics-token-file */
+    if (!app->metrics_token)
+      return reply_error(req, 404, "not_found", "No such endpoint.");
+    if (!metrics_allowed(app, req))
+      return reply_error(req, 401, "unauthorized", "/metrics wants Authorization: Bearer <metrics token>.");
+    return get ? reply_metrics(app, req) : reply_error(req, 405, "method", "Use GET.");
   }
   if (p.len > 4 && memcmp(p.base, "/ws/", 4) == 0)
     return get ? on_ws(app, req) : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
@@ -940,17 +1057,134 @@ static void register_handler(h2o_hostconf_t *host, const char *path, ttb_app *ap
   h->app = app;
 }
 
-static void register_files(h2o_hostconf_t *host, const char *path, const char *dir, h2o_mimemap_t *mm)
+static h2o_headers_command_t *immutable_cmds(void)
 {
   static h2o_iovec_t cc_name = {H2O_STRLIT("cache-control")};
   static h2o_headers_command_t cmds[2];
   cmds[0] = (h2o_headers_command_t){H2O_HEADERS_CMD_SET, &cc_name,
                                     {H2O_STRLIT("public, max-age=31536000, immutable")}};
   cmds[1] = (h2o_headers_command_t){H2O_HEADERS_CMD_NULL, NULL, {NULL, 0}};
+  return cmds;
+}
+
+static void register_files(h2o_hostconf_t *host, const char *path, const char *dir, h2o_mimemap_t *mm)
+{
   h2o_pathconf_t *pc = h2o_config_register_path(host, path, 0);
   static const char *no_index[] = {NULL};
   h2o_file_register(pc, dir, no_index, mm, 0);
-  h2o_headers_register(pc, cmds);
+  h2o_headers_register(pc, immutable_cmds());
+}
+
+/* /sounds/<name>.ogg for each sound of the pack (every regular `<name>.ogg`
+ * of the sounds directory, name in [A-Za-z0-9_-]), one path each: nothing
+ * else of that directory is served (the "/" handler answers 404). */
+static void register_sounds(h2o_hostconf_t *host, const char *dir, h2o_mimemap_t *mm)
+{
+  h2o_mimemap_type_t *ogg = h2o_mimemap_get_type_by_extension(mm, h2o_iovec_init(H2O_STRLIT("ogg")));
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return; /* the sounds were checked at load; nothing to serve */
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    if (n <= 4 || n > 64 || strcmp(de->d_name + n - 4, ".ogg") != 0)
+      continue;
+    bool ok = true;
+    for (size_t i = 0; i < n - 4 && ok; i++) {
+      char c = de->d_name[i];
+      ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    }
+    char path[128], file[PATH_MAX];
+    struct stat sb;
+    snprintf(path, sizeof path, "/sounds/%s", de->d_name);
+    if (!ok || (size_t)snprintf(file, sizeof file, "%s/%s", dir, de->d_name) >= sizeof file ||
+        stat(file, &sb) != 0 || !S_ISREG(sb.st_mode))
+      continue;
+    h2o_pathconf_t *pc = h2o_config_register_path(host, path, 0);
+    h2o_file_register_file(pc, file, ogg, 0);
+    h2o_headers_register(pc, immutable_cmds());
+  }
+  closedir(d);
+}
+
+/* Listens on HOST:PORT (the --metrics-listen listener); the fd, or -1 with err. */
+static int listen_tcp(const char *hostport, uint16_t *bound, char *err, size_t errlen)
+{
+  char host[80];
+  snprintf(host, sizeof host, "%s", hostport);
+  char *colon = strrchr(host, ':');
+  if (colon == NULL || colon == host) {
+    snprintf(err, errlen, "metrics-listen: expected HOST:PORT, got '%s'", hostport);
+    return -1;
+  }
+  *colon = '\0';
+  const char *port = colon + 1;
+  if (host[0] == '[' && colon[-1] == ']') { /* [::1]:9100 */
+    colon[-1] = '\0';
+    memmove(host, host + 1, strlen(host));
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+  struct addrinfo *ai;
+  int rc = getaddrinfo(host, port, &hints, &ai);
+  if (rc != 0) {
+    snprintf(err, errlen, "metrics-listen: '%s' is not IP:PORT (%s)", hostport, gai_strerror(rc));
+    return -1;
+  }
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+    snprintf(err, errlen, "metrics-listen on %s: %s", hostport, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    freeaddrinfo(ai);
+    return -1;
+  }
+  freeaddrinfo(ai);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  *bound = 0;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                            : ((struct sockaddr_in *)&ss)->sin_port);
+  return fd;
+}
+
+static void on_metrics_accept(h2o_socket_t *listener, const char *err)
+{
+  ttb_app *app = listener->data;
+  if (err != NULL)
+    return;
+  h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+  if (sock != NULL)
+    h2o_accept(&app->metrics_accept_ctx, sock);
+}
+
+/* The metrics token: the first line of --metrics-token-file, kept hashed. */
+static int metrics_token(ttb_app *app, char *err, size_t errlen)
+{
+  FILE *f = fopen(app->cfg.metrics_token_file, "r");
+  if (f == NULL) {
+    snprintf(err, errlen, "metrics-token-file %s: %s", app->cfg.metrics_token_file, strerror(errno));
+    return -1;
+  }
+  char tok[160] = "";
+  if (fgets(tok, sizeof tok, f) == NULL)
+    tok[0] = '\0';
+  fclose(f);
+  tok[strcspn(tok, "\r\n")] = '\0';
+  size_t n = strlen(tok);
+  if (n < 16) {
+    sodium_memzero(tok, sizeof tok);
+    snprintf(err, errlen, "metrics-token-file %s: the token on its first line is shorter than 16 characters",
+             app->cfg.metrics_token_file);
+    return -1;
+  }
+  crypto_generichash(app->metrics_hash, sizeof app->metrics_hash, (const uint8_t *)tok, n, NULL, 0);
+  sodium_memzero(tok, sizeof tok);
+  app->metrics_token = true;
+  return 0;
 }
 
 ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, char *err, size_t errlen)
@@ -966,7 +1200,16 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   }
   app->cfg = *cfg;
   app->rate = calloc(RATE_SLOTS, sizeof *app->rate);
-  if (app->rate == NULL || mkdir_p(cfg->data_dir) != 0) {
+  app->tts_buckets = calloc(TTS_BUCKETS, sizeof *app->tts_buckets);
+  app->metrics.limit_tts_burst = cfg->tts_burst;
+  app->metrics.limit_tts_per_min = cfg->tts_per_min;
+  app->metrics.limit_history = cfg->history;
+  app->metrics.limit_login_max_failures = cfg->login_max_failures;
+  app->metrics.limit_login_window_s = cfg->login_window_s;
+  app->metrics.limit_max_queued_msgs = cfg->max_queued_msgs;
+  app->metrics.limit_max_queued_bytes = cfg->max_queued_bytes;
+  app->metrics.limit_max_body = cfg->max_body;
+  if (app->rate == NULL || app->tts_buckets == NULL || mkdir_p(cfg->data_dir) != 0) {
     snprintf(err, errlen, "cannot create the data dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
   }
@@ -1011,14 +1254,45 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   /* first match wins: the endpoint before the directory that shares its prefix */
   register_handler(host, "/tts/generate", app);
   register_files(host, "/tts", ttb_svc_tts_dir(app->svc), mm);
-  register_files(host, "/sounds", ttb_svc_sounds_dir(app->svc), mm);
+  register_sounds(host, ttb_svc_sounds_dir(app->svc), mm);
   register_handler(host, "/", app);
   h2o_mem_release_shared(mm);
+  app->hosts_main[0] = host;
+  if (cfg->metrics_token_file[0] && metrics_token(app, err, errlen) != 0)
+    goto fail_config;
+  int mfd = -1;
+  if (cfg->metrics_listen[0]) {
+    /* a host of its own: the main port's requests never reach it, whatever their Host */
+    h2o_hostconf_t *mh =
+        h2o_config_register_host(&app->config, h2o_iovec_init(H2O_STRLIT("metrics")), 65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(mh, "/", 0);
+    handler *h = (handler *)h2o_create_handler(pc, sizeof *h);
+    h->super.on_req = on_req;
+    h->app = app;
+    h->metrics_only = true;
+    app->hosts_metrics[0] = mh;
+    uint16_t mport = 0;
+    mfd = listen_tcp(cfg->metrics_listen, &mport, err, errlen);
+    if (mfd < 0)
+      goto fail_config;
+    char mhost[80];
+    snprintf(mhost, sizeof mhost, "%s", cfg->metrics_listen);
+    *strrchr(mhost, ':') = '\0';
+    printf("ttboost-server: metrics on http://%s:%u/metrics\n", mhost, mport);
+    fflush(stdout);
+  }
 
   h2o_context_init(&app->ctx, app->loop, &app->config);
   app->accept_ctx.ctx = &app->ctx;
-  app->accept_ctx.hosts = app->config.hosts;
+  app->accept_ctx.hosts = app->hosts_main;
   app->accept_ctx.ssl_ctx = ssl;
+  if (mfd >= 0) {
+    app->metrics_accept_ctx.ctx = &app->ctx;
+    app->metrics_accept_ctx.hosts = app->hosts_metrics;
+    app->metrics_listener = h2o_evloop_socket_create(app->loop, mfd, H2O_SOCKET_FLAG_DONT_READ);
+    app->metrics_listener->data = app;
+    h2o_socket_read_start(app->metrics_listener, on_metrics_accept);
+  }
 
   ttb_ws_limits lim = {cfg->heartbeat_ms, cfg->max_queued_msgs, cfg->max_queued_bytes, 64 * 1024};
   ttb_ws_init(app->loop, &lim, &app->metrics);
@@ -1028,12 +1302,15 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   (void)argv0;
   return app;
 
+fail_config:
+  h2o_config_dispose(&app->config);
 fail:
   ttb_trace_writer_close(app->trace, NULL, 0);
   ttb_tiktok_destroy(app->tiktok);
   ttb_hub_destroy(app->hub);
   ttb_svc_close(app->svc);
   free(app->rate);
+  free(app->tts_buckets);
   free(app);
   return NULL;
 }
@@ -1044,6 +1321,10 @@ void ttb_app_destroy(ttb_app *app)
     return;
   if (h2o_timeout_is_linked(&app->tick_entry))
     h2o_timeout_unlink(&app->tick_entry);
+  if (app->metrics_listener) {
+    h2o_socket_read_stop(app->metrics_listener);
+    h2o_socket_close(app->metrics_listener);
+  }
   char terr[256];
   if (ttb_trace_writer_close(app->trace, terr, sizeof terr) != 0)
     fprintf(stderr, "ttboost-server: trace-ingest: %s\n", terr);
@@ -1055,6 +1336,7 @@ void ttb_app_destroy(ttb_app *app)
   h2o_context_dispose(&app->ctx);
   h2o_config_dispose(&app->config);
   free(app->rate);
+  free(app->tts_buckets);
   free(app);
 }
 

@@ -29,6 +29,8 @@ void ttb_config_defaults(ttb_config *c)
   c->tiktok_heartbeat_s = TTB_TIKTOK_HEARTBEAT_S;
   c->tiktok_dead_s = TTB_TIKTOK_DEAD_S;
   c->tiktok_backoff_cap_s = TTB_TIKTOK_BACKOFF_CAP_S;
+  c->tts_burst = 20;
+  c->tts_per_min = 60;
 }
 
 const char *ttb_config_usage(void)
@@ -68,6 +70,13 @@ const char *ttb_config_usage(void)
          "  --tiktok-heartbeat-s N heartbeat interval on the push socket (default 10)\n"
          "  --tiktok-dead-s N      a push socket silent for N s is dead (default 60)\n"
          "  --tiktok-backoff-cap-s N  reconnect backoff cap (default 30)\n"
+         "  --metrics-listen HOST:PORT  serve GET /metrics (only) on this second listener\n"
+         "                         (plain HTTP; keep it on loopback). Default: none\n"
+         "  --metrics-token-file FILE  serve GET /metrics on the main port to\n"
+         "                         Authorization: Bearer <the file's first line>. Default: none\n"
+         "                         (with neither option there is no /metrics)\n"
+         "  --tts-burst N          POST /tts/generate per ws_token: a bucket of N (default 20) ...\n"
+         "  --tts-per-min N        ... refilled with N per minute (default 60); 429 when empty\n"
          "  --help                 this text\n"
          "\n"
          "SIGTERM or SIGINT shut down gracefully. See docs/operations.md.\n";
@@ -133,6 +142,8 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tiktok-web", c->tiktok_web, sizeof c->tiktok_web},
       {"tiktok-ws", c->tiktok_ws, sizeof c->tiktok_ws},
       {"tiktok-trace", c->tiktok_trace, sizeof c->tiktok_trace},
+      {"metrics-listen", c->metrics_listen, sizeof c->metrics_listen},
+      {"metrics-token-file", c->metrics_token_file, sizeof c->metrics_token_file},
   };
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (strcmp(key, strs[i].key) == 0)
@@ -156,6 +167,8 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tiktok-heartbeat-s", 1, 3600, NULL, &c->tiktok_heartbeat_s},
       {"tiktok-dead-s", 1, 3600, NULL, &c->tiktok_dead_s},
       {"tiktok-backoff-cap-s", 1, 3600, NULL, &c->tiktok_backoff_cap_s},
+      {"tts-burst", 1, 1000000, NULL, &c->tts_burst},
+      {"tts-per-min", 1, 1000000, NULL, &c->tts_per_min},
   };
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
     if (strcmp(key, nums[i].key) != 0)

@@ -49,6 +49,12 @@ typedef struct ttb_config {
   uint32_t tiktok_heartbeat_s;   /* 10 */
   uint32_t tiktok_dead_s;        /* 60: a push socket silent this long is dead */
   uint32_t tiktok_backoff_cap_s; /* 30 */
+  /* operator-only /metrics (docs/operations.md "Metrics"); neither set: no /metrics at all */
+  char metrics_listen[80];      /* "" = none; HOST:PORT of a second listener serving only /metrics */
+  char metrics_token_file[512]; /* "" = none; else /metrics on the main port wants this bearer token */
+  /* limits (docs/operations.md "Limits") */
+  uint32_t tts_burst;           /* 20: /tts/generate token bucket per ws_token: size ... */
+  uint32_t tts_per_min;         /* 60: ... and refill per minute */
 } ttb_config;
 
 /* Fills the defaults. */

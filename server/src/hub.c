@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "delivery.h"
 #include "ttboost/v1/events.pbc-json.h"
 #include "ws.h"
 
@@ -195,10 +196,19 @@ static bool encode_both(const Ttboost__V1__ServerMessage *m, char **json, size_t
   return true;
 }
 
+/* The rule of delivery.h: every event goes to every socket (TTS off means
+ * no speech, not no chats). */
 static bool wants(const ttb_session *s, bool chat)
 {
   const ttb_ws_settings *st = ttb_ws_get_settings(s);
-  return chat ? st->tts_enabled : st->gifts_enabled;
+  return ttb_delivery_event(chat, st->tts_enabled, st->gifts_enabled);
+}
+
+/* delivery.h: the chat's speech as AudioFrames to this socket? */
+static bool wants_audio(const ttb_session *s)
+{
+  const ttb_ws_settings *st = ttb_ws_get_settings(s);
+  return ttb_delivery_audio(ttb_ws_is_binary(s), st->tts_enabled, st->audio_frames);
 }
 
 #define FOR_EACH_SUB(c, s, body)                                                                   \
@@ -265,8 +275,7 @@ static void publish(ttb_channel *c, ttb_pending *p)
   bool any_audio = false;
   if (p->chat && p->npackets) {
     FOR_EACH_SUB(c, s, {
-      const ttb_ws_settings *st = ttb_ws_get_settings(s);
-      if (ttb_ws_is_binary(s) && st->audio_frames && st->tts_enabled)
+      if (wants_audio(s))
         any_audio = true;
     })
   }
@@ -308,8 +317,7 @@ static void publish(ttb_channel *c, ttb_pending *p)
       h->metrics->events_out_chat++;
     else
       h->metrics->events_out_gift++;
-    const ttb_ws_settings *st = ttb_ws_get_settings(s);
-    if (nframes && ttb_ws_is_binary(s) && st->audio_frames) {
+    if (nframes && wants_audio(s)) {
       for (size_t i = 0; i < nframes; i++) {
         if (!ttb_ws_send(s, frames[i], frame_len[i]))
           break;

@@ -131,6 +131,25 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_tiktok_acks_total", "Acks sent to TikTok.", NULL, m->tiktok_acks);
   counter(&o, "ttboost_tiktok_reconnects_total", "Push socket reconnects.", NULL, m->tiktok_reconnects);
   counter(&o, "ttboost_tiktok_lookups_total", "Room lookups made.", NULL, m->tiktok_lookups);
+  put(&o, "# HELP ttboost_limit Limits in force (docs/operations.md, Limits).\n"
+          "# TYPE ttboost_limit gauge\n");
+  const struct {
+    const char *name;
+    uint64_t v;
+  } limits[] = {
+      {"tts_burst", m->limit_tts_burst},
+      {"tts_per_min", m->limit_tts_per_min},
+      {"history", m->limit_history},
+      {"login_max_failures", m->limit_login_max_failures},
+      {"login_window_s", m->limit_login_window_s},
+      {"max_queued_msgs", m->limit_max_queued_msgs},
+      {"max_queued_bytes", m->limit_max_queued_bytes},
+      {"max_body", m->limit_max_body},
+  };
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+    put(&o, "ttboost_limit{name=\"%s\"} %llu\n", limits[i].name, (unsigned long long)limits[i].v);
+  counter(&o, "ttboost_tts_rate_limited_total", "POST /tts/generate answered 429 (empty bucket).", NULL,
+          m->tts_rate_limited);
   if (o.oom) {
     free(o.p);
     return NULL;

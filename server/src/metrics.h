@@ -50,6 +50,16 @@ typedef struct ttb_metrics {
   uint64_t tiktok_acks;
   uint64_t tiktok_reconnects;
   uint64_t tiktok_lookups;      /* room lookups made */
+  /* limits in force (config; rendered as ttboost_limit{name}) */
+  uint64_t limit_tts_burst;
+  uint64_t limit_tts_per_min;
+  uint64_t limit_history;
+  uint64_t limit_login_max_failures;
+  uint64_t limit_login_window_s;
+  uint64_t limit_max_queued_msgs;
+  uint64_t limit_max_queued_bytes;
+  uint64_t limit_max_body;
+  uint64_t tts_rate_limited;    /* /tts/generate answered 429 (the token's bucket was empty) */
 } ttb_metrics;
 
 /* Records one synthesis of `seconds`. */

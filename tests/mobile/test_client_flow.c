@@ -18,10 +18,13 @@
 
 #include "tmpdir.h"
 
+#include "../../server/src/delivery.h" /* the server's delivery rule */
 #include "client_internal.h"
 #include "helpers.h"
 #include "opus_synth.h"
+#include "ttboost/v1/events.npb-json.h"
 #include "ttboost/v1/events.pb.h"
+#include <pb_decode.h>
 
 static void sleep_ms(int ms)
 {
@@ -49,6 +52,9 @@ typedef struct {
     char sub[64];
     int sends;
     char last_sent[1024];
+    bool binary;                  /* the subprotocol asked for */
+    ttboost_v1_Settings settings; /* the client's last Settings (server defaults at open) */
+    int dropped;                  /* messages the server's rule did not send */
 } fake_t;
 
 static fake_t *fake; /* the transport of the current connection */
@@ -60,6 +66,8 @@ static int f_open(ttb__transport *t, const char *url, const char *sub)
     pthread_mutex_lock(&f->mu);
     snprintf(f->url, sizeof f->url, "%s", url);
     snprintf(f->sub, sizeof f->sub, "%s", sub ? sub : "");
+    f->binary = sub && strcmp(sub, TTB__SUBPROTOCOL_BINARY) == 0;
+    f->settings = (ttboost_v1_Settings){.tts_enabled = true, .gifts_enabled = true, .audio_frames = true};
     f->connect_pending = true;
     f->opens++;
     pthread_mutex_unlock(&f->mu);
@@ -76,6 +84,18 @@ static int f_send(ttb__transport *t, const uint8_t *data, size_t len, bool binar
         memcpy(f->last_sent, data, n);
         f->last_sent[n] = '\0';
     }
+    static ttboost_v1_ClientMessage m; /* under f->mu */
+    memset(&m, 0, sizeof m);
+    bool ok;
+    if (binary) {
+        pb_istream_t is = pb_istream_from_buffer(data, len);
+        ok = pb_decode(&is, ttboost_v1_ClientMessage_fields, &m);
+    } else {
+        ttb_json_error je;
+        ok = ttb_npb_ttboost_v1_ClientMessage_from_json((const char *)data, len, &m, &je);
+    }
+    if (ok && m.which_payload == ttboost_v1_ClientMessage_settings_tag)
+        f->settings = m.payload.settings;
     pthread_mutex_unlock(&f->mu);
     return TTB_OK;
 }
@@ -152,12 +172,48 @@ static int fake_factory(void *user, ttb__transport **out)
     return TTB_OK;
 }
 
+/* Whether the real server would send this message to the client, by the
+ * client's settings (server/src/delivery.h): events always, speech only
+ * when TTS is on. Messages that do not decode go out (tests of bad input). */
+static bool server_sends(const fake_t *f, const void *data, size_t len, bool binary)
+{
+    static ttboost_v1_ServerMessage m; /* under f->mu */
+    memset(&m, 0, sizeof m);
+    bool ok;
+    if (binary) {
+        pb_istream_t is = pb_istream_from_buffer(data, len);
+        ok = pb_decode(&is, ttboost_v1_ServerMessage_fields, &m);
+    } else {
+        ttb_json_error je;
+        ok = ttb_npb_ttboost_v1_ServerMessage_from_json((const char *)data, len, &m, &je);
+    }
+    if (!ok)
+        return true;
+    const ttboost_v1_Settings *s = &f->settings;
+    switch (m.which_payload) {
+    case ttboost_v1_ServerMessage_chat_tag:
+        return ttb_delivery_event(true, s->tts_enabled, s->gifts_enabled);
+    case ttboost_v1_ServerMessage_gift_tag:
+        return ttb_delivery_event(false, s->tts_enabled, s->gifts_enabled);
+    case ttboost_v1_ServerMessage_audio_tag:
+        return ttb_delivery_audio(f->binary, s->tts_enabled, s->audio_frames);
+    default:
+        return true;
+    }
+}
+
 static void push(const void *data, size_t len, bool binary)
 {
     pthread_mutex_lock(&fake_mu);
     fake_t *f = fake;
     cr_assert_not_null(f);
     pthread_mutex_lock(&f->mu);
+    if (!server_sends(f, data, len, binary)) {
+        f->dropped++;
+        pthread_mutex_unlock(&f->mu);
+        pthread_mutex_unlock(&fake_mu);
+        return;
+    }
     cr_assert(f->qn < 256 && len <= sizeof f->q[0].data);
     fake_msg *m = &f->q[(f->qh + f->qn) % 256];
     memcpy(m->data, data, len);
@@ -475,6 +531,50 @@ Test(flow, binary_mode_streams_audio_frames)
     cr_assert_eq(st.skipped, 0);
     cr_assert(loud > 15000, "about 0.5 s heard: %zu frames", loud);
     cr_assert_eq(http_calls, 1, "only the login: no download in binary mode");
+
+    /* TTS off: the server (its rule, delivery.h) still sends the chat but
+     * no frames; the client logs it and counts it skipped. */
+    s.tts_enabled = false;
+    cr_assert_eq(ttb_client_set_settings(c, &s), TTB_OK);
+    bool off = false;
+    for (int i = 0; i < 5000 && !off; i++) {
+        pthread_mutex_lock(&fake_mu);
+        pthread_mutex_lock(&fake->mu);
+        off = !fake->settings.tts_enabled;
+        pthread_mutex_unlock(&fake->mu);
+        pthread_mutex_unlock(&fake_mu);
+        if (!off)
+            sleep_ms(1);
+    }
+    cr_assert(off, "the settings reached the server");
+    m = (ttboost_v1_ServerMessage)ttboost_v1_ServerMessage_init_zero;
+    m.seq = 8;
+    m.which_payload = ttboost_v1_ServerMessage_chat_tag;
+    strcpy(m.payload.chat.user, "Aruka");
+    strcpy(m.payload.chat.message, "logged, not spoken");
+    push_pb(&m);
+    for (uint32_t f = 0; f < 3; f++) {
+        m = (ttboost_v1_ServerMessage)ttboost_v1_ServerMessage_init_zero;
+        m.which_payload = ttboost_v1_ServerMessage_audio_tag;
+        m.payload.audio.event_seq = 8;
+        m.payload.audio.index = f;
+        m.payload.audio.last = f == 2;
+        m.payload.audio.sample_rate = 48000;
+        m.payload.audio.channels = 1;
+        m.payload.audio.packet.size = 1;
+        push_pb(&m);
+    }
+    pthread_mutex_lock(&fake_mu);
+    cr_assert_eq(fake->dropped, 3, "the frames are not sent with TTS off");
+    pthread_mutex_unlock(&fake_mu);
+    render_until(c, NULL, 0.3);
+    ttb_client_get_stats(c, &st);
+    cr_assert_eq(st.chat_messages, 2, "the chat arrived");
+    cr_assert_eq(st.played, 1);
+    ttb_event recent[5];
+    cr_assert(ttb_client_recent_events(c, recent, 5) >= 1);
+    cr_assert_eq(recent[0].seq, 8, "the chat is in the log");
+    cr_assert_str_eq(recent[0].text, "logged, not spoken");
 
     /* The server refuses the token: the client stops and forgets it. */
     pthread_mutex_lock(&fake_mu);

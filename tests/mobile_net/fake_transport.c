@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../server/src/delivery.h" /* the server's delivery rule */
 #include "ttboost/v1/events.npb-json.h"
 
 uint64_t fake_now(void *user) {
@@ -49,6 +50,7 @@ static void enqueue(fake *f, const ttboost_v1_ServerMessage *m) {
 }
 
 static void enqueue_event(fake *f, const fake_ev *e) {
+    if (!ttb_delivery_event(!e->gift, f->settings.tts_enabled, f->settings.gifts_enabled)) return;
     static ttboost_v1_ServerMessage m;
     memset(&m, 0, sizeof m);
     m.seq = e->seq;
@@ -111,7 +113,9 @@ void fake_audio(fake *f, uint64_t event_seq, uint32_t index, bool last) {
     a->frame_duration_us = 20000;
     a->pre_skip = 312;
     a->duration_ms = 1000;
-    if (f->state == 2) enqueue(f, &m);
+    if (f->state == 2 &&
+        ttb_delivery_audio(f->binary, f->settings.tts_enabled, f->settings.audio_frames))
+        enqueue(f, &m);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -170,6 +174,9 @@ static int op_open(ttb__transport *t, const char *url, const char *sub) {
         f->has_since = q != NULL;
         f->since = q ? strtoull(q + 7, NULL, 10) : 0;
         f->binary = sub && strcmp(sub, TTB__SUBPROTOCOL_BINARY) == 0;
+        /* the server's defaults until the client says otherwise (ws.h) */
+        f->settings = (ttboost_v1_Settings){.tts_enabled = true, .gifts_enabled = true,
+                                            .audio_frames = true, .profanity_filter = false};
         f->state = 1;
         f->qhead = f->qlen = 0;
         f->drop_pending = false;
@@ -202,6 +209,8 @@ static int op_send(ttb__transport *t, const uint8_t *data, size_t len, bool bina
         ttb_json_error je;
         ok = ttb_npb_ttboost_v1_ClientMessage_from_json((const char *)data, len, &m, &je);
     }
+    if (ok && m.which_payload == ttboost_v1_ClientMessage_settings_tag)
+        f->settings = m.payload.settings;
     if (ok && m.which_payload == ttboost_v1_ClientMessage_ping_tag && f->answer_pings && !f->silent) {
         static ttboost_v1_ServerMessage r;
         memset(&r, 0, sizeof r);

@@ -3,6 +3,8 @@
  * behind it: a channel history with seqs, Hello on connect, ?since= resume
  * (optionally overlapping, to prove deduplication), Pong answers, scripted
  * refusals and drops. Time is a fake clock advanced by service() waits.
+ * What a socket is sent follows the client's Settings by the server's own
+ * rule (server/src/delivery.h).
  * Thread-safe enough for one network thread plus one test thread.
  */
 #ifndef TTB_TEST_FAKE_TRANSPORT_H
@@ -60,6 +62,7 @@ typedef struct fake {
     char url[2048];
     bool has_since;
     uint64_t since;
+    ttboost_v1_Settings settings; /* the socket's, as the client last sent them (all on at open) */
     bool drop_pending;
     int drop_code;
     fake_msg q[FAKE_Q];

@@ -732,6 +732,37 @@ Test(conn, binary_mode_gets_frames_and_drops_old_audio) {
     ttb__conn_destroy(c);
 }
 
+/* TTS off (issue 11): the fake follows the server's rule (delivery.h):
+ * chats and gifts still arrive, only the AudioFrames stop. */
+Test(conn, tts_off_still_gets_chats_without_audio) {
+    fake *f = fake_new();
+    ttb__conn *c = make_conn(f, true, 0, 0);
+    rec *r = calloc(1, sizeof *r);
+    ttb__conn_begin(c);
+    run(c, f, 20, r);
+    ttboost_v1_Settings s = {.tts_enabled = false, .gifts_enabled = false, .audio_frames = true,
+                             .profanity_filter = true};
+    ttb__conn_set_settings(c, &s);
+    run(c, f, 50, r);
+    cr_assert(!f->settings.tts_enabled, "the settings reached the fake server");
+    fake_event(f, false, "read me in the log");
+    fake_audio(f, 1, 0, true);
+    fake_event(f, true, "Rose");
+    run(c, f, 50, r);
+    assert_exactly(r, 1, 2);
+    cr_assert_eq(r->audio, 0, "no speech with TTS off");
+    s.tts_enabled = true;
+    ttb__conn_set_settings(c, &s);
+    run(c, f, 50, r);
+    fake_event(f, false, "spoken");
+    fake_audio(f, 3, 0, true);
+    run(c, f, 50, r);
+    assert_exactly(r, 1, 3);
+    cr_assert_eq(r->audio, 1);
+    free(r);
+    ttb__conn_destroy(c);
+}
+
 Test(conn, create_validates) {
     ttb__conn_config cc;
     ttb__conn_config_defaults(&cc);

@@ -40,6 +40,15 @@ void srv_start(srv *s, const char *const *extra, bool keep_dir)
   const char *argv[48] = {bin, "--listen", "127.0.0.1:0", "--data-dir", s->dir, "--ingest-secret",
                           TEST_SECRET, "--heartbeat-ms", "1000"};
   int n = 9;
+  /* /metrics for the tests: on the main port with a token (METRICS_AUTH) */
+  static char mtok[300];
+  snprintf(mtok, sizeof mtok, "%s/metrics_token", s->dir);
+  FILE *mf = fopen(mtok, "w");
+  cr_assert_not_null(mf);
+  fputs(TEST_METRICS_TOKEN "\n", mf);
+  fclose(mf);
+  argv[n++] = "--metrics-token-file";
+  argv[n++] = mtok;
   for (int i = 0; extra && extra[i] && n < 46; i++)
     argv[n++] = extra[i];
   argv[n] = NULL;

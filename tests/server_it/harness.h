@@ -20,6 +20,7 @@ typedef struct srv {
   char dir[256];    /* data dir */
   char url[64];     /* http://127.0.0.1:PORT */
   int out_fd;       /* server's stdout+stderr */
+  char startup[4096]; /* what it printed up to "listening on" */
 } srv;
 
 /* Starts the server with extra flags (NULL-terminated, may be NULL). A
@@ -58,6 +59,10 @@ int login(const srv *s, const char *key, const char *device, char *user_id, char
 int ingest(const srv *s, const char *json, http_resp *r);
 
 #define TEST_SECRET "test-ingest-secret"
+/* srv_start gives the server --metrics-token-file with this token: GET
+ * /metrics wants the header METRICS_AUTH (pass it as extra_headers). */
+#define TEST_METRICS_TOKEN "test-metrics-token-0123456789"
+#define METRICS_AUTH "Authorization: Bearer " TEST_METRICS_TOKEN "\r\n"
 
 /* WebSocket client. */
 typedef struct ws {

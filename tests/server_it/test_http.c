@@ -103,7 +103,7 @@ Test(http, too_many_failed_logins)
   http(&S, "POST", "/auth/login", NULL, unknown, strlen(unknown), &r);
   expect_error(&r, 429, "too_many_attempts");
   http_free(&r);
-  http(&S, "GET", "/metrics", NULL, NULL, 0, &r);
+  http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
   cr_expect(strstr(r.body, "ttboost_logins_total{result=\"rate_limited\"} 1") != NULL, "%s", r.body);
   http_free(&r);
 }
@@ -170,7 +170,7 @@ Test(http, tts_gives_cached_speech)
   cr_assert(json_str(r.body, "url", url2, sizeof url2));
   cr_expect_str_eq(url, url2);
   http_free(&r);
-  http(&S, "GET", "/metrics", NULL, NULL, 0, &r);
+  http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
   cr_expect(strstr(r.body, "ttboost_tts_cache_hits_total 1") != NULL, "%s", r.body);
   cr_expect(strstr(r.body, "ttboost_tts_syntheses_total 1") != NULL, "%s", r.body);
   http_free(&r);

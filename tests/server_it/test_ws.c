@@ -279,7 +279,7 @@ Test(ws, slow_consumer_is_cut_off_and_the_server_stays_small)
     }
   cr_expect(closed || op == -1, "the slow consumer was not cut off");
   http_resp r;
-  http(&S, "GET", "/metrics", NULL, NULL, 0, &r);
+  http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
   cr_expect(strstr(r.body, "ttboost_queue_drops_total 0") == NULL, "no drop counted: %s", r.body);
   http_free(&r);
   ws_close(&slow);
@@ -361,20 +361,55 @@ Test(ws, garbage_frames_do_not_hurt_others)
   ws_close(&good);
 }
 
-Test(ws, settings_filter_kinds)
+/* TTS off means no speech, not no chats (delivery.h): with TTS and gifts off
+ * every event still arrives (the app logs it), and binary sockets get no
+ * AudioFrames. */
+Test(ws, settings_never_hide_events)
 {
   ws w;
   open_ws(&w, NULL, NULL);
   char m[4096];
   cr_assert(ws_text(&w, m, sizeof m, 5000));
-  const char *s = "{\"type\":\"settings\",\"tts_enabled\":false,\"gifts_enabled\":true,\"audio_frames\":false,"
+  const char *s = "{\"type\":\"settings\",\"tts_enabled\":false,\"gifts_enabled\":false,\"audio_frames\":false,"
                   "\"profanity_filter\":false}";
   ws_send(&w, 1, s, strlen(s));
   usleep(200000);
-  chat("A", "you should not see me");
+  chat("A", "log me even with TTS off");
   gift("Rose", 3);
   cr_assert(ws_text(&w, m, sizeof m, 15000));
+  cr_expect(strstr(m, "\"type\":\"chat\"") != NULL && strstr(m, "log me even") != NULL, "%s", m);
+  cr_assert(ws_text(&w, m, sizeof m, 15000));
   cr_expect(strstr(m, "\"type\":\"gift\"") != NULL, "%s", m);
+  ws_close(&w);
+
+  /* binary, frames asked for, TTS off: the chat, then the gift, no frame between */
+  open_ws(&w, NULL, "ttboost.v1.proto");
+  const uint8_t *d;
+  size_t n;
+  cr_assert_eq(ws_recv(&w, &d, &n, 5000), 2);
+  Ttboost__V1__Settings st = TTBOOST__V1__SETTINGS__INIT;
+  st.tts_enabled = false;
+  st.gifts_enabled = true;
+  st.audio_frames = true;
+  Ttboost__V1__ClientMessage cm = TTBOOST__V1__CLIENT_MESSAGE__INIT;
+  cm.payload_case = TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SETTINGS;
+  cm.settings = &st;
+  uint8_t buf[64];
+  size_t bn = ttboost__v1__client_message__pack(&cm, buf);
+  ws_send(&w, 2, buf, bn);
+  usleep(200000);
+  chat("Aruka", "no speech for me");
+  gift("Rose", 1);
+  int kinds[2] = {0, 0};
+  for (int i = 0; i < 2; i++) {
+    cr_assert_eq(ws_recv(&w, &d, &n, 15000), 2);
+    Ttboost__V1__ServerMessage *sm = ttboost__v1__server_message__unpack(NULL, n, d);
+    cr_assert_not_null(sm);
+    kinds[i] = (int)sm->payload_case;
+    ttboost__v1__server_message__free_unpacked(sm, NULL);
+  }
+  cr_expect_eq(kinds[0], TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT);
+  cr_expect_eq(kinds[1], TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_GIFT, "an AudioFrame came with TTS off");
   ws_close(&w);
 }
 
@@ -461,7 +496,7 @@ Test(ws, abandoned_upgrades_are_forgotten)
   long long open_now = -1;
   for (int tries = 0; tries < 50; tries++) {
     http_resp r;
-    http(&S, "GET", "/metrics", NULL, NULL, 0, &r);
+    http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
     const char *p = strstr(r.body, "\nttboost_sockets_open ");
     open_now = p ? atoll(p + 22) : -1;
     http_free(&r);

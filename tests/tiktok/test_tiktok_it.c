@@ -465,7 +465,7 @@ TestSuite(tiktok, .fini = teardown, .timeout = 60);
 static long long metric(const char *name)
 {
   http_resp r;
-  cr_assert_eq(http(&S, "GET", "/metrics", NULL, NULL, 0, &r), 200);
+  cr_assert_eq(http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r), 200);
   char pat[160];
   snprintf(pat, sizeof pat, "\n%s ", name);
   const char *p = strstr(r.body, pat);

@@ -851,6 +851,7 @@ static void raise_nofile(size_t need)
 }
 
 static const char SECRET[] = "fanout-bench-ingest-secret-0123456789";
+#define METRICS_TOKEN "fanout-bench-metrics-token-0123456789"
 
 static uint16_t start_server(void)
 {
@@ -866,6 +867,14 @@ static uint16_t start_server(void)
   argv[a++] = dd;
   argv[a++] = secret_arg;
   argv[a++] = (char *)SECRET;
+  /* /metrics is operator-only: a token file (server_metrics sends it) */
+  static char mtok_arg[] = "--metrics-token-file", mtok[512];
+  snprintf(mtok, sizeof mtok, "%s/metrics_token", g_tmpdir);
+  FILE *mf = fopen(mtok, "w");
+  if (mf == NULL || fputs(METRICS_TOKEN "\n", mf) < 0 || fclose(mf) != 0)
+    die("%s: %s", mtok, strerror(errno));
+  argv[a++] = mtok_arg;
+  argv[a++] = mtok;
   static char keys[32][128];
   for (int i = 0; i < opt.n_server_opts; i++) {
     const char *eq = strchr(opt.server_opts[i], '=');
@@ -1597,7 +1606,7 @@ static void server_metrics(void)
   hconn h = {.fd = -1, .port = L.port};
   hc_open(&h, L.port);
   char *resp = NULL;
-  int st = hc_request(&h, "GET", "/metrics", NULL, "", 0, &resp);
+  int st = hc_request(&h, "GET", "/metrics", "Authorization: Bearer " METRICS_TOKEN "\r\n", "", 0, &resp);
   if (st == 200) {
     for (char *l = strtok(resp, "\n"); l; l = strtok(NULL, "\n"))
       if (strncmp(l, "ttboost_queue_drops_total", 25) == 0 || strncmp(l, "ttboost_idle_closes_total", 25) == 0 ||
