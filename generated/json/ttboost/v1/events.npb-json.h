@@ -121,7 +121,7 @@ bool ttb_npb_ttboost_v1_Ack_to_json(const ttboost_v1_Ack *m, char *buf, size_t c
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_Ack_from_json(const char *js, size_t len, ttboost_v1_Ack *m, ttb_json_error *err);
 
-/* ttboost.v1.Settings: What this client wants; the server stops sending what is off. */
+/* ttboost.v1.Settings: What this client wants. Every chat and gift event is sent whatever the settings (the client logs them); they only decide the speech. */
 bool ttb_npb_ttboost_v1_Settings_json_encode(ttb_jw *w, const ttboost_v1_Settings *m);
 bool ttb_npb_ttboost_v1_Settings_json_fields(ttb_jw *w, const ttboost_v1_Settings *m);
 bool ttb_npb_ttboost_v1_Settings_json_decode(ttb_jr *r, int tok, ttboost_v1_Settings *m);

@@ -129,7 +129,7 @@ char *ttb_pbc_ttboost_v1_Ack_to_json(const Ttboost__V1__Ack *m, size_t *len, ttb
 /* A new message (free with ttboost__v1__ack__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__Ack *ttb_pbc_ttboost_v1_Ack_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
-/* ttboost.v1.Settings: What this client wants; the server stops sending what is off. */
+/* ttboost.v1.Settings: What this client wants. Every chat and gift event is sent whatever the settings (the client logs them); they only decide the speech. */
 bool ttb_pbc_ttboost_v1_Settings_json_encode(ttb_jw *w, const Ttboost__V1__Settings *m);
 bool ttb_pbc_ttboost_v1_Settings_json_fields(ttb_jw *w, const Ttboost__V1__Settings *m);
 bool ttb_pbc_ttboost_v1_Settings_json_decode(ttb_jr *r, int tok, Ttboost__V1__Settings *m, ProtobufCAllocator *a);

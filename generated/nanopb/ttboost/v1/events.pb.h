@@ -139,11 +139,12 @@ typedef struct _ttboost_v1_Ack {
     uint64_t seq;
 } ttboost_v1_Ack;
 
-/* What this client wants; the server stops sending what is off. */
+/* What this client wants. Every chat and gift event is sent whatever the
+ settings (the client logs them); they only decide the speech. */
 typedef struct _ttboost_v1_Settings {
-    /* Chat events (and their audio) wanted. */
+    /* Chat speech wanted: when off, chat events still come, without AudioFrames. */
     bool tts_enabled;
-    /* Gift events wanted. */
+    /* Gift sounds wanted (played by the client; gift events come either way). */
     bool gifts_enabled;
     /* In binary mode, stream each chat's speech as AudioFrame messages. */
     bool audio_frames;

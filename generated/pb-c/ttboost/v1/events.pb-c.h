@@ -307,17 +307,18 @@ struct  Ttboost__V1__Ack
 
 
 /*
- * What this client wants; the server stops sending what is off.
+ * What this client wants. Every chat and gift event is sent whatever the
+ * settings (the client logs them); they only decide the speech.
  */
 struct  Ttboost__V1__Settings
 {
   ProtobufCMessage base;
   /*
-   * Chat events (and their audio) wanted.
+   * Chat speech wanted: when off, chat events still come, without AudioFrames.
    */
   protobuf_c_boolean tts_enabled;
   /*
-   * Gift events wanted.
+   * Gift sounds wanted (played by the client; gift events come either way).
    */
   protobuf_c_boolean gifts_enabled;
   /*
