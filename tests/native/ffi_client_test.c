@@ -2,9 +2,11 @@
  * ffi_client_test — loads the app's native library (libttboost_client.so,
  * built by mobile/app/native/CMakeLists.txt) with dlopen, as dart:ffi does,
  * and does what the app does through the functions lib/ffi/ttboost_bindings.dart
- * declares: create, log in to a real ttboost-server, start, receive a chat,
- * render its speech (non-silent PCM through the pull callback), stop, log
- * out, destroy. tests/native/run.sh starts the server and runs it, on x86-64
+ * declares: create, take over the token (the app keeps it in the platform's
+ * secure storage: ttb_client_set_token / ttb_client_get_token, no token file),
+ * log in to a real ttboost-server, start, receive a chat, render its speech
+ * (non-silent PCM through the pull callback), stop; then a new client started
+ * from the token the app kept; log out, destroy. tests/native/run.sh starts the server and runs it, on x86-64
  * and (under qemu-user) on arm64.
  *
  *   ffi_client_test LIB SERVER_URL LICENSE_KEY DATA_DIR CHAT_TEXT -- CMD...
@@ -70,6 +72,8 @@ static struct {
     int (*login)(ttb_client *, const char *);
     bool (*has_token)(const ttb_client *);
     int (*logout)(ttb_client *);
+    int (*set_token)(ttb_client *, const char *);
+    int (*get_token)(const ttb_client *, char *, size_t);
     int (*start)(ttb_client *);
     int (*stop)(ttb_client *);
     ttb_conn_state (*state)(const ttb_client *, char *, size_t);
@@ -155,6 +159,8 @@ int main(int argc, char **argv)
     LOAD(login, "ttb_client_login");
     LOAD(has_token, "ttb_client_has_token");
     LOAD(logout, "ttb_client_logout");
+    LOAD(set_token, "ttb_client_set_token");
+    LOAD(get_token, "ttb_client_get_token");
     LOAD(start, "ttb_client_start");
     LOAD(stop, "ttb_client_stop");
     LOAD(state, "ttb_client_state");
@@ -172,6 +178,13 @@ int main(int argc, char **argv)
     if (F.has_token(c))
         fail("a new client in an empty data dir has a token");
     step("created (server %s)", url);
+    /* as the app does: it keeps the token, none stored yet */
+    rc = F.set_token(c, "");
+    if (rc != TTB_OK)
+        fail("ttb_client_set_token(\"\"): %s", err_of(c, rc));
+    char token[TTB_TOKEN_SIZE];
+    if (F.get_token(c, token, sizeof token) != TTB_ERR_STATE)
+        fail("ttb_client_get_token without a token is not TTB_ERR_STATE");
 
     /* log in */
     rc = F.login(c, key);
@@ -179,7 +192,17 @@ int main(int argc, char **argv)
         fail("ttb_client_login: %s", err_of(c, rc));
     if (!F.has_token(c))
         fail("no token after a successful login");
-    step("logged in");
+    rc = F.get_token(c, token, sizeof token);
+    if (rc != TTB_OK || !token[0])
+        fail("ttb_client_get_token after login: %s", err_of(c, rc));
+    char small[4];
+    if (F.get_token(c, small, sizeof small) != TTB_ERR_INVALID)
+        fail("ttb_client_get_token into a too small buffer is not TTB_ERR_INVALID");
+    char session_file[1024];
+    snprintf(session_file, sizeof session_file, "%s/session.conf", dir);
+    if (access(session_file, F_OK) == 0)
+        fail("the token was written to %s although the app keeps it", session_file);
+    step("logged in; the token is handed to the app, no session.conf");
 
     /* start, wait for CONNECTED */
     rc = F.start(c);
@@ -267,9 +290,42 @@ int main(int argc, char **argv)
     if (F.state(c, NULL, 0) != TTB_STATE_DISCONNECTED)
         fail("state after stop is not DISCONNECTED");
     step("stopped");
+    F.destroy(c);
+
+    /* the app restarted: a new client from the token it kept */
+    c = NULL;
+    rc = F.create(&cfg, &c);
+    if (rc != TTB_OK || !c)
+        fail("ttb_client_create (again): %d (%s)", rc, F.strerror_(rc));
+    if (F.set_token(c, "bad token!") != TTB_ERR_INVALID || F.has_token(c))
+        fail("ttb_client_set_token took a malformed token");
+    rc = F.set_token(c, token);
+    if (rc != TTB_OK || !F.has_token(c))
+        fail("ttb_client_set_token: %s", err_of(c, rc));
+    rc = F.start(c);
+    if (rc != TTB_OK)
+        fail("ttb_client_start with the kept token: %s", err_of(c, rc));
+    connected = false;
+    for (double t0 = now_s(); !connected && now_s() - t0 < 20 * slow;) {
+        while (F.poll_event(c, &ev) == 1) {
+            if (ev.kind == TTB_EVENT_STATE && ev.count == TTB_STATE_CONNECTED)
+                connected = true;
+            else if (ev.kind == TTB_EVENT_ERROR)
+                fail("error event with the kept token: %s", ev.text);
+        }
+        sleep_ms(20);
+    }
+    if (!connected)
+        fail("not connected with the kept token");
+    rc = F.stop(c);
+    if (rc != TTB_OK)
+        fail("ttb_client_stop: %s", err_of(c, rc));
+    step("a new client connected with the token the app kept");
     rc = F.logout(c);
     if (rc != TTB_OK || F.has_token(c))
         fail("ttb_client_logout: %s", err_of(c, rc));
+    if (access(session_file, F_OK) == 0)
+        fail("%s appeared", session_file);
     F.destroy(c);
     if (dlclose(lib) != 0)
         fail("dlclose: %s", dlerror());

@@ -87,6 +87,7 @@ struct ttb_client {
     ttb_settings settings;
     ttb_session session;
     bool has_token;
+    bool token_external; /* the app keeps the token (ttb_client_set_token): no session.conf */
     char last_error[256];
     ttb_conn_state state;
     char conn_error[256];
@@ -635,7 +636,11 @@ static void run_job(ttb_client *c, const job *j)
     if (j->kind == JOB_CLEAR_TOKEN) {
         ttb_error e;
         ttb_error_clear(&e);
-        (void)ttb_session_clear(c->data_dir, &e);
+        ttb__mutex_lock(c->lock);
+        bool external = c->token_external;
+        ttb__mutex_unlock(c->lock);
+        if (!external)
+            (void)ttb_session_clear(c->data_dir, &e);
         ttb__mutex_lock(c->lock);
         c->has_token = false;
         memset(&c->session, 0, sizeof c->session);
@@ -843,7 +848,13 @@ int ttb_client_login(ttb_client *c, const char *license_key)
     ttb_error e;
     ttb_error_clear(&e);
     ttb__mutex_lock(c->ctl);
-    rc = ttb_session_save(c->data_dir, &s, &e);
+    ttb__mutex_lock(c->lock);
+    bool external = c->token_external;
+    ttb__mutex_unlock(c->lock);
+    if (!external)
+        rc = ttb_session_save(c->data_dir, &s, &e);
+    else if (!ttb_session_token_valid(s.ws_token))
+        rc = TTB_ERR_INVALID; /* as ttb_session_save would say */
     if (rc == TTB_OK) {
         ttb__mutex_lock(c->lock);
         c->session = s;
@@ -866,6 +877,59 @@ bool ttb_client_has_token(const ttb_client *c)
     bool r = c->has_token;
     ttb__mutex_unlock(c->lock);
     return r;
+}
+
+int ttb_client_set_token(ttb_client *c, const char *token)
+{
+    if (!c)
+        return TTB_ERR_INVALID;
+    if (!token)
+        token = "";
+    if (token[0] && !ttb_session_token_valid(token))
+        return set_error(c, TTB_ERR_INVALID, "not a token: 1..128 characters of A-Z a-z 0-9 . _ -");
+    ttb__mutex_lock(c->ctl);
+    ttb__mutex_lock(c->conn_lock);
+    bool started = c->started;
+    ttb__mutex_unlock(c->conn_lock);
+    if (started) {
+        ttb__mutex_unlock(c->ctl);
+        return set_error(c, TTB_ERR_STATE, "stop the client before handing it a token");
+    }
+    /* The app keeps the token from now on: no copy of it stays on disk. */
+    ttb_error e;
+    ttb_error_clear(&e);
+    int rc = ttb_session_clear(c->data_dir, &e);
+    if (rc != TTB_OK) {
+        ttb__mutex_unlock(c->ctl);
+        return set_error(c, rc, e.msg);
+    }
+    ttb__mutex_lock(c->lock);
+    c->token_external = true;
+    memset(&c->session, 0, sizeof c->session);
+    if (token[0]) {
+        copy_utf8(c->session.ws_token, sizeof c->session.ws_token, token);
+        copy_utf8(c->session.server_url, sizeof c->session.server_url, c->server_url);
+    }
+    c->has_token = token[0] != '\0';
+    ttb__mutex_unlock(c->lock);
+    ttb__mutex_unlock(c->ctl);
+    return TTB_OK;
+}
+
+int ttb_client_get_token(const ttb_client *c, char *out, size_t cap)
+{
+    if (!c || !out)
+        return TTB_ERR_INVALID;
+    ttb__mutex_lock(c->lock);
+    int rc = TTB_OK;
+    if (!c->has_token)
+        rc = TTB_ERR_STATE;
+    else if (strlen(c->session.ws_token) >= cap)
+        rc = TTB_ERR_INVALID;
+    else
+        memcpy(out, c->session.ws_token, strlen(c->session.ws_token) + 1);
+    ttb__mutex_unlock(c->lock);
+    return rc;
 }
 
 /* ------------------------------------------------------------ start / stop */
@@ -992,7 +1056,10 @@ int ttb_client_logout(ttb_client *c)
     ttb__mutex_lock(c->ctl);
     ttb_error e;
     ttb_error_clear(&e);
-    int rc = ttb_session_clear(c->data_dir, &e);
+    ttb__mutex_lock(c->lock);
+    bool external = c->token_external;
+    ttb__mutex_unlock(c->lock);
+    int rc = external ? TTB_OK : ttb_session_clear(c->data_dir, &e);
     ttb__mutex_lock(c->lock);
     if (rc == TTB_OK) {
         c->has_token = false;

@@ -13,7 +13,7 @@ import 'dart:ffi';
 import 'package:ffi/ffi.dart';
 
 // --- #define constants ------------------------------------------------------
-const int TTB_CLIENT_API_VERSION = 2;
+const int TTB_CLIENT_API_VERSION = 3;
 const int TTB_EVENT_USER_SIZE = 129;
 const int TTB_EVENT_TEXT_SIZE = 1025;
 const int TTB_DEFAULT_SAMPLE_RATE = 48000;
@@ -21,6 +21,7 @@ const int TTB_DEFAULT_CHANNELS = 2;
 const int TTB_TIKTOK_USERNAME_SIZE = 33;
 const int TTB_TIKTOK_ROOM_ID_SIZE = 25;
 const int TTB_TIKTOK_MESSAGE_SIZE = 257;
+const int TTB_TOKEN_SIZE = 129;
 
 // --- error codes --------------------------------------------------------------
 const int TTB_OK = 0;
@@ -180,6 +181,14 @@ final class TtbBindings {
   late final ttb_client_logout =
       lib.lookupFunction<Int32 Function(Pointer<TtbClient> c), int Function(Pointer<TtbClient> c)>(
           'ttb_client_logout');
+
+  late final ttb_client_set_token = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<Utf8> token),
+      int Function(Pointer<TtbClient> c, Pointer<Utf8> token)>('ttb_client_set_token');
+
+  late final ttb_client_get_token = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<Utf8> out, Size cap),
+      int Function(Pointer<TtbClient> c, Pointer<Utf8> out, int cap)>('ttb_client_get_token');
 
   late final ttb_client_start =
       lib.lookupFunction<Int32 Function(Pointer<TtbClient> c), int Function(Pointer<TtbClient> c)>(

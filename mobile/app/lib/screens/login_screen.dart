@@ -7,7 +7,9 @@ import '../utils/l10n.dart';
 import '../widgets/gradient_background.dart';
 import '../widgets/ttboost_logo.dart';
 
-/// Logo, licence key field and the violet "Войти" button on the gradient.
+/// Logo, licence key field and the violet "Войти" button on the gradient;
+/// under "Advanced" the server address (default: the build's
+/// --dart-define=TTBOOST_SERVER, or the server last signed in to).
 class LoginScreen extends StatefulWidget {
   const LoginScreen({super.key});
 
@@ -17,16 +19,24 @@ class LoginScreen extends StatefulWidget {
 
 class _LoginScreenState extends State<LoginScreen> {
   final _key = TextEditingController();
+  final _server = TextEditingController();
+
+  @override
+  void initState() {
+    super.initState();
+    _server.text = context.read<AuthProvider>().serverUrl;
+  }
 
   @override
   void dispose() {
     _key.dispose();
+    _server.dispose();
     super.dispose();
   }
 
   void _submit() {
     FocusScope.of(context).unfocus();
-    context.read<AuthProvider>().login(_key.text);
+    context.read<AuthProvider>().login(_key.text, serverUrl: _server.text);
   }
 
   @override
@@ -60,6 +70,30 @@ class _LoginScreenState extends State<LoginScreen> {
                         labelText: tr(context, Msg.loginKeyLabel),
                         hintText: tr(context, Msg.loginHint),
                         prefixIcon: const Icon(Icons.vpn_key_rounded, color: AppColors.textSecondary),
+                      ),
+                    ),
+                    Theme(
+                      data: Theme.of(context).copyWith(dividerColor: Colors.transparent),
+                      child: ExpansionTile(
+                        // Open by itself when the build named no server.
+                        initiallyExpanded: _server.text.isEmpty,
+                        tilePadding: EdgeInsets.zero,
+                        title: Text(tr(context, Msg.loginAdvanced), style: AppText.caption),
+                        children: [
+                          TextField(
+                            controller: _server,
+                            enabled: !auth.isBusy,
+                            autocorrect: false,
+                            enableSuggestions: false,
+                            keyboardType: TextInputType.url,
+                            style: AppText.body,
+                            decoration: InputDecoration(
+                              labelText: tr(context, Msg.loginServerLabel),
+                              hintText: tr(context, Msg.loginServerHint),
+                              prefixIcon: const Icon(Icons.dns_rounded, color: AppColors.textSecondary),
+                            ),
+                          ),
+                        ],
                       ),
                     ),
                     if (error != null) ...[

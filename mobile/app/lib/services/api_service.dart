@@ -3,7 +3,8 @@ import '../models/live_event.dart';
 import 'core_client.dart';
 
 /// The HTTP side of the server (POST /auth/login, GET/PUT /me/tiktok), done
-/// by the core. The token is stored by the core in its data directory.
+/// by the core. The token is kept in the platform's secure storage
+/// (CoreClient, SecureStore), never in a plain file.
 final class ApiService {
   ApiService(this._core);
 
@@ -22,6 +23,13 @@ final class ApiService {
   /// The handle and TikTok state the server has now.
   Future<TiktokStatus> fetchTiktok() => _core.fetchTiktok();
 
-  /// Stops the connection and forgets the token (settings stay).
-  void logout() => _core.check(NativeTtboost.instance.core.ttb_client_logout(_core.handle));
+  /// Stops the connection and forgets the token, in the core and in secure
+  /// storage (settings stay).
+  Future<void> logout() async {
+    _core.check(NativeTtboost.instance.core.ttb_client_logout(_core.handle));
+    await _core.forgetToken();
+  }
+
+  /// The server refused the token: the core has dropped it; so does the app.
+  Future<void> forgetToken() => _core.forgetToken();
 }

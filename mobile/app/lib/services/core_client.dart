@@ -10,6 +10,7 @@ import '../ffi/native_library.dart';
 import '../ffi/ttboost_bindings.dart';
 import '../models/live_event.dart';
 import '../utils/constants.dart';
+import 'secure_store.dart';
 
 /// A failed call into the core: a TTB_ERR_* code and the core's message.
 final class CoreException implements Exception {
@@ -23,27 +24,47 @@ final class CoreException implements Exception {
 }
 
 /// Owns the one native `ttb_client` of the process. Every other service is a
-/// thin wrapper over [handle]. The client is created once and survives a
-/// restarted UI engine: the audio sink remembers it (`ttb_sink_client`), and
-/// a new isolate adopts it instead of creating a second one.
+/// thin wrapper over [handle]. The client is created once per server address
+/// and survives a restarted UI engine: the audio sink remembers it
+/// (`ttb_sink_client`), and a new isolate adopts it instead of creating a
+/// second one.
+///
+/// The ws token lives in the platform's secure storage ([SecureStore]), not
+/// in the core's data directory: right after creating the client, [open]
+/// hands the core the stored token with `ttb_client_set_token` (which also
+/// makes the core stop using its session.conf); [login] reads the new one
+/// with `ttb_client_get_token` and stores it; [forgetToken] deletes it.
 final class CoreClient {
-  CoreClient._(this.handle, this.dataDir);
+  CoreClient._(this.handle, this.dataDir, this.serverUrl, this._store);
 
   final Pointer<TtbClient> handle;
   final String dataDir;
 
+  /// The server this client talks to ("" when none was set: no login works).
+  final String serverUrl;
+  final SecureStore _store;
+
   static TtbBindings get _b => NativeTtboost.instance.core;
 
-  static Future<CoreClient> open() async {
+  /// The server address to start with: the one last signed in to, else the
+  /// build's (`--dart-define=TTBOOST_SERVER=...`), else "".
+  static Future<String> initialServerUrl(SecureStore store) async => (await store.serverUrl()) ?? kServerUrl;
+
+  /// Creates the client for [serverUrl] (or adopts the running one) and hands
+  /// it the token kept for that server.
+  static Future<CoreClient> open(SecureStore store, String serverUrl) async {
     final dir = await getApplicationSupportDirectory();
     final adopted = NativeTtboost.instance.sink.ttb_sink_client();
-    if (adopted != nullptr) return CoreClient._(adopted, dir.path);
+    if (adopted != nullptr) return CoreClient._(adopted, dir.path, serverUrl, store);
 
     final deviceId = await _deviceId(dir);
+    // The core needs a syntactically valid URL; with none yet, a placeholder
+    // on loopback that no login is ever sent to (the screen asks first).
+    final url = serverUrl.isEmpty ? 'http://127.0.0.1' : serverUrl;
     final rc = using((arena) {
       final cfg = arena<TtbClientConfig>();
       cfg.ref
-        ..server_url = kServerUrl.toNativeUtf8(allocator: arena)
+        ..server_url = url.toNativeUtf8(allocator: arena)
         ..data_dir = dir.path.toNativeUtf8(allocator: arena)
         ..device_id = deviceId.toNativeUtf8(allocator: arena)
         ..sample_rate = kSampleRate
@@ -56,8 +77,24 @@ final class CoreClient {
     if (code != TTB_OK || client == nullptr) {
       throw CoreException(code, _b.ttb_strerror(code).toDartString());
     }
-    return CoreClient._(client, dir.path);
+    final core = CoreClient._(client, dir.path, serverUrl, store);
+    final token = serverUrl.isEmpty ? null : await store.token(serverUrl);
+    final set = using((arena) => _b.ttb_client_set_token(client, (token ?? '').toNativeUtf8(allocator: arena)));
+    if (set == TTB_ERR_INVALID) {
+      await store.deleteToken(); // damaged: sign in again
+      core.check(using((arena) => _b.ttb_client_set_token(client, ''.toNativeUtf8(allocator: arena))));
+    } else {
+      core.check(set);
+    }
+    return core;
   }
+
+  /// Frees the native client (not started, sink stopped): before [open] for
+  /// another server address.
+  void close() => _b.ttb_client_destroy(handle);
+
+  /// Deletes the stored token (logout, or the server refused it).
+  Future<void> forgetToken() => _store.deleteToken();
 
   /// A random per-install id, kept beside the core's files.
   static Future<String> _deviceId(Directory dir) async {
@@ -94,6 +131,15 @@ final class CoreClient {
       }
     });
     if (code != TTB_OK) throw CoreException(code, message);
+    // The core holds the new token in memory only: keep it in secure storage.
+    final token = using((arena) {
+      final buf = arena<Uint8>(TTB_TOKEN_SIZE);
+      final rc = _b.ttb_client_get_token(handle, buf.cast<Utf8>(), TTB_TOKEN_SIZE);
+      return rc == TTB_OK ? buf.cast<Utf8>().toDartString() : null;
+    });
+    if (token == null) throw CoreException(TTB_ERR_STATE, lastError);
+    await _store.saveToken(serverUrl, token);
+    await _store.saveServerUrl(serverUrl);
   }
 
   /// The TikTok status the core keeps (from the socket or the last

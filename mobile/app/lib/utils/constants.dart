@@ -1,8 +1,10 @@
 import 'package:flutter/material.dart';
 
-/// Server the app talks to. Override at build time:
-/// `flutter run --dart-define=TTBOOST_SERVER=https://my.server:8443`.
-const String kServerUrl = String.fromEnvironment('TTBOOST_SERVER', defaultValue: 'https://ttboost.app');
+/// The server address the login screen starts with (its "advanced" field
+/// can change it), set by the build:
+/// `flutter build apk --dart-define=TTBOOST_SERVER=https://my.server:8443`.
+/// Empty when the build names none: the streamer must then enter one.
+const String kServerUrl = String.fromEnvironment('TTBOOST_SERVER');
 
 /// Output format the core renders and the platform sink plays.
 const int kSampleRate = 48000;

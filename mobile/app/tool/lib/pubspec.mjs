@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 
-export const REQUIRED_DEPENDENCIES = ['provider', 'flutter_background_service', 'flutter_local_notifications', 'permission_handler', 'ffi'];
+export const REQUIRED_DEPENDENCIES = ['provider', 'flutter_background_service', 'flutter_local_notifications', 'permission_handler', 'ffi', 'flutter_secure_storage'];
 // The core decodes and mixes audio; a Dart player would fight it for the output.
 export const FORBIDDEN_DEPENDENCIES = ['audioplayers', 'just_audio', 'web_socket_channel'];
 const EXACT = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;

@@ -54,8 +54,9 @@ extern "C" {
 
 /* Version of this API; bumped on any change to a struct layout or prototype,
  * and when something new can come out of it (2: the TikTok side —
- * TTB_EVENT_TIKTOK, ttb_tiktok_status and its functions). */
-#define TTB_CLIENT_API_VERSION 2
+ * TTB_EVENT_TIKTOK, ttb_tiktok_status and its functions; 3: the app may keep
+ * the token itself — ttb_client_set_token, ttb_client_get_token). */
+#define TTB_CLIENT_API_VERSION 3
 
 /* Sizes of the fixed text buffers in ttb_event, including the final NUL.
  * They equal the schema's max_length (128 and 1024 bytes of UTF-8) + 1. */
@@ -140,6 +141,30 @@ TTB_EXPORT bool ttb_client_has_token(const ttb_client *c);
  * the event queue and recent log; settings are kept. TTB_OK even when there
  * was no token; TTB_ERR_IO if the token file cannot be removed. */
 TTB_EXPORT int ttb_client_logout(ttb_client *c);
+
+/* The ws token in the app's keeping. By default the client keeps the token
+ * in data_dir/session.conf, a plain file. An app that keeps secrets in the
+ * platform's secure storage (Android Keystore, iOS Keychain) calls
+ * ttb_client_set_token once, right after ttb_client_create, with the token
+ * it stored (or "" when it has none): from then on the client never reads or
+ * writes session.conf (it deletes one left from before) and holds the token
+ * in memory only. After a successful ttb_client_login the app reads the new
+ * token with ttb_client_get_token and stores it; when ttb_client_has_token
+ * turns false (logout, or the server refused the token) it deletes its copy.
+ * Size of a token including the final NUL: */
+#define TTB_TOKEN_SIZE 129
+
+/* Hands the client the ws token the app keeps (NULL or "" = none) and makes
+ * the app its keeper (above). TTB_ERR_INVALID when the token is not 1..128
+ * characters of [A-Za-z0-9._-] (nothing changes), TTB_ERR_STATE while started,
+ * TTB_ERR_IO when an old session.conf cannot be removed. The token is a
+ * secret: the client never logs it. */
+TTB_EXPORT int ttb_client_set_token(ttb_client *c, const char *token);
+
+/* Copies the current ws token, NUL-terminated, into out[0..cap): TTB_OK;
+ * TTB_ERR_STATE when there is none; TTB_ERR_INVALID when out is NULL or cap
+ * is too small (TTB_TOKEN_SIZE always fits). Never blocks on I/O. */
+TTB_EXPORT int ttb_client_get_token(const ttb_client *c, char *out, size_t cap);
 
 /* Starts the background network thread: connect to /ws/{token}, keep alive
  * with pings, reconnect with exponential backoff (0.5 s .. 30 s, jitter) and

@@ -134,6 +134,11 @@ static bool token_ok(const char *s)
     return true;
 }
 
+bool ttb_session_token_valid(const char *s)
+{
+    return s && token_ok(s);
+}
+
 static bool url_ok(const char *s)
 {
     size_t n = strlen(s);

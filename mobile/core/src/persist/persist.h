@@ -65,6 +65,9 @@ int ttb_session_load(const char *data_dir, ttb_session *out, ttb_error *err);
  * TTB_OK, TTB_ERR_INVALID (a field is empty or malformed) or TTB_ERR_IO. */
 int ttb_session_save(const char *data_dir, const ttb_session *s, ttb_error *err);
 
+/* True when s can be a ws token or user id: 1..128 chars of [A-Za-z0-9-_.]. */
+bool ttb_session_token_valid(const char *s);
+
 /* Deletes the stored session (logout). TTB_OK also when there was none. */
 int ttb_session_clear(const char *data_dir, ttb_error *err);
 
