@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "ldelim.h"
 #include "svc.h"
 #include "tiktok.h"
@@ -60,6 +61,10 @@ struct ttb_app {
   h2o_timeout_entry_t tick_entry;
   ttb_trace_writer *trace; /* --trace-ingest: every accepted ingest event */
   ttb_tiktok *tiktok;      /* the TikTok connector; NULL with --tiktok off */
+  ttb_journal *journal;    /* DATA/events.journal; NULL with --journal no */
+  uint64_t streaks_gen;    /* the gift streaks' generation last journaled */
+  h2o_timeout_t commit_to; /* zero delay: commits at the end of the loop's turn */
+  h2o_timeout_entry_t commit_entry;
   unsigned ticks;
   /* operator-only /metrics: a bearer token on the main port, a second listener, or neither */
   bool metrics_token;
@@ -422,6 +427,78 @@ typedef struct chat_job {
   ttb_pending *pending;
 } chat_job;
 
+/* ------------------------------------------------------------ the journal */
+
+/* What the journal's compaction keeps: the hub's state and the streaks. */
+static void journal_dump(void *arg, ttb_journal *j)
+{
+  ttb_app *app = arg;
+  ttb_hub_dump(app->hub, j);
+  uint8_t *b = NULL;
+  size_t n = 0;
+  ttb_jrec r = {.type = TTB_JREC_STREAKS};
+  if (ttb_svc_streaks_save(app->svc, &b, &n) == 0) {
+    r.data = b;
+    r.len = n;
+    ttb_journal_add(j, &r);
+    app->streaks_gen = ttb_svc_streaks_generation(app->svc);
+  } else {
+    ttb_journal_add(j, NULL); /* fails: the compaction is abandoned */
+  }
+  free(b);
+}
+
+/* Syncs the journal (with the gift streaks when they changed) and sends
+ * the events that waited for it; compacts the journal when it has grown.
+ * false when the sync failed (logged; the next commit retries). */
+static bool app_commit(ttb_app *app)
+{
+  if (app->journal == NULL)
+    return true;
+  if (h2o_timeout_is_linked(&app->commit_entry))
+    h2o_timeout_unlink(&app->commit_entry);
+  uint64_t g = ttb_svc_streaks_generation(app->svc);
+  if (g != app->streaks_gen) {
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (ttb_svc_streaks_save(app->svc, &b, &n) == 0) {
+      ttb_jrec r = {.type = TTB_JREC_STREAKS, .data = b, .len = n};
+      if (ttb_journal_add(app->journal, &r) == 0)
+        app->streaks_gen = g;
+    }
+    free(b);
+  }
+  char err[256];
+  if (ttb_hub_commit(app->hub, err, sizeof err) != 0) {
+    fprintf(stderr, "ttboost-server: journal: %s (retrying)\n", err);
+    return false;
+  }
+  if (ttb_journal_wants_compaction(app->journal)) {
+    if (ttb_journal_compact(app->journal, journal_dump, app, err, sizeof err) != 0) {
+      app->metrics.journal_errors++;
+      fprintf(stderr, "ttboost-server: journal: %s\n", err);
+    } else {
+      app->metrics.journal_compactions++;
+    }
+    app->metrics.journal_bytes = ttb_journal_size(app->journal);
+  }
+  return true;
+}
+
+static void on_commit_timer(h2o_timeout_entry_t *entry)
+{
+  ttb_app *app = (ttb_app *)((char *)entry - offsetof(ttb_app, commit_entry));
+  app_commit(app);
+}
+
+/* The hub holds an event for the journal: commit at the end of this turn. */
+static void commit_soon(void *arg)
+{
+  ttb_app *app = arg;
+  if (!h2o_timeout_is_linked(&app->commit_entry))
+    h2o_timeout_link(app->loop, &app->commit_to, &app->commit_entry);
+}
+
 static void on_chat_tts(void *arg, const char *id, const char *path)
 {
   chat_job *job = arg;
@@ -462,30 +539,77 @@ static void speech_text(ttb_app *app, const char *user, const char *msg, char *o
     snprintf(out, cap, "%s", msg);
 }
 
-/* Queues a chat on its channel and asks for its speech: the one path of
- * every source (ingest, the TikTok connector). false on no memory. */
-static bool publish_chat(ttb_app *app, const char *channel, const char *user, const char *message)
+/* Asks for the speech of the queued chat p; without it (the queue is full,
+ * nothing is speakable, no memory) the chat goes out without a URL. */
+static void chat_speech(ttb_app *app, ttb_pending *p, const char *user, const char *message)
 {
-  ttb_channel *ch = ttb_hub_channel(app->hub, channel, true);
   chat_job *job = calloc(1, sizeof *job);
-  ttb_pending *p = ch ? ttb_hub_chat_pending(ch, user, message) : NULL;
-  if (job == NULL || p == NULL) {
-    free(job);
-    if (p)
-      ttb_hub_chat_ready(p, "", NULL, NULL, 0);
-    return false;
+  if (job == NULL) {
+    ttb_hub_chat_ready(p, "", NULL, NULL, 0);
+    return;
   }
   job->app = app;
   job->pending = p;
   char text[1400];
   speech_text(app, user, message, text, sizeof text);
   if (ttb_svc_tts(app->svc, text, NULL, on_chat_tts, job) != TTB_SVC_OK) {
-    /* no speech (queue full, or nothing speakable): the chat still goes
-     * out, without a URL */
     free(job);
     ttb_hub_chat_ready(p, "", NULL, NULL, 0);
   }
+}
+
+/* Queues a chat on its channel and asks for its speech: the one path of
+ * every source (ingest, the TikTok connector). false on no memory. */
+static bool publish_chat(ttb_app *app, const char *channel, const char *user, const char *message)
+{
+  ttb_channel *ch = ttb_hub_channel(app->hub, channel, true);
+  ttb_pending *p = ch ? ttb_hub_chat_pending(ch, user, message) : NULL;
+  if (p == NULL)
+    return false;
+  chat_speech(app, p, user, message);
   return true;
+}
+
+/* A chat the journal had accepted before a restart: its speech again. */
+static void on_restore_chat(void *arg, ttb_pending *p, const char *channel, const char *user,
+                            const char *message)
+{
+  (void)channel;
+  chat_speech(arg, p, user, message);
+}
+
+static void on_replay(void *arg, const ttb_jrec *r)
+{
+  ttb_app *app = arg;
+  if (r->type == TTB_JREC_STREAKS) { /* the newest snapshot counts */
+    if (ttb_svc_streaks_load(app->svc, r->data, r->len) != 0)
+      fprintf(stderr, "ttboost-server: journal: a gift streak snapshot could not be read\n");
+  } else if (ttb_hub_replay(app->hub, r) != 0) {
+    fprintf(stderr, "ttboost-server: journal: a record could not be restored\n");
+  }
+}
+
+/* Opens DATA/events.journal, restores what it holds, and resumes: chats
+ * that waited for their speech get it, the rest goes out. */
+static int journal_start(ttb_app *app, char *err, size_t errlen)
+{
+  char path[600];
+  snprintf(path, sizeof path, "%s/events.journal", app->cfg.data_dir);
+  h2o_timeout_init(app->loop, &app->commit_to, 0);
+  app->commit_entry.cb = on_commit_timer;
+  app->journal = ttb_journal_open(path, on_replay, app, err, errlen);
+  if (app->journal == NULL)
+    return -1;
+  ttb_journal_set_fsync(app->journal, app->cfg.journal_sync);
+  app->metrics.journal_bytes = ttb_journal_size(app->journal);
+  ttb_hub_set_journal(app->hub, app->journal, commit_soon, app);
+  app->streaks_gen = ttb_svc_streaks_generation(app->svc);
+  ttb_hub_restart(app->hub, on_restore_chat, app);
+  if (!app_commit(app)) {
+    snprintf(err, errlen, "cannot write %s", path);
+    return -1;
+  }
+  return 0;
 }
 
 /* Checks and publishes one ingest event; false with code and message set. */
@@ -695,6 +819,13 @@ static int on_ingest(ttb_app *app, h2o_req_t *req)
       free(r);
       return rc;
     }
+  }
+  /* acknowledged only once journaled: the accepted events survive a crash */
+  if (r->resp.accepted && !app_commit(app)) {
+    free(r);
+    return reply_error(req, 503, "journal",
+                       "The events could not be stored safely, and may or may not be delivered. "
+                       "Retry (with the same event ids).");
   }
   r->resp.status = r->failed ? "partial" : "ok";
   size_t n;
@@ -993,6 +1124,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
   if (app->trace && ttb_trace_writer_flush(app->trace, err, sizeof err) != 0)
     trace_stop(app, err);
   ttb_hub_each_live(app->hub, check_licence, app);
+  app_commit(app); /* the streaks' flushes; a commit that failed is retried */
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
 }
 
@@ -1224,6 +1356,8 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
+  if (cfg->journal && journal_start(app, err, errlen) != 0)
+    goto fail;
   if (cfg->tiktok) {
     ttb_tiktok_opts o;
     ttb_tiktok_opts_defaults(&o);
@@ -1307,8 +1441,14 @@ fail_config:
 fail:
   ttb_trace_writer_close(app->trace, NULL, 0);
   ttb_tiktok_destroy(app->tiktok);
+  if (app->journal) {
+    ttb_hub_set_journal(app->hub, NULL, NULL, NULL);
+    if (h2o_timeout_is_linked(&app->commit_entry))
+      h2o_timeout_unlink(&app->commit_entry);
+  }
+  ttb_svc_close(app->svc); /* runs the speech callbacks of restored chats: the hub is there */
   ttb_hub_destroy(app->hub);
-  ttb_svc_close(app->svc);
+  ttb_journal_close(app->journal);
   free(app->rate);
   free(app->tts_buckets);
   free(app);
@@ -1321,6 +1461,11 @@ void ttb_app_destroy(ttb_app *app)
     return;
   if (h2o_timeout_is_linked(&app->tick_entry))
     h2o_timeout_unlink(&app->tick_entry);
+  app_commit(app);
+  if (h2o_timeout_is_linked(&app->commit_entry))
+    h2o_timeout_unlink(&app->commit_entry);
+  /* from here, what is published (speech that completes now) is not journaled */
+  ttb_hub_set_journal(app->hub, NULL, NULL, NULL);
   if (app->metrics_listener) {
     h2o_socket_read_stop(app->metrics_listener);
     h2o_socket_close(app->metrics_listener);
@@ -1333,6 +1478,7 @@ void ttb_app_destroy(ttb_app *app)
   ttb_tiktok_destroy(app->tiktok);
   ttb_svc_close(app->svc);
   ttb_hub_destroy(app->hub);
+  ttb_journal_close(app->journal);
   h2o_context_dispose(&app->ctx);
   h2o_config_dispose(&app->config);
   free(app->rate);
@@ -1346,7 +1492,7 @@ void ttb_app_request_stop(ttb_app *app) { app->stopping = true; }
 bool ttb_app_stopping(const ttb_app *app) { return app->stopping; }
 size_t ttb_app_shutdown_sockets(ttb_app *app)
 {
-  (void)app;
+  app_commit(app); /* what waited for the journal goes out before the 1001 */
   return ttb_ws_shutdown_all();
 }
 size_t ttb_app_open_sockets(const ttb_app *app)

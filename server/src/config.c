@@ -13,6 +13,8 @@ void ttb_config_defaults(ttb_config *c)
   c->port = 8080;
   snprintf(c->data_dir, sizeof c->data_dir, "./var");
   c->history = 256;
+  c->journal = true;
+  c->journal_sync = true;
   c->heartbeat_ms = 10000;
   c->max_queued_msgs = 4096;
   c->max_queued_bytes = 4u << 20;
@@ -52,6 +54,10 @@ const char *ttb_config_usage(void)
          "  --sounds-map FILE      gift name -> sound lines (default: built-in map)\n"
          "  --trace-ingest FILE    append every accepted ingest event to a trace (tools/replay)\n"
          "  --history N            events kept per channel for resume (default 256)\n"
+         "  --journal yes|no       keep seqs, history and accepted events in DIR/events.journal\n"
+         "                         so that they survive a restart (default yes)\n"
+         "  --journal-sync yes|no  fdatasync every commit before it is acknowledged, so that it\n"
+         "                         survives a power cut too (default yes)\n"
          "  --heartbeat-ms N       WebSocket ping interval (default 10000)\n"
          "  --max-queued-msgs N    a socket's outgoing queue bound in messages (default 4096)\n"
          "  --max-queued-bytes N   ... and in bytes (default 4194304)\n"
@@ -186,7 +192,10 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
   struct {
     const char *key;
     bool *dst;
-  } flags[] = {{"tts-read-user", &c->tts_read_user}, {"tiktok", &c->tiktok}};
+  } flags[] = {{"tts-read-user", &c->tts_read_user},
+               {"tiktok", &c->tiktok},
+               {"journal", &c->journal},
+               {"journal-sync", &c->journal_sync}};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
     if (strcmp(key, flags[i].key) != 0)
       continue;

@@ -31,6 +31,8 @@ typedef struct ttb_config {
   char sounds_dir[512];     /* where the gift sounds are; default: beside the binary */
   char trace_ingest[512];   /* append every accepted ingest event to this trace */
   size_t history;           /* events kept per channel for resume */
+  bool journal;             /* on: seqs, history and accepted events survive a restart (DIR/events.journal) */
+  bool journal_sync;        /* on: fdatasync each commit (survives a power cut, not only a crash) */
   uint32_t heartbeat_ms;
   size_t max_queued_msgs;
   size_t max_queued_bytes;

@@ -1,11 +1,13 @@
 /* Channels, history and fan-out: see hub.h. */
 #include "hub.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "delivery.h"
+#include "journal.h"
 #include "ttboost/v1/events.pbc-json.h"
 #include "ws.h"
 
@@ -22,6 +24,7 @@ typedef struct entry {
 struct ttb_pending {
   ttb_pending *next;
   ttb_channel *ch;
+  uint64_t fifo; /* its place in the channel's queue (1, 2, 3 ...) */
   bool ready;
   bool chat;
   char *user;
@@ -34,11 +37,32 @@ struct ttb_pending {
   size_t npackets;
 };
 
+/* A published event whose journal record is not synced yet: it goes to the
+ * sockets at the commit (ttb_hub_commit). Owns its bytes and packets. */
+typedef struct held {
+  struct held *next;
+  uint64_t seq;
+  bool chat;
+  char *json;
+  size_t json_len;
+  uint8_t *pb;
+  size_t pb_len;
+  ttb_audio_info info;
+  ttb_packet *packets;
+  size_t npackets;
+} held;
+
 struct ttb_channel {
   ttb_channel *hnext; /* hash chain */
   ttb_hub *hub;
   char *user_id;
-  uint64_t seq;
+  uint64_t seq;       /* the newest seq given out */
+  uint64_t seq_sent;  /* the newest seq synced and sent (what sockets see) */
+  uint64_t fifo_in;   /* the newest queue number given out */
+  uint64_t fifo_done; /* every queue item up to this one is published or dropped */
+  held *held_head, *held_tail;
+  ttb_channel *dnext; /* the hub's list of channels with held events */
+  bool dirty;
   entry *hist;     /* ring of hub->history entries */
   size_t hist_n;   /* filled */
   size_t hist_head; /* index of the oldest */
@@ -53,6 +77,12 @@ struct ttb_channel {
 };
 
 struct ttb_hub {
+  ttb_journal *journal; /* NULL: events go out at once */
+  void (*commit_soon)(void *arg);
+  void *commit_arg;
+  bool commit_asked;
+  bool restoring; /* in ttb_hub_restart: nothing drains yet */
+  ttb_channel *dirty; /* channels with held events */
   ttb_channel **buckets;
   size_t nbuckets;
   size_t nchannels;
@@ -101,8 +131,23 @@ static void pending_free(ttb_pending *p)
   free(p);
 }
 
+static void held_free(held *x)
+{
+  free(x->json);
+  free(x->pb);
+  for (size_t i = 0; i < x->npackets; i++)
+    free((void *)x->packets[i].data);
+  free(x->packets);
+  free(x);
+}
+
 static void channel_free(ttb_channel *c)
 {
+  for (held *x = c->held_head; x;) {
+    held *n = x->next;
+    held_free(x);
+    x = n;
+  }
   for (size_t i = 0; i < c->hist_n; i++) {
     entry *e = &c->hist[(c->hist_head + i) % c->hub->history];
     free(e->json);
@@ -170,7 +215,7 @@ void ttb_hub_each_live(ttb_hub *h, void (*fn)(ttb_channel *, void *), void *arg)
 }
 
 const char *ttb_channel_user(const ttb_channel *c) { return c->user_id; }
-uint64_t ttb_channel_last_seq(const ttb_channel *c) { return c->seq; }
+uint64_t ttb_channel_last_seq(const ttb_channel *c) { return c->seq_sent; }
 
 static uint64_t now_ms(void)
 {
@@ -217,7 +262,116 @@ static bool wants_audio(const ttb_session *s)
     body                                                                                           \
   }
 
-/* Publishes the ready item p: seq, history, fan-out. */
+/* Journals a record; a failure (no memory) is said on stderr: the event
+ * still goes out, it just would not survive a crash. */
+static void journal(ttb_hub *h, const ttb_jrec *r)
+{
+  if (h->journal == NULL)
+    return;
+  if (ttb_journal_add(h->journal, r) != 0) {
+    h->metrics->journal_errors++;
+    fprintf(stderr, "ttboost-server: journal: a record could not be added (out of memory)\n");
+  }
+  if (!h->commit_asked && h->commit_soon) {
+    h->commit_asked = true;
+    h->commit_soon(h->commit_arg);
+  }
+}
+
+/* Puts e into the channel's history ring (taking its bytes). false on no memory. */
+static bool ring_put(ttb_channel *c, entry e)
+{
+  ttb_hub *h = c->hub;
+  if (c->hist == NULL) {
+    c->hist = calloc(h->history, sizeof *c->hist);
+    if (c->hist == NULL)
+      return false;
+  }
+  if (c->hist_n == h->history) {
+    entry *old = &c->hist[c->hist_head];
+    free(old->json);
+    free(old->pb);
+    *old = e;
+    c->hist_head = (c->hist_head + 1) % h->history;
+  } else {
+    c->hist[(c->hist_head + c->hist_n) % h->history] = e;
+    c->hist_n++;
+  }
+  return true;
+}
+
+/* Sends a published event to the channel's sockets, with its speech as
+ * AudioFrames to the binary sockets that want them. */
+static void fan_out(ttb_channel *c, uint64_t seq, bool chat, const char *json, size_t json_len,
+                    const uint8_t *pb, size_t pb_len, const ttb_audio_info *info,
+                    const ttb_packet *packets, size_t npackets)
+{
+  ttb_hub *h = c->hub;
+  /* the speech as AudioFrame messages, encoded once, for binary sockets */
+  uint8_t **frames = NULL;
+  size_t *frame_len = NULL;
+  size_t nframes = 0;
+  bool any_audio = false;
+  if (chat && npackets) {
+    FOR_EACH_SUB(c, s, {
+      if (wants_audio(s))
+        any_audio = true;
+    })
+  }
+  if (any_audio) {
+    frames = calloc(npackets, sizeof *frames);
+    frame_len = calloc(npackets, sizeof *frame_len);
+    if (frames && frame_len) {
+      for (size_t i = 0; i < npackets; i++) {
+        Ttboost__V1__AudioFrame af = TTBOOST__V1__AUDIO_FRAME__INIT;
+        af.event_seq = seq;
+        af.index = (uint32_t)i;
+        af.packet.data = (uint8_t *)packets[i].data;
+        af.packet.len = packets[i].len;
+        af.last = i + 1 == npackets;
+        af.sample_rate = info->sample_rate;
+        af.channels = info->channels;
+        af.frame_duration_us = info->frame_duration_us;
+        af.pre_skip = info->pre_skip;
+        af.duration_ms = info->duration_ms;
+        Ttboost__V1__ServerMessage am = TTBOOST__V1__SERVER_MESSAGE__INIT;
+        am.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO;
+        am.audio = &af;
+        frame_len[i] = ttboost__v1__server_message__get_packed_size(&am);
+        frames[i] = malloc(frame_len[i]);
+        if (frames[i] == NULL)
+          break;
+        ttboost__v1__server_message__pack(&am, frames[i]);
+        nframes = i + 1;
+      }
+    }
+  }
+
+  FOR_EACH_SUB(c, s, {
+    if (!wants(s, chat))
+      continue;
+    if (!ttb_ws_send2(s, json, json_len, pb, pb_len))
+      continue;
+    if (chat)
+      h->metrics->events_out_chat++;
+    else
+      h->metrics->events_out_gift++;
+    if (nframes && wants_audio(s)) {
+      for (size_t i = 0; i < nframes; i++) {
+        if (!ttb_ws_send(s, frames[i], frame_len[i]))
+          break;
+        h->metrics->events_out_audio++;
+      }
+    }
+  })
+  for (size_t i = 0; i < nframes; i++)
+    free(frames[i]);
+  free(frames);
+  free(frame_len);
+}
+
+/* Publishes the ready item p: seq, journal, history, and the sockets (at
+ * once without a journal, else at the commit). */
 static void publish(ttb_channel *c, ttb_pending *p)
 {
   ttb_hub *h = c->hub;
@@ -240,100 +394,90 @@ static void publish(ttb_channel *c, ttb_pending *p)
     m.gift = &gift;
   }
   entry e = {.seq = m.seq, .chat = p->chat};
-  if (!encode_both(&m, &e.json, &e.json_len, &e.pb, &e.pb_len))
-    return; /* no memory (or text that is not UTF-8, refused at ingest): dropped */
+  ttb_jrec r = {.channel = c->user_id, .fifo = p->fifo, .chat = p->chat};
+  if (!encode_both(&m, &e.json, &e.json_len, &e.pb, &e.pb_len)) {
+    /* no memory (or text that is not UTF-8, refused at ingest): dropped */
+    r.type = TTB_JREC_DROPPED;
+    journal(h, &r);
+    if (p->fifo > c->fifo_done)
+      c->fifo_done = p->fifo;
+    return;
+  }
+  r.type = TTB_JREC_EVENT;
+  r.seq = m.seq;
+  r.data = e.pb;
+  r.len = e.pb_len;
+  journal(h, &r);
   c->seq = m.seq;
+  if (p->fifo > c->fifo_done)
+    c->fifo_done = p->fifo;
   if (p->chat)
     h->metrics->events_published_chat++;
   else
     h->metrics->events_published_gift++;
 
-  /* into the history ring */
-  if (c->hist == NULL) {
-    c->hist = calloc(h->history, sizeof *c->hist);
-    if (c->hist == NULL) {
-      free(e.json);
-      free(e.pb);
-      return;
-    }
-  }
-  if (c->hist_n == h->history) {
-    entry *old = &c->hist[c->hist_head];
-    free(old->json);
-    free(old->pb);
-    *old = e;
-    c->hist_head = (c->hist_head + 1) % h->history;
-  } else {
-    c->hist[(c->hist_head + c->hist_n) % h->history] = e;
-    c->hist_n++;
-  }
-
-  /* the speech as AudioFrame messages, encoded once, for binary sockets */
-  uint8_t **frames = NULL;
-  size_t *frame_len = NULL;
-  size_t nframes = 0;
-  bool any_audio = false;
-  if (p->chat && p->npackets) {
-    FOR_EACH_SUB(c, s, {
-      if (wants_audio(s))
-        any_audio = true;
-    })
-  }
-  if (any_audio) {
-    frames = calloc(p->npackets, sizeof *frames);
-    frame_len = calloc(p->npackets, sizeof *frame_len);
-    if (frames && frame_len) {
-      for (size_t i = 0; i < p->npackets; i++) {
-        Ttboost__V1__AudioFrame af = TTBOOST__V1__AUDIO_FRAME__INIT;
-        af.event_seq = m.seq;
-        af.index = (uint32_t)i;
-        af.packet.data = (uint8_t *)p->packets[i].data;
-        af.packet.len = p->packets[i].len;
-        af.last = i + 1 == p->npackets;
-        af.sample_rate = p->info.sample_rate;
-        af.channels = p->info.channels;
-        af.frame_duration_us = p->info.frame_duration_us;
-        af.pre_skip = p->info.pre_skip;
-        af.duration_ms = p->info.duration_ms;
-        Ttboost__V1__ServerMessage am = TTBOOST__V1__SERVER_MESSAGE__INIT;
-        am.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO;
-        am.audio = &af;
-        frame_len[i] = ttboost__v1__server_message__get_packed_size(&am);
-        frames[i] = malloc(frame_len[i]);
-        if (frames[i] == NULL)
-          break;
-        ttboost__v1__server_message__pack(&am, frames[i]);
-        nframes = i + 1;
+  held *x = NULL;
+  if (h->journal) {
+    x = calloc(1, sizeof *x);
+    if (x) {
+      x->json = malloc(e.json_len ? e.json_len : 1);
+      x->pb = malloc(e.pb_len ? e.pb_len : 1);
+      if (x->json == NULL || x->pb == NULL) {
+        held_free(x);
+        x = NULL;
       }
     }
-  }
-
-  FOR_EACH_SUB(c, s, {
-    if (!wants(s, p->chat))
-      continue;
-    if (!ttb_ws_send2(s, e.json, e.json_len, e.pb, e.pb_len))
-      continue;
-    if (p->chat)
-      h->metrics->events_out_chat++;
-    else
-      h->metrics->events_out_gift++;
-    if (nframes && wants_audio(s)) {
-      for (size_t i = 0; i < nframes; i++) {
-        if (!ttb_ws_send(s, frames[i], frame_len[i]))
-          break;
-        h->metrics->events_out_audio++;
-      }
+    if (x == NULL) {
+      /* no memory to hold it: it goes out with the commit's history replay
+       * never; count it as a journal error and send it now */
+      h->metrics->journal_errors++;
+    } else {
+      x->seq = m.seq;
+      x->chat = p->chat;
+      memcpy(x->json, e.json, e.json_len);
+      x->json_len = e.json_len;
+      memcpy(x->pb, e.pb, e.pb_len);
+      x->pb_len = e.pb_len;
+      x->info = p->info;
+      x->packets = p->packets; /* taken from p */
+      x->npackets = p->npackets;
+      p->packets = NULL;
+      p->npackets = 0;
     }
-  })
-  for (size_t i = 0; i < nframes; i++)
-    free(frames[i]);
-  free(frames);
-  free(frame_len);
+  }
+  if (x == NULL) /* no journal: out at once */
+    fan_out(c, m.seq, p->chat, e.json, e.json_len, e.pb, e.pb_len, &p->info, p->packets,
+            p->npackets);
+  if (!ring_put(c, e)) {
+    free(e.json);
+    free(e.pb);
+  }
+  if (x == NULL) {
+    if (c->held_head == NULL)
+      c->seq_sent = m.seq;
+    return;
+  }
+  if (c->held_tail)
+    c->held_tail->next = x;
+  else
+    c->held_head = x;
+  c->held_tail = x;
+  if (!c->dirty) {
+    c->dirty = true;
+    c->dnext = h->dirty;
+    h->dirty = c;
+  }
+  if (!h->commit_asked && h->commit_soon) {
+    h->commit_asked = true;
+    h->commit_soon(h->commit_arg);
+  }
 }
 
 /* Publishes the ready items at the head of the FIFO. */
 static void drain(ttb_channel *c)
 {
+  if (c->hub->restoring)
+    return;
   while (c->pend_head && c->pend_head->ready) {
     ttb_pending *p = c->pend_head;
     c->pend_head = p->next;
@@ -347,6 +491,8 @@ static void drain(ttb_channel *c)
 static void append(ttb_channel *c, ttb_pending *p)
 {
   p->ch = c;
+  if (p->fifo == 0)
+    p->fifo = ++c->fifo_in;
   if (c->pend_tail)
     c->pend_tail->next = p;
   else
@@ -367,6 +513,10 @@ ttb_pending *ttb_hub_chat_pending(ttb_channel *c, const char *user, const char *
     return NULL;
   }
   append(c, p);
+  /* accepted: in the journal before the ingest is answered */
+  ttb_jrec r = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = p->fifo, .chat = true,
+                .user = user, .text = message};
+  journal(c->hub, &r);
   return p;
 }
 
@@ -409,7 +559,13 @@ int ttb_hub_gift(ttb_channel *c, const char *gift_name, uint32_t count, const ch
     return -1;
   }
   append(c, p);
+  uint64_t fifo = p->fifo;
   drain(c);
+  if (c->fifo_done < fifo) { /* waits behind a chat: journaled as accepted */
+    ttb_jrec r = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = fifo, .user = p->user,
+                  .text = p->text, .url = p->url, .count = p->count};
+    journal(c->hub, &r);
+  }
   return 0;
 }
 
@@ -473,20 +629,29 @@ void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t 
   c->nsubs++;
   ttb_ws_set_channel(s, c);
 
-  uint64_t first = c->hist_n ? c->hist[c->hist_head].seq : 0;
-  /* A gap: the client's since is older than the history's start, or from
-   * before a restart (ahead of our newest seq). */
-  bool gap = has_since && ((first && since + 1 < first) || since > c->seq);
+  /* Sockets see what is synced (seq_sent); events held for the commit
+   * reach this socket with the commit. */
+  uint64_t last = c->seq_sent;
+  uint64_t first = c->hist_n && c->hist[c->hist_head].seq <= last ? c->hist[c->hist_head].seq : 0;
+  /* A gap: the client's since is older than the history's start (or the
+   * history is gone), or not of this numbering (ahead of our newest seq). */
+  bool gap = has_since && ((first && since + 1 < first) || (!first && since < last) || since > last);
+  uint64_t missed = 0;
+  if (gap && since < last)
+    missed = (first ? first - 1 : last) - since;
   uint64_t from = has_since && !gap ? since : 0;
   if (has_since) {
     h->metrics->resumes++;
-    if (gap)
+    if (gap) {
       h->metrics->resume_gaps++;
+      h->metrics->resume_missed += missed;
+    }
   }
   Ttboost__V1__Hello hello = TTBOOST__V1__HELLO__INIT;
-  hello.last_seq = c->seq;
+  hello.last_seq = last;
   hello.first_seq = first;
   hello.resume_gap = gap;
+  hello.missed = missed;
   hello.server_time_ms = now_ms();
   hello.protocol_version = 1;
   hello.heartbeat_interval_ms = ttb__ws_heartbeat_ms();
@@ -509,6 +674,8 @@ void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t 
     return;
   for (size_t i = 0; i < c->hist_n; i++) {
     entry *e = &c->hist[(c->hist_head + i) % h->history];
+    if (e->seq > last)
+      break;
     if (e->seq <= from || !wants(s, e->chat))
       continue;
     if (!ttb_ws_send2(s, e->json, e->json_len, e->pb, e->pb_len))
@@ -539,4 +706,175 @@ void ttb_hub_unsubscribe(ttb_session *s)
 void ttb_channel_close_all(ttb_channel *c, uint16_t code, const char *error, const char *message)
 {
   FOR_EACH_SUB(c, s, { ttb_ws_close(s, code, error, message); })
+}
+
+/* ------------------------------------------------------------- the journal */
+
+void ttb_hub_set_journal(ttb_hub *h, ttb_journal *j, void (*commit_soon)(void *arg), void *arg)
+{
+  h->journal = j;
+  h->commit_soon = commit_soon;
+  h->commit_arg = arg;
+}
+
+/* Drops restored queue items that the journal says are out. */
+static void restored_prune(ttb_channel *c)
+{
+  while (c->pend_head && c->pend_head->fifo <= c->fifo_done) {
+    ttb_pending *p = c->pend_head;
+    c->pend_head = p->next;
+    if (c->pend_head == NULL)
+      c->pend_tail = NULL;
+    pending_free(p);
+  }
+}
+
+static void raise_marks(ttb_channel *c, uint64_t seq, uint64_t fifo_done, uint64_t fifo)
+{
+  if (seq > c->seq)
+    c->seq = seq;
+  if (fifo_done > c->fifo_done)
+    c->fifo_done = fifo_done;
+  if (fifo > c->fifo_in)
+    c->fifo_in = fifo;
+  if (c->fifo_done > c->fifo_in)
+    c->fifo_in = c->fifo_done;
+}
+
+int ttb_hub_replay(ttb_hub *h, const ttb_jrec *r)
+{
+  if (r->type == TTB_JREC_STREAKS)
+    return 0;
+  if (r->channel == NULL || r->channel[0] == '\0')
+    return -1;
+  ttb_channel *c = ttb_hub_channel(h, r->channel, true);
+  if (c == NULL)
+    return -1;
+  switch (r->type) {
+  case TTB_JREC_CHANNEL:
+    raise_marks(c, r->seq, r->fifo, r->fifo);
+    break;
+  case TTB_JREC_DROPPED:
+    raise_marks(c, 0, r->fifo, r->fifo);
+    break;
+  case TTB_JREC_EVENT: {
+    raise_marks(c, r->seq, r->fifo, r->fifo);
+    Ttboost__V1__ServerMessage *m = ttboost__v1__server_message__unpack(NULL, r->len, r->data);
+    if (m == NULL)
+      return -1;
+    entry e = {.seq = r->seq, .chat = r->chat};
+    bool ok = encode_both(m, &e.json, &e.json_len, &e.pb, &e.pb_len);
+    ttboost__v1__server_message__free_unpacked(m, NULL);
+    if (!ok)
+      return -1;
+    /* the history only moves forward: an event older than its newest is
+     * a duplicate of what is there */
+    const entry *newest = c->hist_n ? &c->hist[(c->hist_head + c->hist_n - 1) % h->history] : NULL;
+    if ((newest && newest->seq >= e.seq) || !ring_put(c, e)) {
+      free(e.json);
+      free(e.pb);
+    }
+    break;
+  }
+  case TTB_JREC_QUEUED: {
+    if (r->fifo <= c->fifo_done || (c->pend_tail && r->fifo <= c->pend_tail->fifo))
+      break; /* out already, or seen */
+    raise_marks(c, 0, 0, r->fifo);
+    ttb_pending *p = calloc(1, sizeof *p);
+    if (p == NULL)
+      return -1;
+    p->fifo = r->fifo;
+    p->chat = r->chat;
+    p->ready = !r->chat;
+    p->count = r->count;
+    p->user = strdup(r->user ? r->user : "");
+    p->text = strdup(r->text ? r->text : "");
+    p->url = r->chat ? NULL : strdup(r->url ? r->url : "");
+    if (p->user == NULL || p->text == NULL || (!r->chat && p->url == NULL)) {
+      pending_free(p);
+      return -1;
+    }
+    append(c, p);
+    break;
+  }
+  default:
+    return -1;
+  }
+  restored_prune(c);
+  return 0;
+}
+
+void ttb_hub_restart(ttb_hub *h, ttb_hub_restore_fn fn, void *arg)
+{
+  h->restoring = true;
+  for (size_t i = 0; i < h->nbuckets; i++)
+    for (ttb_channel *c = h->buckets[i]; c; c = c->hnext) {
+      c->seq_sent = c->seq;
+      for (ttb_pending *p = c->pend_head; p; p = p->next)
+        if (!p->ready)
+          fn(arg, p, c->user_id, p->user, p->text);
+    }
+  h->restoring = false;
+  /* what is ready at the heads (gifts, chats whose speech failed at once) */
+  for (size_t i = 0; i < h->nbuckets; i++)
+    for (ttb_channel *c = h->buckets[i]; c; c = c->hnext)
+      drain(c);
+}
+
+int ttb_hub_commit(ttb_hub *h, char *err, size_t errlen)
+{
+  h->commit_asked = false;
+  if (h->journal && ttb_journal_dirty(h->journal)) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = ttb_journal_sync(h->journal, err, errlen);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    h->metrics->journal_sync_seconds +=
+        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (rc != 0) {
+      h->metrics->journal_errors++;
+      return -1; /* held events stay held: nothing leaves unsynced */
+    }
+    h->metrics->journal_commits++;
+    h->metrics->journal_bytes = ttb_journal_size(h->journal);
+  }
+  while (h->dirty) {
+    ttb_channel *c = h->dirty;
+    h->dirty = c->dnext;
+    c->dnext = NULL;
+    c->dirty = false;
+    while (c->held_head) {
+      held *x = c->held_head;
+      c->held_head = x->next;
+      if (c->held_head == NULL)
+        c->held_tail = NULL;
+      c->seq_sent = x->seq;
+      fan_out(c, x->seq, x->chat, x->json, x->json_len, x->pb, x->pb_len, &x->info, x->packets,
+              x->npackets);
+      held_free(x);
+    }
+  }
+  return 0;
+}
+
+void ttb_hub_dump(ttb_hub *h, ttb_journal *j)
+{
+  for (size_t i = 0; i < h->nbuckets; i++)
+    for (ttb_channel *c = h->buckets[i]; c; c = c->hnext) {
+      ttb_jrec r = {.type = TTB_JREC_CHANNEL, .channel = c->user_id, .seq = c->seq,
+                    .fifo = c->fifo_done};
+      ttb_journal_add(j, &r);
+      for (size_t k = 0; k < c->hist_n; k++) {
+        const entry *e = &c->hist[(c->hist_head + k) % h->history];
+        ttb_jrec ev = {.type = TTB_JREC_EVENT, .channel = c->user_id, .seq = e->seq,
+                       .chat = e->chat, .data = e->pb, .len = e->pb_len};
+        ttb_journal_add(j, &ev);
+      }
+      for (const ttb_pending *p = c->pend_head; p; p = p->next) {
+        ttb_jrec q = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = p->fifo,
+                      .chat = p->chat, .user = p->user, .text = p->text,
+                      .url = p->chat ? NULL : p->url, .count = p->count};
+        ttb_journal_add(j, &q);
+      }
+    }
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal.h"
 #include "metrics.h"
 
 typedef struct ttb_hub ttb_hub;
@@ -89,7 +90,43 @@ size_t ttb_channel_sockets(const ttb_channel *c);
 /* Closes every socket of the channel with code and reason. */
 void ttb_channel_close_all(ttb_channel *c, uint16_t code, const char *error, const char *message);
 
-/* Newest seq of the channel (0: none yet). */
+/* Newest seq of the channel that its sockets can see (0: none yet). */
 uint64_t ttb_channel_last_seq(const ttb_channel *c);
+
+/* ---- Persistence (journal.h; docs/operations.md "What survives a restart").
+ * With a journal, every accepted item (a chat waiting for its speech, a gift
+ * waiting behind it) and every published event is journaled, and a
+ * published event reaches the sockets only at ttb_hub_commit(), after the
+ * journal holding it is synced. So no client ever sees a seq that a restart
+ * could give out again. A channel must stay in memory while the server runs
+ * (its seq must not go back); its history may be freed. */
+
+/* Uses journal j (NULL: none, events go out at once). commit_soon(arg) is
+ * called when an event waits for a commit and none was asked for since the
+ * last one: the caller then runs ttb_hub_commit() soon (e.g. at the end of
+ * the loop's turn). */
+void ttb_hub_set_journal(ttb_hub *h, ttb_journal *j, void (*commit_soon)(void *arg), void *arg);
+
+/* Applies one record of the journal's replay (STREAKS records are ignored:
+ * they are the caller's). Before ttb_hub_restart. -1 on a bad record or no
+ * memory. */
+int ttb_hub_replay(ttb_hub *h, const ttb_jrec *r);
+
+/* After the replay: the restored seqs become visible, fn is called for each
+ * restored chat that waits for its speech (the caller makes it and calls
+ * ttb_hub_chat_ready(p, ...) as for a new chat), and whatever is ready goes
+ * out (at the next commit). */
+typedef void (*ttb_hub_restore_fn)(void *arg, ttb_pending *p, const char *channel,
+                                   const char *user, const char *message);
+void ttb_hub_restart(ttb_hub *h, ttb_hub_restore_fn fn, void *arg);
+
+/* Syncs the journal (when records wait) and then sends the events held for
+ * it. -1 with err when the sync failed: the events stay held, a later
+ * commit retries. Without a journal: 0, nothing to do. */
+int ttb_hub_commit(ttb_hub *h, char *err, size_t errlen);
+
+/* Adds to j (during ttb_journal_compact) the records of the live state:
+ * every channel's marks, its history and its queue. */
+void ttb_hub_dump(ttb_hub *h, ttb_journal *j);
 
 #endif

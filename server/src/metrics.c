@@ -86,6 +86,18 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_resumes_total", "Connections that resumed with ?since.", NULL, m->resumes);
   counter(&o, "ttboost_resume_gaps_total", "Resumes older than the history (events lost to them).", NULL,
           m->resume_gaps);
+  counter(&o, "ttboost_resume_missed_total", "Events that resuming clients missed for good (Hello.missed).",
+          NULL, m->resume_missed);
+  counter(&o, "ttboost_journal_commits_total", "Journal commits written and synced.", NULL,
+          m->journal_commits);
+  counter(&o, "ttboost_journal_errors_total", "Journal writes or syncs that failed.", NULL,
+          m->journal_errors);
+  counter(&o, "ttboost_journal_compactions_total", "Journal rewrites from the live state.", NULL,
+          m->journal_compactions);
+  gauge(&o, "ttboost_journal_bytes", "Size of the event journal file.", m->journal_bytes);
+  put(&o, "# HELP ttboost_journal_sync_seconds_total Time spent writing and syncing the journal.\n"
+          "# TYPE ttboost_journal_sync_seconds_total counter\n"
+          "ttboost_journal_sync_seconds_total %.6f\n", m->journal_sync_seconds);
   counter(&o, "ttboost_tts_syntheses_total", "TTS files synthesised.", NULL, m->tts_syntheses);
   counter(&o, "ttboost_tts_cache_hits_total", "TTS requests answered from the cache.", NULL,
           m->tts_cache_hits);

@@ -25,6 +25,13 @@ typedef struct ttb_metrics {
   uint64_t events_published_gift;
   uint64_t resumes;
   uint64_t resume_gaps;
+  uint64_t resume_missed;       /* events those gaps cost their clients (Hello.missed) */
+  /* the event journal (journal.c) */
+  uint64_t journal_commits;     /* commits written and fdatasync'ed */
+  uint64_t journal_errors;      /* failed writes/syncs, records that could not be added */
+  uint64_t journal_compactions;
+  uint64_t journal_bytes;       /* gauge: the journal file's size */
+  double journal_sync_seconds;  /* time spent writing and syncing commits */
   uint64_t tts_syntheses;
   uint64_t tts_cache_hits;
   uint64_t tts_failures;
