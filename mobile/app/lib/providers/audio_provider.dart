@@ -39,7 +39,6 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   ConnState _conn = ConnState.disconnected;
   List<LiveEvent> _log = const [];
   bool _backgroundOn = false;
-  bool _batteryHint = false;
   Msg? _notice;
   TiktokStatus _tiktok = TiktokStatus.none;
   bool _tiktokSaving = false;
@@ -64,9 +63,6 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   /// Whether the background switch can be changed (Android); on iOS the
   /// background audio mode is always on while connected.
   bool get backgroundSwitchable => Platform.isAndroid;
-
-  /// Show the "exempt from battery optimisation" hint (Android only).
-  bool get showBatteryHint => _batteryHint;
 
   /// A passing message for a snackbar (then cleared by [takeNotice]).
   Msg? takeNotice() {
@@ -112,7 +108,6 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
     }
     await _background.start();
     _backgroundOn = await _background.isRunning();
-    _batteryHint = !await _background.isBatteryOptimisationDisabled();
     _log = ws.recent(kLogLines);
     _tiktok = ws.tiktok();
     unawaited(_fetchTiktok()); // the handle for Settings, before the socket says anything
@@ -248,11 +243,6 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
     notifyListeners();
   }
 
-  Future<void> requestBatteryExemption() async {
-    _batteryHint = !await _background.requestBatteryExemption();
-    notifyListeners();
-  }
-
   @override
   void didChangeAppLifecycleState(AppLifecycleState state) {
     _inForeground = state == AppLifecycleState.resumed;
@@ -260,10 +250,6 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
     // Back from TikTok: the network may have changed while we were away.
     if (_conn != ConnState.connected) _ws?.reconnectNow();
     _audio?.resumeOutput();
-    unawaited(_background.isBatteryOptimisationDisabled().then((ok) {
-      _batteryHint = !ok;
-      notifyListeners();
-    }));
   }
 
   @override

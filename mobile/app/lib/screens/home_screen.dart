@@ -4,7 +4,6 @@ import 'package:provider/provider.dart';
 import '../providers/audio_provider.dart';
 import '../utils/constants.dart';
 import '../utils/l10n.dart';
-import '../widgets/battery_hint_card.dart';
 import '../widgets/big_switch_tile.dart';
 import '../widgets/connection_indicator.dart';
 import '../widgets/event_log.dart';
@@ -41,7 +40,6 @@ class HomeScreen extends StatelessWidget {
           children: [
             ConnectionIndicator(state: audio.connection, tiktok: audio.tiktok),
             const SizedBox(height: 20),
-            if (audio.showBatteryHint) BatteryHintCard(onAllow: audio.requestBatteryExemption),
             BigSwitchTile(
               icon: Icons.record_voice_over_rounded,
               title: tr(context, Msg.tts),

@@ -76,14 +76,6 @@ final class BackgroundService {
     return status.isGranted || status.isLimited;
   }
 
-  /// Whether Android will let the app run without battery restrictions.
-  Future<bool> isBatteryOptimisationDisabled() async =>
-      !Platform.isAndroid || await Permission.ignoreBatteryOptimizations.isGranted;
-
-  /// Opens the system dialog asking to exempt TTBoost from battery optimisation.
-  Future<bool> requestBatteryExemption() async =>
-      (await Permission.ignoreBatteryOptimizations.request()).isGranted;
-
   /// Started when the client connects.
   Future<void> start() async {
     if (!Platform.isAndroid) return;

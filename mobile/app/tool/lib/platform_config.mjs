@@ -8,8 +8,10 @@ export const REQUIRED_ANDROID_PERMISSIONS = [
   'android.permission.FOREGROUND_SERVICE',
   'android.permission.FOREGROUND_SERVICE_MEDIA_PLAYBACK',
   'android.permission.POST_NOTIFICATIONS',
-  'android.permission.REQUEST_IGNORE_BATTERY_OPTIMIZATIONS',
 ];
+// Not declared: the app runs as a mediaPlayback foreground service and needs
+// no exemption from Doze (mobile/app/README.md, "App-store review").
+export const FORBIDDEN_ANDROID_PERMISSIONS = ['android.permission.REQUEST_IGNORE_BATTERY_OPTIMIZATIONS'];
 export const SERVICE_NAME = 'id.flutter.flutter_background_service.BackgroundService';
 export const NOTIFICATION_TEXT = 'TTBoost работает в фоне';
 export const REQUIRED_BACKGROUND_MODES = ['audio'];
@@ -32,6 +34,7 @@ export function checkAndroidManifest(text) {
     manifest.children.filter((c) => c.name === 'uses-permission').map((c) => c.attrs['android:name']),
   );
   for (const p of REQUIRED_ANDROID_PERMISSIONS) if (!perms.has(p)) errors.push(`AndroidManifest.xml: missing <uses-permission android:name="${p}"/>`);
+  for (const p of FORBIDDEN_ANDROID_PERMISSIONS) if (perms.has(p)) errors.push(`AndroidManifest.xml: declares ${p}, which the app does not use`);
   const app = manifest.children.find((c) => c.name === 'application');
   if (!app) return [...errors, 'AndroidManifest.xml: no <application>'];
   const service = app.children.find((c) => c.name === 'service' && c.attrs['android:name'] === SERVICE_NAME);

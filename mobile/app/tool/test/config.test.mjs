@@ -36,6 +36,12 @@ for (const perm of ['INTERNET', 'WAKE_LOCK', 'FOREGROUND_SERVICE_MEDIA_PLAYBACK'
   });
 }
 
+test('manifest: the battery-optimisation exemption must not come back', () => {
+  const bad = once(manifest, '<uses-permission android:name="android.permission.POST_NOTIFICATIONS" />',
+    '<uses-permission android:name="android.permission.POST_NOTIFICATIONS" /><uses-permission android:name="android.permission.REQUEST_IGNORE_BATTERY_OPTIMIZATIONS" />');
+  assert.match(checkAndroidManifest(bad).join('\n'), /declares android\.permission\.REQUEST_IGNORE_BATTERY_OPTIMIZATIONS, which the app does not use/);
+});
+
 test('manifest: a commented-out permission does not count', () => {
   const bad = once(manifest, '<uses-permission android:name="android.permission.WAKE_LOCK" />', '<!-- <uses-permission android:name="android.permission.WAKE_LOCK" /> -->');
   assert.match(checkAndroidManifest(bad).join('\n'), /WAKE_LOCK/);
