@@ -62,11 +62,11 @@ cmake_build() { # dir, cmake args...
   local dir=$1
   shift
   cmake -S mobile/app/native -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTTB_WERROR=ON \
-    -DTTB_BUILD_TESTS=ON "$@" >"$dir.configure.log" 2>&1 || {
-    cat "$dir.configure.log" >&2
+    -DTTB_BUILD_TESTS=ON "$@" >"$dir/configure.log" 2>&1 || {
+    cat "$dir/configure.log" >&2
     die "cmake configure of $dir failed"
   }
-  rm -f "$dir.configure.log"
+  rm -f "$dir/configure.log"
   cmake --build "$dir" -j "$(nproc)" || die "cmake --build $dir failed"
 }
 
