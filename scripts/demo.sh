@@ -29,7 +29,6 @@ ninja -C build >/dev/null
 port=${PORT:-8080}
 data="$root/var/demo"
 mkdir -p "$data"
-secret="demo-ingest-secret"
 server="$root/build/server/ttboost-server"
 admin="$root/build/server/ttboost-admin"
 listen_bin="$root/build/mobile/core/tools/ttboost-listen"
@@ -46,7 +45,8 @@ tpid=$!
 # /metrics is operator-only: a second listener on PORT+2 (docs/operations.md)
 mport=$((port + 2))
 murl="http://127.0.0.1:$mport"
-"$server" --listen "127.0.0.1:$port" --data-dir "$data" --ingest-secret "$secret" \
+# the operator's ingest secret: made by the server in $data/ingest_secret (never printed)
+"$server" --listen "127.0.0.1:$port" --data-dir "$data" \
   --metrics-listen "127.0.0.1:$mport" \
   --tiktok-web "http://127.0.0.1:$tport" --tiktok-ws "ws://127.0.0.1:$tport" >"$log" 2>&1 &
 spid=$!
@@ -72,8 +72,11 @@ done
 echo "demo: server at $url (log: $log)"
 
 # two devices: the listener and ttb-replay's checking client
-key=$("$admin" --data-dir "$data" license create --days 1 --devices 2 --note demo)
-echo "demo: licence $key"
+key=$("$admin" --data-dir "$data" license create --days 1 --devices 2 --note demo 2>"$data/licence.txt")
+channel=$(sed -n 's/^licence created: user_id \([^,]*\),.*/\1/p' "$data/licence.txt")
+echo "demo: licence $key (channel $channel)"
+# ttb-replay posts with an ingest token of that one channel, read from a file
+(umask 077; "$admin" --data-dir "$data" ingest-token create --channel "$channel" --note demo >"$data/ingest_token")
 
 if pactl info >/dev/null 2>&1; then
   echo "demo: playing through PulseAudio"
@@ -90,7 +93,7 @@ if ! kill -0 "$lpid" 2>/dev/null; then
 fi
 secs=$(awk -v s="$speed" 'BEGIN { if (s > 0) printf "%d", 180 / s; else print "?" }')
 echo "demo: replaying tools/replay/traces/demo.ttbtrace (about $secs s at ${speed}x)"
-"$replay_bin" "$root/tools/replay/traces/demo.ttbtrace" --server "$url" --ingest-secret "$secret" \
+"$replay_bin" "$root/tools/replay/traces/demo.ttbtrace" --server "$url" --ingest-secret-file "$data/ingest_token" \
   --key "$key" --expect --speed "$speed"
 sleep 5 # the last speech
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "dedup.h"
 #include "ldelim.h"
 #include "svc.h"
 #include "tiktok.h"
@@ -61,6 +62,8 @@ struct ttb_app {
   h2o_timeout_entry_t tick_entry;
   ttb_trace_writer *trace; /* --trace-ingest: every accepted ingest event */
   ttb_tiktok *tiktok;      /* the TikTok connector; NULL with --tiktok off */
+  ttb_dedup *dedup;        /* ingest event ids seen lately, per channel */
+  int64_t ended_check;     /* sessions ended since this (unix s) are looked for next tick */
   ttb_journal *journal;    /* DATA/events.journal; NULL with --journal no */
   uint64_t streaks_gen;    /* the gift streaks' generation last journaled */
   h2o_timeout_t commit_to; /* zero delay: commits at the end of the loop's turn */
@@ -319,6 +322,27 @@ static int on_login(ttb_app *app, h2o_req_t *req)
   size_t n = 0;
   char *js = ttb_pbc_ttboost_v1_LoginResponse_to_json(&r, &n, NULL);
   sodium_memzero(token, sizeof token);
+  return reply_json(req, 200, js, n);
+}
+
+/* POST /auth/logout (Authorization: Bearer <ws_token>): ends that session;
+ * its sockets are closed with 4001 at the next tick. */
+static int on_logout(ttb_app *app, h2o_req_t *req)
+{
+  char token[128];
+  ttb_svc_status st = TTB_SVC_UNKNOWN;
+  if (bearer(req, token, sizeof token))
+    st = ttb_svc_logout(app->svc, token);
+  sodium_memzero(token, sizeof token);
+  if (st == TTB_SVC_FAILED)
+    return reply_error(req, 500, "internal", "The server could not end the session. Try again.");
+  if (st != TTB_SVC_OK)
+    return reply_error(req, 401, "unauthorized",
+                       "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+  Ttboost__V1__LogoutResponse r = TTBOOST__V1__LOGOUT_RESPONSE__INIT;
+  r.status = "ok";
+  size_t n = 0;
+  char *js = ttb_pbc_ttboost_v1_LogoutResponse_to_json(&r, &n, NULL);
   return reply_json(req, 200, js, n);
 }
 
@@ -612,8 +636,34 @@ static int journal_start(ttb_app *app, char *err, size_t errlen)
   return 0;
 }
 
-/* Checks and publishes one ingest event; false with code and message set. */
-static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, const char **code,
+/* The dedup window's clock: monotonic milliseconds. */
+static uint64_t dedup_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Is this event id one the channel saw lately (dedup.h)? Counted when so. */
+static bool duplicate(ttb_app *app, const char *channel, const char *id)
+{
+  if (id == NULL || id[0] == '\0' || !ttb_dedup_seen(app->dedup, channel, id, dedup_ms()))
+    return false;
+  app->metrics.events_in_duplicates++;
+  return true;
+}
+
+/* Remembers an accepted event's id for the dedup window. */
+static void remember(ttb_app *app, const char *channel, const char *id)
+{
+  if (id != NULL && id[0] != '\0' && ttb_dedup_add(app->dedup, channel, id, dedup_ms()) != 0)
+    fprintf(stderr, "ttboost-server: ingest: an event id was not remembered: out of memory\n");
+}
+
+/* Checks and publishes one ingest event; false with code and message set.
+ * An event whose id the channel saw lately is acknowledged (true) with *dup
+ * set, and dropped. */
+static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *dup, const char **code,
                        char *msg, size_t msglen)
 {
   char verr[160];
@@ -646,12 +696,15 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, const c
       snprintf(msg, msglen, "message: required");
       return false;
     }
+    if ((*dup = duplicate(app, ev->channel, ev->id)))
+      return true;
     if (!publish_chat(app, ev->channel, c->user, c->message)) {
       *code = "internal";
       snprintf(msg, msglen, "out of memory");
       return false;
     }
     app->metrics.events_in_chat++;
+    remember(app, ev->channel, ev->id);
     return true;
   }
   const Ttboost__V1__IngestGift *g = ev->gift;
@@ -660,6 +713,9 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, const c
     snprintf(msg, msglen, "gift_name: required");
     return false;
   }
+  if ((*dup = duplicate(app, ev->channel, ev->id)))
+    return true;
+  remember(app, ev->channel, ev->id);
   app->metrics.events_in_gift++;
   ttb_svc_gift(app->svc, ev->channel, g->user, g->user_id, g->gift_name, g->gift_id, g->count,
                g->repeat_count, g->repeat_end, on_gift_out, app);
@@ -715,18 +771,72 @@ static void trace_ingest(ttb_app *app, const Ttboost__V1__IngestEvent *ev)
     trace_stop(app, err);
 }
 
-static void ingest_item(ttb_app *app, ingest_result *r, uint32_t index, const Ttboost__V1__IngestEvent *ev)
+/* One item of a batch; scope is the channel of the request's ingest token
+ * (NULL for the operator's secret): an item without a channel is its. */
+static void ingest_item(ttb_app *app, ingest_result *r, uint32_t index, Ttboost__V1__IngestEvent *ev,
+                        const char *scope)
 {
+  char *given = ev->channel;
+  if (scope != NULL && given[0] == '\0')
+    ev->channel = (char *)scope;
   const char *code = "invalid";
   char msg[256];
-  if (ingest_one(app, ev, &code, msg, sizeof msg)) {
+  bool dup = false;
+  if (ingest_one(app, ev, &dup, &code, msg, sizeof msg)) {
     r->resp.accepted++;
-    trace_ingest(app, ev);
+    if (dup)
+      r->resp.duplicates++;
+    else
+      trace_ingest(app, ev);
   }
   else {
     app->metrics.events_in_rejected++;
     ingest_fail(r, index, code, msg);
   }
+  ev->channel = given; /* the event's own string is what free_unpacked frees */
+}
+
+/* With a channel's ingest token: does an item of the body name another
+ * channel? Items that cannot be decoded are left for the ingest to report. */
+static bool names_other_channel(h2o_req_t *req, bool protobuf, const char *scope)
+{
+  bool other = false;
+  if (protobuf) {
+    const uint8_t *p = (const uint8_t *)req->entity.base;
+    size_t left = req->entity.len;
+    const uint8_t *item;
+    size_t item_len;
+    const char *why = "";
+    while (!other && ttb_ldelim_next(&p, &left, &item, &item_len, &why) > 0) {
+      Ttboost__V1__IngestEvent *ev = ttboost__v1__ingest_event__unpack(NULL, item_len, item);
+      if (ev != NULL) {
+        other = ev->channel[0] != '\0' && strcmp(ev->channel, scope) != 0;
+        ttboost__v1__ingest_event__free_unpacked(ev, NULL);
+      }
+    }
+    return other;
+  }
+  ttb_jr jr;
+  if (!ttb_jr_parse_alloc(&jr, req->entity.base, req->entity.len, 1u << 18)) {
+    ttb_jr_finish(&jr);
+    return false;
+  }
+  bool array = jr.toks[0].type == JSMN_ARRAY;
+  int n = array ? jr.toks[0].size : 1;
+  int t = array ? 1 : 0;
+  for (int i = 0; i < n && !other; i++) {
+    Ttboost__V1__IngestEvent *ev = malloc(sizeof *ev);
+    if (ev == NULL)
+      break;
+    ttboost__v1__ingest_event__init(ev);
+    jr.status = TTB_JSON_OK;
+    if (ttb_pbc_ttboost_v1_IngestEvent_json_decode(&jr, t, ev, NULL))
+      other = ev->channel[0] != '\0' && strcmp(ev->channel, scope) != 0;
+    ttboost__v1__ingest_event__free_unpacked(ev, NULL);
+    t = ttb_jr_next(&jr, t);
+  }
+  ttb_jr_finish(&jr);
+  return other;
 }
 
 static bool is_protobuf(h2o_req_t *req)
@@ -738,17 +848,36 @@ static bool is_protobuf(h2o_req_t *req)
   return v.len >= 22 && strncasecmp(v.base, "application/x-protobuf", 22) == 0;
 }
 
+/* POST /ingest/events: a channel's ingest token posts to that channel
+ * only (403 for the whole request when an item names another); the
+ * operator's secret posts to any. */
 static int on_ingest(ttb_app *app, h2o_req_t *req)
 {
-  char secret[160];
+  char secret[160], scope_buf[64] = "";
   uint8_t h[crypto_generichash_BYTES];
-  if (bearer(req, secret, sizeof secret))
+  bool given = bearer(req, secret, sizeof secret);
+  if (given)
     crypto_generichash(h, sizeof h, (const uint8_t *)secret, strlen(secret), NULL, 0);
   else
     randombytes_buf(h, sizeof h);
+  bool op_secret = sodium_memcmp(h, app->secret_hash, sizeof h) == 0;
+  ttb_svc_status ts = TTB_SVC_UNKNOWN;
+  if (!op_secret && given)
+    ts = ttb_svc_ingest_token(app->svc, secret, scope_buf);
   sodium_memzero(secret, sizeof secret);
-  if (sodium_memcmp(h, app->secret_hash, sizeof h) != 0)
-    return reply_error(req, 401, "unauthorized", "A valid ingest secret is needed: Authorization: Bearer <secret>.");
+  if (ts == TTB_SVC_FAILED)
+    return reply_error(req, 500, "internal", "The server could not check the ingest token. Try again.");
+  if (!op_secret && ts != TTB_SVC_OK)
+    return reply_error(req, 401, "unauthorized",
+                       "A valid ingest token (or the operator's ingest secret) is needed: "
+                       "Authorization: Bearer <token>.");
+  const char *scope = op_secret ? NULL : scope_buf;
+  if (scope != NULL && names_other_channel(req, is_protobuf(req), scope)) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "This ingest token posts to channel %s only; an item names another channel.",
+             scope);
+    return reply_error(req, 403, "forbidden_channel", msg);
+  }
 
   ingest_result *r = calloc(1, sizeof *r);
   if (r == NULL)
@@ -775,7 +904,7 @@ static int on_ingest(ttb_app *app, h2o_req_t *req)
         app->metrics.events_in_rejected++;
         ingest_fail(r, index, "malformed", "not an IngestEvent");
       } else {
-        ingest_item(app, r, index, ev);
+        ingest_item(app, r, index, ev, scope);
         ttboost__v1__ingest_event__free_unpacked(ev, NULL);
       }
       index++;
@@ -802,7 +931,7 @@ static int on_ingest(ttb_app *app, h2o_req_t *req)
       jr.status = TTB_JSON_OK;
       jr.err[0] = '\0';
       if (ttb_pbc_ttboost_v1_IngestEvent_json_decode(&jr, t, ev, NULL))
-        ingest_item(app, r, index, ev);
+        ingest_item(app, r, index, ev, scope);
       else {
         app->metrics.events_in_rejected++;
         ingest_fail(r, index, jr.status == TTB_JSON_UNKNOWN_TYPE ? "unknown_type" : "invalid", jr.err);
@@ -842,6 +971,7 @@ static int on_ws(ttb_app *app, h2o_req_t *req)
   const char *token = path.base + 4;
   size_t tlen = path.len - 4;
   char tok[80], user[64];
+  int64_t login = 0;
   bool has_since = false;
   uint64_t since = 0;
   if (req->query_at != SIZE_MAX) {
@@ -870,7 +1000,7 @@ static int on_ws(ttb_app *app, h2o_req_t *req)
   if (tlen > 0 && tlen < sizeof tok && memchr(token, '/', tlen) == NULL) {
     memcpy(tok, token, tlen);
     tok[tlen] = '\0';
-    st = ttb_svc_session(app->svc, tok, user);
+    st = ttb_svc_session_id(app->svc, tok, user, &login);
     sodium_memzero(tok, sizeof tok);
   }
   if (st != TTB_SVC_OK) {
@@ -886,7 +1016,7 @@ static int on_ws(ttb_app *app, h2o_req_t *req)
   ttb_channel *c = ttb_hub_channel(app->hub, user, true);
   if (c == NULL)
     return reply_error(req, 503, "busy", "The server is out of memory.");
-  if (ttb_ws_accept(req, c, has_since, since) != 0)
+  if (ttb_ws_accept(req, c, has_since, since, login) != 0)
     return reply_error(req, 400, "not_websocket", "GET /ws/{ws_token} must be a WebSocket handshake.");
   return 0;
 }
@@ -895,11 +1025,16 @@ static int on_ws(ttb_app *app, h2o_req_t *req)
 
 /* The connector's chat: the same path as an ingested chat, while the
  * licence is valid. */
-static void on_tiktok_chat(void *arg, const char *channel, const char *user, const char *message)
+static void on_tiktok_chat(void *arg, const char *channel, const char *user, const char *message,
+                           const char *id)
 {
   ttb_app *app = arg;
   if (message[0] == '\0' || ttb_svc_licence(app->svc, channel) != TTB_SVC_OK)
     return;
+  /* the channel-level rule of ingest ids covers the connector too */
+  if (duplicate(app, channel, id))
+    return;
+  remember(app, channel, id);
   if (!publish_chat(app, channel, user, message))
     fprintf(stderr, "ttboost-server: tiktok: a chat was lost: out of memory\n");
 }
@@ -907,11 +1042,14 @@ static void on_tiktok_chat(void *arg, const char *channel, const char *user, con
 /* The connector's gift: through the streak rule, like an ingested one. */
 static void on_tiktok_gift(void *arg, const char *channel, const char *user, const char *streak_key,
                            const char *gift_name, uint64_t gift_id, uint32_t count,
-                           uint32_t repeat_count, bool repeat_end)
+                           uint32_t repeat_count, bool repeat_end, const char *id)
 {
   ttb_app *app = arg;
   if (gift_name[0] == '\0' || ttb_svc_licence(app->svc, channel) != TTB_SVC_OK)
     return;
+  if (duplicate(app, channel, id))
+    return;
+  remember(app, channel, id);
   ttb_svc_gift(app->svc, channel, user, streak_key, gift_name, gift_id, count, repeat_count,
                repeat_end, on_gift_out, app);
 }
@@ -1070,6 +1208,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
   }
   if (is(p, "/auth/login"))
     return post ? on_login(app, req) : reply_error(req, 405, "method", "Use POST.");
+  if (is(p, "/auth/logout"))
+    return post ? on_logout(app, req) : reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/tts/generate"))
     return post ? on_tts(app, req) : reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/ingest/events"))
@@ -1115,6 +1255,25 @@ static void check_licence(ttb_channel *c, void *arg)
                                                 : "The license has expired.");
 }
 
+static void close_login(void *arg, int64_t session_id)
+{
+  ttb_app *app = arg;
+  app->metrics.sessions_ended_closes +=
+      ttb_ws_close_login(session_id, TTB_WS_UNAUTHORIZED, "session_ended",
+                         "This session was ended (logged out or revoked); log in again.");
+}
+
+/* Closes the sockets of sessions ended lately (logout, ttboost-admin
+ * session revoke, possibly from another process): each tick asks for those
+ * ended since the last ask, 2 s earlier for a clock that stepped. */
+static void end_sessions(ttb_app *app)
+{
+  int64_t now = (int64_t)time(NULL);
+  if (ttb_ws_count() > 0 && ttb_svc_sessions_ended_since(app->svc, app->ended_check - 2, close_login, app) != 0)
+    return; /* logged; asked again next tick */
+  app->ended_check = now;
+}
+
 static void on_tick(h2o_timeout_entry_t *entry)
 {
   ttb_app *app = (ttb_app *)((char *)entry - offsetof(ttb_app, tick_entry));
@@ -1124,6 +1283,8 @@ static void on_tick(h2o_timeout_entry_t *entry)
   if (app->trace && ttb_trace_writer_flush(app->trace, err, sizeof err) != 0)
     trace_stop(app, err);
   ttb_hub_each_live(app->hub, check_licence, app);
+  end_sessions(app);
+  ttb_dedup_sweep(app->dedup, dedup_ms());
   app_commit(app); /* the streaks' flushes; a commit that failed is retried */
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
 }
@@ -1145,36 +1306,65 @@ static int mkdir_p(const char *dir)
   return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* The ingest secret: given, or kept in the data dir, or made now (and
- * printed once, the only time it is shown). Only its hash stays in memory. */
+/* Reads the first line of path into out[cap] (the line end removed). */
+static int read_secret_file(const char *path, char *out, size_t cap, char *err, size_t errlen)
+{
+  out[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (fgets(out, (int)cap, f) == NULL)
+    out[0] = '\0';
+  fclose(f);
+  out[strcspn(out, "\r\n")] = '\0';
+  return 0;
+}
+
+/* The operator's ingest secret (any channel; docs/operations.md): from
+ * --ingest-secret-file, else $TTBOOST_INGEST_SECRET (then removed from the
+ * environment), else DATA/ingest_secret, made on first start (mode 0600).
+ * It is never printed and never taken from argv; only its hash stays. */
 static int ingest_secret(ttb_app *app, char *err, size_t errlen)
 {
   char secret[160] = "";
-  if (app->cfg.ingest_secret[0]) {
-    snprintf(secret, sizeof secret, "%s", app->cfg.ingest_secret);
+  const char *env = getenv("TTBOOST_INGEST_SECRET");
+  if (app->cfg.ingest_secret_file[0]) {
+    if (read_secret_file(app->cfg.ingest_secret_file, secret, sizeof secret, err, errlen) != 0)
+      return -1;
+    if (secret[0] == '\0') {
+      snprintf(err, errlen, "ingest-secret-file %s: empty", app->cfg.ingest_secret_file);
+      return -1;
+    }
+  } else if (env != NULL && env[0] != '\0') {
+    if (strlen(env) >= sizeof secret) {
+      snprintf(err, errlen, "TTBOOST_INGEST_SECRET: longer than %zu bytes", sizeof secret - 1);
+      return -1;
+    }
+    snprintf(secret, sizeof secret, "%s", env);
   } else {
     char path[600];
     snprintf(path, sizeof path, "%s/ingest_secret", app->cfg.data_dir);
-    FILE *f = fopen(path, "r");
-    if (f) {
-      if (fgets(secret, sizeof secret, f) == NULL)
-        secret[0] = '\0';
-      fclose(f);
-      secret[strcspn(secret, "\r\n")] = '\0';
-    }
+    if (access(path, F_OK) == 0 && read_secret_file(path, secret, sizeof secret, err, errlen) != 0)
+      return -1;
     if (secret[0] == '\0') {
       uint8_t raw[24];
       randombytes_buf(raw, sizeof raw);
       sodium_bin2base64(secret, sizeof secret, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+      sodium_memzero(raw, sizeof raw);
       int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       if (fd < 0 || write(fd, secret, strlen(secret)) != (ssize_t)strlen(secret) || close(fd) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        sodium_memzero(secret, sizeof secret);
         return -1;
       }
-      printf("ttboost-server: new ingest secret (shown once, kept in %s): %s\n", path, secret);
+      printf("ttboost-server: the operator's ingest secret was made and kept in %s (mode 0600)\n", path);
       fflush(stdout);
     }
   }
+  /* what children or a core dump could see: nothing */
+  unsetenv("TTBOOST_INGEST_SECRET");
   crypto_generichash(app->secret_hash, sizeof app->secret_hash, (const uint8_t *)secret,
                      strlen(secret), NULL, 0);
   sodium_memzero(secret, sizeof secret);
@@ -1358,6 +1548,12 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   }
   if (cfg->journal && journal_start(app, err, errlen) != 0)
     goto fail;
+  app->dedup = ttb_dedup_create((uint64_t)cfg->ingest_dedup_s * 1000u, cfg->ingest_dedup_max);
+  if (app->dedup == NULL) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  app->ended_check = (int64_t)time(NULL);
   if (cfg->tiktok) {
     ttb_tiktok_opts o;
     ttb_tiktok_opts_defaults(&o);
@@ -1449,6 +1645,7 @@ fail:
   ttb_svc_close(app->svc); /* runs the speech callbacks of restored chats: the hub is there */
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal);
+  ttb_dedup_free(app->dedup);
   free(app->rate);
   free(app->tts_buckets);
   free(app);
@@ -1479,6 +1676,7 @@ void ttb_app_destroy(ttb_app *app)
   ttb_svc_close(app->svc);
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal);
+  ttb_dedup_free(app->dedup);
   h2o_context_dispose(&app->ctx);
   h2o_config_dispose(&app->config);
   free(app->rate);

@@ -15,6 +15,8 @@ void ttb_config_defaults(ttb_config *c)
   c->history = 256;
   c->journal = true;
   c->journal_sync = true;
+  c->ingest_dedup_s = 600;
+  c->ingest_dedup_max = 65536;
   c->heartbeat_ms = 10000;
   c->max_queued_msgs = 4096;
   c->max_queued_bytes = 4u << 20;
@@ -46,8 +48,12 @@ const char *ttb_config_usage(void)
          "  --listen HOST:PORT     where to listen (default 127.0.0.1:8080; port 0 = any free port)\n"
          "  --data-dir DIR         licences, sessions, TTS cache, secrets (default ./var)\n"
          "  --public-url URL       base of the URLs handed to clients (default http://HOST:PORT)\n"
-         "  --ingest-secret SECRET bearer secret of POST /ingest/events (default: generated\n"
-         "                         on first start, kept in DIR/ingest_secret, printed once)\n"
+         "  --ingest-secret-file FILE  the operator's ingest secret (any channel) for\n"
+         "                         POST /ingest/events; else $TTBOOST_INGEST_SECRET; else\n"
+         "                         DIR/ingest_secret (generated on first start, never printed)\n"
+         "  --ingest-dedup-s N     an ingest event whose id was seen on its channel within N s\n"
+         "                         is acknowledged and dropped (default 600; 0 = off)\n"
+         "  --ingest-dedup-max N   event ids remembered per channel (default 65536)\n"
          "  --tls-cert FILE        serve HTTPS and WSS with this certificate (PEM) ...\n"
          "  --tls-key FILE         ... and key\n"
          "  --sounds-dir DIR       the gift sounds (default: the sounds built with the server)\n"
@@ -119,6 +125,10 @@ static int number(const char *key, const char *v, unsigned long long max, unsign
 int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, size_t errlen)
 {
   unsigned long long n;
+  if (strcmp(key, "ingest-secret") == 0)
+    return fail(err, errlen, "%s: removed (a secret on the command line shows in ps): use "
+                "--ingest-secret-file FILE or the environment variable TTBOOST_INGEST_SECRET%s",
+                key, "");
   if (strcmp(key, "listen") == 0) {
     const char *colon = strrchr(v, ':');
     if (colon == NULL || colon == v)
@@ -139,7 +149,7 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
   } strs[] = {
       {"data-dir", c->data_dir, sizeof c->data_dir},
       {"public-url", c->public_url, sizeof c->public_url},
-      {"ingest-secret", c->ingest_secret, sizeof c->ingest_secret},
+      {"ingest-secret-file", c->ingest_secret_file, sizeof c->ingest_secret_file},
       {"tls-cert", c->tls_cert, sizeof c->tls_cert},
       {"tls-key", c->tls_key, sizeof c->tls_key},
       {"sounds-map", c->sounds_map, sizeof c->sounds_map},
@@ -161,6 +171,8 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
     uint32_t *u32;
   } nums[] = {
       {"history", 1, 1u << 20, &c->history, NULL},
+      {"ingest-dedup-s", 0, 86400, NULL, &c->ingest_dedup_s},
+      {"ingest-dedup-max", 16, 1u << 22, NULL, &c->ingest_dedup_max},
       {"heartbeat-ms", 100, 600000, NULL, &c->heartbeat_ms},
       {"max-queued-msgs", 16, 1u << 24, &c->max_queued_msgs, NULL},
       {"max-queued-bytes", 4096, 1ull << 32, &c->max_queued_bytes, NULL},

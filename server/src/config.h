@@ -24,7 +24,10 @@ typedef struct ttb_config {
   uint16_t port;            /* 8080; 0 = any free port (printed) */
   char data_dir[512];       /* ./var */
   char public_url[256];     /* base of the URLs handed out; default from listen */
-  char ingest_secret[128];  /* "" = generated on first start, kept in the data dir */
+  char ingest_secret_file[512]; /* the operator's ingest secret; else $TTBOOST_INGEST_SECRET,
+                                 * else DATA/ingest_secret (generated on first start) */
+  uint32_t ingest_dedup_s;  /* 600: an event id seen this recently on its channel is dropped */
+  uint32_t ingest_dedup_max; /* 65536: ids remembered per channel (the oldest go first) */
   char tls_cert[512];       /* HTTPS/WSS when both are set */
   char tls_key[512];
   char sounds_map[512];     /* gift name -> sound file; "" = built-in */

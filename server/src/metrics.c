@@ -76,6 +76,12 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
           "{type=\"chat\"}", m->events_in_chat);
   counter(&o, "ttboost_events_in_total", NULL, "{type=\"gift\"}", m->events_in_gift);
   counter(&o, "ttboost_events_rejected_total", "Ingest items refused.", NULL, m->events_in_rejected);
+  counter(&o, "ttboost_events_duplicate_total",
+          "Ingest and connector events dropped because their id was seen lately on the channel.", NULL,
+          m->events_in_duplicates);
+  counter(&o, "ttboost_session_closes_total",
+          "Sockets closed because their session ended (logout, ttboost-admin session revoke).", NULL,
+          m->sessions_ended_closes);
   counter(&o, "ttboost_events_published_total", "Events published to channels (after TTS and streaks).",
           "{type=\"chat\"}", m->events_published_chat);
   counter(&o, "ttboost_events_published_total", NULL, "{type=\"gift\"}", m->events_published_gift);

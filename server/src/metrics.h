@@ -18,6 +18,8 @@ typedef struct ttb_metrics {
   uint64_t events_in_chat;
   uint64_t events_in_gift;
   uint64_t events_in_rejected;
+  uint64_t events_in_duplicates; /* ingest (and connector) events dropped: their id was seen lately */
+  uint64_t sessions_ended_closes; /* sockets closed because their session ended (logout, revoke) */
   uint64_t events_out_chat;     /* messages queued to sockets */
   uint64_t events_out_gift;
   uint64_t events_out_audio;

@@ -266,6 +266,43 @@ ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id)
   return st;
 }
 
+ttb_svc_status ttb_svc_session_id(ttb_svc *s, const char *token, char user_id[64], int64_t *session_id)
+{
+  char u[TTB_STORE_UUID_MAX];
+  ttb_store_status st = ttb_store_session_id(s->store, token, (int64_t)time(NULL), u, session_id);
+  if (st == TTB_STORE_OK)
+    snprintf(user_id, 64, "%s", u);
+  return from_store(s->store, st);
+}
+
+ttb_svc_status ttb_svc_logout(ttb_svc *s, const char *token)
+{
+  /* a token ends itself, never another session by its id */
+  char u[TTB_STORE_UUID_MAX];
+  ttb_store_status st = ttb_store_session(s->store, token, (int64_t)time(NULL), u);
+  if (st == TTB_STORE_OK)
+    st = ttb_store_session_revoke(s->store, token, (int64_t)time(NULL));
+  return from_store(s->store, st);
+}
+
+int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since, void (*fn)(void *arg, int64_t session_id),
+                                 void *arg)
+{
+  if (ttb_store_sessions_revoked_since(s->store, since, fn, arg) != 0) {
+    fprintf(stderr, "ttboost-server: store: %s\n", ttb_store_error(s->store));
+    return -1;
+  }
+  return 0;
+}
+
+ttb_svc_status ttb_svc_ingest_token(ttb_svc *s, const char *token, char channel[64])
+{
+  char c[TTB_STORE_UUID_MAX];
+  ttb_store_status st = ttb_store_ingest_token_channel(s->store, token, c);
+  snprintf(channel, 64, "%s", st == TTB_STORE_OK ? c : "");
+  return from_store(s->store, st);
+}
+
 static void on_tts_result(void *arg, const ttb_tts_result *r)
 {
   tts_req *q = arg;

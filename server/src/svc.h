@@ -42,6 +42,20 @@ ttb_svc_status ttb_svc_session(ttb_svc *s, const char *token, char user_id[64]);
 /* Is the licence of user_id still valid? */
 ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id);
 
+/* ttb_svc_session, and the session's id (what a socket remembers so that
+ * it is closed when the session ends). */
+ttb_svc_status ttb_svc_session_id(ttb_svc *s, const char *token, char user_id[64], int64_t *session_id);
+/* Ends the session of this ws_token (POST /auth/logout): TTB_SVC_OK, or
+ * TTB_SVC_UNKNOWN when it is not a live session. */
+ttb_svc_status ttb_svc_logout(ttb_svc *s, const char *token);
+/* Calls fn with the id of every session ended (logout, `ttboost-admin
+ * session revoke`) at or after `since` (unix seconds). -1 on an error (logged). */
+int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since, void (*fn)(void *arg, int64_t session_id),
+                                 void *arg);
+/* The one channel an ingest token may post to (TTB_SVC_OK with channel
+ * set), or TTB_SVC_UNKNOWN / TTB_SVC_REVOKED. */
+ttb_svc_status ttb_svc_ingest_token(ttb_svc *s, const char *token, char channel[64]);
+
 /* The TikTok handle of user_id's licence into out[32] ("" = none). */
 ttb_svc_status ttb_svc_tiktok_get(ttb_svc *s, const char *user_id, char out[32]);
 /* Sets it (already checked with tiktok_handle.h; "" clears). */

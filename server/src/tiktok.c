@@ -1356,12 +1356,17 @@ static void apply(ttb_tiktok *t, qitem *q)
         m->tiktok_duplicates++;
       break;
     }
-    if (q->kind == Q_CHAT && t->sink.chat)
-      t->sink.chat(t->sink.arg, c->channel, q->user ? q->user : "", q->text ? q->text : "");
-    if (q->kind == Q_GIFT && t->sink.gift)
-      t->sink.gift(t->sink.arg, c->channel, q->user ? q->user : "", q->streak_key,
-                   q->gift_name ? q->gift_name : "", q->gift_id, q->count, q->repeat_count,
-                   q->repeat_end);
+    {
+      char id[32] = "";
+      if (q->msg_id != 0)
+        snprintf(id, sizeof id, "tt:%llu", (unsigned long long)q->msg_id);
+      if (q->kind == Q_CHAT && t->sink.chat)
+        t->sink.chat(t->sink.arg, c->channel, q->user ? q->user : "", q->text ? q->text : "", id);
+      if (q->kind == Q_GIFT && t->sink.gift)
+        t->sink.gift(t->sink.arg, c->channel, q->user ? q->user : "", q->streak_key,
+                     q->gift_name ? q->gift_name : "", q->gift_id, q->count, q->repeat_count,
+                     q->repeat_end, id);
+    }
     break;
   default:
     break;

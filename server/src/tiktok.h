@@ -66,17 +66,19 @@ typedef struct ttb_tiktok_opts {
 void ttb_tiktok_opts_defaults(ttb_tiktok_opts *o);
 
 /* What the connector delivers, on the loop thread. Strings are valid during
- * the call only. `channel` is the licence's user_id. */
+ * the call only. `channel` is the licence's user_id; `id` the event's id for
+ * the channel-level dedup of ingest (IngestEvent.id): "tt:" and TikTok's
+ * msg_id in decimal, "" when TikTok gave none. */
 typedef struct ttb_tiktok_sink {
   void *arg;
   /* A chat message (user: the nickname, or the handle when it is empty). */
-  void (*chat)(void *arg, const char *channel, const char *user, const char *message);
+  void (*chat)(void *arg, const char *channel, const char *user, const char *message, const char *id);
   /* A gift event, to feed the streak rule (svc.h ttb_svc_gift): streak_key
    * identifies the streak (sender and group id); a gift that does not streak
    * comes with repeat_count 0, repeat_end false and count 1. */
   void (*gift)(void *arg, const char *channel, const char *user, const char *streak_key,
                const char *gift_name, uint64_t gift_id, uint32_t count, uint32_t repeat_count,
-               bool repeat_end);
+               bool repeat_end, const char *id);
   /* The channel's status changed. */
   void (*status)(void *arg, const char *channel, const ttb_tiktok_status *st);
 } ttb_tiktok_sink;

@@ -29,6 +29,7 @@ struct ttb_session {
   bool upgraded;
   h2o_timeout_entry_t upgrade_check;
   ttb_channel *ch;
+  int64_t login;   /* the login session of its ws_token (store id) */
   bool binary;
   bool closing; /* the close frame is queued */
   uint64_t closing_since;
@@ -593,11 +594,12 @@ static ttb_session *upgrade(h2o_req_t *req)
   return s;
 }
 
-int ttb_ws_accept(h2o_req_t *req, ttb_channel *c, bool has_since, uint64_t since)
+int ttb_ws_accept(h2o_req_t *req, ttb_channel *c, bool has_since, uint64_t since, int64_t session_id)
 {
   ttb_session *s = upgrade(req);
   if (s == NULL)
     return -1;
+  s->login = session_id;
   ttb_hub_subscribe(c, s, has_since, since);
   return 0;
 }
@@ -609,6 +611,21 @@ int ttb_ws_refuse(h2o_req_t *req, uint16_t code, const char *error, const char *
     return -1;
   ttb_ws_close(s, code, error, message);
   return 0;
+}
+
+size_t ttb_ws_close_login(int64_t session_id, uint16_t code, const char *error, const char *message)
+{
+  size_t n = 0;
+  if (session_id == 0)
+    return 0;
+  for (ttb_link *l = W.all.next; l != &W.all; l = l->next) {
+    ttb_session *s = (ttb_session *)((char *)l - offsetof(ttb_session, all));
+    if (s->login != session_id || s->closing)
+      continue;
+    ttb_ws_close(s, code, error, message); /* only queues: s stays in the list */
+    n++;
+  }
+  return n;
 }
 
 size_t ttb_ws_shutdown_all(void)

@@ -7,7 +7,8 @@
  *
  * Close codes (docs/operations.md): 1000 normal, 1001 server shutting down,
  * 1003 unsupported data, 1008 repeated bad messages, 1009 message too big,
- * 4001 unauthorized (unknown or expired token), 4003 licence revoked or
+ * 4001 unauthorized (unknown or expired token, or its session was ended:
+ * logout, `ttboost-admin session revoke`), 4003 licence revoked or
  * expired, 4008 slow consumer, 4009 idle (no pong).
  */
 #ifndef TTB_SERVER_WS_H
@@ -54,9 +55,14 @@ typedef struct ttb_ws_limits {
 void ttb_ws_init(h2o_loop_t *loop, const ttb_ws_limits *limits, ttb_metrics *metrics);
 
 /* Upgrades req to a session of channel c (token already checked).
- * `since` as parsed from the query. Returns 0, or -1 when not a WebSocket
- * handshake (the caller answers 400). */
-int ttb_ws_accept(h2o_req_t *req, ttb_channel *c, bool has_since, uint64_t since);
+ * `since` as parsed from the query; session_id the login session the
+ * token belongs to (ttb_ws_close_login closes its sockets). Returns 0, or
+ * -1 when not a WebSocket handshake (the caller answers 400). */
+int ttb_ws_accept(h2o_req_t *req, ttb_channel *c, bool has_since, uint64_t since, int64_t session_id);
+
+/* Closes every socket of the login session session_id (logged out or
+ * revoked) with code; returns how many. */
+size_t ttb_ws_close_login(int64_t session_id, uint16_t code, const char *error, const char *message);
 
 /* Upgrades and closes at once with code (for an unauthorized token: clients
  * that cannot read HTTP statuses still learn why). */

@@ -44,7 +44,7 @@ fi
 pactl set-default-sink ttb
 
 # The server and a licence.
-"$SERVER" --listen 127.0.0.1:0 --data-dir "$tmp/srv" --ingest-secret e2e-secret >"$tmp/server.log" 2>&1 &
+TTBOOST_INGEST_SECRET=e2e-secret "$SERVER" --listen 127.0.0.1:0 --data-dir "$tmp/srv" >"$tmp/server.log" 2>&1 &
 pids="$pids $!"
 port=""
 for _ in $(seq 1 100); do

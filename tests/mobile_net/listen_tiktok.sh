@@ -20,7 +20,7 @@ trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*"; echo "--- listener"; cat "$tmp/out" 2>/dev/null || true; cat "$tmp/err" 2>/dev/null || true
          echo "--- server"; cat "$tmp/server.log"; exit 1; }
 
-"$SERVER" --listen 127.0.0.1:0 --data-dir "$tmp/srv" --ingest-secret x \
+TTBOOST_INGEST_SECRET=x "$SERVER" --listen 127.0.0.1:0 --data-dir "$tmp/srv" \
     --tiktok-web http://127.0.0.1:1 --tiktok-ws ws://127.0.0.1:1 >"$tmp/server.log" 2>&1 &
 srv=$!
 port=""

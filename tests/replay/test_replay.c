@@ -164,9 +164,10 @@ static void make_trace(int variant)
  * where one never will). */
 static int replay_t(const char *file, const char *extra, const char *timeout, char *out, size_t cap)
 {
-  const char *argv[20] = {env_or_fail("TTB_REPLAY"), file, "--server", S.url, "--ingest-secret",
-                          TEST_SECRET, "--key", key, "--expect", "--timeout", timeout};
-  int n = 11;
+  /* the ingest secret: TTBOOST_INGEST_SECRET, as the harness set it */
+  const char *argv[20] = {env_or_fail("TTB_REPLAY"), file, "--server", S.url, "--key", key,
+                          "--expect", "--timeout", timeout};
+  int n = 9;
   if (extra)
     argv[n++] = extra;
   argv[n] = NULL;
@@ -247,22 +248,32 @@ Test(replay, usage_errors)
 {
   static char out[1 << 14];
   make_trace(0);
-  const char *no_key[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret", "x",
-                          "--expect", NULL};
+  const char *no_key[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--expect", NULL};
   cr_assert_eq(run_capture(no_key, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "--expect needs --key"), "%s", out);
-  const char *both[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret", "x",
-                        "--max", "--speed", "2", NULL};
+  const char *both[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--max", "--speed", "2",
+                        NULL};
   cr_assert_eq(run_capture(both, out, sizeof out), 2, "%s", out);
   const char *help[] = {env_or_fail("TTB_REPLAY"), "--help", NULL};
   cr_assert_eq(run_capture(help, out, sizeof out), 0);
   cr_assert(strstr(out, "usage: ttb-replay"), "%s", out);
-  const char *bad_secret[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
-                              "wrong", "--channel", user_id, NULL};
+  char wrong[300];
+  snprintf(wrong, sizeof wrong, "%s/wrong_secret", S.dir);
+  FILE *wf = fopen(wrong, "w");
+  cr_assert_not_null(wf);
+  fputs("wrong\n", wf);
+  fclose(wf);
+  const char *bad_secret[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret-file",
+                              wrong, "--channel", user_id, NULL};
   cr_assert_eq(run_capture(bad_secret, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "HTTP 401"), "%s", out);
+  /* the secret is never an argument */
+  const char *in_argv[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
+                           TEST_SECRET, NULL};
+  cr_assert_eq(run_capture(in_argv, out, sizeof out), 2, "%s", out);
+  cr_assert(strstr(out, "--ingest-secret-file"), "%s", out);
   const char *not_trace[] = {env_or_fail("TTB_REPLAY"), "/etc/hostname", "--server", S.url,
-                             "--ingest-secret", TEST_SECRET, "--channel", user_id, NULL};
+                             "--channel", user_id, NULL};
   cr_assert_eq(run_capture(not_trace, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "not a trace"), "%s", out);
 }
@@ -278,8 +289,8 @@ Test(replay, without_expect_posts_to_the_channel)
   cr_assert(ws_text(&w, msg, sizeof msg, 5000));
   cr_assert(strstr(msg, "\"hello\""), "%s", msg);
   static char out[1 << 14];
-  const char *argv[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
-                        TEST_SECRET, "--channel", user_id, "--speed", "4", NULL};
+  const char *argv[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--channel", user_id,
+                        "--speed", "4", NULL};
   int st = run_capture(argv, out, sizeof out);
   cr_assert_eq(st, 0, "%s", out);
   cr_assert(strstr(out, "9/9 events posted (100%)"), "%s", out);
@@ -287,8 +298,7 @@ Test(replay, without_expect_posts_to_the_channel)
   cr_assert(strstr(msg, "Сәлем! қалың қалай? 👋"), "%s", msg);
   ws_close(&w);
   /* a trace's own channel that no licence has: refused, exit 1 */
-  const char *own[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
-                       TEST_SECRET, "--max", NULL};
+  const char *own[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--max", NULL};
   cr_assert_eq(run_capture(own, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "unknown_channel"), "%s", out);
 }
@@ -398,4 +408,45 @@ Test(replay, trace_tool)
   const char *help[] = {env_or_fail("TTB_TRACE"), "--help", NULL};
   cr_assert_eq(run_capture(help, out, sizeof out), 0);
   cr_assert(strstr(out, "usage: ttb-trace dump FILE"), "%s", out);
+}
+
+Test(replay, ids_per_run_or_stable)
+{
+  make_trace(0);
+  static char out[1 << 14];
+  /* a run twice: new ids each run, so both are published (QA re-runs work) */
+  for (int run = 0; run < 2; run++) {
+    int st = replay(tpath, "--max", out, sizeof out);
+    cr_assert_eq(st, 0, "run %d: exit %d:\n%s", run, st, out);
+    cr_assert_null(strstr(out, "duplicates"), "%s", out);
+  }
+  /* --stable-ids: the second run is all duplicates, dropped by the server */
+  const char *stable[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--channel", user_id,
+                          "--max", "--stable-ids", NULL};
+  cr_assert_eq(run_capture(stable, out, sizeof out), 0, "%s", out);
+  cr_assert_null(strstr(out, "duplicates"), "%s", out);
+  cr_assert_eq(run_capture(stable, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "9 duplicates dropped by the server"), "%s", out);
+}
+
+Test(replay, a_channel_ingest_token)
+{
+  make_trace(0);
+  char out[1 << 12], tok_path[300];
+  const char *mk[] = {"ingest-token", "create", "--channel", user_id, NULL};
+  cr_assert_eq(admin(&S, out, sizeof out, mk), 0, "%s", out);
+  snprintf(tok_path, sizeof tok_path, "%s/ingest_token", S.dir);
+  FILE *f = fopen(tok_path, "w");
+  cr_assert_not_null(f);
+  fputs(out, f);
+  fclose(f);
+  static char res[1 << 14];
+  const char *argv[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret-file",
+                        tok_path, "--channel", user_id, "--max", NULL};
+  cr_assert_eq(run_capture(argv, res, sizeof res), 0, "%s", res);
+  /* the trace's own channel is not the token's: 403 */
+  const char *other[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret-file",
+                         tok_path, "--max", NULL};
+  cr_assert_eq(run_capture(other, res, sizeof res), 2, "%s", res);
+  cr_assert(strstr(res, "HTTP 403"), "%s", res);
 }

@@ -37,9 +37,12 @@ void srv_start(srv *s, const char *const *extra, bool keep_dir)
     cr_assert_not_null(mkdtemp(s->dir));
   }
   const char *bin = env_or_fail("TTBOOST_SERVER");
-  const char *argv[48] = {bin, "--listen", "127.0.0.1:0", "--data-dir", s->dir, "--ingest-secret",
-                          TEST_SECRET, "--heartbeat-ms", "1000"};
-  int n = 9;
+  /* the operator's ingest secret comes from the environment (never argv);
+   * a test that set the variable itself ("" = none) keeps its own */
+  if (getenv("TTBOOST_INGEST_SECRET") == NULL)
+    setenv("TTBOOST_INGEST_SECRET", TEST_SECRET, 1);
+  const char *argv[48] = {bin, "--listen", "127.0.0.1:0", "--data-dir", s->dir, "--heartbeat-ms", "1000"};
+  int n = 7;
   /* /metrics for the tests: on the main port with a token (METRICS_AUTH) */
   static char mtok[300];
   snprintf(mtok, sizeof mtok, "%s/metrics_token", s->dir);
@@ -84,6 +87,7 @@ void srv_start(srv *s, const char *const *extra, bool keep_dir)
     }
   }
   cr_assert(s->port > 0, "the server did not say where it listens: %s", buf);
+  snprintf(s->startup, sizeof s->startup, "%s", buf);
   snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
   fcntl(s->out_fd, F_SETFL, O_NONBLOCK);
 }

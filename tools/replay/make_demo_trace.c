@@ -312,7 +312,7 @@ int main(int argc, char **argv)
            "Writes the demo trace (tools/replay/traces/demo.ttbtrace): about three minutes of a\n"
            "TikTok LIVE stream for channel \"demo\" as ingest records, each followed by what a\n"
            "JSON client should receive. The output is the same byte for byte on every run.\n"
-           "Replay it with: ttb-replay OUT --server URL --ingest-secret S --key KEY --expect\n");
+           "Replay it with: ttb-replay OUT --server URL --ingest-secret-file F --key KEY --expect\n");
     return 0;
   }
   if (argc != 2 || argv[1][0] == '-') {

@@ -3,11 +3,13 @@
  * pace (scaled), and with --expect checks what a client receives against the
  * trace's server-to-client records. See docs/replay.md.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -27,9 +29,9 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
   fprintf(f,
-          "usage: ttb-replay FILE --server URL --ingest-secret S [--speed N | --max]\n"
+          "usage: ttb-replay FILE --server URL [--ingest-secret-file F] [--speed N | --max]\n"
           "                  [--channel ID] [--key KEY] [--expect] [--binary]\n"
-          "                  [--batch N] [--timeout S] [--quiet]\n"
+          "                  [--batch N] [--timeout S] [--stable-ids] [--quiet]\n"
           "       ttb-replay --tiktok-serve FILE --listen HOST:PORT [--speed N | --max]\n"
           "                  [--room-id ID] [--tiktok-user NAME] [--end-after] [-v]\n"
           "                  (a fake TikTok serving a TikTok trace: --tiktok-serve F --help)\n"
@@ -39,7 +41,11 @@ static void usage(FILE *f)
           "channel receives against the trace's server-to-client records.\n"
           "\n"
           "  --server URL         the server: http://HOST:PORT or https://…\n"
-          "  --ingest-secret S    the server's ingest secret (\"-\": read it from stdin)\n"
+          "  --ingest-secret-file F  the bearer of POST /ingest/events: a channel's ingest\n"
+          "                       token (ttboost-admin ingest-token create) or the operator's\n"
+          "                       ingest secret, the first line of F (\"-\": stdin). Without\n"
+          "                       it, the environment variable TTBOOST_INGEST_SECRET. Never\n"
+          "                       on the command line, where ps shows it.\n"
           "  --speed N            N times the recorded pace (default 1; 0.5 is half speed)\n"
           "  --max                as fast as possible, ignoring the recorded times\n"
           "  --channel ID         post to channel ID (a streamer's user_id) instead of the\n"
@@ -52,6 +58,11 @@ static void usage(FILE *f)
           "  --batch N            at most N events per POST (default 20)\n"
           "  --timeout S          after the last post, wait at most S seconds for what is still\n"
           "                       expected (default 60)\n"
+          "  --stable-ids         send each event with the id it has in the trace (or \"r\" and\n"
+          "                       its record index): a second run of the same trace is then\n"
+          "                       dropped by the server as duplicates (within its dedup\n"
+          "                       window). Default: the ids carry a random per-run prefix,\n"
+          "                       so that every run of a trace is new to the server\n"
           "  --quiet              no progress line\n"
           "\n"
           "Compared (--expect): chat, gift and error messages, in order: their kinds, every field,\n"
@@ -198,6 +209,7 @@ typedef struct state {
   ttb_url url;
   const char *secret;
   const char *channel;
+  char nonce[12];  /* the per-run prefix of event ids ("" with --stable-ids) */
   double speed;
   bool max, expect, binary, quiet, tty;
   size_t batch;
@@ -205,7 +217,7 @@ typedef struct state {
   vec ingest, expected;
   got_vec got;
   ttb_ws *ws;
-  size_t posted, accepted, rejected;
+  size_t posted, accepted, rejected, duplicates;
   uint64_t t0, last_progress;
   bool progress_shown, hello_seen;
 } state;
@@ -262,7 +274,10 @@ static void progress(state *s, bool final)
     n += snprintf(line + n, sizeof line - (size_t)n, ", received %zu/%zu expected", s->got.n,
                   s->expected.n);
   if (s->rejected)
-    snprintf(line + n, sizeof line - (size_t)n, ", %zu refused", s->rejected);
+    n += snprintf(line + n, sizeof line - (size_t)n, ", %zu refused", s->rejected);
+  if (s->duplicates)
+    snprintf(line + n, sizeof line - (size_t)n, ", %zu duplicates dropped by the server",
+             s->duplicates);
   if (s->tty) {
     fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
     s->progress_shown = !final;
@@ -329,17 +344,38 @@ static int drain(state *s, int timeout_ms, char *err, size_t errlen)
   }
 }
 
+/* The id record i is posted with (IngestEvent.id, the server's dedup):
+ * the trace's own id or "r<index>", after the run's prefix unless
+ * --stable-ids. The same for every retry of the record in this run. */
+static void event_id(const state *s, size_t i, char out[160])
+{
+  const Ttboost__V1__IngestEvent *e = s->ingest.v[i].rec->ingest;
+  char own[140];
+  if (e->id != NULL && e->id[0] != '\0' && strlen(e->id) < 100)
+    snprintf(own, sizeof own, "%s", e->id);
+  else
+    snprintf(own, sizeof own, "r%zu", s->ingest.v[i].index);
+  if (s->nonce[0])
+    snprintf(out, 160, "%s:%s", s->nonce, own);
+  else
+    snprintf(out, 160, "%s", own);
+}
+
 /* Posts ingest records [from, to) as one protobuf batch. */
 static int post(state *s, size_t from, size_t to, char *err, size_t errlen)
 {
   size_t cap = 0;
+  char id[160];
   for (size_t i = from; i < to; i++) {
     Ttboost__V1__IngestEvent *e = s->ingest.v[i].rec->ingest;
-    char *saved = e->channel;
+    char *saved = e->channel, *saved_id = e->id;
     if (s->channel)
       e->channel = (char *)s->channel;
+    event_id(s, i, id);
+    e->id = id;
     cap += protobuf_c_message_get_packed_size(&e->base) + 10;
     e->channel = saved;
+    e->id = saved_id;
   }
   uint8_t *body = malloc(cap ? cap : 1);
   if (body == NULL) {
@@ -349,9 +385,11 @@ static int post(state *s, size_t from, size_t to, char *err, size_t errlen)
   size_t len = 0;
   for (size_t i = from; i < to; i++) {
     Ttboost__V1__IngestEvent *e = s->ingest.v[i].rec->ingest;
-    char *saved = e->channel;
+    char *saved = e->channel, *saved_id = e->id;
     if (s->channel)
       e->channel = (char *)s->channel;
+    event_id(s, i, id);
+    e->id = id;
     size_t n = protobuf_c_message_get_packed_size(&e->base);
     uint64_t v = n;
     while (v >= 0x80) {
@@ -361,6 +399,7 @@ static int post(state *s, size_t from, size_t to, char *err, size_t errlen)
     body[len++] = (uint8_t)v;
     len += protobuf_c_message_pack(&e->base, body + len);
     e->channel = saved;
+    e->id = saved_id;
   }
   char headers[512];
   snprintf(headers, sizeof headers,
@@ -381,6 +420,8 @@ static int post(state *s, size_t from, size_t to, char *err, size_t errlen)
   /* {"status":"ok"|"partial","accepted":N,"errors":[…]} */
   const char *a = strstr(resp, "\"accepted\":");
   size_t accepted = a ? (size_t)strtoull(a + 11, NULL, 10) : 0;
+  const char *d = strstr(resp, "\"duplicates\":");
+  s->duplicates += d ? (size_t)strtoull(d + 13, NULL, 10) : 0;
   s->posted += to - from;
   s->accepted += accepted;
   if (accepted < to - from) {
@@ -496,8 +537,8 @@ int main(int argc, char **argv)
   s.speed = 1;
   s.batch = 20;
   s.timeout_s = 60;
-  const char *server = NULL, *key = NULL;
-  bool speed_set = false;
+  const char *server = NULL, *key = NULL, *secret_file = NULL;
+  bool speed_set = false, stable_ids = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     bool has = i + 1 < argc;
@@ -506,8 +547,14 @@ int main(int argc, char **argv)
       return 0;
     } else if (strcmp(a, "--server") == 0 && has) {
       server = argv[++i];
-    } else if (strcmp(a, "--ingest-secret") == 0 && has) {
-      s.secret = argv[++i];
+    } else if (strcmp(a, "--ingest-secret-file") == 0 && has) {
+      secret_file = argv[++i];
+    } else if (strcmp(a, "--ingest-secret") == 0) {
+      fprintf(stderr, "ttb-replay: --ingest-secret is gone (ps shows the command line): use "
+                      "--ingest-secret-file FILE (\"-\": stdin) or TTBOOST_INGEST_SECRET\n");
+      return 2;
+    } else if (strcmp(a, "--stable-ids") == 0) {
+      stable_ids = true;
     } else if (strcmp(a, "--speed") == 0 && has) {
       if (!ttb_parse_double(argv[++i], &s.speed) || s.speed < 0.001 || s.speed > 1e6) {
         fprintf(stderr, "ttb-replay: --speed: expected a number from 0.001 to 1000000, got '%s'\n", argv[i]);
@@ -545,8 +592,8 @@ int main(int argc, char **argv)
       return 2;
     }
   }
-  if (!s.file || !server || !s.secret) {
-    fprintf(stderr, "ttb-replay: FILE, --server and --ingest-secret are required (see --help)\n");
+  if (!s.file || !server) {
+    fprintf(stderr, "ttb-replay: FILE and --server are required (see --help)\n");
     return 2;
   }
   if (s.max && speed_set) {
@@ -559,12 +606,39 @@ int main(int argc, char **argv)
     return 2;
   }
   char secretbuf[256], keybuf[256];
-  if (strcmp(s.secret, "-") == 0) {
+  if (secret_file != NULL && strcmp(secret_file, "-") == 0) {
     if (!read_stdin_line(secretbuf, sizeof secretbuf)) {
       fprintf(stderr, "ttb-replay: no ingest secret on stdin\n");
       return 2;
     }
     s.secret = secretbuf;
+  } else if (secret_file != NULL) {
+    FILE *f = fopen(secret_file, "r");
+    if (f == NULL || fgets(secretbuf, sizeof secretbuf, f) == NULL) {
+      fprintf(stderr, "ttb-replay: --ingest-secret-file %s: %s\n", secret_file,
+              f == NULL ? strerror(errno) : "empty");
+      if (f)
+        fclose(f);
+      return 2;
+    }
+    fclose(f);
+    secretbuf[strcspn(secretbuf, "\r\n")] = '\0';
+    s.secret = secretbuf;
+  } else {
+    s.secret = getenv("TTBOOST_INGEST_SECRET");
+  }
+  if (s.secret == NULL || s.secret[0] == '\0') {
+    fprintf(stderr, "ttb-replay: no ingest secret: --ingest-secret-file FILE or TTBOOST_INGEST_SECRET "
+                    "(see --help)\n");
+    return 2;
+  }
+  if (!stable_ids) {
+    unsigned char r[4];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+      fprintf(stderr, "ttb-replay: no random bytes for the run's id prefix: %s\n", strerror(errno));
+      return 2;
+    }
+    snprintf(s.nonce, sizeof s.nonce, "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
   }
   if (key && strcmp(key, "-") == 0) {
     if (!read_stdin_line(keybuf, sizeof keybuf)) {
@@ -574,7 +648,7 @@ int main(int argc, char **argv)
     key = keybuf;
   }
   if (strpbrk(s.secret, "\r\n")) {
-    fprintf(stderr, "ttb-replay: --ingest-secret must be one line\n");
+    fprintf(stderr, "ttb-replay: the ingest secret must be one line\n");
     return 2;
   }
   char err[512];
