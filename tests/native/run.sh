@@ -33,6 +33,7 @@ done
 
 DIR=$(mktemp -d /tmp/ttb-ffi-XXXXXX)
 SRV_PID=""
+# shellcheck disable=SC2317 # (called by the trap)
 cleanup() {
   if [ -n "$SRV_PID" ]; then
     kill "$SRV_PID" 2>/dev/null || true
@@ -42,9 +43,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The server, on an ephemeral port of 127.0.0.1, without the TikTok connector.
+# The server, on an ephemeral port of 127.0.0.1, without the TikTok connector,
+# with an operator's ingest secret of ours (a file: never on a command line).
 mkdir -p "$DIR/server" "$DIR/client"
-"$SERVER" --listen 127.0.0.1:0 --data-dir "$DIR/server" --tiktok off >"$DIR/server.log" 2>&1 &
+SECRET_FILE=$DIR/ingest.secret
+(umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$SECRET_FILE")
+"$SERVER" --listen 127.0.0.1:0 --data-dir "$DIR/server" --tiktok off \
+  --ingest-secret-file "$SECRET_FILE" >"$DIR/server.log" 2>&1 &
 SRV_PID=$!
 URL=""
 for _ in $(seq 1 100); do
@@ -59,20 +64,14 @@ if [ -z "$URL" ]; then
   exit 1
 fi
 
-# A licence (its key on stdout, the user id = the channel on stderr), and the
-# ingest secret the server generated in its data dir.
+# A licence (its key on stdout, the user id = the channel on stderr).
 KEY=$("$ADMIN" --data-dir "$DIR/server" license create --days 1 --devices 1 2>"$DIR/admin.log")
 CHANNEL=$(sed -n 's/.*user_id \([^ ,]*\).*/\1/p' "$DIR/admin.log" | head -1)
-[ -n "$KEY" ] && [ -n "$CHANNEL" ] || {
+if [ -z "$KEY" ] || [ -z "$CHANNEL" ]; then
   echo "ffi-test: ttboost-admin license create gave no key or user id:" >&2
   cat "$DIR/admin.log" >&2
   exit 1
-}
-SECRET_FILE=$DIR/server/ingest_secret
-[ -s "$SECRET_FILE" ] || {
-  echo "ffi-test: the server wrote no $SECRET_FILE" >&2
-  exit 1
-}
+fi
 TEXT="Hello from the FFI test"
 printf '{"channel":"%s","type":"chat","user":"Aruka","message":"%s"}' "$CHANNEL" "$TEXT" >"$DIR/chat.json"
 # curl reads the header from a file: the secret never appears on a command line.
