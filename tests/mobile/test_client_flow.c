@@ -597,3 +597,57 @@ Test(flow, binary_mode_streams_audio_frames)
     cr_assert_eq(ttb_client_start(c), TTB_ERR_STATE, "no token any more");
     ttb_client_destroy(c);
 }
+
+/* A reconnect the server cannot resume (Hello.resume_gap): the client
+ * tells the user how many events were lost, in the queue and in the log. */
+Test(flow, a_resume_gap_is_told_and_logged)
+{
+    ttb_client *c = mk();
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+    cr_assert_eq(ttb_client_start(c), TTB_OK, "%s", ttb_client_last_error(c));
+    wait_open(1);
+    push_json(HELLO);
+    render_until(c, connected, 5.0);
+    push_json("{\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":1,\"sound_url\":\"\",\"user\":\"Aruka\",\"seq\":1}");
+    render_until(c, NULL, 0.2);
+
+    /* the server goes away; it comes back having kept seqs 6..9 only */
+    pthread_mutex_lock(&fake_mu);
+    pthread_mutex_lock(&fake->mu);
+    fake->close_code = 1001;
+    pthread_mutex_unlock(&fake->mu);
+    pthread_mutex_unlock(&fake_mu);
+    wait_open(2);
+    pthread_mutex_lock(&fake_mu);
+    pthread_mutex_lock(&fake->mu);
+    cr_assert(strstr(fake->url, "?since=1") != NULL, "%s", fake->url);
+    pthread_mutex_unlock(&fake->mu);
+    pthread_mutex_unlock(&fake_mu);
+    push_json("{\"type\":\"hello\",\"last_seq\":9,\"first_seq\":6,\"resume_gap\":true,\"server_time_ms\":1,"
+              "\"protocol_version\":1,\"heartbeat_interval_ms\":10000,\"missed\":4,\"seq\":0}");
+    push_json("{\"type\":\"gift\",\"gift_name\":\"Lion\",\"count\":1,\"sound_url\":\"\",\"user\":\"Bek\",\"seq\":6}");
+    ttb_event ev, missed;
+    memset(&missed, 0, sizeof missed);
+    bool got_missed = false, got_lion = false;
+    for (int i = 0; i < 3000 && !(got_missed && got_lion); i++) {
+        while (ttb_client_poll_event(c, &ev)) {
+            if (ev.kind == TTB_EVENT_MISSED) {
+                missed = ev;
+                got_missed = true;
+            }
+            if (ev.kind == TTB_EVENT_GIFT && ev.seq == 6)
+                got_lion = true;
+        }
+        sleep_ms(1);
+    }
+    cr_assert(got_missed, "a TTB_EVENT_MISSED");
+    cr_assert(got_lion, "the events after the gap are taken");
+    cr_assert_eq(missed.count, 4);
+    cr_assert_str_eq(missed.text, "4 events were missed (the server no longer had them)");
+    ttb_event recent[5];
+    size_t n = ttb_client_recent_events(c, recent, 5);
+    cr_assert_eq(n, 3, "gift, the gap, gift");
+    cr_assert_eq(recent[1].kind, TTB_EVENT_MISSED, "the gap is in the log, between the gifts");
+    cr_assert_eq(recent[1].count, 4);
+    ttb_client_destroy(c);
+}

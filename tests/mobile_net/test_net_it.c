@@ -81,6 +81,9 @@ typedef struct got {
     int last_error;
     char tts_url[600];
     char sound_url[600];
+    unsigned gaps;
+    int gap_missed;
+    char gap_text[TTB__MESSAGE_SIZE];
 } got;
 
 static void drain(ttb__conn *c, got *g) {
@@ -104,6 +107,11 @@ static void drain(ttb__conn *c, got *g) {
             if (ev.msg.payload.audio.last) g->audio_last++;
             break;
         case TTB__NET_HELLO: g->hellos++; break;
+        case TTB__NET_GAP:
+            g->gaps++;
+            g->gap_missed = ev.code;
+            snprintf(g->gap_text, sizeof g->gap_text, "%s", ev.text);
+            break;
         case TTB__NET_ERROR:
             if (getenv("NET_IT_VERBOSE")) fprintf(stderr, "[net_it] error %d: %s\n", ev.code, ev.text);
             g->errors++;
@@ -247,6 +255,42 @@ Test(net_it, forced_disconnects_lose_nothing_and_repeat_nothing, .timeout = 180)
     ttb__conn_get_stats(c, &st);
     cr_assert_eq(st.reconnects, 3, "%llu", (unsigned long long)st.reconnects);
     cr_assert(st.attempts >= 4);
+    ttb__conn_destroy(c);
+    it_proxy_stop(&p);
+    free(g);
+}
+
+/* The server keeps 3 events (--history 3); the client is away for 6: the
+ * resume says that 3 were missed and the last 3 arrive. */
+Test(net_it, a_resume_past_the_history_says_how_many_were_missed, .timeout = 120) {
+    NEED_SERVER();
+    it_srv_stop(&S);
+    const char *extra[] = {"--history", "3", NULL};
+    it_srv_start(&S, extra);
+    it_new_key(&S, key, sizeof key);
+    int rc = ttb__login(ttb__http_lws, NULL, S.url, key, "net-it", 0, &L);
+    cr_assert_eq(rc, TTB_OK, "login: %s", L.message);
+    it_proxy p;
+    it_proxy_start(&p, S.port);
+    ttb__conn *c = connect_to(p.url, L.ws_token, false);
+    got *g = calloc(1, sizeof *g);
+    cr_assert(wait_state(c, g, TTB_STATE_CONNECTED, 10000), "not connected");
+    for (int i = 0; i < 2; i++) cr_assert_eq(it_gift(&S, L.user_id, "Rose", 1), 202);
+    cr_assert(wait_events(c, g, 2, 20000));
+    it_proxy_refuse(&p, true);
+    it_proxy_cut(&p);
+    cr_assert(wait_state(c, g, TTB_STATE_RECONNECTING, 5000), "the reset was not noticed");
+    for (int i = 0; i < 6; i++) cr_assert_eq(it_gift(&S, L.user_id, "Lion", 1), 202); /* 3..8 */
+    it_proxy_refuse(&p, false);
+    cr_assert(wait_state(c, g, TTB_STATE_CONNECTED, 40000), "no reconnect");
+    cr_assert(wait_events(c, g, 5, 20000), "%u events", g->n);
+    sleep_ms(200);
+    drain(c, g);
+    cr_assert_eq(g->gaps, 1);
+    cr_assert_eq(g->gap_missed, 3, "seqs 3, 4 and 5: %s", g->gap_text);
+    cr_assert_str_eq(g->gap_text, "3 events were missed (the server no longer had them)");
+    cr_assert_eq(g->n, 5);
+    for (unsigned i = 2; i < 5; i++) cr_assert_eq(g->seq[i], 4 + i, "event %u: seq %llu", i, (unsigned long long)g->seq[i]);
     ttb__conn_destroy(c);
     it_proxy_stop(&p);
     free(g);
