@@ -168,7 +168,10 @@ TTB_EXPORT int ttb_client_get_token(const ttb_client *c, char *out, size_t cap);
 
 /* Starts the background network thread: connect to /ws/{token}, keep alive
  * with pings, reconnect with exponential backoff (0.5 s .. 30 s, jitter) and
- * resume with ?since=<last seq> so nothing is lost or repeated. Idempotent
+ * resume with ?since=<last seq>: nothing is repeated, and nothing is lost that
+ * the server still holds (each channel's last events, kept across server
+ * restarts); events it no longer holds are reported as one TTB_EVENT_MISSED
+ * saying how many. Idempotent
  * (TTB_OK when already started). TTB_ERR_STATE when there is no token.
  * If the server refuses the token (AUTH/EXPIRED/REVOKED) the thread emits a
  * TTB_EVENT_ERROR, deletes the token and stops retrying (state DISCONNECTED). */
