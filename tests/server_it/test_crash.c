@@ -39,7 +39,7 @@ static void teardown(void)
   srv_cleanup(&S);
 }
 
-TestSuite(crash, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(crash, .init = setup, .fini = teardown, .timeout = 240);
 
 /* POST /ingest/events that does not fail the test when the server is gone:
  * the HTTP status, or -1 (refused, reset, no answer). */
@@ -86,10 +86,11 @@ static int post_raw(int port, const char *json)
   return status;
 }
 
-/* Event i of the stream: every 4th a chat "c<i>", the others gifts "G<i>". */
+/* Event i of the stream: every 8th a chat "c<i>" (each needs its speech
+ * made, again after the restart), the others gifts "G<i>". */
 static int event_json(char *out, size_t cap, int i)
 {
-  if (i % 4 == 0)
+  if (i % 8 == 0)
     return snprintf(out, cap, "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"c%d\"}",
                     user, i);
   return snprintf(out, cap,
@@ -157,15 +158,22 @@ static int drain(ws *w, seen *sn, int timeout_ms)
   }
 }
 
+/* Kills the server once `posted` events were sent (then a few hundred
+ * microseconds more, to land inside a request). */
 typedef struct killer {
   pid_t pid;
-  int delay_ms;
+  int after;
+  int extra_us;
+  _Atomic int posted;
 } killer;
 
 static void *kill_later(void *arg)
 {
   killer *k = arg;
-  struct timespec ts = {k->delay_ms / 1000, (long)(k->delay_ms % 1000) * 1000000L};
+  struct timespec ms = {0, 1000000L};
+  while (k->posted < k->after)
+    nanosleep(&ms, NULL);
+  struct timespec ts = {0, (long)k->extra_us * 1000L};
   nanosleep(&ts, NULL);
   kill(k->pid, SIGKILL);
   return NULL;
@@ -189,9 +197,14 @@ Test(crash, kill_9_mid_ingest_loses_nothing_acknowledged)
   char m[4096];
   cr_assert(ws_text(&w, m, sizeof m, 5000)); /* hello */
 
-  /* ingest batches of 1..5 events while a thread kills the server */
+  /* ingest batches of 1..5 events while a thread kills the server after a
+   * random 200..800 of them */
   unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-  killer k = {S.pid, 300 + (int)(rand_r(&seed) % 700)};
+  static killer k;
+  k.pid = S.pid;
+  k.after = 200 + (int)(rand_r(&seed) % 600);
+  k.extra_us = (int)(rand_r(&seed) % 1000);
+  k.posted = 0;
   pthread_t th;
   cr_assert_eq(pthread_create(&th, NULL, kill_later, &k), 0);
   static char body[1 << 16];
@@ -210,6 +223,7 @@ Test(crash, kill_9_mid_ingest_loses_nothing_acknowledged)
       bad++;
     }
     next += n;
+    k.posted = next - 1;
     drain(&w, &sn, 0);
   }
   pthread_join(th, NULL);
@@ -234,9 +248,13 @@ Test(crash, kill_9_mid_ingest_loses_nothing_acknowledged)
   cr_expect(strstr(m, "\"resume_gap\":false") != NULL, "%s", m);
   cr_expect(json_num(m, "last_seq") >= last, "the seq went back: %s (had %lld)", m, last);
 
-  /* wait until every acknowledged event is there (restored chats need their speech again) */
-  for (int tries = 0; tries < 150; tries++) {
+  /* wait until every acknowledged event is there: restored chats need their
+   * speech made again, which takes a while (longer under sanitizers); give
+   * up only when nothing came for 20 s */
+  for (int idle = 0; idle < 200;) {
+    int had = sn.n;
     drain(&w, &sn, 100);
+    idle = sn.n > had ? 0 : idle + 1;
     bool all = true;
     for (int i = 1; i < next && all; i++)
       if (acked[i] && sn.count_of[i] == 0)
