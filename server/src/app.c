@@ -66,6 +66,7 @@ struct ttb_app {
   int64_t ended_check;     /* sessions ended since this (unix s) are looked for next tick */
   ttb_journal *journal;    /* DATA/events.journal; NULL with --journal no */
   uint64_t streaks_gen;    /* the gift streaks' generation last journaled */
+  uint64_t replay_seen_ms; /* the dedup clock of the last event id restored */
   h2o_timeout_t commit_to; /* zero delay: commits at the end of the loop's turn */
   h2o_timeout_entry_t commit_entry;
   unsigned ticks;
@@ -453,11 +454,26 @@ typedef struct chat_job {
 
 /* ------------------------------------------------------------ the journal */
 
+static uint64_t dedup_ms(void);
+
+/* Unix time in ms: the journal's ingest ids carry it (the dedup's own clock
+ * is monotonic, which a restart does not keep). */
+static uint64_t wall_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* What the journal's compaction keeps: the hub's state and the streaks. */
 static void journal_dump(void *arg, ttb_journal *j)
 {
   ttb_app *app = arg;
   ttb_hub_dump(app->hub, j);
+  /* the ingest ids still within the dedup window */
+  uint64_t now = wall_ms(), window = (uint64_t)app->cfg.ingest_dedup_s * 1000u;
+  if (window)
+    ttb_journal_carry(j, TTB_JREC_SEEN, now > window ? now - window : 0);
   uint8_t *b = NULL;
   size_t n = 0;
   ttb_jrec r = {.type = TTB_JREC_STREAKS};
@@ -605,7 +621,17 @@ static void on_restore_chat(void *arg, ttb_pending *p, const char *channel, cons
 static void on_replay(void *arg, const ttb_jrec *r)
 {
   ttb_app *app = arg;
-  if (r->type == TTB_JREC_STREAKS) { /* the newest snapshot counts */
+  if (r->type == TTB_JREC_SEEN) { /* back into the dedup window, as old as it was */
+    uint64_t now = wall_ms(), age = now > r->seq ? now - r->seq : 0;
+    if (age >= (uint64_t)app->cfg.ingest_dedup_s * 1000u)
+      return;
+    uint64_t mono = dedup_ms(), at = mono > age ? mono - age : 0;
+    if (at < app->replay_seen_ms) /* the dedup's clock never goes back */
+      at = app->replay_seen_ms;
+    app->replay_seen_ms = at;
+    if (ttb_dedup_add(app->dedup, r->channel, r->text, at) != 0)
+      fprintf(stderr, "ttboost-server: journal: an event id was not restored: out of memory\n");
+  } else if (r->type == TTB_JREC_STREAKS) { /* the newest snapshot counts */
     if (ttb_svc_streaks_load(app->svc, r->data, r->len) != 0)
       fprintf(stderr, "ttboost-server: journal: a gift streak snapshot could not be read\n");
   } else if (ttb_hub_replay(app->hub, r) != 0) {
@@ -656,8 +682,14 @@ static bool duplicate(ttb_app *app, const char *channel, const char *id)
 /* Remembers an accepted event's id for the dedup window. */
 static void remember(ttb_app *app, const char *channel, const char *id)
 {
-  if (id != NULL && id[0] != '\0' && ttb_dedup_add(app->dedup, channel, id, dedup_ms()) != 0)
+  if (id == NULL || id[0] == '\0')
+    return;
+  if (ttb_dedup_add(app->dedup, channel, id, dedup_ms()) != 0)
     fprintf(stderr, "ttboost-server: ingest: an event id was not remembered: out of memory\n");
+  /* and in the journal, so that the window survives a restart */
+  ttb_jrec r = {.type = TTB_JREC_SEEN, .channel = channel, .text = id, .seq = wall_ms()};
+  if (app->journal && app->cfg.ingest_dedup_s && ttb_journal_add(app->journal, &r) != 0)
+    app->metrics.journal_errors++;
 }
 
 /* Checks and publishes one ingest event; false with code and message set.
@@ -1546,13 +1578,13 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
-  if (cfg->journal && journal_start(app, err, errlen) != 0)
-    goto fail;
   app->dedup = ttb_dedup_create((uint64_t)cfg->ingest_dedup_s * 1000u, cfg->ingest_dedup_max);
   if (app->dedup == NULL) {
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
+  if (cfg->journal && journal_start(app, err, errlen) != 0) /* after the dedup: it refills it */
+    goto fail;
   app->ended_check = (int64_t)time(NULL);
   if (cfg->tiktok) {
     ttb_tiktok_opts o;

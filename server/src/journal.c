@@ -130,6 +130,10 @@ static int add_record(buf *b, const ttb_jrec *r)
     case TTB_JREC_STREAKS:
       put_bytes(b, r->data, r->len);
       break;
+    case TTB_JREC_SEEN:
+      put_u64(b, r->seq);
+      put_str(b, r->text);
+      break;
     }
   }
   size_t plen = b->len - at - 8;
@@ -242,6 +246,10 @@ static bool dispatch(const uint8_t *p, size_t n, ttb_journal_replay_fn fn, void 
     break;
   case TTB_JREC_STREAKS:
     rec.data = rd_bytes(&r, &rec.len);
+    break;
+  case TTB_JREC_SEEN:
+    rec.seq = rd_u(&r, 8);
+    text = rd_str(&r);
     break;
   default:
     r.bad = true;
@@ -493,4 +501,38 @@ int ttb_journal_compact(ttb_journal *j, void (*dump)(void *arg, ttb_journal *j),
   j->base_size = nb.len;
   free(nb.p);
   return 0;
+}
+
+/* carry's filter, through the replay interface */
+typedef struct carry {
+  ttb_journal *j;
+  ttb_jrec_type type;
+  uint64_t min_seq;
+  bool failed;
+} carry;
+
+static void carry_one(void *arg, const ttb_jrec *r)
+{
+  carry *c = arg;
+  if (r->type == c->type && r->seq >= c->min_seq && add_record(c->j->target, r) != 0)
+    c->failed = true;
+}
+
+int ttb_journal_carry(ttb_journal *j, ttb_jrec_type type, uint64_t min_seq)
+{
+  uint8_t *data = NULL;
+  size_t n = 0;
+  if (j->target == &j->pend || read_all(j->fd, &data, &n) != 0) {
+    j->dump_failed = true;
+    return -1;
+  }
+  if (n > j->durable)
+    n = (size_t)j->durable; /* a failed attempt's partial write is not part of it */
+  carry c = {j, type, min_seq, false};
+  if (n > MAGIC_LEN)
+    scan(data + MAGIC_LEN, n - MAGIC_LEN, carry_one, &c);
+  free(data);
+  if (c.failed)
+    j->dump_failed = true;
+  return c.failed ? -1 : 0;
 }

@@ -30,6 +30,7 @@ typedef enum ttb_jrec_type {
   TTB_JREC_QUEUED = 3,  /* channel, fifo, chat, user, text, url, count: accepted, not yet out */
   TTB_JREC_DROPPED = 4, /* channel, fifo: the item left the queue without an event */
   TTB_JREC_STREAKS = 5, /* data = the open gift streaks (streak.h), the last one counts */
+  TTB_JREC_SEEN = 6,    /* channel, text = an ingest event id accepted, seq = when (Unix ms) */
 } ttb_jrec_type;
 
 /* One record. Strings are NUL-terminated; pointers are valid during the
@@ -37,7 +38,7 @@ typedef enum ttb_jrec_type {
 typedef struct ttb_jrec {
   ttb_jrec_type type;
   const char *channel;
-  uint64_t seq;  /* EVENT; CHANNEL: the channel's newest seq */
+  uint64_t seq;  /* EVENT; CHANNEL: the channel's newest seq; SEEN: Unix ms */
   uint64_t fifo; /* EVENT, QUEUED, DROPPED: the item's place in the channel's queue;
                     CHANNEL: every item up to this one is out */
   bool chat;     /* EVENT, QUEUED: a chat, else a gift */
@@ -82,6 +83,11 @@ bool ttb_journal_wants_compaction(const ttb_journal *j);
  * err (the old file stays in use). */
 int ttb_journal_compact(ttb_journal *j, void (*dump)(void *arg, ttb_journal *j), void *arg,
                         char *err, size_t errlen);
+
+/* During ttb_journal_compact's dump only: copies into the new file the
+ * records of `type` of the current one whose seq is at least min_seq (e.g.
+ * the SEEN ids still within their window). -1 on no memory or a read error. */
+int ttb_journal_carry(ttb_journal *j, ttb_jrec_type type, uint64_t min_seq);
 
 /* The file's size in bytes (for metrics and tests). */
 uint64_t ttb_journal_size(const ttb_journal *j);

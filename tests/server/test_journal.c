@@ -66,6 +66,9 @@ static void collect(void *arg, const ttb_jrec *r)
   case TTB_JREC_STREAKS:
     snprintf(l, 256, "streaks %zu", r->len);
     break;
+  case TTB_JREC_SEEN:
+    snprintf(l, 256, "seen %s %s at %llu", r->channel, r->text, (unsigned long long)r->seq);
+    break;
   }
 }
 
@@ -211,6 +214,38 @@ Test(journal, compaction_keeps_what_the_dump_gives)
   cr_assert_str_eq(g.lines[0], "channel a seq=100 fifo=120");
   cr_assert_str_eq(g.lines[1], "event a seq=100 fifo=100 chat=0 data=newest");
   cr_assert_str_eq(g.lines[2], "event a seq=101 fifo=101 chat=1 data=after");
+  ttb_journal_close(j);
+}
+
+static void dump_carrying_seen(void *arg, ttb_journal *j)
+{
+  (void)arg;
+  add_event(j, "a", 7, "kept");
+  cr_assert_eq(ttb_journal_carry(j, TTB_JREC_SEEN, 2000), 0);
+}
+
+Test(journal, compaction_carries_the_ids_still_in_their_window)
+{
+  got g;
+  ttb_journal *j = open_j(&g);
+  const char *ids[] = {"old-1", "old-2", "new-1", "new-2"};
+  for (int i = 0; i < 4; i++) {
+    ttb_jrec r = {.type = TTB_JREC_SEEN, .channel = i % 2 ? "b" : "a", .text = ids[i],
+                  .seq = 1000u * (uint64_t)(i + 1)};
+    cr_assert_eq(ttb_journal_add(j, &r), 0);
+    add_event(j, "a", (uint64_t)i + 1, "e");
+    sync_j(j);
+  }
+  char err[256] = "";
+  cr_assert_eq(ttb_journal_carry(j, TTB_JREC_SEEN, 0), -1, "only inside a compaction");
+  cr_assert_eq(ttb_journal_compact(j, dump_carrying_seen, NULL, err, sizeof err), 0, "%s", err);
+  ttb_journal_close(j);
+  j = open_j(&g);
+  cr_assert_eq(g.n, 4);
+  cr_assert_str_eq(g.lines[0], "event a seq=7 fifo=7 chat=1 data=kept");
+  cr_assert_str_eq(g.lines[1], "seen b old-2 at 2000");
+  cr_assert_str_eq(g.lines[2], "seen a new-1 at 3000");
+  cr_assert_str_eq(g.lines[3], "seen b new-2 at 4000");
   ttb_journal_close(j);
 }
 

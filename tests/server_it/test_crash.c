@@ -3,8 +3,10 @@
  * the server killed with SIGKILL in the middle of ingest, restarted on the
  * same data dir, and a client resuming with ?since=<last seen> gets every
  * event whose ingest was acknowledged (202) exactly once, in order, and the
- * seqs go on above the old ones. Also: an open gift streak survives, and a
- * resume older than the history says how many events were missed.
+ * seqs go on above the old ones; the batch whose answer the kill lost is
+ * retried with the same ids and arrives once too. Also: an open gift streak
+ * survives, a retry after a restart is still a duplicate, and a resume older
+ * than the history says how many events were missed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -91,11 +93,13 @@ static int post_raw(int port, const char *json)
 static int event_json(char *out, size_t cap, int i)
 {
   if (i % 8 == 0)
-    return snprintf(out, cap, "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"c%d\"}",
-                    user, i);
+    return snprintf(out, cap,
+                    "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"c%d\",\"id\":\"e%d\"}",
+                    user, i, i);
   return snprintf(out, cap,
-                  "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1}",
-                  user, i);
+                  "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1,"
+                  "\"id\":\"e%d\"}",
+                  user, i, i);
 }
 
 /* A batch of n events from `first`, as a JSON array. */
@@ -208,13 +212,17 @@ Test(crash, kill_9_mid_ingest_loses_nothing_acknowledged)
   pthread_t th;
   cr_assert_eq(pthread_create(&th, NULL, kill_later, &k), 0);
   static char body[1 << 16];
-  int next = 1, nacked = 0, bad = 0;
+  int next = 1, nacked = 0, bad = 0, lost_first = 0, lost_n = 0;
   while (next < MAX_IDS - 10) {
     int n = 1 + (int)(rand_r(&seed) % 5);
     batch_json(body, sizeof body, next, n);
     int st = post_raw(S.port, body);
-    if (st < 0)
-      break; /* the server is gone */
+    if (st < 0) { /* the server is gone: this batch's answer was lost */
+      lost_first = next;
+      lost_n = n;
+      next += n;
+      break;
+    }
     if (st == 202) {
       for (int i = 0; i < n; i++)
         acked[next + i] = true;
@@ -247,6 +255,13 @@ Test(crash, kill_9_mid_ingest_loses_nothing_acknowledged)
   cr_assert(strstr(m, "\"type\":\"hello\"") != NULL, "%s", m);
   cr_expect(strstr(m, "\"resume_gap\":false") != NULL, "%s", m);
   cr_expect(json_num(m, "last_seq") >= last, "the seq went back: %s (had %lld)", m, last);
+  /* the source retries the batch whose answer it lost (same ids): what of it
+   * was journaled is a duplicate now, the rest is taken */
+  cr_assert(lost_n > 0);
+  batch_json(body, sizeof body, lost_first, lost_n);
+  cr_assert_eq(post_raw(S.port, body), 202);
+  for (int i = 0; i < lost_n; i++)
+    acked[lost_first + i] = true;
 
   /* wait until every acknowledged event is there: restored chats need their
    * speech made again, which takes a while (longer under sanitizers); give
@@ -265,11 +280,9 @@ Test(crash, kill_9_mid_ingest_loses_nothing_acknowledged)
   drain(&w, &sn, 300);
 
   for (int i = 1; i < next; i++) {
-    if (acked[i])
-      cr_expect_eq(sn.count_of[i], 1, "acknowledged event %d arrived %d times (%d before the kill, %d in all)",
-                   i, sn.count_of[i], before, sn.n);
-    else
-      cr_expect_leq(sn.count_of[i], 1, "event %d arrived %d times", i, sn.count_of[i]);
+    cr_assert(acked[i]);
+    cr_expect_eq(sn.count_of[i], 1, "acknowledged event %d arrived %d times (%d before the kill, %d in all)",
+                 i, sn.count_of[i], before, sn.n);
   }
   for (int i = 1; i < sn.n; i++) {
     cr_expect_gt(sn.seq[i], sn.seq[i - 1], "seq out of order at %d: %lld after %lld", i, sn.seq[i],
@@ -370,5 +383,35 @@ Test(crash, a_resume_older_than_the_history_says_how_many_were_missed)
   cr_assert(ws_text(&w, m, sizeof m, 5000));
   cr_expect(strstr(m, "\"resume_gap\":true") != NULL, "%s", m);
   cr_expect_eq(json_num(m, "missed"), -1, "%s", m);
+  ws_close(&w);
+}
+
+Test(crash, a_retry_after_a_kill_is_still_a_duplicate)
+{
+  char body[1024];
+  snprintf(body, sizeof body,
+           "[{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G1\",\"count\":1,\"id\":\"e-1\"},"
+           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G2\",\"count\":1,\"id\":\"e-2\"}]",
+           user, user);
+  http_resp r;
+  cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);
+  http_free(&r);
+  /* the answer was lost to the source: it retries after the server came back */
+  kill(S.pid, SIGKILL);
+  waitpid(S.pid, NULL, 0);
+  srv_start(&S, NULL, true);
+  cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);
+  cr_expect(strstr(r.body, "\"duplicates\":2") != NULL, "%s", r.body);
+  http_free(&r);
+  ws w;
+  open_ws(&w, "?since=0");
+  static seen sn;
+  memset(&sn, 0, sizeof sn);
+  char m[4096];
+  cr_assert(ws_text(&w, m, sizeof m, 5000)); /* hello */
+  drain(&w, &sn, 1500);
+  cr_expect_eq(sn.n, 2, "%d events", sn.n);
+  cr_expect_eq(sn.count_of[1], 1);
+  cr_expect_eq(sn.count_of[2], 1);
   ws_close(&w);
 }
