@@ -268,7 +268,61 @@ static bool tts_bucket_take(ttb_app *app, const char *token, uint32_t *retry_s)
   return false;
 }
 
+/* ------------------------------------------------------- database waits */
+
+/* A request waiting for the database thread (svc.h's async calls). Its
+ * guard lives in the request's pool: when the client goes away first, the
+ * pool's disposal detaches it and the answer is dropped. */
+typedef struct db_wait db_wait;
+typedef struct db_guard {
+  db_wait *w;
+} db_guard;
+struct db_wait {
+  ttb_app *app;
+  h2o_req_t *req; /* NULL once the client is gone */
+  db_guard *guard;
+  char addr[48];  /* login: the peer, for the failed-login limit */
+  bool has_since; /* the socket: ?since= */
+  uint64_t since;
+  char handle[32]; /* PUT /me/tiktok */
+  char user[64];
+  bool put;
+  char token[128]; /* the bearer, while it is needed (zeroed at the end) */
+};
+
+static void on_db_guard_dispose(void *p)
+{
+  db_guard *g = p;
+  if (g->w)
+    g->w->req = NULL;
+}
+
+static db_wait *db_wait_new(ttb_app *app, h2o_req_t *req)
+{
+  db_wait *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return NULL;
+  w->app = app;
+  w->req = req;
+  w->guard = h2o_mem_alloc_shared(&req->pool, sizeof *w->guard, on_db_guard_dispose);
+  w->guard->w = w;
+  return w;
+}
+
+/* Frees w; returns its request, or NULL when the client went away. */
+static h2o_req_t *db_wait_end(db_wait *w)
+{
+  h2o_req_t *req = w->req;
+  if (req)
+    w->guard->w = NULL;
+  sodium_memzero(w->token, sizeof w->token);
+  free(w);
+  return req;
+}
+
 /* ------------------------------------------------------------------ login */
+
+static void on_login_done(void *arg, ttb_svc_status st, const char *user_id, const char *token_in);
 
 static int on_login(ttb_app *app, h2o_req_t *req)
 {
@@ -292,29 +346,52 @@ static int on_login(ttb_app *app, h2o_req_t *req)
     ttboost__v1__login_request__free_unpacked(lr, NULL);
     return reply_error(req, 400, "malformed", "license_key: required");
   }
-  char user_id[64], token[64];
-  ttb_svc_status st = ttb_svc_login(app->svc, lr->license_key, lr->device_id, user_id, token);
+  db_wait *w = db_wait_new(app, req);
+  if (w == NULL) {
+    ttboost__v1__login_request__free_unpacked(lr, NULL);
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  }
+  snprintf(w->addr, sizeof w->addr, "%s", addr);
+  ttb_svc_login_async(app->svc, lr->license_key, lr->device_id, on_login_done, w);
   ttboost__v1__login_request__free_unpacked(lr, NULL);
+  return 0; /* answered by on_login_done */
+}
+
+/* The login's answer from the database thread. */
+static void on_login_done(void *arg, ttb_svc_status st, const char *user_id_in, const char *token_in)
+{
+  db_wait *w = arg;
+  ttb_app *app = w->app;
   if (st != TTB_SVC_OK) {
     app->metrics.logins_failed++;
-    if (st == TTB_SVC_UNKNOWN) {
-      rs = rate_find(app, addr, true);
-      rs->failures++;
-    }
-    switch (st) {
-    case TTB_SVC_UNKNOWN:
-      return reply_error(req, 401, "unknown_key", "This license key is not known. Check it and try again.");
-    case TTB_SVC_EXPIRED:
-      return reply_error(req, 403, "expired", "This license has expired. Renew it to continue.");
-    case TTB_SVC_REVOKED:
-      return reply_error(req, 403, "revoked", "This license has been revoked.");
-    case TTB_SVC_DEVICE_LIMIT:
-      return reply_error(req, 403, "device_limit",
-                         "This license is already used on as many devices as it allows.");
-    default:
-      return reply_error(req, 500, "internal", "The server could not check the license. Try again.");
-    }
+    if (st == TTB_SVC_UNKNOWN)
+      rate_find(app, w->addr, true)->failures++;
   }
+  h2o_req_t *req = db_wait_end(w);
+  if (req == NULL)
+    return; /* the client is gone (a session made for it just goes unused) */
+  switch (st) {
+  case TTB_SVC_OK:
+    break;
+  case TTB_SVC_UNKNOWN:
+    reply_error(req, 401, "unknown_key", "This license key is not known. Check it and try again.");
+    return;
+  case TTB_SVC_EXPIRED:
+    reply_error(req, 403, "expired", "This license has expired. Renew it to continue.");
+    return;
+  case TTB_SVC_REVOKED:
+    reply_error(req, 403, "revoked", "This license has been revoked.");
+    return;
+  case TTB_SVC_DEVICE_LIMIT:
+    reply_error(req, 403, "device_limit", "This license is already used on as many devices as it allows.");
+    return;
+  default:
+    reply_error(req, 503, "busy", "The server could not check the license right now. Try again shortly.");
+    return;
+  }
+  char user_id[64], token[64];
+  snprintf(user_id, sizeof user_id, "%s", user_id_in);
+  snprintf(token, sizeof token, "%s", token_in);
   app->metrics.logins_ok++;
   Ttboost__V1__LoginResponse r = TTBOOST__V1__LOGIN_RESPONSE__INIT;
   r.status = "ok";
@@ -323,28 +400,46 @@ static int on_login(ttb_app *app, h2o_req_t *req)
   size_t n = 0;
   char *js = ttb_pbc_ttboost_v1_LoginResponse_to_json(&r, &n, NULL);
   sodium_memzero(token, sizeof token);
-  return reply_json(req, 200, js, n);
+  reply_json(req, 200, js, n);
 }
 
 /* POST /auth/logout (Authorization: Bearer <ws_token>): ends that session;
  * its sockets are closed with 4001 at the next tick. */
+static void on_logout_done(void *arg, ttb_svc_status st);
+
 static int on_logout(ttb_app *app, h2o_req_t *req)
 {
-  char token[128];
-  ttb_svc_status st = TTB_SVC_UNKNOWN;
-  if (bearer(req, token, sizeof token))
-    st = ttb_svc_logout(app->svc, token);
-  sodium_memzero(token, sizeof token);
-  if (st == TTB_SVC_FAILED)
-    return reply_error(req, 500, "internal", "The server could not end the session. Try again.");
-  if (st != TTB_SVC_OK)
+  db_wait *w = db_wait_new(app, req);
+  if (w == NULL)
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  if (!bearer(req, w->token, sizeof w->token)) {
+    db_wait_end(w);
     return reply_error(req, 401, "unauthorized",
                        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+  }
+  ttb_svc_logout_async(app->svc, w->token, on_logout_done, w); /* forgets its cached answer too */
+  return 0; /* answered by on_logout_done */
+}
+
+static void on_logout_done(void *arg, ttb_svc_status st)
+{
+  h2o_req_t *req = db_wait_end(arg);
+  if (req == NULL)
+    return;
+  if (st == TTB_SVC_FAILED) {
+    reply_error(req, 503, "busy", "The server could not end the session right now. Try again shortly.");
+    return;
+  }
+  if (st != TTB_SVC_OK) {
+    reply_error(req, 401, "unauthorized",
+                "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    return;
+  }
   Ttboost__V1__LogoutResponse r = TTBOOST__V1__LOGOUT_RESPONSE__INIT;
   r.status = "ok";
   size_t n = 0;
   char *js = ttb_pbc_ttboost_v1_LogoutResponse_to_json(&r, &n, NULL);
-  return reply_json(req, 200, js, n);
+  reply_json(req, 200, js, n);
 }
 
 /* -------------------------------------------------------------------- TTS */
@@ -394,15 +489,48 @@ static void on_tts_done(void *arg, const char *id, const char *path)
   free(job);
 }
 
+static int tts_go(ttb_app *app, h2o_req_t *req, const char *token);
+
+static void on_tts_session(void *arg, ttb_svc_status st, const char *user, int64_t session_id)
+{
+  db_wait *w = arg;
+  ttb_app *app = w->app;
+  char token[128];
+  snprintf(token, sizeof token, "%s", w->token);
+  (void)user;
+  (void)session_id;
+  h2o_req_t *req = db_wait_end(w);
+  if (req == NULL)
+    ;
+  else if (st == TTB_SVC_FAILED)
+    reply_error(req, 503, "busy", "The server could not check the token right now. Try again shortly.");
+  else if (st != TTB_SVC_OK)
+    reply_error(req, 401, "unauthorized",
+                "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+  else
+    tts_go(app, req, token);
+  sodium_memzero(token, sizeof token);
+}
+
 static int on_tts(ttb_app *app, h2o_req_t *req)
 {
-  char token[128], user[64];
-  if (!bearer(req, token, sizeof token) || ttb_svc_session(app->svc, token, user) != TTB_SVC_OK)
+  db_wait *w = db_wait_new(app, req);
+  if (w == NULL)
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  if (!bearer(req, w->token, sizeof w->token)) {
+    db_wait_end(w);
     return reply_error(req, 401, "unauthorized",
                        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+  }
+  ttb_svc_session_async(app->svc, w->token, on_tts_session, w);
+  return 0; /* answered by on_tts_session */
+}
+
+/* /tts/generate for a checked token: its bucket, then the speech. */
+static int tts_go(ttb_app *app, h2o_req_t *req, const char *token)
+{
   uint32_t retry_s = 0;
   bool allowed = tts_bucket_take(app, token, &retry_s);
-  sodium_memzero(token, sizeof token);
   if (!allowed) {
     app->metrics.tts_rate_limited++;
     char ra[16];
@@ -883,9 +1011,12 @@ static bool is_protobuf(h2o_req_t *req)
 /* POST /ingest/events: a channel's ingest token posts to that channel
  * only (403 for the whole request when an item names another); the
  * operator's secret posts to any. */
+static void on_ingest_token(void *arg, ttb_svc_status st, const char *channel);
+static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char *scope);
+
 static int on_ingest(ttb_app *app, h2o_req_t *req)
 {
-  char secret[160], scope_buf[64] = "";
+  char secret[160];
   uint8_t h[crypto_generichash_BYTES];
   bool given = bearer(req, secret, sizeof secret);
   if (given)
@@ -893,17 +1024,41 @@ static int on_ingest(ttb_app *app, h2o_req_t *req)
   else
     randombytes_buf(h, sizeof h);
   bool op_secret = sodium_memcmp(h, app->secret_hash, sizeof h) == 0;
-  ttb_svc_status ts = TTB_SVC_UNKNOWN;
-  if (!op_secret && given)
-    ts = ttb_svc_ingest_token(app->svc, secret, scope_buf);
+  if (op_secret || !given) {
+    sodium_memzero(secret, sizeof secret);
+    return ingest_go(app, req, op_secret ? TTB_SVC_OK : TTB_SVC_UNKNOWN, NULL);
+  }
+  /* an ingest token: its channel, from the database thread (cached) */
+  db_wait *w = db_wait_new(app, req);
+  if (w == NULL) {
+    sodium_memzero(secret, sizeof secret);
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  }
+  ttb_svc_ingest_token_async(app->svc, secret, on_ingest_token, w);
   sodium_memzero(secret, sizeof secret);
+  return 0; /* answered by on_ingest_token */
+}
+
+static void on_ingest_token(void *arg, ttb_svc_status st, const char *channel)
+{
+  h2o_req_t *req = ((db_wait *)arg)->req;
+  ttb_app *app = ((db_wait *)arg)->app;
+  char scope[64];
+  snprintf(scope, sizeof scope, "%s", channel);
+  if (db_wait_end(arg) != NULL)
+    ingest_go(app, req, st, scope);
+}
+
+/* POST /ingest/events once the bearer is known: st TTB_SVC_OK with scope
+ * NULL for the operator's secret, with scope the channel of an ingest token. */
+static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char *scope)
+{
   if (ts == TTB_SVC_FAILED)
-    return reply_error(req, 500, "internal", "The server could not check the ingest token. Try again.");
-  if (!op_secret && ts != TTB_SVC_OK)
+    return reply_error(req, 503, "busy", "The server could not check the ingest token right now. Try again shortly.");
+  if (ts != TTB_SVC_OK)
     return reply_error(req, 401, "unauthorized",
                        "A valid ingest token (or the operator's ingest secret) is needed: "
                        "Authorization: Bearer <token>.");
-  const char *scope = op_secret ? NULL : scope_buf;
   if (scope != NULL && names_other_channel(req, is_protobuf(req), scope)) {
     char msg[200];
     snprintf(msg, sizeof msg, "This ingest token posts to channel %s only; an item names another channel.",
@@ -997,13 +1152,16 @@ static int on_ingest(ttb_app *app, h2o_req_t *req)
 
 /* ---------------------------------------------------------------- socket */
 
+static void on_ws_session(void *arg, ttb_svc_status st, const char *user, int64_t login);
+static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *user, int64_t login,
+                 bool has_since, uint64_t since);
+
 static int on_ws(ttb_app *app, h2o_req_t *req)
 {
   h2o_iovec_t path = req->path_normalized;
   const char *token = path.base + 4;
   size_t tlen = path.len - 4;
-  char tok[80], user[64];
-  int64_t login = 0;
+  char tok[80];
   bool has_since = false;
   uint64_t since = 0;
   if (req->query_at != SIZE_MAX) {
@@ -1028,13 +1186,36 @@ static int on_ws(ttb_app *app, h2o_req_t *req)
       }
     }
   }
-  ttb_svc_status st = TTB_SVC_UNKNOWN;
-  if (tlen > 0 && tlen < sizeof tok && memchr(token, '/', tlen) == NULL) {
-    memcpy(tok, token, tlen);
-    tok[tlen] = '\0';
-    st = ttb_svc_session_id(app->svc, tok, user, &login);
-    sodium_memzero(tok, sizeof tok);
-  }
+  if (tlen == 0 || tlen >= sizeof tok || memchr(token, '/', tlen) != NULL)
+    return ws_go(app, req, TTB_SVC_UNKNOWN, "", 0, false, 0);
+  db_wait *w = db_wait_new(app, req);
+  if (w == NULL)
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  memcpy(w->token, token, tlen);
+  w->token[tlen] = '\0';
+  w->has_since = has_since;
+  w->since = since;
+  ttb_svc_session_async(app->svc, w->token, on_ws_session, w);
+  return 0; /* answered by on_ws_session */
+}
+
+static void on_ws_session(void *arg, ttb_svc_status st, const char *user, int64_t login)
+{
+  db_wait *w = arg;
+  ttb_app *app = w->app;
+  bool has_since = w->has_since;
+  uint64_t since = w->since;
+  h2o_req_t *req = db_wait_end(w);
+  if (req != NULL)
+    ws_go(app, req, st, user, login, has_since, since);
+}
+
+/* The socket of a checked token: refused with a close code, or accepted. */
+static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *user, int64_t login,
+                 bool has_since, uint64_t since)
+{
+  if (st == TTB_SVC_FAILED)
+    return reply_error(req, 503, "busy", "The server could not check the token right now. Try again shortly.");
   if (st != TTB_SVC_OK) {
     uint16_t code = st == TTB_SVC_EXPIRED || st == TTB_SVC_REVOKED ? TTB_WS_REVOKED : TTB_WS_UNAUTHORIZED;
     const char *err = st == TTB_SVC_REVOKED ? "revoked" : st == TTB_SVC_EXPIRED ? "expired" : "unauthorized";
@@ -1158,45 +1339,110 @@ static int reply_tiktok(ttb_app *app, h2o_req_t *req, const char *user, const ch
 }
 
 /* GET and PUT /me/tiktok (Authorization: Bearer <ws_token>). */
+static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user, int64_t session_id);
+static void on_me_tiktok_saved(void *arg, ttb_svc_status st);
+static void on_me_tiktok_synced(void *arg, ttb_svc_status st);
+
 static int on_me_tiktok(ttb_app *app, h2o_req_t *req, bool put)
 {
-  char token[128], user[64];
-  if (!bearer(req, token, sizeof token) || ttb_svc_session(app->svc, token, user) != TTB_SVC_OK) {
-    sodium_memzero(token, sizeof token);
+  db_wait *w = db_wait_new(app, req);
+  if (w == NULL)
+    return reply_error(req, 503, "busy", "The server is out of memory.");
+  w->put = put;
+  if (!bearer(req, w->token, sizeof w->token)) {
+    db_wait_end(w);
     return reply_error(req, 401, "unauthorized",
                        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   }
-  sodium_memzero(token, sizeof token);
+  ttb_svc_session_async(app->svc, w->token, on_me_tiktok_session, w);
+  return 0; /* answered by on_me_tiktok_session (and on_me_tiktok_saved) */
+}
+
+static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user, int64_t session_id)
+{
+  db_wait *w = arg;
+  ttb_app *app = w->app;
+  (void)session_id;
+  sodium_memzero(w->token, sizeof w->token);
+  h2o_req_t *req = w->req;
+  if (req == NULL || st != TTB_SVC_OK) {
+    db_wait_end(w);
+    if (req && st == TTB_SVC_FAILED)
+      reply_error(req, 503, "busy", "The server could not check the token right now. Try again shortly.");
+    else if (req)
+      reply_error(req, 401, "unauthorized",
+                  "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    return;
+  }
   char handle[32];
-  if (!put) {
-    if (ttb_svc_tiktok_get(app->svc, user, handle) == TTB_SVC_FAILED)
-      return reply_error(req, 500, "internal", "The server could not read the settings. Try again.");
-    return reply_tiktok(app, req, user, handle);
+  if (!w->put) {
+    /* what ttboost-admin set a moment ago shows: the snapshot is synced first */
+    snprintf(w->user, sizeof w->user, "%s", user);
+    ttb_svc_sync_async(app->svc, on_me_tiktok_synced, w);
+    return;
   }
   ttb_json_error err = {0};
   Ttboost__V1__TiktokSettings *ts =
       ttb_pbc_ttboost_v1_TiktokSettings_from_json(req->entity.base, req->entity.len, NULL, &err);
   if (ts == NULL) {
+    db_wait_end(w);
     char msg[256];
     snprintf(msg, sizeof msg, "The request is not valid: %s", err.msg);
-    return reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+    reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+    return;
   }
   char why[160];
   bool ok = ttb_tiktok_handle_parse(ts->username, handle, why, sizeof why);
   ttboost__v1__tiktok_settings__free_unpacked(ts, NULL);
   if (!ok) {
+    db_wait_end(w);
     char msg[200];
     snprintf(msg, sizeof msg, "username: %s", why);
-    return reply_error(req, 400, "invalid_username", msg);
+    reply_error(req, 400, "invalid_username", msg);
+    return;
   }
-  if (ttb_svc_tiktok_set(app->svc, user, handle) != TTB_SVC_OK)
-    return reply_error(req, 500, "internal", "The server could not save the settings. Try again.");
+  snprintf(w->user, sizeof w->user, "%s", user);
+  snprintf(w->handle, sizeof w->handle, "%s", handle);
+  ttb_svc_tiktok_set_async(app->svc, user, handle, on_me_tiktok_saved, w);
+}
+
+/* GET /me/tiktok: the snapshot is up to date (or the last known, the
+ * database being busy). */
+static void on_me_tiktok_synced(void *arg, ttb_svc_status st)
+{
+  db_wait *w = arg;
+  ttb_app *app = w->app;
+  (void)st;
+  char user[64], handle[32];
+  snprintf(user, sizeof user, "%s", w->user);
+  h2o_req_t *req = db_wait_end(w);
+  if (req == NULL)
+    return;
+  ttb_svc_tiktok_get(app->svc, user, handle); /* "" when none */
+  reply_tiktok(app, req, user, handle);
+}
+
+/* PUT /me/tiktok: the handle is in the database (or could not be saved). */
+static void on_me_tiktok_saved(void *arg, ttb_svc_status st)
+{
+  db_wait *w = arg;
+  ttb_app *app = w->app;
+  char user[64], handle[32];
+  snprintf(user, sizeof user, "%s", w->user);
+  snprintf(handle, sizeof handle, "%s", w->handle);
+  h2o_req_t *req = db_wait_end(w);
+  if (st != TTB_SVC_OK) {
+    if (req)
+      reply_error(req, 503, "busy", "The server could not save the settings right now. Try again shortly.");
+    return;
+  }
   ttb_channel *c = ttb_hub_channel(app->hub, user, false);
   if (c)
     tiktok_sync(app, c, ttb_channel_sockets(c));
   else if (app->tiktok)
     ttb_tiktok_set_user(app->tiktok, user, handle);
-  return reply_tiktok(app, req, user, handle);
+  if (req)
+    reply_tiktok(app, req, user, handle);
 }
 
 /* ----------------------------------------------------------------- router */

@@ -168,6 +168,12 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
     put(&o, "ttboost_limit{name=\"%s\"} %llu\n", limits[i].name, (unsigned long long)limits[i].v);
   counter(&o, "ttboost_tts_rate_limited_total", "POST /tts/generate answered 429 (empty bucket).", NULL,
           m->tts_rate_limited);
+  counter(&o, "ttboost_db_jobs_total", "Jobs done by the database thread.", NULL, m->db_jobs);
+  gauge(&o, "ttboost_db_queue", "Database jobs queued or running.", m->db_queue);
+  counter(&o, "ttboost_db_errors_total", "Database jobs that failed (busy or locked database, I/O).", NULL,
+          m->db_errors);
+  counter(&o, "ttboost_db_stale_total", "Answers served from the last known state after a database failure.",
+          NULL, m->db_stale);
   if (o.oom) {
     free(o.p);
     return NULL;

@@ -69,6 +69,11 @@ typedef struct ttb_metrics {
   uint64_t limit_max_queued_bytes;
   uint64_t limit_max_body;
   uint64_t tts_rate_limited;    /* /tts/generate answered 429 (the token's bucket was empty) */
+  /* the database thread (dbq.c) */
+  uint64_t db_jobs;             /* database jobs done */
+  uint64_t db_queue;            /* gauge: jobs queued or running */
+  uint64_t db_errors;           /* jobs that failed (a busy or locked database, I/O) */
+  uint64_t db_stale;            /* answers served from the last known state after a failure */
 } ttb_metrics;
 
 /* Records one synthesis of `seconds`. */

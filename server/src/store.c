@@ -394,13 +394,17 @@ int ttb_store_open(const char *data_dir, ttb_store **out, char *err, size_t errl
     return -1;
   }
   /* Create the file ourselves so that it is 0600 (SQLite gives the -wal and
-   * -shm files the database file's permissions). */
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
+   * -shm files the database file's permissions). Only when it is absent:
+   * closing a descriptor of a file drops every POSIX lock this process
+   * holds on it, those of an open connection too (a second handle opened
+   * later would otherwise let another process think it is the last one
+   * and delete the -wal and -shm files under us). */
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno != EEXIST) {
     set_err(NULL, err, errlen, "cannot open %s: %s", path, strerror(errno));
     return -1;
   }
-  close(fd);
+  if (fd >= 0) close(fd);
 
   ttb_store *s = calloc(1, sizeof *s);
   if (s == NULL) {
@@ -955,4 +959,24 @@ int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ing
 ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_or_id, int64_t now) {
   return revoke_by(s, ST_ING_REVOKE_BY_ID, ST_ING_REVOKE_BY_HASH, token_or_id, true, now,
                    "revoking an ingest token");
+}
+
+ttb_store_status ttb_store_licence_state(const ttb_licence_info *l, int64_t now) {
+  return lic_state(l->revoked, l->expires, now);
+}
+
+int64_t ttb_store_data_version(ttb_store *s) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK) {
+    db_err(s, NULL, 0, "data_version");
+    return -1;
+  }
+  int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  if (v < 0) db_err(s, NULL, 0, "data_version");
+  sqlite3_finalize(st);
+  return v;
+}
+
+int ttb_store_set_busy_timeout(ttb_store *s, int ms) {
+  return sqlite3_busy_timeout(s->db, ms) == SQLITE_OK ? 0 : -1;
 }

@@ -5,7 +5,7 @@
  * hash; user ids are random UUIDs (v4). Ingest tokens ("TTI-…") likewise.
  * A schema version (PRAGMA user_version) and migrations from version 1 on.
  *
- * One handle per thread: the server uses it from the event-loop thread,
+ * One handle per thread: the server uses it from its database thread (dbq.c),
  * ttboost-admin from its own process (WAL lets both run at once).
  * Functions returning int return 0, or -1 with a message in err.
  */
@@ -150,5 +150,15 @@ ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_o
 
 /* Is the licence of user_id valid now? */
 ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now);
+
+/* What a licence row means at `now` (the rule of ttb_store_user_licence):
+ * TTB_STORE_REVOKED, TTB_STORE_EXPIRED or TTB_STORE_OK. */
+ttb_store_status ttb_store_licence_state(const ttb_licence_info *l, int64_t now);
+/* How long a statement waits for another connection's lock before it
+ * fails (5000 ms unless set). -1 on an error. */
+int ttb_store_set_busy_timeout(ttb_store *s, int ms);
+/* SQLite's PRAGMA data_version: changes when another connection (another
+ * process: ttboost-admin) committed. -1 on an error. */
+int64_t ttb_store_data_version(ttb_store *s);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "dbq.h"
 #include "oggpk.h"
 #include "sounds.h"
 #include "store.h"
@@ -30,19 +31,8 @@
 /* More packets than this in one TTS file is not speech we made. */
 #define MAX_PACKETS 20000
 
-/* Licence checks of ingested events, cached for a second per user: an
- * ingest batch touches the same few channels again and again. */
-#define LIC_CACHE_SLOTS 4096
-#define LIC_CACHE_MS 1000
-typedef struct lic_entry {
-  char user[TTB_STORE_UUID_MAX];
-  uint64_t at_ms;
-  ttb_svc_status st;
-} lic_entry;
-
 struct ttb_svc {
-  lic_entry lic[LIC_CACHE_SLOTS];
-  ttb_store *store;
+  ttb_dbq *dbq;      /* the database thread: licences, sessions, logins (dbq.h) */
   ttb_tts *tts;
   ttb_sounds *sounds;
   ttb_streaks *streaks;
@@ -64,24 +54,6 @@ static uint64_t now_ms(void)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static ttb_svc_status from_store(ttb_store *st, ttb_store_status s)
-{
-  switch (s) {
-  case TTB_STORE_OK:
-    return TTB_SVC_OK;
-  case TTB_STORE_UNKNOWN:
-    return TTB_SVC_UNKNOWN;
-  case TTB_STORE_EXPIRED:
-    return TTB_SVC_EXPIRED;
-  case TTB_STORE_REVOKED:
-    return TTB_SVC_REVOKED;
-  case TTB_STORE_DEVICE_LIMIT:
-    return TTB_SVC_DEVICE_LIMIT;
-  default:
-    fprintf(stderr, "ttboost-server: store: %s\n", ttb_store_error(st));
-    return TTB_SVC_FAILED;
-  }
-}
 
 static int is_dir(const char *p)
 {
@@ -144,8 +116,14 @@ ttb_svc *ttb_svc_open(const ttb_config *cfg, const char *argv0, h2o_evloop_t *lo
     return NULL;
   }
   s->metrics = m;
-  if (ttb_store_open(cfg->data_dir, &s->store, err, errlen) != 0)
+  ttb_store *dbs = NULL;
+  if (ttb_store_open(cfg->data_dir, &dbs, err, errlen) != 0)
     goto fail;
+  s->dbq = ttb_dbq_open(dbs, loop, m, err, errlen);
+  if (s->dbq == NULL) {
+    ttb_store_close(dbs);
+    goto fail;
+  }
 
   char dir[PATH_MAX];
   if (find_sounds_dir(cfg, argv0, dir, sizeof dir) != 0) {
@@ -206,102 +184,171 @@ void ttb_svc_close(ttb_svc *s)
     s->tts_sock = NULL;
   }
   ttb_tts_stop(s->tts); /* runs the callbacks of unfinished requests */
+  ttb_dbq_close(s->dbq); /* and so does this */
   ttb_streaks_free(s->streaks);
   ttb_sounds_free(s->sounds);
-  ttb_store_close(s->store);
   free(s);
 }
 
-ttb_svc_status ttb_svc_login(ttb_svc *s, const char *key, const char *device_id, char user_id[64],
-                             char token[64])
+/* A store status as the service's (errors were logged where they happened). */
+static ttb_svc_status of_store(ttb_store_status s)
 {
-  char u[TTB_STORE_UUID_MAX], t[TTB_STORE_UUID_MAX];
-  ttb_store_status st =
-      ttb_store_login(s->store, key, device_id ? device_id : "", (int64_t)time(NULL), SESSION_DAYS, u, t);
-  if (st == TTB_STORE_OK) {
-    snprintf(user_id, 64, "%s", u);
-    snprintf(token, 64, "%s", t);
-    sodium_memzero(t, sizeof t);
+  switch (s) {
+  case TTB_STORE_OK:
+    return TTB_SVC_OK;
+  case TTB_STORE_UNKNOWN:
+    return TTB_SVC_UNKNOWN;
+  case TTB_STORE_EXPIRED:
+    return TTB_SVC_EXPIRED;
+  case TTB_STORE_REVOKED:
+    return TTB_SVC_REVOKED;
+  case TTB_STORE_DEVICE_LIMIT:
+    return TTB_SVC_DEVICE_LIMIT;
+  default:
+    return TTB_SVC_FAILED;
   }
-  return from_store(s->store, st);
 }
 
-ttb_svc_status ttb_svc_session(ttb_svc *s, const char *token, char user_id[64])
+typedef struct login_req {
+  ttb_svc_login_cb cb;
+  void *arg;
+} login_req;
+
+static void on_login_done(void *arg, ttb_store_status st, const char *user_id, const char *token)
 {
-  char u[TTB_STORE_UUID_MAX];
-  ttb_store_status st = ttb_store_session(s->store, token, (int64_t)time(NULL), u);
-  if (st == TTB_STORE_OK)
-    snprintf(user_id, 64, "%s", u);
-  return from_store(s->store, st);
+  login_req r = *(login_req *)arg;
+  free(arg);
+  r.cb(r.arg, of_store(st), user_id, token);
 }
+
+void ttb_svc_login_async(ttb_svc *s, const char *key, const char *device_id, ttb_svc_login_cb cb,
+                         void *arg)
+{
+  login_req *r = malloc(sizeof *r);
+  if (r == NULL) {
+    cb(arg, TTB_SVC_FAILED, "", "");
+    return;
+  }
+  *r = (login_req){cb, arg};
+  ttb_dbq_login(s->dbq, key, device_id ? device_id : "", SESSION_DAYS, on_login_done, r);
+}
+
+typedef struct session_req {
+  ttb_svc_session_cb cb;
+  void *arg;
+} session_req;
+
+static void on_session_done(void *arg, ttb_store_status st, const char *user_id, int64_t session_id)
+{
+  session_req r = *(session_req *)arg;
+  free(arg);
+  r.cb(r.arg, of_store(st), user_id, session_id);
+}
+
+void ttb_svc_session_async(ttb_svc *s, const char *token, ttb_svc_session_cb cb, void *arg)
+{
+  session_req *r = malloc(sizeof *r);
+  if (r == NULL) {
+    cb(arg, TTB_SVC_FAILED, "", 0);
+    return;
+  }
+  *r = (session_req){cb, arg};
+  ttb_dbq_session(s->dbq, token, on_session_done, r);
+}
+
+void ttb_svc_session_forget(ttb_svc *s, const char *token) { ttb_dbq_forget(s->dbq, token); }
+
+typedef struct channel_req {
+  ttb_svc_channel_cb cb;
+  void *arg;
+} channel_req;
+
+static void on_channel_done(void *arg, ttb_store_status st, const char *channel, int64_t id)
+{
+  channel_req r = *(channel_req *)arg;
+  free(arg);
+  (void)id;
+  r.cb(r.arg, of_store(st), channel);
+}
+
+void ttb_svc_ingest_token_async(ttb_svc *s, const char *token, ttb_svc_channel_cb cb, void *arg)
+{
+  channel_req *r = malloc(sizeof *r);
+  if (r == NULL) {
+    cb(arg, TTB_SVC_FAILED, "");
+    return;
+  }
+  *r = (channel_req){cb, arg};
+  ttb_dbq_ingest_token(s->dbq, token, on_channel_done, r);
+}
+
 
 ttb_svc_status ttb_svc_tiktok_get(ttb_svc *s, const char *user_id, char out[32])
 {
-  char h[TTB_STORE_TIKTOK_MAX];
-  ttb_svc_status st = from_store(s->store, ttb_store_user_tiktok(s->store, user_id, h));
-  snprintf(out, 32, "%s", st == TTB_SVC_OK ? h : "");
-  return st;
+  return of_store(ttb_dbq_tiktok(s->dbq, user_id, out));
 }
 
-ttb_svc_status ttb_svc_tiktok_set(ttb_svc *s, const char *user_id, const char *handle)
+typedef struct done_req {
+  ttb_svc_done_cb cb;
+  void *arg;
+} done_req;
+
+static void on_set_done(void *arg, ttb_store_status st)
 {
-  return from_store(s->store, ttb_store_licence_set_tiktok(s->store, user_id, handle));
+  done_req r = *(done_req *)arg;
+  free(arg);
+  r.cb(r.arg, of_store(st));
+}
+
+void ttb_svc_logout_async(ttb_svc *s, const char *token, ttb_svc_done_cb cb, void *arg)
+{
+  done_req *r = malloc(sizeof *r);
+  if (r == NULL) {
+    cb(arg, TTB_SVC_FAILED);
+    return;
+  }
+  *r = (done_req){cb, arg};
+  ttb_dbq_logout(s->dbq, token, on_set_done, r);
+}
+
+void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handle, ttb_svc_done_cb cb,
+                              void *arg)
+{
+  done_req *r = malloc(sizeof *r);
+  if (r == NULL) {
+    cb(arg, TTB_SVC_FAILED);
+    return;
+  }
+  *r = (done_req){cb, arg};
+  ttb_dbq_tiktok_set(s->dbq, user_id, handle, on_set_done, r);
+}
+
+void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg)
+{
+  done_req *r = malloc(sizeof *r);
+  if (r == NULL) {
+    cb(arg, TTB_SVC_FAILED);
+    return;
+  }
+  *r = (done_req){cb, arg};
+  ttb_dbq_sync(s->dbq, on_set_done, r);
 }
 
 ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id)
 {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)user_id; *p; p++)
-    h = (h ^ *p) * 16777619u;
-  lic_entry *e = &s->lic[h % LIC_CACHE_SLOTS];
-  uint64_t now = now_ms();
-  if (e->at_ms != 0 && now - e->at_ms < LIC_CACHE_MS && strcmp(e->user, user_id) == 0)
-    return e->st;
-  ttb_svc_status st = from_store(s->store, ttb_store_user_licence(s->store, user_id, (int64_t)time(NULL)));
-  if (st != TTB_SVC_FAILED && strlen(user_id) < sizeof e->user) {
-    snprintf(e->user, sizeof e->user, "%s", user_id);
-    e->at_ms = now;
-    e->st = st;
-  }
-  return st;
+  return of_store(ttb_dbq_licence(s->dbq, user_id, (int64_t)time(NULL)));
 }
 
-ttb_svc_status ttb_svc_session_id(ttb_svc *s, const char *token, char user_id[64], int64_t *session_id)
-{
-  char u[TTB_STORE_UUID_MAX];
-  ttb_store_status st = ttb_store_session_id(s->store, token, (int64_t)time(NULL), u, session_id);
-  if (st == TTB_STORE_OK)
-    snprintf(user_id, 64, "%s", u);
-  return from_store(s->store, st);
-}
 
-ttb_svc_status ttb_svc_logout(ttb_svc *s, const char *token)
-{
-  /* a token ends itself, never another session by its id */
-  char u[TTB_STORE_UUID_MAX];
-  ttb_store_status st = ttb_store_session(s->store, token, (int64_t)time(NULL), u);
-  if (st == TTB_STORE_OK)
-    st = ttb_store_session_revoke(s->store, token, (int64_t)time(NULL));
-  return from_store(s->store, st);
-}
 
 int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since, void (*fn)(void *arg, int64_t session_id),
                                  void *arg)
 {
-  if (ttb_store_sessions_revoked_since(s->store, since, fn, arg) != 0) {
-    fprintf(stderr, "ttboost-server: store: %s\n", ttb_store_error(s->store));
-    return -1;
-  }
-  return 0;
+  /* on the database thread: what the previous call's look-up found now,
+   * this one's at the next call (the caller's 2 s overlap covers the gap) */
+  return ttb_dbq_ended(s->dbq, since, fn, arg);
 }
 
-ttb_svc_status ttb_svc_ingest_token(ttb_svc *s, const char *token, char channel[64])
-{
-  char c[TTB_STORE_UUID_MAX];
-  ttb_store_status st = ttb_store_ingest_token_channel(s->store, token, c);
-  snprintf(channel, 64, "%s", st == TTB_STORE_OK ? c : "");
-  return from_store(s->store, st);
-}
 
 static void on_tts_result(void *arg, const ttb_tts_result *r)
 {

@@ -34,32 +34,53 @@ ttb_svc *ttb_svc_open(const ttb_config *cfg, const char *argv0, h2o_evloop_t *lo
                       char *err, size_t errlen);
 void ttb_svc_close(ttb_svc *s);
 
-/* Login: on TTB_SVC_OK fills user_id and a new ws_token (both UUIDs). */
-ttb_svc_status ttb_svc_login(ttb_svc *s, const char *key, const char *device_id, char user_id[64],
-                             char token[64]);
-/* A ws_token's user (TTB_SVC_OK), or why not. */
-ttb_svc_status ttb_svc_session(ttb_svc *s, const char *token, char user_id[64]);
-/* Is the licence of user_id still valid? */
+/* The database runs on a thread of its own (dbq.h): what needs it answers
+ * through a callback run on the loop thread, at once when the answer is in
+ * memory. Licences are always answered from memory. */
+
+/* Login (a write): cb gets user_id and a new ws_token (both UUIDs) on
+ * TTB_SVC_OK; TTB_SVC_FAILED when the database could not be written. */
+typedef void (*ttb_svc_login_cb)(void *arg, ttb_svc_status st, const char *user_id, const char *token);
+void ttb_svc_login_async(ttb_svc *s, const char *key, const char *device_id, ttb_svc_login_cb cb,
+                         void *arg);
+/* A ws_token's user and session id (TTB_SVC_OK), or why not; the last known
+ * answer when the database is busy, TTB_SVC_FAILED when there is none. */
+typedef void (*ttb_svc_session_cb)(void *arg, ttb_svc_status st, const char *user_id, int64_t session_id);
+void ttb_svc_session_async(ttb_svc *s, const char *token, ttb_svc_session_cb cb, void *arg);
+/* Forgets the cached answer for token (after its session was ended here). */
+void ttb_svc_session_forget(ttb_svc *s, const char *token);
+/* What an async call that only succeeds or fails answers. */
+typedef void (*ttb_svc_done_cb)(void *arg, ttb_svc_status st);
+/* Ends the session of this ws_token (POST /auth/logout): cb gets TTB_SVC_OK,
+ * or TTB_SVC_UNKNOWN when it is not a live session. */
+void ttb_svc_logout_async(ttb_svc *s, const char *token, ttb_svc_done_cb cb, void *arg);
+/* Is the licence of user_id valid now? From memory: the licences as the
+ * database held them within the last second or so (the last known state
+ * while the database is busy). */
 ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id);
 
-/* ttb_svc_session, and the session's id (what a socket remembers so that
- * it is closed when the session ends). */
-ttb_svc_status ttb_svc_session_id(ttb_svc *s, const char *token, char user_id[64], int64_t *session_id);
-/* Ends the session of this ws_token (POST /auth/logout): TTB_SVC_OK, or
- * TTB_SVC_UNKNOWN when it is not a live session. */
-ttb_svc_status ttb_svc_logout(ttb_svc *s, const char *token);
 /* Calls fn with the id of every session ended (logout, `ttboost-admin
- * session revoke`) at or after `since` (unix seconds). -1 on an error (logged). */
+ * session revoke`) found by the previous call's look-up (on the database
+ * thread, dbq.h), and starts this one's: at or after `since` (unix
+ * seconds). An id may come twice. -1 on no memory. */
 int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since, void (*fn)(void *arg, int64_t session_id),
                                  void *arg);
-/* The one channel an ingest token may post to (TTB_SVC_OK with channel
- * set), or TTB_SVC_UNKNOWN / TTB_SVC_REVOKED. */
-ttb_svc_status ttb_svc_ingest_token(ttb_svc *s, const char *token, char channel[64]);
+/* The one channel an ingest token may post to: cb gets TTB_SVC_OK with it,
+ * or TTB_SVC_UNKNOWN / TTB_SVC_REVOKED (TTB_SVC_FAILED: the database could
+ * not answer and nothing is known of the token). */
+typedef void (*ttb_svc_channel_cb)(void *arg, ttb_svc_status st, const char *channel);
+void ttb_svc_ingest_token_async(ttb_svc *s, const char *token, ttb_svc_channel_cb cb, void *arg);
 
-/* The TikTok handle of user_id's licence into out[32] ("" = none). */
+/* The TikTok handle of user_id's licence into out[32] ("" = none), from memory. */
 ttb_svc_status ttb_svc_tiktok_get(ttb_svc *s, const char *user_id, char out[32]);
-/* Sets it (already checked with tiktok_handle.h; "" clears). */
-ttb_svc_status ttb_svc_tiktok_set(ttb_svc *s, const char *user_id, const char *handle);
+/* Brings what ttb_svc_licence and ttb_svc_tiktok_get answer up to date with
+ * the database now; cb runs on the loop (TTB_SVC_FAILED: the last known
+ * state stays). */
+void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg);
+/* Sets it (already checked with tiktok_handle.h; "" clears); ttb_svc_tiktok_get
+ * has it when cb runs with TTB_SVC_OK. */
+void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handle, ttb_svc_done_cb cb,
+                              void *arg);
 
 /* Speech: cb runs later on the loop thread with the file id (NULL when
  * synthesis failed) and the file's path. TTB_SVC_BUSY when the queue is full. */

@@ -1,16 +1,21 @@
 /*
  * Operator-only surfaces and limits, against the real binary: /metrics only
  * with its token or on its own listener, /sounds/ serving the pack's .ogg
- * files and nothing else, the /tts/generate bucket per token.
+ * files and nothing else, the /tts/generate bucket per token, and the
+ * database locked by another process while sockets and ingest go on.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -157,4 +162,164 @@ Test(limits, tts_generate_has_a_bucket_per_token)
   cr_expect(strstr(r.body, "ttboost_tts_rate_limited_total 1") != NULL, "%s", r.body);
   cr_expect(strstr(r.body, "ttboost_limit{name=\"tts_burst\"} 3") != NULL);
   http_free(&r);
+}
+
+/* ------------------------------------------------------------ a locked database */
+
+/* Holds the database's write lock for `secs` from another process, as a
+ * long admin write could (WAL: readers go on, every writer waits). */
+static const char LOCKER[] =
+    "import sqlite3, sys, time\n"
+    "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n"
+    "c.execute('BEGIN EXCLUSIVE')\n"
+    "c.execute('UPDATE licences SET note = note')\n"
+    "print('locked', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+    "c.execute('COMMIT')\n";
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Sends an HTTP request on a new connection without waiting for the answer. */
+static int send_request(int port, const char *req)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+  return fd;
+}
+
+/* Waits for a text frame containing `what`; false after timeout_ms. */
+static bool ws_wait_for(ws *w, const char *what, int timeout_ms)
+{
+  char m[4096];
+  double end = now_s() + timeout_ms / 1000.0;
+  while (now_s() < end) {
+    int left = (int)((end - now_s()) * 1000) + 1;
+    if (!ws_text(w, m, sizeof m, left))
+      return false;
+    if (strstr(m, what))
+      return true;
+  }
+  return false;
+}
+
+Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
+{
+  if (access("/usr/bin/python3", X_OK) != 0)
+    cr_skip_test("no /usr/bin/python3 to lock the database with");
+  char key[128], user[64], token[64];
+  new_key(&S, key, sizeof key, NULL, "2");
+  cr_assert_eq(login(&S, key, "phone", user, token), 200);
+  char path[128];
+  snprintf(path, sizeof path, "/ws/%s", token);
+  ws w1, w2;
+  cr_assert_eq(ws_connect(&w1, &S, path, NULL), 0);
+  cr_assert(ws_wait_for(&w1, "\"hello\"", 5000));
+
+  char db[300];
+  snprintf(db, sizeof db, "%s/ttboost.db", S.dir);
+  int out[2];
+  cr_assert_eq(pipe(out), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  const char *argv[] = {"/usr/bin/python3", "-c", LOCKER, db, "10", NULL};
+  pid_t locker;
+  extern char **environ;
+  cr_assert_eq(posix_spawn(&locker, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  char said[64] = "";
+  struct pollfd p = {out[0], POLLIN, 0};
+  cr_assert(poll(&p, 1, 10000) > 0 && read(out[0], said, sizeof said - 1) > 0 && strstr(said, "locked"),
+            "the locker did not lock: %s", said);
+  double locked_at = now_s();
+
+  /* a login (a write) waits for the lock on the database thread, not on the loop */
+  char lbody[256], lreq[512];
+  snprintf(lbody, sizeof lbody, "{\"license_key\":\"%s\",\"device_id\":\"tablet\"}", key);
+  snprintf(lreq, sizeof lreq,
+           "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+           strlen(lbody), lbody);
+  int lfd = send_request(S.port, lreq);
+
+  /* for 8 s of the 10: ingest is accepted at once and the socket gets it,
+   * pings are answered, a new socket with the same token is let in */
+  int n = 0;
+  bool second = false;
+  while (now_s() - locked_at < 8.0) {
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"Rose %d\",\"count\":1}", user, n);
+    http_resp r;
+    double t0 = now_s();
+    cr_assert_eq(ingest(&S, body, &r), 202, "event %d refused while the database is locked: %s", n, r.body);
+    cr_expect_lt(now_s() - t0, 0.5, "ingest took %.2f s", now_s() - t0);
+    cr_expect(strstr(r.body, "channel_inactive") == NULL, "%s", r.body);
+    http_free(&r);
+    char want[32];
+    snprintf(want, sizeof want, "Rose %d\"", n);
+    t0 = now_s();
+    cr_assert(ws_wait_for(&w1, want, 2000), "event %d did not arrive", n);
+    cr_expect_lt(now_s() - t0, 0.5);
+    if (second) /* read it too: its pongs keep it alive (heartbeat 1 s) */
+      cr_assert(ws_wait_for(&w2, want, 2000), "event %d did not reach the second socket", n);
+    const char *ping = "{\"type\":\"ping\",\"client_time_ms\":42}";
+    ws_send(&w1, 1, ping, strlen(ping));
+    cr_assert(ws_wait_for(&w1, "\"pong\"", 1000), "no pong while the database is locked");
+    t0 = now_s();
+    http(&S, "GET", "/healthz", NULL, NULL, 0, &r);
+    cr_expect_eq(r.status, 200);
+    cr_expect_lt(now_s() - t0, 0.5);
+    http_free(&r);
+    if (!second && now_s() - locked_at > 3.0) {
+      /* the cached answer is stale by now: the last known one lets it in */
+      t0 = now_s();
+      cr_assert_eq(ws_connect(&w2, &S, path, NULL), 0);
+      cr_assert(ws_wait_for(&w2, "\"hello\"", 5000), "a known token was refused while the database is locked");
+      cr_expect_lt(now_s() - t0, 3.0, "the socket waited %.2f s", now_s() - t0);
+      second = true;
+    }
+    n++;
+    usleep(200000);
+  }
+  cr_expect(second);
+  cr_expect_geq(n, 10);
+  /* the login was answered meanwhile: busy, try again (503), or done */
+  char lresp[2048] = "";
+  struct pollfd lp = {lfd, POLLIN, 0};
+  cr_assert(poll(&lp, 1, 5000) > 0, "the login was never answered");
+  cr_assert_gt(read(lfd, lresp, sizeof lresp - 1), 0);
+  cr_expect(strncmp(lresp, "HTTP/1.1 503", 12) == 0 || strncmp(lresp, "HTTP/1.1 200", 12) == 0, "%s", lresp);
+  close(lfd);
+  int st;
+  waitpid(locker, &st, 0);
+  close(out[0]);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the locker failed");
+
+  /* after it: logins work, both sockets still open, and the metrics say what happened */
+  char u2[64], t2[64];
+  cr_expect_eq(login(&S, key, "tablet", u2, t2), 200);
+  char body[256];
+  snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"After\",\"count\":1}", user);
+  http_resp r;
+  cr_expect_eq(ingest(&S, body, &r), 202);
+  http_free(&r);
+  cr_expect(ws_wait_for(&w1, "After", 3000));
+  cr_expect(ws_wait_for(&w2, "After", 3000));
+  http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
+  const char *errs = strstr(r.body, "\nttboost_db_errors_total ");
+  cr_expect(errs && atoll(errs + 25) >= 1, "the login met no lock? %s", r.body);
+  http_free(&r);
+  ws_close(&w1);
+  ws_close(&w2);
 }
