@@ -1211,6 +1211,17 @@ static void on_ws_session(void *arg, ttb_svc_status st, const char *user, int64_
 }
 
 /* The socket of a checked token: refused with a close code, or accepted. */
+/* The most sockets user_id's licence may have open (0: no bound):
+ * max devices x --sockets-per-device, never over --max-sockets-per-licence. */
+static size_t socket_limit(ttb_app *app, const char *user)
+{
+  size_t devices = ttb_svc_max_devices(app->svc, user), per = app->cfg.sockets_per_device;
+  size_t cap = app->cfg.max_sockets_per_licence, limit = devices && per ? devices * per : 0;
+  if (cap && (limit == 0 || limit > cap))
+    limit = cap;
+  return limit;
+}
+
 static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *user, int64_t login,
                  bool has_since, uint64_t since)
 {
@@ -1229,6 +1240,16 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
   ttb_channel *c = ttb_hub_channel(app->hub, user, true);
   if (c == NULL)
     return reply_error(req, 503, "busy", "The server is out of memory.");
+  size_t limit = socket_limit(app, user);
+  if (limit && ttb_channel_sockets(c) >= limit) {
+    app->metrics.sockets_refused_limit++;
+    char msg[200];
+    snprintf(msg, sizeof msg, "This licence has %zu sockets open, as many as it may. Close one and retry.",
+             limit);
+    if (ttb_ws_refuse(req, TTB_WS_TOO_MANY_SOCKETS, "too_many_sockets", msg) != 0)
+      return reply_error(req, 429, "too_many_sockets", msg);
+    return 0;
+  }
   if (ttb_ws_accept(req, c, has_since, since, login) != 0)
     return reply_error(req, 400, "not_websocket", "GET /ws/{ws_token} must be a WebSocket handshake.");
   return 0;
@@ -1801,6 +1822,8 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   app->cfg = *cfg;
   app->rate = calloc(RATE_SLOTS, sizeof *app->rate);
   app->tts_buckets = calloc(TTS_BUCKETS, sizeof *app->tts_buckets);
+  app->metrics.limit_sockets_per_device = cfg->sockets_per_device;
+  app->metrics.limit_max_sockets_per_licence = cfg->max_sockets_per_licence;
   app->metrics.limit_tts_burst = cfg->tts_burst;
   app->metrics.limit_tts_per_min = cfg->tts_per_min;
   app->metrics.limit_history = cfg->history;

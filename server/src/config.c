@@ -33,6 +33,8 @@ void ttb_config_defaults(ttb_config *c)
   c->tiktok_heartbeat_s = TTB_TIKTOK_HEARTBEAT_S;
   c->tiktok_dead_s = TTB_TIKTOK_DEAD_S;
   c->tiktok_backoff_cap_s = TTB_TIKTOK_BACKOFF_CAP_S;
+  c->sockets_per_device = 2;
+  c->max_sockets_per_licence = 64;
   c->tts_burst = 20;
   c->tts_per_min = 60;
 }
@@ -87,6 +89,9 @@ const char *ttb_config_usage(void)
          "  --metrics-token-file FILE  serve GET /metrics on the main port to\n"
          "                         Authorization: Bearer <the file's first line>. Default: none\n"
          "                         (with neither option there is no /metrics)\n"
+         "  --sockets-per-device N a licence's sockets: at most its max devices x N (default 2;\n"
+         "                         0 = no such bound); one more is closed with 4029\n"
+         "  --max-sockets-per-licence N  ... and at most N, device limit or not (default 64; 0 = none)\n"
          "  --tts-burst N          POST /tts/generate per ws_token: a bucket of N (default 20) ...\n"
          "  --tts-per-min N        ... refilled with N per minute (default 60); 429 when empty\n"
          "  --help                 this text\n"
@@ -185,6 +190,8 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tiktok-heartbeat-s", 1, 3600, NULL, &c->tiktok_heartbeat_s},
       {"tiktok-dead-s", 1, 3600, NULL, &c->tiktok_dead_s},
       {"tiktok-backoff-cap-s", 1, 3600, NULL, &c->tiktok_backoff_cap_s},
+      {"sockets-per-device", 0, 1000000, NULL, &c->sockets_per_device},
+      {"max-sockets-per-licence", 0, 1000000, NULL, &c->max_sockets_per_licence},
       {"tts-burst", 1, 1000000, NULL, &c->tts_burst},
       {"tts-per-min", 1, 1000000, NULL, &c->tts_per_min},
   };

@@ -185,6 +185,12 @@ ttb_store_status ttb_dbq_licence(ttb_dbq *q, const char *user_id, int64_t now)
   return l ? ttb_store_licence_state(&l->info, now) : TTB_STORE_UNKNOWN;
 }
 
+uint32_t ttb_dbq_max_devices(ttb_dbq *q, const char *user_id)
+{
+  const lic *l = snapshot_find(q->snap, user_id);
+  return l ? l->info.max_devices : 0;
+}
+
 ttb_store_status ttb_dbq_tiktok(ttb_dbq *q, const char *user_id, char out[32])
 {
   const lic *l = snapshot_find(q->snap, user_id);

@@ -41,6 +41,8 @@ void ttb_dbq_close(ttb_dbq *q);
 /* From the snapshot: the state of user_id's licence now (TTB_STORE_UNKNOWN
  * when no licence has it). */
 ttb_store_status ttb_dbq_licence(ttb_dbq *q, const char *user_id, int64_t now);
+/* From the snapshot: the licence's max devices (0: no limit, or no such licence). */
+uint32_t ttb_dbq_max_devices(ttb_dbq *q, const char *user_id);
 /* From the snapshot: the licence's TikTok handle into out[32] ("" = none). */
 ttb_store_status ttb_dbq_tiktok(ttb_dbq *q, const char *user_id, char out[32]);
 

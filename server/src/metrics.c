@@ -155,6 +155,8 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
     const char *name;
     uint64_t v;
   } limits[] = {
+      {"sockets_per_device", m->limit_sockets_per_device},
+      {"max_sockets_per_licence", m->limit_max_sockets_per_licence},
       {"tts_burst", m->limit_tts_burst},
       {"tts_per_min", m->limit_tts_per_min},
       {"history", m->limit_history},
@@ -166,6 +168,8 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   };
   for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
     put(&o, "ttboost_limit{name=\"%s\"} %llu\n", limits[i].name, (unsigned long long)limits[i].v);
+  counter(&o, "ttboost_sockets_refused_total", "Sockets refused, by reason (licence_limit: close 4029).",
+          "{reason=\"licence_limit\"}", m->sockets_refused_limit);
   counter(&o, "ttboost_tts_rate_limited_total", "POST /tts/generate answered 429 (empty bucket).", NULL,
           m->tts_rate_limited);
   counter(&o, "ttboost_db_jobs_total", "Jobs done by the database thread.", NULL, m->db_jobs);

@@ -60,6 +60,8 @@ typedef struct ttb_metrics {
   uint64_t tiktok_reconnects;
   uint64_t tiktok_lookups;      /* room lookups made */
   /* limits in force (config; rendered as ttboost_limit{name}) */
+  uint64_t limit_sockets_per_device;
+  uint64_t limit_max_sockets_per_licence;
   uint64_t limit_tts_burst;
   uint64_t limit_tts_per_min;
   uint64_t limit_history;
@@ -69,6 +71,7 @@ typedef struct ttb_metrics {
   uint64_t limit_max_queued_bytes;
   uint64_t limit_max_body;
   uint64_t tts_rate_limited;    /* /tts/generate answered 429 (the token's bucket was empty) */
+  uint64_t sockets_refused_limit; /* sockets refused: the licence had as many as it may (4029) */
   /* the database thread (dbq.c) */
   uint64_t db_jobs;             /* database jobs done */
   uint64_t db_queue;            /* gauge: jobs queued or running */

@@ -323,6 +323,8 @@ void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handl
   ttb_dbq_tiktok_set(s->dbq, user_id, handle, on_set_done, r);
 }
 
+uint32_t ttb_svc_max_devices(ttb_svc *s, const char *user_id) { return ttb_dbq_max_devices(s->dbq, user_id); }
+
 void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg)
 {
   done_req *r = malloc(sizeof *r);

@@ -58,6 +58,8 @@ void ttb_svc_logout_async(ttb_svc *s, const char *token, ttb_svc_done_cb cb, voi
  * database held them within the last second or so (the last known state
  * while the database is busy). */
 ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id);
+/* The licence's max devices (0: no limit), from memory like ttb_svc_licence. */
+uint32_t ttb_svc_max_devices(ttb_svc *s, const char *user_id);
 
 /* Calls fn with the id of every session ended (logout, `ttboost-admin
  * session revoke`) found by the previous call's look-up (on the database

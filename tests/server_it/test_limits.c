@@ -323,3 +323,65 @@ Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
   ws_close(&w1);
   ws_close(&w2);
 }
+
+/* ------------------------------------------------------------ sockets per licence */
+
+/* Reads w until its close; the close code (0 when none came), the last text in m. */
+static int close_code(ws *w, char *m, size_t cap)
+{
+  const uint8_t *d;
+  size_t n;
+  int op;
+  while ((op = ws_recv(w, &d, &n, 5000)) > 0) {
+    if (op == 1)
+      snprintf(m, cap, "%.*s", (int)n, (const char *)d);
+    if (op == 8)
+      return n >= 2 ? d[0] << 8 | d[1] : 0;
+  }
+  return 0;
+}
+
+Test(limits, sockets_per_licence)
+{
+  char key[128], user[64], token[64], path[128], m[512] = "";
+  new_key(&S, key, sizeof key, NULL, "1"); /* 1 device: 2 sockets */
+  cr_assert_eq(login(&S, key, "phone", user, token), 200);
+  snprintf(path, sizeof path, "/ws/%s", token);
+  ws w[3];
+  for (int i = 0; i < 2; i++) {
+    cr_assert_eq(ws_connect(&w[i], &S, path, NULL), 0);
+    cr_assert(ws_wait_for(&w[i], "\"hello\"", 5000), "socket %d", i);
+  }
+  cr_assert_eq(ws_connect(&w[2], &S, path, NULL), 0);
+  cr_expect_eq(close_code(&w[2], m, sizeof m), 4029);
+  cr_expect(strstr(m, "\"error\":\"too_many_sockets\"") != NULL, "%s", m);
+  ws_close(&w[2]);
+  /* one closes: there is room again */
+  ws_close(&w[0]);
+  usleep(300000);
+  cr_assert_eq(ws_connect(&w[0], &S, path, NULL), 0);
+  cr_expect(ws_wait_for(&w[0], "\"hello\"", 5000), "a socket after one left was refused");
+  http_resp r;
+  http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
+  cr_expect(strstr(r.body, "ttboost_sockets_refused_total{reason=\"licence_limit\"} 1") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "ttboost_limit{name=\"sockets_per_device\"} 2") != NULL);
+  http_free(&r);
+  ws_close(&w[0]);
+  ws_close(&w[1]);
+
+  /* no device limit: the cap */
+  const char *const cap[] = {"--max-sockets-per-licence", "3", NULL};
+  restart(cap);
+  new_key(&S, key, sizeof key, NULL, "0");
+  cr_assert_eq(login(&S, key, "phone", user, token), 200);
+  snprintf(path, sizeof path, "/ws/%s", token);
+  ws v[4];
+  for (int i = 0; i < 3; i++) {
+    cr_assert_eq(ws_connect(&v[i], &S, path, NULL), 0);
+    cr_assert(ws_wait_for(&v[i], "\"hello\"", 5000), "socket %d", i);
+  }
+  cr_assert_eq(ws_connect(&v[3], &S, path, NULL), 0);
+  cr_expect_eq(close_code(&v[3], m, sizeof m), 4029);
+  for (int i = 0; i < 4; i++)
+    ws_close(&v[i]);
+}

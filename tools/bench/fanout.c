@@ -876,6 +876,12 @@ static uint16_t start_server(void)
     die("%s: %s", mtok, strerror(errno));
   argv[a++] = mtok_arg;
   argv[a++] = mtok;
+  /* the fan-out is measured, not the sockets-per-licence limit (--server-opt can set it) */
+  static char spd[] = "--sockets-per-device", mspl[] = "--max-sockets-per-licence", zero[] = "0";
+  argv[a++] = spd;
+  argv[a++] = zero;
+  argv[a++] = mspl;
+  argv[a++] = zero;
   static char keys[32][128];
   for (int i = 0; i < opt.n_server_opts; i++) {
     const char *eq = strchr(opt.server_opts[i], '=');
