@@ -1582,6 +1582,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
   if (app->trace && ttb_trace_writer_flush(app->trace, err, sizeof err) != 0)
     trace_stop(app, err);
   ttb_hub_each_live(app->hub, check_licence, app);
+  ttb_hub_free_idle(app->hub, (uint64_t)app->cfg.channel_idle_s * 1000u);
   end_sessions(app);
   ttb_dedup_sweep(app->dedup, dedup_ms());
   app_commit(app); /* the streaks' flushes; a commit that failed is retried */
@@ -1825,6 +1826,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   app->metrics.limit_sockets_per_device = cfg->sockets_per_device;
   app->metrics.limit_max_sockets_per_licence = cfg->max_sockets_per_licence;
   app->metrics.limit_tts_burst = cfg->tts_burst;
+  app->metrics.limit_channel_idle_s = cfg->channel_idle_s;
   app->metrics.limit_tts_per_min = cfg->tts_per_min;
   app->metrics.limit_history = cfg->history;
   app->metrics.limit_login_max_failures = cfg->login_max_failures;

@@ -35,6 +35,7 @@ void ttb_config_defaults(ttb_config *c)
   c->tiktok_backoff_cap_s = TTB_TIKTOK_BACKOFF_CAP_S;
   c->sockets_per_device = 2;
   c->max_sockets_per_licence = 64;
+  c->channel_idle_s = 3600;
   c->tts_burst = 20;
   c->tts_per_min = 60;
 }
@@ -92,6 +93,8 @@ const char *ttb_config_usage(void)
          "  --sockets-per-device N a licence's sockets: at most its max devices x N (default 2;\n"
          "                         0 = no such bound); one more is closed with 4029\n"
          "  --max-sockets-per-licence N  ... and at most N, device limit or not (default 64; 0 = none)\n"
+         "  --channel-idle-s N     free a channel's history after N s without sockets or events\n"
+         "                         (default 3600; its seq goes on, a resume is told what it missed)\n"
          "  --tts-burst N          POST /tts/generate per ws_token: a bucket of N (default 20) ...\n"
          "  --tts-per-min N        ... refilled with N per minute (default 60); 429 when empty\n"
          "  --help                 this text\n"
@@ -192,6 +195,7 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tiktok-backoff-cap-s", 1, 3600, NULL, &c->tiktok_backoff_cap_s},
       {"sockets-per-device", 0, 1000000, NULL, &c->sockets_per_device},
       {"max-sockets-per-licence", 0, 1000000, NULL, &c->max_sockets_per_licence},
+      {"channel-idle-s", 1, 30u * 86400u, NULL, &c->channel_idle_s},
       {"tts-burst", 1, 1000000, NULL, &c->tts_burst},
       {"tts-per-min", 1, 1000000, NULL, &c->tts_per_min},
   };

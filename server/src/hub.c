@@ -63,6 +63,7 @@ struct ttb_channel {
   held *held_head, *held_tail;
   ttb_channel *dnext; /* the hub's list of channels with held events */
   bool dirty;
+  uint64_t touched_ms; /* monotonic: the last event, subscribe or unsubscribe */
   entry *hist;     /* ring of hub->history entries */
   size_t hist_n;   /* filled */
   size_t hist_head; /* index of the oldest */
@@ -278,10 +279,18 @@ static void journal(ttb_hub *h, const ttb_jrec *r)
   }
 }
 
+static uint64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* Puts e into the channel's history ring (taking its bytes). false on no memory. */
 static bool ring_put(ttb_channel *c, entry e)
 {
   ttb_hub *h = c->hub;
+  c->touched_ms = mono_ms();
   if (c->hist == NULL) {
     c->hist = calloc(h->history, sizeof *c->hist);
     if (c->hist == NULL)
@@ -627,6 +636,7 @@ void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t 
   c->subs.prev->next = l;
   c->subs.prev = l;
   c->nsubs++;
+  c->touched_ms = mono_ms();
   ttb_ws_set_channel(s, c);
 
   /* Sockets see what is synced (seq_sent); events held for the commit
@@ -697,6 +707,7 @@ void ttb_hub_unsubscribe(ttb_session *s)
   l->next->prev = l->prev;
   l->prev = l->next = NULL;
   c->nsubs--;
+  c->touched_ms = mono_ms();
   ttb_ws_set_channel(s, NULL);
   ttb_hub *h = c->hub;
   if (h->watch)
@@ -877,4 +888,30 @@ void ttb_hub_dump(ttb_hub *h, ttb_journal *j)
         ttb_journal_add(j, &q);
       }
     }
+}
+
+size_t ttb_hub_free_idle(ttb_hub *h, uint64_t idle_ms)
+{
+  uint64_t now = mono_ms();
+  size_t freed = 0;
+  for (size_t i = 0; i < h->nbuckets; i++)
+    for (ttb_channel *c = h->buckets[i]; c; c = c->hnext) {
+      if (c->hist == NULL || c->nsubs || c->pend_head || c->held_head || c->dirty ||
+          now - c->touched_ms < idle_ms)
+        continue;
+      /* its seq stays (and goes on in the journal); a resume from before
+       * it is a gap with Hello.missed */
+      for (size_t k = 0; k < c->hist_n; k++) {
+        entry *e = &c->hist[(c->hist_head + k) % h->history];
+        free(e->json);
+        free(e->pb);
+      }
+      free(c->hist);
+      c->hist = NULL;
+      c->hist_n = c->hist_head = 0;
+      freed++;
+    }
+  h->metrics->histories_freed += freed;
+  h->metrics->channels = h->nchannels;
+  return freed;
 }

@@ -90,6 +90,11 @@ size_t ttb_channel_sockets(const ttb_channel *c);
 /* Closes every socket of the channel with code and reason. */
 void ttb_channel_close_all(ttb_channel *c, uint16_t code, const char *error, const char *message);
 
+/* Frees the history of every channel idle for idle_ms (no socket, no
+ * event, nothing waiting or unsynced): its seq goes on, a resume from
+ * before it is told what it missed. Returns how many were freed. */
+size_t ttb_hub_free_idle(ttb_hub *h, uint64_t idle_ms);
+
 /* Newest seq of the channel that its sockets can see (0: none yet). */
 uint64_t ttb_channel_last_seq(const ttb_channel *c);
 

@@ -158,6 +158,7 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
       {"sockets_per_device", m->limit_sockets_per_device},
       {"max_sockets_per_licence", m->limit_max_sockets_per_licence},
       {"tts_burst", m->limit_tts_burst},
+      {"channel_idle_s", m->limit_channel_idle_s},
       {"tts_per_min", m->limit_tts_per_min},
       {"history", m->limit_history},
       {"login_max_failures", m->limit_login_max_failures},
@@ -168,6 +169,9 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   };
   for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
     put(&o, "ttboost_limit{name=\"%s\"} %llu\n", limits[i].name, (unsigned long long)limits[i].v);
+  gauge(&o, "ttboost_channels", "Channels in memory.", m->channels);
+  counter(&o, "ttboost_histories_freed_total", "Channel histories freed after --channel-idle-s idle.", NULL,
+          m->histories_freed);
   counter(&o, "ttboost_sockets_refused_total", "Sockets refused, by reason (licence_limit: close 4029).",
           "{reason=\"licence_limit\"}", m->sockets_refused_limit);
   counter(&o, "ttboost_tts_rate_limited_total", "POST /tts/generate answered 429 (empty bucket).", NULL,

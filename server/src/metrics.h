@@ -71,6 +71,9 @@ typedef struct ttb_metrics {
   uint64_t limit_max_queued_bytes;
   uint64_t limit_max_body;
   uint64_t tts_rate_limited;    /* /tts/generate answered 429 (the token's bucket was empty) */
+  uint64_t channels;            /* gauge: channels in memory */
+  uint64_t histories_freed;     /* channel histories freed for idleness (--channel-idle-s) */
+  uint64_t limit_channel_idle_s;
   uint64_t sockets_refused_limit; /* sockets refused: the licence had as many as it may (4029) */
   /* the database thread (dbq.c) */
   uint64_t db_jobs;             /* database jobs done */

@@ -385,3 +385,55 @@ Test(limits, sockets_per_licence)
   for (int i = 0; i < 4; i++)
     ws_close(&v[i]);
 }
+
+/* ------------------------------------------------------------ idle channels */
+
+Test(limits, an_idle_channels_history_is_freed_its_seq_goes_on)
+{
+  const char *const idle[] = {"--channel-idle-s", "2", NULL};
+  restart(idle);
+  char key[128], user[64], token[64], path[160], m[4096];
+  new_key(&S, key, sizeof key, NULL, "1");
+  cr_assert_eq(login(&S, key, "phone", user, token), 200);
+  for (int i = 0; i < 3; i++) {
+    char body[256];
+    snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1}",
+             user, i);
+    http_resp r;
+    cr_assert_eq(ingest(&S, body, &r), 202);
+    http_free(&r);
+  }
+  /* while it is fresh, a resume gets what it missed */
+  snprintf(path, sizeof path, "/ws/%s?since=1", token);
+  ws w;
+  cr_assert_eq(ws_connect(&w, &S, path, NULL), 0);
+  cr_assert(ws_text(&w, m, sizeof m, 5000));
+  cr_expect(strstr(m, "\"resume_gap\":false") != NULL || strstr(m, "resume_gap") == NULL, "%s", m);
+  cr_expect(ws_wait_for(&w, "G2", 3000));
+  ws_close(&w);
+  /* idle for more than 2 s: the history goes */
+  sleep(4);
+  http_resp r;
+  http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
+  cr_expect(strstr(r.body, "ttboost_histories_freed_total 1") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "ttboost_limit{name=\"channel_idle_s\"} 2") != NULL);
+  http_free(&r);
+  cr_assert_eq(ws_connect(&w, &S, path, NULL), 0);
+  cr_assert(ws_text(&w, m, sizeof m, 5000));
+  cr_expect(strstr(m, "\"resume_gap\":true") != NULL, "the lost history is reported: %s", m);
+  cr_expect_eq(json_num(m, "missed"), 2, "%s", m);
+  cr_expect_eq(json_num(m, "last_seq"), 3, "%s", m);
+  /* and the numbering goes on */
+  char body[256];
+  snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G3\",\"count\":1}", user);
+  cr_assert_eq(ingest(&S, body, &r), 202);
+  http_free(&r);
+  bool got = false;
+  while (!got && ws_text(&w, m, sizeof m, 3000))
+    if (strstr(m, "G3")) {
+      got = true;
+      cr_expect_eq(json_num(m, "seq"), 4, "%s", m);
+    }
+  cr_expect(got);
+  ws_close(&w);
+}

@@ -485,11 +485,23 @@ Test(ws, abandoned_upgrades_are_forgotten)
       shutdown(fd, SHUT_RD);
     close(fd);
   }
-  /* the server goes on serving, and counts no socket that is not there */
+  /* the server goes on serving, and counts no socket that is not there
+   * (upgrades that completed before their reset was seen count against the
+   * licence's sockets for a moment: 4029, then room again) */
   ws w;
-  open_ws(&w, NULL, NULL);
   char m[4096];
-  cr_assert(ws_text(&w, m, sizeof m, 5000), "no hello after the abandoned upgrades");
+  bool hello = false;
+  for (int tries = 0; tries < 50 && !hello; tries++) {
+    open_ws(&w, NULL, NULL);
+    cr_assert(ws_text(&w, m, sizeof m, 5000), "no hello after the abandoned upgrades");
+    hello = strstr(m, "\"type\":\"hello\"") != NULL;
+    if (!hello) {
+      cr_assert(strstr(m, "too_many_sockets") != NULL, "%s", m);
+      ws_close(&w);
+      usleep(100 * 1000);
+    }
+  }
+  cr_assert(hello, "still too many sockets: %s", m);
   gift("Rose", 1);
   cr_assert(ws_text(&w, m, sizeof m, 5000), "no gift");
   ws_close(&w);
