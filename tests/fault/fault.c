@@ -3,6 +3,7 @@
 #include "fault.h"
 
 #include <arpa/inet.h>
+#include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -435,4 +437,54 @@ long fill_disk(const char *path, long max)
     total++;
   close(fd);
   return total;
+}
+
+/* ------------------------------------------------ helpers that assert */
+
+void fault_post_ok(const srv *s, const char *json)
+{
+  char out[512];
+  int st = raw_ingest(s->port, json, out, sizeof out);
+  cr_assert_eq(st, 202, "ingest: %d %s", st, out);
+}
+
+void fault_open_ws(const srv *s, ws *w, const char *token)
+{
+  char path[128];
+  snprintf(path, sizeof path, "/ws/%s", token);
+  cr_assert_eq(ws_connect(w, s, path, NULL), 0);
+  char m[4096];
+  cr_assert(ws_text(w, m, sizeof m, 5000) && strstr(m, "\"hello\""), "no hello");
+}
+
+void fault_wait_all(const srv *s, ws *w, track *t, const bool *want, int from, int to, double idle)
+{
+  double last = now_s();
+  while (!track_has_all(t, want, from, to, NULL) && now_s() - last < idle) {
+    int had = t->n;
+    if (track_drain(w, t, 100) < 0) {
+      char said[4096] = "";
+      usleep(300000);
+      ssize_t k = read(s->out_fd, said, sizeof said - 1);
+      said[k > 0 ? k : 0] = '\0';
+      int st = 0;
+      bool died = waitpid(s->pid, &st, WNOHANG) == s->pid;
+      cr_assert_fail("the socket closed after %d events (%d %s); the server %s (%s%d); it said: %s", t->n,
+                     t->close_code, t->close_reason, died ? "died" : "runs",
+                     died && WIFSIGNALED(st) ? "signal " : "",
+                     died ? (WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)) : 0, said);
+    }
+    if (t->n > had)
+      last = now_s();
+  }
+}
+
+void fault_mount_or_skip(const char *dir, const char *size)
+{
+  if (geteuid() != 0)
+    cr_skip_test("needs root to mount a tmpfs (CI runs as root): the full-disk scenario was NOT run");
+  int e = tmpfs_mount(dir, size);
+  if (e == EPERM)
+    cr_skip_test("mount refused (EPERM: no CAP_SYS_ADMIN here): the full-disk scenario was NOT run");
+  cr_assert_eq(e, 0, "mount tmpfs on %s: %s", dir, strerror(e));
 }

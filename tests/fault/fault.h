@@ -87,6 +87,18 @@ int proxy_cuts(const proxy *p);
 /* Stops the thread, closes everything, frees p. */
 void proxy_stop(proxy *p);
 
+/* These fail the test (main thread only). */
+/* POST /ingest/events of json with the test secret; fails unless 202. */
+void fault_post_ok(const srv *s, const char *json);
+/* Opens /ws/<token> and reads its hello. */
+void fault_open_ws(const srv *s, ws *w, const char *token);
+/* Reads until want[from..to) all arrived or `idle` seconds passed without
+ * an event; fails, saying whether the server died, when the socket closes. */
+void fault_wait_all(const srv *s, ws *w, track *t, const bool *want, int from, int to, double idle);
+/* Mounts a 'size' tmpfs on dir, or skips the test saying why (not root,
+ * or mounting refused). */
+void fault_mount_or_skip(const char *dir, const char *size);
+
 /* Mounts a tmpfs of size (e.g. "1m") on dir. 0, or an errno. */
 int tmpfs_mount(const char *dir, const char *size);
 /* Unmounts it (lazily). */

@@ -1,0 +1,120 @@
+/*
+ * Fault: the TTS cache's disk full.
+ *
+ * Guarantee (docs/operations.md "Faults"): with the TTS cache's file system
+ * full (a 1 MiB tmpfs mounted as DATA/tts, then filled), chats still go out,
+ * without a tts_url, a gift behind them is not held up, /tts/generate says
+ * it cannot, nothing crashes; when space is freed, speech is made and
+ * served again. Needs root to mount (CI runs as root); skipped, saying so,
+ * without it.
+ *
+ * KNOWN SERVER BUG (registered with should_fail in meson.build, so that CI
+ * shows it as an expected failure and turns red once it is fixed): the
+ * server dies with SIGSEGV at the first chat. In server/src/tts.c
+ * encode_file, ope_encoder_drain fails ("close failed": libopusenc's
+ * fclose of the .tmp file could not flush, ENOSPC) after libopusenc has
+ * already closed the file, and the ope_encoder_destroy that follows closes
+ * it again (_IO_new_fclose on a freed FILE, in the TTS worker thread).
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fault.h"
+
+static srv S;
+static bool mounted;
+static char mnt[300];
+
+static void teardown(void)
+{
+  if (S.pid > 0)
+    srv_stop(&S);
+  if (mounted)
+    tmpfs_umount(mnt);
+  mounted = false;
+  srv_cleanup(&S);
+}
+
+TestSuite(fault_cache, .fini = teardown, .timeout = 120);
+
+Test(fault_cache, a_full_tts_cache_disk_keeps_chats_going)
+{
+  snprintf(S.dir, sizeof S.dir, "/tmp/ttb-fault-XXXXXX");
+  cr_assert_not_null(mkdtemp(S.dir));
+  char cache[300];
+  snprintf(cache, sizeof cache, "%s/tts", S.dir);
+  cr_assert_eq(mkdir(cache, 0700), 0);
+  fault_mount_or_skip(cache, "1m");
+  snprintf(mnt, sizeof mnt, "%s", cache);
+  mounted = true;
+  const char *const extra[] = {"--tts-read-user", "no", NULL};
+  srv_start(&S, extra, true);
+  char key[128], user[64], tok[64];
+  new_key(&S, key, sizeof key, NULL, NULL);
+  cr_assert_eq(login(&S, key, NULL, user, tok), 200);
+  static ws w;
+  static track t;
+  memset(&t, 0, sizeof t);
+  fault_open_ws(&S, &w, tok);
+
+  char filler[400];
+  snprintf(filler, sizeof filler, "%s/filler", cache);
+  long filled = fill_disk(filler, 4L << 20);
+  cr_assert_gt(filled, 0);
+  double fails0 = metric(&S, "ttboost_tts_failures_total");
+
+  /* chats and a gift behind them, while no speech can be stored */
+  static bool want[64];
+  char body[4096];
+  size_t k = (size_t)snprintf(body, sizeof body, "[");
+  for (int i = 1; i <= 6; i++) {
+    k += (size_t)snprintf(body + k, sizeof body - k, "%s", i > 1 ? "," : "");
+    k += (size_t)event_json(body + k, sizeof body - k, user, i, i < 6);
+    want[i] = true;
+  }
+  snprintf(body + k, sizeof body - k, "]");
+  double t0 = now_s();
+  fault_post_ok(&S, body);
+  fault_wait_all(&S, &w, &t, want, 1, 7, 10.0);
+  cr_expect(track_has_all(&t, want, 1, 7, NULL), "chats or the gift behind them did not go out");
+  cr_expect_lt(now_s() - t0, 10.0);
+  cr_expect_eq(t.no_url, 5, "%d of 5 chats without a URL (the cache is full)", t.no_url);
+  cr_expect_gt(metric(&S, "ttboost_tts_failures_total"), fails0);
+  /* /tts/generate says it cannot, and the server is well */
+  char hdr[200], out[1024];
+  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n", tok);
+  const char *gen = "{\"text\":\"disk full\"}";
+  int st = raw_http(S.port, "POST", "/tts/generate", hdr, gen, strlen(gen), out, sizeof out, 10000);
+  cr_expect(st >= 400 && st != 404, "/tts/generate with a full cache: %d %s", st, out);
+  cr_log_info("tts cache full: /tts/generate answered %d %s", st, out);
+  cr_expect_eq(waitpid(S.pid, NULL, WNOHANG), 0, "the server died");
+
+  /* space again: speech is made and served */
+  cr_assert_eq(unlink(filler), 0);
+  char one[512];
+  event_json(one, sizeof one, user, 7, true);
+  want[7] = true;
+  fault_post_ok(&S, one);
+  int no_url = t.no_url;
+  fault_wait_all(&S, &w, &t, want, 7, 8, 15.0);
+  cr_expect_eq(t.count[7], 1);
+  cr_expect_eq(t.no_url, no_url, "a chat had no speech after space was freed");
+  st = raw_http(S.port, "POST", "/tts/generate", hdr, gen, strlen(gen), out, sizeof out, 15000);
+  cr_expect_eq(st, 200, "/tts/generate after space was freed: %d %s", st, out);
+  char url[256];
+  if (st == 200 && json_str(out, "url", url, sizeof url)) {
+    const char *p = strstr(url, "/tts/");
+    http_resp r;
+    cr_expect_eq(http(&S, "GET", p ? p : url, NULL, NULL, 0, &r), 200);
+    cr_expect(r.body_len > 4 && memcmp(r.body, "OggS", 4) == 0);
+    http_free(&r);
+  }
+  ws_close(&w);
+}
+
