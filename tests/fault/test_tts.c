@@ -247,6 +247,13 @@ Test(fault_tts, a_full_data_disk_refuses_ingest_with_503_and_recovers)
   cr_expect(metric(&S, "ttboost_journal_errors_total") > 0);
   cr_expect_eq(waitpid(S.pid, NULL, WNOHANG), 0, "the server died");
 
+  /* nothing of what the journal could not take went out meanwhile */
+  track_drain(&w, &t, 300);
+  int early = 0;
+  for (int i = refused_first; i < next; i++)
+    early += t.count[i] > 0;
+  cr_expect_eq(early, 0, "%d events went out before they were journaled", early);
+
   /* space again: the refused batches, retried with the same ids, go out once */
   cr_assert_eq(unlink(filler), 0);
   gifts(body, sizeof body, user, refused_first, refused_n);
