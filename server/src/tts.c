@@ -508,6 +508,30 @@ static int synth_cb(short *wav, int numsamples, espeak_EVENT *events)
   return 0;
 }
 
+/* The Ogg file libopusenc writes, through our own callbacks: libopusenc's
+ * stdio ones close the file in ope_encoder_drain and, after a failed
+ * write (a full disk), again in ope_encoder_destroy, a double fclose. Here
+ * the file is closed exactly once. */
+typedef struct ogg_out {
+  FILE *f;
+} ogg_out;
+
+static int ogg_write(void *user, const unsigned char *ptr, opus_int32 len)
+{
+  ogg_out *o = user;
+  return o->f == NULL || fwrite(ptr, 1, (size_t)len, o->f) != (size_t)len;
+}
+
+static int ogg_close(void *user)
+{
+  ogg_out *o = user;
+  if (o->f == NULL)
+    return 0;
+  int rc = fclose(o->f);
+  o->f = NULL;
+  return rc != 0;
+}
+
 static int encode_file(ttb_tts *t, const short *pcm, size_t n, const char *tmp, const char *voice,
                        char *err, size_t errlen)
 {
@@ -523,10 +547,18 @@ static int encode_file(ttb_tts *t, const short *pcm, size_t n, const char *tmp, 
     ope_comments_destroy(c);
     return -1;
   }
-  OggOpusEnc *enc = ope_encoder_create_file(tmp, c, t->sample_rate, 1, 0, &e);
+  ogg_out out = {fopen(tmp, "wb")};
+  if (out.f == NULL) {
+    set_err(err, errlen, "opusenc create %s: %s", tmp, strerror(errno));
+    ope_comments_destroy(c);
+    return -1;
+  }
+  static const OpusEncCallbacks cbs = {ogg_write, ogg_close};
+  OggOpusEnc *enc = ope_encoder_create_callbacks(&cbs, &out, c, t->sample_rate, 1, 0, &e);
   ope_comments_destroy(c);
   if (!enc) {
     set_err(err, errlen, "opusenc create %s: %s", tmp, ope_strerror(e));
+    ogg_close(&out);
     return -1;
   }
   if ((e = ope_encoder_ctl(enc, OPUS_SET_BITRATE((opus_int32)t->bitrate))) != OPE_OK) {
@@ -552,9 +584,10 @@ static int encode_file(ttb_tts *t, const short *pcm, size_t n, const char *tmp, 
     goto fail;
   }
   ope_encoder_destroy(enc);
-  return 0;
+  return ogg_close(&out) == 0 ? 0 : -1; /* closed by the drain already; a no-op then */
 fail:
   ope_encoder_destroy(enc);
+  ogg_close(&out);
   return -1;
 }
 

@@ -8,13 +8,10 @@
  * served again. Needs root to mount (CI runs as root); skipped, saying so,
  * without it.
  *
- * KNOWN SERVER BUG (registered with should_fail in meson.build, so that CI
- * shows it as an expected failure and turns red once it is fixed): the
- * server dies with SIGSEGV at the first chat. In server/src/tts.c
- * encode_file, ope_encoder_drain fails ("close failed": libopusenc's
- * fclose of the .tmp file could not flush, ENOSPC) after libopusenc has
- * already closed the file, and the ope_encoder_destroy that follows closes
- * it again (_IO_new_fclose on a freed FILE, in the TTS worker thread).
+ * This test found a double fclose in server/src/tts.c (libopusenc's stdio
+ * callbacks closed the .tmp file in ope_encoder_drain, which failed with
+ * ENOSPC, and again in ope_encoder_destroy: SIGSEGV in the TTS worker). The
+ * encoder now writes through callbacks that close the file exactly once.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
