@@ -88,7 +88,8 @@ Test(fault_cache, a_full_tts_cache_disk_keeps_chats_going)
   snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n", tok);
   const char *gen = "{\"text\":\"disk full\"}";
   int st = raw_http(S.port, "POST", "/tts/generate", hdr, gen, strlen(gen), out, sizeof out, 10000);
-  cr_expect(st >= 400 && st != 404, "/tts/generate with a full cache: %d %s", st, out);
+  cr_expect_eq(st, 500, "/tts/generate with a full cache: %d %s", st, out);
+  cr_expect(strstr(out, "\"tts_failed\"") != NULL, "%s", out);
   cr_log_info("tts cache full: /tts/generate answered %d %s", st, out);
   cr_expect_eq(waitpid(S.pid, NULL, WNOHANG), 0, "the server died");
 
