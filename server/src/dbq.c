@@ -14,6 +14,8 @@
 
 #include <sodium.h>
 
+#include "wake.h"
+
 #define SESSION_SLOTS 8192
 #define SESSION_PROBES 8
 #define REFRESH_MS 1000
@@ -461,6 +463,7 @@ static void on_wake(h2o_socket_t *sock, const char *err)
     return;
   }
   h2o_buffer_consume(&sock->input, sock->input->size);
+  ttb_wake_drain(q->wake[0]); /* before draining the queue: a later byte means later items */
   drain(q);
 }
 

@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "trace.h"
+#include "wake.h"
 #include "webcast.h"
 
 #define USER_AGENT                                                                                 \
@@ -1397,6 +1398,7 @@ static void on_pipe(h2o_socket_t *sock, const char *err)
     return;
   }
   h2o_buffer_consume(&sock->input, sock->input->size);
+  ttb_wake_drain(t->pipefd[0]); /* before draining the queue: a later byte means later items */
   drain(t);
 }
 

@@ -20,6 +20,8 @@
 #include <opus/opusenc.h>
 #include <sodium.h>
 
+#include "wake.h"
+
 #define ID_HEX 32     /* BLAKE2b-128 as hex */
 #define VOICE_MAX 16  /* longest voice name we keep */
 #define TMP_PREFIX ".tts-"
@@ -346,15 +348,7 @@ static void run_callbacks(ttb_tts *t, req *r)
 
 void ttb_tts_dispatch(ttb_tts *t)
 {
-  unsigned char buf[256];
-  for (;;) {
-    ssize_t r = read(t->pipe_rd, buf, sizeof buf);
-    if (r > 0)
-      continue;
-    if (r < 0 && errno == EINTR)
-      continue;
-    break; /* EAGAIN or EOF */
-  }
+  ttb_wake_drain(t->pipe_rd);
   pthread_mutex_lock(&t->mu);
   req *list = t->done_head;
   t->done_head = t->done_tail = NULL;

@@ -485,3 +485,20 @@ int run_capture(const char *const *argv, char *out, size_t cap)
   waitpid(pid, &st, 0);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+double proc_cpu_seconds(pid_t pid)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')');
+  cr_assert_not_null(p);
+  unsigned long long ut = 0, st = 0;
+  /* after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+  cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st), 2);
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}

@@ -37,6 +37,9 @@ const char *env_or_fail(const char *name);
  * (NUL-terminated, cut at cap); returns the exit status, -1 when killed. */
 int run_capture(const char *const *argv, char *out, size_t cap);
 
+/* CPU seconds (user + system) process pid has used so far, from /proc. */
+double proc_cpu_seconds(pid_t pid);
+
 /* Runs ttboost-admin --data-dir s->dir ARGS...; stdout into out[cap]; returns exit status. */
 int admin(const srv *s, char *out, size_t cap, const char *const *args);
 /* A new licence key (admin license create), into key[cap]. */

@@ -9,6 +9,7 @@
 #include <opusfile.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "trace.h"
@@ -410,4 +411,25 @@ Test(http, tiktok_handle_by_admin_and_api)
   cr_expect_eq(admin(&S, out, sizeof out, unknown), 1);
   const char *missing[] = {"license", "set-tiktok", user, NULL};
   cr_expect_eq(admin(&S, out, sizeof out, missing), 2);
+}
+
+/* An idle server sleeps: after a login (the database thread's wake-up
+ * pipe) and a TTS request (the speech worker's), it uses almost no CPU. A
+ * wake-up pipe left unread makes the loop spin at a full core. */
+Test(http, an_idle_server_uses_no_cpu)
+{
+  char key[128], user[64], token[64];
+  new_key(&S, key, sizeof key, NULL, NULL);
+  cr_assert_eq(login(&S, key, "idle", user, token), 200);
+  char auth[160];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+  http_resp r;
+  const char *body = "{\"text\":\"idle check\"}";
+  cr_assert_eq(http(&S, "POST", "/tts/generate", auth, body, strlen(body), &r), 200, "%s", r.body);
+  http_free(&r);
+  usleep(300 * 1000);
+  double c0 = proc_cpu_seconds(S.pid);
+  sleep(2);
+  double used = proc_cpu_seconds(S.pid) - c0;
+  cr_expect_lt(used, 0.2, "the idle server used %.2f CPU seconds in 2 s", used);
 }

@@ -615,6 +615,12 @@ Test(tiktok, ttwid_lookup_heartbeats_and_enter_room)
   const char *st = dev_wait(&D[0], "\"type\":\"status\"", "\"tiktok\":\"live\"", 5000);
   cr_assert_not_null(st, "the device heard no live status");
   cr_expect(strstr(st, "\"room_id\":\"" ROOM1 "\""), "%s", st);
+  /* live, between heartbeats, the server sleeps (the connector's wake-up
+   * pipe is emptied, or the loop would spin) */
+  double c0 = proc_cpu_seconds(S.pid);
+  usleep(2000 * 1000);
+  double used = proc_cpu_seconds(S.pid) - c0;
+  cr_expect_lt(used, 0.5, "the server used %.2f CPU seconds in 2 s while live", used);
   char me[1024];
   cr_assert_eq(me_tiktok(me, sizeof me), 200, "%s", me);
   cr_expect(strstr(me, "\"username\":\"" HANDLE "\"") && strstr(me, "\"state\":\"live\"") &&
