@@ -117,11 +117,12 @@ static void *attack_main(void *arg)
         if (c->fd < 0)
           continue;
       }
-      if (c->sent >= c->stop_at)
-        continue;
-      /* a connection the server closed reads as EOF */
+      /* a connection the server closed reads as EOF, also one that has
+       * stopped sending (an upgrade left unfinished) */
       char b;
       ssize_t k = recv(c->fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+      if (k != 0 && c->sent >= c->stop_at)
+        continue;
       if (k == 0 || send(c->fd, c->req + c->sent, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
         close(c->fd);
         c->fd = -1;
