@@ -116,3 +116,30 @@ void ttb_set_err(char *err, size_t errlen, const char *fmt, ...)
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
 }
+
+int ttb_pace_opt(ttb_pace *p, int argc, char **argv, int *i)
+{
+  const char *a = argv[*i];
+  if (strcmp(a, "--max") == 0) {
+    p->max = true;
+    return 1;
+  }
+  if (strcmp(a, "--speed") != 0 || *i + 1 >= argc)
+    return 0;
+  const char *v = argv[++*i];
+  if (!ttb_parse_double(v, &p->speed) || p->speed < 0.001 || p->speed > 1e6) {
+    fprintf(stderr, "ttb-replay: --speed: expected a number from 0.001 to 1000000, got '%s'\n", v);
+    return -1;
+  }
+  p->speed_set = true;
+  return 1;
+}
+
+int ttb_pace_check(const ttb_pace *p)
+{
+  if (p->max && p->speed_set) {
+    fprintf(stderr, "ttb-replay: --speed and --max exclude each other\n");
+    return -1;
+  }
+  return 0;
+}

@@ -38,4 +38,17 @@ void ttb_set_err(char *err, size_t errlen, const char *fmt, ...)
 bool ttb_parse_double(const char *s, double *out);
 bool ttb_parse_u64(const char *s, uint64_t *out);
 
+/* The pace options both replay modes take: "--speed N" (N times the recorded
+ * pace, 0.001..1e6) and "--max". Looks at argv[*i]: returns 1 when it was one
+ * of them (*i moved past its value), 0 when not, -1 after printing why the
+ * value is bad. Call ttb_pace_check() after the loop. */
+typedef struct ttb_pace {
+  double speed; /* 1 unless --speed */
+  bool speed_set;
+  bool max;
+} ttb_pace;
+int ttb_pace_opt(ttb_pace *p, int argc, char **argv, int *i);
+/* 0, or -1 after printing that --speed and --max exclude each other. */
+int ttb_pace_check(const ttb_pace *p);
+
 #endif

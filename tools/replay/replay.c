@@ -538,7 +538,9 @@ int main(int argc, char **argv)
   s.batch = 20;
   s.timeout_s = 60;
   const char *server = NULL, *key = NULL, *secret_file = NULL;
-  bool speed_set = false, stable_ids = false;
+  bool stable_ids = false;
+  ttb_pace pace = {.speed = 1};
+  int pr;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     bool has = i + 1 < argc;
@@ -555,14 +557,9 @@ int main(int argc, char **argv)
       return 2;
     } else if (strcmp(a, "--stable-ids") == 0) {
       stable_ids = true;
-    } else if (strcmp(a, "--speed") == 0 && has) {
-      if (!ttb_parse_double(argv[++i], &s.speed) || s.speed < 0.001 || s.speed > 1e6) {
-        fprintf(stderr, "ttb-replay: --speed: expected a number from 0.001 to 1000000, got '%s'\n", argv[i]);
+    } else if ((pr = ttb_pace_opt(&pace, argc, argv, &i)) != 0) {
+      if (pr < 0)
         return 2;
-      }
-      speed_set = true;
-    } else if (strcmp(a, "--max") == 0) {
-      s.max = true;
     } else if (strcmp(a, "--channel") == 0 && has) {
       s.channel = argv[++i];
     } else if (strcmp(a, "--key") == 0 && has) {
@@ -596,10 +593,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "ttb-replay: FILE and --server are required (see --help)\n");
     return 2;
   }
-  if (s.max && speed_set) {
-    fprintf(stderr, "ttb-replay: --speed and --max exclude each other\n");
+  if (ttb_pace_check(&pace) != 0)
     return 2;
-  }
+  s.speed = pace.speed;
+  s.max = pace.max;
   if (s.expect && key == NULL) {
     fprintf(stderr, "ttb-replay: --expect needs --key KEY: the checking client logs in with it "
                     "(ttboost-admin license create makes one)\n");

@@ -713,8 +713,8 @@ static int listen_on(const char *hp, char *host, size_t hcap, uint16_t *bound, c
 int ttb_tiktok_serve_main(int argc, char **argv)
 {
   const char *file = NULL, *listen_arg = NULL, *room = NULL;
-  bool speed_set = false;
-  G.speed = 1;
+  ttb_pace pace = {.speed = 1};
+  int pr;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     bool has = i + 1 < argc;
@@ -725,14 +725,9 @@ int ttb_tiktok_serve_main(int argc, char **argv)
       file = argv[++i];
     } else if (strcmp(a, "--listen") == 0 && has) {
       listen_arg = argv[++i];
-    } else if (strcmp(a, "--speed") == 0 && has) {
-      if (!ttb_parse_double(argv[++i], &G.speed) || G.speed < 0.001 || G.speed > 1e6) {
-        fprintf(stderr, "ttb-replay: --speed: expected a number from 0.001 to 1000000, got '%s'\n", argv[i]);
+    } else if ((pr = ttb_pace_opt(&pace, argc, argv, &i)) != 0) {
+      if (pr < 0)
         return 2;
-      }
-      speed_set = true;
-    } else if (strcmp(a, "--max") == 0) {
-      G.max = true;
     } else if (strcmp(a, "--room-id") == 0 && has) {
       room = argv[++i];
     } else if (strcmp(a, "--tiktok-user") == 0 && has) {
@@ -753,10 +748,10 @@ int ttb_tiktok_serve_main(int argc, char **argv)
     fprintf(stderr, "ttb-replay: --tiktok-serve FILE needs --listen HOST:PORT (see --tiktok-serve FILE --help)\n");
     return 2;
   }
-  if (G.max && speed_set) {
-    fprintf(stderr, "ttb-replay: --speed and --max exclude each other\n");
+  if (ttb_pace_check(&pace) != 0)
     return 2;
-  }
+  G.speed = pace.speed;
+  G.max = pace.max;
   if (room) {
     uint64_t v;
     if (!ttb_parse_u64(room, &v) || strlen(room) >= sizeof G.room_id) {
@@ -804,15 +799,15 @@ int ttb_tiktok_serve_main(int argc, char **argv)
   h2o_socket_read_start(listener, on_accept);
 
   bool v6 = strchr(host, ':') != NULL;
-  char pace[64];
+  char how[64];
   if (G.max)
-    snprintf(pace, sizeof pace, "all at once");
-  else if (speed_set)
-    snprintf(pace, sizeof pace, "at %g times the recorded pace", G.speed);
+    snprintf(how, sizeof how, "all at once");
+  else if (pace.speed_set)
+    snprintf(how, sizeof how, "at %g times the recorded pace", G.speed);
   else
-    snprintf(pace, sizeof pace, "at the recorded pace");
+    snprintf(how, sizeof how, "at the recorded pace");
   printf("ttb-replay: %zu frames of %s (room %s)%s%s, %s%s\n", G.n, file, G.room_id,
-         G.user ? " for @" : "", G.user ? G.user : "", pace,
+         G.user ? " for @" : "", G.user ? G.user : "", how,
          G.end_after ? ", then the end of the stream" : "");
   printf("ttb-replay: listening on http://%s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
   fflush(stdout);
