@@ -21,4 +21,12 @@ typedef int (*ttb__transport_factory)(void *user, ttb__transport **out);
 void ttb__client_set_net(ttb_client *c, ttb__http_fn http, void *http_user,
                          ttb__transport_factory transport, void *transport_user);
 
+/* Replaces how audio is downloaded (streamed GETs, net.h
+ * ttb__http_stream_fn), e.g. by a fake that counts the URLs fetched or feeds
+ * the body in small pieces. NULL: through the HTTP function of
+ * ttb__client_set_net, whole (its default with a fake HTTP). By default
+ * (ttb__client_set_net(c, NULL, ...)) the client's own kept-alive
+ * libwebsockets session. Call before ttb_client_start. */
+void ttb__client_set_stream(ttb_client *c, ttb__http_stream_fn stream, void *user);
+
 #endif /* TTB_CLIENT_INTERNAL_H */

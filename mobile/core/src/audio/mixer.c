@@ -23,6 +23,7 @@ typedef struct {
     ttb__clip *clip; /* NULL: TTS slot waiting for its audio */
     size_t pos;      /* next frame to play */
     uint32_t stall;  /* frames waited for audio */
+    bool claimed;    /* TTS: its audio is being fetched (ttb__mixer_tts_claim) */
 } voice;
 
 struct ttb__mixer {
@@ -227,9 +228,20 @@ int ttb__mixer_tts_reserve(ttb__mixer *m, uint64_t id)
         ttb__mutex_unlock(m->lock);
         return 1;
     }
-    /* Drop rule: the oldest waiting utterance (index 1, never the head). */
-    while (m->tts_len >= 1 + (size_t)m->qcap)
-        tts_remove(m, 1, false);
+    /* Drop rule: the oldest waiting utterance (never the head) whose audio
+     * is not coming yet (no clip, not claimed by a fetch); when every waiting
+     * one has audio coming, the oldest waiting one. */
+    while (m->tts_len >= 1 + (size_t)m->qcap) {
+        size_t victim = 1;
+        for (size_t i = 1; i < m->tts_len; i++) {
+            const voice *w = tts_at(m, i);
+            if (!w->clip && !w->claimed) {
+                victim = i;
+                break;
+            }
+        }
+        tts_remove(m, victim, false);
+    }
     voice *v = tts_at(m, m->tts_len);
     memset(v, 0, sizeof *v);
     v->id = id;
@@ -280,6 +292,33 @@ void ttb__mixer_tts_cancel(ttb__mixer *m, uint64_t id)
         tts_remove(m, i, false);
     ttb__mutex_unlock(m->lock);
     ttb__mixer_collect(m);
+}
+
+int ttb__mixer_tts_claim(ttb__mixer *m, uint64_t id)
+{
+    if (!m)
+        return TTB_ERR_INVALID;
+    ttb__mutex_lock(m->lock);
+    voice *v = tts_find(m, id, NULL);
+    int rc = 1;
+    if (v && !v->clip) {
+        v->claimed = true;
+        rc = TTB_OK;
+    }
+    ttb__mutex_unlock(m->lock);
+    return rc;
+}
+
+long ttb__mixer_tts_place(ttb__mixer *m, uint64_t id)
+{
+    if (!m)
+        return -1;
+    ttb__mutex_lock(m->lock);
+    size_t i = 0;
+    voice *v = tts_find(m, id, &i);
+    long r = (v && !v->clip && !v->claimed) ? (long)i : -1;
+    ttb__mutex_unlock(m->lock);
+    return r;
 }
 
 bool ttb__mixer_tts_pending(ttb__mixer *m, uint64_t id)

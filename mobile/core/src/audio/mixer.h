@@ -12,9 +12,12 @@
  *   waits (silently) for its audio.
  *   Drop rule: at most tts_queue_cap utterances wait behind the one playing
  *   (default 8, about a minute of speech). When one more arrives, the OLDEST
- *   WAITING one (not yet started) is dropped and counted as skipped: a
- *   listener hears the newest chat instead of falling ever further behind,
- *   and the sentence being spoken is never cut.
+ *   WAITING one (not yet started) whose audio is not coming yet (no clip
+ *   attached, not claimed by a fetch: its speech was never fetched, so
+ *   dropping it costs nothing) is dropped and counted as skipped; when all
+ *   waiting ones have audio coming, the oldest waiting one. A listener hears
+ *   the newest chat instead of falling ever further behind, and the sentence
+ *   being spoken is never cut.
  *   A head whose audio does not come within 30 s (download lost), or a
  *   stream starved for 3 s (lost last frame), is ended (counted skipped
  *   when nothing of it was heard, else played).
@@ -93,6 +96,17 @@ int ttb__mixer_tts_attach(ttb__mixer *m, uint64_t id, ttb__clip *clip);
 /* Gives up a reserved utterance (download or decode failed): removed and
  * counted skipped. No-op when it is not waiting. */
 void ttb__mixer_tts_cancel(ttb__mixer *m, uint64_t id);
+
+/* Marks the reserved utterance `id` as being fetched (the drop rule spares
+ * it, see above). TTB_OK, or 1 when it is not waiting for audio (dropped,
+ * cancelled, or its audio is attached already). */
+int ttb__mixer_tts_claim(ttb__mixer *m, uint64_t id);
+
+/* Where `id` stands in the TTS queue (0 = the head, next to play) while it
+ * waits for audio and nobody claimed it; -1 otherwise (not queued, audio
+ * attached, or claimed). The client fetches speech only for the first few
+ * places, so a chat dropped before it gets there is never downloaded. */
+long ttb__mixer_tts_place(ttb__mixer *m, uint64_t id);
 
 /* True while `id` is reserved or playing. */
 bool ttb__mixer_tts_pending(ttb__mixer *m, uint64_t id);
