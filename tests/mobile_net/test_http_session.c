@@ -276,6 +276,7 @@ Test(http_session, downloads_share_one_kept_alive_connection, .timeout = 30)
     cr_assert_eq(atomic_load(&s.requests), 8);
     cr_assert_eq(atomic_load(&s.accepts), 1, "8 GETs over %d TCP connections",
                  atomic_load(&s.accepts));
+    cr_assert_eq(ttb__http_session_connections(hs), 1, "the session counts the same");
     ttb__http_session_destroy(hs);
     tsrv_stop(&s);
 }
@@ -318,6 +319,7 @@ Test(http_session, a_closed_idle_connection_is_replaced, .timeout = 30)
     cr_assert_eq(get(hs, &s, "/plain/two", &c, 5000, &status, err, sizeof err), TTB_OK, "%s", err);
     cr_assert_str_eq(c.data, "two");
     cr_assert_eq(atomic_load(&s.accepts), 2);
+    cr_assert_eq(ttb__http_session_connections(hs), 2);
     ttb__http_session_destroy(hs);
     tsrv_stop(&s);
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "net.h"
 
@@ -262,7 +264,30 @@ struct ttb__http_session {
     int64_t last_byte_ms;
     bool used;        /* a GET has completed: a kept-alive connection may exist */
     lws_sorted_usec_list_t tick; /* wakes lws_service to check the idle clock */
+    unsigned connections;        /* TCP connections that carried an answer */
+    int last_port;               /* their local port: a new one is a new connection */
 };
+
+/* Counts the TCP connection of an answer when it is not the last one's. */
+static void count_connection(ttb__http_session *s, struct lws *wsi)
+{
+    struct sockaddr_storage a;
+    socklen_t al = sizeof a;
+    int fd = (int)lws_get_socket_fd(wsi);
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &al) != 0)
+        return;
+    int port = a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                       : ((struct sockaddr_in *)&a)->sin_port;
+    if (port != s->last_port) {
+        s->last_port = port;
+        s->connections++;
+    }
+}
+
+unsigned ttb__http_session_connections(const ttb__http_session *s)
+{
+    return s ? s->connections : 0;
+}
 
 #define SESSION_TICK_US 50000
 
@@ -306,6 +331,7 @@ static int session_callback(struct lws *wsi, enum lws_callback_reasons reason, v
     case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
         g->status = (int)lws_http_client_http_response(wsi);
         s->last_byte_ms = ttb__monotonic_ms();
+        count_connection(s, wsi);
         break;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
         char buf[LWS_PRE + 4096];

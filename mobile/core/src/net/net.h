@@ -275,6 +275,10 @@ typedef int (*ttb__http_stream_fn)(void *user, const char *url, int idle_ms, siz
 typedef struct ttb__http_session ttb__http_session;
 int ttb__http_session_create(const char *ca_file, ttb__http_session **out);
 void ttb__http_session_destroy(ttb__http_session *s);
+/* TCP connections the session's answers came over so far (a new local
+ * port is a new connection): 1 for any number of GETs to one server that
+ * keeps the connection alive. For tests and the bench. */
+unsigned ttb__http_session_connections(const ttb__http_session *s);
 /* The ttb__http_stream_fn of a session (user = the ttb__http_session). */
 int ttb__http_session_get(void *session, const char *url, int idle_ms, size_t max_body,
                           ttb__http_body_fn on_body, void *body_user, int *status, char *err,
