@@ -11,6 +11,9 @@
  *   - URL helpers: parse a server URL, build the socket path.
  *   - ttb__http_fn: one blocking HTTP request; ttb__http_lws is the
  *     libwebsockets implementation. ttb__login and ttb__download use it.
+ *   - ttb__http_stream_fn: a streamed GET (the body handed over as it
+ *     arrives); ttb__http_session is the libwebsockets implementation that
+ *     keeps one HTTP/1.1 connection alive across downloads (audio).
  *   - ttb__transport: a WebSocket transport interface (function pointers);
  *     ttb__transport_lws_create is the libwebsockets implementation. Tests
  *     and builds without lws (arm64) use a fake.
