@@ -804,3 +804,76 @@ Test(flow, speech_starts_on_the_first_page_not_the_last)
     cr_assert_eq(st.played, 1);
     ttb_client_destroy(c);
 }
+
+Test(flow, binary_mode_plays_frames_as_they_trickle_in)
+{
+    /* A server that encodes while it synthesises: the chat first, then its
+     * frames one every 20 ms, the length unknown (duration_ms 0). The speech
+     * is heard from the first frames, long before the last one is sent. */
+    ttb_client *c = mk();
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+    ttb_settings s;
+    ttb_client_get_settings(c, &s);
+    s.binary_mode = true;
+    cr_assert_eq(ttb_client_set_settings(c, &s), TTB_OK);
+    cr_assert_eq(ttb_client_start(c), TTB_OK);
+    wait_open(1);
+    ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
+    m.which_payload = ttboost_v1_ServerMessage_hello_tag;
+    m.payload.hello.protocol_version = 1;
+    m.payload.hello.heartbeat_interval_ms = 10000;
+    push_pb(&m);
+    render_until(c, connected, 5.0);
+    m = (ttboost_v1_ServerMessage)ttboost_v1_ServerMessage_init_zero;
+    m.seq = 3;
+    m.which_payload = ttboost_v1_ServerMessage_chat_tag;
+    strcpy(m.payload.chat.user, "Aruka");
+    strcpy(m.payload.chat.message, "trickled");
+    push_pb(&m);
+    int err = 0;
+    OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+    cr_assert_not_null(enc);
+    opus_int32 la = 0;
+    opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&la));
+    static int16_t out[441 * 2];
+    int heard_at_frame = -1;
+    const uint32_t frames = 50;
+    for (uint32_t f = 0; f < frames; f++) {
+        int16_t pcm[960];
+        for (int i = 0; i < 960; i++)
+            pcm[i] = (int16_t)lrint(10000.0 * sin(2 * TEST_PI * 300.0 * (f * 960 + i) / 48000.0));
+        m = (ttboost_v1_ServerMessage)ttboost_v1_ServerMessage_init_zero;
+        m.which_payload = ttboost_v1_ServerMessage_audio_tag;
+        ttboost_v1_AudioFrame *a = &m.payload.audio;
+        a->event_seq = 3;
+        a->index = f;
+        a->last = f == frames - 1;
+        a->sample_rate = 48000;
+        a->channels = 1;
+        a->frame_duration_us = 20000;
+        a->pre_skip = (uint32_t)la;
+        opus_int32 n = opus_encode(enc, pcm, 960, a->packet.bytes, sizeof a->packet.bytes);
+        cr_assert(n > 0);
+        a->packet.size = (pb_size_t)n;
+        push_pb(&m);
+        /* 20 ms of real time, rendered as a sink would */
+        for (int k = 0; k < 2; k++) {
+            sleep_ms(10);
+            ttb_client_render(c, out, 441);
+            for (int i = 0; i < 441 && heard_at_frame < 0; i++)
+                if (abs(out[2 * i]) > 300)
+                    heard_at_frame = (int)f;
+        }
+    }
+    opus_encoder_destroy(enc);
+    cr_assert(heard_at_frame >= 0 && heard_at_frame < 10,
+              "heard after frame %d of %u was sent", heard_at_frame, frames);
+    played_target = 1;
+    render_until(c, played_enough, 10.0);
+    ttb_stats st;
+    ttb_client_get_stats(c, &st);
+    cr_assert_eq(st.played, 1);
+    cr_assert_eq(st.skipped, 0);
+    cr_assert_eq(http_calls, 1, "only the login: no download in binary mode");
+    ttb_client_destroy(c);
+}

@@ -55,7 +55,7 @@
 #define RECENT_LOG 64
 #define JOB_QUEUE 64
 #define GIFT_CACHE 16
-#define STREAMS 4
+#define STREAMS 10 /* utterances streamed at once (the queue: 1 speaking + 8 waiting, +1) */
 #define WANTS 32
 /* How long a chat in binary mode waits for its first AudioFrame before the
  * worker downloads its tts_url instead. */
