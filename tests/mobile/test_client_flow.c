@@ -799,6 +799,11 @@ Test(flow, speech_starts_on_the_first_page_not_the_last)
     cr_assert(done > 0, "the download ended");
     cr_assert(first_loud < done - 0.5, "heard %.2f s after the chat, download done at %.2f s",
               first_loud - t0, done - t0);
+    /* The bench's hook: chat 1's first audible sample was recorded. */
+    ttb__voice_start vs[4];
+    cr_assert_eq(ttb__client_voice_starts(c, vs, 4), 1);
+    cr_assert_eq(vs[0].id, 1);
+    cr_assert(vs[0].out_frame > 0);
     ttb_stats st;
     ttb_client_get_stats(c, &st);
     cr_assert_eq(st.played, 1);

@@ -422,3 +422,34 @@ Test(mixer, bad_config_is_refused)
     cr_assert_eq(ttb__mixer_create(&cfg, &m, &e), TTB_ERR_INVALID);
     cr_assert_eq(ttb__mixer_render(NULL, NULL, 10), 0);
 }
+
+Test(mixer, first_audible_sample_of_each_utterance_is_recorded)
+{
+    /* 44.1 kHz output; after 4410 frames of idle, utterance 7 = 0.1 s of
+     * silence then a level; utterance 9 = the level at once. */
+    ttb__mixer *m = mk(44100, 2, 0, 0);
+    free(render(m, 4410, 2));
+    ttb__voice_start st[8];
+    cr_assert_eq(ttb__mixer_voice_starts(m, st, 8), 0, "nothing before any voice");
+    ttb__clip *a = NULL;
+    cr_assert_eq(ttb__clip_create(1, 9600, &a), TTB_OK);
+    for (size_t i = 0; i < 9600; i++)
+        a->pcm[i] = i < 4800 ? 0 : 8000;
+    a->frames = 9600;
+    a->complete = true;
+    play_tts(m, 7, a);
+    play_tts(m, 9, const_clip(8000, 4800));
+    free(render(m, 44100 / 2, 2));
+    size_t n = ttb__mixer_voice_starts(m, st, 8);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(st[0].id, 7);
+    cr_assert_eq(st[1].id, 9);
+    /* 4410 idle + 0.1 s of silence = 8820 output frames; 9 starts 0.1 s later */
+    cr_assert(st[0].out_frame >= 8820 - 300 && st[0].out_frame <= 8820 + 300, "7 at %llu",
+              (unsigned long long)st[0].out_frame);
+    cr_assert(st[1].out_frame >= 13230 - 300 && st[1].out_frame <= 13230 + 300, "9 at %llu",
+              (unsigned long long)st[1].out_frame);
+    cr_assert(st[0].render_ms > 0);
+    cr_assert_eq(ttb__mixer_voice_starts(m, st, 8), 0, "drained");
+    ttb__mixer_destroy(m);
+}

@@ -1526,3 +1526,10 @@ size_t ttb_client_render(ttb_client *c, int16_t *pcm, size_t frames)
         return 0;
     return ttb__mixer_render(c->mixer, pcm, frames);
 }
+
+size_t ttb__client_voice_starts(ttb_client *c, ttb__voice_start *out, size_t max)
+{
+    if (!c)
+        return 0;
+    return ttb__mixer_voice_starts(c->mixer, out, max);
+}

@@ -141,6 +141,22 @@ void ttb__mixer_collect(ttb__mixer *m);
  * clips it holds now. */
 size_t ttb__mixer_memory(ttb__mixer *m, size_t *clip_bytes);
 
+/* A TTS utterance's first audible sample (|sample| >= TTB__AUDIBLE, about
+ * -54 dBFS, before the kind's volume), for measuring chat -> sound. */
+#define TTB__AUDIBLE 64
+typedef struct {
+    uint64_t id;        /* the utterance (the chat's seq) */
+    uint64_t out_frame; /* its position in the output: frames rendered since
+                         * the mixer was made (at the output rate; within the
+                         * resampler's look-ahead, a few ms) */
+    int64_t render_ms;  /* monotonic ms (platform clock) at the start of the
+                         * render call that mixed it */
+} ttb__voice_start;
+
+/* Moves up to max recorded first-audible-sample records (oldest first; the
+ * mixer keeps the last 64) into out; returns how many. Any thread. */
+size_t ttb__mixer_voice_starts(ttb__mixer *m, ttb__voice_start *out, size_t max);
+
 /* Writes `frames` frames of interleaved int16 at the output rate/channels
  * into pcm; returns frames (0 when m or pcm is NULL). Audio thread. */
 size_t ttb__mixer_render(ttb__mixer *m, int16_t *pcm, size_t frames);
