@@ -453,3 +453,31 @@ Test(mixer, first_audible_sample_of_each_utterance_is_recorded)
     cr_assert_eq(ttb__mixer_voice_starts(m, st, 8), 0, "drained");
     ttb__mixer_destroy(m);
 }
+
+Test(mixer, the_drop_rule_spares_utterances_being_fetched)
+{
+    /* 3 may wait. 1 speaks; 2 is being fetched (claimed); 3 and 4 wait
+     * without audio. Chat 5 drops 3 (the oldest not fetched), not 2. */
+    ttb__mixer *m = mk(48000, 2, 3, 0);
+    for (uint64_t id = 1; id <= 4; id++)
+        cr_assert_eq(ttb__mixer_tts_reserve(m, id), TTB_OK);
+    cr_assert_eq(ttb__mixer_tts_place(m, 1), 0);
+    cr_assert_eq(ttb__mixer_tts_place(m, 4), 3);
+    cr_assert_eq(ttb__mixer_tts_claim(m, 2), TTB_OK);
+    cr_assert_eq(ttb__mixer_tts_place(m, 2), -1, "claimed: not to be fetched again");
+    cr_assert_eq(ttb__mixer_tts_reserve(m, 5), TTB_OK);
+    cr_assert(ttb__mixer_tts_pending(m, 2), "the fetched one stays");
+    cr_assert_not(ttb__mixer_tts_pending(m, 3), "the oldest one not fetched is dropped");
+    cr_assert_eq(ttb__mixer_tts_place(m, 4), 2);
+    /* all waiting ones have audio coming: the oldest waiting goes */
+    cr_assert_eq(ttb__mixer_tts_claim(m, 4), TTB_OK);
+    cr_assert_eq(ttb__mixer_tts_claim(m, 5), TTB_OK);
+    cr_assert_eq(ttb__mixer_tts_reserve(m, 6), TTB_OK);
+    cr_assert_not(ttb__mixer_tts_pending(m, 2));
+    cr_assert(ttb__mixer_tts_pending(m, 4) && ttb__mixer_tts_pending(m, 5));
+    cr_assert_eq(ttb__mixer_tts_claim(m, 3), 1, "gone");
+    uint64_t played = 0, skipped = 0;
+    ttb__mixer_counts(m, &played, &skipped);
+    cr_assert_eq(skipped, 2);
+    ttb__mixer_destroy(m);
+}
