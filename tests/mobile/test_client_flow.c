@@ -651,3 +651,234 @@ Test(flow, a_resume_gap_is_told_and_logged)
     cr_assert_eq(recent[1].count, 4);
     ttb_client_destroy(c);
 }
+
+/* ------------------------------------------------------------ streamed fetches */
+
+/* A fake streamed GET (client_internal.h ttb__client_set_stream): records
+ * which URLs were fetched and serves an Ogg Opus tone in small pieces,
+ * optionally slowly (a server streaming its pages as it encodes them). */
+typedef struct {
+    pthread_mutex_t mu;
+    char urls[64][128];
+    int n;
+    double seconds;   /* of audio per file */
+    size_t piece;     /* bytes per on_body call */
+    int piece_ms;     /* sleep between pieces */
+    double done_at;   /* when the last fetch finished (now_s) */
+} fake_stream;
+
+static int fake_stream_get(void *user, const char *url, int idle_ms, size_t max_body,
+                           ttb__http_body_fn on_body, void *body_user, int *status, char *err,
+                           size_t errlen)
+{
+    (void)idle_ms;
+    (void)max_body;
+    (void)err;
+    (void)errlen;
+    fake_stream *fs = user;
+    pthread_mutex_lock(&fs->mu);
+    if (fs->n < 64)
+        snprintf(fs->urls[fs->n++], sizeof fs->urls[0], "%s", url);
+    pthread_mutex_unlock(&fs->mu);
+    synth_buf b;
+    if (synth_ogg_opus(fs->seconds, 48000, 1, 440.0, 64000, &b) != 0)
+        return TTB_ERR_NOMEM;
+    *status = 200;
+    int rc = TTB_OK;
+    for (size_t at = 0; at < b.len && rc == TTB_OK; at += fs->piece) {
+        size_t n = b.len - at < fs->piece ? b.len - at : fs->piece;
+        rc = on_body(body_user, b.data + at, n);
+        if (fs->piece_ms)
+            sleep_ms(fs->piece_ms);
+    }
+    free(b.data);
+    pthread_mutex_lock(&fs->mu);
+    fs->done_at = now_s();
+    pthread_mutex_unlock(&fs->mu);
+    return rc;
+}
+
+static bool fetched(fake_stream *fs, uint64_t seq)
+{
+    char want[64];
+    snprintf(want, sizeof want, "/tts/%llu.ogg", (unsigned long long)seq);
+    pthread_mutex_lock(&fs->mu);
+    bool r = false;
+    for (int i = 0; i < fs->n; i++) {
+        const char *p = strstr(fs->urls[i], want);
+        if (p && p[strlen(want)] == '\0')
+            r = true;
+    }
+    pthread_mutex_unlock(&fs->mu);
+    return r;
+}
+
+static uint64_t tts_target;
+static bool tts_settled(ttb_client *c)
+{
+    ttb_stats st;
+    ttb_client_get_stats(c, &st);
+    return st.played + st.skipped >= tts_target;
+}
+
+Test(flow, a_burst_of_chats_fetches_only_the_speech_played)
+{
+    static fake_stream fs = {.mu = PTHREAD_MUTEX_INITIALIZER, .seconds = 0.2, .piece = 53};
+    ttb_client *c = mk();
+    ttb__client_set_stream(c, fake_stream_get, &fs);
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+    cr_assert_eq(ttb_client_start(c), TTB_OK);
+    wait_open(1);
+    push_json(HELLO);
+    render_until(c, connected, 5.0);
+    /* 20 chats at once: the queue keeps the one speaking and 8 waiting. */
+    for (int i = 1; i <= 20; i++) {
+        char js[256];
+        snprintf(js, sizeof js,
+                 "{\"type\":\"chat\",\"user\":\"u%d\",\"message\":\"chat number %d\","
+                 "\"tts_url\":\"http://fake.test:8080/tts/%d.ogg\",\"seq\":%d}",
+                 i, i, i, i);
+        push_json(js);
+    }
+    tts_target = 20;
+    size_t loud = render_until(c, tts_settled, 20.0);
+    ttb_stats st;
+    ttb_client_get_stats(c, &st);
+    cr_assert_eq(st.chat_messages, 20);
+    cr_assert_eq(st.played + st.skipped, 20, "played %llu skipped %llu",
+                 (unsigned long long)st.played, (unsigned long long)st.skipped);
+    cr_assert_eq(st.played, 9, "the head and the 8 that waited: %llu",
+                 (unsigned long long)st.played);
+    cr_assert(loud > 9 * 5000, "audible frames %zu", loud);
+    /* Fetched: exactly the ones played (never a skipped one). */
+    pthread_mutex_lock(&fs.mu);
+    int n = fs.n;
+    pthread_mutex_unlock(&fs.mu);
+    cr_assert_eq((uint64_t)n, st.played, "%d fetches for %llu played", n,
+                 (unsigned long long)st.played);
+    cr_assert(fetched(&fs, 1), "the first chat speaks");
+    for (int i = 14; i <= 20; i++)
+        cr_assert(fetched(&fs, (uint64_t)i), "chat %d is among the newest: played", i);
+    for (int i = 3; i <= 12; i++)
+        cr_assert_not(fetched(&fs, (uint64_t)i), "chat %d was dropped before its fetch", i);
+    ttb_client_destroy(c);
+}
+
+Test(flow, speech_starts_on_the_first_page_not_the_last)
+{
+    /* 3 s of audio trickling in for ~2.5 s: libopusenc writes a page per
+     * second of audio, so the first is heard long before the last byte. */
+    static fake_stream fs = {.mu = PTHREAD_MUTEX_INITIALIZER, .seconds = 3.0, .piece = 100,
+                             .piece_ms = 10};
+    ttb_client *c = mk();
+    ttb__client_set_stream(c, fake_stream_get, &fs);
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+    cr_assert_eq(ttb_client_start(c), TTB_OK);
+    wait_open(1);
+    push_json(HELLO);
+    render_until(c, connected, 5.0);
+    double t0 = now_s();
+    push_json("{\"type\":\"chat\",\"user\":\"a\",\"message\":\"a long sentence\","
+              "\"tts_url\":\"http://fake.test:8080/tts/1.ogg\",\"seq\":1}");
+    /* Rendered in real time (10 ms of audio every 10 ms), as a sink would:
+     * faster, the mixer would starve between pages. */
+    static int16_t pcm[441 * 2];
+    double first_loud = 0;
+    tts_target = 1;
+    while (now_s() < t0 + 10.0 && !tts_settled(c)) {
+        ttb_client_render(c, pcm, 441);
+        for (int i = 0; i < 441 && first_loud == 0; i++)
+            if (abs(pcm[2 * i]) > 300)
+                first_loud = now_s();
+        sleep_ms(10);
+    }
+    cr_assert(first_loud > 0, "the speech was heard");
+    pthread_mutex_lock(&fs.mu);
+    double done = fs.done_at;
+    pthread_mutex_unlock(&fs.mu);
+    cr_assert(done > 0, "the download ended");
+    cr_assert(first_loud < done - 0.5, "heard %.2f s after the chat, download done at %.2f s",
+              first_loud - t0, done - t0);
+    /* The bench's hook: chat 1's first audible sample was recorded. */
+    ttb__voice_start vs[4];
+    cr_assert_eq(ttb__client_voice_starts(c, vs, 4), 1);
+    cr_assert_eq(vs[0].id, 1);
+    cr_assert(vs[0].out_frame > 0);
+    ttb_stats st;
+    ttb_client_get_stats(c, &st);
+    cr_assert_eq(st.played, 1);
+    ttb_client_destroy(c);
+}
+
+Test(flow, binary_mode_plays_frames_as_they_trickle_in)
+{
+    /* A server that encodes while it synthesises: the chat first, then its
+     * frames one every 20 ms, the length unknown (duration_ms 0). The speech
+     * is heard from the first frames, long before the last one is sent. */
+    ttb_client *c = mk();
+    cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+    ttb_settings s;
+    ttb_client_get_settings(c, &s);
+    s.binary_mode = true;
+    cr_assert_eq(ttb_client_set_settings(c, &s), TTB_OK);
+    cr_assert_eq(ttb_client_start(c), TTB_OK);
+    wait_open(1);
+    ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
+    m.which_payload = ttboost_v1_ServerMessage_hello_tag;
+    m.payload.hello.protocol_version = 1;
+    m.payload.hello.heartbeat_interval_ms = 10000;
+    push_pb(&m);
+    render_until(c, connected, 5.0);
+    m = (ttboost_v1_ServerMessage)ttboost_v1_ServerMessage_init_zero;
+    m.seq = 3;
+    m.which_payload = ttboost_v1_ServerMessage_chat_tag;
+    strcpy(m.payload.chat.user, "Aruka");
+    strcpy(m.payload.chat.message, "trickled");
+    push_pb(&m);
+    int err = 0;
+    OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+    cr_assert_not_null(enc);
+    opus_int32 la = 0;
+    opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&la));
+    static int16_t out[441 * 2];
+    int heard_at_frame = -1;
+    const uint32_t frames = 50;
+    for (uint32_t f = 0; f < frames; f++) {
+        int16_t pcm[960];
+        for (int i = 0; i < 960; i++)
+            pcm[i] = (int16_t)lrint(10000.0 * sin(2 * TEST_PI * 300.0 * (f * 960 + i) / 48000.0));
+        m = (ttboost_v1_ServerMessage)ttboost_v1_ServerMessage_init_zero;
+        m.which_payload = ttboost_v1_ServerMessage_audio_tag;
+        ttboost_v1_AudioFrame *a = &m.payload.audio;
+        a->event_seq = 3;
+        a->index = f;
+        a->last = f == frames - 1;
+        a->sample_rate = 48000;
+        a->channels = 1;
+        a->frame_duration_us = 20000;
+        a->pre_skip = (uint32_t)la;
+        opus_int32 n = opus_encode(enc, pcm, 960, a->packet.bytes, sizeof a->packet.bytes);
+        cr_assert(n > 0);
+        a->packet.size = (pb_size_t)n;
+        push_pb(&m);
+        /* 20 ms of real time, rendered as a sink would */
+        for (int k = 0; k < 2; k++) {
+            sleep_ms(10);
+            ttb_client_render(c, out, 441);
+            for (int i = 0; i < 441 && heard_at_frame < 0; i++)
+                if (abs(out[2 * i]) > 300)
+                    heard_at_frame = (int)f;
+        }
+    }
+    opus_encoder_destroy(enc);
+    cr_assert(heard_at_frame >= 0 && heard_at_frame < 10,
+              "heard after frame %d of %u was sent", heard_at_frame, frames);
+    played_target = 1;
+    render_until(c, played_enough, 10.0);
+    ttb_stats st;
+    ttb_client_get_stats(c, &st);
+    cr_assert_eq(st.played, 1);
+    cr_assert_eq(st.skipped, 0);
+    cr_assert_eq(http_calls, 1, "only the login: no download in binary mode");
+    ttb_client_destroy(c);
+}

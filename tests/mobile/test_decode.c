@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <ogg/ogg.h>
 #include <opus.h>
 #include <stdio.h>
 
@@ -195,4 +196,192 @@ Test(decode, real_tts_samples_when_given)
     }
     closedir(d);
     cr_assert(n > 0, "no .ogg/.opus files in %s", dir);
+}
+
+/* ------------------------------------------------------------ incremental Ogg Opus */
+
+typedef struct {
+    int16_t *pcm;
+    size_t frames, cap;
+    uint32_t channels;
+    size_t calls;
+    size_t first_call_at; /* bytes fed when the first PCM came out */
+    size_t fed;
+} pcm_sink;
+
+static int sink_pcm(void *user, uint32_t ch, const int16_t *pcm, size_t frames)
+{
+    pcm_sink *s = user;
+    if (s->channels == 0)
+        s->channels = ch;
+    cr_assert_eq(ch, s->channels);
+    if (s->calls++ == 0)
+        s->first_call_at = s->fed;
+    if (s->frames + frames > s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 48000;
+        while (nc < s->frames + frames)
+            nc *= 2;
+        s->pcm = realloc(s->pcm, nc * ch * sizeof(int16_t));
+        cr_assert_not_null(s->pcm);
+        s->cap = nc;
+    }
+    memcpy(s->pcm + s->frames * ch, pcm, frames * ch * sizeof(int16_t));
+    s->frames += frames;
+    return TTB_OK;
+}
+
+/* Feeds data in pieces of `piece` bytes (0: pseudo-random 1..700). */
+static int feed_in_pieces(const uint8_t *data, size_t len, size_t piece, pcm_sink *s,
+                          ttb__ogg_opus **out)
+{
+    ttb__ogg_opus *d = NULL;
+    ttb_error e;
+    ttb_error_clear(&e);
+    cr_assert_eq(ttb__ogg_opus_create(&d, &e), TTB_OK);
+    uint32_t rnd = 12345;
+    size_t at = 0;
+    int rc = TTB_OK;
+    while (at < len && rc == TTB_OK) {
+        size_t n = piece;
+        if (n == 0) {
+            rnd = rnd * 1103515245u + 12345u;
+            n = 1 + (rnd >> 8) % 700;
+        }
+        if (n > len - at)
+            n = len - at;
+        s->fed = at + n;
+        rc = ttb__ogg_opus_feed(d, data + at, n, sink_pcm, s, &e);
+        at += n;
+    }
+    *out = d;
+    return rc;
+}
+
+static void assert_same_as_whole_file(const synth_buf *b, size_t piece)
+{
+    ttb__clip *c = NULL;
+    ttb_error e;
+    ttb_error_clear(&e);
+    cr_assert_eq(ttb__clip_decode_ogg(b->data, b->len, &c, &e), TTB_OK, "%s", e.msg);
+    pcm_sink s = {0};
+    ttb__ogg_opus *d = NULL;
+    cr_assert_eq(feed_in_pieces(b->data, b->len, piece, &s, &d), TTB_OK);
+    cr_assert(ttb__ogg_opus_ended(d), "the EOS page was read");
+    cr_assert_eq(ttb__ogg_opus_channels(d), c->channels);
+    cr_assert_eq(s.channels, c->channels);
+    cr_assert_eq(s.frames, c->frames, "piece %zu: %zu frames streamed, %zu from the file", piece,
+                 s.frames, c->frames);
+    cr_assert_eq(ttb__ogg_opus_frames(d), s.frames);
+    /* libopusfile decodes in float and rounds itself: within one step. */
+    size_t n = s.frames * s.channels, off = 0;
+    for (size_t i = 0; i < n; i++)
+        if (abs((int)s.pcm[i] - (int)c->pcm[i]) > 1)
+            off++;
+    cr_assert_eq(off, 0, "piece %zu: %zu samples differ", piece, off);
+    /* The first PCM came out long before the end of the data (libopusenc
+     * flushes a page at least every second of audio). */
+    if (s.frames > 2 * 48000 && piece < b->len / 4)
+        cr_assert(s.first_call_at < b->len / 2, "first audio after %zu of %zu bytes",
+              s.first_call_at, b->len);
+    ttb__ogg_opus_destroy(d);
+    ttb__clip_unref(c);
+    free(s.pcm);
+}
+
+Test(decode, incremental_ogg_in_pieces_matches_the_whole_file)
+{
+    synth_buf b;
+    cr_assert_eq(synth_ogg_opus(3.0, 22050, 1, 0, 24000, &b), 0);
+    assert_same_as_whole_file(&b, 1); /* one byte at a time */
+    assert_same_as_whole_file(&b, 7);
+    assert_same_as_whole_file(&b, 4096);
+    assert_same_as_whole_file(&b, b.len); /* all at once */
+    assert_same_as_whole_file(&b, 0);     /* random pieces */
+    free(b.data);
+    synth_buf st;
+    cr_assert_eq(synth_ogg_opus(1.0, 48000, 2, 440, 64000, &st), 0);
+    assert_same_as_whole_file(&st, 1);
+    assert_same_as_whole_file(&st, 0);
+    free(st.data);
+}
+
+Test(decode, incremental_ogg_starts_before_the_end)
+{
+    synth_buf b;
+    cr_assert_eq(synth_ogg_opus(4.0, 22050, 1, 0, 24000, &b), 0);
+    /* Only the first third of the file: audio comes out, the end is not seen. */
+    pcm_sink s = {0};
+    ttb__ogg_opus *d = NULL;
+    cr_assert_eq(feed_in_pieces(b.data, b.len / 3, 1, &s, &d), TTB_OK);
+    cr_assert_gt(s.frames, 48000 / 2, "%zu frames from a third of the file", s.frames);
+    cr_assert(!ttb__ogg_opus_ended(d));
+    ttb__ogg_opus_destroy(d);
+    free(s.pcm);
+    free(b.data);
+}
+
+static int stop_at_first(void *user, uint32_t ch, const int16_t *pcm, size_t frames)
+{
+    (void)ch;
+    (void)pcm;
+    (void)frames;
+    (*(int *)user)++;
+    return TTB_ERR_STATE;
+}
+
+Test(decode, incremental_ogg_errors)
+{
+    ttb__ogg_opus *d = NULL;
+    ttb_error e;
+    ttb_error_clear(&e);
+    /* Not Ogg at all: refused after TTB__OGG_SYNC_MAX bytes. */
+    cr_assert_eq(ttb__ogg_opus_create(&d, &e), TTB_OK);
+    uint8_t junk[4096];
+    memset(junk, 'A', sizeof junk);
+    int rc = TTB_OK;
+    for (int i = 0; i < 80 && rc == TTB_OK; i++)
+        rc = ttb__ogg_opus_feed(d, junk, sizeof junk, sink_pcm, NULL, &e);
+    cr_assert_eq(rc, TTB_ERR_PROTOCOL, "%s", e.msg);
+    cr_assert_eq(ttb__ogg_opus_feed(d, junk, 1, sink_pcm, NULL, &e), TTB_ERR_PROTOCOL,
+                 "the error sticks");
+    ttb__ogg_opus_destroy(d);
+
+    /* Ogg, but a multichannel OpusHead (family 1; the page's CRC made right
+     * again): refused with a reason. */
+    synth_buf b;
+    cr_assert_eq(synth_ogg_opus(0.5, 48000, 1, 300, 32000, &b), 0);
+    uint8_t *bad = malloc(b.len);
+    memcpy(bad, b.data, b.len);
+    ogg_page pg;
+    pg.header = bad;
+    pg.header_len = 27 + bad[26];
+    pg.body = bad + pg.header_len;
+    pg.body_len = 0;
+    for (int i = 0; i < bad[26]; i++)
+        pg.body_len += bad[27 + i];
+    cr_assert(memcmp(pg.body, "OpusHead", 8) == 0);
+    pg.body[18] = 1;
+    ogg_page_checksum_set(&pg);
+    pcm_sink s = {0};
+    cr_assert_eq(feed_in_pieces(bad, b.len, 100, &s, &d), TTB_ERR_PROTOCOL);
+    cr_assert_eq(s.frames, 0);
+    ttb__ogg_opus_destroy(d);
+    /* The same byte without the CRC made right: libogg drops the page, no
+     * stream starts, no audio, no crash. */
+    memcpy(bad, b.data, b.len);
+    bad[pg.header_len + 18] = 1;
+    cr_assert_eq(feed_in_pieces(bad, b.len, 100, &s, &d), TTB_OK);
+    cr_assert_eq(s.frames, 0);
+    cr_assert(!ttb__ogg_opus_ended(d));
+    ttb__ogg_opus_destroy(d);
+    free(bad);
+
+    /* The receiver's error stops the feed and is returned. */
+    int calls = 0;
+    cr_assert_eq(ttb__ogg_opus_create(&d, &e), TTB_OK);
+    cr_assert_eq(ttb__ogg_opus_feed(d, b.data, b.len, stop_at_first, &calls, &e), TTB_ERR_STATE);
+    cr_assert_eq(calls, 1);
+    ttb__ogg_opus_destroy(d);
+    free(b.data);
+    free(s.pcm);
 }

@@ -422,3 +422,62 @@ Test(mixer, bad_config_is_refused)
     cr_assert_eq(ttb__mixer_create(&cfg, &m, &e), TTB_ERR_INVALID);
     cr_assert_eq(ttb__mixer_render(NULL, NULL, 10), 0);
 }
+
+Test(mixer, first_audible_sample_of_each_utterance_is_recorded)
+{
+    /* 44.1 kHz output; after 4410 frames of idle, utterance 7 = 0.1 s of
+     * silence then a level; utterance 9 = the level at once. */
+    ttb__mixer *m = mk(44100, 2, 0, 0);
+    free(render(m, 4410, 2));
+    ttb__voice_start st[8];
+    cr_assert_eq(ttb__mixer_voice_starts(m, st, 8), 0, "nothing before any voice");
+    ttb__clip *a = NULL;
+    cr_assert_eq(ttb__clip_create(1, 9600, &a), TTB_OK);
+    for (size_t i = 0; i < 9600; i++)
+        a->pcm[i] = i < 4800 ? 0 : 8000;
+    a->frames = 9600;
+    a->complete = true;
+    play_tts(m, 7, a);
+    play_tts(m, 9, const_clip(8000, 4800));
+    free(render(m, 44100 / 2, 2));
+    size_t n = ttb__mixer_voice_starts(m, st, 8);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(st[0].id, 7);
+    cr_assert_eq(st[1].id, 9);
+    /* 4410 idle + 0.1 s of silence = 8820 output frames; 9 starts 0.1 s later */
+    cr_assert(st[0].out_frame >= 8820 - 300 && st[0].out_frame <= 8820 + 300, "7 at %llu",
+              (unsigned long long)st[0].out_frame);
+    cr_assert(st[1].out_frame >= 13230 - 300 && st[1].out_frame <= 13230 + 300, "9 at %llu",
+              (unsigned long long)st[1].out_frame);
+    cr_assert(st[0].render_ms > 0);
+    cr_assert_eq(ttb__mixer_voice_starts(m, st, 8), 0, "drained");
+    ttb__mixer_destroy(m);
+}
+
+Test(mixer, the_drop_rule_spares_utterances_being_fetched)
+{
+    /* 3 may wait. 1 speaks; 2 is being fetched (claimed); 3 and 4 wait
+     * without audio. Chat 5 drops 3 (the oldest not fetched), not 2. */
+    ttb__mixer *m = mk(48000, 2, 3, 0);
+    for (uint64_t id = 1; id <= 4; id++)
+        cr_assert_eq(ttb__mixer_tts_reserve(m, id), TTB_OK);
+    cr_assert_eq(ttb__mixer_tts_place(m, 1), 0);
+    cr_assert_eq(ttb__mixer_tts_place(m, 4), 3);
+    cr_assert_eq(ttb__mixer_tts_claim(m, 2), TTB_OK);
+    cr_assert_eq(ttb__mixer_tts_place(m, 2), -1, "claimed: not to be fetched again");
+    cr_assert_eq(ttb__mixer_tts_reserve(m, 5), TTB_OK);
+    cr_assert(ttb__mixer_tts_pending(m, 2), "the fetched one stays");
+    cr_assert_not(ttb__mixer_tts_pending(m, 3), "the oldest one not fetched is dropped");
+    cr_assert_eq(ttb__mixer_tts_place(m, 4), 2);
+    /* all waiting ones have audio coming: the oldest waiting goes */
+    cr_assert_eq(ttb__mixer_tts_claim(m, 4), TTB_OK);
+    cr_assert_eq(ttb__mixer_tts_claim(m, 5), TTB_OK);
+    cr_assert_eq(ttb__mixer_tts_reserve(m, 6), TTB_OK);
+    cr_assert_not(ttb__mixer_tts_pending(m, 2));
+    cr_assert(ttb__mixer_tts_pending(m, 4) && ttb__mixer_tts_pending(m, 5));
+    cr_assert_eq(ttb__mixer_tts_claim(m, 3), 1, "gone");
+    uint64_t played = 0, skipped = 0;
+    ttb__mixer_counts(m, &played, &skipped);
+    cr_assert_eq(skipped, 2);
+    ttb__mixer_destroy(m);
+}

@@ -165,6 +165,20 @@ static void assert_in_order(const got *g, uint64_t first, uint64_t last) {
         cr_assert_eq(g->seq[i], first + i, "event %u has seq %llu", i, (unsigned long long)g->seq[i]);
 }
 
+typedef struct {
+    uint8_t head[4];
+    size_t len;
+} session_body;
+
+static int on_session_body(void *user, const uint8_t *d, size_t n)
+{
+    session_body *b = user;
+    for (size_t i = 0; i < n && b->len + i < 4; i++)
+        b->head[b->len + i] = d[i];
+    b->len += n;
+    return TTB_OK;
+}
+
 Test(net_it, events_arrive_in_order) {
     NEED_SERVER();
     ttb__conn *c = connect_to(S.url, L.ws_token, false);
@@ -201,6 +215,30 @@ Test(net_it, events_arrive_in_order) {
     rc = ttb__download(ttb__http_lws, NULL, missing, 0, 0, &buf, &len, err, sizeof err);
     cr_assert_eq(rc, TTB_ERR_NETWORK);
     cr_assert(strstr(err, "HTTP 404") != NULL, "%s", err);
+
+    /* The client's download session: the same files streamed, one TCP
+     * connection kept alive for all of them (the server's Content-Length
+     * answers today, chunked ones from a streaming server alike). */
+    ttb__http_session *hs = NULL;
+    cr_assert_eq(ttb__http_session_create(NULL, &hs), TTB_OK);
+    const char *urls[] = {g->tts_url, g->sound_url, g->tts_url, missing, g->sound_url};
+    const int want_status[] = {200, 200, 200, 404, 200};
+    for (int i = 0; i < 5; i++) {
+        session_body sb = {0};
+        int status = 0;
+        rc = ttb__http_session_get(hs, urls[i], 10000, 0, on_session_body, &sb, &status, err,
+                                   sizeof err);
+        cr_assert_eq(rc, TTB_OK, "%s: %s", urls[i], err);
+        cr_assert_eq(status, want_status[i], "%s: HTTP %d", urls[i], status);
+        if (status == 200)
+            cr_assert(sb.len > 100 && memcmp(sb.head, "OggS", 4) == 0, "%s: %zu bytes", urls[i],
+                      sb.len);
+        else
+            cr_assert_eq(sb.len, 0);
+    }
+    cr_assert_eq(ttb__http_session_connections(hs), 1, "5 downloads over %u connections",
+                 ttb__http_session_connections(hs));
+    ttb__http_session_destroy(hs);
 
     ttb__conn_stats st;
     ttb__conn_get_stats(c, &st);

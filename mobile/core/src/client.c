@@ -9,7 +9,24 @@
  *   AudioFrames decoded straight into the mixer: lowest latency);
  * - one worker thread: downloads and decodes TTS and gift audio (never on
  *   the audio thread), falls back to a download when a streamed chat's
- *   frames do not come, and deletes a refused token;
+ *   frames do not come, and deletes a refused token. Downloads are streamed
+ *   (an Ogg file is decoded page by page as it arrives, and its utterance
+ *   starts on the first decoded packet) over one kept-alive HTTP connection
+ *   (net.h: ttb__http_session).
+ *
+ * Which speech is fetched (the queue policy)
+ *   A chat to be spoken reserves its place in the mixer's TTS queue at
+ *   once (audio/mixer.h: at most 8 wait behind the one speaking; one more
+ *   drops the oldest waiting one whose audio is not coming yet). Its speech
+ *   is fetched only when it stands among the first FETCH_AHEAD places of
+ *   that queue (the head, about to speak, and the next one), oldest first,
+ *   one download at a time; gift sounds go first. So in a burst of chats the
+ *   ones dropped before they got near the head are never downloaded (nor,
+ *   with a server that synthesises on demand, synthesised), and a fetch that
+ *   started is never wasted: the drop rule spares a claimed utterance. In
+ *   binary mode a chat's speech comes as AudioFrames; only a chat whose
+ *   first frame has not come STREAM_WAIT_MS after it is fetched by URL, by
+ *   the same rule.
  * - the platform audio thread: ttb_client_render -> ttb__mixer_render.
  *
  * Locks (never held across I/O; taken in this order, never backwards)
@@ -38,14 +55,20 @@
 #define RECENT_LOG 64
 #define JOB_QUEUE 64
 #define GIFT_CACHE 16
-#define STREAMS 4
-#define EXPECTS 16
+#define STREAMS 10 /* utterances streamed at once (the queue: 1 speaking + 8 waiting, +1) */
+#define WANTS 32
 /* How long a chat in binary mode waits for its first AudioFrame before the
  * worker downloads its tts_url instead. */
 #define STREAM_WAIT_MS 1500
+/* Speech is fetched for the first FETCH_AHEAD places of the TTS queue. */
+#define FETCH_AHEAD 2
+/* While chats wait further back, the worker looks again this often. */
+#define FETCH_POLL_MS 20
+/* A streamed download gives up after this long without a byte. */
+#define FETCH_IDLE_MS 15000
 #define URL_SIZE 513
 
-typedef enum { JOB_TTS = 1, JOB_GIFT = 2, JOB_CLEAR_TOKEN = 3 } job_kind;
+typedef enum { JOB_GIFT = 2, JOB_CLEAR_TOKEN = 3 } job_kind;
 
 typedef struct {
     int kind;
@@ -69,13 +92,14 @@ typedef struct {
     uint64_t used;
 } stream_slot;
 
-/* A chat in binary mode waiting for its frames. */
+/* A chat whose speech may be fetched: in URL mode at once, in binary mode
+ * from not_before_ms (when its frames did not come). */
 typedef struct {
     bool live;
     uint64_t seq;
-    int64_t deadline_ms;
+    int64_t not_before_ms;
     char url[URL_SIZE];
-} expect_slot;
+} tts_want;
 
 struct ttb_client {
     char *server_url, *data_dir, *device_id;
@@ -101,7 +125,7 @@ struct ttb_client {
     ttb__conn_stats last_conn_stats; /* of the last stopped connection */
     job jobs[JOB_QUEUE];
     size_t j_head, j_len;
-    expect_slot expects[EXPECTS];
+    tts_want wants[WANTS];
     bool worker_quit;
 
     /* --- under conn_lock --- */
@@ -116,10 +140,15 @@ struct ttb_client {
     /* --- worker thread only --- */
     cache_entry cache[GIFT_CACHE];
     uint64_t cache_tick;
+#if TTB_NET_HAVE_LWS
+    ttb__http_session *dl_session; /* made on the first download */
+#endif
 
     /* Network back ends (client_internal.h); set before use, then read-only. */
     ttb__http_fn http;
     void *http_user;
+    ttb__http_stream_fn stream; /* NULL: downloads through http, in one piece */
+    void *stream_user;
     ttb__transport_factory transport;
     void *transport_user;
 
@@ -341,9 +370,9 @@ static void on_audio_frame(ttb_client *c, const ttboost_v1_AudioFrame *f)
         }
         /* Its chat no longer waits for frames (the worker must not download it). */
         ttb__mutex_lock(c->lock);
-        for (int i = 0; i < EXPECTS; i++)
-            if (c->expects[i].live && c->expects[i].seq == f->event_seq)
-                c->expects[i].live = false;
+        for (int i = 0; i < WANTS; i++)
+            if (c->wants[i].live && c->wants[i].seq == f->event_seq)
+                c->wants[i].live = false;
         ttb__mutex_unlock(c->lock);
         s->live = true;
         s->seq = f->event_seq;
@@ -425,27 +454,23 @@ static void on_chat(ttb_client *c, const ttboost_v1_ServerMessage *m, int64_t ti
     else if (!want_audio)
         c->skipped_local++; /* TTS off, or the server had no speech for it */
     if (reserved) {
-        if (s.binary_mode) {
-            expect_slot *x = NULL;
-            for (int i = 0; i < EXPECTS && !x; i++)
-                if (!c->expects[i].live)
-                    x = &c->expects[i];
-            if (!x) { /* the oldest expectation turns into a download now */
-                x = &c->expects[0];
-                for (int i = 1; i < EXPECTS; i++)
-                    if (c->expects[i].deadline_ms < x->deadline_ms)
-                        x = &c->expects[i];
-                if (!push_job_locked(c, JOB_TTS, x->seq, x->url))
-                    give_up = x->seq;
-            }
-            x->live = true;
-            x->seq = m->seq;
-            x->deadline_ms = ttb__monotonic_ms() + STREAM_WAIT_MS;
-            copy_utf8(x->url, sizeof x->url, ch->tts_url);
-            ttb__cond_broadcast(c->cond);
-        } else if (!push_job_locked(c, JOB_TTS, m->seq, ch->tts_url)) {
-            reserved = false; /* cancelled below */
+        /* Its speech is fetched when it gets near the head (worker_main). */
+        tts_want *x = NULL;
+        for (int i = 0; i < WANTS && !x; i++)
+            if (!c->wants[i].live)
+                x = &c->wants[i];
+        if (!x) { /* full: the oldest chat gives up its speech */
+            x = &c->wants[0];
+            for (int i = 1; i < WANTS; i++)
+                if (c->wants[i].seq < x->seq)
+                    x = &c->wants[i];
+            give_up = x->seq;
         }
+        x->live = true;
+        x->seq = m->seq;
+        x->not_before_ms = s.binary_mode ? ttb__monotonic_ms() + STREAM_WAIT_MS : 0;
+        copy_utf8(x->url, sizeof x->url, ch->tts_url);
+        ttb__cond_broadcast(c->cond);
     }
     push_event_locked(c, &ev);
     ttb__mutex_unlock(c->lock);
@@ -567,6 +592,28 @@ static int lws_transport(void *user, ttb__transport **out)
 }
 #endif
 
+#if TTB_NET_HAVE_LWS
+/* The default streamed GET: the client's own download session (worker
+ * thread only), made on first use. */
+static int session_stream(void *user, const char *url, int idle_ms, size_t max_body,
+                          ttb__http_body_fn on_body, void *body_user, int *status, char *err,
+                          size_t errlen)
+{
+    ttb_client *c = user;
+    if (!c->dl_session) {
+        int rc = ttb__http_session_create(NULL, &c->dl_session);
+        if (rc != TTB_OK) {
+            if (status)
+                *status = 0;
+            snprintf(err, errlen, "cannot start the network library");
+            return rc;
+        }
+    }
+    return ttb__http_session_get(c->dl_session, url, idle_ms, max_body, on_body, body_user, status,
+                                 err, errlen);
+}
+#endif
+
 void ttb__client_set_net(ttb_client *c, ttb__http_fn http, void *http_user,
                          ttb__transport_factory transport, void *transport_user)
 {
@@ -575,37 +622,176 @@ void ttb__client_set_net(ttb_client *c, ttb__http_fn http, void *http_user,
 #if TTB_NET_HAVE_LWS
     c->http = http ? http : ttb__http_lws;
     c->transport = transport ? transport : lws_transport;
+    /* A fake HTTP (tests) serves the downloads too; else the session. */
+    c->stream = http ? NULL : session_stream;
+    c->stream_user = http ? NULL : c;
 #else
     c->http = http;
     c->transport = transport;
+    c->stream = NULL;
+    c->stream_user = NULL;
 #endif
     c->http_user = http ? http_user : NULL;
     c->transport_user = transport ? transport_user : NULL;
 }
 
-static int fetch(ttb_client *c, const char *url, uint8_t **buf, size_t *len, char *why,
-                 size_t whylen)
+void ttb__client_set_stream(ttb_client *c, ttb__http_stream_fn stream, void *user)
 {
-    if (!c->http) {
+    if (!c)
+        return;
+    c->stream = stream;
+    c->stream_user = stream ? user : NULL;
+}
+
+/* Piece size in which a body fetched whole (through c->http) is fed on. */
+#define WHOLE_BODY_PIECE 4096
+
+/* A streamed GET of url: on_body gets the body as it comes. TTB_OK with a
+ * 2xx answer; else a TTB_ERR_* (a status that is not 2xx is
+ * TTB_ERR_NETWORK, said in why) or what on_body returned. */
+static int fetch_stream(ttb_client *c, const char *url, ttb__http_body_fn on_body, void *user,
+                        char *why, size_t whylen)
+{
+    int status = 0;
+    int rc;
+    if (c->stream) {
+        rc = c->stream(c->stream_user, url, FETCH_IDLE_MS, TTB__DOWNLOAD_MAX, on_body, user,
+                       &status, why, whylen);
+    } else if (c->http) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        rc = ttb__download(c->http, c->http_user, url, TTB__DOWNLOAD_MAX, 0, &buf, &len, why,
+                           whylen);
+        status = rc == TTB_OK ? 200 : 0;
+        for (size_t at = 0; rc == TTB_OK && at < len; at += WHOLE_BODY_PIECE)
+            rc = on_body(user, buf + at, len - at < WHOLE_BODY_PIECE ? len - at : WHOLE_BODY_PIECE);
+        free(buf);
+        if (rc != TTB_OK)
+            return rc; /* why is set by ttb__download, or on_body stopped */
+    } else {
         snprintf(why, whylen, "this build has no HTTP transport (cannot fetch %s)", url);
         return TTB_ERR_NETWORK;
     }
-    return ttb__download(c->http, c->http_user, url, 0, 0, buf, len, why, whylen);
+    if (rc == TTB_OK && (status < 200 || status > 299)) {
+        snprintf(why, whylen, "%.300s: HTTP %d", url, status);
+        return TTB_ERR_NETWORK;
+    }
+    return rc;
 }
 
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+} body_buf;
+
+static int collect_body(void *user, const uint8_t *data, size_t len)
+{
+    body_buf *b = user;
+    if (b->len + len > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 16384;
+        while (nc < b->len + len)
+            nc *= 2;
+        uint8_t *nb = realloc(b->buf, nc);
+        if (!nb)
+            return TTB_ERR_NOMEM;
+        b->buf = nb;
+        b->cap = nc;
+    }
+    memcpy(b->buf + b->len, data, len);
+    b->len += len;
+    return TTB_OK;
+}
+
+/* A whole file (gift sounds: any Ogg Opus, decoded by libopusfile). */
 static ttb__clip *load_clip(ttb_client *c, const char *url, char *why, size_t whylen)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (fetch(c, url, &buf, &len, why, whylen) != TTB_OK)
+    body_buf b = {0};
+    int rc = fetch_stream(c, url, collect_body, &b, why, whylen);
+    if (rc != TTB_OK) {
+        if (rc == TTB_ERR_NOMEM)
+            snprintf(why, whylen, "%.300s: out of memory", url);
+        free(b.buf);
         return NULL;
+    }
     ttb__clip *clip = NULL;
     ttb_error e;
     ttb_error_clear(&e);
-    if (ttb__clip_decode_ogg(buf, len, &clip, &e) != TTB_OK)
-        snprintf(why, whylen, "%s: %s", url, e.msg);
-    free(buf);
+    if (ttb__clip_decode_ogg(b.buf, b.len, &clip, &e) != TTB_OK)
+        snprintf(why, whylen, "%.300s: %.150s", url, e.msg);
+    free(b.buf);
     return clip;
+}
+
+/* A chat's speech, decoded as it downloads into a clip that plays at once. */
+typedef struct {
+    ttb_client *c;
+    uint64_t seq;
+    ttb__ogg_opus *dec;
+    ttb__clip *clip;   /* made on the first PCM, attached to the utterance */
+    bool unwanted;     /* the utterance went away (skipped, TTS off): stop */
+    ttb_error e;
+} tts_fetch;
+
+#define TTS_NOT_WANTED 1
+
+static int tts_pcm(void *user, uint32_t ch, const int16_t *pcm, size_t frames)
+{
+    tts_fetch *f = user;
+    if (!f->clip) {
+        /* The first decoded packet: the utterance starts now. */
+        if (ttb__clip_create(ch, (size_t)2 * TTB__AUDIO_RATE, &f->clip) != TTB_OK)
+            return TTB_ERR_NOMEM;
+        if (ttb__mixer_tts_attach(f->c->mixer, f->seq, f->clip) != TTB_OK) {
+            f->unwanted = true;
+            return TTS_NOT_WANTED;
+        }
+    } else if (!ttb__mixer_tts_pending(f->c->mixer, f->seq)) {
+        f->unwanted = true; /* skipped or switched off while it downloads */
+        return TTS_NOT_WANTED;
+    }
+    return ttb__mixer_stream_write(f->c->mixer, f->clip, pcm, frames);
+}
+
+static int tts_body(void *user, const uint8_t *data, size_t len)
+{
+    tts_fetch *f = user;
+    return ttb__ogg_opus_feed(f->dec, data, len, tts_pcm, f, &f->e);
+}
+
+/* Fetches and plays a chat's speech (worker thread). */
+static void fetch_tts(ttb_client *c, uint64_t seq, const char *url, char *why, size_t whylen)
+{
+    if (!url[0] || ttb__mixer_tts_claim(c->mixer, seq) != TTB_OK) {
+        ttb__mixer_tts_cancel(c->mixer, seq); /* no URL: nothing to play */
+        return;
+    }
+    tts_fetch f;
+    memset(&f, 0, sizeof f);
+    f.c = c;
+    f.seq = seq;
+    ttb_error_clear(&f.e);
+    if (ttb__ogg_opus_create(&f.dec, &f.e) != TTB_OK) {
+        ttb__mixer_tts_cancel(c->mixer, seq);
+        snprintf(why, whylen, "%s", f.e.msg);
+        return;
+    }
+    int rc = fetch_stream(c, url, tts_body, &f, why, whylen);
+    if (f.unwanted) {
+        why[0] = '\0'; /* skipped meanwhile: counted by the mixer already */
+    } else if (rc == TTB_OK && !f.clip) {
+        snprintf(why, whylen, "%.300s: no audio in the file", url);
+    } else if (rc != TTB_OK && f.e.code != TTB_OK && f.e.msg[0]) {
+        snprintf(why, whylen, "%.300s: %.150s", url, f.e.msg); /* the decoder's reason */
+    } else if (rc == TTB_ERR_NOMEM) {
+        snprintf(why, whylen, "%.300s: out of memory", url);
+    }
+    if (f.clip) {
+        ttb__mixer_stream_end(c->mixer, f.clip); /* what came plays to its end */
+        ttb__clip_unref(f.clip);
+    } else {
+        ttb__mixer_tts_cancel(c->mixer, seq);
+    }
+    ttb__ogg_opus_destroy(f.dec);
 }
 
 static ttb__clip *gift_clip(ttb_client *c, const char *url, char *why, size_t whylen)
@@ -647,17 +833,7 @@ static void run_job(ttb_client *c, const job *j)
         ttb__mutex_unlock(c->lock);
         return;
     }
-    if (j->kind == JOB_TTS) {
-        if (!ttb__mixer_tts_pending(c->mixer, j->seq))
-            return; /* dropped meanwhile: counted already */
-        ttb__clip *clip = j->url[0] ? load_clip(c, j->url, why, sizeof why) : NULL;
-        if (clip && ttb__mixer_tts_attach(c->mixer, j->seq, clip) == TTB_OK) {
-            ttb__clip_unref(clip);
-            return;
-        }
-        ttb__clip_unref(clip);
-        ttb__mixer_tts_cancel(c->mixer, j->seq);
-    } else {
+    {
         ttb__clip *clip = gift_clip(c, j->url, why, sizeof why);
         if (clip) {
             ttb__mixer_gift_play(c->mixer, clip);
@@ -675,6 +851,53 @@ static void run_job(ttb_client *c, const job *j)
     }
 }
 
+static void audio_error(ttb_client *c, const char *why)
+{
+    if (!why[0])
+        return;
+    char msg[TTB_EVENT_TEXT_SIZE];
+    snprintf(msg, sizeof msg, "audio not played: %s", why);
+    local_event(c, TTB_EVENT_ERROR, (uint32_t)(-TTB_ERR_NETWORK), msg);
+}
+
+/* The next chat whose speech is to be fetched now (see "Which speech is
+ * fetched" at the top), taken out of c->wants; false when none. *wait_ms:
+ * when to look again. lock held (the mixer's lock nests inside it). */
+static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms)
+{
+    int64_t now = ttb__monotonic_ms();
+    tts_want *pick = NULL;
+    int64_t wait = -1;
+    for (int i = 0; i < WANTS; i++) {
+        tts_want *x = &c->wants[i];
+        if (!x->live)
+            continue;
+        long place = ttb__mixer_tts_place(c->mixer, x->seq);
+        if (place < 0) { /* dropped, or its audio came (frames) */
+            x->live = false;
+            continue;
+        }
+        if (place >= FETCH_AHEAD) {
+            if (wait < 0 || wait > FETCH_POLL_MS)
+                wait = FETCH_POLL_MS;
+            continue;
+        }
+        if (x->not_before_ms > now) {
+            if (wait < 0 || x->not_before_ms - now < wait)
+                wait = x->not_before_ms - now;
+            continue;
+        }
+        if (!pick || x->seq < pick->seq)
+            pick = x;
+    }
+    if (pick) {
+        *out = *pick;
+        pick->live = false;
+    }
+    *wait_ms = wait < 0 ? 1000 : (int)wait + 1;
+    return pick != NULL;
+}
+
 static void worker_main(void *arg)
 {
     ttb_client *c = arg;
@@ -682,31 +905,29 @@ static void worker_main(void *arg)
     for (;;) {
         if (c->worker_quit)
             break;
-        /* Streamed chats whose frames did not come: download instead. */
-        int64_t now = ttb__monotonic_ms();
-        int64_t next = -1;
-        for (int i = 0; i < EXPECTS; i++) {
-            expect_slot *x = &c->expects[i];
-            if (!x->live)
-                continue;
-            if (x->deadline_ms <= now) {
-                if (push_job_locked(c, JOB_TTS, x->seq, x->url))
-                    x->live = false;
-            } else if (next < 0 || x->deadline_ms - now < next) {
-                next = x->deadline_ms - now;
-            }
-        }
-        if (c->j_len == 0) {
-            ttb__cond_wait_ms(c->cond, c->lock, next < 0 ? 1000 : (int)next + 1);
+        char why[TTB__MESSAGE_SIZE];
+        why[0] = '\0';
+        if (c->j_len > 0) { /* gift sounds (and the token) first */
+            job j = c->jobs[c->j_head];
+            c->j_head = (c->j_head + 1) % JOB_QUEUE;
+            c->j_len--;
+            ttb__mutex_unlock(c->lock);
+            run_job(c, &j);
+            ttb__mixer_collect(c->mixer);
+            ttb__mutex_lock(c->lock);
             continue;
         }
-        job j = c->jobs[c->j_head];
-        c->j_head = (c->j_head + 1) % JOB_QUEUE;
-        c->j_len--;
-        ttb__mutex_unlock(c->lock);
-        run_job(c, &j);
-        ttb__mixer_collect(c->mixer);
-        ttb__mutex_lock(c->lock);
+        tts_want w;
+        int wait_ms = 1000;
+        if (next_tts_locked(c, &w, &wait_ms)) {
+            ttb__mutex_unlock(c->lock);
+            fetch_tts(c, w.seq, w.url, why, sizeof why);
+            audio_error(c, why);
+            ttb__mixer_collect(c->mixer);
+            ttb__mutex_lock(c->lock);
+            continue;
+        }
+        ttb__cond_wait_ms(c->cond, c->lock, wait_ms);
     }
     ttb__mutex_unlock(c->lock);
 }
@@ -800,6 +1021,9 @@ void ttb_client_destroy(ttb_client *c)
         stream_close(c, &c->streams[i]);
     for (int i = 0; i < GIFT_CACHE; i++)
         ttb__clip_unref(c->cache[i].clip);
+#if TTB_NET_HAVE_LWS
+    ttb__http_session_destroy(c->dl_session);
+#endif
     ttb__mixer_destroy(c->mixer);
     ttb__filter_destroy(c->filter);
     ttb__cond_destroy(c->cond);
@@ -1040,8 +1264,8 @@ int ttb_client_stop(ttb_client *c)
     drop_conn(c);
     ttb__mutex_unlock(c->ctl);
     ttb__mutex_lock(c->lock);
-    for (int i = 0; i < EXPECTS; i++)
-        c->expects[i].live = false;
+    for (int i = 0; i < WANTS; i++)
+        c->wants[i].live = false;
     c->j_len = 0; /* pending downloads are moot */
     ttb__mutex_unlock(c->lock);
     ttb__mixer_stop_all(c->mixer);
@@ -1301,4 +1525,11 @@ size_t ttb_client_render(ttb_client *c, int16_t *pcm, size_t frames)
     if (!c || !pcm)
         return 0;
     return ttb__mixer_render(c->mixer, pcm, frames);
+}
+
+size_t ttb__client_voice_starts(ttb_client *c, ttb__voice_start *out, size_t max)
+{
+    if (!c)
+        return 0;
+    return ttb__mixer_voice_starts(c->mixer, out, max);
 }

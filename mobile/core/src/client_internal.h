@@ -11,6 +11,7 @@
 #ifndef TTB_CLIENT_INTERNAL_H
 #define TTB_CLIENT_INTERNAL_H
 
+#include "audio/mixer.h"
 #include "net/net.h"
 #include "ttboost/client.h"
 
@@ -20,5 +21,23 @@ typedef int (*ttb__transport_factory)(void *user, ttb__transport **out);
 
 void ttb__client_set_net(ttb_client *c, ttb__http_fn http, void *http_user,
                          ttb__transport_factory transport, void *transport_user);
+
+/* Replaces how audio is downloaded (streamed GETs, net.h
+ * ttb__http_stream_fn), e.g. by a fake that counts the URLs fetched or feeds
+ * the body in small pieces. NULL: through the HTTP function of
+ * ttb__client_set_net, whole (its default with a fake HTTP). By default
+ * (ttb__client_set_net(c, NULL, ...)) the client's own kept-alive
+ * libwebsockets session. Call before ttb_client_start. */
+void ttb__client_set_stream(ttb_client *c, ttb__http_stream_fn stream, void *user);
+
+/* For measuring chat -> first audible sound (tools/bench): moves up to max
+ * records of TTS utterances whose first audible sample was rendered by
+ * ttb_client_render (oldest first; the last 64 are kept) into out and
+ * returns how many. record.id is the chat's seq (ttb_event.seq);
+ * record.out_frame counts output frames since ttb_client_create (so a
+ * caller that timestamps its render calls knows when that frame was
+ * rendered); record.render_ms is the monotonic clock (CLOCK_MONOTONIC, ms)
+ * at the start of that render call. Any thread. */
+size_t ttb__client_voice_starts(ttb_client *c, ttb__voice_start *out, size_t max);
 
 #endif /* TTB_CLIENT_INTERNAL_H */

@@ -235,7 +235,11 @@ TTB_EXPORT int ttb_client_set_settings(ttb_client *c, const ttb_settings *s);
 /* Counters since ttb_client_create (reconnects and uptime since the last
  * ttb_client_start). chat_messages/gifts: events received; gift_count: sum
  * of gift counts; played: clips played to the end; skipped: clips not played
- * (disabled, or dropped because the queue was full); filtered: chat caught by
+ * (disabled, or dropped because the queue was full: at most 8 chats wait
+ * behind the one speaking, one more drops the oldest waiting one whose
+ * speech was not fetched yet; speech is fetched only for the chat about to
+ * speak and the next one, so a dropped chat costs no download — see
+ * mobile/core/README.md, "Which speech is fetched"); filtered: chat caught by
  * the profanity filter; reconnects: successful reconnections after a loss;
  * uptime_ms: time spent CONNECTED. */
 typedef struct {

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <opus.h>
 #include <opusfile.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,4 +278,199 @@ int ttb__opus_stream_decode(ttb__opus_stream *s, const uint8_t *packet, size_t l
         s->skip -= (uint32_t)drop;
     }
     return (int)got;
+}
+
+/* ------------------------------------------------------------ incremental Ogg Opus */
+
+struct ttb__ogg_opus {
+    ogg_sync_state sync;
+    ogg_stream_state stream;
+    bool stream_ready;   /* the first BOS page was seen: stream follows its serial */
+    bool ended;          /* EOS page read */
+    int rc;              /* a sticky error, TTB_OK while fine */
+    char why[160];
+    uint32_t packets;    /* of the stream, headers included */
+    uint32_t channels;   /* 0 until the OpusHead */
+    uint32_t skip;       /* pre-skip frames still to drop */
+    uint64_t decoded;    /* frames decoded, pre-skip included */
+    uint64_t delivered;  /* frames handed out */
+    size_t unsynced;     /* bytes fed before the first page of a stream */
+    OpusDecoder *dec;
+    int16_t pcm[TTB__OPUS_MAX_FRAMES * 2];
+};
+
+int ttb__ogg_opus_create(ttb__ogg_opus **out, ttb_error *err)
+{
+    if (!out)
+        return ttb__fail(err, TTB_ERR_INVALID, "NULL out");
+    *out = NULL;
+    ttb__ogg_opus *d = calloc(1, sizeof *d);
+    if (!d)
+        return ttb__fail(err, TTB_ERR_NOMEM, "out of memory creating the Ogg decoder");
+    if (ogg_sync_init(&d->sync) != 0) {
+        free(d);
+        return ttb__fail(err, TTB_ERR_NOMEM, "cannot set up the Ogg reader");
+    }
+    *out = d;
+    return TTB_OK;
+}
+
+void ttb__ogg_opus_destroy(ttb__ogg_opus *d)
+{
+    if (!d)
+        return;
+    ogg_sync_clear(&d->sync);
+    if (d->stream_ready)
+        ogg_stream_clear(&d->stream);
+    opus_decoder_destroy(d->dec);
+    free(d);
+}
+
+uint32_t ttb__ogg_opus_channels(const ttb__ogg_opus *d) { return d ? d->channels : 0; }
+uint64_t ttb__ogg_opus_frames(const ttb__ogg_opus *d) { return d ? d->delivered : 0; }
+bool ttb__ogg_opus_ended(const ttb__ogg_opus *d) { return d && d->ended; }
+
+/* Records a sticky error; returns it. */
+static int oo_fail(ttb__ogg_opus *d, int rc, const char *why)
+{
+    d->rc = rc;
+    snprintf(d->why, sizeof d->why, "%s", why);
+    return rc;
+}
+
+static int oo_head(ttb__ogg_opus *d, const ogg_packet *op)
+{
+    const unsigned char *p = op->packet;
+    if (op->bytes < 19 || memcmp(p, "OpusHead", 8) != 0)
+        return oo_fail(d, TTB_ERR_PROTOCOL, "not Ogg Opus data (no OpusHead)");
+    if ((p[8] & 0xF0) != 0)
+        return oo_fail(d, TTB_ERR_PROTOCOL, "unknown Opus header version");
+    uint32_t ch = p[9];
+    uint32_t pre_skip = (uint32_t)p[10] | ((uint32_t)p[11] << 8);
+    int16_t gain = (int16_t)((uint16_t)p[16] | ((uint16_t)p[17] << 8));
+    if (p[18] != 0)
+        return oo_fail(d, TTB_ERR_PROTOCOL, "multichannel Opus mapping not supported when streaming");
+    if (ch < 1 || ch > 2)
+        return oo_fail(d, TTB_ERR_PROTOCOL, "bad Opus header (channel count)");
+    int oe = 0;
+    d->dec = opus_decoder_create(TTB__AUDIO_RATE, (int)ch, &oe);
+    if (!d->dec)
+        return oo_fail(d, oe == OPUS_ALLOC_FAIL ? TTB_ERR_NOMEM : TTB_ERR_PROTOCOL,
+                       "cannot create the Opus decoder");
+    if (gain != 0 && opus_decoder_ctl(d->dec, OPUS_SET_GAIN(gain)) != OPUS_OK)
+        return oo_fail(d, TTB_ERR_PROTOCOL, "bad Opus header (output gain)");
+    d->channels = ch;
+    d->skip = pre_skip;
+    return TTB_OK;
+}
+
+static int oo_packet(ttb__ogg_opus *d, const ogg_packet *op, ttb__pcm_fn fn, void *user)
+{
+    uint32_t idx = d->packets++;
+    if (idx == 0)
+        return oo_head(d, op);
+    if (idx == 1) {
+        if (op->bytes < 8 || memcmp(op->packet, "OpusTags", 8) != 0)
+            return oo_fail(d, TTB_ERR_PROTOCOL, "bad Opus stream (no OpusTags)");
+        return TTB_OK;
+    }
+    if (op->bytes <= 0)
+        return TTB_OK; /* an empty packet: nothing to play */
+    if (op->bytes > 1275 * 3 + 7)
+        return oo_fail(d, TTB_ERR_PROTOCOL, "bad Opus packet (too large)");
+    int n = opus_decode(d->dec, op->packet, (opus_int32)op->bytes, d->pcm, TTB__OPUS_MAX_FRAMES, 0);
+    if (n < 0)
+        return oo_fail(d, TTB_ERR_PROTOCOL, "bad Opus packet");
+    uint64_t before = d->decoded;
+    d->decoded += (uint64_t)n;
+    size_t got = (size_t)n;
+    /* End trimming: the EOS page's granule position is the stream's length
+     * (pre-skip included). */
+    if (op->e_o_s && op->granulepos >= 0) {
+        uint64_t end = (uint64_t)op->granulepos;
+        uint64_t keep = end > before ? end - before : 0;
+        if (keep < got)
+            got = (size_t)keep;
+    }
+    size_t from = 0;
+    if (d->skip > 0) {
+        size_t drop = d->skip < got ? d->skip : got;
+        d->skip -= (uint32_t)drop;
+        from = drop;
+    }
+    if (got <= from)
+        return TTB_OK;
+    size_t frames = got - from;
+    const uint64_t max = (uint64_t)TTB__CLIP_MAX_SECONDS * TTB__AUDIO_RATE;
+    if (d->delivered + frames > max)
+        return oo_fail(d, TTB_ERR_PROTOCOL, "audio longer than allowed");
+    d->delivered += frames;
+    int rc = fn ? fn(user, d->channels, d->pcm + from * d->channels, frames) : TTB_OK;
+    return rc;
+}
+
+int ttb__ogg_opus_feed(ttb__ogg_opus *d, const uint8_t *data, size_t len, ttb__pcm_fn fn,
+                       void *user, ttb_error *err)
+{
+    if (!d || (!data && len))
+        return ttb__fail(err, TTB_ERR_INVALID, "bad feed arguments");
+    if (d->rc != TTB_OK)
+        return ttb__fail(err, d->rc, "%s", d->why);
+    if (d->ended || len == 0)
+        return TTB_OK;
+    while (len > 0) {
+        /* libogg takes a long; feed at most 64 KiB at a time. */
+        size_t n = len < 65536 ? len : 65536;
+        char *buf = ogg_sync_buffer(&d->sync, (long)n);
+        if (!buf)
+            return ttb__fail(err, oo_fail(d, TTB_ERR_NOMEM, "out of memory reading Ogg"), "%s",
+                             d->why);
+        memcpy(buf, data, n);
+        if (ogg_sync_wrote(&d->sync, (long)n) != 0)
+            return ttb__fail(err, oo_fail(d, TTB_ERR_PROTOCOL, "Ogg reader failed"), "%s", d->why);
+        data += n;
+        len -= n;
+        ogg_page pg;
+        for (;;) {
+            int r = ogg_sync_pageout(&d->sync, &pg);
+            if (r == 0)
+                break;
+            if (r < 0)
+                continue; /* bytes skipped to find a page */
+            if (!d->stream_ready) {
+                if (!ogg_page_bos(&pg))
+                    continue; /* the middle of a stream: wait for a start */
+                if (ogg_stream_init(&d->stream, ogg_page_serialno(&pg)) != 0)
+                    return ttb__fail(err, oo_fail(d, TTB_ERR_NOMEM, "out of memory reading Ogg"),
+                                     "%s", d->why);
+                d->stream_ready = true;
+            }
+            if (ogg_page_serialno(&pg) != d->stream.serialno)
+                continue; /* another logical stream (multiplexed): not ours */
+            if (ogg_stream_pagein(&d->stream, &pg) != 0)
+                continue;
+            ogg_packet op;
+            int pr;
+            while ((pr = ogg_stream_packetout(&d->stream, &op)) != 0) {
+                if (pr < 0)
+                    continue; /* a gap: the lost packets are not concealed */
+                int rc = oo_packet(d, &op, fn, user);
+                if (rc != TTB_OK) {
+                    if (d->rc == TTB_OK)
+                        oo_fail(d, rc, "stopped by the receiver");
+                    return ttb__fail(err, rc, "%s", d->why);
+                }
+            }
+            if (ogg_page_eos(&pg)) {
+                d->ended = true;
+                return TTB_OK;
+            }
+        }
+        if (!d->stream_ready) {
+            d->unsynced += n;
+            if (d->unsynced > TTB__OGG_SYNC_MAX)
+                return ttb__fail(err, oo_fail(d, TTB_ERR_PROTOCOL, "not Ogg data"), "%s", d->why);
+        }
+    }
+    return TTB_OK;
 }

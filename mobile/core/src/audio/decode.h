@@ -73,4 +73,54 @@ int ttb__opus_stream_decode(ttb__opus_stream *s, const uint8_t *packet, size_t l
 
 uint32_t ttb__opus_stream_channels(const ttb__opus_stream *s);
 
+/* ------------------------------------------------------------ incremental Ogg Opus
+ *
+ * Decoder of an Ogg Opus file that arrives in pieces (a streamed HTTP body):
+ * bytes are fed as they come, in pieces of any size down to one byte, and
+ * PCM comes out as soon as a page with a whole audio packet is complete, so
+ * playback starts on the first decoded packet, not on the last byte.
+ * libogg (ogg_sync / ogg_stream) splits pages and packets; each packet is
+ * decoded with a plain libopus decoder at 48 kHz.
+ *
+ * What it reads: the first logical stream of the data (pages of any other
+ * serial are ignored); its OpusHead (version 0.x, mapping family 0: mono or
+ * stereo, the output gain applied), OpusTags (skipped, may span pages), then
+ * audio packets. The pre-skip is dropped from the start; the last packet is
+ * cut to the end granule position of the EOS page. Data after the EOS page
+ * (a chained link) is ignored. Garbage before the first page is skipped:
+ * without a stream's first page in the first TTB__OGG_SYNC_MAX bytes the
+ * data is not Ogg. Limits: TTB__CLIP_MAX_SECONDS of audio; more is
+ * an error.
+ *
+ * Errors (TTB_ERR_PROTOCOL, with err set): not Ogg, not Opus, a bad header,
+ * a multichannel mapping (family != 0: use ttb__clip_decode_ogg on the whole
+ * file), an undecodable packet, too long. After an error every feed returns
+ * the same error. TTB_ERR_NOMEM when libogg or libopus cannot allocate.
+ */
+#define TTB__OGG_SYNC_MAX (128 * 1024)
+
+typedef struct ttb__ogg_opus ttb__ogg_opus;
+
+/* Receives decoded PCM (48 kHz, `channels` interleaved, frames > 0). Return
+ * TTB_OK to go on; any other value stops the feed, which returns it. */
+typedef int (*ttb__pcm_fn)(void *user, uint32_t channels, const int16_t *pcm, size_t frames);
+
+int ttb__ogg_opus_create(ttb__ogg_opus **out, ttb_error *err);
+void ttb__ogg_opus_destroy(ttb__ogg_opus *d);
+
+/* Feeds len bytes (data borrowed; len 0 is a no-op) and calls pcm_fn for the
+ * audio they complete. TTB_OK, TTB_ERR_PROTOCOL/TTB_ERR_NOMEM (see above),
+ * or what pcm_fn returned. */
+int ttb__ogg_opus_feed(ttb__ogg_opus *d, const uint8_t *data, size_t len, ttb__pcm_fn pcm_fn,
+                       void *user, ttb_error *err);
+
+/* Channels of the stream (1 or 2) once its OpusHead was read, else 0. */
+uint32_t ttb__ogg_opus_channels(const ttb__ogg_opus *d);
+
+/* Frames of PCM delivered so far. */
+uint64_t ttb__ogg_opus_frames(const ttb__ogg_opus *d);
+
+/* True once the EOS page of the stream was read (the file is complete). */
+bool ttb__ogg_opus_ended(const ttb__ogg_opus *d);
+
 #endif /* TTB_AUDIO_DECODE_H */

@@ -23,7 +23,11 @@ typedef struct {
     ttb__clip *clip; /* NULL: TTS slot waiting for its audio */
     size_t pos;      /* next frame to play */
     uint32_t stall;  /* frames waited for audio */
+    bool claimed;    /* TTS: its audio is being fetched (ttb__mixer_tts_claim) */
+    bool sounded;    /* TTS: its first audible sample was mixed (and recorded) */
 } voice;
+
+#define STARTS 64
 
 struct ttb__mixer {
     ttb__mutex *lock;
@@ -55,6 +59,10 @@ struct ttb__mixer {
     float lim_release;
     uint64_t quiet;   /* consecutive 48 kHz frames with no voice */
     bool mono_bus;    /* this render: every voice is mono, so left == right */
+    uint64_t bus_frames; /* 48 kHz frames mixed since creation */
+    int64_t render_ms;   /* monotonic time of the render call running */
+    ttb__voice_start starts[STARTS]; /* ring: first audible samples of TTS voices */
+    size_t st_head, st_len;
     uint64_t mono_run;/* consecutive 48 kHz frames mixed without a stereo voice */
 };
 
@@ -227,9 +235,20 @@ int ttb__mixer_tts_reserve(ttb__mixer *m, uint64_t id)
         ttb__mutex_unlock(m->lock);
         return 1;
     }
-    /* Drop rule: the oldest waiting utterance (index 1, never the head). */
-    while (m->tts_len >= 1 + (size_t)m->qcap)
-        tts_remove(m, 1, false);
+    /* Drop rule: the oldest waiting utterance (never the head) whose audio
+     * is not coming yet (no clip, not claimed by a fetch); when every waiting
+     * one has audio coming, the oldest waiting one. */
+    while (m->tts_len >= 1 + (size_t)m->qcap) {
+        size_t victim = 1;
+        for (size_t i = 1; i < m->tts_len; i++) {
+            const voice *w = tts_at(m, i);
+            if (!w->clip && !w->claimed) {
+                victim = i;
+                break;
+            }
+        }
+        tts_remove(m, victim, false);
+    }
     voice *v = tts_at(m, m->tts_len);
     memset(v, 0, sizeof *v);
     v->id = id;
@@ -280,6 +299,33 @@ void ttb__mixer_tts_cancel(ttb__mixer *m, uint64_t id)
         tts_remove(m, i, false);
     ttb__mutex_unlock(m->lock);
     ttb__mixer_collect(m);
+}
+
+int ttb__mixer_tts_claim(ttb__mixer *m, uint64_t id)
+{
+    if (!m)
+        return TTB_ERR_INVALID;
+    ttb__mutex_lock(m->lock);
+    voice *v = tts_find(m, id, NULL);
+    int rc = 1;
+    if (v && !v->clip) {
+        v->claimed = true;
+        rc = TTB_OK;
+    }
+    ttb__mutex_unlock(m->lock);
+    return rc;
+}
+
+long ttb__mixer_tts_place(ttb__mixer *m, uint64_t id)
+{
+    if (!m)
+        return -1;
+    ttb__mutex_lock(m->lock);
+    size_t i = 0;
+    voice *v = tts_find(m, id, &i);
+    long r = (v && !v->clip && !v->claimed) ? (long)i : -1;
+    ttb__mutex_unlock(m->lock);
+    return r;
 }
 
 bool ttb__mixer_tts_pending(ttb__mixer *m, uint64_t id)
@@ -473,6 +519,8 @@ static void mix_bus(void *user, float *l, float *r, size_t frames)
     }
 
     /* The TTS voice: utterances one after another. */
+    const uint64_t bus_at = m->bus_frames;
+    m->bus_frames += frames;
     size_t at = 0;
     while (at < frames && m->tts_len > 0) {
         voice *v = tts_at(m, 0);
@@ -500,6 +548,25 @@ static void mix_bus(void *user, float *l, float *r, size_t frames)
         }
         v->stall = 0;
         size_t n = avail < rem ? avail : rem;
+        if (!v->sounded) { /* the first audible sample of this utterance? */
+            const int16_t *p = v->clip->pcm + v->pos * v->clip->channels;
+            size_t ns = n * v->clip->channels;
+            for (size_t k = 0; k < ns; k++) {
+                if (p[k] >= TTB__AUDIBLE || p[k] <= -TTB__AUDIBLE) {
+                    v->sounded = true;
+                    ttb__voice_start *st = &m->starts[(m->st_head + m->st_len) % STARTS];
+                    if (m->st_len == STARTS)
+                        m->st_head = (m->st_head + 1) % STARTS; /* the oldest is lost */
+                    else
+                        m->st_len++;
+                    uint64_t bus = bus_at + at + k / v->clip->channels;
+                    st->id = v->id;
+                    st->out_frame = bus * m->out_rate / TTB__AUDIO_RATE;
+                    st->render_ms = m->render_ms;
+                    break;
+                }
+            }
+        }
         add_voice(l + at, r ? r + at : NULL, v->clip, v->pos, n, g0[0] + dg[0] * (float)at, dg[0]);
         v->pos += n;
         at += n;
@@ -543,13 +610,16 @@ size_t ttb__mixer_render(ttb__mixer *m, int16_t *pcm, size_t frames)
 {
     if (!m || !pcm)
         return 0;
+    int64_t now_ms = ttb__monotonic_ms();
     ttb__mutex_lock(m->lock);
+    m->render_ms = now_ms;
     /* Idle and the filter history is all zeros: plain silence. */
     if (m->tts_len == 0 && m->n_gifts == 0 && m->lim_red == 0.0f &&
         m->quiet > (uint64_t)m->rs.cap + TTB__RS_TAPS + BUS_BLOCK) {
         for (int k = 0; k < 2; k++)
             m->cur[k] = m->vol[k];
         ttb__mutex_unlock(m->lock);
+        m->bus_frames += (uint64_t)frames * TTB__AUDIO_RATE / m->out_rate;
         memset(pcm, 0, frames * m->out_ch * sizeof(int16_t));
         return frames;
     }
@@ -613,4 +683,18 @@ size_t ttb__mixer_render(ttb__mixer *m, int16_t *pcm, size_t frames)
     m->lim_red = red;
     ttb__mutex_unlock(m->lock);
     return frames;
+}
+
+size_t ttb__mixer_voice_starts(ttb__mixer *m, ttb__voice_start *out, size_t max)
+{
+    if (!m || !out)
+        return 0;
+    ttb__mutex_lock(m->lock);
+    size_t n = m->st_len < max ? m->st_len : max;
+    for (size_t i = 0; i < n; i++)
+        out[i] = m->starts[(m->st_head + i) % STARTS];
+    m->st_head = (m->st_head + n) % STARTS;
+    m->st_len -= n;
+    ttb__mutex_unlock(m->lock);
+    return n;
 }

@@ -12,9 +12,12 @@
  *   waits (silently) for its audio.
  *   Drop rule: at most tts_queue_cap utterances wait behind the one playing
  *   (default 8, about a minute of speech). When one more arrives, the OLDEST
- *   WAITING one (not yet started) is dropped and counted as skipped: a
- *   listener hears the newest chat instead of falling ever further behind,
- *   and the sentence being spoken is never cut.
+ *   WAITING one (not yet started) whose audio is not coming yet (no clip
+ *   attached, not claimed by a fetch: its speech was never fetched, so
+ *   dropping it costs nothing) is dropped and counted as skipped; when all
+ *   waiting ones have audio coming, the oldest waiting one. A listener hears
+ *   the newest chat instead of falling ever further behind, and the sentence
+ *   being spoken is never cut.
  *   A head whose audio does not come within 30 s (download lost), or a
  *   stream starved for 3 s (lost last frame), is ended (counted skipped
  *   when nothing of it was heard, else played).
@@ -94,6 +97,17 @@ int ttb__mixer_tts_attach(ttb__mixer *m, uint64_t id, ttb__clip *clip);
  * counted skipped. No-op when it is not waiting. */
 void ttb__mixer_tts_cancel(ttb__mixer *m, uint64_t id);
 
+/* Marks the reserved utterance `id` as being fetched (the drop rule spares
+ * it, see above). TTB_OK, or 1 when it is not waiting for audio (dropped,
+ * cancelled, or its audio is attached already). */
+int ttb__mixer_tts_claim(ttb__mixer *m, uint64_t id);
+
+/* Where `id` stands in the TTS queue (0 = the head, next to play) while it
+ * waits for audio and nobody claimed it; -1 otherwise (not queued, audio
+ * attached, or claimed). The client fetches speech only for the first few
+ * places, so a chat dropped before it gets there is never downloaded. */
+long ttb__mixer_tts_place(ttb__mixer *m, uint64_t id);
+
 /* True while `id` is reserved or playing. */
 bool ttb__mixer_tts_pending(ttb__mixer *m, uint64_t id);
 
@@ -126,6 +140,22 @@ void ttb__mixer_collect(ttb__mixer *m);
 /* Bytes allocated by the mixer itself (buffers, filter table), and by the
  * clips it holds now. */
 size_t ttb__mixer_memory(ttb__mixer *m, size_t *clip_bytes);
+
+/* A TTS utterance's first audible sample (|sample| >= TTB__AUDIBLE, about
+ * -54 dBFS, before the kind's volume), for measuring chat -> sound. */
+#define TTB__AUDIBLE 64
+typedef struct {
+    uint64_t id;        /* the utterance (the chat's seq) */
+    uint64_t out_frame; /* its position in the output: frames rendered since
+                         * the mixer was made (at the output rate; within the
+                         * resampler's look-ahead, a few ms) */
+    int64_t render_ms;  /* monotonic ms (platform clock) at the start of the
+                         * render call that mixed it */
+} ttb__voice_start;
+
+/* Moves up to max recorded first-audible-sample records (oldest first; the
+ * mixer keeps the last 64) into out; returns how many. Any thread. */
+size_t ttb__mixer_voice_starts(ttb__mixer *m, ttb__voice_start *out, size_t max);
 
 /* Writes `frames` frames of interleaved int16 at the output rate/channels
  * into pcm; returns frames (0 when m or pcm is NULL). Audio thread. */

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "net.h"
 
@@ -241,4 +243,282 @@ int ttb__http_lws(void *user, const ttb__http_req *req, ttb__http_resp *resp, ch
         resp->body[0] = '\0';
     }
     return TTB_OK;
+}
+
+/* ================================================================ session (streamed GETs) */
+
+typedef struct sget {
+    ttb__http_body_fn on_body;
+    void *body_user;
+    size_t max, got;
+    int status;
+    int rc;           /* TTB_OK or TTB_ERR_* once done */
+    bool done, timed_out;
+    char why[200];
+} sget;
+
+struct ttb__http_session {
+    struct lws_context *ctx;
+    struct ssl_ctx_st *tls;
+    sget *cur;        /* the GET being served, NULL between GETs */
+    int64_t last_byte_ms;
+    bool used;        /* a GET has completed: a kept-alive connection may exist */
+    lws_sorted_usec_list_t tick; /* wakes lws_service to check the idle clock */
+    unsigned connections;        /* TCP connections that carried an answer */
+    int last_port;               /* their local port: a new one is a new connection */
+};
+
+/* Counts the TCP connection of an answer when it is not the last one's. */
+static void count_connection(ttb__http_session *s, struct lws *wsi)
+{
+    struct sockaddr_storage a;
+    socklen_t al = sizeof a;
+    int fd = (int)lws_get_socket_fd(wsi);
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &al) != 0)
+        return;
+    int port = a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                       : ((struct sockaddr_in *)&a)->sin_port;
+    if (port != s->last_port) {
+        s->last_port = port;
+        s->connections++;
+    }
+}
+
+unsigned ttb__http_session_connections(const ttb__http_session *s)
+{
+    return s ? s->connections : 0;
+}
+
+#define SESSION_TICK_US 50000
+
+static void session_tick(lws_sorted_usec_list_t *sul)
+{
+    ttb__http_session *s = lws_container_of(sul, ttb__http_session, tick);
+    if (s->cur)
+        lws_sul_schedule(s->ctx, 0, &s->tick, session_tick, SESSION_TICK_US);
+}
+
+static void sget_finish(sget *g, int rc, const char *why)
+{
+    if (g->done)
+        return;
+    g->done = true;
+    g->rc = rc;
+    if (why)
+        snprintf(g->why, sizeof g->why, "%s", why);
+}
+
+static int session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                            void *in, size_t len)
+{
+    (void)user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    ttb__http_session *s = ctx ? lws_context_user(ctx) : NULL;
+    /* Only the current GET's own connection speaks; an idle kept-alive
+     * connection closing between GETs (or for an earlier one) is nobody's. */
+    sget *g = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    if (!s || !g || g != s->cur || g->done) {
+        if (reason == LWS_CALLBACK_RECEIVE_CLIENT_HTTP) {
+            char buf[LWS_PRE + 4096];
+            char *px = buf + LWS_PRE;
+            int lenx = (int)sizeof buf - LWS_PRE;
+            if (lws_http_client_read(wsi, &px, &lenx) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+        g->status = (int)lws_http_client_http_response(wsi);
+        s->last_byte_ms = ttb__monotonic_ms();
+        count_connection(s, wsi);
+        break;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+        char buf[LWS_PRE + 4096];
+        char *px = buf + LWS_PRE;
+        int lenx = (int)sizeof buf - LWS_PRE;
+        if (lws_http_client_read(wsi, &px, &lenx) < 0)
+            return -1;
+        break;
+    }
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+        s->last_byte_ms = ttb__monotonic_ms();
+        if (len > g->max - g->got) {
+            sget_finish(g, TTB_ERR_PROTOCOL, "the answer is larger than allowed");
+            return -1;
+        }
+        g->got += len;
+        if (g->status >= 200 && g->status <= 299 && g->on_body && len > 0) {
+            int rc = g->on_body(g->body_user, in, len);
+            if (rc != TTB_OK) {
+                sget_finish(g, rc, "stopped by the receiver");
+                return -1; /* the rest of the body is not wanted: close */
+            }
+        }
+        break;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+        if (!g->status)
+            g->status = (int)lws_http_client_http_response(wsi);
+        sget_finish(g, TTB_OK, NULL);
+        lws_cancel_service(ctx);
+        break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        char why[200];
+        snprintf(why, sizeof why, "%.150s", in ? (const char *)in : "cannot connect");
+        sget_finish(g, TTB_ERR_NETWORK, why);
+        break;
+    }
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        /* A body ended by the connection's close (no length, no chunks) is
+         * complete; a close before the status is a failure. */
+        if (g->status)
+            sget_finish(g, TTB_OK, NULL);
+        else
+            sget_finish(g, TTB_ERR_NETWORK, "the connection closed before an answer");
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols SESSION_PROTOCOLS[] = {
+    {"ttboost-get", session_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+int ttb__http_session_create(const char *ca_file, ttb__http_session **out)
+{
+    if (!out)
+        return TTB_ERR_INVALID;
+    *out = NULL;
+    ttb__lws_quiet_logs();
+    ttb__http_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return TTB_ERR_NOMEM;
+    s->tls = ttb__lws_client_tls(ca_file);
+    if (!s->tls) {
+        free(s);
+        return TTB_ERR_NETWORK;
+    }
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = SESSION_PROTOCOLS;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT; /* see ttb__http_lws */
+    info.provided_client_ssl_ctx = s->tls;
+    info.user = s;
+    info.gid = -1;
+    info.uid = -1;
+    info.fd_limit_per_thread = 8;
+    info.timeout_secs = 30; /* our own idle timer is the one that counts */
+    info.connect_timeout_secs = 15;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        ttb__lws_client_tls_free(s->tls);
+        free(s);
+        return TTB_ERR_NETWORK;
+    }
+    *out = s;
+    return TTB_OK;
+}
+
+void ttb__http_session_destroy(ttb__http_session *s)
+{
+    if (!s)
+        return;
+    s->cur = NULL;
+    lws_sul_cancel(&s->tick);
+    lws_context_destroy(s->ctx);
+    ttb__lws_client_tls_free(s->tls);
+    free(s);
+}
+
+/* One attempt of a GET: serves the context until it is done. */
+static int session_get_once(ttb__http_session *s, const ttb__url *u, int idle_ms, sget *g)
+{
+    struct lws_client_connect_info i;
+    memset(&i, 0, sizeof i);
+    i.context = s->ctx;
+    i.address = u->host;
+    i.port = u->port;
+    i.ssl_connection = (u->tls ? LCCSCF_USE_SSL : 0) | LCCSCF_HTTP_NO_FOLLOW_REDIRECT |
+                       LCCSCF_PIPELINE;
+    i.path = u->path;
+    i.host = u->host;
+    i.origin = u->host;
+    i.method = "GET";
+    i.protocol = SESSION_PROTOCOLS[0].name;
+    i.alpn = "http/1.1";
+    i.opaque_user_data = g;
+    s->cur = g;
+    s->last_byte_ms = ttb__monotonic_ms();
+    struct lws *wsi = lws_client_connect_via_info(&i);
+    if (!wsi && !g->done)
+        sget_finish(g, TTB_ERR_NETWORK, "cannot connect");
+    lws_sul_schedule(s->ctx, 0, &s->tick, session_tick, SESSION_TICK_US);
+    while (!g->done) {
+        if (ttb__monotonic_ms() - s->last_byte_ms >= idle_ms) {
+            snprintf(g->why, sizeof g->why, "no data for %d ms", idle_ms);
+            g->rc = TTB_ERR_NETWORK;
+            g->done = g->timed_out = true;
+            break;
+        }
+        lws_service(s->ctx, 0); /* returns at the latest on the next tick */
+    }
+    lws_sul_cancel(&s->tick);
+    /* Timed out: this transaction's connection is dropped, so a late answer
+     * cannot be taken for the next GET's. (Its wsi is alive: neither a
+     * completion, an error nor a close was reported for it.) */
+    if (g->timed_out && wsi)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    s->cur = NULL;
+    return g->rc;
+}
+
+int ttb__http_session_get(void *session, const char *url, int idle_ms, size_t max_body,
+                          ttb__http_body_fn on_body, void *body_user, int *status, char *err,
+                          size_t errlen)
+{
+    ttb__http_session *s = session;
+    if (err && errlen)
+        err[0] = '\0';
+    if (status)
+        *status = 0;
+    if (!s || !url) {
+        if (err && errlen)
+            snprintf(err, errlen, "bad request");
+        return TTB_ERR_INVALID;
+    }
+    ttb__url u;
+    if (ttb__url_parse(url, &u, err, errlen) != TTB_OK || u.ws) {
+        if (u.ws && err && errlen)
+            snprintf(err, errlen, "not an http(s) URL");
+        return TTB_ERR_INVALID;
+    }
+    if (idle_ms <= 0)
+        idle_ms = TTB__DOWNLOAD_TIMEOUT_MS;
+    for (int attempt = 0;; attempt++) {
+        sget g;
+        memset(&g, 0, sizeof g);
+        g.on_body = on_body;
+        g.body_user = body_user;
+        g.max = max_body ? max_body : TTB__DOWNLOAD_MAX;
+        bool reused = s->used;
+        int rc = session_get_once(s, &u, idle_ms, &g);
+        if (rc == TTB_OK)
+            s->used = true;
+        /* A kept-alive connection the server closed while it was idle
+         * fails before any answer: once more on a new one. */
+        if (rc == TTB_ERR_NETWORK && g.status == 0 && g.got == 0 && reused && attempt == 0 &&
+            !g.timed_out) {
+            s->used = false;
+            continue;
+        }
+        if (status)
+            *status = g.status;
+        if (rc != TTB_OK && err && errlen)
+            snprintf(err, errlen, "%s", g.why[0] ? g.why : ttb__net_strerror(rc));
+        return rc;
+    }
 }

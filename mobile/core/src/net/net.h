@@ -11,6 +11,9 @@
  *   - URL helpers: parse a server URL, build the socket path.
  *   - ttb__http_fn: one blocking HTTP request; ttb__http_lws is the
  *     libwebsockets implementation. ttb__login and ttb__download use it.
+ *   - ttb__http_stream_fn: a streamed GET (the body handed over as it
+ *     arrives); ttb__http_session is the libwebsockets implementation that
+ *     keeps one HTTP/1.1 connection alive across downloads (audio).
  *   - ttb__transport: a WebSocket transport interface (function pointers);
  *     ttb__transport_lws_create is the libwebsockets implementation. Tests
  *     and builds without lws (arm64) use a fake.
@@ -238,6 +241,52 @@ int ttb__tiktok_interpret(int status, const char *body, size_t len, ttb__tiktok_
  * TTB_ERR_INVALID, TTB_ERR_NOMEM. */
 int ttb__download(ttb__http_fn http, void *http_user, const char *url, size_t max_bytes,
                   int timeout_ms, uint8_t **out, size_t *out_len, char *err, size_t errlen);
+
+/* ================================================================ streamed GET
+ *
+ * Audio downloads as they arrive: the body is handed to a callback piece by
+ * piece (a server that streams its Ogg pages with chunked transfer encoding
+ * is heard from the first page; one that sends a whole file with a
+ * Content-Length works the same), and successive downloads share one
+ * kept-alive HTTP/1.1 connection instead of one connection per chat. */
+
+/* Receives a piece of a 2xx body (len > 0). TTB_OK to go on; anything else
+ * stops the download (its connection is closed) and is returned by the GET. */
+typedef int (*ttb__http_body_fn)(void *user, const uint8_t *data, size_t len);
+
+/* One streamed GET. on_body is called only when the status is 2xx (other
+ * bodies are read and dropped). idle_ms: the longest wait for the status or
+ * the next byte (<= 0: 15 s); max_body: cap on the body (0: TTB__DOWNLOAD_MAX;
+ * over it: TTB_ERR_PROTOCOL). Returns TTB_OK when the whole answer came
+ * (*status set: the caller judges it), TTB_ERR_NETWORK (cannot connect,
+ * timeout, connection lost: reason in err; *status is what came, or 0),
+ * TTB_ERR_PROTOCOL (over max_body), TTB_ERR_INVALID (bad URL), or what
+ * on_body returned. `user` is the implementation's state (a session). */
+typedef int (*ttb__http_stream_fn)(void *user, const char *url, int idle_ms, size_t max_body,
+                                   ttb__http_body_fn on_body, void *body_user, int *status,
+                                   char *err, size_t errlen);
+
+#if TTB_NET_HAVE_LWS
+/* A download session on libwebsockets: one lws_context kept for the
+ * session's life, whose HTTP/1.1 connection to a host is kept alive and
+ * reused by the next GET to the same host, port and scheme (lws's
+ * LCCSCF_PIPELINE). A GET that fails before any answer on a connection the
+ * server may have closed while idle is retried once on a new connection.
+ * One thread at a time (the client's worker). ca_file: PEM bundle or NULL
+ * for the system's. TTB_OK, TTB_ERR_NETWORK (no TLS / lws context),
+ * TTB_ERR_NOMEM. */
+typedef struct ttb__http_session ttb__http_session;
+int ttb__http_session_create(const char *ca_file, ttb__http_session **out);
+void ttb__http_session_destroy(ttb__http_session *s);
+/* TCP connections the session's answers came over so far (a new local
+ * port is a new connection): 1 for any number of GETs to one server that
+ * keeps the connection alive. For tests and the bench. */
+unsigned ttb__http_session_connections(const ttb__http_session *s);
+/* The ttb__http_stream_fn of a session (user = the ttb__http_session). */
+int ttb__http_session_get(void *session, const char *url, int idle_ms, size_t max_body,
+                          ttb__http_body_fn on_body, void *body_user, int *status, char *err,
+                          size_t errlen);
+#endif
 
 /* ================================================================ transport */
 
