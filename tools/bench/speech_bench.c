@@ -410,7 +410,7 @@ static bool binary_mode;
 
 static struct {
   _Atomic uint64_t unattributed, stray_events, errors, disconnects, missed, toggle_failures;
-  _Atomic uint64_t late_max_ns, busy_max_ns, ticks;
+  _Atomic uint64_t late_max_ns, busy_max_ns, ticks, late_ticks; /* late: > 10 ms behind */
 } P;
 
 static void die(const char *fmt, ...)
@@ -525,6 +525,8 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
       } else if (k->n_cand == CANDS) {
         resolve(st, (size_t)idx, CH_PREEMPTED);
       } else {
+        if (k->n_cand == 0)
+          k->done = done_count(k->c); /* from here on, a drop is one of ours */
         k->cand[k->n_cand++] = (size_t)idx;
       }
       break;
@@ -553,6 +555,18 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
       o = j;
       break;
     }
+  if (k->n_cand > 0) {
+    /* Chats the client gave up (no audio in time, download failed): its
+     * drop counters moved while nothing of ours was playing. Checked after
+     * the render: a voice that starts in it comes after the skip before it. */
+    uint64_t d = done_count(k->c);
+    while (d > k->done && k->n_cand > 0) {
+      resolve(st, k->cand[0], CH_NOAUDIO);
+      memmove(k->cand, k->cand + 1, --k->n_cand * sizeof *k->cand);
+      k->done++;
+    }
+    k->done = d;
+  }
   if (o < frames) {
     if (k->n_cand == 0 || st == NULL) {
       atomic_fetch_add(&P.unattributed, 1);
@@ -568,17 +582,6 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
     uint64_t dropped = silence(k);
     if (dropped > expected)
       k->dropped_unseen += (uint32_t)(dropped - expected);
-    return;
-  }
-  if (k->n_cand > 0) {
-    /* a chat the client gave up (no audio in time, download failed) */
-    uint64_t d = done_count(k->c);
-    while (d > k->done && k->n_cand > 0) {
-      resolve(st, k->cand[0], CH_NOAUDIO);
-      memmove(k->cand, k->cand + 1, --k->n_cand * sizeof *k->cand);
-      k->done++;
-    }
-    k->done = d;
   }
 }
 
@@ -602,6 +605,8 @@ static void *pump_main(void *arg)
     } else {
       amax(&P.late_max_ns, now - due);
     }
+    if (now > due + 10000000u)
+      atomic_fetch_add(&P.late_ticks, 1);
     step *st = atomic_load(&cur_step);
     long n = atomic_load(&n_clients);
     for (long i = 0; i < n; i++)
@@ -1126,6 +1131,7 @@ static int run_mode(bool binary)
     if (hi == 0)
       printf("search_note the search stopped at --search-max without a failing step\n");
   }
+  printf("pump_ticks_late_over_10ms %" PRIu64 "\n", atomic_load(&P.late_ticks));
   printf("pump_ticks %" PRIu64 "\npump_late_max_ms %.1f\npump_busy_max_ms %.1f\n", atomic_load(&P.ticks),
          (double)atomic_load(&P.late_max_ns) / 1e6, (double)atomic_load(&P.busy_max_ns) / 1e6);
   printf("client_errors %" PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_missed %" PRIu64
