@@ -502,10 +502,13 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
 {
   client *k = &C[i];
   if (k->cand_step != st) { /* a new step: the old one's chats are no longer followed */
+    if (k->n_cand > 0)
+      silence(k); /* what still waits of them must not sound in the new step */
     k->n_cand = 0;
     k->cand_step = st;
   }
   ttb_event ev;
+  const size_t n_old = k->n_cand;
   while (ttb_client_poll_event(k->c, &ev) == 1) {
     switch (ev.kind) {
     case TTB_EVENT_CHAT: {
@@ -525,8 +528,6 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
       } else if (k->n_cand == CANDS) {
         resolve(st, (size_t)idx, CH_PREEMPTED);
       } else {
-        if (k->n_cand == 0)
-          k->done = done_count(k->c); /* from here on, a drop is one of ours */
         k->cand[k->n_cand++] = (size_t)idx;
       }
       break;
@@ -547,6 +548,29 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
       break;
     }
   }
+  if (k->n_cand > 0) {
+    /* The client's drop counters (played + skipped) move only for our chats
+     * while some wait (the switch below accounts for its own drops). In URL
+     * mode a chat event without a tts_url (the server made no speech for
+     * it) is skipped at once, before its event is queued: the increase goes
+     * to the chats just polled. Otherwise the oldest waiting chat was given
+     * up (binary: no frames and no URL after 1.5 s; a failed download). */
+    uint64_t d = done_count(k->c), inc = d > k->done ? d - k->done : 0;
+    k->done = d;
+    if (!binary_mode && inc > 0 && k->n_cand > n_old) {
+      size_t take = k->n_cand - n_old < inc ? k->n_cand - n_old : (size_t)inc;
+      for (size_t j = 0; j < take; j++)
+        resolve(st, k->cand[n_old + j], CH_NOAUDIO);
+      memmove(k->cand + n_old, k->cand + n_old + take, (k->n_cand - n_old - take) * sizeof *k->cand);
+      k->n_cand -= take;
+      inc -= take;
+    }
+    while (inc > 0 && k->n_cand > 0) {
+      resolve(st, k->cand[0], CH_NOAUDIO);
+      memmove(k->cand, k->cand + 1, --k->n_cand * sizeof *k->cand);
+      inc--;
+    }
+  }
   uint64_t t_call = bs_now_ns();
   ttb_client_render(k->c, pcm, frames);
   size_t o = frames;
@@ -559,13 +583,13 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
     /* Chats the client gave up (no audio in time, download failed): its
      * drop counters moved while nothing of ours was playing. Checked after
      * the render: a voice that starts in it comes after the skip before it. */
-    uint64_t d = done_count(k->c);
-    while (d > k->done && k->n_cand > 0) {
+    uint64_t d = done_count(k->c), inc = d > k->done ? d - k->done : 0;
+    k->done = d;
+    while (inc > 0 && k->n_cand > 0) {
       resolve(st, k->cand[0], CH_NOAUDIO);
       memmove(k->cand, k->cand + 1, --k->n_cand * sizeof *k->cand);
-      k->done++;
+      inc--;
     }
-    k->done = d;
   }
   if (o < frames) {
     if (k->n_cand == 0 || st == NULL) {
