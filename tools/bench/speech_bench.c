@@ -404,6 +404,8 @@ static client *C;
 static long n_clients_max;
 static _Atomic long n_clients; /* created and connected; the pump serves [0, n_clients) */
 static _Atomic(step *) cur_step;
+static step *all_steps[512]; /* freed when the pump has stopped */
+static size_t n_steps;
 static _Atomic bool pump_quit;
 static uint64_t next_id_base = 1000;
 static bool binary_mode;
@@ -412,6 +414,17 @@ static struct {
   _Atomic uint64_t unattributed, stray_events, errors, disconnects, missed, toggle_failures;
   _Atomic uint64_t late_max_ns, busy_max_ns, ticks, late_ticks; /* late: > 10 ms behind */
 } P;
+
+static char client_root[400]; /* the clients' data directories */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
 
 static void die(const char *fmt, ...)
 {
@@ -423,6 +436,8 @@ static void die(const char *fmt, ...)
   va_end(ap);
   atomic_store(&pump_quit, true);
   benchsrv_cleanup(&S);
+  if (client_root[0])
+    nftw(client_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   exit(1);
 }
 
@@ -664,7 +679,6 @@ static bool json_str(const char *js, const char *key, char *out, size_t cap)
   return true;
 }
 
-static char client_root[400];
 
 /* Makes clients [n_clients, upto): licence, login, client, start, connected. */
 static void add_clients(long upto)
@@ -927,8 +941,9 @@ typedef struct {
 static step_result run_step(long n, double seconds, const char *prefix, bool print)
 {
   step *st = calloc(1, sizeof *st);
-  if (st == NULL)
-    die("out of memory");
+  if (st == NULL || n_steps == NELEM(all_steps))
+    die("out of memory (or too many steps)");
+  all_steps[n_steps++] = st;
   st->n = n;
   st->per_channel = (long)ceil(seconds * opt.rate) + 1;
   st->id_base = next_id_base;
@@ -1062,14 +1077,6 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
 
 /* ---------------------------------------------------------------- a mode */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
 
 static int run_mode(bool binary)
 {
@@ -1165,10 +1172,17 @@ static int run_mode(bool binary)
   fflush(stdout);
   atomic_store(&pump_quit, true);
   pthread_join(pump, NULL);
+  for (size_t i = 0; i < n_steps; i++) {
+    free(all_steps[i]->chats);
+    free(all_steps[i]);
+  }
+  n_steps = 0;
+  atomic_store(&cur_step, NULL);
   long nc = atomic_load(&n_clients);
   for (long i = 0; i < nc; i++)
     ttb_client_destroy(C[i].c);
   nftw(client_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  client_root[0] = '\0';
   free(C);
   C = NULL;
   benchsrv_cleanup(&S);
