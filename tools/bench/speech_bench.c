@@ -38,8 +38,11 @@
  * chat's 2-5 s sentence. Chats that were queued behind a chat still without
  * audio are dropped by that switch and counted as `preempted` (never timed;
  * in the search they count as missing the bound). The drop counters of
- * ttb_client_get_stats tell when the switch dropped a chat whose event had
- * not been polled yet (`dropped_race`). The switch also sends Settings to
+ * ttb_client_get_stats (played + skipped) tell when the switch dropped a
+ * chat whose event had not been polled yet (`dropped_race`), and when the
+ * client gave a waiting chat up (`no_audio`: in binary mode no frames and
+ * no URL; in URL mode a chat the server sent without a tts_url, skipped at
+ * once). The switch also sends Settings to
  * the server twice per chat (tiny). What the API would need to do without
  * the switch: see docs/benchmarks.md.
  *
