@@ -934,6 +934,42 @@ static void server_metrics(const char *prefix)
   bs_http_close(&h);
 }
 
+/* The value of a /metrics line that starts with `name` (-1 when absent). */
+static double metric(const char *text, const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    if (strncmp(l, name, n) == 0 && l[n] == ' ')
+      return strtod(l + n + 1, NULL);
+  return -1;
+}
+
+/* Waits (at most max_s) until the server has published every chat it
+ * accepted: a failed search step leaves a backlog that must not weigh on
+ * the next. Returns the seconds waited, or -1 when it never caught up. */
+static double wait_server_idle(double max_s)
+{
+  uint64_t t0 = bs_now_ns();
+  bs_http h;
+  bs_http_init(&h, S.port);
+  double waited = -1;
+  while ((double)(bs_now_ns() - t0) / 1e9 < max_s) {
+    char *resp = NULL, err[256];
+    int st = bs_http_request(&h, "GET", "/metrics", "Authorization: Bearer " BENCHSRV_METRICS_TOKEN "\r\n",
+                             NULL, 0, &resp, err, sizeof err);
+    double in = st == 200 ? metric(resp, "ttboost_events_in_total{type=\"chat\"}") : -1;
+    double out = st == 200 ? metric(resp, "ttboost_events_published_total{type=\"chat\"}") : -1;
+    free(resp);
+    if (in >= 0 && out >= in) {
+      waited = (double)(bs_now_ns() - t0) / 1e9;
+      break;
+    }
+    usleep(200000);
+  }
+  bs_http_close(&h);
+  return waited;
+}
+
 /* --------------------------------------------------------------- a step */
 
 typedef struct {
@@ -1156,8 +1192,12 @@ static int run_mode(bool binary)
       if (next <= lo && hi == 0)
         break;
       /* a failed step leaves a backlog: let it go before the next */
-      if (!pass)
-        sleep(3);
+      if (!pass) {
+        double w = wait_server_idle(300);
+        if (w < 0)
+          fprintf(stderr, "  the server did not catch up within 300 s; the next step starts anyway\n");
+        sleep(1);
+      }
       n = next;
     }
     printf("search_bound_p99_ms %.0f\nsearch_rate_per_channel %.4g\nsearch_max_channels %ld\n", opt.bound_ms,
