@@ -762,7 +762,6 @@ typedef struct {
   _Atomic uint64_t *behind_max;
   double *behind; /* per chat, ms (NaN = not this thread's) */
   char err[512];
-  bool failed;
 } ingest_arg;
 
 static void json_escape_into(char *out, size_t cap, const char *s)
@@ -791,7 +790,7 @@ static void *ingest_main(void *argp)
   uint64_t rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)a->tid << 32) ^ st->id_base;
   const char *auth = "Authorization: Bearer " BENCHSRV_INGEST_SECRET "\r\n";
   const double period_ns = 1e9 / opt.rate;
-  for (long k = 0; k < st->per_channel && !a->failed; k++) {
+  for (long k = 0; k < st->per_channel; k++) {
     for (long c = a->tid; c < st->n; c += a->nth) {
       size_t idx = (size_t)(k * st->n + c);
       chat *ch = &st->chats[idx];
@@ -823,7 +822,7 @@ static void *ingest_main(void *argp)
       if (status == 202 && acc && strtoul(acc + 11, NULL, 10) == 1) {
         atomic_fetch_or(&ch->flags, CH_POSTED);
       } else {
-        if (!a->failed)
+        if (a->err[0] == '\0') /* the first failure */
           snprintf(a->err, sizeof a->err, "POST /ingest/events: %d %.400s", status,
                    status < 0 ? err : (resp ? resp : ""));
         resolve(st, idx, CH_FAILED);
