@@ -262,7 +262,7 @@ static void parse_args(int argc, char **argv)
 /* ------------------------------------------------------------- the chats */
 
 static const char *const SENT_EN[] = {
-    "hello everyone",
+    "hello everyone, good evening",
     "what game is this",
     "you are so funny today",
     "can you say hi to my sister please",
@@ -293,7 +293,7 @@ static const char *const SENT_EN[] = {
 };
 
 static const char *const SENT_RU[] = {
-    "привет всем",
+    "привет всем, добрый вечер",
     "во что ты играешь",
     "ты сегодня такая весёлая",
     "передай привет моей сестре пожалуйста",
