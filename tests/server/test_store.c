@@ -247,7 +247,7 @@ Test(store, reopen_keeps_data) {
   ttb_store_close(st);
   st = NULL;
   open_store();
-  cr_assert_eq(ttb_store_schema_version(st), 3);
+  cr_assert_eq(ttb_store_schema_version(st), 4);
   cr_assert_eq(ttb_store_session(st, tok, T0 + 1, u), TTB_STORE_OK);
   cr_assert_str_eq(u, uid);
   cr_assert_eq(ttb_store_login(st, key, "other", T0 + 1, 7, u, tok), TTB_STORE_DEVICE_LIMIT);
@@ -255,7 +255,7 @@ Test(store, reopen_keeps_data) {
 }
 
 Test(store, schema_version_and_mode) {
-  cr_assert_eq(ttb_store_schema_version(st), 3);
+  cr_assert_eq(ttb_store_schema_version(st), 4);
   char path[128];
   snprintf(path, sizeof path, "%s/ttboost.db", dir);
   struct stat sb;
@@ -265,7 +265,7 @@ Test(store, schema_version_and_mode) {
   ttb_store *other = NULL;
   char err[256] = "";
   cr_assert_eq(ttb_store_open(dir, &other, err, sizeof err), 0, "%s", err);
-  cr_assert_eq(ttb_store_schema_version(other), 3);
+  cr_assert_eq(ttb_store_schema_version(other), 4);
   ttb_store_close(other);
 }
 
