@@ -1,0 +1,138 @@
+'use strict';
+/*
+ * Harness of the browser tests: the real ttboost-server on 127.0.0.1 with an
+ * ephemeral port and a temporary data dir (as tests/server_it/harness.c
+ * does), licences made with ttboost-admin, events posted to /ingest/events
+ * with the ingest secret (TTBOOST_INGEST_SECRET), and Debian's chromium,
+ * headless, driven by puppeteer-core.
+ *
+ * Environment: TTBOOST_SERVER and TTBOOST_ADMIN (default build/server/…),
+ * CHROMIUM (default /usr/bin/chromium), TTB_SCREENSHOTS (default
+ * var/screenshots).
+ */
+const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const puppeteer = require('puppeteer-core');
+
+const ROOT = path.resolve(__dirname, '../../..');
+const SERVER = process.env.TTBOOST_SERVER || path.join(ROOT, 'build/server/ttboost-server');
+const ADMIN = process.env.TTBOOST_ADMIN || path.join(ROOT, 'build/server/ttboost-admin');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.TTB_SCREENSHOTS || path.join(ROOT, 'var/screenshots');
+
+class Server {
+  async start() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ttb-browser-'));
+    this.secret = crypto.randomBytes(18).toString('base64url');
+    this.proc = spawn(SERVER, ['--listen', '127.0.0.1:0', '--data-dir', this.dir, '--tiktok', 'off',
+                               '--heartbeat-ms', '1000'], {
+      env: Object.assign({}, process.env, { TTBOOST_INGEST_SECRET: this.secret }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.output = '';
+    this.proc.stderr.on('data', (d) => { this.output += d; });
+    this.url = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the server did not start: ' + this.output)), 15000);
+      this.proc.stdout.on('data', (d) => {
+        this.output += d;
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(this.output);
+        if (m) { clearTimeout(timer); resolve(m[1]); }
+      });
+      this.proc.on('exit', (code) => { clearTimeout(timer); reject(new Error('the server exited ' + code + ': ' + this.output)); });
+    });
+    return this;
+  }
+
+  admin(...args) {
+    return execFileSync(ADMIN, ['--data-dir', this.dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  newKey() {
+    const m = /TTB-[A-Z2-7]{26}/.exec(this.admin('license', 'create'));
+    if (!m) throw new Error('no key from ttboost-admin');
+    return m[0];
+  }
+
+  async ingest(events) {
+    const r = await fetch(this.url + '/ingest/events', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + this.secret, 'Content-Type': 'application/json' },
+      body: JSON.stringify(events),
+    });
+    const js = await r.json();
+    if (r.status !== 202 || js.status !== 'ok') throw new Error('ingest: ' + r.status + ' ' + JSON.stringify(js));
+    return js;
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null) {
+      const done = new Promise((r) => this.proc.once('exit', r));
+      this.proc.kill('SIGTERM');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+      if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+    }
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function browser() {
+  const args = ['--autoplay-policy=no-user-gesture-required', '--disable-gpu', '--no-first-run',
+                '--disable-dev-shm-usage', '--window-size=480,900'];
+  if (process.getuid && process.getuid() === 0) args.push('--no-sandbox'); /* chromium refuses root otherwise */
+  return puppeteer.launch({ executablePath: CHROMIUM, headless: true, args, defaultViewport: { width: 480, height: 900 } });
+}
+
+/* A page in a browser context of its own (its own localStorage: a new visitor). */
+async function freshPage(br) {
+  const ctx = await br.createBrowserContext();
+  const page = await ctx.newPage();
+  const close = page.close.bind(page);
+  page.close = async () => { await close(); await ctx.close(); };
+  return page;
+}
+
+/* Records the URLs a page requested (and their statuses) and the sockets it opened. */
+async function watch(page) {
+  const seen = { requests: [], responses: new Map(), sockets: [], console: [] };
+  page.on('request', (r) => seen.requests.push(r.url()));
+  page.on('response', (r) => seen.responses.set(r.url(), r.status()));
+  page.on('console', (m) => seen.console.push(m.type() + ': ' + m.text()));
+  page.on('pageerror', (e) => seen.console.push('pageerror: ' + e.message));
+  const cdp = await page.createCDPSession();
+  await cdp.send('Network.enable');
+  cdp.on('Network.webSocketCreated', (e) => seen.sockets.push(e.url));
+  return seen;
+}
+
+async function shot(page, name, opts) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const file = path.join(SHOTS, name + '.png');
+  await page.screenshot(Object.assign({ path: file }, opts || {}));
+  return file;
+}
+
+/* Polls fn (in the test) until it returns a truthy value. */
+async function until(what, fn, ms = 10000) {
+  const t0 = Date.now();
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting for ' + what + ' (last: ' + JSON.stringify(last) + ')');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/* Logs in through the login screen; resolves once the page shows "connected". */
+async function login(page, srv, key) {
+  await page.goto(srv.url + '/app/', { waitUntil: 'load' });
+  await page.type('#key', key);
+  await page.click('#login-button');
+  await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'connected', { timeout: 10000 });
+  return page.evaluate(() => JSON.parse(localStorage.getItem('ttb.session')));
+}
+
+module.exports = { Server, browser, freshPage, watch, shot, until, login, ROOT };
