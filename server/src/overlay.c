@@ -363,9 +363,7 @@ static void on_lookup(void *arg, ttb_store_status st, const char *unused)
   case TTB_STORE_OK:
     s = ttb_svc_licence(l->svc, l->user); /* the licence must be valid too */
     break;
-  case TTB_STORE_REVOKED:
-    s = TTB_SVC_REVOKED;
-    break;
+  case TTB_STORE_REVOKED: /* 4001, as an unknown token: 4003 speaks of the licence */
   case TTB_STORE_UNKNOWN:
     s = TTB_SVC_UNKNOWN;
     break;

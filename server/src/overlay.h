@@ -35,8 +35,8 @@ int ttb_overlay_tokens(ttb_svc *svc, h2o_req_t *req);
 /* Looks an overlay token up for a socket: cb runs on the loop with
  * TTB_SVC_OK, the channel's user_id and minus the token's id (what
  * ttb_ws_accept takes as the socket's session, so ttb_ws_close_login(-id)
- * closes it); TTB_SVC_UNKNOWN or TTB_SVC_REVOKED for a bad token, the
- * licence's state when it is not valid, TTB_SVC_FAILED when the database
+ * closes it); TTB_SVC_UNKNOWN for an unknown or revoked token (the socket
+ * is refused with 4001), the licence's state when it is not valid (4003), TTB_SVC_FAILED when the database
  * could not answer. token is copied. */
 void ttb_overlay_lookup_async(ttb_svc *svc, const char *token, ttb_svc_session_cb cb, void *arg);
 
