@@ -50,7 +50,7 @@
   Player.prototype.setVolume = function (kind, v) {
     v = Math.max(0, Math.min(1, v));
     this.volume[kind] = v;
-    if (this.gains[kind]) this.gains[kind].gain.setValueAtTime(v, this.ctx.currentTime);
+    if (this.gains[kind]) this.gains[kind].gain.value = v;
   };
 
   /* Turning a kind off stops what of it plays and drops what waits. */

@@ -109,6 +109,36 @@ describe('web app', () => {
     const gains = await page.evaluate(() => [ttbApp.player.gains.tts.gain.value, ttbApp.player.gains.gift.gain.value]);
     assert.ok(Math.abs(gains[0] - 0.25) < 1e-6 && Math.abs(gains[1] - 0.6) < 1e-6, String(gains));
     assert.equal(await page.$eval('#tts-vol-out', (e) => e.textContent), '25');
+    /* what comes out of the gifts' gain, measured: loud at 100, silent at 0 */
+    await page.evaluate(() => {
+      const p = ttbApp.player;
+      window.tap = p.ctx.createAnalyser();
+      window.tap.fftSize = 2048;
+      p.gains.gift.connect(window.tap);
+      window.peak = 0;
+      const buf = new Float32Array(2048);
+      setInterval(() => {
+        window.tap.getFloatTimeDomainData(buf);
+        for (const v of buf) window.peak = Math.max(window.peak, Math.abs(v));
+      }, 10);
+    });
+    await page.click('#back');
+    await page.click('label:has(#sw-gifts)'); /* gifts on again */
+    await page.click('#to-settings');
+    const level = async (vol, n) => {
+      await page.$eval('#gift-vol', (e, v) => { e.value = String(v); e.dispatchEvent(new Event('input', { bubbles: true })); }, vol);
+      await new Promise((r) => setTimeout(r, 300)); /* the analyser's window (43 ms) holds nothing from before */
+      await page.evaluate(() => { window.peak = 0; });
+      await srv.ingest([{ channel: session.user_id, type: 'gift', user: 'G', gift_name: 'Rose', count: n }]);
+      await until('gift ' + n + ' played', async () => (await stats(page)).played.gift >= n - 1);
+      await new Promise((r) => setTimeout(r, 700)); /* the sound plays */
+      return page.evaluate(() => window.peak);
+    };
+    const loud = await level(100, 2);
+    const silent = await level(0, 3);
+    assert.ok(loud > 0.01, 'the gift is heard at 100: peak ' + loud);
+    assert.equal(silent, 0, 'nothing is heard at 0');
+    await page.$eval('#gift-vol', (e) => { e.value = '60'; e.dispatchEvent(new Event('input', { bubbles: true })); });
     await page.evaluate(() => document.getElementById('overlay-new').click());
     await page.waitForSelector('#overlay-url:not([hidden])');
     assert.match(await page.$eval('#overlay-url', (e) => e.textContent), /\/overlay\/#token=TTO-[A-Z2-7]{26}$/);
@@ -121,7 +151,8 @@ describe('web app', () => {
     /* the settings are kept by the browser */
     await page.reload({ waitUntil: 'load' });
     await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'connected');
-    assert.equal(await page.$eval('#sw-gifts', (e) => e.checked), false);
+    assert.equal(await page.$eval('#sw-gifts', (e) => e.checked), true);
+    assert.equal(await page.$eval('#gift-vol', (e) => e.value), '60');
     assert.equal(await page.$eval('#tts-vol', (e) => e.value), '25');
     await page.close();
   });
@@ -144,6 +175,7 @@ describe('web app', () => {
     assert.match(resumed[0], /\/ws\/[0-9a-f-]+\?since=1$/);
     const lines = await page.$$eval('#log li', (l) => l.map((x) => x.textContent));
     assert.equal(lines.filter((l) => l.includes('before the drop')).length, 1, 'nothing twice');
+    await shot(page, 'app-home-resumed');
     /* logging out ends the session: the login screen comes back */
     await page.click('#to-settings');
     await page.click('#logout');
