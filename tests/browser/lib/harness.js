@@ -13,6 +13,7 @@
 const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const puppeteer = require('puppeteer-core');
@@ -56,26 +57,57 @@ class Server {
     return m[0];
   }
 
-  async ingest(events) {
-    const r = await fetch(this.url + '/ingest/events', {
-      method: 'POST',
-      headers: { Authorization: 'Bearer ' + this.secret, 'Content-Type': 'application/json' },
-      body: JSON.stringify(events),
+  /* One request on a connection of its own, closed after the answer (no
+   * keep-alive connection is left open when the server is stopped).
+   * Resolves {status, body (parsed JSON)}. */
+  request(method, path, body, bearer) {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? '' : (typeof body === 'string' ? body : JSON.stringify(body));
+      const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), Connection: 'close' };
+      if (bearer) headers.Authorization = 'Bearer ' + bearer;
+      const req = http.request(this.url + path, { method, headers, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => {
+          let js = null;
+          try { js = JSON.parse(text); } catch (e) { js = text; }
+          resolve({ status: res.statusCode, body: js });
+        });
+      });
+      req.on('error', reject);
+      req.end(data);
     });
-    const js = await r.json();
-    if (r.status !== 202 || js.status !== 'ok') throw new Error('ingest: ' + r.status + ' ' + JSON.stringify(js));
-    return js;
   }
 
+  async ingest(events) {
+    const r = await this.request('POST', '/ingest/events', events, this.secret);
+    if (r.status !== 202 || r.body.status !== 'ok') throw new Error('ingest: ' + r.status + ' ' + JSON.stringify(r.body));
+    return r.body;
+  }
+
+  /* SIGTERM; throws unless the server ended gracefully (exit 0: no crash,
+   * and no sanitizer report when it is a sanitizer build). */
   async stop() {
-    if (this.proc && this.proc.exitCode === null) {
-      const done = new Promise((r) => this.proc.once('exit', r));
+    let code = this.proc ? this.proc.exitCode : 0;
+    if (this.proc && code === null) {
+      const done = new Promise((r) => this.proc.once('exit', (c, sig) => r(sig ? sig : c)));
       this.proc.kill('SIGTERM');
-      await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
-      if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+      code = await Promise.race([done, new Promise((r) => setTimeout(() => r('timeout'), 20000))]);
+      if (code === 'timeout') this.proc.kill('SIGKILL');
     }
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+    if (code !== 0) throw new Error('the server did not end cleanly (' + code + '): ' + this.output.slice(-4000));
   }
+}
+
+/* Closes the browser, then gives the server a moment to see its
+ * connections end (a keep-alive connection open at shutdown is h2o's to
+ * time out, not ours). */
+async function closeBrowser(br) {
+  if (!br) return;
+  await br.close();
+  await new Promise((r) => setTimeout(r, 300));
 }
 
 async function browser() {
@@ -135,4 +167,4 @@ async function login(page, srv, key) {
   return page.evaluate(() => JSON.parse(localStorage.getItem('ttb.session')));
 }
 
-module.exports = { Server, browser, freshPage, watch, shot, until, login, ROOT };
+module.exports = { Server, browser, closeBrowser, freshPage, watch, shot, until, login, ROOT };

@@ -2,7 +2,7 @@
 /* The web app (/app/) in headless chromium against the real server. */
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Server, browser, freshPage, watch, shot, until, login } = require('../lib/harness');
+const { Server, browser, closeBrowser, freshPage, watch, shot, until, login } = require('../lib/harness');
 
 describe('web app', () => {
   let srv, br;
@@ -11,7 +11,7 @@ describe('web app', () => {
     br = await browser();
   });
   after(async () => {
-    if (br) await br.close();
+    await closeBrowser(br);
     if (srv) await srv.stop();
   });
 

@@ -2,23 +2,20 @@
 /* The OBS overlay (/overlay/) in headless chromium against the real server. */
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Server, browser, freshPage, watch, shot, until } = require('../lib/harness');
+const { Server, browser, closeBrowser, freshPage, watch, shot, until } = require('../lib/harness');
 
 describe('OBS overlay', () => {
   let srv, br, session, made;
   before(async () => {
     srv = await new Server().start();
     br = await browser();
-    const r = await fetch(srv.url + '/auth/login', { method: 'POST', body: JSON.stringify({ license_key: srv.newKey() }) });
-    session = await r.json();
-    const c = await fetch(srv.url + '/me/overlay-tokens', {
-      method: 'POST', headers: { Authorization: 'Bearer ' + session.ws_token }, body: '{"note":"OBS test"}',
-    });
+    session = (await srv.request('POST', '/auth/login', { license_key: srv.newKey() })).body;
+    const c = await srv.request('POST', '/me/overlay-tokens', { note: 'OBS test' }, session.ws_token);
     assert.equal(c.status, 200);
-    made = await c.json();
+    made = c.body;
   });
   after(async () => {
-    if (br) await br.close();
+    await closeBrowser(br);
     if (srv) await srv.stop();
   });
 
@@ -59,9 +56,7 @@ describe('OBS overlay', () => {
     await watch(page);
     await page.goto(made.url, { waitUntil: 'load' });
     await page.waitForFunction(() => document.body.dataset.state === 'connected', { timeout: 10000 });
-    const d = await fetch(srv.url + '/me/overlay-tokens', {
-      method: 'DELETE', headers: { Authorization: 'Bearer ' + session.ws_token }, body: JSON.stringify({ id: made.id }),
-    });
+    const d = await srv.request('DELETE', '/me/overlay-tokens', { id: made.id }, session.ws_token);
     assert.equal(d.status, 200);
     await page.waitForSelector('#problem:not([hidden])', { timeout: 5000 });
     assert.match(await page.$eval('#problem', (e) => e.textContent), /revoked/);
