@@ -2004,13 +2004,22 @@ h2o_evloop_t *ttb_app_loop(ttb_app *app) { return app->loop; }
 h2o_accept_ctx_t *ttb_app_accept_ctx(ttb_app *app) { return &app->accept_ctx; }
 void ttb_app_request_stop(ttb_app *app) { app->stopping = true; }
 bool ttb_app_stopping(const ttb_app *app) { return app->stopping; }
+/* HTTP/1.1 connections waiting for a request (a browser's keep-alive
+ * ones): h2o cannot dispose of its context while their timeouts are
+ * linked (it aborts). */
+static size_t http_open(const ttb_app *app)
+{
+  return h2o_linklist_is_empty((h2o_linklist_t *)&app->ctx.http1.req_timeout._entries) ? 0 : 1;
+}
+
 size_t ttb_app_shutdown_sockets(ttb_app *app)
 {
   app_commit(app); /* what waited for the journal goes out before the 1001 */
-  return ttb_ws_shutdown_all();
+  /* idle keep-alive connections time out at the loop's next turn, not in 10 s */
+  app->ctx.http1.req_timeout.timeout = 0;
+  return ttb_ws_shutdown_all() + http_open(app);
 }
 size_t ttb_app_open_sockets(const ttb_app *app)
 {
-  (void)app;
-  return ttb_ws_count();
+  return ttb_ws_count() + http_open(app);
 }

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -317,4 +320,28 @@ Test(overlay, pages_are_served_with_types_etag_and_csp)
   http_free(&r);
   cr_assert_eq(http(&S, "POST", "/app/", NULL, "x", 1, &r), 405);
   http_free(&r);
+}
+
+/* A browser keeps its connections open between requests: a server stopped
+ * while one is idle (or while a connection has not sent anything yet)
+ * still ends cleanly (it used to abort in h2o_context_dispose). */
+Test(overlay, stops_cleanly_with_a_browsers_keep_alive_connection_open)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0), quiet = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)S.port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  cr_assert_eq(connect(quiet, (struct sockaddr *)&a, sizeof a), 0);
+  const char req[] = "GET /app/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  cr_assert_eq(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+  char buf[8192];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  cr_assert_gt(n, 12);
+  buf[n] = '\0';
+  cr_assert_eq(strncmp(buf, "HTTP/1.1 200", 12), 0, "%s", buf);
+  cr_assert_null(strcasestr(buf, "connection: close"), "kept alive: %s", buf);
+  cr_assert_eq(srv_stop(&S), 0, "a graceful exit"); /* srv_stop clears S.pid: teardown skips it */
+  srv_cleanup(&S);
+  close(fd);
+  close(quiet);
 }

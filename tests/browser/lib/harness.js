@@ -102,8 +102,8 @@ class Server {
 }
 
 /* Closes the browser, then gives the server a moment to see its
- * connections end (a keep-alive connection open at shutdown is h2o's to
- * time out, not ours). */
+ * connections end (the server also ends cleanly with a browser's
+ * keep-alive connection open: tests/server_it/test_overlay.c). */
 async function closeBrowser(br) {
   if (!br) return;
   await br.close();
