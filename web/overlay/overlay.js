@@ -68,6 +68,8 @@
     } else if (m.type === 'gift') {
       card('gift', m.user || 'Someone', 'sent ' + m.gift_name + ' ×' + m.count);
       player.gift(m.sound_url);
+    } else if (m.type === 'error') {
+      problem('TTBoost overlay: ' + (m.message || m.error)); /* e.g. too many sockets for the licence */
     }
   }
 
