@@ -31,10 +31,9 @@ extern const ttb_web_asset ttb_web_assets[];
 extern const size_t ttb_web_nassets;
 
 /* The Content-Security-Policy of every page. */
-#define TTB_WEB_CSP                                                                              \
-  "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; img-src 'self' data:; " \
-  "media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "            \
-  "frame-ancestors 'none'"
+#define TTB_WEB_CSP                                                                         \
+  "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; img-src 'self'; " \
+  "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /* The embedded file for a URL path ("/app/" is "/app/index.html"); NULL
  * when none. */
