@@ -10,8 +10,10 @@
 #   5. the libFuzzer smoke run of every network decoder (clang)
 #   6. the Flutter app's source checks (mobile/app/tool, Node.js), including
 #      the bindings against the libraries of stage 4 (nm -D)
+#   7. the web app and the OBS overlay in headless chromium (tests/browser,
+#      puppeteer-core from npm) against the server of stage 1
 # Options: FUZZ_SECONDS (default 30 per target), SKIP_FUZZ=1, SKIP_SAN=1,
-# SKIP_ARM64=1 (also the arm64 half of stage 4).
+# SKIP_ARM64=1 (also the arm64 half of stage 4), SKIP_BROWSER=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -81,6 +83,15 @@ fi
 if [ -f mobile/app/tool/package.json ]; then
   app_checks() { npm --prefix mobile/app/tool ci --no-audit --no-fund && npm --prefix mobile/app/tool test; }
   stage "mobile/app checks" app_checks
+fi
+
+if [ "${SKIP_BROWSER:-0}" != 1 ]; then
+  browser_tests() {
+    npm --prefix tests/browser ci --no-audit --no-fund &&
+      TTBOOST_SERVER=$ROOT/build/server/ttboost-server TTBOOST_ADMIN=$ROOT/build/server/ttboost-admin \
+        npm --prefix tests/browser test
+  }
+  stage "browser tests (headless chromium; screenshots in var/screenshots)" browser_tests
 fi
 
 echo "checks: $passed passed, $failed failed"

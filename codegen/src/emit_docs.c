@@ -292,6 +292,15 @@ static void emit_asyncapi(const cg_model *mdl, cg_out *out)
             "\"payload\": {\"$ref\": \"#/components/schemas/ServerMessage\"}}},\n"
             "      \"publish\": {\"summary\": \"What a client may send\", \"message\": {\"name\": \"ClientMessage\", "
             "\"payload\": {\"$ref\": \"#/components/schemas/ClientMessage\"}}}\n"
+            "    },\n    \"/overlay/ws/{overlay_token}\": {\n"
+            "      \"description\": \"The OBS overlay's socket (read-only): the channel's events as on /ws/, "
+            "JSON only; what it sends changes nothing. Closed with 4001 when the token is revoked.\",\n"
+            "      \"parameters\": {\"overlay_token\": {\"description\": \"An overlay token (TTO-…) from "
+            "POST /me/overlay-tokens\", \"schema\": {\"type\": \"string\"}}},\n"
+            "      \"bindings\": {\"ws\": {\"query\": {\"type\": \"object\", \"properties\": "
+            "{\"since\": {\"type\": \"integer\", \"minimum\": 0, \"description\": \"Resend events after this seq\"}}}}},\n"
+            "      \"subscribe\": {\"summary\": \"What the server sends\", \"message\": {\"name\": \"ServerMessage\", "
+            "\"payload\": {\"$ref\": \"#/components/schemas/ServerMessage\"}}}\n"
             "    }\n  },\n  \"components\": {\n    \"schemas\": {\n");
   schema_all(&b, mdl, "#/components/schemas/", "      ");
   cg_printf(&b, "\n    }\n  }\n}\n");

@@ -73,6 +73,12 @@ static const char usage_text[] =
   "      Revokes an ingest token (by the token, or by its id from the list);\n"
   "      the server refuses it from its next request on.\n"
   "\n"
+  "  overlay-token list [--user USER_ID]\n"
+  "      Prints the OBS overlay tokens (made by a streamer in the app): id, hint\n"
+  "      (TTO- and its first 4 characters), user id, created (UTC), status and note.\n"
+  "  overlay-token revoke ID\n"
+  "      Revokes an overlay token; the server closes its overlays within seconds.\n"
+  "\n"
   "  session list [--user USER_ID]\n"
   "      Prints the sessions (logins) of every licence or of one: id, token hint\n"
   "      (the ws_token's first 4 characters), user id, device, created, last seen,\n"
@@ -507,6 +513,60 @@ static int cmd_session_list(const args *a) {
   return fflush(stdout) != 0 ? EXIT_FAIL : 0;
 }
 
+static int overlay_row(void *arg, const ttb_overlay_token_info *t) {
+  int *n = arg;
+  char created[32], note[sizeof t->note];
+  iso_time(t->created, created, sizeof created);
+  printable(t->note, note, sizeof note);
+  printf("%-6" PRId64 " %-9s %-36s %-20s %-7s %s\n", t->id, t->hint, t->channel, created,
+         t->revoked ? "revoked" : "active", note);
+  (*n)++;
+  return 0;
+}
+
+/* overlay-token list [--user U] and overlay-token revoke ID. */
+static int overlay_commands(const args *a) {
+  if (a->npos < 2) return usage_error("%s", "overlay-token: which? list or revoke");
+  const char *sub = a->pos[1];
+  bool revoke = strcmp(sub, "revoke") == 0;
+  if (!revoke && strcmp(sub, "list") != 0) return usage_error("unknown overlay-token command '%s'", sub);
+  int want = revoke ? 3 : 2;
+  if (a->npos < want) return usage_error("%s", "overlay-token revoke needs the ID (overlay-token list)");
+  if (a->npos > want) return usage_error("unexpected argument '%s'", a->pos[want]);
+  if (other_opts(a, revoke ? "" : "U"))
+    return usage_error("%s", revoke ? "overlay-token revoke takes no options" : "overlay-token list takes only --user");
+  char *end = NULL;
+  long long id = revoke ? strtoll(a->pos[2], &end, 10) : 0;
+  if (revoke && (end == a->pos[2] || *end != '\0' || id <= 0))
+    return usage_error("overlay-token revoke: '%s' is not an id", a->pos[2]);
+  ttb_store *s = open_store(a->data_dir);
+  if (s == NULL) return EXIT_FAIL;
+  int rc;
+  if (revoke) {
+    ttb_store_status st = ttb_store_overlay_token_revoke(s, NULL, id, (int64_t)time(NULL));
+    if (st == TTB_STORE_UNKNOWN) {
+      fprintf(stderr, "ttboost-admin: no active overlay token has the id %lld\n", id);
+      rc = EXIT_FAIL;
+    } else {
+      rc = report(s, st);
+    }
+    ttb_store_close(s);
+    if (rc == 0) printf("overlay token revoked\n");
+    return rc;
+  }
+  printf("%-6s %-9s %-36s %-20s %-7s %s\n", "ID", "TOKEN", "USER_ID", "CREATED", "STATUS", "NOTE");
+  int n = 0;
+  char err[512];
+  rc = ttb_store_overlay_token_list(s, a->user, overlay_row, &n, err, sizeof err);
+  ttb_store_close(s);
+  if (rc != 0) {
+    fprintf(stderr, "ttboost-admin: %s\n", err);
+    return EXIT_FAIL;
+  }
+  fprintf(stderr, "%d overlay token%s\n", n, n == 1 ? "" : "s");
+  return fflush(stdout) != 0 ? EXIT_FAIL : 0;
+}
+
 /* ingest-token and session commands: pos[0] is the command. */
 static int token_commands(const args *a) {
   bool session = strcmp(a->pos[0], "session") == 0;
@@ -541,6 +601,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(a.pos[0], "ingest-token") == 0 || strcmp(a.pos[0], "session") == 0)
     return token_commands(&a);
+  if (strcmp(a.pos[0], "overlay-token") == 0) return overlay_commands(&a);
   if (strcmp(a.pos[0], "license") != 0 && strcmp(a.pos[0], "licence") != 0)
     return usage_error("unknown command '%s'", a.pos[0]);
   if (a.npos < 2)

@@ -21,12 +21,14 @@
 #include "journal.h"
 #include "dedup.h"
 #include "ldelim.h"
+#include "overlay.h"
 #include "svc.h"
 #include "tiktok.h"
 #include "trace.h"
 #include "ttboost/v1/auth.pbc-json.h"
 #include "ttboost/v1/ingest.pbc-json.h"
 #include "ttboost/v1/tts.pbc-json.h"
+#include "web.h"
 #include "ws.h"
 
 #define RATE_SLOTS 4096
@@ -1156,11 +1158,12 @@ static void on_ws_session(void *arg, ttb_svc_status st, const char *user, int64_
 static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *user, int64_t login,
                  bool has_since, uint64_t since);
 
-static int on_ws(ttb_app *app, h2o_req_t *req)
+/* /ws/{ws_token} (off 4), or /overlay/ws/{overlay_token} (off 12: overlay.h) */
+static int on_ws(ttb_app *app, h2o_req_t *req, size_t off)
 {
   h2o_iovec_t path = req->path_normalized;
-  const char *token = path.base + 4;
-  size_t tlen = path.len - 4;
+  const char *token = path.base + off;
+  size_t tlen = path.len - off;
   char tok[80];
   bool has_since = false;
   uint64_t since = 0;
@@ -1195,7 +1198,10 @@ static int on_ws(ttb_app *app, h2o_req_t *req)
   w->token[tlen] = '\0';
   w->has_since = has_since;
   w->since = since;
-  ttb_svc_session_async(app->svc, w->token, on_ws_session, w);
+  if (off == 12)
+    ttb_overlay_lookup_async(app->svc, w->token, on_ws_session, w);
+  else
+    ttb_svc_session_async(app->svc, w->token, on_ws_session, w);
   return 0; /* answered by on_ws_session */
 }
 
@@ -1533,7 +1539,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return get ? reply_metrics(app, req) : reply_error(req, 405, "method", "Use GET.");
   }
   if (p.len > 4 && memcmp(p.base, "/ws/", 4) == 0)
-    return get ? on_ws(app, req) : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
+    return get ? on_ws(app, req, 4) : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
+  /* the web app and the OBS overlay (web.h, overlay.h) */
+  if (is(p, "/me/overlay-tokens"))
+    return ttb_overlay_tokens(app->svc, req);
+  if (p.len > 12 && memcmp(p.base, "/overlay/ws/", 12) == 0)
+    return get ? on_ws(app, req, 12) : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
+  if (ttb_web_serve(req) == 0)
+    return 0;
   return reply_error(req, 404, "not_found", "No such endpoint.");
 }
 
@@ -1991,13 +2004,22 @@ h2o_evloop_t *ttb_app_loop(ttb_app *app) { return app->loop; }
 h2o_accept_ctx_t *ttb_app_accept_ctx(ttb_app *app) { return &app->accept_ctx; }
 void ttb_app_request_stop(ttb_app *app) { app->stopping = true; }
 bool ttb_app_stopping(const ttb_app *app) { return app->stopping; }
+/* HTTP/1.1 connections waiting for a request (a browser's keep-alive
+ * ones): h2o cannot dispose of its context while their timeouts are
+ * linked (it aborts). */
+static size_t http_open(const ttb_app *app)
+{
+  return h2o_linklist_is_empty((h2o_linklist_t *)&app->ctx.http1.req_timeout._entries) ? 0 : 1;
+}
+
 size_t ttb_app_shutdown_sockets(ttb_app *app)
 {
   app_commit(app); /* what waited for the journal goes out before the 1001 */
-  return ttb_ws_shutdown_all();
+  /* idle keep-alive connections time out at the loop's next turn, not in 10 s */
+  app->ctx.http1.req_timeout.timeout = 0;
+  return ttb_ws_shutdown_all() + http_open(app);
 }
 size_t ttb_app_open_sockets(const ttb_app *app)
 {
-  (void)app;
-  return ttb_ws_count();
+  return ttb_ws_count() + http_open(app);
 }

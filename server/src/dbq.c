@@ -40,7 +40,7 @@ typedef struct sess {
   uint64_t at_ms;
 } sess;
 
-enum { JOB_SNAPSHOT, JOB_SESSION, JOB_INGEST_TOKEN, JOB_LOGIN, JOB_LOGOUT, JOB_TIKTOK_SET, JOB_ENDED };
+enum { JOB_SNAPSHOT, JOB_SESSION, JOB_INGEST_TOKEN, JOB_LOGIN, JOB_LOGOUT, JOB_TIKTOK_SET, JOB_ENDED, JOB_CALL };
 
 typedef struct job {
   struct job *next;
@@ -64,6 +64,7 @@ typedef struct job {
   /* completion */
   void (*cb)(void);
   void *arg;
+  ttb_store_status (*fn)(ttb_store *store, void *arg); /* JOB_CALL */
 } job;
 
 struct ttb_dbq {
@@ -264,6 +265,9 @@ static void run_job(ttb_dbq *q, job *j)
     j->st = ttb_store_sessions_revoked_since(q->store, j->since, add_id, j) == 0 ? TTB_STORE_OK
                                                                                   : TTB_STORE_ERROR;
     break;
+  case JOB_CALL:
+    j->st = j->fn(q->store, j->arg);
+    break;
   case JOB_TIKTOK_SET:
     j->st = ttb_store_licence_set_tiktok(q->store, j->a, j->b);
     if (j->st == TTB_STORE_OK) {
@@ -427,6 +431,9 @@ static void complete(ttb_dbq *q, job *j, bool shutting_down)
       q->ended_ready = true;
       j->ids = NULL;
     }
+    break;
+  case JOB_CALL:
+    ((ttb_dbq_done_cb)j->cb)(j->arg, j->st);
     break;
   case JOB_TIKTOK_SET:
     if (j->snap) {
@@ -632,6 +639,21 @@ void ttb_dbq_tiktok_set(ttb_dbq *q, const char *user_id, const char *handle, ttb
   j->kind = JOB_TIKTOK_SET;
   snprintf(j->a, sizeof j->a, "%s", user_id);
   snprintf(j->b, sizeof j->b, "%s", handle);
+  j->cb = (void (*)(void))cb;
+  j->arg = arg;
+  submit(q, j);
+}
+
+void ttb_dbq_call(ttb_dbq *q, ttb_store_status (*fn)(ttb_store *store, void *arg), ttb_dbq_done_cb cb,
+                  void *arg)
+{
+  job *j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    cb(arg, TTB_STORE_ERROR);
+    return;
+  }
+  j->kind = JOB_CALL;
+  j->fn = fn;
   j->cb = (void (*)(void))cb;
   j->arg = arg;
   submit(q, j);

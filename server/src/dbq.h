@@ -85,4 +85,11 @@ void ttb_dbq_sync(ttb_dbq *q, ttb_dbq_done_cb cb, void *arg);
 void ttb_dbq_tiktok_set(ttb_dbq *q, const char *user_id, const char *handle, ttb_dbq_done_cb cb,
                         void *arg);
 
+/* Runs fn(store, arg) on the thread (a caller's own statements, e.g. the
+ * overlay tokens of overlay.c), then cb(arg, what fn returned) on the loop;
+ * cb gets TTB_STORE_ERROR without fn having run when the queue is shutting
+ * down or out of memory. arg must live until cb. */
+void ttb_dbq_call(ttb_dbq *q, ttb_store_status (*fn)(ttb_store *store, void *arg), ttb_dbq_done_cb cb,
+                  void *arg);
+
 #endif

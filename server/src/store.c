@@ -72,6 +72,17 @@ static const char *const migrations[] = {
   "  revoked INTEGER NOT NULL DEFAULT 0,"
   "  note TEXT NOT NULL DEFAULT ''"
   ");",
+  /* 3 -> 4: read-only overlay tokens ("TTO-…", per licence, revocable). */
+  "CREATE TABLE overlay_tokens ("
+  "  id INTEGER PRIMARY KEY,"
+  "  token_hash BLOB NOT NULL UNIQUE,"
+  "  token_hint TEXT NOT NULL,"
+  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+  "  created INTEGER NOT NULL,"
+  "  revoked INTEGER NOT NULL DEFAULT 0,"
+  "  note TEXT NOT NULL DEFAULT ''"
+  ");"
+  "CREATE INDEX overlay_tokens_user ON overlay_tokens(user_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -103,6 +114,10 @@ enum {
   ST_ING_LIST,
   ST_ING_REVOKE_BY_HASH,
   ST_ING_REVOKE_BY_ID,
+  ST_OVL_INSERT,
+  ST_OVL_BY_HASH,
+  ST_OVL_LIST,
+  ST_OVL_REVOKE,
   ST_COUNT
 };
 
@@ -146,7 +161,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                    " FROM sessions WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created, id",
   [ST_SESS_REVOKE_BY_HASH] = "UPDATE sessions SET revoked = ?2 WHERE token_hash = ?1 AND revoked = 0",
   [ST_SESS_REVOKE_BY_ID] = "UPDATE sessions SET revoked = ?2 WHERE id = ?1 AND revoked = 0",
-  [ST_SESS_REVOKED_SINCE] = "SELECT id FROM sessions WHERE revoked != 0 AND revoked >= ?1",
+  /* overlay tokens revoked lately come as minus their id: their sockets are
+   * known by it (ttb_store_overlay_token_channel) */
+  [ST_SESS_REVOKED_SINCE] = "SELECT id FROM sessions WHERE revoked != 0 AND revoked >= ?1"
+                            " UNION ALL SELECT -id FROM overlay_tokens WHERE revoked != 0 AND revoked >= ?1",
   [ST_ING_INSERT] = "INSERT INTO ingest_tokens (token_hash, token_hint, user_id, created, note)"
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
   [ST_ING_BY_HASH] = "SELECT user_id, revoked FROM ingest_tokens WHERE token_hash = ?1",
@@ -154,6 +172,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                   " ORDER BY created, id",
   [ST_ING_REVOKE_BY_HASH] = "UPDATE ingest_tokens SET revoked = ?2 WHERE token_hash = ?1 AND revoked = 0",
   [ST_ING_REVOKE_BY_ID] = "UPDATE ingest_tokens SET revoked = ?2 WHERE id = ?1 AND revoked = 0",
+  [ST_OVL_INSERT] = "INSERT INTO overlay_tokens (token_hash, token_hint, user_id, created, note)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [ST_OVL_BY_HASH] = "SELECT o.id, o.user_id, o.revoked, o.token_hash FROM overlay_tokens o"
+                     " WHERE o.token_hash = ?1",
+  [ST_OVL_LIST] = "SELECT id, token_hint, user_id, created, revoked, note FROM overlay_tokens"
+                  " WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created, id",
+  [ST_OVL_REVOKE] = "UPDATE overlay_tokens SET revoked = ?2 WHERE id = ?1 AND revoked = 0"
+                    " AND (?3 IS NULL OR user_id = ?3)",
 };
 
 struct ttb_store {
@@ -979,4 +1005,116 @@ int64_t ttb_store_data_version(ttb_store *s) {
 
 int ttb_store_set_busy_timeout(ttb_store *s, int ms) {
   return sqlite3_busy_timeout(s->db, ms) == SQLITE_OK ? 0 : -1;
+}
+
+/* ------------------------------------------------------- overlay tokens */
+
+#define OVERLAY_PREFIX "TTO-" /* overlay tokens: "TTO-" and 26 base32 characters */
+
+ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_id, const char *note,
+                                               int64_t now, char token[TTB_STORE_KEY_MAX],
+                                               int64_t *id, char hint[12]) {
+  token[0] = '\0';
+  hint[0] = '\0';
+  *id = 0;
+  if (note == NULL) note = "";
+  if (strlen(note) > NOTE_MAX) {
+    set_err(s, NULL, 0, "the note is longer than %d bytes", NOTE_MAX);
+    return TTB_STORE_ERROR;
+  }
+  if (user_id == NULL || user_id[0] == '\0') return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading a licence");
+  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  done(st);
+  st = s->st[ST_OVL_INSERT];
+  for (int attempt = 0; attempt < 3; attempt++) {
+    unsigned char hash[HASH_LEN];
+    key_new(token, OVERLAY_PREFIX);
+    hash_text(token, hash);
+    snprintf(hint, 12, "%.8s", token);
+    sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, hint, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_text(st, 5, note, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    done(st);
+    if (rc == SQLITE_DONE) {
+      *id = sqlite3_last_insert_rowid(s->db);
+      return TTB_STORE_OK;
+    }
+    db_err(s, NULL, 0, "creating an overlay token");
+    if ((rc & 0xff) != SQLITE_CONSTRAINT) break;
+  }
+  sodium_memzero(token, TTB_STORE_KEY_MAX);
+  hint[0] = '\0';
+  return TTB_STORE_ERROR;
+}
+
+ttb_store_status ttb_store_overlay_token_channel(ttb_store *s, const char *token,
+                                                char channel[TTB_STORE_UUID_MAX], int64_t *id) {
+  channel[0] = '\0';
+  *id = 0;
+  unsigned char hash[HASH_LEN];
+  if (hash_input(token, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_OVL_BY_HASH];
+  sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading an overlay token");
+  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  /* found by its hash (indexed); the stored hash is compared once more in
+   * constant time, so no step of the check depends on the secret's bytes */
+  const void *stored = sqlite3_column_blob(st, 3);
+  bool same = stored != NULL && sqlite3_column_bytes(st, 3) == HASH_LEN &&
+              sodium_memcmp(stored, hash, HASH_LEN) == 0;
+  bool revoked = sqlite3_column_int64(st, 2) != 0;
+  if (same && !revoked) {
+    *id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, channel, TTB_STORE_UUID_MAX);
+  }
+  done(st);
+  if (!same) return TTB_STORE_UNKNOWN;
+  return revoked ? TTB_STORE_REVOKED : TTB_STORE_OK;
+}
+
+int ttb_store_overlay_token_list(ttb_store *s, const char *user_id,
+                                 int (*fn)(void *arg, const ttb_overlay_token_info *t), void *arg,
+                                 char *err, size_t errlen) {
+  sqlite3_stmt *st = s->st[ST_OVL_LIST];
+  if (user_id != NULL) sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    ttb_overlay_token_info t;
+    memset(&t, 0, sizeof t);
+    t.id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, t.hint, sizeof t.hint);
+    col_text(st, 2, t.channel, sizeof t.channel);
+    t.created = sqlite3_column_int64(st, 3);
+    t.revoked = sqlite3_column_int64(st, 4);
+    col_text(st, 5, t.note, sizeof t.note);
+    if (fn(arg, &t) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    db_err(s, err, errlen, "listing overlay tokens");
+    done(st);
+    return -1;
+  }
+  done(st);
+  return 0;
+}
+
+ttb_store_status ttb_store_overlay_token_revoke(ttb_store *s, const char *user_id, int64_t id,
+                                               int64_t now) {
+  sqlite3_stmt *st = s->st[ST_OVL_REVOKE];
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_int64(st, 2, now > 0 ? now : 1);
+  if (user_id != NULL) sqlite3_bind_text(st, 3, user_id, -1, SQLITE_TRANSIENT);
+  int rc = exec_stmt(s, st, "revoking an overlay token");
+  sqlite3_clear_bindings(st);
+  if (rc != 0) return TTB_STORE_ERROR;
+  return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }

@@ -114,7 +114,8 @@ int ttb_store_session_list(ttb_store *s, const char *user_id,
                            size_t errlen);
 
 /* Calls fn with the id of every session ended at or after `since` (unix
- * seconds; rows of ended sessions are kept 10 minutes). -1 on an error. */
+ * seconds; rows of ended sessions are kept 10 minutes), and minus the id of
+ * every overlay token revoked since then. -1 on an error. */
 int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
                                      void (*fn)(void *arg, int64_t session_id), void *arg);
 
@@ -147,6 +148,40 @@ int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ing
 /* Revokes an ingest token, by its text or by its row id (a decimal
  * number). TTB_STORE_UNKNOWN when none (or already revoked). */
 ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_or_id, int64_t now);
+
+/* Overlay tokens: read-only tokens of one licence for its OBS overlay
+ * (/overlay/): "TTO-" and 26 base32 characters (130 random bits), kept only
+ * as a hash, revocable. Creates one for user_id's licence; writes the token
+ * (shown once), its row id and hint ("TTO-" and 4 characters).
+ * TTB_STORE_UNKNOWN when no licence has this user_id. */
+ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_id, const char *note,
+                                               int64_t now, char token[TTB_STORE_KEY_MAX],
+                                               int64_t *id, char hint[12]);
+/* The channel (user_id) and row id of an overlay token: TTB_STORE_OK,
+ * TTB_STORE_REVOKED or TTB_STORE_UNKNOWN (the licence's own state is the
+ * caller's to check). */
+ttb_store_status ttb_store_overlay_token_channel(ttb_store *s, const char *token,
+                                                char channel[TTB_STORE_UUID_MAX], int64_t *id);
+
+typedef struct ttb_overlay_token_info {
+  int64_t id;
+  char hint[12];
+  char channel[TTB_STORE_UUID_MAX];
+  int64_t created;
+  int64_t revoked; /* 0 = active */
+  char note[256];
+} ttb_overlay_token_info;
+
+/* Calls fn for every overlay token (of user_id; NULL = all), oldest first,
+ * revoked ones included; fn returning non-zero stops. */
+int ttb_store_overlay_token_list(ttb_store *s, const char *user_id,
+                                 int (*fn)(void *arg, const ttb_overlay_token_info *t), void *arg,
+                                 char *err, size_t errlen);
+/* Revokes overlay token `id` (of user_id's licence; NULL = any licence).
+ * TTB_STORE_UNKNOWN when there is none such (or it is already revoked).
+ * ttb_store_sessions_revoked_since reports it as -id. */
+ttb_store_status ttb_store_overlay_token_revoke(ttb_store *s, const char *user_id, int64_t id,
+                                               int64_t now);
 
 /* Is the licence of user_id valid now? */
 ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now);

@@ -258,6 +258,8 @@ void ttb_svc_session_async(ttb_svc *s, const char *token, ttb_svc_session_cb cb,
 
 void ttb_svc_session_forget(ttb_svc *s, const char *token) { ttb_dbq_forget(s->dbq, token); }
 
+struct ttb_dbq *ttb_svc_dbq(ttb_svc *s) { return s->dbq; }
+
 typedef struct channel_req {
   ttb_svc_channel_cb cb;
   void *arg;

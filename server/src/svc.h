@@ -47,6 +47,9 @@ void ttb_svc_login_async(ttb_svc *s, const char *key, const char *device_id, ttb
  * answer when the database is busy, TTB_SVC_FAILED when there is none. */
 typedef void (*ttb_svc_session_cb)(void *arg, ttb_svc_status st, const char *user_id, int64_t session_id);
 void ttb_svc_session_async(ttb_svc *s, const char *token, ttb_svc_session_cb cb, void *arg);
+/* The database thread (dbq.h), for modules with statements of their own
+ * (overlay.c: ttb_dbq_call). Owned by s. */
+struct ttb_dbq *ttb_svc_dbq(ttb_svc *s);
 /* Forgets the cached answer for token (after its session was ended here). */
 void ttb_svc_session_forget(ttb_svc *s, const char *token);
 /* What an async call that only succeeds or fails answers. */

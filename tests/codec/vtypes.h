@@ -67,6 +67,10 @@ VT_WRAP(LogoutResponse, Ttboost__V1__LogoutResponse, ttboost__v1__logout_respons
 VT_WRAP(ErrorResponse, Ttboost__V1__ErrorResponse, ttboost__v1__error_response, ttboost_v1_ErrorResponse)
 VT_WRAP(TiktokSettings, Ttboost__V1__TiktokSettings, ttboost__v1__tiktok_settings, ttboost_v1_TiktokSettings)
 VT_WRAP(TiktokInfo, Ttboost__V1__TiktokInfo, ttboost__v1__tiktok_info, ttboost_v1_TiktokInfo)
+VT_WRAP(OverlayTokenRequest, Ttboost__V1__OverlayTokenRequest, ttboost__v1__overlay_token_request, ttboost_v1_OverlayTokenRequest)
+VT_WRAP(OverlayTokenCreated, Ttboost__V1__OverlayTokenCreated, ttboost__v1__overlay_token_created, ttboost_v1_OverlayTokenCreated)
+VT_WRAP(OverlayTokenList, Ttboost__V1__OverlayTokenList, ttboost__v1__overlay_token_list, ttboost_v1_OverlayTokenList)
+VT_WRAP(OverlayTokenRevoke, Ttboost__V1__OverlayTokenRevoke, ttboost__v1__overlay_token_revoke, ttboost_v1_OverlayTokenRevoke)
 VT_WRAP(TtsRequest, Ttboost__V1__TtsRequest, ttboost__v1__tts_request, ttboost_v1_TtsRequest)
 VT_WRAP(TtsResponse, Ttboost__V1__TtsResponse, ttboost__v1__tts_response, ttboost_v1_TtsResponse)
 VT_WRAP(ServerMessage, Ttboost__V1__ServerMessage, ttboost__v1__server_message, ttboost_v1_ServerMessage)
@@ -83,6 +87,10 @@ static const vtype vtypes[] = {
     VT_ROW(ErrorResponse, ttboost__v1__error_response, ttboost_v1_ErrorResponse),
     VT_ROW(TiktokSettings, ttboost__v1__tiktok_settings, ttboost_v1_TiktokSettings),
     VT_ROW(TiktokInfo, ttboost__v1__tiktok_info, ttboost_v1_TiktokInfo),
+    VT_ROW(OverlayTokenRequest, ttboost__v1__overlay_token_request, ttboost_v1_OverlayTokenRequest),
+    VT_ROW(OverlayTokenCreated, ttboost__v1__overlay_token_created, ttboost_v1_OverlayTokenCreated),
+    VT_ROW(OverlayTokenList, ttboost__v1__overlay_token_list, ttboost_v1_OverlayTokenList),
+    VT_ROW(OverlayTokenRevoke, ttboost__v1__overlay_token_revoke, ttboost_v1_OverlayTokenRevoke),
     VT_ROW(TtsRequest, ttboost__v1__tts_request, ttboost_v1_TtsRequest),
     VT_ROW(TtsResponse, ttboost__v1__tts_response, ttboost_v1_TtsResponse),
     VT_ROW(ServerMessage, ttboost__v1__server_message, ttboost_v1_ServerMessage),

@@ -96,7 +96,8 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # JSON decoders (both flavours in each target).
 for pair in server-message:ServerMessage client-message:ClientMessage \
   ingest-event:IngestEvent login-request:LoginRequest tts-request:TtsRequest \
-  tiktok-settings:TiktokSettings trace-record:TraceRecord; do
+  tiktok-settings:TiktokSettings trace-record:TraceRecord \
+  overlay-token-request:OverlayTokenRequest overlay-token-revoke:OverlayTokenRevoke; do
   seed "fuzz-json-${pair%%:*}" "${pair#*:}" json
 done
 # The ingest batch: each ingest vector alone, and all of them in one array.
@@ -112,7 +113,8 @@ seed fuzz-json-ingest-batch IngestEvent json
   printf ']'
 ) >"$work/fuzz-json-ingest-batch/corpus/batch-all.json"
 # The reader alone, against its oracle: every JSON vector.
-for ty in ServerMessage ClientMessage IngestEvent LoginRequest TtsRequest TiktokSettings TiktokInfo TraceRecord; do
+for ty in ServerMessage ClientMessage IngestEvent LoginRequest TtsRequest TiktokSettings TiktokInfo TraceRecord \
+  OverlayTokenRequest OverlayTokenRevoke OverlayTokenList; do
   seed fuzz-json-reader "$ty" json
 done
 # Binary decoders.
@@ -140,6 +142,7 @@ PY
 
 for t in fuzz-json-server-message fuzz-json-client-message fuzz-json-ingest-event \
   fuzz-json-ingest-batch fuzz-json-login-request fuzz-json-tts-request fuzz-json-tiktok-settings \
+  fuzz-json-overlay-token-request fuzz-json-overlay-token-revoke \
   fuzz-json-trace-record fuzz-json-reader; do
   if [ "$secs" = 0 ]; then run "$t"; else run "$t" -dict="$dict"; fi
 done

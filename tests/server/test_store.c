@@ -247,7 +247,7 @@ Test(store, reopen_keeps_data) {
   ttb_store_close(st);
   st = NULL;
   open_store();
-  cr_assert_eq(ttb_store_schema_version(st), 3);
+  cr_assert_eq(ttb_store_schema_version(st), 4);
   cr_assert_eq(ttb_store_session(st, tok, T0 + 1, u), TTB_STORE_OK);
   cr_assert_str_eq(u, uid);
   cr_assert_eq(ttb_store_login(st, key, "other", T0 + 1, 7, u, tok), TTB_STORE_DEVICE_LIMIT);
@@ -255,7 +255,7 @@ Test(store, reopen_keeps_data) {
 }
 
 Test(store, schema_version_and_mode) {
-  cr_assert_eq(ttb_store_schema_version(st), 3);
+  cr_assert_eq(ttb_store_schema_version(st), 4);
   char path[128];
   snprintf(path, sizeof path, "%s/ttboost.db", dir);
   struct stat sb;
@@ -265,7 +265,7 @@ Test(store, schema_version_and_mode) {
   ttb_store *other = NULL;
   char err[256] = "";
   cr_assert_eq(ttb_store_open(dir, &other, err, sizeof err), 0, "%s", err);
-  cr_assert_eq(ttb_store_schema_version(other), 3);
+  cr_assert_eq(ttb_store_schema_version(other), 4);
   ttb_store_close(other);
 }
 
@@ -559,4 +559,56 @@ Test(store, ingest_tokens) {
 
   /* stored only as a hash */
   assert_not_stored(tok + 8);
+}
+
+typedef struct ovl_rows {
+  size_t n;
+  ttb_overlay_token_info t[4];
+} ovl_rows;
+
+static int ovl_cb(void *arg, const ttb_overlay_token_info *t) {
+  ovl_rows *r = arg;
+  if (r->n < 4) r->t[r->n] = *t;
+  r->n++;
+  return 0;
+}
+
+static void note_ended(void *arg, int64_t id) {
+  int64_t *last = arg;
+  *last = id;
+}
+
+Test(store, overlay_tokens) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], key2[TTB_STORE_KEY_MAX], uid2[TTB_STORE_UUID_MAX];
+  create(30, 0, "a", key, uid);
+  create(30, 0, "b", key2, uid2);
+  char tok[TTB_STORE_KEY_MAX], tok2[TTB_STORE_KEY_MAX], hint[12], ch[TTB_STORE_UUID_MAX];
+  int64_t id = 0, id2 = 0, got = 0;
+  cr_assert_eq(ttb_store_overlay_token_create(st, uid, "OBS", T0, tok, &id, hint), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_overlay_token_create(st, uid2, "", T0, tok2, &id2, hint), TTB_STORE_OK);
+  cr_assert_eq(strncmp(tok, "TTO-", 4), 0);
+  cr_assert_eq(strlen(tok), 30);
+  cr_assert_eq(strncmp(hint, tok2, 8), 0);
+  cr_assert_eq(ttb_store_overlay_token_create(st, "no-such-user", "", T0, tok2, &id2, hint), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_overlay_token_channel(st, tok, ch, &got), TTB_STORE_OK);
+  cr_assert_str_eq(ch, uid);
+  cr_assert_eq(got, id);
+  cr_assert_eq(ttb_store_overlay_token_channel(st, "TTO-AAAAAAAAAAAAAAAAAAAAAAAAAA", ch, &got), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_overlay_token_channel(st, key, ch, &got), TTB_STORE_UNKNOWN);
+  assert_not_stored(tok + 4);
+  ovl_rows r = {0};
+  char err[256];
+  cr_assert_eq(ttb_store_overlay_token_list(st, uid, ovl_cb, &r, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(r.n, 1);
+  cr_assert_str_eq(r.t[0].note, "OBS");
+  cr_assert_eq(r.t[0].revoked, 0);
+  /* only its own licence revokes it */
+  cr_assert_eq(ttb_store_overlay_token_revoke(st, uid2, id, T0 + 5), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_overlay_token_revoke(st, uid, id, T0 + 5), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_overlay_token_revoke(st, NULL, id, T0 + 6), TTB_STORE_UNKNOWN, "once");
+  cr_assert_eq(ttb_store_overlay_token_channel(st, tok, ch, &got), TTB_STORE_REVOKED);
+  cr_assert_str_eq(ch, "");
+  /* the server hears of it as an ended "session" -id */
+  cr_assert_eq(ttb_store_sessions_revoked_since(st, T0 + 5, note_ended, &got), 0);
+  cr_assert_eq(got, -id);
 }

@@ -204,6 +204,14 @@ VECTORS = [
     ("tiktok_settings", "auth", "TiktokSettings", {"username": "@Aruka.Live"}),
     ("tiktok_info", "auth", "TiktokInfo",
      {"username": "aruka.live", "state": "live", "room_id": "7301234567890123456", "message": ""}),
+    ("overlay_token_request", "auth", "OverlayTokenRequest", {"note": "OBS: main scene"}),
+    ("overlay_token_created", "auth", "OverlayTokenCreated",
+     {"id": "3", "token": "TTO-ABCDEFGHIJKLMNOPQRSTUVWXYZ", "hint": "TTO-ABCD",
+      "url": "http://127.0.0.1:8080/overlay/#token=TTO-ABCDEFGHIJKLMNOPQRSTUVWXYZ"}),
+    ("overlay_token_list", "auth", "OverlayTokenList",
+     {"tokens": [{"id": "3", "hint": "TTO-ABCD", "note": "OBS", "created": "1796578411"},
+                 {"id": "4", "hint": "TTO-EFGH", "note": "", "created": "1796578412"}]}),
+    ("overlay_token_revoke", "auth", "OverlayTokenRevoke", {"id": "3"}),
 ]
 
 

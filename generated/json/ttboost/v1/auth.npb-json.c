@@ -812,3 +812,723 @@ bool ttb_npb_ttboost_v1_TiktokInfo_from_json(const char *js, size_t len, ttboost
   return true;
 }
 
+/* ---- ttboost.v1.OverlayTokenRequest */
+
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenRequest *m)
+{
+  if (m->note[0] != '\0') {
+    if (!ttb_jw_key(w, "\"note\":", 7))
+      return false;
+    if (!ttb_jw_cstring(w, "note", m->note))
+      return false;
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenRequest *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_OverlayTokenRequest_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_OverlayTokenRequest_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenRequest *m)
+{
+  switch (kn) {
+  case 4:
+    if (memcmp(k, "note", 4) == 0) {
+      if (!ttb_jr_string_at(r, v, "note", 128, m->note, sizeof m->note))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenRequest_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRequest *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRequest *m)
+{
+  return ttb_npb_ttboost_v1_OverlayTokenRequest_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenRequest_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRequest *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_OverlayTokenRequest_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_validate(const ttboost_v1_OverlayTokenRequest *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->note, 128, "note", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_to_json(const ttboost_v1_OverlayTokenRequest *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_OverlayTokenRequest_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenRequest *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_OverlayTokenRequest_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_OverlayTokenRequest_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
+/* ---- ttboost.v1.OverlayTokenInfo */
+
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenInfo *m)
+{
+  if (!ttb_jw_key(w, "\"id\":", 5))
+    return false;
+  if (!ttb_jw_i64(w, (int64_t)m->id))
+    return false;
+  if (!ttb_jw_key(w, "\"hint\":", 7))
+    return false;
+  if (!ttb_jw_cstring(w, "hint", m->hint))
+    return false;
+  if (!ttb_jw_key(w, "\"note\":", 7))
+    return false;
+  if (!ttb_jw_cstring(w, "note", m->note))
+    return false;
+  if (!ttb_jw_key(w, "\"created\":", 10))
+    return false;
+  if (!ttb_jw_i64(w, (int64_t)m->created))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenInfo *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_OverlayTokenInfo_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_OverlayTokenInfo_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenInfo *m)
+{
+  switch (kn) {
+  case 2:
+    if (memcmp(k, "id", 2) == 0) {
+      {
+        int64_t x_ = 0;
+        if (!ttb_jr_i64(r, v, "id", INT64_MIN, INT64_MAX, &x_))
+          return -1;
+        m->id = (int64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  case 4:
+    if (memcmp(k, "hint", 4) == 0) {
+      if (!ttb_jr_string_at(r, v, "hint", 12, m->hint, sizeof m->hint))
+        return -1;
+      return 1;
+    }
+    if (memcmp(k, "note", 4) == 0) {
+      if (!ttb_jr_string_at(r, v, "note", 256, m->note, sizeof m->note))
+        return -1;
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "created", 7) == 0) {
+      {
+        int64_t x_ = 0;
+        if (!ttb_jr_i64(r, v, "created", INT64_MIN, INT64_MAX, &x_))
+          return -1;
+        m->created = (int64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenInfo_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenInfo *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenInfo *m)
+{
+  return ttb_npb_ttboost_v1_OverlayTokenInfo_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenInfo_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenInfo *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_OverlayTokenInfo_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_validate(const ttboost_v1_OverlayTokenInfo *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->hint, 12, "hint", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->note, 256, "note", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_to_json(const ttboost_v1_OverlayTokenInfo *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_OverlayTokenInfo_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenInfo *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_OverlayTokenInfo_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_OverlayTokenInfo_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
+/* ---- ttboost.v1.OverlayTokenCreated */
+
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenCreated *m)
+{
+  if (!ttb_jw_key(w, "\"id\":", 5))
+    return false;
+  if (!ttb_jw_i64(w, (int64_t)m->id))
+    return false;
+  if (!ttb_jw_key(w, "\"token\":", 8))
+    return false;
+  if (!ttb_jw_cstring(w, "token", m->token))
+    return false;
+  if (!ttb_jw_key(w, "\"hint\":", 7))
+    return false;
+  if (!ttb_jw_cstring(w, "hint", m->hint))
+    return false;
+  if (!ttb_jw_key(w, "\"url\":", 6))
+    return false;
+  if (!ttb_jw_cstring(w, "url", m->url))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenCreated *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_OverlayTokenCreated_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_OverlayTokenCreated_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenCreated *m)
+{
+  switch (kn) {
+  case 2:
+    if (memcmp(k, "id", 2) == 0) {
+      {
+        int64_t x_ = 0;
+        if (!ttb_jr_i64(r, v, "id", INT64_MIN, INT64_MAX, &x_))
+          return -1;
+        m->id = (int64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  case 3:
+    if (memcmp(k, "url", 3) == 0) {
+      if (!ttb_jr_string_at(r, v, "url", 512, m->url, sizeof m->url))
+        return -1;
+      return 1;
+    }
+    break;
+  case 4:
+    if (memcmp(k, "hint", 4) == 0) {
+      if (!ttb_jr_string_at(r, v, "hint", 12, m->hint, sizeof m->hint))
+        return -1;
+      return 1;
+    }
+    break;
+  case 5:
+    if (memcmp(k, "token", 5) == 0) {
+      if (!ttb_jr_string_at(r, v, "token", 32, m->token, sizeof m->token))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenCreated_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenCreated *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenCreated *m)
+{
+  return ttb_npb_ttboost_v1_OverlayTokenCreated_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenCreated_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenCreated *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_OverlayTokenCreated_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_validate(const ttboost_v1_OverlayTokenCreated *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->token, 32, "token", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->hint, 12, "hint", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->url, 512, "url", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_to_json(const ttboost_v1_OverlayTokenCreated *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_OverlayTokenCreated_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenCreated *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_OverlayTokenCreated_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_OverlayTokenCreated_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
+/* ---- ttboost.v1.OverlayTokenList */
+
+bool ttb_npb_ttboost_v1_OverlayTokenList_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenList *m)
+{
+  if (!ttb_jw_key(w, "\"tokens\":", 9))
+    return false;
+  if (!ttb_jw_begin_array(w))
+    return false;
+  for (size_t i = 0; i < (size_t)m->tokens_count; i++) {
+    if (!ttb_npb_ttboost_v1_OverlayTokenInfo_json_encode(w, &m->tokens[i]))
+      return false;
+  }
+  if (!ttb_jw_end_array(w))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenList_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenList *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_OverlayTokenList_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_OverlayTokenList_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenList *m)
+{
+  switch (kn) {
+  case 6:
+    if (memcmp(k, "tokens", 6) == 0) {
+      if (!ttb_jr_expect_array(r, v, "tokens"))
+        return -1;
+      int n_ = r->toks[v].size;
+      if (n_ > 64)
+        return ttb_jr_fail(r, TTB_JSON_LIMIT, "tokens", "more than 64 elements") ? 0 : -1;
+      if ((size_t)n_ > sizeof m->tokens / sizeof m->tokens[0])
+        return ttb_jr_fail(r, TTB_JSON_LIMIT, "tokens", "too many elements") ? 0 : -1;
+      m->tokens_count = 0;
+      int arr_ = v;
+      v = arr_ + 1;
+      for (int i = 0; i < n_; i++) {
+        memset(&m->tokens[i], 0, sizeof m->tokens[i]);
+        if (!ttb_npb_ttboost_v1_OverlayTokenInfo_json_decode(r, v, &m->tokens[i]))
+          return -1;
+        m->tokens_count = (pb_size_t)(i + 1);
+        v = ttb_jr_next(r, v);
+      }
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenList_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenList *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_OverlayTokenList_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenList *m)
+{
+  return ttb_npb_ttboost_v1_OverlayTokenList_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenList_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenList *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_OverlayTokenList_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenList_validate(const ttboost_v1_OverlayTokenList *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_len((size_t)m->tokens_count, 64, "tokens", "too many elements", err, errlen))
+    return false;
+  for (size_t i = 0; i < (size_t)m->tokens_count; i++) {
+    if (!ttb_npb_ttboost_v1_OverlayTokenInfo_validate(&m->tokens[i], err, errlen))
+      return false;
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenList_to_json(const ttboost_v1_OverlayTokenList *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_OverlayTokenList_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenList_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenList *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_OverlayTokenList_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_OverlayTokenList_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
+/* ---- ttboost.v1.OverlayTokenRevoke */
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenRevoke *m)
+{
+  if (!ttb_jw_key(w, "\"id\":", 5))
+    return false;
+  if (!ttb_jw_i64(w, (int64_t)m->id))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenRevoke *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_OverlayTokenRevoke_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_OverlayTokenRevoke_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenRevoke *m)
+{
+  switch (kn) {
+  case 2:
+    if (memcmp(k, "id", 2) == 0) {
+      {
+        int64_t x_ = 0;
+        if (!ttb_jr_i64(r, v, "id", INT64_MIN, INT64_MAX, &x_))
+          return -1;
+        m->id = (int64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenRevoke_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRevoke *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRevoke *m)
+{
+  return ttb_npb_ttboost_v1_OverlayTokenRevoke_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenRevoke_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRevoke *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_OverlayTokenRevoke_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_validate(const ttboost_v1_OverlayTokenRevoke *m, char *err, size_t errlen)
+{
+  (void)m;
+  (void)err;
+  (void)errlen;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_to_json(const ttboost_v1_OverlayTokenRevoke *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_OverlayTokenRevoke_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenRevoke *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_OverlayTokenRevoke_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_OverlayTokenRevoke_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
+/* ---- ttboost.v1.OverlayTokenRevoked */
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenRevoked *m)
+{
+  if (!ttb_jw_key(w, "\"status\":", 9))
+    return false;
+  if (!ttb_jw_cstring(w, "status", m->status))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenRevoked *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_OverlayTokenRevoked_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_OverlayTokenRevoked_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenRevoked *m)
+{
+  switch (kn) {
+  case 6:
+    if (memcmp(k, "status", 6) == 0) {
+      if (!ttb_jr_string_at(r, v, "status", 16, m->status, sizeof m->status))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenRevoked_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRevoked *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRevoked *m)
+{
+  return ttb_npb_ttboost_v1_OverlayTokenRevoked_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_OverlayTokenRevoked_json_decode_in(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRevoked *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_OverlayTokenRevoked_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_validate(const ttboost_v1_OverlayTokenRevoked *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->status, 16, "status", err, errlen))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_to_json(const ttboost_v1_OverlayTokenRevoked *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_OverlayTokenRevoked_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenRevoked *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_OverlayTokenRevoked_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_OverlayTokenRevoked_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+

@@ -99,6 +99,72 @@ bool ttb_npb_ttboost_v1_TiktokInfo_to_json(const ttboost_v1_TiktokInfo *m, char 
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_TiktokInfo_from_json(const char *js, size_t len, ttboost_v1_TiktokInfo *m, ttb_json_error *err);
 
+/* ttboost.v1.OverlayTokenRequest: POST /me/overlay-tokens: a new overlay token for an OBS browser source (/overlay/). JSON: {"note":"OBS main scene"}; {} is enough. */
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenRequest *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenRequest *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRequest *m);
+int ttb_npb_ttboost_v1_OverlayTokenRequest_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenRequest *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_validate(const ttboost_v1_OverlayTokenRequest *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_to_json(const ttboost_v1_OverlayTokenRequest *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_OverlayTokenRequest_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenRequest *m, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenInfo: One overlay token, as listed: never the token itself, only its hint. */
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenInfo *m);
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenInfo *m);
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenInfo *m);
+int ttb_npb_ttboost_v1_OverlayTokenInfo_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenInfo *m);
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_validate(const ttboost_v1_OverlayTokenInfo *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_to_json(const ttboost_v1_OverlayTokenInfo *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_OverlayTokenInfo_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenInfo *m, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenCreated: Answer of POST /me/overlay-tokens: the new token, shown this once (the server keeps only its hash), and the overlay's address with it. JSON: {"id":3,"token":"TTO-…","hint":"TTO-ABCD","url":"http://…/overlay/#token=TTO-…"}. */
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenCreated *m);
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenCreated *m);
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenCreated *m);
+int ttb_npb_ttboost_v1_OverlayTokenCreated_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenCreated *m);
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_validate(const ttboost_v1_OverlayTokenCreated *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_to_json(const ttboost_v1_OverlayTokenCreated *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_OverlayTokenCreated_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenCreated *m, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenList: Answer of GET /me/overlay-tokens: the licence's active overlay tokens. */
+bool ttb_npb_ttboost_v1_OverlayTokenList_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenList *m);
+bool ttb_npb_ttboost_v1_OverlayTokenList_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenList *m);
+bool ttb_npb_ttboost_v1_OverlayTokenList_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenList *m);
+int ttb_npb_ttboost_v1_OverlayTokenList_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenList *m);
+bool ttb_npb_ttboost_v1_OverlayTokenList_validate(const ttboost_v1_OverlayTokenList *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_OverlayTokenList_to_json(const ttboost_v1_OverlayTokenList *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_OverlayTokenList_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenList *m, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenRevoke: DELETE /me/overlay-tokens: revokes one token (its pages' sockets are closed with 4001 at once). JSON: {"id":3}. */
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenRevoke *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenRevoke *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRevoke *m);
+int ttb_npb_ttboost_v1_OverlayTokenRevoke_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenRevoke *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_validate(const ttboost_v1_OverlayTokenRevoke *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_to_json(const ttboost_v1_OverlayTokenRevoke *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_OverlayTokenRevoke_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenRevoke *m, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenRevoked: Answer of DELETE /me/overlay-tokens: {"status":"ok"}. */
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenRevoked *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenRevoked *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenRevoked *m);
+int ttb_npb_ttboost_v1_OverlayTokenRevoked_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_OverlayTokenRevoked *m);
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_validate(const ttboost_v1_OverlayTokenRevoked *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_to_json(const ttboost_v1_OverlayTokenRevoked *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_OverlayTokenRevoked_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenRevoked *m, ttb_json_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -847,3 +847,759 @@ Ttboost__V1__TiktokInfo *ttb_pbc_ttboost_v1_TiktokInfo_from_json(const char *js,
   return m;
 }
 
+/* ---- ttboost.v1.OverlayTokenRequest */
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRequest_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenRequest *m)
+{
+  if (m->note != NULL && m->note[0] != '\0') {
+    if (!ttb_jw_key(w, "\"note\":", 7))
+      return false;
+    if (!ttb_jw_cstring(w, "note", m->note))
+      return false;
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRequest_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenRequest *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_OverlayTokenRequest_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_OverlayTokenRequest_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenRequest *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 4:
+    if (memcmp(k, "note", 4) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "note", 128, &m->note, a))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRequest_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenRequest *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_OverlayTokenRequest_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRequest_validate(const Ttboost__V1__OverlayTokenRequest *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->note, 128, "note", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_OverlayTokenRequest_to_json(const Ttboost__V1__OverlayTokenRequest *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenRequest_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__OverlayTokenRequest *ttb_pbc_ttboost_v1_OverlayTokenRequest_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__OverlayTokenRequest *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__overlay_token_request__init(m);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenRequest_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__overlay_token_request__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
+/* ---- ttboost.v1.OverlayTokenInfo */
+
+bool ttb_pbc_ttboost_v1_OverlayTokenInfo_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenInfo *m)
+{
+  if (!ttb_jw_key(w, "\"id\":", 5))
+    return false;
+  if (!ttb_jw_i64(w, (int64_t)m->id))
+    return false;
+  if (!ttb_jw_key(w, "\"hint\":", 7))
+    return false;
+  if (!ttb_jw_cstring(w, "hint", m->hint))
+    return false;
+  if (!ttb_jw_key(w, "\"note\":", 7))
+    return false;
+  if (!ttb_jw_cstring(w, "note", m->note))
+    return false;
+  if (!ttb_jw_key(w, "\"created\":", 10))
+    return false;
+  if (!ttb_jw_i64(w, (int64_t)m->created))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenInfo_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenInfo *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_OverlayTokenInfo_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_OverlayTokenInfo_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenInfo *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 2:
+    if (memcmp(k, "id", 2) == 0) {
+      {
+        int64_t x_ = 0;
+        if (!ttb_jr_i64(r, v, "id", INT64_MIN, INT64_MAX, &x_))
+          return -1;
+        m->id = (int64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  case 4:
+    if (memcmp(k, "hint", 4) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "hint", 12, &m->hint, a))
+        return -1;
+      return 1;
+    }
+    if (memcmp(k, "note", 4) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "note", 256, &m->note, a))
+        return -1;
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "created", 7) == 0) {
+      {
+        int64_t x_ = 0;
+        if (!ttb_jr_i64(r, v, "created", INT64_MIN, INT64_MAX, &x_))
+          return -1;
+        m->created = (int64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenInfo_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenInfo *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_OverlayTokenInfo_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenInfo_validate(const Ttboost__V1__OverlayTokenInfo *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->hint, 12, "hint", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->note, 256, "note", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_OverlayTokenInfo_to_json(const Ttboost__V1__OverlayTokenInfo *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenInfo_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__OverlayTokenInfo *ttb_pbc_ttboost_v1_OverlayTokenInfo_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__OverlayTokenInfo *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__overlay_token_info__init(m);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenInfo_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__overlay_token_info__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
+/* ---- ttboost.v1.OverlayTokenCreated */
+
+bool ttb_pbc_ttboost_v1_OverlayTokenCreated_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenCreated *m)
+{
+  if (!ttb_jw_key(w, "\"id\":", 5))
+    return false;
+  if (!ttb_jw_i64(w, (int64_t)m->id))
+    return false;
+  if (!ttb_jw_key(w, "\"token\":", 8))
+    return false;
+  if (!ttb_jw_cstring(w, "token", m->token))
+    return false;
+  if (!ttb_jw_key(w, "\"hint\":", 7))
+    return false;
+  if (!ttb_jw_cstring(w, "hint", m->hint))
+    return false;
+  if (!ttb_jw_key(w, "\"url\":", 6))
+    return false;
+  if (!ttb_jw_cstring(w, "url", m->url))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenCreated_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenCreated *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_OverlayTokenCreated_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_OverlayTokenCreated_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenCreated *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 2:
+    if (memcmp(k, "id", 2) == 0) {
+      {
+        int64_t x_ = 0;
+        if (!ttb_jr_i64(r, v, "id", INT64_MIN, INT64_MAX, &x_))
+          return -1;
+        m->id = (int64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  case 3:
+    if (memcmp(k, "url", 3) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "url", 512, &m->url, a))
+        return -1;
+      return 1;
+    }
+    break;
+  case 4:
+    if (memcmp(k, "hint", 4) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "hint", 12, &m->hint, a))
+        return -1;
+      return 1;
+    }
+    break;
+  case 5:
+    if (memcmp(k, "token", 5) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "token", 32, &m->token, a))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenCreated_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenCreated *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_OverlayTokenCreated_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenCreated_validate(const Ttboost__V1__OverlayTokenCreated *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->token, 32, "token", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->hint, 12, "hint", err, errlen))
+    return false;
+  if (!ttb_json_check_string(m->url, 512, "url", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_OverlayTokenCreated_to_json(const Ttboost__V1__OverlayTokenCreated *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenCreated_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__OverlayTokenCreated *ttb_pbc_ttboost_v1_OverlayTokenCreated_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__OverlayTokenCreated *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__overlay_token_created__init(m);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenCreated_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__overlay_token_created__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
+/* ---- ttboost.v1.OverlayTokenList */
+
+bool ttb_pbc_ttboost_v1_OverlayTokenList_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenList *m)
+{
+  if (!ttb_jw_key(w, "\"tokens\":", 9))
+    return false;
+  if (!ttb_jw_begin_array(w))
+    return false;
+  for (size_t i = 0; i < (size_t)m->n_tokens; i++) {
+    if (m->tokens[i] == NULL)
+      return ttb_jw_fail(w, TTB_JSON_TYPE, "tokens", "missing");
+    if (!ttb_pbc_ttboost_v1_OverlayTokenInfo_json_encode(w, m->tokens[i]))
+      return false;
+  }
+  if (!ttb_jw_end_array(w))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenList_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenList *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_OverlayTokenList_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_OverlayTokenList_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenList *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 6:
+    if (memcmp(k, "tokens", 6) == 0) {
+      if (!ttb_jr_expect_array(r, v, "tokens"))
+        return -1;
+      int n_ = r->toks[v].size;
+      if (n_ > 64)
+        return ttb_jr_fail(r, TTB_JSON_LIMIT, "tokens", "more than 64 elements") ? 0 : -1;
+      if (!ttb_pbc_jr_array(r, "tokens", m->n_tokens, (size_t)n_, sizeof *m->tokens, (void **)&m->tokens, a))
+        return -1;
+      m->n_tokens = (size_t)n_;
+      int arr_ = v;
+      v = arr_ + 1;
+      for (int i = 0; i < n_; i++) {
+        if (m->tokens[i] == NULL) {
+          m->tokens[i] = ttb_pbc_alloc(a, sizeof(Ttboost__V1__OverlayTokenInfo));
+          if (m->tokens[i] == NULL)
+            return ttb_jr_fail(r, TTB_JSON_NOMEM, "tokens", "out of memory") ? 0 : -1;
+          ttboost__v1__overlay_token_info__init(m->tokens[i]);
+        }
+        if (!ttb_pbc_ttboost_v1_OverlayTokenInfo_json_decode(r, v, m->tokens[i], a))
+          return -1;
+        v = ttb_jr_next(r, v);
+      }
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenList_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenList *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_OverlayTokenList_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenList_validate(const Ttboost__V1__OverlayTokenList *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_len((size_t)m->n_tokens, 64, "tokens", "too many elements", err, errlen))
+    return false;
+  for (size_t i = 0; i < (size_t)m->n_tokens; i++) {
+    if (m->tokens[i] == NULL || !ttb_pbc_ttboost_v1_OverlayTokenInfo_validate(m->tokens[i], err, errlen))
+      return m->tokens[i] == NULL ? ttb_json_check_len(1, 0, "tokens", "missing", err, errlen) : false;
+  }
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_OverlayTokenList_to_json(const Ttboost__V1__OverlayTokenList *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenList_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__OverlayTokenList *ttb_pbc_ttboost_v1_OverlayTokenList_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__OverlayTokenList *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__overlay_token_list__init(m);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenList_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__overlay_token_list__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
+/* ---- ttboost.v1.OverlayTokenRevoke */
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenRevoke *m)
+{
+  if (!ttb_jw_key(w, "\"id\":", 5))
+    return false;
+  if (!ttb_jw_i64(w, (int64_t)m->id))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenRevoke *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenRevoke *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 2:
+    if (memcmp(k, "id", 2) == 0) {
+      {
+        int64_t x_ = 0;
+        if (!ttb_jr_i64(r, v, "id", INT64_MIN, INT64_MAX, &x_))
+          return -1;
+        m->id = (int64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenRevoke *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoke_validate(const Ttboost__V1__OverlayTokenRevoke *m, char *err, size_t errlen)
+{
+  (void)m;
+  (void)err;
+  (void)errlen;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_OverlayTokenRevoke_to_json(const Ttboost__V1__OverlayTokenRevoke *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__OverlayTokenRevoke *ttb_pbc_ttboost_v1_OverlayTokenRevoke_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__OverlayTokenRevoke *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__overlay_token_revoke__init(m);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__overlay_token_revoke__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
+/* ---- ttboost.v1.OverlayTokenRevoked */
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenRevoked *m)
+{
+  if (!ttb_jw_key(w, "\"status\":", 9))
+    return false;
+  if (!ttb_jw_cstring(w, "status", m->status))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenRevoked *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenRevoked *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 6:
+    if (memcmp(k, "status", 6) == 0) {
+      if (!ttb_pbc_jr_string(r, v, "status", 16, &m->status, a))
+        return -1;
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenRevoked *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoked_validate(const Ttboost__V1__OverlayTokenRevoked *m, char *err, size_t errlen)
+{
+  if (!ttb_json_check_string(m->status, 16, "status", err, errlen))
+    return false;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_OverlayTokenRevoked_to_json(const Ttboost__V1__OverlayTokenRevoked *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__OverlayTokenRevoked *ttb_pbc_ttboost_v1_OverlayTokenRevoked_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__OverlayTokenRevoked *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__overlay_token_revoked__init(m);
+  if (!ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__overlay_token_revoked__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+

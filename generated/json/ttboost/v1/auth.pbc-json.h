@@ -107,6 +107,72 @@ char *ttb_pbc_ttboost_v1_TiktokInfo_to_json(const Ttboost__V1__TiktokInfo *m, si
 /* A new message (free with ttboost__v1__tiktok_info__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__TiktokInfo *ttb_pbc_ttboost_v1_TiktokInfo_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
+/* ttboost.v1.OverlayTokenRequest: POST /me/overlay-tokens: a new overlay token for an OBS browser source (/overlay/). JSON: {"note":"OBS main scene"}; {} is enough. */
+bool ttb_pbc_ttboost_v1_OverlayTokenRequest_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenRequest *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenRequest_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenRequest *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenRequest_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenRequest *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_OverlayTokenRequest_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenRequest *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_OverlayTokenRequest_validate(const Ttboost__V1__OverlayTokenRequest *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_OverlayTokenRequest_to_json(const Ttboost__V1__OverlayTokenRequest *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__overlay_token_request__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__OverlayTokenRequest *ttb_pbc_ttboost_v1_OverlayTokenRequest_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenInfo: One overlay token, as listed: never the token itself, only its hint. */
+bool ttb_pbc_ttboost_v1_OverlayTokenInfo_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenInfo *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenInfo_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenInfo *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenInfo_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenInfo *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_OverlayTokenInfo_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenInfo *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_OverlayTokenInfo_validate(const Ttboost__V1__OverlayTokenInfo *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_OverlayTokenInfo_to_json(const Ttboost__V1__OverlayTokenInfo *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__overlay_token_info__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__OverlayTokenInfo *ttb_pbc_ttboost_v1_OverlayTokenInfo_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenCreated: Answer of POST /me/overlay-tokens: the new token, shown this once (the server keeps only its hash), and the overlay's address with it. JSON: {"id":3,"token":"TTO-…","hint":"TTO-ABCD","url":"http://…/overlay/#token=TTO-…"}. */
+bool ttb_pbc_ttboost_v1_OverlayTokenCreated_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenCreated *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenCreated_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenCreated *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenCreated_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenCreated *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_OverlayTokenCreated_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenCreated *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_OverlayTokenCreated_validate(const Ttboost__V1__OverlayTokenCreated *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_OverlayTokenCreated_to_json(const Ttboost__V1__OverlayTokenCreated *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__overlay_token_created__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__OverlayTokenCreated *ttb_pbc_ttboost_v1_OverlayTokenCreated_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenList: Answer of GET /me/overlay-tokens: the licence's active overlay tokens. */
+bool ttb_pbc_ttboost_v1_OverlayTokenList_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenList *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenList_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenList *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenList_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenList *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_OverlayTokenList_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenList *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_OverlayTokenList_validate(const Ttboost__V1__OverlayTokenList *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_OverlayTokenList_to_json(const Ttboost__V1__OverlayTokenList *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__overlay_token_list__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__OverlayTokenList *ttb_pbc_ttboost_v1_OverlayTokenList_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenRevoke: DELETE /me/overlay-tokens: revokes one token (its pages' sockets are closed with 4001 at once). JSON: {"id":3}. */
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenRevoke *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenRevoke *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenRevoke *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_OverlayTokenRevoke_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenRevoke *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoke_validate(const Ttboost__V1__OverlayTokenRevoke *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_OverlayTokenRevoke_to_json(const Ttboost__V1__OverlayTokenRevoke *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__overlay_token_revoke__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__OverlayTokenRevoke *ttb_pbc_ttboost_v1_OverlayTokenRevoke_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
+/* ttboost.v1.OverlayTokenRevoked: Answer of DELETE /me/overlay-tokens: {"status":"ok"}. */
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenRevoked *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenRevoked *m);
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenRevoked *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_OverlayTokenRevoked_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__OverlayTokenRevoked *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_OverlayTokenRevoked_validate(const Ttboost__V1__OverlayTokenRevoked *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_OverlayTokenRevoked_to_json(const Ttboost__V1__OverlayTokenRevoked *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__overlay_token_revoked__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__OverlayTokenRevoked *ttb_pbc_ttboost_v1_OverlayTokenRevoked_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
 #ifdef __cplusplus
 }
 #endif

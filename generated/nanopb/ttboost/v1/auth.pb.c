@@ -27,4 +27,22 @@ PB_BIND(ttboost_v1_TiktokSettings, ttboost_v1_TiktokSettings, AUTO)
 PB_BIND(ttboost_v1_TiktokInfo, ttboost_v1_TiktokInfo, 2)
 
 
+PB_BIND(ttboost_v1_OverlayTokenRequest, ttboost_v1_OverlayTokenRequest, AUTO)
+
+
+PB_BIND(ttboost_v1_OverlayTokenInfo, ttboost_v1_OverlayTokenInfo, 2)
+
+
+PB_BIND(ttboost_v1_OverlayTokenCreated, ttboost_v1_OverlayTokenCreated, 2)
+
+
+PB_BIND(ttboost_v1_OverlayTokenList, ttboost_v1_OverlayTokenList, 4)
+
+
+PB_BIND(ttboost_v1_OverlayTokenRevoke, ttboost_v1_OverlayTokenRevoke, AUTO)
+
+
+PB_BIND(ttboost_v1_OverlayTokenRevoked, ttboost_v1_OverlayTokenRevoked, AUTO)
+
+
 

@@ -76,6 +76,55 @@ typedef struct _ttboost_v1_TiktokInfo {
     char message[257];
 } ttboost_v1_TiktokInfo;
 
+/* POST /me/overlay-tokens: a new overlay token for an OBS browser source
+ (/overlay/). JSON: {"note":"OBS main scene"}; {} is enough. */
+typedef struct _ttboost_v1_OverlayTokenRequest {
+    /* What the streamer calls it, to tell tokens apart; may be "". */
+    char note[129];
+} ttboost_v1_OverlayTokenRequest;
+
+/* One overlay token, as listed: never the token itself, only its hint. */
+typedef struct _ttboost_v1_OverlayTokenInfo {
+    /* The token's id: what DELETE /me/overlay-tokens takes. */
+    int64_t id;
+    /* "TTO-" and the token's first 4 characters. */
+    char hint[13];
+    char note[257];
+    /* When it was made, unix seconds. */
+    int64_t created;
+} ttboost_v1_OverlayTokenInfo;
+
+/* Answer of POST /me/overlay-tokens: the new token, shown this once (the
+ server keeps only its hash), and the overlay's address with it.
+ JSON: {"id":3,"token":"TTO-…","hint":"TTO-ABCD","url":"http://…/overlay/#token=TTO-…"}. */
+typedef struct _ttboost_v1_OverlayTokenCreated {
+    int64_t id;
+    /* "TTO-" and 26 base32 characters (130 random bits). Read-only: it lets a
+ page receive this channel's events (/overlay/ws/{token}) and nothing else. */
+    char token[33];
+    char hint[13];
+    /* The page to give OBS: /overlay/ with the token in the fragment (never
+ sent to a server in a request line, so never in a log). */
+    char url[513];
+} ttboost_v1_OverlayTokenCreated;
+
+/* Answer of GET /me/overlay-tokens: the licence's active overlay tokens. */
+typedef struct _ttboost_v1_OverlayTokenList {
+    pb_size_t tokens_count;
+    ttboost_v1_OverlayTokenInfo tokens[64];
+} ttboost_v1_OverlayTokenList;
+
+/* DELETE /me/overlay-tokens: revokes one token (its pages' sockets are
+ closed with 4001 at once). JSON: {"id":3}. */
+typedef struct _ttboost_v1_OverlayTokenRevoke {
+    int64_t id;
+} ttboost_v1_OverlayTokenRevoke;
+
+/* Answer of DELETE /me/overlay-tokens: {"status":"ok"}. */
+typedef struct _ttboost_v1_OverlayTokenRevoked {
+    char status[17];
+} ttboost_v1_OverlayTokenRevoked;
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,6 +138,12 @@ extern "C" {
 #define ttboost_v1_ErrorResponse_init_default    {"", "", ""}
 #define ttboost_v1_TiktokSettings_init_default   {""}
 #define ttboost_v1_TiktokInfo_init_default       {"", "", "", ""}
+#define ttboost_v1_OverlayTokenRequest_init_default {""}
+#define ttboost_v1_OverlayTokenInfo_init_default {0, "", "", 0}
+#define ttboost_v1_OverlayTokenCreated_init_default {0, "", "", ""}
+#define ttboost_v1_OverlayTokenList_init_default {0, {ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default, ttboost_v1_OverlayTokenInfo_init_default}}
+#define ttboost_v1_OverlayTokenRevoke_init_default {0}
+#define ttboost_v1_OverlayTokenRevoked_init_default {""}
 #define ttboost_v1_LoginRequest_init_zero        {"", ""}
 #define ttboost_v1_LoginResponse_init_zero       {"", "", ""}
 #define ttboost_v1_LogoutRequest_init_zero       {0}
@@ -96,6 +151,12 @@ extern "C" {
 #define ttboost_v1_ErrorResponse_init_zero       {"", "", ""}
 #define ttboost_v1_TiktokSettings_init_zero      {""}
 #define ttboost_v1_TiktokInfo_init_zero          {"", "", "", ""}
+#define ttboost_v1_OverlayTokenRequest_init_zero {""}
+#define ttboost_v1_OverlayTokenInfo_init_zero    {0, "", "", 0}
+#define ttboost_v1_OverlayTokenCreated_init_zero {0, "", "", ""}
+#define ttboost_v1_OverlayTokenList_init_zero    {0, {ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero, ttboost_v1_OverlayTokenInfo_init_zero}}
+#define ttboost_v1_OverlayTokenRevoke_init_zero  {0}
+#define ttboost_v1_OverlayTokenRevoked_init_zero {""}
 
 /* Field tags (for use in manual encoding/decoding) */
 #define ttboost_v1_LoginRequest_license_key_tag  1
@@ -112,6 +173,18 @@ extern "C" {
 #define ttboost_v1_TiktokInfo_state_tag          2
 #define ttboost_v1_TiktokInfo_room_id_tag        3
 #define ttboost_v1_TiktokInfo_message_tag        4
+#define ttboost_v1_OverlayTokenRequest_note_tag  1
+#define ttboost_v1_OverlayTokenInfo_id_tag       1
+#define ttboost_v1_OverlayTokenInfo_hint_tag     2
+#define ttboost_v1_OverlayTokenInfo_note_tag     3
+#define ttboost_v1_OverlayTokenInfo_created_tag  4
+#define ttboost_v1_OverlayTokenCreated_id_tag    1
+#define ttboost_v1_OverlayTokenCreated_token_tag 2
+#define ttboost_v1_OverlayTokenCreated_hint_tag  3
+#define ttboost_v1_OverlayTokenCreated_url_tag   4
+#define ttboost_v1_OverlayTokenList_tokens_tag   1
+#define ttboost_v1_OverlayTokenRevoke_id_tag     1
+#define ttboost_v1_OverlayTokenRevoked_status_tag 1
 
 /* Struct field encoding specification for nanopb */
 #define ttboost_v1_LoginRequest_FIELDLIST(X, a) \
@@ -157,6 +230,43 @@ X(a, STATIC,   SINGULAR, STRING,   message,           4)
 #define ttboost_v1_TiktokInfo_CALLBACK NULL
 #define ttboost_v1_TiktokInfo_DEFAULT NULL
 
+#define ttboost_v1_OverlayTokenRequest_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   note,              1)
+#define ttboost_v1_OverlayTokenRequest_CALLBACK NULL
+#define ttboost_v1_OverlayTokenRequest_DEFAULT NULL
+
+#define ttboost_v1_OverlayTokenInfo_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, INT64,    id,                1) \
+X(a, STATIC,   SINGULAR, STRING,   hint,              2) \
+X(a, STATIC,   SINGULAR, STRING,   note,              3) \
+X(a, STATIC,   SINGULAR, INT64,    created,           4)
+#define ttboost_v1_OverlayTokenInfo_CALLBACK NULL
+#define ttboost_v1_OverlayTokenInfo_DEFAULT NULL
+
+#define ttboost_v1_OverlayTokenCreated_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, INT64,    id,                1) \
+X(a, STATIC,   SINGULAR, STRING,   token,             2) \
+X(a, STATIC,   SINGULAR, STRING,   hint,              3) \
+X(a, STATIC,   SINGULAR, STRING,   url,               4)
+#define ttboost_v1_OverlayTokenCreated_CALLBACK NULL
+#define ttboost_v1_OverlayTokenCreated_DEFAULT NULL
+
+#define ttboost_v1_OverlayTokenList_FIELDLIST(X, a) \
+X(a, STATIC,   REPEATED, MESSAGE,  tokens,            1)
+#define ttboost_v1_OverlayTokenList_CALLBACK NULL
+#define ttboost_v1_OverlayTokenList_DEFAULT NULL
+#define ttboost_v1_OverlayTokenList_tokens_MSGTYPE ttboost_v1_OverlayTokenInfo
+
+#define ttboost_v1_OverlayTokenRevoke_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, INT64,    id,                1)
+#define ttboost_v1_OverlayTokenRevoke_CALLBACK NULL
+#define ttboost_v1_OverlayTokenRevoke_DEFAULT NULL
+
+#define ttboost_v1_OverlayTokenRevoked_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   status,            1)
+#define ttboost_v1_OverlayTokenRevoked_CALLBACK NULL
+#define ttboost_v1_OverlayTokenRevoked_DEFAULT NULL
+
 extern const pb_msgdesc_t ttboost_v1_LoginRequest_msg;
 extern const pb_msgdesc_t ttboost_v1_LoginResponse_msg;
 extern const pb_msgdesc_t ttboost_v1_LogoutRequest_msg;
@@ -164,6 +274,12 @@ extern const pb_msgdesc_t ttboost_v1_LogoutResponse_msg;
 extern const pb_msgdesc_t ttboost_v1_ErrorResponse_msg;
 extern const pb_msgdesc_t ttboost_v1_TiktokSettings_msg;
 extern const pb_msgdesc_t ttboost_v1_TiktokInfo_msg;
+extern const pb_msgdesc_t ttboost_v1_OverlayTokenRequest_msg;
+extern const pb_msgdesc_t ttboost_v1_OverlayTokenInfo_msg;
+extern const pb_msgdesc_t ttboost_v1_OverlayTokenCreated_msg;
+extern const pb_msgdesc_t ttboost_v1_OverlayTokenList_msg;
+extern const pb_msgdesc_t ttboost_v1_OverlayTokenRevoke_msg;
+extern const pb_msgdesc_t ttboost_v1_OverlayTokenRevoked_msg;
 
 /* Defines for backwards compatibility with code written before nanopb-0.4.0 */
 #define ttboost_v1_LoginRequest_fields &ttboost_v1_LoginRequest_msg
@@ -173,6 +289,12 @@ extern const pb_msgdesc_t ttboost_v1_TiktokInfo_msg;
 #define ttboost_v1_ErrorResponse_fields &ttboost_v1_ErrorResponse_msg
 #define ttboost_v1_TiktokSettings_fields &ttboost_v1_TiktokSettings_msg
 #define ttboost_v1_TiktokInfo_fields &ttboost_v1_TiktokInfo_msg
+#define ttboost_v1_OverlayTokenRequest_fields &ttboost_v1_OverlayTokenRequest_msg
+#define ttboost_v1_OverlayTokenInfo_fields &ttboost_v1_OverlayTokenInfo_msg
+#define ttboost_v1_OverlayTokenCreated_fields &ttboost_v1_OverlayTokenCreated_msg
+#define ttboost_v1_OverlayTokenList_fields &ttboost_v1_OverlayTokenList_msg
+#define ttboost_v1_OverlayTokenRevoke_fields &ttboost_v1_OverlayTokenRevoke_msg
+#define ttboost_v1_OverlayTokenRevoked_fields &ttboost_v1_OverlayTokenRevoked_msg
 
 /* Maximum encoded size of messages (where known) */
 #define ttboost_v1_ErrorResponse_size            599
@@ -180,6 +302,12 @@ extern const pb_msgdesc_t ttboost_v1_TiktokInfo_msg;
 #define ttboost_v1_LoginResponse_size            94
 #define ttboost_v1_LogoutRequest_size            0
 #define ttboost_v1_LogoutResponse_size           18
+#define ttboost_v1_OverlayTokenCreated_size      574
+#define ttboost_v1_OverlayTokenInfo_size         295
+#define ttboost_v1_OverlayTokenList_size         19072
+#define ttboost_v1_OverlayTokenRequest_size      131
+#define ttboost_v1_OverlayTokenRevoke_size       11
+#define ttboost_v1_OverlayTokenRevoked_size      18
 #define ttboost_v1_TiktokInfo_size               337
 #define ttboost_v1_TiktokSettings_size           66
 

@@ -7,7 +7,7 @@
 #endif
 
 #include "ttboost/v1/api.pb-c.h"
-static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[6] =
+static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[9] =
 {
   { "Login", &ttboost__v1__login_request__descriptor, &ttboost__v1__login_response__descriptor },
   { "Logout", &ttboost__v1__logout_request__descriptor, &ttboost__v1__logout_response__descriptor },
@@ -15,13 +15,19 @@ static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[6] 
   { "Ingest", &ttboost__v1__ingest_event__descriptor, &ttboost__v1__ingest_response__descriptor },
   { "GetTiktok", &ttboost__v1__tiktok_settings__descriptor, &ttboost__v1__tiktok_info__descriptor },
   { "SetTiktok", &ttboost__v1__tiktok_settings__descriptor, &ttboost__v1__tiktok_info__descriptor },
+  { "CreateOverlayToken", &ttboost__v1__overlay_token_request__descriptor, &ttboost__v1__overlay_token_created__descriptor },
+  { "ListOverlayTokens", &ttboost__v1__overlay_token_request__descriptor, &ttboost__v1__overlay_token_list__descriptor },
+  { "RevokeOverlayToken", &ttboost__v1__overlay_token_revoke__descriptor, &ttboost__v1__overlay_token_revoked__descriptor },
 };
 const unsigned ttboost__v1__http__method_indices_by_name[] = {
+  6,        /* CreateOverlayToken */
   2,        /* GenerateTts */
   4,        /* GetTiktok */
   3,        /* Ingest */
+  7,        /* ListOverlayTokens */
   0,        /* Login */
   1,        /* Logout */
+  8,        /* RevokeOverlayToken */
   5         /* SetTiktok */
 };
 const ProtobufCServiceDescriptor ttboost__v1__http__descriptor =
@@ -31,7 +37,7 @@ const ProtobufCServiceDescriptor ttboost__v1__http__descriptor =
   "Http",
   "Ttboost__V1__Http",
   "ttboost.v1",
-  6,
+  9,
   ttboost__v1__http__method_descriptors,
   ttboost__v1__http__method_indices_by_name
 };
@@ -82,6 +88,30 @@ void ttboost__v1__http__set_tiktok(ProtobufCService *service,
 {
   assert(service->descriptor == &ttboost__v1__http__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__create_overlay_token(ProtobufCService *service,
+                                             const Ttboost__V1__OverlayTokenRequest *input,
+                                             Ttboost__V1__OverlayTokenCreated_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__list_overlay_tokens(ProtobufCService *service,
+                                            const Ttboost__V1__OverlayTokenRequest *input,
+                                            Ttboost__V1__OverlayTokenList_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__revoke_overlay_token(ProtobufCService *service,
+                                             const Ttboost__V1__OverlayTokenRevoke *input,
+                                             Ttboost__V1__OverlayTokenRevoked_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
                               Ttboost__V1__Http_ServiceDestroy destroy)

@@ -59,6 +59,18 @@ struct Ttboost__V1__Http_Service
                      const Ttboost__V1__TiktokSettings *input,
                      Ttboost__V1__TiktokInfo_Closure closure,
                      void *closure_data);
+  void (*create_overlay_token)(Ttboost__V1__Http_Service *service,
+                               const Ttboost__V1__OverlayTokenRequest *input,
+                               Ttboost__V1__OverlayTokenCreated_Closure closure,
+                               void *closure_data);
+  void (*list_overlay_tokens)(Ttboost__V1__Http_Service *service,
+                              const Ttboost__V1__OverlayTokenRequest *input,
+                              Ttboost__V1__OverlayTokenList_Closure closure,
+                              void *closure_data);
+  void (*revoke_overlay_token)(Ttboost__V1__Http_Service *service,
+                               const Ttboost__V1__OverlayTokenRevoke *input,
+                               Ttboost__V1__OverlayTokenRevoked_Closure closure,
+                               void *closure_data);
 };
 typedef void (*Ttboost__V1__Http_ServiceDestroy)(Ttboost__V1__Http_Service *);
 void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
@@ -72,7 +84,10 @@ void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
       function_prefix__ ## generate_tts,\
       function_prefix__ ## ingest,\
       function_prefix__ ## get_tiktok,\
-      function_prefix__ ## set_tiktok  }
+      function_prefix__ ## set_tiktok,\
+      function_prefix__ ## create_overlay_token,\
+      function_prefix__ ## list_overlay_tokens,\
+      function_prefix__ ## revoke_overlay_token  }
 void ttboost__v1__http__login(ProtobufCService *service,
                               const Ttboost__V1__LoginRequest *input,
                               Ttboost__V1__LoginResponse_Closure closure,
@@ -97,6 +112,18 @@ void ttboost__v1__http__set_tiktok(ProtobufCService *service,
                                    const Ttboost__V1__TiktokSettings *input,
                                    Ttboost__V1__TiktokInfo_Closure closure,
                                    void *closure_data);
+void ttboost__v1__http__create_overlay_token(ProtobufCService *service,
+                                             const Ttboost__V1__OverlayTokenRequest *input,
+                                             Ttboost__V1__OverlayTokenCreated_Closure closure,
+                                             void *closure_data);
+void ttboost__v1__http__list_overlay_tokens(ProtobufCService *service,
+                                            const Ttboost__V1__OverlayTokenRequest *input,
+                                            Ttboost__V1__OverlayTokenList_Closure closure,
+                                            void *closure_data);
+void ttboost__v1__http__revoke_overlay_token(ProtobufCService *service,
+                                             const Ttboost__V1__OverlayTokenRevoke *input,
+                                             Ttboost__V1__OverlayTokenRevoked_Closure closure,
+                                             void *closure_data);
 
 /* --- descriptors --- */
 

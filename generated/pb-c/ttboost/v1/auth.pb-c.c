@@ -322,6 +322,276 @@ void   ttboost__v1__tiktok_info__free_unpacked
   assert(message->base.descriptor == &ttboost__v1__tiktok_info__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ttboost__v1__overlay_token_request__init
+                     (Ttboost__V1__OverlayTokenRequest         *message)
+{
+  static const Ttboost__V1__OverlayTokenRequest init_value = TTBOOST__V1__OVERLAY_TOKEN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__overlay_token_request__get_packed_size
+                     (const Ttboost__V1__OverlayTokenRequest *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__overlay_token_request__pack
+                     (const Ttboost__V1__OverlayTokenRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__overlay_token_request__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__OverlayTokenRequest *
+       ttboost__v1__overlay_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__OverlayTokenRequest *)
+     protobuf_c_message_unpack (&ttboost__v1__overlay_token_request__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__overlay_token_request__free_unpacked
+                     (Ttboost__V1__OverlayTokenRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ttboost__v1__overlay_token_info__init
+                     (Ttboost__V1__OverlayTokenInfo         *message)
+{
+  static const Ttboost__V1__OverlayTokenInfo init_value = TTBOOST__V1__OVERLAY_TOKEN_INFO__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__overlay_token_info__get_packed_size
+                     (const Ttboost__V1__OverlayTokenInfo *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__overlay_token_info__pack
+                     (const Ttboost__V1__OverlayTokenInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__overlay_token_info__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__OverlayTokenInfo *
+       ttboost__v1__overlay_token_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__OverlayTokenInfo *)
+     protobuf_c_message_unpack (&ttboost__v1__overlay_token_info__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__overlay_token_info__free_unpacked
+                     (Ttboost__V1__OverlayTokenInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ttboost__v1__overlay_token_created__init
+                     (Ttboost__V1__OverlayTokenCreated         *message)
+{
+  static const Ttboost__V1__OverlayTokenCreated init_value = TTBOOST__V1__OVERLAY_TOKEN_CREATED__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__overlay_token_created__get_packed_size
+                     (const Ttboost__V1__OverlayTokenCreated *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_created__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__overlay_token_created__pack
+                     (const Ttboost__V1__OverlayTokenCreated *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_created__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__overlay_token_created__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenCreated *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_created__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__OverlayTokenCreated *
+       ttboost__v1__overlay_token_created__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__OverlayTokenCreated *)
+     protobuf_c_message_unpack (&ttboost__v1__overlay_token_created__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__overlay_token_created__free_unpacked
+                     (Ttboost__V1__OverlayTokenCreated *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_created__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ttboost__v1__overlay_token_list__init
+                     (Ttboost__V1__OverlayTokenList         *message)
+{
+  static const Ttboost__V1__OverlayTokenList init_value = TTBOOST__V1__OVERLAY_TOKEN_LIST__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__overlay_token_list__get_packed_size
+                     (const Ttboost__V1__OverlayTokenList *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__overlay_token_list__pack
+                     (const Ttboost__V1__OverlayTokenList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__overlay_token_list__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__OverlayTokenList *
+       ttboost__v1__overlay_token_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__OverlayTokenList *)
+     protobuf_c_message_unpack (&ttboost__v1__overlay_token_list__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__overlay_token_list__free_unpacked
+                     (Ttboost__V1__OverlayTokenList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ttboost__v1__overlay_token_revoke__init
+                     (Ttboost__V1__OverlayTokenRevoke         *message)
+{
+  static const Ttboost__V1__OverlayTokenRevoke init_value = TTBOOST__V1__OVERLAY_TOKEN_REVOKE__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__overlay_token_revoke__get_packed_size
+                     (const Ttboost__V1__OverlayTokenRevoke *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_revoke__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__overlay_token_revoke__pack
+                     (const Ttboost__V1__OverlayTokenRevoke *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_revoke__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__overlay_token_revoke__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenRevoke *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_revoke__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__OverlayTokenRevoke *
+       ttboost__v1__overlay_token_revoke__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__OverlayTokenRevoke *)
+     protobuf_c_message_unpack (&ttboost__v1__overlay_token_revoke__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__overlay_token_revoke__free_unpacked
+                     (Ttboost__V1__OverlayTokenRevoke *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_revoke__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ttboost__v1__overlay_token_revoked__init
+                     (Ttboost__V1__OverlayTokenRevoked         *message)
+{
+  static const Ttboost__V1__OverlayTokenRevoked init_value = TTBOOST__V1__OVERLAY_TOKEN_REVOKED__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__overlay_token_revoked__get_packed_size
+                     (const Ttboost__V1__OverlayTokenRevoked *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_revoked__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__overlay_token_revoked__pack
+                     (const Ttboost__V1__OverlayTokenRevoked *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_revoked__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__overlay_token_revoked__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenRevoked *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_revoked__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__OverlayTokenRevoked *
+       ttboost__v1__overlay_token_revoked__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__OverlayTokenRevoked *)
+     protobuf_c_message_unpack (&ttboost__v1__overlay_token_revoked__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__overlay_token_revoked__free_unpacked
+                     (Ttboost__V1__OverlayTokenRevoked *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__overlay_token_revoked__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor ttboost__v1__login_request__field_descriptors[2] =
 {
   {
@@ -670,5 +940,311 @@ const ProtobufCMessageDescriptor ttboost__v1__tiktok_info__descriptor =
   ttboost__v1__tiktok_info__field_indices_by_name,
   1,  ttboost__v1__tiktok_info__number_ranges,
   (ProtobufCMessageInit) ttboost__v1__tiktok_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__overlay_token_request__field_descriptors[1] =
+{
+  {
+    "note",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenRequest, note),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__overlay_token_request__field_indices_by_name[] = {
+  0,   /* field[0] = note */
+};
+static const ProtobufCIntRange ttboost__v1__overlay_token_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__overlay_token_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.OverlayTokenRequest",
+  "OverlayTokenRequest",
+  "Ttboost__V1__OverlayTokenRequest",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__OverlayTokenRequest),
+  1,
+  ttboost__v1__overlay_token_request__field_descriptors,
+  ttboost__v1__overlay_token_request__field_indices_by_name,
+  1,  ttboost__v1__overlay_token_request__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__overlay_token_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__overlay_token_info__field_descriptors[4] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenInfo, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hint",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenInfo, hint),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "note",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenInfo, note),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenInfo, created),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__overlay_token_info__field_indices_by_name[] = {
+  3,   /* field[3] = created */
+  1,   /* field[1] = hint */
+  0,   /* field[0] = id */
+  2,   /* field[2] = note */
+};
+static const ProtobufCIntRange ttboost__v1__overlay_token_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__overlay_token_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.OverlayTokenInfo",
+  "OverlayTokenInfo",
+  "Ttboost__V1__OverlayTokenInfo",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__OverlayTokenInfo),
+  4,
+  ttboost__v1__overlay_token_info__field_descriptors,
+  ttboost__v1__overlay_token_info__field_indices_by_name,
+  1,  ttboost__v1__overlay_token_info__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__overlay_token_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__overlay_token_created__field_descriptors[4] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenCreated, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenCreated, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hint",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenCreated, hint),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "url",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenCreated, url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__overlay_token_created__field_indices_by_name[] = {
+  2,   /* field[2] = hint */
+  0,   /* field[0] = id */
+  1,   /* field[1] = token */
+  3,   /* field[3] = url */
+};
+static const ProtobufCIntRange ttboost__v1__overlay_token_created__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__overlay_token_created__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.OverlayTokenCreated",
+  "OverlayTokenCreated",
+  "Ttboost__V1__OverlayTokenCreated",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__OverlayTokenCreated),
+  4,
+  ttboost__v1__overlay_token_created__field_descriptors,
+  ttboost__v1__overlay_token_created__field_indices_by_name,
+  1,  ttboost__v1__overlay_token_created__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__overlay_token_created__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__overlay_token_list__field_descriptors[1] =
+{
+  {
+    "tokens",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ttboost__V1__OverlayTokenList, n_tokens),
+    offsetof(Ttboost__V1__OverlayTokenList, tokens),
+    &ttboost__v1__overlay_token_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__overlay_token_list__field_indices_by_name[] = {
+  0,   /* field[0] = tokens */
+};
+static const ProtobufCIntRange ttboost__v1__overlay_token_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__overlay_token_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.OverlayTokenList",
+  "OverlayTokenList",
+  "Ttboost__V1__OverlayTokenList",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__OverlayTokenList),
+  1,
+  ttboost__v1__overlay_token_list__field_descriptors,
+  ttboost__v1__overlay_token_list__field_indices_by_name,
+  1,  ttboost__v1__overlay_token_list__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__overlay_token_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__overlay_token_revoke__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenRevoke, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__overlay_token_revoke__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange ttboost__v1__overlay_token_revoke__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__overlay_token_revoke__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.OverlayTokenRevoke",
+  "OverlayTokenRevoke",
+  "Ttboost__V1__OverlayTokenRevoke",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__OverlayTokenRevoke),
+  1,
+  ttboost__v1__overlay_token_revoke__field_descriptors,
+  ttboost__v1__overlay_token_revoke__field_indices_by_name,
+  1,  ttboost__v1__overlay_token_revoke__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__overlay_token_revoke__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__overlay_token_revoked__field_descriptors[1] =
+{
+  {
+    "status",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__OverlayTokenRevoked, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__overlay_token_revoked__field_indices_by_name[] = {
+  0,   /* field[0] = status */
+};
+static const ProtobufCIntRange ttboost__v1__overlay_token_revoked__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__overlay_token_revoked__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.OverlayTokenRevoked",
+  "OverlayTokenRevoked",
+  "Ttboost__V1__OverlayTokenRevoked",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__OverlayTokenRevoked),
+  1,
+  ttboost__v1__overlay_token_revoked__field_descriptors,
+  ttboost__v1__overlay_token_revoked__field_indices_by_name,
+  1,  ttboost__v1__overlay_token_revoked__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__overlay_token_revoked__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

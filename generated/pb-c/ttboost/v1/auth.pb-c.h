@@ -23,6 +23,12 @@ typedef struct Ttboost__V1__LogoutResponse Ttboost__V1__LogoutResponse;
 typedef struct Ttboost__V1__ErrorResponse Ttboost__V1__ErrorResponse;
 typedef struct Ttboost__V1__TiktokSettings Ttboost__V1__TiktokSettings;
 typedef struct Ttboost__V1__TiktokInfo Ttboost__V1__TiktokInfo;
+typedef struct Ttboost__V1__OverlayTokenRequest Ttboost__V1__OverlayTokenRequest;
+typedef struct Ttboost__V1__OverlayTokenInfo Ttboost__V1__OverlayTokenInfo;
+typedef struct Ttboost__V1__OverlayTokenCreated Ttboost__V1__OverlayTokenCreated;
+typedef struct Ttboost__V1__OverlayTokenList Ttboost__V1__OverlayTokenList;
+typedef struct Ttboost__V1__OverlayTokenRevoke Ttboost__V1__OverlayTokenRevoke;
+typedef struct Ttboost__V1__OverlayTokenRevoked Ttboost__V1__OverlayTokenRevoked;
 
 
 /* --- enums --- */
@@ -178,6 +184,115 @@ struct  Ttboost__V1__TiktokInfo
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * POST /me/overlay-tokens: a new overlay token for an OBS browser source
+ * (/overlay/). JSON: {"note":"OBS main scene"}; {} is enough.
+ */
+struct  Ttboost__V1__OverlayTokenRequest
+{
+  ProtobufCMessage base;
+  /*
+   * What the streamer calls it, to tell tokens apart; may be "".
+   */
+  char *note;
+};
+#define TTBOOST__V1__OVERLAY_TOKEN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__overlay_token_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * One overlay token, as listed: never the token itself, only its hint.
+ */
+struct  Ttboost__V1__OverlayTokenInfo
+{
+  ProtobufCMessage base;
+  /*
+   * The token's id: what DELETE /me/overlay-tokens takes.
+   */
+  int64_t id;
+  /*
+   * "TTO-" and the token's first 4 characters.
+   */
+  char *hint;
+  char *note;
+  /*
+   * When it was made, unix seconds.
+   */
+  int64_t created;
+};
+#define TTBOOST__V1__OVERLAY_TOKEN_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__overlay_token_info__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * Answer of POST /me/overlay-tokens: the new token, shown this once (the
+ * server keeps only its hash), and the overlay's address with it.
+ * JSON: {"id":3,"token":"TTO-…","hint":"TTO-ABCD","url":"http://…/overlay/#token=TTO-…"}.
+ */
+struct  Ttboost__V1__OverlayTokenCreated
+{
+  ProtobufCMessage base;
+  int64_t id;
+  /*
+   * "TTO-" and 26 base32 characters (130 random bits). Read-only: it lets a
+   * page receive this channel's events (/overlay/ws/{token}) and nothing else.
+   */
+  char *token;
+  char *hint;
+  /*
+   * The page to give OBS: /overlay/ with the token in the fragment (never
+   * sent to a server in a request line, so never in a log).
+   */
+  char *url;
+};
+#define TTBOOST__V1__OVERLAY_TOKEN_CREATED__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__overlay_token_created__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Answer of GET /me/overlay-tokens: the licence's active overlay tokens.
+ */
+struct  Ttboost__V1__OverlayTokenList
+{
+  ProtobufCMessage base;
+  size_t n_tokens;
+  Ttboost__V1__OverlayTokenInfo **tokens;
+};
+#define TTBOOST__V1__OVERLAY_TOKEN_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__overlay_token_list__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * DELETE /me/overlay-tokens: revokes one token (its pages' sockets are
+ * closed with 4001 at once). JSON: {"id":3}.
+ */
+struct  Ttboost__V1__OverlayTokenRevoke
+{
+  ProtobufCMessage base;
+  int64_t id;
+};
+#define TTBOOST__V1__OVERLAY_TOKEN_REVOKE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__overlay_token_revoke__descriptor) \
+    , 0 }
+
+
+/*
+ * Answer of DELETE /me/overlay-tokens: {"status":"ok"}.
+ */
+struct  Ttboost__V1__OverlayTokenRevoked
+{
+  ProtobufCMessage base;
+  char *status;
+};
+#define TTBOOST__V1__OVERLAY_TOKEN_REVOKED__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__overlay_token_revoked__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
 /* Ttboost__V1__LoginRequest methods */
 void   ttboost__v1__login_request__init
                      (Ttboost__V1__LoginRequest         *message);
@@ -311,6 +426,120 @@ Ttboost__V1__TiktokInfo *
 void   ttboost__v1__tiktok_info__free_unpacked
                      (Ttboost__V1__TiktokInfo *message,
                       ProtobufCAllocator *allocator);
+/* Ttboost__V1__OverlayTokenRequest methods */
+void   ttboost__v1__overlay_token_request__init
+                     (Ttboost__V1__OverlayTokenRequest         *message);
+size_t ttboost__v1__overlay_token_request__get_packed_size
+                     (const Ttboost__V1__OverlayTokenRequest   *message);
+size_t ttboost__v1__overlay_token_request__pack
+                     (const Ttboost__V1__OverlayTokenRequest   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__overlay_token_request__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__OverlayTokenRequest *
+       ttboost__v1__overlay_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__overlay_token_request__free_unpacked
+                     (Ttboost__V1__OverlayTokenRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ttboost__V1__OverlayTokenInfo methods */
+void   ttboost__v1__overlay_token_info__init
+                     (Ttboost__V1__OverlayTokenInfo         *message);
+size_t ttboost__v1__overlay_token_info__get_packed_size
+                     (const Ttboost__V1__OverlayTokenInfo   *message);
+size_t ttboost__v1__overlay_token_info__pack
+                     (const Ttboost__V1__OverlayTokenInfo   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__overlay_token_info__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__OverlayTokenInfo *
+       ttboost__v1__overlay_token_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__overlay_token_info__free_unpacked
+                     (Ttboost__V1__OverlayTokenInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Ttboost__V1__OverlayTokenCreated methods */
+void   ttboost__v1__overlay_token_created__init
+                     (Ttboost__V1__OverlayTokenCreated         *message);
+size_t ttboost__v1__overlay_token_created__get_packed_size
+                     (const Ttboost__V1__OverlayTokenCreated   *message);
+size_t ttboost__v1__overlay_token_created__pack
+                     (const Ttboost__V1__OverlayTokenCreated   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__overlay_token_created__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenCreated   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__OverlayTokenCreated *
+       ttboost__v1__overlay_token_created__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__overlay_token_created__free_unpacked
+                     (Ttboost__V1__OverlayTokenCreated *message,
+                      ProtobufCAllocator *allocator);
+/* Ttboost__V1__OverlayTokenList methods */
+void   ttboost__v1__overlay_token_list__init
+                     (Ttboost__V1__OverlayTokenList         *message);
+size_t ttboost__v1__overlay_token_list__get_packed_size
+                     (const Ttboost__V1__OverlayTokenList   *message);
+size_t ttboost__v1__overlay_token_list__pack
+                     (const Ttboost__V1__OverlayTokenList   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__overlay_token_list__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenList   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__OverlayTokenList *
+       ttboost__v1__overlay_token_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__overlay_token_list__free_unpacked
+                     (Ttboost__V1__OverlayTokenList *message,
+                      ProtobufCAllocator *allocator);
+/* Ttboost__V1__OverlayTokenRevoke methods */
+void   ttboost__v1__overlay_token_revoke__init
+                     (Ttboost__V1__OverlayTokenRevoke         *message);
+size_t ttboost__v1__overlay_token_revoke__get_packed_size
+                     (const Ttboost__V1__OverlayTokenRevoke   *message);
+size_t ttboost__v1__overlay_token_revoke__pack
+                     (const Ttboost__V1__OverlayTokenRevoke   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__overlay_token_revoke__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenRevoke   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__OverlayTokenRevoke *
+       ttboost__v1__overlay_token_revoke__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__overlay_token_revoke__free_unpacked
+                     (Ttboost__V1__OverlayTokenRevoke *message,
+                      ProtobufCAllocator *allocator);
+/* Ttboost__V1__OverlayTokenRevoked methods */
+void   ttboost__v1__overlay_token_revoked__init
+                     (Ttboost__V1__OverlayTokenRevoked         *message);
+size_t ttboost__v1__overlay_token_revoked__get_packed_size
+                     (const Ttboost__V1__OverlayTokenRevoked   *message);
+size_t ttboost__v1__overlay_token_revoked__pack
+                     (const Ttboost__V1__OverlayTokenRevoked   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__overlay_token_revoked__pack_to_buffer
+                     (const Ttboost__V1__OverlayTokenRevoked   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__OverlayTokenRevoked *
+       ttboost__v1__overlay_token_revoked__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__overlay_token_revoked__free_unpacked
+                     (Ttboost__V1__OverlayTokenRevoked *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Ttboost__V1__LoginRequest_Closure)
@@ -334,6 +563,24 @@ typedef void (*Ttboost__V1__TiktokSettings_Closure)
 typedef void (*Ttboost__V1__TiktokInfo_Closure)
                  (const Ttboost__V1__TiktokInfo *message,
                   void *closure_data);
+typedef void (*Ttboost__V1__OverlayTokenRequest_Closure)
+                 (const Ttboost__V1__OverlayTokenRequest *message,
+                  void *closure_data);
+typedef void (*Ttboost__V1__OverlayTokenInfo_Closure)
+                 (const Ttboost__V1__OverlayTokenInfo *message,
+                  void *closure_data);
+typedef void (*Ttboost__V1__OverlayTokenCreated_Closure)
+                 (const Ttboost__V1__OverlayTokenCreated *message,
+                  void *closure_data);
+typedef void (*Ttboost__V1__OverlayTokenList_Closure)
+                 (const Ttboost__V1__OverlayTokenList *message,
+                  void *closure_data);
+typedef void (*Ttboost__V1__OverlayTokenRevoke_Closure)
+                 (const Ttboost__V1__OverlayTokenRevoke *message,
+                  void *closure_data);
+typedef void (*Ttboost__V1__OverlayTokenRevoked_Closure)
+                 (const Ttboost__V1__OverlayTokenRevoked *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -347,6 +594,12 @@ extern const ProtobufCMessageDescriptor ttboost__v1__logout_response__descriptor
 extern const ProtobufCMessageDescriptor ttboost__v1__error_response__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__tiktok_settings__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__tiktok_info__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__overlay_token_request__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__overlay_token_info__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__overlay_token_created__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__overlay_token_list__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__overlay_token_revoke__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__overlay_token_revoked__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -1,0 +1,2 @@
+
+OBS: main scene
