@@ -84,13 +84,14 @@ void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg);
 void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handle, ttb_svc_done_cb cb,
                               void *arg);
 
-/* Speech: cb runs later on the loop thread with the file id (NULL when
- * synthesis failed) and the file's path. TTB_SVC_BUSY when the queue is full. */
-typedef void (*ttb_svc_tts_cb)(void *arg, const char *id, const char *path);
-ttb_svc_status ttb_svc_tts(ttb_svc *s, const char *text, const char *voice, ttb_svc_tts_cb cb,
-                           void *arg);
+/* The speech engine (tts.h: ids, listeners), watched on the loop. Its
+ * syntheses are counted in the metrics as they end. */
+struct ttb_tts;
+struct ttb_tts *ttb_svc_speech(ttb_svc *s);
+/* Copies the speech workers' counters and gauges into the metrics. */
+void ttb_svc_tts_metrics(ttb_svc *s);
 
-/* The Opus packets of a TTS file, for AudioFrame messages; free with
+/* The Opus packets of a cached TTS file, for AudioFrame messages; free with
  * ttb_svc_packets_free. */
 int ttb_svc_packets(ttb_svc *s, const char *path, ttb_audio_info *info, ttb_packet **packets,
                     size_t *n);

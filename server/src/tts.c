@@ -108,6 +108,7 @@ struct tts_job {
   FILE *f;
   char *tmp;
   bool file_failed;
+  bool stored;            /* ended whole and its file is in the cache */
   bool failed;
   char error[160];
   double t0;
@@ -161,6 +162,8 @@ struct ttb_tts {
   size_t cache_max_bytes, queue_max, max_text_bytes, backlog, nremember;
   uint32_t bitrate, deadline_ms;
   char *worker_path;
+  void (*on_end)(void *arg, bool ok, double seconds);
+  void *on_end_arg;
   bool voice_ok[NVOICES];
   bool hello_seen;
 
@@ -366,33 +369,32 @@ static void job_end(ttb_tts *t, tts_job *j, const char *error)
       j->w = NULL;
     }
   }
-  if (!error && j->f) {
+  /* the speech is whole: its file, if it could be written, goes in the cache */
+  if (!error && j->f && !j->file_failed) {
     if (fclose(j->f) != 0)
       j->file_failed = true;
     j->f = NULL;
-    if (j->file_failed) {
-      error = "the cache file could not be written";
-    } else {
-      char *final = path_of(t, j->id);
-      if (final == NULL || rename(j->tmp, final) != 0) {
-        error = "the cache file could not be renamed";
-      } else {
-        free(j->tmp);
-        j->tmp = NULL;
-        char keep[ID_HEX + sizeof ".ogg"];
-        snprintf(keep, sizeof keep, "%s.ogg", j->id);
-        evict(t, keep);
-      }
-      free(final);
+    char *final = j->file_failed ? NULL : path_of(t, j->id);
+    if (final && rename(j->tmp, final) == 0) {
+      free(j->tmp);
+      j->tmp = NULL;
+      j->stored = true;
+      char keep[ID_HEX + sizeof ".ogg"];
+      snprintf(keep, sizeof keep, "%s.ogg", j->id);
+      evict(t, keep);
+    } else if (final) {
+      fprintf(stderr, "tts: rename %s: %s\n", j->tmp, strerror(errno));
     }
-  } else if (!error) {
-    error = "the cache file could not be written";
+    free(final);
   }
   if (j->f) {
     fclose(j->f);
     j->f = NULL;
   }
+  bool ran = j->state == JOB_RUNNING;
   j->state = JOB_ENDED;
+  if (ran && t->on_end)
+    t->on_end(t->on_end_arg, error == NULL && j->stored, j->seconds);
   if (error) {
     j->failed = true;
     snprintf(j->error, sizeof j->error, "%s", error);
@@ -799,6 +801,7 @@ static void dispatch(ttb_tts *t, bool callbacks)
     notify_all(t);
     run_hits(t);
     t->in_dispatch = false;
+    schedule(t); /* what the callbacks asked for */
     if (t->dirty_head || t->hits)
       poke(t);
   }
@@ -1049,6 +1052,8 @@ bool ttb_tts_ended(const ttb_tts_listener *l, const char **error)
 
 const char *ttb_tts_listener_id(const ttb_tts_listener *l) { return l->job ? l->job->id : ""; }
 
+bool ttb_tts_stored(const ttb_tts_listener *l) { return l->job && l->job->stored; }
+
 /* ------------------------------------------------------------ one-shot */
 
 static void oneshot_report(oneshot *o, const char *error, bool hit, double seconds)
@@ -1075,6 +1080,8 @@ static void oneshot_progress(ttb_tts_listener *l)
   if (!ttb_tts_ended(l, &error))
     return;
   double seconds = l->job->seconds;
+  if (!error && !l->job->stored)
+    error = "the cache file could not be written";
   ttb_tts_unlisten(l);
   oneshot_report(o, error, false, seconds);
   free(o);
@@ -1205,6 +1212,8 @@ ttb_tts *ttb_tts_start(const ttb_tts_config *cfg, char *err, size_t errlen)
   t->max_text_bytes = cfg->max_text_bytes;
   t->bitrate = cfg->bitrate;
   t->deadline_ms = cfg->deadline_ms ? cfg->deadline_ms : 10000;
+  t->on_end = cfg->on_end;
+  t->on_end_arg = cfg->on_end_arg;
   t->backlog = cfg->backlog ? cfg->backlog : 16;
   t->nremember = cfg->remember ? cfg->remember : 8192;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);

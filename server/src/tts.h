@@ -45,6 +45,10 @@ typedef struct ttb_tts_config {
   uint32_t deadline_ms;     /* a running job's limit (0: 10000) */
   size_t backlog;           /* waiting jobs per queue (0: 16) */
   size_t remember;          /* ids ttb_tts_prepare remembers (0: 8192) */
+  /* optional: called when a job that ran on a worker ended (ok: its file
+   * exists), with the time it took there */
+  void (*on_end)(void *arg, bool ok, double seconds);
+  void *on_end_arg;
 } ttb_tts_config;
 
 /* Counters, for /metrics. */
@@ -123,8 +127,12 @@ const uint8_t *ttb_tts_packet(const ttb_tts_listener *l, size_t i, size_t *len);
 /* The OpusHead pre-skip (valid once a packet is there) and the duration so far. */
 uint32_t ttb_tts_pre_skip(const ttb_tts_listener *l);
 uint32_t ttb_tts_duration_ms(const ttb_tts_listener *l);
-/* true when the job ended; *error NULL on success (the file exists), else why. */
+/* true when the job ended; *error NULL when the speech is whole (all its
+ * bytes and packets are there), else why not. */
 bool ttb_tts_ended(const ttb_tts_listener *l, const char **error);
+/* true when the job ended whole and its file is in the cache (false when
+ * e.g. the cache's disk is full: the speech was streamed, not stored). */
+bool ttb_tts_stored(const ttb_tts_listener *l);
 /* The listener's job's id. */
 const char *ttb_tts_listener_id(const ttb_tts_listener *l);
 

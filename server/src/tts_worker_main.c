@@ -10,9 +10,13 @@
  * Ogg pages and packets it has made are written out before espeak-ng goes
  * on, so a listener hears the start of a sentence before its end is made.
  *
- * Test hook: with TTB_TTS_WORKER_TEST_HANG set, a job whose text contains
- * that string hangs forever (the server's deadline must kill it).
+ * Test hooks (environment; for the integration tests, harmless unset):
+ * TTB_TTS_WORKER_TEST_HANG=S: a job whose text contains S hangs forever
+ * (the server's deadline must kill the worker); TTB_TTS_WORKER_TEST_SLOW_MS=N:
+ * sleep N ms after each output written (a slow machine: the stream's start
+ * comes well before its end).
  */
+#define _DEFAULT_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -97,6 +101,15 @@ static int flush_out(bool done)
   m.error = done && o->failed ? o->error : "";
   m.duration_ms = o->rate > 0 ? (uint32_t)(o->samples * 1000u / (uint64_t)o->rate) : 0;
   int rc = send_msg(&m);
+  static long slow_ms = -1;
+  if (slow_ms < 0) {
+    const char *e = getenv("TTB_TTS_WORKER_TEST_SLOW_MS");
+    slow_ms = e ? atol(e) : 0;
+    if (slow_ms < 0 || slow_ms > 10000)
+      slow_ms = 0;
+  }
+  if (slow_ms > 0 && !done)
+    usleep((useconds_t)slow_ms * 1000u);
   for (size_t i = 0; i < o->npk; i++)
     free(o->pk[i]);
   o->npk = 0;
