@@ -152,6 +152,9 @@ seed fuzz-webcast-frame none none
 run fuzz-webcast-frame
 seed fuzz-webcast-lookup none none
 if [ "$secs" = 0 ]; then run fuzz-webcast-lookup; else run fuzz-webcast-lookup -dict="$dict"; fi
+# The speech worker's protocol: recorded worker output (seeds in corpus/).
+seed fuzz-tts-worker none none
+run fuzz-tts-worker
 
 if [ -n "$failed" ]; then
   echo "smoke.sh: FAILED:$failed (kept $work)"
