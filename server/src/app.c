@@ -1471,9 +1471,18 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
       return reply_error(req, 429, "too_many_sockets", msg);
     return 0;
   }
-  if (ttb_ws_accept(req, c, has_since, since, login) != 0)
+  ttb_session *s = ttb_ws_accept(req, login);
+  if (s == NULL)
     return reply_error(req, 400, "not_websocket", "GET /ws/{ws_token} must be a WebSocket handshake.");
+  ttb_hub_subscribe(c, s, has_since, since); /* Hello, what it missed, then live events */
   return 0;
+}
+
+/* A socket closed: it leaves its channel (the session module never calls the hub). */
+static void on_ws_close(void *arg, ttb_session *s)
+{
+  (void)arg;
+  ttb_hub_unsubscribe(s);
 }
 
 /* ----------------------------------------------------------------- TikTok */
@@ -2155,6 +2164,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
 
   ttb_ws_limits lim = {cfg->heartbeat_ms, cfg->max_queued_msgs, cfg->max_queued_bytes, 64 * 1024};
   ttb_ws_init(app->loop, &lim, &app->metrics);
+  ttb_ws_set_on_close(on_ws_close, app);
   h2o_timeout_init(app->loop, &app->tick, 1000);
   app->tick_entry.cb = on_tick;
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
