@@ -806,18 +806,6 @@ static void commit_soon(void *arg)
     h2o_timeout_link(app->loop, &app->commit_to, &app->commit_entry);
 }
 
-static void on_gift_out(void *arg, const char *channel, const char *user, const char *gift_name,
-                        uint32_t count)
-{
-  ttb_app *app = arg;
-  ttb_channel *c = ttb_hub_channel(app->hub, channel, true);
-  if (c == NULL)
-    return;
-  char url[512];
-  url_of(app, "sounds", ttb_svc_sound(app->svc, gift_name), url, sizeof url);
-  ttb_hub_gift(c, gift_name, count, url, user);
-}
-
 /* The text to speak: "user: message" when the setting says so, else the message. */
 static void speech_text(ttb_app *app, const char *user, const char *msg, char *out, size_t cap)
 {
@@ -1099,7 +1087,7 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
   remember(app, ev->channel, ev->id);
   app->metrics.events_in_gift++;
   ttb_svc_gift(app->svc, ev->channel, g->user, g->user_id, g->gift_name, g->gift_id, g->count,
-               g->repeat_count, g->repeat_end, on_gift_out, app);
+               g->repeat_count, g->repeat_end);
   return true;
 }
 
@@ -1515,7 +1503,7 @@ static void on_tiktok_gift(void *arg, const char *channel, const char *user, con
     return;
   remember(app, channel, id);
   ttb_svc_gift(app->svc, channel, user, streak_key, gift_name, gift_id, count, repeat_count,
-               repeat_end, on_gift_out, app);
+               repeat_end);
 }
 
 static void show_status(ttb_app *app, ttb_channel *c, const ttb_tiktok_status *st)
@@ -1808,7 +1796,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
 {
   ttb_app *app = (ttb_app *)((char *)entry - offsetof(ttb_app, tick_entry));
   app->ticks++;
-  ttb_svc_tick(app->svc, on_gift_out, app);
+  ttb_svc_tick(app->svc);
   char err[256];
   if (app->trace && ttb_trace_writer_flush(app->trace, err, sizeof err) != 0)
     trace_stop(app, err);
@@ -2084,6 +2072,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
+  ttb_svc_set_hub(app->svc, app->hub, cfg->public_url); /* the gift stage's output */
   app->dedup = ttb_dedup_create((uint64_t)cfg->ingest_dedup_s * 1000u, cfg->ingest_dedup_max);
   if (app->dedup == NULL) {
     snprintf(err, errlen, "out of memory");

@@ -38,6 +38,8 @@ struct ttb_svc {
   ttb_streaks *streaks;
   ttb_metrics *metrics;
   h2o_socket_t *tts_sock;
+  ttb_hub *hub;          /* where gift events go (ttb_svc_set_hub) */
+  char public_url[256];  /* the base of their sound URLs */
 };
 
 /* A synthesis that ran on a worker ended. */
@@ -404,17 +406,39 @@ const char *ttb_svc_sound(ttb_svc *s, const char *gift_name)
   return ttb_sounds_for(s->sounds, gift_name);
 }
 
-void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,
-                  const char *gift_name, uint64_t gift_id, uint32_t count, uint32_t repeat_count,
-                  bool repeat_end, ttb_svc_gift_cb cb, void *arg)
+/* The streak rule's output: a gift event, into its channel (with its sound's URL). */
+static void gift_out(void *arg, const char *channel, const char *user, const char *gift_name,
+                     uint32_t count)
 {
-  ttb_streaks_feed(s->streaks, now_ms(), channel, user, user_id, gift_name, gift_id, count,
-                   repeat_count, repeat_end, cb, arg);
+  ttb_svc *s = arg;
+  if (s->hub == NULL)
+    return;
+  ttb_channel *c = ttb_hub_channel(s->hub, channel, true);
+  if (c == NULL)
+    return;
+  char url[512];
+  snprintf(url, sizeof url, "%s/sounds/%s.ogg", s->public_url, ttb_svc_sound(s, gift_name));
+  if (ttb_hub_gift(c, gift_name, count, url, user) != 0)
+    fprintf(stderr, "ttboost-server: a gift was lost: out of memory\n");
 }
 
-void ttb_svc_tick(ttb_svc *s, ttb_svc_gift_cb cb, void *arg)
+void ttb_svc_set_hub(ttb_svc *s, ttb_hub *hub, const char *public_url)
 {
-  ttb_streaks_tick(s->streaks, now_ms(), cb, arg);
+  s->hub = hub;
+  snprintf(s->public_url, sizeof s->public_url, "%s", public_url);
+}
+
+void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,
+                  const char *gift_name, uint64_t gift_id, uint32_t count, uint32_t repeat_count,
+                  bool repeat_end)
+{
+  ttb_streaks_feed(s->streaks, now_ms(), channel, user, user_id, gift_name, gift_id, count,
+                   repeat_count, repeat_end, gift_out, s);
+}
+
+void ttb_svc_tick(ttb_svc *s)
+{
+  ttb_streaks_tick(s->streaks, now_ms(), gift_out, s);
 }
 
 uint64_t ttb_svc_streaks_generation(ttb_svc *s) { return ttb_streaks_generation(s->streaks); }
