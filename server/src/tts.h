@@ -11,8 +11,9 @@
  * under way (one synthesis per id, however many listeners).
  *
  * Scheduling: each job belongs to a queue (the channel); free workers take
- * jobs from the queues in turn (round-robin), so one queue's flood never
- * delays another's speech. A queue holds at most `backlog` waiting jobs:
+ * jobs from the queues in turn (round-robin, one job per queue per turn; a
+ * queue that becomes busy joins the end of the round), so a job waits for
+ * at most one job of each other busy queue, never for another's flood. A queue holds at most `backlog` waiting jobs:
  * beyond, the oldest waiting job is dropped (its listeners are told). A
  * running job has a deadline: past it, the worker is killed and replaced
  * and the job fails.

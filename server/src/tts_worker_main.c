@@ -295,6 +295,7 @@ int main(int argc, char **argv)
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  closefrom(3); /* nothing of the server's (listening sockets, files) stays open here */
   int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, NULL, 0);
   if (rate <= 0) {
     fprintf(stderr, "ttboost-tts-worker: espeak-ng initialisation failed (data missing?)\n");
