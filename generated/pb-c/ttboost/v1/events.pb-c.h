@@ -90,8 +90,9 @@ struct  Ttboost__V1__GiftEvent
 
 
 /*
- * One Opus packet of a chat's speech, streamed in binary mode right after the
- * ChatEvent it belongs to, so the client can speak before a download would end.
+ * One Opus packet of a chat's speech, streamed in binary mode after the
+ * ChatEvent it belongs to as the server makes the speech, so the client can
+ * speak before the whole sentence is made or a download would end.
  * Every frame carries the stream parameters, so they are known before the first
  * packet is decoded.
  */
