@@ -910,7 +910,7 @@ static void chat_after(ttb_app *app, ttb_channel *ch, uint64_t seq, const char *
   a->ch = ch;
   a->seq = seq;
   a->l.on_progress = on_chat_audio;
-  uint64_t est = 1500 + (uint64_t)text_len * 120;
+  uint64_t est = 1500 + (uint64_t)text_len * 200; /* numbers are read out long */
   a->estimate_ms = est > 60000 ? 60000 : (uint32_t)est;
   switch (ttb_tts_listen(tts, id, &a->l)) {
   case TTB_TTS_LISTENING:
