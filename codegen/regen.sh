@@ -27,6 +27,8 @@ protoc -I/usr/include --c_out="$G/pb-c" google/protobuf/descriptor.proto google/
 protoc -I. -I/usr/include --c_out="$G/pb-c" ttboost/options.proto $V1
 # TikTok's webcast push protocol (the connector's subset): protobuf-c only.
 protoc -I. --c_out="$G/pb-c" tiktok/webcast.proto
+# The speech worker's protocol (server-internal): protobuf-c only.
+protoc -I. --c_out="$G/pb-c" ttboost/worker/tts_worker.proto
 # protoc-gen-ttb: JSON codecs, nanopb bounds, docs.
 protoc -I. -I/usr/include --plugin=protoc-gen-ttb="$PLUGIN" --ttb_out=json:"$G/json" $V1
 protoc -I. -I/usr/include --plugin=protoc-gen-ttb="$PLUGIN" --ttb_out=nanopb:"$G/nanopb" $V1

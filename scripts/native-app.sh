@@ -71,7 +71,8 @@ cmake_build() { # dir, cmake args...
 }
 
 server() {
-  if [ ! -x "$SRV_BUILD/server/ttboost-server" ] || [ ! -x "$SRV_BUILD/server/ttboost-admin" ]; then
+  if [ ! -x "$SRV_BUILD/server/ttboost-server" ] || [ ! -x "$SRV_BUILD/server/ttboost-admin" ] ||
+    [ ! -x "$SRV_BUILD/server/ttboost-tts-worker" ]; then
     say "building the server in $SRV_BUILD"
     [ -f "$SRV_BUILD/meson-private/coredata.dat" ] || meson setup "$SRV_BUILD" >/dev/null
     meson compile -C "$SRV_BUILD" || die "the server does not build"

@@ -22,6 +22,7 @@
 #include "dedup.h"
 #include "ldelim.h"
 #include "overlay.h"
+#include "tts.h"
 #include "svc.h"
 #include "tiktok.h"
 #include "trace.h"
@@ -446,60 +447,61 @@ static void on_logout_done(void *arg, ttb_svc_status st)
 
 /* -------------------------------------------------------------------- TTS */
 
-/* A request waiting for its speech. The guard lives in the request's pool:
- * if the client goes away first, the pool's disposal detaches the job. */
-typedef struct tts_job tts_job;
-typedef struct tts_guard {
-  tts_job *job;
-} tts_guard;
-struct tts_job {
-  ttb_app *app;
-  h2o_req_t *req;
-  tts_guard *guard;
-};
-
-static void on_guard_dispose(void *p)
-{
-  tts_guard *g = p;
-  if (g->job)
-    g->job->req = NULL;
-}
-
 static void url_of(ttb_app *app, const char *dir, const char *name, char *out, size_t cap)
 {
   snprintf(out, cap, "%s/%s/%s.ogg", app->cfg.public_url, dir, name);
 }
 
-static void on_tts_done(void *arg, const char *id, const char *path)
+/* A POST /tts/generate waiting for its file. It lives in the request's pool:
+ * if the client goes away first, the pool's disposal detaches it. */
+typedef struct tts_wait {
+  ttb_tts_listener l;
+  ttb_app *app;
+  h2o_req_t *req;
+} tts_wait;
+
+static void reply_tts_url(ttb_app *app, h2o_req_t *req, const char *id)
 {
-  tts_job *job = arg;
-  (void)path;
-  if (job->req) {
-    job->guard->job = NULL;
-    if (id == NULL) {
-      reply_error(job->req, 500, "tts_failed", "The speech could not be made.");
-    } else {
-      char url[512];
-      url_of(job->app, "tts", id, url, sizeof url);
-      Ttboost__V1__TtsResponse r = TTBOOST__V1__TTS_RESPONSE__INIT;
-      r.url = url;
-      size_t n = 0;
-      char *js = ttb_pbc_ttboost_v1_TtsResponse_to_json(&r, &n, NULL);
-      reply_json(job->req, 200, js, n);
-    }
-  }
-  free(job);
+  char url[512];
+  url_of(app, "tts", id, url, sizeof url);
+  Ttboost__V1__TtsResponse r = TTBOOST__V1__TTS_RESPONSE__INIT;
+  r.url = url;
+  size_t n = 0;
+  char *js = ttb_pbc_ttboost_v1_TtsResponse_to_json(&r, &n, NULL);
+  reply_json(req, 200, js, n);
 }
 
-static int tts_go(ttb_app *app, h2o_req_t *req, const char *token);
+static void on_tts_wait_dispose(void *p)
+{
+  tts_wait *w = p;
+  ttb_tts_unlisten(&w->l);
+}
+
+static void on_tts_wait_progress(ttb_tts_listener *l)
+{
+  tts_wait *w = (tts_wait *)l;
+  const char *error = NULL;
+  if (!ttb_tts_ended(l, &error))
+    return;
+  char id[TTB_TTS_ID_LEN + 1];
+  snprintf(id, sizeof id, "%s", ttb_tts_listener_id(l));
+  bool stored = ttb_tts_stored(l);
+  ttb_tts_unlisten(l);
+  if (error || !stored) /* the URL it answers must be a file */
+    reply_error(w->req, 500, "tts_failed", "The speech could not be made.");
+  else
+    reply_tts_url(w->app, w->req, id);
+}
+
+static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *user);
 
 static void on_tts_session(void *arg, ttb_svc_status st, const char *user, int64_t session_id)
 {
   db_wait *w = arg;
   ttb_app *app = w->app;
-  char token[128];
+  char token[128], who[128];
   snprintf(token, sizeof token, "%s", w->token);
-  (void)user;
+  snprintf(who, sizeof who, "%s", user ? user : "");
   (void)session_id;
   h2o_req_t *req = db_wait_end(w);
   if (req == NULL)
@@ -510,7 +512,7 @@ static void on_tts_session(void *arg, ttb_svc_status st, const char *user, int64
     reply_error(req, 401, "unauthorized",
                 "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   else
-    tts_go(app, req, token);
+    tts_go(app, req, token, who);
   sodium_memzero(token, sizeof token);
 }
 
@@ -528,8 +530,9 @@ static int on_tts(ttb_app *app, h2o_req_t *req)
   return 0; /* answered by on_tts_session */
 }
 
-/* /tts/generate for a checked token: its bucket, then the speech. */
-static int tts_go(ttb_app *app, h2o_req_t *req, const char *token)
+/* /tts/generate for a checked token: its bucket, then the speech (made in
+ * the user's own queue, so that it is fair to the channels' speech). */
+static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *user)
 {
   uint32_t retry_s = 0;
   bool allowed = tts_bucket_take(app, token, &retry_s);
@@ -554,33 +557,169 @@ static int tts_go(ttb_app *app, h2o_req_t *req, const char *token)
     ttboost__v1__tts_request__free_unpacked(tr, NULL);
     return reply_error(req, 400, "malformed", "text: required");
   }
-  tts_job *job = calloc(1, sizeof *job);
-  if (job == NULL) {
-    ttboost__v1__tts_request__free_unpacked(tr, NULL);
-    return reply_error(req, 503, "busy", "The server is out of memory.");
-  }
-  job->app = app;
-  job->req = req;
-  job->guard = h2o_mem_alloc_shared(&req->pool, sizeof *job->guard, on_guard_dispose);
-  job->guard->job = job;
-  ttb_svc_status st = ttb_svc_tts(app->svc, tr->text, tr->voice[0] ? tr->voice : NULL, on_tts_done, job);
+  ttb_tts *tts = ttb_svc_speech(app->svc);
+  char id[TTB_TTS_ID_LEN + 1], why[160];
+  char queue[160];
+  snprintf(queue, sizeof queue, "api/%s", user);
+  int prc = ttb_tts_prepare(tts, tr->text, tr->voice[0] ? tr->voice : NULL, queue, id, why, sizeof why);
   ttboost__v1__tts_request__free_unpacked(tr, NULL);
-  if (st != TTB_SVC_OK) {
-    job->guard->job = NULL;
-    free(job);
-    if (st == TTB_SVC_BUSY)
-      return reply_error(req, 503, "busy", "Speech is queued too deep right now. Try again in a moment.");
+  if (prc != 0)
     return reply_error(req, 400, "tts_refused", "The text could not be spoken.");
+  tts_wait *w = h2o_mem_alloc_shared(&req->pool, sizeof *w, on_tts_wait_dispose);
+  memset(w, 0, sizeof *w);
+  w->app = app;
+  w->req = req;
+  w->l.on_progress = on_tts_wait_progress;
+  switch (ttb_tts_listen(tts, id, &w->l)) {
+  case TTB_TTS_LISTENING:
+    return 0; /* answered by on_tts_wait_progress */
+  case TTB_TTS_CACHED:
+    app->metrics.tts_cache_hits++;
+    reply_tts_url(app, req, id);
+    return 0;
+  case TTB_TTS_BUSY:
+    app->metrics.tts_queue_full++;
+    return reply_error(req, 503, "busy", "Speech is queued too deep right now. Try again in a moment.");
+  default:
+    return reply_error(req, 500, "tts_failed", "The speech could not be made.");
   }
-  return 0; /* answered by on_tts_done */
+}
+
+/* GET /tts/<id>.ogg of speech not made yet: made now (or joined while it is
+ * being made) and streamed, chunked, page by page as the worker encodes it.
+ * A file already made is the file handler's (this answers -1). */
+typedef struct tts_stream {
+  h2o_generator_t gen; /* first: h2o hands it back */
+  ttb_tts_listener l;
+  ttb_app *app;
+  h2o_req_t *req;
+  size_t sent;
+  bool inflight, started, finished;
+} tts_stream;
+
+static void tts_stream_push(tts_stream *st);
+
+static void on_tts_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+  (void)req;
+  tts_stream *st = (tts_stream *)gen;
+  st->inflight = false;
+  tts_stream_push(st);
+}
+
+static void on_tts_stream_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+  (void)req;
+  tts_stream *st = (tts_stream *)gen;
+  st->finished = true;
+  ttb_tts_unlisten(&st->l);
+}
+
+static void on_tts_stream_dispose(void *p)
+{
+  tts_stream *st = p;
+  ttb_tts_unlisten(&st->l);
+}
+
+static void on_tts_stream_progress(ttb_tts_listener *l)
+{
+  tts_stream *st = (tts_stream *)((char *)l - offsetof(tts_stream, l));
+  tts_stream_push(st);
+}
+
+/* Sends what the job has made and the stream has not sent, when h2o is ready for more. */
+static void tts_stream_push(tts_stream *st)
+{
+  if (st->finished || st->inflight)
+    return;
+  const char *error = NULL;
+  bool ended = ttb_tts_ended(&st->l, &error);
+  size_t len = 0;
+  const uint8_t *ogg = ttb_tts_ogg(&st->l, &len);
+  if (ended && error) {
+    st->finished = true;
+    ttb_tts_unlisten(&st->l);
+    if (!st->started) {
+      reply_error(st->req, 503, "tts_failed", "The speech could not be made. Try again.");
+    } else {
+      h2o_send(st->req, NULL, 0, H2O_SEND_STATE_ERROR);
+    }
+    return;
+  }
+  if (len <= st->sent && !ended)
+    return;
+  if (!st->started) {
+    st->started = true;
+    st->app->metrics.tts_streams++;
+    h2o_req_t *req = st->req;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("audio/ogg"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+    h2o_start_response(req, &st->gen);
+  }
+  h2o_iovec_t buf = {NULL, 0};
+  if (len > st->sent) {
+    buf.len = len - st->sent;
+    buf.base = h2o_mem_alloc_pool(&st->req->pool, buf.len);
+    memcpy(buf.base, ogg + st->sent, buf.len);
+    st->sent = len;
+  }
+  if (ended) {
+    st->finished = true;
+    ttb_tts_unlisten(&st->l);
+  } else {
+    st->inflight = true;
+  }
+  h2o_send(st->req, &buf, buf.len ? 1 : 0, ended ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static bool is_tts_file(h2o_iovec_t p, char id[TTB_TTS_ID_LEN + 1])
+{
+  static const char pre[] = "/tts/", suf[] = ".ogg";
+  size_t pl = sizeof pre - 1, sl = sizeof suf - 1;
+  if (p.len != pl + TTB_TTS_ID_LEN + sl || memcmp(p.base, pre, pl) != 0 ||
+      memcmp(p.base + pl + TTB_TTS_ID_LEN, suf, sl) != 0)
+    return false;
+  for (size_t i = 0; i < TTB_TTS_ID_LEN; i++) {
+    char c = p.base[pl + i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+    id[i] = c;
+  }
+  id[TTB_TTS_ID_LEN] = '\0';
+  return true;
+}
+
+static int on_tts_file(h2o_handler_t *self, h2o_req_t *req)
+{
+  ttb_app *app = ((handler *)self)->app;
+  char id[TTB_TTS_ID_LEN + 1];
+  if (!is(req->method, "GET") || !is_tts_file(req->path_normalized, id))
+    return -1; /* the file handler's answer (the file, 404, 405) */
+  app->metrics.http_requests++;
+  tts_stream *st = h2o_mem_alloc_shared(&req->pool, sizeof *st, on_tts_stream_dispose);
+  memset(st, 0, sizeof *st);
+  st->gen.proceed = on_tts_stream_proceed;
+  st->gen.stop = on_tts_stream_stop;
+  st->app = app;
+  st->req = req;
+  st->l.on_progress = on_tts_stream_progress;
+  switch (ttb_tts_listen(ttb_svc_speech(app->svc), id, &st->l)) {
+  case TTB_TTS_LISTENING:
+    return 0; /* the first bytes start the response */
+  case TTB_TTS_BUSY:
+    app->metrics.tts_queue_full++;
+    return reply_error(req, 503, "busy", "Speech is queued too deep right now. Try again in a moment.");
+  case TTB_TTS_FAILED:
+    return reply_error(req, 503, "tts_failed", "The speech could not be made. Try again.");
+  default:
+    return -1; /* made already (the file), or unknown (404) */
+  }
 }
 
 /* ----------------------------------------------------------------- ingest */
 
-typedef struct chat_job {
-  ttb_app *app;
-  ttb_pending *pending;
-} chat_job;
 
 /* ------------------------------------------------------------ the journal */
 
@@ -669,36 +808,6 @@ static void commit_soon(void *arg)
     h2o_timeout_link(app->loop, &app->commit_to, &app->commit_entry);
 }
 
-static void on_chat_tts(void *arg, const char *id, const char *path)
-{
-  chat_job *job = arg;
-  ttb_app *app = job->app;
-  char url[512] = "";
-  ttb_packet *packets = NULL;
-  size_t n = 0;
-  ttb_audio_info info = {0};
-  if (id) {
-    url_of(app, "tts", id, url, sizeof url);
-    if (ttb_svc_packets(app->svc, path, &info, &packets, &n) != 0)
-      n = 0;
-  }
-  ttb_hub_chat_ready(job->pending, url, &info, packets, n);
-  ttb_svc_packets_free(packets, n);
-  free(job);
-}
-
-static void on_gift_out(void *arg, const char *channel, const char *user, const char *gift_name,
-                        uint32_t count)
-{
-  ttb_app *app = arg;
-  ttb_channel *c = ttb_hub_channel(app->hub, channel, true);
-  if (c == NULL)
-    return;
-  char url[512];
-  url_of(app, "sounds", ttb_svc_sound(app->svc, gift_name), url, sizeof url);
-  ttb_hub_gift(c, gift_name, count, url, user);
-}
-
 /* The text to speak: "user: message" when the setting says so, else the message. */
 static void speech_text(ttb_app *app, const char *user, const char *msg, char *out, size_t cap)
 {
@@ -709,43 +818,143 @@ static void speech_text(ttb_app *app, const char *user, const char *msg, char *o
     snprintf(out, cap, "%s", msg);
 }
 
-/* Asks for the speech of the queued chat p; without it (the queue is full,
- * nothing is speakable, no memory) the chat goes out without a URL. */
-static void chat_speech(ttb_app *app, ttb_pending *p, const char *user, const char *message)
+/* The speech's id and URL of a chat (nothing made yet: tts.h); "" when the
+ * text cannot be spoken. Its synthesis joins the channel's queue. */
+static void chat_speech(ttb_app *app, const char *channel, const char *user, const char *message,
+                        char id[TTB_TTS_ID_LEN + 1], char *url, size_t cap, size_t *text_len)
 {
-  chat_job *job = calloc(1, sizeof *job);
-  if (job == NULL) {
-    ttb_hub_chat_ready(p, "", NULL, NULL, 0);
-    return;
-  }
-  job->app = app;
-  job->pending = p;
-  char text[1400];
+  char text[1400], why[160];
   speech_text(app, user, message, text, sizeof text);
-  if (ttb_svc_tts(app->svc, text, NULL, on_chat_tts, job) != TTB_SVC_OK) {
-    free(job);
-    ttb_hub_chat_ready(p, "", NULL, NULL, 0);
+  *text_len = strlen(text);
+  id[0] = url[0] = '\0';
+  if (ttb_tts_prepare(ttb_svc_speech(app->svc), text, NULL, channel, id, why, sizeof why) == 0)
+    url_of(app, "tts", id, url, cap);
+  else
+    id[0] = '\0';
+}
+
+/* A chat's speech streamed as AudioFrames to its channel's binary sockets
+ * as the worker makes it (never through the disk). One packet is kept back
+ * until the next comes or the speech ends, so that the last frame says so. */
+typedef struct chat_audio {
+  ttb_tts_listener l;
+  ttb_channel *ch; /* channels live as long as the server */
+  uint64_t seq;
+  size_t sent;
+  uint32_t estimate_ms;
+} chat_audio;
+
+static ttb_audio_info audio_info(uint32_t pre_skip, uint32_t duration_ms)
+{
+  ttb_audio_info info = {.sample_rate = 48000, .channels = 1, .frame_duration_us = 20000,
+                         .pre_skip = pre_skip, .duration_ms = duration_ms};
+  return info;
+}
+
+static void on_chat_audio(ttb_tts_listener *l)
+{
+  chat_audio *a = (chat_audio *)l;
+  const char *error = NULL;
+  bool ended = ttb_tts_ended(l, &error);
+  size_t n = ttb_tts_npackets(l);
+  uint32_t made = ttb_tts_duration_ms(l);
+  /* while it is being made: an upper estimate (a player sizes its buffer by it) */
+  ttb_audio_info info = audio_info(ttb_tts_pre_skip(l), ended ? made : (made > a->estimate_ms ? made : a->estimate_ms));
+  size_t upto = ended ? n : (n > 0 ? n - 1 : 0);
+  if (ended && error)
+    upto = a->sent; /* what was not sent of a failed speech is not sent */
+  for (; a->sent < upto; a->sent++) {
+    size_t len = 0;
+    const uint8_t *pk = ttb_tts_packet(l, a->sent, &len);
+    bool last = ended && !error && a->sent + 1 == n;
+    if (last)
+      info.duration_ms = made;
+    ttb_hub_audio(a->ch, a->seq, (uint32_t)a->sent, pk, len, last, &info);
+  }
+  if (ended) {
+    ttb_tts_unlisten(l);
+    free(a);
   }
 }
 
-/* Queues a chat on its channel and asks for its speech: the one path of
- * every source (ingest, the TikTok connector). false on no memory. */
+/* The frames of a cached speech, read from its file. */
+static void chat_audio_cached(ttb_app *app, ttb_channel *ch, uint64_t seq, const char *id)
+{
+  char path[PATH_MAX];
+  if (!ttb_tts_cached(ttb_svc_speech(app->svc), id, path, sizeof path))
+    return;
+  ttb_audio_info info;
+  ttb_packet *packets = NULL;
+  size_t n = 0;
+  if (ttb_svc_packets(app->svc, path, &info, &packets, &n) != 0)
+    return;
+  for (size_t i = 0; i < n; i++)
+    ttb_hub_audio(ch, seq, (uint32_t)i, packets[i].data, packets[i].len, i + 1 == n, &info);
+  ttb_svc_packets_free(packets, n);
+}
+
+/* After a chat went out: its speech is made now only when someone will
+ * hear it at once (a binary socket that wants AudioFrames), or with
+ * --tts-eager; otherwise when its URL is fetched. */
+static void chat_after(ttb_app *app, ttb_channel *ch, uint64_t seq, const char *id, size_t text_len)
+{
+  if (seq == 0 || id[0] == '\0')
+    return;
+  ttb_tts *tts = ttb_svc_speech(app->svc);
+  if (!ttb_hub_wants_audio(ch)) {
+    if (app->cfg.tts_eager && ttb_tts_listen(tts, id, NULL) == TTB_TTS_BUSY)
+      app->metrics.tts_queue_full++;
+    return;
+  }
+  chat_audio *a = calloc(1, sizeof *a);
+  if (a == NULL)
+    return;
+  a->ch = ch;
+  a->seq = seq;
+  a->l.on_progress = on_chat_audio;
+  uint64_t est = 1500 + (uint64_t)text_len * 200; /* numbers are read out long */
+  a->estimate_ms = est > 60000 ? 60000 : (uint32_t)est;
+  switch (ttb_tts_listen(tts, id, &a->l)) {
+  case TTB_TTS_LISTENING:
+    return; /* on_chat_audio sends the frames as they come */
+  case TTB_TTS_CACHED:
+    app->metrics.tts_cache_hits++;
+    chat_audio_cached(app, ch, seq, id);
+    break;
+  case TTB_TTS_BUSY:
+    app->metrics.tts_queue_full++;
+    break;
+  default:
+    break;
+  }
+  free(a);
+}
+
+/* Publishes a chat at once, its tts_url known before its speech is made:
+ * the one path of every source (ingest, the TikTok connector). false on no
+ * memory. */
 static bool publish_chat(ttb_app *app, const char *channel, const char *user, const char *message)
 {
   ttb_channel *ch = ttb_hub_channel(app->hub, channel, true);
-  ttb_pending *p = ch ? ttb_hub_chat_pending(ch, user, message) : NULL;
-  if (p == NULL)
+  if (ch == NULL)
     return false;
-  chat_speech(app, p, user, message);
+  char id[TTB_TTS_ID_LEN + 1], url[512];
+  size_t text_len = 0;
+  chat_speech(app, channel, user, message, id, url, sizeof url, &text_len);
+  uint64_t seq = ttb_hub_chat(ch, user, message, url);
+  chat_after(app, ch, seq, id, text_len);
   return true;
 }
 
-/* A chat the journal had accepted before a restart: its speech again. */
+/* A chat the journal had accepted before a restart but not published: its URL, and out. */
 static void on_restore_chat(void *arg, ttb_pending *p, const char *channel, const char *user,
                             const char *message)
 {
-  (void)channel;
-  chat_speech(arg, p, user, message);
+  ttb_app *app = arg;
+  char id[TTB_TTS_ID_LEN + 1], url[512];
+  size_t text_len = 0;
+  chat_speech(app, channel, user, message, id, url, sizeof url, &text_len);
+  ttb_hub_chat_ready(p, url);
 }
 
 static void on_replay(void *arg, const ttb_jrec *r)
@@ -880,7 +1089,7 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
   remember(app, ev->channel, ev->id);
   app->metrics.events_in_gift++;
   ttb_svc_gift(app->svc, ev->channel, g->user, g->user_id, g->gift_name, g->gift_id, g->count,
-               g->repeat_count, g->repeat_end, on_gift_out, app);
+               g->repeat_count, g->repeat_end);
   return true;
 }
 
@@ -1256,9 +1465,18 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
       return reply_error(req, 429, "too_many_sockets", msg);
     return 0;
   }
-  if (ttb_ws_accept(req, c, has_since, since, login) != 0)
+  ttb_session *s = ttb_ws_accept(req, login);
+  if (s == NULL)
     return reply_error(req, 400, "not_websocket", "GET /ws/{ws_token} must be a WebSocket handshake.");
+  ttb_hub_subscribe(c, s, has_since, since); /* Hello, what it missed, then live events */
   return 0;
+}
+
+/* A socket closed: it leaves its channel (the session module never calls the hub). */
+static void on_ws_close(void *arg, ttb_session *s)
+{
+  (void)arg;
+  ttb_hub_unsubscribe(s);
 }
 
 /* ----------------------------------------------------------------- TikTok */
@@ -1291,7 +1509,7 @@ static void on_tiktok_gift(void *arg, const char *channel, const char *user, con
     return;
   remember(app, channel, id);
   ttb_svc_gift(app->svc, channel, user, streak_key, gift_name, gift_id, count, repeat_count,
-               repeat_end, on_gift_out, app);
+               repeat_end);
 }
 
 static void show_status(ttb_app *app, ttb_channel *c, const ttb_tiktok_status *st)
@@ -1477,6 +1695,7 @@ static void on_me_tiktok_saved(void *arg, ttb_svc_status st)
 static int reply_metrics(ttb_app *app, h2o_req_t *req)
 {
   size_t n;
+  ttb_svc_tts_metrics(app->svc);
   char *m = ttb_metrics_render(&app->metrics, &n);
   if (m == NULL)
     return reply_error(req, 503, "busy", "out of memory");
@@ -1590,7 +1809,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
 {
   ttb_app *app = (ttb_app *)((char *)entry - offsetof(ttb_app, tick_entry));
   app->ticks++;
-  ttb_svc_tick(app->svc, on_gift_out, app);
+  ttb_svc_tick(app->svc);
   char err[256];
   if (app->trace && ttb_trace_writer_flush(app->trace, err, sizeof err) != 0)
     trace_stop(app, err);
@@ -1702,9 +1921,13 @@ static h2o_headers_command_t *immutable_cmds(void)
   return cmds;
 }
 
-static void register_files(h2o_hostconf_t *host, const char *path, const char *dir, h2o_mimemap_t *mm)
+/* /tts: speech not made yet is made and streamed (on_tts_file), the rest is files. */
+static void register_tts_files(h2o_hostconf_t *host, const char *dir, h2o_mimemap_t *mm, ttb_app *app)
 {
-  h2o_pathconf_t *pc = h2o_config_register_path(host, path, 0);
+  h2o_pathconf_t *pc = h2o_config_register_path(host, "/tts", 0);
+  handler *h = (handler *)h2o_create_handler(pc, sizeof *h);
+  h->super.on_req = on_tts_file;
+  h->app = app;
   static const char *no_index[] = {NULL};
   h2o_file_register(pc, dir, no_index, mm, 0);
   h2o_headers_register(pc, immutable_cmds());
@@ -1862,6 +2085,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
+  ttb_svc_set_hub(app->svc, app->hub, cfg->public_url); /* the gift stage's output */
   app->dedup = ttb_dedup_create((uint64_t)cfg->ingest_dedup_s * 1000u, cfg->ingest_dedup_max);
   if (app->dedup == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -1899,7 +2123,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   h2o_mimemap_define_mimetype(mm, "ogg", "audio/ogg", NULL);
   /* first match wins: the endpoint before the directory that shares its prefix */
   register_handler(host, "/tts/generate", app);
-  register_files(host, "/tts", ttb_svc_tts_dir(app->svc), mm);
+  register_tts_files(host, ttb_svc_tts_dir(app->svc), mm, app);
   register_sounds(host, ttb_svc_sounds_dir(app->svc), mm);
   register_handler(host, "/", app);
   h2o_mem_release_shared(mm);
@@ -1942,6 +2166,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
 
   ttb_ws_limits lim = {cfg->heartbeat_ms, cfg->max_queued_msgs, cfg->max_queued_bytes, 64 * 1024};
   ttb_ws_init(app->loop, &lim, &app->metrics);
+  ttb_ws_set_on_close(on_ws_close, app);
   h2o_timeout_init(app->loop, &app->tick, 1000);
   app->tick_entry.cb = on_tick;
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);

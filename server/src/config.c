@@ -23,6 +23,8 @@ void ttb_config_defaults(ttb_config *c)
   c->max_body = 1u << 20;
   c->tts_cache_mb = 256;
   c->tts_read_user = true;
+  c->tts_deadline_ms = 10000;
+  c->tts_backlog = 16;
   c->login_max_failures = 10;
   c->login_window_s = 300;
   c->tiktok = true;
@@ -73,6 +75,13 @@ const char *ttb_config_usage(void)
          "  --max-body N           largest HTTP request body (default 1048576)\n"
          "  --tts-cache-mb N       size cap of the TTS cache (default 256)\n"
          "  --tts-read-user yes|no speak the sender's name before the message (default yes)\n"
+         "  --tts-workers N        speech worker processes (default 0 = one per core)\n"
+         "  --tts-deadline-ms N    a synthesis running longer is killed, its chat has no audio\n"
+         "                         (default 10000)\n"
+         "  --tts-backlog N        speech waiting per channel; beyond, the oldest is dropped\n"
+         "                         (default 16)\n"
+         "  --tts-eager yes|no     make every chat's speech at once, fetched or not (default no:\n"
+         "                         only when its URL is fetched or a binary socket streams it)\n"
          "  --login-max-failures N failed logins per address per window before 429 (default 10)\n"
          "  --login-window-s N     that window (default 300)\n"
          "  --tiktok on|off        the TikTok LIVE connector (default on; docs/tiktok.md)\n"
@@ -198,6 +207,9 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"channel-idle-s", 1, 30u * 86400u, NULL, &c->channel_idle_s},
       {"tts-burst", 1, 1000000, NULL, &c->tts_burst},
       {"tts-per-min", 1, 1000000, NULL, &c->tts_per_min},
+      {"tts-workers", 0, 256, NULL, &c->tts_workers},
+      {"tts-deadline-ms", 50, 600000, NULL, &c->tts_deadline_ms},
+      {"tts-backlog", 1, 1000000, NULL, &c->tts_backlog},
   };
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
     if (strcmp(key, nums[i].key) != 0)
@@ -216,6 +228,7 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
     const char *key;
     bool *dst;
   } flags[] = {{"tts-read-user", &c->tts_read_user},
+               {"tts-eager", &c->tts_eager},
                {"tiktok", &c->tiktok},
                {"journal", &c->journal},
                {"journal-sync", &c->journal_sync}};

@@ -42,6 +42,10 @@ typedef struct ttb_config {
   size_t max_body;          /* HTTP request bodies */
   size_t tts_cache_mb;
   bool tts_read_user;       /* speak "user: message" rather than the message alone */
+  uint32_t tts_workers;     /* speech worker processes (0: the number of cores) */
+  uint32_t tts_deadline_ms; /* 10000: a synthesis running longer is killed (no audio) */
+  uint32_t tts_backlog;     /* 16: speech waiting per channel; beyond, the oldest is dropped */
+  bool tts_eager;           /* off: a chat's speech is made only when fetched or streamed */
   uint32_t login_max_failures; /* per address and window, then 429 */
   uint32_t login_window_s;
   /* the TikTok LIVE connector (tiktok.h, docs/tiktok.md) */

@@ -31,14 +31,11 @@ struct ttb_pending {
   char *text;     /* chat message, or gift name */
   char *url;      /* tts_url or sound_url */
   uint32_t count;
-  /* speech, for binary sockets */
-  ttb_audio_info info;
-  ttb_packet *packets;
-  size_t npackets;
 };
 
 /* A published event whose journal record is not synced yet: it goes to the
- * sockets at the commit (ttb_hub_commit). Owns its bytes and packets. */
+ * sockets at the commit (ttb_hub_commit), with the AudioFrames of its
+ * speech that came meanwhile. Owns its bytes. */
 typedef struct held {
   struct held *next;
   uint64_t seq;
@@ -47,9 +44,9 @@ typedef struct held {
   size_t json_len;
   uint8_t *pb;
   size_t pb_len;
-  ttb_audio_info info;
-  ttb_packet *packets;
-  size_t npackets;
+  uint8_t **frames; /* encoded ServerMessage{audio} */
+  size_t *frame_len;
+  size_t nframes, frames_cap;
 } held;
 
 struct ttb_channel {
@@ -126,9 +123,6 @@ static void pending_free(ttb_pending *p)
   free(p->user);
   free(p->text);
   free(p->url);
-  for (size_t i = 0; i < p->npackets; i++)
-    free((void *)p->packets[i].data);
-  free(p->packets);
   free(p);
 }
 
@@ -136,9 +130,10 @@ static void held_free(held *x)
 {
   free(x->json);
   free(x->pb);
-  for (size_t i = 0; i < x->npackets; i++)
-    free((void *)x->packets[i].data);
-  free(x->packets);
+  for (size_t i = 0; i < x->nframes; i++)
+    free(x->frames[i]);
+  free(x->frames);
+  free(x->frame_len);
   free(x);
 }
 
@@ -309,74 +304,29 @@ static bool ring_put(ttb_channel *c, entry e)
   return true;
 }
 
-/* Sends a published event to the channel's sockets, with its speech as
- * AudioFrames to the binary sockets that want them. */
-static void fan_out(ttb_channel *c, uint64_t seq, bool chat, const char *json, size_t json_len,
-                    const uint8_t *pb, size_t pb_len, const ttb_audio_info *info,
-                    const ttb_packet *packets, size_t npackets)
+/* Sends a published event to the channel's sockets, then the AudioFrames
+ * of its speech that came while it was held, to the binary sockets that
+ * want them. */
+static void fan_out(ttb_channel *c, const held *x)
 {
   ttb_hub *h = c->hub;
-  /* the speech as AudioFrame messages, encoded once, for binary sockets */
-  uint8_t **frames = NULL;
-  size_t *frame_len = NULL;
-  size_t nframes = 0;
-  bool any_audio = false;
-  if (chat && npackets) {
-    FOR_EACH_SUB(c, s, {
-      if (wants_audio(s))
-        any_audio = true;
-    })
-  }
-  if (any_audio) {
-    frames = calloc(npackets, sizeof *frames);
-    frame_len = calloc(npackets, sizeof *frame_len);
-    if (frames && frame_len) {
-      for (size_t i = 0; i < npackets; i++) {
-        Ttboost__V1__AudioFrame af = TTBOOST__V1__AUDIO_FRAME__INIT;
-        af.event_seq = seq;
-        af.index = (uint32_t)i;
-        af.packet.data = (uint8_t *)packets[i].data;
-        af.packet.len = packets[i].len;
-        af.last = i + 1 == npackets;
-        af.sample_rate = info->sample_rate;
-        af.channels = info->channels;
-        af.frame_duration_us = info->frame_duration_us;
-        af.pre_skip = info->pre_skip;
-        af.duration_ms = info->duration_ms;
-        Ttboost__V1__ServerMessage am = TTBOOST__V1__SERVER_MESSAGE__INIT;
-        am.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO;
-        am.audio = &af;
-        frame_len[i] = ttboost__v1__server_message__get_packed_size(&am);
-        frames[i] = malloc(frame_len[i]);
-        if (frames[i] == NULL)
-          break;
-        ttboost__v1__server_message__pack(&am, frames[i]);
-        nframes = i + 1;
-      }
-    }
-  }
-
   FOR_EACH_SUB(c, s, {
-    if (!wants(s, chat))
+    if (!wants(s, x->chat))
       continue;
-    if (!ttb_ws_send2(s, json, json_len, pb, pb_len))
+    if (!ttb_ws_send2(s, x->json, x->json_len, x->pb, x->pb_len))
       continue;
-    if (chat)
+    if (x->chat)
       h->metrics->events_out_chat++;
     else
       h->metrics->events_out_gift++;
-    if (nframes && wants_audio(s)) {
-      for (size_t i = 0; i < nframes; i++) {
-        if (!ttb_ws_send(s, frames[i], frame_len[i]))
+    if (x->nframes && wants_audio(s)) {
+      for (size_t i = 0; i < x->nframes; i++) {
+        if (!ttb_ws_send(s, x->frames[i], x->frame_len[i]))
           break;
         h->metrics->events_out_audio++;
       }
     }
   })
-  for (size_t i = 0; i < nframes; i++)
-    free(frames[i]);
-  free(frames);
-  free(frame_len);
 }
 
 /* Publishes the ready item p: seq, journal, history, and the sockets (at
@@ -447,16 +397,13 @@ static void publish(ttb_channel *c, ttb_pending *p)
       x->json_len = e.json_len;
       memcpy(x->pb, e.pb, e.pb_len);
       x->pb_len = e.pb_len;
-      x->info = p->info;
-      x->packets = p->packets; /* taken from p */
-      x->npackets = p->npackets;
-      p->packets = NULL;
-      p->npackets = 0;
     }
   }
-  if (x == NULL) /* no journal: out at once */
-    fan_out(c, m.seq, p->chat, e.json, e.json_len, e.pb, e.pb_len, &p->info, p->packets,
-            p->npackets);
+  if (x == NULL) { /* no journal: out at once */
+    held now = {.seq = m.seq, .chat = p->chat, .json = e.json, .json_len = e.json_len,
+                .pb = e.pb, .pb_len = e.pb_len};
+    fan_out(c, &now);
+  }
   if (!ring_put(c, e)) {
     free(e.json);
     free(e.pb);
@@ -509,7 +456,9 @@ static void append(ttb_channel *c, ttb_pending *p)
   c->pend_tail = p;
 }
 
-ttb_pending *ttb_hub_chat_pending(ttb_channel *c, const char *user, const char *message)
+/* Queues a chat; journaled as accepted (QUEUED) unless it is ready and
+ * published at once (then its EVENT record says it all). */
+static ttb_pending *chat_item(const char *user, const char *message, const char *url)
 {
   ttb_pending *p = calloc(1, sizeof *p);
   if (p == NULL)
@@ -517,10 +466,22 @@ ttb_pending *ttb_hub_chat_pending(ttb_channel *c, const char *user, const char *
   p->chat = true;
   p->user = strdup(user);
   p->text = strdup(message);
-  if (p->user == NULL || p->text == NULL) {
+  if (url) {
+    p->ready = true;
+    p->url = strdup(url);
+  }
+  if (p->user == NULL || p->text == NULL || (url && p->url == NULL)) {
     pending_free(p);
     return NULL;
   }
+  return p;
+}
+
+ttb_pending *ttb_hub_chat_pending(ttb_channel *c, const char *user, const char *message)
+{
+  ttb_pending *p = chat_item(user, message, NULL);
+  if (p == NULL)
+    return NULL;
   append(c, p);
   /* accepted: in the journal before the ingest is answered */
   ttb_jrec r = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = p->fifo, .chat = true,
@@ -529,27 +490,97 @@ ttb_pending *ttb_hub_chat_pending(ttb_channel *c, const char *user, const char *
   return p;
 }
 
-void ttb_hub_chat_ready(ttb_pending *p, const char *tts_url, const ttb_audio_info *info,
-                        const ttb_packet *packets, size_t npackets)
+void ttb_hub_chat_ready(ttb_pending *p, const char *tts_url)
 {
   p->ready = true;
   p->url = strdup(tts_url ? tts_url : "");
-  if (info && packets && npackets) {
-    p->packets = calloc(npackets, sizeof *p->packets);
-    if (p->packets) {
-      p->info = *info;
-      for (size_t i = 0; i < npackets; i++) {
-        uint8_t *d = malloc(packets[i].len ? packets[i].len : 1);
-        if (d == NULL)
-          break;
-        memcpy(d, packets[i].data, packets[i].len);
-        p->packets[i].data = d;
-        p->packets[i].len = packets[i].len;
-        p->npackets = i + 1;
-      }
-    }
-  }
   drain(p->ch);
+}
+
+uint64_t ttb_hub_chat(ttb_channel *c, const char *user, const char *message, const char *tts_url)
+{
+  ttb_pending *p = chat_item(user, message, tts_url ? tts_url : "");
+  if (p == NULL)
+    return 0;
+  append(c, p);
+  uint64_t fifo = p->fifo;
+  uint64_t before = c->seq;
+  drain(c);
+  if (c->fifo_done < fifo) { /* waits behind a restored item: journaled as accepted */
+    ttb_jrec r = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = fifo, .chat = true,
+                  .user = user, .text = message};
+    journal(c->hub, &r);
+    return 0;
+  }
+  return c->seq > before ? c->seq : 0;
+}
+
+bool ttb_hub_wants_audio(ttb_channel *c)
+{
+  FOR_EACH_SUB(c, s, {
+    if (wants_audio(s))
+      return true;
+  })
+  return false;
+}
+
+void ttb_hub_audio(ttb_channel *c, uint64_t seq, uint32_t index, const uint8_t *packet, size_t len,
+                   bool last, const ttb_audio_info *info)
+{
+  ttb_hub *h = c->hub;
+  Ttboost__V1__AudioFrame af = TTBOOST__V1__AUDIO_FRAME__INIT;
+  af.event_seq = seq;
+  af.index = index;
+  af.packet.data = (uint8_t *)packet;
+  af.packet.len = len;
+  af.last = last;
+  af.sample_rate = info->sample_rate;
+  af.channels = info->channels;
+  af.frame_duration_us = info->frame_duration_us;
+  af.pre_skip = info->pre_skip;
+  af.duration_ms = info->duration_ms;
+  Ttboost__V1__ServerMessage am = TTBOOST__V1__SERVER_MESSAGE__INIT;
+  am.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO;
+  am.audio = &af;
+  size_t n = ttboost__v1__server_message__get_packed_size(&am);
+  /* its event still held for the journal: the frame waits with it */
+  for (held *x = c->held_head; x; x = x->next) {
+    if (x->seq != seq)
+      continue;
+    if (x->nframes == x->frames_cap) {
+      size_t nc = x->frames_cap ? x->frames_cap * 2 : 64;
+      uint8_t **f = realloc(x->frames, nc * sizeof *f);
+      if (f == NULL)
+        return;
+      x->frames = f;
+      size_t *fl = realloc(x->frame_len, nc * sizeof *fl);
+      if (fl == NULL)
+        return;
+      x->frame_len = fl;
+      x->frames_cap = nc;
+    }
+    uint8_t *b = malloc(n);
+    if (b == NULL)
+      return;
+    ttboost__v1__server_message__pack(&am, b);
+    x->frames[x->nframes] = b;
+    x->frame_len[x->nframes] = n;
+    x->nframes++;
+    return;
+  }
+  if (seq > c->seq_sent)
+    return; /* not published (dropped): nobody knows the event */
+  uint8_t stackbuf[1400];
+  uint8_t *b = n <= sizeof stackbuf ? stackbuf : malloc(n);
+  if (b == NULL)
+    return;
+  ttboost__v1__server_message__pack(&am, b);
+  FOR_EACH_SUB(c, s, {
+    if (wants_audio(s) && ttb_ws_send(s, b, n))
+      h->metrics->events_out_audio++;
+  })
+  if (b != stackbuf)
+    free(b);
 }
 
 int ttb_hub_gift(ttb_channel *c, const char *gift_name, uint32_t count, const char *sound_url,
@@ -860,8 +891,7 @@ int ttb_hub_commit(ttb_hub *h, char *err, size_t errlen)
       if (c->held_head == NULL)
         c->held_tail = NULL;
       c->seq_sent = x->seq;
-      fan_out(c, x->seq, x->chat, x->json, x->json_len, x->pb, x->pb_len, &x->info, x->packets,
-              x->npackets);
+      fan_out(c, x);
       held_free(x);
     }
   }

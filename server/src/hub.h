@@ -1,13 +1,15 @@
 /*
  * The hub: one channel per streamer (its user_id), each with a sequence
  * number, a bounded history for resume, the sockets subscribed to it, and a
- * FIFO of events waiting for their speech. Every event is encoded once per
- * format (JSON text, protobuf binary) and those bytes are queued to every
- * socket of the channel.
+ * FIFO of accepted items. Every event is encoded once per format (JSON
+ * text, protobuf binary) and those bytes are queued to every socket of the
+ * channel.
  *
- * Order: events are published in the order they were ingested; a chat waits
- * (and the events behind it wait) until its TTS file exists or failed.
- * Runs on the event-loop thread only.
+ * Order: events are published in the order they were ingested, at once: a
+ * chat's tts_url is known before its speech is made (tts.h), and the
+ * speech's AudioFrames follow the event as they are made (ttb_hub_audio).
+ * Only items restored from the journal can wait in the FIFO (until the
+ * restart has handed them out). Runs on the event-loop thread only.
  */
 #ifndef TTB_SERVER_HUB_H
 #define TTB_SERVER_HUB_H
@@ -52,15 +54,28 @@ ttb_channel *ttb_hub_channel(ttb_hub *h, const char *user_id, bool create);
 void ttb_hub_each_live(ttb_hub *h, void (*fn)(ttb_channel *, void *), void *arg);
 const char *ttb_channel_user(const ttb_channel *c);
 
-/* Queues a chat whose speech is still being made; returns the handle that
+/* Publishes a chat at once with its tts_url ("" = no speech); strings are
+ * copied. Returns its seq, or 0 when it was not published now (no memory,
+ * or it waits behind an item restored from the journal). */
+uint64_t ttb_hub_chat(ttb_channel *c, const char *user, const char *message, const char *tts_url);
+
+/* Does any socket of the channel want AudioFrames (delivery.h)? */
+bool ttb_hub_wants_audio(ttb_channel *c);
+
+/* One AudioFrame of the speech of chat `seq` (packet copied): to the
+ * binary sockets that want audio, now, or right after the event when the
+ * event is still held for the journal. Dropped when seq was never sent. */
+void ttb_hub_audio(ttb_channel *c, uint64_t seq, uint32_t index, const uint8_t *packet, size_t len,
+                   bool last, const ttb_audio_info *info);
+
+/* Queues a chat whose tts_url is not known yet (a chat restored from the
+ * journal, before the restart hands it out); returns the handle that
  * ttb_hub_chat_ready() completes. Strings are copied. NULL on no memory. */
 ttb_pending *ttb_hub_chat_pending(ttb_channel *c, const char *user, const char *message);
 
-/* Completes a pending chat: tts_url ("" when TTS failed) and, optionally, its
- * Opus packets for binary sockets that want audio frames (copied). Publishes
+/* Completes a pending chat with its tts_url ("" = no speech) and publishes
  * everything that is now at the head of the channel's FIFO. */
-void ttb_hub_chat_ready(ttb_pending *p, const char *tts_url, const ttb_audio_info *info,
-                        const ttb_packet *packets, size_t npackets);
+void ttb_hub_chat_ready(ttb_pending *p, const char *tts_url);
 
 /* Queues a gift (published at once unless a chat is ahead of it). */
 int ttb_hub_gift(ttb_channel *c, const char *gift_name, uint32_t count, const char *sound_url,
@@ -99,8 +114,8 @@ size_t ttb_hub_free_idle(ttb_hub *h, uint64_t idle_ms);
 uint64_t ttb_channel_last_seq(const ttb_channel *c);
 
 /* ---- Persistence (journal.h; docs/operations.md "What survives a restart").
- * With a journal, every accepted item (a chat waiting for its speech, a gift
- * waiting behind it) and every published event is journaled, and a
+ * With a journal, every published event (and every item accepted but not
+ * published at once) is journaled, and a
  * published event reaches the sockets only at ttb_hub_commit(), after the
  * journal holding it is synced. So no client ever sees a seq that a restart
  * could give out again. A channel must stay in memory while the server runs
@@ -118,9 +133,9 @@ void ttb_hub_set_journal(ttb_hub *h, ttb_journal *j, void (*commit_soon)(void *a
 int ttb_hub_replay(ttb_hub *h, const ttb_jrec *r);
 
 /* After the replay: the restored seqs become visible, fn is called for each
- * restored chat that waits for its speech (the caller makes it and calls
- * ttb_hub_chat_ready(p, ...) as for a new chat), and whatever is ready goes
- * out (at the next commit). */
+ * restored chat accepted but not yet published (the caller computes its
+ * tts_url and calls ttb_hub_chat_ready(p, url)), and whatever is ready
+ * goes out (at the next commit). */
 typedef void (*ttb_hub_restore_fn)(void *arg, ttb_pending *p, const char *channel,
                                    const char *user, const char *message);
 void ttb_hub_restart(ttb_hub *h, ttb_hub_restore_fn fn, void *arg);

@@ -110,6 +110,19 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_tts_failures_total", "TTS syntheses that failed.", NULL, m->tts_failures);
   counter(&o, "ttboost_tts_queue_full_total", "TTS requests refused because the queue was full.", NULL,
           m->tts_queue_full);
+  counter(&o, "ttboost_tts_deadline_kills_total",
+          "Speech workers killed past a synthesis's deadline (the chat had no audio).", NULL,
+          m->tts_deadline_kills);
+  counter(&o, "ttboost_tts_worker_restarts_total", "Speech workers replaced (killed or died).", NULL,
+          m->tts_worker_restarts);
+  counter(&o, "ttboost_tts_backlog_dropped_total",
+          "Waiting speech dropped, oldest first, from a channel's full backlog (--tts-backlog).", NULL,
+          m->tts_backlog_dropped);
+  counter(&o, "ttboost_tts_streams_total",
+          "GET /tts/<id>.ogg streamed while the speech was being made.", NULL, m->tts_streams);
+  gauge(&o, "ttboost_tts_waiting", "Syntheses waiting for a speech worker.", m->tts_waiting);
+  gauge(&o, "ttboost_tts_running", "Syntheses being made now.", m->tts_running);
+  gauge(&o, "ttboost_tts_workers", "Live speech workers.", m->tts_workers);
   put(&o, "# HELP ttboost_tts_synthesis_seconds Time to synthesise and encode one TTS file.\n"
           "# TYPE ttboost_tts_synthesis_seconds histogram\n");
   uint64_t cum = 0;

@@ -38,14 +38,21 @@ struct ttb_svc {
   ttb_streaks *streaks;
   ttb_metrics *metrics;
   h2o_socket_t *tts_sock;
+  ttb_hub *hub;          /* where gift events go (ttb_svc_set_hub) */
+  char public_url[256];  /* the base of their sound URLs */
 };
 
-/* One TTS request in flight: the caller's callback and its argument. */
-typedef struct tts_req {
-  ttb_svc *svc;
-  ttb_svc_tts_cb cb;
-  void *arg;
-} tts_req;
+/* A synthesis that ran on a worker ended. */
+static void on_tts_end(void *arg, bool ok, double seconds)
+{
+  ttb_metrics *m = arg;
+  if (!ok) {
+    m->tts_failures++;
+  } else {
+    m->tts_syntheses++;
+    ttb_metrics_tts_latency(m, seconds);
+  }
+}
 
 static uint64_t now_ms(void)
 {
@@ -94,8 +101,8 @@ static int find_sounds_dir(const ttb_config *cfg, const char *argv0, char *out, 
   return -1;
 }
 
-/* The TTS worker's completion pipe became readable. h2o has already read
- * the bytes into its buffer; drop them and run the callbacks. */
+/* The speech workers' descriptor (an epoll set) became readable: read them
+ * and run the callbacks. h2o reads nothing of it (DONT_READ). */
 static void on_tts_ready(h2o_socket_t *sock, const char *err)
 {
   ttb_svc *s = sock->data;
@@ -103,7 +110,8 @@ static void on_tts_ready(h2o_socket_t *sock, const char *err)
     fprintf(stderr, "ttboost-server: tts completion pipe: %s\n", err);
     return;
   }
-  h2o_buffer_consume(&sock->input, sock->input->size);
+  if (sock->input)
+    h2o_buffer_consume(&sock->input, sock->input->size);
   ttb_tts_dispatch(s->tts);
 }
 
@@ -149,16 +157,22 @@ ttb_svc *ttb_svc_open(const ttb_config *cfg, const char *argv0, h2o_evloop_t *lo
   ttb_tts_config tc = {
       .cache_dir = cache,
       .cache_max_bytes = cfg->tts_cache_mb * 1024u * 1024u,
-      .queue_max = 256,
+      .queue_max = 4096,
       .max_text_bytes = 600,
       .bitrate = 32000,
+      .workers = cfg->tts_workers,
+      .deadline_ms = cfg->tts_deadline_ms,
+      .backlog = cfg->tts_backlog,
+      .remember = 16384,
+      .on_end = on_tts_end,
+      .on_end_arg = m,
   };
   s->tts = ttb_tts_start(&tc, err, errlen);
   if (s->tts == NULL)
     goto fail;
   s->tts_sock = h2o_evloop_socket_create(loop, ttb_tts_fd(s->tts), H2O_SOCKET_FLAG_DONT_READ);
   if (s->tts_sock == NULL) {
-    snprintf(err, errlen, "cannot watch the TTS completion pipe");
+    snprintf(err, errlen, "cannot watch the speech workers");
     goto fail;
   }
   s->tts_sock->data = s;
@@ -354,39 +368,19 @@ int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since, void (*fn)(void *arg
 }
 
 
-static void on_tts_result(void *arg, const ttb_tts_result *r)
-{
-  tts_req *q = arg;
-  ttb_metrics *m = q->svc->metrics;
-  if (r->id == NULL) {
-    m->tts_failures++;
-  } else if (r->hit) {
-    m->tts_cache_hits++;
-  } else {
-    m->tts_syntheses++;
-    ttb_metrics_tts_latency(m, r->seconds);
-  }
-  q->cb(q->arg, r->id, r->path);
-  free(q);
-}
+ttb_tts *ttb_svc_speech(ttb_svc *s) { return s->tts; }
 
-ttb_svc_status ttb_svc_tts(ttb_svc *s, const char *text, const char *voice, ttb_svc_tts_cb cb,
-                           void *arg)
+void ttb_svc_tts_metrics(ttb_svc *s)
 {
-  tts_req *q = malloc(sizeof *q);
-  if (q == NULL)
-    return TTB_SVC_FAILED;
-  *q = (tts_req){s, cb, arg};
-  char err[160];
-  int rc = ttb_tts_submit(s->tts, text, voice, on_tts_result, q, err, sizeof err);
-  if (rc == 0)
-    return TTB_SVC_OK;
-  free(q);
-  if (rc == 1) {
-    s->metrics->tts_queue_full++;
-    return TTB_SVC_BUSY;
-  }
-  return TTB_SVC_FAILED;
+  ttb_tts_stats st;
+  ttb_tts_get_stats(s->tts, &st);
+  ttb_metrics *m = s->metrics;
+  m->tts_deadline_kills = st.deadline_kills;
+  m->tts_worker_restarts = st.worker_restarts;
+  m->tts_backlog_dropped = st.backlog_dropped;
+  m->tts_waiting = st.waiting;
+  m->tts_running = st.running;
+  m->tts_workers = st.workers;
 }
 
 int ttb_svc_packets(ttb_svc *s, const char *path, ttb_audio_info *info, ttb_packet **packets,
@@ -414,17 +408,39 @@ const char *ttb_svc_sound(ttb_svc *s, const char *gift_name)
   return ttb_sounds_for(s->sounds, gift_name);
 }
 
-void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,
-                  const char *gift_name, uint64_t gift_id, uint32_t count, uint32_t repeat_count,
-                  bool repeat_end, ttb_svc_gift_cb cb, void *arg)
+/* The streak rule's output: a gift event, into its channel (with its sound's URL). */
+static void gift_out(void *arg, const char *channel, const char *user, const char *gift_name,
+                     uint32_t count)
 {
-  ttb_streaks_feed(s->streaks, now_ms(), channel, user, user_id, gift_name, gift_id, count,
-                   repeat_count, repeat_end, cb, arg);
+  ttb_svc *s = arg;
+  if (s->hub == NULL)
+    return;
+  ttb_channel *c = ttb_hub_channel(s->hub, channel, true);
+  if (c == NULL)
+    return;
+  char url[512];
+  snprintf(url, sizeof url, "%s/sounds/%s.ogg", s->public_url, ttb_svc_sound(s, gift_name));
+  if (ttb_hub_gift(c, gift_name, count, url, user) != 0)
+    fprintf(stderr, "ttboost-server: a gift was lost: out of memory\n");
 }
 
-void ttb_svc_tick(ttb_svc *s, ttb_svc_gift_cb cb, void *arg)
+void ttb_svc_set_hub(ttb_svc *s, ttb_hub *hub, const char *public_url)
 {
-  ttb_streaks_tick(s->streaks, now_ms(), cb, arg);
+  s->hub = hub;
+  snprintf(s->public_url, sizeof s->public_url, "%s", public_url);
+}
+
+void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,
+                  const char *gift_name, uint64_t gift_id, uint32_t count, uint32_t repeat_count,
+                  bool repeat_end)
+{
+  ttb_streaks_feed(s->streaks, now_ms(), channel, user, user_id, gift_name, gift_id, count,
+                   repeat_count, repeat_end, gift_out, s);
+}
+
+void ttb_svc_tick(ttb_svc *s)
+{
+  ttb_streaks_tick(s->streaks, now_ms(), gift_out, s);
 }
 
 uint64_t ttb_svc_streaks_generation(ttb_svc *s) { return ttb_streaks_generation(s->streaks); }

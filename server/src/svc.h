@@ -87,13 +87,14 @@ void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg);
 void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handle, ttb_svc_done_cb cb,
                               void *arg);
 
-/* Speech: cb runs later on the loop thread with the file id (NULL when
- * synthesis failed) and the file's path. TTB_SVC_BUSY when the queue is full. */
-typedef void (*ttb_svc_tts_cb)(void *arg, const char *id, const char *path);
-ttb_svc_status ttb_svc_tts(ttb_svc *s, const char *text, const char *voice, ttb_svc_tts_cb cb,
-                           void *arg);
+/* The speech engine (tts.h: ids, listeners), watched on the loop. Its
+ * syntheses are counted in the metrics as they end. */
+struct ttb_tts;
+struct ttb_tts *ttb_svc_speech(ttb_svc *s);
+/* Copies the speech workers' counters and gauges into the metrics. */
+void ttb_svc_tts_metrics(ttb_svc *s);
 
-/* The Opus packets of a TTS file, for AudioFrame messages; free with
+/* The Opus packets of a cached TTS file, for AudioFrame messages; free with
  * ttb_svc_packets_free. */
 int ttb_svc_packets(ttb_svc *s, const char *path, ttb_audio_info *info, ttb_packet **packets,
                     size_t *n);
@@ -102,15 +103,17 @@ void ttb_svc_packets_free(ttb_packet *packets, size_t n);
 /* The sound (file name without .ogg) for a gift name; the fallback when unmapped. */
 const char *ttb_svc_sound(ttb_svc *s, const char *gift_name);
 
-/* The streak rule: feeds one ingested gift; cb runs for each gift event to
- * publish (now or, for a streak, when it ends). */
-typedef void (*ttb_svc_gift_cb)(void *arg, const char *channel, const char *user,
-                                const char *gift_name, uint32_t count);
+/* Where gift events go: the hub's channels, with sound URLs under
+ * public_url (copied). Before any gift. */
+void ttb_svc_set_hub(ttb_svc *s, ttb_hub *hub, const char *public_url);
+/* The gift stage (ingest -> streak rule -> channel): feeds one ingested
+ * gift; each gift event to publish (now or, for a streak, when it ends)
+ * goes into its channel (ttb_hub_gift) with its sound's URL. */
 void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,
                   const char *gift_name, uint64_t gift_id, uint32_t count, uint32_t repeat_count,
-                  bool repeat_end, ttb_svc_gift_cb cb, void *arg);
-/* Flushes streaks whose end never came; call every second. */
-void ttb_svc_tick(ttb_svc *s, ttb_svc_gift_cb cb, void *arg);
+                  bool repeat_end);
+/* Flushes streaks whose end never came into their channels; call every second. */
+void ttb_svc_tick(ttb_svc *s);
 
 /* The open gift streaks, for the journal (streak.h): a generation that moves
  * when they change, a snapshot (malloc'd), and loading one at start. -1 on

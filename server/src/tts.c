@@ -1,86 +1,53 @@
 /*
- * Text to speech: espeak-ng on one worker thread, Ogg Opus via libopusenc,
- * content-addressed cache files with LRU eviction. See tts.h.
+ * Text to speech: worker processes (ttboost-tts-worker) make the speech,
+ * this module schedules them (round-robin across queues, a backlog per
+ * queue, a deadline per job), streams their output to listeners and writes
+ * the cache file alongside. See tts.h.
  */
+#define _GNU_SOURCE
 #include "tts.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <espeak-ng/speak_lib.h>
-#include <opus/opusenc.h>
 #include <sodium.h>
 
-#include "wake.h"
+#include "ttboost/worker/tts_worker.pb-c.h"
+#include "ttsp.h"
 
-#define ID_HEX 32     /* BLAKE2b-128 as hex */
+extern char **environ;
+
+#define ID_HEX TTB_TTS_ID_LEN
 #define VOICE_MAX 16  /* longest voice name we keep */
 #define TMP_PREFIX ".tts-"
 #define TMP_SUFFIX ".tmp"
+#define MAX_WORKERS 256
+#define MAX_OGG (8u * 1024u * 1024u) /* more than this is not a chat's speech */
+#define MAX_PACKETS 30000
+#define NBUCKETS 1024
 
-/* Voices an explicit request may name; at start each is checked with
- * espeak_SetVoiceByName and only those that load are accepted. */
+/* Voices an explicit request may name; the workers report which load. */
 static const char *const voice_whitelist[] = {
     "en", "ru", "kk", "de", "fr", "es", "it", "pt", "uk", "tr", "pl",
 };
 #define NVOICES (sizeof voice_whitelist / sizeof voice_whitelist[0])
-
-typedef struct req req;
-struct req {
-  req *next;      /* queue / done list */
-  req *followers; /* coalesced requests for the same id (singly linked by next) */
-  char *text;     /* cleaned text (NULL for followers) */
-  char voice[VOICE_MAX];
-  char id[ID_HEX + 1];
-  ttb_tts_cb cb;
-  void *arg;
-  /* Outcome, filled by the worker or by submit for a hit. */
-  bool ok;
-  bool hit;
-  double seconds;
-  char error[128];
-};
-
-struct ttb_tts {
-  char *dir;
-  size_t cache_max_bytes;
-  size_t queue_max;
-  size_t max_text_bytes;
-  uint32_t bitrate;
-
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  pthread_t worker;
-  bool worker_started;
-  bool stopping;
-
-  /* Start-up handshake: the worker initialises espeak-ng and reports. */
-  bool init_done;
-  bool init_ok;
-  char init_err[160];
-  int sample_rate;
-  bool voice_ok[NVOICES];
-
-  req *q_head, *q_tail; /* waiting requests */
-  size_t q_len;
-  req *current;         /* being synthesised (followers may attach) */
-  req *done_head, *done_tail;
-
-  int pipe_rd, pipe_wr;
-};
-
-/* espeak-ng is process-global: one ttb_tts at a time. */
-static pthread_mutex_t g_instance_mu = PTHREAD_MUTEX_INITIALIZER;
-static bool g_instance_live;
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -99,6 +66,1272 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static uint32_t hash_str(const char *s)
+{
+  uint32_t h = 2166136261u;
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+/* ------------------------------------------------------------ state */
+
+typedef struct tts_queue tts_queue;
+typedef struct worker worker;
+
+enum { JOB_WAITING, JOB_RUNNING, JOB_ENDED };
+
+struct tts_job {
+  struct tts_job *hnext;  /* the active jobs' hash chain */
+  struct tts_job *qnext;  /* its queue, while waiting */
+  struct tts_job *dnext;  /* the list of jobs with news for their listeners */
+  tts_queue *q;
+  worker *w;
+  ttb_tts *t;
+  char id[ID_HEX + 1];
+  char voice[VOICE_MAX];
+  char *text;
+  uint64_t job_id;
+  int state;
+  int refs;               /* the table's (while active), each listener's, the dirty list's */
+  bool dirty;
+  bool keep;              /* eager: made even with nobody listening */
+  ttb_tts_listener *ls;
+  uint8_t *ogg;
+  size_t ogg_len, ogg_cap;
+  uint8_t **pk;
+  size_t *pk_len;
+  size_t npk, pk_cap;
+  uint32_t pre_skip, duration_ms;
+  FILE *f;
+  char *tmp;
+  bool file_failed;
+  bool stored;            /* ended whole and its file is in the cache */
+  bool failed;
+  char error[160];
+  double t0;
+  double seconds;         /* from its start on a worker to its end */
+};
+typedef struct tts_job tts_job;
+
+struct tts_queue {
+  tts_queue *hnext;
+  tts_queue *rnext, *rprev; /* the ring of queues with waiting jobs */
+  char *name;
+  tts_job *head, *tail;
+  size_t len;
+};
+
+enum { W_DEAD, W_STARTING, W_IDLE, W_BUSY };
+
+struct worker {
+  pid_t pid;
+  int fd;
+  int state;
+  tts_job *job;
+  double deadline;
+  uint8_t *rbuf;
+  size_t rlen, rcap;
+  unsigned early_deaths; /* deaths before a hello, in a row */
+};
+
+typedef struct remembered {
+  struct remembered *hnext;
+  bool used;
+  char id[ID_HEX + 1];
+  char voice[VOICE_MAX];
+  char *text;
+  char *queue;
+} remembered;
+
+/* A one-shot request (ttb_tts_submit). */
+typedef struct oneshot {
+  ttb_tts_listener l;
+  struct oneshot *next; /* the hits waiting for dispatch */
+  ttb_tts *t;
+  ttb_tts_cb cb;
+  void *arg;
+  double t0;
+  char id[ID_HEX + 1];
+} oneshot;
+
+struct ttb_tts {
+  char *dir;
+  size_t cache_max_bytes, queue_max, max_text_bytes, backlog, nremember;
+  uint32_t bitrate, deadline_ms;
+  char *worker_path;
+  void (*on_end)(void *arg, bool ok, double seconds);
+  void *on_end_arg;
+  bool voice_ok[NVOICES];
+  bool hello_seen;
+
+  int ep, timer_fd, event_fd;
+  worker *w;
+  unsigned nw;
+  bool in_dispatch;
+
+  tts_job *jobs[NBUCKETS];
+  tts_queue *queues[NBUCKETS];
+  tts_queue *ring;      /* the next queue to take a job from */
+  size_t waiting;
+  uint64_t next_job_id;
+  tts_job *dirty_head, *dirty_tail;
+  oneshot *hits;
+
+  remembered *rem;      /* ring of nremember */
+  size_t rem_next;
+  remembered *rem_b[NBUCKETS];
+
+  ttb_tts_stats st;
+};
+
+static char *path_of(const ttb_tts *t, const char *id);
+static char *clean_text(const char *text, size_t max_bytes, char *err, size_t errlen);
+static int voice_index(const char *v);
+static int make_id(const char *voice, const char *text, char out[ID_HEX + 1]);
+static void evict(ttb_tts *t, const char *keep);
+static void clean_temps(const char *dir);
+static void schedule(ttb_tts *t);
+
+static void poke(ttb_tts *t)
+{
+  uint64_t one = 1;
+  ssize_t w;
+  do
+    w = write(t->event_fd, &one, sizeof one);
+  while (w < 0 && errno == EINTR);
+}
+
+/* ------------------------------------------------------------ jobs */
+
+static void job_free(tts_job *j)
+{
+  if (j->f)
+    fclose(j->f);
+  if (j->tmp) {
+    if (unlink(j->tmp) != 0 && errno != ENOENT)
+      fprintf(stderr, "tts: remove %s: %s\n", j->tmp, strerror(errno));
+    free(j->tmp);
+  }
+  free(j->text);
+  free(j->ogg);
+  for (size_t i = 0; i < j->npk; i++)
+    free(j->pk[i]);
+  free(j->pk);
+  free(j->pk_len);
+  free(j);
+}
+
+static void job_unref(tts_job *j)
+{
+  if (--j->refs == 0)
+    job_free(j);
+}
+
+static tts_job *job_find(ttb_tts *t, const char *id)
+{
+  for (tts_job *j = t->jobs[hash_str(id) % NBUCKETS]; j; j = j->hnext)
+    if (strcmp(j->id, id) == 0)
+      return j;
+  return NULL;
+}
+
+static void job_unlink(ttb_tts *t, tts_job *j)
+{
+  for (tts_job **pp = &t->jobs[hash_str(j->id) % NBUCKETS]; *pp; pp = &(*pp)->hnext)
+    if (*pp == j) {
+      *pp = j->hnext;
+      return;
+    }
+}
+
+/* The job's listeners will hear of it at the end of the dispatch. */
+static void mark_dirty(ttb_tts *t, tts_job *j)
+{
+  if (j->dirty)
+    return;
+  j->dirty = true;
+  j->refs++;
+  j->dnext = NULL;
+  if (t->dirty_tail)
+    t->dirty_tail->dnext = j;
+  else
+    t->dirty_head = j;
+  t->dirty_tail = j;
+  if (!t->in_dispatch)
+    poke(t);
+}
+
+static tts_queue *queue_get(ttb_tts *t, const char *name, bool create)
+{
+  uint32_t b = hash_str(name) % NBUCKETS;
+  for (tts_queue *q = t->queues[b]; q; q = q->hnext)
+    if (strcmp(q->name, name) == 0)
+      return q;
+  if (!create)
+    return NULL;
+  tts_queue *q = calloc(1, sizeof *q);
+  if (q == NULL || (q->name = strdup(name)) == NULL) {
+    free(q);
+    return NULL;
+  }
+  q->hnext = t->queues[b];
+  t->queues[b] = q;
+  return q;
+}
+
+/* An empty queue leaves the ring and is freed. */
+static void queue_gc(ttb_tts *t, tts_queue *q)
+{
+  if (q->len)
+    return;
+  if (q->rnext) {
+    if (q->rnext == q) {
+      t->ring = NULL;
+    } else {
+      q->rprev->rnext = q->rnext;
+      q->rnext->rprev = q->rprev;
+      if (t->ring == q)
+        t->ring = q->rnext;
+    }
+  }
+  for (tts_queue **pp = &t->queues[hash_str(q->name) % NBUCKETS]; *pp; pp = &(*pp)->hnext)
+    if (*pp == q) {
+      *pp = q->hnext;
+      break;
+    }
+  free(q->name);
+  free(q);
+}
+
+static void queue_push(ttb_tts *t, tts_queue *q, tts_job *j)
+{
+  j->q = q;
+  j->qnext = NULL;
+  if (q->tail)
+    q->tail->qnext = j;
+  else
+    q->head = j;
+  q->tail = j;
+  q->len++;
+  t->waiting++;
+  if (q->rnext == NULL) { /* joins the ring just before the cursor: its turn comes last */
+    if (t->ring == NULL) {
+      q->rnext = q->rprev = q;
+      t->ring = q;
+    } else {
+      q->rnext = t->ring;
+      q->rprev = t->ring->rprev;
+      t->ring->rprev->rnext = q;
+      t->ring->rprev = q;
+    }
+  }
+}
+
+/* Takes j out of its queue (it waits there). */
+static void queue_remove(ttb_tts *t, tts_job *j)
+{
+  tts_queue *q = j->q;
+  tts_job *prev = NULL;
+  for (tts_job *x = q->head; x; prev = x, x = x->qnext)
+    if (x == j) {
+      if (prev)
+        prev->qnext = j->qnext;
+      else
+        q->head = j->qnext;
+      if (q->tail == j)
+        q->tail = prev;
+      break;
+    }
+  j->q = NULL;
+  j->qnext = NULL;
+  q->len--;
+  t->waiting--;
+  queue_gc(t, q);
+}
+
+/* Ends j: the file is finished (or not), the listeners hear of it. */
+static void job_end(ttb_tts *t, tts_job *j, const char *error)
+{
+  if (j->state == JOB_ENDED)
+    return;
+  if (j->state == JOB_WAITING && j->q)
+    queue_remove(t, j);
+  if (j->state == JOB_RUNNING) {
+    j->seconds = now_s() - j->t0;
+    t->st.running--;
+    if (j->w) {
+      j->w->job = NULL;
+      if (j->w->state == W_BUSY)
+        j->w->state = W_IDLE;
+      j->w = NULL;
+    }
+  }
+  /* the speech is whole: its file, if it could be written, goes in the cache */
+  if (!error && j->f && !j->file_failed) {
+    if (fclose(j->f) != 0)
+      j->file_failed = true;
+    j->f = NULL;
+    char *final = j->file_failed ? NULL : path_of(t, j->id);
+    if (final && rename(j->tmp, final) == 0) {
+      free(j->tmp);
+      j->tmp = NULL;
+      j->stored = true;
+      char keep[ID_HEX + sizeof ".ogg"];
+      snprintf(keep, sizeof keep, "%s.ogg", j->id);
+      evict(t, keep);
+    } else if (final) {
+      fprintf(stderr, "tts: rename %s: %s\n", j->tmp, strerror(errno));
+    }
+    free(final);
+  }
+  if (j->f) {
+    fclose(j->f);
+    j->f = NULL;
+  }
+  bool ran = j->state == JOB_RUNNING;
+  j->state = JOB_ENDED;
+  if (ran && t->on_end)
+    t->on_end(t->on_end_arg, error == NULL && j->stored, j->seconds);
+  if (error) {
+    j->failed = true;
+    snprintf(j->error, sizeof j->error, "%s", error);
+    t->st.failures++;
+  } else {
+    t->st.syntheses++;
+  }
+  job_unlink(t, j);
+  mark_dirty(t, j);
+  job_unref(j); /* the table's */
+}
+
+/* Runs the listeners of jobs with news. */
+static void notify_all(ttb_tts *t)
+{
+  while (t->dirty_head) {
+    tts_job *j = t->dirty_head;
+    t->dirty_head = j->dnext;
+    if (t->dirty_head == NULL)
+      t->dirty_tail = NULL;
+    j->dirty = false;
+    for (ttb_tts_listener *l = j->ls, *n; l; l = n) {
+      n = l->next;
+      if (l->on_progress)
+        l->on_progress(l);
+    }
+    job_unref(j);
+  }
+}
+
+/* ------------------------------------------------------------ workers */
+
+static void worker_close(ttb_tts *t, worker *w)
+{
+  if (w->fd >= 0) {
+    epoll_ctl(t->ep, EPOLL_CTL_DEL, w->fd, NULL);
+    close(w->fd);
+    w->fd = -1;
+  }
+  if (w->pid > 0) {
+    kill(w->pid, SIGKILL);
+    int status;
+    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+      ;
+    w->pid = 0;
+  }
+  w->rlen = 0;
+  w->state = W_DEAD;
+}
+
+static int worker_spawn(ttb_tts *t, worker *w)
+{
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return -1;
+  posix_spawn_file_actions_t fa;
+  if (posix_spawn_file_actions_init(&fa) != 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return -1;
+  }
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+  char *argv[] = {t->worker_path, NULL};
+  pid_t pid;
+  int rc = posix_spawn(&pid, t->worker_path, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    errno = rc;
+    return -1;
+  }
+  int fl = fcntl(sv[0], F_GETFL);
+  if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) != 0) {
+    close(sv[0]);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+  }
+  w->pid = pid;
+  w->fd = sv[0];
+  w->state = W_STARTING;
+  w->rlen = 0;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(w - t->w)};
+  if (epoll_ctl(t->ep, EPOLL_CTL_ADD, w->fd, &ev) != 0) {
+    worker_close(t, w);
+    return -1;
+  }
+  return 0;
+}
+
+/* A worker is gone (killed, died, or spoke nonsense): its job fails and a
+ * new worker takes its place (not when it never got as far as its hello,
+ * three times in a row: then the program cannot run here). */
+static void worker_lost(ttb_tts *t, worker *w, const char *why)
+{
+  bool early = w->state == W_STARTING;
+  tts_job *j = w->job;
+  w->job = NULL;
+  worker_close(t, w);
+  if (j)
+    job_end(t, j, why);
+  w->early_deaths = early ? w->early_deaths + 1 : 0;
+  if (w->early_deaths >= 3) {
+    fprintf(stderr, "tts: a speech worker (%s) keeps dying before it starts; not restarted\n",
+            t->worker_path);
+  } else if (worker_spawn(t, w) != 0) {
+    fprintf(stderr, "tts: cannot start a speech worker (%s): %s\n", t->worker_path, strerror(errno));
+  } else {
+    t->st.worker_restarts++;
+  }
+}
+
+static int job_send(ttb_tts *t, worker *w, tts_job *j)
+{
+  Ttboost__Worker__TtsJob m = TTBOOST__WORKER__TTS_JOB__INIT;
+  m.job_id = j->job_id;
+  m.voice = j->voice;
+  m.text = j->text;
+  m.bitrate = t->bitrate;
+  size_t n = ttboost__worker__tts_job__get_packed_size(&m);
+  uint8_t *b = malloc(n + 10);
+  if (b == NULL)
+    return -1;
+  size_t k = ttb_ttsp_prefix(n, b);
+  ttboost__worker__tts_job__pack(&m, b + k);
+  size_t off = 0, total = k + n;
+  while (off < total) {
+    ssize_t s = send(w->fd, b + off, total - off, MSG_NOSIGNAL);
+    if (s < 0 && errno == EINTR)
+      continue;
+    if (s <= 0)
+      break; /* a worker between jobs has read everything: a full socket is a broken one */
+    off += (size_t)s;
+  }
+  free(b);
+  return off == total ? 0 : -1;
+}
+
+static void arm_timer(ttb_tts *t)
+{
+  double first = 0;
+  for (unsigned i = 0; i < t->nw; i++)
+    if (t->w[i].state == W_BUSY && (first == 0 || t->w[i].deadline < first))
+      first = t->w[i].deadline;
+  struct itimerspec its = {0};
+  if (first > 0) {
+    double d = first - now_s();
+    if (d < 0.001)
+      d = 0.001;
+    its.it_value.tv_sec = (time_t)d;
+    its.it_value.tv_nsec = (long)((d - (double)(time_t)d) * 1e9);
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+      its.it_value.tv_nsec = 1000000;
+  }
+  timerfd_settime(t->timer_fd, 0, &its, NULL);
+}
+
+/* Starts j on the idle worker w. */
+static void job_start(ttb_tts *t, worker *w, tts_job *j)
+{
+  j->state = JOB_RUNNING;
+  j->w = w;
+  j->t0 = now_s();
+  t->st.running++;
+  w->job = j;
+  w->state = W_BUSY;
+  w->deadline = j->t0 + t->deadline_ms / 1000.0;
+  size_t tl = strlen(t->dir) + sizeof "/" TMP_PREFIX + ID_HEX + 48 + sizeof TMP_SUFFIX;
+  j->tmp = malloc(tl);
+  if (j->tmp) {
+    snprintf(j->tmp, tl, "%s/" TMP_PREFIX "%s-%ld-%llu" TMP_SUFFIX, t->dir, j->id, (long)getpid(),
+             (unsigned long long)j->job_id);
+    j->f = fopen(j->tmp, "wbx");
+  }
+  if (j->f == NULL)
+    j->file_failed = true;
+  if (job_send(t, w, j) != 0)
+    worker_lost(t, w, "the speech worker could not be reached");
+}
+
+/* Gives waiting jobs to idle workers, one queue after the other. */
+static void schedule(ttb_tts *t)
+{
+  for (unsigned i = 0; i < t->nw && t->ring; i++) {
+    worker *w = &t->w[i];
+    if (w->state != W_IDLE)
+      continue;
+    tts_queue *q = t->ring;
+    t->ring = q->rnext; /* the next queue's turn next */
+    tts_job *j = q->head;
+    q->head = j->qnext;
+    if (q->head == NULL)
+      q->tail = NULL;
+    q->len--;
+    t->waiting--;
+    j->q = NULL;
+    j->qnext = NULL;
+    queue_gc(t, q);
+    job_start(t, w, j);
+  }
+  /* no worker alive at all: nothing waiting can ever be made */
+  bool any = false;
+  for (unsigned i = 0; i < t->nw; i++)
+    if (t->w[i].state != W_DEAD)
+      any = true;
+  while (!any && t->ring)
+    job_end(t, t->ring->head, "no speech worker is running");
+  arm_timer(t);
+}
+
+static int append_ogg(tts_job *j, const uint8_t *p, size_t n)
+{
+  if (n == 0)
+    return 0;
+  if (j->ogg_len + n > MAX_OGG)
+    return -1;
+  if (j->ogg_len + n > j->ogg_cap) {
+    size_t nc = j->ogg_cap ? j->ogg_cap : 16384;
+    while (nc < j->ogg_len + n)
+      nc *= 2;
+    uint8_t *b = realloc(j->ogg, nc);
+    if (b == NULL)
+      return -1;
+    j->ogg = b;
+    j->ogg_cap = nc;
+  }
+  memcpy(j->ogg + j->ogg_len, p, n);
+  j->ogg_len += n;
+  if (j->f && !j->file_failed && fwrite(p, 1, n, j->f) != n)
+    j->file_failed = true;
+  return 0;
+}
+
+static int append_packet(tts_job *j, const uint8_t *p, size_t n)
+{
+  if (j->npk >= MAX_PACKETS || n == 0 || n > 1275)
+    return -1;
+  if (j->npk == j->pk_cap) {
+    size_t nc = j->pk_cap ? j->pk_cap * 2 : 64;
+    uint8_t **a = realloc(j->pk, nc * sizeof *a);
+    if (a == NULL)
+      return -1;
+    j->pk = a;
+    size_t *b = realloc(j->pk_len, nc * sizeof *b);
+    if (b == NULL)
+      return -1;
+    j->pk_len = b;
+    j->pk_cap = nc;
+  }
+  uint8_t *c = malloc(n);
+  if (c == NULL)
+    return -1;
+  memcpy(c, p, n);
+  j->pk[j->npk] = c;
+  j->pk_len[j->npk] = n;
+  j->npk++;
+  return 0;
+}
+
+/* One message from worker w. -1: the worker must go (why says so). */
+static int on_output(ttb_tts *t, worker *w, const uint8_t *msg, size_t len, const char **why)
+{
+  Ttboost__Worker__TtsOutput *m = ttboost__worker__tts_output__unpack(NULL, len, msg);
+  if (m == NULL) {
+    *why = "the speech worker sent a malformed message";
+    return -1;
+  }
+  int rc = 0;
+  if (w->state == W_STARTING) {
+    if (m->hello == NULL || m->hello->sample_rate == 0) {
+      *why = "the speech worker did not say hello";
+      rc = -1;
+    } else {
+      if (!t->hello_seen) {
+        for (size_t i = 0; i < m->hello->n_voices; i++)
+          for (size_t k = 0; k < NVOICES; k++)
+            if (strcmp(m->hello->voices[i], voice_whitelist[k]) == 0)
+              t->voice_ok[k] = true;
+        t->hello_seen = true;
+      }
+      w->state = W_IDLE;
+      w->early_deaths = 0;
+    }
+  } else if (w->job == NULL || m->job_id != w->job->job_id) {
+    *why = "the speech worker answered for another job";
+    rc = -1;
+  } else {
+    tts_job *j = w->job;
+    bool bad = append_ogg(j, m->ogg.data, m->ogg.len) != 0;
+    for (size_t i = 0; i < m->n_packets && !bad; i++)
+      bad = append_packet(j, m->packets[i].data, m->packets[i].len) != 0;
+    j->pre_skip = m->pre_skip;
+    j->duration_ms = m->duration_ms;
+    if (bad) {
+      job_end(t, j, "the speech is too long or out of memory");
+      *why = "the speech worker's output was refused";
+      rc = -1;
+    } else if (m->done) {
+      job_end(t, j, m->error && m->error[0] ? m->error : NULL);
+    } else {
+      mark_dirty(t, j);
+    }
+  }
+  ttboost__worker__tts_output__free_unpacked(m, NULL);
+  return rc;
+}
+
+/* Reads what worker w wrote. */
+static void worker_read(ttb_tts *t, worker *w)
+{
+  for (;;) {
+    if (w->rlen == w->rcap) {
+      size_t nc = w->rcap ? w->rcap * 2 : 65536;
+      if (nc > TTB_TTSP_MAX_MSG + 16) {
+        worker_lost(t, w, "the speech worker sent too much");
+        return;
+      }
+      uint8_t *b = realloc(w->rbuf, nc);
+      if (b == NULL) {
+        worker_lost(t, w, "out of memory");
+        return;
+      }
+      w->rbuf = b;
+      w->rcap = nc;
+    }
+    ssize_t n = read(w->fd, w->rbuf + w->rlen, w->rcap - w->rlen);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return;
+    if (n <= 0) {
+      worker_lost(t, w, "the speech worker died");
+      return;
+    }
+    w->rlen += (size_t)n;
+    size_t off = 0;
+    for (;;) {
+      const uint8_t *msg;
+      size_t mlen, used;
+      const char *why = NULL;
+      int r = ttb_ttsp_next(w->rbuf + off, w->rlen - off, TTB_TTSP_MAX_MSG, &msg, &mlen, &used, &why);
+      if (r < 0 || (r == 1 && on_output(t, w, msg, mlen, &why) != 0)) {
+        fprintf(stderr, "tts: worker %ld: %s\n", (long)w->pid, why);
+        worker_lost(t, w, why);
+        return;
+      }
+      if (r == 0)
+        break;
+      off += used;
+    }
+    memmove(w->rbuf, w->rbuf + off, w->rlen - off);
+    w->rlen -= off;
+  }
+}
+
+static void check_deadlines(ttb_tts *t)
+{
+  double now = now_s();
+  for (unsigned i = 0; i < t->nw; i++) {
+    worker *w = &t->w[i];
+    if (w->state == W_BUSY && w->deadline <= now) {
+      fprintf(stderr, "tts: worker %ld passed its deadline (%u ms): killed\n", (long)w->pid,
+              (unsigned)t->deadline_ms);
+      t->st.deadline_kills++;
+      worker_lost(t, w, "the speech was not made in time");
+    }
+  }
+}
+
+static void run_hits(ttb_tts *t);
+
+static void dispatch(ttb_tts *t, bool callbacks)
+{
+  t->in_dispatch = true;
+  struct epoll_event evs[16];
+  for (;;) {
+    int n = epoll_wait(t->ep, evs, 16, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    for (int i = 0; i < n; i++) {
+      uint32_t k = evs[i].data.u32;
+      if (k == UINT32_MAX - 1) {
+        uint64_t v;
+        if (read(t->timer_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+          fprintf(stderr, "tts: timerfd: %s\n", strerror(errno));
+      } else if (k == UINT32_MAX) {
+        uint64_t v;
+        if (read(t->event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+          fprintf(stderr, "tts: eventfd: %s\n", strerror(errno));
+      } else if (k < t->nw && t->w[k].fd >= 0) {
+        worker_read(t, &t->w[k]);
+      }
+    }
+  }
+  check_deadlines(t);
+  schedule(t);
+  t->in_dispatch = false;
+  if (callbacks) {
+    t->in_dispatch = true;
+    notify_all(t);
+    run_hits(t);
+    t->in_dispatch = false;
+    schedule(t); /* what the callbacks asked for */
+    if (t->dirty_head || t->hits)
+      poke(t);
+  }
+}
+
+void ttb_tts_dispatch(ttb_tts *t) { dispatch(t, true); }
+
+int ttb_tts_fd(const ttb_tts *t) { return t->ep; }
+
+const char *ttb_tts_dir(const ttb_tts *t) { return t->dir; }
+
+void ttb_tts_get_stats(const ttb_tts *t, ttb_tts_stats *st)
+{
+  *st = t->st;
+  st->waiting = t->waiting;
+  st->workers = 0;
+  for (unsigned i = 0; i < t->nw; i++)
+    if (t->w[i].state == W_IDLE || t->w[i].state == W_BUSY)
+      st->workers++;
+}
+
+/* ------------------------------------------------------------ remember */
+
+static remembered *rem_find(ttb_tts *t, const char *id)
+{
+  for (remembered *r = t->rem_b[hash_str(id) % NBUCKETS]; r; r = r->hnext)
+    if (strcmp(r->id, id) == 0)
+      return r;
+  return NULL;
+}
+
+static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *text, const char *queue)
+{
+  remembered *r = rem_find(t, id);
+  if (r) { /* the newest queue asking for it */
+    char *q = strdup(queue);
+    if (q == NULL)
+      return -1;
+    free(r->queue);
+    r->queue = q;
+    return 0;
+  }
+  r = &t->rem[t->rem_next];
+  t->rem_next = (t->rem_next + 1) % t->nremember;
+  if (r->used) {
+    for (remembered **pp = &t->rem_b[hash_str(r->id) % NBUCKETS]; *pp; pp = &(*pp)->hnext)
+      if (*pp == r) {
+        *pp = r->hnext;
+        break;
+      }
+    free(r->text);
+    free(r->queue);
+    r->used = false;
+  }
+  r->text = strdup(text);
+  r->queue = strdup(queue);
+  if (r->text == NULL || r->queue == NULL) {
+    free(r->text);
+    free(r->queue);
+    r->text = r->queue = NULL;
+    return -1;
+  }
+  snprintf(r->id, sizeof r->id, "%s", id);
+  snprintf(r->voice, sizeof r->voice, "%s", voice);
+  r->used = true;
+  uint32_t b = hash_str(id) % NBUCKETS;
+  r->hnext = t->rem_b[b];
+  t->rem_b[b] = r;
+  return 0;
+}
+
+/* ------------------------------------------------------------ public */
+
+static const char *pick_voice(ttb_tts *t, const char *text, const char *voice, char *err, size_t errlen)
+{
+  if (voice && voice[0]) {
+    int vi = voice_index(voice);
+    if (vi < 0 || !t->voice_ok[vi]) {
+      set_err(err, errlen, "unknown voice '%.*s'", 32, voice);
+      return NULL;
+    }
+    return voice_whitelist[vi];
+  }
+  const char *v = ttb_tts_voice_for(text);
+  int vi = voice_index(v);
+  if (vi < 0 || !t->voice_ok[vi])
+    v = strcmp(v, "kk") == 0 && t->voice_ok[voice_index("ru")] ? "ru" : "en";
+  return v;
+}
+
+int ttb_tts_prepare(ttb_tts *t, const char *text, const char *voice, const char *queue,
+                    char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen)
+{
+  const char *v = pick_voice(t, text, voice, err, errlen);
+  if (v == NULL)
+    return -1;
+  char *clean = clean_text(text, t->max_text_bytes, err, errlen);
+  if (clean == NULL)
+    return -1;
+  int rc = 0;
+  if (make_id(v, clean, id) != 0) {
+    set_err(err, errlen, "hash failed");
+    rc = -1;
+  } else if (rem_put(t, id, v, clean, queue ? queue : "") != 0) {
+    set_err(err, errlen, "out of memory");
+    rc = -1;
+  }
+  free(clean);
+  return rc;
+}
+
+bool ttb_tts_cached(ttb_tts *t, const char *id, char *out, size_t cap)
+{
+  char *path = path_of(t, id);
+  if (path == NULL)
+    return false;
+  struct stat st;
+  bool hit = stat(path, &st) == 0 && S_ISREG(st.st_mode) && utimensat(AT_FDCWD, path, NULL, 0) == 0;
+  if (hit && out)
+    snprintf(out, cap, "%s", path);
+  free(path);
+  return hit;
+}
+
+static void attach(tts_job *j, ttb_tts_listener *l)
+{
+  l->job = j;
+  l->prev = NULL;
+  l->next = j->ls;
+  if (j->ls)
+    j->ls->prev = l;
+  j->ls = l;
+  j->refs++;
+}
+
+ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l)
+{
+  tts_job *j = job_find(t, id);
+  if (j) {
+    if (l)
+      attach(j, l);
+    else
+      j->keep = true;
+    return TTB_TTS_LISTENING;
+  }
+  if (ttb_tts_cached(t, id, NULL, 0))
+    return TTB_TTS_CACHED;
+  remembered *r = rem_find(t, id);
+  if (r == NULL)
+    return TTB_TTS_UNKNOWN;
+  if (t->waiting >= t->queue_max)
+    return TTB_TTS_BUSY;
+  tts_queue *q = queue_get(t, r->queue, true);
+  if (q == NULL)
+    return TTB_TTS_FAILED;
+  j = calloc(1, sizeof *j);
+  if (j == NULL || (j->text = strdup(r->text)) == NULL) {
+    free(j);
+    queue_gc(t, q);
+    return TTB_TTS_FAILED;
+  }
+  snprintf(j->id, sizeof j->id, "%s", id);
+  snprintf(j->voice, sizeof j->voice, "%s", r->voice);
+  j->job_id = ++t->next_job_id;
+  j->t = t;
+  j->state = JOB_WAITING;
+  j->refs = 1; /* the table's */
+  j->keep = l == NULL;
+  uint32_t b = hash_str(id) % NBUCKETS;
+  j->hnext = t->jobs[b];
+  t->jobs[b] = j;
+  if (l)
+    attach(j, l);
+  /* a full backlog: its oldest waiting job goes */
+  if (q->len >= t->backlog) {
+    tts_job *old = q->head;
+    t->st.backlog_dropped++;
+    job_end(t, old, "dropped: the channel's speech backlog was full");
+    q = queue_get(t, r->queue, true); /* it may have been freed */
+    if (q == NULL) {
+      job_end(t, j, "out of memory");
+      return TTB_TTS_LISTENING;
+    }
+  }
+  queue_push(t, q, j);
+  if (!t->in_dispatch)
+    schedule(t);
+  return TTB_TTS_LISTENING;
+}
+
+void ttb_tts_unlisten(ttb_tts_listener *l)
+{
+  tts_job *j = l->job;
+  if (j == NULL)
+    return;
+  if (l->prev)
+    l->prev->next = l->next;
+  else
+    j->ls = l->next;
+  if (l->next)
+    l->next->prev = l->prev;
+  l->job = NULL;
+  l->next = l->prev = NULL;
+  /* a job still waiting that nobody wants any more is not made */
+  if (j->state == JOB_WAITING && j->ls == NULL && !j->keep) {
+    j->refs++;
+    job_end(j->t, j, "nobody listens");
+    j->t->st.failures--; /* not a failure */
+    job_unref(j);
+  }
+  job_unref(j);
+}
+
+const uint8_t *ttb_tts_ogg(const ttb_tts_listener *l, size_t *len)
+{
+  *len = l->job ? l->job->ogg_len : 0;
+  return l->job ? l->job->ogg : NULL;
+}
+
+size_t ttb_tts_npackets(const ttb_tts_listener *l) { return l->job ? l->job->npk : 0; }
+
+const uint8_t *ttb_tts_packet(const ttb_tts_listener *l, size_t i, size_t *len)
+{
+  if (l->job == NULL || i >= l->job->npk) {
+    *len = 0;
+    return NULL;
+  }
+  *len = l->job->pk_len[i];
+  return l->job->pk[i];
+}
+
+uint32_t ttb_tts_pre_skip(const ttb_tts_listener *l) { return l->job ? l->job->pre_skip : 0; }
+uint32_t ttb_tts_duration_ms(const ttb_tts_listener *l) { return l->job ? l->job->duration_ms : 0; }
+
+bool ttb_tts_ended(const ttb_tts_listener *l, const char **error)
+{
+  if (l->job == NULL) {
+    if (error)
+      *error = "not listening";
+    return true;
+  }
+  if (l->job->state != JOB_ENDED)
+    return false;
+  if (error)
+    *error = l->job->failed ? l->job->error : NULL;
+  return true;
+}
+
+const char *ttb_tts_listener_id(const ttb_tts_listener *l) { return l->job ? l->job->id : ""; }
+
+bool ttb_tts_stored(const ttb_tts_listener *l) { return l->job && l->job->stored; }
+
+/* ------------------------------------------------------------ one-shot */
+
+static void oneshot_report(oneshot *o, const char *error, bool hit, double seconds)
+{
+  ttb_tts_result res = {0};
+  char *path = error ? NULL : path_of(o->t, o->id);
+  if (!error && path) {
+    res.id = o->id;
+    res.path = path;
+    res.hit = hit;
+    res.seconds = seconds;
+  } else {
+    res.error = error ? error : "out of memory";
+  }
+  if (o->cb)
+    o->cb(o->arg, &res);
+  free(path);
+}
+
+static void oneshot_progress(ttb_tts_listener *l)
+{
+  oneshot *o = (oneshot *)l;
+  const char *error = NULL;
+  if (!ttb_tts_ended(l, &error))
+    return;
+  double seconds = l->job->seconds;
+  if (!error && !l->job->stored)
+    error = "the cache file could not be written";
+  ttb_tts_unlisten(l);
+  oneshot_report(o, error, false, seconds);
+  free(o);
+}
+
+static void run_hits(ttb_tts *t)
+{
+  while (t->hits) {
+    oneshot *o = t->hits;
+    t->hits = o->next;
+    oneshot_report(o, NULL, true, 0);
+    free(o);
+  }
+}
+
+int ttb_tts_submit(ttb_tts *t, const char *text, const char *voice, ttb_tts_cb cb, void *arg,
+                   char *err, size_t errlen)
+{
+  oneshot *o = calloc(1, sizeof *o);
+  if (o == NULL) {
+    set_err(err, errlen, "out of memory");
+    return -1;
+  }
+  o->t = t;
+  o->cb = cb;
+  o->arg = arg;
+  o->t0 = now_s();
+  o->l.on_progress = oneshot_progress;
+  if (ttb_tts_prepare(t, text, voice, "", o->id, err, errlen) != 0) {
+    free(o);
+    return -1;
+  }
+  switch (ttb_tts_listen(t, o->id, &o->l)) {
+  case TTB_TTS_LISTENING:
+    return 0;
+  case TTB_TTS_CACHED:
+    o->next = t->hits;
+    t->hits = o;
+    poke(t);
+    return 0;
+  case TTB_TTS_BUSY:
+    free(o);
+    set_err(err, errlen, "text to speech is busy");
+    return 1;
+  default:
+    free(o);
+    set_err(err, errlen, "out of memory");
+    return -1;
+  }
+}
+
+/* ------------------------------------------------------------ start */
+
+static int make_dir(const char *dir, char *err, size_t errlen)
+{
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    set_err(err, errlen, "%s is not a directory", dir);
+    return -1;
+  }
+  if (access(dir, W_OK | X_OK) != 0) {
+    set_err(err, errlen, "%s is not writable: %s", dir, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* The worker program: the configured path, $TTBOOST_TTS_WORKER, or beside this program. */
+static char *find_worker(const char *configured)
+{
+  if (configured && configured[0])
+    return strdup(configured);
+  const char *env = getenv("TTBOOST_TTS_WORKER");
+  if (env && env[0])
+    return strdup(env);
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0)
+    return strdup("ttboost-tts-worker");
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash)
+    slash[1] = '\0';
+  static const char *const rel[] = {"ttboost-tts-worker", "../server/ttboost-tts-worker",
+                                    "../../server/ttboost-tts-worker"};
+  char cand[PATH_MAX + 64];
+  for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+    snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
+    if (access(cand, X_OK) == 0)
+      return strdup(cand);
+  }
+  snprintf(cand, sizeof cand, "%sttboost-tts-worker", exe);
+  return strdup(cand);
+}
+
+ttb_tts *ttb_tts_start(const ttb_tts_config *cfg, char *err, size_t errlen)
+{
+  if (!cfg || !cfg->cache_dir || !cfg->cache_dir[0]) {
+    set_err(err, errlen, "no cache directory");
+    return NULL;
+  }
+  if (cfg->queue_max == 0) {
+    set_err(err, errlen, "queue_max must be at least 1");
+    return NULL;
+  }
+  if (cfg->bitrate < 6000 || cfg->bitrate > 510000) {
+    set_err(err, errlen, "bitrate %u out of range (6000..510000)", (unsigned)cfg->bitrate);
+    return NULL;
+  }
+  if (sodium_init() < 0) {
+    set_err(err, errlen, "libsodium initialisation failed");
+    return NULL;
+  }
+  if (make_dir(cfg->cache_dir, err, errlen) != 0)
+    return NULL;
+  ttb_tts *t = calloc(1, sizeof *t);
+  if (!t) {
+    set_err(err, errlen, "out of memory");
+    return NULL;
+  }
+  t->ep = t->timer_fd = t->event_fd = -1;
+  t->cache_max_bytes = cfg->cache_max_bytes;
+  t->queue_max = cfg->queue_max;
+  t->max_text_bytes = cfg->max_text_bytes;
+  t->bitrate = cfg->bitrate;
+  t->deadline_ms = cfg->deadline_ms ? cfg->deadline_ms : 10000;
+  t->on_end = cfg->on_end;
+  t->on_end_arg = cfg->on_end_arg;
+  t->backlog = cfg->backlog ? cfg->backlog : 16;
+  t->nremember = cfg->remember ? cfg->remember : 8192;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  t->nw = cfg->workers ? cfg->workers : (cores > 0 ? (unsigned)cores : 1);
+  if (t->nw > MAX_WORKERS)
+    t->nw = MAX_WORKERS;
+  t->dir = strdup(cfg->cache_dir);
+  t->worker_path = find_worker(cfg->worker_path);
+  t->rem = calloc(t->nremember, sizeof *t->rem);
+  t->w = calloc(t->nw, sizeof *t->w);
+  if (!t->dir || !t->worker_path || !t->rem || !t->w) {
+    set_err(err, errlen, "out of memory");
+    goto fail;
+  }
+  for (size_t l = strlen(t->dir); l > 1 && t->dir[l - 1] == '/'; l--)
+    t->dir[l - 1] = '\0';
+  for (unsigned i = 0; i < t->nw; i++)
+    t->w[i].fd = -1;
+  t->ep = epoll_create1(EPOLL_CLOEXEC);
+  t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  t->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (t->ep < 0 || t->timer_fd < 0 || t->event_fd < 0) {
+    set_err(err, errlen, "epoll/timerfd/eventfd: %s", strerror(errno));
+    goto fail;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX - 1};
+  struct epoll_event ev2 = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+  if (epoll_ctl(t->ep, EPOLL_CTL_ADD, t->timer_fd, &ev) != 0 ||
+      epoll_ctl(t->ep, EPOLL_CTL_ADD, t->event_fd, &ev2) != 0) {
+    set_err(err, errlen, "epoll_ctl: %s", strerror(errno));
+    goto fail;
+  }
+  clean_temps(t->dir);
+  if (access(t->worker_path, X_OK) != 0) {
+    set_err(err, errlen, "the speech worker %s cannot run: %s", t->worker_path, strerror(errno));
+    goto fail;
+  }
+  for (unsigned i = 0; i < t->nw; i++)
+    if (worker_spawn(t, &t->w[i]) != 0) {
+      set_err(err, errlen, "cannot start the speech worker %s: %s", t->worker_path, strerror(errno));
+      goto fail;
+    }
+  /* the hellos tell the voices */
+  double until = now_s() + 10;
+  for (;;) {
+    bool starting = false;
+    for (unsigned i = 0; i < t->nw; i++)
+      if (t->w[i].state == W_STARTING)
+        starting = true;
+    if (!starting || now_s() >= until)
+      break;
+    struct pollfd p = {.fd = t->ep, .events = POLLIN};
+    poll(&p, 1, 100);
+    dispatch(t, false);
+    bool any = false;
+    for (unsigned i = 0; i < t->nw; i++)
+      if (t->w[i].state != W_DEAD)
+        any = true;
+    if (!any)
+      break;
+  }
+  if (!t->hello_seen) {
+    set_err(err, errlen, "the speech worker %s did not start (espeak-ng data missing?)", t->worker_path);
+    goto fail;
+  }
+  if (!t->voice_ok[0]) {
+    set_err(err, errlen, "espeak-ng has no 'en' voice");
+    goto fail;
+  }
+  return t;
+fail:
+  ttb_tts_stop(t);
+  return NULL;
+}
+
+void ttb_tts_stop(ttb_tts *t)
+{
+  if (!t)
+    return;
+  if (t->w)
+    for (unsigned i = 0; i < t->nw; i++) {
+      tts_job *j = t->w[i].job;
+      t->w[i].job = NULL;
+      worker_close(t, &t->w[i]);
+      if (j)
+        job_end(t, j, "text to speech stopped");
+      free(t->w[i].rbuf);
+    }
+  for (size_t b = 0; b < NBUCKETS; b++)
+    while (t->jobs[b])
+      job_end(t, t->jobs[b], "text to speech stopped");
+  t->in_dispatch = true;
+  notify_all(t);
+  run_hits(t);
+  if (t->rem)
+    for (size_t i = 0; i < t->nremember; i++) {
+      free(t->rem[i].text);
+      free(t->rem[i].queue);
+    }
+  for (size_t b = 0; b < NBUCKETS; b++)
+    while (t->queues[b]) {
+      tts_queue *q = t->queues[b];
+      t->queues[b] = q->hnext;
+      free(q->name);
+      free(q);
+    }
+  if (t->ep >= 0)
+    close(t->ep);
+  if (t->timer_fd >= 0)
+    close(t->timer_fd);
+  if (t->event_fd >= 0)
+    close(t->event_fd);
+  free(t->rem);
+  free(t->w);
+  free(t->worker_path);
+  free(t->dir);
+  free(t);
+}
 /* ------------------------------------------------------------- UTF-8 */
 
 /* Decodes one code point at s (n bytes left). Returns its length, or 0 when
@@ -292,79 +1525,6 @@ static char *path_of(const ttb_tts *t, const char *id)
   return p;
 }
 
-/* ---------------------------------------------------------- done list */
-
-static void wake(ttb_tts *t)
-{
-  unsigned char b = 1;
-  ssize_t w;
-  do
-    w = write(t->pipe_wr, &b, 1);
-  while (w < 0 && errno == EINTR);
-  /* EAGAIN: the pipe is full, so the loop is already woken. */
-}
-
-/* Caller holds t->mu. */
-static void push_done_locked(ttb_tts *t, req *r)
-{
-  r->next = NULL;
-  if (t->done_tail)
-    t->done_tail->next = r;
-  else
-    t->done_head = r;
-  t->done_tail = r;
-}
-
-static void free_req(req *r)
-{
-  while (r) {
-    req *f = r->followers;
-    free(r->text);
-    free(r);
-    r = f;
-  }
-}
-
-static void run_callbacks(ttb_tts *t, req *r)
-{
-  char *path = r->ok ? path_of(t, r->id) : NULL;
-  ttb_tts_result res = {0};
-  if (r->ok && path) {
-    res.id = r->id;
-    res.path = path;
-    res.hit = r->hit;
-    res.seconds = r->seconds;
-  } else {
-    res.error = r->ok ? "out of memory" : (r->error[0] ? r->error : "speech failed");
-  }
-  for (req *x = r; x; x = x->followers) {
-    if (x->cb)
-      x->cb(x->arg, &res);
-    /* Followers share the first request's outcome; a follower joined
-     * after the synthesis was decided, so it is not a fresh synthesis. */
-  }
-  free(path);
-}
-
-void ttb_tts_dispatch(ttb_tts *t)
-{
-  ttb_wake_drain(t->pipe_rd);
-  pthread_mutex_lock(&t->mu);
-  req *list = t->done_head;
-  t->done_head = t->done_tail = NULL;
-  pthread_mutex_unlock(&t->mu);
-  while (list) {
-    req *next = list->next;
-    run_callbacks(t, list);
-    free_req(list);
-    list = next;
-  }
-}
-
-int ttb_tts_fd(const ttb_tts *t) { return t->pipe_rd; }
-
-const char *ttb_tts_dir(const ttb_tts *t) { return t->dir; }
-
 /* ------------------------------------------------------------- cache */
 
 typedef struct cache_ent {
@@ -469,537 +1629,3 @@ static void clean_temps(const char *dir)
   closedir(d);
 }
 
-/* ---------------------------------------------------------- synthesis */
-
-typedef struct pcm_buf {
-  short *s;
-  size_t n, cap;
-  bool oom;
-} pcm_buf;
-
-static int synth_cb(short *wav, int numsamples, espeak_EVENT *events)
-{
-  pcm_buf *b = events ? events[0].user_data : NULL;
-  if (!b)
-    return 1; /* no buffer: abort */
-  if (!wav || numsamples <= 0)
-    return 0;
-  size_t need = b->n + (size_t)numsamples;
-  if (need > b->cap) {
-    size_t nc = b->cap ? b->cap : 22050;
-    while (nc < need)
-      nc *= 2;
-    short *ns = realloc(b->s, nc * sizeof *ns);
-    if (!ns) {
-      b->oom = true;
-      return 1;
-    }
-    b->s = ns;
-    b->cap = nc;
-  }
-  memcpy(b->s + b->n, wav, (size_t)numsamples * sizeof *wav);
-  b->n = need;
-  return 0;
-}
-
-/* The Ogg file libopusenc writes, through our own callbacks: libopusenc's
- * stdio ones close the file in ope_encoder_drain and, after a failed
- * write (a full disk), again in ope_encoder_destroy, a double fclose. Here
- * the file is closed exactly once. */
-typedef struct ogg_out {
-  FILE *f;
-} ogg_out;
-
-static int ogg_write(void *user, const unsigned char *ptr, opus_int32 len)
-{
-  ogg_out *o = user;
-  return o->f == NULL || fwrite(ptr, 1, (size_t)len, o->f) != (size_t)len;
-}
-
-static int ogg_close(void *user)
-{
-  ogg_out *o = user;
-  if (o->f == NULL)
-    return 0;
-  int rc = fclose(o->f);
-  o->f = NULL;
-  return rc != 0;
-}
-
-static int encode_file(ttb_tts *t, const short *pcm, size_t n, const char *tmp, const char *voice,
-                       char *err, size_t errlen)
-{
-  int e = OPE_OK;
-  OggOpusComments *c = ope_comments_create();
-  if (!c) {
-    set_err(err, errlen, "opusenc: out of memory");
-    return -1;
-  }
-  if ((e = ope_comments_add(c, "ENCODER", "ttboost espeak-ng")) != OPE_OK ||
-      (e = ope_comments_add(c, "LANGUAGE", voice)) != OPE_OK) {
-    set_err(err, errlen, "opusenc comments: %s", ope_strerror(e));
-    ope_comments_destroy(c);
-    return -1;
-  }
-  ogg_out out = {fopen(tmp, "wb")};
-  if (out.f == NULL) {
-    set_err(err, errlen, "opusenc create %s: %s", tmp, strerror(errno));
-    ope_comments_destroy(c);
-    return -1;
-  }
-  static const OpusEncCallbacks cbs = {ogg_write, ogg_close};
-  OggOpusEnc *enc = ope_encoder_create_callbacks(&cbs, &out, c, t->sample_rate, 1, 0, &e);
-  ope_comments_destroy(c);
-  if (!enc) {
-    set_err(err, errlen, "opusenc create %s: %s", tmp, ope_strerror(e));
-    ogg_close(&out);
-    return -1;
-  }
-  if ((e = ope_encoder_ctl(enc, OPUS_SET_BITRATE((opus_int32)t->bitrate))) != OPE_OK) {
-    set_err(err, errlen, "opusenc bitrate %u: %s", (unsigned)t->bitrate, ope_strerror(e));
-    goto fail;
-  }
-  if ((e = ope_encoder_ctl(enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE))) != OPE_OK) {
-    set_err(err, errlen, "opusenc signal: %s", ope_strerror(e));
-    goto fail;
-  }
-  /* Write in chunks: ope_encoder_write takes an int count. */
-  for (size_t off = 0; off < n;) {
-    size_t k = n - off > 65536 ? 65536 : n - off;
-    /* libopusenc's int16 API wants opus_int16; short is 16-bit here. */
-    if ((e = ope_encoder_write(enc, (const opus_int16 *)pcm + off, (int)k)) != OPE_OK) {
-      set_err(err, errlen, "opusenc write: %s", ope_strerror(e));
-      goto fail;
-    }
-    off += k;
-  }
-  if ((e = ope_encoder_drain(enc)) != OPE_OK) {
-    set_err(err, errlen, "opusenc drain: %s", ope_strerror(e));
-    goto fail;
-  }
-  ope_encoder_destroy(enc);
-  return ogg_close(&out) == 0 ? 0 : -1; /* closed by the drain already; a no-op then */
-fail:
-  ope_encoder_destroy(enc);
-  ogg_close(&out);
-  return -1;
-}
-
-/* Synthesises r into <dir>/<id>.ogg. Worker thread only. */
-static void synthesize(ttb_tts *t, req *r, const char **cur_voice)
-{
-  double t0 = now_s();
-  char *final = path_of(t, r->id);
-  size_t tl = strlen(t->dir) + sizeof "/" TMP_PREFIX + ID_HEX + 32 + sizeof TMP_SUFFIX;
-  char *tmp = malloc(tl);
-  pcm_buf b = {0};
-  if (!final || !tmp) {
-    set_err(r->error, sizeof r->error, "out of memory");
-    goto out;
-  }
-  snprintf(tmp, tl, "%s/" TMP_PREFIX "%s-%ld" TMP_SUFFIX, t->dir, r->id, (long)getpid());
-
-  /* A coalesced or repeated request may find the file already made. */
-  struct stat st;
-  if (stat(final, &st) == 0 && S_ISREG(st.st_mode)) {
-    if (utimensat(AT_FDCWD, final, NULL, 0) != 0)
-      fprintf(stderr, "tts: touch %s: %s\n", final, strerror(errno));
-    r->ok = true;
-    r->hit = true;
-    goto out;
-  }
-
-  if (!*cur_voice || strcmp(*cur_voice, r->voice) != 0) {
-    espeak_ERROR ve = espeak_SetVoiceByName(r->voice);
-    if (ve != EE_OK) {
-      *cur_voice = NULL;
-      set_err(r->error, sizeof r->error, "espeak-ng: cannot load voice %s (%d)", r->voice, (int)ve);
-      goto out;
-    }
-    int vi = voice_index(r->voice);
-    *cur_voice = vi >= 0 ? voice_whitelist[vi] : NULL;
-  }
-  espeak_ERROR se = espeak_Synth(r->text, strlen(r->text) + 1, 0, POS_CHARACTER, 0,
-                                 espeakCHARS_UTF8, NULL, &b);
-  if (se != EE_OK) {
-    set_err(r->error, sizeof r->error, "espeak-ng synth failed (%d)", (int)se);
-    goto out;
-  }
-  if (b.oom) {
-    set_err(r->error, sizeof r->error, "out of memory collecting speech");
-    goto out;
-  }
-  if (b.n == 0) {
-    set_err(r->error, sizeof r->error, "espeak-ng produced no audio");
-    goto out;
-  }
-  if (encode_file(t, b.s, b.n, tmp, r->voice, r->error, sizeof r->error) != 0) {
-    if (unlink(tmp) != 0 && errno != ENOENT)
-      fprintf(stderr, "tts: remove %s: %s\n", tmp, strerror(errno));
-    goto out;
-  }
-  if (rename(tmp, final) != 0) {
-    set_err(r->error, sizeof r->error, "rename %s: %s", final, strerror(errno));
-    if (unlink(tmp) != 0 && errno != ENOENT)
-      fprintf(stderr, "tts: remove %s: %s\n", tmp, strerror(errno));
-    goto out;
-  }
-  r->ok = true;
-  r->hit = false;
-  r->seconds = now_s() - t0;
-  {
-    char keep[ID_HEX + sizeof ".ogg"];
-    snprintf(keep, sizeof keep, "%s.ogg", r->id);
-    evict(t, keep);
-  }
-out:
-  free(b.s);
-  free(tmp);
-  free(final);
-}
-
-/* espeak-ng 1.51 (Debian 12) hangs in espeak_Terminate after a second
- * espeak_Initialize in the same process, so the engine is initialised once
- * and never terminated; later instances reuse it. Only one instance lives
- * at a time and its worker is joined before the next starts, so espeak-ng
- * is never used by two threads at once. */
-static int g_espeak_rate;          /* 0: not initialised */
-static bool g_voice_ok[NVOICES];
-
-static void *worker_main(void *arg)
-{
-  ttb_tts *t = arg;
-  pthread_mutex_lock(&t->mu);
-  bool ok = true;
-  if (g_espeak_rate <= 0) {
-    int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, NULL, 0);
-    if (rate <= 0) {
-      ok = false;
-      set_err(t->init_err, sizeof t->init_err, "espeak-ng initialisation failed (data missing?)");
-    } else {
-      espeak_SetSynthCallback(synth_cb);
-      for (size_t i = 0; i < NVOICES; i++)
-        g_voice_ok[i] = espeak_SetVoiceByName(voice_whitelist[i]) == EE_OK;
-      g_espeak_rate = rate;
-    }
-  }
-  if (ok) {
-    memcpy(t->voice_ok, g_voice_ok, sizeof t->voice_ok);
-    t->sample_rate = g_espeak_rate;
-    if (!t->voice_ok[0]) {
-      ok = false;
-      set_err(t->init_err, sizeof t->init_err, "espeak-ng has no 'en' voice");
-    }
-  }
-  t->init_done = true;
-  t->init_ok = ok;
-  pthread_cond_broadcast(&t->cv);
-  if (!ok) {
-    pthread_mutex_unlock(&t->mu);
-    return NULL;
-  }
-  const char *cur_voice = NULL; /* after the probe the voice is unknown */
-  for (;;) {
-    while (!t->stopping && !t->q_head)
-      pthread_cond_wait(&t->cv, &t->mu);
-    if (t->stopping)
-      break;
-    req *r = t->q_head;
-    t->q_head = r->next;
-    if (!t->q_head)
-      t->q_tail = NULL;
-    t->q_len--;
-    r->next = NULL;
-    t->current = r;
-    pthread_mutex_unlock(&t->mu);
-
-    synthesize(t, r, &cur_voice);
-
-    pthread_mutex_lock(&t->mu);
-    t->current = NULL;
-    push_done_locked(t, r);
-    wake(t);
-  }
-  pthread_mutex_unlock(&t->mu);
-  return NULL;
-}
-
-/* -------------------------------------------------------------- start */
-
-static int make_dir(const char *dir, char *err, size_t errlen)
-{
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-    set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-    return -1;
-  }
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    set_err(err, errlen, "%s is not a directory", dir);
-    return -1;
-  }
-  if (access(dir, W_OK | X_OK) != 0) {
-    set_err(err, errlen, "%s is not writable: %s", dir, strerror(errno));
-    return -1;
-  }
-  return 0;
-}
-
-static int set_fd_flags(int fd)
-{
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-    return -1;
-  int fdf = fcntl(fd, F_GETFD);
-  if (fdf < 0 || fcntl(fd, F_SETFD, fdf | FD_CLOEXEC) != 0)
-    return -1;
-  return 0;
-}
-
-ttb_tts *ttb_tts_start(const ttb_tts_config *cfg, char *err, size_t errlen)
-{
-  if (!cfg || !cfg->cache_dir || !cfg->cache_dir[0]) {
-    set_err(err, errlen, "no cache directory");
-    return NULL;
-  }
-  if (cfg->queue_max == 0) {
-    set_err(err, errlen, "queue_max must be at least 1");
-    return NULL;
-  }
-  if (cfg->bitrate < 6000 || cfg->bitrate > 510000) {
-    set_err(err, errlen, "bitrate %u out of range (6000..510000)", (unsigned)cfg->bitrate);
-    return NULL;
-  }
-  if (sodium_init() < 0) {
-    set_err(err, errlen, "libsodium initialisation failed");
-    return NULL;
-  }
-  if (make_dir(cfg->cache_dir, err, errlen) != 0)
-    return NULL;
-
-  pthread_mutex_lock(&g_instance_mu);
-  if (g_instance_live) {
-    pthread_mutex_unlock(&g_instance_mu);
-    set_err(err, errlen, "text to speech is already running (espeak-ng is process-wide)");
-    return NULL;
-  }
-  g_instance_live = true;
-  pthread_mutex_unlock(&g_instance_mu);
-
-  ttb_tts *t = calloc(1, sizeof *t);
-  if (!t) {
-    set_err(err, errlen, "out of memory");
-    goto fail_instance;
-  }
-  t->pipe_rd = t->pipe_wr = -1;
-  t->cache_max_bytes = cfg->cache_max_bytes;
-  t->queue_max = cfg->queue_max;
-  t->max_text_bytes = cfg->max_text_bytes;
-  t->bitrate = cfg->bitrate;
-  /* Keep the dir without trailing slashes (but "/" stays). */
-  t->dir = strdup(cfg->cache_dir);
-  if (!t->dir) {
-    set_err(err, errlen, "out of memory");
-    goto fail_free;
-  }
-  for (size_t l = strlen(t->dir); l > 1 && t->dir[l - 1] == '/'; l--)
-    t->dir[l - 1] = '\0';
-
-  int fds[2];
-  if (pipe(fds) != 0) {
-    set_err(err, errlen, "pipe: %s", strerror(errno));
-    goto fail_free;
-  }
-  t->pipe_rd = fds[0];
-  t->pipe_wr = fds[1];
-  if (set_fd_flags(t->pipe_rd) != 0 || set_fd_flags(t->pipe_wr) != 0) {
-    set_err(err, errlen, "fcntl: %s", strerror(errno));
-    goto fail_free;
-  }
-  int pe;
-  if ((pe = pthread_mutex_init(&t->mu, NULL)) != 0) {
-    set_err(err, errlen, "pthread_mutex_init: %s", strerror(pe));
-    goto fail_free;
-  }
-  if ((pe = pthread_cond_init(&t->cv, NULL)) != 0) {
-    set_err(err, errlen, "pthread_cond_init: %s", strerror(pe));
-    pthread_mutex_destroy(&t->mu);
-    goto fail_free;
-  }
-
-  clean_temps(t->dir);
-
-  if ((pe = pthread_create(&t->worker, NULL, worker_main, t)) != 0) {
-    set_err(err, errlen, "pthread_create: %s", strerror(pe));
-    goto fail_sync;
-  }
-  pthread_mutex_lock(&t->mu);
-  while (!t->init_done)
-    pthread_cond_wait(&t->cv, &t->mu);
-  bool ok = t->init_ok;
-  pthread_mutex_unlock(&t->mu);
-  if (!ok) {
-    pthread_join(t->worker, NULL);
-    set_err(err, errlen, "%s", t->init_err);
-    goto fail_sync;
-  }
-  t->worker_started = true;
-  return t;
-
-fail_sync:
-  pthread_cond_destroy(&t->cv);
-  pthread_mutex_destroy(&t->mu);
-fail_free:
-  if (t->pipe_rd >= 0)
-    close(t->pipe_rd);
-  if (t->pipe_wr >= 0)
-    close(t->pipe_wr);
-  free(t->dir);
-  free(t);
-fail_instance:
-  pthread_mutex_lock(&g_instance_mu);
-  g_instance_live = false;
-  pthread_mutex_unlock(&g_instance_mu);
-  return NULL;
-}
-
-void ttb_tts_stop(ttb_tts *t)
-{
-  if (!t)
-    return;
-  pthread_mutex_lock(&t->mu);
-  t->stopping = true;
-  pthread_cond_broadcast(&t->cv);
-  pthread_mutex_unlock(&t->mu);
-  if (t->worker_started) {
-    int pe = pthread_join(t->worker, NULL);
-    if (pe != 0)
-      fprintf(stderr, "tts: pthread_join: %s\n", strerror(pe));
-  }
-  /* Requests never started fail; they follow the finished ones. */
-  pthread_mutex_lock(&t->mu);
-  req *q = t->q_head;
-  t->q_head = t->q_tail = NULL;
-  t->q_len = 0;
-  while (q) {
-    req *next = q->next;
-    q->ok = false;
-    set_err(q->error, sizeof q->error, "text to speech stopped");
-    push_done_locked(t, q);
-    q = next;
-  }
-  pthread_mutex_unlock(&t->mu);
-  ttb_tts_dispatch(t);
-
-  close(t->pipe_rd);
-  close(t->pipe_wr);
-  pthread_cond_destroy(&t->cv);
-  pthread_mutex_destroy(&t->mu);
-  free(t->dir);
-  free(t);
-  pthread_mutex_lock(&g_instance_mu);
-  g_instance_live = false;
-  pthread_mutex_unlock(&g_instance_mu);
-}
-
-/* ------------------------------------------------------------- submit */
-
-int ttb_tts_submit(ttb_tts *t, const char *text, const char *voice, ttb_tts_cb cb, void *arg,
-                   char *err, size_t errlen)
-{
-  const char *v;
-  if (voice && voice[0]) {
-    int vi = voice_index(voice);
-    if (vi < 0 || !t->voice_ok[vi]) {
-      set_err(err, errlen, "unknown voice '%.*s'", 32, voice);
-      return -1;
-    }
-    v = voice_whitelist[vi];
-  } else {
-    v = ttb_tts_voice_for(text);
-    int vi = voice_index(v);
-    if (vi < 0 || !t->voice_ok[vi])
-      v = strcmp(v, "kk") == 0 && t->voice_ok[voice_index("ru")] ? "ru" : "en";
-  }
-  char *clean = clean_text(text, t->max_text_bytes, err, errlen);
-  if (!clean)
-    return -1;
-  req *r = calloc(1, sizeof *r);
-  if (!r) {
-    free(clean);
-    set_err(err, errlen, "out of memory");
-    return -1;
-  }
-  r->text = clean;
-  snprintf(r->voice, sizeof r->voice, "%s", v);
-  r->cb = cb;
-  r->arg = arg;
-  if (make_id(v, clean, r->id) != 0) {
-    free_req(r);
-    set_err(err, errlen, "hash failed");
-    return -1;
-  }
-
-  /* A hit completes through the done list, never from here. */
-  char *path = path_of(t, r->id);
-  if (!path) {
-    free_req(r);
-    set_err(err, errlen, "out of memory");
-    return -1;
-  }
-  struct stat st;
-  bool hit = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-  if (hit && utimensat(AT_FDCWD, path, NULL, 0) != 0)
-    hit = false; /* vanished (evicted) meanwhile: make it again */
-  free(path);
-
-  pthread_mutex_lock(&t->mu);
-  if (t->stopping) {
-    pthread_mutex_unlock(&t->mu);
-    free_req(r);
-    set_err(err, errlen, "text to speech is stopping");
-    return -1;
-  }
-  if (hit) {
-    free(r->text);
-    r->text = NULL;
-    r->ok = true;
-    r->hit = true;
-    push_done_locked(t, r);
-    wake(t);
-    pthread_mutex_unlock(&t->mu);
-    return 0;
-  }
-  /* Coalesce with the same id, waiting or in progress. */
-  req *same = NULL;
-  if (t->current && strcmp(t->current->id, r->id) == 0)
-    same = t->current;
-  for (req *x = t->q_head; x && !same; x = x->next)
-    if (strcmp(x->id, r->id) == 0)
-      same = x;
-  if (same) {
-    free(r->text);
-    r->text = NULL;
-    /* Append to keep submission order among the followers. */
-    req **pp = &same->followers;
-    while (*pp)
-      pp = &(*pp)->followers;
-    *pp = r;
-    pthread_mutex_unlock(&t->mu);
-    return 0;
-  }
-  if (t->q_len >= t->queue_max) {
-    pthread_mutex_unlock(&t->mu);
-    free_req(r);
-    set_err(err, errlen, "text to speech is busy");
-    return 1;
-  }
-  if (t->q_tail)
-    t->q_tail->next = r;
-  else
-    t->q_head = r;
-  t->q_tail = r;
-  t->q_len++;
-  pthread_cond_signal(&t->cv);
-  pthread_mutex_unlock(&t->mu);
-  return 0;
-}

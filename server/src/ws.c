@@ -52,7 +52,15 @@ static struct {
   h2o_timeout_t now;          /* zero delay: the next turn of the loop */
   h2o_timeout_entry_t flush_entry;
   ttb_link pending;           /* sessions to run on the next turn */
+  void (*on_close)(void *arg, ttb_session *s); /* the app: unsubscribes it from its channel */
+  void *on_close_arg;
 } W;
+
+void ttb_ws_set_on_close(void (*fn)(void *arg, ttb_session *s), void *arg)
+{
+  W.on_close = fn;
+  W.on_close_arg = arg;
+}
 
 static uint64_t now_ms(void)
 {
@@ -458,7 +466,8 @@ static void session_free(ttb_session *s)
   unschedule(s);
   outbuf_free(&s->out);
   outbuf_free(&s->wr);
-  ttb_hub_unsubscribe(s);
+  if (W.on_close)
+    W.on_close(W.on_close_arg, s);
   s->all.prev->next = s->all.next;
   s->all.next->prev = s->all.prev;
   W.count--;
@@ -594,14 +603,13 @@ static ttb_session *upgrade(h2o_req_t *req)
   return s;
 }
 
-int ttb_ws_accept(h2o_req_t *req, ttb_channel *c, bool has_since, uint64_t since, int64_t session_id)
+ttb_session *ttb_ws_accept(h2o_req_t *req, int64_t session_id)
 {
   ttb_session *s = upgrade(req);
   if (s == NULL)
-    return -1;
+    return NULL;
   s->login = session_id;
-  ttb_hub_subscribe(c, s, has_since, since);
-  return 0;
+  return s;
 }
 
 int ttb_ws_refuse(h2o_req_t *req, uint16_t code, const char *error, const char *message)

@@ -56,11 +56,17 @@ typedef struct ttb_ws_limits {
 /* Sets up the session module on the loop (the ping/idle sweep). */
 void ttb_ws_init(h2o_loop_t *loop, const ttb_ws_limits *limits, ttb_metrics *metrics);
 
-/* Upgrades req to a session of channel c (token already checked).
- * `since` as parsed from the query; session_id the login session the
- * token belongs to (ttb_ws_close_login closes its sockets). Returns 0, or
- * -1 when not a WebSocket handshake (the caller answers 400). */
-int ttb_ws_accept(h2o_req_t *req, ttb_channel *c, bool has_since, uint64_t since, int64_t session_id);
+/* Upgrades req to a session (token already checked); session_id is the
+ * login session the token belongs to (ttb_ws_close_login closes its
+ * sockets). The caller then subscribes it to its channel (hub.h): the
+ * session module never calls the hub, data flows hub -> ws only. Returns
+ * the session, or NULL when not a WebSocket handshake (the caller answers
+ * 400). */
+ttb_session *ttb_ws_accept(h2o_req_t *req, int64_t session_id);
+
+/* fn(arg, s) is called when a session is freed, before it is gone (the app
+ * unsubscribes it from its channel). */
+void ttb_ws_set_on_close(void (*fn)(void *arg, ttb_session *s), void *arg);
 
 /* Closes every socket of the login session session_id (logged out or
  * revoked) with code; returns how many. */

@@ -2,10 +2,12 @@
  * Fault: speech and disk under pressure.
  *
  * Guarantees (docs/operations.md "Faults"):
- * - the TTS queue full (a burst of distinct chats larger than its 256
- *   places): every chat still goes out, once and in order, those refused a
- *   place without a tts_url; other channels and HTTP are not held up; the
- *   refusals count in ttboost_tts_queue_full_total;
+ * - a flood of one channel's speech (400 long chats, --tts-eager, one
+ *   worker, --tts-backlog 8): every chat still goes out at once, once and
+ *   in order, each with its tts_url; the oldest waiting speech is dropped
+ *   (ttboost_tts_backlog_dropped_total) and the newest is made; another
+ *   channel's speech and gifts are not held up (round-robin queues); a
+ *   dropped chat's URL is still made when fetched;
  * - the TTS cache's disk full: test_cache_full.c;
  * - the data directory's disk full (a tmpfs as DATA, filled): ingest
  *   answers 503 "journal" (nothing is acknowledged that is not stored),
@@ -46,13 +48,34 @@ static void teardown(void)
 
 TestSuite(fault_tts, .fini = teardown, .timeout = 240);
 
-/* ------------------------------------------------------ the TTS queue full */
+/* ------------------------------------------- a flood of one channel's speech */
 
 #define BURST 400
+/* long enough that each synthesis takes a while: the backlog then matters */
+#define LONG_TEXT "and this message goes on for a while, so that speaking it keeps a worker busy for a good fraction of a second on this machine"
 
-Test(fault_tts, a_full_tts_queue_drops_speech_not_chats)
+/* The path of the speech of "voice\ntext": tts.c's content address. */
+static void tts_path(const char *vt, char *out, size_t cap)
 {
-  const char *const extra[] = {"--tts-read-user", "no", NULL};
+  unsigned char h[16];
+  char hex[33];
+  crypto_generichash(h, sizeof h, (const unsigned char *)vt, strlen(vt), NULL, 0);
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  snprintf(out, cap, "/tts/%s.ogg", hex);
+}
+
+static bool cached(const char *path)
+{
+  char f[600];
+  snprintf(f, sizeof f, "%s%s", S.dir, path);
+  return access(f, F_OK) == 0;
+}
+
+Test(fault_tts, a_flood_of_speech_drops_its_oldest_not_chats_nor_other_channels)
+{
+  /* one worker, eager speech, a backlog of 8 per channel */
+  const char *const extra[] = {"--tts-read-user", "no", "--tts-workers", "1", "--tts-eager", "yes",
+                               "--tts-backlog", "8", NULL};
   srv_start(&S, extra, false);
   char key[2][128], user[2][64], tok[2][64];
   for (int c = 0; c < 2; c++) {
@@ -65,76 +88,28 @@ Test(fault_tts, a_full_tts_queue_drops_speech_not_chats)
   memset(&tb, 0, sizeof tb);
   fault_open_ws(&S, &a, tok[0]);
   fault_open_ws(&S, &b, tok[1]);
-  double full0 = metric(&S, "ttboost_tts_queue_full_total");
-  cr_assert_geq(full0, 0);
+  double drop0 = metric(&S, "ttboost_tts_backlog_dropped_total");
+  cr_assert_geq(drop0, 0);
 
-  /* 400 distinct chats on channel A in 4 batches, faster than speech */
-  static char body[1 << 16];
+  /* 400 distinct long chats on channel A in 4 batches, far faster than speech */
+  static char body[1 << 17];
   static bool want[BURST + 2];
   for (int first = 1; first <= BURST; first += 100) {
     size_t k = (size_t)snprintf(body, sizeof body, "[");
-    for (int i = first; i < first + 100; i++) {
-      k += (size_t)snprintf(body + k, sizeof body - k, "%s", i > first ? "," : "");
-      k += (size_t)event_json(body + k, sizeof body - k, user[0], i, true);
-      want[i] = true;
-    }
+    for (int i = first; i < first + 100; i++)
+      k += (size_t)snprintf(body + k, sizeof body - k,
+                            "%s{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\","
+                            "\"message\":\"c%d " LONG_TEXT "\",\"id\":\"e%d\"}",
+                            i > first ? "," : "", user[0], i, i);
     snprintf(body + k, sizeof body - k, "]");
+    for (int i = first; i < first + 100; i++)
+      want[i] = true;
     double t0 = now_s();
     fault_post_ok(&S, body);
     cr_expect_lt(now_s() - t0, 2.0, "ingest of a burst took %.2f s", now_s() - t0);
   }
-  double full = metric(&S, "ttboost_tts_queue_full_total") - full0;
-  cr_expect_gt(full, 0, "the queue never said full");
-
-  /* channel B is not held up by A's speech, nor is HTTP */
-  char one[512];
-  event_json(one, sizeof one, user[1], BURST + 1, false);
-  double t0 = now_s();
-  fault_post_ok(&S, one);
-  static bool wb[BURST + 2];
-  wb[BURST + 1] = true;
-  fault_wait_all(&S, &b, &tb, wb, BURST + 1, BURST + 2, 3.0);
-  cr_expect_eq(tb.count[BURST + 1], 1, "channel B's gift did not arrive while A's speech is queued");
-  cr_expect_lt(now_s() - t0, 2.0, "channel B's gift took %.2f s", now_s() - t0);
-  t0 = now_s();
-  http_resp r;
-  cr_expect_eq(http(&S, "GET", "/healthz", NULL, NULL, 0, &r), 200);
-  http_free(&r);
-  cr_expect_lt(now_s() - t0, 1.0);
-
-  /* To keep the suite short, the speech still queued is made to hit the
-   * cache: the test puts a file for each of the burst's texts where the
-   * cache keeps it (tts.c: hex BLAKE2b-128 of "voice\n" + text), as the
-   * worker looks there before synthesising. The chats that had a place get
-   * a URL either way; the guarantee under test is the refused ones'. */
-  char ogg[64 * 1024];
-  size_t ogg_len = 0;
-  cr_assert_eq(http(&S, "GET", "/sounds/default.ogg", NULL, NULL, 0, &r), 200);
-  cr_assert(r.body_len > 0 && r.body_len <= sizeof ogg);
-  memcpy(ogg, r.body, r.body_len);
-  ogg_len = r.body_len;
-  http_free(&r);
-  for (int i = 1; i <= BURST; i++) {
-    char text[32];
-    snprintf(text, sizeof text, "en\nc%d", i);
-    unsigned char h[16];
-    crypto_generichash(h, sizeof h, (const unsigned char *)text, strlen(text), NULL, 0);
-    char hex[33], path[512], tmp[520];
-    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-    snprintf(path, sizeof path, "%s/tts/%s.ogg", S.dir, hex);
-    snprintf(tmp, sizeof tmp, "%s/tts/seed.part", S.dir);
-    if (access(path, F_OK) == 0)
-      continue;
-    FILE *f = fopen(tmp, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(ogg, 1, ogg_len, f), ogg_len);
-    fclose(f);
-    cr_assert_eq(rename(tmp, path), 0);
-  }
-
-  /* every chat goes out, once, in order; the refused ones without a URL */
-  fault_wait_all(&S, &a, &ta, want, 1, BURST + 1, 30.0);
-  track_drain(&a, &ta, 300);
+  /* every chat goes out at once, once, in order, each with its URL */
+  fault_wait_all(&S, &a, &ta, want, 1, BURST + 1, 10.0);
   int missing = 0, twice = 0;
   for (int i = 1; i <= BURST; i++) {
     missing += ta.count[i] == 0;
@@ -144,11 +119,53 @@ Test(fault_tts, a_full_tts_queue_drops_speech_not_chats)
   cr_expect_eq(twice, 0, "%d chats went out twice", twice);
   cr_expect_eq(ta.order_back, 0);
   cr_expect_eq(ta.seq_back, 0);
-  double fails = metric(&S, "ttboost_tts_failures_total");
-  cr_expect_geq(ta.no_url, full, "%d chats without a URL, %.0f refused by the queue", ta.no_url, full);
-  cr_expect_leq(ta.no_url, full + (fails > 0 ? fails : 0));
-  cr_expect_gt(ta.chats - ta.no_url, 0, "no chat had its speech");
-  cr_log_info("tts queue: %d chats, %.0f refused a place, %d without a URL", ta.chats, full, ta.no_url);
+  cr_expect_eq(ta.no_url, 0, "%d chats without a URL", ta.no_url);
+  double dropped = metric(&S, "ttboost_tts_backlog_dropped_total") - drop0;
+  cr_expect_geq(dropped, BURST - 8 - 20, "only %.0f dropped from a backlog of 8", dropped);
+
+  /* channel B's speech is not held up by A's: its own queue gets the next turn */
+  double t0 = now_s();
+  char one[512];
+  snprintf(one, sizeof one,
+           "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"b1\",\"id\":\"b1\"}",
+           user[1]);
+  fault_post_ok(&S, one);
+  char pb[128];
+  tts_path("en\nb1", pb, sizeof pb);
+  http_resp r;
+  cr_expect_eq(http(&S, "GET", pb, NULL, NULL, 0, &r), 200);
+  cr_expect(r.body_len > 4 && memcmp(r.body, "OggS", 4) == 0);
+  http_free(&r);
+  double tb_s = now_s() - t0;
+  cr_expect_lt(tb_s, 2.5, "channel B's speech took %.2f s behind A's flood", tb_s);
+  /* a gift of B goes out at once */
+  t0 = now_s();
+  event_json(one, sizeof one, user[1], BURST + 1, false);
+  fault_post_ok(&S, one);
+  static bool wb[BURST + 2];
+  wb[BURST + 1] = true;
+  fault_wait_all(&S, &b, &tb, wb, BURST + 1, BURST + 2, 3.0);
+  cr_expect_eq(tb.count[BURST + 1], 1, "channel B's gift did not arrive while A's speech is made");
+  cr_expect_lt(now_s() - t0, 1.0, "channel B's gift took %.2f s", now_s() - t0);
+
+  /* the newest of A's were kept, the oldest dropped: once A's backlog is
+   * spoken, the last chat's file is there and a middle one's is not */
+  char newest[128], middle[128], text[512];
+  snprintf(text, sizeof text, "en\nc%d %s", BURST, LONG_TEXT);
+  tts_path(text, newest, sizeof newest);
+  snprintf(text, sizeof text, "en\nc%d %s", BURST / 2, LONG_TEXT);
+  tts_path(text, middle, sizeof middle);
+  double until = now_s() + 30;
+  while (!cached(newest) && now_s() < until)
+    usleep(100000);
+  cr_expect(cached(newest), "the newest chat's speech was not made");
+  cr_expect_not(cached(middle), "a dropped (old) chat's speech was made");
+  /* fetched, a dropped one is made on demand */
+  cr_expect_eq(http(&S, "GET", middle, NULL, NULL, 0, &r), 200);
+  cr_expect(r.body_len > 4 && memcmp(r.body, "OggS", 4) == 0);
+  http_free(&r);
+  cr_log_info("speech flood: %.0f of %d dropped (backlog 8), channel B spoken in %.2f s", dropped, BURST,
+              tb_s);
   ws_close(&a);
   ws_close(&b);
 }

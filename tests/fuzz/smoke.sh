@@ -158,6 +158,9 @@ if [ "$secs" = 0 ]; then run fuzz-webcast-lookup; else run fuzz-webcast-lookup -
 # The client's incremental Ogg Opus decoder: small Ogg Opus files (corpus/).
 seed fuzz-ogg-opus none none
 run fuzz-ogg-opus
+# The speech worker's protocol: recorded worker output (seeds in corpus/).
+seed fuzz-tts-worker none none
+run fuzz-tts-worker
 
 if [ -n "$failed" ]; then
   echo "smoke.sh: FAILED:$failed (kept $work)"

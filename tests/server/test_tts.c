@@ -677,3 +677,177 @@ Test(tts, speed)
           audio / synth);
   ttb_tts_stop(t);
 }
+
+/* ------------------------------------------- workers, queues, listeners */
+
+/* A listener that records the order in which jobs end. */
+typedef struct rec {
+  ttb_tts_listener l;
+  int *order;   /* shared counter */
+  int ended_at; /* 1, 2, 3 ... (0: not yet) */
+  bool ok;
+  char error[160];
+  size_t bytes, packets;
+  int progress;
+} rec;
+
+static void on_rec(ttb_tts_listener *l)
+{
+  rec *r = (rec *)l;
+  r->progress++;
+  const char *error = NULL;
+  if (!ttb_tts_ended(l, &error))
+    return;
+  ttb_tts_ogg(l, &r->bytes);
+  r->packets = ttb_tts_npackets(l);
+  r->ok = error == NULL;
+  snprintf(r->error, sizeof r->error, "%s", error ? error : "");
+  r->ended_at = ++*r->order;
+  ttb_tts_unlisten(l);
+}
+
+static ttb_tts *start_with(unsigned workers, size_t backlog, uint32_t deadline_ms)
+{
+  snprintf(cache_dir, sizeof cache_dir, "%s/cache", tmpdir);
+  ttb_tts_config cfg = {
+      .cache_dir = cache_dir,
+      .queue_max = 1000,
+      .max_text_bytes = 2000,
+      .bitrate = 32000,
+      .workers = workers,
+      .backlog = backlog,
+      .deadline_ms = deadline_ms,
+  };
+  char err[256] = "";
+  ttb_tts *t = ttb_tts_start(&cfg, err, sizeof err);
+  cr_assert_not_null(t, "start: %s", err);
+  return t;
+}
+
+static void listen_text(ttb_tts *t, rec *r, int *order, const char *text, const char *queue)
+{
+  char id[TTB_TTS_ID_LEN + 1], err[160];
+  memset(r, 0, sizeof *r);
+  r->order = order;
+  r->l.on_progress = on_rec;
+  cr_assert_eq(ttb_tts_prepare(t, text, "en", queue, id, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_tts_listen(t, id, &r->l), TTB_TTS_LISTENING);
+}
+
+static void wait_order(ttb_tts *t, const int *order, int want, double timeout_s)
+{
+  wait_for(t, order, want, timeout_s);
+}
+
+#define LONGER "keeps the only worker busy for a while with a sentence that has quite a few words in it"
+
+Test(tts, queues_take_turns_so_a_flood_does_not_delay_another_channel)
+{
+  ttb_tts *t = start_with(1, 64, 0);
+  int order = 0;
+  static rec a[6], b;
+  for (int i = 0; i < 6; i++) {
+    char text[256];
+    snprintf(text, sizeof text, "Channel A number %d %s.", i, LONGER);
+    listen_text(t, &a[i], &order, text, "A");
+  }
+  listen_text(t, &b, &order, "Channel B says hello.", "B");
+  wait_order(t, &order, 7, 120);
+  /* A's first was running when B came; B waits for at most one more of A's
+   * (a round: each busy queue gives one job), not for A's five others */
+  cr_expect_eq(a[0].ended_at, 1);
+  cr_expect_leq(b.ended_at, 3, "B's speech ended %d-th behind A's flood", b.ended_at);
+  for (int i = 1; i < 6; i++)
+    cr_expect_gt(a[i].ended_at, a[i - 1].ended_at, "A's %d-th ended before its %d-th: a queue keeps its order",
+                 i, i - 1);
+  for (int i = 0; i < 6; i++)
+    cr_expect(a[i].ok && a[i].bytes > 1000 && a[i].packets > 10 && a[i].progress >= 2,
+              "A %d: %s, %zu bytes, %zu packets, %d calls", i, a[i].error, a[i].bytes, a[i].packets,
+              a[i].progress);
+  ttb_tts_stats st;
+  ttb_tts_get_stats(t, &st);
+  cr_expect_eq(st.syntheses, 7);
+  cr_expect_eq(st.backlog_dropped, 0);
+  ttb_tts_stop(t);
+}
+
+Test(tts, a_full_backlog_drops_its_oldest_waiting)
+{
+  ttb_tts *t = start_with(1, 3, 0);
+  int order = 0;
+  static rec a[8];
+  for (int i = 0; i < 8; i++) {
+    char text[256];
+    snprintf(text, sizeof text, "Backlog number %d %s.", i, LONGER);
+    listen_text(t, &a[i], &order, text, "A");
+  }
+  wait_order(t, &order, 8, 120);
+  /* 0 runs at once; 1..7 wait in a backlog of 3: 1, 2, 3, 4 are dropped, oldest first */
+  cr_expect(a[0].ok, "%s", a[0].error);
+  for (int i = 1; i <= 4; i++) {
+    cr_expect_not(a[i].ok, "waiting job %d was not dropped", i);
+    cr_expect(strstr(a[i].error, "backlog") != NULL, "%s", a[i].error);
+  }
+  for (int i = 5; i < 8; i++)
+    cr_expect(a[i].ok, "newest job %d: %s", i, a[i].error);
+  /* the drops are told first (they end at once), then what was made */
+  ttb_tts_stats st;
+  ttb_tts_get_stats(t, &st);
+  cr_expect_eq(st.backlog_dropped, 4);
+  cr_expect_eq(st.syntheses, 4);
+  ttb_tts_stop(t);
+}
+
+Test(tts, a_hung_worker_is_killed_at_the_deadline_and_replaced)
+{
+  setenv("TTB_TTS_WORKER_TEST_HANG", "hang-forever", 1);
+  ttb_tts *t = start_with(1, 16, 500);
+  unsetenv("TTB_TTS_WORKER_TEST_HANG");
+  int order = 0;
+  static rec h, next;
+  double t0 = mono_now();
+  listen_text(t, &h, &order, "please hang-forever now", "A");
+  listen_text(t, &next, &order, "After the hang.", "B");
+  wait_order(t, &order, 1, 10);
+  double dt = mono_now() - t0;
+  cr_expect_not(h.ok);
+  cr_expect(strstr(h.error, "in time") != NULL, "%s", h.error);
+  cr_expect(dt >= 0.45 && dt < 3.0, "killed after %.2f s (deadline 0.5 s)", dt);
+  wait_order(t, &order, 2, 30);
+  cr_expect(next.ok, "the replaced worker did not speak: %s", next.error);
+  ttb_tts_stats st;
+  ttb_tts_get_stats(t, &st);
+  cr_expect_eq(st.deadline_kills, 1);
+  cr_expect_geq(st.worker_restarts, 1);
+  cr_expect_eq(st.workers, 1);
+  ttb_tts_stop(t);
+}
+
+Test(tts, unknown_ids_cached_files_and_cancelled_waits)
+{
+  ttb_tts *t = start_with(1, 16, 0);
+  int order = 0;
+  static rec r, busy, gone;
+  cr_expect_eq(ttb_tts_listen(t, "0123456789abcdef0123456789abcdef", &r.l), TTB_TTS_UNKNOWN);
+  /* a waiting job nobody listens to any more is not made */
+  listen_text(t, &busy, &order, "Busy " LONGER ".", "A");
+  listen_text(t, &gone, &order, "Nobody wants this one.", "A");
+  char gone_id[TTB_TTS_ID_LEN + 1];
+  snprintf(gone_id, sizeof gone_id, "%s", ttb_tts_listener_id(&gone.l));
+  ttb_tts_unlisten(&gone.l);
+  wait_order(t, &order, 1, 60);
+  cr_expect(busy.ok, "%s", busy.error);
+  char path[600];
+  cr_expect_not(ttb_tts_cached(t, gone_id, path, sizeof path), "a cancelled job was made");
+  ttb_tts_stats st;
+  ttb_tts_get_stats(t, &st);
+  cr_expect_eq(st.syntheses, 1);
+  cr_expect_eq(st.failures, 0);
+  /* made: the next listen is a cache hit */
+  char id[TTB_TTS_ID_LEN + 1], err[160];
+  cr_assert_eq(ttb_tts_prepare(t, "Busy " LONGER ".", "en", "A", id, err, sizeof err), 0);
+  rec again = {0};
+  again.l.on_progress = on_rec;
+  cr_expect_eq(ttb_tts_listen(t, id, &again.l), TTB_TTS_CACHED);
+  ttb_tts_stop(t);
+}

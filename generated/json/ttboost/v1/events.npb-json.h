@@ -44,7 +44,7 @@ bool ttb_npb_ttboost_v1_GiftEvent_to_json(const ttboost_v1_GiftEvent *m, char *b
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_GiftEvent_from_json(const char *js, size_t len, ttboost_v1_GiftEvent *m, ttb_json_error *err);
 
-/* ttboost.v1.AudioFrame: One Opus packet of a chat's speech, streamed in binary mode right after the ChatEvent it belongs to, so the client can speak before a download would end. Every frame carries the stream parameters, so they are known before the first packet is decoded. */
+/* ttboost.v1.AudioFrame: One Opus packet of a chat's speech, streamed in binary mode after the ChatEvent it belongs to as the server makes the speech, so the client can speak before the whole sentence is made or a download would end. Every frame carries the stream parameters, so they are known before the first packet is decoded. */
 bool ttb_npb_ttboost_v1_AudioFrame_json_encode(ttb_jw *w, const ttboost_v1_AudioFrame *m);
 bool ttb_npb_ttboost_v1_AudioFrame_json_fields(ttb_jw *w, const ttboost_v1_AudioFrame *m);
 bool ttb_npb_ttboost_v1_AudioFrame_json_decode(ttb_jr *r, int tok, ttboost_v1_AudioFrame *m);

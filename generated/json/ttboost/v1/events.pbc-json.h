@@ -52,7 +52,7 @@ char *ttb_pbc_ttboost_v1_GiftEvent_to_json(const Ttboost__V1__GiftEvent *m, size
 /* A new message (free with ttboost__v1__gift_event__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__GiftEvent *ttb_pbc_ttboost_v1_GiftEvent_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
-/* ttboost.v1.AudioFrame: One Opus packet of a chat's speech, streamed in binary mode right after the ChatEvent it belongs to, so the client can speak before a download would end. Every frame carries the stream parameters, so they are known before the first packet is decoded. */
+/* ttboost.v1.AudioFrame: One Opus packet of a chat's speech, streamed in binary mode after the ChatEvent it belongs to as the server makes the speech, so the client can speak before the whole sentence is made or a download would end. Every frame carries the stream parameters, so they are known before the first packet is decoded. */
 bool ttb_pbc_ttboost_v1_AudioFrame_json_encode(ttb_jw *w, const Ttboost__V1__AudioFrame *m);
 bool ttb_pbc_ttboost_v1_AudioFrame_json_fields(ttb_jw *w, const Ttboost__V1__AudioFrame *m);
 bool ttb_pbc_ttboost_v1_AudioFrame_json_decode(ttb_jr *r, int tok, Ttboost__V1__AudioFrame *m, ProtobufCAllocator *a);

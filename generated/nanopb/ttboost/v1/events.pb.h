@@ -36,12 +36,14 @@ typedef struct _ttboost_v1_GiftEvent {
 } ttboost_v1_GiftEvent;
 
 typedef PB_BYTES_ARRAY_T(1275) ttboost_v1_AudioFrame_packet_t;
-/* One Opus packet of a chat's speech, streamed in binary mode right after the
- ChatEvent it belongs to, so the client can speak before a download would end.
+/* One Opus packet of a chat's speech, streamed in binary mode after the
+ ChatEvent it belongs to as the server makes the speech, so the client can
+ speak before the whole sentence is made or a download would end.
  Every frame carries the stream parameters, so they are known before the first
  packet is decoded. */
 typedef struct _ttboost_v1_AudioFrame {
-    /* The seq of the ChatEvent this audio speaks. */
+    /* The seq of the ChatEvent this audio speaks. The frames follow their chat
+ as the server makes the speech: later events may come between them. */
     uint64_t event_seq;
     /* 0, 1, 2 … in order; a gap means a lost frame. */
     uint32_t index;
@@ -57,7 +59,9 @@ typedef struct _ttboost_v1_AudioFrame {
     uint32_t frame_duration_us;
     /* Samples (at sample_rate) to drop from the start of the decoded stream. */
     uint32_t pre_skip;
-    /* Total duration of the utterance in milliseconds. */
+    /* Duration of the utterance in milliseconds: exact on the last frame. Frames
+ are sent while the speech is still being made, so on the earlier ones it
+ is an upper estimate (a player may size its buffer by it). */
     uint32_t duration_ms;
 } ttboost_v1_AudioFrame;
 

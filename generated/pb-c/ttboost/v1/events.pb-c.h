@@ -90,8 +90,9 @@ struct  Ttboost__V1__GiftEvent
 
 
 /*
- * One Opus packet of a chat's speech, streamed in binary mode right after the
- * ChatEvent it belongs to, so the client can speak before a download would end.
+ * One Opus packet of a chat's speech, streamed in binary mode after the
+ * ChatEvent it belongs to as the server makes the speech, so the client can
+ * speak before the whole sentence is made or a download would end.
  * Every frame carries the stream parameters, so they are known before the first
  * packet is decoded.
  */
@@ -99,7 +100,8 @@ struct  Ttboost__V1__AudioFrame
 {
   ProtobufCMessage base;
   /*
-   * The seq of the ChatEvent this audio speaks.
+   * The seq of the ChatEvent this audio speaks. The frames follow their chat
+   * as the server makes the speech: later events may come between them.
    */
   uint64_t event_seq;
   /*
@@ -131,7 +133,9 @@ struct  Ttboost__V1__AudioFrame
    */
   uint32_t pre_skip;
   /*
-   * Total duration of the utterance in milliseconds.
+   * Duration of the utterance in milliseconds: exact on the last frame. Frames
+   * are sent while the speech is still being made, so on the earlier ones it
+   * is an upper estimate (a player may size its buffer by it).
    */
   uint32_t duration_ms;
 };

@@ -1,0 +1,363 @@
+/*
+ * ttboost-tts-worker: one espeak-ng engine (espeak-ng keeps global state, so
+ * one per process) speaking jobs read from stdin and writing the speech to
+ * stdout as it is made, in the protocol of schema/ttboost/worker/tts_worker.proto
+ * (length-delimited TtsJob in, TtsOutput out; ttsp.h).
+ *
+ * The server spawns several (--tts-workers) over socketpairs; nothing here
+ * knows of the server, so a worker can also run behind another transport.
+ * Each espeak-ng callback's samples go straight to the Opus encoder; the
+ * Ogg pages and packets it has made are written out before espeak-ng goes
+ * on, so a listener hears the start of a sentence before its end is made.
+ *
+ * Test hooks (environment; for the integration tests, harmless unset):
+ * TTB_TTS_WORKER_TEST_HANG=S: a job whose text contains S hangs forever
+ * (the server's deadline must kill the worker); TTB_TTS_WORKER_TEST_SLOW_MS=N:
+ * sleep N ms after each output written (a slow machine: the stream's start
+ * comes well before its end).
+ */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <espeak-ng/speak_lib.h>
+#include <opus/opusenc.h>
+
+#include "ttboost/worker/tts_worker.pb-c.h"
+#include "ttsp.h"
+
+static const char *const voices[] = {"en", "ru", "kk", "de", "fr", "es", "it", "pt", "uk", "tr", "pl"};
+#define NVOICES (sizeof voices / sizeof voices[0])
+#define MAX_PACKETS_OUT 64 /* tts.proto: TtsOutput.packets max_count */
+
+/* The output being gathered for the current job. */
+typedef struct out_state {
+  uint64_t job_id;
+  uint8_t *ogg;
+  size_t ogg_len, ogg_cap;
+  uint8_t *pk[MAX_PACKETS_OUT];
+  size_t pk_len[MAX_PACKETS_OUT];
+  size_t npk;
+  size_t headers_seen; /* the first packets are OpusHead and OpusTags */
+  uint32_t pre_skip;
+  uint64_t samples;    /* espeak-ng samples so far */
+  int rate;
+  OggOpusEnc *enc;
+  bool failed;
+  char error[200];
+} out_state;
+
+static out_state g_out;
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int send_msg(const Ttboost__Worker__TtsOutput *m)
+{
+  size_t n = ttboost__worker__tts_output__get_packed_size(m);
+  uint8_t *b = malloc(n + 10);
+  if (b == NULL)
+    return -1;
+  size_t k = ttb_ttsp_prefix(n, b);
+  ttboost__worker__tts_output__pack(m, b + k);
+  int rc = write_all(STDOUT_FILENO, b, k + n);
+  free(b);
+  return rc;
+}
+
+/* Writes what was gathered (Ogg bytes, packets) as one TtsOutput. */
+static int flush_out(bool done)
+{
+  out_state *o = &g_out;
+  if (!done && o->ogg_len == 0 && o->npk == 0)
+    return 0;
+  Ttboost__Worker__TtsOutput m = TTBOOST__WORKER__TTS_OUTPUT__INIT;
+  ProtobufCBinaryData pk[MAX_PACKETS_OUT];
+  for (size_t i = 0; i < o->npk; i++)
+    pk[i] = (ProtobufCBinaryData){o->pk_len[i], o->pk[i]};
+  m.job_id = o->job_id;
+  m.ogg.data = o->ogg;
+  m.ogg.len = o->ogg_len;
+  m.packets = pk;
+  m.n_packets = o->npk;
+  m.pre_skip = o->pre_skip;
+  m.done = done;
+  m.error = done && o->failed ? o->error : "";
+  m.duration_ms = o->rate > 0 ? (uint32_t)(o->samples * 1000u / (uint64_t)o->rate) : 0;
+  int rc = send_msg(&m);
+  static long slow_ms = -1;
+  if (slow_ms < 0) {
+    const char *e = getenv("TTB_TTS_WORKER_TEST_SLOW_MS");
+    slow_ms = e ? atol(e) : 0;
+    if (slow_ms < 0 || slow_ms > 10000)
+      slow_ms = 0;
+  }
+  if (slow_ms > 0 && !done)
+    usleep((useconds_t)slow_ms * 1000u);
+  for (size_t i = 0; i < o->npk; i++)
+    free(o->pk[i]);
+  o->npk = 0;
+  o->ogg_len = 0;
+  return rc;
+}
+
+static int ogg_write(void *user, const unsigned char *ptr, opus_int32 len)
+{
+  out_state *o = user;
+  /* keep each message within TtsOutput.ogg's 131072 bytes (a page is < 65536) */
+  if (o->ogg_len > 0 && o->ogg_len + (size_t)len > 65536 && flush_out(false) != 0)
+    return 1;
+  size_t need = o->ogg_len + (size_t)len;
+  if (need > o->ogg_cap) {
+    size_t nc = o->ogg_cap ? o->ogg_cap : 16384;
+    while (nc < need)
+      nc *= 2;
+    uint8_t *nb = realloc(o->ogg, nc);
+    if (nb == NULL)
+      return 1;
+    o->ogg = nb;
+    o->ogg_cap = nc;
+  }
+  memcpy(o->ogg + o->ogg_len, ptr, (size_t)len);
+  o->ogg_len = need;
+  return 0;
+}
+
+static int ogg_close(void *user)
+{
+  (void)user;
+  return 0;
+}
+
+static void on_packet(void *user, const unsigned char *p, opus_int32 len, opus_uint32 flags)
+{
+  out_state *o = user;
+  (void)flags;
+  if (o->headers_seen < 2 && len >= 8 &&
+      (memcmp(p, "OpusHead", 8) == 0 || memcmp(p, "OpusTags", 8) == 0)) {
+    if (memcmp(p, "OpusHead", 8) == 0 && len >= 12)
+      o->pre_skip = (uint32_t)p[10] | (uint32_t)p[11] << 8;
+    o->headers_seen++;
+    return;
+  }
+  o->headers_seen = 2;
+  if (o->npk == MAX_PACKETS_OUT && flush_out(false) != 0) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "cannot write output");
+    return;
+  }
+  uint8_t *c = malloc(len > 0 ? (size_t)len : 1);
+  if (c == NULL) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "out of memory");
+    return;
+  }
+  memcpy(c, p, (size_t)len);
+  o->pk[o->npk] = c;
+  o->pk_len[o->npk] = (size_t)len;
+  o->npk++;
+}
+
+/* espeak-ng's samples: straight into the encoder, then out. */
+static int synth_cb(short *wav, int numsamples, espeak_EVENT *events)
+{
+  (void)events;
+  out_state *o = &g_out;
+  if (o->failed)
+    return 1;
+  if (!wav || numsamples <= 0)
+    return 0;
+  int e = ope_encoder_write(o->enc, (const opus_int16 *)wav, numsamples);
+  if (e != OPE_OK) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "opusenc write: %s", ope_strerror(e));
+    return 1;
+  }
+  o->samples += (uint64_t)numsamples;
+  if (flush_out(false) != 0) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "cannot write output");
+    return 1;
+  }
+  return 0;
+}
+
+static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
+{
+  out_state *o = &g_out;
+  o->job_id = j->job_id;
+  o->failed = false;
+  o->error[0] = '\0';
+  o->samples = 0;
+  o->headers_seen = 0;
+  o->pre_skip = 0;
+  o->npk = 0;
+  o->ogg_len = 0;
+
+  const char *hang = getenv("TTB_TTS_WORKER_TEST_HANG");
+  if (hang && hang[0] && strstr(j->text, hang)) {
+    for (;;)
+      pause();
+  }
+  if (!*cur_voice || strcmp(*cur_voice, j->voice) != 0) {
+    *cur_voice = NULL;
+    if (espeak_SetVoiceByName(j->voice) != EE_OK) {
+      o->failed = true;
+      snprintf(o->error, sizeof o->error, "espeak-ng: cannot load voice %.16s", j->voice);
+      flush_out(true);
+      return;
+    }
+    for (size_t i = 0; i < NVOICES; i++)
+      if (strcmp(voices[i], j->voice) == 0)
+        *cur_voice = voices[i];
+  }
+  int e = OPE_OK;
+  OggOpusComments *c = ope_comments_create();
+  if (!c || ope_comments_add(c, "ENCODER", "ttboost espeak-ng") != OPE_OK ||
+      ope_comments_add(c, "LANGUAGE", j->voice) != OPE_OK) {
+    if (c)
+      ope_comments_destroy(c);
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "opusenc: out of memory");
+    flush_out(true);
+    return;
+  }
+  static const OpusEncCallbacks cbs = {ogg_write, ogg_close};
+  o->enc = ope_encoder_create_callbacks(&cbs, o, c, o->rate, 1, 0, &e);
+  ope_comments_destroy(c);
+  if (!o->enc) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "opusenc create: %s", ope_strerror(e));
+    flush_out(true);
+    return;
+  }
+  opus_int32 br = (opus_int32)(j->bitrate >= 6000 && j->bitrate <= 510000 ? j->bitrate : 32000);
+  if ((e = ope_encoder_ctl(o->enc, OPE_SET_PACKET_CALLBACK(on_packet, o))) != OPE_OK ||
+      (e = ope_encoder_ctl(o->enc, OPUS_SET_BITRATE(br))) != OPE_OK ||
+      (e = ope_encoder_ctl(o->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE))) != OPE_OK ||
+      (e = ope_encoder_ctl(o->enc, OPE_SET_DECISION_DELAY(0))) != OPE_OK ||
+      (e = ope_encoder_ctl(o->enc, OPE_SET_MUXING_DELAY(0))) != OPE_OK ||
+      (e = ope_encoder_flush_header(o->enc)) != OPE_OK) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "opusenc setup: %s", ope_strerror(e));
+  }
+  if (!o->failed) {
+    espeak_ERROR se = espeak_Synth(j->text, strlen(j->text) + 1, 0, POS_CHARACTER, 0,
+                                   espeakCHARS_UTF8, NULL, NULL);
+    if (se != EE_OK && !o->failed) {
+      o->failed = true;
+      snprintf(o->error, sizeof o->error, "espeak-ng synth failed (%d)", (int)se);
+    }
+  }
+  if (!o->failed && o->samples == 0) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "espeak-ng produced no audio");
+  }
+  if (!o->failed && (e = ope_encoder_drain(o->enc)) != OPE_OK) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "opusenc drain: %s", ope_strerror(e));
+  }
+  ope_encoder_destroy(o->enc);
+  o->enc = NULL;
+  if (o->failed) {
+    o->ogg_len = 0;
+    for (size_t i = 0; i < o->npk; i++)
+      free(o->pk[i]);
+    o->npk = 0;
+  }
+  flush_out(true);
+}
+
+int main(int argc, char **argv)
+{
+  (void)argv;
+  if (argc > 1) {
+    fprintf(stderr,
+            "usage: ttboost-tts-worker < jobs > speech\n"
+            "Reads length-delimited ttboost.v1.TtsJob messages on stdin and writes\n"
+            "ttboost.v1.TtsOutput messages on stdout (schema/ttboost/worker/tts_worker.proto).\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  closefrom(3); /* nothing of the server's (listening sockets, files) stays open here */
+  int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, NULL, 0);
+  if (rate <= 0) {
+    fprintf(stderr, "ttboost-tts-worker: espeak-ng initialisation failed (data missing?)\n");
+    return 1;
+  }
+  espeak_SetSynthCallback(synth_cb);
+  g_out.rate = rate;
+  char *ok[NVOICES];
+  size_t nok = 0;
+  for (size_t i = 0; i < NVOICES; i++)
+    if (espeak_SetVoiceByName(voices[i]) == EE_OK)
+      ok[nok++] = (char *)voices[i];
+  Ttboost__Worker__TtsWorkerHello hello = TTBOOST__WORKER__TTS_WORKER_HELLO__INIT;
+  hello.sample_rate = (uint32_t)rate;
+  hello.voices = ok;
+  hello.n_voices = nok;
+  Ttboost__Worker__TtsOutput hm = TTBOOST__WORKER__TTS_OUTPUT__INIT;
+  hm.hello = &hello;
+  hm.error = "";
+  if (send_msg(&hm) != 0)
+    return 1;
+
+  const char *cur_voice = NULL;
+  uint8_t *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    const uint8_t *msg;
+    size_t mlen, used;
+    const char *why = NULL;
+    int r = ttb_ttsp_next(buf, len, TTB_TTSP_MAX_MSG, &msg, &mlen, &used, &why);
+    if (r < 0) {
+      fprintf(stderr, "ttboost-tts-worker: bad input: %s\n", why);
+      return 1;
+    }
+    if (r == 1) {
+      Ttboost__Worker__TtsJob *j = ttboost__worker__tts_job__unpack(NULL, mlen, msg);
+      if (j == NULL || j->job_id == 0) {
+        fprintf(stderr, "ttboost-tts-worker: bad job\n");
+        return 1;
+      }
+      run_job(j, &cur_voice);
+      ttboost__worker__tts_job__free_unpacked(j, NULL);
+      memmove(buf, buf + used, len - used);
+      len -= used;
+      continue;
+    }
+    if (len == cap) {
+      size_t nc = cap ? cap * 2 : 8192;
+      uint8_t *nb = realloc(buf, nc);
+      if (nb == NULL)
+        return 1;
+      buf = nb;
+      cap = nc;
+    }
+    ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break; /* the server went away */
+    len += (size_t)n;
+  }
+  free(buf);
+  free(g_out.ogg);
+  return 0;
+}

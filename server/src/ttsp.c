@@ -1,0 +1,43 @@
+/* The speech worker's framing: see ttsp.h. */
+#include "ttsp.h"
+
+int ttb_ttsp_next(const uint8_t *buf, size_t len, size_t max, const uint8_t **msg, size_t *msg_len,
+                  size_t *used, const char **why)
+{
+  uint64_t n = 0;
+  size_t k = 0;
+  for (;;) {
+    if (k == len)
+      return 0; /* the prefix is not all here yet */
+    if (k == 5) {
+      *why = "length prefix longer than 5 bytes";
+      return -1;
+    }
+    uint8_t c = buf[k];
+    n |= (uint64_t)(c & 0x7Fu) << (7 * k);
+    k++;
+    if ((c & 0x80u) == 0)
+      break;
+  }
+  if (n > max) {
+    *why = "message too long";
+    return -1;
+  }
+  if (n > len - k)
+    return 0;
+  *msg = buf + k;
+  *msg_len = (size_t)n;
+  *used = k + (size_t)n;
+  return 1;
+}
+
+size_t ttb_ttsp_prefix(size_t n, uint8_t out[10])
+{
+  size_t k = 0;
+  do {
+    uint8_t c = (uint8_t)(n & 0x7Fu);
+    n >>= 7;
+    out[k++] = (uint8_t)(n ? c | 0x80u : c);
+  } while (n && k < 10);
+  return k;
+}

@@ -1,0 +1,26 @@
+/*
+ * The speech worker's wire protocol (schema/ttboost/worker/tts_worker.proto: TtsJob,
+ * TtsOutput): length-delimited protobuf messages on a byte stream. Used by
+ * the server (tts.c) and by ttboost-tts-worker.
+ */
+#ifndef TTB_SERVER_TTSP_H
+#define TTB_SERVER_TTSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest message either side accepts (a TtsOutput of 256 KiB of Ogg
+ * plus its packets). */
+#define TTB_TTSP_MAX_MSG (1024u * 1024u)
+
+/* Finds the next whole message in buf[0..len): 1 with *msg and *msg_len set and
+ * *used the bytes it took (prefix + message); 0 when more bytes are needed;
+ * -1 when the stream is malformed (a bad prefix, or a message longer than
+ * max) with *why saying so. Never reads past len. */
+int ttb_ttsp_next(const uint8_t *buf, size_t len, size_t max, const uint8_t **msg, size_t *msg_len,
+                  size_t *used, const char **why);
+
+/* Writes the varint prefix of a message of n bytes into out[10]; returns its length. */
+size_t ttb_ttsp_prefix(size_t n, uint8_t out[10]);
+
+#endif
