@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -22,6 +23,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "ws.h"
 
 static int signal_pipe[2] = {-1, -1};
 
@@ -104,6 +106,14 @@ static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t
 
 int main(int argc, char **argv)
 {
+  /* glibc hands free memory at the top of the heap back to the kernel past
+   * 128 KiB, and serves blocks past a (moving) threshold by mmap: under a
+   * steady stream of ingest batches the same buffers were then faulted in
+   * again and again (~10 % of the server's time in fanout-bench, see
+   * docs/benchmarks.md "Fan-out"). Up to 64 MiB of free heap is kept. */
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_TOP_PAD, 1 << 20);
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   ttb_config cfg;
   ttb_config_defaults(&cfg);
   char err[512];
@@ -175,6 +185,7 @@ int main(int argc, char **argv)
     return 1;
   }
   h2o_evloop_t *loop = ttb_app_loop(app);
+  ttb_ws_set_flush_us(cfg.ws_flush_us);
   h2o_socket_t *listener = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
   listener->data = app;
   h2o_socket_read_start(listener, on_accept);
