@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -106,14 +105,6 @@ static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t
 
 int main(int argc, char **argv)
 {
-  /* glibc hands free memory at the top of the heap back to the kernel past
-   * 128 KiB, and serves blocks past a (moving) threshold by mmap: under a
-   * steady stream of ingest batches the same buffers were then faulted in
-   * again and again (~10 % of the server's time in fanout-bench, see
-   * docs/benchmarks.md "Fan-out"). Up to 64 MiB of free heap is kept. */
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  mallopt(M_TOP_PAD, 1 << 20);
-  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   ttb_config cfg;
   ttb_config_defaults(&cfg);
   char err[512];

@@ -363,8 +363,9 @@ static void run(ttb_session *s, bool flush)
       if (!handled)
         break;
     }
-    /* wslay has nothing more to send unless the 16 turns ran out */
-    s->wslay_work = wslay_event_want_write(ctx) || (sock->input->size != 0 && wslay_event_want_read(ctx));
+    /* wslay has nothing more to send unless the 16 turns ran out (then
+     * the next run goes on; new input calls on_sock_read anyway) */
+    s->wslay_work = wslay_event_want_write(ctx);
     s->want_read = wslay_event_want_read(ctx);
   }
   if (!flush && s->out.len > 0 && !s->ctl && !s->closing && s->where != PENDING) {
@@ -387,8 +388,6 @@ static void run(ttb_session *s, bool flush)
     W.metrics->ws_writes++;
     h2o_socket_write(sock, &b, 1, on_sock_written);
   }
-  if (s->wslay_work)
-    schedule(s); /* more wslay work than 16 turns: the next turn */
   if (s->want_read) {
     if (sock->_cb.read != on_sock_read)
       h2o_socket_read_start(sock, on_sock_read);
