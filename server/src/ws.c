@@ -253,22 +253,16 @@ static bool loop_busy(uint64_t now)
 static uint64_t loop_ms(void) { return h2o_now(W.loop); }
 
 /* A data frame was appended to s->out: the next turn, or the wheel. */
-static void schedule_data(ttb_session *s)
+/* Whether s->out (not yet scheduled) should go without delay; else *now is set. */
+static bool write_soon(const ttb_session *s, uint64_t *now)
 {
-  if (!s->upgraded || s->where == PENDING)
-    return;
-  if (s->where == DELAYED) {
-    if (s->out.len >= FLUSH_BYTES)
-      schedule(s);
-    return;
-  }
-  uint64_t now;
-  if (W.flush_us == 0 || s->ctl || s->closing || s->out.len >= FLUSH_BYTES ||
-      (now = now_us()) - s->last_write_us >= W.flush_us || !loop_busy(now)) {
-    schedule(s);
-    return;
-  }
-  /* due when flush_us has passed since the last write, in the loop's ms */
+  return W.flush_us == 0 || s->ctl || s->closing || s->out.len >= FLUSH_BYTES ||
+         (*now = now_us()) - s->last_write_us >= W.flush_us || !loop_busy(*now);
+}
+
+/* Puts s (NOWHERE) in the wheel, due when flush_us has passed since its last write. */
+static void delay(ttb_session *s, uint64_t now)
+{
   uint64_t wait_us = s->last_write_us + W.flush_us - now;
   s->due_ms = loop_ms() + (wait_us + 999) / 1000;
   if (s->due_ms <= W.wheel_ms)
@@ -278,6 +272,22 @@ static void schedule_data(ttb_session *s)
   W.delayed++;
   if (!h2o_timeout_is_linked(&W.tick_entry))
     h2o_timeout_link(W.loop, &W.tick, &W.tick_entry);
+}
+
+static void schedule_data(ttb_session *s)
+{
+  if (!s->upgraded || s->where == PENDING)
+    return;
+  if (s->where == DELAYED) {
+    if (s->out.len >= FLUSH_BYTES)
+      schedule(s);
+    return;
+  }
+  uint64_t now = 0;
+  if (write_soon(s, &now))
+    schedule(s);
+  else
+    delay(s, now);
 }
 
 static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
@@ -367,12 +377,11 @@ static void run(ttb_session *s, bool flush)
     s->wslay_work = wslay_event_want_write(ctx);
     s->want_read = wslay_event_want_read(ctx);
   }
-  if (!flush && s->out.len > 0 && !s->ctl && !s->closing && s->where != PENDING) {
-    /* only data frames: coalescing decides (the next turn or the wheel) */
-    if (s->where == NOWHERE)
-      schedule_data(s);
-    if (s->where == PENDING)
-      unschedule(s); /* ... and it said now */
+  uint64_t now = 0;
+  if (!flush && s->where == DELAYED && !s->ctl && !s->closing && s->out.len < FLUSH_BYTES) {
+    /* only data frames, waiting in the wheel: they stay there */
+  } else if (!flush && s->where == NOWHERE && s->out.len > 0 && !write_soon(s, &now)) {
+    delay(s, now); /* only data frames, and coalescing says later */
   } else {
     unschedule(s); /* what wslay scheduled is being done now */
   }
