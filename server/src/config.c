@@ -19,6 +19,7 @@ void ttb_config_defaults(ttb_config *c)
   c->ingest_dedup_max = 65536;
   c->heartbeat_ms = 10000;
   c->max_queued_msgs = 4096;
+  c->ws_flush_us = 0;
   c->max_queued_bytes = 4u << 20;
   c->max_body = 1u << 20;
   c->tts_cache_mb = 256;
@@ -72,6 +73,8 @@ const char *ttb_config_usage(void)
          "  --heartbeat-ms N       WebSocket ping interval (default 10000)\n"
          "  --max-queued-msgs N    a socket's outgoing queue bound in messages (default 4096)\n"
          "  --max-queued-bytes N   ... and in bytes (default 4194304)\n"
+         "  --ws-flush-us N        while the server is busy, write a socket at most once per N us,\n"
+         "                         its frames meanwhile in one write (default 0 = off; max 100000)\n"
          "  --max-body N           largest HTTP request body (default 1048576)\n"
          "  --tts-cache-mb N       size cap of the TTS cache (default 256)\n"
          "  --tts-read-user yes|no speak the sender's name before the message (default yes)\n"
@@ -193,6 +196,7 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"heartbeat-ms", 100, 600000, NULL, &c->heartbeat_ms},
       {"max-queued-msgs", 16, 1u << 24, &c->max_queued_msgs, NULL},
       {"max-queued-bytes", 4096, 1ull << 32, &c->max_queued_bytes, NULL},
+      {"ws-flush-us", 0, 100000, NULL, &c->ws_flush_us},
       {"max-body", 1024, 64u << 20, &c->max_body, NULL},
       {"tts-cache-mb", 1, 1u << 20, &c->tts_cache_mb, NULL},
       {"login-max-failures", 1, 1000000, NULL, &c->login_max_failures},

@@ -39,6 +39,7 @@ typedef struct ttb_config {
   uint32_t heartbeat_ms;
   size_t max_queued_msgs;
   size_t max_queued_bytes;
+  uint32_t ws_flush_us;     /* write coalescing window under load (ws.h ttb_ws_set_flush_us); 0 = off */
   size_t max_body;          /* HTTP request bodies */
   size_t tts_cache_mb;
   bool tts_read_user;       /* speak "user: message" rather than the message alone */

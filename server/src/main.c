@@ -22,6 +22,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "ws.h"
 
 static int signal_pipe[2] = {-1, -1};
 
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
     return 1;
   }
   h2o_evloop_t *loop = ttb_app_loop(app);
+  ttb_ws_set_flush_us(cfg.ws_flush_us);
   h2o_socket_t *listener = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
   listener->data = app;
   h2o_socket_read_start(listener, on_accept);

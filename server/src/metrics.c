@@ -139,6 +139,8 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
           NULL, m->queue_drops);
   counter(&o, "ttboost_idle_closes_total", "Sockets closed for silence (dead peers).", NULL,
           m->idle_closes);
+  counter(&o, "ttboost_ws_writes_total", "Writes to WebSocket sockets, each of one or more frames.", NULL,
+          m->ws_writes);
   counter(&o, "ttboost_logins_total", "Logins, by result.", "{result=\"ok\"}", m->logins_ok);
   counter(&o, "ttboost_logins_total", NULL, "{result=\"failed\"}", m->logins_failed);
   counter(&o, "ttboost_logins_total", NULL, "{result=\"rate_limited\"}", m->logins_rate_limited);

@@ -51,6 +51,7 @@ typedef struct ttb_metrics {
   uint64_t tts_latency_bucket[TTB_METRICS_TTS_BUCKETS]; /* cumulative at render */
   uint64_t queue_drops;         /* sockets closed as slow consumers */
   uint64_t idle_closes;
+  uint64_t ws_writes;           /* writes to WebSocket sockets (one or more frames each) */
   uint64_t logins_ok;
   uint64_t logins_failed;
   uint64_t logins_rate_limited;

@@ -1,10 +1,12 @@
 /* WebSocket sessions: see ws.h. */
 #include "ws.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ttboost/v1/events.pbc-json.h"
 
@@ -19,8 +21,13 @@ struct ttb_session {
   h2o_websocket_conn_t *conn;
   ttb_link all;  /* every session */
   ttb_link chan; /* the sessions of its channel */
-  ttb_link pend; /* in W.pending: has something to send or to read */
-  bool pending;
+  ttb_link pend; /* in W.pending (where PENDING) or a slot of W.wheel (DELAYED) */
+  uint8_t where;
+  bool wslay_work; /* wslay may have something to do: a frame queued, input read */
+  bool want_read;  /* wslay_event_want_read as of its last run */
+  bool ctl;        /* `out` holds a control frame or an error: not to be delayed */
+  uint64_t last_write_us; /* when `out` last went to the socket */
+  uint64_t due_ms;        /* DELAYED: the loop's ms at which `out` goes */
   /* The upgrade: h2o writes the 101, then hands over the socket. When that
    * write fails, h2o frees the connection without telling us; the request's
    * pool going away (req_gone) without the socket having arrived (upgraded)
@@ -52,9 +59,22 @@ static struct {
   h2o_timeout_t now;          /* zero delay: the next turn of the loop */
   h2o_timeout_entry_t flush_entry;
   ttb_link pending;           /* sessions to run on the next turn */
+  /* write coalescing (see "Coalescing" below) */
+  uint32_t flush_us;          /* --ws-flush-us; 0 = every socket every turn */
+  ttb_link wheel[128];        /* DELAYED sessions by due_ms % 128 */
+  size_t delayed;             /* how many */
+  uint64_t wheel_ms;          /* slots up to this ms are done */
+  h2o_timeout_t tick;         /* 1 ms, linked while some are delayed */
+  h2o_timeout_entry_t tick_entry;
+  int schedstat_fd;           /* /proc/thread-self/schedstat of the loop thread, or -1 */
+  uint64_t busy_at_us;        /* when loop_busy last measured */
+  uint64_t busy_ns;           /* the loop thread's runnable ns then */
+  bool busy;
   void (*on_close)(void *arg, ttb_session *s); /* the app: unsubscribes it from its channel */
   void *on_close_arg;
-} W;
+} W = {.schedstat_fd = -1};
+
+enum { NOWHERE, PENDING, DELAYED };
 
 void ttb_ws_set_on_close(void (*fn)(void *arg, ttb_session *s), void *arg)
 {
@@ -67,6 +87,13 @@ static uint64_t now_ms(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 uint32_t ttb__ws_heartbeat_ms(void) { return W.limits.heartbeat_ms; }
@@ -158,27 +185,117 @@ static bool append_frame(ttb_session *s, uint8_t opcode, const void *data, size_
 /* Whether s->conn may be touched (see req_gone). */
 static bool alive(const ttb_session *s) { return s->upgraded || !s->req_gone; }
 
-/* Runs the session on the next turn of the loop (once the upgrade is done). */
-static void schedule(ttb_session *s)
+static void link_before(ttb_link *at, ttb_link *l)
 {
-  if (s->pending || !s->upgraded)
-    return;
-  s->pending = true;
-  s->pend.prev = W.pending.prev;
-  s->pend.next = &W.pending;
-  W.pending.prev->next = &s->pend;
-  W.pending.prev = &s->pend;
-  if (!h2o_timeout_is_linked(&W.flush_entry))
-    h2o_timeout_link(W.loop, &W.now, &W.flush_entry);
+  l->prev = at->prev;
+  l->next = at;
+  at->prev->next = l;
+  at->prev = l;
 }
 
 static void unschedule(ttb_session *s)
 {
-  if (!s->pending)
+  if (s->where == NOWHERE)
     return;
   s->pend.prev->next = s->pend.next;
   s->pend.next->prev = s->pend.prev;
-  s->pending = false;
+  if (s->where == DELAYED)
+    W.delayed--;
+  s->where = NOWHERE;
+}
+
+/* Runs the session on the next turn of the loop (once the upgrade is done). */
+static void schedule(ttb_session *s)
+{
+  if (s->where == PENDING || !s->upgraded)
+    return;
+  unschedule(s); /* out of the wheel: now rather than later */
+  s->where = PENDING;
+  link_before(&W.pending, &s->pend);
+  if (!h2o_timeout_is_linked(&W.flush_entry))
+    h2o_timeout_link(W.loop, &W.now, &W.flush_entry);
+}
+
+/*
+ * Coalescing. When every event goes to another channel, each socket gets
+ * about one frame per turn of the loop, and a write per frame costs far
+ * more than the frame (a loopback writev also runs the receiver's TCP
+ * stack). With --ws-flush-us D (> 0), while the loop is busy (its thread
+ * was runnable, on a CPU or waiting for one, at least half of the last
+ * 10 ms), a socket that was written less than D ago keeps its data frames
+ * until D has passed since that write, or until it holds FLUSH_BYTES: its
+ * frames then go out in one write. A socket quiet for D, and every socket
+ * while the loop is not busy, is written on the next turn as before; so
+ * coalescing only delays frames of sockets that get more than one per D,
+ * and at most by D. Control frames, errors and closes are never delayed.
+ */
+#define FLUSH_BYTES 16384
+
+/* Whether the loop thread has been runnable at least half of the last
+ * ~10 ms (/proc/thread-self/schedstat: ns on a CPU + ns waiting for one;
+ * the thread's CPU time when that file is missing). */
+static bool loop_busy(uint64_t now)
+{
+  if (now - W.busy_at_us < 10000)
+    return W.busy;
+  uint64_t ns = 0;
+  char buf[96];
+  ssize_t n = W.schedstat_fd >= 0 ? pread(W.schedstat_fd, buf, sizeof buf - 1, 0) : -1;
+  if (n > 0) {
+    buf[n] = '\0';
+    unsigned long long run = 0, wait = 0;
+    if (sscanf(buf, "%llu %llu", &run, &wait) == 2)
+      ns = run + wait;
+  } else {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  }
+  if (W.busy_at_us != 0)
+    W.busy = (ns - W.busy_ns) * 2 >= (now - W.busy_at_us) * 1000;
+  W.busy_at_us = now;
+  W.busy_ns = ns;
+  return W.busy;
+}
+
+static uint64_t loop_ms(void) { return h2o_now(W.loop); }
+
+/* A data frame was appended to s->out: the next turn, or the wheel. */
+/* Whether s->out (not yet scheduled) should go without delay; else *now is set. */
+static bool write_soon(const ttb_session *s, uint64_t *now)
+{
+  return W.flush_us == 0 || s->ctl || s->closing || s->out.len >= FLUSH_BYTES ||
+         (*now = now_us()) - s->last_write_us >= W.flush_us || !loop_busy(*now);
+}
+
+/* Puts s (NOWHERE) in the wheel, due when flush_us has passed since its last write. */
+static void delay(ttb_session *s, uint64_t now)
+{
+  uint64_t wait_us = s->last_write_us + W.flush_us - now;
+  s->due_ms = loop_ms() + (wait_us + 999) / 1000;
+  if (s->due_ms <= W.wheel_ms)
+    s->due_ms = W.wheel_ms + 1;
+  s->where = DELAYED;
+  link_before(&W.wheel[s->due_ms % 128], &s->pend);
+  W.delayed++;
+  if (!h2o_timeout_is_linked(&W.tick_entry))
+    h2o_timeout_link(W.loop, &W.tick, &W.tick_entry);
+}
+
+static void schedule_data(ttb_session *s)
+{
+  if (!s->upgraded || s->where == PENDING)
+    return;
+  if (s->where == DELAYED) {
+    if (s->out.len >= FLUSH_BYTES)
+      schedule(s);
+    return;
+  }
+  uint64_t now = 0;
+  if (write_soon(s, &now))
+    schedule(s);
+  else
+    delay(s, now);
 }
 
 static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
@@ -193,12 +310,13 @@ static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, s
     wslay_event_set_error(ctx, WSLAY_ERR_NOMEM);
     return -1;
   }
+  s->ctl = true;
   schedule(s);
   return (ssize_t)len;
 }
 
 static void session_free(ttb_session *s);
-static void run(ttb_session *s);
+static void run(ttb_session *s, bool flush);
 
 /* The connection is gone or done: forget the session, close the socket. */
 static void closed(ttb_session *s)
@@ -220,7 +338,7 @@ static void on_sock_written(h2o_socket_t *sock, const char *err)
     closed(s);
     return;
   }
-  run(s);
+  run(s, false);
 }
 
 static void on_sock_read(h2o_socket_t *sock, const char *err)
@@ -231,42 +349,62 @@ static void on_sock_read(h2o_socket_t *sock, const char *err)
     closed(s);
     return;
   }
-  run(s);
+  s->wslay_work = true;
+  run(s, false);
 }
 
 /* Reads what arrived, lets wslay queue its frames, writes `out` when the
- * socket is free, and closes when both sides have closed. */
-static void run(ttb_session *s)
+ * socket is free (flush: now; else when coalescing lets it, see
+ * schedule_data), and closes when both sides have closed. */
+static void run(ttb_session *s, bool flush)
 {
-  unschedule(s);
   h2o_socket_t *sock = s->conn->sock;
-  if (sock == NULL)
+  if (sock == NULL) {
+    unschedule(s);
     return; /* upgrading: the upgrade's first write schedules us again */
-  wslay_event_context_ptr ctx = s->conn->ws_ctx;
-  for (int turn = 0; turn < 16; turn++) {
-    bool handled = false;
-    if (wslay_event_want_write(ctx)) {
-      if (wslay_event_send(ctx) != 0)
-        goto dead;
-      handled = true;
-    }
-    if (sock->input->size != 0 && wslay_event_want_read(ctx)) {
-      if (wslay_event_recv(ctx) != 0)
-        goto dead;
-      handled = true;
-    }
-    if (!handled)
-      break;
   }
-  unschedule(s); /* what wslay scheduled is being done now */
-  if (!h2o_socket_is_writing(sock) && s->out.len > 0) {
+  wslay_event_context_ptr ctx = s->conn->ws_ctx;
+  if (s->wslay_work || sock->input->size != 0) {
+    for (int turn = 0; turn < 16; turn++) {
+      bool handled = false;
+      if (wslay_event_want_write(ctx)) {
+        if (wslay_event_send(ctx) != 0)
+          goto dead;
+        handled = true;
+      }
+      if (sock->input->size != 0 && wslay_event_want_read(ctx)) {
+        if (wslay_event_recv(ctx) != 0)
+          goto dead;
+        handled = true;
+      }
+      if (!handled)
+        break;
+    }
+    /* wslay has nothing more to send unless the 16 turns ran out (then
+     * the next run goes on; new input calls on_sock_read anyway) */
+    s->wslay_work = wslay_event_want_write(ctx);
+    s->want_read = wslay_event_want_read(ctx);
+  }
+  uint64_t now = 0;
+  if (!flush && s->where == DELAYED && !s->ctl && !s->closing && s->out.len < FLUSH_BYTES) {
+    /* only data frames, waiting in the wheel: they stay there */
+  } else if (!flush && s->where == NOWHERE && s->out.len > 0 && !write_soon(s, &now)) {
+    delay(s, now); /* only data frames, and coalescing says later */
+  } else {
+    unschedule(s); /* what wslay scheduled is being done now */
+  }
+  if (s->where == NOWHERE && !h2o_socket_is_writing(sock) && s->out.len > 0) {
     outbuf t = s->wr;
     s->wr = s->out;
     s->out = t;
+    s->ctl = false;
+    if (W.flush_us)
+      s->last_write_us = now_us();
     h2o_iovec_t b = h2o_iovec_init(s->wr.p, s->wr.len);
+    W.metrics->ws_writes++;
     h2o_socket_write(sock, &b, 1, on_sock_written);
   }
-  if (wslay_event_want_read(ctx)) {
+  if (s->want_read) {
     if (sock->_cb.read != on_sock_read)
       h2o_socket_read_start(sock, on_sock_read);
   } else if (h2o_socket_is_writing(sock) || s->out.len > 0) {
@@ -279,9 +417,44 @@ dead:
   closed(s);
 }
 
+/* Runs the delayed sessions whose time has come. */
+static void run_wheel(void)
+{
+  uint64_t now = loop_ms();
+  if (W.delayed == 0) {
+    W.wheel_ms = now;
+    return;
+  }
+  for (uint64_t ms = W.wheel_ms + 1; ms <= now && W.delayed; ms++) {
+    if (now - ms >= 128)
+      ms = now - 127; /* a late loop: every slot once */
+    /* the slot's due sessions move to `batch` (run may free others) */
+    ttb_link *slot = &W.wheel[ms % 128], batch = {&batch, &batch};
+    for (ttb_link *l = slot->next, *n = l->next; l != slot; l = n, n = l->next) {
+      if (((ttb_session *)((char *)l - offsetof(ttb_session, pend)))->due_ms > now)
+        continue;
+      l->prev->next = l->next;
+      l->next->prev = l->prev;
+      link_before(&batch, l);
+    }
+    while (batch.next != &batch)
+      run((ttb_session *)((char *)batch.next - offsetof(ttb_session, pend)), true); /* unlinks it */
+  }
+  W.wheel_ms = now;
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+  (void)entry;
+  run_wheel();
+  if (W.delayed && !h2o_timeout_is_linked(&W.tick_entry))
+    h2o_timeout_link(W.loop, &W.tick, &W.tick_entry);
+}
+
 static void on_flush(h2o_timeout_entry_t *entry)
 {
   (void)entry;
+  run_wheel();
   /* sessions scheduled while this runs wait for the next turn */
   ttb_link batch = W.pending;
   if (batch.next == &W.pending)
@@ -291,7 +464,7 @@ static void on_flush(h2o_timeout_entry_t *entry)
   W.pending.prev = W.pending.next = &W.pending;
   while (batch.next != &batch) {
     ttb_session *s = (ttb_session *)((char *)batch.next - offsetof(ttb_session, pend));
-    run(s); /* unlinks s from batch */
+    run(s, true); /* unlinks s from batch */
   }
 }
 
@@ -300,6 +473,7 @@ static bool queue(ttb_session *s, uint8_t opcode, const void *data, size_t len)
   if (!alive(s))
     return false;
   struct wslay_event_msg m = {opcode, data, len};
+  s->wslay_work = true;
   return wslay_event_queue_msg(s->conn->ws_ctx, &m) == 0;
 }
 
@@ -313,6 +487,7 @@ static void begin_close(ttb_session *s, uint16_t code, const char *reason)
   if (rl > 120)
     rl = 120;
   wslay_event_queue_close(s->conn->ws_ctx, code, (const uint8_t *)reason, rl);
+  s->wslay_work = true;
   schedule(s);
 }
 
@@ -338,7 +513,8 @@ static void send_own(ttb_session *s, const Ttboost__V1__ServerMessage *m, bool a
     data = js;
   }
   if (ahead) {
-    append_frame(s, s->binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, n);
+    if (append_frame(s, s->binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, n))
+      s->ctl = true;
     schedule(s);
   } else {
     ttb_ws_send(s, data, n);
@@ -385,7 +561,7 @@ bool ttb_ws_send(ttb_session *s, const void *data, size_t len)
     begin_close(s, TTB_WS_SLOW_CONSUMER, "out_of_memory");
     return false;
   }
-  schedule(s);
+  schedule_data(s);
   return true;
 }
 
@@ -534,8 +710,17 @@ void ttb_ws_init(h2o_loop_t *loop, const ttb_ws_limits *limits, ttb_metrics *met
   h2o_timeout_init(loop, &W.now, 0);
   W.flush_entry.cb = on_flush;
   W.sweep_entry.cb = on_sweep;
+  for (size_t i = 0; i < 128; i++)
+    W.wheel[i].prev = W.wheel[i].next = &W.wheel[i];
+  W.wheel_ms = h2o_now(loop);
+  h2o_timeout_init(loop, &W.tick, 1);
+  W.tick_entry.cb = on_tick;
+  if (W.schedstat_fd < 0)
+    W.schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
   h2o_timeout_link(loop, &W.sweep, &W.sweep_entry);
 }
+
+void ttb_ws_set_flush_us(uint32_t us) { W.flush_us = us > 100000 ? 100000 : us; }
 
 /* Does the client offer our subprotocol? */
 static bool wants_binary(h2o_req_t *req)

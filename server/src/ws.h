@@ -92,6 +92,14 @@ void ttb_ws_close(ttb_session *s, uint16_t code, const char *error, const char *
 size_t ttb_ws_shutdown_all(void);
 size_t ttb_ws_count(void);
 
+/* Write coalescing (ws.c "Coalescing", docs/benchmarks.md "Fan-out"): while
+ * the loop is busy, a socket written less than us microseconds ago keeps its
+ * data frames until us have passed since that write (or it holds 16 KiB),
+ * then sends them in one write. 0 (the default before this is called) = every
+ * socket with something to send is written on the next turn of the loop.
+ * Values above 100000 are taken as 100000. */
+void ttb_ws_set_flush_us(uint32_t us);
+
 /* The ping interval in force (for Hello). */
 uint32_t ttb__ws_heartbeat_ms(void);
 

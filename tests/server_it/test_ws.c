@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -517,4 +518,71 @@ Test(ws, abandoned_upgrades_are_forgotten)
     usleep(100 * 1000);
   }
   cr_expect_eq(open_now, 0, "sockets still counted after their clients went away");
+}
+
+/* --ws-flush-us: while the loop is busy, a socket's frames may wait for one
+ * write (ws.c "Coalescing"); whatever the timing, every event reaches every
+ * socket once and in order, the server still answers pings, and the writes
+ * are counted. */
+Test(ws, coalesced_writes_keep_every_event_in_order)
+{
+  srv_stop(&S);
+  const char *extra[] = {"--ws-flush-us", "20000", NULL};
+  srv_start(&S, extra, true);
+  ws a, b;
+  open_ws(&a, NULL, NULL);
+  open_ws(&b, NULL, NULL);
+  char m[4096];
+  cr_assert(ws_text(&a, m, sizeof m, 5000), "no hello");
+  cr_assert(ws_text(&b, m, sizeof m, 5000), "no hello");
+  enum { ROUNDS = 30, PER = 40 };
+  char *body = malloc(64 * 1024);
+  cr_assert_not_null(body);
+  long long next_a = 1, next_b = 1;
+  for (int round = 0; round < ROUNDS; round++) {
+    size_t o = (size_t)sprintf(body, "[");
+    for (int i = 0; i < PER; i++)
+      o += (size_t)sprintf(body + o, "%s{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u%d\",\"gift_name\":\"Rose\",\"count\":1}",
+                           i ? "," : "", user, round * PER + i);
+    sprintf(body + o, "]");
+    http_resp r;
+    cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);
+    http_free(&r);
+    /* read what is there without waiting: the next round comes meanwhile */
+    while (ws_text(&a, m, sizeof m, 0)) {
+      cr_assert_eq(json_num(m, "seq"), next_a, "%s", m);
+      next_a++;
+    }
+    while (ws_text(&b, m, sizeof m, 0)) {
+      cr_assert_eq(json_num(m, "seq"), next_b, "%s", m);
+      next_b++;
+    }
+  }
+  free(body);
+  while (next_a <= ROUNDS * PER) {
+    cr_assert(ws_text(&a, m, sizeof m, 5000), "event %lld missing on a", next_a);
+    cr_assert_eq(json_num(m, "seq"), next_a, "%s", m);
+    next_a++;
+  }
+  while (next_b <= ROUNDS * PER) {
+    cr_assert(ws_text(&b, m, sizeof m, 5000), "event %lld missing on b", next_b);
+    cr_assert_eq(json_num(m, "seq"), next_b, "%s", m);
+    next_b++;
+  }
+  /* a client ping is answered (a pong is a control-path message, not delayed) */
+  char ping[128];
+  snprintf(ping, sizeof ping, "{\"type\":\"ping\",\"client_time_ms\":42}");
+  cr_assert_eq(ws_send(&a, 1, ping, strlen(ping)), 0);
+  cr_assert(ws_text(&a, m, sizeof m, 5000), "no pong");
+  cr_expect(strstr(m, "\"type\":\"pong\"") != NULL, "%s", m);
+  http_resp r;
+  http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
+  const char *w = strstr(r.body, "\nttboost_ws_writes_total ");
+  cr_assert_not_null(w, "%s", r.body);
+  long long writes = atoll(w + 25);
+  /* hellos, pings and pong included; never more writes than messages */
+  cr_expect(writes >= 2 && writes <= 2 * ROUNDS * PER + 16, "writes %lld", writes);
+  http_free(&r);
+  ws_close(&a);
+  ws_close(&b);
 }

@@ -573,6 +573,7 @@ static struct {
   double drain_timeout;
   const char *server_opts[32];
   int n_server_opts;
+  const char *licence_cache;
 } opt;
 
 static void usage(FILE *f)
@@ -598,7 +599,10 @@ static void usage(FILE *f)
         "  --ingest-conns N     ingest threads, one HTTP connection each, each with its share\n"
         "                       of the channels and of the rate (default 2; at most 16)\n"
         "  --server-opt K=V     pass --K V to the server (repeatable), e.g. heartbeat-ms=1000\n"
-        "  --keep-tmp           keep the temporary data directory\n",
+        "  --keep-tmp           keep the temporary data directory\n"
+        "  --licence-cache DIR  reuse the licences (database and keys) kept in DIR by an earlier\n"
+        "                       run with at least as many channels; made and kept there if not\n"
+        "                       (1000 licences take ~15-50 s to make)\n",
         f);
 }
 
@@ -688,6 +692,8 @@ static void parse_args(int argc, char **argv)
       opt.ingest_conns = num_arg(a, v, 1);
     else if (strcmp(a, "--connect-parallel") == 0)
       opt.connect_parallel = num_arg(a, v, 1);
+    else if (strcmp(a, "--licence-cache") == 0)
+      opt.licence_cache = v;
     else if (strcmp(a, "--server-opt") == 0) {
       if (strchr(v, '=') == NULL || opt.n_server_opts == 32) {
         fprintf(stderr, "fanout-bench: --server-opt: expected KEY=VALUE\n");
@@ -1556,11 +1562,65 @@ static void *ingest_main(void *arg)
 
 /* ----------------------------------------------------------------- main */
 
+/* Runs a shell command (paths quoted by the caller); false when it fails. */
+static bool sh(const char *cmd)
+{
+  int rc = system(cmd);
+  return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
+}
+
+/* --licence-cache: copies the cached database into the data dir and reads
+ * the keys; false when the cache is missing or has too few keys. */
+static bool licences_from_cache(const char *dd)
+{
+  char path[1024], cmd[4096];
+  snprintf(path, sizeof path, "%s/keys", opt.licence_cache);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return false;
+  long n = 0;
+  char line[256];
+  while (n < opt.channels && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    if (line[0] == '\0' || strlen(line) >= sizeof chans[n].key)
+      break;
+    snprintf(chans[n].key, sizeof chans[n].key, "%s", line);
+    n++;
+  }
+  fclose(f);
+  if (n < opt.channels)
+    return false;
+  snprintf(cmd, sizeof cmd, "cp -a '%s'/data/. '%s'/", opt.licence_cache, dd);
+  if (!sh(cmd))
+    die("--licence-cache: cannot copy %s/data", opt.licence_cache);
+  fprintf(stderr, "  licences: %ld from %s\n", n, opt.licence_cache);
+  return true;
+}
+
+static void licences_to_cache(const char *dd)
+{
+  char path[1024], cmd[4096];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'/data && mkdir -p '%s'/data && cp -a '%s'/. '%s'/data/",
+           opt.licence_cache, opt.licence_cache, dd, opt.licence_cache);
+  if (!sh(cmd))
+    die("--licence-cache: cannot write %s", opt.licence_cache);
+  snprintf(path, sizeof path, "%s/keys", opt.licence_cache);
+  FILE *f = fopen(path, "w");
+  if (f == NULL)
+    die("--licence-cache: %s: %s", path, strerror(errno));
+  for (long i = 0; i < opt.channels; i++)
+    fprintf(f, "%s\n", chans[i].key);
+  if (fclose(f) != 0)
+    die("--licence-cache: %s: write failed", path);
+}
+
 static void make_licences(void)
 {
   char dd[512], out[4096], errp[512];
   snprintf(dd, sizeof dd, "%s/data", g_tmpdir);
   snprintf(errp, sizeof errp, "%s/admin.err", g_tmpdir);
+  if (opt.licence_cache && strchr(opt.licence_cache, '\'') == NULL && licences_from_cache(dd))
+    return;
   char *argv[] = {(char *)opt.admin, "--data-dir", dd, "license", "create", "--days", "30", NULL};
   uint64_t t0 = now_ns(), last = t0;
   for (long i = 0; i < opt.channels; i++) {
@@ -1584,6 +1644,8 @@ static void make_licences(void)
       last = t;
     }
   }
+  if (opt.licence_cache && strchr(opt.licence_cache, '\'') == NULL)
+    licences_to_cache(dd);
 }
 
 static void login_all(void)
@@ -1618,8 +1680,13 @@ static void server_metrics(void)
     for (char *l = strtok(resp, "\n"); l; l = strtok(NULL, "\n"))
       if (strncmp(l, "ttboost_queue_drops_total", 25) == 0 || strncmp(l, "ttboost_idle_closes_total", 25) == 0 ||
           strncmp(l, "ttboost_sockets_open", 20) == 0 || strncmp(l, "ttboost_events_out_total", 24) == 0 ||
-          strncmp(l, "ttboost_events_rejected_total", 29) == 0)
+          strncmp(l, "ttboost_events_rejected_total", 29) == 0 || strncmp(l, "ttboost_ws_writes_total", 23) == 0)
+      {
         printf("server_metric %s\n", l);
+        /* all writes of the run (hellos and pings too): messages per write */
+        if (strncmp(l, "ttboost_ws_writes_total ", 24) == 0 && L.delivered > 0)
+          printf("delivered_msgs_per_ws_write %.2f\n", (double)L.delivered / strtod(l + 24, NULL));
+      }
   }
   free(resp);
   close(h.fd);
@@ -1753,6 +1820,8 @@ static int run_load(void)
   printf("seq_gaps %" PRIu64 "\n", L.seq_gaps);
   printf("sockets_lost %zu\n", L.closed);
   printf("server_cpu_s %.2f\nbench_cpu_s %.2f\n", cpu_srv, cpu_me);
+  /* server utime+stime (/proc/PID/stat) from the first POST to the end of the run */
+  printf("delivered_msgs_per_server_cpu_s %.0f\n", cpu_srv > 0 ? (double)L.delivered / cpu_srv : 0);
   printf("client_bytes_in %" PRIu64 "\n", L.bytes_in);
   if (opt.mode == MODE_THROUGHPUT)
     printf("target_delivered_msgs_per_s_ge_400000 %s\n",
