@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "listen.h"
 #include "dedup.h"
 #include "ldelim.h"
 #include "overlay.h"
@@ -1981,32 +1982,7 @@ static int listen_tcp(const char *hostport, uint16_t *bound, char *err, size_t e
     colon[-1] = '\0';
     memmove(host, host + 1, strlen(host));
   }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
-  struct addrinfo *ai;
-  int rc = getaddrinfo(host, port, &hints, &ai);
-  if (rc != 0) {
-    snprintf(err, errlen, "metrics-listen: '%s' is not IP:PORT (%s)", hostport, gai_strerror(rc));
-    return -1;
-  }
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
-    snprintf(err, errlen, "metrics-listen on %s: %s", hostport, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    freeaddrinfo(ai);
-    return -1;
-  }
-  freeaddrinfo(ai);
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  *bound = 0;
-  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                            : ((struct sockaddr_in *)&ss)->sin_port);
-  return fd;
+  return ttb_listen_tcp("metrics-listen", host, port, 64, bound, err, errlen);
 }
 
 static void on_metrics_accept(h2o_socket_t *listener, const char *err)

@@ -22,6 +22,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "listen.h"
 #include "ws.h"
 
 static int signal_pipe[2] = {-1, -1};
@@ -54,32 +55,9 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 static int listen_on(const char *host, uint16_t port, uint16_t *bound, char *err, size_t errlen)
 {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
-  struct addrinfo *ai;
   char ps[8];
   snprintf(ps, sizeof ps, "%u", port);
-  int rc = getaddrinfo(host, ps, &hints, &ai);
-  if (rc != 0) {
-    snprintf(err, errlen, "listen: '%s' is not an IP address (%s)", host, gai_strerror(rc));
-    return -1;
-  }
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
-    snprintf(err, errlen, "listen on %s:%u: %s", host, port, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    freeaddrinfo(ai);
-    return -1;
-  }
-  freeaddrinfo(ai);
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                            : ((struct sockaddr_in *)&ss)->sin_port);
-  return fd;
+  return ttb_listen_tcp("listen", host, ps, 4096, bound, err, errlen);
 }
 
 static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t errlen)
