@@ -15,6 +15,8 @@
 #define H2O_USE_LIBUV 0
 #include "tiktok_serve.h"
 
+#include "listen.h" /* server/src: the listening socket, as the server makes it */
+
 #include <errno.h>
 #include <h2o.h>
 #include <h2o/websocket.h>
@@ -681,33 +683,9 @@ static int listen_on(const char *hp, char *host, size_t hcap, uint16_t *bound, c
     snprintf(err, errlen, "--listen: bad port in '%s'", hp);
     return -1;
   }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
-  struct addrinfo *ai;
   char ps[8];
   snprintf(ps, sizeof ps, "%u", (unsigned)port);
-  int rc = getaddrinfo(host, ps, &hints, &ai);
-  if (rc != 0) {
-    snprintf(err, errlen, "--listen: '%s' is not an IP address (%s)", host, gai_strerror(rc));
-    return -1;
-  }
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-    snprintf(err, errlen, "listen on %s: %s", hp, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    freeaddrinfo(ai);
-    return -1;
-  }
-  freeaddrinfo(ai);
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  *bound = 0;
-  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                            : ((struct sockaddr_in *)&ss)->sin_port);
-  return fd;
+  return ttb_listen_tcp("--listen", host, ps, 128, bound, err, errlen);
 }
 
 int ttb_tiktok_serve_main(int argc, char **argv)
