@@ -159,8 +159,12 @@ static void drop(ttb_store_pg *p) {
 static int ensure(ttb_store_pg *p, char *err, size_t errlen) {
   if (p->c != NULL && PQstatus(p->c) == CONNECTION_OK) return 0;
   drop(p);
-  const char *const keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
-  const char *const vals[] = {CONNECT_TIMEOUT, p->url, "ttboost", NULL};
+  /* defaults first: what the URL says (dbname, expanded) overrides them.
+   * TCP keepalives notice a vanished database host within about a minute
+   * rather than the kernel's two hours. */
+  const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+                              "keepalives_count", "dbname", "fallback_application_name", NULL};
+  const char *const vals[] = {CONNECT_TIMEOUT, "30", "10", "3", p->url, "ttboost", NULL};
   p->c = PQconnectdbParams(keys, vals, 1);
   if (p->c == NULL) {
     set_err(p, err, errlen, "connecting to PostgreSQL: out of memory");

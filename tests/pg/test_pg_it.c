@@ -22,11 +22,18 @@
 static srv A, B;
 static char url[1024], schema[64];
 
+static void quiet_notice(void *arg, const char *msg)
+{
+  (void)arg;
+  (void)msg;
+}
+
 static void pg_admin(const char *sql)
 {
   const char *base = env_or_fail("TTB_TEST_DB_URL");
   PGconn *c = PQconnectdb(base);
   cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+  PQsetNoticeProcessor(c, quiet_notice, NULL); /* "drop cascades to …" */
   PGresult *r = PQexec(c, sql);
   cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s",
             sql, PQerrorMessage(c));

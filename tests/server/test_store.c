@@ -20,12 +20,19 @@
 static char url[1024];    /* the store's URL: its own schema and application_name */
 static char schema[64];
 
+static void quiet_notice(void *arg, const char *msg)
+{
+  (void)arg;
+  (void)msg;
+}
+
 /* Runs SQL on a connection of the test's own (TTB_TEST_DB_URL). */
 static void pg_admin(const char *sql) {
   const char *base = getenv("TTB_TEST_DB_URL");
   cr_assert_not_null(base, "TTB_TEST_DB_URL is not set: run through tests/pg/with_pg.sh");
   PGconn *c = PQconnectdb(base);
   cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+  PQsetNoticeProcessor(c, quiet_notice, NULL); /* "drop cascades to …" */
   PGresult *r = PQexec(c, sql);
   cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s",
             sql, PQerrorMessage(c));
