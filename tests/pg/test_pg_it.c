@@ -49,8 +49,9 @@ static void setup(void)
   snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
   pg_admin(sql);
   /* with a password in it, to see that it is printed nowhere */
-  snprintf(url, sizeof url, "postgresql://ttb:" PASSWORD "@/postgres?host=%s&options=-csearch_path%%3D%s",
-           dir, schema);
+  snprintf(url, sizeof url, "postgresql://ttb:" PASSWORD
+           "@/postgres?host=%s&options=-csearch_path%%3D%s&application_name=%s",
+           dir, schema, schema);
 }
 
 static void teardown(void)
@@ -196,4 +197,46 @@ Test(pg_it, two_servers_one_database)
   int sa = login(&A, key, "phone", user, token), sb = login(&B, key, "phone", user, token);
   cr_assert(sa == 401 || sa == 403, "A: %d", sa);
   cr_assert(sb == 401 || sb == 403, "B: %d", sb);
+}
+
+/* The database drops the server's connection: sockets stay, the next
+ * statements connect again; a login meanwhile is at worst a 503 `busy`. */
+Test(pg_it, database_connection_lost)
+{
+  start(&A);
+  char key[128], user[64], token[64], out[4096];
+  new_key_db(key, sizeof key, "0");
+  cr_assert_eq(login(&A, key, "a", user, token), 200);
+  ws w;
+  open_ws(&w, &A, token);
+  char sql[200];
+  snprintf(sql, sizeof sql,
+           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'",
+           schema);
+  pg_admin(sql);
+  int st = 0, busy = 0;
+  for (int i = 0; i < 3 && st != 200; i++) {
+    st = login(&A, key, "b", user, token);
+    if (st == 503)
+      busy++;
+  }
+  cr_assert_eq(st, 200, "login after the connection was lost: %d", st);
+  cr_assert_leq(busy, 1, "one failed statement at most, then a new connection");
+  /* the new session works, ending it still closes its socket, and the first
+   * socket lived on through it all */
+  ws w2;
+  open_ws(&w2, &A, token);
+  http_resp r;
+  char hdr[256];
+  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", token);
+  cr_assert_eq(http(&A, "POST", "/auth/logout", hdr, NULL, 0, &r), 200);
+  http_free(&r);
+  cr_assert_eq(close_code(&w2, 5000), 4001);
+  ws_close(&w2);
+  cr_assert_eq(ws_send(&w, 9, "p", 1), 0, "ping on the first socket");
+  const uint8_t *d;
+  size_t n;
+  cr_assert_neq(ws_recv(&w, &d, &n, 1500), -1, "the first socket is still open");
+  ws_close(&w);
+  (void)out;
 }
