@@ -96,6 +96,7 @@ static const char *const migrations[] = {
 struct ttb_store_pg {
   PGconn *c;
   char *url;
+  char *password; /* the URL's, if any: cut out of every message */
   int version;
   int lock_ms;      /* lock_timeout; 0 = PostgreSQL's default (none) */
   int64_t dv;       /* data version: notifications seen + reconnections */
@@ -141,6 +142,10 @@ static void set_err(ttb_store_pg *p, char *err, size_t errlen, const char *fmt, 
   va_end(ap);
   size_t n = strlen(buf); /* libpq's messages end in a newline */
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = '\0';
+  /* belt and braces: libpq does not quote passwords, but never let one out */
+  size_t pl = p != NULL && p->password != NULL ? strlen(p->password) : 0;
+  for (char *hit; pl > 0 && (hit = strstr(buf, p->password)) != NULL;)
+    memset(hit, '*', pl);
   if (p != NULL) snprintf(p->err, sizeof p->err, "%s", buf);
   if (err != NULL && errlen > 0) snprintf(err, errlen, "%s", buf);
 }
@@ -297,9 +302,24 @@ int ttb_pg_open(const char *url, ttb_store_pg **out, char *err, size_t errlen) {
     set_err(NULL, err, errlen, "libsodium failed to initialise");
     return -1;
   }
+  /* parse first: libpq's parse errors may quote pieces of the URL */
+  char *perr = NULL;
+  PQconninfoOption *opts = PQconninfoParse(url, &perr);
+  if (opts == NULL) {
+    PQfreemem(perr);
+    set_err(NULL, err, errlen, "--db: not a valid postgresql:// URL (libpq could not parse it)");
+    return -1;
+  }
   ttb_store_pg *p = calloc(1, sizeof *p);
-  if (p == NULL || (p->url = strdup(url)) == NULL) {
-    free(p);
+  bool oom = p == NULL || (p->url = strdup(url)) == NULL;
+  for (PQconninfoOption *o = opts; !oom && o->keyword != NULL; o++)
+    if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+      oom = (p->password = strdup(o->val)) == NULL;
+  for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+    if (o->val != NULL) sodium_memzero(o->val, strlen(o->val));
+  PQconninfoFree(opts);
+  if (oom) {
+    ttb_pg_close(p);
     set_err(NULL, err, errlen, "out of memory");
     return -1;
   }
@@ -316,6 +336,8 @@ void ttb_pg_close(ttb_store_pg *p) {
   drop(p);
   if (p->url != NULL) sodium_memzero(p->url, strlen(p->url)); /* it may hold a password */
   free(p->url);
+  if (p->password != NULL) sodium_memzero(p->password, strlen(p->password));
+  free(p->password);
   free(p);
 }
 

@@ -845,6 +845,11 @@ Test(store_open, pg_password_not_in_errors) {
   cr_assert_null(s);
   cr_assert_neq(err[0], '\0');
   cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
+  /* a URL libpq cannot parse (a bad %-escape next to the password) */
+  cr_assert_eq(ttb_store_open_db("postgresql://ttb:Sekr3tPassw0rd%zz@127.0.0.1:1/x", "/nonexistent",
+                                 &s, err, sizeof err), -1);
+  cr_assert_neq(err[0], '\0');
+  cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
   cr_assert_eq(ttb_store_open_db("mysql://u:Sekr3tPassw0rd@h/x", "/nonexistent", &s, err, sizeof err), -1);
   cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
 }
