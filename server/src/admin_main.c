@@ -1,6 +1,7 @@
 /*
- * ttboost-admin: manages licences, ingest tokens and sessions in the server's data directory (see
- * docs/operations.md). Runs alongside the server: the store is SQLite WAL.
+ * ttboost-admin: manages licences, ingest tokens and sessions in the server's data directory, or
+ * in PostgreSQL with --db (see docs/operations.md). Runs alongside the server: the store is
+ * SQLite WAL (or PostgreSQL).
  *
  * Exit status: 0 done, 1 the operation failed (no such key, revoked
  * licence, database error), 2 usage error.
@@ -28,11 +29,12 @@
 #define MAX_NOTE 255
 
 static const char usage_text[] =
-  "Usage: ttboost-admin [--data-dir DIR] COMMAND\n"
+  "Usage: ttboost-admin [--data-dir DIR | --db postgresql://…] COMMAND\n"
   "\n"
   "Manages the licences, ingest tokens and sessions of ttboost-server in\n"
-  "DIR/ttboost.db. The server may keep running: revocations and extensions reach\n"
-  "it within seconds.\n"
+  "DIR/ttboost.db, or with --db URL in PostgreSQL (the server's --db; a password\n"
+  "from ~/.pgpass or PGPASSFILE rather than in the URL). The server may keep\n"
+  "running: revocations and extensions reach it within seconds.\n"
   "\n"
   "Commands:\n"
   "  license create [--days N] [--devices N] [--note TEXT] [--tiktok NAME]\n"
@@ -127,7 +129,7 @@ static void iso_time(int64_t t, char *buf, size_t len) {
 }
 
 typedef struct args {
-  const char *data_dir;
+  const char *data_dir, *db;
   const char *days, *devices, *note, *tiktok, *channel, *user;
   bool help;
   const char *pos[4];
@@ -153,8 +155,8 @@ static int match_opt(int argc, char **argv, int *i, const char *name, const char
 
 /* Splits the command line into options and positional arguments. */
 static int parse_args(int argc, char **argv, args *a) {
-  static const char *const names[] = {"--data-dir", "--days", "--devices", "--note",
-                                      "--tiktok",   "--channel", "--user"};
+  static const char *const names[] = {"--data-dir", "--days",    "--devices", "--note",
+                                      "--tiktok",   "--channel", "--user",    "--db"};
   bool only_pos = false;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
@@ -168,7 +170,7 @@ static int parse_args(int argc, char **argv, args *a) {
         continue;
       }
       const char **slots[] = {&a->data_dir, &a->days,    &a->devices, &a->note,
-                              &a->tiktok,   &a->channel, &a->user};
+                              &a->tiktok,   &a->channel, &a->user,    &a->db};
       int m = 0;
       for (size_t k = 0; k < sizeof names / sizeof names[0] && m == 0; k++) {
         m = match_opt(argc, argv, &i, names[k], slots[k]);
@@ -191,11 +193,14 @@ static const char *key_arg(const char *arg, char *buf, size_t len) {
   return buf;
 }
 
-/* Opens the store, printing the failure. */
+/* --db: NULL = SQLite in the data dir. */
+static const char *db_url;
+
+/* Opens the store (db_url, else dir), printing the failure. */
 static ttb_store *open_store(const char *dir) {
   ttb_store *s = NULL;
   char err[512];
-  if (ttb_store_open(dir, &s, err, sizeof err) != 0) {
+  if (ttb_store_open_db(db_url, dir, &s, err, sizeof err) != 0) {
     fprintf(stderr, "ttboost-admin: %s\n", err);
     return NULL;
   }
@@ -595,6 +600,9 @@ int main(int argc, char **argv) {
   }
   if (a.data_dir == NULL) a.data_dir = DEFAULT_DATA_DIR;
   if (a.data_dir[0] == '\0') return usage_error("%s", "--data-dir: empty");
+  if (a.db != NULL && strncmp(a.db, "postgresql://", 13) != 0 && strncmp(a.db, "postgres://", 11) != 0)
+    return usage_error("%s", "--db: expected postgresql://…");
+  db_url = a.db;
   if (a.npos == 0) {
     fputs(usage_text, stderr);
     return EXIT_USAGE;

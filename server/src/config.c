@@ -53,6 +53,8 @@ const char *ttb_config_usage(void)
          "  --config FILE          read settings from FILE first\n"
          "  --listen HOST:PORT     where to listen (default 127.0.0.1:8080; port 0 = any free port)\n"
          "  --data-dir DIR         licences, sessions, TTS cache, secrets (default ./var)\n"
+         "  --db URL               licences and sessions in PostgreSQL (postgresql://USER@HOST/DB;\n"
+         "                         a password from ~/.pgpass or PGPASSFILE); default: SQLite in DIR\n"
          "  --public-url URL       base of the URLs handed to clients (default http://HOST:PORT)\n"
          "  --ingest-secret-file FILE  the operator's ingest secret (any channel) for\n"
          "                         POST /ingest/events; else $TTBOOST_INGEST_SECRET; else\n"
@@ -168,6 +170,7 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
     size_t cap;
   } strs[] = {
       {"data-dir", c->data_dir, sizeof c->data_dir},
+      {"db", c->db, sizeof c->db},
       {"public-url", c->public_url, sizeof c->public_url},
       {"ingest-secret-file", c->ingest_secret_file, sizeof c->ingest_secret_file},
       {"tls-cert", c->tls_cert, sizeof c->tls_cert},

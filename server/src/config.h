@@ -23,6 +23,7 @@ typedef struct ttb_config {
   char listen_host[64];     /* 127.0.0.1 */
   uint16_t port;            /* 8080; 0 = any free port (printed) */
   char data_dir[512];       /* ./var */
+  char db[1024];            /* --db: "" = SQLite in data_dir; postgresql://… */
   char public_url[256];     /* base of the URLs handed out; default from listen */
   char ingest_secret_file[512]; /* the operator's ingest secret; else $TTBOOST_INGEST_SECRET,
                                  * else DATA/ingest_secret (generated on first start) */

@@ -4,6 +4,7 @@
  * handle, schema migrations keyed on PRAGMA user_version.
  */
 #include "store.h"
+#include "store_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -183,6 +184,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 };
 
 struct ttb_store {
+  ttb_store_pg *pg; /* PostgreSQL (store_pg.c) when not NULL; else SQLite */
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT];
   int version;
@@ -484,20 +486,70 @@ fail:
   return -1;
 }
 
+int ttb_store_open_db(const char *db, const char *data_dir, ttb_store **out, char *err,
+                      size_t errlen) {
+  *out = NULL;
+  if (db == NULL || db[0] == '\0') return ttb_store_open(data_dir, out, err, errlen);
+  if (!ttb_store_pg_url(db)) {
+    /* the text may hold a password: not repeated */
+    set_err(NULL, err, errlen, "--db: expected postgresql://… (or nothing: SQLite in the data dir)");
+    return -1;
+  }
+  ttb_store *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    set_err(NULL, err, errlen, "out of memory");
+    return -1;
+  }
+  if (ttb_pg_open(db, &s->pg, err, errlen) != 0) {
+    free(s);
+    return -1;
+  }
+  *out = s;
+  return 0;
+}
+
 void ttb_store_close(ttb_store *s) {
   if (s == NULL) return;
+  if (s->pg != NULL) {
+    ttb_pg_close(s->pg);
+    free(s);
+    return;
+  }
   for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
   sqlite3_close(s->db);
   free(s);
 }
 
-const char *ttb_store_error(const ttb_store *s) { return s != NULL ? s->err : "no store"; }
+const char *ttb_store_error(const ttb_store *s) {
+  if (s == NULL) return "no store";
+  return s->pg != NULL ? ttb_pg_error(s->pg) : s->err;
+}
 
-int ttb_store_schema_version(const ttb_store *s) { return s->version; }
+int ttb_store_schema_version(const ttb_store *s) {
+  return s->pg != NULL ? ttb_pg_schema_version(s->pg) : s->version;
+}
+
+const char *ttb_store_backend(const ttb_store *s) { return s->pg != NULL ? "postgresql" : "sqlite"; }
+
+/* What store_pg.c shares (store_int.h). */
+int ttb_sti_hash_input(const char *in, bool up, unsigned char out[TTB_STI_HASH_LEN]) {
+  return hash_input(in, up, out);
+}
+void ttb_sti_hash_text(const char *text, unsigned char out[TTB_STI_HASH_LEN]) {
+  hash_text(text, out);
+}
+void ttb_sti_key_new(char out[TTB_STORE_KEY_MAX], const char *prefix) { key_new(out, prefix); }
+void ttb_sti_uuid_v4(char out[TTB_STORE_UUID_MAX]) { uuid_v4(out); }
+ttb_store_status ttb_sti_lic_state(bool revoked, int64_t expires, int64_t now) {
+  return lic_state(revoked, expires, now);
+}
+static bool parse_id(const char *text, int64_t *id);
+bool ttb_sti_parse_id(const char *text, int64_t *id) { return parse_id(text, id); }
 
 int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t max_devices,
                              const char *note, char key[TTB_STORE_KEY_MAX],
                              char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen) {
+  if (s->pg) return ttb_pg_licence_create(s->pg, now, days, max_devices, note, key, user_id, err, errlen);
   key[0] = '\0';
   user_id[0] = '\0';
   if (note == NULL) note = "";
@@ -542,6 +594,7 @@ int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t 
 
 int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
                            char *err, size_t errlen) {
+  if (s->pg) return ttb_pg_licence_list(s->pg, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_LIC_LIST];
   sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
   int rc;
@@ -572,6 +625,7 @@ int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_
 }
 
 ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key) {
+  if (s->pg) return ttb_pg_licence_revoke(s->pg, key);
   unsigned char hash[HASH_LEN];
   if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_REVOKE];
@@ -603,6 +657,7 @@ static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, li
 
 /* Extends a licence; a revoked one is left alone (TTB_STORE_REVOKED). */
 ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now, uint32_t days) {
+  if (s->pg) return ttb_pg_licence_extend(s->pg, key, now, days);
   unsigned char hash[HASH_LEN];
   if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
   if (tx_begin(s) != 0) return TTB_STORE_ERROR;
@@ -703,6 +758,7 @@ static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN
 ttb_store_status ttb_store_login(ttb_store *s, const char *key, const char *device_id, int64_t now,
                                  uint32_t session_days, char user_id[TTB_STORE_UUID_MAX],
                                  char token[TTB_STORE_UUID_MAX]) {
+  if (s->pg) return ttb_pg_login(s->pg, key, device_id, now, session_days, user_id, token);
   user_id[0] = '\0';
   token[0] = '\0';
   if (device_id == NULL) device_id = "";
@@ -732,6 +788,7 @@ ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
 
 ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t now,
                                       char user_id[TTB_STORE_UUID_MAX], int64_t *session_id) {
+  if (s->pg) return ttb_pg_session_id(s->pg, token, now, user_id, session_id);
   user_id[0] = '\0';
   if (session_id != NULL) *session_id = 0;
   unsigned char hash[HASH_LEN];
@@ -766,6 +823,7 @@ ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t n
 }
 
 ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now) {
+  if (s->pg) return ttb_pg_user_licence(s->pg, user_id, now);
   if (user_id == NULL) return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
@@ -779,6 +837,7 @@ ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64
 
 ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_user_id,
                                              const char *handle) {
+  if (s->pg) return ttb_pg_licence_set_tiktok(s->pg, key_or_user_id, handle);
   if (key_or_user_id == NULL || handle == NULL || strlen(handle) >= TTB_STORE_TIKTOK_MAX)
     return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st;
@@ -798,6 +857,7 @@ ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_u
 
 ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
                                        char handle[TTB_STORE_TIKTOK_MAX]) {
+  if (s->pg) return ttb_pg_user_tiktok(s->pg, user_id, handle);
   handle[0] = '\0';
   if (user_id == NULL) return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_TIKTOK_BY_USER];
@@ -848,6 +908,7 @@ static ttb_store_status revoke_by(ttb_store *s, int by_id, int by_hash, const ch
 }
 
 ttb_store_status ttb_store_session_revoke(ttb_store *s, const char *token_or_id, int64_t now) {
+  if (s->pg) return ttb_pg_session_revoke(s->pg, token_or_id, now);
   return revoke_by(s, ST_SESS_REVOKE_BY_ID, ST_SESS_REVOKE_BY_HASH, token_or_id, false, now,
                    "revoking a session");
 }
@@ -855,6 +916,7 @@ ttb_store_status ttb_store_session_revoke(ttb_store *s, const char *token_or_id,
 int ttb_store_session_list(ttb_store *s, const char *user_id,
                            int (*fn)(void *arg, const ttb_session_info *si), void *arg, char *err,
                            size_t errlen) {
+  if (s->pg) return ttb_pg_session_list(s->pg, user_id, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_SESS_LIST];
   if (user_id != NULL) sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
   else sqlite3_bind_null(st, 1);
@@ -886,6 +948,7 @@ int ttb_store_session_list(ttb_store *s, const char *user_id,
 
 int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
                                      void (*fn)(void *arg, int64_t session_id), void *arg) {
+  if (s->pg) return ttb_pg_sessions_revoked_since(s->pg, since, fn, arg);
   sqlite3_stmt *st = s->st[ST_SESS_REVOKED_SINCE];
   sqlite3_bind_int64(st, 1, since);
   int rc;
@@ -902,6 +965,7 @@ int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
 ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id, const char *note,
                                               int64_t now, char token[TTB_STORE_KEY_MAX],
                                               int64_t *id) {
+  if (s->pg) return ttb_pg_ingest_token_create(s->pg, user_id, note, now, token, id);
   token[0] = '\0';
   if (id != NULL) *id = 0;
   if (note == NULL) note = "";
@@ -942,6 +1006,7 @@ ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id
 
 ttb_store_status ttb_store_ingest_token_channel(ttb_store *s, const char *token,
                                                char channel[TTB_STORE_UUID_MAX]) {
+  if (s->pg) return ttb_pg_ingest_token_channel(s->pg, token, channel);
   channel[0] = '\0';
   unsigned char hash[HASH_LEN];
   if (hash_input(token, true, hash) != 0) return TTB_STORE_UNKNOWN;
@@ -957,6 +1022,7 @@ ttb_store_status ttb_store_ingest_token_channel(ttb_store *s, const char *token,
 
 int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ingest_token_info *t),
                                 void *arg, char *err, size_t errlen) {
+  if (s->pg) return ttb_pg_ingest_token_list(s->pg, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_ING_LIST];
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -983,6 +1049,7 @@ int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ing
 }
 
 ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_or_id, int64_t now) {
+  if (s->pg) return ttb_pg_ingest_token_revoke(s->pg, token_or_id, now);
   return revoke_by(s, ST_ING_REVOKE_BY_ID, ST_ING_REVOKE_BY_HASH, token_or_id, true, now,
                    "revoking an ingest token");
 }
@@ -992,6 +1059,7 @@ ttb_store_status ttb_store_licence_state(const ttb_licence_info *l, int64_t now)
 }
 
 int64_t ttb_store_data_version(ttb_store *s) {
+  if (s->pg) return ttb_pg_data_version(s->pg);
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK) {
     db_err(s, NULL, 0, "data_version");
@@ -1004,6 +1072,7 @@ int64_t ttb_store_data_version(ttb_store *s) {
 }
 
 int ttb_store_set_busy_timeout(ttb_store *s, int ms) {
+  if (s->pg) return ttb_pg_set_busy_timeout(s->pg, ms);
   return sqlite3_busy_timeout(s->db, ms) == SQLITE_OK ? 0 : -1;
 }
 
@@ -1014,6 +1083,7 @@ int ttb_store_set_busy_timeout(ttb_store *s, int ms) {
 ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_id, const char *note,
                                                int64_t now, char token[TTB_STORE_KEY_MAX],
                                                int64_t *id, char hint[12]) {
+  if (s->pg) return ttb_pg_overlay_token_create(s->pg, user_id, note, now, token, id, hint);
   token[0] = '\0';
   hint[0] = '\0';
   *id = 0;
@@ -1055,6 +1125,7 @@ ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_i
 
 ttb_store_status ttb_store_overlay_token_channel(ttb_store *s, const char *token,
                                                 char channel[TTB_STORE_UUID_MAX], int64_t *id) {
+  if (s->pg) return ttb_pg_overlay_token_channel(s->pg, token, channel, id);
   channel[0] = '\0';
   *id = 0;
   unsigned char hash[HASH_LEN];
@@ -1081,6 +1152,7 @@ ttb_store_status ttb_store_overlay_token_channel(ttb_store *s, const char *token
 int ttb_store_overlay_token_list(ttb_store *s, const char *user_id,
                                  int (*fn)(void *arg, const ttb_overlay_token_info *t), void *arg,
                                  char *err, size_t errlen) {
+  if (s->pg) return ttb_pg_overlay_token_list(s->pg, user_id, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_OVL_LIST];
   if (user_id != NULL) sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
   int rc;
@@ -1109,6 +1181,7 @@ int ttb_store_overlay_token_list(ttb_store *s, const char *user_id,
 
 ttb_store_status ttb_store_overlay_token_revoke(ttb_store *s, const char *user_id, int64_t id,
                                                int64_t now) {
+  if (s->pg) return ttb_pg_overlay_token_revoke(s->pg, user_id, id, now);
   sqlite3_stmt *st = s->st[ST_OVL_REVOKE];
   sqlite3_bind_int64(st, 1, id);
   sqlite3_bind_int64(st, 2, now > 0 ? now : 1);

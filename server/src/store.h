@@ -1,6 +1,6 @@
 /*
  * The licence and session store: SQLite (WAL) in the data dir, file
- * `ttboost.db`. Licence keys and ws_tokens are random, shown once, stored
+ * `ttboost.db` (the default), or PostgreSQL (store_pg.c, ttb_store_open_db). Licence keys and ws_tokens are random, shown once, stored
  * only as BLAKE2b hashes (libsodium crypto_generichash) and looked up by
  * hash; user ids are random UUIDs (v4). Ingest tokens ("TTI-…") likewise.
  * A schema version (PRAGMA user_version) and migrations from version 1 on.
@@ -24,7 +24,7 @@ typedef enum ttb_store_status {
   TTB_STORE_EXPIRED = 2,      /* the licence (or the session) has expired */
   TTB_STORE_REVOKED = 3,
   TTB_STORE_DEVICE_LIMIT = 4, /* a new device beyond the licence's max_devices */
-  TTB_STORE_ERROR = -1,       /* SQLite failed; message in the store's last error */
+  TTB_STORE_ERROR = -1,       /* the database failed; message in the store's last error */
 } ttb_store_status;
 
 #define TTB_STORE_KEY_MAX 64  /* a key's text, with NUL */
@@ -34,7 +34,18 @@ typedef enum ttb_store_status {
 /* Opens (creating when absent) data_dir/ttboost.db, migrates it to the
  * current schema. *out owned by the caller (ttb_store_close). */
 int ttb_store_open(const char *data_dir, ttb_store **out, char *err, size_t errlen);
+/* Opens the store named by db: NULL or "" = SQLite in data_dir (as
+ * ttb_store_open); "postgresql://…" (or "postgres://…", libpq's URL: user,
+ * password, host, port, database, ?sslmode=… and the like) = PostgreSQL,
+ * the same tables and rules, migrated on open under an advisory lock (several
+ * servers may start at once). A lost PostgreSQL connection fails the call
+ * it broke (TTB_STORE_ERROR / -1) and is made again on the next call.
+ * Messages never repeat the URL (its password). */
+int ttb_store_open_db(const char *db, const char *data_dir, ttb_store **out, char *err,
+                      size_t errlen);
 void ttb_store_close(ttb_store *s);
+/* "sqlite" or "postgresql". */
+const char *ttb_store_backend(const ttb_store *s);
 /* The text of the last TTB_STORE_ERROR. */
 const char *ttb_store_error(const ttb_store *s);
 /* The schema version the store is at. */
@@ -190,10 +201,13 @@ ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64
  * TTB_STORE_REVOKED, TTB_STORE_EXPIRED or TTB_STORE_OK. */
 ttb_store_status ttb_store_licence_state(const ttb_licence_info *l, int64_t now);
 /* How long a statement waits for another connection's lock before it
- * fails (5000 ms unless set). -1 on an error. */
+ * fails (5000 ms unless set; PostgreSQL: lock_timeout, none unless set).
+ * -1 on an error. */
 int ttb_store_set_busy_timeout(ttb_store *s, int ms);
 /* SQLite's PRAGMA data_version: changes when another connection (another
- * process: ttboost-admin) committed. -1 on an error. */
+ * process: ttboost-admin) committed; in PostgreSQL a count of the change
+ * notifications (NOTIFY from triggers on licences and sessions, delivered on
+ * commit) and reconnections. -1 on an error (a lost connection). */
 int64_t ttb_store_data_version(ttb_store *s);
 
 #endif

@@ -125,7 +125,7 @@ ttb_svc *ttb_svc_open(const ttb_config *cfg, const char *argv0, h2o_evloop_t *lo
   }
   s->metrics = m;
   ttb_store *dbs = NULL;
-  if (ttb_store_open(cfg->data_dir, &dbs, err, errlen) != 0)
+  if (ttb_store_open_db(cfg->db, cfg->data_dir, &dbs, err, errlen) != 0)
     goto fail;
   s->dbq = ttb_dbq_open(dbs, loop, m, err, errlen);
   if (s->dbq == NULL) {

@@ -1,13 +1,61 @@
-/* Unit tests of the licence and session store (server/src/store.c). */
+/* Unit tests of the licence and session store (server/src/store.c), built
+ * twice: for SQLite (srv_test_store) and, with TTB_TEST_PG, for PostgreSQL
+ * (srv_test_store_pg, run by tests/pg/with_pg.sh against a real server: each
+ * test in a schema of its own, so tests may run in parallel). */
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
+
+#ifdef TTB_TEST_PG
+#include <libpq-fe.h>
+#include <sys/wait.h>
+
+static char url[1024];    /* the store's URL: its own schema and application_name */
+static char schema[64];
+
+static void quiet_notice(void *arg, const char *msg)
+{
+  (void)arg;
+  (void)msg;
+}
+
+/* Runs SQL on a connection of the test's own (TTB_TEST_DB_URL). */
+static void pg_admin(const char *sql) {
+  const char *base = getenv("TTB_TEST_DB_URL");
+  cr_assert_not_null(base, "TTB_TEST_DB_URL is not set: run through tests/pg/with_pg.sh");
+  PGconn *c = PQconnectdb(base);
+  cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+  PQsetNoticeProcessor(c, quiet_notice, NULL); /* "drop cascades to …" */
+  PGresult *r = PQexec(c, sql);
+  cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s",
+            sql, PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* A fresh schema, and url pointing the store at it. */
+static void pg_new_schema(void) {
+  static int n;
+  snprintf(schema, sizeof schema, "t%d_%d", (int)getpid(), n++);
+  char sql[128];
+  snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
+  pg_admin(sql);
+  snprintf(url, sizeof url, "%s&options=-csearch_path%%3D%s&application_name=%s",
+           getenv("TTB_TEST_DB_URL"), schema, schema);
+}
+#define STORE_DB url
+#define BACKEND "postgresql"
+#else
+#define STORE_DB NULL
+#define BACKEND "sqlite"
+#endif
 
 #define DAY 86400
 #define T0 1700000000 /* a fixed "now" */
@@ -18,7 +66,7 @@ static ttb_store *st;
 /* Opens (or reopens) the store in dir. */
 static void open_store(void) {
   char err[256] = "";
-  int rc = ttb_store_open(dir, &st, err, sizeof err);
+  int rc = ttb_store_open_db(STORE_DB, dir, &st, err, sizeof err);
   cr_assert_eq(rc, 0, "open: %s", err);
   cr_assert_not_null(st);
 }
@@ -28,6 +76,9 @@ static void setup(void) {
   cr_assert_not_null(mkdtemp(dir));
   /* A subdirectory that does not exist yet: open must create it. */
   strcat(dir, "/data");
+#ifdef TTB_TEST_PG
+  pg_new_schema();
+#endif
   open_store();
 }
 
@@ -43,6 +94,11 @@ static void teardown(void) {
   rmdir(dir);
   *strrchr(dir, '/') = '\0';
   rmdir(dir);
+#ifdef TTB_TEST_PG
+  char sql[128];
+  snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
+  pg_admin(sql);
+#endif
 }
 
 /* Creates a licence, asserting success. */
@@ -256,19 +312,23 @@ Test(store, reopen_keeps_data) {
 
 Test(store, schema_version_and_mode) {
   cr_assert_eq(ttb_store_schema_version(st), 4);
+  cr_assert_str_eq(ttb_store_backend(st), BACKEND);
+#ifndef TTB_TEST_PG
   char path[128];
   snprintf(path, sizeof path, "%s/ttboost.db", dir);
   struct stat sb;
   cr_assert_eq(stat(path, &sb), 0);
   cr_assert_eq(sb.st_mode & 0777, 0600, "mode %o", (unsigned)(sb.st_mode & 0777));
+#endif
   /* A second handle on the same file (WAL) works alongside the first. */
   ttb_store *other = NULL;
   char err[256] = "";
-  cr_assert_eq(ttb_store_open(dir, &other, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_store_open_db(STORE_DB, dir, &other, err, sizeof err), 0, "%s", err);
   cr_assert_eq(ttb_store_schema_version(other), 4);
   ttb_store_close(other);
 }
 
+#ifndef TTB_TEST_PG
 /* Reads a whole file; *len its size. */
 static unsigned char *slurp(const char *path, size_t *len) {
   *len = 0;
@@ -290,6 +350,8 @@ static unsigned char *slurp(const char *path, size_t *len) {
   return buf;
 }
 
+#endif
+
 static bool contains(const unsigned char *hay, size_t n, const char *needle) {
   size_t m = strlen(needle);
   for (size_t i = 0; m <= n && i <= n - m; i++)
@@ -297,6 +359,31 @@ static bool contains(const unsigned char *hay, size_t n, const char *needle) {
   return false;
 }
 
+#ifdef TTB_TEST_PG
+/* Every row of the test's schema as text (bytea as hex), malloc'd. */
+static char *pg_dump_rows(void) {
+  PGconn *c = PQconnectdb(url);
+  cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+  PGresult *r = PQexec(c, "SELECT coalesce(string_agg(x, ' '), '') FROM ("
+                          " SELECT t::text AS x FROM licences t UNION ALL"
+                          " SELECT t::text FROM sessions t UNION ALL"
+                          " SELECT t::text FROM ingest_tokens t UNION ALL"
+                          " SELECT t::text FROM overlay_tokens t) rows");
+  cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+  char *out = strdup(PQgetvalue(r, 0, 0));
+  cr_assert_not_null(out);
+  PQclear(r);
+  PQfinish(c);
+  return out;
+}
+
+/* Asserts that no row of the database holds text. */
+static void assert_not_stored(const char *text) {
+  char *rows = pg_dump_rows();
+  cr_assert(!contains((const unsigned char *)rows, strlen(rows), text), "%s found in a row", text);
+  free(rows);
+}
+#else
 /* Asserts that none of the database files hold text. */
 static void assert_not_stored(const char *text) {
   const char *files[] = {"ttboost.db", "ttboost.db-wal"};
@@ -310,6 +397,7 @@ static void assert_not_stored(const char *text) {
     free(b);
   }
 }
+#endif
 
 Test(store, secrets_not_stored) {
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
@@ -321,6 +409,13 @@ Test(store, secrets_not_stored) {
   assert_not_stored(key + 8); /* the part after the hint */
   assert_not_stored(tok);
   /* Sanity: the search does see what is stored. */
+#ifdef TTB_TEST_PG
+  {
+    char *rows = pg_dump_rows();
+    cr_assert(contains((const unsigned char *)rows, strlen(rows), uid));
+    free(rows);
+  }
+#else
   {
     char path[128];
     snprintf(path, sizeof path, "%s/ttboost.db-wal", dir);
@@ -334,6 +429,7 @@ Test(store, secrets_not_stored) {
     free(b);
     free(b2);
   }
+#endif
   ttb_store_close(st);
   st = NULL;
   assert_not_stored(key);
@@ -612,3 +708,149 @@ Test(store, overlay_tokens) {
   cr_assert_eq(ttb_store_sessions_revoked_since(st, T0 + 5, note_ended, &got), 0);
   cr_assert_eq(got, -id);
 }
+
+#ifdef TTB_TEST_PG
+/* ------------------------------------------------------- PostgreSQL only */
+
+/* Forks n children that each run fn(i) at once (released together by a
+ * pipe); asserts none crashed; returns how many exited 0. */
+static int fork_all(int n, int (*fn)(int i)) {
+  int go[2];
+  cr_assert_eq(pipe(go), 0);
+  pid_t pids[16];
+  for (int i = 0; i < n; i++) {
+    pids[i] = fork();
+    cr_assert_geq(pids[i], 0);
+    if (pids[i] == 0) {
+      close(go[1]);
+      char c;
+      if (read(go[0], &c, 1) < 0) _exit(3);
+      _exit(fn(i));
+    }
+  }
+  close(go[0]);
+  close(go[1]); /* EOF releases every child at once */
+  int ok = 0;
+  for (int i = 0; i < n; i++) {
+    int ws;
+    cr_assert_eq(waitpid(pids[i], &ws, 0), pids[i]);
+    cr_assert(WIFEXITED(ws), "child %d did not exit", i);
+    if (WEXITSTATUS(ws) == 0) ok++;
+  }
+  return ok;
+}
+
+static int open_fresh(int i) {
+  (void)i;
+  ttb_store *s = NULL;
+  char err[256];
+  if (ttb_store_open_db(url, "/nonexistent", &s, err, sizeof err) != 0) {
+    fprintf(stderr, "child: %s\n", err);
+    return 1;
+  }
+  int v = ttb_store_schema_version(s);
+  ttb_store_close(s);
+  return v == 4 ? 0 : 2;
+}
+
+/* Servers starting at once on an empty database: the advisory lock lets one
+ * migrate, the others wait and find the schema done. */
+Test(store, pg_concurrent_migrations) {
+  char first[64];
+  snprintf(first, sizeof first, "%s", schema);
+  pg_new_schema(); /* an empty one: nothing migrated yet */
+  cr_assert_eq(fork_all(8, open_fresh), 8);
+  char sql[256];
+  snprintf(sql, sizeof sql, "DO $$ BEGIN IF (SELECT count(*) FROM %s.ttb_schema WHERE version = 4)"
+           " <> 1 THEN RAISE 'schema row'; END IF; END $$", schema);
+  pg_admin(sql);
+  snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", first);
+  pg_admin(sql);
+}
+
+static char race_key[TTB_STORE_KEY_MAX];
+
+static int login_once(int i) {
+  ttb_store *s = NULL;
+  char err[256], dev[16], u[TTB_STORE_UUID_MAX], tok[TTB_STORE_UUID_MAX];
+  if (ttb_store_open_db(url, "/nonexistent", &s, err, sizeof err) != 0) return 2;
+  snprintf(dev, sizeof dev, "dev%d", i);
+  ttb_store_status r = ttb_store_login(s, race_key, dev, T0, 7, u, tok);
+  ttb_store_close(s);
+  return r == TTB_STORE_OK ? 0 : r == TTB_STORE_DEVICE_LIMIT ? 1 : 2;
+}
+
+/* Logins of new devices at once from several processes (servers): the
+ * licence row's lock keeps the device limit. */
+Test(store, pg_device_limit_across_processes) {
+  char uid[TTB_STORE_UUID_MAX];
+  create(30, 3, "", race_key, uid);
+  cr_assert_eq(fork_all(8, login_once), 3);
+  char err[256];
+  struct list_acc a = {0};
+  cr_assert_eq(ttb_store_licence_list(st, list_cb, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(a.n, 1);
+}
+
+/* A connection the database dropped: that call fails as a value, the next
+ * one connects again, and the change counter moves (callers reload). */
+Test(store, pg_reconnects) {
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+    tok[TTB_STORE_UUID_MAX];
+  create(30, 0, "", key, uid);
+  int64_t v0 = ttb_store_data_version(st);
+  cr_assert_geq(v0, 0, "%s", ttb_store_error(st));
+  char sql[200];
+  snprintf(sql, sizeof sql,
+           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'",
+           schema);
+  pg_admin(sql);
+  ttb_store_status r = ttb_store_login(st, key, "d", T0, 7, u, tok);
+  if (r == TTB_STORE_ERROR) {
+    cr_assert_neq(ttb_store_error(st)[0], '\0');
+    r = ttb_store_login(st, key, "d", T0, 7, u, tok);
+  }
+  cr_assert_eq(r, TTB_STORE_OK, "%s", ttb_store_error(st));
+  cr_assert_eq(ttb_store_session(st, tok, T0 + 1, u), TTB_STORE_OK);
+  cr_assert_str_eq(u, uid);
+  int64_t v1 = ttb_store_data_version(st);
+  cr_assert_gt(v1, v0, "%lld after %lld", (long long)v1, (long long)v0);
+}
+
+/* Another process's commit moves this handle's data version (NOTIFY);
+ * a session's last_seen touch does not. */
+Test(store, pg_data_version_sees_other_writers) {
+  ttb_store *other = NULL;
+  char err[256] = "", key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX];
+  cr_assert_eq(ttb_store_open_db(url, dir, &other, err, sizeof err), 0, "%s", err);
+  int64_t v0 = ttb_store_data_version(st);
+  cr_assert_geq(v0, 0);
+  cr_assert_eq(ttb_store_licence_create(other, T0, 1, 1, "", key, uid, err, sizeof err), 0, "%s", err);
+  int64_t v = v0;
+  for (int i = 0; i < 200 && v == v0; i++) {
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+    v = ttb_store_data_version(st);
+  }
+  cr_assert_gt(v, v0, "the other handle's commit was not seen");
+  ttb_store_close(other);
+}
+
+/* A URL's password is never repeated in an error. */
+Test(store_open, pg_password_not_in_errors) {
+  ttb_store *s = NULL;
+  char err[512] = "";
+  cr_assert_eq(ttb_store_open_db("postgresql://ttb:Sekr3tPassw0rd@127.0.0.1:1/x?connect_timeout=2",
+                                 "/nonexistent", &s, err, sizeof err), -1);
+  cr_assert_null(s);
+  cr_assert_neq(err[0], '\0');
+  cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
+  /* a URL libpq cannot parse (a bad %-escape next to the password) */
+  cr_assert_eq(ttb_store_open_db("postgresql://ttb:Sekr3tPassw0rd%zz@127.0.0.1:1/x", "/nonexistent",
+                                 &s, err, sizeof err), -1);
+  cr_assert_neq(err[0], '\0');
+  cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
+  cr_assert_eq(ttb_store_open_db("mysql://u:Sekr3tPassw0rd@h/x", "/nonexistent", &s, err, sizeof err), -1);
+  cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
+}
+#endif

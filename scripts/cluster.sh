@@ -1,0 +1,139 @@
+#!/bin/sh
+# A local TTBoost cluster on loopback, for tests and for trying it:
+#
+#   scripts/cluster.sh up DIR     start it; writes DIR/cluster.env
+#   scripts/cluster.sh down DIR   stop everything `up DIR` started
+#
+# What runs (issue 14, so far):
+#   - PostgreSQL 15: initdb in a temp dir, on 127.0.0.1 and a free port, run as an
+#     unprivileged user (`nobody` when this runs as root), trust authentication
+#     for local connections only;
+#   - two ttboost-server nodes on free 127.0.0.1 ports, both with --db on that
+#     PostgreSQL (data dirs DIR/node1 and DIR/node2, logs DIR/nodeN.log).
+# Not yet: nats-server with JetStream, the TTS worker node, events between nodes
+# (NATS_URL is absent from cluster.env until then): a socket on node 1 does not
+# yet receive what node 2 ingests. Licences and sessions are shared already.
+#
+# DIR/cluster.env is a shell file of NAME=value lines:
+#   NODE1_URL NODE2_URL NODE1_PID NODE2_PID DB_URL TTBOOST_INGEST_SECRET ADMIN
+#   (and PG_DIR, PG_BIN: where PostgreSQL runs, for `down`)
+# so that  . DIR/cluster.env; $ADMIN license create --days 30  works.
+#
+# Binaries from BUILD (default: build, from the repository root), built first
+# when missing (ninja -C BUILD).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$root/build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+
+usage() {
+  sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+[ $# -eq 2 ] || usage
+cmd=$1
+dir=$2
+case $dir in /*) ;; *) dir=$(pwd)/$dir ;; esac
+
+pg_bindir() {
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/postgres" ] && b=$d
+  done
+  [ -n "${b:-}" ] || die "PostgreSQL server binaries not found: install the Debian package postgresql"
+  echo "$b"
+}
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi
+}
+
+# Starts node N (1 or 2); sets nodeN_url, nodeN_pid.
+start_node() {
+  n=$1
+  log=$dir/node$n.log
+  mkdir -p "$dir/node$n"
+  TTBOOST_INGEST_SECRET=$secret nohup "$build/server/ttboost-server" --listen 127.0.0.1:0 \
+    --data-dir "$dir/node$n" --db "$db_url" >"$log" 2>&1 &
+  pid=$!
+  i=0
+  url=
+  while [ $i -lt 100 ]; do
+    url=$(sed -n 's/^ttboost-server: listening on \([^ ]*\) .*/\1/p' "$log" 2>/dev/null | head -n1)
+    [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "node $n did not start"; }
+    sleep 0.1
+    i=$((i + 1))
+  done
+  [ -n "$url" ] || { kill "$pid"; die "node $n did not say where it listens (see $log)"; }
+  eval "node${n}_url=\$url node${n}_pid=\$pid"
+}
+
+up() {
+  [ -e "$dir/cluster.env" ] && die "$dir/cluster.env exists: is a cluster up? ($0 down $dir)"
+  mkdir -p "$dir"
+  if [ ! -x "$build/server/ttboost-server" ] || [ ! -x "$build/server/ttboost-admin" ]; then
+    [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+    ninja -C "$build" >/dev/null
+  fi
+  bin=$(pg_bindir)
+  pgdir=$(mktemp -d /tmp/ttbcluster-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown nobody "$pgdir"
+  port=$(free_port)
+  as_pg "$bin/initdb" -D "$pgdir/data" -U ttb -A trust -E UTF8 >"$pgdir/initdb.log" 2>&1 ||
+    { cat "$pgdir/initdb.log" >&2; die "initdb failed"; }
+  as_pg "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$pgdir" start >/dev/null ||
+    { cat "$pgdir/postgres.log" >&2; die "PostgreSQL did not start"; }
+  db_url="postgresql://ttb@127.0.0.1:$port/postgres"
+  secret=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+  # written before the nodes start, so that `down` can stop what did start
+  {
+    echo "PG_DIR=$pgdir"
+    echo "PG_BIN=$bin"
+    echo "DB_URL=$db_url"
+  } >"$dir/cluster.env"
+  start_node 1
+  echo "NODE1_URL=$node1_url" >>"$dir/cluster.env"
+  echo "NODE1_PID=$node1_pid" >>"$dir/cluster.env"
+  start_node 2
+  {
+    echo "NODE2_URL=$node2_url"
+    echo "NODE2_PID=$node2_pid"
+    echo "TTBOOST_INGEST_SECRET=$secret"
+    echo "ADMIN=\"$build/server/ttboost-admin --db $db_url\""
+  } >>"$dir/cluster.env"
+  chmod 600 "$dir/cluster.env" # it holds the ingest secret
+  echo "cluster.sh: up: node 1 $node1_url, node 2 $node2_url, PostgreSQL $db_url"
+  echo "cluster.sh: . $dir/cluster.env; \$ADMIN license create --days 30"
+}
+
+down() {
+  [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: nothing to stop"
+  NODE1_PID= NODE2_PID= PG_DIR= PG_BIN=
+  . "$dir/cluster.env"
+  for p in $NODE1_PID $NODE2_PID; do
+    kill -TERM "$p" 2>/dev/null || true
+  done
+  for p in $NODE1_PID $NODE2_PID; do
+    i=0
+    while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  if [ -n "$PG_DIR" ] && [ -d "$PG_DIR/data" ]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+  rm -f "$dir/cluster.env"
+  echo "cluster.sh: down"
+}
+
+case $cmd in
+up) up ;;
+down) down ;;
+*) usage ;;
+esac
