@@ -70,6 +70,7 @@ struct ttb_journal {
   uint64_t base_size;  /* the live state's size at the last compaction (or open) */
   int wake_w;          /* written to when something finished (-1: none) */
   bool nosync;         /* ttb_journal_set_fsync(j, false) */
+  double sync_seconds; /* spent writing and syncing (under mu) */
   unsigned delay_ms;   /* TTB_TEST_JOURNAL_FSYNC_DELAY_MS: a slow disk, for tests */
   /* the thread's side */
   buf retry;           /* bytes written but not synced yet (a failed attempt) */
@@ -530,13 +531,22 @@ static void sleep_ms(unsigned ms)
  * it, the caller's). 0, or -1 with errno. */
 static int write_sync(ttb_journal *j, const buf *b)
 {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int rc = 0;
   if (write_at(j->fd, b->p, b->len, j->durable) != 0)
-    return -1;
-  if (j->delay_ms)
+    rc = -1;
+  if (rc == 0 && j->delay_ms)
     sleep_ms(j->delay_ms);
-  if (!j->nosync && fdatasync(j->fd) != 0)
-    return -1;
-  return 0;
+  if (rc == 0 && !j->nosync && fdatasync(j->fd) != 0)
+    rc = -1;
+  int e = errno;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  pthread_mutex_lock(&j->mu);
+  j->sync_seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  pthread_mutex_unlock(&j->mu);
+  errno = e;
+  return rc;
 }
 
 /* The seq of a framed record whose payload has it right after the
@@ -791,6 +801,7 @@ void ttb_journal_status(ttb_journal *j, ttb_journal_stat *st)
   snprintf(st->error, sizeof st->error, "%s", j->failmsg);
   st->size = j->durable;
   st->compacting = j->compacting;
+  st->sync_seconds = j->sync_seconds;
   st->compactions = j->compactions;
   st->compact_errors = j->compact_errors;
   snprintf(st->compact_error, sizeof st->compact_error, "%s", j->compact_msg);

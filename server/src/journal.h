@@ -94,6 +94,7 @@ typedef struct ttb_journal_stat {
   uint64_t failed; /* the newest ticket whose write or sync failed (retried by the thread) */
   char error[800]; /* what the last failure said */
   uint64_t size;   /* bytes synced in the file */
+  double sync_seconds; /* spent writing and fdatasyncing commits */
   bool compacting;
   uint64_t compactions, compact_errors;
   char compact_error[800];
