@@ -31,6 +31,7 @@
 #include "ttboost/v1/ingest.pbc-json.h"
 #include "ttboost/v1/tts.pbc-json.h"
 #include "web.h"
+#include "wake.h"
 #include "ws.h"
 
 #define RATE_SLOTS 4096
@@ -73,6 +74,11 @@ struct ttb_app {
   uint64_t replay_seen_ms; /* the dedup clock of the last event id restored */
   h2o_timeout_t commit_to; /* zero delay: commits at the end of the loop's turn */
   h2o_timeout_entry_t commit_entry;
+  /* the journal's thread (journal.h): it wakes the loop through jwake */
+  int jwake[2];
+  h2o_socket_t *jwake_sock;
+  ttb_journal_stat jst;                        /* what the loop last saw of it */
+  struct ingest_wait *iw_head, *iw_tail; /* 202s waiting for their commit's sync */
   unsigned ticks;
   /* operator-only /metrics: a bearer token on the main port, a second listener, or neither */
   bool metrics_token;
@@ -758,15 +764,9 @@ static void journal_dump(void *arg, ttb_journal *j)
   free(b);
 }
 
-/* Syncs the journal (with the gift streaks when they changed) and sends
- * the events that waited for it; compacts the journal when it has grown.
- * false when the sync failed (logged; the next commit retries). */
-static bool app_commit(ttb_app *app)
+/* Adds the gift streaks' snapshot to the next commit when they changed. */
+static void journal_streaks(ttb_app *app)
 {
-  if (app->journal == NULL)
-    return true;
-  if (h2o_timeout_is_linked(&app->commit_entry))
-    h2o_timeout_unlink(&app->commit_entry);
   uint64_t g = ttb_svc_streaks_generation(app->svc);
   if (g != app->streaks_gen) {
     uint8_t *b = NULL;
@@ -778,21 +778,160 @@ static bool app_commit(ttb_app *app)
     }
     free(b);
   }
-  char err[256];
-  if (ttb_hub_commit(app->hub, err, sizeof err) != 0) {
-    fprintf(stderr, "ttboost-server: journal: %s (retrying)\n", err);
-    return false;
+}
+
+/* An ingest request whose 202 waits for the sync of its commit. It lives
+ * in the request's pool: if the client goes away first, the pool's
+ * disposal takes it off the list. */
+typedef struct ingest_wait {
+  struct ingest_wait *prev, *next;
+  ttb_app *app;
+  h2o_req_t *req;
+  uint64_t ticket;
+  char *js; /* the IngestResponse */
+  size_t n;
+  bool linked;
+} ingest_wait;
+
+static void iw_unlink(ingest_wait *w)
+{
+  ttb_app *app = w->app;
+  if (!w->linked)
+    return;
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    app->iw_head = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  else
+    app->iw_tail = w->prev;
+  w->prev = w->next = NULL;
+  w->linked = false;
+}
+
+static void on_ingest_wait_dispose(void *p)
+{
+  ingest_wait *w = p;
+  iw_unlink(w);
+  free(w->js);
+  w->js = NULL;
+}
+
+/* What the journal's thread finished: the events and 202s its syncs
+ * cover go out, the 202s of a failed attempt become 503s (the thread
+ * retries; their events go out once a sync covers them), the counters. */
+static void journal_progress(ttb_app *app)
+{
+  ttb_journal_stat st;
+  ttb_journal_status(app->journal, &st);
+  if (st.synced > app->jst.synced) {
+    app->metrics.journal_commits += st.synced - app->jst.synced;
+    ttb_hub_release(app->hub, st.synced);
   }
-  if (ttb_journal_wants_compaction(app->journal)) {
-    if (ttb_journal_compact(app->journal, journal_dump, app, err, sizeof err) != 0) {
+  if (st.failed > app->jst.failed) {
+    app->metrics.journal_errors++;
+    fprintf(stderr, "ttboost-server: journal: %s (retrying)\n", st.error);
+  }
+  if (st.compact_errors > app->jst.compact_errors) {
+    app->metrics.journal_errors += st.compact_errors - app->jst.compact_errors;
+    fprintf(stderr, "ttboost-server: journal: %s\n", st.compact_error);
+  }
+  app->metrics.journal_compactions = st.compactions;
+  app->metrics.journal_bytes = st.size;
+  app->metrics.journal_sync_seconds = st.sync_seconds;
+  app->jst = st;
+  while (app->iw_head &&
+         (app->iw_head->ticket <= st.synced || app->iw_head->ticket <= st.failed)) {
+    ingest_wait *w = app->iw_head;
+    iw_unlink(w);
+    if (w->ticket <= st.synced) {
+      char *js = w->js;
+      w->js = NULL;
+      reply_json(w->req, 202, js, w->n);
+    } else {
+      reply_error(w->req, 503, "journal",
+                  "The events could not be stored safely, and may or may not be delivered. "
+                  "Retry (with the same event ids).");
+    }
+  }
+  if (!st.compacting && ttb_journal_wants_compaction(app->journal)) {
+    char err[256];
+    if (ttb_journal_compact_start(app->journal, journal_dump, app, err, sizeof err) != 0) {
       app->metrics.journal_errors++;
       fprintf(stderr, "ttboost-server: journal: %s\n", err);
     } else {
-      app->metrics.journal_compactions++;
+      app->jst.compacting = true;
     }
-    app->metrics.journal_bytes = ttb_journal_size(app->journal);
+  }
+}
+
+static void on_journal_wake(h2o_socket_t *sock, const char *err)
+{
+  ttb_app *app = sock->data;
+  (void)err;
+  ttb_wake_drain(app->jwake[0]);
+  journal_progress(app);
+}
+
+/* Hands what the journal holds (with the gift streaks when they changed)
+ * to its thread as one commit; *ticket covers it. Its events go out, and
+ * its ingests are answered, when the thread says it is synced
+ * (journal_progress). false on no memory (logged; the next commit
+ * retries). */
+static bool app_commit_t(ttb_app *app, uint64_t *ticket)
+{
+  *ticket = 0;
+  if (app->journal == NULL)
+    return true;
+  if (h2o_timeout_is_linked(&app->commit_entry))
+    h2o_timeout_unlink(&app->commit_entry);
+  journal_streaks(app);
+  ttb_hub_submitted(app->hub);
+  if (ttb_journal_submit(app->journal, ticket) != 0) {
+    app->metrics.journal_errors++;
+    fprintf(stderr, "ttboost-server: journal: a commit could not be handed over: out of memory\n");
+    return false;
   }
   return true;
+}
+
+static bool app_commit(ttb_app *app)
+{
+  uint64_t t;
+  return app_commit_t(app, &t);
+}
+
+/* Syncs the journal and waits for it (start-up, shutdown): what waited
+ * goes out. false when the sync failed (logged). */
+static bool app_flush(ttb_app *app)
+{
+  if (app->journal == NULL)
+    return true;
+  if (h2o_timeout_is_linked(&app->commit_entry))
+    h2o_timeout_unlink(&app->commit_entry);
+  journal_streaks(app);
+  char err[800];
+  bool ok = ttb_hub_commit(app->hub, err, sizeof err) == 0;
+  if (!ok)
+    fprintf(stderr, "ttboost-server: journal: %s (retrying)\n", err);
+  journal_progress(app);
+  return ok;
+}
+
+/* After ttb_journal_close: the wake pipe. */
+static void journal_wake_close(ttb_app *app)
+{
+  if (app->jwake_sock) {
+    h2o_socket_read_stop(app->jwake_sock);
+    h2o_socket_close(app->jwake_sock); /* closes jwake[0] */
+    app->jwake_sock = NULL;
+  } else if (app->jwake[0] >= 0) {
+    close(app->jwake[0]);
+  }
+  if (app->jwake[1] >= 0)
+    close(app->jwake[1]);
+  app->jwake[0] = app->jwake[1] = -1;
 }
 
 static void on_commit_timer(h2o_timeout_entry_t *entry)
@@ -992,10 +1131,28 @@ static int journal_start(ttb_app *app, char *err, size_t errlen)
     return -1;
   ttb_journal_set_fsync(app->journal, app->cfg.journal_sync);
   app->metrics.journal_bytes = ttb_journal_size(app->journal);
+  /* its thread does the disk work; it wakes the loop through a pipe */
+  if (pipe(app->jwake) != 0) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    app->jwake[0] = app->jwake[1] = -1;
+    return -1;
+  }
+  for (int i = 0; i < 2; i++)
+    if (fcntl(app->jwake[i], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(app->jwake[i], F_SETFL, O_NONBLOCK) != 0) {
+      snprintf(err, errlen, "pipe: %s", strerror(errno));
+      return -1;
+    }
+  if (ttb_journal_start(app->journal, app->jwake[1], err, errlen) != 0)
+    return -1;
+  app->jwake_sock = h2o_evloop_socket_create(app->loop, app->jwake[0], H2O_SOCKET_FLAG_DONT_READ);
+  app->jwake_sock->data = app;
+  h2o_socket_read_start(app->jwake_sock, on_journal_wake);
+  ttb_journal_status(app->journal, &app->jst);
   ttb_hub_set_journal(app->hub, app->journal, commit_soon, app);
   app->streaks_gen = ttb_svc_streaks_generation(app->svc);
   ttb_hub_restart(app->hub, on_restore_chat, app);
-  if (!app_commit(app)) {
+  if (!app_flush(app)) {
     snprintf(err, errlen, "cannot write %s", path);
     return -1;
   }
@@ -1349,7 +1506,8 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
     }
   }
   /* acknowledged only once journaled: the accepted events survive a crash */
-  if (r->resp.accepted && !app_commit(app)) {
+  uint64_t ticket = 0;
+  if (r->resp.accepted && !app_commit_t(app, &ticket)) {
     free(r);
     return reply_error(req, 503, "journal",
                        "The events could not be stored safely, and may or may not be delivered. "
@@ -1359,7 +1517,18 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
   size_t n;
   char *js = ttb_pbc_ttboost_v1_IngestResponse_to_json(&r->resp, &n, NULL);
   free(r);
-  return reply_json(req, 202, js, n);
+  if (ticket == 0 || ticket <= app->jst.synced || js == NULL)
+    return reply_json(req, 202, js, n);
+  /* the 202 waits for the journal thread's sync of its commit */
+  ingest_wait *w = h2o_mem_alloc_shared(&req->pool, sizeof *w, on_ingest_wait_dispose);
+  *w = (ingest_wait){.app = app, .req = req, .ticket = ticket, .js = js, .n = n, .linked = true};
+  w->prev = app->iw_tail;
+  if (app->iw_tail)
+    app->iw_tail->next = w;
+  else
+    app->iw_head = w;
+  app->iw_tail = w;
+  return 0;
 }
 
 /* ---------------------------------------------------------------- socket */
@@ -2028,6 +2197,8 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     return NULL;
   }
   ttb_app *app = calloc(1, sizeof *app);
+  if (app)
+    app->jwake[0] = app->jwake[1] = -1;
   if (app == NULL) {
     snprintf(err, errlen, "out of memory");
     return NULL;
@@ -2162,6 +2333,7 @@ fail:
   ttb_svc_close(app->svc); /* runs the speech callbacks of restored chats: the hub is there */
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal);
+  journal_wake_close(app);
   ttb_dedup_free(app->dedup);
   free(app->rate);
   free(app->tts_buckets);
@@ -2175,7 +2347,7 @@ void ttb_app_destroy(ttb_app *app)
     return;
   if (h2o_timeout_is_linked(&app->tick_entry))
     h2o_timeout_unlink(&app->tick_entry);
-  app_commit(app);
+  app_flush(app);
   if (h2o_timeout_is_linked(&app->commit_entry))
     h2o_timeout_unlink(&app->commit_entry);
   /* from here, what is published (speech that completes now) is not journaled */
@@ -2192,7 +2364,8 @@ void ttb_app_destroy(ttb_app *app)
   ttb_tiktok_destroy(app->tiktok);
   ttb_svc_close(app->svc);
   ttb_hub_destroy(app->hub);
-  ttb_journal_close(app->journal);
+  ttb_journal_close(app->journal); /* stops its thread */
+  journal_wake_close(app);
   ttb_dedup_free(app->dedup);
   h2o_context_dispose(&app->ctx);
   h2o_config_dispose(&app->config);
@@ -2215,7 +2388,7 @@ static size_t http_open(const ttb_app *app)
 
 size_t ttb_app_shutdown_sockets(ttb_app *app)
 {
-  app_commit(app); /* what waited for the journal goes out before the 1001 */
+  app_flush(app); /* what waited for the journal goes out before the 1001 */
   /* idle keep-alive connections time out at the loop's next turn, not in 10 s */
   app->ctx.http1.req_timeout.timeout = 0;
   return ttb_ws_shutdown_all() + http_open(app);

@@ -38,6 +38,7 @@ struct ttb_pending {
  * speech that came meanwhile. Owns its bytes. */
 typedef struct held {
   struct held *next;
+  uint64_t ticket; /* the journal commit that holds its record (journal.h) */
   uint64_t seq;
   bool chat;
   char *json;
@@ -392,6 +393,7 @@ static void publish(ttb_channel *c, ttb_pending *p)
       h->metrics->journal_errors++;
     } else {
       x->seq = m.seq;
+      x->ticket = ttb_journal_next_ticket(h->journal); /* its record is in the next commit */
       x->chat = p->chat;
       memcpy(x->json, e.json, e.json_len);
       x->json_len = e.json_len;
@@ -866,7 +868,9 @@ void ttb_hub_restart(ttb_hub *h, ttb_hub_restore_fn fn, void *arg)
 int ttb_hub_commit(ttb_hub *h, char *err, size_t errlen)
 {
   h->commit_asked = false;
-  if (h->journal && ttb_journal_dirty(h->journal)) {
+  /* with the journal's thread, commits handed over may still be on their
+   * way: the sync waits for them too */
+  if (h->journal) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = ttb_journal_sync(h->journal, err, errlen);
@@ -880,12 +884,19 @@ int ttb_hub_commit(ttb_hub *h, char *err, size_t errlen)
     h->metrics->journal_commits++;
     h->metrics->journal_bytes = ttb_journal_size(h->journal);
   }
+  ttb_hub_release(h, UINT64_MAX);
+  return 0;
+}
+
+void ttb_hub_submitted(ttb_hub *h) { h->commit_asked = false; }
+
+void ttb_hub_release(ttb_hub *h, uint64_t synced)
+{
+  ttb_channel *keep = NULL;
   while (h->dirty) {
     ttb_channel *c = h->dirty;
     h->dirty = c->dnext;
-    c->dnext = NULL;
-    c->dirty = false;
-    while (c->held_head) {
+    while (c->held_head && c->held_head->ticket <= synced) {
       held *x = c->held_head;
       c->held_head = x->next;
       if (c->held_head == NULL)
@@ -894,8 +905,21 @@ int ttb_hub_commit(ttb_hub *h, char *err, size_t errlen)
       fan_out(c, x);
       held_free(x);
     }
+    if (c->held_head) { /* a later commit holds the rest */
+      c->dnext = keep;
+      keep = c;
+    } else {
+      c->dnext = NULL;
+      c->dirty = false;
+    }
   }
-  return 0;
+  /* what a fan-out published meanwhile (none today) stays listed too */
+  while (keep) {
+    ttb_channel *c = keep;
+    keep = c->dnext;
+    c->dnext = h->dirty;
+    h->dirty = c;
+  }
 }
 
 void ttb_hub_dump(ttb_hub *h, ttb_journal *j)

@@ -145,7 +145,17 @@ void ttb_hub_restart(ttb_hub *h, ttb_hub_restore_fn fn, void *arg);
  * commit retries. Without a journal: 0, nothing to do. */
 int ttb_hub_commit(ttb_hub *h, char *err, size_t errlen);
 
-/* Adds to j (during ttb_journal_compact) the records of the live state:
+/* With the journal's thread (ttb_journal_start): the caller has submitted
+ * the records (ttb_journal_submit) after commit_soon; the next held event
+ * asks again. */
+void ttb_hub_submitted(ttb_hub *h);
+
+/* Sends the events held for journal commits up to ticket `synced` (those
+ * the thread says are on disk), in each channel's order; the later ones
+ * stay held. */
+void ttb_hub_release(ttb_hub *h, uint64_t synced);
+
+/* Adds to j (during a compaction's dump) the records of the live state:
  * every channel's marks, its history and its queue. */
 void ttb_hub_dump(ttb_hub *h, ttb_journal *j);
 

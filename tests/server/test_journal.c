@@ -6,6 +6,9 @@
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +250,196 @@ Test(journal, compaction_carries_the_ids_still_in_their_window)
   cr_assert_str_eq(g.lines[2], "seen a new-1 at 3000");
   cr_assert_str_eq(g.lines[3], "seen b new-2 at 4000");
   ttb_journal_close(j);
+}
+
+/* ------------------------------------------------------- the journal thread */
+
+/* A replay checked on the fly: events of channel "a" strictly one after
+ * the other (each seq the previous + 1) since the last CHANNEL record. */
+typedef struct seqchk {
+  uint64_t last, snap, events;
+  bool broken;
+  char why[160];
+} seqchk;
+
+static void check_seq(void *arg, const ttb_jrec *r)
+{
+  seqchk *c = arg;
+  if (r->type == TTB_JREC_CHANNEL) {
+    c->snap = r->seq;
+    c->last = 0;
+    return;
+  }
+  if (r->type != TTB_JREC_EVENT)
+    return;
+  c->events++;
+  if (c->last && r->seq != c->last + 1 && !c->broken) {
+    c->broken = true;
+    snprintf(c->why, sizeof c->why, "seq %llu after %llu", (unsigned long long)r->seq,
+             (unsigned long long)c->last);
+  }
+  c->last = r->seq;
+}
+
+static int wake_pipe[2];
+
+static void nap_ms(long ms)
+{
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static ttb_journal *open_threaded(void)
+{
+  char err[256] = "";
+  ttb_journal *j = ttb_journal_open(path, NULL, NULL, err, sizeof err);
+  cr_assert_not_null(j, "%s", err);
+  cr_assert_eq(pipe(wake_pipe), 0);
+  fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK);
+  fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK);
+  cr_assert_eq(ttb_journal_start(j, wake_pipe[1], err, sizeof err), 0, "%s", err);
+  return j;
+}
+
+static void close_threaded(ttb_journal *j)
+{
+  ttb_journal_close(j);
+  close(wake_pipe[0]);
+  close(wake_pipe[1]);
+}
+
+Test(journal, the_thread_syncs_submitted_commits_in_order_and_says_so)
+{
+  ttb_journal *j = open_threaded();
+  uint64_t t = 0, prev = 0;
+  for (uint64_t i = 1; i <= 300; i++) {
+    add_event(j, "a", i, "e");
+    cr_assert_eq(ttb_journal_next_ticket(j), prev + 1);
+    if (i % 3 == 0) {
+      cr_assert_eq(ttb_journal_submit(j, &t), 0);
+      cr_assert_eq(t, prev + 1, "one ticket per submitted commit");
+      prev = t;
+    }
+  }
+  /* wait for the thread: the wake pipe gets a byte, synced reaches t */
+  ttb_journal_stat st;
+  for (int k = 0; k < 500; k++) {
+    ttb_journal_status(j, &st);
+    if (st.synced >= t)
+      break;
+    nap_ms(10);
+  }
+  cr_assert_eq(st.synced, t, "synced %llu of %llu", (unsigned long long)st.synced,
+               (unsigned long long)t);
+  char b;
+  cr_assert_eq(read(wake_pipe[0], &b, 1), 1, "the loop was woken");
+  close_threaded(j);
+  seqchk c = {0};
+  char err[256] = "";
+  j = ttb_journal_open(path, check_seq, &c, err, sizeof err);
+  cr_assert_not_null(j, "%s", err);
+  cr_assert(!c.broken, "%s", c.why);
+  cr_assert_eq(c.events, 300);
+  cr_assert_eq(c.last, 300);
+  ttb_journal_close(j);
+}
+
+static uint64_t flood_cur; /* the newest seq added: the "live state" */
+
+/* The live state: the channel's seq and its last 4 events (a history). */
+static void dump_history(void *arg, ttb_journal *j)
+{
+  (void)arg;
+  ttb_jrec c = {.type = TTB_JREC_CHANNEL, .channel = "a", .seq = flood_cur - 4, .fifo = 0};
+  ttb_journal_add(j, &c);
+  for (uint64_t s = flood_cur - 3; s <= flood_cur; s++)
+    add_event(j, "a", s, "history");
+}
+
+Test(journal, compactions_during_a_flood_lose_nothing_and_keep_the_order)
+{
+  ttb_journal *j = open_threaded();
+  const uint64_t N = 60000;
+  uint64_t started = 0;
+  char err[256] = "";
+  ttb_journal_stat st;
+  for (flood_cur = 1; flood_cur <= N; flood_cur++) {
+    add_event(j, "a", flood_cur, "a flood of events, each a little text");
+    uint64_t t;
+    if (flood_cur % 7 == 0)
+      cr_assert_eq(ttb_journal_submit(j, &t), 0);
+    /* a compaction every 5000 events, while the records keep coming */
+    if (flood_cur % 5000 == 0 && flood_cur >= 8) {
+      ttb_journal_status(j, &st);
+      if (!st.compacting) {
+        cr_assert_eq(ttb_journal_compact_start(j, dump_history, NULL, err, sizeof err), 0,
+                     "%s", err);
+        started++;
+      }
+    }
+  }
+  flood_cur = N;
+  cr_assert_eq(ttb_journal_sync(j, err, sizeof err), 0, "%s", err);
+  for (int k = 0; k < 1000; k++) {
+    ttb_journal_status(j, &st);
+    if (!st.compacting)
+      break;
+    nap_ms(10);
+  }
+  cr_assert(!st.compacting);
+  cr_assert_geq(started, 3);
+  cr_assert_eq(st.compactions, started, "%s", st.compact_error);
+  cr_assert_eq(st.compact_errors, 0);
+  close_threaded(j);
+  seqchk c = {0};
+  j = ttb_journal_open(path, check_seq, &c, err, sizeof err);
+  cr_assert_not_null(j, "%s", err);
+  cr_assert(!c.broken, "%s", c.why);
+  cr_assert_eq(c.last, N, "the newest event is there (%llu)", (unsigned long long)c.last);
+  cr_assert_gt(c.snap, 0, "the file was compacted");
+  cr_assert_eq(c.events, N - c.snap, "every event after the last snapshot, once");
+  cr_assert_lt(c.events, N, "the compaction dropped the old ones");
+  ttb_journal_close(j);
+}
+
+static void *slow_sync(void *arg)
+{
+  ttb_journal *j = arg;
+  char err[256] = "";
+  return (void *)(intptr_t)ttb_journal_sync(j, err, sizeof err);
+}
+
+Test(journal, a_slow_disk_does_not_block_the_submitter)
+{
+  setenv("TTB_TEST_JOURNAL_FSYNC_DELAY_MS", "400", 1);
+  ttb_journal *j = open_threaded();
+  unsetenv("TTB_TEST_JOURNAL_FSYNC_DELAY_MS");
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  uint64_t t = 0;
+  for (uint64_t i = 1; i <= 50; i++) {
+    add_event(j, "a", i, "e");
+    cr_assert_eq(ttb_journal_submit(j, &t), 0);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  cr_assert_lt(ms, 200.0, "submits do not wait for the disk (%.1f ms)", ms);
+  ttb_journal_stat st;
+  ttb_journal_status(j, &st);
+  cr_assert_lt(st.synced, t, "nothing can be synced yet");
+  /* group commit: 50 commits in at most a few syncs of 400 ms */
+  pthread_t th;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  cr_assert_eq(pthread_create(&th, NULL, slow_sync, j), 0);
+  void *rc;
+  pthread_join(th, &rc);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  cr_assert_eq((intptr_t)rc, 0);
+  cr_assert_lt(ms, 1300.0, "50 commits share syncs (%.1f ms)", ms);
+  ttb_journal_status(j, &st);
+  cr_assert_geq(st.synced, t);
+  close_threaded(j);
 }
 
 /* ---------------------------------------------------------------- streaks */

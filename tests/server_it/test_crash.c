@@ -415,3 +415,74 @@ Test(crash, a_retry_after_a_kill_is_still_a_duplicate)
   cr_expect_eq(sn.count_of[2], 1);
   ws_close(&w);
 }
+
+/* ------------------------------------------------------- a slow disk */
+
+static void setup_slow(void)
+{
+  /* every journal sync takes 700 ms more, as on a disk that is busy */
+  setenv("TTB_TEST_JOURNAL_FSYNC_DELAY_MS", "700", 1);
+  srv_start(&S, NULL, false);
+  unsetenv("TTB_TEST_JOURNAL_FSYNC_DELAY_MS");
+  new_key(&S, key, sizeof key, NULL, NULL);
+  cr_assert_eq(login(&S, key, NULL, user, token), 200);
+}
+
+typedef struct slow_post {
+  int first, status;
+} slow_post;
+
+static void *post_later(void *arg)
+{
+  slow_post *p = arg;
+  char body[4096];
+  batch_json(body, sizeof body, p->first, 3);
+  p->status = post_raw(S.port, body);
+  return NULL;
+}
+
+static double now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The journal's syncs run on its own thread: while one takes long, the
+ * event loop goes on serving every other request and socket; the events
+ * and the 202 still wait for the sync that covers them. */
+Test(crash_slow, a_slow_journal_sync_does_not_stall_the_other_sockets, .init = setup_slow,
+     .fini = teardown, .timeout = 120)
+{
+  ws w;
+  open_ws(&w, NULL);
+  char m[4096];
+  cr_assert(ws_text(&w, m, sizeof m, 5000)); /* hello */
+  slow_post p = {.first = 1};
+  double t0 = now_ms();
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, post_later, &p), 0);
+  struct timespec nap = {0, 150 * 1000000L};
+  nanosleep(&nap, NULL);
+  /* the ingest waits for its sync: meanwhile, a request and a new socket */
+  double t1 = now_ms();
+  http_resp r;
+  cr_assert_eq(http(&S, "GET", "/healthz", NULL, NULL, 0, &r), 200);
+  http_free(&r);
+  ws w2;
+  open_ws(&w2, NULL);
+  cr_assert(ws_text(&w2, m, sizeof m, 5000)); /* its hello */
+  double served = now_ms() - t1;
+  pthread_join(th, NULL);
+  double acked = now_ms() - t0;
+  cr_assert_eq(p.status, 202);
+  cr_assert_lt(served, 400.0, "the loop served others in %.0f ms during a 700 ms sync", served);
+  cr_assert_geq(acked, 650.0, "the 202 waited for the sync (%.0f ms)", acked);
+  /* and the events came, in order, after the sync */
+  for (int i = 0; i < 3; i++) {
+    cr_assert(ws_text(&w, m, sizeof m, 5000), "event %d", i + 1);
+    cr_assert_eq(json_num(m, "seq"), i + 1, "%s", m);
+  }
+  ws_close(&w2);
+  ws_close(&w);
+}
