@@ -344,7 +344,7 @@ static void pump(int timeout_ms)
       p[n++] = (struct pollfd){D[i].w->fd, POLLIN, 0};
   bool buffered = false;
   for (int i = 0; i < 2; i++)
-    buffered |= D[i].w && !D[i].closed && D[i].w->len > 0;
+    buffered |= D[i].w && !D[i].closed && ws_pending(D[i].w);
   poll(p, (nfds_t)n, buffered ? 0 : timeout_ms);
   if (F.pid > 0)
     fake_read();
