@@ -93,7 +93,7 @@ bool ws_pending(const ws *w);
  * absent or not an integer (ttb_tc_json_int). */
 long long json_num(const char *js, const char *key);
 /* Copies the string value of the first "key" (any depth), unescaped, into
- * out[cap]; false when absent (ttb_tc_json_str). */
+ * out[cap] (cut at cap - 1 bytes); false when absent (ttb_tc_json_str). */
 bool json_str(const char *js, const char *key, char *out, size_t cap);
 
 #endif

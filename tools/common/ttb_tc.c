@@ -835,7 +835,14 @@ bool ttb_tc_json_str(const char *js, size_t len, const char *key, char *out, siz
     return false;
   }
   int v = find_any(&r, key);
-  bool ok = v > 0 && ttb_jr_string_buf(&r, v, key, cap - 1, out, cap);
+  size_t n = 0;
+  char *tmp = NULL;
+  /* unescaped in full, then cut to cap - 1 bytes */
+  bool ok = v > 0 && ttb_jr_string_len(&r, v, key, &n) && (tmp = malloc(n + 1)) != NULL &&
+            ttb_jr_string_buf(&r, v, key, n, tmp, n + 1);
+  if (ok)
+    snprintf(out, cap, "%s", tmp);
+  free(tmp);
   ttb_jr_finish(&r);
   return ok;
 }

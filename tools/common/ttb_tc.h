@@ -141,8 +141,9 @@ void ttb_tc_ws_free(ttb_tc_ws *w);
 bool ttb_tc_json_int(const char *js, size_t len, const char *key, int64_t *out);
 
 /* The string value of the first "key" (document order, any depth),
- * unescaped, NUL-terminated into out[cap]; false when js is not JSON, the
- * key is absent, its value is not a string or does not fit. */
+ * unescaped, NUL-terminated into out[cap] (a longer value is cut at cap - 1
+ * bytes); false when js is not JSON, the key is absent or its value is not a
+ * string. */
 bool ttb_tc_json_str(const char *js, size_t len, const char *key, char *out, size_t cap);
 
 #endif
