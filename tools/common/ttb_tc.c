@@ -325,10 +325,11 @@ int ttb_tc_ws_response(const char *buf, size_t len, const char *key, size_t *hea
     return len > 16384 ? -1 : 0;
   size_t hl = (size_t)(e - buf) + 4;
   *head_len = hl;
-  int status = 0;
-  if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || sscanf(buf + 8, " %3d", &status) != 1 ||
-      status < 100)
+  /* "HTTP/1.x NNN": read by hand, buf is not NUL-terminated */
+  if (hl < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' || buf[9] < '1' || buf[9] > '9' ||
+      buf[10] < '0' || buf[10] > '9' || buf[11] < '0' || buf[11] > '9')
     return -1;
+  int status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
   if (subprotocol && cap) {
     if (!header_value(buf, hl, "Sec-WebSocket-Protocol", subprotocol, cap))
       subprotocol[0] = '\0';
