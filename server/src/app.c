@@ -27,6 +27,7 @@
 #include "svc.h"
 #include "tiktok.h"
 #include "trace.h"
+#include "ttboost/fnv.h"
 #include "ttboost/v1/auth.pbc-json.h"
 #include "ttboost/v1/ingest.pbc-json.h"
 #include "ttboost/v1/tts.pbc-json.h"
@@ -195,9 +196,7 @@ static void peer_addr(h2o_req_t *req, char *out, size_t cap)
 
 static rate_slot *rate_find(ttb_app *app, const char *addr, bool create)
 {
-  uint64_t h = 1469598103934665603ULL;
-  for (const char *p = addr; *p; p++)
-    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  uint64_t h = ttb_fnv1a64_str(addr);
   time_t now = time(NULL);
   for (size_t k = 0; k < 8; k++) {
     rate_slot *s = &app->rate[(h + k) % RATE_SLOTS];

@@ -6,6 +6,7 @@
  * drawn at start (BLAKE2b-128), so no one can aim collisions at it.
  */
 #include "dedup.h"
+#include "ttboost/fnv.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -75,10 +76,7 @@ void ttb_dedup_free(ttb_dedup *d)
 
 static uint32_t fnv(const char *s)
 {
-  uint32_t h = 2166136261u;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
+  return ttb_fnv1a32_str(s);
 }
 
 static chan *find(ttb_dedup *d, const char *name, chan ***link)

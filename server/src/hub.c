@@ -8,6 +8,7 @@
 
 #include "delivery.h"
 #include "journal.h"
+#include "ttboost/fnv.h"
 #include "ttboost/v1/events.pbc-json.h"
 #include "ws.h"
 
@@ -93,12 +94,7 @@ struct ttb_hub {
 
 static uint64_t fnv1a(const char *s)
 {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) {
-    h ^= (unsigned char)*s;
-    h *= 1099511628211ULL;
-  }
-  return h;
+  return ttb_fnv1a64_str(s);
 }
 
 ttb_hub *ttb_hub_create(size_t history, ttb_metrics *metrics)

@@ -30,6 +30,7 @@
  *    with max(repeat_count, 1) * C and remembered.
  */
 #include "streak.h"
+#include "ttboost/fnv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,9 +138,7 @@ struct key {
 
 static void fnv(uint64_t *h, const void *p, size_t n)
 {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++)
-    *h = (*h ^ b[i]) * 1099511628211ull;
+  *h = ttb_fnv1a64(*h, p, n);
 }
 
 static void key_make(struct key *k, const char *channel, const char *user, const char *user_id,
@@ -157,7 +156,7 @@ static void key_make(struct key *k, const char *channel, const char *user, const
   }
   size_t a = strlen(k->channel), b = strlen(k->ukey), c = strlen(k->gkey);
   k->len = a + 1 + b + 1 + 1 + c;
-  uint64_t h = 14695981039346656037ull;
+  uint64_t h = TTB_FNV64_INIT;
   fnv(&h, k->channel, a + 1);
   fnv(&h, k->ukey, b + 1);
   fnv(&h, &k->gkind, 1);
@@ -516,7 +515,7 @@ int ttb_streaks_load(ttb_streaks *s, uint64_t now_ms, const uint8_t *data, size_
       return -1;
     e->klen = kl;
     memcpy(e->data, k, kl);
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = TTB_FNV64_INIT;
     fnv(&h, e->data, kl);
     e->hash = h;
     e->channel = e->data + kl;

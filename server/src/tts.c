@@ -29,6 +29,7 @@
 
 #include <sodium.h>
 
+#include "ttboost/fnv.h"
 #include "ttboost/worker/tts_worker.pb-c.h"
 #include "ttsp.h"
 
@@ -68,12 +69,7 @@ static double now_s(void)
 
 static uint32_t hash_str(const char *s)
 {
-  uint32_t h = 2166136261u;
-  for (; *s; s++) {
-    h ^= (unsigned char)*s;
-    h *= 16777619u;
-  }
-  return h;
+  return ttb_fnv1a32_str(s);
 }
 
 /* ------------------------------------------------------------ state */

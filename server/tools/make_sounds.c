@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ttboost/fnv.h"
+
 #define RATE 48000
 #define PEAK 0.70794578 /* -3 dBFS */
 #define TWO_PI 6.283185307179586
@@ -301,10 +303,7 @@ static const struct sound sounds[] = {
 
 static uint32_t name_hash(const char *s)
 {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (; *s; s++)
-    h = (h ^ (uint8_t)*s) * 16777619u;
-  return h & 0x7fffffffu;
+  return ttb_fnv1a32_str(s) & 0x7fffffffu;
 }
 
 /* Short fades at both ends, DC removal, then the -3 dBFS peak. */

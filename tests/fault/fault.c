@@ -28,22 +28,6 @@ double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int dial_port(int port)
-{
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
 static bool send_all(int fd, const void *p, size_t n)
 {
   const char *c = p;
@@ -62,53 +46,13 @@ int raw_http(int port, const char *method, const char *path, const char *headers
 {
   if (out && cap)
     out[0] = '\0';
-  int fd = dial_port(port);
-  if (fd < 0)
-    return -1;
-  char head[1024];
-  int hn = snprintf(head, sizeof head,
-                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-                    method, path, headers ? headers : "", blen);
-  if (hn <= 0 || (size_t)hn >= sizeof head || !send_all(fd, head, (size_t)hn) ||
-      (blen && !send_all(fd, body, blen))) {
-    close(fd);
-    return -1;
-  }
-  size_t bcap = 1 << 16, len = 0;
-  char *buf = malloc(bcap);
-  if (buf == NULL) {
-    close(fd);
-    return -1;
-  }
-  double end = now_s() + timeout_ms / 1000.0;
-  for (;;) {
-    if (len + 1 >= bcap) {
-      char *nb = realloc(buf, bcap * 2);
-      if (nb == NULL)
-        break;
-      buf = nb;
-      bcap *= 2;
-    }
-    int left = (int)((end - now_s()) * 1000);
-    if (left <= 0)
-      break;
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, left) <= 0)
-      break;
-    ssize_t k = recv(fd, buf + len, bcap - 1 - len, 0);
-    if (k <= 0)
-      break;
-    len += (size_t)k;
-  }
-  close(fd);
-  buf[len] = '\0';
-  int status = -1;
-  char *hend = strstr(buf, "\r\n\r\n");
-  if (hend && sscanf(buf, "HTTP/1.%*d %d", &status) == 1 && out && cap)
-    snprintf(out, cap, "%s", hend + 4);
-  if (hend == NULL)
-    status = -1;
-  free(buf);
+  char url[512];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+  ttb_tc_resp r;
+  int status = ttb_tc_http(url, method, headers, body, blen, timeout_ms, &r, NULL, 0);
+  if (status >= 0 && out && cap)
+    snprintf(out, cap, "%s", r.body);
+  ttb_tc_resp_free(&r);
   return status;
 }
 
@@ -178,10 +122,20 @@ int event_json(char *out, size_t cap, const char *channel, int i, bool chat)
 
 /* ------------------------------------------------------------ the tracker */
 
+static int track_parse(track *t, const char *js);
+
 int track_take(track *t, const char *m, size_t n)
 {
-  char js[4096];
-  snprintf(js, sizeof js, "%.*s", (int)(n < sizeof js - 1 ? n : sizeof js - 1), m);
+  /* the whole message: the JSON reader wants a complete document */
+  char *js = strndup(m, n);
+  cr_assert_not_null(js);
+  int i = track_parse(t, js);
+  free(js);
+  return i;
+}
+
+static int track_parse(track *t, const char *js)
+{
   char type[32] = "", v[64] = "";
   json_str(js, "type", type, sizeof type);
   if (strcmp(type, "error") == 0) {

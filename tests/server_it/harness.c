@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
+#include "ttboost/v1/auth.pbc-json.h"
 
 extern char **environ;
 
@@ -172,95 +172,21 @@ void new_key(const srv *s, char *key, size_t cap, const char *days, const char *
   snprintf(key, cap, "%s", out);
 }
 
-static int dial(int port)
-{
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "connect: %s", strerror(errno));
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
-static void send_all(int fd, const void *p, size_t n)
-{
-  const char *c = p;
-  while (n > 0) {
-    ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-    if (k <= 0)
-      return;
-    c += k;
-    n -= (size_t)k;
-  }
-}
-
 int http(const srv *s, const char *method, const char *path, const char *extra_headers,
          const void *body, size_t body_len, http_resp *r)
 {
-  memset(r, 0, sizeof *r);
-  int fd = dial(s->port);
-  char head[8192];
-  int hn = snprintf(head, sizeof head,
-                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-                    method, path, extra_headers ? extra_headers : "", body_len);
-  send_all(fd, head, (size_t)hn);
-  if (body_len)
-    send_all(fd, body, body_len);
-  size_t cap = 1 << 16, len = 0;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (len + 1 >= cap) {
-      cap *= 2;
-      buf = realloc(buf, cap);
-    }
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, 20000) <= 0)
-      break;
-    ssize_t k = recv(fd, buf + len, cap - 1 - len, 0);
-    if (k <= 0)
-      break;
-    len += (size_t)k;
-  }
-  close(fd);
-  buf[len] = '\0';
-  char *end = strstr(buf, "\r\n\r\n");
-  if (end == NULL) {
-    free(buf);
-    return -1;
-  }
-  sscanf(buf, "HTTP/1.%*d %d", &r->status);
-  size_t hl = (size_t)(end - buf);
-  snprintf(r->headers, sizeof r->headers, "%.*s", (int)(hl < sizeof r->headers ? hl : sizeof r->headers - 1), buf);
-  r->body_len = len - hl - 4;
-  r->body = malloc(r->body_len + 1);
-  memcpy(r->body, end + 4, r->body_len);
-  r->body[r->body_len] = '\0';
-  /* chunked bodies: undo the framing (small responses only) */
-  if (strcasestr(r->headers, "transfer-encoding: chunked")) {
-    char *o = r->body, *p = r->body;
-    size_t out = 0;
-    for (;;) {
-      long n = strtol(p, &p, 16);
-      p = strstr(p, "\r\n");
-      if (n <= 0 || p == NULL)
-        break;
-      p += 2;
-      memmove(o + out, p, (size_t)n);
-      out += (size_t)n;
-      p += n + 2;
-    }
-    r->body_len = out;
-    r->body[out] = '\0';
-  }
-  free(buf);
-  return r->status;
+  char url[1200];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path); /* s->port: tests point it elsewhere */
+  char err[256] = "";
+  int st = ttb_tc_http(url, method, extra_headers, body, body_len, 20000, r, err, sizeof err);
+  if (st < 0)
+    fprintf(stderr, "http: %s\n", err);
+  return st;
 }
 
 void http_free(http_resp *r)
 {
-  free(r->body);
-  r->body = NULL;
+  ttb_tc_resp_free(r);
 }
 
 int login(const srv *s, const char *key, const char *device, char *user_id, char *token)
@@ -273,8 +199,15 @@ int login(const srv *s, const char *key, const char *device, char *user_id, char
   http_resp r;
   int st = http(s, "POST", "/auth/login", "Content-Type: application/json\r\n", body, strlen(body), &r);
   if (st == 200) {
-    cr_assert(json_str(r.body, "user_id", user_id, 64), "%s", r.body);
-    cr_assert(json_str(r.body, "ws_token", token, 64), "%s", r.body);
+    /* the answer through the generated codec of LoginResponse */
+    ttb_json_error err = {0};
+    Ttboost__V1__LoginResponse *m =
+        ttb_pbc_ttboost_v1_LoginResponse_from_json(r.body, r.body_len, NULL, &err);
+    cr_assert_not_null(m, "login answer: %s: %s", err.msg, r.body);
+    cr_assert(strlen(m->user_id) < 64 && strlen(m->ws_token) < 64 && m->ws_token[0], "%s", r.body);
+    snprintf(user_id, 64, "%s", m->user_id);
+    snprintf(token, 64, "%s", m->ws_token);
+    ttboost__v1__login_response__free_unpacked(m, NULL);
   }
   http_free(&r);
   return st;
@@ -291,128 +224,28 @@ int ingest(const srv *s, const char *json, http_resp *r)
 
 int ws_connect(ws *w, const srv *s, const char *path, const char *subprotocol)
 {
-  w->fd = dial(s->port);
-  w->len = 0;
+  w->fd = -1;
+  w->c = NULL;
   w->subprotocol[0] = '\0';
-  uint8_t nonce[16];
-  randombytes_buf(nonce, sizeof nonce);
-  char key[32];
-  sodium_bin2base64(key, sizeof key, nonce, sizeof nonce, sodium_base64_VARIANT_ORIGINAL);
-  char req[1024], proto[128] = "";
-  if (subprotocol)
-    snprintf(proto, sizeof proto, "Sec-WebSocket-Protocol: %s\r\n", subprotocol);
-  int n = snprintf(req, sizeof req,
-                   "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
-                   path, key, proto);
-  send_all(w->fd, req, (size_t)n);
-  /* read the response head */
-  for (;;) {
-    struct pollfd p = {w->fd, POLLIN, 0};
-    cr_assert(poll(&p, 1, 10000) > 0, "no handshake answer");
-    ssize_t k = recv(w->fd, w->buf + w->len, sizeof w->buf - w->len, 0);
-    cr_assert(k > 0, "connection closed during the handshake");
-    w->len += (size_t)k;
-    uint8_t *end = memmem(w->buf, w->len, "\r\n\r\n", 4);
-    if (end == NULL)
-      continue;
-    int status = 0;
-    sscanf((char *)w->buf, "HTTP/1.1 %d", &status);
-    size_t hl = (size_t)(end - w->buf) + 4;
-    char head[4096];
-    snprintf(head, sizeof head, "%.*s", (int)(hl < sizeof head ? hl : sizeof head - 1), w->buf);
-    const char *sp = strcasestr(head, "sec-websocket-protocol: ");
-    if (sp)
-      sscanf(sp + 24, "%63[^\r\n]", w->subprotocol);
-    memmove(w->buf, w->buf + hl, w->len - hl);
-    w->len -= hl;
-    if (status != 101) {
-      close(w->fd);
-      w->fd = -1;
-      return status;
-    }
-    return 0;
-  }
+  char err[256] = "";
+  int st = ttb_tc_ws_connect(&w->c, "127.0.0.1", s->port, false, path, subprotocol, NULL, 10000, err,
+                             sizeof err);
+  cr_assert(st >= 0, "WebSocket to %s: %s", path, err);
+  if (st > 0)
+    return st;
+  w->fd = ttb_tc_ws_fd(w->c);
+  snprintf(w->subprotocol, sizeof w->subprotocol, "%s", ttb_tc_ws_subprotocol(w->c));
+  return 0;
 }
 
 int ws_send(ws *w, int opcode, const void *data, size_t len)
 {
-  uint8_t head[14];
-  size_t hn = 0;
-  head[hn++] = (uint8_t)(0x80 | opcode);
-  if (len < 126) {
-    head[hn++] = (uint8_t)(0x80 | len);
-  } else if (len < 65536) {
-    head[hn++] = 0x80 | 126;
-    head[hn++] = (uint8_t)(len >> 8);
-    head[hn++] = (uint8_t)len;
-  } else {
-    head[hn++] = 0x80 | 127;
-    for (int i = 7; i >= 0; i--)
-      head[hn++] = (uint8_t)((uint64_t)len >> (8 * i));
-  }
-  uint8_t mask[4];
-  randombytes_buf(mask, 4);
-  memcpy(head + hn, mask, 4);
-  hn += 4;
-  uint8_t *buf = malloc(hn + len + 1);
-  memcpy(buf, head, hn);
-  for (size_t i = 0; i < len; i++)
-    buf[hn + i] = ((const uint8_t *)data)[i] ^ mask[i % 4];
-  send_all(w->fd, buf, hn + len);
-  free(buf);
-  return 0;
+  return w->c ? ttb_tc_ws_send(w->c, opcode, data, len) : -1;
 }
 
 int ws_recv(ws *w, const uint8_t **data, size_t *len, int timeout_ms)
 {
-  static uint8_t frame[1 << 20];
-  struct timespec t0, t;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (;;) {
-    /* a whole frame buffered? */
-    if (w->len >= 2) {
-      uint8_t op = w->buf[0] & 0x0F;
-      uint64_t n = w->buf[1] & 0x7F;
-      size_t hn = 2;
-      if (n == 126 && w->len >= 4) {
-        n = (uint64_t)w->buf[2] << 8 | w->buf[3];
-        hn = 4;
-      } else if (n == 127 && w->len >= 10) {
-        n = 0;
-        for (int i = 0; i < 8; i++)
-          n = n << 8 | w->buf[2 + i];
-        hn = 10;
-      } else if (n >= 126) {
-        hn = 0; /* need more */
-      }
-      if (hn && w->len >= hn + n) {
-        memcpy(frame, w->buf + hn, (size_t)n);
-        memmove(w->buf, w->buf + hn + n, w->len - hn - (size_t)n);
-        w->len -= hn + (size_t)n;
-        if (op == 9) { /* ping: answer */
-          ws_send(w, 10, frame, (size_t)n);
-          continue;
-        }
-        if (op == 10)
-          continue;
-        *data = frame;
-        *len = (size_t)n;
-        return op;
-      }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
-    if (left <= 0)
-      return 0;
-    struct pollfd p = {w->fd, POLLIN, 0};
-    if (poll(&p, 1, (int)left) <= 0)
-      return 0;
-    ssize_t k = recv(w->fd, w->buf + w->len, sizeof w->buf - w->len, 0);
-    if (k <= 0)
-      return -1;
-    w->len += (size_t)k;
-  }
+  return w->c ? ttb_tc_ws_recv(w->c, data, len, timeout_ms) : -1;
 }
 
 bool ws_text(ws *w, char *out, size_t cap, int timeout_ms)
@@ -428,34 +261,25 @@ bool ws_text(ws *w, char *out, size_t cap, int timeout_ms)
 
 void ws_close(ws *w)
 {
-  if (w->fd >= 0)
-    close(w->fd);
+  ttb_tc_ws_free(w->c);
+  w->c = NULL;
   w->fd = -1;
+}
+
+bool ws_pending(const ws *w)
+{
+  return w->c && ttb_tc_ws_pending(w->c);
 }
 
 long long json_num(const char *js, const char *key)
 {
-  char pat[80];
-  snprintf(pat, sizeof pat, "\"%s\":", key);
-  const char *p = strstr(js, pat);
-  if (p == NULL)
-    return -1;
-  return strtoll(p + strlen(pat), NULL, 10);
+  int64_t v;
+  return ttb_tc_json_int(js, strlen(js), key, &v) ? (long long)v : -1;
 }
 
 bool json_str(const char *js, const char *key, char *out, size_t cap)
 {
-  char pat[80];
-  snprintf(pat, sizeof pat, "\"%s\":\"", key);
-  const char *p = strstr(js, pat);
-  if (p == NULL)
-    return false;
-  p += strlen(pat);
-  const char *e = strchr(p, '"');
-  if (e == NULL)
-    return false;
-  snprintf(out, cap, "%.*s", (int)(e - p), p);
-  return true;
+  return ttb_tc_json_str(js, strlen(js), key, out, cap);
 }
 
 int run_capture(const char *const *argv, char *out, size_t cap)

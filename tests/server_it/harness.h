@@ -2,9 +2,9 @@
  * Test harness for integration tests: starts the real ttboost-server binary
  * (path in $TTBOOST_SERVER) on 127.0.0.1 with an ephemeral port and a fresh
  * data dir, runs ttboost-admin ($TTBOOST_ADMIN), and talks to the server as
- * a client would: plain HTTP/1.1 over a socket, and a small WebSocket client
- * (RFC 6455 framing, masked client frames) written here so tests can also
- * send garbage and read slowly.
+ * a client would, through tools/common's ttb_tc (HTTP with libcurl,
+ * WebSocket framing with wslay, JSON through the generated codecs' reader).
+ * A ws's socket is open to tests that send garbage or read slowly.
  */
 #ifndef TTB_TEST_HARNESS_H
 #define TTB_TEST_HARNESS_H
@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "ttb_tc.h"
 
 typedef struct srv {
   pid_t pid;
@@ -45,14 +47,11 @@ int admin(const srv *s, char *out, size_t cap, const char *const *args);
 /* A new licence key (admin license create), into key[cap]. */
 void new_key(const srv *s, char *key, size_t cap, const char *days, const char *devices);
 
-typedef struct http_resp {
-  int status;
-  char headers[4096];
-  char *body; /* malloc'd, NUL-terminated */
-  size_t body_len;
-} http_resp;
+/* status, head ("HTTP/1.1 200 OK\r\n..." lines), malloc'd NUL-terminated body */
+typedef ttb_tc_resp http_resp;
 
-/* One request (Connection: close). extra_headers: "Name: value\r\n" lines or NULL. */
+/* One request (ttb_tc_http, 20 s at most). extra_headers: "Name: value\r\n" lines
+ * or NULL. Returns the status, -1 when no answer came. */
 int http(const srv *s, const char *method, const char *path, const char *extra_headers,
          const void *body, size_t body_len, http_resp *r);
 void http_free(http_resp *r);
@@ -69,10 +68,9 @@ int ingest(const srv *s, const char *json, http_resp *r);
 
 /* WebSocket client. */
 typedef struct ws {
-  int fd;
+  int fd; /* the socket (raw writes allowed); -1 when not connected */
   char subprotocol[64];
-  uint8_t buf[1 << 20];
-  size_t len;
+  ttb_tc_ws *c;
 } ws;
 
 /* Connects and upgrades; subprotocol may be NULL. Returns 0, or the HTTP
@@ -87,10 +85,15 @@ int ws_recv(ws *w, const uint8_t **data, size_t *len, int timeout_ms);
 /* Waits for the next text frame and copies it NUL-terminated into out. */
 bool ws_text(ws *w, char *out, size_t cap, int timeout_ms);
 void ws_close(ws *w);
+/* True when ws_recv has a message (or bytes) buffered, which poll on w->fd
+ * would not show. */
+bool ws_pending(const ws *w);
 
-/* Finds "key":number in a JSON text; -1 when absent. */
+/* The integer value of the first "key" (any depth) of a JSON text; -1 when
+ * absent or not an integer (ttb_tc_json_int). */
 long long json_num(const char *js, const char *key);
-/* Copies the string value of "key" (no unescaping) into out; false when absent. */
+/* Copies the string value of the first "key" (any depth), unescaped, into
+ * out[cap] (cut at cap - 1 bytes); false when absent (ttb_tc_json_str). */
 bool json_str(const char *js, const char *key, char *out, size_t cap);
 
 #endif

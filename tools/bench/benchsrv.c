@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "benchsrv.h"
 
+#include "ttb_tc.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -384,177 +386,33 @@ void bs_print_machine(void)
 void bs_http_init(bs_http *h, uint16_t port)
 {
   memset(h, 0, sizeof *h);
-  h->fd = -1;
   h->port = port;
 }
 
 void bs_http_close(bs_http *h)
 {
-  if (h->fd >= 0)
-    close(h->fd);
-  h->fd = -1;
-  free(h->buf);
-  h->buf = NULL;
-  h->len = h->cap = 0;
-}
-
-static int http_connect(bs_http *h, char *err, size_t errlen)
-{
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return fail(err, errlen, "socket: %s", strerror(errno));
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(h->port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    int e = errno;
-    close(fd);
-    return fail(err, errlen, "connect 127.0.0.1:%u: %s", h->port, strerror(e));
-  }
-  h->fd = fd;
-  h->len = 0;
-  return 0;
-}
-
-/* Reads more into h->buf; false on EOF or error. */
-static bool http_fill(bs_http *h)
-{
-  if (h->cap - h->len < 16384) {
-    size_t ncap = h->cap ? h->cap * 2 : 65536;
-    char *b = realloc(h->buf, ncap);
-    if (b == NULL)
-      return false;
-    h->buf = b;
-    h->cap = ncap;
-  }
-  ssize_t r;
-  do
-    r = recv(h->fd, h->buf + h->len, h->cap - h->len - 1, 0);
-  while (r < 0 && errno == EINTR);
-  if (r <= 0)
-    return false;
-  h->len += (size_t)r;
-  h->buf[h->len] = '\0';
-  return true;
-}
-
-static bool send_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= (size_t)w;
-  }
-  return true;
+  ttb_tc_http_conn_free(h->conn);
+  h->conn = NULL;
 }
 
 int bs_http_request(bs_http *h, const char *method, const char *path, const char *extra_headers,
                     const char *body, size_t body_len, char **resp, char *err, size_t errlen)
 {
   *resp = NULL;
-  char head[1024];
-  int hn = snprintf(head, sizeof head,
-                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%sContent-Length: %zu\r\n%s\r\n",
-                    method, path, h->port, body_len ? "Content-Type: application/json\r\n" : "",
-                    body_len, extra_headers ? extra_headers : "");
-  if (hn < 0 || (size_t)hn >= sizeof head)
-    return fail(err, errlen, "%s %s: request head too long", method, path);
-  for (int attempt = 0;; attempt++) {
-    if (h->fd < 0 && http_connect(h, err, errlen) != 0)
-      return -1;
-    bool ok = send_all(h->fd, head, (size_t)hn) && (body_len == 0 || send_all(h->fd, body, body_len));
-    char *end = NULL;
-    while (ok && (end = h->len ? strstr(h->buf, "\r\n\r\n") : NULL) == NULL)
-      ok = http_fill(h);
-    if (!ok) {
-      bool retry = attempt == 0 && h->len == 0; /* a keep-alive connection closed meanwhile */
-      close(h->fd);
-      h->fd = -1;
-      h->len = 0;
-      if (retry)
-        continue;
-      return fail(err, errlen, "%s %s: the connection closed before an answer", method, path);
-    }
-    int status = 0;
-    if (sscanf(h->buf, "HTTP/1.%*d %d", &status) != 1)
-      return fail(err, errlen, "%s %s: not an HTTP answer", method, path);
-    size_t hlen = (size_t)(end - h->buf) + 4;
-    long clen = -1;
-    bool chunked = false, close_after = false;
-    for (char *l = strstr(h->buf, "\r\n") + 2; l < end; l = strstr(l, "\r\n") + 2) {
-      if (strncasecmp(l, "content-length:", 15) == 0)
-        clen = strtol(l + 15, NULL, 10);
-      else if (strncasecmp(l, "transfer-encoding:", 18) == 0 && strncasecmp(l + 18, " chunked", 8) == 0)
-        chunked = true;
-      else if (strncasecmp(l, "connection:", 11) == 0 && strncasecmp(l + 11, " close", 6) == 0)
-        close_after = true;
-    }
-    char *out = NULL;
-    size_t olen = 0;
-    if (chunked) {
-      size_t pos = hlen;
-      for (;;) {
-        char *crlf;
-        while ((crlf = strstr(h->buf + pos, "\r\n")) == NULL)
-          if (!http_fill(h))
-            goto truncated;
-        size_t cl = strtoul(h->buf + pos, NULL, 16);
-        size_t start = (size_t)(crlf - h->buf) + 2;
-        while (h->len < start + cl + 2)
-          if (!http_fill(h))
-            goto truncated;
-        char *o = realloc(out, olen + cl + 1);
-        if (o == NULL)
-          goto truncated;
-        out = o;
-        memcpy(out + olen, h->buf + start, cl);
-        olen += cl;
-        pos = start + cl + 2;
-        if (cl == 0)
-          break;
-      }
-      hlen = pos;
-    } else {
-      if (clen < 0 && close_after) {
-        while (http_fill(h))
-          ;
-        clen = (long)(h->len - hlen);
-      }
-      if (clen < 0)
-        clen = 0;
-      while (h->len < hlen + (size_t)clen)
-        if (!http_fill(h))
-          goto truncated;
-      out = malloc((size_t)clen + 1);
-      if (out == NULL)
-        goto truncated;
-      memcpy(out, h->buf + hlen, (size_t)clen);
-      olen = (size_t)clen;
-      hlen += (size_t)clen;
-    }
-    if (out == NULL && (out = malloc(1)) == NULL)
-      goto truncated;
-    out[olen] = '\0';
-    memmove(h->buf, h->buf + hlen, h->len - hlen);
-    h->len -= hlen;
-    h->buf[h->len] = '\0';
-    if (close_after) {
-      close(h->fd);
-      h->fd = -1;
-      h->len = 0;
-    }
-    *resp = out;
-    return status;
-  truncated:
-    free(out);
-    close(h->fd);
-    h->fd = -1;
-    h->len = 0;
-    return fail(err, errlen, "%s %s: truncated answer", method, path);
+  if (h->conn == NULL && (h->conn = ttb_tc_http_conn_new()) == NULL)
+    return fail(err, errlen, "out of memory (curl)");
+  char url[1024], hdr[2048];
+  int n = snprintf(url, sizeof url, "http://127.0.0.1:%u%s", h->port, path);
+  int m = snprintf(hdr, sizeof hdr, "%s%s", body_len ? "Content-Type: application/json\r\n" : "",
+                   extra_headers ? extra_headers : "");
+  if (n < 0 || (size_t)n >= sizeof url || m < 0 || (size_t)m >= sizeof hdr)
+    return fail(err, errlen, "request too long");
+  ttb_tc_resp r;
+  int st = ttb_tc_http_req(h->conn, url, method, hdr, body, body_len, 60000, &r, err, errlen);
+  if (st < 0) {
+    ttb_tc_resp_free(&r);
+    return -1;
   }
+  *resp = r.body;
+  return st;
 }

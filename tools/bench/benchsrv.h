@@ -71,12 +71,10 @@ double bs_self_cpu_seconds(void);
 /* Prints `machine_nproc`, `machine_cpu`, `machine_loadavg_at_start` lines. */
 void bs_print_machine(void);
 
-/* ---- a blocking HTTP/1.1 keep-alive connection to 127.0.0.1:port ---- */
+/* ---- a blocking HTTP/1.1 keep-alive connection to 127.0.0.1:port (ttb_tc, libcurl) ---- */
 typedef struct bs_http {
-  int fd;
   uint16_t port;
-  char *buf;
-  size_t len, cap;
+  struct ttb_tc_http_conn *conn; /* tools/common's keep-alive client (libcurl) */
 } bs_http;
 
 /* Sets h up (no connection yet: the first request connects). */

@@ -1,8 +1,9 @@
 /*
- * A small blocking HTTP/1.1 and WebSocket (RFC 6455) client for the replay
- * tools: http:// and ws:// over TCP, https:// and wss:// over OpenSSL
- * (certificates verified against the system store unless TTB_INSECURE_TLS=1).
- * Every function returns 0 or -1 with a message in err.
+ * The replay tools' view of a server: URLs, one HTTP request, login, the
+ * WebSocket, over tools/common's ttb_tc (libcurl, wslay): http:// and ws://
+ * over TCP, https:// and wss:// over TLS (certificates verified against the
+ * system store unless TTB_INSECURE_TLS=1). Every function returns 0 or -1
+ * with a message in err.
  */
 #ifndef TTB_REPLAY_NET_H
 #define TTB_REPLAY_NET_H
@@ -21,12 +22,7 @@ typedef struct ttb_url {
 /* http://host[:port][/prefix], https://…, ws://…, wss://… */
 int ttb_url_parse(const char *s, ttb_url *u, char *err, size_t errlen);
 
-typedef struct ttb_conn ttb_conn;
-
-int ttb_conn_open(const ttb_url *u, int timeout_ms, ttb_conn **out, char *err, size_t errlen);
-void ttb_conn_close(ttb_conn *c);
-
-/* One request (Connection: close). The body of the answer is malloc'd and
+/* One request (ttb_tc_http, 60 s at most). The body of the answer is malloc'd and
  * NUL-terminated in *body (free it). headers: "Name: value\r\n" lines or NULL. */
 int ttb_http(const ttb_url *u, const char *method, const char *path, const char *headers,
              const void *body, size_t body_len, int *status, char **resp, size_t *resp_len,
@@ -48,8 +44,5 @@ int ttb_ws_recv(ttb_ws *w, const uint8_t **data, size_t *len, int timeout_ms, ch
 int ttb_ws_send(ttb_ws *w, int opcode, const void *data, size_t len, char *err, size_t errlen);
 /* Sends a close frame (best effort) and frees. NULL is a no-op. */
 void ttb_ws_close(ttb_ws *w);
-
-/* Finds "key":"value" in a flat JSON object (no unescaping); false when absent. */
-bool ttb_json_str(const char *js, const char *key, char *out, size_t cap);
 
 #endif

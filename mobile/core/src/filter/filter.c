@@ -7,6 +7,7 @@
  * never allocates: words are normalised into a stack buffer.
  */
 #include "filter/filter.h"
+#include "ttboost/fnv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -188,12 +189,7 @@ size_t ttb__filter_normalize(const char *word, size_t len, char *out, size_t cap
 
 static uint32_t fnv1a(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    return ttb_fnv1a32(TTB_FNV32_INIT, s, n);
 }
 
 static bool set_contains(const ttb__filter *f, const str_set *set, const char *w, size_t n)
