@@ -595,7 +595,7 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
       chat *c = &st->chats[idx];
       if (atomic_load(&c->flags) & CH_EVENT)
         break;
-      c->t_event = now;
+      c->t_event = bs_now_ns(); /* not the tick's start: a tick over 100 clients takes a while */
       c->seq = ev.seq;
       uint32_t f = CH_EVENT;
       if (!k->speaking && k->n_cand == 0)
