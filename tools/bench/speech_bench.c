@@ -59,8 +59,9 @@
  *
  * --search: one server, channels added step by step (each gets one chat
  * every 3 s unless --rate says otherwise); a step passes when the p99 of
- * first audible over every chat of the step, a chat never heard counting as
- * infinite, is under --bound-ms (250). Steps grow x1.5 until one fails,
+ * turn_to_audible over every chat of the step, a chat given up at the head
+ * of its client's queue or lost counting as infinite, is under --bound-ms
+ * (250). Steps grow x1.5 until one fails,
  * then bisect (10 %). Prints the largest passing channel count.
  *
  * Output: `name value` lines on stdout; progress on stderr. Exit status 0
