@@ -1005,8 +1005,9 @@ static double metric(const char *text, const char *name)
 }
 
 /* Waits (at most max_s) until the server has published every chat it
- * accepted: a failed search step leaves a backlog that must not weigh on
- * the next. Returns the seconds waited, or -1 when it never caught up. */
+ * accepted and has no speech waiting or being made (ttboost_tts_waiting,
+ * ttboost_tts_running; absent counts as 0): a failed search step leaves a
+ * backlog that must not weigh on the next. Returns the seconds waited, or -1 when it never caught up. */
 static double wait_server_idle(double max_s)
 {
   uint64_t t0 = bs_now_ns();
@@ -1019,8 +1020,11 @@ static double wait_server_idle(double max_s)
                              NULL, 0, &resp, err, sizeof err);
     double in = st == 200 ? metric(resp, "ttboost_events_in_total{type=\"chat\"}") : -1;
     double out = st == 200 ? metric(resp, "ttboost_events_published_total{type=\"chat\"}") : -1;
+    /* and no speech still waiting or being made (binary mode makes every chat's) */
+    double waiting = st == 200 ? metric(resp, "ttboost_tts_waiting") : -1;
+    double running = st == 200 ? metric(resp, "ttboost_tts_running") : -1;
     free(resp);
-    if (in >= 0 && out >= in) {
+    if (in >= 0 && out >= in && waiting <= 0 && running <= 0) {
       waited = (double)(bs_now_ns() - t0) / 1e9;
       break;
     }
