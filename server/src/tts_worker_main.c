@@ -174,6 +174,16 @@ static void on_packet(void *user, const unsigned char *p, opus_int32 len, opus_u
   o->npk++;
 }
 
+/* The Opus encoder's complexity (0-10; libopus' default is 10). The encoder
+ * is nearly all of a synthesis' CPU (perf: libopus 86 %, espeak-ng 6 %,
+ * libopusenc's resampler 3 %); 5 costs about 0.57 of 10 for this speech
+ * (4.5 s of espeak-ng voice: ~60 ms instead of ~105 ms on the bench machine)
+ * with the waveform within 0.3-0.7 dB SNR of 10's, and 3-4 % fewer bytes at
+ * 32 kbit/s (docs/benchmarks.md, "speech-bench"). Below 5 quality falls off
+ * faster (3: -1 to -2 dB). The bandwidth is capped at super-wideband
+ * (12 kHz): espeak-ng's 22050 Hz output has nothing above 11 kHz. */
+#define OPUS_COMPLEXITY 5
+
 /* espeak-ng's samples: straight into the encoder, then out. */
 static int synth_cb(short *wav, int numsamples, espeak_EVENT *events)
 {
@@ -251,6 +261,8 @@ static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
   if ((e = ope_encoder_ctl(o->enc, OPE_SET_PACKET_CALLBACK(on_packet, o))) != OPE_OK ||
       (e = ope_encoder_ctl(o->enc, OPUS_SET_BITRATE(br))) != OPE_OK ||
       (e = ope_encoder_ctl(o->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE))) != OPE_OK ||
+      (e = ope_encoder_ctl(o->enc, OPUS_SET_COMPLEXITY(OPUS_COMPLEXITY))) != OPE_OK ||
+      (e = ope_encoder_ctl(o->enc, OPUS_SET_MAX_BANDWIDTH(OPUS_BANDWIDTH_SUPERWIDEBAND))) != OPE_OK ||
       (e = ope_encoder_ctl(o->enc, OPE_SET_DECISION_DELAY(0))) != OPE_OK ||
       (e = ope_encoder_ctl(o->enc, OPE_SET_MUXING_DELAY(0))) != OPE_OK ||
       (e = ope_encoder_flush_header(o->enc)) != OPE_OK) {

@@ -22,29 +22,34 @@
  *
  * Per chat:
  *  - event: ingest -> ttb_client_poll_event returns it (to a pump tick);
- *  - first audible: ingest -> the first rendered sample of its speech
- *    above --audible (|s| > 64 of 32767, -54 dBFS), stamped with the time
- *    of the render call plus the sample's offset in the block.
+ *  - first audible: ingest -> the first audible sample of its speech the
+ *    client rendered (the client's own record, below), stamped with the
+ *    time of the render call that mixed it plus the frame's offset.
  *    "Ingest" is the scheduled send time (open loop: a server that takes its
  *    time to accept a POST is charged for it; the lag is printed).
  *
- * Which chat a sound belongs to. The client plays its chats one after
- * another, in order, and its API says neither when a voice starts nor which
- * chat it is. So the bench keeps every client idle when a chat comes: as
- * soon as a chat's first audible sample is seen, the bench switches the
- * client's TTS off and on again (ttb_client_set_settings), which drops that
- * voice and anything queued behind it. The next sound is then the next
- * chat's, and a chat is never timed while it waits behind the previous
- * chat's 2-5 s sentence. Chats that were queued behind a chat still without
- * audio are dropped by that switch and counted as `preempted` (never timed;
- * in the search they count as missing the bound). The drop counters of
- * ttb_client_get_stats (played + skipped) tell when the switch dropped a
- * chat whose event had not been polled yet (`dropped_race`), and when the
- * client gave a waiting chat up (`no_audio`: in binary mode no frames and
- * no URL; in URL mode a chat the server sent without a tts_url, skipped at
- * once). The switch also sends Settings to
- * the server twice per chat (tiny). What the API would need to do without
- * the switch: see docs/benchmarks.md.
+ * Which chat a sound belongs to. The client reports it itself: the mixer
+ * records, per TTS utterance, the chat's seq and the output frame of its
+ * first audible sample (|s| >= 64 before volume, about -54 dBFS), read with
+ * ttb__client_voice_starts (client_internal.h; an internal hook of the
+ * static library, not the public API). So each client plays exactly as a
+ * listener's would: its queue (at most 8 waiting behind the one speaking,
+ * the oldest dropped), which speech it fetches, its give-ups. A chat is
+ *  - heard: its first audible sample was rendered (timed);
+ *  - dropped: the client never played it (its queue policy dropped it, or
+ *    no audio came in time, or the server had none): known once a later
+ *    chat of the same client is heard (it plays in order), or once the
+ *    client's played + skipped counters account for every chat it got;
+ *  - lost: still neither at the end of --drain.
+ * Three latencies for heard chats: first_audible (ingest -> first audible
+ * sample, including the time the chat waited behind earlier speech in the
+ * listener's queue: the client's policy, not the server); turn_to_audible
+ * (from its turn -- the later of its event and the end of the utterance
+ * before it on that client, a chat given up before it included -- to its
+ * first audible sample: what the server, the network and the decoder add
+ * when the listener is ready for it); first_audible_idle (ingest -> first
+ * audible for the chats that found their client idle: nothing speaking or
+ * waiting when the event came; the issue's figure, free of the queue).
  *
  * Server CPU: user + system seconds of the server's whole process tree
  * (/proc/PID/stat, live worker processes and reaped children included)
@@ -54,8 +59,9 @@
  *
  * --search: one server, channels added step by step (each gets one chat
  * every 3 s unless --rate says otherwise); a step passes when the p99 of
- * first audible over every chat of the step, a chat never heard counting as
- * infinite, is under --bound-ms (250). Steps grow x1.5 until one fails,
+ * turn_to_audible over every chat of the step, a chat given up at the head
+ * of its client's queue or lost counting as infinite, is under --bound-ms
+ * (250). Steps grow x1.5 until one fails,
  * then bisect (10 %). Prints the largest passing channel count.
  *
  * Output: `name value` lines on stdout; progress on stderr. Exit status 0
@@ -83,6 +89,7 @@
 #include <unistd.h>
 
 #include "benchsrv.h"
+#include "client_internal.h" /* ttb__client_voice_starts */
 #include "ttboost/client.h"
 
 #define RATE_HZ 48000
@@ -100,7 +107,6 @@ static struct {
   double warmup;  /* s at the start not counted in the latency figures */
   double drain;   /* s to wait after the last chat for events and sound */
   double block_ms;
-  int audible;
   int ingest_threads;
   bool search, check, keep_tmp;
   double bound_ms;
@@ -114,7 +120,6 @@ static struct {
          .warmup = 1.0,
          .drain = 15,
          .block_ms = 2.5,
-         .audible = 64,
          .ingest_threads = 4,
          .bound_ms = 250,
          .search_start = 4,
@@ -130,7 +135,6 @@ static void usage(FILE *f)
         "  --warmup S              first seconds not in the latency figures (default 1)\n"
         "  --drain S               wait at most S after the last chat (default 15)\n"
         "  --block-ms MS           render block of the simulated audio callback (default 2.5)\n"
-        "  --audible N             a sample is audible when |s| > N (default 64)\n"
         "  --ingest-threads N      ingest connections (default 4)\n"
         "  --search                largest channel count with p99 first audible < --bound-ms\n"
         "  --bound-ms MS           the search's p99 bound (default 250)\n"
@@ -209,9 +213,6 @@ static void parse_args(int argc, char **argv)
     } else if (strcmp(a, "--block-ms") == 0) {
       NEED();
       opt.block_ms = num(a, v, 0.5, 100);
-    } else if (strcmp(a, "--audible") == 0) {
-      NEED();
-      opt.audible = (int)num(a, v, 1, 30000);
     } else if (strcmp(a, "--ingest-threads") == 0) {
       NEED();
       opt.ingest_threads = (int)num(a, v, 1, 64);
@@ -360,22 +361,22 @@ static void print_dist(const char *name, double *v, size_t n)
 /* ------------------------------------------------------------ the state */
 
 enum {
-  CH_POSTED = 1,     /* the POST answered 202, accepted */
-  CH_FAILED = 2,     /* the POST failed or the item was refused */
-  CH_EVENT = 4,      /* its event came out of ttb_client_poll_event */
-  CH_HEARD = 8,      /* its first audible sample was rendered */
-  CH_PREEMPTED = 16, /* dropped while queued behind a chat still silent (see top) */
-  CH_NOAUDIO = 32,   /* the client skipped it (no audio came, or its download failed) */
-  CH_RACE = 64,      /* dropped by the bench's TTS switch before its event was polled */
+  CH_POSTED = 1,   /* the POST answered 202, accepted */
+  CH_FAILED = 2,   /* the POST failed or the item was refused */
+  CH_EVENT = 4,    /* its event came out of ttb_client_poll_event */
+  CH_HEARD = 8,    /* its first audible sample was rendered */
+  CH_DROPPED = 16, /* the client never played it (queue policy, no audio, see top) */
+  CH_IDLE = 32,    /* its event found the client idle (nothing speaking or waiting) */
 };
-#define CH_RESOLVED (CH_FAILED | CH_HEARD | CH_PREEMPTED | CH_NOAUDIO | CH_RACE)
+#define CH_RESOLVED (CH_FAILED | CH_HEARD | CH_DROPPED)
 
 typedef struct chat {
   uint32_t ch;              /* channel index */
   _Atomic uint64_t t_sched; /* ingest (scheduled send) time, ns; 0 = not sent */
   _Atomic uint32_t flags;
+  uint64_t seq;    /* its event's seq (pump thread) */
   uint64_t t_post; /* when the POST actually went */
-  uint64_t t_event, t_onset;
+  uint64_t t_event, t_onset, t_turn;
 } chat;
 
 /* One step: channels [0, n) get chats; chats[k * n + c] is chat k of channel c. */
@@ -386,7 +387,11 @@ typedef struct step {
   chat *chats;
   uint64_t t0, t_end; /* first and last scheduled send */
   _Atomic uint64_t resolved;
+  _Atomic uint64_t gave_up; /* skips while the client had chats waiting and nothing speaking */
 } step;
+
+#define BLOCKS 128 /* render calls remembered per client (320 ms at 2.5 ms) */
+#define UNMATCHED 16
 
 typedef struct client {
   ttb_client *c;
@@ -394,11 +399,23 @@ typedef struct client {
   char user_id[64];
   char token[TTB_TOKEN_SIZE];
   /* pump thread only: */
-  size_t cand[CANDS]; /* chats (indexes into the step) polled, waiting for sound */
+  size_t cand[CANDS]; /* chats (indexes into the step) polled, not heard yet, in order */
   size_t n_cand;
   const step *cand_step; /* the step cand[] indexes into */
-  uint64_t done; /* played + skipped seen last */
-  uint32_t dropped_unseen;
+  uint64_t polled;       /* chats of this step polled */
+  uint64_t done0;        /* played + skipped when the step began for this client */
+  uint64_t played;       /* the client's played counter seen last */
+  uint64_t skipped;      /* and its skipped counter */
+  uint64_t heard;        /* chats of this step heard */
+  bool speaking;         /* an utterance started and has not ended */
+  uint64_t t_free;       /* when the last utterance ended (ns; 0 = never spoke) */
+  uint64_t frames_out;   /* frames rendered since ttb_client_create */
+  uint64_t blk_frame[BLOCKS], blk_t[BLOCKS]; /* recent render calls: first frame, time */
+  size_t n_blk;
+  struct {
+    uint64_t seq, t_onset, t_seen;
+  } um[UNMATCHED]; /* voice starts whose event was not polled yet */
+  size_t n_um;
   int state;
 } client;
 
@@ -414,7 +431,7 @@ static uint64_t next_id_base = 1000;
 static bool binary_mode;
 
 static struct {
-  _Atomic uint64_t unattributed, stray_events, errors, disconnects, missed, toggle_failures;
+  _Atomic uint64_t unattributed, stray_events, errors, disconnects, missed, toggle_failures, starts_overflow;
   _Atomic uint64_t late_max_ns, busy_max_ns, ticks, late_ticks; /* late: > 10 ms behind */
 } P;
 
@@ -475,29 +492,27 @@ static void resolve(step *st, size_t idx, uint32_t flag)
     atomic_fetch_add(&st->resolved, 1);
 }
 
-static uint64_t done_count(ttb_client *c)
+static void client_counts(ttb_client *c, uint64_t *played, uint64_t *done)
 {
   ttb_stats s;
   ttb_client_get_stats(c, &s);
-  return s.played + s.skipped;
+  *played = s.played;
+  *done = s.played + s.skipped;
 }
 
 /* Switches the client's TTS off and on: the voice playing and every
- * utterance waiting are dropped. Returns how many the client dropped. */
-static uint64_t silence(client *k)
+ * utterance waiting are dropped. Used only between search steps, so that
+ * what still waits of one step does not sound in the next. */
+static void silence(client *k)
 {
   ttb_settings s;
   ttb_client_get_settings(k->c, &s);
-  uint64_t before = done_count(k->c);
   s.tts_enabled = false;
   int rc1 = ttb_client_set_settings(k->c, &s);
   s.tts_enabled = true;
   int rc2 = ttb_client_set_settings(k->c, &s);
   if (rc1 != TTB_OK || rc2 != TTB_OK)
     atomic_fetch_add(&P.toggle_failures, 1);
-  uint64_t after = done_count(k->c);
-  k->done = after;
-  return after - before;
 }
 
 /* The chat a client's event names (the number ending its text), or -1. */
@@ -516,17 +531,60 @@ static long chat_of_event(step *st, long ch, const ttb_event *ev)
   return (long)idx;
 }
 
+/* The wall time (ns) of output frame f of client k, from its recent render
+ * calls (0 when f is older than they reach). */
+static uint64_t frame_time(const client *k, uint64_t f)
+{
+  for (size_t j = 0; j < k->n_blk && j < BLOCKS; j++) {
+    size_t b = (k->n_blk - 1 - j) % BLOCKS;
+    if (f >= k->blk_frame[b])
+      return k->blk_t[b] + (uint64_t)((double)(f - k->blk_frame[b]) * 1e9 / RATE_HZ);
+  }
+  return 0;
+}
+
+/* A voice start of chat seq at t_onset: the chat is heard; every chat
+ * polled before it on this client and not heard was dropped (the client
+ * plays in order). Returns false when seq is not a waiting chat of ours. */
+static bool heard(client *k, step *st, uint64_t seq, uint64_t t_onset)
+{
+  size_t j = 0;
+  while (j < k->n_cand && st->chats[k->cand[j]].seq != seq)
+    j++;
+  if (j == k->n_cand)
+    return false;
+  for (size_t d = 0; d < j; d++)
+    resolve(st, k->cand[d], CH_DROPPED);
+  chat *c = &st->chats[k->cand[j]];
+  c->t_onset = t_onset;
+  uint64_t ts = atomic_load(&c->t_sched);
+  c->t_turn = ts > k->t_free ? ts : k->t_free;
+  if (c->t_turn > t_onset) /* the end was seen at a render call's start */
+    c->t_turn = t_onset;
+  resolve(st, k->cand[j], CH_HEARD);
+  k->heard++;
+  k->speaking = true;
+  memmove(k->cand, k->cand + j + 1, (k->n_cand - j - 1) * sizeof *k->cand);
+  k->n_cand -= j + 1;
+  return true;
+}
+
 static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t now)
 {
   client *k = &C[i];
   if (k->cand_step != st) { /* a new step: the old one's chats are no longer followed */
-    if (k->n_cand > 0)
+    if (k->cand_step != NULL)
       silence(k); /* what still waits of them must not sound in the new step */
     k->n_cand = 0;
+    k->n_um = 0;
     k->cand_step = st;
+    k->polled = k->heard = 0;
+    client_counts(k->c, &k->played, &k->done0);
+    k->skipped = k->done0 - k->played;
+    k->speaking = false;
+    k->t_free = 0;
   }
   ttb_event ev;
-  const size_t n_old = k->n_cand;
   while (ttb_client_poll_event(k->c, &ev) == 1) {
     switch (ev.kind) {
     case TTB_EVENT_CHAT: {
@@ -538,16 +596,18 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
       chat *c = &st->chats[idx];
       if (atomic_load(&c->flags) & CH_EVENT)
         break;
-      c->t_event = now;
-      atomic_fetch_or(&c->flags, CH_EVENT);
-      if (k->dropped_unseen > 0) {
-        k->dropped_unseen--;
-        resolve(st, (size_t)idx, CH_RACE);
-      } else if (k->n_cand == CANDS) {
-        resolve(st, (size_t)idx, CH_PREEMPTED);
-      } else {
-        k->cand[k->n_cand++] = (size_t)idx;
+      c->t_event = bs_now_ns(); /* not the tick's start: a tick over 100 clients takes a while */
+      c->seq = ev.seq;
+      uint32_t f = CH_EVENT;
+      if (!k->speaking && k->n_cand == 0)
+        f |= CH_IDLE;
+      atomic_fetch_or(&c->flags, f);
+      k->polled++;
+      if (k->n_cand == CANDS) { /* more than the client can hold waiting */
+        resolve(st, k->cand[0], CH_DROPPED);
+        memmove(k->cand, k->cand + 1, --k->n_cand * sizeof *k->cand);
       }
+      k->cand[k->n_cand++] = (size_t)idx;
       break;
     }
     case TTB_EVENT_ERROR:
@@ -566,64 +626,65 @@ static void pump_client(long i, step *st, int16_t *pcm, size_t frames, uint64_t 
       break;
     }
   }
-  if (k->n_cand > 0) {
-    /* The client's drop counters (played + skipped) move only for our chats
-     * while some wait (the switch below accounts for its own drops). In URL
-     * mode a chat event without a tts_url (the server made no speech for
-     * it) is skipped at once, before its event is queued: the increase goes
-     * to the chats just polled. Otherwise the oldest waiting chat was given
-     * up (binary: no frames and no URL after 1.5 s; a failed download). */
-    uint64_t d = done_count(k->c), inc = d > k->done ? d - k->done : 0;
-    k->done = d;
-    if (!binary_mode && inc > 0 && k->n_cand > n_old) {
-      size_t take = k->n_cand - n_old < inc ? k->n_cand - n_old : (size_t)inc;
-      for (size_t j = 0; j < take; j++)
-        resolve(st, k->cand[n_old + j], CH_NOAUDIO);
-      memmove(k->cand + n_old, k->cand + n_old + take, (k->n_cand - n_old - take) * sizeof *k->cand);
-      k->n_cand -= take;
-      inc -= take;
-    }
-    while (inc > 0 && k->n_cand > 0) {
-      resolve(st, k->cand[0], CH_NOAUDIO);
-      memmove(k->cand, k->cand + 1, --k->n_cand * sizeof *k->cand);
-      inc--;
-    }
-  }
-  uint64_t t_call = bs_now_ns();
-  ttb_client_render(k->c, pcm, frames);
-  size_t o = frames;
-  for (size_t j = 0; j < frames; j++)
-    if (pcm[j] > opt.audible || pcm[j] < -opt.audible) {
-      o = j;
-      break;
-    }
-  if (k->n_cand > 0) {
-    /* Chats the client gave up (no audio in time, download failed): its
-     * drop counters moved while nothing of ours was playing. Checked after
-     * the render: a voice that starts in it comes after the skip before it. */
-    uint64_t d = done_count(k->c), inc = d > k->done ? d - k->done : 0;
-    k->done = d;
-    while (inc > 0 && k->n_cand > 0) {
-      resolve(st, k->cand[0], CH_NOAUDIO);
-      memmove(k->cand, k->cand + 1, --k->n_cand * sizeof *k->cand);
-      inc--;
-    }
-  }
-  if (o < frames) {
-    if (k->n_cand == 0 || st == NULL) {
+  /* voice starts seen before their event was polled */
+  for (size_t j = 0; j < k->n_um;) {
+    if (st != NULL && heard(k, st, k->um[j].seq, k->um[j].t_onset)) {
+      k->um[j] = k->um[--k->n_um];
+    } else if (now - k->um[j].t_seen > 2000000000ull) {
       atomic_fetch_add(&P.unattributed, 1);
+      k->um[j] = k->um[--k->n_um];
     } else {
-      size_t head = k->cand[0];
-      st->chats[head].t_onset = t_call + (uint64_t)((double)o * 1e9 / RATE_HZ);
-      resolve(st, head, CH_HEARD);
-      for (size_t j = 1; j < k->n_cand; j++)
-        resolve(st, k->cand[j], CH_PREEMPTED);
+      j++;
     }
-    uint64_t expected = k->n_cand ? k->n_cand : 1;
+  }
+
+  uint64_t t_call = bs_now_ns();
+  size_t b = k->n_blk++ % BLOCKS;
+  k->blk_frame[b] = k->frames_out;
+  k->blk_t[b] = t_call;
+  ttb_client_render(k->c, pcm, frames);
+  k->frames_out += frames;
+
+  /* an utterance that ended in this call frees the speaker; a skip while
+   * chats wait and nothing speaks is the head given up (no audio in time,
+   * or none at all) */
+  uint64_t played, done;
+  client_counts(k->c, &played, &done);
+  if (done - played > k->skipped && !k->speaking && k->n_cand > 0 && st != NULL)
+    atomic_fetch_add(&st->gave_up, done - played - k->skipped);
+  k->skipped = done - played;
+  if (played > k->played) {
+    k->speaking = false;
+    k->t_free = t_call;
+  }
+  k->played = played;
+
+  ttb__voice_start vs[64];
+  size_t nv = ttb__client_voice_starts(k->c, vs, 64);
+  if (nv == 64)
+    atomic_fetch_add(&P.starts_overflow, 1);
+  for (size_t j = 0; j < nv; j++) {
+    uint64_t t_on = frame_time(k, vs[j].out_frame);
+    if (t_on == 0) { /* older than the remembered calls: the record's own clock */
+      t_on = (uint64_t)vs[j].render_ms * 1000000u;
+    }
+    if (st != NULL && heard(k, st, vs[j].id, t_on))
+      continue;
+    if (k->n_um < UNMATCHED) { /* its event may come in the next tick */
+      k->um[k->n_um].seq = vs[j].id;
+      k->um[k->n_um].t_onset = t_on;
+      k->um[k->n_um].t_seen = now;
+      k->n_um++;
+    } else {
+      atomic_fetch_add(&P.unattributed, 1);
+    }
+  }
+  /* every chat polled is accounted for by the client (played or skipped):
+   * those still waiting here were dropped */
+  if (k->n_cand > 0 && !k->speaking && k->n_um == 0 && done - k->done0 >= k->polled) {
+    for (size_t j = 0; j < k->n_cand; j++)
+      resolve(st, k->cand[j], CH_DROPPED);
     k->n_cand = 0;
-    uint64_t dropped = silence(k);
-    if (dropped > expected)
-      k->dropped_unseen += (uint32_t)(dropped - expected);
   }
 }
 
@@ -944,8 +1005,9 @@ static double metric(const char *text, const char *name)
 }
 
 /* Waits (at most max_s) until the server has published every chat it
- * accepted: a failed search step leaves a backlog that must not weigh on
- * the next. Returns the seconds waited, or -1 when it never caught up. */
+ * accepted and has no speech waiting or being made (ttboost_tts_waiting,
+ * ttboost_tts_running; absent counts as 0): a failed search step leaves a
+ * backlog that must not weigh on the next. Returns the seconds waited, or -1 when it never caught up. */
 static double wait_server_idle(double max_s)
 {
   uint64_t t0 = bs_now_ns();
@@ -958,8 +1020,11 @@ static double wait_server_idle(double max_s)
                              NULL, 0, &resp, err, sizeof err);
     double in = st == 200 ? metric(resp, "ttboost_events_in_total{type=\"chat\"}") : -1;
     double out = st == 200 ? metric(resp, "ttboost_events_published_total{type=\"chat\"}") : -1;
+    /* and no speech still waiting or being made (binary mode makes every chat's) */
+    double waiting = st == 200 ? metric(resp, "ttboost_tts_waiting") : -1;
+    double running = st == 200 ? metric(resp, "ttboost_tts_running") : -1;
     free(resp);
-    if (in >= 0 && out >= in) {
+    if (in >= 0 && out >= in && waiting <= 0 && running <= 0) {
       waited = (double)(bs_now_ns() - t0) / 1e9;
       break;
     }
@@ -972,8 +1037,8 @@ static double wait_server_idle(double max_s)
 /* --------------------------------------------------------------- a step */
 
 typedef struct {
-  long n, sent, posted, failed, events, heard, preempted, noaudio, race, lost_event, lost_audible;
-  double p99_all; /* p99 of first audible over every counted chat, unheard = inf */
+  long n, sent, posted, failed, events, heard, dropped, idle, gave_up, lost_event, lost_audible;
+  double p99_all; /* p99 of turn_to_audible; given up or lost = inf (see top) */
 } step_result;
 
 static step_result run_step(long n, double seconds, const char *prefix, bool print)
@@ -1037,10 +1102,11 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
 
   step_result r = {.n = n, .sent = sent};
   double *ev = malloc(total * sizeof *ev), *au = malloc(total * sizeof *au), *all = malloc(total * sizeof *all),
-         *bh = malloc(total * sizeof *bh);
-  if (!ev || !au || !all || !bh)
+         *bh = malloc(total * sizeof *bh), *tu = malloc(total * sizeof *tu), *id = malloc(total * sizeof *id),
+         *ia = malloc(total * sizeof *ia);
+  if (!ev || !au || !all || !bh || !tu || !id || !ia)
     die("out of memory");
-  size_t nev = 0, nau = 0, nall = 0, nbh = 0;
+  size_t nev = 0, nau = 0, nall = 0, nbh = 0, ntu = 0, nid = 0, nia = 0;
   const uint64_t counted_from = st->t0 + (uint64_t)(opt.warmup * 1e9);
   for (size_t i = 0; i < total; i++) {
     chat *c = &st->chats[i];
@@ -1054,9 +1120,8 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
     r.failed += (f & CH_FAILED) != 0;
     r.events += (f & CH_EVENT) != 0;
     r.heard += (f & CH_HEARD) != 0;
-    r.preempted += (f & CH_PREEMPTED) != 0;
-    r.noaudio += (f & CH_NOAUDIO) != 0;
-    r.race += (f & CH_RACE) != 0;
+    r.dropped += (f & CH_DROPPED) != 0;
+    r.idle += (f & CH_IDLE) != 0;
     if ((f & CH_POSTED) && !(f & CH_EVENT))
       r.lost_event++;
     if ((f & CH_POSTED) && !(f & CH_RESOLVED))
@@ -1067,11 +1132,25 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
       ev[nev++] = (double)(c->t_event - ts) / 1e6;
     if (f & CH_HEARD) {
       au[nau++] = (double)(c->t_onset - ts) / 1e6;
-      all[nall++] = (double)(c->t_onset - ts) / 1e6;
-    } else {
-      all[nall++] = INFINITY;
+      tu[ntu++] = (double)(c->t_onset - c->t_turn) / 1e6;
     }
+    if (f & CH_IDLE) { /* it found its client idle: the queue had no part in it */
+      double v = (f & CH_HEARD) ? (double)(c->t_onset - ts) / 1e6 : INFINITY;
+      if (f & CH_HEARD)
+        id[nid++] = v;
+      ia[nia++] = v;
+    }
+    if (f & CH_HEARD)
+      all[nall++] = (double)(c->t_onset - c->t_turn) / 1e6;
+    else if (!(f & CH_RESOLVED))
+      all[nall++] = INFINITY; /* lost */
   }
+  /* chats the client gave up at the head of its queue (no sound came):
+   * infinitely late; a chat its queue policy dropped while it was speaking
+   * is not a delay */
+  r.gave_up = (long)atomic_load(&st->gave_up);
+  for (long g = 0; g < r.gave_up && nall < total; g++)
+    all[nall++] = INFINITY;
   qsort(all, nall, sizeof *all, cmp_dbl);
   r.p99_all = nall ? pct(all, nall, 99) : INFINITY;
   if (print) {
@@ -1085,15 +1164,22 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
     printf("%sevents_received %ld\n%sevents_lost %ld\n", prefix, r.events, prefix, r.lost_event);
     snprintf(name, sizeof name, "%sevent", prefix);
     print_dist(name, ev, nev);
-    printf("%saudible_heard %ld\n%saudible_preempted %ld\n%saudible_no_audio %ld\n%saudible_dropped_race %ld\n"
-           "%saudible_lost %ld\n",
-           prefix, r.heard, prefix, r.preempted, prefix, r.noaudio, prefix, r.race, prefix, r.lost_audible);
+    printf("%saudible_heard %ld\n%saudible_dropped_by_client %ld\n%saudible_given_up_at_head %ld\n"
+           "%saudible_lost %ld\n%sevents_at_idle_client %ld\n",
+           prefix, r.heard, prefix, r.dropped, prefix, r.gave_up, prefix, r.lost_audible, prefix, r.idle);
     snprintf(name, sizeof name, "%sfirst_audible", prefix);
     print_dist(name, au, nau);
+    snprintf(name, sizeof name, "%sturn_to_audible", prefix);
+    print_dist(name, tu, ntu);
     if (isinf(r.p99_all))
-      printf("%sfirst_audible_p99_unheard_as_inf_ms inf\n", prefix);
+      printf("%sturn_to_audible_p99_given_up_as_inf_ms inf\n", prefix);
     else
-      printf("%sfirst_audible_p99_unheard_as_inf_ms %.1f\n", prefix, r.p99_all);
+      printf("%sturn_to_audible_p99_given_up_as_inf_ms %.1f\n", prefix, r.p99_all);
+    snprintf(name, sizeof name, "%sfirst_audible_idle", prefix);
+    print_dist(name, id, nid);
+    qsort(ia, nia, sizeof *ia, cmp_dbl);
+    if (nia)
+      printf("%sfirst_audible_idle_p99_unheard_as_inf_ms %.1f\n", prefix, pct(ia, nia, 99));
     double speech = speech1 - speech0, cpu = cpu1 - cpu0;
     printf("%sspeech_files %ld\n%sspeech_seconds %.1f\n%sserver_cpu_seconds %.2f\n%swall_seconds %.1f\n", prefix,
            files1 - files0, prefix, speech, prefix, cpu, prefix, wall);
@@ -1108,6 +1194,9 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
   free(au);
   free(all);
   free(bh);
+  free(tu);
+  free(id);
+  free(ia);
   free(behind);
   /* st stays allocated: the pump may still look at it (a late event) */
   return r;
@@ -1154,7 +1243,8 @@ static int run_mode(bool binary)
   if (!opt.search) {
     add_clients(opt.channels);
     step_result r = run_step(opt.channels, opt.seconds, "", true);
-    if (opt.check && (r.failed || r.lost_event || r.heard != r.posted || r.posted == 0)) {
+    if (opt.check && (r.failed || r.lost_event || r.heard != r.posted || r.posted == 0 ||
+                      atomic_load(&P.unattributed))) {
       fprintf(stderr, "speech-bench: check failed: %ld accepted, %ld events, %ld heard\n", r.posted, r.events,
               r.heard);
       rc = 1;
@@ -1208,9 +1298,11 @@ static int run_mode(bool binary)
   printf("pump_ticks %" PRIu64 "\npump_late_max_ms %.1f\npump_busy_max_ms %.1f\n", atomic_load(&P.ticks),
          (double)atomic_load(&P.late_max_ns) / 1e6, (double)atomic_load(&P.busy_max_ns) / 1e6);
   printf("client_errors %" PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_missed %" PRIu64
-         "\nstray_events %" PRIu64 "\nunattributed_sounds %" PRIu64 "\ntts_switch_failures %" PRIu64 "\n",
+         "\nstray_events %" PRIu64 "\nunattributed_sounds %" PRIu64 "\ntts_switch_failures %" PRIu64
+         "\nvoice_start_reads_full %" PRIu64 "\n",
          atomic_load(&P.errors), atomic_load(&P.disconnects), atomic_load(&P.missed), atomic_load(&P.stray_events),
-         atomic_load(&P.unattributed), atomic_load(&P.toggle_failures));
+         atomic_load(&P.unattributed), atomic_load(&P.toggle_failures),
+         atomic_load(&P.starts_overflow));
   fflush(stdout);
   atomic_store(&pump_quit, true);
   pthread_join(pump, NULL);
