@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check TTBoost has, as CI does (.ci/run calls this):
+#   0. the C sources' formatting (scripts/format.sh --check, .clang-format)
 #   1. build and `meson test` (unit, integration against the real server, freshness of generated/)
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the mobile core cross-compiled for arm64, its unit tests under qemu
@@ -51,6 +52,7 @@ build_and_test() { # dir, meson args...
   configure "$dir" "$@" && meson compile -C "$dir" && meson test -C "$dir" --print-errorlogs --num-processes 2
 }
 
+stage "formatting (clang-format)" ./scripts/format.sh --check
 stage "build + tests" build_and_test build -Dtests=enabled
 
 if [ "${SKIP_SAN:-0}" != 1 ]; then
