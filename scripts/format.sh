@@ -6,7 +6,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 command -v clang-format >/dev/null || { echo "format.sh: clang-format is not installed" >&2; exit 2; }
-files=$(git ls-files '*.c' '*.h' | grep -v '^generated/')
+# regular files only: a symlink (the iOS pod's headers) is formatted where it points
+files=$(git ls-files -s -- '*.c' '*.h' | awk '$1 != "120000" {print $4}' | grep -v '^generated/')
 if [ "${1:-}" = "--check" ]; then
   bad=0
   for f in $files; do

@@ -66,10 +66,7 @@ TTB_INLINE size_t utf8_seq(const unsigned char *s, size_t n)
 #define HIGHS UINT64_C(0x8080808080808080)
 
 /* Non-zero when some byte of x is zero (exact as a whole; which byte is not). */
-TTB_INLINE uint64_t has_zero(uint64_t x)
-{
-  return (x - ONES) & ~x & HIGHS;
-}
+TTB_INLINE uint64_t has_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -86,10 +83,7 @@ TTB_INLINE uint64_t has_zero(uint64_t x)
 #endif
 
 /* Is c a lead byte of a two-byte sequence (0xC2..0xDF)? */
-TTB_INLINE bool is_lead2(unsigned char c)
-{
-  return (unsigned char)(c - 0xC2) <= 0xDF - 0xC2;
-}
+TTB_INLINE bool is_lead2(unsigned char c) { return (unsigned char)(c - 0xC2) <= 0xDF - 0xC2; }
 
 /*
  * One 16-byte block at p: bit i of the result is set when byte i is not
@@ -112,7 +106,8 @@ TTB_INLINE unsigned blk_bad_v(__m128i b, __m128i prev, __m128i *lead)
   __m128i other = _mm_andnot_si128(_mm_or_si128(cont, l), neg);
   __m128i after = _mm_or_si128(_mm_slli_si128(l, 1), _mm_srli_si128(prev, 15));
   *lead = l;
-  return (unsigned)_mm_movemask_epi8(_mm_or_si128(stop, _mm_or_si128(other, _mm_xor_si128(cont, after))));
+  return (unsigned)_mm_movemask_epi8(
+      _mm_or_si128(stop, _mm_or_si128(other, _mm_xor_si128(cont, after))));
 }
 
 TTB_INLINE unsigned blk_bad(const unsigned char *p, __m128i prev, __m128i *lead)
@@ -141,19 +136,22 @@ TTB_INLINE unsigned blk_utf8_bad(__m128i b, __m128i prev)
   __m128i p1 = _mm_or_si128(_mm_slli_si128(b, 1), _mm_srli_si128(prev, 15));
   __m128i p2 = _mm_or_si128(_mm_slli_si128(b, 2), _mm_srli_si128(prev, 14));
   __m128i p3 = _mm_or_si128(_mm_slli_si128(b, 3), _mm_srli_si128(prev, 13));
-  __m128i want = _mm_or_si128(TTB_GE_U8(p1, 0xC0), _mm_or_si128(TTB_GE_U8(p2, 0xE0), TTB_GE_U8(p3, 0xF0)));
+  __m128i want =
+      _mm_or_si128(TTB_GE_U8(p1, 0xC0), _mm_or_si128(TTB_GE_U8(p2, 0xE0), TTB_GE_U8(p3, 0xF0)));
   __m128i cont = _mm_cmplt_epi8(b, _mm_set1_epi8((char)0xC0)); /* signed: 0x80..0xBF */
   __m128i bad = _mm_xor_si128(want, cont);
   bad = _mm_or_si128(bad, TTB_GE_U8(b, 0xF5));
-  bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_and_si128(b, _mm_set1_epi8((char)0xFE)),
-                                         _mm_set1_epi8((char)0xC0)));
+  bad = _mm_or_si128(
+      bad, _mm_cmpeq_epi8(_mm_and_si128(b, _mm_set1_epi8((char)0xFE)), _mm_set1_epi8((char)0xC0)));
   /* (signed compares: b is a continuation here, or already marked) */
-  __m128i lo = _mm_or_si128(
-      _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xE0)), _mm_cmplt_epi8(b, _mm_set1_epi8((char)0xA0))),
-      _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xF0)), _mm_cmplt_epi8(b, _mm_set1_epi8((char)0x90))));
-  __m128i up = _mm_or_si128(
-      _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xED)), _mm_cmpgt_epi8(b, _mm_set1_epi8((char)0x9F))),
-      _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xF4)), _mm_cmpgt_epi8(b, _mm_set1_epi8((char)0x8F))));
+  __m128i lo = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xE0)),
+                                          _mm_cmplt_epi8(b, _mm_set1_epi8((char)0xA0))),
+                            _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xF0)),
+                                          _mm_cmplt_epi8(b, _mm_set1_epi8((char)0x90))));
+  __m128i up = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xED)),
+                                          _mm_cmpgt_epi8(b, _mm_set1_epi8((char)0x9F))),
+                            _mm_and_si128(_mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xF4)),
+                                          _mm_cmpgt_epi8(b, _mm_set1_epi8((char)0x8F))));
   bad = _mm_or_si128(bad, _mm_or_si128(lo, up));
   /* control characters (unsigned < 0x20) and backslashes */
   __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(0x1F)), b);
@@ -221,8 +219,8 @@ TTB_INLINE size_t plain_run(const unsigned char *s, size_t k, size_t n, size_t l
       memcpy(&x, s + k, 8);
       /* a byte >= 0x80, < 0x20, '"' or '\\' leaves the fast path (the
        * < 0x20 test is exact once no byte has its high bit set) */
-      uint64_t stop = (x & HIGHS) | ((x - 0x20 * ONES) & ~x & HIGHS) |
-                      has_zero(x ^ (0x22 * ONES)) | has_zero(x ^ (0x5C * ONES));
+      uint64_t stop = (x & HIGHS) | ((x - 0x20 * ONES) & ~x & HIGHS) | has_zero(x ^ (0x22 * ONES)) |
+                      has_zero(x ^ (0x5C * ONES));
       if (stop != 0)
         break;
       k += 8;
@@ -288,10 +286,7 @@ bool ttb_json_check_string(const char *s, size_t max_len, const char *field, cha
   return true;
 }
 
-void ttb_json_zero(void *p, size_t n)
-{
-  memset(p, 0, n);
-}
+void ttb_json_zero(void *p, size_t n) { memset(p, 0, n); }
 
 void ttb_json_set_error(ttb_json_error *err, ttb_json_status st, const char *msg)
 {
@@ -486,13 +481,12 @@ bool ttb_jw_key(ttb_jw *w, const char *key, size_t key_len)
 /* Which ASCII bytes need escaping: 0 none, else the letter after '\'
  * ('u' for \u00XX). */
 static const char jw_escape[128] = {
-    ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
-    [0x00] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u',
-    [0x05] = 'u', [0x06] = 'u', [0x07] = 'u', [0x0B] = 'u', [0x0E] = 'u',
-    [0x0F] = 'u', [0x10] = 'u', [0x11] = 'u', [0x12] = 'u', [0x13] = 'u',
-    [0x14] = 'u', [0x15] = 'u', [0x16] = 'u', [0x17] = 'u', [0x18] = 'u',
-    [0x19] = 'u', [0x1A] = 'u', [0x1B] = 'u', [0x1C] = 'u', [0x1D] = 'u',
-    [0x1E] = 'u', [0x1F] = 'u', ['"'] = '"', ['\\'] = '\\',
+    ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't', [0x00] = 'u',
+    [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u',  [0x05] = 'u', [0x06] = 'u',
+    [0x07] = 'u', [0x0B] = 'u', [0x0E] = 'u', [0x0F] = 'u',  [0x10] = 'u', [0x11] = 'u',
+    [0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u',  [0x16] = 'u', [0x17] = 'u',
+    [0x18] = 'u', [0x19] = 'u', [0x1A] = 'u', [0x1B] = 'u',  [0x1C] = 'u', [0x1D] = 'u',
+    [0x1E] = 'u', [0x1F] = 'u', ['"'] = '"',  ['\\'] = '\\',
 };
 
 bool ttb_jw_string(ttb_jw *w, const char *field, const char *str, size_t n)
@@ -539,9 +533,10 @@ bool ttb_jw_cstring(ttb_jw *w, const char *field, const char *s)
   return ttb_jw_string(w, field, s, strlen(s));
 }
 
-static const char digits2[200] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                 "8081828384858687888990919293949596979899";
+static const char digits2[200] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 
 bool ttb_jw_u64(ttb_jw *w, uint64_t v)
 {
@@ -619,10 +614,7 @@ bool ttb_jr_fail(ttb_jr *r, ttb_json_status st, const char *field, const char *f
   return false;
 }
 
-static inline bool is_ws(char c)
-{
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+static inline bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 /* RFC 8259 number grammar. */
 static bool number_ok(const char *s, size_t n)
@@ -718,28 +710,28 @@ TTB_SSSE3 static inline unsigned blk_utf8_bad_ssse3(__m128i b, __m128i prev)
   __m128i hi1 = _mm_shuffle_epi8(
       _mm_setr_epi8(TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
                     (char)TWO_CONTS, (char)TWO_CONTS, (char)TWO_CONTS, (char)TWO_CONTS,
-                    TOO_SHORT | OVERLONG_2, TOO_SHORT,
-                    TOO_SHORT | OVERLONG_3 | SURROGATE,
+                    TOO_SHORT | OVERLONG_2, TOO_SHORT, TOO_SHORT | OVERLONG_3 | SURROGATE,
                     (char)(TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4)),
       _mm_and_si128(_mm_srli_epi16(p1, 4), nib));
   __m128i lo1 = _mm_shuffle_epi8(
-      _mm_setr_epi8((char)(CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4), (char)(CARRY | OVERLONG_2),
-                    (char)CARRY, (char)CARRY, (char)(CARRY | TOO_LARGE),
-                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
-                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
-                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
-                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
-                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE),
-                    (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000)),
+      _mm_setr_epi8(
+          (char)(CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4), (char)(CARRY | OVERLONG_2),
+          (char)CARRY, (char)CARRY, (char)(CARRY | TOO_LARGE),
+          (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
+          (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
+          (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
+          (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000),
+          (char)(CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE),
+          (char)(CARRY | TOO_LARGE | TOO_LARGE_1000), (char)(CARRY | TOO_LARGE | TOO_LARGE_1000)),
       _mm_and_si128(p1, nib));
   __m128i hi2 = _mm_shuffle_epi8(
-      _mm_setr_epi8(TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
-                    TOO_SHORT,
-                    (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4),
-                    (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE),
-                    (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE),
-                    (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE), TOO_SHORT,
-                    TOO_SHORT, TOO_SHORT, TOO_SHORT),
+      _mm_setr_epi8(
+          TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+          (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4),
+          (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE),
+          (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE),
+          (char)(TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE), TOO_SHORT, TOO_SHORT,
+          TOO_SHORT, TOO_SHORT),
       _mm_and_si128(_mm_srli_epi16(b, 4), nib));
   __m128i sc = _mm_and_si128(_mm_and_si128(hi1, lo1), hi2);
   /* bytes owed to a lead of three or four bytes two or three bytes back */
@@ -762,50 +754,47 @@ TTB_SSSE3 static inline unsigned blk_utf8_bad_ssse3(__m128i b, __m128i prev)
  * b that break that (prev: the block before). A block of ASCII after a
  * block of ASCII needs only the control and backslash test.
  */
-#define TTB_DOC_BODY(BLK)                                                                    \
-  const __m128i sp = _mm_set1_epi8(0x20), bsl = _mm_set1_epi8('\\');                        \
-  __m128i prev = _mm_setzero_si128(), b;                                                     \
-  unsigned full = 0;                                                                         \
-  size_t k = 0;                                                                              \
-  while (n - k >= 16) {                                                                      \
-    b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));                             \
-    unsigned hi = (unsigned)_mm_movemask_epi8(b), bad;                                       \
-    if ((hi | full) != 0)                                                                    \
-      bad = BLK(b, prev);                                                                    \
-    else                                                                                     \
-      bad = (unsigned)_mm_movemask_epi8(                                                     \
-          _mm_or_si128(_mm_cmplt_epi8(b, sp), _mm_cmpeq_epi8(b, bsl)));                      \
-    if (bad != 0)                                                                            \
-      return false;                                                                          \
-    full = hi;                                                                               \
-    prev = b;                                                                                \
-    k += 16;                                                                                 \
-  }                                                                                          \
-  if (k == n)                                                                                \
-    return true;                                                                             \
-  unsigned char pad[16] = {0};                                                               \
-  if (n < 16) {                                                                              \
-    /* zeros after the end are masked out, and flag nothing before them */                   \
-    memcpy(pad, s, n);                                                                       \
-    b = _mm_loadu_si128((const __m128i *)(const void *)pad);                                 \
-    return (BLK(b, prev) & ((1u << n) - 1u)) == 0;                                           \
-  }                                                                                          \
-  /* the last sixteen bytes, overlapping what is done; bit 0 becomes byte k */               \
-  size_t base = n - 16;                                                                      \
-  if (base >= 16) {                                                                          \
-    prev = _mm_loadu_si128((const __m128i *)(const void *)(s + base - 16));                  \
-  } else {                                                                                   \
-    memcpy(pad + 16 - base, s, base);                                                        \
-    prev = _mm_loadu_si128((const __m128i *)(const void *)pad);                              \
-  }                                                                                          \
-  b = _mm_loadu_si128((const __m128i *)(const void *)(s + base));                            \
+#define TTB_DOC_BODY(BLK)                                                      \
+  const __m128i sp = _mm_set1_epi8(0x20), bsl = _mm_set1_epi8('\\');           \
+  __m128i prev = _mm_setzero_si128(), b;                                       \
+  unsigned full = 0;                                                           \
+  size_t k = 0;                                                                \
+  while (n - k >= 16) {                                                        \
+    b = _mm_loadu_si128((const __m128i *)(const void *)(s + k));               \
+    unsigned hi = (unsigned)_mm_movemask_epi8(b), bad;                         \
+    if ((hi | full) != 0)                                                      \
+      bad = BLK(b, prev);                                                      \
+    else                                                                       \
+      bad = (unsigned)_mm_movemask_epi8(                                       \
+          _mm_or_si128(_mm_cmplt_epi8(b, sp), _mm_cmpeq_epi8(b, bsl)));        \
+    if (bad != 0)                                                              \
+      return false;                                                            \
+    full = hi;                                                                 \
+    prev = b;                                                                  \
+    k += 16;                                                                   \
+  }                                                                            \
+  if (k == n)                                                                  \
+    return true;                                                               \
+  unsigned char pad[16] = {0};                                                 \
+  if (n < 16) {                                                                \
+    /* zeros after the end are masked out, and flag nothing before them */     \
+    memcpy(pad, s, n);                                                         \
+    b = _mm_loadu_si128((const __m128i *)(const void *)pad);                   \
+    return (BLK(b, prev) & ((1u << n) - 1u)) == 0;                             \
+  }                                                                            \
+  /* the last sixteen bytes, overlapping what is done; bit 0 becomes byte k */ \
+  size_t base = n - 16;                                                        \
+  if (base >= 16) {                                                            \
+    prev = _mm_loadu_si128((const __m128i *)(const void *)(s + base - 16));    \
+  } else {                                                                     \
+    memcpy(pad + 16 - base, s, base);                                          \
+    prev = _mm_loadu_si128((const __m128i *)(const void *)pad);                \
+  }                                                                            \
+  b = _mm_loadu_si128((const __m128i *)(const void *)(s + base));              \
   return (BLK(b, prev) >> (k - base)) == 0
 
 #if !defined(TTB_SSSE3) || defined(TTB_SSSE3_DISPATCH)
-static bool doc_plain_sse2(const unsigned char *s, size_t n)
-{
-  TTB_DOC_BODY(blk_utf8_bad);
-}
+static bool doc_plain_sse2(const unsigned char *s, size_t n) { TTB_DOC_BODY(blk_utf8_bad); }
 #endif
 
 #if defined(TTB_SSSE3)
@@ -847,10 +836,7 @@ TTB_INLINE int tok_begin(const jsmntok_t *t)
 {
   return t->type == JSMN_STRING ? t->start - 1 : t->start;
 }
-TTB_INLINE int tok_end(const jsmntok_t *t)
-{
-  return t->type == JSMN_STRING ? t->end + 1 : t->end;
-}
+TTB_INLINE int tok_end(const jsmntok_t *t) { return t->type == JSMN_STRING ? t->end + 1 : t->end; }
 
 /* Is js[from..to) white space around exactly one sep (only white space when
  * sep is 0)? The compact case first. */
@@ -1245,14 +1231,38 @@ static size_t unescape(ttb_jr *r, int i, const char *field, char *dst, size_t ma
       char esc = s[k + 1]; /* jsmn checked that an escape letter follows */
       k += 2;
       switch (esc) {
-      case '"': tmp[0] = '"'; w = 1; break;
-      case '\\': tmp[0] = '\\'; w = 1; break;
-      case '/': tmp[0] = '/'; w = 1; break;
-      case 'b': tmp[0] = '\b'; w = 1; break;
-      case 'f': tmp[0] = '\f'; w = 1; break;
-      case 'n': tmp[0] = '\n'; w = 1; break;
-      case 'r': tmp[0] = '\r'; w = 1; break;
-      case 't': tmp[0] = '\t'; w = 1; break;
+      case '"':
+        tmp[0] = '"';
+        w = 1;
+        break;
+      case '\\':
+        tmp[0] = '\\';
+        w = 1;
+        break;
+      case '/':
+        tmp[0] = '/';
+        w = 1;
+        break;
+      case 'b':
+        tmp[0] = '\b';
+        w = 1;
+        break;
+      case 'f':
+        tmp[0] = '\f';
+        w = 1;
+        break;
+      case 'n':
+        tmp[0] = '\n';
+        w = 1;
+        break;
+      case 'r':
+        tmp[0] = '\r';
+        w = 1;
+        break;
+      case 't':
+        tmp[0] = '\t';
+        w = 1;
+        break;
       case 'u': {
         unsigned cp;
         if (k + 4 > n || !hex4(s + k, &cp))
@@ -1371,7 +1381,8 @@ bool ttb_jr_skip_value(ttb_jr *r, int i)
     return true; /* its strings were checked when parsed */
   int end = ttb_jr_next(r, i);
   for (int j = i; j < end; j++) {
-    if (r->toks[j].type == JSMN_STRING && unescape(r, j, "ignored value", NULL, SIZE_MAX) == (size_t)-1)
+    if (r->toks[j].type == JSMN_STRING &&
+        unescape(r, j, "ignored value", NULL, SIZE_MAX) == (size_t)-1)
       return false;
   }
   return true;
@@ -1413,7 +1424,8 @@ static bool read_int(ttb_jr *r, int i, const char *field, bool *neg, uint64_t *m
                          (int)(n > 24 ? 24 : n), s);
     unsigned d = (unsigned)(s[k] - '0');
     if (v > (UINT64_MAX - d) / 10)
-      return ttb_jr_fail(r, TTB_JSON_TYPE, field, "%.*s is out of range", (int)(n > 24 ? 24 : n), s);
+      return ttb_jr_fail(r, TTB_JSON_TYPE, field, "%.*s is out of range", (int)(n > 24 ? 24 : n),
+                         s);
     v = v * 10 + d;
   }
   *mag = v;
@@ -1511,9 +1523,11 @@ bool ttb_jr_bytes_buf(ttb_jr *r, int i, const char *field, size_t max_len, uint8
     return ttb_jr_fail(r, TTB_JSON_LIMIT, field, "longer than %zu bytes", max_len);
   size_t got = 0;
   const char *end = NULL;
-  if (sodium_base642bin(dst, max_len, s, len, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+  if (sodium_base642bin(dst, max_len, s, len, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) !=
+          0 ||
       end != s + len)
-    return ttb_jr_fail(r, TTB_JSON_TYPE, field, "invalid base64 (or longer than %zu bytes)", max_len);
+    return ttb_jr_fail(r, TTB_JSON_TYPE, field, "invalid base64 (or longer than %zu bytes)",
+                       max_len);
   *n = got;
   return true;
 }

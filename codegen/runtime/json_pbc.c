@@ -50,8 +50,8 @@ bool ttb_pbc_jr_string(ttb_jr *r, int i, const char *field, size_t max_len, char
   return true;
 }
 
-bool ttb_pbc_jr_bytes(ttb_jr *r, int i, const char *field, size_t max_len,
-                      ProtobufCBinaryData *dst, ProtobufCAllocator *a)
+bool ttb_pbc_jr_bytes(ttb_jr *r, int i, const char *field, size_t max_len, ProtobufCBinaryData *dst,
+                      ProtobufCAllocator *a)
 {
   if (!ttb_jr_expect_string(r, i, field))
     return false;
@@ -73,8 +73,8 @@ bool ttb_pbc_jr_bytes(ttb_jr *r, int i, const char *field, size_t max_len,
   return true;
 }
 
-bool ttb_pbc_jr_array(ttb_jr *r, const char *field, size_t have, size_t n, size_t elem,
-                      void **out, ProtobufCAllocator *a)
+bool ttb_pbc_jr_array(ttb_jr *r, const char *field, size_t have, size_t n, size_t elem, void **out,
+                      ProtobufCAllocator *a)
 {
   if (have != 0)
     return ttb_jr_fail(r, TTB_JSON_SYNTAX, field, "given twice");
@@ -85,4 +85,3 @@ bool ttb_pbc_jr_array(ttb_jr *r, const char *field, size_t have, size_t n, size_
   *out = p;
   return true;
 }
-

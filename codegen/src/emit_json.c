@@ -45,10 +45,7 @@ static const char *fn(const flav *fl, const cg_msg *m)
   return cg_fmt("ttb_%s_%s", fl->tag, cg_npb_type(m->pkg, m->name));
 }
 
-static const char *enum_fn(const cg_enum *e)
-{
-  return cg_npb_type(e->pkg, e->name);
-}
+static const char *enum_fn(const cg_enum *e) { return cg_npb_type(e->pkg, e->name); }
 
 /* The expression of field f in message pointer m (singular or the array). */
 static const char *member(const flav *fl, const cg_msg *m, const cg_field *f)
@@ -115,11 +112,13 @@ static void enc_value(cg_sb *b, const flav *fl, const cg_field *f, const char *v
 {
   switch (f->kind) {
   case CG_STRING:
-    cg_printf(b, "%sif (!ttb_jw_cstring(w, \"%s\", %s))\n%s  return false;\n", ind, f->name, v, ind);
+    cg_printf(b, "%sif (!ttb_jw_cstring(w, \"%s\", %s))\n%s  return false;\n", ind, f->name, v,
+              ind);
     break;
   case CG_BYTES:
     if (fl->pbc)
-      cg_printf(b, "%sif (!ttb_jw_base64(w, %s.data, %s.len))\n%s  return false;\n", ind, v, v, ind);
+      cg_printf(b, "%sif (!ttb_jw_base64(w, %s.data, %s.len))\n%s  return false;\n", ind, v, v,
+                ind);
     else
       cg_printf(b, "%sif (!ttb_jw_base64(w, %s.bytes, %s.size))\n%s  return false;\n", ind, v, v,
                 ind);
@@ -132,9 +131,11 @@ static void enc_value(cg_sb *b, const flav *fl, const cg_field *f, const char *v
     break;
   case CG_MESSAGE:
     if (fl->pbc)
-      cg_printf(b, "%sif (%s == NULL)\n%s  return ttb_jw_fail(w, TTB_JSON_TYPE, \"%s\", \"missing\");\n"
-                   "%sif (!%s_json_encode(w, %s))\n%s  return false;\n",
-                ind, v, ind, f->name, ind, fn(fl, f->msg), v, ind);
+      cg_printf(
+          b,
+          "%sif (%s == NULL)\n%s  return ttb_jw_fail(w, TTB_JSON_TYPE, \"%s\", \"missing\");\n"
+          "%sif (!%s_json_encode(w, %s))\n%s  return false;\n",
+          ind, v, ind, f->name, ind, fn(fl, f->msg), v, ind);
     else
       cg_printf(b, "%sif (!%s_json_encode(w, &%s))\n%s  return false;\n", ind, fn(fl, f->msg), v,
                 ind);
@@ -220,8 +221,10 @@ static void emit_encoder(cg_sb *b, const flav *fl, const cg_msg *m)
       cg_printf(b, "    if (!ttb_jw_string(w, NULL, \"%s\", %zu))\n      return false;\n",
                 f->json_tag, strlen(f->json_tag));
       if (fl->pbc)
-        cg_printf(b, "    if (%s == NULL)\n      return ttb_jw_fail(w, TTB_JSON_TYPE, \"%s\", \"missing\");\n"
-                     "    if (!%s_json_fields(w, %s))\n      return false;\n",
+        cg_printf(b,
+                  "    if (%s == NULL)\n      return ttb_jw_fail(w, TTB_JSON_TYPE, \"%s\", "
+                  "\"missing\");\n"
+                  "    if (!%s_json_fields(w, %s))\n      return false;\n",
                   v, f->name, fn(fl, f->msg), v);
       else
         cg_printf(b, "    if (!%s_json_fields(w, &%s))\n      return false;\n", fn(fl, f->msg), v);
@@ -273,13 +276,16 @@ static void dec_value(cg_sb *b, const flav *fl, const cg_field *f, const char *d
                 ind, ind, ind, n, f->max_length, d, d, ind, ind, d, ind);
     break;
   case CG_BOOL:
-    cg_printf(b, "%s{\n%s  bool b_ = false;\n%s  if (!ttb_jr_bool(r, v, \"%s\", &b_))\n%s    return -1;\n"
-                 "%s  %s = b_;\n%s}\n",
-              ind, ind, ind, n, ind, ind, d, ind);
+    cg_printf(
+        b,
+        "%s{\n%s  bool b_ = false;\n%s  if (!ttb_jr_bool(r, v, \"%s\", &b_))\n%s    return -1;\n"
+        "%s  %s = b_;\n%s}\n",
+        ind, ind, ind, n, ind, ind, d, ind);
     break;
   case CG_ENUM:
-    cg_printf(b, "%s{\n%s  int e_ = 0;\n%s  if (!dec_%s(r, v, \"%s\", &e_))\n%s    return -1;\n"
-                 "%s  %s = (%s)e_;\n%s}\n",
+    cg_printf(b,
+              "%s{\n%s  int e_ = 0;\n%s  if (!dec_%s(r, v, \"%s\", &e_))\n%s    return -1;\n"
+              "%s  %s = (%s)e_;\n%s}\n",
               ind, ind, ind, enum_fn(f->en), n, ind, ind, d, etype(fl, f->en), ind);
     break;
   case CG_MESSAGE:
@@ -288,7 +294,8 @@ static void dec_value(cg_sb *b, const flav *fl, const cg_field *f, const char *d
       cg_printf(b,
                 "%sif (%s == NULL) {\n"
                 "%s  %s = ttb_pbc_alloc(a, sizeof(%s));\n"
-                "%s  if (%s == NULL)\n%s    return ttb_jr_fail(r, TTB_JSON_NOMEM, \"%s\", \"out of memory\") ? 0 : -1;\n"
+                "%s  if (%s == NULL)\n%s    return ttb_jr_fail(r, TTB_JSON_NOMEM, \"%s\", \"out of "
+                "memory\") ? 0 : -1;\n"
                 "%s  %s__init(%s);\n"
                 "%s}\n"
                 "%sif (!%s_json_decode(r, v, %s, a))\n%s  return -1;\n",
@@ -303,12 +310,17 @@ static void dec_value(cg_sb *b, const flav *fl, const cg_field *f, const char *d
     const char *ct = is_32(f->kind) ? (is_unsigned(f->kind) ? "uint32_t" : "int32_t")
                                     : (is_unsigned(f->kind) ? "uint64_t" : "int64_t");
     if (is_unsigned(f->kind))
-      cg_printf(b, "%s{\n%s  uint64_t x_ = 0;\n%s  if (!ttb_jr_u64(r, v, \"%s\", %s, &x_))\n%s    return -1;\n"
-                   "%s  %s = (%s)x_;\n%s}\n",
-                ind, ind, ind, n, is_32(f->kind) ? "UINT32_MAX" : "UINT64_MAX", ind, ind, d, ct, ind);
+      cg_printf(b,
+                "%s{\n%s  uint64_t x_ = 0;\n%s  if (!ttb_jr_u64(r, v, \"%s\", %s, &x_))\n%s    "
+                "return -1;\n"
+                "%s  %s = (%s)x_;\n%s}\n",
+                ind, ind, ind, n, is_32(f->kind) ? "UINT32_MAX" : "UINT64_MAX", ind, ind, d, ct,
+                ind);
     else
-      cg_printf(b, "%s{\n%s  int64_t x_ = 0;\n%s  if (!ttb_jr_i64(r, v, \"%s\", %s, %s, &x_))\n%s    return -1;\n"
-                   "%s  %s = (%s)x_;\n%s}\n",
+      cg_printf(b,
+                "%s{\n%s  int64_t x_ = 0;\n%s  if (!ttb_jr_i64(r, v, \"%s\", %s, %s, &x_))\n%s    "
+                "return -1;\n"
+                "%s  %s = (%s)x_;\n%s}\n",
                 ind, ind, ind, n, is_32(f->kind) ? "INT32_MIN" : "INT64_MIN",
                 is_32(f->kind) ? "INT32_MAX" : "INT64_MAX", ind, ind, d, ct, ind);
   }
@@ -322,21 +334,29 @@ static void dec_field(cg_sb *b, const flav *fl, const cg_msg *m, const cg_field 
   if (f->repeated) {
     cg_printf(b, "%sif (!ttb_jr_expect_array(r, v, \"%s\"))\n%s  return -1;\n", ind, f->name, ind);
     cg_printf(b, "%sint n_ = r->toks[v].size;\n", ind);
-    cg_printf(b, "%sif (n_ > %u)\n%s  return ttb_jr_fail(r, TTB_JSON_LIMIT, \"%s\", \"more than %u elements\") ? 0 : -1;\n",
+    cg_printf(b,
+              "%sif (n_ > %u)\n%s  return ttb_jr_fail(r, TTB_JSON_LIMIT, \"%s\", \"more than %u "
+              "elements\") ? 0 : -1;\n",
               ind, f->max_count, ind, f->name, f->max_count);
     if (fl->pbc) {
-      cg_printf(b, "%sif (!ttb_pbc_jr_array(r, \"%s\", %s, (size_t)n_, sizeof *%s, (void **)&%s, a))\n%s  return -1;\n",
+      cg_printf(b,
+                "%sif (!ttb_pbc_jr_array(r, \"%s\", %s, (size_t)n_, sizeof *%s, (void **)&%s, "
+                "a))\n%s  return -1;\n",
                 ind, f->name, count_expr(fl, f), d, d, ind);
       cg_printf(b, "%s%s = (size_t)n_;\n", ind, count_expr(fl, f));
       if (f->kind == CG_STRING)
-        cg_printf(b, "%sfor (int i = 0; i < n_; i++)\n%s  %s[i] = (char *)protobuf_c_empty_string;\n",
+        cg_printf(b,
+                  "%sfor (int i = 0; i < n_; i++)\n%s  %s[i] = (char *)protobuf_c_empty_string;\n",
                   ind, ind, d);
     } else {
-      cg_printf(b, "%sif ((size_t)n_ > sizeof %s / sizeof %s[0])\n%s  return ttb_jr_fail(r, TTB_JSON_LIMIT, \"%s\", \"too many elements\") ? 0 : -1;\n",
+      cg_printf(b,
+                "%sif ((size_t)n_ > sizeof %s / sizeof %s[0])\n%s  return ttb_jr_fail(r, "
+                "TTB_JSON_LIMIT, \"%s\", \"too many elements\") ? 0 : -1;\n",
                 ind, d, d, ind, f->name);
       cg_printf(b, "%s%s = 0;\n", ind, count_expr(fl, f));
     }
-    cg_printf(b, "%sint arr_ = v;\n%sv = arr_ + 1;\n%sfor (int i = 0; i < n_; i++) {\n", ind, ind, ind);
+    cg_printf(b, "%sint arr_ = v;\n%sv = arr_ + 1;\n%sfor (int i = 0; i < n_; i++) {\n", ind, ind,
+              ind);
     if (!fl->pbc)
       cg_printf(b, "%s  memset(&%s[i], 0, sizeof %s[i]);\n", ind, d, d);
     dec_value(b, fl, f, cg_fmt("%s[i]", d), "        ");
@@ -347,10 +367,13 @@ static void dec_field(cg_sb *b, const flav *fl, const cg_msg *m, const cg_field 
   }
   if (f->oneof >= 0) {
     const cg_oneof *o = &m->oneofs[f->oneof];
-    cg_printf(b, "%sif (!(%s) && !(%s))\n%s  return ttb_jr_fail(r, TTB_JSON_TYPE, \"%s\", \"only one of the fields of '%s' may be given\") ? 0 : -1;\n",
+    cg_printf(b,
+              "%sif (!(%s) && !(%s))\n%s  return ttb_jr_fail(r, TTB_JSON_TYPE, \"%s\", \"only one "
+              "of the fields of '%s' may be given\") ? 0 : -1;\n",
               ind, case_unset(fl, m, o), case_is(fl, m, f), ind, f->name, o->name);
     if (!fl->pbc)
-      cg_printf(b, "%sif (!(%s))\n%s  memset(&%s, 0, sizeof %s);\n", ind, case_is(fl, m, f), ind, d, d);
+      cg_printf(b, "%sif (!(%s))\n%s  memset(&%s, 0, sizeof %s);\n", ind, case_is(fl, m, f), ind, d,
+                d);
     cg_printf(b, "%s%s;\n", ind, case_set(fl, m, f));
     dec_value(b, fl, f, d, ind);
     return;
@@ -368,7 +391,8 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
   int flat = flat_oneof(m);
 
   /* one key */
-  cg_printf(b, "int %s_json_field(ttb_jr *r, const char *k, size_t kn, int v, %s *m%s)\n{\n", F, T, A);
+  cg_printf(b, "int %s_json_field(ttb_jr *r, const char *k, size_t kn, int v, %s *m%s)\n{\n", F, T,
+            A);
   size_t maxlen = 0;
   for (size_t i = 0; i < m->nfields; i++)
     if (!(flat >= 0 && m->fields[i].oneof == flat) && strlen(m->fields[i].name) > maxlen)
@@ -440,8 +464,8 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
       const cg_field *f = &m->fields[i];
       if (f->oneof != flat)
         continue;
-      cg_printf(b, "    } else if (sn == %zu && memcmp(s, \"%s\", %zu) == 0) {\n", strlen(f->json_tag),
-                f->json_tag, strlen(f->json_tag));
+      cg_printf(b, "    } else if (sn == %zu && memcmp(s, \"%s\", %zu) == 0) {\n",
+                strlen(f->json_tag), f->json_tag, strlen(f->json_tag));
       cg_printf(b, "      %s;\n", case_set(fl, m, f));
       const char *d = member(fl, m, f);
       if (fl->pbc) {
@@ -459,7 +483,8 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
       }
     }
     cg_printf(b, "    } else {\n");
-    cg_printf(b, "      return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, \"%s\", \"unknown value\");\n", disc);
+    cg_printf(b, "      return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, \"%s\", \"unknown value\");\n",
+              disc);
     cg_printf(b, "    }\n  }\n");
   }
   cg_printf(b, "  int n = r->toks[tok].size;\n  int k = tok + 1;\n");
@@ -471,7 +496,8 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
   cg_printf(b, "      rc = %s_json_field(r, ks, kn, v, m%s);\n", F, AA);
   if (flat >= 0) {
     const cg_oneof *o = &m->oneofs[flat];
-    cg_printf(b, "      if (rc == 0 && kn == %zu && memcmp(ks, \"%s\", %zu) == 0)\n        rc = 1;\n",
+    cg_printf(b,
+              "      if (rc == 0 && kn == %zu && memcmp(ks, \"%s\", %zu) == 0)\n        rc = 1;\n",
               strlen(o->discriminator), o->discriminator, strlen(o->discriminator));
     for (size_t i = 0; i < m->nfields; i++) {
       const cg_field *f = &m->fields[i];
@@ -527,12 +553,15 @@ static void emit_validate(cg_sb *b, const flav *fl, const cg_msg *m)
       cg_printf(b, "  if (%s) {\n", case_is(fl, m, f));
       ind = "    ";
     } else if (f->kind == CG_MESSAGE && !f->repeated) {
-      cg_printf(b, "  if (%s) {\n", fl->pbc ? cg_fmt("%s != NULL", v) : cg_fmt("m->has_%s", f->name));
+      cg_printf(b, "  if (%s) {\n",
+                fl->pbc ? cg_fmt("%s != NULL", v) : cg_fmt("m->has_%s", f->name));
       ind = "    ";
     }
     const char *e = v;
     if (f->repeated) {
-      cg_printf(b, "%sif (!ttb_json_check_len((size_t)%s, %u, \"%s\", \"too many elements\", err, errlen))\n%s  return false;\n",
+      cg_printf(b,
+                "%sif (!ttb_json_check_len((size_t)%s, %u, \"%s\", \"too many elements\", err, "
+                "errlen))\n%s  return false;\n",
                 ind, count_expr(fl, f), f->max_count, f->name, ind);
       cg_printf(b, "%sfor (size_t i = 0; i < (size_t)%s; i++) {\n", ind, count_expr(fl, f));
       e = cg_fmt("%s[i]", v);
@@ -540,16 +569,21 @@ static void emit_validate(cg_sb *b, const flav *fl, const cg_msg *m)
     }
     switch (f->kind) {
     case CG_STRING:
-      cg_printf(b, "%sif (!ttb_json_check_string(%s, %u, \"%s\", err, errlen))\n%s  return false;\n",
+      cg_printf(b,
+                "%sif (!ttb_json_check_string(%s, %u, \"%s\", err, errlen))\n%s  return false;\n",
                 ind, e, f->max_length, f->name, ind);
       break;
     case CG_BYTES:
-      cg_printf(b, "%sif (!ttb_json_check_len(%s.%s, %u, \"%s\", \"too long\", err, errlen))\n%s  return false;\n",
+      cg_printf(b,
+                "%sif (!ttb_json_check_len(%s.%s, %u, \"%s\", \"too long\", err, errlen))\n%s  "
+                "return false;\n",
                 ind, e, fl->pbc ? "len" : "size", f->max_length, f->name, ind);
       break;
     case CG_MESSAGE:
       if (fl->pbc)
-        cg_printf(b, "%sif (%s == NULL || !%s_validate(%s, err, errlen))\n%s  return %s == NULL ? ttb_json_check_len(1, 0, \"%s\", \"missing\", err, errlen) : false;\n",
+        cg_printf(b,
+                  "%sif (%s == NULL || !%s_validate(%s, err, errlen))\n%s  return %s == NULL ? "
+                  "ttb_json_check_len(1, 0, \"%s\", \"missing\", err, errlen) : false;\n",
                   ind, e, fn(fl, f->msg), e, ind, e, f->name);
       else
         cg_printf(b, "%sif (!%s_validate(&%s, err, errlen))\n%s  return false;\n", ind,
@@ -590,10 +624,12 @@ static void emit_convenience(cg_sb *b, const flav *fl, const cg_msg *m)
               "  return s;\n}\n\n",
               F, T, F);
     cg_printf(b,
-              "%s *%s_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)\n{\n"
+              "%s *%s_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error "
+              "*err)\n{\n"
               "  jsmntok_t toks[TTB_JSON_STACK_TOKENS];\n"
               "  ttb_jr r;\n"
-              "  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {\n"
+              "  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, "
+              "TTB_JSON_MAX_TOKENS_HEAP)) {\n"
               "    ttb_json_set_error(err, r.status, r.err);\n"
               "    ttb_jr_finish(&r);\n"
               "    return NULL;\n"
@@ -615,21 +651,22 @@ static void emit_convenience(cg_sb *b, const flav *fl, const cg_msg *m)
               T, F, T, L, F, L);
   } else {
     const char *NT = cg_npb_type(m->pkg, m->name);
-    cg_printf(b,
-              "bool %s_to_json(const %s *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)\n{\n"
-              "  ttb_jw w;\n"
-              "  ttb_jw_init_fixed(&w, buf, cap);\n"
-              "  if (!%s_json_encode(&w, m) || w.len >= cap) {\n"
-              "    if (w.status == TTB_JSON_OK)\n"
-              "      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, \"output larger than the buffer\");\n"
-              "    ttb_json_set_error(err, w.status, w.err);\n"
-              "    return false;\n"
-              "  }\n"
-              "  buf[w.len] = '\\0';\n"
-              "  if (len)\n"
-              "    *len = w.len;\n"
-              "  return true;\n}\n\n",
-              F, T, F);
+    cg_printf(
+        b,
+        "bool %s_to_json(const %s *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)\n{\n"
+        "  ttb_jw w;\n"
+        "  ttb_jw_init_fixed(&w, buf, cap);\n"
+        "  if (!%s_json_encode(&w, m) || w.len >= cap) {\n"
+        "    if (w.status == TTB_JSON_OK)\n"
+        "      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, \"output larger than the buffer\");\n"
+        "    ttb_json_set_error(err, w.status, w.err);\n"
+        "    return false;\n"
+        "  }\n"
+        "  buf[w.len] = '\\0';\n"
+        "  if (len)\n"
+        "    *len = w.len;\n"
+        "  return true;\n}\n\n",
+        F, T, F);
     cg_printf(b,
               "bool %s_from_json(const char *js, size_t len, %s *m, ttb_json_error *err)\n{\n"
               "  jsmntok_t toks[TTB_JSON_MAX_TOKENS];\n"
@@ -640,7 +677,8 @@ static void emit_convenience(cg_sb *b, const flav *fl, const cg_msg *m)
     else
       cg_printf(b, "  const %s zero = %s_init_zero;\n  *m = zero;\n", T, NT);
     cg_printf(b,
-              "  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !%s_json_decode_in(&r, 0, m, true)) {\n"
+              "  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || "
+              "!%s_json_decode_in(&r, 0, m, true)) {\n"
               "    ttb_json_set_error(err, r.status, r.err);\n"
               "    return false;\n"
               "  }\n"
@@ -674,8 +712,8 @@ static void emit_enum(cg_sb *b, const flav *fl, const cg_enum *e)
   const char *N = enum_fn(e);
   cg_printf(b, "static bool enc_%s(ttb_jw *w, int v)\n{\n  switch (v) {\n", N);
   for (size_t i = 0; i < e->nvalues; i++)
-    cg_printf(b, "  case %d:\n    return ttb_jw_string(w, NULL, \"%s\", %zu);\n", e->values[i].number,
-              e->values[i].name, strlen(e->values[i].name));
+    cg_printf(b, "  case %d:\n    return ttb_jw_string(w, NULL, \"%s\", %zu);\n",
+              e->values[i].number, e->values[i].name, strlen(e->values[i].name));
   cg_printf(b, "  default:\n    return ttb_jw_i64(w, v);\n  }\n}\n\n");
   cg_printf(b,
             "static bool dec_%s(ttb_jr *r, int i, const char *field, int *out)\n{\n"
@@ -693,10 +731,13 @@ static void emit_enum(cg_sb *b, const flav *fl, const cg_enum *e)
             "  if (ttb_jr_raw_string(r, i, &s, &n)) {\n",
             N);
   for (size_t i = 0; i < e->nvalues; i++)
-    cg_printf(b, "    if (n == %zu && memcmp(s, \"%s\", %zu) == 0) {\n      *out = %d;\n      return true;\n    }\n",
+    cg_printf(b,
+              "    if (n == %zu && memcmp(s, \"%s\", %zu) == 0) {\n      *out = %d;\n      return "
+              "true;\n    }\n",
               strlen(e->values[i].name), e->values[i].name, strlen(e->values[i].name),
               e->values[i].number);
-  cg_printf(b, "  }\n  return ttb_jr_fail(r, TTB_JSON_TYPE, field, \"unknown value of %s\");\n}\n\n",
+  cg_printf(b,
+            "  }\n  return ttb_jr_fail(r, TTB_JSON_TYPE, field, \"unknown value of %s\");\n}\n\n",
             e->name);
   (void)fl;
 }
@@ -723,16 +764,18 @@ static void emit_header(cg_sb *b, const flav *fl, const cg_model *mdl, const cg_
             fl->pbc ? "protobuf-c" : "nanopb", f->name,
             fl->pbc ? "server side: heap messages freed with <type>__free_unpacked()"
                     : "client side: fixed-size structs, no allocation");
-  cg_printf(b, " *\n * For each message X:\n"
-               " *   _json_encode  writes X as a JSON object into a ttb_jw;\n"
-               " *   _json_decode  reads the object at token tok of a parsed ttb_jr into *m%s;\n"
-               " *   _validate     checks bounds and UTF-8 of a message decoded from binary;\n"
-               " *   _to_json / _from_json  one-call conveniences.\n"
-               " * _json_fields and _json_field are the pieces a flattened envelope\n"
-               " * uses (fields without braces; one key: 1 matched, 0 unknown, -1 error).\n"
-               " * Errors name the field: see ttboost/json.h.\n */\n",
-            fl->pbc ? " (initialised with <type>__init; what it allocates is freed by free_unpacked)"
-                    : " (initialised with <type>_init_zero)");
+  cg_printf(b,
+            " *\n * For each message X:\n"
+            " *   _json_encode  writes X as a JSON object into a ttb_jw;\n"
+            " *   _json_decode  reads the object at token tok of a parsed ttb_jr into *m%s;\n"
+            " *   _validate     checks bounds and UTF-8 of a message decoded from binary;\n"
+            " *   _to_json / _from_json  one-call conveniences.\n"
+            " * _json_fields and _json_field are the pieces a flattened envelope\n"
+            " * uses (fields without braces; one key: 1 matched, 0 unknown, -1 error).\n"
+            " * Errors name the field: see ttboost/json.h.\n */\n",
+            fl->pbc
+                ? " (initialised with <type>__init; what it allocates is freed by free_unpacked)"
+                : " (initialised with <type>_init_zero)");
   cg_printf(b, "#ifndef %s\n#define %s\n\n", guard, guard);
   if (fl->pbc)
     cg_printf(b, "#include \"ttboost/json_pbc.h\"\n#include \"%s.pb-c.h\"\n", stem);
@@ -750,9 +793,10 @@ static void emit_header(cg_sb *b, const flav *fl, const cg_model *mdl, const cg_
   }
   cg_printf(b, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
   if (fl->pbc)
-    cg_printf(b, "#ifndef TTB_JSON_MAX_TOKENS_HEAP\n#define TTB_JSON_MAX_TOKENS_HEAP 65536\n#endif\n"
-                 "/* Tokens a decode keeps on the stack before it moves them to the heap. */\n"
-                 "#ifndef TTB_JSON_STACK_TOKENS\n#define TTB_JSON_STACK_TOKENS 64\n#endif\n\n");
+    cg_printf(b,
+              "#ifndef TTB_JSON_MAX_TOKENS_HEAP\n#define TTB_JSON_MAX_TOKENS_HEAP 65536\n#endif\n"
+              "/* Tokens a decode keeps on the stack before it moves them to the heap. */\n"
+              "#ifndef TTB_JSON_STACK_TOKENS\n#define TTB_JSON_STACK_TOKENS 64\n#endif\n\n");
   for (size_t i = 0; i < f->nmsgs; i++) {
     const cg_msg *m = f->msgs[i];
     const char *F = fn(fl, m), *T = ctype(fl, m);
@@ -761,20 +805,28 @@ static void emit_header(cg_sb *b, const flav *fl, const cg_model *mdl, const cg_
     cg_printf(b, "bool %s_json_encode(ttb_jw *w, const %s *m);\n", F, T);
     cg_printf(b, "bool %s_json_fields(ttb_jw *w, const %s *m);\n", F, T);
     cg_printf(b, "bool %s_json_decode(ttb_jr *r, int tok, %s *m%s);\n", F, T, A);
-    cg_printf(b, "int %s_json_field(ttb_jr *r, const char *k, size_t kn, int v, %s *m%s);\n", F, T, A);
+    cg_printf(b, "int %s_json_field(ttb_jr *r, const char *k, size_t kn, int v, %s *m%s);\n", F, T,
+              A);
     cg_printf(b, "bool %s_validate(const %s *m, char *err, size_t errlen);\n", F, T);
     if (fl->pbc) {
       cg_printf(b, "/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */\n");
       cg_printf(b, "char *%s_to_json(const %s *m, size_t *len, ttb_json_error *err);\n", F, T);
-      cg_printf(b, "/* A new message (free with %s__free_unpacked(m, a)), or NULL with *err set. */\n",
+      cg_printf(b,
+                "/* A new message (free with %s__free_unpacked(m, a)), or NULL with *err set. */\n",
                 cg_pbc_lower(m->pkg, m->name));
-      cg_printf(b, "%s *%s_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);\n\n",
+      cg_printf(b,
+                "%s *%s_from_json(const char *js, size_t len, ProtobufCAllocator *a, "
+                "ttb_json_error *err);\n\n",
                 T, F);
     } else {
       cg_printf(b, "/* JSON into buf[cap], NUL-terminated; false with *err set. */\n");
-      cg_printf(b, "bool %s_to_json(const %s *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);\n", F, T);
+      cg_printf(b,
+                "bool %s_to_json(const %s *m, char *buf, size_t cap, size_t *len, ttb_json_error "
+                "*err);\n",
+                F, T);
       cg_printf(b, "/* Decodes into *m (reset first); false with *err set. No allocation. */\n");
-      cg_printf(b, "bool %s_from_json(const char *js, size_t len, %s *m, ttb_json_error *err);\n\n", F, T);
+      cg_printf(b, "bool %s_from_json(const char *js, size_t len, %s *m, ttb_json_error *err);\n\n",
+                F, T);
     }
   }
   cg_printf(b, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
@@ -784,7 +836,8 @@ static void emit_source(cg_sb *b, const flav *fl, const cg_file *f)
 {
   const char *stem = cg_file_stem(f);
   stamp(b, f);
-  cg_printf(b, "#include \"%s.%s-json.h\"\n\n#include <stdint.h>\n#include <string.h>\n\n", stem, fl->tag);
+  cg_printf(b, "#include \"%s.%s-json.h\"\n\n#include <stdint.h>\n#include <string.h>\n\n", stem,
+            fl->tag);
   const cg_enum *ens[64];
   size_t ne = used_enums(f, ens, 64);
   for (size_t i = 0; i < ne; i++)

@@ -228,21 +228,36 @@ static cg_enum *find_enum(const char *type_name)
 static cg_kind kind_of(const Google__Protobuf__FieldDescriptorProto *f, const char *where)
 {
   switch (f->type) {
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BOOL: return CG_BOOL;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT32: return CG_INT32;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT32: return CG_SINT32;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32: return CG_SFIXED32;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT32: return CG_UINT32;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32: return CG_FIXED32;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64: return CG_INT64;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT64: return CG_SINT64;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED64: return CG_SFIXED64;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT64: return CG_UINT64;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED64: return CG_FIXED64;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING: return CG_STRING;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES: return CG_BYTES;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_ENUM: return CG_ENUM;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE: return CG_MESSAGE;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BOOL:
+    return CG_BOOL;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT32:
+    return CG_INT32;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT32:
+    return CG_SINT32;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32:
+    return CG_SFIXED32;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT32:
+    return CG_UINT32;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32:
+    return CG_FIXED32;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64:
+    return CG_INT64;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT64:
+    return CG_SINT64;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED64:
+    return CG_SFIXED64;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT64:
+    return CG_UINT64;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED64:
+    return CG_FIXED64;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING:
+    return CG_STRING;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES:
+    return CG_BYTES;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_ENUM:
+    return CG_ENUM;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE:
+    return CG_MESSAGE;
   default:
     cg_die("%s: field type %d is not supported (no floats, groups or maps in the TTBoost schema)",
            where, (int)f->type);
@@ -341,7 +356,8 @@ static void define(cg_file *cf, const Google__Protobuf__FileDescriptorProto *fd)
       cf2->repeated = f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
       if (f->has_proto3_optional && f->proto3_optional)
         cg_die("%s: proto3 optional is not supported by protobuf-c 1.4; use "
-               "(ttboost.json_omit_default)", where);
+               "(ttboost.json_omit_default)",
+               where);
       const ProtobufCMessage *o = (const ProtobufCMessage *)f->options;
       cf2->omit_default = opt_varint(o, OPT_JSON_OMIT_DEFAULT) != 0;
       cf2->max_length = (uint32_t)opt_varint(o, OPT_MAX_LENGTH);

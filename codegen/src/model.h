@@ -38,13 +38,13 @@ typedef struct cg_field {
   int number;
   cg_kind kind;
   bool repeated;
-  bool omit_default;     /* (ttboost.json_omit_default) */
-  uint32_t max_length;   /* (ttboost.max_length), strings and bytes */
-  uint32_t max_count;    /* (ttboost.max_count), repeated fields */
-  const char *json_tag;  /* (ttboost.json_tag), or the name */
-  int oneof;             /* index in the message's oneofs, or -1 */
-  struct cg_msg *msg;    /* CG_MESSAGE */
-  struct cg_enum *en;    /* CG_ENUM */
+  bool omit_default;    /* (ttboost.json_omit_default) */
+  uint32_t max_length;  /* (ttboost.max_length), strings and bytes */
+  uint32_t max_count;   /* (ttboost.max_count), repeated fields */
+  const char *json_tag; /* (ttboost.json_tag), or the name */
+  int oneof;            /* index in the message's oneofs, or -1 */
+  struct cg_msg *msg;   /* CG_MESSAGE */
+  struct cg_enum *en;   /* CG_ENUM */
   const char *comment;
 } cg_field;
 
@@ -103,7 +103,7 @@ typedef struct cg_method {
 typedef struct cg_file {
   const char *name; /* ttboost/v1/events.proto */
   const char *pkg;
-  bool generate;    /* listed in file_to_generate */
+  bool generate; /* listed in file_to_generate */
   cg_msg **msgs;
   size_t nmsgs;
   cg_enum **enums;

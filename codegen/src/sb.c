@@ -105,10 +105,7 @@ char *cg_strndup(const char *s, size_t n)
   return p;
 }
 
-char *cg_strdup(const char *s)
-{
-  return cg_strndup(s, strlen(s));
-}
+char *cg_strdup(const char *s) { return cg_strndup(s, strlen(s)); }
 
 char *cg_fmt(const char *fmt, ...)
 {

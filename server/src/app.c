@@ -42,7 +42,7 @@
 typedef struct tts_bucket {
   uint8_t key[16]; /* BLAKE2b-128 of the token; all zero = free */
   double tokens;
-  uint64_t at_ms;  /* last refill (monotonic) */
+  uint64_t at_ms; /* last refill (monotonic) */
 } tts_bucket;
 
 typedef struct rate_slot {
@@ -78,7 +78,7 @@ struct ttb_app {
   /* the journal's thread (journal.h): it wakes the loop through jwake */
   int jwake[2];
   h2o_socket_t *jwake_sock;
-  ttb_journal_stat jst;                        /* what the loop last saw of it */
+  ttb_journal_stat jst;                  /* what the loop last saw of it */
   struct ingest_wait *iw_head, *iw_tail; /* 202s waiting for their commit's sync */
   unsigned ticks;
   /* operator-only /metrics: a bearer token on the main port, a second listener, or neither */
@@ -98,13 +98,14 @@ typedef struct handler {
 
 /* ---------------------------------------------------------------- replies */
 
-static void reply(h2o_req_t *req, int status, const char *reason, const char *type, const char *body,
-                  size_t len)
+static void reply(h2o_req_t *req, int status, const char *reason, const char *type,
+                  const char *body, size_t len)
 {
   req->res.status = status;
   req->res.reason = reason;
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                 H2O_STRLIT("no-store"));
   req->res.content_length = len; /* lets HTTP/1.1 clients keep the connection */
   h2o_send_inline(req, body, len);
 }
@@ -112,18 +113,30 @@ static void reply(h2o_req_t *req, int status, const char *reason, const char *ty
 static const char *reason_of(int status)
 {
   switch (status) {
-  case 200: return "OK";
-  case 202: return "Accepted";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 413: return "Payload Too Large";
-  case 415: return "Unsupported Media Type";
-  case 429: return "Too Many Requests";
-  case 503: return "Service Unavailable";
-  default: return "Internal Server Error";
+  case 200:
+    return "OK";
+  case 202:
+    return "Accepted";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 413:
+    return "Payload Too Large";
+  case 415:
+    return "Unsupported Media Type";
+  case 429:
+    return "Too Many Requests";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return "Internal Server Error";
   }
 }
 
@@ -161,10 +174,7 @@ static int reply_json(h2o_req_t *req, int status, char *js, size_t n)
 
 /* ------------------------------------------------------------ request bits */
 
-static bool is(h2o_iovec_t v, const char *s)
-{
-  return h2o_memis(v.base, v.len, s, strlen(s));
-}
+static bool is(h2o_iovec_t v, const char *s) { return h2o_memis(v.base, v.len, s, strlen(s)); }
 
 /* The bearer token of the Authorization header into out[cap]; false if none. */
 static bool bearer(h2o_req_t *req, char *out, size_t cap)
@@ -340,8 +350,9 @@ static int on_login(ttb_app *app, h2o_req_t *req)
   rate_slot *rs = rate_find(app, addr, false);
   if (rs && rs->failures >= app->cfg.login_max_failures) {
     app->metrics.logins_rate_limited++;
-    return reply_error(req, 429, "too_many_attempts",
-                       "Too many failed logins from your address. Wait a few minutes and try again.");
+    return reply_error(
+        req, 429, "too_many_attempts",
+        "Too many failed logins from your address. Wait a few minutes and try again.");
   }
   ttb_json_error err = {0};
   Ttboost__V1__LoginRequest *lr =
@@ -367,7 +378,8 @@ static int on_login(ttb_app *app, h2o_req_t *req)
 }
 
 /* The login's answer from the database thread. */
-static void on_login_done(void *arg, ttb_svc_status st, const char *user_id_in, const char *token_in)
+static void on_login_done(void *arg, ttb_svc_status st, const char *user_id_in,
+                          const char *token_in)
 {
   db_wait *w = arg;
   ttb_app *app = w->app;
@@ -392,10 +404,12 @@ static void on_login_done(void *arg, ttb_svc_status st, const char *user_id_in, 
     reply_error(req, 403, "revoked", "This license has been revoked.");
     return;
   case TTB_SVC_DEVICE_LIMIT:
-    reply_error(req, 403, "device_limit", "This license is already used on as many devices as it allows.");
+    reply_error(req, 403, "device_limit",
+                "This license is already used on as many devices as it allows.");
     return;
   default:
-    reply_error(req, 503, "busy", "The server could not check the license right now. Try again shortly.");
+    reply_error(req, 503, "busy",
+                "The server could not check the license right now. Try again shortly.");
     return;
   }
   char user_id[64], token[64];
@@ -423,11 +437,12 @@ static int on_logout(ttb_app *app, h2o_req_t *req)
     return reply_error(req, 503, "busy", "The server is out of memory.");
   if (!bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return reply_error(req, 401, "unauthorized",
-                       "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    return reply_error(
+        req, 401, "unauthorized",
+        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   }
   ttb_svc_logout_async(app->svc, w->token, on_logout_done, w); /* forgets its cached answer too */
-  return 0; /* answered by on_logout_done */
+  return 0;                                                    /* answered by on_logout_done */
 }
 
 static void on_logout_done(void *arg, ttb_svc_status st)
@@ -436,7 +451,8 @@ static void on_logout_done(void *arg, ttb_svc_status st)
   if (req == NULL)
     return;
   if (st == TTB_SVC_FAILED) {
-    reply_error(req, 503, "busy", "The server could not end the session right now. Try again shortly.");
+    reply_error(req, 503, "busy",
+                "The server could not end the session right now. Try again shortly.");
     return;
   }
   if (st != TTB_SVC_OK) {
@@ -513,7 +529,8 @@ static void on_tts_session(void *arg, ttb_svc_status st, const char *user, int64
   if (req == NULL)
     ;
   else if (st == TTB_SVC_FAILED)
-    reply_error(req, 503, "busy", "The server could not check the token right now. Try again shortly.");
+    reply_error(req, 503, "busy",
+                "The server could not check the token right now. Try again shortly.");
   else if (st != TTB_SVC_OK)
     reply_error(req, 401, "unauthorized",
                 "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
@@ -529,8 +546,9 @@ static int on_tts(ttb_app *app, h2o_req_t *req)
     return reply_error(req, 503, "busy", "The server is out of memory.");
   if (!bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return reply_error(req, 401, "unauthorized",
-                       "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    return reply_error(
+        req, 401, "unauthorized",
+        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   }
   ttb_svc_session_async(app->svc, w->token, on_tts_session, w);
   return 0; /* answered by on_tts_session */
@@ -548,8 +566,9 @@ static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *u
     int n = snprintf(ra, sizeof ra, "%u", retry_s);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, ra, (size_t)n).base, (size_t)n);
-    return reply_error(req, 429, "too_many_requests",
-                       "Too many speech requests for this token. Wait as Retry-After says and try again.");
+    return reply_error(
+        req, 429, "too_many_requests",
+        "Too many speech requests for this token. Wait as Retry-After says and try again.");
   }
   ttb_json_error err = {0};
   Ttboost__V1__TtsRequest *tr =
@@ -567,7 +586,8 @@ static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *u
   char id[TTB_TTS_ID_LEN + 1], why[160];
   char queue[160];
   snprintf(queue, sizeof queue, "api/%s", user);
-  int prc = ttb_tts_prepare(tts, tr->text, tr->voice[0] ? tr->voice : NULL, queue, id, why, sizeof why);
+  int prc =
+      ttb_tts_prepare(tts, tr->text, tr->voice[0] ? tr->voice : NULL, queue, id, why, sizeof why);
   ttboost__v1__tts_request__free_unpacked(tr, NULL);
   if (prc != 0)
     return reply_error(req, 400, "tts_refused", "The text could not be spoken.");
@@ -585,7 +605,8 @@ static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *u
     return 0;
   case TTB_TTS_BUSY:
     app->metrics.tts_queue_full++;
-    return reply_error(req, 503, "busy", "Speech is queued too deep right now. Try again in a moment.");
+    return reply_error(req, 503, "busy",
+                       "Speech is queued too deep right now. Try again in a moment.");
   default:
     return reply_error(req, 500, "tts_failed", "The speech could not be made.");
   }
@@ -660,8 +681,10 @@ static void tts_stream_push(tts_stream *st)
     h2o_req_t *req = st->req;
     req->res.status = 200;
     req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("audio/ogg"));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("audio/ogg"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-cache"));
     h2o_start_response(req, &st->gen);
   }
   h2o_iovec_t buf = {NULL, 0};
@@ -677,7 +700,8 @@ static void tts_stream_push(tts_stream *st)
   } else {
     st->inflight = true;
   }
-  h2o_send(st->req, &buf, buf.len ? 1 : 0, ended ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+  h2o_send(st->req, &buf, buf.len ? 1 : 0,
+           ended ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static bool is_tts_file(h2o_iovec_t p, char id[TTB_TTS_ID_LEN + 1])
@@ -716,7 +740,8 @@ static int on_tts_file(h2o_handler_t *self, h2o_req_t *req)
     return 0; /* the first bytes start the response */
   case TTB_TTS_BUSY:
     app->metrics.tts_queue_full++;
-    return reply_error(req, 503, "busy", "Speech is queued too deep right now. Try again in a moment.");
+    return reply_error(req, 503, "busy",
+                       "Speech is queued too deep right now. Try again in a moment.");
   case TTB_TTS_FAILED:
     return reply_error(req, 503, "tts_failed", "The speech could not be made. Try again.");
   default:
@@ -725,7 +750,6 @@ static int on_tts_file(h2o_handler_t *self, h2o_req_t *req)
 }
 
 /* ----------------------------------------------------------------- ingest */
-
 
 /* ------------------------------------------------------------ the journal */
 
@@ -840,8 +864,7 @@ static void journal_progress(ttb_app *app)
   app->metrics.journal_bytes = st.size;
   app->metrics.journal_sync_seconds = st.sync_seconds;
   app->jst = st;
-  while (app->iw_head &&
-         (app->iw_head->ticket <= st.synced || app->iw_head->ticket <= st.failed)) {
+  while (app->iw_head && (app->iw_head->ticket <= st.synced || app->iw_head->ticket <= st.failed)) {
     ingest_wait *w = app->iw_head;
     iw_unlink(w);
     if (w->ticket <= st.synced) {
@@ -985,8 +1008,11 @@ typedef struct chat_audio {
 
 static ttb_audio_info audio_info(uint32_t pre_skip, uint32_t duration_ms)
 {
-  ttb_audio_info info = {.sample_rate = 48000, .channels = 1, .frame_duration_us = 20000,
-                         .pre_skip = pre_skip, .duration_ms = duration_ms};
+  ttb_audio_info info = {.sample_rate = 48000,
+                         .channels = 1,
+                         .frame_duration_us = 20000,
+                         .pre_skip = pre_skip,
+                         .duration_ms = duration_ms};
   return info;
 }
 
@@ -998,7 +1024,8 @@ static void on_chat_audio(ttb_tts_listener *l)
   size_t n = ttb_tts_npackets(l);
   uint32_t made = ttb_tts_duration_ms(l);
   /* while it is being made: an upper estimate (a player sizes its buffer by it) */
-  ttb_audio_info info = audio_info(ttb_tts_pre_skip(l), ended ? made : (made > a->estimate_ms ? made : a->estimate_ms));
+  ttb_audio_info info = audio_info(ttb_tts_pre_skip(l),
+                                   ended ? made : (made > a->estimate_ms ? made : a->estimate_ms));
   size_t upto = ended ? n : (n > 0 ? n - 1 : 0);
   if (ended && error)
     upto = a->sent; /* what was not sent of a failed speech is not sent */
@@ -1191,8 +1218,8 @@ static void remember(ttb_app *app, const char *channel, const char *id)
 /* Checks and publishes one ingest event; false with code and message set.
  * An event whose id the channel saw lately is acknowledged (true) with *dup
  * set, and dropped. */
-static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *dup, const char **code,
-                       char *msg, size_t msglen)
+static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *dup,
+                       const char **code, char *msg, size_t msglen)
 {
   char verr[160];
   if (!ttb_pbc_ttboost_v1_IngestEvent_validate(ev, verr, sizeof verr)) {
@@ -1213,8 +1240,9 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
   ttb_svc_status lic = ttb_svc_licence(app->svc, ev->channel);
   if (lic != TTB_SVC_OK) {
     *code = lic == TTB_SVC_UNKNOWN ? "unknown_channel" : "channel_inactive";
-    snprintf(msg, msglen, lic == TTB_SVC_UNKNOWN ? "channel: no licence has this user_id"
-                                                 : "channel: the licence is expired or revoked");
+    snprintf(msg, msglen,
+             lic == TTB_SVC_UNKNOWN ? "channel: no licence has this user_id"
+                                    : "channel: the licence is expired or revoked");
     return false;
   }
   if (ev->event_case == TTBOOST__V1__INGEST_EVENT__EVENT_CHAT) {
@@ -1301,8 +1329,8 @@ static void trace_ingest(ttb_app *app, const Ttboost__V1__IngestEvent *ev)
 
 /* One item of a batch; scope is the channel of the request's ingest token
  * (NULL for the operator's secret): an item without a channel is its. */
-static void ingest_item(ttb_app *app, ingest_result *r, uint32_t index, Ttboost__V1__IngestEvent *ev,
-                        const char *scope)
+static void ingest_item(ttb_app *app, ingest_result *r, uint32_t index,
+                        Ttboost__V1__IngestEvent *ev, const char *scope)
 {
   char *given = ev->channel;
   if (scope != NULL && given[0] == '\0')
@@ -1316,8 +1344,7 @@ static void ingest_item(ttb_app *app, ingest_result *r, uint32_t index, Ttboost_
       r->resp.duplicates++;
     else
       trace_ingest(app, ev);
-  }
-  else {
+  } else {
     app->metrics.events_in_rejected++;
     ingest_fail(r, index, code, msg);
   }
@@ -1422,15 +1449,16 @@ static void on_ingest_token(void *arg, ttb_svc_status st, const char *channel)
 static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char *scope)
 {
   if (ts == TTB_SVC_FAILED)
-    return reply_error(req, 503, "busy", "The server could not check the ingest token right now. Try again shortly.");
+    return reply_error(req, 503, "busy",
+                       "The server could not check the ingest token right now. Try again shortly.");
   if (ts != TTB_SVC_OK)
     return reply_error(req, 401, "unauthorized",
                        "A valid ingest token (or the operator's ingest secret) is needed: "
                        "Authorization: Bearer <token>.");
   if (scope != NULL && names_other_channel(req, is_protobuf(req), scope)) {
     char msg[200];
-    snprintf(msg, sizeof msg, "This ingest token posts to channel %s only; an item names another channel.",
-             scope);
+    snprintf(msg, sizeof msg,
+             "This ingest token posts to channel %s only; an item names another channel.", scope);
     return reply_error(req, 403, "forbidden_channel", msg);
   }
 
@@ -1489,7 +1517,8 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
         ingest_item(app, r, index, ev, scope);
       else {
         app->metrics.events_in_rejected++;
-        ingest_fail(r, index, jr.status == TTB_JSON_UNKNOWN_TYPE ? "unknown_type" : "invalid", jr.err);
+        ingest_fail(r, index, jr.status == TTB_JSON_UNKNOWN_TYPE ? "unknown_type" : "invalid",
+                    jr.err);
       }
       ttboost__v1__ingest_event__free_unpacked(ev, NULL);
       index++;
@@ -1499,7 +1528,8 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
     if (!array && r->failed == 1) {
       /* a single event that failed is a plain error */
       int status = strcmp(r->items[0].error, "unknown_channel") == 0 ? 404 : 400;
-      int rc = reply_error(req, status == 404 ? 400 : status, r->items[0].error, r->items[0].message);
+      int rc =
+          reply_error(req, status == 404 ? 400 : status, r->items[0].error, r->items[0].message);
       free(r);
       return rc;
     }
@@ -1610,10 +1640,14 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
                  bool has_since, uint64_t since)
 {
   if (st == TTB_SVC_FAILED)
-    return reply_error(req, 503, "busy", "The server could not check the token right now. Try again shortly.");
+    return reply_error(req, 503, "busy",
+                       "The server could not check the token right now. Try again shortly.");
   if (st != TTB_SVC_OK) {
-    uint16_t code = st == TTB_SVC_EXPIRED || st == TTB_SVC_REVOKED ? TTB_WS_REVOKED : TTB_WS_UNAUTHORIZED;
-    const char *err = st == TTB_SVC_REVOKED ? "revoked" : st == TTB_SVC_EXPIRED ? "expired" : "unauthorized";
+    uint16_t code =
+        st == TTB_SVC_EXPIRED || st == TTB_SVC_REVOKED ? TTB_WS_REVOKED : TTB_WS_UNAUTHORIZED;
+    const char *err = st == TTB_SVC_REVOKED   ? "revoked"
+                      : st == TTB_SVC_EXPIRED ? "expired"
+                                              : "unauthorized";
     const char *msg = st == TTB_SVC_REVOKED   ? "The license has been revoked."
                       : st == TTB_SVC_EXPIRED ? "The session or license has expired; log in again."
                                               : "Unknown token; log in again.";
@@ -1628,15 +1662,16 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
   if (limit && ttb_channel_sockets(c) >= limit) {
     app->metrics.sockets_refused_limit++;
     char msg[200];
-    snprintf(msg, sizeof msg, "This licence has %zu sockets open, as many as it may. Close one and retry.",
-             limit);
+    snprintf(msg, sizeof msg,
+             "This licence has %zu sockets open, as many as it may. Close one and retry.", limit);
     if (ttb_ws_refuse(req, TTB_WS_TOO_MANY_SOCKETS, "too_many_sockets", msg) != 0)
       return reply_error(req, 429, "too_many_sockets", msg);
     return 0;
   }
   ttb_session *s = ttb_ws_accept(req, login);
   if (s == NULL)
-    return reply_error(req, 400, "not_websocket", "GET /ws/{ws_token} must be a WebSocket handshake.");
+    return reply_error(req, 400, "not_websocket",
+                       "GET /ws/{ws_token} must be a WebSocket handshake.");
   ttb_hub_subscribe(c, s, has_since, since); /* Hello, what it missed, then live events */
   return 0;
 }
@@ -1683,7 +1718,8 @@ static void on_tiktok_gift(void *arg, const char *channel, const char *user, con
 
 static void show_status(ttb_app *app, ttb_channel *c, const ttb_tiktok_status *st)
 {
-  if (ttb_hub_status(c, ttb_tiktok_state_name(st->state), st->room_id, st->username, st->message) != 0)
+  if (ttb_hub_status(c, ttb_tiktok_state_name(st->state), st->room_id, st->username, st->message) !=
+      0)
     fprintf(stderr, "ttboost-server: tiktok: status not sent: out of memory\n");
   (void)app;
 }
@@ -1698,7 +1734,8 @@ static void on_tiktok_status(void *arg, const char *channel, const ttb_tiktok_st
 
 /* The channel's TikTok status now: the connector's, or "off" (with the
  * handle) when the connector is off. */
-static void tiktok_status(ttb_app *app, const char *channel, const char *handle, ttb_tiktok_status *st)
+static void tiktok_status(ttb_app *app, const char *channel, const char *handle,
+                          ttb_tiktok_status *st)
 {
   if (app->tiktok) {
     ttb_tiktok_status_of(app->tiktok, channel, st);
@@ -1753,7 +1790,8 @@ static int reply_tiktok(ttb_app *app, h2o_req_t *req, const char *user, const ch
 }
 
 /* GET and PUT /me/tiktok (Authorization: Bearer <ws_token>). */
-static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user, int64_t session_id);
+static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user,
+                                 int64_t session_id);
 static void on_me_tiktok_saved(void *arg, ttb_svc_status st);
 static void on_me_tiktok_synced(void *arg, ttb_svc_status st);
 
@@ -1765,8 +1803,9 @@ static int on_me_tiktok(ttb_app *app, h2o_req_t *req, bool put)
   w->put = put;
   if (!bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return reply_error(req, 401, "unauthorized",
-                       "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    return reply_error(
+        req, 401, "unauthorized",
+        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   }
   ttb_svc_session_async(app->svc, w->token, on_me_tiktok_session, w);
   return 0; /* answered by on_me_tiktok_session (and on_me_tiktok_saved) */
@@ -1782,7 +1821,8 @@ static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user,
   if (req == NULL || st != TTB_SVC_OK) {
     db_wait_end(w);
     if (req && st == TTB_SVC_FAILED)
-      reply_error(req, 503, "busy", "The server could not check the token right now. Try again shortly.");
+      reply_error(req, 503, "busy",
+                  "The server could not check the token right now. Try again shortly.");
     else if (req)
       reply_error(req, 401, "unauthorized",
                   "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
@@ -1847,7 +1887,8 @@ static void on_me_tiktok_saved(void *arg, ttb_svc_status st)
   h2o_req_t *req = db_wait_end(w);
   if (st != TTB_SVC_OK) {
     if (req)
-      reply_error(req, 503, "busy", "The server could not save the settings right now. Try again shortly.");
+      reply_error(req, 503, "busy",
+                  "The server could not save the settings right now. Try again shortly.");
     return;
   }
   ttb_channel *c = ttb_hub_channel(app->hub, user, false);
@@ -1923,16 +1964,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!app->metrics_token)
       return reply_error(req, 404, "not_found", "No such endpoint.");
     if (!metrics_allowed(app, req))
-      return reply_error(req, 401, "unauthorized", "/metrics wants Authorization: Bearer <metrics token>.");
+      return reply_error(req, 401, "unauthorized",
+                         "/metrics wants Authorization: Bearer <metrics token>.");
     return get ? reply_metrics(app, req) : reply_error(req, 405, "method", "Use GET.");
   }
   if (p.len > 4 && memcmp(p.base, "/ws/", 4) == 0)
-    return get ? on_ws(app, req, 4) : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
+    return get ? on_ws(app, req, 4)
+               : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
   /* the web app and the OBS overlay (web.h, overlay.h) */
   if (is(p, "/me/overlay-tokens"))
     return ttb_overlay_tokens(app->svc, req);
   if (p.len > 12 && memcmp(p.base, "/overlay/ws/", 12) == 0)
-    return get ? on_ws(app, req, 12) : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
+    return get ? on_ws(app, req, 12)
+               : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
   if (ttb_web_serve(req) == 0)
     return 0;
   return reply_error(req, 404, "not_found", "No such endpoint.");
@@ -1969,7 +2013,8 @@ static void close_login(void *arg, int64_t session_id)
 static void end_sessions(ttb_app *app)
 {
   int64_t now = (int64_t)time(NULL);
-  if (ttb_ws_count() > 0 && ttb_svc_sessions_ended_since(app->svc, app->ended_check - 2, close_login, app) != 0)
+  if (ttb_ws_count() > 0 &&
+      ttb_svc_sessions_ended_since(app->svc, app->ended_check - 2, close_login, app) != 0)
     return; /* logged; asked again next tick */
   app->ended_check = now;
 }
@@ -2052,15 +2097,18 @@ static int ingest_secret(ttb_app *app, char *err, size_t errlen)
     if (secret[0] == '\0') {
       uint8_t raw[24];
       randombytes_buf(raw, sizeof raw);
-      sodium_bin2base64(secret, sizeof secret, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+      sodium_bin2base64(secret, sizeof secret, raw, sizeof raw,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING);
       sodium_memzero(raw, sizeof raw);
       int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (fd < 0 || write(fd, secret, strlen(secret)) != (ssize_t)strlen(secret) || close(fd) != 0) {
+      if (fd < 0 || write(fd, secret, strlen(secret)) != (ssize_t)strlen(secret) ||
+          close(fd) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         sodium_memzero(secret, sizeof secret);
         return -1;
       }
-      printf("ttboost-server: the operator's ingest secret was made and kept in %s (mode 0600)\n", path);
+      printf("ttboost-server: the operator's ingest secret was made and kept in %s (mode 0600)\n",
+             path);
       fflush(stdout);
     }
   }
@@ -2084,14 +2132,15 @@ static h2o_headers_command_t *immutable_cmds(void)
 {
   static h2o_iovec_t cc_name = {H2O_STRLIT("cache-control")};
   static h2o_headers_command_t cmds[2];
-  cmds[0] = (h2o_headers_command_t){H2O_HEADERS_CMD_SET, &cc_name,
-                                    {H2O_STRLIT("public, max-age=31536000, immutable")}};
+  cmds[0] = (h2o_headers_command_t){
+      H2O_HEADERS_CMD_SET, &cc_name, {H2O_STRLIT("public, max-age=31536000, immutable")}};
   cmds[1] = (h2o_headers_command_t){H2O_HEADERS_CMD_NULL, NULL, {NULL, 0}};
   return cmds;
 }
 
 /* /tts: speech not made yet is made and streamed (on_tts_file), the rest is files. */
-static void register_tts_files(h2o_hostconf_t *host, const char *dir, h2o_mimemap_t *mm, ttb_app *app)
+static void register_tts_files(h2o_hostconf_t *host, const char *dir, h2o_mimemap_t *mm,
+                               ttb_app *app)
 {
   h2o_pathconf_t *pc = h2o_config_register_path(host, "/tts", 0);
   handler *h = (handler *)h2o_create_handler(pc, sizeof *h);
@@ -2107,7 +2156,8 @@ static void register_tts_files(h2o_hostconf_t *host, const char *dir, h2o_mimema
  * else of that directory is served (the "/" handler answers 404). */
 static void register_sounds(h2o_hostconf_t *host, const char *dir, h2o_mimemap_t *mm)
 {
-  h2o_mimemap_type_t *ogg = h2o_mimemap_get_type_by_extension(mm, h2o_iovec_init(H2O_STRLIT("ogg")));
+  h2o_mimemap_type_t *ogg =
+      h2o_mimemap_get_type_by_extension(mm, h2o_iovec_init(H2O_STRLIT("ogg")));
   DIR *d = opendir(dir);
   if (d == NULL)
     return; /* the sounds were checked at load; nothing to serve */
@@ -2119,7 +2169,8 @@ static void register_sounds(h2o_hostconf_t *host, const char *dir, h2o_mimemap_t
     bool ok = true;
     for (size_t i = 0; i < n - 4 && ok; i++) {
       char c = de->d_name[i];
-      ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
     }
     char path[128], file[PATH_MAX];
     struct stat sb;
@@ -2168,7 +2219,8 @@ static int metrics_token(ttb_app *app, char *err, size_t errlen)
 {
   FILE *f = fopen(app->cfg.metrics_token_file, "r");
   if (f == NULL) {
-    snprintf(err, errlen, "metrics-token-file %s: %s", app->cfg.metrics_token_file, strerror(errno));
+    snprintf(err, errlen, "metrics-token-file %s: %s", app->cfg.metrics_token_file,
+             strerror(errno));
     return -1;
   }
   char tok[160] = "";
@@ -2179,7 +2231,8 @@ static int metrics_token(ttb_app *app, char *err, size_t errlen)
   size_t n = strlen(tok);
   if (n < 16) {
     sodium_memzero(tok, sizeof tok);
-    snprintf(err, errlen, "metrics-token-file %s: the token on its first line is shorter than 16 characters",
+    snprintf(err, errlen,
+             "metrics-token-file %s: the token on its first line is shorter than 16 characters",
              app->cfg.metrics_token_file);
     return -1;
   }
@@ -2189,7 +2242,8 @@ static int metrics_token(ttb_app *app, char *err, size_t errlen)
   return 0;
 }
 
-ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, char *err, size_t errlen)
+ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, char *err,
+                        size_t errlen)
 {
   if (sodium_init() < 0) {
     snprintf(err, errlen, "libsodium failed to initialise");
@@ -2257,14 +2311,15 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
       goto fail;
   }
   ttb_hub_set_watch(app->hub, on_channel_sockets, app);
-  if (cfg->trace_ingest[0] &&
-      ttb_trace_writer_open(cfg->trace_ingest, "ttboost-server", "ingest events accepted by the server",
-                            true, &app->trace, err, errlen) != 0)
+  if (cfg->trace_ingest[0] && ttb_trace_writer_open(cfg->trace_ingest, "ttboost-server",
+                                                    "ingest events accepted by the server", true,
+                                                    &app->trace, err, errlen) != 0)
     goto fail;
 
   h2o_config_init(&app->config);
   app->config.max_request_entity_size = cfg->max_body;
-  h2o_hostconf_t *host = h2o_config_register_host(&app->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_hostconf_t *host =
+      h2o_config_register_host(&app->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_mimemap_t *mm = h2o_mimemap_create();
   h2o_mimemap_define_mimetype(mm, "ogg", "audio/ogg", NULL);
   /* first match wins: the endpoint before the directory that shares its prefix */
@@ -2392,7 +2447,4 @@ size_t ttb_app_shutdown_sockets(ttb_app *app)
   app->ctx.http1.req_timeout.timeout = 0;
   return ttb_ws_shutdown_all() + http_open(app);
 }
-size_t ttb_app_open_sockets(const ttb_app *app)
-{
-  return ttb_ws_count() + http_open(app);
-}
+size_t ttb_app_open_sockets(const ttb_app *app) { return ttb_ws_count() + http_open(app); }

@@ -40,7 +40,16 @@ typedef struct sess {
   uint64_t at_ms;
 } sess;
 
-enum { JOB_SNAPSHOT, JOB_SESSION, JOB_INGEST_TOKEN, JOB_LOGIN, JOB_LOGOUT, JOB_TIKTOK_SET, JOB_ENDED, JOB_CALL };
+enum {
+  JOB_SNAPSHOT,
+  JOB_SESSION,
+  JOB_INGEST_TOKEN,
+  JOB_LOGIN,
+  JOB_LOGOUT,
+  JOB_TIKTOK_SET,
+  JOB_ENDED,
+  JOB_CALL
+};
 
 typedef struct job {
   struct job *next;
@@ -49,7 +58,7 @@ typedef struct job {
   char a[132]; /* token, key or user_id */
   char b[132]; /* device_id or handle */
   uint32_t days;
-  bool force;  /* JOB_SNAPSHOT: reload even when data_version did not move */
+  bool force;    /* JOB_SNAPSHOT: reload even when data_version did not move */
   bool periodic; /* JOB_SNAPSHOT: the once-a-second one (else a caller waits, cb) */
   /* out */
   ttb_store_status st;
@@ -78,7 +87,7 @@ struct ttb_dbq {
   bool force_next;
   snapshot *snap;
   sess *sessions;
-  int64_t *ended;  /* the last JOB_ENDED's answer, not yet handed out */
+  int64_t *ended; /* the last JOB_ENDED's answer, not yet handed out */
   size_t nended;
   bool ended_ready, ended_pending;
   /* shared, under mu */
@@ -148,7 +157,8 @@ static snapshot *snapshot_load(ttb_store *st)
   collect c = {0};
   char err[256];
   if (ttb_store_licence_list(st, collect_one, &c, err, sizeof err) != 0 || c.oom) {
-    fprintf(stderr, "ttboost-server: database: licences not reloaded: %s\n", c.oom ? "out of memory" : err);
+    fprintf(stderr, "ttboost-server: database: licences not reloaded: %s\n",
+            c.oom ? "out of memory" : err);
     free(c.v);
     return NULL;
   }
@@ -263,7 +273,7 @@ static void run_job(ttb_dbq *q, job *j)
     break;
   case JOB_ENDED:
     j->st = ttb_store_sessions_revoked_since(q->store, j->since, add_id, j) == 0 ? TTB_STORE_OK
-                                                                                  : TTB_STORE_ERROR;
+                                                                                 : TTB_STORE_ERROR;
     break;
   case JOB_CALL:
     j->st = j->fn(q->store, j->arg);
@@ -401,7 +411,8 @@ static void complete(ttb_dbq *q, job *j, bool shutting_down)
       e->session_id = st == TTB_STORE_OK ? sid : 0;
       e->at_ms = now_ms();
     }
-    ((ttb_dbq_session_cb)j->cb)(j->arg, st, st == TTB_STORE_OK ? user : "", st == TTB_STORE_OK ? sid : 0);
+    ((ttb_dbq_session_cb)j->cb)(j->arg, st, st == TTB_STORE_OK ? user : "",
+                                st == TTB_STORE_OK ? sid : 0);
     break;
   }
   case JOB_LOGOUT: {
@@ -644,8 +655,8 @@ void ttb_dbq_tiktok_set(ttb_dbq *q, const char *user_id, const char *handle, ttb
   submit(q, j);
 }
 
-void ttb_dbq_call(ttb_dbq *q, ttb_store_status (*fn)(ttb_store *store, void *arg), ttb_dbq_done_cb cb,
-                  void *arg)
+void ttb_dbq_call(ttb_dbq *q, ttb_store_status (*fn)(ttb_store *store, void *arg),
+                  ttb_dbq_done_cb cb, void *arg)
 {
   job *j = calloc(1, sizeof *j);
   if (j == NULL) {
@@ -661,7 +672,8 @@ void ttb_dbq_call(ttb_dbq *q, ttb_store_status (*fn)(ttb_store *store, void *arg
 
 /* ------------------------------------------------------------ lifecycle */
 
-ttb_dbq *ttb_dbq_open(ttb_store *store, h2o_evloop_t *loop, ttb_metrics *m, char *err, size_t errlen)
+ttb_dbq *ttb_dbq_open(ttb_store *store, h2o_evloop_t *loop, ttb_metrics *m, char *err,
+                      size_t errlen)
 {
   ttb_dbq *q = calloc(1, sizeof *q);
   if (q == NULL) {
@@ -737,8 +749,8 @@ void ttb_dbq_close(ttb_dbq *q)
   q->stop = true;
   pthread_cond_signal(&q->cv);
   pthread_mutex_unlock(&q->mu);
-  pthread_join(q->thread, NULL); /* at most the job it is running (busy timeout: 5 s) */
-  drain(q);                      /* done: their callbacks */
+  pthread_join(q->thread, NULL);  /* at most the job it is running (busy timeout: 5 s) */
+  drain(q);                       /* done: their callbacks */
   for (job *j = q->in_head; j;) { /* never started */
     job *n = j->next;
     complete(q, j, true);

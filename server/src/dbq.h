@@ -33,7 +33,8 @@ typedef struct ttb_dbq ttb_dbq;
  * by the database thread only), loads the licence snapshot, starts the
  * thread and the loop's once-a-second refresh. NULL with err (the store is
  * then still the caller's). */
-ttb_dbq *ttb_dbq_open(ttb_store *store, h2o_evloop_t *loop, ttb_metrics *m, char *err, size_t errlen);
+ttb_dbq *ttb_dbq_open(ttb_store *store, h2o_evloop_t *loop, ttb_metrics *m, char *err,
+                      size_t errlen);
 /* Stops the thread, runs the callbacks of unfinished jobs with
  * TTB_STORE_ERROR, closes the store. */
 void ttb_dbq_close(ttb_dbq *q);
@@ -89,7 +90,7 @@ void ttb_dbq_tiktok_set(ttb_dbq *q, const char *user_id, const char *handle, ttb
  * overlay tokens of overlay.c), then cb(arg, what fn returned) on the loop;
  * cb gets TTB_STORE_ERROR without fn having run when the queue is shutting
  * down or out of memory. arg must live until cb. */
-void ttb_dbq_call(ttb_dbq *q, ttb_store_status (*fn)(ttb_store *store, void *arg), ttb_dbq_done_cb cb,
-                  void *arg);
+void ttb_dbq_call(ttb_dbq *q, ttb_store_status (*fn)(ttb_store *store, void *arg),
+                  ttb_dbq_done_cb cb, void *arg);
 
 #endif

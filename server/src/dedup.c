@@ -74,10 +74,7 @@ void ttb_dedup_free(ttb_dedup *d)
   free(d);
 }
 
-static uint32_t fnv(const char *s)
-{
-  return ttb_fnv1a32_str(s);
-}
+static uint32_t fnv(const char *s) { return ttb_fnv1a32_str(s); }
 
 static chan *find(ttb_dedup *d, const char *name, chan ***link)
 {

@@ -29,8 +29,8 @@ struct ttb_pending {
   bool ready;
   bool chat;
   char *user;
-  char *text;     /* chat message, or gift name */
-  char *url;      /* tts_url or sound_url */
+  char *text; /* chat message, or gift name */
+  char *url;  /* tts_url or sound_url */
   uint32_t count;
 };
 
@@ -63,10 +63,10 @@ struct ttb_channel {
   ttb_channel *dnext; /* the hub's list of channels with held events */
   bool dirty;
   uint64_t touched_ms; /* monotonic: the last event, subscribe or unsubscribe */
-  entry *hist;     /* ring of hub->history entries */
-  size_t hist_n;   /* filled */
-  size_t hist_head; /* index of the oldest */
-  ttb_link subs;   /* sessions */
+  entry *hist;         /* ring of hub->history entries */
+  size_t hist_n;       /* filled */
+  size_t hist_head;    /* index of the oldest */
+  ttb_link subs;       /* sessions */
   size_t nsubs;
   ttb_pending *pend_head, *pend_tail;
   /* the TikTok status, both encodings (NULL: none) */
@@ -81,7 +81,7 @@ struct ttb_hub {
   void (*commit_soon)(void *arg);
   void *commit_arg;
   bool commit_asked;
-  bool restoring; /* in ttb_hub_restart: nothing drains yet */
+  bool restoring;     /* in ttb_hub_restart: nothing drains yet */
   ttb_channel *dirty; /* channels with held events */
   ttb_channel **buckets;
   size_t nbuckets;
@@ -92,10 +92,7 @@ struct ttb_hub {
   void *watch_arg;
 };
 
-static uint64_t fnv1a(const char *s)
-{
-  return ttb_fnv1a64_str(s);
-}
+static uint64_t fnv1a(const char *s) { return ttb_fnv1a64_str(s); }
 
 ttb_hub *ttb_hub_create(size_t history, ttb_metrics *metrics)
 {
@@ -249,10 +246,10 @@ static bool wants_audio(const ttb_session *s)
   return ttb_delivery_audio(ttb_ws_is_binary(s), st->tts_enabled, st->audio_frames);
 }
 
-#define FOR_EACH_SUB(c, s, body)                                                                   \
+#define FOR_EACH_SUB(c, s, body)                                                                  \
   for (ttb_link *l_ = (c)->subs.next, *n_ = l_->next; l_ != &(c)->subs; l_ = n_, n_ = l_->next) { \
-    ttb_session *s = ttb_ws_from_channel_link(l_);                                                 \
-    body                                                                                           \
+    ttb_session *s = ttb_ws_from_channel_link(l_);                                                \
+    body                                                                                          \
   }
 
 /* Journals a record; a failure (no memory) is said on stderr: the event
@@ -398,8 +395,12 @@ static void publish(ttb_channel *c, ttb_pending *p)
     }
   }
   if (x == NULL) { /* no journal: out at once */
-    held now = {.seq = m.seq, .chat = p->chat, .json = e.json, .json_len = e.json_len,
-                .pb = e.pb, .pb_len = e.pb_len};
+    held now = {.seq = m.seq,
+                .chat = p->chat,
+                .json = e.json,
+                .json_len = e.json_len,
+                .pb = e.pb,
+                .pb_len = e.pb_len};
     fan_out(c, &now);
   }
   if (!ring_put(c, e)) {
@@ -482,8 +483,12 @@ ttb_pending *ttb_hub_chat_pending(ttb_channel *c, const char *user, const char *
     return NULL;
   append(c, p);
   /* accepted: in the journal before the ingest is answered */
-  ttb_jrec r = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = p->fifo, .chat = true,
-                .user = user, .text = message};
+  ttb_jrec r = {.type = TTB_JREC_QUEUED,
+                .channel = c->user_id,
+                .fifo = p->fifo,
+                .chat = true,
+                .user = user,
+                .text = message};
   journal(c->hub, &r);
   return p;
 }
@@ -505,8 +510,12 @@ uint64_t ttb_hub_chat(ttb_channel *c, const char *user, const char *message, con
   uint64_t before = c->seq;
   drain(c);
   if (c->fifo_done < fifo) { /* waits behind a restored item: journaled as accepted */
-    ttb_jrec r = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = fifo, .chat = true,
-                  .user = user, .text = message};
+    ttb_jrec r = {.type = TTB_JREC_QUEUED,
+                  .channel = c->user_id,
+                  .fifo = fifo,
+                  .chat = true,
+                  .user = user,
+                  .text = message};
     journal(c->hub, &r);
     return 0;
   }
@@ -600,8 +609,13 @@ int ttb_hub_gift(ttb_channel *c, const char *gift_name, uint32_t count, const ch
   uint64_t fifo = p->fifo;
   drain(c);
   if (c->fifo_done < fifo) { /* waits behind a chat: journaled as accepted */
-    ttb_jrec r = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = fifo, .user = p->user,
-                  .text = p->text, .url = p->url, .count = p->count};
+    ttb_jrec r = {.type = TTB_JREC_QUEUED,
+                  .channel = c->user_id,
+                  .fifo = fifo,
+                  .user = p->user,
+                  .text = p->text,
+                  .url = p->url,
+                  .count = p->count};
     journal(c->hub, &r);
   }
   return 0;
@@ -674,7 +688,8 @@ void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t 
   uint64_t first = c->hist_n && c->hist[c->hist_head].seq <= last ? c->hist[c->hist_head].seq : 0;
   /* A gap: the client's since is older than the history's start (or the
    * history is gone), or not of this numbering (ahead of our newest seq). */
-  bool gap = has_since && ((first && since + 1 < first) || (!first && since < last) || since > last);
+  bool gap =
+      has_since && ((first && since + 1 < first) || (!first && since < last) || since > last);
   uint64_t missed = 0;
   if (gap && since < last)
     missed = (first ? first - 1 : last) - since;
@@ -922,19 +937,28 @@ void ttb_hub_dump(ttb_hub *h, ttb_journal *j)
 {
   for (size_t i = 0; i < h->nbuckets; i++)
     for (ttb_channel *c = h->buckets[i]; c; c = c->hnext) {
-      ttb_jrec r = {.type = TTB_JREC_CHANNEL, .channel = c->user_id, .seq = c->seq,
-                    .fifo = c->fifo_done};
+      ttb_jrec r = {
+          .type = TTB_JREC_CHANNEL, .channel = c->user_id, .seq = c->seq, .fifo = c->fifo_done};
       ttb_journal_add(j, &r);
       for (size_t k = 0; k < c->hist_n; k++) {
         const entry *e = &c->hist[(c->hist_head + k) % h->history];
-        ttb_jrec ev = {.type = TTB_JREC_EVENT, .channel = c->user_id, .seq = e->seq,
-                       .chat = e->chat, .data = e->pb, .len = e->pb_len};
+        ttb_jrec ev = {.type = TTB_JREC_EVENT,
+                       .channel = c->user_id,
+                       .seq = e->seq,
+                       .chat = e->chat,
+                       .data = e->pb,
+                       .len = e->pb_len};
         ttb_journal_add(j, &ev);
       }
       for (const ttb_pending *p = c->pend_head; p; p = p->next) {
-        ttb_jrec q = {.type = TTB_JREC_QUEUED, .channel = c->user_id, .fifo = p->fifo,
-                      .chat = p->chat, .user = p->user, .text = p->text,
-                      .url = p->chat ? NULL : p->url, .count = p->count};
+        ttb_jrec q = {.type = TTB_JREC_QUEUED,
+                      .channel = c->user_id,
+                      .fifo = p->fifo,
+                      .chat = p->chat,
+                      .user = p->user,
+                      .text = p->text,
+                      .url = p->chat ? NULL : p->url,
+                      .count = p->count};
         ttb_journal_add(j, &q);
       }
     }

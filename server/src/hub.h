@@ -136,8 +136,8 @@ int ttb_hub_replay(ttb_hub *h, const ttb_jrec *r);
  * restored chat accepted but not yet published (the caller computes its
  * tts_url and calls ttb_hub_chat_ready(p, url)), and whatever is ready
  * goes out (at the next commit). */
-typedef void (*ttb_hub_restore_fn)(void *arg, ttb_pending *p, const char *channel,
-                                   const char *user, const char *message);
+typedef void (*ttb_hub_restore_fn)(void *arg, ttb_pending *p, const char *channel, const char *user,
+                                   const char *message);
 void ttb_hub_restart(ttb_hub *h, ttb_hub_restore_fn fn, void *arg);
 
 /* Syncs the journal (when records wait) and then sends the events held for

@@ -44,26 +44,26 @@ struct ttb_journal {
   char path[600];
   int fd;
   /* the event loop's side (one thread) */
-  buf pend;            /* records of the next commit */
-  buf *target;         /* where ttb_journal_add writes: &pend, or the compaction's buffer */
-  bool dump_failed;    /* a record of the compaction's dump could not be added */
-  bool carry;          /* the dump asked for ttb_journal_carry */
+  buf pend;         /* records of the next commit */
+  buf *target;      /* where ttb_journal_add writes: &pend, or the compaction's buffer */
+  bool dump_failed; /* a record of the compaction's dump could not be added */
+  bool carry;       /* the dump asked for ttb_journal_carry */
   ttb_jrec_type carry_type;
   uint64_t carry_min;
-  uint64_t submitted;  /* tickets given out (each submitted commit has the next one) */
+  uint64_t submitted; /* tickets given out (each submitted commit has the next one) */
   /* shared with the thread: under mu */
   pthread_mutex_t mu;
   pthread_cond_t cv;   /* to the thread: work */
   pthread_cond_t done; /* to waiters: a ticket is synced or failed, a compaction ended */
   bool threaded, stop;
   pthread_t th;
-  buf sub;             /* commits handed over, not yet taken by the thread */
-  uint64_t sub_upto;   /* the newest ticket in sub */
-  uint64_t synced;     /* every ticket up to this one is on disk */
-  uint64_t failed;     /* the newest ticket whose write or sync failed */
+  buf sub;           /* commits handed over, not yet taken by the thread */
+  uint64_t sub_upto; /* the newest ticket in sub */
+  uint64_t synced;   /* every ticket up to this one is on disk */
+  uint64_t failed;   /* the newest ticket whose write or sync failed */
   char failmsg[800];
-  cjob *job;           /* a compaction waiting for the thread */
-  bool compacting;     /* a compaction is asked for or running */
+  cjob *job;       /* a compaction waiting for the thread */
+  bool compacting; /* a compaction is asked for or running */
   uint64_t compactions, compact_errors;
   char compact_msg[800];
   uint64_t durable;    /* bytes of the file that are synced */
@@ -73,7 +73,7 @@ struct ttb_journal {
   double sync_seconds; /* spent writing and syncing (under mu) */
   unsigned delay_ms;   /* TTB_TEST_JOURNAL_FSYNC_DELAY_MS: a slow disk, for tests */
   /* the thread's side */
-  buf retry;           /* bytes written but not synced yet (a failed attempt) */
+  buf retry; /* bytes written but not synced yet (a failed attempt) */
 };
 
 void ttb_journal_set_fsync(ttb_journal *j, bool sync) { j->nosync = !sync; }
@@ -523,8 +523,7 @@ static bool buf_move(buf *dst, buf *src)
 static void sleep_ms(unsigned ms)
 {
   struct timespec ts = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 /* Writes b at the durable end and fdatasyncs. The thread's (or, without
@@ -865,8 +864,8 @@ bool ttb_journal_wants_compaction(ttb_journal *j)
 }
 
 /* Runs dump into a new snapshot (on the caller's thread). NULL with err. */
-static cjob *snapshot(ttb_journal *j, void (*dump)(void *arg, ttb_journal *j), void *arg,
-                      char *err, size_t errlen)
+static cjob *snapshot(ttb_journal *j, void (*dump)(void *arg, ttb_journal *j), void *arg, char *err,
+                      size_t errlen)
 {
   cjob *job = calloc(1, sizeof *job);
   if (job == NULL || !reserve(&job->snap, MAGIC_LEN)) {
@@ -962,8 +961,8 @@ int ttb_journal_compact(ttb_journal *j, void (*dump)(void *arg, ttb_journal *j),
 
 int ttb_journal_carry(ttb_journal *j, ttb_jrec_type type, uint64_t min_seq)
 {
-  if (j->target == &j->pend || (type != TTB_JREC_SEEN && type != TTB_JREC_EVENT &&
-                                type != TTB_JREC_CHANNEL)) {
+  if (j->target == &j->pend ||
+      (type != TTB_JREC_SEEN && type != TTB_JREC_EVENT && type != TTB_JREC_CHANNEL)) {
     j->dump_failed = true;
     return -1;
   }

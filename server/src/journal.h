@@ -51,10 +51,10 @@ typedef enum ttb_jrec_type {
 typedef struct ttb_jrec {
   ttb_jrec_type type;
   const char *channel;
-  uint64_t seq;  /* EVENT; CHANNEL: the channel's newest seq; SEEN: Unix ms */
-  uint64_t fifo; /* EVENT, QUEUED, DROPPED: the item's place in the channel's queue;
+  uint64_t seq;                  /* EVENT; CHANNEL: the channel's newest seq; SEEN: Unix ms */
+  uint64_t fifo;                 /* EVENT, QUEUED, DROPPED: the item's place in the channel's queue;
                     CHANNEL: every item up to this one is out */
-  bool chat;     /* EVENT, QUEUED: a chat, else a gift */
+  bool chat;                     /* EVENT, QUEUED: a chat, else a gift */
   const char *user, *text, *url; /* QUEUED: text = message or gift name, url = sound_url */
   uint32_t count;                /* QUEUED gift */
   const uint8_t *data;           /* EVENT, STREAKS */
@@ -90,10 +90,10 @@ int ttb_journal_submit(ttb_journal *j, uint64_t *ticket);
 uint64_t ttb_journal_next_ticket(const ttb_journal *j);
 
 typedef struct ttb_journal_stat {
-  uint64_t synced; /* every ticket up to this one is on disk */
-  uint64_t failed; /* the newest ticket whose write or sync failed (retried by the thread) */
-  char error[800]; /* what the last failure said */
-  uint64_t size;   /* bytes synced in the file */
+  uint64_t synced;     /* every ticket up to this one is on disk */
+  uint64_t failed;     /* the newest ticket whose write or sync failed (retried by the thread) */
+  char error[800];     /* what the last failure said */
+  uint64_t size;       /* bytes synced in the file */
   double sync_seconds; /* spent writing and fdatasyncing commits */
   bool compacting;
   uint64_t compactions, compact_errors;

@@ -10,10 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int ttb_listen_tcp(const char *what, const char *host, const char *port, int backlog, uint16_t *bound,
-                   char *err, size_t errlen)
+int ttb_listen_tcp(const char *what, const char *host, const char *port, int backlog,
+                   uint16_t *bound, char *err, size_t errlen)
 {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM,
                            .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
   struct addrinfo *ai;
   int rc = getaddrinfo(host, port, &hints, &ai);

@@ -13,7 +13,7 @@
  * close-on-exec. Returns the fd (the caller owns it) and the port it got in
  * *bound; -1 with a message in err that starts with `what` (e.g. "listen")
  * when the address is not numeric or the socket cannot be bound. */
-int ttb_listen_tcp(const char *what, const char *host, const char *port, int backlog, uint16_t *bound,
-                   char *err, size_t errlen);
+int ttb_listen_tcp(const char *what, const char *host, const char *port, int backlog,
+                   uint16_t *bound, char *err, size_t errlen);
 
 #endif

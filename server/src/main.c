@@ -73,8 +73,10 @@ static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t
     SSL_CTX_free(ctx);
     return NULL;
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    snprintf(err, errlen, "TLS: cannot load the key %.400s (or it does not match the certificate)", key);
+  if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    snprintf(err, errlen, "TLS: cannot load the key %.400s (or it does not match the certificate)",
+             key);
     SSL_CTX_free(ctx);
     return NULL;
   }

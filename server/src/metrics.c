@@ -75,25 +75,27 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_events_in_total", "Events accepted by POST /ingest/events, by type.",
           "{type=\"chat\"}", m->events_in_chat);
   counter(&o, "ttboost_events_in_total", NULL, "{type=\"gift\"}", m->events_in_gift);
-  counter(&o, "ttboost_events_rejected_total", "Ingest items refused.", NULL, m->events_in_rejected);
+  counter(&o, "ttboost_events_rejected_total", "Ingest items refused.", NULL,
+          m->events_in_rejected);
   counter(&o, "ttboost_events_duplicate_total",
-          "Ingest and connector events dropped because their id was seen lately on the channel.", NULL,
-          m->events_in_duplicates);
+          "Ingest and connector events dropped because their id was seen lately on the channel.",
+          NULL, m->events_in_duplicates);
   counter(&o, "ttboost_session_closes_total",
-          "Sockets closed because their session ended (logout, ttboost-admin session revoke).", NULL,
-          m->sessions_ended_closes);
-  counter(&o, "ttboost_events_published_total", "Events published to channels (after TTS and streaks).",
-          "{type=\"chat\"}", m->events_published_chat);
+          "Sockets closed because their session ended (logout, ttboost-admin session revoke).",
+          NULL, m->sessions_ended_closes);
+  counter(&o, "ttboost_events_published_total",
+          "Events published to channels (after TTS and streaks).", "{type=\"chat\"}",
+          m->events_published_chat);
   counter(&o, "ttboost_events_published_total", NULL, "{type=\"gift\"}", m->events_published_gift);
   counter(&o, "ttboost_events_out_total", "Messages queued to sockets, by type.", "{type=\"chat\"}",
           m->events_out_chat);
   counter(&o, "ttboost_events_out_total", NULL, "{type=\"gift\"}", m->events_out_gift);
   counter(&o, "ttboost_events_out_total", NULL, "{type=\"audio\"}", m->events_out_audio);
   counter(&o, "ttboost_resumes_total", "Connections that resumed with ?since.", NULL, m->resumes);
-  counter(&o, "ttboost_resume_gaps_total", "Resumes older than the history (events lost to them).", NULL,
-          m->resume_gaps);
-  counter(&o, "ttboost_resume_missed_total", "Events that resuming clients missed for good (Hello.missed).",
-          NULL, m->resume_missed);
+  counter(&o, "ttboost_resume_gaps_total", "Resumes older than the history (events lost to them).",
+          NULL, m->resume_gaps);
+  counter(&o, "ttboost_resume_missed_total",
+          "Events that resuming clients missed for good (Hello.missed).", NULL, m->resume_missed);
   counter(&o, "ttboost_journal_commits_total", "Journal commits written and synced.", NULL,
           m->journal_commits);
   counter(&o, "ttboost_journal_errors_total", "Journal writes or syncs that failed.", NULL,
@@ -101,23 +103,25 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_journal_compactions_total", "Journal rewrites from the live state.", NULL,
           m->journal_compactions);
   gauge(&o, "ttboost_journal_bytes", "Size of the event journal file.", m->journal_bytes);
-  put(&o, "# HELP ttboost_journal_sync_seconds_total Time spent writing and syncing the journal.\n"
-          "# TYPE ttboost_journal_sync_seconds_total counter\n"
-          "ttboost_journal_sync_seconds_total %.6f\n", m->journal_sync_seconds);
+  put(&o,
+      "# HELP ttboost_journal_sync_seconds_total Time spent writing and syncing the journal.\n"
+      "# TYPE ttboost_journal_sync_seconds_total counter\n"
+      "ttboost_journal_sync_seconds_total %.6f\n",
+      m->journal_sync_seconds);
   counter(&o, "ttboost_tts_syntheses_total", "TTS files synthesised.", NULL, m->tts_syntheses);
   counter(&o, "ttboost_tts_cache_hits_total", "TTS requests answered from the cache.", NULL,
           m->tts_cache_hits);
   counter(&o, "ttboost_tts_failures_total", "TTS syntheses that failed.", NULL, m->tts_failures);
-  counter(&o, "ttboost_tts_queue_full_total", "TTS requests refused because the queue was full.", NULL,
-          m->tts_queue_full);
+  counter(&o, "ttboost_tts_queue_full_total", "TTS requests refused because the queue was full.",
+          NULL, m->tts_queue_full);
   counter(&o, "ttboost_tts_deadline_kills_total",
           "Speech workers killed past a synthesis's deadline (the chat had no audio).", NULL,
           m->tts_deadline_kills);
-  counter(&o, "ttboost_tts_worker_restarts_total", "Speech workers replaced (killed or died).", NULL,
-          m->tts_worker_restarts);
+  counter(&o, "ttboost_tts_worker_restarts_total", "Speech workers replaced (killed or died).",
+          NULL, m->tts_worker_restarts);
   counter(&o, "ttboost_tts_backlog_dropped_total",
-          "Waiting speech dropped, oldest first, from a channel's full backlog (--tts-backlog).", NULL,
-          m->tts_backlog_dropped);
+          "Waiting speech dropped, oldest first, from a channel's full backlog (--tts-backlog).",
+          NULL, m->tts_backlog_dropped);
   counter(&o, "ttboost_tts_streams_total",
           "GET /tts/<id>.ogg streamed while the speech was being made.", NULL, m->tts_streams);
   gauge(&o, "ttboost_tts_waiting", "Syntheses waiting for a speech worker.", m->tts_waiting);
@@ -135,34 +139,38 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
       (unsigned long long)m->tts_latency_count);
   put(&o, "ttboost_tts_synthesis_seconds_sum %.6f\nttboost_tts_synthesis_seconds_count %llu\n",
       m->tts_latency_sum, (unsigned long long)m->tts_latency_count);
-  counter(&o, "ttboost_queue_drops_total", "Sockets closed as slow consumers (queue over its bound).",
-          NULL, m->queue_drops);
+  counter(&o, "ttboost_queue_drops_total",
+          "Sockets closed as slow consumers (queue over its bound).", NULL, m->queue_drops);
   counter(&o, "ttboost_idle_closes_total", "Sockets closed for silence (dead peers).", NULL,
           m->idle_closes);
-  counter(&o, "ttboost_ws_writes_total", "Writes to WebSocket sockets, each of one or more frames.", NULL,
-          m->ws_writes);
+  counter(&o, "ttboost_ws_writes_total", "Writes to WebSocket sockets, each of one or more frames.",
+          NULL, m->ws_writes);
   counter(&o, "ttboost_logins_total", "Logins, by result.", "{result=\"ok\"}", m->logins_ok);
   counter(&o, "ttboost_logins_total", NULL, "{result=\"failed\"}", m->logins_failed);
   counter(&o, "ttboost_logins_total", NULL, "{result=\"rate_limited\"}", m->logins_rate_limited);
   counter(&o, "ttboost_http_requests_total", "HTTP requests handled.", NULL, m->http_requests);
-  static const char *const tt_states[6] = {"off", "waiting", "connecting", "live", "ended", "error"};
+  static const char *const tt_states[6] = {"off",  "waiting", "connecting",
+                                           "live", "ended",   "error"};
   put(&o, "# HELP ttboost_tiktok_connections TikTok connector channels by state.\n"
           "# TYPE ttboost_tiktok_connections gauge\n");
   for (int i = 1; i < 6; i++)
     put(&o, "ttboost_tiktok_connections{state=\"%s\"} %llu\n", tt_states[i],
         (unsigned long long)m->tiktok_conns[i]);
-  counter(&o, "ttboost_tiktok_frames_total", "Push frames received from TikTok.", NULL, m->tiktok_frames);
+  counter(&o, "ttboost_tiktok_frames_total", "Push frames received from TikTok.", NULL,
+          m->tiktok_frames);
   counter(&o, "ttboost_tiktok_messages_total", "Webcast messages decoded, by method.",
           "{method=\"chat\"}", m->tiktok_msgs_chat);
   counter(&o, "ttboost_tiktok_messages_total", NULL, "{method=\"gift\"}", m->tiktok_msgs_gift);
-  counter(&o, "ttboost_tiktok_messages_total", NULL, "{method=\"control\"}", m->tiktok_msgs_control);
+  counter(&o, "ttboost_tiktok_messages_total", NULL, "{method=\"control\"}",
+          m->tiktok_msgs_control);
   counter(&o, "ttboost_tiktok_messages_total", NULL, "{method=\"other\"}", m->tiktok_msgs_other);
-  counter(&o, "ttboost_tiktok_duplicates_total", "Webcast messages dropped as already seen (msg_id).", NULL,
-          m->tiktok_duplicates);
-  counter(&o, "ttboost_tiktok_decode_errors_total", "Push frames or messages that could not be decoded.",
-          NULL, m->tiktok_decode_errors);
+  counter(&o, "ttboost_tiktok_duplicates_total",
+          "Webcast messages dropped as already seen (msg_id).", NULL, m->tiktok_duplicates);
+  counter(&o, "ttboost_tiktok_decode_errors_total",
+          "Push frames or messages that could not be decoded.", NULL, m->tiktok_decode_errors);
   counter(&o, "ttboost_tiktok_acks_total", "Acks sent to TikTok.", NULL, m->tiktok_acks);
-  counter(&o, "ttboost_tiktok_reconnects_total", "Push socket reconnects.", NULL, m->tiktok_reconnects);
+  counter(&o, "ttboost_tiktok_reconnects_total", "Push socket reconnects.", NULL,
+          m->tiktok_reconnects);
   counter(&o, "ttboost_tiktok_lookups_total", "Room lookups made.", NULL, m->tiktok_lookups);
   put(&o, "# HELP ttboost_limit Limits in force (docs/operations.md, Limits).\n"
           "# TYPE ttboost_limit gauge\n");
@@ -185,18 +193,19 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
     put(&o, "ttboost_limit{name=\"%s\"} %llu\n", limits[i].name, (unsigned long long)limits[i].v);
   gauge(&o, "ttboost_channels", "Channels in memory.", m->channels);
-  counter(&o, "ttboost_histories_freed_total", "Channel histories freed after --channel-idle-s idle.", NULL,
-          m->histories_freed);
-  counter(&o, "ttboost_sockets_refused_total", "Sockets refused, by reason (licence_limit: close 4029).",
-          "{reason=\"licence_limit\"}", m->sockets_refused_limit);
-  counter(&o, "ttboost_tts_rate_limited_total", "POST /tts/generate answered 429 (empty bucket).", NULL,
-          m->tts_rate_limited);
+  counter(&o, "ttboost_histories_freed_total",
+          "Channel histories freed after --channel-idle-s idle.", NULL, m->histories_freed);
+  counter(&o, "ttboost_sockets_refused_total",
+          "Sockets refused, by reason (licence_limit: close 4029).", "{reason=\"licence_limit\"}",
+          m->sockets_refused_limit);
+  counter(&o, "ttboost_tts_rate_limited_total", "POST /tts/generate answered 429 (empty bucket).",
+          NULL, m->tts_rate_limited);
   counter(&o, "ttboost_db_jobs_total", "Jobs done by the database thread.", NULL, m->db_jobs);
   gauge(&o, "ttboost_db_queue", "Database jobs queued or running.", m->db_queue);
-  counter(&o, "ttboost_db_errors_total", "Database jobs that failed (busy or locked database, I/O).", NULL,
-          m->db_errors);
-  counter(&o, "ttboost_db_stale_total", "Answers served from the last known state after a database failure.",
-          NULL, m->db_stale);
+  counter(&o, "ttboost_db_errors_total",
+          "Database jobs that failed (busy or locked database, I/O).", NULL, m->db_errors);
+  counter(&o, "ttboost_db_stale_total",
+          "Answers served from the last known state after a database failure.", NULL, m->db_stale);
   if (o.oom) {
     free(o.p);
     return NULL;

@@ -28,7 +28,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 typedef struct collect {
-  size_t *lens;   /* per packet */
+  size_t *lens; /* per packet */
   size_t n, cap;
   uint8_t *bytes; /* all packets, back to back */
   size_t nbytes, bytes_cap;
@@ -76,8 +76,8 @@ static int add_packet(collect *c, const uint8_t *p, size_t len, size_t max_packe
 
 static uint32_t le16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 
-int ttb_oggpk_read(const char *path, size_t max_packets, ttb_audio_info *info,
-                   ttb_packet **packets, size_t *n, char *err, size_t errlen)
+int ttb_oggpk_read(const char *path, size_t max_packets, ttb_audio_info *info, ttb_packet **packets,
+                   size_t *n, char *err, size_t errlen)
 {
   *packets = NULL;
   *n = 0;

@@ -22,7 +22,7 @@
  * input sample rate is only informational and is not reported).
  * Only the first logical stream is read (others are skipped); reading
  * stops at its end-of-stream page. max_packets 0 = no limit. */
-int ttb_oggpk_read(const char *path, size_t max_packets, ttb_audio_info *info,
-                   ttb_packet **packets, size_t *n, char *err, size_t errlen);
+int ttb_oggpk_read(const char *path, size_t max_packets, ttb_audio_info *info, ttb_packet **packets,
+                   size_t *n, char *err, size_t errlen);
 
 #endif

@@ -17,15 +17,24 @@
 static const char *reason_of(int status)
 {
   switch (status) {
-  case 200: return "OK";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 413: return "Payload Too Large";
-  case 429: return "Too Many Requests";
-  case 503: return "Service Unavailable";
-  default: return "Internal Server Error";
+  case 200:
+    return "OK";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 413:
+    return "Payload Too Large";
+  case 429:
+    return "Too Many Requests";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return "Internal Server Error";
   }
 }
 
@@ -40,8 +49,10 @@ static void reply(h2o_req_t *req, int status, char *js, size_t n)
   }
   req->res.status = status;
   req->res.reason = reason_of(status);
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                 H2O_STRLIT("application/json"));
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                 H2O_STRLIT("no-store"));
   req->res.content_length = n;
   h2o_send_inline(req, js, n);
   if (own) {
@@ -62,7 +73,8 @@ static int reply_error(h2o_req_t *req, int status, const char *code, const char 
   return 0;
 }
 
-static const char UNAUTHORIZED[] = "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.";
+static const char UNAUTHORIZED[] =
+    "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.";
 
 /* ------------------------------------------------------------ requests */
 
@@ -154,8 +166,9 @@ static ttb_store_status run_op(ttb_store *st, void *arg)
   int64_t now = (int64_t)time(NULL);
   switch (o->kind) {
   case OP_LIST:
-    return ttb_store_overlay_token_list(st, o->user, collect, o, err, sizeof err) == 0 ? TTB_STORE_OK
-                                                                                         : TTB_STORE_ERROR;
+    return ttb_store_overlay_token_list(st, o->user, collect, o, err, sizeof err) == 0
+               ? TTB_STORE_OK
+               : TTB_STORE_ERROR;
   case OP_CREATE:
     if (ttb_store_overlay_token_list(st, o->user, collect, o, err, sizeof err) != 0)
       return TTB_STORE_ERROR;
@@ -200,7 +213,8 @@ static void on_done(void *arg, ttb_store_status st)
   }
   if (st == TTB_STORE_ERROR) {
     op_end(o);
-    reply_error(req, 503, "busy", "The server could not reach its database right now. Try again shortly.");
+    reply_error(req, 503, "busy",
+                "The server could not reach its database right now. Try again shortly.");
     return;
   }
   size_t n = 0;
@@ -220,8 +234,9 @@ static void on_done(void *arg, ttb_store_status st)
   if (kind == OP_CREATE) {
     if (o->too_many) {
       op_end(o);
-      reply_error(req, 429, "too_many_tokens",
-                  "This licence has as many overlay tokens as it may (32). Revoke one you no longer use.");
+      reply_error(
+          req, 429, "too_many_tokens",
+          "This licence has as many overlay tokens as it may (32). Revoke one you no longer use.");
       return;
     }
     char url[400];
@@ -264,7 +279,8 @@ static void on_session(void *arg, ttb_svc_status st, const char *user, int64_t s
   if (req == NULL || st != TTB_SVC_OK) {
     op_end(o);
     if (req && st == TTB_SVC_FAILED)
-      reply_error(req, 503, "busy", "The server could not check the token right now. Try again shortly.");
+      reply_error(req, 503, "busy",
+                  "The server could not check the token right now. Try again shortly.");
     else if (req)
       reply_error(req, 401, "unauthorized", UNAUTHORIZED);
     return;
@@ -316,13 +332,15 @@ int ttb_overlay_tokens(ttb_svc *svc, h2o_req_t *req)
       snprintf(o->note, sizeof o->note, "%s", r->note);
       ttboost__v1__overlay_token_request__free_unpacked(r, NULL);
     } else {
-      Ttboost__V1__OverlayTokenRevoke *r = ttb_pbc_ttboost_v1_OverlayTokenRevoke_from_json(body, len, NULL, &err);
+      Ttboost__V1__OverlayTokenRevoke *r =
+          ttb_pbc_ttboost_v1_OverlayTokenRevoke_from_json(body, len, NULL, &err);
       if (r == NULL || r->id <= 0) {
         if (r)
           ttboost__v1__overlay_token_revoke__free_unpacked(r, NULL);
         sodium_memzero(o, sizeof *o);
         free(o);
-        snprintf(msg, sizeof msg, "The request is not valid: %s", r ? "id: a positive number is needed" : err.msg);
+        snprintf(msg, sizeof msg, "The request is not valid: %s",
+                 r ? "id: a positive number is needed" : err.msg);
         return reply_error(req, 400, "malformed", msg);
       }
       o->id = r->id;

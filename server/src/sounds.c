@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define GIFT_MAX 128  /* bytes of UTF-8 */
-#define SOUND_MAX 64  /* [A-Za-z0-9_-] */
+#define GIFT_MAX 128 /* bytes of UTF-8 */
+#define SOUND_MAX 64 /* [A-Za-z0-9_-] */
 #define FALLBACK "default"
 
 /* TikTok's common gifts onto the default pack (server/tools/make_sounds.c).
@@ -16,56 +16,56 @@
 static const struct {
   const char *gift, *sound;
 } builtin[] = {
-  /* 1-5 coins: small, quick sounds. */
-  {"Rose", "chime"},
-  {"TikTok", "coin"},
-  {"GG", "coin"},
-  {"Ice Cream Cone", "pop"},
-  {"Heart Me", "heart"},
-  {"Finger Heart", "heart"},
-  {"Heart", "heart"},
-  {"Love you", "heart"},
-  {"Thumbs Up", "pop"},
-  {"Cake Slice", "pop"},
-  {"Glow Stick", "sparkle"},
-  {"Tiny Diny", "pop"},
-  {"Friendship Necklace", "chime"},
-  {"Rosa", "chime"},
-  {"Team Bracelet", "chime"},
-  {"Doughnut", "pop"},
-  {"Cap", "drum"},
-  {"Perfume", "sparkle"},
-  {"Hand Hearts", "heart"},
-  {"Hand Heart", "heart"},
-  {"Mic", "drum"},
-  {"Sunglasses", "sparkle"},
-  {"Hat and Mustache", "drum"},
-  {"Corgi", "harp"},
-  {"Swan", "harp"},
-  {"Confetti", "sparkle"},
-  {"Money Gun", "coin"},
-  {"Gem Gun", "coin"},
-  {"Disco Ball", "sparkle"},
-  {"Train", "drum"},
-  {"Drama Queen", "fanfare"},
-  {"Galaxy", "whoosh"},
-  {"Rocket", "whoosh"},
-  {"Fireworks", "whoosh"},
-  {"Interstellar", "whoosh"},
-  {"Planet", "whoosh"},
-  {"Whale diving", "whoosh"},
-  {"Sports Car", "whoosh"},
-  {"Private Jet", "whoosh"},
-  {"Castle Fantasy", "bell"},
-  {"Golden Party", "bell"},
-  {"Falcon", "fanfare"},
-  {"Lion", "fanfare"},
-  {"Universe", "fanfare"},
-  {"TikTok Universe", "fanfare"},
-  {"Leon and Lion", "fanfare"},
-  {"Phoenix", "fanfare"},
-  {"Dragon Flame", "fanfare"},
-  {"Thunder Falcon", "fanfare"},
+    /* 1-5 coins: small, quick sounds. */
+    {"Rose", "chime"},
+    {"TikTok", "coin"},
+    {"GG", "coin"},
+    {"Ice Cream Cone", "pop"},
+    {"Heart Me", "heart"},
+    {"Finger Heart", "heart"},
+    {"Heart", "heart"},
+    {"Love you", "heart"},
+    {"Thumbs Up", "pop"},
+    {"Cake Slice", "pop"},
+    {"Glow Stick", "sparkle"},
+    {"Tiny Diny", "pop"},
+    {"Friendship Necklace", "chime"},
+    {"Rosa", "chime"},
+    {"Team Bracelet", "chime"},
+    {"Doughnut", "pop"},
+    {"Cap", "drum"},
+    {"Perfume", "sparkle"},
+    {"Hand Hearts", "heart"},
+    {"Hand Heart", "heart"},
+    {"Mic", "drum"},
+    {"Sunglasses", "sparkle"},
+    {"Hat and Mustache", "drum"},
+    {"Corgi", "harp"},
+    {"Swan", "harp"},
+    {"Confetti", "sparkle"},
+    {"Money Gun", "coin"},
+    {"Gem Gun", "coin"},
+    {"Disco Ball", "sparkle"},
+    {"Train", "drum"},
+    {"Drama Queen", "fanfare"},
+    {"Galaxy", "whoosh"},
+    {"Rocket", "whoosh"},
+    {"Fireworks", "whoosh"},
+    {"Interstellar", "whoosh"},
+    {"Planet", "whoosh"},
+    {"Whale diving", "whoosh"},
+    {"Sports Car", "whoosh"},
+    {"Private Jet", "whoosh"},
+    {"Castle Fantasy", "bell"},
+    {"Golden Party", "bell"},
+    {"Falcon", "fanfare"},
+    {"Lion", "fanfare"},
+    {"Universe", "fanfare"},
+    {"TikTok Universe", "fanfare"},
+    {"Leon and Lion", "fanfare"},
+    {"Phoenix", "fanfare"},
+    {"Dragon Flame", "fanfare"},
+    {"Thunder Falcon", "fanfare"},
 };
 
 struct entry {
@@ -102,7 +102,10 @@ static int entry_cmp(const void *a, const void *b)
   return fold_cmp(x->gift, strlen(x->gift), y->gift, strlen(y->gift));
 }
 
-static bool is_space(int c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+static bool is_space(int c)
+{
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
 
 static void trim(const char **s, size_t *n)
 {
@@ -446,6 +449,9 @@ const char *ttb_sounds_for(const ttb_sounds *s, const char *gift_name)
   return s ? s->fallback : FALLBACK;
 }
 
-bool ttb_sounds_known(const ttb_sounds *s, const char *gift_name) { return find(s, gift_name) != NULL; }
+bool ttb_sounds_known(const ttb_sounds *s, const char *gift_name)
+{
+  return find(s, gift_name) != NULL;
+}
 
 const char *ttb_sounds_dir(const ttb_sounds *s) { return s ? s->dir : ""; }

@@ -23,67 +23,67 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#define HASH_LEN 32           /* crypto_generichash output: BLAKE2b-256 */
+#define HASH_LEN 32 /* crypto_generichash output: BLAKE2b-256 */
 #define KEY_PREFIX "TTB-"
-#define KEY_CHARS 26          /* 26 base32 characters = 130 bits */
-#define INPUT_MAX 128         /* longest key or token accepted on input */
-#define TOUCH_INTERVAL 60     /* last_seen is written at most this often (s) */
+#define KEY_CHARS 26      /* 26 base32 characters = 130 bits */
+#define INPUT_MAX 128     /* longest key or token accepted on input */
+#define TOUCH_INTERVAL 60 /* last_seen is written at most this often (s) */
 #define DEFAULT_SESSION_DAYS 30
 #define NOTE_MAX 255
-#define INGEST_PREFIX "TTI-"  /* ingest tokens: "TTI-" and 26 base32 characters */
+#define INGEST_PREFIX "TTI-"   /* ingest tokens: "TTI-" and 26 base32 characters */
 #define REVOKED_KEEP_SQL "600" /* a revoked session's row is kept this long (s) */
 
 /* Migration i takes the schema from version i to i + 1. Append only. */
 static const char *const migrations[] = {
-  /* 0 -> 1: licences and sessions. */
-  "CREATE TABLE licences ("
-  "  id INTEGER PRIMARY KEY,"
-  "  key_hash BLOB NOT NULL UNIQUE,"
-  "  key_hint TEXT NOT NULL,"
-  "  user_id TEXT NOT NULL UNIQUE,"
-  "  created INTEGER NOT NULL,"
-  "  expires INTEGER NOT NULL DEFAULT 0,"
-  "  max_devices INTEGER NOT NULL DEFAULT 0,"
-  "  revoked INTEGER NOT NULL DEFAULT 0,"
-  "  note TEXT NOT NULL DEFAULT ''"
-  ");"
-  "CREATE TABLE sessions ("
-  "  id INTEGER PRIMARY KEY,"
-  "  token_hash BLOB NOT NULL UNIQUE,"
-  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
-  "  device_id TEXT NOT NULL DEFAULT '',"
-  "  created INTEGER NOT NULL,"
-  "  expires INTEGER NOT NULL,"
-  "  last_seen INTEGER NOT NULL"
-  ");"
-  "CREATE INDEX sessions_user ON sessions(user_id, expires);",
-  /* 1 -> 2: the licence's TikTok handle (without @; '' = none). */
-  "ALTER TABLE licences ADD COLUMN tiktok TEXT NOT NULL DEFAULT '';",
-  /* 2 -> 3: sessions can be revoked (logout, ttboost-admin session revoke;
+    /* 0 -> 1: licences and sessions. */
+    "CREATE TABLE licences ("
+    "  id INTEGER PRIMARY KEY,"
+    "  key_hash BLOB NOT NULL UNIQUE,"
+    "  key_hint TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL UNIQUE,"
+    "  created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL DEFAULT 0,"
+    "  max_devices INTEGER NOT NULL DEFAULT 0,"
+    "  revoked INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+    "  device_id TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX sessions_user ON sessions(user_id, expires);",
+    /* 1 -> 2: the licence's TikTok handle (without @; '' = none). */
+    "ALTER TABLE licences ADD COLUMN tiktok TEXT NOT NULL DEFAULT '';",
+    /* 2 -> 3: sessions can be revoked (logout, ttboost-admin session revoke;
    * unix seconds, 0 = not) and show a hint; per-channel ingest tokens. */
-  "ALTER TABLE sessions ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;"
-  "ALTER TABLE sessions ADD COLUMN token_hint TEXT NOT NULL DEFAULT '';"
-  "CREATE INDEX sessions_revoked ON sessions(revoked) WHERE revoked != 0;"
-  "CREATE TABLE ingest_tokens ("
-  "  id INTEGER PRIMARY KEY,"
-  "  token_hash BLOB NOT NULL UNIQUE,"
-  "  token_hint TEXT NOT NULL,"
-  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
-  "  created INTEGER NOT NULL,"
-  "  revoked INTEGER NOT NULL DEFAULT 0,"
-  "  note TEXT NOT NULL DEFAULT ''"
-  ");",
-  /* 3 -> 4: read-only overlay tokens ("TTO-…", per licence, revocable). */
-  "CREATE TABLE overlay_tokens ("
-  "  id INTEGER PRIMARY KEY,"
-  "  token_hash BLOB NOT NULL UNIQUE,"
-  "  token_hint TEXT NOT NULL,"
-  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
-  "  created INTEGER NOT NULL,"
-  "  revoked INTEGER NOT NULL DEFAULT 0,"
-  "  note TEXT NOT NULL DEFAULT ''"
-  ");"
-  "CREATE INDEX overlay_tokens_user ON overlay_tokens(user_id);",
+    "ALTER TABLE sessions ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN token_hint TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX sessions_revoked ON sessions(revoked) WHERE revoked != 0;"
+    "CREATE TABLE ingest_tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  token_hint TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+    "  created INTEGER NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT NOT NULL DEFAULT ''"
+    ");",
+    /* 3 -> 4: read-only overlay tokens ("TTO-…", per licence, revocable). */
+    "CREATE TABLE overlay_tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  token_hint TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+    "  created INTEGER NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX overlay_tokens_user ON overlay_tokens(user_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -125,62 +125,67 @@ enum {
 /* Devices in use: distinct device ids with an unexpired session; logins
  * without a device id share the one anonymous device "". Parameters:
  * user_id, now. */
-#define DEVICES_SQL(uid, now) \
+#define DEVICES_SQL(uid, now)                                                                  \
   "(SELECT COUNT(DISTINCT device_id) FROM sessions WHERE user_id = " uid " AND expires > " now \
   " AND revoked = 0)"
 
 static const char *const stmt_sql[ST_COUNT] = {
-  [ST_BEGIN] = "BEGIN IMMEDIATE",
-  [ST_COMMIT] = "COMMIT",
-  [ST_ROLLBACK] = "ROLLBACK",
-  [ST_LIC_INSERT] = "INSERT INTO licences (key_hash, key_hint, user_id, created, expires,"
-                    " max_devices, revoked, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
-  [ST_LIC_BY_HASH] = "SELECT user_id, expires, max_devices, revoked FROM licences"
-                     " WHERE key_hash = ?1",
-  [ST_LIC_BY_USER] = "SELECT expires, revoked FROM licences WHERE user_id = ?1",
-  [ST_LIC_LIST] = "SELECT key_hint, user_id, created, expires, max_devices, revoked, note, " DEVICES_SQL(
-    "l.user_id", "?1") ", tiktok FROM licences l ORDER BY created, id",
-  [ST_LIC_REVOKE] = "UPDATE licences SET revoked = 1 WHERE key_hash = ?1",
-  [ST_LIC_SET_EXPIRES] = "UPDATE licences SET expires = ?2 WHERE key_hash = ?1",
-  [ST_LIC_SET_TIKTOK_BY_HASH] = "UPDATE licences SET tiktok = ?2 WHERE key_hash = ?1",
-  [ST_LIC_SET_TIKTOK_BY_USER] = "UPDATE licences SET tiktok = ?2 WHERE user_id = ?1",
-  [ST_LIC_TIKTOK_BY_USER] = "SELECT tiktok FROM licences WHERE user_id = ?1",
-  /* a revoked session's row stays a while: the server closes its sockets
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_LIC_INSERT] = "INSERT INTO licences (key_hash, key_hint, user_id, created, expires,"
+                      " max_devices, revoked, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+    [ST_LIC_BY_HASH] = "SELECT user_id, expires, max_devices, revoked FROM licences"
+                       " WHERE key_hash = ?1",
+    [ST_LIC_BY_USER] = "SELECT expires, revoked FROM licences WHERE user_id = ?1",
+    [ST_LIC_LIST] =
+        "SELECT key_hint, user_id, created, expires, max_devices, revoked, note, " DEVICES_SQL(
+            "l.user_id", "?1") ", tiktok FROM licences l ORDER BY created, id",
+    [ST_LIC_REVOKE] = "UPDATE licences SET revoked = 1 WHERE key_hash = ?1",
+    [ST_LIC_SET_EXPIRES] = "UPDATE licences SET expires = ?2 WHERE key_hash = ?1",
+    [ST_LIC_SET_TIKTOK_BY_HASH] = "UPDATE licences SET tiktok = ?2 WHERE key_hash = ?1",
+    [ST_LIC_SET_TIKTOK_BY_USER] = "UPDATE licences SET tiktok = ?2 WHERE user_id = ?1",
+    [ST_LIC_TIKTOK_BY_USER] = "SELECT tiktok FROM licences WHERE user_id = ?1",
+    /* a revoked session's row stays a while: the server closes its sockets
    * by asking for sessions revoked lately (ST_SESS_REVOKED_SINCE) */
-  [ST_SESS_PURGE] = "DELETE FROM sessions WHERE user_id = ?1 AND (expires <= ?2"
-                    " OR (revoked != 0 AND revoked <= ?2 - " REVOKED_KEEP_SQL "))",
-  [ST_SESS_DEVICE_HAS] = "SELECT 1 FROM sessions WHERE user_id = ?1 AND device_id = ?2"
-                         " AND expires > ?3 AND revoked = 0 LIMIT 1",
-  [ST_SESS_DEVICES] = "SELECT " DEVICES_SQL("?1", "?2"),
-  [ST_SESS_INSERT] = "INSERT INTO sessions (token_hash, user_id, device_id, created, expires,"
-                     " last_seen, token_hint) VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)",
-  [ST_SESS_BY_HASH] = "SELECT s.id, s.user_id, s.expires, s.last_seen, l.expires, l.revoked,"
-                      " s.revoked FROM sessions s LEFT JOIN licences l ON l.user_id = s.user_id"
-                      " WHERE s.token_hash = ?1",
-  [ST_SESS_TOUCH] = "UPDATE sessions SET last_seen = ?2 WHERE id = ?1",
-  [ST_SESS_LIST] = "SELECT id, token_hint, user_id, device_id, created, expires, last_seen, revoked"
-                   " FROM sessions WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created, id",
-  [ST_SESS_REVOKE_BY_HASH] = "UPDATE sessions SET revoked = ?2 WHERE token_hash = ?1 AND revoked = 0",
-  [ST_SESS_REVOKE_BY_ID] = "UPDATE sessions SET revoked = ?2 WHERE id = ?1 AND revoked = 0",
-  /* overlay tokens revoked lately come as minus their id: their sockets are
+    [ST_SESS_PURGE] = "DELETE FROM sessions WHERE user_id = ?1 AND (expires <= ?2"
+                      " OR (revoked != 0 AND revoked <= ?2 - " REVOKED_KEEP_SQL "))",
+    [ST_SESS_DEVICE_HAS] = "SELECT 1 FROM sessions WHERE user_id = ?1 AND device_id = ?2"
+                           " AND expires > ?3 AND revoked = 0 LIMIT 1",
+    [ST_SESS_DEVICES] = "SELECT " DEVICES_SQL("?1", "?2"),
+    [ST_SESS_INSERT] = "INSERT INTO sessions (token_hash, user_id, device_id, created, expires,"
+                       " last_seen, token_hint) VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)",
+    [ST_SESS_BY_HASH] = "SELECT s.id, s.user_id, s.expires, s.last_seen, l.expires, l.revoked,"
+                        " s.revoked FROM sessions s LEFT JOIN licences l ON l.user_id = s.user_id"
+                        " WHERE s.token_hash = ?1",
+    [ST_SESS_TOUCH] = "UPDATE sessions SET last_seen = ?2 WHERE id = ?1",
+    [ST_SESS_LIST] =
+        "SELECT id, token_hint, user_id, device_id, created, expires, last_seen, revoked"
+        " FROM sessions WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created, id",
+    [ST_SESS_REVOKE_BY_HASH] =
+        "UPDATE sessions SET revoked = ?2 WHERE token_hash = ?1 AND revoked = 0",
+    [ST_SESS_REVOKE_BY_ID] = "UPDATE sessions SET revoked = ?2 WHERE id = ?1 AND revoked = 0",
+    /* overlay tokens revoked lately come as minus their id: their sockets are
    * known by it (ttb_store_overlay_token_channel) */
-  [ST_SESS_REVOKED_SINCE] = "SELECT id FROM sessions WHERE revoked != 0 AND revoked >= ?1"
-                            " UNION ALL SELECT -id FROM overlay_tokens WHERE revoked != 0 AND revoked >= ?1",
-  [ST_ING_INSERT] = "INSERT INTO ingest_tokens (token_hash, token_hint, user_id, created, note)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5)",
-  [ST_ING_BY_HASH] = "SELECT user_id, revoked FROM ingest_tokens WHERE token_hash = ?1",
-  [ST_ING_LIST] = "SELECT id, token_hint, user_id, created, revoked, note FROM ingest_tokens"
-                  " ORDER BY created, id",
-  [ST_ING_REVOKE_BY_HASH] = "UPDATE ingest_tokens SET revoked = ?2 WHERE token_hash = ?1 AND revoked = 0",
-  [ST_ING_REVOKE_BY_ID] = "UPDATE ingest_tokens SET revoked = ?2 WHERE id = ?1 AND revoked = 0",
-  [ST_OVL_INSERT] = "INSERT INTO overlay_tokens (token_hash, token_hint, user_id, created, note)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5)",
-  [ST_OVL_BY_HASH] = "SELECT o.id, o.user_id, o.revoked, o.token_hash FROM overlay_tokens o"
-                     " WHERE o.token_hash = ?1",
-  [ST_OVL_LIST] = "SELECT id, token_hint, user_id, created, revoked, note FROM overlay_tokens"
-                  " WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created, id",
-  [ST_OVL_REVOKE] = "UPDATE overlay_tokens SET revoked = ?2 WHERE id = ?1 AND revoked = 0"
-                    " AND (?3 IS NULL OR user_id = ?3)",
+    [ST_SESS_REVOKED_SINCE] =
+        "SELECT id FROM sessions WHERE revoked != 0 AND revoked >= ?1"
+        " UNION ALL SELECT -id FROM overlay_tokens WHERE revoked != 0 AND revoked >= ?1",
+    [ST_ING_INSERT] = "INSERT INTO ingest_tokens (token_hash, token_hint, user_id, created, note)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_ING_BY_HASH] = "SELECT user_id, revoked FROM ingest_tokens WHERE token_hash = ?1",
+    [ST_ING_LIST] = "SELECT id, token_hint, user_id, created, revoked, note FROM ingest_tokens"
+                    " ORDER BY created, id",
+    [ST_ING_REVOKE_BY_HASH] =
+        "UPDATE ingest_tokens SET revoked = ?2 WHERE token_hash = ?1 AND revoked = 0",
+    [ST_ING_REVOKE_BY_ID] = "UPDATE ingest_tokens SET revoked = ?2 WHERE id = ?1 AND revoked = 0",
+    [ST_OVL_INSERT] = "INSERT INTO overlay_tokens (token_hash, token_hint, user_id, created, note)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_OVL_BY_HASH] = "SELECT o.id, o.user_id, o.revoked, o.token_hash FROM overlay_tokens o"
+                       " WHERE o.token_hash = ?1",
+    [ST_OVL_LIST] = "SELECT id, token_hint, user_id, created, revoked, note FROM overlay_tokens"
+                    " WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created, id",
+    [ST_OVL_REVOKE] = "UPDATE overlay_tokens SET revoked = ?2 WHERE id = ?1 AND revoked = 0"
+                      " AND (?3 IS NULL OR user_id = ?3)",
 };
 
 struct ttb_store {
@@ -192,23 +197,28 @@ struct ttb_store {
 };
 
 /* Formats a message into s->err (and into err when given). */
-static void set_err(ttb_store *s, char *err, size_t errlen, const char *fmt, ...) {
+static void set_err(ttb_store *s, char *err, size_t errlen, const char *fmt, ...)
+{
   char buf[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  if (s != NULL) snprintf(s->err, sizeof s->err, "%s", buf);
-  if (err != NULL && errlen > 0) snprintf(err, errlen, "%s", buf);
+  if (s != NULL)
+    snprintf(s->err, sizeof s->err, "%s", buf);
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen, "%s", buf);
 }
 
 /* Records the database's last error, prefixed with what was being done. */
-static void db_err(ttb_store *s, char *err, size_t errlen, const char *what) {
+static void db_err(ttb_store *s, char *err, size_t errlen, const char *what)
+{
   set_err(s, err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
 /* Steps a statement that returns no row and resets it; -1 on failure. */
-static int exec_stmt(ttb_store *s, sqlite3_stmt *st, const char *what) {
+static int exec_stmt(ttb_store *s, sqlite3_stmt *st, const char *what)
+{
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) {
@@ -222,7 +232,8 @@ static int tx_begin(ttb_store *s) { return exec_stmt(s, s->st[ST_BEGIN], "begin"
 static int tx_commit(ttb_store *s) { return exec_stmt(s, s->st[ST_COMMIT], "commit"); }
 
 /* Rolls back the open transaction, keeping the error already recorded. */
-static void tx_rollback(ttb_store *s) {
+static void tx_rollback(ttb_store *s)
+{
   if (!sqlite3_get_autocommit(s->db)) {
     sqlite3_step(s->st[ST_ROLLBACK]);
     sqlite3_reset(s->st[ST_ROLLBACK]);
@@ -230,19 +241,25 @@ static void tx_rollback(ttb_store *s) {
 }
 
 /* Clears a statement's bindings after use. */
-static void done(sqlite3_stmt *st) {
+static void done(sqlite3_stmt *st)
+{
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
 }
 
 /* Copies src to dst with surrounding whitespace removed and ASCII case
  * folded (upper when up, else lower); -1 when empty or too long. */
-static int normalise(const char *src, char dst[INPUT_MAX + 1], bool up) {
-  if (src == NULL) return -1;
-  while (isspace((unsigned char)*src)) src++;
+static int normalise(const char *src, char dst[INPUT_MAX + 1], bool up)
+{
+  if (src == NULL)
+    return -1;
+  while (isspace((unsigned char)*src))
+    src++;
   size_t n = strlen(src);
-  while (n > 0 && isspace((unsigned char)src[n - 1])) n--;
-  if (n == 0 || n > INPUT_MAX) return -1;
+  while (n > 0 && isspace((unsigned char)src[n - 1]))
+    n--;
+  if (n == 0 || n > INPUT_MAX)
+    return -1;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)src[i];
     dst[i] = (char)(up ? toupper(c) : tolower(c));
@@ -252,14 +269,17 @@ static int normalise(const char *src, char dst[INPUT_MAX + 1], bool up) {
 }
 
 /* BLAKE2b-256 of a normalised key or token. */
-static void hash_text(const char *text, unsigned char out[HASH_LEN]) {
+static void hash_text(const char *text, unsigned char out[HASH_LEN])
+{
   crypto_generichash(out, HASH_LEN, (const unsigned char *)text, strlen(text), NULL, 0);
 }
 
 /* Normalises and hashes an input key (up) or token; -1 when malformed. */
-static int hash_input(const char *in, bool up, unsigned char out[HASH_LEN]) {
+static int hash_input(const char *in, bool up, unsigned char out[HASH_LEN])
+{
   char norm[INPUT_MAX + 1];
-  if (normalise(in, norm, up) != 0) return -1;
+  if (normalise(in, norm, up) != 0)
+    return -1;
   hash_text(norm, out);
   sodium_memzero(norm, sizeof norm);
   return 0;
@@ -269,7 +289,8 @@ static int hash_input(const char *in, bool up, unsigned char out[HASH_LEN]) {
  * bits come from libsodium, not from uuid_generate_random(): a session
  * token is a secret, and libuuid falls back to a weaker generator when the
  * kernel's cannot be read. */
-static void uuid_v4(char out[TTB_STORE_UUID_MAX]) {
+static void uuid_v4(char out[TTB_STORE_UUID_MAX])
+{
   uuid_t u;
   randombytes_buf(u, sizeof u);
   u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
@@ -280,14 +301,16 @@ static void uuid_v4(char out[TTB_STORE_UUID_MAX]) {
 
 /* A new key: the 4-character prefix ("TTB-" for a licence key, "TTI-" for
  * an ingest token) and 26 RFC 4648 base32 characters of 130 random bits. */
-static void key_new(char out[TTB_STORE_KEY_MAX], const char *prefix) {
+static void key_new(char out[TTB_STORE_KEY_MAX], const char *prefix)
+{
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   unsigned char b[17]; /* 136 bits, of which the first 130 are used */
   randombytes_buf(b, sizeof b);
   memcpy(out, prefix, sizeof KEY_PREFIX - 1);
   for (int i = 0; i < KEY_CHARS; i++) {
     int bit = i * 5, v = 0;
-    for (int j = 0; j < 5; j++, bit++) v = (v << 1) | ((b[bit / 8] >> (7 - bit % 8)) & 1);
+    for (int j = 0; j < 5; j++, bit++)
+      v = (v << 1) | ((b[bit / 8] >> (7 - bit % 8)) & 1);
     out[sizeof KEY_PREFIX - 1 + i] = alphabet[v];
   }
   out[sizeof KEY_PREFIX - 1 + KEY_CHARS] = '\0';
@@ -298,9 +321,12 @@ static void key_new(char out[TTB_STORE_KEY_MAX], const char *prefix) {
 static bool lic_expired(int64_t expires, int64_t now) { return expires != 0 && now >= expires; }
 
 /* What a licence row means now: revoked before expired. */
-static ttb_store_status lic_state(bool revoked, int64_t expires, int64_t now) {
-  if (revoked) return TTB_STORE_REVOKED;
-  if (lic_expired(expires, now)) return TTB_STORE_EXPIRED;
+static ttb_store_status lic_state(bool revoked, int64_t expires, int64_t now)
+{
+  if (revoked)
+    return TTB_STORE_REVOKED;
+  if (lic_expired(expires, now))
+    return TTB_STORE_EXPIRED;
   return TTB_STORE_OK;
 }
 
@@ -322,13 +348,15 @@ typedef struct lic_row {
 static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, lic_row *l);
 
 /* Copies a text column (possibly NULL) into dst. */
-static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len) {
+static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
+{
   const unsigned char *t = sqlite3_column_text(st, col);
   snprintf(dst, len, "%s", t != NULL ? (const char *)t : "");
 }
 
 /* mkdir -p with mode 0700 for the directories it creates. */
-static int mkdir_p(const char *path) {
+static int mkdir_p(const char *path)
+{
   char buf[4096];
   size_t n = strlen(path);
   if (n == 0 || n >= sizeof buf) {
@@ -337,14 +365,17 @@ static int mkdir_p(const char *path) {
   }
   memcpy(buf, path, n + 1);
   for (size_t i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0') continue;
+    if (buf[i] != '/' && buf[i] != '\0')
+      continue;
     char c = buf[i];
     buf[i] = '\0';
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+      return -1;
     buf[i] = c;
   }
   struct stat sb;
-  if (stat(path, &sb) != 0) return -1;
+  if (stat(path, &sb) != 0)
+    return -1;
   if (!S_ISDIR(sb.st_mode)) {
     errno = ENOTDIR;
     return -1;
@@ -354,7 +385,8 @@ static int mkdir_p(const char *path) {
 
 /* Applies the migrations from the current user_version on, each in its own
  * transaction. */
-static int migrate(ttb_store *s, char *err, size_t errlen) {
+static int migrate(ttb_store *s, char *err, size_t errlen)
+{
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
     db_err(s, err, errlen, "reading the schema version");
@@ -375,9 +407,11 @@ static int migrate(ttb_store *s, char *err, size_t errlen) {
   for (; version < SCHEMA_VERSION; version++) {
     char sql[64];
     char *msg = NULL;
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
+      goto fail;
     /* Another process may have migrated meanwhile: re-read under the lock. */
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) goto fail;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+      goto fail;
     int now_at = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     sqlite3_finalize(st);
     if (now_at != version) {
@@ -389,29 +423,35 @@ static int migrate(ttb_store *s, char *err, size_t errlen) {
       version = now_at - 1;
       continue;
     }
-    if (sqlite3_exec(s->db, migrations[version], NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    if (sqlite3_exec(s->db, migrations[version], NULL, NULL, &msg) != SQLITE_OK)
+      goto fail;
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) goto fail;
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+      goto fail;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+      goto fail;
     continue;
   fail:
     set_err(s, err, errlen, "migrating the schema to version %d: %s", version + 1,
             msg != NULL ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
-    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(s->db))
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
   }
   s->version = SCHEMA_VERSION;
   return 0;
 }
 
-int ttb_store_open(const char *data_dir, ttb_store **out, char *err, size_t errlen) {
+int ttb_store_open(const char *data_dir, ttb_store **out, char *err, size_t errlen)
+{
   *out = NULL;
   if (sodium_init() < 0) {
     set_err(NULL, err, errlen, "libsodium failed to initialise");
     return -1;
   }
-  if (data_dir == NULL || data_dir[0] == '\0') data_dir = ".";
+  if (data_dir == NULL || data_dir[0] == '\0')
+    data_dir = ".";
   if (mkdir_p(data_dir) != 0) {
     set_err(NULL, err, errlen, "cannot create the data dir %s: %s", data_dir, strerror(errno));
     return -1;
@@ -432,7 +472,8 @@ int ttb_store_open(const char *data_dir, ttb_store **out, char *err, size_t errl
     set_err(NULL, err, errlen, "cannot open %s: %s", path, strerror(errno));
     return -1;
   }
-  if (fd >= 0) close(fd);
+  if (fd >= 0)
+    close(fd);
 
   ttb_store *s = calloc(1, sizeof *s);
   if (s == NULL) {
@@ -471,7 +512,8 @@ int ttb_store_open(const char *data_dir, ttb_store **out, char *err, size_t errl
     sqlite3_free(msg);
     goto fail;
   }
-  if (migrate(s, err, errlen) != 0) goto fail;
+  if (migrate(s, err, errlen) != 0)
+    goto fail;
   for (int i = 0; i < ST_COUNT; i++) {
     if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
         SQLITE_OK) {
@@ -487,12 +529,15 @@ fail:
 }
 
 int ttb_store_open_db(const char *db, const char *data_dir, ttb_store **out, char *err,
-                      size_t errlen) {
+                      size_t errlen)
+{
   *out = NULL;
-  if (db == NULL || db[0] == '\0') return ttb_store_open(data_dir, out, err, errlen);
+  if (db == NULL || db[0] == '\0')
+    return ttb_store_open(data_dir, out, err, errlen);
   if (!ttb_store_pg_url(db)) {
     /* the text may hold a password: not repeated */
-    set_err(NULL, err, errlen, "--db: expected postgresql://… (or nothing: SQLite in the data dir)");
+    set_err(NULL, err, errlen,
+            "--db: expected postgresql://… (or nothing: SQLite in the data dir)");
     return -1;
   }
   ttb_store *s = calloc(1, sizeof *s);
@@ -508,39 +553,51 @@ int ttb_store_open_db(const char *db, const char *data_dir, ttb_store **out, cha
   return 0;
 }
 
-void ttb_store_close(ttb_store *s) {
-  if (s == NULL) return;
+void ttb_store_close(ttb_store *s)
+{
+  if (s == NULL)
+    return;
   if (s->pg != NULL) {
     ttb_pg_close(s->pg);
     free(s);
     return;
   }
-  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+  for (int i = 0; i < ST_COUNT; i++)
+    sqlite3_finalize(s->st[i]);
   sqlite3_close(s->db);
   free(s);
 }
 
-const char *ttb_store_error(const ttb_store *s) {
-  if (s == NULL) return "no store";
+const char *ttb_store_error(const ttb_store *s)
+{
+  if (s == NULL)
+    return "no store";
   return s->pg != NULL ? ttb_pg_error(s->pg) : s->err;
 }
 
-int ttb_store_schema_version(const ttb_store *s) {
+int ttb_store_schema_version(const ttb_store *s)
+{
   return s->pg != NULL ? ttb_pg_schema_version(s->pg) : s->version;
 }
 
-const char *ttb_store_backend(const ttb_store *s) { return s->pg != NULL ? "postgresql" : "sqlite"; }
+const char *ttb_store_backend(const ttb_store *s)
+{
+  return s->pg != NULL ? "postgresql" : "sqlite";
+}
 
 /* What store_pg.c shares (store_int.h). */
-int ttb_sti_hash_input(const char *in, bool up, unsigned char out[TTB_STI_HASH_LEN]) {
+int ttb_sti_hash_input(const char *in, bool up, unsigned char out[TTB_STI_HASH_LEN])
+{
   return hash_input(in, up, out);
 }
-void ttb_sti_hash_text(const char *text, unsigned char out[TTB_STI_HASH_LEN]) {
+void ttb_sti_hash_text(const char *text, unsigned char out[TTB_STI_HASH_LEN])
+{
   hash_text(text, out);
 }
 void ttb_sti_key_new(char out[TTB_STORE_KEY_MAX], const char *prefix) { key_new(out, prefix); }
 void ttb_sti_uuid_v4(char out[TTB_STORE_UUID_MAX]) { uuid_v4(out); }
-ttb_store_status ttb_sti_lic_state(bool revoked, int64_t expires, int64_t now) {
+ttb_store_status ttb_sti_lic_state(bool revoked, int64_t expires, int64_t now)
+{
   return lic_state(revoked, expires, now);
 }
 static bool parse_id(const char *text, int64_t *id);
@@ -548,11 +605,14 @@ bool ttb_sti_parse_id(const char *text, int64_t *id) { return parse_id(text, id)
 
 int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t max_devices,
                              const char *note, char key[TTB_STORE_KEY_MAX],
-                             char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen) {
-  if (s->pg) return ttb_pg_licence_create(s->pg, now, days, max_devices, note, key, user_id, err, errlen);
+                             char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen)
+{
+  if (s->pg)
+    return ttb_pg_licence_create(s->pg, now, days, max_devices, note, key, user_id, err, errlen);
   key[0] = '\0';
   user_id[0] = '\0';
-  if (note == NULL) note = "";
+  if (note == NULL)
+    note = "";
   if (strlen(note) > NOTE_MAX) {
     set_err(s, err, errlen, "the note is longer than %d bytes", NOTE_MAX);
     return -1;
@@ -580,7 +640,8 @@ int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t 
     sqlite3_bind_text(st, 7, note, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     done(st);
-    if (rc == SQLITE_DONE) return 0;
+    if (rc == SQLITE_DONE)
+      return 0;
     if ((rc & 0xff) != SQLITE_CONSTRAINT) {
       set_err(s, err, errlen, "creating a licence: %s", sqlite3_errmsg(s->db));
       break;
@@ -593,8 +654,10 @@ int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t 
 }
 
 int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
-                           char *err, size_t errlen) {
-  if (s->pg) return ttb_pg_licence_list(s->pg, fn, arg, err, errlen);
+                           char *err, size_t errlen)
+{
+  if (s->pg)
+    return ttb_pg_licence_list(s->pg, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_LIC_LIST];
   sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
   int rc;
@@ -624,29 +687,38 @@ int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_
   return 0;
 }
 
-ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key) {
-  if (s->pg) return ttb_pg_licence_revoke(s->pg, key);
+ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key)
+{
+  if (s->pg)
+    return ttb_pg_licence_revoke(s->pg, key);
   unsigned char hash[HASH_LEN];
-  if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (hash_input(key, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_REVOKE];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
-  if (exec_stmt(s, st, "revoking a licence") != 0) return TTB_STORE_ERROR;
+  if (exec_stmt(s, st, "revoking a licence") != 0)
+    return TTB_STORE_ERROR;
   return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
 
-static int step_row(ttb_store *s, sqlite3_stmt *st, const char *what) {
+static int step_row(ttb_store *s, sqlite3_stmt *st, const char *what)
+{
   int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) return 1;
-  if (rc != SQLITE_DONE) db_err(s, NULL, 0, what);
+  if (rc == SQLITE_ROW)
+    return 1;
+  if (rc != SQLITE_DONE)
+    db_err(s, NULL, 0, what);
   done(st);
   return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, lic_row *l) {
+static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, lic_row *l)
+{
   sqlite3_stmt *st = s->st[ST_LIC_BY_HASH];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
   int rc = step_row(s, st, "reading a licence");
-  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   col_text(st, 0, l->user_id, sizeof l->user_id);
   l->expires = sqlite3_column_int64(st, 1);
   l->max_devices = sqlite3_column_int64(st, 2);
@@ -656,22 +728,28 @@ static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, li
 }
 
 /* Extends a licence; a revoked one is left alone (TTB_STORE_REVOKED). */
-ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now, uint32_t days) {
-  if (s->pg) return ttb_pg_licence_extend(s->pg, key, now, days);
+ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now, uint32_t days)
+{
+  if (s->pg)
+    return ttb_pg_licence_extend(s->pg, key, now, days);
   unsigned char hash[HASH_LEN];
-  if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
-  if (tx_begin(s) != 0) return TTB_STORE_ERROR;
+  if (hash_input(key, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
+  if (tx_begin(s) != 0)
+    return TTB_STORE_ERROR;
   lic_row lic;
   ttb_store_status status = read_licence(s, hash, &lic);
   int64_t expires = status == TTB_STORE_OK ? lic.expires : 0;
   /* A revoked licence stays revoked: extending it would not revive it. */
-  if (status == TTB_STORE_OK && lic.revoked) status = TTB_STORE_REVOKED;
+  if (status == TTB_STORE_OK && lic.revoked)
+    status = TTB_STORE_REVOKED;
   if (status == TTB_STORE_OK && expires != 0) {
     int64_t from = expires > now ? expires : now;
     sqlite3_stmt *st = s->st[ST_LIC_SET_EXPIRES];
     sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, from + (int64_t)days * 86400);
-    if (exec_stmt(s, st, "extending a licence") != 0) status = TTB_STORE_ERROR;
+    if (exec_stmt(s, st, "extending a licence") != 0)
+      status = TTB_STORE_ERROR;
   }
   if (status != TTB_STORE_OK) {
     tx_rollback(s);
@@ -687,11 +765,14 @@ ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t
 /* The body of login, run inside a transaction. */
 static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN],
                                  const char *device_id, int64_t now, uint32_t session_days,
-                                 char user_id[TTB_STORE_UUID_MAX], char token[TTB_STORE_UUID_MAX]) {
+                                 char user_id[TTB_STORE_UUID_MAX], char token[TTB_STORE_UUID_MAX])
+{
   lic_row lic;
   ttb_store_status status = read_licence(s, hash, &lic);
-  if (status == TTB_STORE_OK) status = lic_state(lic.revoked, lic.expires, now);
-  if (status != TTB_STORE_OK) return status;
+  if (status == TTB_STORE_OK)
+    status = lic_state(lic.revoked, lic.expires, now);
+  if (status != TTB_STORE_OK)
+    return status;
   const char *uid = lic.user_id;
   int64_t max_devices = lic.max_devices;
 
@@ -700,7 +781,8 @@ static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN
   sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 2, now);
   int rc;
-  if (exec_stmt(s, st, "purging sessions") != 0) return TTB_STORE_ERROR;
+  if (exec_stmt(s, st, "purging sessions") != 0)
+    return TTB_STORE_ERROR;
 
   if (max_devices > 0) {
     /* a device that already has a live session keeps its slot */
@@ -709,7 +791,8 @@ static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN
     sqlite3_bind_text(st, 2, device_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, now);
     rc = step_row(s, st, "counting devices");
-    if (rc < 0) return TTB_STORE_ERROR;
+    if (rc < 0)
+      return TTB_STORE_ERROR;
     if (rc == 1) {
       done(st);
     } else {
@@ -718,16 +801,19 @@ static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN
       sqlite3_bind_int64(st, 2, now);
       rc = step_row(s, st, "counting devices");
       if (rc != 1) {
-        if (rc == 0) set_err(s, NULL, 0, "counting devices: no result");
+        if (rc == 0)
+          set_err(s, NULL, 0, "counting devices: no result");
         return TTB_STORE_ERROR;
       }
       int64_t used = sqlite3_column_int64(st, 0);
       done(st);
-      if (used >= max_devices) return TTB_STORE_DEVICE_LIMIT;
+      if (used >= max_devices)
+        return TTB_STORE_DEVICE_LIMIT;
     }
   }
 
-  if (session_days == 0) session_days = DEFAULT_SESSION_DAYS;
+  if (session_days == 0)
+    session_days = DEFAULT_SESSION_DAYS;
   char tok[TTB_STORE_UUID_MAX];
   unsigned char thash[HASH_LEN];
   uuid_v4(tok);
@@ -757,16 +843,21 @@ static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN
 /* Login; session_days 0 means the default of DEFAULT_SESSION_DAYS. */
 ttb_store_status ttb_store_login(ttb_store *s, const char *key, const char *device_id, int64_t now,
                                  uint32_t session_days, char user_id[TTB_STORE_UUID_MAX],
-                                 char token[TTB_STORE_UUID_MAX]) {
-  if (s->pg) return ttb_pg_login(s->pg, key, device_id, now, session_days, user_id, token);
+                                 char token[TTB_STORE_UUID_MAX])
+{
+  if (s->pg)
+    return ttb_pg_login(s->pg, key, device_id, now, session_days, user_id, token);
   user_id[0] = '\0';
   token[0] = '\0';
-  if (device_id == NULL) device_id = "";
+  if (device_id == NULL)
+    device_id = "";
   unsigned char hash[HASH_LEN];
-  if (hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (hash_input(key, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
   /* IMMEDIATE: the device count and the new session are one step, also
    * against ttboost-admin or another server process. */
-  if (tx_begin(s) != 0) return TTB_STORE_ERROR;
+  if (tx_begin(s) != 0)
+    return TTB_STORE_ERROR;
   ttb_store_status status = login_tx(s, hash, device_id, now, session_days, user_id, token);
   if (status == TTB_STORE_OK) {
     if (tx_commit(s) != 0) {
@@ -782,21 +873,27 @@ ttb_store_status ttb_store_login(ttb_store *s, const char *key, const char *devi
 }
 
 ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
-                                   char user_id[TTB_STORE_UUID_MAX]) {
+                                   char user_id[TTB_STORE_UUID_MAX])
+{
   return ttb_store_session_id(s, token, now, user_id, NULL);
 }
 
 ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t now,
-                                      char user_id[TTB_STORE_UUID_MAX], int64_t *session_id) {
-  if (s->pg) return ttb_pg_session_id(s->pg, token, now, user_id, session_id);
+                                      char user_id[TTB_STORE_UUID_MAX], int64_t *session_id)
+{
+  if (s->pg)
+    return ttb_pg_session_id(s->pg, token, now, user_id, session_id);
   user_id[0] = '\0';
-  if (session_id != NULL) *session_id = 0;
+  if (session_id != NULL)
+    *session_id = 0;
   unsigned char hash[HASH_LEN];
-  if (hash_input(token, false, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (hash_input(token, false, hash) != 0)
+    return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_SESS_BY_HASH];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
   int rc = step_row(s, st, "reading a session");
-  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   int64_t id = sqlite3_column_int64(st, 0);
   char uid[TTB_STORE_UUID_MAX];
   col_text(st, 1, uid, sizeof uid);
@@ -807,28 +904,37 @@ ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t n
   bool revoked = sqlite3_column_int(st, 5) != 0;
   bool ended = sqlite3_column_int64(st, 6) != 0; /* logged out or revoked by the operator */
   done(st);
-  if (!has_licence || ended) return TTB_STORE_UNKNOWN;
+  if (!has_licence || ended)
+    return TTB_STORE_UNKNOWN;
   ttb_store_status status = lic_state(revoked, lic_expires, now);
-  if (status != TTB_STORE_OK) return status;
-  if (now >= sess_expires) return TTB_STORE_EXPIRED;
+  if (status != TTB_STORE_OK)
+    return status;
+  if (now >= sess_expires)
+    return TTB_STORE_EXPIRED;
   if (now - last_seen >= TOUCH_INTERVAL) {
     st = s->st[ST_SESS_TOUCH];
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
-    if (exec_stmt(s, st, "updating a session") != 0) return TTB_STORE_ERROR;
+    if (exec_stmt(s, st, "updating a session") != 0)
+      return TTB_STORE_ERROR;
   }
   memcpy(user_id, uid, TTB_STORE_UUID_MAX);
-  if (session_id != NULL) *session_id = id;
+  if (session_id != NULL)
+    *session_id = id;
   return TTB_STORE_OK;
 }
 
-ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now) {
-  if (s->pg) return ttb_pg_user_licence(s->pg, user_id, now);
-  if (user_id == NULL) return TTB_STORE_UNKNOWN;
+ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now)
+{
+  if (s->pg)
+    return ttb_pg_user_licence(s->pg, user_id, now);
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
   int rc = step_row(s, st, "reading a licence");
-  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   int64_t expires = sqlite3_column_int64(st, 0);
   bool revoked = sqlite3_column_int(st, 1) != 0;
   done(st);
@@ -836,14 +942,17 @@ ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64
 }
 
 ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_user_id,
-                                             const char *handle) {
-  if (s->pg) return ttb_pg_licence_set_tiktok(s->pg, key_or_user_id, handle);
+                                              const char *handle)
+{
+  if (s->pg)
+    return ttb_pg_licence_set_tiktok(s->pg, key_or_user_id, handle);
   if (key_or_user_id == NULL || handle == NULL || strlen(handle) >= TTB_STORE_TIKTOK_MAX)
     return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st;
   if (strncasecmp(key_or_user_id, KEY_PREFIX, strlen(KEY_PREFIX)) == 0) {
     unsigned char hash[HASH_LEN];
-    if (hash_input(key_or_user_id, true, hash) != 0) return TTB_STORE_UNKNOWN;
+    if (hash_input(key_or_user_id, true, hash) != 0)
+      return TTB_STORE_UNKNOWN;
     st = s->st[ST_LIC_SET_TIKTOK_BY_HASH];
     sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
   } else {
@@ -851,36 +960,47 @@ ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_u
     sqlite3_bind_text(st, 1, key_or_user_id, -1, SQLITE_TRANSIENT);
   }
   sqlite3_bind_text(st, 2, handle, -1, SQLITE_TRANSIENT);
-  if (exec_stmt(s, st, "setting a licence's TikTok handle") != 0) return TTB_STORE_ERROR;
+  if (exec_stmt(s, st, "setting a licence's TikTok handle") != 0)
+    return TTB_STORE_ERROR;
   return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
 
 ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
-                                       char handle[TTB_STORE_TIKTOK_MAX]) {
-  if (s->pg) return ttb_pg_user_tiktok(s->pg, user_id, handle);
+                                       char handle[TTB_STORE_TIKTOK_MAX])
+{
+  if (s->pg)
+    return ttb_pg_user_tiktok(s->pg, user_id, handle);
   handle[0] = '\0';
-  if (user_id == NULL) return TTB_STORE_UNKNOWN;
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_TIKTOK_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
   int rc = step_row(s, st, "reading a licence's TikTok handle");
-  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   col_text(st, 0, handle, TTB_STORE_TIKTOK_MAX);
   done(st);
   return TTB_STORE_OK;
 }
 
 /* Parses a row id: decimal digits only (1..INT64_MAX); false otherwise. */
-static bool parse_id(const char *text, int64_t *id) {
-  if (text == NULL) return false;
-  while (isspace((unsigned char)*text)) text++;
+static bool parse_id(const char *text, int64_t *id)
+{
+  if (text == NULL)
+    return false;
+  while (isspace((unsigned char)*text))
+    text++;
   int64_t v = 0;
   const char *p = text;
   for (; *p >= '0' && *p <= '9'; p++) {
-    if (v > (INT64_MAX - (*p - '0')) / 10) return false;
+    if (v > (INT64_MAX - (*p - '0')) / 10)
+      return false;
     v = v * 10 + (*p - '0');
   }
-  while (isspace((unsigned char)*p)) p++;
-  if (p == text || *p != '\0' || v == 0) return false;
+  while (isspace((unsigned char)*p))
+    p++;
+  if (p == text || *p != '\0' || v == 0)
+    return false;
   *id = v;
   return true;
 }
@@ -888,7 +1008,8 @@ static bool parse_id(const char *text, int64_t *id) {
 /* Runs one of two revoking UPDATEs: by row id when text is a number, else
  * by the hash of the token (normalised to upper case when up). */
 static ttb_store_status revoke_by(ttb_store *s, int by_id, int by_hash, const char *text, bool up,
-                                  int64_t now, const char *what) {
+                                  int64_t now, const char *what)
+{
   sqlite3_stmt *st;
   int64_t id;
   if (parse_id(text, &id)) {
@@ -896,30 +1017,38 @@ static ttb_store_status revoke_by(ttb_store *s, int by_id, int by_hash, const ch
     sqlite3_bind_int64(st, 1, id);
   } else {
     unsigned char hash[HASH_LEN];
-    if (hash_input(text, up, hash) != 0) return TTB_STORE_UNKNOWN;
+    if (hash_input(text, up, hash) != 0)
+      return TTB_STORE_UNKNOWN;
     st = s->st[by_hash];
     sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
   }
   sqlite3_bind_int64(st, 2, now > 0 ? now : 1);
   int rc = exec_stmt(s, st, what);
   sqlite3_clear_bindings(st);
-  if (rc != 0) return TTB_STORE_ERROR;
+  if (rc != 0)
+    return TTB_STORE_ERROR;
   return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
 
-ttb_store_status ttb_store_session_revoke(ttb_store *s, const char *token_or_id, int64_t now) {
-  if (s->pg) return ttb_pg_session_revoke(s->pg, token_or_id, now);
+ttb_store_status ttb_store_session_revoke(ttb_store *s, const char *token_or_id, int64_t now)
+{
+  if (s->pg)
+    return ttb_pg_session_revoke(s->pg, token_or_id, now);
   return revoke_by(s, ST_SESS_REVOKE_BY_ID, ST_SESS_REVOKE_BY_HASH, token_or_id, false, now,
                    "revoking a session");
 }
 
 int ttb_store_session_list(ttb_store *s, const char *user_id,
                            int (*fn)(void *arg, const ttb_session_info *si), void *arg, char *err,
-                           size_t errlen) {
-  if (s->pg) return ttb_pg_session_list(s->pg, user_id, fn, arg, err, errlen);
+                           size_t errlen)
+{
+  if (s->pg)
+    return ttb_pg_session_list(s->pg, user_id, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_SESS_LIST];
-  if (user_id != NULL) sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, 1);
+  if (user_id != NULL)
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, 1);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     ttb_session_info si;
@@ -947,12 +1076,15 @@ int ttb_store_session_list(ttb_store *s, const char *user_id,
 }
 
 int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
-                                     void (*fn)(void *arg, int64_t session_id), void *arg) {
-  if (s->pg) return ttb_pg_sessions_revoked_since(s->pg, since, fn, arg);
+                                     void (*fn)(void *arg, int64_t session_id), void *arg)
+{
+  if (s->pg)
+    return ttb_pg_sessions_revoked_since(s->pg, since, fn, arg);
   sqlite3_stmt *st = s->st[ST_SESS_REVOKED_SINCE];
   sqlite3_bind_int64(st, 1, since);
   int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) fn(arg, sqlite3_column_int64(st, 0));
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    fn(arg, sqlite3_column_int64(st, 0));
   if (rc != SQLITE_DONE) {
     db_err(s, NULL, 0, "reading revoked sessions");
     done(st);
@@ -963,21 +1095,27 @@ int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
 }
 
 ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id, const char *note,
-                                              int64_t now, char token[TTB_STORE_KEY_MAX],
-                                              int64_t *id) {
-  if (s->pg) return ttb_pg_ingest_token_create(s->pg, user_id, note, now, token, id);
+                                               int64_t now, char token[TTB_STORE_KEY_MAX],
+                                               int64_t *id)
+{
+  if (s->pg)
+    return ttb_pg_ingest_token_create(s->pg, user_id, note, now, token, id);
   token[0] = '\0';
-  if (id != NULL) *id = 0;
-  if (note == NULL) note = "";
+  if (id != NULL)
+    *id = 0;
+  if (note == NULL)
+    note = "";
   if (strlen(note) > NOTE_MAX) {
     set_err(s, NULL, 0, "the note is longer than %d bytes", NOTE_MAX);
     return TTB_STORE_ERROR;
   }
-  if (user_id == NULL || user_id[0] == '\0') return TTB_STORE_UNKNOWN;
+  if (user_id == NULL || user_id[0] == '\0')
+    return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
   int rc = step_row(s, st, "reading a licence");
-  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   done(st);
   st = s->st[ST_ING_INSERT];
   for (int attempt = 0; attempt < 3; attempt++) {
@@ -994,35 +1132,44 @@ ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id
     rc = sqlite3_step(st);
     done(st);
     if (rc == SQLITE_DONE) {
-      if (id != NULL) *id = sqlite3_last_insert_rowid(s->db);
+      if (id != NULL)
+        *id = sqlite3_last_insert_rowid(s->db);
       return TTB_STORE_OK;
     }
     db_err(s, NULL, 0, "creating an ingest token");
-    if ((rc & 0xff) != SQLITE_CONSTRAINT) break;
+    if ((rc & 0xff) != SQLITE_CONSTRAINT)
+      break;
   }
   sodium_memzero(token, TTB_STORE_KEY_MAX);
   return TTB_STORE_ERROR;
 }
 
 ttb_store_status ttb_store_ingest_token_channel(ttb_store *s, const char *token,
-                                               char channel[TTB_STORE_UUID_MAX]) {
-  if (s->pg) return ttb_pg_ingest_token_channel(s->pg, token, channel);
+                                                char channel[TTB_STORE_UUID_MAX])
+{
+  if (s->pg)
+    return ttb_pg_ingest_token_channel(s->pg, token, channel);
   channel[0] = '\0';
   unsigned char hash[HASH_LEN];
-  if (hash_input(token, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (hash_input(token, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_ING_BY_HASH];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
   int rc = step_row(s, st, "reading an ingest token");
-  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   bool revoked = sqlite3_column_int64(st, 1) != 0;
-  if (!revoked) col_text(st, 0, channel, TTB_STORE_UUID_MAX);
+  if (!revoked)
+    col_text(st, 0, channel, TTB_STORE_UUID_MAX);
   done(st);
   return revoked ? TTB_STORE_REVOKED : TTB_STORE_OK;
 }
 
 int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ingest_token_info *t),
-                                void *arg, char *err, size_t errlen) {
-  if (s->pg) return ttb_pg_ingest_token_list(s->pg, fn, arg, err, errlen);
+                                void *arg, char *err, size_t errlen)
+{
+  if (s->pg)
+    return ttb_pg_ingest_token_list(s->pg, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_ING_LIST];
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1048,31 +1195,39 @@ int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ing
   return 0;
 }
 
-ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_or_id, int64_t now) {
-  if (s->pg) return ttb_pg_ingest_token_revoke(s->pg, token_or_id, now);
+ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_or_id, int64_t now)
+{
+  if (s->pg)
+    return ttb_pg_ingest_token_revoke(s->pg, token_or_id, now);
   return revoke_by(s, ST_ING_REVOKE_BY_ID, ST_ING_REVOKE_BY_HASH, token_or_id, true, now,
                    "revoking an ingest token");
 }
 
-ttb_store_status ttb_store_licence_state(const ttb_licence_info *l, int64_t now) {
+ttb_store_status ttb_store_licence_state(const ttb_licence_info *l, int64_t now)
+{
   return lic_state(l->revoked, l->expires, now);
 }
 
-int64_t ttb_store_data_version(ttb_store *s) {
-  if (s->pg) return ttb_pg_data_version(s->pg);
+int64_t ttb_store_data_version(ttb_store *s)
+{
+  if (s->pg)
+    return ttb_pg_data_version(s->pg);
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK) {
     db_err(s, NULL, 0, "data_version");
     return -1;
   }
   int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-  if (v < 0) db_err(s, NULL, 0, "data_version");
+  if (v < 0)
+    db_err(s, NULL, 0, "data_version");
   sqlite3_finalize(st);
   return v;
 }
 
-int ttb_store_set_busy_timeout(ttb_store *s, int ms) {
-  if (s->pg) return ttb_pg_set_busy_timeout(s->pg, ms);
+int ttb_store_set_busy_timeout(ttb_store *s, int ms)
+{
+  if (s->pg)
+    return ttb_pg_set_busy_timeout(s->pg, ms);
   return sqlite3_busy_timeout(s->db, ms) == SQLITE_OK ? 0 : -1;
 }
 
@@ -1081,22 +1236,27 @@ int ttb_store_set_busy_timeout(ttb_store *s, int ms) {
 #define OVERLAY_PREFIX "TTO-" /* overlay tokens: "TTO-" and 26 base32 characters */
 
 ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_id, const char *note,
-                                               int64_t now, char token[TTB_STORE_KEY_MAX],
-                                               int64_t *id, char hint[12]) {
-  if (s->pg) return ttb_pg_overlay_token_create(s->pg, user_id, note, now, token, id, hint);
+                                                int64_t now, char token[TTB_STORE_KEY_MAX],
+                                                int64_t *id, char hint[12])
+{
+  if (s->pg)
+    return ttb_pg_overlay_token_create(s->pg, user_id, note, now, token, id, hint);
   token[0] = '\0';
   hint[0] = '\0';
   *id = 0;
-  if (note == NULL) note = "";
+  if (note == NULL)
+    note = "";
   if (strlen(note) > NOTE_MAX) {
     set_err(s, NULL, 0, "the note is longer than %d bytes", NOTE_MAX);
     return TTB_STORE_ERROR;
   }
-  if (user_id == NULL || user_id[0] == '\0') return TTB_STORE_UNKNOWN;
+  if (user_id == NULL || user_id[0] == '\0')
+    return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
   int rc = step_row(s, st, "reading a licence");
-  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   done(st);
   st = s->st[ST_OVL_INSERT];
   for (int attempt = 0; attempt < 3; attempt++) {
@@ -1116,7 +1276,8 @@ ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_i
       return TTB_STORE_OK;
     }
     db_err(s, NULL, 0, "creating an overlay token");
-    if ((rc & 0xff) != SQLITE_CONSTRAINT) break;
+    if ((rc & 0xff) != SQLITE_CONSTRAINT)
+      break;
   }
   sodium_memzero(token, TTB_STORE_KEY_MAX);
   hint[0] = '\0';
@@ -1124,16 +1285,20 @@ ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_i
 }
 
 ttb_store_status ttb_store_overlay_token_channel(ttb_store *s, const char *token,
-                                                char channel[TTB_STORE_UUID_MAX], int64_t *id) {
-  if (s->pg) return ttb_pg_overlay_token_channel(s->pg, token, channel, id);
+                                                 char channel[TTB_STORE_UUID_MAX], int64_t *id)
+{
+  if (s->pg)
+    return ttb_pg_overlay_token_channel(s->pg, token, channel, id);
   channel[0] = '\0';
   *id = 0;
   unsigned char hash[HASH_LEN];
-  if (hash_input(token, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (hash_input(token, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_OVL_BY_HASH];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
   int rc = step_row(s, st, "reading an overlay token");
-  if (rc <= 0) return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   /* found by its hash (indexed); the stored hash is compared once more in
    * constant time, so no step of the check depends on the secret's bytes */
   const void *stored = sqlite3_column_blob(st, 3);
@@ -1145,16 +1310,20 @@ ttb_store_status ttb_store_overlay_token_channel(ttb_store *s, const char *token
     col_text(st, 1, channel, TTB_STORE_UUID_MAX);
   }
   done(st);
-  if (!same) return TTB_STORE_UNKNOWN;
+  if (!same)
+    return TTB_STORE_UNKNOWN;
   return revoked ? TTB_STORE_REVOKED : TTB_STORE_OK;
 }
 
 int ttb_store_overlay_token_list(ttb_store *s, const char *user_id,
                                  int (*fn)(void *arg, const ttb_overlay_token_info *t), void *arg,
-                                 char *err, size_t errlen) {
-  if (s->pg) return ttb_pg_overlay_token_list(s->pg, user_id, fn, arg, err, errlen);
+                                 char *err, size_t errlen)
+{
+  if (s->pg)
+    return ttb_pg_overlay_token_list(s->pg, user_id, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_OVL_LIST];
-  if (user_id != NULL) sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  if (user_id != NULL)
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     ttb_overlay_token_info t;
@@ -1180,14 +1349,18 @@ int ttb_store_overlay_token_list(ttb_store *s, const char *user_id,
 }
 
 ttb_store_status ttb_store_overlay_token_revoke(ttb_store *s, const char *user_id, int64_t id,
-                                               int64_t now) {
-  if (s->pg) return ttb_pg_overlay_token_revoke(s->pg, user_id, id, now);
+                                                int64_t now)
+{
+  if (s->pg)
+    return ttb_pg_overlay_token_revoke(s->pg, user_id, id, now);
   sqlite3_stmt *st = s->st[ST_OVL_REVOKE];
   sqlite3_bind_int64(st, 1, id);
   sqlite3_bind_int64(st, 2, now > 0 ? now : 1);
-  if (user_id != NULL) sqlite3_bind_text(st, 3, user_id, -1, SQLITE_TRANSIENT);
+  if (user_id != NULL)
+    sqlite3_bind_text(st, 3, user_id, -1, SQLITE_TRANSIENT);
   int rc = exec_stmt(s, st, "revoking an overlay token");
   sqlite3_clear_bindings(st);
-  if (rc != 0) return TTB_STORE_ERROR;
+  if (rc != 0)
+    return TTB_STORE_ERROR;
   return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }

@@ -20,15 +20,15 @@ typedef struct ttb_store ttb_store;
 
 typedef enum ttb_store_status {
   TTB_STORE_OK = 0,
-  TTB_STORE_UNKNOWN = 1,      /* no such key, token or user */
-  TTB_STORE_EXPIRED = 2,      /* the licence (or the session) has expired */
+  TTB_STORE_UNKNOWN = 1, /* no such key, token or user */
+  TTB_STORE_EXPIRED = 2, /* the licence (or the session) has expired */
   TTB_STORE_REVOKED = 3,
   TTB_STORE_DEVICE_LIMIT = 4, /* a new device beyond the licence's max_devices */
   TTB_STORE_ERROR = -1,       /* the database failed; message in the store's last error */
 } ttb_store_status;
 
-#define TTB_STORE_KEY_MAX 64  /* a key's text, with NUL */
-#define TTB_STORE_UUID_MAX 40 /* a UUID's text, with NUL */
+#define TTB_STORE_KEY_MAX 64    /* a key's text, with NUL */
+#define TTB_STORE_UUID_MAX 40   /* a UUID's text, with NUL */
 #define TTB_STORE_TIKTOK_MAX 32 /* a TikTok handle without the @, with NUL (tiktok_handle.h) */
 
 /* Opens (creating when absent) data_dir/ttboost.db, migrates it to the
@@ -59,12 +59,12 @@ int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t 
                              char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen);
 
 typedef struct ttb_licence_info {
-  char key_hint[12];  /* "TTB-" and the key's first 4 characters: enough to tell keys apart */
+  char key_hint[12]; /* "TTB-" and the key's first 4 characters: enough to tell keys apart */
   char user_id[TTB_STORE_UUID_MAX];
-  int64_t created;    /* unix seconds */
-  int64_t expires;    /* 0 = never */
+  int64_t created; /* unix seconds */
+  int64_t expires; /* 0 = never */
   uint32_t max_devices;
-  uint32_t devices;   /* distinct devices with a session */
+  uint32_t devices; /* distinct devices with a session */
   bool revoked;
   char note[256];
   char tiktok[TTB_STORE_TIKTOK_MAX]; /* the TikTok handle, without @; "" = none */
@@ -77,13 +77,14 @@ int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_
 ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key);
 /* Extends by days from max(now, current expiry); a licence that never
  * expires stays so. */
-ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now, uint32_t days);
+ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now,
+                                          uint32_t days);
 
 /* Sets the TikTok handle of the licence with this key (starting "TTB-") or
  * user_id; handle is already checked (tiktok_handle.h), "" clears it.
  * TTB_STORE_UNKNOWN when no licence matches. */
 ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_user_id,
-                                             const char *handle);
+                                              const char *handle);
 /* The TikTok handle of user_id's licence into handle ("" = none). */
 ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
                                        char handle[TTB_STORE_TIKTOK_MAX]);
@@ -110,12 +111,12 @@ ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t n
 ttb_store_status ttb_store_session_revoke(ttb_store *s, const char *token_or_id, int64_t now);
 
 typedef struct ttb_session_info {
-  int64_t id;        /* the row id: what `session revoke` takes */
-  char hint[12];     /* the ws_token's first 4 characters ("" for sessions older than v3) */
+  int64_t id;    /* the row id: what `session revoke` takes */
+  char hint[12]; /* the ws_token's first 4 characters ("" for sessions older than v3) */
   char user_id[TTB_STORE_UUID_MAX];
   char device_id[132];
   int64_t created, expires, last_seen; /* unix seconds */
-  int64_t revoked;   /* when it was ended; 0 = not */
+  int64_t revoked;                     /* when it was ended; 0 = not */
 } ttb_session_info;
 
 /* Calls fn for every session (of user_id; NULL = all), oldest first,
@@ -135,20 +136,20 @@ int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
  * Writes the token and its row id (id may be NULL). TTB_STORE_UNKNOWN when
  * no licence has this user_id. */
 ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id, const char *note,
-                                              int64_t now, char token[TTB_STORE_KEY_MAX],
-                                              int64_t *id);
+                                               int64_t now, char token[TTB_STORE_KEY_MAX],
+                                               int64_t *id);
 
 /* The channel an ingest token may post to: TTB_STORE_OK with channel set,
  * TTB_STORE_REVOKED, or TTB_STORE_UNKNOWN. */
 ttb_store_status ttb_store_ingest_token_channel(ttb_store *s, const char *token,
-                                               char channel[TTB_STORE_UUID_MAX]);
+                                                char channel[TTB_STORE_UUID_MAX]);
 
 typedef struct ttb_ingest_token_info {
-  int64_t id;        /* the row id: what `ingest-token revoke` takes */
-  char hint[12];     /* "TTI-" and the token's first 4 characters */
+  int64_t id;    /* the row id: what `ingest-token revoke` takes */
+  char hint[12]; /* "TTI-" and the token's first 4 characters */
   char channel[TTB_STORE_UUID_MAX];
   int64_t created;
-  int64_t revoked;   /* 0 = active */
+  int64_t revoked; /* 0 = active */
   char note[256];
 } ttb_ingest_token_info;
 
@@ -166,13 +167,13 @@ ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_o
  * (shown once), its row id and hint ("TTO-" and 4 characters).
  * TTB_STORE_UNKNOWN when no licence has this user_id. */
 ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_id, const char *note,
-                                               int64_t now, char token[TTB_STORE_KEY_MAX],
-                                               int64_t *id, char hint[12]);
+                                                int64_t now, char token[TTB_STORE_KEY_MAX],
+                                                int64_t *id, char hint[12]);
 /* The channel (user_id) and row id of an overlay token: TTB_STORE_OK,
  * TTB_STORE_REVOKED or TTB_STORE_UNKNOWN (the licence's own state is the
  * caller's to check). */
 ttb_store_status ttb_store_overlay_token_channel(ttb_store *s, const char *token,
-                                                char channel[TTB_STORE_UUID_MAX], int64_t *id);
+                                                 char channel[TTB_STORE_UUID_MAX], int64_t *id);
 
 typedef struct ttb_overlay_token_info {
   int64_t id;
@@ -192,7 +193,7 @@ int ttb_store_overlay_token_list(ttb_store *s, const char *user_id,
  * TTB_STORE_UNKNOWN when there is none such (or it is already revoked).
  * ttb_store_sessions_revoked_since reports it as -id. */
 ttb_store_status ttb_store_overlay_token_revoke(ttb_store *s, const char *user_id, int64_t id,
-                                               int64_t now);
+                                                int64_t now);
 
 /* Is the licence of user_id valid now? */
 ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now);

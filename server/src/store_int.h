@@ -9,7 +9,7 @@
 
 #define TTB_STI_HASH_LEN 32 /* BLAKE2b-256 */
 #define TTB_STI_NOTE_MAX 255
-#define TTB_STI_SESSION_DAYS 30 /* a login's session when session_days is 0 */
+#define TTB_STI_SESSION_DAYS 30   /* a login's session when session_days is 0 */
 #define TTB_STI_TOUCH_INTERVAL 60 /* last_seen is written at most this often (s) */
 #define TTB_STI_REVOKED_KEEP 600  /* an ended session's row is kept this long (s) */
 
@@ -45,9 +45,10 @@ int ttb_pg_licence_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t 
 int ttb_pg_licence_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
                         char *err, size_t errlen);
 ttb_store_status ttb_pg_licence_revoke(ttb_store_pg *p, const char *key);
-ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t now, uint32_t days);
+ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t now,
+                                       uint32_t days);
 ttb_store_status ttb_pg_licence_set_tiktok(ttb_store_pg *p, const char *key_or_user_id,
-                                          const char *handle);
+                                           const char *handle);
 ttb_store_status ttb_pg_user_tiktok(ttb_store_pg *p, const char *user_id,
                                     char handle[TTB_STORE_TIKTOK_MAX]);
 ttb_store_status ttb_pg_login(ttb_store_pg *p, const char *key, const char *device_id, int64_t now,
@@ -62,22 +63,23 @@ int ttb_pg_session_list(ttb_store_pg *p, const char *user_id,
 int ttb_pg_sessions_revoked_since(ttb_store_pg *p, int64_t since,
                                   void (*fn)(void *arg, int64_t session_id), void *arg);
 ttb_store_status ttb_pg_ingest_token_create(ttb_store_pg *p, const char *user_id, const char *note,
-                                           int64_t now, char token[TTB_STORE_KEY_MAX], int64_t *id);
+                                            int64_t now, char token[TTB_STORE_KEY_MAX],
+                                            int64_t *id);
 ttb_store_status ttb_pg_ingest_token_channel(ttb_store_pg *p, const char *token,
-                                            char channel[TTB_STORE_UUID_MAX]);
+                                             char channel[TTB_STORE_UUID_MAX]);
 int ttb_pg_ingest_token_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_ingest_token_info *t),
                              void *arg, char *err, size_t errlen);
 ttb_store_status ttb_pg_ingest_token_revoke(ttb_store_pg *p, const char *token_or_id, int64_t now);
 ttb_store_status ttb_pg_overlay_token_create(ttb_store_pg *p, const char *user_id, const char *note,
-                                            int64_t now, char token[TTB_STORE_KEY_MAX],
-                                            int64_t *id, char hint[12]);
+                                             int64_t now, char token[TTB_STORE_KEY_MAX],
+                                             int64_t *id, char hint[12]);
 ttb_store_status ttb_pg_overlay_token_channel(ttb_store_pg *p, const char *token,
-                                             char channel[TTB_STORE_UUID_MAX], int64_t *id);
+                                              char channel[TTB_STORE_UUID_MAX], int64_t *id);
 int ttb_pg_overlay_token_list(ttb_store_pg *p, const char *user_id,
                               int (*fn)(void *arg, const ttb_overlay_token_info *t), void *arg,
                               char *err, size_t errlen);
 ttb_store_status ttb_pg_overlay_token_revoke(ttb_store_pg *p, const char *user_id, int64_t id,
-                                            int64_t now);
+                                             int64_t now);
 ttb_store_status ttb_pg_user_licence(ttb_store_pg *p, const char *user_id, int64_t now);
 int ttb_pg_set_busy_timeout(ttb_store_pg *p, int ms);
 int64_t ttb_pg_data_version(ttb_store_pg *p);

@@ -34,62 +34,62 @@
 /* Migration i takes the schema from version i to i + 1, the same steps as
  * store.c's SQLite migrations. Append only. */
 static const char *const migrations[] = {
-  /* 0 -> 1: licences and sessions. */
-  "CREATE TABLE licences ("
-  "  id BIGSERIAL PRIMARY KEY,"
-  "  key_hash BYTEA NOT NULL UNIQUE,"
-  "  key_hint TEXT NOT NULL,"
-  "  user_id TEXT NOT NULL UNIQUE,"
-  "  created BIGINT NOT NULL,"
-  "  expires BIGINT NOT NULL DEFAULT 0,"
-  "  max_devices BIGINT NOT NULL DEFAULT 0,"
-  "  revoked INTEGER NOT NULL DEFAULT 0,"
-  "  note TEXT NOT NULL DEFAULT ''"
-  ");"
-  "CREATE TABLE sessions ("
-  "  id BIGSERIAL PRIMARY KEY,"
-  "  token_hash BYTEA NOT NULL UNIQUE,"
-  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
-  "  device_id TEXT NOT NULL DEFAULT '',"
-  "  created BIGINT NOT NULL,"
-  "  expires BIGINT NOT NULL,"
-  "  last_seen BIGINT NOT NULL"
-  ");"
-  "CREATE INDEX sessions_user ON sessions(user_id, expires);",
-  /* 1 -> 2: the licence's TikTok handle. */
-  "ALTER TABLE licences ADD COLUMN tiktok TEXT NOT NULL DEFAULT '';",
-  /* 2 -> 3: ended sessions, session hints, ingest tokens. */
-  "ALTER TABLE sessions ADD COLUMN revoked BIGINT NOT NULL DEFAULT 0;"
-  "ALTER TABLE sessions ADD COLUMN token_hint TEXT NOT NULL DEFAULT '';"
-  "CREATE INDEX sessions_revoked ON sessions(revoked) WHERE revoked <> 0;"
-  "CREATE TABLE ingest_tokens ("
-  "  id BIGSERIAL PRIMARY KEY,"
-  "  token_hash BYTEA NOT NULL UNIQUE,"
-  "  token_hint TEXT NOT NULL,"
-  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
-  "  created BIGINT NOT NULL,"
-  "  revoked BIGINT NOT NULL DEFAULT 0,"
-  "  note TEXT NOT NULL DEFAULT ''"
-  ");",
-  /* 3 -> 4: overlay tokens; and (PostgreSQL only) the NOTIFY triggers that
+    /* 0 -> 1: licences and sessions. */
+    "CREATE TABLE licences ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  key_hash BYTEA NOT NULL UNIQUE,"
+    "  key_hint TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL UNIQUE,"
+    "  created BIGINT NOT NULL,"
+    "  expires BIGINT NOT NULL DEFAULT 0,"
+    "  max_devices BIGINT NOT NULL DEFAULT 0,"
+    "  revoked INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE TABLE sessions ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  token_hash BYTEA NOT NULL UNIQUE,"
+    "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+    "  device_id TEXT NOT NULL DEFAULT '',"
+    "  created BIGINT NOT NULL,"
+    "  expires BIGINT NOT NULL,"
+    "  last_seen BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX sessions_user ON sessions(user_id, expires);",
+    /* 1 -> 2: the licence's TikTok handle. */
+    "ALTER TABLE licences ADD COLUMN tiktok TEXT NOT NULL DEFAULT '';",
+    /* 2 -> 3: ended sessions, session hints, ingest tokens. */
+    "ALTER TABLE sessions ADD COLUMN revoked BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN token_hint TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX sessions_revoked ON sessions(revoked) WHERE revoked <> 0;"
+    "CREATE TABLE ingest_tokens ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  token_hash BYTEA NOT NULL UNIQUE,"
+    "  token_hint TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+    "  created BIGINT NOT NULL,"
+    "  revoked BIGINT NOT NULL DEFAULT 0,"
+    "  note TEXT NOT NULL DEFAULT ''"
+    ");",
+    /* 3 -> 4: overlay tokens; and (PostgreSQL only) the NOTIFY triggers that
    * tell other servers the licences changed. */
-  "CREATE TABLE overlay_tokens ("
-  "  id BIGSERIAL PRIMARY KEY,"
-  "  token_hash BYTEA NOT NULL UNIQUE,"
-  "  token_hint TEXT NOT NULL,"
-  "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
-  "  created BIGINT NOT NULL,"
-  "  revoked BIGINT NOT NULL DEFAULT 0,"
-  "  note TEXT NOT NULL DEFAULT ''"
-  ");"
-  "CREATE INDEX overlay_tokens_user ON overlay_tokens(user_id);"
-  "CREATE FUNCTION ttb_store_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
-  " BEGIN PERFORM pg_notify('" NOTIFY_CHANNEL "', TG_TABLE_NAME); RETURN NULL; END $$;"
-  "CREATE TRIGGER licences_notify AFTER INSERT OR UPDATE OR DELETE ON licences"
-  "  FOR EACH STATEMENT EXECUTE FUNCTION ttb_store_notify();"
-  /* what the licence snapshot counts (devices): not the last_seen touches */
-  "CREATE TRIGGER sessions_notify AFTER INSERT OR DELETE OR UPDATE OF revoked ON sessions"
-  "  FOR EACH STATEMENT EXECUTE FUNCTION ttb_store_notify();",
+    "CREATE TABLE overlay_tokens ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  token_hash BYTEA NOT NULL UNIQUE,"
+    "  token_hint TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL REFERENCES licences(user_id) ON DELETE CASCADE,"
+    "  created BIGINT NOT NULL,"
+    "  revoked BIGINT NOT NULL DEFAULT 0,"
+    "  note TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX overlay_tokens_user ON overlay_tokens(user_id);"
+    "CREATE FUNCTION ttb_store_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM pg_notify('" NOTIFY_CHANNEL "', TG_TABLE_NAME); RETURN NULL; END $$;"
+    "CREATE TRIGGER licences_notify AFTER INSERT OR UPDATE OR DELETE ON licences"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION ttb_store_notify();"
+    /* what the licence snapshot counts (devices): not the last_seen touches */
+    "CREATE TRIGGER sessions_notify AFTER INSERT OR DELETE OR UPDATE OF revoked ON sessions"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION ttb_store_notify();",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -113,7 +113,8 @@ typedef struct params {
   int n;
 } params;
 
-static void p_text(params *ps, const char *s) {
+static void p_text(params *ps, const char *s)
+{
   ps->v[ps->n] = s;
   ps->len[ps->n] = 0;
   ps->fmt[ps->n] = 0;
@@ -122,53 +123,69 @@ static void p_text(params *ps, const char *s) {
 
 static void p_null(params *ps) { p_text(ps, NULL); }
 
-static void p_bin(params *ps, const unsigned char *b, int len) {
+static void p_bin(params *ps, const unsigned char *b, int len)
+{
   ps->v[ps->n] = (const char *)b;
   ps->len[ps->n] = len;
   ps->fmt[ps->n] = 1;
   ps->n++;
 }
 
-static void p_i64(params *ps, int64_t v) {
+static void p_i64(params *ps, int64_t v)
+{
   snprintf(ps->num[ps->n], sizeof ps->num[ps->n], "%lld", (long long)v);
   p_text(ps, ps->num[ps->n]);
 }
 
-static void set_err(ttb_store_pg *p, char *err, size_t errlen, const char *fmt, ...) {
+static void set_err(ttb_store_pg *p, char *err, size_t errlen, const char *fmt, ...)
+{
   char buf[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   size_t n = strlen(buf); /* libpq's messages end in a newline */
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = '\0';
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+    buf[--n] = '\0';
   /* belt and braces: libpq does not quote passwords, but never let one out */
   size_t pl = p != NULL && p->password != NULL ? strlen(p->password) : 0;
   for (char *hit; pl > 0 && (hit = strstr(buf, p->password)) != NULL;)
     memset(hit, '*', pl);
-  if (p != NULL) snprintf(p->err, sizeof p->err, "%s", buf);
-  if (err != NULL && errlen > 0) snprintf(err, errlen, "%s", buf);
+  if (p != NULL)
+    snprintf(p->err, sizeof p->err, "%s", buf);
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen, "%s", buf);
 }
 
-static void quiet(void *arg, const char *msg) {
+static void quiet(void *arg, const char *msg)
+{
   (void)arg;
   (void)msg; /* NOTICEs (e.g. "already exists, skipping") are not ours to print */
 }
 
-static void drop(ttb_store_pg *p) {
-  if (p->c != NULL) PQfinish(p->c);
+static void drop(ttb_store_pg *p)
+{
+  if (p->c != NULL)
+    PQfinish(p->c);
   p->c = NULL;
 }
 
 /* A live connection: the existing one, or a new one (LISTEN, lock_timeout). */
-static int ensure(ttb_store_pg *p, char *err, size_t errlen) {
-  if (p->c != NULL && PQstatus(p->c) == CONNECTION_OK) return 0;
+static int ensure(ttb_store_pg *p, char *err, size_t errlen)
+{
+  if (p->c != NULL && PQstatus(p->c) == CONNECTION_OK)
+    return 0;
   drop(p);
   /* defaults first: what the URL says (dbname, expanded) overrides them.
    * TCP keepalives notice a vanished database host within about a minute
    * rather than the kernel's two hours. */
-  const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                              "keepalives_count", "dbname", "fallback_application_name", NULL};
+  const char *const keys[] = {"connect_timeout",
+                              "keepalives_idle",
+                              "keepalives_interval",
+                              "keepalives_count",
+                              "dbname",
+                              "fallback_application_name",
+                              NULL};
   const char *const vals[] = {CONNECT_TIMEOUT, "30", "10", "3", p->url, "ttboost", NULL};
   p->c = PQconnectdbParams(keys, vals, 1);
   if (p->c == NULL) {
@@ -199,37 +216,46 @@ static int ensure(ttb_store_pg *p, char *err, size_t errlen) {
 
 /* Runs one statement; the result (PGRES_COMMAND_OK or TUPLES_OK) to PQclear,
  * or NULL with the error recorded (and the connection dropped when lost). */
-static PGresult *run(ttb_store_pg *p, const char *what, const char *sql, const params *ps) {
+static PGresult *run(ttb_store_pg *p, const char *what, const char *sql, const params *ps)
+{
   p->sqlstate[0] = '\0';
-  if (ensure(p, NULL, 0) != 0) return NULL;
+  if (ensure(p, NULL, 0) != 0)
+    return NULL;
   PGresult *r = ps != NULL ? PQexecParams(p->c, sql, ps->n, NULL, ps->v, ps->len, ps->fmt, 0)
                            : PQexecParams(p->c, sql, 0, NULL, NULL, NULL, NULL, 0);
   ExecStatusType es = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) return r;
+  if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK)
+    return r;
   /* the primary message only: a DETAIL could quote values */
   const char *m = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   const char *code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-  if (code != NULL) snprintf(p->sqlstate, sizeof p->sqlstate, "%s", code);
+  if (code != NULL)
+    snprintf(p->sqlstate, sizeof p->sqlstate, "%s", code);
   set_err(p, NULL, 0, "%s: %s", what, m != NULL ? m : PQerrorMessage(p->c));
   PQclear(r);
-  if (PQstatus(p->c) != CONNECTION_OK) drop(p);
+  if (PQstatus(p->c) != CONNECTION_OK)
+    drop(p);
   return NULL;
 }
 
 /* Runs a statement with no rows wanted: the rows it changed, or -1. */
-static int64_t run_cmd(ttb_store_pg *p, const char *what, const char *sql, const params *ps) {
+static int64_t run_cmd(ttb_store_pg *p, const char *what, const char *sql, const params *ps)
+{
   PGresult *r = run(p, what, sql, ps);
-  if (r == NULL) return -1;
+  if (r == NULL)
+    return -1;
   int64_t n = strtoll(PQcmdTuples(r), NULL, 10);
   PQclear(r);
   return n;
 }
 
-static int64_t get_i64(const PGresult *r, int row, int col) {
+static int64_t get_i64(const PGresult *r, int row, int col)
+{
   return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-static void get_text(const PGresult *r, int row, int col, char *dst, size_t len) {
+static void get_text(const PGresult *r, int row, int col, char *dst, size_t len)
+{
   snprintf(dst, len, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
 }
 
@@ -237,29 +263,38 @@ static int tx_begin(ttb_store_pg *p) { return run_cmd(p, "begin", "BEGIN", NULL)
 static int tx_commit(ttb_store_pg *p) { return run_cmd(p, "commit", "COMMIT", NULL) < 0 ? -1 : 0; }
 
 /* Rolls back, keeping the error already recorded. */
-static void tx_rollback(ttb_store_pg *p) {
-  if (p->c == NULL || PQtransactionStatus(p->c) == PQTRANS_IDLE) return;
+static void tx_rollback(ttb_store_pg *p)
+{
+  if (p->c == NULL || PQtransactionStatus(p->c) == PQTRANS_IDLE)
+    return;
   PGresult *r = PQexec(p->c, "ROLLBACK");
   PQclear(r);
-  if (PQstatus(p->c) != CONNECTION_OK) drop(p);
+  if (PQstatus(p->c) != CONNECTION_OK)
+    drop(p);
 }
 
-bool ttb_store_pg_url(const char *db) {
+bool ttb_store_pg_url(const char *db)
+{
   return db != NULL &&
          (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0);
 }
 
-static int migrate(ttb_store_pg *p, char *err, size_t errlen) {
-  if (tx_begin(p) != 0) goto fail;
+static int migrate(ttb_store_pg *p, char *err, size_t errlen)
+{
+  if (tx_begin(p) != 0)
+    goto fail;
   /* servers starting at once: the first migrates, the others wait here */
-  PGresult *r = run(p, "locking the schema", "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", NULL);
-  if (r == NULL) goto fail;
+  PGresult *r =
+      run(p, "locking the schema", "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", NULL);
+  if (r == NULL)
+    goto fail;
   PQclear(r);
   if (run_cmd(p, "creating the schema table",
               "CREATE TABLE IF NOT EXISTS ttb_schema (version INTEGER NOT NULL)", NULL) < 0)
     goto fail;
   r = run(p, "reading the schema version", "SELECT version FROM ttb_schema", NULL);
-  if (r == NULL) goto fail;
+  if (r == NULL)
+    goto fail;
   int rows = PQntuples(r);
   int version = rows > 0 ? (int)get_i64(r, 0, 0) : 0;
   PQclear(r);
@@ -287,7 +322,8 @@ static int migrate(ttb_store_pg *p, char *err, size_t errlen) {
   p_i64(&ps, SCHEMA_VERSION);
   if (run_cmd(p, "writing the schema version", "UPDATE ttb_schema SET version = $1", &ps) < 0)
     goto fail;
-  if (tx_commit(p) != 0) goto fail;
+  if (tx_commit(p) != 0)
+    goto fail;
   p->version = SCHEMA_VERSION;
   return 0;
 fail:
@@ -296,7 +332,8 @@ fail:
   return -1;
 }
 
-int ttb_pg_open(const char *url, ttb_store_pg **out, char *err, size_t errlen) {
+int ttb_pg_open(const char *url, ttb_store_pg **out, char *err, size_t errlen)
+{
   *out = NULL;
   if (sodium_init() < 0) {
     set_err(NULL, err, errlen, "libsodium failed to initialise");
@@ -316,7 +353,8 @@ int ttb_pg_open(const char *url, ttb_store_pg **out, char *err, size_t errlen) {
     if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
       oom = (p->password = strdup(o->val)) == NULL;
   for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-    if (o->val != NULL) sodium_memzero(o->val, strlen(o->val));
+    if (o->val != NULL)
+      sodium_memzero(o->val, strlen(o->val));
   PQconninfoFree(opts);
   if (oom) {
     ttb_pg_close(p);
@@ -331,12 +369,16 @@ int ttb_pg_open(const char *url, ttb_store_pg **out, char *err, size_t errlen) {
   return 0;
 }
 
-void ttb_pg_close(ttb_store_pg *p) {
-  if (p == NULL) return;
+void ttb_pg_close(ttb_store_pg *p)
+{
+  if (p == NULL)
+    return;
   drop(p);
-  if (p->url != NULL) sodium_memzero(p->url, strlen(p->url)); /* it may hold a password */
+  if (p->url != NULL)
+    sodium_memzero(p->url, strlen(p->url)); /* it may hold a password */
   free(p->url);
-  if (p->password != NULL) sodium_memzero(p->password, strlen(p->password));
+  if (p->password != NULL)
+    sodium_memzero(p->password, strlen(p->password));
   free(p->password);
   free(p);
 }
@@ -345,17 +387,22 @@ const char *ttb_pg_error(const ttb_store_pg *p) { return p->err; }
 
 int ttb_pg_schema_version(const ttb_store_pg *p) { return p->version; }
 
-int ttb_pg_set_busy_timeout(ttb_store_pg *p, int ms) {
-  if (ms < 0) return -1;
+int ttb_pg_set_busy_timeout(ttb_store_pg *p, int ms)
+{
+  if (ms < 0)
+    return -1;
   p->lock_ms = ms;
-  if (p->c == NULL) return 0; /* set when connecting */
+  if (p->c == NULL)
+    return 0; /* set when connecting */
   char sql[64];
   snprintf(sql, sizeof sql, "SET lock_timeout = %d", ms);
   return run_cmd(p, "setting lock_timeout", sql, NULL) < 0 ? -1 : 0;
 }
 
-int64_t ttb_pg_data_version(ttb_store_pg *p) {
-  if (ensure(p, NULL, 0) != 0) return -1;
+int64_t ttb_pg_data_version(ttb_store_pg *p)
+{
+  if (ensure(p, NULL, 0) != 0)
+    return -1;
   if (PQconsumeInput(p->c) != 1) {
     set_err(p, NULL, 0, "reading from PostgreSQL: %s", PQerrorMessage(p->c));
     drop(p);
@@ -373,10 +420,12 @@ int64_t ttb_pg_data_version(ttb_store_pg *p) {
 
 int ttb_pg_licence_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t max_devices,
                           const char *note, char key[TTB_STORE_KEY_MAX],
-                          char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen) {
+                          char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen)
+{
   key[0] = '\0';
   user_id[0] = '\0';
-  if (note == NULL) note = "";
+  if (note == NULL)
+    note = "";
   if (strlen(note) > TTB_STI_NOTE_MAX) {
     set_err(p, err, errlen, "the note is longer than %d bytes", TTB_STI_NOTE_MAX);
     return -1;
@@ -406,7 +455,8 @@ int ttb_pg_licence_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t 
                 " revoked, note) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
                 &ps) == 1)
       return 0;
-    if (strcmp(p->sqlstate, "23505") != 0) break; /* not a unique violation */
+    if (strcmp(p->sqlstate, "23505") != 0)
+      break; /* not a unique violation */
   }
   set_err(p, err, errlen, "%s", p->err);
   sodium_memzero(key, TTB_STORE_KEY_MAX);
@@ -415,7 +465,8 @@ int ttb_pg_licence_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t 
 }
 
 int ttb_pg_licence_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
-                        char *err, size_t errlen) {
+                        char *err, size_t errlen)
+{
   params ps = {0};
   p_i64(&ps, (int64_t)time(NULL));
   PGresult *r = run(p, "listing licences",
@@ -440,19 +491,22 @@ int ttb_pg_licence_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_licence_
     get_text(r, i, 6, l.note, sizeof l.note);
     l.devices = (uint32_t)get_i64(r, i, 7);
     get_text(r, i, 8, l.tiktok, sizeof l.tiktok);
-    if (fn(arg, &l) != 0) break;
+    if (fn(arg, &l) != 0)
+      break;
   }
   PQclear(r);
   return 0;
 }
 
-ttb_store_status ttb_pg_licence_revoke(ttb_store_pg *p, const char *key) {
+ttb_store_status ttb_pg_licence_revoke(ttb_store_pg *p, const char *key)
+{
   unsigned char hash[HASH_LEN];
-  if (ttb_sti_hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (ttb_sti_hash_input(key, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
   params ps = {0};
   p_bin(&ps, hash, HASH_LEN);
-  int64_t n = run_cmd(p, "revoking a licence", "UPDATE licences SET revoked = 1 WHERE key_hash = $1",
-                      &ps);
+  int64_t n =
+      run_cmd(p, "revoking a licence", "UPDATE licences SET revoked = 1 WHERE key_hash = $1", &ps);
   return n < 0 ? TTB_STORE_ERROR : n > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
 
@@ -464,14 +518,16 @@ typedef struct lic_row {
 } lic_row;
 
 /* The licence with this key hash, its row locked until the transaction ends. */
-static ttb_store_status read_licence_locked(ttb_store_pg *p, const unsigned char *hash, lic_row *l) {
+static ttb_store_status read_licence_locked(ttb_store_pg *p, const unsigned char *hash, lic_row *l)
+{
   params ps = {0};
   p_bin(&ps, hash, HASH_LEN);
   PGresult *r = run(p, "reading a licence",
                     "SELECT user_id, expires, max_devices, revoked FROM licences"
                     " WHERE key_hash = $1 FOR UPDATE",
                     &ps);
-  if (r == NULL) return TTB_STORE_ERROR;
+  if (r == NULL)
+    return TTB_STORE_ERROR;
   if (PQntuples(r) == 0) {
     PQclear(r);
     return TTB_STORE_UNKNOWN;
@@ -484,13 +540,17 @@ static ttb_store_status read_licence_locked(ttb_store_pg *p, const unsigned char
   return TTB_STORE_OK;
 }
 
-ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t now, uint32_t days) {
+ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t now, uint32_t days)
+{
   unsigned char hash[HASH_LEN];
-  if (ttb_sti_hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
-  if (tx_begin(p) != 0) return TTB_STORE_ERROR;
+  if (ttb_sti_hash_input(key, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
+  if (tx_begin(p) != 0)
+    return TTB_STORE_ERROR;
   lic_row lic;
   ttb_store_status status = read_licence_locked(p, hash, &lic);
-  if (status == TTB_STORE_OK && lic.revoked) status = TTB_STORE_REVOKED;
+  if (status == TTB_STORE_OK && lic.revoked)
+    status = TTB_STORE_REVOKED;
   if (status == TTB_STORE_OK && lic.expires != 0) {
     int64_t from = lic.expires > now ? lic.expires : now;
     params ps = {0};
@@ -512,14 +572,16 @@ ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t
 }
 
 ttb_store_status ttb_pg_licence_set_tiktok(ttb_store_pg *p, const char *key_or_user_id,
-                                          const char *handle) {
+                                           const char *handle)
+{
   if (key_or_user_id == NULL || handle == NULL || strlen(handle) >= TTB_STORE_TIKTOK_MAX)
     return TTB_STORE_UNKNOWN;
   params ps = {0};
   unsigned char hash[HASH_LEN];
   const char *sql;
   if (strncasecmp(key_or_user_id, "TTB-", 4) == 0) {
-    if (ttb_sti_hash_input(key_or_user_id, true, hash) != 0) return TTB_STORE_UNKNOWN;
+    if (ttb_sti_hash_input(key_or_user_id, true, hash) != 0)
+      return TTB_STORE_UNKNOWN;
     p_bin(&ps, hash, HASH_LEN);
     sql = "UPDATE licences SET tiktok = $2 WHERE key_hash = $1";
   } else {
@@ -532,27 +594,34 @@ ttb_store_status ttb_pg_licence_set_tiktok(ttb_store_pg *p, const char *key_or_u
 }
 
 ttb_store_status ttb_pg_user_tiktok(ttb_store_pg *p, const char *user_id,
-                                    char handle[TTB_STORE_TIKTOK_MAX]) {
+                                    char handle[TTB_STORE_TIKTOK_MAX])
+{
   handle[0] = '\0';
-  if (user_id == NULL) return TTB_STORE_UNKNOWN;
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
   params ps = {0};
   p_text(&ps, user_id);
   PGresult *r = run(p, "reading a licence's TikTok handle",
                     "SELECT tiktok FROM licences WHERE user_id = $1", &ps);
-  if (r == NULL) return TTB_STORE_ERROR;
+  if (r == NULL)
+    return TTB_STORE_ERROR;
   ttb_store_status st = PQntuples(r) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
-  if (st == TTB_STORE_OK) get_text(r, 0, 0, handle, TTB_STORE_TIKTOK_MAX);
+  if (st == TTB_STORE_OK)
+    get_text(r, 0, 0, handle, TTB_STORE_TIKTOK_MAX);
   PQclear(r);
   return st;
 }
 
-ttb_store_status ttb_pg_user_licence(ttb_store_pg *p, const char *user_id, int64_t now) {
-  if (user_id == NULL) return TTB_STORE_UNKNOWN;
+ttb_store_status ttb_pg_user_licence(ttb_store_pg *p, const char *user_id, int64_t now)
+{
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
   params ps = {0};
   p_text(&ps, user_id);
-  PGresult *r = run(p, "reading a licence", "SELECT expires, revoked FROM licences WHERE user_id = $1",
-                    &ps);
-  if (r == NULL) return TTB_STORE_ERROR;
+  PGresult *r =
+      run(p, "reading a licence", "SELECT expires, revoked FROM licences WHERE user_id = $1", &ps);
+  if (r == NULL)
+    return TTB_STORE_ERROR;
   if (PQntuples(r) == 0) {
     PQclear(r);
     return TTB_STORE_UNKNOWN;
@@ -567,11 +636,14 @@ ttb_store_status ttb_pg_user_licence(ttb_store_pg *p, const char *user_id, int64
 
 static ttb_store_status login_tx(ttb_store_pg *p, const unsigned char hash[HASH_LEN],
                                  const char *device_id, int64_t now, uint32_t session_days,
-                                 char user_id[TTB_STORE_UUID_MAX], char token[TTB_STORE_UUID_MAX]) {
+                                 char user_id[TTB_STORE_UUID_MAX], char token[TTB_STORE_UUID_MAX])
+{
   lic_row lic;
   ttb_store_status status = read_licence_locked(p, hash, &lic);
-  if (status == TTB_STORE_OK) status = ttb_sti_lic_state(lic.revoked, lic.expires, now);
-  if (status != TTB_STORE_OK) return status;
+  if (status == TTB_STORE_OK)
+    status = ttb_sti_lic_state(lic.revoked, lic.expires, now);
+  if (status != TTB_STORE_OK)
+    return status;
   params ps = {0};
   p_text(&ps, lic.user_id);
   p_i64(&ps, now);
@@ -591,13 +663,16 @@ static ttb_store_status login_tx(ttb_store_pg *p, const unsigned char hash[HASH_
                       "SELECT COUNT(DISTINCT device_id), bool_or(device_id = $3) FROM sessions"
                       " WHERE user_id = $1 AND expires > $2 AND revoked = 0",
                       &pd);
-    if (r == NULL) return TTB_STORE_ERROR;
+    if (r == NULL)
+      return TTB_STORE_ERROR;
     int64_t used = get_i64(r, 0, 0);
     bool has = !PQgetisnull(r, 0, 1) && PQgetvalue(r, 0, 1)[0] == 't';
     PQclear(r);
-    if (!has && used >= lic.max_devices) return TTB_STORE_DEVICE_LIMIT;
+    if (!has && used >= lic.max_devices)
+      return TTB_STORE_DEVICE_LIMIT;
   }
-  if (session_days == 0) session_days = TTB_STI_SESSION_DAYS;
+  if (session_days == 0)
+    session_days = TTB_STI_SESSION_DAYS;
   char tok[TTB_STORE_UUID_MAX];
   unsigned char thash[HASH_LEN];
   ttb_sti_uuid_v4(tok);
@@ -626,13 +701,17 @@ static ttb_store_status login_tx(ttb_store_pg *p, const unsigned char hash[HASH_
 
 ttb_store_status ttb_pg_login(ttb_store_pg *p, const char *key, const char *device_id, int64_t now,
                               uint32_t session_days, char user_id[TTB_STORE_UUID_MAX],
-                              char token[TTB_STORE_UUID_MAX]) {
+                              char token[TTB_STORE_UUID_MAX])
+{
   user_id[0] = '\0';
   token[0] = '\0';
-  if (device_id == NULL) device_id = "";
+  if (device_id == NULL)
+    device_id = "";
   unsigned char hash[HASH_LEN];
-  if (ttb_sti_hash_input(key, true, hash) != 0) return TTB_STORE_UNKNOWN;
-  if (tx_begin(p) != 0) return TTB_STORE_ERROR;
+  if (ttb_sti_hash_input(key, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
+  if (tx_begin(p) != 0)
+    return TTB_STORE_ERROR;
   ttb_store_status status = login_tx(p, hash, device_id, now, session_days, user_id, token);
   if (status == TTB_STORE_OK && tx_commit(p) != 0) {
     tx_rollback(p);
@@ -640,16 +719,20 @@ ttb_store_status ttb_pg_login(ttb_store_pg *p, const char *key, const char *devi
     user_id[0] = '\0';
     return TTB_STORE_ERROR;
   }
-  if (status != TTB_STORE_OK) tx_rollback(p);
+  if (status != TTB_STORE_OK)
+    tx_rollback(p);
   return status;
 }
 
 ttb_store_status ttb_pg_session_id(ttb_store_pg *p, const char *token, int64_t now,
-                                   char user_id[TTB_STORE_UUID_MAX], int64_t *session_id) {
+                                   char user_id[TTB_STORE_UUID_MAX], int64_t *session_id)
+{
   user_id[0] = '\0';
-  if (session_id != NULL) *session_id = 0;
+  if (session_id != NULL)
+    *session_id = 0;
   unsigned char hash[HASH_LEN];
-  if (ttb_sti_hash_input(token, false, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (ttb_sti_hash_input(token, false, hash) != 0)
+    return TTB_STORE_UNKNOWN;
   params ps = {0};
   p_bin(&ps, hash, HASH_LEN);
   PGresult *r = run(p, "reading a session",
@@ -657,7 +740,8 @@ ttb_store_status ttb_pg_session_id(ttb_store_pg *p, const char *token, int64_t n
                     " s.revoked FROM sessions s LEFT JOIN licences l ON l.user_id = s.user_id"
                     " WHERE s.token_hash = $1",
                     &ps);
-  if (r == NULL) return TTB_STORE_ERROR;
+  if (r == NULL)
+    return TTB_STORE_ERROR;
   if (PQntuples(r) == 0) {
     PQclear(r);
     return TTB_STORE_UNKNOWN;
@@ -672,26 +756,32 @@ ttb_store_status ttb_pg_session_id(ttb_store_pg *p, const char *token, int64_t n
   bool revoked = get_i64(r, 0, 5) != 0;
   bool ended = get_i64(r, 0, 6) != 0;
   PQclear(r);
-  if (!has_licence || ended) return TTB_STORE_UNKNOWN;
+  if (!has_licence || ended)
+    return TTB_STORE_UNKNOWN;
   ttb_store_status status = ttb_sti_lic_state(revoked, lic_expires, now);
-  if (status != TTB_STORE_OK) return status;
-  if (now >= sess_expires) return TTB_STORE_EXPIRED;
+  if (status != TTB_STORE_OK)
+    return status;
+  if (now >= sess_expires)
+    return TTB_STORE_EXPIRED;
   if (now - last_seen >= TTB_STI_TOUCH_INTERVAL) {
     params pt = {0};
     p_i64(&pt, id);
     p_i64(&pt, now);
-    if (run_cmd(p, "updating a session", "UPDATE sessions SET last_seen = $2 WHERE id = $1", &pt) < 0)
+    if (run_cmd(p, "updating a session", "UPDATE sessions SET last_seen = $2 WHERE id = $1", &pt) <
+        0)
       return TTB_STORE_ERROR;
   }
   memcpy(user_id, uid, TTB_STORE_UUID_MAX);
-  if (session_id != NULL) *session_id = id;
+  if (session_id != NULL)
+    *session_id = id;
   return TTB_STORE_OK;
 }
 
 /* Runs an UPDATE … SET revoked = $2 of `table` by row id when text is one,
  * else by the token's hash. */
 static ttb_store_status revoke_by(ttb_store_pg *p, const char *table, const char *text, bool up,
-                                  int64_t now, const char *what) {
+                                  int64_t now, const char *what)
+{
   params ps = {0};
   int64_t id;
   unsigned char hash[HASH_LEN];
@@ -700,7 +790,8 @@ static ttb_store_status revoke_by(ttb_store_pg *p, const char *table, const char
     p_i64(&ps, id);
     snprintf(sql, sizeof sql, "UPDATE %s SET revoked = $2 WHERE id = $1 AND revoked = 0", table);
   } else {
-    if (ttb_sti_hash_input(text, up, hash) != 0) return TTB_STORE_UNKNOWN;
+    if (ttb_sti_hash_input(text, up, hash) != 0)
+      return TTB_STORE_UNKNOWN;
     p_bin(&ps, hash, HASH_LEN);
     snprintf(sql, sizeof sql, "UPDATE %s SET revoked = $2 WHERE token_hash = $1 AND revoked = 0",
              table);
@@ -710,20 +801,25 @@ static ttb_store_status revoke_by(ttb_store_pg *p, const char *table, const char
   return n < 0 ? TTB_STORE_ERROR : n > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
 
-ttb_store_status ttb_pg_session_revoke(ttb_store_pg *p, const char *token_or_id, int64_t now) {
+ttb_store_status ttb_pg_session_revoke(ttb_store_pg *p, const char *token_or_id, int64_t now)
+{
   return revoke_by(p, "sessions", token_or_id, false, now, "revoking a session");
 }
 
 int ttb_pg_session_list(ttb_store_pg *p, const char *user_id,
                         int (*fn)(void *arg, const ttb_session_info *si), void *arg, char *err,
-                        size_t errlen) {
+                        size_t errlen)
+{
   params ps = {0};
-  if (user_id != NULL) p_text(&ps, user_id);
-  else p_null(&ps);
-  PGresult *r = run(p, "listing sessions",
-                    "SELECT id, token_hint, user_id, device_id, created, expires, last_seen, revoked"
-                    " FROM sessions WHERE $1::text IS NULL OR user_id = $1::text ORDER BY created, id",
-                    &ps);
+  if (user_id != NULL)
+    p_text(&ps, user_id);
+  else
+    p_null(&ps);
+  PGresult *r =
+      run(p, "listing sessions",
+          "SELECT id, token_hint, user_id, device_id, created, expires, last_seen, revoked"
+          " FROM sessions WHERE $1::text IS NULL OR user_id = $1::text ORDER BY created, id",
+          &ps);
   if (r == NULL) {
     set_err(p, err, errlen, "%s", p->err);
     return -1;
@@ -739,22 +835,27 @@ int ttb_pg_session_list(ttb_store_pg *p, const char *user_id,
     si.expires = get_i64(r, i, 5);
     si.last_seen = get_i64(r, i, 6);
     si.revoked = get_i64(r, i, 7);
-    if (fn(arg, &si) != 0) break;
+    if (fn(arg, &si) != 0)
+      break;
   }
   PQclear(r);
   return 0;
 }
 
 int ttb_pg_sessions_revoked_since(ttb_store_pg *p, int64_t since,
-                                  void (*fn)(void *arg, int64_t session_id), void *arg) {
+                                  void (*fn)(void *arg, int64_t session_id), void *arg)
+{
   params ps = {0};
   p_i64(&ps, since);
-  PGresult *r = run(p, "reading revoked sessions",
-                    "SELECT id FROM sessions WHERE revoked <> 0 AND revoked >= $1"
-                    " UNION ALL SELECT -id FROM overlay_tokens WHERE revoked <> 0 AND revoked >= $1",
-                    &ps);
-  if (r == NULL) return -1;
-  for (int i = 0; i < PQntuples(r); i++) fn(arg, get_i64(r, i, 0));
+  PGresult *r =
+      run(p, "reading revoked sessions",
+          "SELECT id FROM sessions WHERE revoked <> 0 AND revoked >= $1"
+          " UNION ALL SELECT -id FROM overlay_tokens WHERE revoked <> 0 AND revoked >= $1",
+          &ps);
+  if (r == NULL)
+    return -1;
+  for (int i = 0; i < PQntuples(r); i++)
+    fn(arg, get_i64(r, i, 0));
   PQclear(r);
   return 0;
 }
@@ -765,16 +866,19 @@ int ttb_pg_sessions_revoked_since(ttb_store_pg *p, int64_t since,
 static ttb_store_status token_create(ttb_store_pg *p, const char *table, const char *prefix,
                                      const char *user_id, const char *note, int64_t now,
                                      char token[TTB_STORE_KEY_MAX], int64_t *id, char hint[12],
-                                     const char *what) {
+                                     const char *what)
+{
   token[0] = '\0';
   hint[0] = '\0';
   *id = 0;
-  if (note == NULL) note = "";
+  if (note == NULL)
+    note = "";
   if (strlen(note) > TTB_STI_NOTE_MAX) {
     set_err(p, NULL, 0, "the note is longer than %d bytes", TTB_STI_NOTE_MAX);
     return TTB_STORE_ERROR;
   }
-  if (user_id == NULL || user_id[0] == '\0') return TTB_STORE_UNKNOWN;
+  if (user_id == NULL || user_id[0] == '\0')
+    return TTB_STORE_UNKNOWN;
   char sql[200];
   /* the licence's absence is "unknown", not a foreign-key error */
   snprintf(sql, sizeof sql,
@@ -795,14 +899,17 @@ static ttb_store_status token_create(ttb_store_pg *p, const char *table, const c
     PGresult *r = run(p, what, sql, &ps);
     if (r != NULL) {
       int rows = PQntuples(r);
-      if (rows > 0) *id = get_i64(r, 0, 0);
+      if (rows > 0)
+        *id = get_i64(r, 0, 0);
       PQclear(r);
-      if (rows > 0) return TTB_STORE_OK;
+      if (rows > 0)
+        return TTB_STORE_OK;
       sodium_memzero(token, TTB_STORE_KEY_MAX);
       hint[0] = '\0';
       return TTB_STORE_UNKNOWN;
     }
-    if (strcmp(p->sqlstate, "23505") != 0) break;
+    if (strcmp(p->sqlstate, "23505") != 0)
+      break;
   }
   sodium_memzero(token, TTB_STORE_KEY_MAX);
   hint[0] = '\0';
@@ -810,12 +917,14 @@ static ttb_store_status token_create(ttb_store_pg *p, const char *table, const c
 }
 
 ttb_store_status ttb_pg_ingest_token_create(ttb_store_pg *p, const char *user_id, const char *note,
-                                           int64_t now, char token[TTB_STORE_KEY_MAX], int64_t *id) {
+                                            int64_t now, char token[TTB_STORE_KEY_MAX], int64_t *id)
+{
   int64_t rid;
   char hint[12];
   ttb_store_status st = token_create(p, "ingest_tokens", "TTI-", user_id, note, now, token, &rid,
                                      hint, "creating an ingest token");
-  if (id != NULL) *id = rid;
+  if (id != NULL)
+    *id = rid;
   return st;
 }
 
@@ -823,11 +932,13 @@ ttb_store_status ttb_pg_ingest_token_create(ttb_store_pg *p, const char *user_id
  * constant time: TTB_STORE_OK (channel, id), REVOKED, UNKNOWN or ERROR. */
 static ttb_store_status token_channel(ttb_store_pg *p, const char *table, const char *token,
                                       char channel[TTB_STORE_UUID_MAX], int64_t *id,
-                                      const char *what) {
+                                      const char *what)
+{
   channel[0] = '\0';
   *id = 0;
   unsigned char hash[HASH_LEN];
-  if (ttb_sti_hash_input(token, true, hash) != 0) return TTB_STORE_UNKNOWN;
+  if (ttb_sti_hash_input(token, true, hash) != 0)
+    return TTB_STORE_UNKNOWN;
   params ps = {0};
   p_bin(&ps, hash, HASH_LEN);
   char sql[160];
@@ -835,7 +946,8 @@ static ttb_store_status token_channel(ttb_store_pg *p, const char *table, const 
            "SELECT id, user_id, revoked, encode(token_hash, 'hex') FROM %s WHERE token_hash = $1",
            table);
   PGresult *r = run(p, what, sql, &ps);
-  if (r == NULL) return TTB_STORE_ERROR;
+  if (r == NULL)
+    return TTB_STORE_ERROR;
   if (PQntuples(r) == 0) {
     PQclear(r);
     return TTB_STORE_UNKNOWN;
@@ -843,19 +955,22 @@ static ttb_store_status token_channel(ttb_store_pg *p, const char *table, const 
   char want[2 * HASH_LEN + 1];
   sodium_bin2hex(want, sizeof want, hash, HASH_LEN);
   const char *stored = PQgetvalue(r, 0, 3);
-  bool same = PQgetlength(r, 0, 3) == 2 * HASH_LEN && sodium_memcmp(stored, want, 2 * HASH_LEN) == 0;
+  bool same =
+      PQgetlength(r, 0, 3) == 2 * HASH_LEN && sodium_memcmp(stored, want, 2 * HASH_LEN) == 0;
   bool revoked = get_i64(r, 0, 2) != 0;
   if (same && !revoked) {
     *id = get_i64(r, 0, 0);
     get_text(r, 0, 1, channel, TTB_STORE_UUID_MAX);
   }
   PQclear(r);
-  if (!same) return TTB_STORE_UNKNOWN;
+  if (!same)
+    return TTB_STORE_UNKNOWN;
   return revoked ? TTB_STORE_REVOKED : TTB_STORE_OK;
 }
 
 ttb_store_status ttb_pg_ingest_token_channel(ttb_store_pg *p, const char *token,
-                                            char channel[TTB_STORE_UUID_MAX]) {
+                                             char channel[TTB_STORE_UUID_MAX])
+{
   int64_t id;
   return token_channel(p, "ingest_tokens", token, channel, &id, "reading an ingest token");
 }
@@ -864,10 +979,13 @@ ttb_store_status ttb_pg_ingest_token_channel(ttb_store_pg *p, const char *token,
  * (the ingest info has the same fields). */
 static int token_list(ttb_store_pg *p, const char *table, const char *user_id,
                       int (*fn)(void *arg, const ttb_overlay_token_info *t), void *arg, char *err,
-                      size_t errlen, const char *what) {
+                      size_t errlen, const char *what)
+{
   params ps = {0};
-  if (user_id != NULL) p_text(&ps, user_id);
-  else p_null(&ps);
+  if (user_id != NULL)
+    p_text(&ps, user_id);
+  else
+    p_null(&ps);
   char sql[200];
   snprintf(sql, sizeof sql,
            "SELECT id, token_hint, user_id, created, revoked, note FROM %s"
@@ -887,7 +1005,8 @@ static int token_list(ttb_store_pg *p, const char *table, const char *user_id,
     t.created = get_i64(r, i, 3);
     t.revoked = get_i64(r, i, 4);
     get_text(r, i, 5, t.note, sizeof t.note);
-    if (fn(arg, &t) != 0) break;
+    if (fn(arg, &t) != 0)
+      break;
   }
   PQclear(r);
   return 0;
@@ -898,7 +1017,8 @@ struct ing_adapt {
   void *arg;
 };
 
-static int ing_adapt_cb(void *arg, const ttb_overlay_token_info *o) {
+static int ing_adapt_cb(void *arg, const ttb_overlay_token_info *o)
+{
   struct ing_adapt *a = arg;
   ttb_ingest_token_info t;
   memset(&t, 0, sizeof t);
@@ -912,41 +1032,49 @@ static int ing_adapt_cb(void *arg, const ttb_overlay_token_info *o) {
 }
 
 int ttb_pg_ingest_token_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_ingest_token_info *t),
-                             void *arg, char *err, size_t errlen) {
+                             void *arg, char *err, size_t errlen)
+{
   struct ing_adapt a = {fn, arg};
   return token_list(p, "ingest_tokens", NULL, ing_adapt_cb, &a, err, errlen,
                     "listing ingest tokens");
 }
 
-ttb_store_status ttb_pg_ingest_token_revoke(ttb_store_pg *p, const char *token_or_id, int64_t now) {
+ttb_store_status ttb_pg_ingest_token_revoke(ttb_store_pg *p, const char *token_or_id, int64_t now)
+{
   return revoke_by(p, "ingest_tokens", token_or_id, true, now, "revoking an ingest token");
 }
 
 ttb_store_status ttb_pg_overlay_token_create(ttb_store_pg *p, const char *user_id, const char *note,
-                                            int64_t now, char token[TTB_STORE_KEY_MAX],
-                                            int64_t *id, char hint[12]) {
+                                             int64_t now, char token[TTB_STORE_KEY_MAX],
+                                             int64_t *id, char hint[12])
+{
   return token_create(p, "overlay_tokens", "TTO-", user_id, note, now, token, id, hint,
                       "creating an overlay token");
 }
 
 ttb_store_status ttb_pg_overlay_token_channel(ttb_store_pg *p, const char *token,
-                                             char channel[TTB_STORE_UUID_MAX], int64_t *id) {
+                                              char channel[TTB_STORE_UUID_MAX], int64_t *id)
+{
   return token_channel(p, "overlay_tokens", token, channel, id, "reading an overlay token");
 }
 
 int ttb_pg_overlay_token_list(ttb_store_pg *p, const char *user_id,
                               int (*fn)(void *arg, const ttb_overlay_token_info *t), void *arg,
-                              char *err, size_t errlen) {
+                              char *err, size_t errlen)
+{
   return token_list(p, "overlay_tokens", user_id, fn, arg, err, errlen, "listing overlay tokens");
 }
 
 ttb_store_status ttb_pg_overlay_token_revoke(ttb_store_pg *p, const char *user_id, int64_t id,
-                                            int64_t now) {
+                                             int64_t now)
+{
   params ps = {0};
   p_i64(&ps, id);
   p_i64(&ps, now > 0 ? now : 1);
-  if (user_id != NULL) p_text(&ps, user_id);
-  else p_null(&ps);
+  if (user_id != NULL)
+    p_text(&ps, user_id);
+  else
+    p_null(&ps);
   int64_t n = run_cmd(p, "revoking an overlay token",
                       "UPDATE overlay_tokens SET revoked = $2 WHERE id = $1 AND revoked = 0"
                       " AND ($3::text IS NULL OR user_id = $3::text)",

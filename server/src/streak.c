@@ -136,10 +136,7 @@ struct key {
   uint64_t hash;
 };
 
-static void fnv(uint64_t *h, const void *p, size_t n)
-{
-  *h = ttb_fnv1a64(*h, p, n);
-}
+static void fnv(uint64_t *h, const void *p, size_t n) { *h = ttb_fnv1a64(*h, p, n); }
 
 static void key_make(struct key *k, const char *channel, const char *user, const char *user_id,
                      const char *gift_name, uint64_t gift_id)
@@ -306,9 +303,8 @@ static void advance(ttb_streaks *s, uint64_t now_ms)
 }
 
 void ttb_streaks_feed(ttb_streaks *s, uint64_t now_ms, const char *channel, const char *user,
-                      const char *user_id, const char *gift_name, uint64_t gift_id,
-                      uint32_t count, uint32_t repeat_count, bool repeat_end, ttb_streak_cb cb,
-                      void *arg)
+                      const char *user_id, const char *gift_name, uint64_t gift_id, uint32_t count,
+                      uint32_t repeat_count, bool repeat_end, ttb_streak_cb cb, void *arg)
 {
   if (!channel)
     channel = "";
@@ -433,8 +429,8 @@ int ttb_streaks_save(const ttb_streaks *s, uint64_t now_ms, uint8_t **out, size_
   const struct list *lists[2] = {&s->closed, &s->open};
   for (int l = 0; l < 2; l++)
     for (const struct ent *e = lists[l]->head; e; e = e->next)
-      need += 2 + 8 + 8 + 4 + 4 + 16 + e->klen + strlen(e->channel) + strlen(e->user) +
-              strlen(e->gift);
+      need +=
+          2 + 8 + 8 + 4 + 4 + 16 + e->klen + strlen(e->channel) + strlen(e->user) + strlen(e->gift);
   uint8_t *b = malloc(need), *p = b;
   if (!b)
     return -1;

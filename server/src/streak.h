@@ -40,9 +40,8 @@ void ttb_streaks_free(ttb_streaks *s);
 /* Feeds one ingested gift. The streak key is (channel, user_id or user
  * when user_id is "", gift_id or gift_name when gift_id is 0). */
 void ttb_streaks_feed(ttb_streaks *s, uint64_t now_ms, const char *channel, const char *user,
-                      const char *user_id, const char *gift_name, uint64_t gift_id,
-                      uint32_t count, uint32_t repeat_count, bool repeat_end, ttb_streak_cb cb,
-                      void *arg);
+                      const char *user_id, const char *gift_name, uint64_t gift_id, uint32_t count,
+                      uint32_t repeat_count, bool repeat_end, ttb_streak_cb cb, void *arg);
 /* Publishes streaks idle for idle_ms or more. */
 void ttb_streaks_tick(ttb_streaks *s, uint64_t now_ms, ttb_streak_cb cb, void *arg);
 /* Streaks open now. */

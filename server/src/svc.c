@@ -32,14 +32,14 @@
 #define MAX_PACKETS 20000
 
 struct ttb_svc {
-  ttb_dbq *dbq;      /* the database thread: licences, sessions, logins (dbq.h) */
+  ttb_dbq *dbq; /* the database thread: licences, sessions, logins (dbq.h) */
   ttb_tts *tts;
   ttb_sounds *sounds;
   ttb_streaks *streaks;
   ttb_metrics *metrics;
   h2o_socket_t *tts_sock;
-  ttb_hub *hub;          /* where gift events go (ttb_svc_set_hub) */
-  char public_url[256];  /* the base of their sound URLs */
+  ttb_hub *hub;         /* where gift events go (ttb_svc_set_hub) */
+  char public_url[256]; /* the base of their sound URLs */
 };
 
 /* A synthesis that ran on a worker ended. */
@@ -60,7 +60,6 @@ static uint64_t now_ms(void)
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
-
 
 static int is_dir(const char *p)
 {
@@ -135,7 +134,8 @@ ttb_svc *ttb_svc_open(const ttb_config *cfg, const char *argv0, h2o_evloop_t *lo
 
   char dir[PATH_MAX];
   if (find_sounds_dir(cfg, argv0, dir, sizeof dir) != 0) {
-    snprintf(err, errlen, "no gift sounds in %s (set sounds-dir, or build the server so that make-sounds runs)",
+    snprintf(err, errlen,
+             "no gift sounds in %s (set sounds-dir, or build the server so that make-sounds runs)",
              dir);
     goto fail;
   }
@@ -197,7 +197,7 @@ void ttb_svc_close(ttb_svc *s)
     }
     s->tts_sock = NULL;
   }
-  ttb_tts_stop(s->tts); /* runs the callbacks of unfinished requests */
+  ttb_tts_stop(s->tts);  /* runs the callbacks of unfinished requests */
   ttb_dbq_close(s->dbq); /* and so does this */
   ttb_streaks_free(s->streaks);
   ttb_sounds_free(s->sounds);
@@ -298,7 +298,6 @@ void ttb_svc_ingest_token_async(ttb_svc *s, const char *token, ttb_svc_channel_c
   ttb_dbq_ingest_token(s->dbq, token, on_channel_done, r);
 }
 
-
 ttb_svc_status ttb_svc_tiktok_get(ttb_svc *s, const char *user_id, char out[32])
 {
   return of_store(ttb_dbq_tiktok(s->dbq, user_id, out));
@@ -327,8 +326,8 @@ void ttb_svc_logout_async(ttb_svc *s, const char *token, ttb_svc_done_cb cb, voi
   ttb_dbq_logout(s->dbq, token, on_set_done, r);
 }
 
-void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handle, ttb_svc_done_cb cb,
-                              void *arg)
+void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handle,
+                              ttb_svc_done_cb cb, void *arg)
 {
   done_req *r = malloc(sizeof *r);
   if (r == NULL) {
@@ -339,7 +338,10 @@ void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handl
   ttb_dbq_tiktok_set(s->dbq, user_id, handle, on_set_done, r);
 }
 
-uint32_t ttb_svc_max_devices(ttb_svc *s, const char *user_id) { return ttb_dbq_max_devices(s->dbq, user_id); }
+uint32_t ttb_svc_max_devices(ttb_svc *s, const char *user_id)
+{
+  return ttb_dbq_max_devices(s->dbq, user_id);
+}
 
 void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg)
 {
@@ -357,16 +359,13 @@ ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id)
   return of_store(ttb_dbq_licence(s->dbq, user_id, (int64_t)time(NULL)));
 }
 
-
-
-int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since, void (*fn)(void *arg, int64_t session_id),
-                                 void *arg)
+int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since,
+                                 void (*fn)(void *arg, int64_t session_id), void *arg)
 {
   /* on the database thread: what the previous call's look-up found now,
    * this one's at the next call (the caller's 2 s overlap covers the gap) */
   return ttb_dbq_ended(s->dbq, since, fn, arg);
 }
-
 
 ttb_tts *ttb_svc_speech(ttb_svc *s) { return s->tts; }
 
@@ -438,10 +437,7 @@ void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char 
                    repeat_count, repeat_end, gift_out, s);
 }
 
-void ttb_svc_tick(ttb_svc *s)
-{
-  ttb_streaks_tick(s->streaks, now_ms(), gift_out, s);
-}
+void ttb_svc_tick(ttb_svc *s) { ttb_streaks_tick(s->streaks, now_ms(), gift_out, s); }
 
 uint64_t ttb_svc_streaks_generation(ttb_svc *s) { return ttb_streaks_generation(s->streaks); }
 

@@ -20,12 +20,12 @@ typedef struct ttb_svc ttb_svc;
 
 typedef enum ttb_svc_status {
   TTB_SVC_OK = 0,
-  TTB_SVC_UNKNOWN = 1,      /* no such key, token or user */
+  TTB_SVC_UNKNOWN = 1, /* no such key, token or user */
   TTB_SVC_EXPIRED = 2,
   TTB_SVC_REVOKED = 3,
   TTB_SVC_DEVICE_LIMIT = 4,
-  TTB_SVC_BUSY = 5,         /* the TTS queue is full */
-  TTB_SVC_FAILED = -1,      /* an internal error (logged) */
+  TTB_SVC_BUSY = 5,    /* the TTS queue is full */
+  TTB_SVC_FAILED = -1, /* an internal error (logged) */
 } ttb_svc_status;
 
 /* Opens the store in cfg->data_dir, starts the TTS worker (its completions
@@ -40,12 +40,14 @@ void ttb_svc_close(ttb_svc *s);
 
 /* Login (a write): cb gets user_id and a new ws_token (both UUIDs) on
  * TTB_SVC_OK; TTB_SVC_FAILED when the database could not be written. */
-typedef void (*ttb_svc_login_cb)(void *arg, ttb_svc_status st, const char *user_id, const char *token);
+typedef void (*ttb_svc_login_cb)(void *arg, ttb_svc_status st, const char *user_id,
+                                 const char *token);
 void ttb_svc_login_async(ttb_svc *s, const char *key, const char *device_id, ttb_svc_login_cb cb,
                          void *arg);
 /* A ws_token's user and session id (TTB_SVC_OK), or why not; the last known
  * answer when the database is busy, TTB_SVC_FAILED when there is none. */
-typedef void (*ttb_svc_session_cb)(void *arg, ttb_svc_status st, const char *user_id, int64_t session_id);
+typedef void (*ttb_svc_session_cb)(void *arg, ttb_svc_status st, const char *user_id,
+                                   int64_t session_id);
 void ttb_svc_session_async(ttb_svc *s, const char *token, ttb_svc_session_cb cb, void *arg);
 /* The database thread (dbq.h), for modules with statements of their own
  * (overlay.c: ttb_dbq_call). Owned by s. */
@@ -68,8 +70,8 @@ uint32_t ttb_svc_max_devices(ttb_svc *s, const char *user_id);
  * session revoke`) found by the previous call's look-up (on the database
  * thread, dbq.h), and starts this one's: at or after `since` (unix
  * seconds). An id may come twice. -1 on no memory. */
-int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since, void (*fn)(void *arg, int64_t session_id),
-                                 void *arg);
+int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since,
+                                 void (*fn)(void *arg, int64_t session_id), void *arg);
 /* The one channel an ingest token may post to: cb gets TTB_SVC_OK with it,
  * or TTB_SVC_UNKNOWN / TTB_SVC_REVOKED (TTB_SVC_FAILED: the database could
  * not answer and nothing is known of the token). */
@@ -84,8 +86,8 @@ ttb_svc_status ttb_svc_tiktok_get(ttb_svc *s, const char *user_id, char out[32])
 void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg);
 /* Sets it (already checked with tiktok_handle.h; "" clears); ttb_svc_tiktok_get
  * has it when cb runs with TTB_SVC_OK. */
-void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handle, ttb_svc_done_cb cb,
-                              void *arg);
+void ttb_svc_tiktok_set_async(ttb_svc *s, const char *user_id, const char *handle,
+                              ttb_svc_done_cb cb, void *arg);
 
 /* The speech engine (tts.h: ids, listeners), watched on the loop. Its
  * syntheses are counted in the metrics as they end. */

@@ -37,15 +37,15 @@
 #include "wake.h"
 #include "webcast.h"
 
-#define USER_AGENT                                                                                 \
-  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "      \
+#define USER_AGENT                                                                           \
+  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 " \
   "Safari/537.36"
 #define TIKTOK_ORIGIN "https://www.tiktok.com"
 #define TIKTOK_REFERER "https://www.tiktok.com/"
 #define ACCEPT_LANGUAGE "en-US,en;q=0.9"
 
 #define CHANNEL_MAX 64
-#define QUEUE_MAX 20000          /* items waiting for the loop; beyond, chat and gifts are dropped */
+#define QUEUE_MAX 20000 /* items waiting for the loop; beyond, chat and gifts are dropped */
 #define HTTP_BODY_MAX (1u << 20) /* a room lookup's body */
 #define SLICE_MS 50              /* lws service and curl poll slices: how soon a stop is seen */
 #define TICK_MS 250              /* the loop's linger timer */
@@ -102,7 +102,7 @@ struct worker {
   pthread_t thread;
   atomic_bool stop;
   atomic_bool finished; /* worker_main has returned, or is about to */
-  pthread_mutex_t mu; /* with cv: interruptible waits */
+  pthread_mutex_t mu;   /* with cv: interruptible waits */
   pthread_cond_t cv;
   char channel[CHANNEL_MAX];
   char handle[TTB_TIKTOK_HANDLE_MAX];
@@ -229,10 +229,7 @@ static qitem *q_new(worker *w, qkind kind)
 
 /* ------------------------------------------------------------------ worker: helpers */
 
-static bool stopping(worker *w)
-{
-  return atomic_load(&w->stop);
-}
+static bool stopping(worker *w) { return atomic_load(&w->stop); }
 
 /* Waits ms or until stopped; false when stopped. */
 static bool wait_ms(worker *w, uint64_t ms)
@@ -378,7 +375,8 @@ static int http_get(worker *w, const char *url, const char *ttwid, long *status,
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(w->t->opts.http_timeout_ms ? w->t->opts.http_timeout_ms : 10000));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   (long)(w->t->opts.http_timeout_ms ? w->t->opts.http_timeout_ms : 10000));
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
@@ -443,13 +441,13 @@ typedef struct txbuf {
 
 typedef enum conn_end {
   END_NONE = 0,
-  END_STOPPED,  /* the worker was told to stop */
-  END_ENDED,    /* control action 3 */
-  END_CLOSED,   /* the peer closed, or the connection broke */
-  END_DEAD,     /* silent for dead_ms */
-  END_REFUSED,  /* the handshake was answered, not with 101 */
-  END_FAILED,   /* could not connect */
-  END_TOO_BIG,  /* a message over TTB_WEBCAST_MSG_MAX */
+  END_STOPPED, /* the worker was told to stop */
+  END_ENDED,   /* control action 3 */
+  END_CLOSED,  /* the peer closed, or the connection broke */
+  END_DEAD,    /* silent for dead_ms */
+  END_REFUSED, /* the handshake was answered, not with 101 */
+  END_FAILED,  /* could not connect */
+  END_TOO_BIG, /* a message over TTB_WEBCAST_MSG_MAX */
 } conn_end;
 
 typedef struct conn {
@@ -461,13 +459,13 @@ typedef struct conn {
   bool established, gone, closing;
   conn_end end;
   int http_status;
-  char hs_msg[64];   /* the Handshake-Msg header of a refused handshake */
+  char hs_msg[64]; /* the Handshake-Msg header of a refused handshake */
   char why[160];
   uint8_t *rx;
   size_t rx_len;
   txbuf *tx_head, *tx_tail;
   uint64_t last_rx, last_hb, opened_at;
-  bool got_frame;    /* at least one frame decoded: the backoff starts over */
+  bool got_frame; /* at least one frame decoded: the backoff starts over */
   /* the trace of this connection */
   ttb_trace_writer *trace;
   uint64_t trace_flushed;
@@ -615,8 +613,8 @@ static void trace_frame(conn *c, const uint8_t *p, size_t len)
     rec.tiktok = &tf;
     char err[256];
     if (ttb_trace_write(c->trace, &rec, err, sizeof err) != 0) {
-      fprintf(stderr, "ttboost-server: tiktok: %s @%s: trace: %s (tracing stops)\n",
-              c->w->channel, c->w->handle, err);
+      fprintf(stderr, "ttboost-server: tiktok: %s @%s: trace: %s (tracing stops)\n", c->w->channel,
+              c->w->handle, err);
       trace_close(c);
       return;
     }
@@ -1119,7 +1117,8 @@ static void *worker_main(void *arg)
     case TTB_WEBCAST_LOOKUP_ERROR: {
       post_status(w, TTB_TIKTOK_ERROR, "", "%s", lk.message);
       uint64_t d = backoff_ms(w, attempt++);
-      wait_ms(w, lk.status == TTB_WEBCAST_BLOCKED && d < o->blocked_wait_ms ? o->blocked_wait_ms : d);
+      wait_ms(w,
+              lk.status == TTB_WEBCAST_BLOCKED && d < o->blocked_wait_ms ? o->blocked_wait_ms : d);
       continue;
     }
     case TTB_WEBCAST_LIVE:

@@ -28,19 +28,19 @@ typedef struct ttb_tiktok ttb_tiktok;
 
 /* A channel's TikTok side, as GET /me/tiktok and the Status message show it. */
 typedef enum ttb_tiktok_state {
-  TTB_TIKTOK_OFF = 0,     /* no handle, no device connected, or the connector is off */
-  TTB_TIKTOK_WAITING,     /* the user is not live (or unknown): looked up again later */
-  TTB_TIKTOK_CONNECTING,  /* cookie, lookup or handshake in progress, or backing off */
-  TTB_TIKTOK_LIVE,        /* the push socket is open and in the room */
-  TTB_TIKTOK_ENDED,       /* the stream ended (control action 3); waiting comes next */
-  TTB_TIKTOK_ERROR,       /* blocked, refused or failing; retried with backoff */
+  TTB_TIKTOK_OFF = 0,    /* no handle, no device connected, or the connector is off */
+  TTB_TIKTOK_WAITING,    /* the user is not live (or unknown): looked up again later */
+  TTB_TIKTOK_CONNECTING, /* cookie, lookup or handshake in progress, or backing off */
+  TTB_TIKTOK_LIVE,       /* the push socket is open and in the room */
+  TTB_TIKTOK_ENDED,      /* the stream ended (control action 3); waiting comes next */
+  TTB_TIKTOK_ERROR,      /* blocked, refused or failing; retried with backoff */
   TTB_TIKTOK_NSTATES
 } ttb_tiktok_state;
 
 /* "off", "waiting", "connecting", "live", "ended", "error". */
 const char *ttb_tiktok_state_name(ttb_tiktok_state s);
 
-#define TTB_TIKTOK_ROOM_MAX 24   /* a room id as decimal text, with NUL */
+#define TTB_TIKTOK_ROOM_MAX 24 /* a room id as decimal text, with NUL */
 
 typedef struct ttb_tiktok_status {
   ttb_tiktok_state state;
@@ -50,16 +50,16 @@ typedef struct ttb_tiktok_status {
 } ttb_tiktok_status;
 
 typedef struct ttb_tiktok_opts {
-  char web[256];             /* https://www.tiktok.com: the ttwid and the room lookup */
-  char ws[256];              /* wss://webcast-ws.tiktok.com: the push socket */
-  char trace_dir[512];       /* "" = none; else one trace file per connection */
-  uint32_t lookup_ms;        /* a user who is not live is looked up again after this (30000) */
-  uint32_t linger_ms;        /* stays connected this long after the last device left (60000) */
-  uint32_t heartbeat_ms;     /* heartbeat frame interval (10000) */
-  uint32_t dead_ms;          /* a socket silent this long is dead (60000) */
-  uint32_t backoff_cap_ms;   /* reconnect backoff cap (30000) */
-  uint32_t blocked_wait_ms;  /* wait after a refused handshake (DEVICE_BLOCKED) (2000) */
-  uint32_t http_timeout_ms;  /* per HTTP request (10000) */
+  char web[256];            /* https://www.tiktok.com: the ttwid and the room lookup */
+  char ws[256];             /* wss://webcast-ws.tiktok.com: the push socket */
+  char trace_dir[512];      /* "" = none; else one trace file per connection */
+  uint32_t lookup_ms;       /* a user who is not live is looked up again after this (30000) */
+  uint32_t linger_ms;       /* stays connected this long after the last device left (60000) */
+  uint32_t heartbeat_ms;    /* heartbeat frame interval (10000) */
+  uint32_t dead_ms;         /* a socket silent this long is dead (60000) */
+  uint32_t backoff_cap_ms;  /* reconnect backoff cap (30000) */
+  uint32_t blocked_wait_ms; /* wait after a refused handshake (DEVICE_BLOCKED) (2000) */
+  uint32_t http_timeout_ms; /* per HTTP request (10000) */
 } ttb_tiktok_opts;
 
 /* Fills the defaults above (web, ws: TikTok's own). */
@@ -72,7 +72,8 @@ void ttb_tiktok_opts_defaults(ttb_tiktok_opts *o);
 typedef struct ttb_tiktok_sink {
   void *arg;
   /* A chat message (user: the nickname, or the handle when it is empty). */
-  void (*chat)(void *arg, const char *channel, const char *user, const char *message, const char *id);
+  void (*chat)(void *arg, const char *channel, const char *user, const char *message,
+               const char *id);
   /* A gift event, to feed the streak rule (svc.h ttb_svc_gift): streak_key
    * identifies the streak (sender and group id); a gift that does not streak
    * comes with repeat_count 0, repeat_end false and count 1. */

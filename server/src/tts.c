@@ -36,7 +36,7 @@
 extern char **environ;
 
 #define ID_HEX TTB_TTS_ID_LEN
-#define VOICE_MAX 16  /* longest voice name we keep */
+#define VOICE_MAX 16 /* longest voice name we keep */
 #define TMP_PREFIX ".tts-"
 #define TMP_SUFFIX ".tmp"
 #define MAX_WORKERS 256
@@ -67,10 +67,7 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint32_t hash_str(const char *s)
-{
-  return ttb_fnv1a32_str(s);
-}
+static uint32_t hash_str(const char *s) { return ttb_fnv1a32_str(s); }
 
 /* ------------------------------------------------------------ state */
 
@@ -80,9 +77,9 @@ typedef struct worker worker;
 enum { JOB_WAITING, JOB_RUNNING, JOB_ENDED };
 
 struct tts_job {
-  struct tts_job *hnext;  /* the active jobs' hash chain */
-  struct tts_job *qnext;  /* its queue, while waiting */
-  struct tts_job *dnext;  /* the list of jobs with news for their listeners */
+  struct tts_job *hnext; /* the active jobs' hash chain */
+  struct tts_job *qnext; /* its queue, while waiting */
+  struct tts_job *dnext; /* the list of jobs with news for their listeners */
   tts_queue *q;
   worker *w;
   ttb_tts *t;
@@ -91,9 +88,9 @@ struct tts_job {
   char *text;
   uint64_t job_id;
   int state;
-  int refs;               /* the table's (while active), each listener's, the dirty list's */
+  int refs; /* the table's (while active), each listener's, the dirty list's */
   bool dirty;
-  bool keep;              /* eager: made even with nobody listening */
+  bool keep; /* eager: made even with nobody listening */
   ttb_tts_listener *ls;
   uint8_t *ogg;
   size_t ogg_len, ogg_cap;
@@ -104,11 +101,11 @@ struct tts_job {
   FILE *f;
   char *tmp;
   bool file_failed;
-  bool stored;            /* ended whole and its file is in the cache */
+  bool stored; /* ended whole and its file is in the cache */
   bool failed;
   char error[160];
   double t0;
-  double seconds;         /* from its start on a worker to its end */
+  double seconds; /* from its start on a worker to its end */
 };
 typedef struct tts_job tts_job;
 
@@ -170,13 +167,13 @@ struct ttb_tts {
 
   tts_job *jobs[NBUCKETS];
   tts_queue *queues[NBUCKETS];
-  tts_queue *ring;      /* the next queue to take a job from */
+  tts_queue *ring; /* the next queue to take a job from */
   size_t waiting;
   uint64_t next_job_id;
   tts_job *dirty_head, *dirty_tail;
   oneshot *hits;
 
-  remembered *rem;      /* ring of nremember */
+  remembered *rem; /* ring of nremember */
   size_t rem_next;
   remembered *rem_b[NBUCKETS];
 
@@ -499,7 +496,8 @@ static void worker_lost(ttb_tts *t, worker *w, const char *why)
     fprintf(stderr, "tts: a speech worker (%s) keeps dying before it starts; not restarted\n",
             t->worker_path);
   } else if (worker_spawn(t, w) != 0) {
-    fprintf(stderr, "tts: cannot start a speech worker (%s): %s\n", t->worker_path, strerror(errno));
+    fprintf(stderr, "tts: cannot start a speech worker (%s): %s\n", t->worker_path,
+            strerror(errno));
   } else {
     t->st.worker_restarts++;
   }
@@ -733,7 +731,8 @@ static void worker_read(ttb_tts *t, worker *w)
       const uint8_t *msg;
       size_t mlen, used;
       const char *why = NULL;
-      int r = ttb_ttsp_next(w->rbuf + off, w->rlen - off, TTB_TTSP_MAX_MSG, &msg, &mlen, &used, &why);
+      int r =
+          ttb_ttsp_next(w->rbuf + off, w->rlen - off, TTB_TTSP_MAX_MSG, &msg, &mlen, &used, &why);
       if (r < 0 || (r == 1 && on_output(t, w, msg, mlen, &why) != 0)) {
         fprintf(stderr, "tts: worker %ld: %s\n", (long)w->pid, why);
         worker_lost(t, w, why);
@@ -829,7 +828,8 @@ static remembered *rem_find(ttb_tts *t, const char *id)
   return NULL;
 }
 
-static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *text, const char *queue)
+static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *text,
+                   const char *queue)
 {
   remembered *r = rem_find(t, id);
   if (r) { /* the newest queue asking for it */
@@ -871,7 +871,8 @@ static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *te
 
 /* ------------------------------------------------------------ public */
 
-static const char *pick_voice(ttb_tts *t, const char *text, const char *voice, char *err, size_t errlen)
+static const char *pick_voice(ttb_tts *t, const char *text, const char *voice, char *err,
+                              size_t errlen)
 {
   if (voice && voice[0]) {
     int vi = voice_index(voice);
@@ -1249,7 +1250,8 @@ ttb_tts *ttb_tts_start(const ttb_tts_config *cfg, char *err, size_t errlen)
   }
   for (unsigned i = 0; i < t->nw; i++)
     if (worker_spawn(t, &t->w[i]) != 0) {
-      set_err(err, errlen, "cannot start the speech worker %s: %s", t->worker_path, strerror(errno));
+      set_err(err, errlen, "cannot start the speech worker %s: %s", t->worker_path,
+              strerror(errno));
       goto fail;
     }
   /* the hellos tell the voices */
@@ -1272,7 +1274,8 @@ ttb_tts *ttb_tts_start(const ttb_tts_config *cfg, char *err, size_t errlen)
       break;
   }
   if (!t->hello_seen) {
-    set_err(err, errlen, "the speech worker %s did not start (espeak-ng data missing?)", t->worker_path);
+    set_err(err, errlen, "the speech worker %s did not start (espeak-ng data missing?)",
+            t->worker_path);
     goto fail;
   }
   if (!t->voice_ok[0]) {
@@ -1457,15 +1460,24 @@ const char *ttb_tts_voice_for(const char *text)
     }
     i += l;
     switch (cp) {
-    case 0x04D8: case 0x04D9: /* Ә ә */
-    case 0x0492: case 0x0493: /* Ғ ғ */
-    case 0x049A: case 0x049B: /* Қ қ */
-    case 0x04A2: case 0x04A3: /* Ң ң */
-    case 0x04E8: case 0x04E9: /* Ө ө */
-    case 0x04B0: case 0x04B1: /* Ұ ұ */
-    case 0x04AE: case 0x04AF: /* Ү ү */
-    case 0x04BA: case 0x04BB: /* Һ һ */
-    case 0x0406: case 0x0456: /* І і */
+    case 0x04D8:
+    case 0x04D9: /* Ә ә */
+    case 0x0492:
+    case 0x0493: /* Ғ ғ */
+    case 0x049A:
+    case 0x049B: /* Қ қ */
+    case 0x04A2:
+    case 0x04A3: /* Ң ң */
+    case 0x04E8:
+    case 0x04E9: /* Ө ө */
+    case 0x04B0:
+    case 0x04B1: /* Ұ ұ */
+    case 0x04AE:
+    case 0x04AF: /* Ү ү */
+    case 0x04BA:
+    case 0x04BB: /* Һ һ */
+    case 0x0406:
+    case 0x0456: /* І і */
       kaz++;
       cyr++;
       continue;
@@ -1624,4 +1636,3 @@ static void clean_temps(const char *dir)
   }
   closedir(d);
 }
-

@@ -36,16 +36,17 @@
 typedef struct ttb_tts ttb_tts;
 
 typedef struct ttb_tts_config {
-  const char *cache_dir;    /* created when absent */
-  size_t cache_max_bytes;   /* LRU eviction above this (0 = no cap) */
-  size_t queue_max;         /* jobs waiting in all queues; beyond, a new job is refused (busy) */
-  size_t max_text_bytes;    /* longer text is cut at a UTF-8 boundary (0 = no cut) */
-  uint32_t bitrate;         /* Opus bits/s, 6000..510000 */
-  const char *worker_path;  /* NULL: $TTBOOST_TTS_WORKER, else ttboost-tts-worker beside this program */
-  unsigned workers;         /* worker processes (0: the number of cores) */
-  uint32_t deadline_ms;     /* a running job's limit (0: 10000) */
-  size_t backlog;           /* waiting jobs per queue (0: 16) */
-  size_t remember;          /* ids ttb_tts_prepare remembers (0: 8192) */
+  const char *cache_dir;  /* created when absent */
+  size_t cache_max_bytes; /* LRU eviction above this (0 = no cap) */
+  size_t queue_max;       /* jobs waiting in all queues; beyond, a new job is refused (busy) */
+  size_t max_text_bytes;  /* longer text is cut at a UTF-8 boundary (0 = no cut) */
+  uint32_t bitrate;       /* Opus bits/s, 6000..510000 */
+  const char
+      *worker_path;     /* NULL: $TTBOOST_TTS_WORKER, else ttboost-tts-worker beside this program */
+  unsigned workers;     /* worker processes (0: the number of cores) */
+  uint32_t deadline_ms; /* a running job's limit (0: 10000) */
+  size_t backlog;       /* waiting jobs per queue (0: 16) */
+  size_t remember;      /* ids ttb_tts_prepare remembers (0: 8192) */
   /* optional: called when a job that ran on a worker ended (ok: its file
    * exists), with the time it took there */
   void (*on_end)(void *arg, bool ok, double seconds);
@@ -54,14 +55,14 @@ typedef struct ttb_tts_config {
 
 /* Counters, for /metrics. */
 typedef struct ttb_tts_stats {
-  uint64_t syntheses;        /* jobs that made a file */
-  uint64_t failures;         /* jobs that failed (deadline and dropped included) */
-  uint64_t deadline_kills;   /* workers killed past a job's deadline */
-  uint64_t worker_restarts;  /* workers replaced (killed or died) */
-  uint64_t backlog_dropped;  /* waiting jobs dropped, oldest first, from a full queue */
-  uint64_t waiting;          /* jobs waiting now */
-  uint64_t running;          /* jobs being made now */
-  unsigned workers;          /* live workers now */
+  uint64_t syntheses;       /* jobs that made a file */
+  uint64_t failures;        /* jobs that failed (deadline and dropped included) */
+  uint64_t deadline_kills;  /* workers killed past a job's deadline */
+  uint64_t worker_restarts; /* workers replaced (killed or died) */
+  uint64_t backlog_dropped; /* waiting jobs dropped, oldest first, from a full queue */
+  uint64_t waiting;         /* jobs waiting now */
+  uint64_t running;         /* jobs being made now */
+  unsigned workers;         /* live workers now */
 } ttb_tts_stats;
 
 /* Starts the workers and waits (up to 10 s) for the first to report what it

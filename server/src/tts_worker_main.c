@@ -31,7 +31,8 @@
 #include "ttboost/worker/tts_worker.pb-c.h"
 #include "ttsp.h"
 
-static const char *const voices[] = {"en", "ru", "kk", "de", "fr", "es", "it", "pt", "uk", "tr", "pl"};
+static const char *const voices[] = {"en", "ru", "kk", "de", "fr", "es",
+                                     "it", "pt", "uk", "tr", "pl"};
 #define NVOICES (sizeof voices / sizeof voices[0])
 #define MAX_PACKETS_OUT 64 /* tts.proto: TtsOutput.packets max_count */
 
@@ -45,7 +46,7 @@ typedef struct out_state {
   size_t npk;
   size_t headers_seen; /* the first packets are OpusHead and OpusTags */
   uint32_t pre_skip;
-  uint64_t samples;    /* espeak-ng samples so far */
+  uint64_t samples; /* espeak-ng samples so far */
   int rate;
   OggOpusEnc *enc;
   bool failed;
@@ -262,7 +263,8 @@ static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
       (e = ope_encoder_ctl(o->enc, OPUS_SET_BITRATE(br))) != OPE_OK ||
       (e = ope_encoder_ctl(o->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE))) != OPE_OK ||
       (e = ope_encoder_ctl(o->enc, OPUS_SET_COMPLEXITY(OPUS_COMPLEXITY))) != OPE_OK ||
-      (e = ope_encoder_ctl(o->enc, OPUS_SET_MAX_BANDWIDTH(OPUS_BANDWIDTH_SUPERWIDEBAND))) != OPE_OK ||
+      (e = ope_encoder_ctl(o->enc, OPUS_SET_MAX_BANDWIDTH(OPUS_BANDWIDTH_SUPERWIDEBAND))) !=
+          OPE_OK ||
       (e = ope_encoder_ctl(o->enc, OPE_SET_DECISION_DELAY(0))) != OPE_OK ||
       (e = ope_encoder_ctl(o->enc, OPE_SET_MUXING_DELAY(0))) != OPE_OK ||
       (e = ope_encoder_flush_header(o->enc)) != OPE_OK) {

@@ -66,9 +66,9 @@ int ttb_web_serve(h2o_req_t *req)
   }
   if (p.base[p.len - 1] != '/' && memchr(p.base + 1, '/', p.len - 1) == NULL) {
     /* /app -> /app/ (the query, with an overlay's settings, kept) */
-    h2o_iovec_t q = req->query_at != SIZE_MAX
-                        ? h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at)
-                        : h2o_iovec_init("", 0);
+    h2o_iovec_t q = req->query_at != SIZE_MAX ? h2o_iovec_init(req->path.base + req->query_at,
+                                                               req->path.len - req->query_at)
+                                              : h2o_iovec_init("", 0);
     h2o_iovec_t loc = h2o_concat(&req->pool, p, h2o_iovec_init(H2O_STRLIT("/")), q);
     common_headers(req);
     header(req, H2O_TOKEN_CACHE_CONTROL, "no-cache");
@@ -83,8 +83,8 @@ int ttb_web_serve(h2o_req_t *req)
   common_headers(req);
   header(req, H2O_TOKEN_ETAG, a->etag);
   header(req, H2O_TOKEN_CACHE_CONTROL, font ? "public, max-age=604800" : "no-cache");
-  if (inm >= 0 && h2o_memis(req->headers.entries[inm].value.base, req->headers.entries[inm].value.len,
-                            a->etag, strlen(a->etag))) {
+  if (inm >= 0 && h2o_memis(req->headers.entries[inm].value.base,
+                            req->headers.entries[inm].value.len, a->etag, strlen(a->etag))) {
     req->res.status = 304;
     req->res.reason = "Not Modified";
     h2o_send_inline(req, "", 0);

@@ -19,11 +19,11 @@
 #include <stddef.h>
 
 typedef struct ttb_web_asset {
-  const char *path;  /* the URL path: "/app/index.html" */
-  const char *type;  /* Content-Type */
+  const char *path; /* the URL path: "/app/index.html" */
+  const char *type; /* Content-Type */
   const unsigned char *data;
   size_t len;
-  const char *etag;  /* with its quotes */
+  const char *etag; /* with its quotes */
 } ttb_web_asset;
 
 /* The embedded files (web_assets.c, generated). */
@@ -31,7 +31,7 @@ extern const ttb_web_asset ttb_web_assets[];
 extern const size_t ttb_web_nassets;
 
 /* The Content-Security-Policy of every page. */
-#define TTB_WEB_CSP                                                                         \
+#define TTB_WEB_CSP                                                                            \
   "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; img-src 'self'; " \
   "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 

@@ -99,8 +99,12 @@ static bool put_base(char *out, size_t cap, size_t *o, const char *base)
 int ttb_webcast_lookup_url(const char *web, const char *handle, char *out, size_t cap)
 {
   static const char *const fixed[][2] = {
-      {"aid", "1988"},           {"app_name", "tiktok_web"},  {"device_platform", "web_pc"},
-      {"app_language", "en"},    {"browser_language", "en-US"}, {"region", "US"},
+      {"aid", "1988"},
+      {"app_name", "tiktok_web"},
+      {"device_platform", "web_pc"},
+      {"app_language", "en"},
+      {"browser_language", "en-US"},
+      {"region", "US"},
       {"user_is_login", "false"},
   };
   size_t o = 0;
@@ -287,13 +291,15 @@ void ttb_webcast_parse_lookup(long http_status, const char *body, size_t len,
   while (body != NULL && i < len && strchr(" \t\r\n", body[i]) != NULL && body[i] != '\0')
     i++;
   if (body == NULL || i == len) {
-    lookup_set(out, TTB_WEBCAST_BLOCKED, "TikTok sent an empty room lookup (HTTP %ld)", http_status);
+    lookup_set(out, TTB_WEBCAST_BLOCKED, "TikTok sent an empty room lookup (HTTP %ld)",
+               http_status);
     return;
   }
   ttb_jr r;
   if (!ttb_jr_parse_alloc(&r, body, len, LOOKUP_MAX_TOKENS)) {
     ttb_jr_finish(&r);
-    lookup_set(out, TTB_WEBCAST_BLOCKED, "TikTok's room lookup is not JSON (HTTP %ld)", http_status);
+    lookup_set(out, TTB_WEBCAST_BLOCKED, "TikTok's room lookup is not JSON (HTTP %ld)",
+               http_status);
     return;
   }
   int64_t code;
@@ -603,7 +609,8 @@ static bool map_message(const Tiktok__Webcast__Message *m, ttb_webcast_event *ev
       ev->msg_id = common_id(g->common);
     ev->user = clean_text(user_name(g->user), TTB_WEBCAST_USER_MAX);
     ev->gift_name = clean_text(g->gift != NULL ? g->gift->name : "", TTB_WEBCAST_GIFT_MAX);
-    ev->gift_id = g->gift != NULL && g->gift->id != 0 ? (uint64_t)g->gift->id : (uint64_t)g->gift_id;
+    ev->gift_id =
+        g->gift != NULL && g->gift->id != 0 ? (uint64_t)g->gift->id : (uint64_t)g->gift_id;
     snprintf(ev->streak_key, sizeof ev->streak_key, "%" PRId64 ":%" PRIu64,
              g->user != NULL ? g->user->id : 0, g->group_id);
     ev->count = 1;
@@ -751,9 +758,9 @@ void ttb_webcast_frame_free(ttb_webcast_frame *f)
 /* ------------------------------------------------------------------ dedup */
 
 struct ttb_webcast_dedup {
-  uint64_t *ring;  /* the ids in arrival order */
+  uint64_t *ring; /* the ids in arrival order */
   size_t window, head, count;
-  uint64_t *set;   /* open addressing, linear probing; 0 = empty */
+  uint64_t *set; /* open addressing, linear probing; 0 = empty */
   size_t mask;
 };
 

@@ -12,15 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TTB_WEBCAST_ROOM_MAX 24          /* a room id as decimal text, with NUL */
-#define TTB_WEBCAST_TTWID_MAX 1024       /* the cookie's value, with NUL */
+#define TTB_WEBCAST_ROOM_MAX 24    /* a room id as decimal text, with NUL */
+#define TTB_WEBCAST_TTWID_MAX 1024 /* the cookie's value, with NUL */
 #define TTB_WEBCAST_URL_MAX 2048
-#define TTB_WEBCAST_MSG_MAX (1u << 20)   /* a received WebSocket message */
+#define TTB_WEBCAST_MSG_MAX (1u << 20)     /* a received WebSocket message */
 #define TTB_WEBCAST_INFLATE_MAX (4u << 20) /* a gzip payload once inflated */
-#define TTB_WEBCAST_USER_MAX 128         /* bytes of a user name (as IngestEvent) */
-#define TTB_WEBCAST_TEXT_MAX 1024        /* bytes of a chat message */
-#define TTB_WEBCAST_GIFT_MAX 128         /* bytes of a gift name */
-#define TTB_WEBCAST_KEY_MAX 64           /* a streak key, with NUL */
+#define TTB_WEBCAST_USER_MAX 128           /* bytes of a user name (as IngestEvent) */
+#define TTB_WEBCAST_TEXT_MAX 1024          /* bytes of a chat message */
+#define TTB_WEBCAST_GIFT_MAX 128           /* bytes of a gift name */
+#define TTB_WEBCAST_KEY_MAX 64             /* a streak key, with NUL */
 
 /* ---------------------------------------------------------------- URLs */
 
@@ -57,10 +57,10 @@ bool ttb_webcast_ttwid_header(const char *line, size_t len, char *out, size_t ca
 /* ---------------------------------------------------------------- lookup */
 
 typedef enum ttb_webcast_lookup_status {
-  TTB_WEBCAST_LIVE = 0,   /* room_id holds the room */
-  TTB_WEBCAST_NOT_LIVE,   /* the user exists and is not live (or the stream ended) */
-  TTB_WEBCAST_NO_USER,    /* statusCode 19881007 */
-  TTB_WEBCAST_BLOCKED,    /* HTTP 403/429, or an empty or non-JSON body */
+  TTB_WEBCAST_LIVE = 0,     /* room_id holds the room */
+  TTB_WEBCAST_NOT_LIVE,     /* the user exists and is not live (or the stream ended) */
+  TTB_WEBCAST_NO_USER,      /* statusCode 19881007 */
+  TTB_WEBCAST_BLOCKED,      /* HTTP 403/429, or an empty or non-JSON body */
   TTB_WEBCAST_LOOKUP_ERROR, /* any other failure: statusCode, HTTP status, shape */
 } ttb_webcast_lookup_status;
 
@@ -93,41 +93,41 @@ uint8_t *ttb_webcast_ack(uint64_t log_id, const uint8_t *ext, size_t ext_len, si
 /* ---------------------------------------------------------------- frames in */
 
 typedef enum ttb_webcast_kind {
-  TTB_WEBCAST_CHAT = 0,  /* user, text */
-  TTB_WEBCAST_GIFT,      /* user, gift_name, gift_id, streak_key, count, repeat_* */
-  TTB_WEBCAST_END,       /* control action 3: the stream ended */
-  TTB_WEBCAST_CONTROL,   /* another control action (ignored) */
-  TTB_WEBCAST_OTHER,     /* another method (counted, ignored) */
-  TTB_WEBCAST_BAD,       /* a known method whose payload did not decode */
+  TTB_WEBCAST_CHAT = 0, /* user, text */
+  TTB_WEBCAST_GIFT,     /* user, gift_name, gift_id, streak_key, count, repeat_* */
+  TTB_WEBCAST_END,      /* control action 3: the stream ended */
+  TTB_WEBCAST_CONTROL,  /* another control action (ignored) */
+  TTB_WEBCAST_OTHER,    /* another method (counted, ignored) */
+  TTB_WEBCAST_BAD,      /* a known method whose payload did not decode */
 } ttb_webcast_kind;
 
 typedef struct ttb_webcast_event {
   ttb_webcast_kind kind;
-  uint64_t msg_id;   /* Message.msg_id, else common.msg_id; 0 = none (never a duplicate) */
+  uint64_t msg_id; /* Message.msg_id, else common.msg_id; 0 = none (never a duplicate) */
   /* Chat and gift: valid UTF-8 with no control characters, bounded as
    * IngestEvent's fields; "" when absent. Owned by the frame. */
-  char *user;        /* the nickname, else the unique id (handle) */
-  char *text;        /* chat: the comment */
-  char *gift_name;   /* gift: gift.name */
-  uint64_t gift_id;  /* gift: gift.id, else gift_id */
+  char *user;                           /* the nickname, else the unique id (handle) */
+  char *text;                           /* chat: the comment */
+  char *gift_name;                      /* gift: gift.name */
+  uint64_t gift_id;                     /* gift: gift.id, else gift_id */
   char streak_key[TTB_WEBCAST_KEY_MAX]; /* gift: "<sender id>:<group id>" */
-  uint32_t count;        /* gift: 1 */
+  uint32_t count;                       /* gift: 1 */
   uint32_t repeat_count; /* gift: the streak's running count, from 1 (0: not a streak) */
   bool repeat_end;       /* gift: the streak's last event */
 } ttb_webcast_event;
 
 typedef enum ttb_webcast_frame_type {
-  TTB_WEBCAST_FRAME_MSG = 0,      /* a FetchResult: events, maybe an ack */
-  TTB_WEBCAST_FRAME_ENTER_RESP,   /* im_enter_room_resp (ignored) */
-  TTB_WEBCAST_FRAME_HB,           /* hb (ignored) */
-  TTB_WEBCAST_FRAME_OTHER,        /* any other payload_type (ignored) */
+  TTB_WEBCAST_FRAME_MSG = 0,    /* a FetchResult: events, maybe an ack */
+  TTB_WEBCAST_FRAME_ENTER_RESP, /* im_enter_room_resp (ignored) */
+  TTB_WEBCAST_FRAME_HB,         /* hb (ignored) */
+  TTB_WEBCAST_FRAME_OTHER,      /* any other payload_type (ignored) */
 } ttb_webcast_frame_type;
 
 typedef struct ttb_webcast_frame {
   ttb_webcast_frame_type type;
   uint64_t log_id;
-  bool need_ack;        /* need_ack and a non-empty internal_ext: send ttb_webcast_ack */
-  uint8_t *ack_ext;     /* internal_ext's bytes (owned) */
+  bool need_ack;    /* need_ack and a non-empty internal_ext: send ttb_webcast_ack */
+  uint8_t *ack_ext; /* internal_ext's bytes (owned) */
   size_t ack_ext_len;
   ttb_webcast_event *events;
   size_t n_events;

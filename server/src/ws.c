@@ -23,9 +23,9 @@ struct ttb_session {
   ttb_link chan; /* the sessions of its channel */
   ttb_link pend; /* in W.pending (where PENDING) or a slot of W.wheel (DELAYED) */
   uint8_t where;
-  bool wslay_work; /* wslay may have something to do: a frame queued, input read */
-  bool want_read;  /* wslay_event_want_read as of its last run */
-  bool ctl;        /* `out` holds a control frame or an error: not to be delayed */
+  bool wslay_work;        /* wslay may have something to do: a frame queued, input read */
+  bool want_read;         /* wslay_event_want_read as of its last run */
+  bool ctl;               /* `out` holds a control frame or an error: not to be delayed */
   uint64_t last_write_us; /* when `out` last went to the socket */
   uint64_t due_ms;        /* DELAYED: the loop's ms at which `out` goes */
   /* The upgrade: h2o writes the 101, then hands over the socket. When that
@@ -36,7 +36,7 @@ struct ttb_session {
   bool upgraded;
   h2o_timeout_entry_t upgrade_check;
   ttb_channel *ch;
-  int64_t login;   /* the login session of its ws_token (store id) */
+  int64_t login; /* the login session of its ws_token (store id) */
   bool binary;
   bool closing; /* the close frame is queued */
   uint64_t closing_since;
@@ -56,19 +56,19 @@ static struct {
   size_t count;
   h2o_timeout_t sweep;
   h2o_timeout_entry_t sweep_entry;
-  h2o_timeout_t now;          /* zero delay: the next turn of the loop */
+  h2o_timeout_t now; /* zero delay: the next turn of the loop */
   h2o_timeout_entry_t flush_entry;
-  ttb_link pending;           /* sessions to run on the next turn */
+  ttb_link pending; /* sessions to run on the next turn */
   /* write coalescing (see "Coalescing" below) */
-  uint32_t flush_us;          /* --ws-flush-us; 0 = every socket every turn */
-  ttb_link wheel[128];        /* DELAYED sessions by due_ms % 128 */
-  size_t delayed;             /* how many */
-  uint64_t wheel_ms;          /* slots up to this ms are done */
-  h2o_timeout_t tick;         /* 1 ms, linked while some are delayed */
+  uint32_t flush_us;   /* --ws-flush-us; 0 = every socket every turn */
+  ttb_link wheel[128]; /* DELAYED sessions by due_ms % 128 */
+  size_t delayed;      /* how many */
+  uint64_t wheel_ms;   /* slots up to this ms are done */
+  h2o_timeout_t tick;  /* 1 ms, linked while some are delayed */
   h2o_timeout_entry_t tick_entry;
-  int schedstat_fd;           /* /proc/thread-self/schedstat of the loop thread, or -1 */
-  uint64_t busy_at_us;        /* when loop_busy last measured */
-  uint64_t busy_ns;           /* the loop thread's runnable ns then */
+  int schedstat_fd;    /* /proc/thread-self/schedstat of the loop thread, or -1 */
+  uint64_t busy_at_us; /* when loop_busy last measured */
+  uint64_t busy_ns;    /* the loop thread's runnable ns then */
   bool busy;
   void (*on_close)(void *arg, ttb_session *s); /* the app: unsubscribes it from its channel */
   void *on_close_arg;
@@ -298,8 +298,8 @@ static void schedule_data(ttb_session *s)
     delay(s, now);
 }
 
-static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                             void *user_data)
+static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+                             int flags, void *user_data)
 {
   (void)flags;
   h2o_websocket_conn_t *conn = user_data;
@@ -599,7 +599,8 @@ static void on_client_message(ttb_session *s, const struct wslay_event_on_msg_re
   Ttboost__V1__ClientMessage *m = NULL;
   if (arg->opcode == WSLAY_TEXT_FRAME) {
     ttb_json_error err = {0};
-    m = ttb_pbc_ttboost_v1_ClientMessage_from_json((const char *)arg->msg, arg->msg_length, NULL, &err);
+    m = ttb_pbc_ttboost_v1_ClientMessage_from_json((const char *)arg->msg, arg->msg_length, NULL,
+                                                   &err);
     if (m == NULL) {
       bad_message(s, err.msg);
       return;
@@ -726,7 +727,8 @@ void ttb_ws_set_flush_us(uint32_t us) { W.flush_us = us > 100000 ? 100000 : us; 
 static bool wants_binary(h2o_req_t *req)
 {
   ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-protocol"), -1);
-  for (; i != -1; i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-protocol"), i)) {
+  for (; i != -1;
+       i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-protocol"), i)) {
     h2o_iovec_t v = req->headers.entries[i].value;
     if (h2o_contains_token(v.base, v.len, H2O_STRLIT(TTB_WS_SUBPROTOCOL), ','))
       return true;
@@ -761,8 +763,8 @@ static ttb_session *upgrade(h2o_req_t *req)
     return NULL;
   s->binary = wants_binary(req);
   if (s->binary)
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-protocol"), 0, NULL,
-                          H2O_STRLIT(TTB_WS_SUBPROTOCOL));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-protocol"), 0,
+                          NULL, H2O_STRLIT(TTB_WS_SUBPROTOCOL));
   s->settings = (ttb_ws_settings){true, true, true, false};
   s->last_recv = s->last_ping = now_ms();
   s->conn = h2o_upgrade_to_websocket(req, client_key, s, on_ws_message);
@@ -825,7 +827,8 @@ size_t ttb_ws_shutdown_all(void)
 {
   for (ttb_link *l = W.all.next, *n = l->next; l != &W.all; l = n, n = l->next) {
     ttb_session *s = (ttb_session *)((char *)l - offsetof(ttb_session, all));
-    ttb_ws_close(s, TTB_WS_GOING_AWAY, "shutdown", "The server is shutting down; reconnect shortly.");
+    ttb_ws_close(s, TTB_WS_GOING_AWAY, "shutdown",
+                 "The server is shutting down; reconnect shortly.");
   }
   return W.count;
 }

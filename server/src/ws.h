@@ -47,10 +47,10 @@ typedef struct ttb_ws_settings {
 } ttb_ws_settings;
 
 typedef struct ttb_ws_limits {
-  uint32_t heartbeat_ms;     /* ping interval; silent for 3 of them = dead */
-  size_t max_queued_msgs;    /* outgoing queue bound per socket */
+  uint32_t heartbeat_ms;  /* ping interval; silent for 3 of them = dead */
+  size_t max_queued_msgs; /* outgoing queue bound per socket */
   size_t max_queued_bytes;
-  size_t max_in_msg;         /* largest client message */
+  size_t max_in_msg; /* largest client message */
 } ttb_ws_limits;
 
 /* Sets up the session module on the loop (the ping/idle sweep). */
@@ -70,7 +70,8 @@ void ttb_ws_set_on_close(void (*fn)(void *arg, ttb_session *s), void *arg);
 
 /* Closes every socket of the login session session_id (logged out or
  * revoked) with code; returns how many. */
-size_t ttb_ws_close_login(int64_t session_id, uint16_t code, const char *error, const char *message);
+size_t ttb_ws_close_login(int64_t session_id, uint16_t code, const char *error,
+                          const char *message);
 
 /* Upgrades and closes at once with code (for an unauthorized token: clients
  * that cannot read HTTP statuses still learn why). */

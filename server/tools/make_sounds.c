@@ -292,19 +292,14 @@ struct sound {
 
 /* Keep in step with ttb_sound_names in server/tools/meson.build. */
 static const struct sound sounds[] = {
-  {"chime", 1.2, make_chime},     {"bell", 1.5, make_bell},
-  {"coin", 0.6, make_coin},       {"sparkle", 1.1, make_sparkle},
-  {"pop", 0.4, make_pop},         {"harp", 1.3, make_harp},
-  {"fanfare", 1.4, make_fanfare}, {"drum", 0.8, make_drum},
-  {"whoosh", 0.9, make_whoosh},   {"heart", 0.9, make_heart},
-  {"default", 0.7, make_default},
+    {"chime", 1.2, make_chime},     {"bell", 1.5, make_bell},       {"coin", 0.6, make_coin},
+    {"sparkle", 1.1, make_sparkle}, {"pop", 0.4, make_pop},         {"harp", 1.3, make_harp},
+    {"fanfare", 1.4, make_fanfare}, {"drum", 0.8, make_drum},       {"whoosh", 0.9, make_whoosh},
+    {"heart", 0.9, make_heart},     {"default", 0.7, make_default},
 };
 #define N_SOUNDS (sizeof sounds / sizeof sounds[0])
 
-static uint32_t name_hash(const char *s)
-{
-  return ttb_fnv1a32_str(s) & 0x7fffffffu;
-}
+static uint32_t name_hash(const char *s) { return ttb_fnv1a32_str(s) & 0x7fffffffu; }
 
 /* Short fades at both ends, DC removal, then the -3 dBFS peak. */
 static int finish(float *b, size_t n)

@@ -21,10 +21,33 @@ static bool parses(const char *js)
 Test(json_reader, rejects_what_jsmn_lets_through)
 {
   static const char *bad[] = {
-      "{\"a\":1,}", "{,}", "[1,,2]", "[1 2]", "{\"a\":1 \"b\":2}", "{\"a\"}", "{\"a\":}", "[,1]",
-      "{\"a\":1,\"b\"}", "{\"a\":tru}", "{\"a\":-}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}",
-      "{\"a\":1e}", "{\"a\":+1}", "{\"a\":nul}", "{\"a\":1}{}", "{\"a\":1} x", "{\"a\":\"\\x\"}",
-      "{\"a\":1", "", "   ", "{\"a\":NaN}", "{'a':1}", "{\"a\":[1,]}", "{\"a\"::1}",
+      "{\"a\":1,}",
+      "{,}",
+      "[1,,2]",
+      "[1 2]",
+      "{\"a\":1 \"b\":2}",
+      "{\"a\"}",
+      "{\"a\":}",
+      "[,1]",
+      "{\"a\":1,\"b\"}",
+      "{\"a\":tru}",
+      "{\"a\":-}",
+      "{\"a\":01}",
+      "{\"a\":1.}",
+      "{\"a\":.5}",
+      "{\"a\":1e}",
+      "{\"a\":+1}",
+      "{\"a\":nul}",
+      "{\"a\":1}{}",
+      "{\"a\":1} x",
+      "{\"a\":\"\\x\"}",
+      "{\"a\":1",
+      "",
+      "   ",
+      "{\"a\":NaN}",
+      "{'a':1}",
+      "{\"a\":[1,]}",
+      "{\"a\"::1}",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     cr_expect(!parses(bad[i]), "accepted invalid JSON: %s", bad[i]);
@@ -33,8 +56,13 @@ Test(json_reader, rejects_what_jsmn_lets_through)
 Test(json_reader, accepts_valid_documents)
 {
   static const char *good[] = {
-      "{}", "[]", " {\"a\" : 1 } \n", "{\"a\":[1,2,{\"b\":null}],\"c\":-0.5e+3}", "[true,false,null]",
-      "{\"a\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}", "{\"a\":0,\"b\":-0,\"c\":1E5}",
+      "{}",
+      "[]",
+      " {\"a\" : 1 } \n",
+      "{\"a\":[1,2,{\"b\":null}],\"c\":-0.5e+3}",
+      "[true,false,null]",
+      "{\"a\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}",
+      "{\"a\":0,\"b\":-0,\"c\":1E5}",
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
     cr_expect(parses(good[i]), "refused valid JSON: %s", good[i]);
@@ -45,11 +73,37 @@ Test(json_reader, accepts_valid_documents)
 Test(json_reader, rejects_odd_structures)
 {
   static const char *bad[] = {
-      "[\"a\":1]", "{\"a\":1:2}", "[{\"a\":1}:2]", "{\"a\":{\"b\":1}:2}", "{\"a\" 1}", "[1]]",
-      "{]", "[}", "{\"a\":[}", "[[1,2]:3]", "{1:2}", "{{}:1}", "{\"a\":1}}", "[\"a\",:]",
-      "{\"a\":\"b\":\"c\"}", "[1:2]", "{\"a\":1,:2}", "{\"a\"::}", "[true false]", "[\"a\"\"b\"]",
-      "{\"a\":1 , , \"b\":2}", "[1,\n]", "{\"a\":[1]:2}", "[-]", "[1e+]", "[0x10]", "[truee]",
-      "[\x01]", "[\"\xC3\xA9\"]\xC3\xA9", "\xEF\xBB\xBF{}", "{\"a\":1}\t,",
+      "[\"a\":1]",
+      "{\"a\":1:2}",
+      "[{\"a\":1}:2]",
+      "{\"a\":{\"b\":1}:2}",
+      "{\"a\" 1}",
+      "[1]]",
+      "{]",
+      "[}",
+      "{\"a\":[}",
+      "[[1,2]:3]",
+      "{1:2}",
+      "{{}:1}",
+      "{\"a\":1}}",
+      "[\"a\",:]",
+      "{\"a\":\"b\":\"c\"}",
+      "[1:2]",
+      "{\"a\":1,:2}",
+      "{\"a\"::}",
+      "[true false]",
+      "[\"a\"\"b\"]",
+      "{\"a\":1 , , \"b\":2}",
+      "[1,\n]",
+      "{\"a\":[1]:2}",
+      "[-]",
+      "[1e+]",
+      "[0x10]",
+      "[truee]",
+      "[\x01]",
+      "[\"\xC3\xA9\"]\xC3\xA9",
+      "\xEF\xBB\xBF{}",
+      "{\"a\":1}\t,",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     cr_expect(!parses(bad[i]), "accepted invalid JSON: %s", bad[i]);
@@ -66,7 +120,8 @@ Test(json_reader, nul_bytes_are_not_the_end)
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     jsmntok_t toks[16];
     ttb_jr r;
-    cr_expect(!ttb_jr_parse(&r, bad[i].js, bad[i].len, toks, 16), "accepted a NUL byte (case %zu)", i);
+    cr_expect(!ttb_jr_parse(&r, bad[i].js, bad[i].len, toks, 16), "accepted a NUL byte (case %zu)",
+              i);
     cr_expect(r.status == TTB_JSON_SYNTAX, "case %zu: %s", i, r.err);
     if (i == 0)
       cr_expect(strstr(r.err, "NUL byte at 7") != NULL, "%s", r.err);
@@ -134,10 +189,32 @@ Test(json_reader, long_documents_grow_the_tokens_in_linear_time, .timeout = 20)
 Test(json_reader, plain_documents_are_recognised_exactly)
 {
   static const char *frag[] = {
-      "\xC3\xA9", "\xD0\x9F", "\xE2\x9D\xA4", "\xF0\x9F\x8C\xB8", "\\n", "\\u00e9", "\x01",
-      "\x1F", "\x7F", "\xC3", "\xE2\x9D", "\xF0\x9F\x8C", "\x80", "\xBF", "\xC0\xAF", "\xC1\xBF",
-      "\xE0\x80\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFF", "\xFE",
-      "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF", "\xE0\xA0\x80", "\xF0\x90\x80\x80",
+      "\xC3\xA9",
+      "\xD0\x9F",
+      "\xE2\x9D\xA4",
+      "\xF0\x9F\x8C\xB8",
+      "\\n",
+      "\\u00e9",
+      "\x01",
+      "\x1F",
+      "\x7F",
+      "\xC3",
+      "\xE2\x9D",
+      "\xF0\x9F\x8C",
+      "\x80",
+      "\xBF",
+      "\xC0\xAF",
+      "\xC1\xBF",
+      "\xE0\x80\x80",
+      "\xED\xA0\x80",
+      "\xF4\x90\x80\x80",
+      "\xF5\x80\x80\x80",
+      "\xFF",
+      "\xFE",
+      "\xEF\xBF\xBF",
+      "\xF4\x8F\xBF\xBF",
+      "\xE0\xA0\x80",
+      "\xF0\x90\x80\x80",
   };
   char js[128], body[80];
   for (size_t f = 0; f < sizeof frag / sizeof frag[0]; f++) {
@@ -183,7 +260,9 @@ Test(json_decode, escapes_and_surrogate_pairs)
   ttboost_v1_ServerMessage m;
   ttb_json_error err;
   cr_assert(chat("{\"type\":\"chat\",\"user\":\"\\u0410\\u0440\\u0443\\u043a\\u0430\","
-                 "\"message\":\"\\ud83d\\udd25 \\u00e9\\n\\\"ok\\\"\"}", &m, &err), "%s", err.msg);
+                 "\"message\":\"\\ud83d\\udd25 \\u00e9\\n\\\"ok\\\"\"}",
+                 &m, &err),
+            "%s", err.msg);
   cr_expect_str_eq(m.payload.chat.user, "Арука");
   cr_expect_str_eq(m.payload.chat.message, "🔥 é\n\"ok\"");
 }
@@ -198,7 +277,8 @@ Test(json_decode, unpaired_surrogates_and_bad_utf8_rejected)
   cr_expect(!chat("{\"type\":\"chat\",\"message\":\"\xC0\xAF\"}", &m, &err)); /* overlong */
   cr_expect(strstr(err.msg, "UTF-8") != NULL, "%s", err.msg);
   cr_expect(!chat("{\"type\":\"chat\",\"message\":\"\xED\xA0\x80\"}", &m, &err)); /* surrogate */
-  cr_expect(!chat("{\"type\":\"chat\",\"message\":\"\xF4\x90\x80\x80\"}", &m, &err)); /* > U+10FFFF */
+  cr_expect(
+      !chat("{\"type\":\"chat\",\"message\":\"\xF4\x90\x80\x80\"}", &m, &err)); /* > U+10FFFF */
   cr_expect(!chat("{\"type\":\"chat\",\"message\":\"a\tb\"}", &m, &err)); /* raw control char */
   /* invalid UTF-8 in an ignored key's value is still invalid JSON */
   cr_expect(!chat("{\"type\":\"chat\",\"extra\":\"\xFF\"}", &m, &err));
@@ -226,7 +306,8 @@ Test(json_decode, numbers_out_of_range)
   cr_expect(!chat("{\"type\":\"gift\",\"count\":4294967296}", &m, &err));
   cr_expect(strstr(err.msg, "count") != NULL && strstr(err.msg, "range") != NULL, "%s", err.msg);
   cr_expect(!chat("{\"type\":\"gift\",\"count\":-1}", &m, &err));
-  cr_expect(chat("{\"type\":\"gift\",\"count\":4294967295,\"seq\":18446744073709551615}", &m, &err));
+  cr_expect(
+      chat("{\"type\":\"gift\",\"count\":4294967295,\"seq\":18446744073709551615}", &m, &err));
   cr_expect_eq(m.payload.gift.count, 4294967295u);
   cr_expect_eq(m.seq, UINT64_MAX);
   cr_expect(!chat("{\"type\":\"gift\",\"seq\":18446744073709551616}", &m, &err));
@@ -245,7 +326,8 @@ Test(json_decode, over_long_strings)
   cr_expect_eq(err.status, TTB_JSON_LIMIT);
   cr_expect(strstr(err.msg, "user") != NULL, "%s", err.msg);
   /* the same bound on the server's side */
-  Ttboost__V1__ServerMessage *p = ttb_pbc_ttboost_v1_ServerMessage_from_json(js, strlen(js), NULL, &err);
+  Ttboost__V1__ServerMessage *p =
+      ttb_pbc_ttboost_v1_ServerMessage_from_json(js, strlen(js), NULL, &err);
   cr_expect_null(p);
   cr_expect_eq(err.status, TTB_JSON_LIMIT);
   user[128] = '\0';
@@ -258,7 +340,9 @@ Test(json_decode, unknown_keys_ignored_null_is_absent)
   ttboost_v1_ServerMessage m;
   ttb_json_error err;
   cr_assert(chat("{\"type\":\"chat\",\"future\":{\"x\":[1,2,{\"y\":\"z\"}]},\"user\":\"A\","
-                 "\"message\":null,\"seq\":3}", &m, &err), "%s", err.msg);
+                 "\"message\":null,\"seq\":3}",
+                 &m, &err),
+            "%s", err.msg);
   cr_expect_str_eq(m.payload.chat.user, "A");
   cr_expect_str_eq(m.payload.chat.message, "");
   cr_expect_eq(m.seq, 3);
@@ -278,9 +362,11 @@ Test(json_decode, unknown_type_is_its_own_status)
 
 Test(json_decode, nested_oneof_allows_one_case)
 {
-  const char *js = "{\"time_us\":1,\"server\":{\"type\":\"pong\"},\"client\":{\"type\":\"ack\",\"seq\":1}}";
+  const char *js =
+      "{\"time_us\":1,\"server\":{\"type\":\"pong\"},\"client\":{\"type\":\"ack\",\"seq\":1}}";
   ttb_json_error err;
-  Ttboost__V1__TraceRecord *r = ttb_pbc_ttboost_v1_TraceRecord_from_json(js, strlen(js), NULL, &err);
+  Ttboost__V1__TraceRecord *r =
+      ttb_pbc_ttboost_v1_TraceRecord_from_json(js, strlen(js), NULL, &err);
   cr_expect_null(r);
   cr_expect(strstr(err.msg, "client") != NULL, "%s", err.msg);
   ttboost_v1_TraceRecord n;
@@ -293,10 +379,12 @@ Test(json_decode, nested_oneof_allows_one_case)
  * input tests/fuzz/regressions/fuzz-json-trace-record/.) */
 Test(json_decode, repeated_key_last_oneof_member_wins)
 {
-  const char *js = "{\"time_us\":1,\"server\":{\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":2},"
-                   "\"server\":{\"type\":\"chat\",\"user\":\"B\",\"message\":\"m\"}}";
+  const char *js =
+      "{\"time_us\":1,\"server\":{\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":2},"
+      "\"server\":{\"type\":\"chat\",\"user\":\"B\",\"message\":\"m\"}}";
   ttb_json_error err;
-  Ttboost__V1__TraceRecord *r = ttb_pbc_ttboost_v1_TraceRecord_from_json(js, strlen(js), NULL, &err);
+  Ttboost__V1__TraceRecord *r =
+      ttb_pbc_ttboost_v1_TraceRecord_from_json(js, strlen(js), NULL, &err);
   cr_assert_not_null(r, "%s", err.msg);
   cr_assert_eq(r->server->payload_case, TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT);
   cr_expect_str_eq(r->server->chat->user, "B");

@@ -9,8 +9,12 @@
 
 #include "vtypes.h"
 
-#define SPEC_CHAT "{\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"Привет!\",\"tts_url\":\"https://server.com/tts/abc123.mp3\""
-#define SPEC_GIFT "{\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":5,\"sound_url\":\"https://server.com/sounds/rose.mp3\""
+#define SPEC_CHAT                                                                              \
+  "{\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"Привет!\",\"tts_url\":\"https://" \
+  "server.com/tts/abc123.mp3\""
+#define SPEC_GIFT                                                                             \
+  "{\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":5,\"sound_url\":\"https://server.com/" \
+  "sounds/rose.mp3\""
 
 Test(spec, chat_event_pbc)
 {
@@ -101,14 +105,16 @@ Test(spec, tts_response_and_error)
   e.error = "unknown_key";
   e.message = "This license key is not known.";
   s = ttb_pbc_ttboost_v1_ErrorResponse_to_json(&e, NULL, NULL);
-  cr_expect_str_eq(s, "{\"status\":\"error\",\"error\":\"unknown_key\",\"message\":\"This license key is not known.\"}");
+  cr_expect_str_eq(s, "{\"status\":\"error\",\"error\":\"unknown_key\",\"message\":\"This license "
+                      "key is not known.\"}");
   free(s);
 }
 
 Test(spec, requests_decode_in_both_flavours)
 {
   const char *login = "{\"license_key\": \"string\"}";
-  Ttboost__V1__LoginRequest *l = ttb_pbc_ttboost_v1_LoginRequest_from_json(login, strlen(login), NULL, NULL);
+  Ttboost__V1__LoginRequest *l =
+      ttb_pbc_ttboost_v1_LoginRequest_from_json(login, strlen(login), NULL, NULL);
   cr_assert_not_null(l);
   cr_expect_str_eq(l->license_key, "string");
   cr_expect_str_eq(l->device_id, "");
@@ -129,7 +135,8 @@ Test(spec, spec_events_decode_on_the_client)
                      "\"tts_url\": \"https://server.com/tts/abc123.mp3\"}";
   ttboost_v1_ServerMessage m;
   ttb_json_error err;
-  cr_assert(ttb_npb_ttboost_v1_ServerMessage_from_json(chat, strlen(chat), &m, &err), "%s", err.msg);
+  cr_assert(ttb_npb_ttboost_v1_ServerMessage_from_json(chat, strlen(chat), &m, &err), "%s",
+            err.msg);
   cr_expect_eq(m.which_payload, ttboost_v1_ServerMessage_chat_tag);
   cr_expect_str_eq(m.payload.chat.user, "Aruka");
   cr_expect_str_eq(m.payload.chat.message, "Привет!");
@@ -138,7 +145,8 @@ Test(spec, spec_events_decode_on_the_client)
   /* keys in any order, the discriminator last */
   const char *gift = "{\"count\": 5, \"sound_url\": \"https://server.com/sounds/rose.mp3\", "
                      "\"gift_name\": \"Rose\", \"seq\": 9, \"type\": \"gift\"}";
-  cr_assert(ttb_npb_ttboost_v1_ServerMessage_from_json(gift, strlen(gift), &m, &err), "%s", err.msg);
+  cr_assert(ttb_npb_ttboost_v1_ServerMessage_from_json(gift, strlen(gift), &m, &err), "%s",
+            err.msg);
   cr_expect_eq(m.which_payload, ttboost_v1_ServerMessage_gift_tag);
   cr_expect_eq(m.payload.gift.count, 5);
   cr_expect_eq(m.seq, 9);

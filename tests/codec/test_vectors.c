@@ -66,8 +66,8 @@ static void pbc_json_to_binary(const char *name, const vtype *t, const uint8_t *
   size_t sz = protobuf_c_message_get_packed_size(m);
   uint8_t *buf = malloc(sz + 1);
   protobuf_c_message_pack(m, buf);
-  cr_expect(sz == pn && memcmp(buf, pb, pn) == 0, "%s: pbc bytes differ from the vector (%zu vs %zu)",
-            name, sz, pn);
+  cr_expect(sz == pn && memcmp(buf, pb, pn) == 0,
+            "%s: pbc bytes differ from the vector (%zu vs %zu)", name, sz, pn);
   free(buf);
   protobuf_c_message_free_unpacked(m, NULL);
 }
@@ -83,8 +83,8 @@ static void pbc_binary_to_json(const char *name, const vtype *t, const uint8_t *
   size_t n = 0;
   char *out = t->pbc_to_json(m, &n, &err);
   cr_assert_not_null(out, "%s: pbc encode failed: %s", name, err.msg);
-  cr_expect(n == jn && memcmp(out, js, jn) == 0, "%s: pbc JSON differs:\n got  %s\n want %.*s", name,
-            out, (int)jn, js);
+  cr_expect(n == jn && memcmp(out, js, jn) == 0, "%s: pbc JSON differs:\n got  %s\n want %.*s",
+            name, out, (int)jn, js);
   free(out);
   protobuf_c_message_free_unpacked(m, NULL);
 }
@@ -115,9 +115,10 @@ static void npb_binary_to_json(const char *name, const vtype *t, const uint8_t *
   static char out[16384];
   size_t n = 0;
   ttb_json_error err = {0};
-  cr_assert(t->npb_to_json(m, out, sizeof out, &n, &err), "%s: npb encode failed: %s", name, err.msg);
-  cr_expect(n == jn && memcmp(out, js, jn) == 0, "%s: npb JSON differs:\n got  %s\n want %.*s", name,
-            out, (int)jn, js);
+  cr_assert(t->npb_to_json(m, out, sizeof out, &n, &err), "%s: npb encode failed: %s", name,
+            err.msg);
+  cr_expect(n == jn && memcmp(out, js, jn) == 0, "%s: npb JSON differs:\n got  %s\n want %.*s",
+            name, out, (int)jn, js);
   free(m);
 }
 

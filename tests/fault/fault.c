@@ -59,8 +59,8 @@ int raw_http(int port, const char *method, const char *path, const char *headers
 int raw_ingest(int port, const char *json, char *out, size_t cap)
 {
   return raw_http(port, "POST", "/ingest/events",
-                  "Content-Type: application/json\r\nAuthorization: Bearer " TEST_SECRET "\r\n", json,
-                  strlen(json), out, cap, 15000);
+                  "Content-Type: application/json\r\nAuthorization: Bearer " TEST_SECRET "\r\n",
+                  json, strlen(json), out, cap, 15000);
 }
 
 double metric(const srv *s, const char *name)
@@ -111,13 +111,15 @@ int fd_count(pid_t pid)
 int event_json(char *out, size_t cap, const char *channel, int i, bool chat)
 {
   if (chat)
-    return snprintf(out, cap,
-                    "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"c%d\",\"id\":\"e%d\"}",
-                    channel, i, i);
-  return snprintf(out, cap,
-                  "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1,"
-                  "\"id\":\"e%d\"}",
-                  channel, i, i);
+    return snprintf(
+        out, cap,
+        "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"c%d\",\"id\":\"e%d\"}",
+        channel, i, i);
+  return snprintf(
+      out, cap,
+      "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1,"
+      "\"id\":\"e%d\"}",
+      channel, i, i);
 }
 
 /* ------------------------------------------------------------ the tracker */
@@ -423,8 +425,8 @@ void fault_wait_all(const srv *s, ws *w, track *t, const bool *want, int from, i
       said[k > 0 ? k : 0] = '\0';
       int st = 0;
       bool died = waitpid(s->pid, &st, WNOHANG) == s->pid;
-      cr_assert_fail("the socket closed after %d events (%d %s); the server %s (%s%d); it said: %s", t->n,
-                     t->close_code, t->close_reason, died ? "died" : "runs",
+      cr_assert_fail("the socket closed after %d events (%d %s); the server %s (%s%d); it said: %s",
+                     t->n, t->close_code, t->close_reason, died ? "died" : "runs",
                      died && WIFSIGNALED(st) ? "signal " : "",
                      died ? (WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)) : 0, said);
     }
@@ -436,9 +438,11 @@ void fault_wait_all(const srv *s, ws *w, track *t, const bool *want, int from, i
 void fault_mount_or_skip(const char *dir, const char *size)
 {
   if (geteuid() != 0)
-    cr_skip_test("needs root to mount a tmpfs (CI runs as root): the full-disk scenario was NOT run");
+    cr_skip_test(
+        "needs root to mount a tmpfs (CI runs as root): the full-disk scenario was NOT run");
   int e = tmpfs_mount(dir, size);
   if (e == EPERM)
-    cr_skip_test("mount refused (EPERM: no CAP_SYS_ADMIN here): the full-disk scenario was NOT run");
+    cr_skip_test(
+        "mount refused (EPERM: no CAP_SYS_ADMIN here): the full-disk scenario was NOT run");
   cr_assert_eq(e, 0, "mount tmpfs on %s: %s", dir, strerror(e));
 }

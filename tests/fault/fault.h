@@ -48,9 +48,9 @@ typedef struct track {
   int seq_back;       /* events whose seq was not above the one before */
   int order_back;     /* events whose i was not above the one before (one source, in order) */
   int last_i;
-  int chats, no_url;  /* chats, and those without a tts_url */
-  int errors;         /* {"type":"error"} messages */
-  int close_code;     /* of a close frame; 0 none yet */
+  int chats, no_url; /* chats, and those without a tts_url */
+  int errors;        /* {"type":"error"} messages */
+  int close_code;    /* of a close frame; 0 none yet */
   char close_reason[64];
   char last_error[256];
 } track;

@@ -103,7 +103,8 @@ Test(fault_cache, a_full_tts_cache_disk_keeps_chats_going)
   cr_expect_eq(http(&S, "GET", path, NULL, NULL, 0, &r), 200);
   cr_expect(r.body_len > 4 && memcmp(r.body, "OggS", 4) == 0, "not Ogg: %zu bytes", r.body_len);
   http_free(&r);
-  cr_expect_gt(metric(&S, "ttboost_tts_failures_total"), fails0, "the unstored speech was not counted");
+  cr_expect_gt(metric(&S, "ttboost_tts_failures_total"), fails0,
+               "the unstored speech was not counted");
   /* /tts/generate says it cannot, and the server is well */
   char hdr[200], out[1024];
   snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n", tok);
@@ -135,4 +136,3 @@ Test(fault_cache, a_full_tts_cache_disk_keeps_chats_going)
   }
   ws_close(&w);
 }
-

@@ -58,7 +58,7 @@ static void teardown(void)
 TestSuite(fault_kill, .init = setup, .fini = teardown, .timeout = 240);
 
 static bool acked[NCH * SPAN + SPAN];
-static _Atomic int posted;     /* events sent, every channel */
+static _Atomic int posted; /* events sent, every channel */
 static _Atomic bool server_gone;
 
 typedef struct feeder {
@@ -139,7 +139,8 @@ static void open_ws(int c, int k, bool resume)
   cr_assert(ws_text(&W[c][k], m, sizeof m, 5000), "no hello");
   cr_assert(strstr(m, "\"type\":\"hello\""), "%s", m);
   if (resume) {
-    cr_expect(strstr(m, "\"resume_gap\":false") != NULL, "socket %d/%d resumed with a gap: %s", c, k, m);
+    cr_expect(strstr(m, "\"resume_gap\":false") != NULL, "socket %d/%d resumed with a gap: %s", c,
+              k, m);
     cr_expect(json_num(m, "last_seq") >= T[c][k].last_seq, "the seq went back: %s", m);
   }
 }
@@ -256,7 +257,8 @@ Test(fault_kill, kill_9_under_load_loses_nothing_acknowledged)
       cr_expect_eq(twice, 0, "socket %d/%d: %d events twice", c, k, twice);
       cr_expect_eq(foreign, 0, "socket %d/%d: %d events of another channel", c, k, foreign);
       cr_expect_eq(t->seq_back, 0, "socket %d/%d: a seq went back %d times", c, k, t->seq_back);
-      cr_expect_eq(t->order_back, 0, "socket %d/%d: out of ingest order %d times", c, k, t->order_back);
+      cr_expect_eq(t->order_back, 0, "socket %d/%d: out of ingest order %d times", c, k,
+                   t->order_back);
       ws_close(&W[c][k]);
     }
   cr_log_info("kill -9 under load: killed after %d posted, %d acknowledged, %d received before, "

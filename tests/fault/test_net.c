@@ -66,10 +66,11 @@ static void post_ex(int n, bool padded)
       k += (size_t)snprintf(body + k, sizeof body - k, ",");
     int e = next_i + i;
     if (padded)
-      k += (size_t)snprintf(body + k, sizeof body - k,
-                            "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"%0120d\",\"gift_name\":"
-                            "\"G%d %0110d\",\"count\":1,\"id\":\"e%d\"}",
-                            user, 0, e, 0, e);
+      k += (size_t)snprintf(
+          body + k, sizeof body - k,
+          "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"%0120d\",\"gift_name\":"
+          "\"G%d %0110d\",\"count\":1,\"id\":\"e%d\"}",
+          user, 0, e, 0, e);
     else
       k += (size_t)event_json(body + k, sizeof body - k, user, e, e % 10 == 0);
   }
@@ -95,7 +96,8 @@ static void connect_hello(ws *w, track *t, bool resume, bool gap_ok, char *hello
   const uint8_t *d;
   size_t n;
   int op = ws_recv(w, &d, &n, 5000);
-  cr_assert_eq(op, 1, "no hello: op %d %.*s", op, op > 0 ? (int)n : 0, op > 0 ? (const char *)d : "");
+  cr_assert_eq(op, 1, "no hello: op %d %.*s", op, op > 0 ? (int)n : 0,
+               op > 0 ? (const char *)d : "");
   snprintf(m, sizeof m, "%.*s", (int)n, (const char *)d);
   cr_assert(strstr(m, "\"type\":\"hello\""), "%s", m);
   if (resume && !gap_ok)
@@ -103,7 +105,10 @@ static void connect_hello(ws *w, track *t, bool resume, bool gap_ok, char *hello
   if (hello)
     snprintf(hello, cap, "%s", m);
 }
-static void connect_proxied(ws *w, track *t, bool resume) { connect_hello(w, t, resume, false, NULL, 0); }
+static void connect_proxied(ws *w, track *t, bool resume)
+{
+  connect_hello(w, t, resume, false, NULL, 0);
+}
 
 /* Reads until every posted event is there (or 20 s without progress), then
  * checks that each came once and in order. */
@@ -119,8 +124,8 @@ static void expect_everything_once(ws *w, track *t)
       last = now_s();
   }
   track_drain(w, t, 200);
-  cr_expect(track_has_all(t, posted, 1, next_i, &missing), "event %d never arrived (%d of %d)", missing, t->n,
-            next_i - 1);
+  cr_expect(track_has_all(t, posted, 1, next_i, &missing), "event %d never arrived (%d of %d)",
+            missing, t->n, next_i - 1);
   int twice = 0;
   for (int i = 1; i < next_i; i++)
     if (t->count[i] > 1 && twice++ < 3)
@@ -194,8 +199,9 @@ Test(fault_net, a_stalled_reader_is_cut_with_4008_and_resumes)
   cr_expect_eq(rc, -1, "the socket was not closed");
   cr_expect_eq(t.close_code, 4008, "close code %d (%s)", t.close_code, t.close_reason);
   cr_expect_str_eq(t.close_reason, "slow_consumer");
-  cr_log_info("stall: cut after %d events with %d/%s; %d received before the cut; error messages: %d %s",
-              next_i - 1, t.close_code, t.close_reason, t.n, t.errors, t.last_error);
+  cr_log_info(
+      "stall: cut after %d events with %d/%s; %d received before the cut; error messages: %d %s",
+      next_i - 1, t.close_code, t.close_reason, t.n, t.errors, t.last_error);
   ws_close(&w);
   /* what the cut dropped is more than the history keeps: the resume says
    * so, with the exact count, and brings the history; nothing is lost
@@ -221,7 +227,8 @@ Test(fault_net, a_stalled_reader_is_cut_with_4008_and_resumes)
     twice += t.count[i] > 1;
   }
   cr_expect_eq(twice, 0, "%d events arrived more than once", twice);
-  cr_expect_eq(never, missed, "%d events never arrived, hello said %lld missed: %s", never, missed, hello);
+  cr_expect_eq(never, missed, "%d events never arrived, hello said %lld missed: %s", never, missed,
+               hello);
   cr_expect_eq(t.seq_back, 0);
   cr_expect_eq(t.order_back, 0);
   for (int i = next_i - 10; i < next_i; i++)

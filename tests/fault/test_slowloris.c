@@ -148,10 +148,11 @@ static int deaf_socket(void)
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   char req[512];
-  int n = snprintf(req, sizeof req,
-                   "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                   token);
+  int n = snprintf(
+      req, sizeof req,
+      "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      token);
   cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
   /* the answer's head only (it comes before any event): then never a byte */
   char head[1024];
@@ -216,10 +217,11 @@ Test(fault_slowloris, slow_clients_do_not_hold_up_the_others)
                "X-Padding: %0300d\r\nContent-Length: 20\r\n\r\n{\"license_key\":\"x\"}",
                0);
     else /* never the blank line that ends the request */
-      snprintf(c->req, sizeof c->req,
-               "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
-               token);
+      snprintf(
+          c->req, sizeof c->req,
+          "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+          token);
     c->len = strlen(c->req);
     c->stop_at = i < N_HTTP ? c->len : c->len - 2;
   }
@@ -239,8 +241,9 @@ Test(fault_slowloris, slow_clients_do_not_hold_up_the_others)
   /* at least ATTACK_S; longer (up to 45 s) until the deaf sockets that
    * pong have passed the kernel's buffers and their queue bound (slower
    * under sanitizers) */
-  while (now_s() - t_start < ATTACK_S ||
-         (now_s() - t_start < 45 && metric(&S, "ttboost_queue_drops_total") - drops0 < N_DEAF / 2)) {
+  while (
+      now_s() - t_start < ATTACK_S ||
+      (now_s() - t_start < 45 && metric(&S, "ttboost_queue_drops_total") - drops0 < N_DEAF / 2)) {
     /* half the deaf sockets are not silent: an unasked pong each round
      * keeps them clear of the idle cut, so only the queue bound can stop
      * them; the other half are cut for silence (3 heartbeats of 1 s) */
@@ -255,10 +258,11 @@ Test(fault_slowloris, slow_clients_do_not_hold_up_the_others)
       size_t k = (size_t)snprintf(body, sizeof body, "[");
       for (int i = 0; i < 200; i++, next++) {
         k += (size_t)snprintf(body + k, sizeof body - k, "%s", i ? "," : "");
-        k += (size_t)snprintf(body + k, sizeof body - k,
-                              "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"%0120d\",\"gift_name\":"
-                              "\"G%d %0110d\",\"count\":1}",
-                              user, 0, next, 0);
+        k += (size_t)snprintf(
+            body + k, sizeof body - k,
+            "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"%0120d\",\"gift_name\":"
+            "\"G%d %0110d\",\"count\":1}",
+            user, 0, next, 0);
         want[next] = true;
       }
       snprintf(body + k, sizeof body - k, "]");
@@ -268,8 +272,8 @@ Test(fault_slowloris, slow_clients_do_not_hold_up_the_others)
       if (in > worst_ingest)
         worst_ingest = in;
       fault_wait_all(&S, &w, &t, want, first, next, 5.0);
-      cr_assert(track_has_all(&t, want, first, next, NULL), "round %d: the reader did not get its events",
-                rounds);
+      cr_assert(track_has_all(&t, want, first, next, NULL),
+                "round %d: the reader did not get its events", rounds);
       double d = now_s() - t0;
       if (d > worst_deliver)
         worst_deliver = d;
@@ -289,17 +293,22 @@ Test(fault_slowloris, slow_clients_do_not_hold_up_the_others)
   for (int i = 0; i < N_DEAF; i++)
     close(deaf[i]);
 
-  cr_log_info("slowloris: %d rounds, worst login %.3f s, ingest %.3f s, delivery %.3f s; RSS %ld -> %ld KiB; "
-              "fds %d -> %d; %d slow connections closed by the server; %.0f sockets cut as slow consumers, %.0f as idle",
-              rounds, worst_login, worst_ingest, worst_deliver, rss0, rss1, fds0, fds1, (int)a.reopened, drops, idles);
+  cr_log_info("slowloris: %d rounds, worst login %.3f s, ingest %.3f s, delivery %.3f s; RSS %ld "
+              "-> %ld KiB; "
+              "fds %d -> %d; %d slow connections closed by the server; %.0f sockets cut as slow "
+              "consumers, %.0f as idle",
+              rounds, worst_login, worst_ingest, worst_deliver, rss0, rss1, fds0, fds1,
+              (int)a.reopened, drops, idles);
   cr_expect_lt(worst_login, bound, "a login took %.2f s during the attack", worst_login);
   cr_expect_lt(worst_ingest, bound, "an ingest took %.2f s during the attack", worst_ingest);
-  cr_expect_lt(worst_deliver, bound * 2, "an event took %.2f s to reach a reader during the attack", worst_deliver);
+  cr_expect_lt(worst_deliver, bound * 2, "an event took %.2f s to reach a reader during the attack",
+               worst_deliver);
   cr_expect_geq(rounds, 5);
-  cr_expect_geq(a.reopened, N_HTTP + N_UPGRADE, "the server closed only %d of the %d slow connections",
-                (int)a.reopened, N_HTTP + N_UPGRADE);
-  cr_expect_geq(drops, N_DEAF / 2, "only %.0f of the %d deaf sockets that pong were cut (4008)", drops,
-                N_DEAF / 2);
+  cr_expect_geq(a.reopened, N_HTTP + N_UPGRADE,
+                "the server closed only %d of the %d slow connections", (int)a.reopened,
+                N_HTTP + N_UPGRADE);
+  cr_expect_geq(drops, N_DEAF / 2, "only %.0f of the %d deaf sockets that pong were cut (4008)",
+                drops, N_DEAF / 2);
   cr_expect_geq(idles, N_DEAF / 2, "only %.0f of the %d silent deaf sockets were cut (4009)", idles,
                 N_DEAF / 2);
   cr_expect_eq(t.seq_back + t.order_back, 0);
@@ -317,7 +326,8 @@ Test(fault_slowloris, slow_clients_do_not_hold_up_the_others)
     if (fds2 <= fds0 + 2)
       break;
   }
-  cr_expect_leq(fds2, fds0 + 2, "the server still holds %d descriptors (%d before the attack)", fds2, fds0);
+  cr_expect_leq(fds2, fds0 + 2, "the server still holds %d descriptors (%d before the attack)",
+                fds2, fds0);
   timed_login();
   ws_close(&w);
 }

@@ -52,7 +52,9 @@ TestSuite(fault_tts, .fini = teardown, .timeout = 240);
 
 #define BURST 400
 /* long enough that each synthesis takes a while: the backlog then matters */
-#define LONG_TEXT "and this message goes on for a while, so that speaking it keeps a worker busy for a good fraction of a second on this machine"
+#define LONG_TEXT                                                                             \
+  "and this message goes on for a while, so that speaking it keeps a worker busy for a good " \
+  "fraction of a second on this machine"
 
 /* The path of the speech of "voice\ntext": tts.c's content address. */
 static void tts_path(const char *vt, char *out, size_t cap)
@@ -74,8 +76,15 @@ static bool cached(const char *path)
 Test(fault_tts, a_flood_of_speech_drops_its_oldest_not_chats_nor_other_channels)
 {
   /* one worker, eager speech, a backlog of 8 per channel */
-  const char *const extra[] = {"--tts-read-user", "no", "--tts-workers", "1", "--tts-eager", "yes",
-                               "--tts-backlog", "8", NULL};
+  const char *const extra[] = {"--tts-read-user",
+                               "no",
+                               "--tts-workers",
+                               "1",
+                               "--tts-eager",
+                               "yes",
+                               "--tts-backlog",
+                               "8",
+                               NULL};
   srv_start(&S, extra, false);
   char key[2][128], user[2][64], tok[2][64];
   for (int c = 0; c < 2; c++) {
@@ -164,8 +173,8 @@ Test(fault_tts, a_flood_of_speech_drops_its_oldest_not_chats_nor_other_channels)
   cr_expect_eq(http(&S, "GET", middle, NULL, NULL, 0, &r), 200);
   cr_expect(r.body_len > 4 && memcmp(r.body, "OggS", 4) == 0);
   http_free(&r);
-  cr_log_info("speech flood: %.0f of %d dropped (backlog 8), channel B spoken in %.2f s", dropped, BURST,
-              tb_s);
+  cr_log_info("speech flood: %.0f of %d dropped (backlog 8), channel B spoken in %.2f s", dropped,
+              BURST, tb_s);
   ws_close(&a);
   ws_close(&b);
 }
@@ -229,7 +238,8 @@ Test(fault_tts, a_full_data_disk_refuses_ingest_with_503_and_recovers)
     }
     next += 20;
   }
-  cr_assert_gt(refused_n, 0, "the journal never failed on a full disk (%d events accepted)", accepted_full);
+  cr_assert_gt(refused_n, 0, "the journal never failed on a full disk (%d events accepted)",
+               accepted_full);
   /* a second batch while full: refused too */
   gifts(body, sizeof body, user, next, 20);
   int st = raw_ingest(S.port, body, out, sizeof out);
@@ -259,7 +269,8 @@ Test(fault_tts, a_full_data_disk_refuses_ingest_with_503_and_recovers)
   cr_expect(pong, "no pong while the disk is full");
   char u2[64], t2[64];
   int lst = login(&S, key, NULL, u2, t2);
-  cr_log_info("data disk full: %d events accepted after filling, a login answered %d", accepted_full, lst);
+  cr_log_info("data disk full: %d events accepted after filling, a login answered %d",
+              accepted_full, lst);
   cr_expect(lst == 200 || lst == 503, "login on a full disk: %d", lst);
   cr_expect(metric(&S, "ttboost_journal_errors_total") > 0);
   cr_expect_eq(waitpid(S.pid, NULL, WNOHANG), 0, "the server died");

@@ -45,7 +45,8 @@ static bool has_field0_unknown(const ProtobufCMessage *m)
       continue;
     if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
       size_t n = *(const size_t *)(const void *)(base + fd->quantifier_offset);
-      ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(const void *)(base + fd->offset);
+      ProtobufCMessage *const *v =
+          *(ProtobufCMessage *const *const *)(const void *)(base + fd->offset);
       for (size_t k = 0; k < n; k++)
         if (v[k] && has_field0_unknown(v[k]))
           return true;
@@ -54,7 +55,8 @@ static bool has_field0_unknown(const ProtobufCMessage *m)
     if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
         *(const uint32_t *)(const void *)(base + fd->quantifier_offset) != fd->id)
       continue;
-    const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(const void *)(base + fd->offset);
+    const ProtobufCMessage *sub =
+        *(const ProtobufCMessage *const *)(const void *)(base + fd->offset);
     if (sub && has_field0_unknown(sub))
       return true;
   }
@@ -85,7 +87,8 @@ static void pbc_props(const PBC_T *m)
   size_t l1 = 0, l2 = 0;
   char *j1 = TTB_PBC(_to_json)(m, &l1, &err);
   if (j1 == NULL)
-    fuzz_fail("pbc: a validated message does not encode to JSON", err.msg, strlen(err.msg), NULL, 0);
+    fuzz_fail("pbc: a validated message does not encode to JSON", err.msg, strlen(err.msg), NULL,
+              0);
   PBC_T *m3 = TTB_PBC(_from_json)(j1, l1, NULL, &err);
   if (m3 == NULL)
     fuzz_fail("pbc: JSON of a validated message does not decode", j1, l1, err.msg, strlen(err.msg));
@@ -119,9 +122,11 @@ static void npb_props(const NPB_T *m)
   ttb_json_error err;
   size_t l1 = 0, l2 = 0;
   if (!TTB_NPB(_to_json)(m, nj1, sizeof nj1, &l1, &err))
-    fuzz_fail("npb: a validated message does not encode to JSON", err.msg, strlen(err.msg), NULL, 0);
+    fuzz_fail("npb: a validated message does not encode to JSON", err.msg, strlen(err.msg), NULL,
+              0);
   if (!TTB_NPB(_from_json)(nj1, l1, &m2, &err))
-    fuzz_fail("npb: JSON of a validated message does not decode", nj1, l1, err.msg, strlen(err.msg));
+    fuzz_fail("npb: JSON of a validated message does not decode", nj1, l1, err.msg,
+              strlen(err.msg));
   if (!TTB_NPB(_to_json)(&m2, nj2, sizeof nj2, &l2, &err) || l2 != l1 || memcmp(nj1, nj2, l1) != 0)
     fuzz_fail("npb: JSON round trip changed a validated message", nj1, l1, nj2, l2);
 }

@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     reset_error(&r);
 
     if (pok != nok)
-      fuzz_fail(pok ? "batch item: pbc accepts what npb rejects" : "batch item: npb accepts what pbc rejects",
+      fuzz_fail(pok ? "batch item: pbc accepts what npb rejects"
+                    : "batch item: npb accepts what pbc rejects",
                 r.js + r.toks[tok].start, (size_t)(r.toks[tok].end - r.toks[tok].start),
                 pok ? nerr : perr, strlen(pok ? nerr : perr));
     if (pok) {
@@ -58,9 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       size_t plen = 0, nlen = 0, nlen2 = 0;
       char *pj = ttb_pbc_ttboost_v1_IngestEvent_to_json(pm, &plen, &err);
       if (pj == NULL)
-        fuzz_fail("batch item: pbc cannot encode what it decoded", err.msg, strlen(err.msg), NULL, 0);
+        fuzz_fail("batch item: pbc cannot encode what it decoded", err.msg, strlen(err.msg), NULL,
+                  0);
       if (!ttb_npb_ttboost_v1_IngestEvent_to_json(&nm, nj, sizeof nj, &nlen, &err))
-        fuzz_fail("batch item: npb cannot encode what it decoded", err.msg, strlen(err.msg), NULL, 0);
+        fuzz_fail("batch item: npb cannot encode what it decoded", err.msg, strlen(err.msg), NULL,
+                  0);
       if (plen != nlen || memcmp(pj, nj, plen) != 0)
         fuzz_fail("batch item: pbc and npb encode differently", pj, plen, nj, nlen);
       if (!ttb_npb_ttboost_v1_IngestEvent_from_json(nj, nlen, &nm2, &err) ||

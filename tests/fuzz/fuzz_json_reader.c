@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   ttb_jr a;
   bool got = ttb_jr_parse_alloc(&a, js, size, 1u << 22) && ttb_jr_skip_value(&a, 0);
   if (got != want)
-    fuzz_fail(want ? "the reader refuses a valid document" : "the reader accepts an invalid document",
+    fuzz_fail(want ? "the reader refuses a valid document"
+                   : "the reader accepts an invalid document",
               js, size, a.err, strlen(a.err));
 
   jsmntok_t small[4];

@@ -21,7 +21,8 @@
 /* Splits buf[0..len) as the server does; returns the number of messages
  * and their offsets (at most cap); *rest = bytes left unparsed; -1 on a
  * malformed stream. */
-static long split(const uint8_t *buf, size_t len, size_t *offs, size_t *lens, size_t cap, size_t *rest)
+static long split(const uint8_t *buf, size_t len, size_t *offs, size_t *lens, size_t cap,
+                  size_t *rest)
 {
   size_t off = 0;
   long n = 0;
@@ -61,7 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   size_t rest = 0;
   long n = split(data, size, offs, lens, 65536, &rest);
   for (long i = 0; i < n && i < 65536; i++) {
-    Ttboost__Worker__TtsOutput *o = ttboost__worker__tts_output__unpack(NULL, lens[i], data + offs[i]);
+    Ttboost__Worker__TtsOutput *o =
+        ttboost__worker__tts_output__unpack(NULL, lens[i], data + offs[i]);
     if (o) {
       /* what tts.c reads of it */
       size_t total = o->ogg.len;

@@ -64,7 +64,14 @@ static bool jo_string(jo *p)
       if (++p->i >= p->n)
         return false;
       switch (p->s[p->i]) {
-      case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
         p->i++;
         continue;
       case 'u': {

@@ -17,11 +17,11 @@
 #define IT_SECRET "net-it-ingest-secret"
 
 typedef struct it_srv {
-    pid_t pid;
-    int port;
-    char dir[256];
-    char url[64];     /* http:// or https:// (with --tls-cert) */
-    int out_fd;
+  pid_t pid;
+  int port;
+  char dir[256];
+  char url[64]; /* http:// or https:// (with --tls-cert) */
+  int out_fd;
 } it_srv;
 
 /* True when TTBOOST_SERVER and TTBOOST_ADMIN are set. */
@@ -43,14 +43,14 @@ int it_chat(const it_srv *s, const char *channel, const char *who, const char *m
 int it_gift(const it_srv *s, const char *channel, const char *name, int count);
 
 typedef struct it_proxy {
-    int listen_fd;
-    int port;
-    int target_port;
-    pthread_t th;
-    pthread_mutex_t mu;
-    bool stop, refuse, blackhole, cut;
-    unsigned accepted;
-    char url[64];
+  int listen_fd;
+  int port;
+  int target_port;
+  pthread_t th;
+  pthread_mutex_t mu;
+  bool stop, refuse, blackhole, cut;
+  unsigned accepted;
+  char url[64];
 } it_proxy;
 
 void it_proxy_start(it_proxy *p, int target_port);

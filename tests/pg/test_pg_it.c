@@ -49,7 +49,8 @@ static void setup(void)
   snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
   pg_admin(sql);
   /* with a password in it, to see that it is printed nowhere */
-  snprintf(url, sizeof url, "postgresql://ttb:" PASSWORD
+  snprintf(url, sizeof url,
+           "postgresql://ttb:" PASSWORD
            "@/postgres?host=%s&options=-csearch_path%%3D%s&application_name=%s",
            dir, schema, schema);
 }

@@ -112,7 +112,8 @@ static void out_chat(uint64_t seq, const char *user, const char *msg, const char
   out_msg(&m);
 }
 
-static void out_gift(uint64_t seq, const char *user, const char *gift, uint32_t count, const char *sound)
+static void out_gift(uint64_t seq, const char *user, const char *gift, uint32_t count,
+                     const char *sound)
 {
   Ttboost__V1__GiftEvent g = TTBOOST__V1__GIFT_EVENT__INIT;
   g.user = (char *)user;
@@ -165,8 +166,15 @@ static void make_trace(int variant)
 static int replay_t(const char *file, const char *extra, const char *timeout, char *out, size_t cap)
 {
   /* the ingest secret: TTBOOST_INGEST_SECRET, as the harness set it */
-  const char *argv[20] = {env_or_fail("TTB_REPLAY"), file, "--server", S.url, "--key", key,
-                          "--expect", "--timeout", timeout};
+  const char *argv[20] = {env_or_fail("TTB_REPLAY"),
+                          file,
+                          "--server",
+                          S.url,
+                          "--key",
+                          key,
+                          "--expect",
+                          "--timeout",
+                          timeout};
   int n = 9;
   if (extra)
     argv[n++] = extra;
@@ -203,8 +211,10 @@ Test(replay, tampered_fields_fail_with_a_diff)
   cr_assert_eq(st, 1, "exit %d:\n%s", st, out);
   cr_assert(strstr(out, "mismatch at expected #0 (trace record 1, t=0.000 s): message"), "%s", out);
   cr_assert(strstr(out, "mismatch at expected #1 (trace record 8, t=0.090 s): count"), "%s", out);
-  cr_assert(strstr(out, "expected: {\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":5"), "%s", out);
-  cr_assert(strstr(out, "got:      {\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":4"), "%s", out);
+  cr_assert(strstr(out, "expected: {\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":5"), "%s",
+            out);
+  cr_assert(strstr(out, "got:      {\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":4"), "%s",
+            out);
   cr_assert(strstr(out, "MISMATCH: 2 of 5"), "%s", out);
 }
 
@@ -251,8 +261,8 @@ Test(replay, usage_errors)
   const char *no_key[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--expect", NULL};
   cr_assert_eq(run_capture(no_key, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "--expect needs --key"), "%s", out);
-  const char *both[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--max", "--speed", "2",
-                        NULL};
+  const char *both[] = {
+      env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--max", "--speed", "2", NULL};
   cr_assert_eq(run_capture(both, out, sizeof out), 2, "%s", out);
   const char *help[] = {env_or_fail("TTB_REPLAY"), "--help", NULL};
   cr_assert_eq(run_capture(help, out, sizeof out), 0);
@@ -263,17 +273,24 @@ Test(replay, usage_errors)
   cr_assert_not_null(wf);
   fputs("wrong\n", wf);
   fclose(wf);
-  const char *bad_secret[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret-file",
-                              wrong, "--channel", user_id, NULL};
+  const char *bad_secret[] = {env_or_fail("TTB_REPLAY"),
+                              tpath,
+                              "--server",
+                              S.url,
+                              "--ingest-secret-file",
+                              wrong,
+                              "--channel",
+                              user_id,
+                              NULL};
   cr_assert_eq(run_capture(bad_secret, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "HTTP 401"), "%s", out);
   /* the secret is never an argument */
-  const char *in_argv[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret",
-                           TEST_SECRET, NULL};
+  const char *in_argv[] = {env_or_fail("TTB_REPLAY"), tpath,       "--server", S.url,
+                           "--ingest-secret",         TEST_SECRET, NULL};
   cr_assert_eq(run_capture(in_argv, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "--ingest-secret-file"), "%s", out);
-  const char *not_trace[] = {env_or_fail("TTB_REPLAY"), "/etc/hostname", "--server", S.url,
-                             "--channel", user_id, NULL};
+  const char *not_trace[] = {
+      env_or_fail("TTB_REPLAY"), "/etc/hostname", "--server", S.url, "--channel", user_id, NULL};
   cr_assert_eq(run_capture(not_trace, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, "not a trace"), "%s", out);
 }
@@ -289,8 +306,15 @@ Test(replay, without_expect_posts_to_the_channel)
   cr_assert(ws_text(&w, msg, sizeof msg, 5000));
   cr_assert(strstr(msg, "\"hello\""), "%s", msg);
   static char out[1 << 14];
-  const char *argv[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--channel", user_id,
-                        "--speed", "4", NULL};
+  const char *argv[] = {env_or_fail("TTB_REPLAY"),
+                        tpath,
+                        "--server",
+                        S.url,
+                        "--channel",
+                        user_id,
+                        "--speed",
+                        "4",
+                        NULL};
   int st = run_capture(argv, out, sizeof out);
   cr_assert_eq(st, 0, "%s", out);
   cr_assert(strstr(out, "9/9 events posted (100%)"), "%s", out);
@@ -310,8 +334,17 @@ Test(replay, record_json_and_binary)
   int p[2][2];
   pid_t pid[2];
   for (int k = 0; k < 2; k++) {
-    const char *argv[] = {env_or_fail("TTB_RECORD"), "--server", S.url, "--key", key, "--out",
-                          k ? bin_path : tpath, "--seconds", "6", k ? "--binary" : NULL, NULL};
+    const char *argv[] = {env_or_fail("TTB_RECORD"),
+                          "--server",
+                          S.url,
+                          "--key",
+                          key,
+                          "--out",
+                          k ? bin_path : tpath,
+                          "--seconds",
+                          "6",
+                          k ? "--binary" : NULL,
+                          NULL};
     cr_assert_eq(pipe(p[k]), 0);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -340,7 +373,8 @@ Test(replay, record_json_and_binary)
   char body[512];
   snprintf(body, sizeof body,
            "[{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"Dana\",\"message\":\"Өте жақсы\"},"
-           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"Dana\",\"gift_name\":\"Rose\",\"count\":2}]",
+           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"Dana\",\"gift_name\":\"Rose\","
+           "\"count\":2}]",
            user_id, user_id);
   cr_assert_eq(ingest(&S, body, &r), 202);
   http_free(&r);
@@ -357,8 +391,11 @@ Test(replay, record_json_and_binary)
   const char *dump[] = {env_or_fail("TTB_TRACE"), "dump", tpath, NULL};
   cr_assert_eq(run_capture(dump, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "\"source\":\"ttb-record\""), "%s", out);
-  cr_assert(strstr(out, "\"direction\":\"DIRECTION_SERVER_TO_CLIENT\",\"server\":{\"type\":\"hello\""), "%s", out);
-  cr_assert(strstr(out, "\"type\":\"chat\",\"user\":\"Dana\",\"message\":\"Өте жақсы\""), "%s", out);
+  cr_assert(
+      strstr(out, "\"direction\":\"DIRECTION_SERVER_TO_CLIENT\",\"server\":{\"type\":\"hello\""),
+      "%s", out);
+  cr_assert(strstr(out, "\"type\":\"chat\",\"user\":\"Dana\",\"message\":\"Өте жақсы\""), "%s",
+            out);
   cr_assert(strstr(out, "\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":2"), "%s", out);
   const char *dumpb[] = {env_or_fail("TTB_TRACE"), "dump", bin_path, NULL};
   cr_assert_eq(run_capture(dumpb, out, sizeof out), 0, "%s", out);
@@ -389,8 +426,13 @@ Test(replay, trace_tool)
   cr_assert_eq(stat_of(out, "server to client", "gift"), 17, "%s", out);
   const char *dump[] = {env_or_fail("TTB_TRACE"), "dump", env_or_fail("TTB_DEMO_TRACE"), NULL};
   cr_assert_eq(run_capture(dump, out, sizeof out), 0, "%s", out);
-  cr_assert(strncmp(out, "{\"header\":{\"version\":1,\"created_us\":1767225600000000,", 52) == 0, "%s", out);
-  cr_assert(strstr(out, "{\"time_us\":1500000,\"direction\":\"DIRECTION_INGEST\",\"ingest\":{\"type\":\"chat\""), "%s", out);
+  cr_assert(strncmp(out, "{\"header\":{\"version\":1,\"created_us\":1767225600000000,", 52) == 0,
+            "%s", out);
+  cr_assert(
+      strstr(
+          out,
+          "{\"time_us\":1500000,\"direction\":\"DIRECTION_INGEST\",\"ingest\":{\"type\":\"chat\""),
+      "%s", out);
   /* a cut file: what was read is printed, then the error with the offset; exit 1 */
   FILE *f = fopen(env_or_fail("TTB_DEMO_TRACE"), "rb");
   cr_assert_not_null(f);
@@ -421,8 +463,15 @@ Test(replay, ids_per_run_or_stable)
     cr_assert_null(strstr(out, "duplicates"), "%s", out);
   }
   /* --stable-ids: the second run is all duplicates, dropped by the server */
-  const char *stable[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--channel", user_id,
-                          "--max", "--stable-ids", NULL};
+  const char *stable[] = {env_or_fail("TTB_REPLAY"),
+                          tpath,
+                          "--server",
+                          S.url,
+                          "--channel",
+                          user_id,
+                          "--max",
+                          "--stable-ids",
+                          NULL};
   cr_assert_eq(run_capture(stable, out, sizeof out), 0, "%s", out);
   cr_assert_null(strstr(out, "duplicates"), "%s", out);
   cr_assert_eq(run_capture(stable, out, sizeof out), 0, "%s", out);
@@ -441,12 +490,20 @@ Test(replay, a_channel_ingest_token)
   fputs(out, f);
   fclose(f);
   static char res[1 << 14];
-  const char *argv[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret-file",
-                        tok_path, "--channel", user_id, "--max", NULL};
+  const char *argv[] = {env_or_fail("TTB_REPLAY"),
+                        tpath,
+                        "--server",
+                        S.url,
+                        "--ingest-secret-file",
+                        tok_path,
+                        "--channel",
+                        user_id,
+                        "--max",
+                        NULL};
   cr_assert_eq(run_capture(argv, res, sizeof res), 0, "%s", res);
   /* the trace's own channel is not the token's: 403 */
-  const char *other[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--ingest-secret-file",
-                         tok_path, "--max", NULL};
+  const char *other[] = {env_or_fail("TTB_REPLAY"), tpath,    "--server", S.url,
+                         "--ingest-secret-file",    tok_path, "--max",    NULL};
   cr_assert_eq(run_capture(other, res, sizeof res), 2, "%s", res);
   cr_assert(strstr(res, "HTTP 403"), "%s", res);
 }

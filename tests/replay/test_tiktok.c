@@ -83,7 +83,8 @@ static uint8_t *msg_frame(const char *method, int64_t msg_id, const uint8_t *pay
   size_t rn;
   uint8_t *rb = packed(&r.base, &rn);
   Tiktok__Webcast__PushFrame f = TIKTOK__WEBCAST__PUSH_FRAME__INIT;
-  Tiktok__Webcast__PushFrame__HeadersEntry h = TIKTOK__WEBCAST__PUSH_FRAME__HEADERS_ENTRY__INIT, *hp = &h;
+  Tiktok__Webcast__PushFrame__HeadersEntry h = TIKTOK__WEBCAST__PUSH_FRAME__HEADERS_ENTRY__INIT,
+                                           *hp = &h;
   h.key = "compress_type";
   h.value = "gzip";
   if (gzip_header) {
@@ -123,8 +124,9 @@ static ttb_trace_writer *new_trace(void)
   close(fd);
   ttb_trace_writer *w;
   char err[256];
-  cr_assert_eq(ttb_trace_writer_open(tpath, "ttboost-server tiktok", "test", false, &w, err, sizeof err), 0,
-               "%s", err);
+  cr_assert_eq(
+      ttb_trace_writer_open(tpath, "ttboost-server tiktok", "test", false, &w, err, sizeof err), 0,
+      "%s", err);
   return w;
 }
 
@@ -232,7 +234,8 @@ static bool fake_wait(fake *f, const char *needle, size_t times, int ms)
 static void fake_start(fake *f, const char *trace, const char *const *extra)
 {
   memset(f, 0, sizeof *f);
-  const char *argv[32] = {env_or_fail("TTB_REPLAY"), "--tiktok-serve", trace, "--listen", "127.0.0.1:0", "-v"};
+  const char *argv[32] = {
+      env_or_fail("TTB_REPLAY"), "--tiktok-serve", trace, "--listen", "127.0.0.1:0", "-v"};
   int n = 6;
   for (int i = 0; extra && extra[i]; i++)
     argv[n++] = extra[i];
@@ -248,7 +251,8 @@ static void fake_start(fake *f, const char *trace, const char *const *extra)
   posix_spawn_file_actions_destroy(&fa);
   close(p[1]);
   f->fd = p[0];
-  cr_assert(fake_wait(f, "listening on http://127.0.0.1:", 1, 10000), "the fake did not start: %s", f->log);
+  cr_assert(fake_wait(f, "listening on http://127.0.0.1:", 1, 10000), "the fake did not start: %s",
+            f->log);
   const char *l = strstr(f->log, "listening on http://127.0.0.1:");
   f->port = atoi(l + strlen("listening on http://127.0.0.1:"));
   cr_assert_gt(f->port, 0);
@@ -285,25 +289,30 @@ static char out[1 << 20];
 
 Test(tiktok_replay, dump_decodes_the_demo)
 {
-  const char *argv[] = {env_or_fail("TTB_TRACE"), "dump", env_or_fail("TTB_TIKTOK_DEMO_TRACE"), NULL};
+  const char *argv[] = {env_or_fail("TTB_TRACE"), "dump", env_or_fail("TTB_TIKTOK_DEMO_TRACE"),
+                        NULL};
   cr_assert_eq(run_capture(argv, out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "\"source\":\"ttboost-server tiktok\""));
   cr_expect_eq(count(out, "\"direction\":\"DIRECTION_TIKTOK\""), 25);
   cr_expect_eq(count(out, "\"method\":\"WebcastChatMessage\""), 18, "17 chats and one re-sent");
-  cr_expect(strstr(out, "\"nickname\":\"Айгерим\",\"unique_id\":\"aigerim.kz\",\"user_id\":\"6811000000000000001\","
-                        "\"comment\":\"Сәлем бәріне! 👋\""));
+  cr_expect(strstr(
+      out,
+      "\"nickname\":\"Айгерим\",\"unique_id\":\"aigerim.kz\",\"user_id\":\"6811000000000000001\","
+      "\"comment\":\"Сәлем бәріне! 👋\""));
   cr_expect(strstr(out, "\"nickname\":\"\",\"unique_id\":\"quiet.viewer_07\""));
   cr_expect(strstr(out, "\"comment\":\"Привет! Как дела?\""));
   cr_expect(strstr(out, "\"comment\":\"hi from London! love this stream\""));
   for (int rc = 1; rc <= 5; rc++) {
     char want[160];
     snprintf(want, sizeof want,
-             "\"gift_name\":\"Rose\",\"gift_id\":5655,\"gift_type\":1,\"repeat_count\":%d,\"repeat_end\":%d,"
+             "\"gift_name\":\"Rose\",\"gift_id\":5655,\"gift_type\":1,\"repeat_count\":%d,\"repeat_"
+             "end\":%d,"
              "\"combo_count\":%d,\"group_id\":\"1767225606000\"",
              rc, rc == 5, rc);
     cr_expect(strstr(out, want), "no %s", want);
   }
-  cr_expect(strstr(out, "\"gift_name\":\"Galaxy\",\"gift_id\":11046,\"gift_type\":2,\"repeat_count\":1,\"repeat_end\":0"));
+  cr_expect(strstr(out, "\"gift_name\":\"Galaxy\",\"gift_id\":11046,\"gift_type\":2,\"repeat_"
+                        "count\":1,\"repeat_end\":0"));
   cr_expect(strstr(out, "\"payload_type\":\"im_enter_room_resp\""));
   cr_expect_eq(count(out, "\"payload_type\":\"hb\""), 3);
   cr_expect_eq(count(out, "\"compress\":\"gzip\""), 12);
@@ -312,7 +321,8 @@ Test(tiktok_replay, dump_decodes_the_demo)
   cr_expect_eq(count(out, "\"msg_id\":\"7301500000000003400\""), 2, "the duplicate msg_id");
   cr_expect_null(strstr(out, "undecodable"));
 
-  const char *sargv[] = {env_or_fail("TTB_TRACE"), "stats", env_or_fail("TTB_TIKTOK_DEMO_TRACE"), NULL};
+  const char *sargv[] = {env_or_fail("TTB_TRACE"), "stats", env_or_fail("TTB_TIKTOK_DEMO_TRACE"),
+                         NULL};
   cr_assert_eq(run_capture(sargv, out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "TikTok push socket: 25 records"), "%s", out);
   cr_expect(strstr(out, "  chat                         17 "), "%s", out);
@@ -326,7 +336,8 @@ Test(tiktok_replay, dump_decodes_the_demo)
 Test(tiktok_replay, dump_shows_what_does_not_decode)
 {
   ttb_trace_writer *w = new_trace();
-  static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x07};
+  static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                    0xff, 0xff, 0xff, 0xff, 0x01, 0x07};
   put(w, 1000, garbage, sizeof garbage);
   /* a "gzip" payload that is not */
   size_t n;
@@ -351,16 +362,22 @@ Test(tiktok_replay, dump_shows_what_does_not_decode)
   end_trace(w);
   const char *argv[] = {env_or_fail("TTB_TRACE"), "dump", tpath, NULL};
   cr_assert_eq(run_capture(argv, out, sizeof out), 0, "%s", out);
-  cr_expect(strstr(out, "{\"time_us\":1000,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":"
-                        "\"7301000000000000042\",\"chunks\":1,\"push_frame\":{\"bytes\":13,\"undecodable\":"
-                        "\"not a PushFrame\"}}}"),
-            "%s", out);
+  cr_expect(
+      strstr(out,
+             "{\"time_us\":1000,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":"
+             "\"7301000000000000042\",\"chunks\":1,\"push_frame\":{\"bytes\":13,\"undecodable\":"
+             "\"not a PushFrame\"}}}"),
+      "%s", out);
   cr_expect(strstr(out, "\"compress\":\"gzip\",\"payload_error\":\"inflate:"), "%s", out);
-  cr_expect(strstr(out, "\"msg_id\":\"2\",\"bytes\":13,\"undecodable\":\"not a WebcastChatMessage\""), "%s", out);
-  cr_expect(strstr(out, "\"method\":\"WebcastControlMessage\",\"msg_id\":\"3\",\"action\":3,\"meaning\":\"stream ended\""),
+  cr_expect(
+      strstr(out, "\"msg_id\":\"2\",\"bytes\":13,\"undecodable\":\"not a WebcastChatMessage\""),
+      "%s", out);
+  cr_expect(strstr(out, "\"method\":\"WebcastControlMessage\",\"msg_id\":\"3\",\"action\":3,"
+                        "\"meaning\":\"stream ended\""),
             "%s", out);
-  cr_expect(strstr(out, "{\"time_us\":5000,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":"
-                        "\"7301000000000000042\",\"chunks\":1,\"push_frame\":{\"bytes\":0,"),
+  cr_expect(strstr(out,
+                   "{\"time_us\":5000,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":"
+                   "\"7301000000000000042\",\"chunks\":1,\"push_frame\":{\"bytes\":0,"),
             "%s", out);
   const char *sargv[] = {env_or_fail("TTB_TRACE"), "stats", tpath, NULL};
   cr_assert_eq(run_capture(sargv, out, sizeof out), 0, "%s", out);
@@ -428,9 +445,11 @@ Test(tiktok_replay, chunks_are_joined)
   cr_assert_eq(ttb_trace_write(w, &r, err, sizeof err), 0, "%s", err);
   end_trace(w);
   cr_assert_eq(run_capture(argv, out, sizeof out), 0, "%s", out);
-  cr_expect(strstr(out, "\"time_us\":300,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":\"1\","
-                        "\"chunks\":1,\"bytes\":61440,\"incomplete\":"),
-            "%s", out);
+  cr_expect(
+      strstr(out,
+             "\"time_us\":300,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":\"1\","
+             "\"chunks\":1,\"bytes\":61440,\"incomplete\":"),
+      "%s", out);
   free(b);
   free(c);
   free(f);
@@ -446,8 +465,9 @@ static srv fake_srv(const fake *f)
   return s;
 }
 
-#define LOOKUP "/api-live/user/room?aid=1988&app_name=tiktok_web&device_platform=web_pc&app_language=en" \
-               "&browser_language=en-US&region=US&user_is_login=false&uniqueId="
+#define LOOKUP                                                                              \
+  "/api-live/user/room?aid=1988&app_name=tiktok_web&device_platform=web_pc&app_language=en" \
+  "&browser_language=en-US&region=US&user_is_login=false&uniqueId="
 
 Test(tiktok_replay, serve_http)
 {
@@ -459,7 +479,8 @@ Test(tiktok_replay, serve_http)
   cr_expect_not_null(c, "%s", r.headers);
   cr_expect(c && strstr(c, "; Path=/"));
   http_free(&r);
-  cr_assert_eq(http(&s, "GET", LOOKUP "anyone&sourceType=54&staleTime=600000", NULL, NULL, 0, &r), 200);
+  cr_assert_eq(http(&s, "GET", LOOKUP "anyone&sourceType=54&staleTime=600000", NULL, NULL, 0, &r),
+               200);
   cr_expect(strstr(r.body, "\"statusCode\":0"), "%s", r.body);
   cr_expect(strstr(r.body, "\"roomId\":\"7301234567890123456\""), "%s", r.body);
   cr_expect(strstr(r.body, "\"liveRoom\":{\"status\":2"), "%s", r.body);
@@ -470,8 +491,9 @@ Test(tiktok_replay, serve_http)
   http_free(&r);
   cr_assert_eq(http(&s, "GET", "/nothing", NULL, NULL, 0, &r), 404);
   http_free(&r);
-  cr_assert_eq(http(&s, "GET", "/webcast/im/ws_proxy/ws_reuse_supplement/?room_id=1", NULL, NULL, 0, &r), 400,
-               "no upgrade, no socket");
+  cr_assert_eq(
+      http(&s, "GET", "/webcast/im/ws_proxy/ws_reuse_supplement/?room_id=1", NULL, NULL, 0, &r),
+      400, "no upgrade, no socket");
   http_free(&r);
   cr_expect_eq(fake_stop(&F), 0, "%s", F.log);
 
@@ -493,8 +515,9 @@ Test(tiktok_replay, serve_http)
 
 static ws W;
 
-#define WS_PATH "/webcast/im/ws_proxy/ws_reuse_supplement/?version_code=180800&device_platform=web" \
-                "&compress=gzip&room_id=7301234567890123456&identity=audience"
+#define WS_PATH                                                                       \
+  "/webcast/im/ws_proxy/ws_reuse_supplement/?version_code=180800&device_platform=web" \
+  "&compress=gzip&room_id=7301234567890123456&identity=audience"
 
 Test(tiktok_replay, serve_socket_replays_the_frames)
 {
@@ -568,7 +591,8 @@ Test(tiktok_replay, serve_socket_replays_the_frames)
   cr_expect_eq(acked, 15u);
   /* at 10 times the pace: the last frame (31 s) after about 3.1 s */
   cr_expect_geq(last_at, 2800u, "the frames came too fast (%llu ms)", (unsigned long long)last_at);
-  cr_expect_leq(last_at, 10000u, "the frames came too slowly (%llu ms)", (unsigned long long)last_at);
+  cr_expect_leq(last_at, 10000u, "the frames came too slowly (%llu ms)",
+                (unsigned long long)last_at);
   /* the socket stays open and heartbeats go on */
   fr = client_frame("hb", 0, hp, hn, &fn);
   cr_assert_eq(ws_send(&W, 2, fr, fn), 0);
@@ -579,14 +603,17 @@ Test(tiktok_replay, serve_socket_replays_the_frames)
   cr_assert_eq(ws_recv(&W, &d, &len, 3000), 2, "no answer to a heartbeat after the trace");
   cr_assert(fake_wait(&F, "client hb room_id=7301234567890123456", 2, 3000), "%s", F.log);
   cr_expect(fake_wait(&F, ": ok\n", 15, 3000), "%s", F.log);
-  cr_expect(strstr(F.log, "client im_enter_room room_id=7301234567890123456 live_id=12 identity=audience"),
+  cr_expect(strstr(F.log,
+                   "client im_enter_room room_id=7301234567890123456 live_id=12 identity=audience"),
             "%s", F.log);
   cr_expect(strstr(F.log, "ws#1: all 25 frames sent; the socket stays open"), "%s", F.log);
   cr_expect_null(strstr(F.log, "asked for an ack"), "%s", F.log);
   ws_close(&W);
-  cr_expect(fake_wait(&F, "ws#1: closed after 25 of 25 frames; the client sent 2 hb, 1 im_enter_room, 15 ack\n",
-                      1, 3000),
-            "%s", F.log);
+  cr_expect(
+      fake_wait(
+          &F, "ws#1: closed after 25 of 25 frames; the client sent 2 hb, 1 im_enter_room, 15 ack\n",
+          1, 3000),
+      "%s", F.log);
   cr_expect_eq(fake_stop(&F), 0);
   free_msgs(&m);
 }
@@ -605,7 +632,10 @@ Test(tiktok_replay, serve_joins_chunks_and_ends_the_stream)
   cr_assert_eq(http(&s, "GET", LOOKUP "x", NULL, NULL, 0, &r), 200);
   cr_expect(strstr(r.body, "\"roomId\":\"7301000000000000042\",\"status\":2"), "%s", r.body);
   http_free(&r);
-  cr_assert_eq(ws_connect(&W, &s, "/webcast/im/ws_proxy/ws_reuse_supplement/?room_id=7301000000000000042", NULL), 0);
+  cr_assert_eq(ws_connect(&W, &s,
+                          "/webcast/im/ws_proxy/ws_reuse_supplement/?room_id=7301000000000000042",
+                          NULL),
+               0);
   const uint8_t *d;
   size_t len;
   cr_assert_eq(ws_recv(&W, &d, &len, 5000), 2);
@@ -683,8 +713,19 @@ Test(tiktok_replay, whole_stack_hears_the_demo_once, .timeout = 180)
   fake_start(&F, env_or_fail("TTB_TIKTOK_DEMO_TRACE"), extra);
   char tdir[] = "/tmp/ttb-tiktok-trace-XXXXXX";
   cr_assert_not_null(mkdtemp(tdir));
-  const char *sx[] = {"--tiktok", "on", "--tiktok-web", F.web, "--tiktok-ws", F.ws, "--tiktok-lookup-s", "1",
-                      "--tiktok-heartbeat-s", "1", "--tiktok-trace", tdir, NULL};
+  const char *sx[] = {"--tiktok",
+                      "on",
+                      "--tiktok-web",
+                      F.web,
+                      "--tiktok-ws",
+                      F.ws,
+                      "--tiktok-lookup-s",
+                      "1",
+                      "--tiktok-heartbeat-s",
+                      "1",
+                      "--tiktok-trace",
+                      tdir,
+                      NULL};
   srv_start(&S, sx, false);
   const char *args[] = {"license", "create", "--days", "1", "--tiktok", "demo_streamer", NULL};
   char key[512];
@@ -792,7 +833,8 @@ Test(tiktok_replay, whole_stack_hears_the_demo_once, .timeout = 180)
         k++;
         continue;
       }
-      Tiktok__Webcast__PushFrame *pf = tiktok__webcast__push_frame__unpack(NULL, got.len[i], got.d[i]);
+      Tiktok__Webcast__PushFrame *pf =
+          tiktok__webcast__push_frame__unpack(NULL, got.len[i], got.d[i]);
       cr_assert_not_null(pf, "recorded message %zu is no PushFrame", i);
       if (strcmp(pf->payload_type, "hb") == 0)
         hbs++;

@@ -87,11 +87,13 @@ Test(tiktok_frame, inflate_is_bounded)
   cr_assert_eq(ol, n);
   cr_assert(memcmp(out, zeros, n) == 0);
   free(out);
-  cr_assert_eq(ttb_tf_inflate(gz, gl, n - 1, &out, &ol, err, sizeof err), -1, "one byte over the bound");
+  cr_assert_eq(ttb_tf_inflate(gz, gl, n - 1, &out, &ol, err, sizeof err), -1,
+               "one byte over the bound");
   cr_assert_null(out);
   cr_assert(strstr(err, "more than"), "%s", err);
   cr_assert_eq(ttb_tf_inflate(gz, gl / 2, n, &out, &ol, err, sizeof err), -1, "cut in half");
-  cr_assert_eq(ttb_tf_inflate((const uint8_t *)"\x1f\x8bnope", 6, n, &out, &ol, err, sizeof err), -1);
+  cr_assert_eq(ttb_tf_inflate((const uint8_t *)"\x1f\x8bnope", 6, n, &out, &ol, err, sizeof err),
+               -1);
   free(gz);
   free(zeros);
 }

@@ -24,10 +24,7 @@ static void setup(void)
   close(fd);
 }
 
-static void teardown(void)
-{
-  unlink(path);
-}
+static void teardown(void) { unlink(path); }
 
 TestSuite(trace, .init = setup, .fini = teardown);
 
@@ -177,7 +174,8 @@ Test(trace, round_trip)
 {
   char err[256];
   ttb_trace_writer *w;
-  cr_assert_eq(ttb_trace_writer_open(path, "unit", "a note", false, &w, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_trace_writer_open(path, "unit", "a note", false, &w, err, sizeof err), 0, "%s",
+               err);
   uint64_t e0 = ttb_trace_writer_elapsed_us(w);
   cr_assert_lt(e0, 5000000u);
   for (int i = 0; i < 1000; i++) /* more than one buffer's worth */
@@ -250,7 +248,8 @@ Test(trace, append_keeps_header_and_drops_a_cut_tail)
 {
   char err[256];
   ttb_trace_writer *w;
-  cr_assert_eq(ttb_trace_writer_open_at(path, "first", NULL, 1000, &w, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_trace_writer_open_at(path, "first", NULL, 1000, &w, err, sizeof err), 0, "%s",
+               err);
   sample_records(w);
   cr_assert_eq(ttb_trace_writer_close(w, err, sizeof err), 0, "%s", err);
   /* cut the last record short, as a crash would */
@@ -258,7 +257,8 @@ Test(trace, append_keeps_header_and_drops_a_cut_tail)
   uint8_t *b = read_file(&n);
   write_file(b, n - 3);
   free(b);
-  cr_assert_eq(ttb_trace_writer_open(path, "second", NULL, true, &w, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_trace_writer_open(path, "second", NULL, true, &w, err, sizeof err), 0, "%s",
+               err);
   /* elapsed is measured from the original created_us (long ago) */
   cr_assert_gt(ttb_trace_writer_elapsed_us(w), 1000000000u);
   sample_records(w);
@@ -286,7 +286,9 @@ Test(trace, writer_errors)
 {
   char err[256];
   ttb_trace_writer *w;
-  cr_assert_eq(ttb_trace_writer_open("/nonexistent-dir/x.ttbtrace", "s", NULL, false, &w, err, sizeof err), -1);
+  cr_assert_eq(
+      ttb_trace_writer_open("/nonexistent-dir/x.ttbtrace", "s", NULL, false, &w, err, sizeof err),
+      -1);
   cr_assert(strstr(err, "/nonexistent-dir/x.ttbtrace"), "%s", err);
   cr_assert_null(w);
   /* a record over the limit is refused, and the writer goes on */

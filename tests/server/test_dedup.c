@@ -6,7 +6,8 @@
 
 #define MIN 60000u
 
-Test(dedup, seen_within_the_window_only) {
+Test(dedup, seen_within_the_window_only)
+{
   ttb_dedup *d = ttb_dedup_create(10 * MIN, 1000);
   cr_assert_not_null(d);
   cr_assert(!ttb_dedup_seen(d, "a", "m1", 1000));
@@ -22,7 +23,8 @@ Test(dedup, seen_within_the_window_only) {
   ttb_dedup_free(d);
 }
 
-Test(dedup, sweep_frees_expired_channels) {
+Test(dedup, sweep_frees_expired_channels)
+{
   ttb_dedup *d = ttb_dedup_create(1000, 1000);
   char id[32];
   for (int i = 0; i < 500; i++) {
@@ -39,7 +41,8 @@ Test(dedup, sweep_frees_expired_channels) {
   ttb_dedup_free(d);
 }
 
-Test(dedup, the_cap_drops_the_oldest) {
+Test(dedup, the_cap_drops_the_oldest)
+{
   ttb_dedup *d = ttb_dedup_create(10 * MIN, 100);
   char id[32];
   for (int i = 0; i < 100000; i++) {
@@ -56,14 +59,16 @@ Test(dedup, the_cap_drops_the_oldest) {
   ttb_dedup_free(d);
 }
 
-Test(dedup, off) {
+Test(dedup, off)
+{
   ttb_dedup *d = ttb_dedup_create(0, 100);
   cr_assert_eq(ttb_dedup_add(d, "a", "m", 1), 0);
   cr_assert(!ttb_dedup_seen(d, "a", "m", 2));
   ttb_dedup_free(d);
 }
 
-Test(dedup, many_channels_and_readds) {
+Test(dedup, many_channels_and_readds)
+{
   ttb_dedup *d = ttb_dedup_create(MIN, 64);
   char ch[32], id[32];
   for (int c = 0; c < 3000; c++) {

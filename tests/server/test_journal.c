@@ -86,8 +86,13 @@ static ttb_journal *open_j(got *g)
 
 static void add_event(ttb_journal *j, const char *ch, uint64_t seq, const char *data)
 {
-  ttb_jrec r = {.type = TTB_JREC_EVENT, .channel = ch, .seq = seq, .fifo = seq, .chat = seq % 2,
-                .data = (const uint8_t *)data, .len = strlen(data)};
+  ttb_jrec r = {.type = TTB_JREC_EVENT,
+                .channel = ch,
+                .seq = seq,
+                .fifo = seq,
+                .chat = seq % 2,
+                .data = (const uint8_t *)data,
+                .len = strlen(data)};
   cr_assert_eq(ttb_journal_add(j, &r), 0);
 }
 
@@ -104,8 +109,13 @@ Test(journal, records_come_back_in_order_and_only_synced_commits_count)
   cr_assert_eq(g.n, 0);
   cr_assert(!ttb_journal_dirty(j));
   add_event(j, "a", 1, "one");
-  ttb_jrec q = {.type = TTB_JREC_QUEUED, .channel = "a", .fifo = 2, .chat = true, .user = "Аруке",
-                .text = "Привет!", .url = NULL};
+  ttb_jrec q = {.type = TTB_JREC_QUEUED,
+                .channel = "a",
+                .fifo = 2,
+                .chat = true,
+                .user = "Аруке",
+                .text = "Привет!",
+                .url = NULL};
   cr_assert_eq(ttb_journal_add(j, &q), 0);
   cr_assert(ttb_journal_dirty(j));
   sync_j(j);
@@ -233,7 +243,9 @@ Test(journal, compaction_carries_the_ids_still_in_their_window)
   ttb_journal *j = open_j(&g);
   const char *ids[] = {"old-1", "old-2", "new-1", "new-2"};
   for (int i = 0; i < 4; i++) {
-    ttb_jrec r = {.type = TTB_JREC_SEEN, .channel = i % 2 ? "b" : "a", .text = ids[i],
+    ttb_jrec r = {.type = TTB_JREC_SEEN,
+                  .channel = i % 2 ? "b" : "a",
+                  .text = ids[i],
                   .seq = 1000u * (uint64_t)(i + 1)};
     cr_assert_eq(ttb_journal_add(j, &r), 0);
     add_event(j, "a", (uint64_t)i + 1, "e");
@@ -372,8 +384,8 @@ Test(journal, compactions_during_a_flood_lose_nothing_and_keep_the_order)
     if (flood_cur % 5000 == 0 && flood_cur >= 8) {
       ttb_journal_status(j, &st);
       if (!st.compacting) {
-        cr_assert_eq(ttb_journal_compact_start(j, dump_history, NULL, err, sizeof err), 0,
-                     "%s", err);
+        cr_assert_eq(ttb_journal_compact_start(j, dump_history, NULL, err, sizeof err), 0, "%s",
+                     err);
         started++;
       }
     }

@@ -15,15 +15,15 @@
 #include "sounds.h"
 
 /* The default pack (server/tools/meson.build ttb_sound_names). */
-static const char *pack[] = {"chime", "bell", "coin", "sparkle", "pop", "harp",
-                             "fanfare", "drum", "whoosh", "heart", "default"};
+static const char *pack[] = {"chime",   "bell", "coin",   "sparkle", "pop",    "harp",
+                             "fanfare", "drum", "whoosh", "heart",   "default"};
 #define NPACK (sizeof pack / sizeof pack[0])
 
 /* Gifts the built-in map must know. */
-static const char *common[] = {"Rose", "TikTok", "Heart Me", "Finger Heart", "Perfume",
-                               "Doughnut", "Ice Cream Cone", "GG", "Galaxy", "Lion",
-                               "Universe", "Cap", "Hand Hearts", "Sunglasses", "Corgi",
-                               "Confetti"};
+static const char *common[] = {"Rose",        "TikTok",     "Heart Me",       "Finger Heart",
+                               "Perfume",     "Doughnut",   "Ice Cream Cone", "GG",
+                               "Galaxy",      "Lion",       "Universe",       "Cap",
+                               "Hand Hearts", "Sunglasses", "Corgi",          "Confetti"};
 #define NCOMMON (sizeof common / sizeof common[0])
 
 static char dir[64];

@@ -17,7 +17,7 @@
 #include <libpq-fe.h>
 #include <sys/wait.h>
 
-static char url[1024];    /* the store's URL: its own schema and application_name */
+static char url[1024]; /* the store's URL: its own schema and application_name */
 static char schema[64];
 
 static void quiet_notice(void *arg, const char *msg)
@@ -27,7 +27,8 @@ static void quiet_notice(void *arg, const char *msg)
 }
 
 /* Runs SQL on a connection of the test's own (TTB_TEST_DB_URL). */
-static void pg_admin(const char *sql) {
+static void pg_admin(const char *sql)
+{
   const char *base = getenv("TTB_TEST_DB_URL");
   cr_assert_not_null(base, "TTB_TEST_DB_URL is not set: run through tests/pg/with_pg.sh");
   PGconn *c = PQconnectdb(base);
@@ -41,7 +42,8 @@ static void pg_admin(const char *sql) {
 }
 
 /* A fresh schema, and url pointing the store at it. */
-static void pg_new_schema(void) {
+static void pg_new_schema(void)
+{
   static int n;
   snprintf(schema, sizeof schema, "t%d_%d", (int)getpid(), n++);
   char sql[128];
@@ -64,14 +66,16 @@ static char dir[64];
 static ttb_store *st;
 
 /* Opens (or reopens) the store in dir. */
-static void open_store(void) {
+static void open_store(void)
+{
   char err[256] = "";
   int rc = ttb_store_open_db(STORE_DB, dir, &st, err, sizeof err);
   cr_assert_eq(rc, 0, "open: %s", err);
   cr_assert_not_null(st);
 }
 
-static void setup(void) {
+static void setup(void)
+{
   snprintf(dir, sizeof dir, "/tmp/ttb_store_XXXXXX");
   cr_assert_not_null(mkdtemp(dir));
   /* A subdirectory that does not exist yet: open must create it. */
@@ -82,7 +86,8 @@ static void setup(void) {
   open_store();
 }
 
-static void teardown(void) {
+static void teardown(void)
+{
   ttb_store_close(st);
   st = NULL;
   const char *files[] = {"ttboost.db", "ttboost.db-wal", "ttboost.db-shm"};
@@ -103,17 +108,21 @@ static void teardown(void) {
 
 /* Creates a licence, asserting success. */
 static void create(uint32_t days, uint32_t devices, const char *note, char key[TTB_STORE_KEY_MAX],
-                   char uid[TTB_STORE_UUID_MAX]) {
+                   char uid[TTB_STORE_UUID_MAX])
+{
   char err[256] = "";
   cr_assert_eq(ttb_store_licence_create(st, T0, days, devices, note, key, uid, err, sizeof err), 0,
                "create: %s", err);
 }
 
-static bool is_uuid_v4(const char *u) {
-  if (strlen(u) != 36) return false;
+static bool is_uuid_v4(const char *u)
+{
+  if (strlen(u) != 36)
+    return false;
   for (int i = 0; i < 36; i++) {
     if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (u[i] != '-') return false;
+      if (u[i] != '-')
+        return false;
     } else if (!isxdigit((unsigned char)u[i]) || isupper((unsigned char)u[i])) {
       return false;
     }
@@ -123,9 +132,10 @@ static bool is_uuid_v4(const char *u) {
 
 TestSuite(store, .init = setup, .fini = teardown);
 
-Test(store, create_and_login) {
+Test(store, create_and_login)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], uid2[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(30, 2, "test", key, uid);
   cr_assert(is_uuid_v4(uid), "user id %s", uid);
   cr_assert_eq(ttb_store_login(st, key, "dev1", T0 + 10, 30, uid2, tok), TTB_STORE_OK);
@@ -134,9 +144,10 @@ Test(store, create_and_login) {
   cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 10), TTB_STORE_OK);
 }
 
-Test(store, key_format) {
+Test(store, key_format)
+{
   char key[TTB_STORE_KEY_MAX], key2[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX],
-    uid2[TTB_STORE_UUID_MAX];
+      uid2[TTB_STORE_UUID_MAX];
   create(0, 0, NULL, key, uid);
   create(0, 0, NULL, key2, uid2);
   cr_assert_eq(strlen(key), 30, "key %s", key);
@@ -148,19 +159,22 @@ Test(store, key_format) {
   cr_assert_str_neq(uid, uid2);
 }
 
-Test(store, key_input_normalised) {
+Test(store, key_input_normalised)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX], in[128];
+      tok[TTB_STORE_UUID_MAX], in[128];
   create(0, 0, NULL, key, uid);
   snprintf(in, sizeof in, "  \t%s\n", key);
-  for (char *p = in; *p; p++) *p = (char)tolower((unsigned char)*p);
+  for (char *p = in; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
   cr_assert_eq(ttb_store_login(st, in, "d", T0, 1, u, tok), TTB_STORE_OK);
   cr_assert_str_eq(u, uid);
 }
 
-Test(store, unknown_key) {
+Test(store, unknown_key)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(0, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, "TTB-AAAAAAAAAAAAAAAAAAAAAAAAAA", "d", T0, 1, u, tok),
                TTB_STORE_UNKNOWN);
@@ -175,9 +189,10 @@ Test(store, unknown_key) {
                TTB_STORE_UNKNOWN);
 }
 
-Test(store, revoked) {
+Test(store, revoked)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(30, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_licence_revoke(st, key), TTB_STORE_OK);
   cr_assert_eq(ttb_store_login(st, key, "d", T0, 1, u, tok), TTB_STORE_REVOKED);
@@ -187,9 +202,10 @@ Test(store, revoked) {
   cr_assert_eq(ttb_store_licence_extend(st, key, T0, 30), TTB_STORE_REVOKED);
 }
 
-Test(store, expired) {
+Test(store, expired)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(1, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + DAY - 1, 1, u, tok), TTB_STORE_OK);
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + DAY, 1, u, tok), TTB_STORE_EXPIRED);
@@ -197,9 +213,10 @@ Test(store, expired) {
   cr_assert_eq(ttb_store_user_licence(st, uid, T0 + DAY), TTB_STORE_EXPIRED);
 }
 
-Test(store, never_expires) {
+Test(store, never_expires)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(0, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + 3650LL * DAY, 1, u, tok), TTB_STORE_OK);
   /* Extending a licence that never expires keeps it so. */
@@ -207,9 +224,10 @@ Test(store, never_expires) {
   cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 3650LL * DAY), TTB_STORE_OK);
 }
 
-Test(store, extend) {
+Test(store, extend)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(10, 0, NULL, key, uid);
   /* Before expiry: from the current expiry (T0 + 10 days) on. */
   cr_assert_eq(ttb_store_licence_extend(st, key, T0 + DAY, 5), TTB_STORE_OK);
@@ -223,13 +241,15 @@ Test(store, extend) {
   cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 22 * DAY), TTB_STORE_EXPIRED);
   /* The key is accepted case-insensitively here too. */
   char lower[TTB_STORE_KEY_MAX];
-  for (size_t i = 0; i <= strlen(key); i++) lower[i] = (char)tolower((unsigned char)key[i]);
+  for (size_t i = 0; i <= strlen(key); i++)
+    lower[i] = (char)tolower((unsigned char)key[i]);
   cr_assert_eq(ttb_store_licence_extend(st, lower, T0 + 20 * DAY, 1), TTB_STORE_OK);
 }
 
-Test(store, device_limit) {
+Test(store, device_limit)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX], tok2[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX], tok2[TTB_STORE_UUID_MAX];
   create(0, 2, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, key, "a", T0, 1, u, tok), TTB_STORE_OK);
   cr_assert_eq(ttb_store_login(st, key, "b", T0, 1, u, tok2), TTB_STORE_OK);
@@ -243,9 +263,10 @@ Test(store, device_limit) {
   cr_assert_eq(ttb_store_login(st, key, "c", T0 + DAY + 1, 1, u, tok), TTB_STORE_OK);
 }
 
-Test(store, anonymous_devices) {
+Test(store, anonymous_devices)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(0, 2, NULL, key, uid);
   /* logins without a device id share one anonymous device */
   cr_assert_eq(ttb_store_login(st, key, "", T0, 1, u, tok), TTB_STORE_OK);
@@ -257,9 +278,10 @@ Test(store, anonymous_devices) {
   cr_assert_eq(ttb_store_login(st, key, "", T0 + 30, 1, u, tok), TTB_STORE_OK);
 }
 
-Test(store, unlimited_devices) {
+Test(store, unlimited_devices)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(0, 0, NULL, key, uid);
   for (int i = 0; i < 20; i++) {
     char dev[16];
@@ -268,9 +290,10 @@ Test(store, unlimited_devices) {
   }
 }
 
-Test(store, session) {
+Test(store, session)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(30, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0, 2, u, tok), TTB_STORE_OK);
   cr_assert_eq(ttb_store_session(st, tok, T0 + 5, u), TTB_STORE_OK);
@@ -283,9 +306,10 @@ Test(store, session) {
   cr_assert_eq(ttb_store_session(st, "", T0, u), TTB_STORE_UNKNOWN);
 }
 
-Test(store, session_follows_licence) {
+Test(store, session_follows_licence)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(3, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0, 30, u, tok), TTB_STORE_OK);
   /* The licence expires before the session does. */
@@ -295,9 +319,10 @@ Test(store, session_follows_licence) {
   cr_assert_eq(ttb_store_session(st, tok, T0 + DAY, u), TTB_STORE_REVOKED);
 }
 
-Test(store, reopen_keeps_data) {
+Test(store, reopen_keeps_data)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(30, 1, "kept", key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0, 7, u, tok), TTB_STORE_OK);
   ttb_store_close(st);
@@ -310,7 +335,8 @@ Test(store, reopen_keeps_data) {
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + 1, 7, u, tok), TTB_STORE_OK);
 }
 
-Test(store, schema_version_and_mode) {
+Test(store, schema_version_and_mode)
+{
   cr_assert_eq(ttb_store_schema_version(st), 4);
   cr_assert_str_eq(ttb_store_backend(st), BACKEND);
 #ifndef TTB_TEST_PG
@@ -330,10 +356,12 @@ Test(store, schema_version_and_mode) {
 
 #ifndef TTB_TEST_PG
 /* Reads a whole file; *len its size. */
-static unsigned char *slurp(const char *path, size_t *len) {
+static unsigned char *slurp(const char *path, size_t *len)
+{
   *len = 0;
   FILE *f = fopen(path, "rb");
-  if (f == NULL) return NULL;
+  if (f == NULL)
+    return NULL;
   unsigned char *buf = NULL;
   size_t cap = 0;
   for (;;) {
@@ -343,7 +371,8 @@ static unsigned char *slurp(const char *path, size_t *len) {
       cr_assert_not_null(buf);
     }
     size_t n = fread(buf + *len, 1, cap - *len, f);
-    if (n == 0) break;
+    if (n == 0)
+      break;
     *len += n;
   }
   fclose(f);
@@ -352,16 +381,19 @@ static unsigned char *slurp(const char *path, size_t *len) {
 
 #endif
 
-static bool contains(const unsigned char *hay, size_t n, const char *needle) {
+static bool contains(const unsigned char *hay, size_t n, const char *needle)
+{
   size_t m = strlen(needle);
   for (size_t i = 0; m <= n && i <= n - m; i++)
-    if (memcmp(hay + i, needle, m) == 0) return true;
+    if (memcmp(hay + i, needle, m) == 0)
+      return true;
   return false;
 }
 
 #ifdef TTB_TEST_PG
 /* Every row of the test's schema as text (bytea as hex), malloc'd. */
-static char *pg_dump_rows(void) {
+static char *pg_dump_rows(void)
+{
   PGconn *c = PQconnectdb(url);
   cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
   PGresult *r = PQexec(c, "SELECT coalesce(string_agg(x, ' '), '') FROM ("
@@ -378,30 +410,34 @@ static char *pg_dump_rows(void) {
 }
 
 /* Asserts that no row of the database holds text. */
-static void assert_not_stored(const char *text) {
+static void assert_not_stored(const char *text)
+{
   char *rows = pg_dump_rows();
   cr_assert(!contains((const unsigned char *)rows, strlen(rows), text), "%s found in a row", text);
   free(rows);
 }
 #else
 /* Asserts that none of the database files hold text. */
-static void assert_not_stored(const char *text) {
+static void assert_not_stored(const char *text)
+{
   const char *files[] = {"ttboost.db", "ttboost.db-wal"};
   for (size_t i = 0; i < 2; i++) {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", dir, files[i]);
     size_t len;
     unsigned char *b = slurp(path, &len);
-    if (b == NULL) continue;
+    if (b == NULL)
+      continue;
     cr_assert(!contains(b, len, text), "%s found in %s", text, files[i]);
     free(b);
   }
 }
 #endif
 
-Test(store, secrets_not_stored) {
+Test(store, secrets_not_stored)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(30, 0, "a note", key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0, 7, u, tok), TTB_STORE_OK);
   /* Check both before (data in the WAL) and after a close (checkpointed). */
@@ -444,16 +480,19 @@ struct list_acc {
   int stop_after;
 };
 
-static int list_cb(void *arg, const ttb_licence_info *l) {
+static int list_cb(void *arg, const ttb_licence_info *l)
+{
   struct list_acc *a = arg;
-  if (a->n < 4) a->l[a->n] = *l;
+  if (a->n < 4)
+    a->l[a->n] = *l;
   a->n++;
   return a->stop_after > 0 && a->n >= a->stop_after;
 }
 
-Test(store, list) {
+Test(store, list)
+{
   char key1[TTB_STORE_KEY_MAX], key2[TTB_STORE_KEY_MAX], uid1[TTB_STORE_UUID_MAX],
-    uid2[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX], tok[TTB_STORE_UUID_MAX];
+      uid2[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX], tok[TTB_STORE_UUID_MAX];
   char err[256] = "";
   cr_assert_eq(ttb_store_licence_create(st, T0, 0, 3, "first", key1, uid1, err, sizeof err), 0);
   cr_assert_eq(ttb_store_licence_create(st, T0 + 5, 10, 0, "", key2, uid2, err, sizeof err), 0);
@@ -487,7 +526,8 @@ Test(store, list) {
   cr_assert_eq(b.n, 1);
 }
 
-Test(store, note_too_long) {
+Test(store, note_too_long)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], note[400], err[256] = "";
   memset(note, 'x', sizeof note - 1);
   note[sizeof note - 1] = '\0';
@@ -495,7 +535,8 @@ Test(store, note_too_long) {
   cr_assert_neq(err[0], '\0');
 }
 
-Test(store_open, bad_dir) {
+Test(store_open, bad_dir)
+{
   ttb_store *s = NULL;
   char err[256] = "";
   /* A regular file in the way of the data dir. */
@@ -516,14 +557,17 @@ struct sess_acc {
   ttb_session_info s[8];
 };
 
-static int sess_cb(void *arg, const ttb_session_info *si) {
+static int sess_cb(void *arg, const ttb_session_info *si)
+{
   struct sess_acc *a = arg;
-  if (a->n < 8) a->s[a->n] = *si;
+  if (a->n < 8)
+    a->s[a->n] = *si;
   a->n++;
   return 0;
 }
 
-static void note_id(void *arg, int64_t id) {
+static void note_id(void *arg, int64_t id)
+{
   int64_t *ids = arg;
   for (int i = 0; i < 8; i++)
     if (ids[i] == 0) {
@@ -532,9 +576,10 @@ static void note_id(void *arg, int64_t id) {
     }
 }
 
-Test(store, session_revoke_by_token_and_id) {
+Test(store, session_revoke_by_token_and_id)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    t1[TTB_STORE_UUID_MAX], t2[TTB_STORE_UUID_MAX];
+      t1[TTB_STORE_UUID_MAX], t2[TTB_STORE_UUID_MAX];
   create(0, 1, "", key, uid);
   cr_assert_eq(ttb_store_login(st, key, "phone", T0, 7, u, t1), TTB_STORE_OK);
   int64_t id1 = 0, id2 = 0;
@@ -591,17 +636,20 @@ struct ing_acc {
   ttb_ingest_token_info t[4];
 };
 
-static int ing_cb(void *arg, const ttb_ingest_token_info *t) {
+static int ing_cb(void *arg, const ttb_ingest_token_info *t)
+{
   struct ing_acc *a = arg;
-  if (a->n < 4) a->t[a->n] = *t;
+  if (a->n < 4)
+    a->t[a->n] = *t;
   a->n++;
   return 0;
 }
 
-Test(store, ingest_tokens) {
+Test(store, ingest_tokens)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], key2[TTB_STORE_KEY_MAX],
-    uid2[TTB_STORE_UUID_MAX], tok[TTB_STORE_KEY_MAX], tok2[TTB_STORE_KEY_MAX],
-    ch[TTB_STORE_UUID_MAX];
+      uid2[TTB_STORE_UUID_MAX], tok[TTB_STORE_KEY_MAX], tok2[TTB_STORE_KEY_MAX],
+      ch[TTB_STORE_UUID_MAX];
   create(0, 1, "", key, uid);
   create(0, 1, "", key2, uid2);
   int64_t id = 0, id2 = 0;
@@ -621,7 +669,8 @@ Test(store, ingest_tokens) {
   /* case and surrounding blanks do not matter, like keys */
   char low[64];
   snprintf(low, sizeof low, "  %s\n", tok);
-  for (char *p = low; *p; p++) *p = (char)tolower((unsigned char)*p);
+  for (char *p = low; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
   cr_assert_eq(ttb_store_ingest_token_channel(st, low, ch), TTB_STORE_OK);
   cr_assert_eq(ttb_store_ingest_token_channel(st, "TTI-AAAAAAAAAAAAAAAAAAAAAAAAAA", ch),
                TTB_STORE_UNKNOWN);
@@ -662,20 +711,25 @@ typedef struct ovl_rows {
   ttb_overlay_token_info t[4];
 } ovl_rows;
 
-static int ovl_cb(void *arg, const ttb_overlay_token_info *t) {
+static int ovl_cb(void *arg, const ttb_overlay_token_info *t)
+{
   ovl_rows *r = arg;
-  if (r->n < 4) r->t[r->n] = *t;
+  if (r->n < 4)
+    r->t[r->n] = *t;
   r->n++;
   return 0;
 }
 
-static void note_ended(void *arg, int64_t id) {
+static void note_ended(void *arg, int64_t id)
+{
   int64_t *last = arg;
   *last = id;
 }
 
-Test(store, overlay_tokens) {
-  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], key2[TTB_STORE_KEY_MAX], uid2[TTB_STORE_UUID_MAX];
+Test(store, overlay_tokens)
+{
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], key2[TTB_STORE_KEY_MAX],
+      uid2[TTB_STORE_UUID_MAX];
   create(30, 0, "a", key, uid);
   create(30, 0, "b", key2, uid2);
   char tok[TTB_STORE_KEY_MAX], tok2[TTB_STORE_KEY_MAX], hint[12], ch[TTB_STORE_UUID_MAX];
@@ -685,11 +739,13 @@ Test(store, overlay_tokens) {
   cr_assert_eq(strncmp(tok, "TTO-", 4), 0);
   cr_assert_eq(strlen(tok), 30);
   cr_assert_eq(strncmp(hint, tok2, 8), 0);
-  cr_assert_eq(ttb_store_overlay_token_create(st, "no-such-user", "", T0, tok2, &id2, hint), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_overlay_token_create(st, "no-such-user", "", T0, tok2, &id2, hint),
+               TTB_STORE_UNKNOWN);
   cr_assert_eq(ttb_store_overlay_token_channel(st, tok, ch, &got), TTB_STORE_OK);
   cr_assert_str_eq(ch, uid);
   cr_assert_eq(got, id);
-  cr_assert_eq(ttb_store_overlay_token_channel(st, "TTO-AAAAAAAAAAAAAAAAAAAAAAAAAA", ch, &got), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_overlay_token_channel(st, "TTO-AAAAAAAAAAAAAAAAAAAAAAAAAA", ch, &got),
+               TTB_STORE_UNKNOWN);
   cr_assert_eq(ttb_store_overlay_token_channel(st, key, ch, &got), TTB_STORE_UNKNOWN);
   assert_not_stored(tok + 4);
   ovl_rows r = {0};
@@ -714,7 +770,8 @@ Test(store, overlay_tokens) {
 
 /* Forks n children that each run fn(i) at once (released together by a
  * pipe); asserts none crashed; returns how many exited 0. */
-static int fork_all(int n, int (*fn)(int i)) {
+static int fork_all(int n, int (*fn)(int i))
+{
   int go[2];
   cr_assert_eq(pipe(go), 0);
   pid_t pids[16];
@@ -724,7 +781,8 @@ static int fork_all(int n, int (*fn)(int i)) {
     if (pids[i] == 0) {
       close(go[1]);
       char c;
-      if (read(go[0], &c, 1) < 0) _exit(3);
+      if (read(go[0], &c, 1) < 0)
+        _exit(3);
       _exit(fn(i));
     }
   }
@@ -735,12 +793,14 @@ static int fork_all(int n, int (*fn)(int i)) {
     int ws;
     cr_assert_eq(waitpid(pids[i], &ws, 0), pids[i]);
     cr_assert(WIFEXITED(ws), "child %d did not exit", i);
-    if (WEXITSTATUS(ws) == 0) ok++;
+    if (WEXITSTATUS(ws) == 0)
+      ok++;
   }
   return ok;
 }
 
-static int open_fresh(int i) {
+static int open_fresh(int i)
+{
   (void)i;
   ttb_store *s = NULL;
   char err[256];
@@ -755,14 +815,17 @@ static int open_fresh(int i) {
 
 /* Servers starting at once on an empty database: the advisory lock lets one
  * migrate, the others wait and find the schema done. */
-Test(store, pg_concurrent_migrations) {
+Test(store, pg_concurrent_migrations)
+{
   char first[64];
   snprintf(first, sizeof first, "%s", schema);
   pg_new_schema(); /* an empty one: nothing migrated yet */
   cr_assert_eq(fork_all(8, open_fresh), 8);
   char sql[256];
-  snprintf(sql, sizeof sql, "DO $$ BEGIN IF (SELECT count(*) FROM %s.ttb_schema WHERE version = 4)"
-           " <> 1 THEN RAISE 'schema row'; END IF; END $$", schema);
+  snprintf(sql, sizeof sql,
+           "DO $$ BEGIN IF (SELECT count(*) FROM %s.ttb_schema WHERE version = 4)"
+           " <> 1 THEN RAISE 'schema row'; END IF; END $$",
+           schema);
   pg_admin(sql);
   snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", first);
   pg_admin(sql);
@@ -770,10 +833,12 @@ Test(store, pg_concurrent_migrations) {
 
 static char race_key[TTB_STORE_KEY_MAX];
 
-static int login_once(int i) {
+static int login_once(int i)
+{
   ttb_store *s = NULL;
   char err[256], dev[16], u[TTB_STORE_UUID_MAX], tok[TTB_STORE_UUID_MAX];
-  if (ttb_store_open_db(url, "/nonexistent", &s, err, sizeof err) != 0) return 2;
+  if (ttb_store_open_db(url, "/nonexistent", &s, err, sizeof err) != 0)
+    return 2;
   snprintf(dev, sizeof dev, "dev%d", i);
   ttb_store_status r = ttb_store_login(s, race_key, dev, T0, 7, u, tok);
   ttb_store_close(s);
@@ -782,7 +847,8 @@ static int login_once(int i) {
 
 /* Logins of new devices at once from several processes (servers): the
  * licence row's lock keeps the device limit. */
-Test(store, pg_device_limit_across_processes) {
+Test(store, pg_device_limit_across_processes)
+{
   char uid[TTB_STORE_UUID_MAX];
   create(30, 3, "", race_key, uid);
   cr_assert_eq(fork_all(8, login_once), 3);
@@ -794,9 +860,10 @@ Test(store, pg_device_limit_across_processes) {
 
 /* A connection the database dropped: that call fails as a value, the next
  * one connects again, and the change counter moves (callers reload). */
-Test(store, pg_reconnects) {
+Test(store, pg_reconnects)
+{
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
-    tok[TTB_STORE_UUID_MAX];
+      tok[TTB_STORE_UUID_MAX];
   create(30, 0, "", key, uid);
   int64_t v0 = ttb_store_data_version(st);
   cr_assert_geq(v0, 0, "%s", ttb_store_error(st));
@@ -819,13 +886,15 @@ Test(store, pg_reconnects) {
 
 /* Another process's commit moves this handle's data version (NOTIFY);
  * a session's last_seen touch does not. */
-Test(store, pg_data_version_sees_other_writers) {
+Test(store, pg_data_version_sees_other_writers)
+{
   ttb_store *other = NULL;
   char err[256] = "", key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX];
   cr_assert_eq(ttb_store_open_db(url, dir, &other, err, sizeof err), 0, "%s", err);
   int64_t v0 = ttb_store_data_version(st);
   cr_assert_geq(v0, 0);
-  cr_assert_eq(ttb_store_licence_create(other, T0, 1, 1, "", key, uid, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_store_licence_create(other, T0, 1, 1, "", key, uid, err, sizeof err), 0, "%s",
+               err);
   int64_t v = v0;
   for (int i = 0; i < 200 && v == v0; i++) {
     struct timespec ts = {0, 10000000};
@@ -837,20 +906,24 @@ Test(store, pg_data_version_sees_other_writers) {
 }
 
 /* A URL's password is never repeated in an error. */
-Test(store_open, pg_password_not_in_errors) {
+Test(store_open, pg_password_not_in_errors)
+{
   ttb_store *s = NULL;
   char err[512] = "";
   cr_assert_eq(ttb_store_open_db("postgresql://ttb:Sekr3tPassw0rd@127.0.0.1:1/x?connect_timeout=2",
-                                 "/nonexistent", &s, err, sizeof err), -1);
+                                 "/nonexistent", &s, err, sizeof err),
+               -1);
   cr_assert_null(s);
   cr_assert_neq(err[0], '\0');
   cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
   /* a URL libpq cannot parse (a bad %-escape next to the password) */
   cr_assert_eq(ttb_store_open_db("postgresql://ttb:Sekr3tPassw0rd%zz@127.0.0.1:1/x", "/nonexistent",
-                                 &s, err, sizeof err), -1);
+                                 &s, err, sizeof err),
+               -1);
   cr_assert_neq(err[0], '\0');
   cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
-  cr_assert_eq(ttb_store_open_db("mysql://u:Sekr3tPassw0rd@h/x", "/nonexistent", &s, err, sizeof err), -1);
+  cr_assert_eq(
+      ttb_store_open_db("mysql://u:Sekr3tPassw0rd@h/x", "/nonexistent", &s, err, sizeof err), -1);
   cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
 }
 #endif

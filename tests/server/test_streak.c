@@ -50,8 +50,7 @@ static void expect(size_t i, const char *user, const char *gift, uint32_t count)
   cr_assert_lt(i, npubs, "publication %zu missing (have %zu)", i, npubs);
   cr_expect_str_eq(pubs[i].user, user);
   cr_expect_str_eq(pubs[i].gift, gift);
-  cr_expect_eq(pubs[i].count, count, "publication %zu: count %u, want %u", i, pubs[i].count,
-               count);
+  cr_expect_eq(pubs[i].count, count, "publication %zu: count %u, want %u", i, pubs[i].count, count);
 }
 
 TestSuite(streak, .init = setup, .fini = teardown);
@@ -153,7 +152,7 @@ Test(streak, duplicates_and_out_of_order_count_once)
   rose(30, 3, false); /* a duplicate */
   rose(40, 1, false); /* a duplicate of the first */
   rose(50, 4, true);
-  rose(60, 4, true); /* a duplicate end */
+  rose(60, 4, true);  /* a duplicate end */
   rose(70, 4, false); /* the last step, after its end */
   rose(80, 2, false); /* a straggler */
   cr_assert_eq(npubs, 1);

@@ -219,7 +219,8 @@ static void check_speech(const outcome *o, const char *what)
   ttb_packet *pk = NULL;
   size_t n = 0;
   char err[256] = "";
-  cr_assert_eq(ttb_oggpk_read(o->path, 100000, &info, &pk, &n, err, sizeof err), 0, "oggpk: %s", err);
+  cr_assert_eq(ttb_oggpk_read(o->path, 100000, &info, &pk, &n, err, sizeof err), 0, "oggpk: %s",
+               err);
   cr_assert_gt(n, 0);
   cr_assert_eq(info.sample_rate, 48000);
   cr_assert_eq(info.channels, 1);
@@ -350,10 +351,10 @@ Test(tts, refused)
       "   \t\r\n ",
       "\x01\x02\x7f\xc2\x80",
       "\xff\xfe",
-      "abc\xe2\x82",          /* cut sequence */
-      "\xc0\xaf",             /* overlong */
-      "\xed\xa0\x80",         /* surrogate */
-      "ok \xf4\x90\x80\x80",  /* > U+10FFFF */
+      "abc\xe2\x82",         /* cut sequence */
+      "\xc0\xaf",            /* overlong */
+      "\xed\xa0\x80",        /* surrogate */
+      "ok \xf4\x90\x80\x80", /* > U+10FFFF */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
@@ -439,12 +440,16 @@ Test(tts, coalesce)
   ttb_tts *t = start(0, 4);
   outcome blocker = {0}, a = {0}, b = {0};
   char err[256];
-  cr_assert_eq(ttb_tts_submit(t, "A fairly long sentence that keeps the worker busy for a while, "
-                                 "so that the next two requests wait in the queue together.",
-                              NULL, on_done, &blocker, err, sizeof err), 0, "%s", err);
-  cr_assert_eq(ttb_tts_submit(t, "Coalesced words.", NULL, on_done, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_tts_submit(t,
+                              "A fairly long sentence that keeps the worker busy for a while, "
+                              "so that the next two requests wait in the queue together.",
+                              NULL, on_done, &blocker, err, sizeof err),
+               0, "%s", err);
+  cr_assert_eq(ttb_tts_submit(t, "Coalesced words.", NULL, on_done, &a, err, sizeof err), 0, "%s",
+               err);
   /* Joins the waiting request: no queue slot, one synthesis. */
-  cr_assert_eq(ttb_tts_submit(t, "Coalesced  words.", NULL, on_done, &b, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_tts_submit(t, "Coalesced  words.", NULL, on_done, &b, err, sizeof err), 0, "%s",
+               err);
   wait_for(t, &a.done, 1, 60);
   wait_for(t, &b.done, 1, 60);
   wait_for(t, &blocker.done, 1, 60);
@@ -510,7 +515,8 @@ Test(tts, lru_eviction)
   /* Make three files without a cap. */
   ttb_tts *t = start(0, 8);
   outcome a = speak(t, "Alpha is the first file in the cache.", NULL);
-  outcome b = speak(t, "Bravo is the second file in the cache, and it is the longest one of all.", NULL);
+  outcome b =
+      speak(t, "Bravo is the second file in the cache, and it is the longest one of all.", NULL);
   outcome c = speak(t, "Charlie is the third file.", NULL);
   cr_assert(a.ok && b.ok && c.ok);
   ttb_tts_stop(t);
@@ -579,7 +585,8 @@ static void expect_reject(const char *path, size_t max_packets, const char *what
   ttb_packet *pk = (ttb_packet *)1;
   size_t n = 99;
   char err[256] = "";
-  cr_assert_eq(ttb_oggpk_read(path, max_packets, &info, &pk, &n, err, sizeof err), -1, "%s accepted", what);
+  cr_assert_eq(ttb_oggpk_read(path, max_packets, &info, &pk, &n, err, sizeof err), -1,
+               "%s accepted", what);
   cr_assert_neq(err[0], '\0', "%s: no message", what);
   cr_assert_null(pk);
   cr_assert_eq(n, 0);
@@ -739,7 +746,8 @@ static void wait_order(ttb_tts *t, const int *order, int want, double timeout_s)
   wait_for(t, order, want, timeout_s);
 }
 
-#define LONGER "keeps the only worker busy for a while with a sentence that has quite a few words in it"
+#define LONGER \
+  "keeps the only worker busy for a while with a sentence that has quite a few words in it"
 
 Test(tts, queues_take_turns_so_a_flood_does_not_delay_another_channel)
 {
@@ -758,8 +766,8 @@ Test(tts, queues_take_turns_so_a_flood_does_not_delay_another_channel)
   cr_expect_eq(a[0].ended_at, 1);
   cr_expect_leq(b.ended_at, 3, "B's speech ended %d-th behind A's flood", b.ended_at);
   for (int i = 1; i < 6; i++)
-    cr_expect_gt(a[i].ended_at, a[i - 1].ended_at, "A's %d-th ended before its %d-th: a queue keeps its order",
-                 i, i - 1);
+    cr_expect_gt(a[i].ended_at, a[i - 1].ended_at,
+                 "A's %d-th ended before its %d-th: a queue keeps its order", i, i - 1);
   for (int i = 0; i < 6; i++)
     cr_expect(a[i].ok && a[i].bytes > 1000 && a[i].packets > 10 && a[i].progress >= 2,
               "A %d: %s, %zu bytes, %zu packets, %d calls", i, a[i].error, a[i].bytes, a[i].packets,

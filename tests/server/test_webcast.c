@@ -322,8 +322,8 @@ static ProtobufCBinaryData gzip_bytes(const uint8_t *p, size_t n)
 enum { PLAIN, GZIP_HEADER, GZIP_MAGIC };
 
 /* A "msg" PushFrame holding msgs (freed here). */
-static uint8_t *msg_frame(Tiktok__Webcast__Message **msgs, size_t n, bool need_ack,
-                          const char *ext, int gz, size_t *len)
+static uint8_t *msg_frame(Tiktok__Webcast__Message **msgs, size_t n, bool need_ack, const char *ext,
+                          int gz, size_t *len)
 {
   Tiktok__Webcast__FetchResult fr = TIKTOK__WEBCAST__FETCH_RESULT__INIT;
   fr.messages = msgs;
@@ -421,9 +421,9 @@ Test(webcast, no_ack_without_ext)
 Test(webcast, gifts)
 {
   Tiktok__Webcast__Message *m[4] = {
-      gift_msg(1, 555, 1, "Rose", 5655, 3, 0, 9001),   /* a streak, running */
-      gift_msg(2, 555, 1, "Rose", 5655, 5, 1, 9001),   /* its end */
-      gift_msg(3, 556, 2, "Lion", 0, 1, 0, 7),         /* no streak; gift.id 0 -> gift_id */
+      gift_msg(1, 555, 1, "Rose", 5655, 3, 0, 9001),     /* a streak, running */
+      gift_msg(2, 555, 1, "Rose", 5655, 5, 1, 9001),     /* its end */
+      gift_msg(3, 556, 2, "Lion", 0, 1, 0, 7),           /* no streak; gift.id 0 -> gift_id */
       gift_msg(4, 557, 1, "Bad \xff name", 1, -4, 2, 0), /* negative count, odd end, bad UTF-8 */
   };
   size_t len;

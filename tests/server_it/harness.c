@@ -41,7 +41,8 @@ void srv_start(srv *s, const char *const *extra, bool keep_dir)
    * a test that set the variable itself ("" = none) keeps its own */
   if (getenv("TTBOOST_INGEST_SECRET") == NULL)
     setenv("TTBOOST_INGEST_SECRET", TEST_SECRET, 1);
-  const char *argv[48] = {bin, "--listen", "127.0.0.1:0", "--data-dir", s->dir, "--heartbeat-ms", "1000"};
+  const char *argv[48] = {bin,    "--listen",       "127.0.0.1:0", "--data-dir",
+                          s->dir, "--heartbeat-ms", "1000"};
   int n = 7;
   /* /metrics for the tests: on the main port with a token (METRICS_AUTH) */
   static char mtok[300];
@@ -176,7 +177,8 @@ int http(const srv *s, const char *method, const char *path, const char *extra_h
          const void *body, size_t body_len, http_resp *r)
 {
   char url[1200];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path); /* s->port: tests point it elsewhere */
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port,
+           path); /* s->port: tests point it elsewhere */
   char err[256] = "";
   int st = ttb_tc_http(url, method, extra_headers, body, body_len, 20000, r, err, sizeof err);
   if (st < 0)
@@ -184,10 +186,7 @@ int http(const srv *s, const char *method, const char *path, const char *extra_h
   return st;
 }
 
-void http_free(http_resp *r)
-{
-  ttb_tc_resp_free(r);
-}
+void http_free(http_resp *r) { ttb_tc_resp_free(r); }
 
 int login(const srv *s, const char *key, const char *device, char *user_id, char *token)
 {
@@ -197,7 +196,8 @@ int login(const srv *s, const char *key, const char *device, char *user_id, char
   else
     snprintf(body, sizeof body, "{\"license_key\":\"%s\"}", key);
   http_resp r;
-  int st = http(s, "POST", "/auth/login", "Content-Type: application/json\r\n", body, strlen(body), &r);
+  int st =
+      http(s, "POST", "/auth/login", "Content-Type: application/json\r\n", body, strlen(body), &r);
   if (st == 200) {
     /* the answer through the generated codec of LoginResponse */
     ttb_json_error err = {0};
@@ -228,8 +228,8 @@ int ws_connect(ws *w, const srv *s, const char *path, const char *subprotocol)
   w->c = NULL;
   w->subprotocol[0] = '\0';
   char err[256] = "";
-  int st = ttb_tc_ws_connect(&w->c, "127.0.0.1", s->port, false, path, subprotocol, NULL, 10000, err,
-                             sizeof err);
+  int st = ttb_tc_ws_connect(&w->c, "127.0.0.1", s->port, false, path, subprotocol, NULL, 10000,
+                             err, sizeof err);
   cr_assert(st >= 0, "WebSocket to %s: %s", path, err);
   if (st > 0)
     return st;
@@ -266,10 +266,7 @@ void ws_close(ws *w)
   w->fd = -1;
 }
 
-bool ws_pending(const ws *w)
-{
-  return w->c && ttb_tc_ws_pending(w->c);
-}
+bool ws_pending(const ws *w) { return w->c && ttb_tc_ws_pending(w->c); }
 
 long long json_num(const char *js, const char *key)
 {

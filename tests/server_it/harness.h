@@ -19,9 +19,9 @@
 typedef struct srv {
   pid_t pid;
   int port;
-  char dir[256];    /* data dir */
-  char url[64];     /* http://127.0.0.1:PORT */
-  int out_fd;       /* server's stdout+stderr */
+  char dir[256];      /* data dir */
+  char url[64];       /* http://127.0.0.1:PORT */
+  int out_fd;         /* server's stdout+stderr */
   char startup[4096]; /* what it printed up to "listening on" */
 } srv;
 

@@ -93,13 +93,15 @@ static int post_raw(int port, const char *json)
 static int event_json(char *out, size_t cap, int i)
 {
   if (i % 8 == 0)
-    return snprintf(out, cap,
-                    "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"c%d\",\"id\":\"e%d\"}",
-                    user, i, i);
-  return snprintf(out, cap,
-                  "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1,"
-                  "\"id\":\"e%d\"}",
-                  user, i, i);
+    return snprintf(
+        out, cap,
+        "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"c%d\",\"id\":\"e%d\"}",
+        user, i, i);
+  return snprintf(
+      out, cap,
+      "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1,"
+      "\"id\":\"e%d\"}",
+      user, i, i);
 }
 
 /* A batch of n events from `first`, as a JSON array. */
@@ -281,13 +283,15 @@ Test(crash, kill_9_mid_ingest_loses_nothing_acknowledged)
 
   for (int i = 1; i < next; i++) {
     cr_assert(acked[i]);
-    cr_expect_eq(sn.count_of[i], 1, "acknowledged event %d arrived %d times (%d before the kill, %d in all)",
-                 i, sn.count_of[i], before, sn.n);
+    cr_expect_eq(sn.count_of[i], 1,
+                 "acknowledged event %d arrived %d times (%d before the kill, %d in all)", i,
+                 sn.count_of[i], before, sn.n);
   }
   for (int i = 1; i < sn.n; i++) {
     cr_expect_gt(sn.seq[i], sn.seq[i - 1], "seq out of order at %d: %lld after %lld", i, sn.seq[i],
                  sn.seq[i - 1]);
-    cr_expect_gt(sn.id[i], sn.id[i - 1], "event %d after %d: not in ingest order", sn.id[i], sn.id[i - 1]);
+    cr_expect_gt(sn.id[i], sn.id[i - 1], "event %d after %d: not in ingest order", sn.id[i],
+                 sn.id[i - 1]);
   }
 
   /* new events number on above every old one */
@@ -308,8 +312,8 @@ Test(crash, kill_9_mid_ingest_loses_nothing_acknowledged)
   cr_assert_eq(id, MAX_IDS + 1);
   cr_expect_gt(sn.seq[sn.n - 1], top);
   ws_close(&w);
-  cr_log_info("crash test: %d events acknowledged, %d seen before the kill, %d in all", nacked, before,
-              sn.n);
+  cr_log_info("crash test: %d events acknowledged, %d seen before the kill, %d in all", nacked,
+              before, sn.n);
 }
 
 Test(crash, an_open_gift_streak_survives)
@@ -317,7 +321,8 @@ Test(crash, an_open_gift_streak_survives)
   for (int rc = 1; rc <= 3; rc++) {
     char body[512];
     snprintf(body, sizeof body,
-             "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"user_id\":\"42\",\"gift_name\":\"Rose\","
+             "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"user_id\":\"42\",\"gift_"
+             "name\":\"Rose\","
              "\"gift_id\":5655,\"count\":1,\"repeat_count\":%d}",
              user, rc);
     http_resp r;
@@ -349,8 +354,10 @@ Test(crash, a_resume_older_than_the_history_says_how_many_were_missed)
   srv_start(&S, extra, true);
   for (int i = 1; i <= 6; i++) {
     char one[512];
-    snprintf(one, sizeof one,
-             "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1}", user, i);
+    snprintf(
+        one, sizeof one,
+        "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1}",
+        user, i);
     http_resp r;
     cr_assert_eq(ingest(&S, one, &r), 202, "%s", r.body);
     http_free(&r);
@@ -390,8 +397,10 @@ Test(crash, a_retry_after_a_kill_is_still_a_duplicate)
 {
   char body[1024];
   snprintf(body, sizeof body,
-           "[{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G1\",\"count\":1,\"id\":\"e-1\"},"
-           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G2\",\"count\":1,\"id\":\"e-2\"}]",
+           "[{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G1\",\"count\":1,"
+           "\"id\":\"e-1\"},"
+           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G2\",\"count\":1,"
+           "\"id\":\"e-2\"}]",
            user, user);
   http_resp r;
   cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);

@@ -29,11 +29,13 @@ static void expect_error(const http_resp *r, int status, const char *code)
 {
   cr_expect_eq(r->status, status, "status %d, want %d: %s", r->status, status, r->body);
   char got[64] = "";
-  cr_expect(json_str(r->body, "status", got, sizeof got) && strcmp(got, "error") == 0, "%s", r->body);
+  cr_expect(json_str(r->body, "status", got, sizeof got) && strcmp(got, "error") == 0, "%s",
+            r->body);
   cr_expect(json_str(r->body, "error", got, sizeof got) && strcmp(got, code) == 0,
             "error %s, want %s: %s", got, code, r->body);
   char msg[512];
-  cr_expect(json_str(r->body, "message", msg, sizeof msg) && strlen(msg) > 5, "no message: %s", r->body);
+  cr_expect(json_str(r->body, "message", msg, sizeof msg) && strlen(msg) > 5, "no message: %s",
+            r->body);
 }
 
 Test(http, login_ok_is_the_spec_payload)
@@ -105,7 +107,8 @@ Test(http, too_many_failed_logins)
   expect_error(&r, 429, "too_many_attempts");
   http_free(&r);
   http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
-  cr_expect(strstr(r.body, "ttboost_logins_total{result=\"rate_limited\"} 1") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "ttboost_logins_total{result=\"rate_limited\"} 1") != NULL, "%s",
+            r.body);
   http_free(&r);
 }
 
@@ -184,8 +187,8 @@ Test(http, tts_needs_a_token)
   http(&S, "POST", "/tts/generate", NULL, body, strlen(body), &r);
   expect_error(&r, 401, "unauthorized");
   http_free(&r);
-  http(&S, "POST", "/tts/generate", "Authorization: Bearer 00000000-0000-4000-8000-000000000000\r\n", body,
-       strlen(body), &r);
+  http(&S, "POST", "/tts/generate",
+       "Authorization: Bearer 00000000-0000-4000-8000-000000000000\r\n", body, strlen(body), &r);
   expect_error(&r, 401, "unauthorized");
   http_free(&r);
 }
@@ -198,7 +201,8 @@ Test(http, no_path_traversal)
     http_resp r;
     http(&S, "GET", paths[i], NULL, NULL, 0, &r);
     cr_expect(r.status == 404 || r.status == 400 || r.status == 403, "%s: %d", paths[i], r.status);
-    cr_expect(strstr(r.body, "root:") == NULL && strstr(r.body, "SQLite") == NULL, "%s leaked", paths[i]);
+    cr_expect(strstr(r.body, "root:") == NULL && strstr(r.body, "SQLite") == NULL, "%s leaked",
+              paths[i]);
     http_free(&r);
   }
 }
@@ -247,22 +251,26 @@ Test(http, ingest_needs_the_secret_and_names_bad_items)
   http_free(&r);
 
   char body[1024];
-  snprintf(body, sizeof body,
-           "[{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"A\",\"gift_name\":\"Rose\",\"count\":2},"
-           "{\"channel\":\"%s\",\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":\"x\"},"
-           "{\"channel\":\"nobody\",\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":1},"
-           "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"B\",\"message\":\"\xff\"},"
-           "{\"channel\":\"%s\",\"type\":\"like\"},"
-           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"C\",\"gift_name\":\"Lion\",\"count\":1}]",
-           user, user, user, user, user);
+  snprintf(
+      body, sizeof body,
+      "[{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"A\",\"gift_name\":\"Rose\",\"count\":2},"
+      "{\"channel\":\"%s\",\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":\"x\"},"
+      "{\"channel\":\"nobody\",\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":1},"
+      "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"B\",\"message\":\"\xff\"},"
+      "{\"channel\":\"%s\",\"type\":\"like\"},"
+      "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"C\",\"gift_name\":\"Lion\",\"count\":1}]",
+      user, user, user, user, user);
   ingest(&S, body, &r);
   cr_assert_eq(r.status, 202, "%s", r.body);
   cr_expect_eq(json_num(r.body, "accepted"), 2, "%s", r.body);
   cr_expect(strstr(r.body, "\"status\":\"partial\"") != NULL, "%s", r.body);
-  cr_expect(strstr(r.body, "\"index\":1,\"error\":\"invalid\",\"message\":\"count:") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "\"index\":1,\"error\":\"invalid\",\"message\":\"count:") != NULL, "%s",
+            r.body);
   cr_expect(strstr(r.body, "\"index\":2,\"error\":\"unknown_channel\"") != NULL, "%s", r.body);
-  cr_expect(strstr(r.body, "\"index\":3,\"error\":\"invalid\",\"message\":\"message: invalid UTF-8") != NULL,
-            "%s", r.body);
+  cr_expect(
+      strstr(r.body, "\"index\":3,\"error\":\"invalid\",\"message\":\"message: invalid UTF-8") !=
+          NULL,
+      "%s", r.body);
   cr_expect(strstr(r.body, "\"index\":4,\"error\":\"unknown_type\"") != NULL, "%s", r.body);
   http_free(&r);
 
@@ -316,11 +324,12 @@ Test(http, trace_ingest_records_accepted_events)
   const char *extra[] = {"--trace-ingest", path, NULL};
   srv_start(&S, extra, true);
   char body[1024];
-  snprintf(body, sizeof body,
-           "[{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"A\",\"gift_name\":\"Rose\",\"count\":2},"
-           "{\"channel\":\"nobody\",\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":1},"
-           "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"B\",\"message\":\"Сәлем!\"}]",
-           user, user);
+  snprintf(
+      body, sizeof body,
+      "[{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"A\",\"gift_name\":\"Rose\",\"count\":2},"
+      "{\"channel\":\"nobody\",\"type\":\"gift\",\"gift_name\":\"Rose\",\"count\":1},"
+      "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"B\",\"message\":\"Сәлем!\"}]",
+      user, user);
   http_resp r;
   cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);
   http_free(&r);
@@ -369,7 +378,8 @@ Test(http, tiktok_handle_by_admin_and_api)
   cr_assert_gt(http(&S, "GET", "/me/tiktok", auth, NULL, 0, &r), 0);
   cr_expect_eq(r.status, 200, "%s", r.body);
   char got[64] = "";
-  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "aruka.live") == 0, "%s", r.body);
+  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "aruka.live") == 0, "%s",
+            r.body);
   cr_expect(json_str(r.body, "state", got, sizeof got), "%s", r.body);
   http_free(&r);
 
@@ -377,15 +387,19 @@ Test(http, tiktok_handle_by_admin_and_api)
   const char *set[] = {"license", "set-tiktok", user, "second_name", NULL};
   cr_assert_eq(admin(&S, out, sizeof out, set), 0);
   cr_assert_gt(http(&S, "GET", "/me/tiktok", auth, NULL, 0, &r), 0);
-  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "second_name") == 0, "%s", r.body);
+  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "second_name") == 0, "%s",
+            r.body);
   http_free(&r);
   const char *body = "{\"username\":\"@Third.One\"}";
   cr_assert_gt(http(&S, "PUT", "/me/tiktok", auth, body, strlen(body), &r), 0);
   cr_expect_eq(r.status, 200, "%s", r.body);
-  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "third.one") == 0, "%s", r.body);
+  cr_expect(json_str(r.body, "username", got, sizeof got) && strcmp(got, "third.one") == 0, "%s",
+            r.body);
   http_free(&r);
   const char *wrong[] = {"{\"username\":\"a\"}", "{\"username\":\"ends.\"}", "{\"username\":\"ы\"}",
-                         "{\"username\":\"" "abcdefghijklmnopqrstuvwxy" "\"}"};
+                         "{\"username\":\""
+                         "abcdefghijklmnopqrstuvwxy"
+                         "\"}"};
   for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
     cr_assert_gt(http(&S, "PUT", "/me/tiktok", auth, wrong[i], strlen(wrong[i]), &r), 0);
     expect_error(&r, 400, "invalid_username");

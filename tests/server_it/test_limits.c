@@ -57,7 +57,8 @@ Test(limits, metrics_want_the_token_on_the_main_port)
   cr_expect_eq(r.status, 401, "%s", r.body);
   cr_expect(strstr(r.body, "ttboost_") == NULL);
   http_free(&r);
-  http(&S, "GET", "/metrics", "Authorization: Bearer test-metrics-token-0123456789x\r\n", NULL, 0, &r);
+  http(&S, "GET", "/metrics", "Authorization: Bearer test-metrics-token-0123456789x\r\n", NULL, 0,
+       &r);
   cr_expect_eq(r.status, 401);
   http_free(&r);
   http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
@@ -115,9 +116,13 @@ Test(limits, sounds_serve_only_the_pack)
   cr_expect_eq(r.status, 200);
   http_free(&r);
   /* in a build tree the sounds sit beside make-sounds and its objects */
-  static const char *const bad[] = {"/sounds/make-sounds", "/sounds/", "/sounds",
-                                    "/sounds/make-sounds.p/", "/sounds/meson.build",
-                                    "/sounds/default.ogg/../make-sounds", "/sounds/DEFAULT.ogg"};
+  static const char *const bad[] = {"/sounds/make-sounds",
+                                    "/sounds/",
+                                    "/sounds",
+                                    "/sounds/make-sounds.p/",
+                                    "/sounds/meson.build",
+                                    "/sounds/default.ogg/../make-sounds",
+                                    "/sounds/DEFAULT.ogg"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     http(&S, "GET", bad[i], NULL, NULL, 0, &r);
     cr_expect_eq(r.status, 404, "%s: %d", bad[i], r.status);
@@ -136,7 +141,8 @@ Test(limits, tts_generate_has_a_bucket_per_token)
   cr_assert_eq(login(&S, key, "tablet", user, tok[1]), 200);
   const char *body = "{\"text\":\"bucket\"}";
   http_resp r;
-  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n", tok[0]);
+  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
+           tok[0]);
   for (int i = 0; i < 3; i++) {
     http(&S, "POST", "/tts/generate", hdr, body, strlen(body), &r);
     cr_expect_eq(r.status, 200, "request %d: %d %s", i, r.status, r.body);
@@ -148,13 +154,15 @@ Test(limits, tts_generate_has_a_bucket_per_token)
   cr_expect(strstr(r.body, "too_many_requests") != NULL, "%s", r.body);
   http_free(&r);
   /* another token has its own bucket */
-  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n", tok[1]);
+  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
+           tok[1]);
   http(&S, "POST", "/tts/generate", hdr, body, strlen(body), &r);
   cr_expect_eq(r.status, 200);
   http_free(&r);
   /* a second later the first has one again */
   sleep(1);
-  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n", tok[0]);
+  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
+           tok[0]);
   http(&S, "POST", "/tts/generate", hdr, body, strlen(body), &r);
   cr_expect_eq(r.status, 200, "%s", r.body);
   http_free(&r);
@@ -168,14 +176,13 @@ Test(limits, tts_generate_has_a_bucket_per_token)
 
 /* Holds the database's write lock for `secs` from another process, as a
  * long admin write could (WAL: readers go on, every writer waits). */
-static const char LOCKER[] =
-    "import sqlite3, sys, time\n"
-    "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n"
-    "c.execute('BEGIN EXCLUSIVE')\n"
-    "c.execute('UPDATE licences SET note = note')\n"
-    "print('locked', flush=True)\n"
-    "time.sleep(float(sys.argv[2]))\n"
-    "c.execute('COMMIT')\n";
+static const char LOCKER[] = "import sqlite3, sys, time\n"
+                             "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n"
+                             "c.execute('BEGIN EXCLUSIVE')\n"
+                             "c.execute('UPDATE licences SET note = note')\n"
+                             "print('locked', flush=True)\n"
+                             "time.sleep(float(sys.argv[2]))\n"
+                             "c.execute('COMMIT')\n";
 
 static double now_s(void)
 {
@@ -188,7 +195,8 @@ static double now_s(void)
 static int send_request(int port, const char *req)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
@@ -239,7 +247,8 @@ Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
   close(out[1]);
   char said[64] = "";
   struct pollfd p = {out[0], POLLIN, 0};
-  cr_assert(poll(&p, 1, 10000) > 0 && read(out[0], said, sizeof said - 1) > 0 && strstr(said, "locked"),
+  cr_assert(poll(&p, 1, 10000) > 0 && read(out[0], said, sizeof said - 1) > 0 &&
+                strstr(said, "locked"),
             "the locker did not lock: %s", said);
   double locked_at = now_s();
 
@@ -259,10 +268,13 @@ Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
   while (now_s() - locked_at < 8.0) {
     char body[512];
     snprintf(body, sizeof body,
-             "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"Rose %d\",\"count\":1}", user, n);
+             "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"Rose "
+             "%d\",\"count\":1}",
+             user, n);
     http_resp r;
     double t0 = now_s();
-    cr_assert_eq(ingest(&S, body, &r), 202, "event %d refused while the database is locked: %s", n, r.body);
+    cr_assert_eq(ingest(&S, body, &r), 202, "event %d refused while the database is locked: %s", n,
+                 r.body);
     cr_expect_lt(now_s() - t0, 0.5, "ingest took %.2f s", now_s() - t0);
     cr_expect(strstr(r.body, "channel_inactive") == NULL, "%s", r.body);
     http_free(&r);
@@ -285,7 +297,8 @@ Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
       /* the cached answer is stale by now: the last known one lets it in */
       t0 = now_s();
       cr_assert_eq(ws_connect(&w2, &S, path, NULL), 0);
-      cr_assert(ws_wait_for(&w2, "\"hello\"", 5000), "a known token was refused while the database is locked");
+      cr_assert(ws_wait_for(&w2, "\"hello\"", 5000),
+                "a known token was refused while the database is locked");
       cr_expect_lt(now_s() - t0, 3.0, "the socket waited %.2f s", now_s() - t0);
       second = true;
     }
@@ -299,7 +312,8 @@ Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
   struct pollfd lp = {lfd, POLLIN, 0};
   cr_assert(poll(&lp, 1, 5000) > 0, "the login was never answered");
   cr_assert_gt(read(lfd, lresp, sizeof lresp - 1), 0);
-  cr_expect(strncmp(lresp, "HTTP/1.1 503", 12) == 0 || strncmp(lresp, "HTTP/1.1 200", 12) == 0, "%s", lresp);
+  cr_expect(strncmp(lresp, "HTTP/1.1 503", 12) == 0 || strncmp(lresp, "HTTP/1.1 200", 12) == 0,
+            "%s", lresp);
   close(lfd);
   int st;
   waitpid(locker, &st, 0);
@@ -310,7 +324,10 @@ Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
   char u2[64], t2[64];
   cr_expect_eq(login(&S, key, "tablet", u2, t2), 200);
   char body[256];
-  snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"After\",\"count\":1}", user);
+  snprintf(
+      body, sizeof body,
+      "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"After\",\"count\":1}",
+      user);
   http_resp r;
   cr_expect_eq(ingest(&S, body, &r), 202);
   http_free(&r);
@@ -363,7 +380,8 @@ Test(limits, sockets_per_licence)
   cr_expect(ws_wait_for(&w[0], "\"hello\"", 5000), "a socket after one left was refused");
   http_resp r;
   http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
-  cr_expect(strstr(r.body, "ttboost_sockets_refused_total{reason=\"licence_limit\"} 1") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "ttboost_sockets_refused_total{reason=\"licence_limit\"} 1") != NULL,
+            "%s", r.body);
   cr_expect(strstr(r.body, "ttboost_limit{name=\"sockets_per_device\"} 2") != NULL);
   http_free(&r);
   ws_close(&w[0]);
@@ -397,8 +415,10 @@ Test(limits, an_idle_channels_history_is_freed_its_seq_goes_on)
   cr_assert_eq(login(&S, key, "phone", user, token), 200);
   for (int i = 0; i < 3; i++) {
     char body[256];
-    snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1}",
-             user, i);
+    snprintf(
+        body, sizeof body,
+        "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G%d\",\"count\":1}",
+        user, i);
     http_resp r;
     cr_assert_eq(ingest(&S, body, &r), 202);
     http_free(&r);
@@ -425,7 +445,9 @@ Test(limits, an_idle_channels_history_is_freed_its_seq_goes_on)
   cr_expect_eq(json_num(m, "last_seq"), 3, "%s", m);
   /* and the numbering goes on */
   char body[256];
-  snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G3\",\"count\":1}", user);
+  snprintf(body, sizeof body,
+           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"G3\",\"count\":1}",
+           user);
   cr_assert_eq(ingest(&S, body, &r), 202);
   http_free(&r);
   bool got = false;

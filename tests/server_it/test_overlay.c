@@ -47,8 +47,10 @@ static int me(const char *method, const char *tok, const char *body, http_resp *
 {
   char hdr[256] = "";
   if (tok)
-    snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n", tok);
-  return http(&S, method, "/me/overlay-tokens", hdr[0] ? hdr : NULL, body, body ? strlen(body) : 0, r);
+    snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n",
+             tok);
+  return http(&S, method, "/me/overlay-tokens", hdr[0] ? hdr : NULL, body, body ? strlen(body) : 0,
+              r);
 }
 
 /* Makes an overlay token for tok's licence: its text into out, its id returned. */
@@ -97,8 +99,9 @@ static bool wait_chat(ws *w, const char *msg, int timeout_ms)
 static void chat(const char *channel, const char *msg)
 {
   char body[512];
-  snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"%s\"}",
-           channel, msg);
+  snprintf(body, sizeof body,
+           "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"%s\"}", channel,
+           msg);
   http_resp r;
   cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);
   http_free(&r);
@@ -282,9 +285,11 @@ Test(overlay, pages_are_served_with_types_etag_and_csp)
 {
   http_resp r;
   cr_assert_eq(http(&S, "GET", "/app/", NULL, NULL, 0, &r), 200);
-  cr_assert_not_null(strcasestr(r.headers, "content-type: text/html; charset=utf-8"), "%s", r.headers);
-  cr_assert_not_null(strcasestr(r.headers, "content-security-policy: default-src 'none'; script-src 'self'"),
-                     "%s", r.headers);
+  cr_assert_not_null(strcasestr(r.headers, "content-type: text/html; charset=utf-8"), "%s",
+                     r.headers);
+  cr_assert_not_null(
+      strcasestr(r.headers, "content-security-policy: default-src 'none'; script-src 'self'"), "%s",
+      r.headers);
   cr_assert_not_null(strcasestr(r.headers, "x-content-type-options: nosniff"));
   cr_assert_not_null(strcasestr(r.headers, "cache-control: no-cache"));
   cr_assert_not_null(strstr(r.body, "<script src=\"/app/app.js\""));
@@ -301,10 +306,13 @@ Test(overlay, pages_are_served_with_types_etag_and_csp)
   cr_assert_eq(http(&S, "GET", "/app", NULL, NULL, 0, &r), 301);
   cr_assert_not_null(strcasestr(r.headers, "location: /app/"));
   http_free(&r);
-  struct { const char *path, *type; } files[] = {
-    {"/app/app.js", "text/javascript"}, {"/app/app.css", "text/css"}, {"/app/player.js", "text/javascript"},
-    {"/overlay/", "text/html"}, {"/overlay/overlay.js", "text/javascript"}, {"/app/logo.svg", "image/svg+xml"},
-    {"/app/profanity/en.txt", "text/plain"},
+  struct {
+    const char *path, *type;
+  } files[] = {
+      {"/app/app.js", "text/javascript"},         {"/app/app.css", "text/css"},
+      {"/app/player.js", "text/javascript"},      {"/overlay/", "text/html"},
+      {"/overlay/overlay.js", "text/javascript"}, {"/app/logo.svg", "image/svg+xml"},
+      {"/app/profanity/en.txt", "text/plain"},
   };
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     cr_assert_eq(http(&S, "GET", files[i].path, NULL, NULL, 0, &r), 200, "%s", files[i].path);

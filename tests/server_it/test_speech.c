@@ -67,8 +67,9 @@ static void post(const char *body)
 static void chat(const char *who, const char *msg)
 {
   char body[2048];
-  snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"%s\",\"message\":\"%s\"}",
-           user, who, msg);
+  snprintf(body, sizeof body,
+           "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"%s\",\"message\":\"%s\"}", user, who,
+           msg);
   post(body);
 }
 
@@ -76,8 +77,8 @@ static void gift(const char *name)
 {
   char body[512];
   snprintf(body, sizeof body,
-           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"g\",\"gift_name\":\"%s\",\"count\":1}", user,
-           name);
+           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"g\",\"gift_name\":\"%s\",\"count\":1}",
+           user, name);
   post(body);
 }
 
@@ -175,7 +176,8 @@ static void raw_get(raw *r, const char *path)
   memset(r, 0, sizeof *r);
   r->fd = connect_port(S.port);
   char req[512];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+  int n =
+      snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
   cr_assert_eq(write(r->fd, req, (size_t)n), n);
   r->cap = 1 << 20;
   r->buf = malloc(r->cap);
@@ -250,7 +252,8 @@ Test(speech, the_event_goes_out_before_its_speech_and_nothing_is_made_unfetched)
   cr_expect_not(file_in_cache(path), "speech nobody fetched was made");
   /* an id never handed out is 404 */
   http_resp r;
-  cr_expect_eq(http(&S, "GET", "/tts/0123456789abcdef0123456789abcdef.ogg", NULL, NULL, 0, &r), 404);
+  cr_expect_eq(http(&S, "GET", "/tts/0123456789abcdef0123456789abcdef.ogg", NULL, NULL, 0, &r),
+               404);
   http_free(&r);
   ws_close(&w);
 }
@@ -258,8 +261,8 @@ Test(speech, the_event_goes_out_before_its_speech_and_nothing_is_made_unfetched)
 Test(speech, a_hung_synthesis_is_killed_at_its_deadline_and_holds_up_nothing)
 {
   setenv("TTB_TTS_WORKER_TEST_HANG", "hang-forever", 1);
-  const char *const extra[] = {"--tts-workers", "1", "--tts-deadline-ms", "800", "--tts-eager", "yes",
-                               NULL};
+  const char *const extra[] = {"--tts-workers", "1", "--tts-deadline-ms", "800", "--tts-eager",
+                               "yes",           NULL};
   start(extra);
   ws w;
   open_ws(&w, NULL);
@@ -322,8 +325,9 @@ Test(speech, concurrent_gets_join_one_synthesis_streamed_chunked)
   open_ws(&w, NULL);
   char m[4096];
   cr_assert(ws_text(&w, m, sizeof m, 5000), "no hello");
-  chat("Aruka", "A long enough sentence, so that its speech takes a while to make on a slow machine, "
-                "and the first pages are streamed well before the last ones.");
+  chat("Aruka",
+       "A long enough sentence, so that its speech takes a while to make on a slow machine, "
+       "and the first pages are streamed well before the last ones.");
   cr_assert(next_event(&w, "chat", m, sizeof m, 3000), "no chat");
   char path[256];
   tts_path(m, path, sizeof path);
@@ -347,7 +351,8 @@ Test(speech, concurrent_gets_join_one_synthesis_streamed_chunked)
   long n[3];
   for (int i = 0; i < 3; i++) {
     cr_expect(strncmp(r[i].buf, "HTTP/1.1 200", 12) == 0, "%.*s", 60, r[i].buf);
-    cr_expect(strcasestr(r[i].buf, "transfer-encoding: chunked") != NULL, "not chunked: %.300s", r[i].buf);
+    cr_expect(strcasestr(r[i].buf, "transfer-encoding: chunked") != NULL, "not chunked: %.300s",
+              r[i].buf);
     n[i] = dechunk(&r[i], &body[i]);
     cr_expect_gt(n[i], 1000, "GET %d: %ld bytes", i, n[i]);
     cr_expect(n[i] > 4 && memcmp(body[i], "OggS", 4) == 0);
@@ -401,8 +406,9 @@ Test(speech, binary_frames_come_while_the_speech_is_made)
   cr_assert_eq(ws_send(&w, 2, b, bl), 0);
   usleep(200000);
   double t0 = now_s();
-  chat("Aruka", "A long enough sentence, so that its speech takes a while to make on a slow machine, "
-                "and the first frames come well before the last ones.");
+  chat("Aruka",
+       "A long enough sentence, so that its speech takes a while to make on a slow machine, "
+       "and the first frames come well before the last ones.");
   uint64_t seq = 0;
   uint32_t frames = 0;
   double first = 0, chat_at = 0, last_at = 0;
@@ -441,7 +447,8 @@ Test(speech, binary_frames_come_while_the_speech_is_made)
             duration);
   cr_expect_lt(first - t0, (last_at - t0) / 2, "first frame at %.0f ms, last at %.0f ms",
                (first - t0) * 1000, (last_at - t0) * 1000);
-  cr_log_info("binary: chat after %.0f ms, first frame after %.0f ms, last after %.0f ms (%u frames)",
-              (chat_at - t0) * 1000, (first - t0) * 1000, (last_at - t0) * 1000, frames);
+  cr_log_info(
+      "binary: chat after %.0f ms, first frame after %.0f ms, last after %.0f ms (%u frames)",
+      (chat_at - t0) * 1000, (first - t0) * 1000, (last_at - t0) * 1000, frames);
   ws_close(&w);
 }

@@ -93,10 +93,11 @@ Test(tls, https_and_wss_with_a_self_signed_certificate, .timeout = 60)
   tls_open(&c, s.port, cert);
   char body[256], req[1024], out[8192];
   int bl = snprintf(body, sizeof body, "{\"license_key\":\"%s\"}", lic);
-  int rl = snprintf(req, sizeof req,
-                    "POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                    bl, body);
+  int rl =
+      snprintf(req, sizeof req,
+               "POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+               bl, body);
   tls_exchange(&c, req, (size_t)rl, out, sizeof out, NULL);
   tls_close(&c);
   cr_assert(strncmp(out, "HTTP/1.1 200", 12) == 0, "login over HTTPS: %s", out);
@@ -107,10 +108,11 @@ Test(tls, https_and_wss_with_a_self_signed_certificate, .timeout = 60)
 
   /* WSS: the upgrade, then Hello in a (server-unmasked) text frame */
   tls_open(&c, s.port, cert);
-  rl = snprintf(req, sizeof req,
-                "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                token);
+  rl = snprintf(
+      req, sizeof req,
+      "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      token);
   size_t n = tls_exchange(&c, req, (size_t)rl, out, sizeof out, "\"hello\"");
   cr_assert(strncmp(out, "HTTP/1.1 101", 12) == 0, "WSS upgrade: %s", out);
   cr_assert(strstr(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != NULL, "Sec-WebSocket-Accept");

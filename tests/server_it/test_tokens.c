@@ -63,7 +63,8 @@ static void new_ingest_token(const char *channel, char *tok, size_t cap)
 static int post(const char *bearer, const char *body, http_resp *r)
 {
   char hdr[256];
-  snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n", bearer);
+  snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n",
+           bearer);
   return http(&S, "POST", "/ingest/events", hdr, body, strlen(body), r);
 }
 
@@ -84,8 +85,8 @@ static void chat_body(char *out, size_t cap, const char *channel, const char *ms
   char idpart[160] = "";
   if (id)
     snprintf(idpart, sizeof idpart, ",\"id\":\"%s\"", id);
-  snprintf(out, cap, "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"%s\"%s}", channel,
-           msg, idpart);
+  snprintf(out, cap, "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"%s\"%s}",
+           channel, msg, idpart);
 }
 
 Test(tokens, ingest_token_posts_to_its_channel_only)
@@ -96,7 +97,8 @@ Test(tokens, ingest_token_posts_to_its_channel_only)
   chat_body(body, sizeof body, user, "mine", NULL);
   cr_assert_eq(post_status(tok, body, code, sizeof code), 202);
   /* the channel may be left out: it is the token's */
-  cr_assert_eq(post_status(tok, "{\"type\":\"chat\",\"user\":\"u\",\"message\":\"implied\"}", code, sizeof code),
+  cr_assert_eq(post_status(tok, "{\"type\":\"chat\",\"user\":\"u\",\"message\":\"implied\"}", code,
+                           sizeof code),
                202);
 
   chat_body(body, sizeof body, user2, "theirs", NULL);
@@ -105,10 +107,11 @@ Test(tokens, ingest_token_posts_to_its_channel_only)
 
   /* a batch with one item of another channel is refused whole */
   char batch[2048];
-  snprintf(batch, sizeof batch,
-           "[{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"ok\"},"
-           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"Rose\",\"count\":1}]",
-           user, user2);
+  snprintf(
+      batch, sizeof batch,
+      "[{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"u\",\"message\":\"ok\"},"
+      "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u\",\"gift_name\":\"Rose\",\"count\":1}]",
+      user, user2);
   http_resp r;
   cr_assert_eq(post(tok, batch, &r), 403, "%s", r.body);
   cr_assert_eq(json_num(r.body, "accepted"), -1, "nothing was accepted: %s", r.body);
@@ -116,8 +119,8 @@ Test(tokens, ingest_token_posts_to_its_channel_only)
 
   /* the operator's secret posts to any channel; without a channel is invalid */
   cr_assert_eq(post_status(TEST_SECRET, body, code, sizeof code), 202);
-  cr_assert_eq(post_status(TEST_SECRET, "{\"type\":\"chat\",\"user\":\"u\",\"message\":\"x\"}", code,
-                           sizeof code),
+  cr_assert_eq(post_status(TEST_SECRET, "{\"type\":\"chat\",\"user\":\"u\",\"message\":\"x\"}",
+                           code, sizeof code),
                400);
 
   /* unknown and revoked tokens: 401 */
@@ -157,11 +160,13 @@ Test(tokens, protobuf_batch_of_another_channel_is_403)
   memcpy(msg + n, item, k);
   n += k;
   char hdr[256];
-  snprintf(hdr, sizeof hdr, "Content-Type: application/x-protobuf\r\nAuthorization: Bearer %s\r\n", tok);
+  snprintf(hdr, sizeof hdr, "Content-Type: application/x-protobuf\r\nAuthorization: Bearer %s\r\n",
+           tok);
   http_resp r;
   cr_assert_eq(http(&S, "POST", "/ingest/events", hdr, msg, n, &r), 403, "%s", r.body);
   http_free(&r);
-  snprintf(hdr, sizeof hdr, "Content-Type: application/x-protobuf\r\nAuthorization: Bearer %s\r\n", TEST_SECRET);
+  snprintf(hdr, sizeof hdr, "Content-Type: application/x-protobuf\r\nAuthorization: Bearer %s\r\n",
+           TEST_SECRET);
   cr_assert_eq(http(&S, "POST", "/ingest/events", hdr, msg, n, &r), 202, "%s", r.body);
   cr_assert_eq(json_num(r.body, "accepted"), 1, "%s", r.body);
   http_free(&r);
@@ -241,7 +246,8 @@ Test(tokens_cfg, generated_secret_is_kept_not_printed)
 
 Test(tokens_cfg, ingest_secret_flag_is_gone)
 {
-  const char *argv[] = {env_or_fail("TTBOOST_SERVER"), "--ingest-secret", "x", "--listen", "127.0.0.1:0", NULL};
+  const char *argv[] = {
+      env_or_fail("TTBOOST_SERVER"), "--ingest-secret", "x", "--listen", "127.0.0.1:0", NULL};
   char out[2048];
   int rc = run_capture(argv, out, sizeof out);
   cr_assert_neq(rc, 0);
@@ -383,7 +389,8 @@ Test(tokens, logout_ends_the_token_and_closes_its_sockets)
   /* the token no longer works anywhere */
   cr_assert_eq(http(&S, "POST", "/auth/logout", hdr, NULL, 0, &r), 401);
   http_free(&r);
-  snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n", token);
+  snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n",
+           token);
   cr_assert_eq(http(&S, "POST", "/tts/generate", hdr, "{\"text\":\"hi\"}", 13, &r), 401);
   http_free(&r);
   char path[128];

@@ -44,8 +44,8 @@ static void gift(const char *name, int count)
 {
   char body[512];
   snprintf(body, sizeof body,
-           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"\",\"gift_name\":\"%s\",\"count\":%d}", user,
-           name, count);
+           "{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"\",\"gift_name\":\"%s\",\"count\":%d}",
+           user, name, count);
   http_resp r;
   cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);
   http_free(&r);
@@ -54,8 +54,9 @@ static void gift(const char *name, int count)
 static void chat(const char *who, const char *msg)
 {
   char body[1024];
-  snprintf(body, sizeof body, "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"%s\",\"message\":\"%s\"}",
-           user, who, msg);
+  snprintf(body, sizeof body,
+           "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"%s\",\"message\":\"%s\"}", user, who,
+           msg);
   http_resp r;
   cr_assert_eq(ingest(&S, body, &r), 202, "%s", r.body);
   http_free(&r);
@@ -76,8 +77,10 @@ Test(ws, hello_then_the_spec_payloads)
   char url[512];
   cr_assert(json_str(m, "tts_url", url, sizeof url), "%s", m);
   char want[1024];
-  snprintf(want, sizeof want,
-           "{\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"Привет!\",\"tts_url\":\"%s\",\"seq\":1}", url);
+  snprintf(
+      want, sizeof want,
+      "{\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"Привет!\",\"tts_url\":\"%s\",\"seq\":1}",
+      url);
   cr_expect_str_eq(m, want);
   cr_expect(strncmp(url, S.url, strlen(S.url)) == 0 && strstr(url, "/tts/"), "%s", url);
 
@@ -100,7 +103,8 @@ Test(ws, hello_then_the_spec_payloads)
   gift("Some Brand New Gift", 1);
   cr_assert(ws_text(&w, m, sizeof m, 5000), "no gift");
   snprintf(want, sizeof want,
-           "{\"type\":\"gift\",\"gift_name\":\"Some Brand New Gift\",\"count\":1,\"sound_url\":\"%s/sounds/default.ogg\",\"seq\":3}",
+           "{\"type\":\"gift\",\"gift_name\":\"Some Brand New "
+           "Gift\",\"count\":1,\"sound_url\":\"%s/sounds/default.ogg\",\"seq\":3}",
            S.url);
   cr_expect_str_eq(m, want);
   ws_close(&w);
@@ -255,7 +259,9 @@ Test(ws, slow_consumer_is_cut_off_and_the_server_stays_small)
     size_t o = 0;
     o += (size_t)sprintf(body + o, "[");
     for (int i = 0; i < 400; i++)
-      o += (size_t)sprintf(body + o, "%s{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"%0120d\",\"gift_name\":\"Rose\",\"count\":1}",
+      o += (size_t)sprintf(body + o,
+                           "%s{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"%0120d\",\"gift_"
+                           "name\":\"Rose\",\"count\":1}",
                            i ? "," : "", user, i);
     sprintf(body + o, "]");
     http_resp r;
@@ -274,7 +280,8 @@ Test(ws, slow_consumer_is_cut_off_and_the_server_stays_small)
   bool closed = false;
   while ((op = ws_recv(&slow, &d, &n, 3000)) > 0)
     if (op == 8) {
-      cr_expect(n >= 2 && (d[0] << 8 | d[1]) == 4008, "close code %d", n >= 2 ? d[0] << 8 | d[1] : -1);
+      cr_expect(n >= 2 && (d[0] << 8 | d[1]) == 4008, "close code %d",
+                n >= 2 ? d[0] << 8 | d[1] : -1);
       closed = true;
       break;
     }
@@ -371,8 +378,9 @@ Test(ws, settings_never_hide_events)
   open_ws(&w, NULL, NULL);
   char m[4096];
   cr_assert(ws_text(&w, m, sizeof m, 5000));
-  const char *s = "{\"type\":\"settings\",\"tts_enabled\":false,\"gifts_enabled\":false,\"audio_frames\":false,"
-                  "\"profanity_filter\":false}";
+  const char *s =
+      "{\"type\":\"settings\",\"tts_enabled\":false,\"gifts_enabled\":false,\"audio_frames\":false,"
+      "\"profanity_filter\":false}";
   ws_send(&w, 1, s, strlen(s));
   usleep(200000);
   chat("A", "log me even with TTS off");
@@ -410,7 +418,8 @@ Test(ws, settings_never_hide_events)
     ttboost__v1__server_message__free_unpacked(sm, NULL);
   }
   cr_expect_eq(kinds[0], TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT);
-  cr_expect_eq(kinds[1], TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_GIFT, "an AudioFrame came with TTS off");
+  cr_expect_eq(kinds[1], TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_GIFT,
+               "an AudioFrame came with TTS off");
   ws_close(&w);
 }
 
@@ -475,10 +484,11 @@ Test(ws, abandoned_upgrades_are_forgotten)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     token);
+    int n = snprintf(
+        req, sizeof req,
+        "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        token);
     cr_assert_eq(write(fd, req, (size_t)n), n);
     struct linger l = {1, 0}; /* close with a reset */
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -542,7 +552,9 @@ Test(ws, coalesced_writes_keep_every_event_in_order)
   for (int round = 0; round < ROUNDS; round++) {
     size_t o = (size_t)sprintf(body, "[");
     for (int i = 0; i < PER; i++)
-      o += (size_t)sprintf(body + o, "%s{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u%d\",\"gift_name\":\"Rose\",\"count\":1}",
+      o += (size_t)sprintf(body + o,
+                           "%s{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"u%d\",\"gift_name\":"
+                           "\"Rose\",\"count\":1}",
                            i ? "," : "", user, round * PER + i);
     sprintf(body + o, "]");
     http_resp r;

@@ -153,7 +153,8 @@ static void fake_read(void)
 static void fake_start(void)
 {
   const char *script = getenv("TTB_FAKE_TIKTOK"), *proto = getenv("TTB_WEBCAST_PROTO");
-  cr_assert(script && proto, "TTB_FAKE_TIKTOK / TTB_WEBCAST_PROTO are not set (run through meson test)");
+  cr_assert(script && proto,
+            "TTB_FAKE_TIKTOK / TTB_WEBCAST_PROTO are not set (run through meson test)");
   int in[2], out[2];
   cr_assert_eq(pipe(in), 0);
   cr_assert_eq(pipe(out), 0);
@@ -209,7 +210,8 @@ static void fake_cmd(const char *fmt, ...)
   while (F.dones == before) {
     cr_assert(now_ms() - t0 < 10000, "the fake did not carry out %s", line);
     pump(50);
-    cr_assert(lines_find(&F.ev, 0, "\"ev\":\"bad_command\"", NULL) < 0, "the fake refused %s", line);
+    cr_assert(lines_find(&F.ev, 0, "\"ev\":\"bad_command\"", NULL) < 0, "the fake refused %s",
+              line);
   }
 }
 
@@ -368,10 +370,25 @@ static void settle(int ms)
  * (NULL: none). */
 static void server_start_traced(bool tiktok_on, const char *trace_dir)
 {
-  const char *extra[] = {"--tiktok", tiktok_on ? "on" : "off", "--tiktok-web", F.web, "--tiktok-ws", F.ws,
-                         "--tiktok-lookup-s", "1", "--tiktok-linger-s", "2", "--tiktok-heartbeat-s", "1",
-                         "--tiktok-dead-s", "3", "--tiktok-backoff-cap-s", "2",
-                         trace_dir ? "--tiktok-trace" : NULL, trace_dir, NULL};
+  const char *extra[] = {"--tiktok",
+                         tiktok_on ? "on" : "off",
+                         "--tiktok-web",
+                         F.web,
+                         "--tiktok-ws",
+                         F.ws,
+                         "--tiktok-lookup-s",
+                         "1",
+                         "--tiktok-linger-s",
+                         "2",
+                         "--tiktok-heartbeat-s",
+                         "1",
+                         "--tiktok-dead-s",
+                         "3",
+                         "--tiktok-backoff-cap-s",
+                         "2",
+                         trace_dir ? "--tiktok-trace" : NULL,
+                         trace_dir,
+                         NULL};
   srv_start(&S, extra, false);
   server_up = true;
 }
@@ -395,7 +412,8 @@ static void licence(const char *handle)
 static void up(const char *answer)
 {
   fake_start();
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE, answer, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE,
+           answer, ROOM1);
   server_start(true);
   licence(HANDLE);
   dev_open(&D[0]);
@@ -408,10 +426,11 @@ static void in_room(const char *room)
 {
   char r[64];
   snprintf(r, sizeof r, "\"room_id\":\"%s\"", room);
-  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", r, 10000), "no push socket to room %s", room);
-  cr_assert_not_null(fake_wait("\"ev\":\"enter\"", r, 5000), "no enter-room for %s", room);
-  cr_assert_not_null(dev_wait(&D[0], "\"tiktok\":\"live\"", r, 5000), "the device did not hear 'live' for %s",
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", r, 10000), "no push socket to room %s",
                      room);
+  cr_assert_not_null(fake_wait("\"ev\":\"enter\"", r, 5000), "no enter-room for %s", room);
+  cr_assert_not_null(dev_wait(&D[0], "\"tiktok\":\"live\"", r, 5000),
+                     "the device did not hear 'live' for %s", room);
 }
 
 /* Fails the test when the fake saw the connector break the protocol. */
@@ -497,18 +516,23 @@ static int put_tiktok(const char *body, char *out, size_t cap)
   return st;
 }
 
-static void chat(long long msg_id, const char *nick, const char *handle, const char *text, const char *opts)
+static void chat(long long msg_id, const char *nick, const char *handle, const char *text,
+                 const char *opts)
 {
-  fake_cmd("{\"cmd\":\"chat\",\"msg_id\":%lld,\"nickname\":\"%s\",\"unique_id\":\"%s\",\"comment\":\"%s\"%s%s}",
+  fake_cmd("{\"cmd\":\"chat\",\"msg_id\":%lld,\"nickname\":\"%s\",\"unique_id\":\"%s\",\"comment\":"
+           "\"%s\"%s%s}",
            msg_id, nick, handle, text, opts ? "," : "", opts ? opts : "");
 }
 
-static void gift(long long msg_id, const char *who, int type, long long group, int rc, int end, const char *name)
+static void gift(long long msg_id, const char *who, int type, long long group, int rc, int end,
+                 const char *name)
 {
-  fake_cmd("{\"cmd\":\"gift\",\"msg_id\":%lld,\"nickname\":\"%s\",\"unique_id\":\"%s\",\"user_id\":%d,"
-           "\"type\":%d,\"group_id\":%lld,\"repeat_count\":%d,\"repeat_end\":%d,\"name\":\"%s\","
-           "\"gift_id\":%d}",
-           msg_id, who, who, 7000 + (int)strlen(who), type, group, rc, end, name, type == 1 ? 5655 : 5487);
+  fake_cmd(
+      "{\"cmd\":\"gift\",\"msg_id\":%lld,\"nickname\":\"%s\",\"unique_id\":\"%s\",\"user_id\":%d,"
+      "\"type\":%d,\"group_id\":%lld,\"repeat_count\":%d,\"repeat_end\":%d,\"name\":\"%s\","
+      "\"gift_id\":%d}",
+      msg_id, who, who, 7000 + (int)strlen(who), type, group, rc, end, name,
+      type == 1 ? 5655 : 5487);
 }
 
 /* The device's chat frame for this message, or fail. */
@@ -549,9 +573,12 @@ Test(tiktok, done_when_chats_and_one_gift_per_streak_nothing_twice_across_a_reco
    * same msg_ids (as TikTok does), then new ones */
   size_t mark = F.ev.n;
   fake_cmd("{\"cmd\":\"close\",\"code\":1001}");
-  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", "\"room_id\":\"" ROOM1 "\"", 10000), "no reconnect");
-  cr_assert_not_null(fake_wait("\"ev\":\"enter\"", NULL, 5000), "no enter-room after the reconnect");
-  cr_expect_geq(fake_count(mark, "\"ev\":\"root\"", NULL), 1, "no fresh ttwid before the reconnect");
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", "\"room_id\":\"" ROOM1 "\"", 10000),
+                     "no reconnect");
+  cr_assert_not_null(fake_wait("\"ev\":\"enter\"", NULL, 5000),
+                     "no enter-room after the reconnect");
+  cr_expect_geq(fake_count(mark, "\"ev\":\"root\"", NULL), 1,
+                "no fresh ttwid before the reconnect");
   chat(101, "Ann", "ann", "hello from the live", NULL);
   gift(102, "bob", 1, 900001, 1, 0, "Rose");
   gift(103, "bob", 1, 900001, 2, 0, "Rose");
@@ -640,23 +667,28 @@ Test(tiktok, lookup_offline_waits_and_retries_then_connects)
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"status\"", "\"tiktok\":\"waiting\"", 10000),
                      "the device did not hear 'waiting'");
   cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"answer\":\"offline\"", 5000));
-  cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"answer\":\"offline\"", 5000), "not looked up again");
+  cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"answer\":\"offline\"", 5000),
+                     "not looked up again");
   const char *answers[] = {"offline_zero", "status4", "live_user"};
   for (size_t i = 0; i < 2; i++) {
-    fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE, answers[i],
-             ROOM1);
+    fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE,
+             answers[i], ROOM1);
     char a[64];
     snprintf(a, sizeof a, "\"answer\":\"%s\"", answers[i]);
-    cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", a, 5000), "no lookup answered %s", answers[i]);
-    cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", a, 5000), "no second lookup answered %s", answers[i]);
+    cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", a, 5000), "no lookup answered %s",
+                       answers[i]);
+    cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", a, 5000), "no second lookup answered %s",
+                       answers[i]);
   }
-  cr_expect_eq(fake_count(0, "\"ev\":\"ws_connect\"", NULL), 0, "a push socket for a user not live");
+  cr_expect_eq(fake_count(0, "\"ev\":\"ws_connect\"", NULL), 0,
+               "a push socket for a user not live");
   cr_expect_eq(heard_count("\"tiktok\":\"live\"", NULL), 0);
   char me[1024];
   me_tiktok(me, sizeof me);
   cr_expect(strstr(me, "\"state\":\"waiting\""), "%s", me);
   /* live now, told by data.user.status alone (no liveRoom) */
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE, answers[2], ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE,
+           answers[2], ROOM1);
   in_room(ROOM1);
   chat(1, "Ann", "ann", "now we are live", NULL);
   heard("now we are live", 15000);
@@ -669,14 +701,16 @@ Test(tiktok, lookup_unknown_user)
 {
   up("unknown");
   const char *st = dev_wait(&D[0], "\"type\":\"status\"", "\"tiktok\":\"", 10000);
-  for (; st && strstr(st, "\"tiktok\":\"connecting\""); st = dev_wait(&D[0], "\"type\":\"status\"", NULL, 10000))
+  for (; st && strstr(st, "\"tiktok\":\"connecting\"");
+       st = dev_wait(&D[0], "\"type\":\"status\"", NULL, 10000))
     ;
   cr_assert_not_null(st, "no status after the lookup");
   cr_expect(strstr(st, "\"tiktok\":\"waiting\"") || strstr(st, "\"tiktok\":\"error\""), "%s", st);
   cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"answer\":\"unknown\"", 5000));
   cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"answer\":\"unknown\"", 5000), "not retried");
   cr_expect_eq(fake_count(0, "\"ev\":\"ws_connect\"", NULL), 0);
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   in_room(ROOM1);
   no_violations();
 }
@@ -690,11 +724,12 @@ Test(tiktok, lookup_errors_4xx_5xx_garbage_are_retried, .timeout = 90)
   const char *answers[] = {"http403", "http429", "http500", "garbage", "empty", "error"};
   for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
     if (i > 0)
-      fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE, answers[i],
-               ROOM1);
+      fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE,
+               answers[i], ROOM1);
     char a[64];
     snprintf(a, sizeof a, "\"answer\":\"%s\"", answers[i]);
-    cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", a, 8000), "no lookup answered %s", answers[i]);
+    cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", a, 8000), "no lookup answered %s",
+                       answers[i]);
     cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", a, 8000), "%s was not retried", answers[i]);
     char me[1024];
     me_tiktok(me, sizeof me);
@@ -702,9 +737,11 @@ Test(tiktok, lookup_errors_4xx_5xx_garbage_are_retried, .timeout = 90)
                   strstr(me, "\"state\":\"connecting\""),
               "after %s: %s", answers[i], me);
   }
-  cr_expect_geq(heard_count("\"type\":\"status\"", "\"tiktok\":\"error\""), 1, "the device never heard 'error'");
+  cr_expect_geq(heard_count("\"type\":\"status\"", "\"tiktok\":\"error\""), 1,
+                "the device never heard 'error'");
   cr_expect_eq(fake_count(0, "\"ev\":\"ws_connect\"", NULL), 0, "a push socket without a room");
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   in_room(ROOM1);
   no_violations();
 }
@@ -738,12 +775,14 @@ Test(tiktok, acks_and_gzip_and_plain_payloads)
   chat(12, "Gm", "gm", "gzip by magic", "\"gzip\":\"magic\"");
   chat(13, "Pl", "pl", "plain payload", "\"gzip\":\"none\"");
   fake_cmd("{\"cmd\":\"frame\",\"payload_type\":\"something_new\",\"payload_hex\":\"0a0b\"}");
-  fake_cmd("{\"cmd\":\"other\",\"msg_id\":14,\"method\":\"WebcastMemberMessage\",\"payload_hex\":\"0a00\"}");
+  fake_cmd("{\"cmd\":\"other\",\"msg_id\":14,\"method\":\"WebcastMemberMessage\",\"payload_hex\":"
+           "\"0a00\"}");
   chat(15, "Ak", "ak", "plain with an ack", "\"gzip\":\"none\",\"need_ack\":true");
   heard("gzip by magic", 15000);
   heard("plain payload", 15000);
   heard("plain with an ack", 15000);
-  cr_assert_not_null(fake_wait("\"ev\":\"ack\"", "\"ok\":true", 5000), "no ack for the plain frame");
+  cr_assert_not_null(fake_wait("\"ev\":\"ack\"", "\"ok\":true", 5000),
+                     "no ack for the plain frame");
   settle(300);
   cr_expect_eq(fake_count(0, "\"ev\":\"ack\"", NULL), acks + 1, "acks for frames that did not ask");
   cr_expect_eq(fake_count(0, "\"ev\":\"ws_close\"", NULL), 0, "the socket closed");
@@ -827,11 +866,13 @@ Test(tiktok, streak_end_lost_and_non_streak_gifts)
   chat(405, "Ivy", "ivy", "after the galaxy", NULL);
   const char *ng = dev_wait(&D[0], "\"type\":\"gift\"", NULL, 10000);
   cr_assert_not_null(ng, "no event for the non-streak gift");
-  cr_expect(strstr(ng, "\"gift_name\":\"Galaxy\""), "the first gift event is not the Galaxy: %s", ng);
+  cr_expect(strstr(ng, "\"gift_name\":\"Galaxy\""), "the first gift event is not the Galaxy: %s",
+            ng);
   cr_expect_eq(json_num(ng, "count"), 1, "%s", ng);
   long ng_at = (long)D[0].msg.mark - 1;
   heard("after the galaxy", 15000);
-  cr_expect_lt(ng_at, (long)D[0].msg.mark - 1, "the non-streak gift waited behind the chat pushed after it");
+  cr_expect_lt(ng_at, (long)D[0].msg.mark - 1,
+               "the non-streak gift waited behind the chat pushed after it");
   const char *g = dev_wait(&D[0], "\"type\":\"gift\"", "\"gift_name\":\"Rose\"", 10000);
   cr_assert_not_null(g, "the streak with its end lost was never published");
   long long dt = now_ms() - t0;
@@ -848,7 +889,8 @@ Test(tiktok, device_blocked_gets_a_new_ttwid_and_retries)
 {
   fake_start();
   fake_cmd("{\"cmd\":\"refuse\",\"n\":2,\"msg\":\"DEVICE_BLOCKED\",\"status\":415}");
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   server_start(true);
   licence(HANDLE);
   dev_open(&D[0]);
@@ -874,7 +916,8 @@ Test(tiktok, ttwid_from_a_redirect_is_taken_without_following_it)
 {
   fake_start();
   fake_cmd("{\"cmd\":\"root\",\"status\":302}");
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   server_start(true);
   licence(HANDLE);
   dev_open(&D[0]);
@@ -890,7 +933,8 @@ Test(tiktok, a_handshake_refused_otherwise_is_retried)
 {
   fake_start();
   fake_cmd("{\"cmd\":\"refuse\",\"n\":2,\"msg\":\"\",\"status\":500}");
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   server_start(true);
   licence(HANDLE);
   dev_open(&D[0]);
@@ -908,13 +952,15 @@ Test(tiktok, fake_closing_the_socket_reconnects)
   up("live");
   in_room(ROOM1);
   fake_cmd("{\"cmd\":\"close\",\"code\":1000}");
-  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", NULL, 10000), "no reconnect after a close frame");
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", NULL, 10000),
+                     "no reconnect after a close frame");
   cr_assert_not_null(fake_wait("\"ev\":\"hb\"", NULL, 5000));
   cr_assert_not_null(fake_wait("\"ev\":\"enter\"", NULL, 5000));
   chat(1, "Ann", "ann", "after a close", NULL);
   heard("after a close", 15000);
   fake_cmd("{\"cmd\":\"close\",\"abort\":true}");
-  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", NULL, 10000), "no reconnect after a dropped connection");
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", NULL, 10000),
+                     "no reconnect after a dropped connection");
   cr_assert_not_null(fake_wait("\"ev\":\"enter\"", NULL, 5000));
   chat(2, "Ann", "ann", "after a drop", NULL);
   heard("after a drop", 15000);
@@ -973,16 +1019,20 @@ Test(tiktok, stream_ends_and_goes_live_again)
 {
   up("live");
   in_room(ROOM1);
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"status4\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"status4\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   fake_cmd("{\"cmd\":\"control\",\"msg_id\":51,\"action\":3}");
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"status\"", "\"tiktok\":\"ended\"", 5000),
                      "the device did not hear 'ended'");
-  cr_assert_not_null(fake_wait("\"ev\":\"ws_close\"", NULL, 5000), "the ended room's socket stays open");
-  cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"answer\":\"status4\"", 5000), "no lookup after the end");
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_close\"", NULL, 5000),
+                     "the ended room's socket stays open");
+  cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"answer\":\"status4\"", 5000),
+                     "no lookup after the end");
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"status\"", "\"tiktok\":\"waiting\"", 5000),
                      "no 'waiting' after 'ended'");
   cr_expect_eq(fake_count(0, "\"ev\":\"ws_connect\"", NULL), 1, "reconnected to an ended room");
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM2);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM2);
   in_room(ROOM2);
   chat(52, "Ann", "ann", "the second live", NULL);
   heard("the second live", 15000);
@@ -1010,7 +1060,8 @@ Test(tiktok, the_connector_stops_when_all_devices_leave)
             "%s", st);
   dev_close(&D[0]);
   settle(2500);
-  cr_expect_eq(fake_count(0, "\"ev\":\"ws_close\"", NULL), 0, "closed while a device was still there");
+  cr_expect_eq(fake_count(0, "\"ev\":\"ws_close\"", NULL), 0,
+               "closed while a device was still there");
   long long t0 = now_ms();
   dev_close(&D[1]);
   const char *cl = fake_wait("\"ev\":\"ws_close\"", NULL, 8000);
@@ -1020,9 +1071,12 @@ Test(tiktok, the_connector_stops_when_all_devices_leave)
   cr_expect(strstr(cl, "\"by\":\"client\""), "%s", cl);
   size_t mark = F.ev.n;
   settle(3000);
-  cr_expect_eq(fake_count(mark, "\"ev\":\"lookup\"", NULL), 0, "lookups after the connector stopped");
-  cr_expect_eq(fake_count(mark, "\"ev\":\"root\"", NULL), 0, "requests after the connector stopped");
-  cr_expect_eq(fake_count(mark, "\"ev\":\"ws_connect\"", NULL), 0, "a socket after the connector stopped");
+  cr_expect_eq(fake_count(mark, "\"ev\":\"lookup\"", NULL), 0,
+               "lookups after the connector stopped");
+  cr_expect_eq(fake_count(mark, "\"ev\":\"root\"", NULL), 0,
+               "requests after the connector stopped");
+  cr_expect_eq(fake_count(mark, "\"ev\":\"ws_connect\"", NULL), 0,
+               "a socket after the connector stopped");
   char me[1024];
   me_tiktok(me, sizeof me);
   cr_expect(strstr(me, "\"state\":\"off\""), "%s", me);
@@ -1038,7 +1092,8 @@ Test(tiktok, the_connector_stops_when_all_devices_leave)
 Test(tiktok, put_and_get_me_tiktok)
 {
   fake_start();
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"other_user\",\"answer\":\"live\",\"room_id\":\"%s\"}", ROOM2);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"other_user\",\"answer\":\"live\",\"room_id\":\"%s\"}",
+           ROOM2);
   server_start(true);
   licence(NULL);
   dev_open(&D[0]);
@@ -1052,18 +1107,23 @@ Test(tiktok, put_and_get_me_tiktok)
 
   cr_expect_eq(put_tiktok("{\"username\":\"@Other_User\"}", out, sizeof out), 200, "%s", out);
   cr_expect(strstr(out, "\"username\":\"other_user\""), "%s", out);
-  cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"user\":\"other_user\"", 8000), "no lookup for the new handle");
+  cr_assert_not_null(fake_wait("\"ev\":\"lookup\"", "\"user\":\"other_user\"", 8000),
+                     "no lookup for the new handle");
   in_room(ROOM2);
   cr_assert_eq(me_tiktok(out, sizeof out), 200);
-  cr_expect(strstr(out, "\"username\":\"other_user\"") && strstr(out, "\"state\":\"live\""), "%s", out);
+  cr_expect(strstr(out, "\"username\":\"other_user\"") && strstr(out, "\"state\":\"live\""), "%s",
+            out);
 
   cr_expect_eq(put_tiktok("{\"username\":\"no spaces!\"}", out, sizeof out), 400, "%s", out);
   cr_expect(strstr(out, "\"error\":\"invalid_username\""), "%s", out);
-  cr_expect_eq(put_tiktok("{\"username\":\"x\"}", out, sizeof out), 400, "a 1-character handle: %s", out);
+  cr_expect_eq(put_tiktok("{\"username\":\"x\"}", out, sizeof out), 400, "a 1-character handle: %s",
+               out);
 
   cr_expect_eq(put_tiktok("{\"username\":\"\"}", out, sizeof out), 200, "%s", out);
-  cr_assert_not_null(fake_wait("\"ev\":\"ws_close\"", NULL, 5000), "the socket stayed open after the handle was cleared");
-  cr_assert_not_null(dev_wait(&D[0], "\"type\":\"status\"", "\"tiktok\":\"off\"", 5000), "no 'off' status");
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_close\"", NULL, 5000),
+                     "the socket stayed open after the handle was cleared");
+  cr_assert_not_null(dev_wait(&D[0], "\"type\":\"status\"", "\"tiktok\":\"off\"", 5000),
+                     "no 'off' status");
   me_tiktok(out, sizeof out);
   cr_expect(strstr(out, "\"state\":\"off\""), "%s", out);
 
@@ -1079,7 +1139,8 @@ Test(tiktok, put_and_get_me_tiktok)
 Test(tiktok, admin_license_set_tiktok)
 {
   fake_start();
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   server_start(true);
   licence(NULL);
   char out[4096];
@@ -1106,7 +1167,8 @@ Test(tiktok, admin_license_set_tiktok)
 Test(tiktok, tiktok_off_sends_nothing)
 {
   fake_start();
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   server_start(false);
   licence(HANDLE);
   dev_open(&D[0]);
@@ -1115,7 +1177,8 @@ Test(tiktok, tiktok_off_sends_nothing)
   cr_assert_eq(me_tiktok(out, sizeof out), 200, "%s", out);
   cr_expect(strstr(out, "\"state\":\"off\""), "%s", out);
   settle(2500);
-  cr_expect_eq(F.ev.n, fake_count(0, "\"ev\":\"done\"", NULL), "a request reached the fake with --tiktok off");
+  cr_expect_eq(F.ev.n, fake_count(0, "\"ev\":\"done\"", NULL),
+               "a request reached the fake with --tiktok off");
   cr_expect_eq(heard_count("\"tiktok\":\"live\"", NULL), 0);
   no_violations();
 }
@@ -1145,7 +1208,8 @@ Test(tiktok, a_message_over_1_mib_reopens_the_socket)
   long long before = metric("ttboost_tiktok_decode_errors_total");
   fake_cmd("{\"cmd\":\"big\",\"kb\":1200}");
   cr_assert_not_null(fake_wait("\"ev\":\"ws_close\"", NULL, 5000), "the socket was kept");
-  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", NULL, 10000), "the socket was not reopened");
+  cr_assert_not_null(fake_wait("\"ev\":\"ws_connect\"", NULL, 10000),
+                     "the socket was not reopened");
   cr_assert_not_null(fake_wait("\"ev\":\"enter\"", NULL, 5000));
   chat(1, "Ann", "ann", "after the big one", NULL);
   heard("after the big one", 15000);
@@ -1194,7 +1258,8 @@ Test(tiktok, traces_hold_the_raw_frames_one_file_per_connection)
   char dir[] = "/tmp/ttb-tiktok-trace-XXXXXX";
   cr_assert_not_null(mkdtemp(dir));
   fake_start();
-  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE, ROOM1);
+  fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
+           ROOM1);
   server_start_traced(true, dir);
   licence(HANDLE);
   dev_open(&D[0]);
@@ -1209,7 +1274,8 @@ Test(tiktok, traces_hold_the_raw_frames_one_file_per_connection)
   heard("traced on the second socket", 15000);
   dev_close(&D[0]);
   cr_assert_not_null(fake_wait("\"ev\":\"ws_close\"", NULL, 8000), "the connector did not stop");
-  const char *want[] = {"\"comment\":\"traced on the first socket\"", "\"comment\":\"traced on the second socket\""};
+  const char *want[] = {"\"comment\":\"traced on the first socket\"",
+                        "\"comment\":\"traced on the second socket\""};
   size_t files = 0;
   bool ok = false;
   for (long long t0 = now_ms(); !ok && now_ms() - t0 < 5000; pump(200))

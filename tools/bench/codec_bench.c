@@ -72,39 +72,39 @@ typedef struct event {
   bool gift;
   uint64_t seq;
   const char *user;
-  const char *message;  /* chat */
-  const char *tts_url;  /* chat */
+  const char *message; /* chat */
+  const char *tts_url; /* chat */
   const char *gift_name;
   uint32_t count;
   const char *sound_url;
 } event;
 
 static const event events[] = {
-  {
-    .name = "chat",
-    .gift = false,
-    .seq = 48213,
-    .user = "Аружан 🌸",
-    .message = "Привет всем! Сегодня стрим до полуночи 🎉🔥 Спасибо за подарки, вы лучшие ❤️",
-    .tts_url = "https://server.com/tts/5f3a9c1e7b2d4e60a8f1c3b5d7e9f0a2.ogg",
-  },
-  {
-    .name = "gift",
-    .gift = true,
-    .seq = 48214,
-    .user = "Дархан 🦁",
-    .gift_name = "Rose",
-    .count = 5,
-    .sound_url = "https://server.com/sounds/rose.ogg",
-  },
+    {
+        .name = "chat",
+        .gift = false,
+        .seq = 48213,
+        .user = "Аружан 🌸",
+        .message = "Привет всем! Сегодня стрим до полуночи 🎉🔥 Спасибо за подарки, вы лучшие "
+                   "❤️",
+        .tts_url = "https://server.com/tts/5f3a9c1e7b2d4e60a8f1c3b5d7e9f0a2.ogg",
+    },
+    {
+        .name = "gift",
+        .gift = true,
+        .seq = 48214,
+        .user = "Дархан 🦁",
+        .gift_name = "Rose",
+        .count = 5,
+        .sound_url = "https://server.com/sounds/rose.ogg",
+    },
 };
 #define NEVENTS (sizeof events / sizeof events[0])
 
 /* The spec's sample, checked once so the benchmarked codecs are the ones that
  * produce the spec's payload. */
-static const char spec_chat[] =
-    "{\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"Привет!\","
-    "\"tts_url\":\"https://server.com/tts/abc123.mp3\",\"seq\":1}";
+static const char spec_chat[] = "{\"type\":\"chat\",\"user\":\"Aruka\",\"message\":\"Привет!\","
+                                "\"tts_url\":\"https://server.com/tts/abc123.mp3\",\"seq\":1}";
 
 /* The flavours' messages for an event. */
 typedef struct fixture {
@@ -113,7 +113,7 @@ typedef struct fixture {
   Ttboost__V1__ChatEvent pbc_chat;
   Ttboost__V1__GiftEvent pbc_gift;
   ttboost_v1_ServerMessage npb;
-  char *json;        /* the generated encoder's output (same for both flavours) */
+  char *json; /* the generated encoder's output (same for both flavours) */
   size_t json_len;
   uint8_t bin[ttboost_v1_ServerMessage_size];
   size_t bin_len;
@@ -209,8 +209,7 @@ static bool pbc_matches(const Ttboost__V1__ServerMessage *m, const event *ev)
   if (ev->gift)
     return m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_GIFT &&
            strcmp(m->gift->gift_name, ev->gift_name) == 0 && m->gift->count == ev->count &&
-           strcmp(m->gift->sound_url, ev->sound_url) == 0 &&
-           strcmp(m->gift->user, ev->user) == 0;
+           strcmp(m->gift->sound_url, ev->sound_url) == 0 && strcmp(m->gift->user, ev->user) == 0;
   return m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT &&
          strcmp(m->chat->user, ev->user) == 0 && strcmp(m->chat->message, ev->message) == 0 &&
          strcmp(m->chat->tts_url, ev->tts_url) == 0;
@@ -335,7 +334,7 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
 {
   ttb_json_error err;
   switch (codec * NOPS + op) {
-  case C_JSON_PBC * NOPS + OP_ENCODE: {
+  case C_JSON_PBC *NOPS + OP_ENCODE: {
     size_t n;
     char *s = ttb_pbc_ttboost_v1_ServerMessage_to_json(&f->pbc, &n, &err);
     if (s == NULL)
@@ -344,7 +343,7 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
     free(s);
     return n;
   }
-  case C_JSON_PBC * NOPS + OP_DECODE: {
+  case C_JSON_PBC *NOPS + OP_DECODE: {
     Ttboost__V1__ServerMessage *m =
         ttb_pbc_ttboost_v1_ServerMessage_from_json(f->json, f->json_len, NULL, &err);
     if (m == NULL)
@@ -353,7 +352,7 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
     ttboost__v1__server_message__free_unpacked(m, NULL);
     return f->json_len;
   }
-  case C_JSON_NPB * NOPS + OP_ENCODE: {
+  case C_JSON_NPB *NOPS + OP_ENCODE: {
     char buf[4096];
     size_t n;
     if (!ttb_npb_ttboost_v1_ServerMessage_to_json(&f->npb, buf, sizeof buf, &n, &err))
@@ -361,18 +360,18 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
     sink += (uint8_t)buf[n - 1];
     return n;
   }
-  case C_JSON_NPB * NOPS + OP_DECODE:
+  case C_JSON_NPB *NOPS + OP_DECODE:
     if (!ttb_npb_ttboost_v1_ServerMessage_from_json(f->json, f->json_len, npb_scratch, &err))
       return 0;
     sink += npb_scratch->seq + npb_scratch->which_payload;
     return f->json_len;
-  case C_BIN_PBC * NOPS + OP_ENCODE: {
+  case C_BIN_PBC *NOPS + OP_ENCODE: {
     uint8_t buf[sizeof f->bin];
     size_t n = ttboost__v1__server_message__pack(&f->pbc, buf);
     sink += buf[n - 1];
     return n;
   }
-  case C_BIN_PBC * NOPS + OP_DECODE: {
+  case C_BIN_PBC *NOPS + OP_DECODE: {
     Ttboost__V1__ServerMessage *m = ttboost__v1__server_message__unpack(NULL, f->bin_len, f->bin);
     if (m == NULL)
       return 0;
@@ -382,7 +381,7 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
     ttboost__v1__server_message__free_unpacked(m, NULL);
     return ok ? f->bin_len : 0;
   }
-  case C_BIN_NPB * NOPS + OP_ENCODE: {
+  case C_BIN_NPB *NOPS + OP_ENCODE: {
     uint8_t buf[sizeof f->bin];
     pb_ostream_t os = pb_ostream_from_buffer(buf, sizeof buf);
     if (!pb_encode(&os, ttboost_v1_ServerMessage_fields, &f->npb))
@@ -390,7 +389,7 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
     sink += buf[os.bytes_written - 1];
     return os.bytes_written;
   }
-  case C_BIN_NPB * NOPS + OP_DECODE: {
+  case C_BIN_NPB *NOPS + OP_DECODE: {
     pb_istream_t is = pb_istream_from_buffer(f->bin, f->bin_len);
     if (!pb_decode(&is, ttboost_v1_ServerMessage_fields, npb_scratch))
       return 0;
@@ -400,7 +399,7 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
     sink += npb_scratch->seq + npb_scratch->which_payload;
     return f->bin_len;
   }
-  case C_CJSON * NOPS + OP_ENCODE: {
+  case C_CJSON *NOPS + OP_ENCODE: {
     char *s = cj_encode(f->ev);
     if (s == NULL)
       return 0;
@@ -409,12 +408,12 @@ static size_t run_once(int codec, int op, fixture *f, ttboost_v1_ServerMessage *
     cJSON_free(s);
     return n;
   }
-  case C_CJSON * NOPS + OP_DECODE:
+  case C_CJSON *NOPS + OP_DECODE:
     if (!cj_decode(f->json, f->json_len, cj_scratch))
       return 0;
     sink += cj_scratch->seq + (uint8_t)cj_scratch->user[0];
     return f->json_len;
-  case C_JSMN * NOPS + OP_DECODE: {
+  case C_JSMN *NOPS + OP_DECODE: {
     jsmntok_t toks[64];
     jsmn_parser p;
     jsmn_init(&p);
@@ -498,8 +497,8 @@ static void self_check(fixture *f)
     die("cJSON encode failed", ev->name);
   /* cJSON prints the same object; only number formatting could differ. */
   if (strlen(s) != f->json_len || memcmp(s, f->json, f->json_len) != 0)
-    fprintf(stderr, "codec-bench: note: cJSON prints %s differently:\n  %s\n  %.*s\n", ev->name,
-            s, (int)f->json_len, f->json);
+    fprintf(stderr, "codec-bench: note: cJSON prints %s differently:\n  %s\n  %.*s\n", ev->name, s,
+            (int)f->json_len, f->json);
   cJSON_free(s);
 }
 
@@ -522,12 +521,11 @@ static void spec_check(void)
 
 static void usage(FILE *to)
 {
-  fprintf(to,
-          "usage: codec-bench [--seconds S] [--check] [--filter SUBSTRING]\n"
-          "  --seconds S   time per measurement (default 0.5)\n"
-          "  --check       exit 1 when a target (decode >= 3x, encode >= 5x cJSON) is missed\n"
-          "  --filter STR  only run cases whose \"event codec op\" name contains STR\n"
-          "                (ratios are printed only when both sides ran)\n");
+  fprintf(to, "usage: codec-bench [--seconds S] [--check] [--filter SUBSTRING]\n"
+              "  --seconds S   time per measurement (default 0.5)\n"
+              "  --check       exit 1 when a target (decode >= 3x, encode >= 5x cJSON) is missed\n"
+              "  --filter STR  only run cases whose \"event codec op\" name contains STR\n"
+              "                (ratios are printed only when both sides ran)\n");
 }
 
 int main(int argc, char **argv)
@@ -583,8 +581,8 @@ int main(int argc, char **argv)
         result r = measure(c, op, &fx[e], seconds);
         res[e][c][op] = r;
         ran[e][c][op] = true;
-        printf("%-6s %-22s %-7s %8zu %14.0f %10.1f\n", events[e].name, codec_names[c],
-               op_names[op], r.bytes, r.msgs_per_s, r.mb_per_s);
+        printf("%-6s %-22s %-7s %8zu %14.0f %10.1f\n", events[e].name, codec_names[c], op_names[op],
+               r.bytes, r.msgs_per_s, r.mb_per_s);
         fflush(stdout);
       }
     }

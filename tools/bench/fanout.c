@@ -286,7 +286,8 @@ static int hc_request(hconn *h, const char *method, const char *path, const char
 {
   char url[256], hdr[512], err[256];
   snprintf(url, sizeof url, "http://127.0.0.1:%u%s", h->port, path);
-  snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\n%s", extra_headers ? extra_headers : "");
+  snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\n%s",
+           extra_headers ? extra_headers : "");
   ttb_tc_resp r;
   int st = ttb_tc_http_req(h->c, url, method, hdr, body, body_len, 120000, &r, err, sizeof err);
   if (st < 0)
@@ -330,9 +331,11 @@ static void usage(FILE *f)
         "  --channels N         channels (licences); default 1000 (idle: 100)\n"
         "  --per-channel K      sockets per channel; default 2 (idle: idle-sockets/channels)\n"
         "  --messages M         gift events to ingest (instead of --seconds)\n"
-        "  --seconds S          ingest for S seconds (default 10; idle: hold the sockets S s, default 2)\n"
+        "  --seconds S          ingest for S seconds (default 10; idle: hold the sockets S s, "
+        "default 2)\n"
         "  --rate R             latency mode: target delivered msgs/s (default 100000)\n"
-        "  --batch B            events per POST (default throughput 256, latency rate/per-channel/1000)\n"
+        "  --batch B            events per POST (default throughput 256, latency "
+        "rate/per-channel/1000)\n"
         "  --group G            events of one channel side by side in a batch, as one streamer's\n"
         "                       connector posts them (default 1: every event another channel)\n"
         "  --idle-sockets N     idle mode: sockets to open (default 10000)\n"
@@ -720,7 +723,7 @@ typedef struct conn {
   const char *feed; /* bytes read this turn, handed to wslay by its recv callback */
   size_t feed_len;
   wslay_event_context_ptr ev; /* framing once open */
-  char *frag; /* a text message split over frames or reads, being joined */
+  char *frag;                 /* a text message split over frames or reads, being joined */
   size_t frag_len, frag_cap;
   uint64_t frame_len; /* the current frame's payload length */
   uint8_t frame_op, msg_op;
@@ -737,8 +740,8 @@ static struct {
   size_t next_connect;
   size_t connecting;
   size_t open, hellos, closed, errors;
-  uint64_t delivered;   /* gift events, all sockets */
-  uint64_t counted;     /* of those, sent after the warm-up */
+  uint64_t delivered; /* gift events, all sockets */
+  uint64_t counted;   /* of those, sent after the warm-up */
   uint64_t seq_gaps;
   uint64_t measure_from; /* ns: latencies of events sent before are not counted */
   uint64_t first_recv, last_recv;
@@ -916,7 +919,8 @@ static uint64_t g_now; /* the time of this loop turn, for on_text */
 
 /* Hands wslay the bytes this turn read (one recv per readiness, as many
  * frames as it holds), then says "would block". */
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *user)
 {
   (void)flags;
   conn *c = user;
@@ -939,7 +943,7 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
   ssize_t w = send(c->fd, data, len, MSG_NOSIGNAL);
   if (w < 0) {
     wslay_event_set_error(ctx, errno == EAGAIN || errno == EINTR ? WSLAY_ERR_WOULDBLOCK
-                                                                  : WSLAY_ERR_CALLBACK_FAILURE);
+                                                                 : WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
   }
   return w;
@@ -959,8 +963,8 @@ static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, 
 /* Data frames come unbuffered (wslay's no-buffering mode: no allocation
  * per message): a text message whose payload arrives in one piece goes to
  * on_text as it lies in the read buffer, others are joined in c->frag. */
-static void ws_frame_start_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_frame_recv_start_arg *a,
-                              void *user)
+static void ws_frame_start_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *a, void *user)
 {
   (void)ctx;
   conn *c = user;
@@ -973,8 +977,8 @@ static void ws_frame_start_cb(wslay_event_context_ptr ctx, const struct wslay_ev
   }
 }
 
-static void ws_frame_chunk_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_frame_recv_chunk_arg *a,
-                              void *user)
+static void ws_frame_chunk_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_chunk_arg *a, void *user)
 {
   (void)ctx;
   conn *c = user;
@@ -1009,7 +1013,8 @@ static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *user)
   c->frag_len = 0;
 }
 
-static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a, void *user)
+static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
+                      void *user)
 {
   (void)ctx;
   conn *c = user;
@@ -1082,7 +1087,9 @@ static void handle_bytes(conn *c, const char *p, size_t n)
   if (st == 0)
     return;
   if (st != 101) {
-    conn_fail(c, st < 0 ? "a bad handshake answer (Sec-WebSocket-Accept?): %.*s" : "handshake refused: %.*s",
+    conn_fail(c,
+              st < 0 ? "a bad handshake answer (Sec-WebSocket-Accept?): %.*s"
+                     : "handshake refused: %.*s",
               (int)(c->in_len > 300 ? 300 : c->in_len), c->in);
     return;
   }
@@ -1260,13 +1267,15 @@ static void *ingest_main(void *arg)
   const uint32_t my_chans = (uint32_t)((opt.channels - (long)tid + (long)nth - 1) / (long)nth);
   uint32_t rr = 0;
   uint64_t sent_events = 0;
-  const uint64_t limit = opt.messages > 0 ? (uint64_t)opt.messages / nth + (tid < (uint64_t)opt.messages % nth)
-                                          : UINT64_MAX;
+  const uint64_t limit = opt.messages > 0
+                             ? (uint64_t)opt.messages / nth + (tid < (uint64_t)opt.messages % nth)
+                             : UINT64_MAX;
   const uint64_t t0 = I.t_start;
   const uint64_t deadline = opt.seconds > 0 ? t0 + (uint64_t)(opt.seconds * 1e9) : UINT64_MAX;
   /* each thread carries rate / nth, its posts offset to spread them */
   const double interval_ns =
-      opt.mode == MODE_LATENCY ? (double)B * (double)opt.per_channel * (double)nth / opt.rate * 1e9 : 0;
+      opt.mode == MODE_LATENCY ? (double)B * (double)opt.per_channel * (double)nth / opt.rate * 1e9
+                               : 0;
   uint64_t post_no = 0;
   const uint64_t offset = (uint64_t)(interval_ns * (double)tid / (double)nth);
   while (sent_events < limit && !atomic_load(&I.stop) && !atomic_load(&I.failed)) {
@@ -1316,8 +1325,9 @@ static void *ingest_main(void *arg)
     size_t len = 0;
     body[len++] = '[';
     for (size_t i = 0; i < got; i++) {
-      len += (size_t)snprintf(body + len, cap - len, "%s{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"",
-                              i ? "," : "", chans[ch_of[i]].user_id);
+      len += (size_t)snprintf(body + len, cap - len,
+                              "%s{\"channel\":\"%s\",\"type\":\"gift\",\"user\":\"", i ? "," : "",
+                              chans[ch_of[i]].user_id);
       ts_at[i] = len;
       memset(body + len, '0', TS_DIGITS);
       len += TS_DIGITS;
@@ -1335,10 +1345,11 @@ static void *ingest_main(void *arg)
     char *resp = NULL;
     int st = hc_request(&h, "POST", "/ingest/events", headers, body, len, &resp);
     int64_t acc = 0;
-    uint64_t accepted = ttb_tc_json_int(resp, strlen(resp), "accepted", &acc) && acc > 0 ? (uint64_t)acc : 0;
+    uint64_t accepted =
+        ttb_tc_json_int(resp, strlen(resp), "accepted", &acc) && acc > 0 ? (uint64_t)acc : 0;
     if (st != 202 || accepted != got) {
-      snprintf(I.err, sizeof I.err, "POST /ingest/events: %d, %" PRIu64 " of %zu accepted: %.300s", st,
-               accepted, got, resp);
+      snprintf(I.err, sizeof I.err, "POST /ingest/events: %d, %" PRIu64 " of %zu accepted: %.300s",
+               st, accepted, got, resp);
       free(resp);
       atomic_store(&I.failed, true);
       break;
@@ -1456,15 +1467,18 @@ static void login_all(void)
   uint64_t t0 = now_ns();
   for (long i = 0; i < opt.channels; i++) {
     char body[512], *resp = NULL;
-    int n = snprintf(body, sizeof body, "{\"license_key\":\"%s\",\"device_id\":\"fanout-bench-%ld\"}",
-                     chans[i].key, i);
+    int n =
+        snprintf(body, sizeof body, "{\"license_key\":\"%s\",\"device_id\":\"fanout-bench-%ld\"}",
+                 chans[i].key, i);
     int st = hc_request(&h, "POST", "/auth/login", NULL, body, (size_t)n, &resp);
     /* the answer through the generated codec of LoginResponse */
     ttb_json_error je = {0};
     Ttboost__V1__LoginResponse *lr =
-        st == 200 ? ttb_pbc_ttboost_v1_LoginResponse_from_json(resp, strlen(resp), NULL, &je) : NULL;
+        st == 200 ? ttb_pbc_ttboost_v1_LoginResponse_from_json(resp, strlen(resp), NULL, &je)
+                  : NULL;
     if (lr == NULL || strcmp(lr->status, "ok") != 0 || !lr->user_id[0] || !lr->ws_token[0] ||
-        strlen(lr->user_id) >= sizeof chans[i].user_id || strlen(lr->ws_token) >= sizeof chans[i].token)
+        strlen(lr->user_id) >= sizeof chans[i].user_id ||
+        strlen(lr->ws_token) >= sizeof chans[i].token)
       die("login %ld: HTTP %d (%s): %.300s", i, st, je.msg, resp);
     snprintf(chans[i].user_id, sizeof chans[i].user_id, "%s", lr->user_id);
     snprintf(chans[i].token, sizeof chans[i].token, "%s", lr->ws_token);
@@ -1481,13 +1495,16 @@ static void server_metrics(void)
   hconn h;
   hc_open(&h, L.port);
   char *resp = NULL;
-  int st = hc_request(&h, "GET", "/metrics", "Authorization: Bearer " METRICS_TOKEN "\r\n", "", 0, &resp);
+  int st = hc_request(&h, "GET", "/metrics", "Authorization: Bearer " METRICS_TOKEN "\r\n", "", 0,
+                      &resp);
   if (st == 200) {
     for (char *l = strtok(resp, "\n"); l; l = strtok(NULL, "\n"))
-      if (strncmp(l, "ttboost_queue_drops_total", 25) == 0 || strncmp(l, "ttboost_idle_closes_total", 25) == 0 ||
-          strncmp(l, "ttboost_sockets_open", 20) == 0 || strncmp(l, "ttboost_events_out_total", 24) == 0 ||
-          strncmp(l, "ttboost_events_rejected_total", 29) == 0 || strncmp(l, "ttboost_ws_writes_total", 23) == 0)
-      {
+      if (strncmp(l, "ttboost_queue_drops_total", 25) == 0 ||
+          strncmp(l, "ttboost_idle_closes_total", 25) == 0 ||
+          strncmp(l, "ttboost_sockets_open", 20) == 0 ||
+          strncmp(l, "ttboost_events_out_total", 24) == 0 ||
+          strncmp(l, "ttboost_events_rejected_total", 29) == 0 ||
+          strncmp(l, "ttboost_ws_writes_total", 23) == 0) {
         printf("server_metric %s\n", l);
         /* all writes of the run (hellos and pings too): messages per write */
         if (strncmp(l, "ttboost_ws_writes_total ", 24) == 0 && L.delivered > 0)
@@ -1600,8 +1617,8 @@ static int run_load(void)
   double wall = secs(end - t0);
   double measured_wall = secs(end - (L.measure_from > t0 ? L.measure_from : t0));
   double ingest_wall = secs(I.t_end - I.t_start);
-  printf("sockets %zu\nchannels %ld\nper_channel %ld\nbatch %ld\ngroup %ld\ningest_conns %ld\n", L.n,
-         opt.channels, opt.per_channel, opt.batch, opt.group, opt.ingest_conns);
+  printf("sockets %zu\nchannels %ld\nper_channel %ld\nbatch %ld\ngroup %ld\ningest_conns %ld\n",
+         L.n, opt.channels, opt.per_channel, opt.batch, opt.group, opt.ingest_conns);
   if (opt.mode == MODE_LATENCY)
     printf("target_delivered_msgs_per_s %.0f\n", opt.rate);
   printf("events_ingested %" PRIu64 "\n", accepted);
@@ -1612,7 +1629,8 @@ static int run_load(void)
   printf("wall_s %.3f\n", wall);
   printf("delivered_msgs_per_s %.0f\n", wall > 0 ? (double)L.delivered / wall : 0);
   if (opt.mode == MODE_LATENCY)
-    printf("delivered_msgs_per_s_after_warmup %.0f\n", measured_wall > 0 ? (double)L.counted / measured_wall : 0);
+    printf("delivered_msgs_per_s_after_warmup %.0f\n",
+           measured_wall > 0 ? (double)L.counted / measured_wall : 0);
   printf("latency_samples %" PRIu64 "\n", L.lat.n);
   printf("latency_p50_us %.1f\n", (double)h_pct(&L.lat, 50) / 1e3);
   printf("latency_p90_us %.1f\n", (double)h_pct(&L.lat, 90) / 1e3);
@@ -1673,7 +1691,8 @@ int main(int argc, char **argv)
     die("--channels x --per-channel is less than --idle-sockets");
   raise_nofile(L.n + 256);
 
-  snprintf(g_tmpdir, sizeof g_tmpdir, "%s/fanout-bench.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  snprintf(g_tmpdir, sizeof g_tmpdir, "%s/fanout-bench.XXXXXX",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (mkdtemp(g_tmpdir) == NULL) {
     g_tmpdir[0] = '\0';
     die("mkdtemp: %s", strerror(errno));

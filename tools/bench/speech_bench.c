@@ -165,13 +165,13 @@ static void parse_args(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED()                                                                                     \
-  do {                                                                                             \
-    if (v == NULL) {                                                                               \
-      fprintf(stderr, "speech-bench: %s needs a value\n", a);                                     \
-      exit(2);                                                                                     \
-    }                                                                                              \
-    i++;                                                                                           \
+#define NEED()                                                \
+  do {                                                        \
+    if (v == NULL) {                                          \
+      fprintf(stderr, "speech-bench: %s needs a value\n", a); \
+      exit(2);                                                \
+    }                                                         \
+    i++;                                                      \
   } while (0)
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
@@ -324,8 +324,8 @@ static const char *const SENT_RU[] = {
     "что ты сегодня готовишь на ужин",
 };
 
-static const char *const NICKS[] = {"aruka_97", "Dimon",     "katya.love", "mr_bean42", "Алёна",
-                                    "Serik",    "lucky_star", "Максим",    "ninja_cat",  "Olga_M"};
+static const char *const NICKS[] = {"aruka_97", "Dimon",      "katya.love", "mr_bean42", "Алёна",
+                                    "Serik",    "lucky_star", "Максим",     "ninja_cat", "Olga_M"};
 
 #define NELEM(a) (sizeof(a) / sizeof(a)[0])
 
@@ -354,8 +354,8 @@ static void print_dist(const char *name, double *v, size_t n)
   printf("%s_count %zu\n", name, n);
   if (n == 0)
     return;
-  printf("%s_p50_ms %.1f\n%s_p90_ms %.1f\n%s_p99_ms %.1f\n%s_max_ms %.1f\n", name, pct(v, n, 50), name,
-         pct(v, n, 90), name, pct(v, n, 99), name, v[n - 1]);
+  printf("%s_p50_ms %.1f\n%s_p90_ms %.1f\n%s_p99_ms %.1f\n%s_max_ms %.1f\n", name, pct(v, n, 50),
+         name, pct(v, n, 90), name, pct(v, n, 99), name, v[n - 1]);
 }
 
 /* ------------------------------------------------------------ the state */
@@ -431,7 +431,8 @@ static uint64_t next_id_base = 1000;
 static bool binary_mode;
 
 static struct {
-  _Atomic uint64_t unattributed, stray_events, errors, disconnects, missed, toggle_failures, starts_overflow;
+  _Atomic uint64_t unattributed, stray_events, errors, disconnects, missed, toggle_failures,
+      starts_overflow;
   _Atomic uint64_t late_max_ns, busy_max_ns, ticks, late_ticks; /* late: > 10 ms behind */
 } P;
 
@@ -743,7 +744,6 @@ static bool json_str(const char *js, const char *key, char *out, size_t cap)
   return true;
 }
 
-
 /* Makes clients [n_clients, upto): licence, login, client, start, connected. */
 static void add_clients(long upto)
 {
@@ -764,8 +764,10 @@ static void add_clients(long upto)
     if (benchsrv_licence(&S, key, sizeof key, err, sizeof err) != 0)
       die("%s", err);
     char body[512], *resp = NULL, tok[64];
-    int n = snprintf(body, sizeof body, "{\"license_key\":\"%s\",\"device_id\":\"speech-bench-%ld\"}", key, i);
-    int status = bs_http_request(&h, "POST", "/auth/login", NULL, body, (size_t)n, &resp, err, sizeof err);
+    int n = snprintf(body, sizeof body,
+                     "{\"license_key\":\"%s\",\"device_id\":\"speech-bench-%ld\"}", key, i);
+    int status =
+        bs_http_request(&h, "POST", "/auth/login", NULL, body, (size_t)n, &resp, err, sizeof err);
     if (status < 0)
       die("login %ld: %s", i, err);
     if (status != 200 || !json_str(resp, "user_id", k->user_id, sizeof k->user_id) ||
@@ -811,8 +813,8 @@ static void add_clients(long upto)
     }
   }
   atomic_store(&n_clients, upto);
-  fprintf(stderr, "  %ld clients connected (%s mode) in %.1f s\n", upto, binary_mode ? "binary" : "url",
-          (double)(bs_now_ns() - t0) / 1e9);
+  fprintf(stderr, "  %ld clients connected (%s mode) in %.1f s\n", upto,
+          binary_mode ? "binary" : "url", (double)(bs_now_ns() - t0) / 1e9);
 }
 
 /* ------------------------------------------------------------- ingest */
@@ -864,7 +866,8 @@ static void *ingest_main(void *argp)
       rng ^= rng >> 7;
       rng ^= rng << 17;
       bool ru = rng & 1;
-      const char *sent = ru ? SENT_RU[(rng >> 8) % NELEM(SENT_RU)] : SENT_EN[(rng >> 8) % NELEM(SENT_EN)];
+      const char *sent =
+          ru ? SENT_RU[(rng >> 8) % NELEM(SENT_RU)] : SENT_EN[(rng >> 8) % NELEM(SENT_EN)];
       const char *nick = NICKS[(rng >> 24) % NELEM(NICKS)];
       char msg[512], esc[1100], body[2048];
       snprintf(msg, sizeof msg, "%s %" PRIu64, sent, st->id_base + idx);
@@ -878,7 +881,8 @@ static void *ingest_main(void *argp)
       a->behind[idx] = (double)(now - sched) / 1e6;
       atomic_store(&ch->t_sched, sched);
       char *resp = NULL, err[512];
-      int status = bs_http_request(&h, "POST", "/ingest/events", auth, body, (size_t)n, &resp, err, sizeof err);
+      int status = bs_http_request(&h, "POST", "/ingest/events", auth, body, (size_t)n, &resp, err,
+                                   sizeof err);
       const char *acc = resp ? strstr(resp, "\"accepted\"") : NULL;
       if (status == 202 && acc && strtoul(acc + 11, NULL, 10) == 1) {
         atomic_fetch_or(&ch->flags, CH_POSTED);
@@ -971,14 +975,20 @@ static void server_metrics(const char *prefix)
   bs_http h;
   bs_http_init(&h, S.port);
   char *resp = NULL, err[256];
-  int st = bs_http_request(&h, "GET", "/metrics", "Authorization: Bearer " BENCHSRV_METRICS_TOKEN "\r\n",
-                           NULL, 0, &resp, err, sizeof err);
+  int st =
+      bs_http_request(&h, "GET", "/metrics", "Authorization: Bearer " BENCHSRV_METRICS_TOKEN "\r\n",
+                      NULL, 0, &resp, err, sizeof err);
   if (st == 200) {
-    static const char *const keep[] = {"ttboost_events_in_total",       "ttboost_events_published_total",
-                                       "ttboost_tts_syntheses_total",   "ttboost_tts_failures_total",
-                                       "ttboost_tts_queue_full_total",  "ttboost_tts_synthesis_seconds_sum",
-                                       "ttboost_tts_synthesis_seconds_count", "ttboost_queue_drops_total",
-                                       "ttboost_tts_", "ttboost_speech_"};
+    static const char *const keep[] = {"ttboost_events_in_total",
+                                       "ttboost_events_published_total",
+                                       "ttboost_tts_syntheses_total",
+                                       "ttboost_tts_failures_total",
+                                       "ttboost_tts_queue_full_total",
+                                       "ttboost_tts_synthesis_seconds_sum",
+                                       "ttboost_tts_synthesis_seconds_count",
+                                       "ttboost_queue_drops_total",
+                                       "ttboost_tts_",
+                                       "ttboost_speech_"};
     char *save = NULL;
     for (char *l = strtok_r(resp, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
       if (l[0] == '#' || strstr(l, "_bucket"))
@@ -1016,8 +1026,9 @@ static double wait_server_idle(double max_s)
   double waited = -1;
   while ((double)(bs_now_ns() - t0) / 1e9 < max_s) {
     char *resp = NULL, err[256];
-    int st = bs_http_request(&h, "GET", "/metrics", "Authorization: Bearer " BENCHSRV_METRICS_TOKEN "\r\n",
-                             NULL, 0, &resp, err, sizeof err);
+    int st = bs_http_request(&h, "GET", "/metrics",
+                             "Authorization: Bearer " BENCHSRV_METRICS_TOKEN "\r\n", NULL, 0, &resp,
+                             err, sizeof err);
     double in = st == 200 ? metric(resp, "ttboost_events_in_total{type=\"chat\"}") : -1;
     double out = st == 200 ? metric(resp, "ttboost_events_published_total{type=\"chat\"}") : -1;
     /* and no speech still waiting or being made (binary mode makes every chat's) */
@@ -1101,8 +1112,9 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
   speech_scan(S.datadir, &speech1, &files1, 0);
 
   step_result r = {.n = n, .sent = sent};
-  double *ev = malloc(total * sizeof *ev), *au = malloc(total * sizeof *au), *all = malloc(total * sizeof *all),
-         *bh = malloc(total * sizeof *bh), *tu = malloc(total * sizeof *tu), *id = malloc(total * sizeof *id),
+  double *ev = malloc(total * sizeof *ev), *au = malloc(total * sizeof *au),
+         *all = malloc(total * sizeof *all), *bh = malloc(total * sizeof *bh),
+         *tu = malloc(total * sizeof *tu), *id = malloc(total * sizeof *id),
          *ia = malloc(total * sizeof *ia);
   if (!ev || !au || !all || !bh || !tu || !id || !ia)
     die("out of memory");
@@ -1156,8 +1168,8 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
   if (print) {
     printf("%smode %s\n%schannels %ld\n%srate_per_channel %.4g\n%sseconds %.4g\n", prefix,
            binary_mode ? "binary" : "url", prefix, n, prefix, opt.rate, prefix, seconds);
-    printf("%schats_sent %ld\n%schats_accepted %ld\n%schats_post_failed %ld\n", prefix, sent, prefix, r.posted,
-           prefix, r.failed);
+    printf("%schats_sent %ld\n%schats_accepted %ld\n%schats_post_failed %ld\n", prefix, sent,
+           prefix, r.posted, prefix, r.failed);
     char name[128];
     snprintf(name, sizeof name, "%singest_behind_schedule", prefix);
     print_dist(name, bh, nbh);
@@ -1166,7 +1178,8 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
     print_dist(name, ev, nev);
     printf("%saudible_heard %ld\n%saudible_dropped_by_client %ld\n%saudible_given_up_at_head %ld\n"
            "%saudible_lost %ld\n%sevents_at_idle_client %ld\n",
-           prefix, r.heard, prefix, r.dropped, prefix, r.gave_up, prefix, r.lost_audible, prefix, r.idle);
+           prefix, r.heard, prefix, r.dropped, prefix, r.gave_up, prefix, r.lost_audible, prefix,
+           r.idle);
     snprintf(name, sizeof name, "%sfirst_audible", prefix);
     print_dist(name, au, nau);
     snprintf(name, sizeof name, "%sturn_to_audible", prefix);
@@ -1181,8 +1194,9 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
     if (nia)
       printf("%sfirst_audible_idle_p99_unheard_as_inf_ms %.1f\n", prefix, pct(ia, nia, 99));
     double speech = speech1 - speech0, cpu = cpu1 - cpu0;
-    printf("%sspeech_files %ld\n%sspeech_seconds %.1f\n%sserver_cpu_seconds %.2f\n%swall_seconds %.1f\n", prefix,
-           files1 - files0, prefix, speech, prefix, cpu, prefix, wall);
+    printf("%sspeech_files %ld\n%sspeech_seconds %.1f\n%sserver_cpu_seconds %.2f\n%swall_seconds "
+           "%.1f\n",
+           prefix, files1 - files0, prefix, speech, prefix, cpu, prefix, wall);
     if (speech > 0)
       printf("%sserver_cpu_s_per_speech_s %.4f\n", prefix, cpu / speech);
     else
@@ -1203,7 +1217,6 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
 }
 
 /* ---------------------------------------------------------------- a mode */
-
 
 static int run_mode(bool binary)
 {
@@ -1245,8 +1258,8 @@ static int run_mode(bool binary)
     step_result r = run_step(opt.channels, opt.seconds, "", true);
     if (opt.check && (r.failed || r.lost_event || r.heard != r.posted || r.posted == 0 ||
                       atomic_load(&P.unattributed))) {
-      fprintf(stderr, "speech-bench: check failed: %ld accepted, %ld events, %ld heard\n", r.posted, r.events,
-              r.heard);
+      fprintf(stderr, "speech-bench: check failed: %ld accepted, %ld events, %ld heard\n", r.posted,
+              r.events, r.heard);
       rc = 1;
     }
   } else {
@@ -1258,8 +1271,8 @@ static int run_mode(bool binary)
       snprintf(prefix, sizeof prefix, "search%d_", ++stepno);
       step_result r = run_step(n, opt.seconds, prefix, true);
       bool pass = r.p99_all < opt.bound_ms && r.failed == 0;
-      printf("search_step %d channels %ld p99_ms %.1f heard %ld of %ld %s\n", stepno, n, r.p99_all, r.heard,
-             r.sent, pass ? "pass" : "fail");
+      printf("search_step %d channels %ld p99_ms %.1f heard %ld of %ld %s\n", stepno, n, r.p99_all,
+             r.heard, r.sent, pass ? "pass" : "fail");
       fflush(stdout);
       fprintf(stderr, "  search step %d: %ld channels, p99 %.1f ms: %s\n", stepno, n, r.p99_all,
               pass ? "pass" : "fail");
@@ -1284,25 +1297,27 @@ static int run_mode(bool binary)
       if (!pass) {
         double w = wait_server_idle(300);
         if (w < 0)
-          fprintf(stderr, "  the server did not catch up within 300 s; the next step starts anyway\n");
+          fprintf(stderr,
+                  "  the server did not catch up within 300 s; the next step starts anyway\n");
         sleep(1);
       }
       n = next;
     }
-    printf("search_bound_p99_ms %.0f\nsearch_rate_per_channel %.4g\nsearch_max_channels %ld\n", opt.bound_ms,
-           opt.rate, lo);
+    printf("search_bound_p99_ms %.0f\nsearch_rate_per_channel %.4g\nsearch_max_channels %ld\n",
+           opt.bound_ms, opt.rate, lo);
     if (hi == 0)
       printf("search_note the search stopped at --search-max without a failing step\n");
   }
   printf("pump_ticks_late_over_10ms %" PRIu64 "\n", atomic_load(&P.late_ticks));
-  printf("pump_ticks %" PRIu64 "\npump_late_max_ms %.1f\npump_busy_max_ms %.1f\n", atomic_load(&P.ticks),
-         (double)atomic_load(&P.late_max_ns) / 1e6, (double)atomic_load(&P.busy_max_ns) / 1e6);
+  printf("pump_ticks %" PRIu64 "\npump_late_max_ms %.1f\npump_busy_max_ms %.1f\n",
+         atomic_load(&P.ticks), (double)atomic_load(&P.late_max_ns) / 1e6,
+         (double)atomic_load(&P.busy_max_ns) / 1e6);
   printf("client_errors %" PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_missed %" PRIu64
          "\nstray_events %" PRIu64 "\nunattributed_sounds %" PRIu64 "\ntts_switch_failures %" PRIu64
          "\nvoice_start_reads_full %" PRIu64 "\n",
-         atomic_load(&P.errors), atomic_load(&P.disconnects), atomic_load(&P.missed), atomic_load(&P.stray_events),
-         atomic_load(&P.unattributed), atomic_load(&P.toggle_failures),
-         atomic_load(&P.starts_overflow));
+         atomic_load(&P.errors), atomic_load(&P.disconnects), atomic_load(&P.missed),
+         atomic_load(&P.stray_events), atomic_load(&P.unattributed),
+         atomic_load(&P.toggle_failures), atomic_load(&P.starts_overflow));
   fflush(stdout);
   atomic_store(&pump_quit, true);
   pthread_join(pump, NULL);

@@ -49,10 +49,7 @@ static bool insecure_tls(void)
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
-static void curl_init(void)
-{
-  curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 typedef struct sink {
   char *p;
@@ -135,7 +132,8 @@ int ttb_tc_http(const char *url, const char *method, const char *extra_headers, 
     set_err(err, err_cap, "curl could not start");
     return -1;
   }
-  int st = ttb_tc_http_req(h, url, method, extra_headers, body, body_len, timeout_ms, r, err, err_cap);
+  int st =
+      ttb_tc_http_req(h, url, method, extra_headers, body, body_len, timeout_ms, r, err, err_cap);
   ttb_tc_http_conn_free(h);
   return st;
 }
@@ -268,8 +266,8 @@ bool ttb_tc_ws_accept(const char *key, char accept[TTB_TC_WS_ACCEPT_SIZE])
   EVP_MD_CTX *c = EVP_MD_CTX_new();
   bool ok = c && EVP_DigestInit_ex(c, EVP_sha1(), NULL) == 1 &&
             EVP_DigestUpdate(c, key, strlen(key)) == 1 &&
-            EVP_DigestUpdate(c, guid, sizeof guid - 1) == 1 && EVP_DigestFinal_ex(c, md, &mdn) == 1 &&
-            mdn == 20;
+            EVP_DigestUpdate(c, guid, sizeof guid - 1) == 1 &&
+            EVP_DigestFinal_ex(c, md, &mdn) == 1 && mdn == 20;
   EVP_MD_CTX_free(c);
   return ok && b64(md, 20, accept, TTB_TC_WS_ACCEPT_SIZE);
 }
@@ -337,8 +335,8 @@ int ttb_tc_ws_response(const char *buf, size_t len, const char *key, size_t *hea
   if (status != 101)
     return status;
   char want[TTB_TC_WS_ACCEPT_SIZE], got[64];
-  if (!ttb_tc_ws_accept(key, want) || !header_value(buf, hl, "Sec-WebSocket-Accept", got, sizeof got) ||
-      strcmp(want, got) != 0)
+  if (!ttb_tc_ws_accept(key, want) ||
+      !header_value(buf, hl, "Sec-WebSocket-Accept", got, sizeof got) || strcmp(want, got) != 0)
     return -1;
   return 101;
 }
@@ -443,7 +441,8 @@ static int ev_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, voi
   return 0;
 }
 
-static void ev_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a, void *user)
+static void ev_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
+                   void *user)
 {
   (void)ctx;
   ttb_tc_ws *w = user;
@@ -644,7 +643,8 @@ int ttb_tc_ws_connect(ttb_tc_ws **out, const char *host, int port, bool tls, con
       goto fail;
     }
     len += (size_t)k;
-    st = ttb_tc_ws_response((const char *)buf, len, key, &hl, w->subprotocol, sizeof w->subprotocol);
+    st =
+        ttb_tc_ws_response((const char *)buf, len, key, &hl, w->subprotocol, sizeof w->subprotocol);
     if (st == 0 && len == 16384)
       st = -1;
   }
@@ -691,15 +691,9 @@ fail:
   return -1;
 }
 
-int ttb_tc_ws_fd(const ttb_tc_ws *w)
-{
-  return w->fd;
-}
+int ttb_tc_ws_fd(const ttb_tc_ws *w) { return w->fd; }
 
-const char *ttb_tc_ws_subprotocol(const ttb_tc_ws *w)
-{
-  return w->subprotocol;
-}
+const char *ttb_tc_ws_subprotocol(const ttb_tc_ws *w) { return w->subprotocol; }
 
 static int flush(ttb_tc_ws *w)
 {
@@ -759,10 +753,7 @@ int ttb_tc_ws_recv(ttb_tc_ws *w, const uint8_t **data, size_t *len, int timeout_
   }
 }
 
-bool ttb_tc_ws_pending(const ttb_tc_ws *w)
-{
-  return w->head != NULL || w->pre_off < w->pre_len;
-}
+bool ttb_tc_ws_pending(const ttb_tc_ws *w) { return w->head != NULL || w->pre_off < w->pre_len; }
 
 void ttb_tc_ws_free(ttb_tc_ws *w)
 {

@@ -14,33 +14,48 @@
 const char *ttb_sm_kind(const Ttboost__V1__ServerMessage *m)
 {
   switch (m->payload_case) {
-  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT: return "chat";
-  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_GIFT: return "gift";
-  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO: return "audio";
-  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_HELLO: return "hello";
-  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_ERROR: return "error";
-  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG: return "pong";
-  default: return "none";
+  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT:
+    return "chat";
+  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_GIFT:
+    return "gift";
+  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO:
+    return "audio";
+  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_HELLO:
+    return "hello";
+  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_ERROR:
+    return "error";
+  case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG:
+    return "pong";
+  default:
+    return "none";
   }
 }
 
 const char *ttb_ingest_kind(const Ttboost__V1__IngestEvent *e)
 {
   switch (e->event_case) {
-  case TTBOOST__V1__INGEST_EVENT__EVENT_CHAT: return "chat";
-  case TTBOOST__V1__INGEST_EVENT__EVENT_GIFT: return "gift";
-  default: return "none";
+  case TTBOOST__V1__INGEST_EVENT__EVENT_CHAT:
+    return "chat";
+  case TTBOOST__V1__INGEST_EVENT__EVENT_GIFT:
+    return "gift";
+  default:
+    return "none";
   }
 }
 
 const char *ttb_direction_name(Ttboost__V1__Direction d)
 {
   switch (d) {
-  case TTBOOST__V1__DIRECTION__DIRECTION_INGEST: return "ingest";
-  case TTBOOST__V1__DIRECTION__DIRECTION_SERVER_TO_CLIENT: return "server";
-  case TTBOOST__V1__DIRECTION__DIRECTION_CLIENT_TO_SERVER: return "client";
-  case TTBOOST__V1__DIRECTION__DIRECTION_TIKTOK: return "tiktok";
-  default: return "unspecified";
+  case TTBOOST__V1__DIRECTION__DIRECTION_INGEST:
+    return "ingest";
+  case TTBOOST__V1__DIRECTION__DIRECTION_SERVER_TO_CLIENT:
+    return "server";
+  case TTBOOST__V1__DIRECTION__DIRECTION_CLIENT_TO_SERVER:
+    return "client";
+  case TTBOOST__V1__DIRECTION__DIRECTION_TIKTOK:
+    return "tiktok";
+  default:
+    return "unspecified";
   }
 }
 

@@ -38,33 +38,66 @@ typedef struct viewer {
 } viewer;
 
 static const viewer viewers[] = {
-    {"Айгерим", "6811000000000000001", 2}, {"Ержан_KZ", "6811000000000000002", 2},
-    {"Данияр", "6811000000000000003", 2},  {"Әлия 🌸", "6811000000000000004", 2},
-    {"Маша", "6811000000000000005", 0},    {"Дмитрий", "6811000000000000006", 0},
+    {"Айгерим", "6811000000000000001", 2},    {"Ержан_KZ", "6811000000000000002", 2},
+    {"Данияр", "6811000000000000003", 2},     {"Әлия 🌸", "6811000000000000004", 2},
+    {"Маша", "6811000000000000005", 0},       {"Дмитрий", "6811000000000000006", 0},
     {"Катя_котик", "6811000000000000007", 0}, {"Олег 🎮", "6811000000000000008", 0},
-    {"Jess", "6811000000000000009", 1},    {"mike_92", "6811000000000000010", 1},
-    {"Priya", "6811000000000000011", 1},   {"TomTheBuilder", "6811000000000000012", 1},
+    {"Jess", "6811000000000000009", 1},       {"mike_92", "6811000000000000010", 1},
+    {"Priya", "6811000000000000011", 1},      {"TomTheBuilder", "6811000000000000012", 1},
 };
 #define N_VIEWERS (sizeof viewers / sizeof viewers[0])
 
 static const char *const msgs_ru[] = {
-    "Привет всем! 👋", "Как дела?", "Ого, это круто 🔥", "Из какого ты города?",
-    "Спой что-нибудь, пожалуйста", "Ахаха 😂😂", "Лайк за стрим ❤️", "Сколько тебе лет?",
-    "Я тут первый раз, очень нравится", "Доброй ночи из Новосибирска 🌙", "Давай ещё!",
-    "Звук немного тихий", "Ты лучшая 💖", "Что за игра?", "Спасибо за ответ 🙏",
+    "Привет всем! 👋",
+    "Как дела?",
+    "Ого, это круто 🔥",
+    "Из какого ты города?",
+    "Спой что-нибудь, пожалуйста",
+    "Ахаха 😂😂",
+    "Лайк за стрим ❤️",
+    "Сколько тебе лет?",
+    "Я тут первый раз, очень нравится",
+    "Доброй ночи из Новосибирска 🌙",
+    "Давай ещё!",
+    "Звук немного тихий",
+    "Ты лучшая 💖",
+    "Что за игра?",
+    "Спасибо за ответ 🙏",
 };
 static const char *const msgs_en[] = {
-    "Hi from London! 👋", "love this stream", "what game is this?", "LOL 😂",
-    "you're so good at this", "first time here, hello everyone", "can you say hi to me?",
-    "🔥🔥🔥", "what time is it there?", "this song slaps 🎶", "gg", "how long have you been live?",
-    "sending love from Texas ❤️", "can you play it again?", "amazing 😍",
+    "Hi from London! 👋",
+    "love this stream",
+    "what game is this?",
+    "LOL 😂",
+    "you're so good at this",
+    "first time here, hello everyone",
+    "can you say hi to me?",
+    "🔥🔥🔥",
+    "what time is it there?",
+    "this song slaps 🎶",
+    "gg",
+    "how long have you been live?",
+    "sending love from Texas ❤️",
+    "can you play it again?",
+    "amazing 😍",
 };
 static const char *const msgs_kk[] = {
-    "Сәлеметсіз бе! 👋", "Қалың қалай?", "Керемет! 🔥", "Қай қаладансың?",
-    "Әнші бол, ән айтшы 🎤", "Рақмет, өте қызық", "Бүгін ауа райы жақсы ☀️",
-    "Алматыдан сәлем! 🏔️", "Ұнады ма? Маған қатты ұнады", "Жақсы түн, достар 🌙",
-    "Мен үйдемін, шай ішіп отырмын ☕", "Өте әдемі көрінеді", "Ғажап!",
-    "Һәр күні қараймын", "Үлкен рақмет саған 💙", "Қош келдің, Ңғ-ны тыңдашы",
+    "Сәлеметсіз бе! 👋",
+    "Қалың қалай?",
+    "Керемет! 🔥",
+    "Қай қаладансың?",
+    "Әнші бол, ән айтшы 🎤",
+    "Рақмет, өте қызық",
+    "Бүгін ауа райы жақсы ☀️",
+    "Алматыдан сәлем! 🏔️",
+    "Ұнады ма? Маған қатты ұнады",
+    "Жақсы түн, достар 🌙",
+    "Мен үйдемін, шай ішіп отырмын ☕",
+    "Өте әдемі көрінеді",
+    "Ғажап!",
+    "Һәр күні қараймын",
+    "Үлкен рақмет саған 💙",
+    "Қош келдің, Ңғ-ны тыңдашы",
 };
 
 typedef struct gift_kind {
@@ -77,18 +110,22 @@ typedef struct gift_kind {
 
 /* Sounds from the server's built-in map (docs/protocol/gifts.md). */
 static const gift_kind gifts[] = {
-    {"Rose", 5655, 1, "chime", 1},        {"TikTok", 5269, 1, "coin", 1},
-    {"Finger Heart", 5487, 5, "heart", 1}, {"Doughnut", 5879, 30, "pop", 1},
-    {"Heart Me", 7934, 1, "heart", 1},    {"Galaxy", 11046, 1000, "whoosh", 0},
-    {"Lion", 6369, 29999, "fanfare", 0},  {"Corgi", 6267, 299, "harp", 0},
+    {"Rose", 5655, 1, "chime", 1},
+    {"TikTok", 5269, 1, "coin", 1},
+    {"Finger Heart", 5487, 5, "heart", 1},
+    {"Doughnut", 5879, 30, "pop", 1},
+    {"Heart Me", 7934, 1, "heart", 1},
+    {"Galaxy", 11046, 1000, "whoosh", 0},
+    {"Lion", 6369, 29999, "fanfare", 0},
+    {"Corgi", 6267, 299, "harp", 0},
     {"Shooting Stars", 9999001, 1580, "default", 0},
 };
 
 /* An event on the timeline: ingest, then what the client sees (if anything). */
 typedef struct ev {
   uint64_t t;
-  int order;       /* tie-break: generation order */
-  int kind;        /* 0 chat, 1 gift */
+  int order; /* tie-break: generation order */
+  int kind;  /* 0 chat, 1 gift */
   const viewer *v;
   const char *msg;
   const gift_kind *g;
@@ -130,9 +167,12 @@ static int by_time(const void *a, const void *b)
 static const char *pick_msg(int lang)
 {
   switch (lang) {
-  case 0: return msgs_ru[rnd(sizeof msgs_ru / sizeof *msgs_ru)];
-  case 1: return msgs_en[rnd(sizeof msgs_en / sizeof *msgs_en)];
-  default: return msgs_kk[rnd(sizeof msgs_kk / sizeof *msgs_kk)];
+  case 0:
+    return msgs_ru[rnd(sizeof msgs_ru / sizeof *msgs_ru)];
+  case 1:
+    return msgs_en[rnd(sizeof msgs_en / sizeof *msgs_en)];
+  default:
+    return msgs_kk[rnd(sizeof msgs_kk / sizeof *msgs_kk)];
   }
 }
 
@@ -191,17 +231,24 @@ static void build(void)
   for (int i = 0; i < 6; i++)
     chat(131000000 + (uint64_t)i * 200000, &viewers[9], "follow me pls 🙏");
   /* gift streaks, spread out; two of them overlap (different senders) */
-  static const struct { uint64_t t; int viewer, gift; uint32_t n; } streaks[] = {
-      {9000000, 0, 0, 5},   {24000000, 8, 1, 3},  {38000000, 4, 2, 12},
-      {51000000, 1, 0, 25}, {52000000, 9, 4, 4},  {77000000, 6, 3, 2},
-      {95000000, 10, 0, 1}, {112000000, 3, 2, 7}, {140000000, 5, 1, 40},
-      {158000000, 11, 0, 9}, {166000000, 2, 4, 3},
+  static const struct {
+    uint64_t t;
+    int viewer, gift;
+    uint32_t n;
+  } streaks[] = {
+      {9000000, 0, 0, 5},    {24000000, 8, 1, 3},   {38000000, 4, 2, 12}, {51000000, 1, 0, 25},
+      {52000000, 9, 4, 4},   {77000000, 6, 3, 2},   {95000000, 10, 0, 1}, {112000000, 3, 2, 7},
+      {140000000, 5, 1, 40}, {158000000, 11, 0, 9}, {166000000, 2, 4, 3},
   };
   for (size_t i = 0; i < sizeof streaks / sizeof *streaks; i++)
     streak(streaks[i].t, &viewers[streaks[i].viewer], &gifts[streaks[i].gift], streaks[i].n);
   /* single, non-streakable gifts */
-  static const struct { uint64_t t; int viewer, gift; uint32_t count; } singles[] = {
-      {30500000, 9, 5, 1}, {70000000, 7, 6, 1}, {101000000, 0, 7, 2},
+  static const struct {
+    uint64_t t;
+    int viewer, gift;
+    uint32_t count;
+  } singles[] = {
+      {30500000, 9, 5, 1},   {70000000, 7, 6, 1},  {101000000, 0, 7, 2},
       {122000000, 11, 8, 1}, {150000000, 2, 5, 1}, {172000000, 4, 6, 1},
   };
   for (size_t i = 0; i < sizeof singles / sizeof *singles; i++)
@@ -308,11 +355,12 @@ static int write_trace(const char *out, char *err, size_t errlen)
 int main(int argc, char **argv)
 {
   if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    printf("usage: make-demo-trace OUT\n\n"
-           "Writes the demo trace (tools/replay/traces/demo.ttbtrace): about three minutes of a\n"
-           "TikTok LIVE stream for channel \"demo\" as ingest records, each followed by what a\n"
-           "JSON client should receive. The output is the same byte for byte on every run.\n"
-           "Replay it with: ttb-replay OUT --server URL --ingest-secret-file F --key KEY --expect\n");
+    printf(
+        "usage: make-demo-trace OUT\n\n"
+        "Writes the demo trace (tools/replay/traces/demo.ttbtrace): about three minutes of a\n"
+        "TikTok LIVE stream for channel \"demo\" as ingest records, each followed by what a\n"
+        "JSON client should receive. The output is the same byte for byte on every run.\n"
+        "Replay it with: ttb-replay OUT --server URL --ingest-secret-file F --key KEY --expect\n");
     return 0;
   }
   if (argc != 2 || argv[1][0] == '-') {

@@ -66,10 +66,7 @@ typedef struct msg {
 
 /* A message's id comes from its time (all differ), not from the order in
  * which C happens to evaluate a frame's initialiser list. */
-static int64_t msg_id_at(uint64_t t_us)
-{
-  return MSG_ID_BASE + (int64_t)(t_us / 1000);
-}
+static int64_t msg_id_at(uint64_t t_us) { return MSG_ID_BASE + (int64_t)(t_us / 1000); }
 
 static void fail(const char *what)
 {
@@ -274,18 +271,19 @@ static void hb(uint64_t t)
   write_frame(t, &f);
 }
 
-#define S(x) ((uint64_t)((x) * 1000000.0 + 0.5))
-#define FRAME(t, type, comp, ack, ...)                                                        \
-  do {                                                                                        \
-    msg ms_[] = {__VA_ARGS__};                                                                \
-    frame(t, type, comp, ack, ms_, sizeof ms_ / sizeof ms_[0]);                               \
+#define S(x) ((uint64_t)((x)*1000000.0 + 0.5))
+#define FRAME(t, type, comp, ack, ...)                          \
+  do {                                                          \
+    msg ms_[] = {__VA_ARGS__};                                  \
+    frame(t, type, comp, ack, ms_, sizeof ms_ / sizeof ms_[0]); \
   } while (0)
 
 int main(int argc, char **argv)
 {
   if (argc != 2 || argv[1][0] == '-') {
-    fprintf(stderr, "usage: make-tiktok-trace OUT\n"
-                    "Writes the made-up TikTok demo trace (tools/replay/traces/tiktok-demo.ttbtrace).\n");
+    fprintf(stderr,
+            "usage: make-tiktok-trace OUT\n"
+            "Writes the made-up TikTok demo trace (tools/replay/traces/tiktok-demo.ttbtrace).\n");
     return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
   }
   char err[512];
@@ -337,7 +335,8 @@ int main(int argc, char **argv)
   FRAME(S(21.0), "msg", GZIP, true, chat(S(20.8), &aliya, "Рахмет! Сау болыңыз 🌸", "kk"));
   FRAME(S(23.0), "msg", PLAIN, false, chat(S(22.9), &mike, "gg", "en"),
         other(S(22.95), "WebcastLikeMessage"));
-  FRAME(S(25.0), "msg", GZIP, true, chat(S(24.7), &aigerim, "Тағы да кездескенше! ұ ү һ і ғ қ ң ө", "kk"));
+  FRAME(S(25.0), "msg", GZIP, true,
+        chat(S(24.7), &aigerim, "Тағы да кездескенше! ұ ү һ і ғ қ ң ө", "kk"));
   FRAME(S(27.0), "msg", PLAIN, false, other(S(27.0), "WebcastRoomUserSeqMessage"));
   FRAME(S(28.5), "msg", GZIP, true, chat(S(28.4), &jess, "bye! ❤️", "en"),
         chat(S(28.45), &dmitry, "Пока-пока 👋", "ru"));

@@ -23,7 +23,8 @@ int ttb_url_parse(const char *s, ttb_url *u, char *err, size_t errlen)
     def = "443";
     u->tls = true;
   } else {
-    ttb_set_err(err, errlen, "%s: expected a URL starting with http://, https://, ws:// or wss://", s);
+    ttb_set_err(err, errlen, "%s: expected a URL starting with http://, https://, ws:// or wss://",
+                s);
     return -1;
   }
   size_t hl = strcspn(p, "/");
@@ -137,8 +138,8 @@ int ttb_login(const ttb_url *u, const char *key, char *user_id, char *ws_token, 
     snprintf(user_id, 64, "%s", lr->user_id);
     snprintf(ws_token, 128, "%s", lr->ws_token);
   } else {
-    ttb_set_err(err, errlen, "login answer without user_id/ws_token (%s): %.300s", lr ? "empty" : je.msg,
-                resp);
+    ttb_set_err(err, errlen, "login answer without user_id/ws_token (%s): %.300s",
+                lr ? "empty" : je.msg, resp);
   }
   if (lr)
     ttboost__v1__login_response__free_unpacked(lr, NULL);
@@ -205,8 +206,8 @@ int ttb_ws_recv(ttb_ws *w, const uint8_t **data, size_t *len, int timeout_ms, ch
     size_t n = *len;
     const uint8_t *p = *data;
     unsigned code = n >= 2 ? (unsigned)p[0] << 8 | p[1] : 1005;
-    ttb_set_err(err, errlen, "the server closed the socket (code %u%s%.*s)", code, n > 2 ? ": " : "",
-                n > 2 ? (int)(n - 2) : 0, (const char *)p + 2);
+    ttb_set_err(err, errlen, "the server closed the socket (code %u%s%.*s)", code,
+                n > 2 ? ": " : "", n > 2 ? (int)(n - 2) : 0, (const char *)p + 2);
     return -1;
   }
   if (op < 0)

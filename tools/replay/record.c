@@ -22,25 +22,26 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-          "usage: ttb-record --server URL --key KEY --out FILE [--binary] [--seconds N] [--note TEXT]\n"
-          "\n"
-          "Logs in to a TTBoost server with the licence KEY, opens its WebSocket and writes every\n"
-          "message received (hello, chat, gift, audio, error, pong) to FILE, a trace\n"
-          "(docs/replay.md), as server-to-client records with their receive times.\n"
-          "\n"
-          "  --server URL   http://HOST:PORT or https://… (ws:// and wss:// also accepted)\n"
-          "  --key KEY      the licence key to log in with (\"-\": read it from stdin)\n"
-          "  --out FILE     the trace to write (replaced)\n"
-          "  --binary       use the protobuf subprotocol ttboost.v1.proto (audio frames too)\n"
-          "                 instead of JSON text frames\n"
-          "  --seconds N    stop after N seconds (default: until SIGINT / Ctrl-C)\n"
-          "  --note TEXT    free text for the trace header\n"
-          "\n"
-          "Stops on SIGINT/SIGTERM, after --seconds, or when the server closes the socket; the\n"
-          "trace is flushed every second and on exit. Exit status: 0 stopped as asked, 1 the\n"
-          "socket failed or closed (what was received is kept), 2 usage or setup error.\n"
-          "The ingest side is recorded by the server: ttboost-server --trace-ingest FILE.\n");
+  fprintf(
+      f,
+      "usage: ttb-record --server URL --key KEY --out FILE [--binary] [--seconds N] [--note TEXT]\n"
+      "\n"
+      "Logs in to a TTBoost server with the licence KEY, opens its WebSocket and writes every\n"
+      "message received (hello, chat, gift, audio, error, pong) to FILE, a trace\n"
+      "(docs/replay.md), as server-to-client records with their receive times.\n"
+      "\n"
+      "  --server URL   http://HOST:PORT or https://… (ws:// and wss:// also accepted)\n"
+      "  --key KEY      the licence key to log in with (\"-\": read it from stdin)\n"
+      "  --out FILE     the trace to write (replaced)\n"
+      "  --binary       use the protobuf subprotocol ttboost.v1.proto (audio frames too)\n"
+      "                 instead of JSON text frames\n"
+      "  --seconds N    stop after N seconds (default: until SIGINT / Ctrl-C)\n"
+      "  --note TEXT    free text for the trace header\n"
+      "\n"
+      "Stops on SIGINT/SIGTERM, after --seconds, or when the server closes the socket; the\n"
+      "trace is flushed every second and on exit. Exit status: 0 stopped as asked, 1 the\n"
+      "socket failed or closed (what was received is kept), 2 usage or setup error.\n"
+      "The ingest side is recorded by the server: ttboost-server --trace-ingest FILE.\n");
 }
 
 int main(int argc, char **argv)
@@ -66,7 +67,8 @@ int main(int argc, char **argv)
       binary = true;
     } else if (strcmp(a, "--seconds") == 0 && has) {
       if (!ttb_parse_u64(argv[++i], &seconds) || seconds == 0) {
-        fprintf(stderr, "ttb-record: --seconds: expected a positive whole number, got '%s'\n", argv[i]);
+        fprintf(stderr, "ttb-record: --seconds: expected a positive whole number, got '%s'\n",
+                argv[i]);
         return 2;
       }
     } else {

@@ -28,57 +28,57 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-          "usage: ttb-replay FILE --server URL [--ingest-secret-file F] [--speed N | --max]\n"
-          "                  [--channel ID] [--key KEY] [--expect] [--binary]\n"
-          "                  [--batch N] [--timeout S] [--stable-ids] [--quiet]\n"
-          "       ttb-replay --tiktok-serve FILE --listen HOST:PORT [--speed N | --max]\n"
-          "                  [--room-id ID] [--tiktok-user NAME] [--end-after] [-v]\n"
-          "                  (a fake TikTok serving a TikTok trace: --tiktok-serve F --help)\n"
-          "\n"
-          "Posts the ingest records of the trace FILE to URL/ingest/events (protobuf batches)\n"
-          "at the pace they were recorded at, and with --expect checks what a client of the\n"
-          "channel receives against the trace's server-to-client records.\n"
-          "\n"
-          "  --server URL         the server: http://HOST:PORT or https://…\n"
-          "  --ingest-secret-file F  the bearer of POST /ingest/events: a channel's ingest\n"
-          "                       token (ttboost-admin ingest-token create) or the operator's\n"
-          "                       ingest secret, the first line of F (\"-\": stdin). Without\n"
-          "                       it, the environment variable TTBOOST_INGEST_SECRET. Never\n"
-          "                       on the command line, where ps shows it.\n"
-          "  --speed N            N times the recorded pace (default 1; 0.5 is half speed)\n"
-          "  --max                as fast as possible, ignoring the recorded times\n"
-          "  --channel ID         post to channel ID (a streamer's user_id) instead of the\n"
-          "                       trace's channels\n"
-          "  --key KEY            a licence key: log in with it; its user_id is the channel\n"
-          "                       unless --channel says otherwise (\"-\": read it from stdin)\n"
-          "  --expect             attach a checking client (needs --key: it logs in as that\n"
-          "                       licence) and compare what it receives with the trace\n"
-          "  --binary             the checking client uses protobuf frames (default JSON)\n"
-          "  --batch N            at most N events per POST (default 20)\n"
-          "  --timeout S          after the last post, wait at most S seconds for what is still\n"
-          "                       expected (default 60)\n"
-          "  --stable-ids         send each event with the id it has in the trace (or \"r\" and\n"
-          "                       its record index): a second run of the same trace is then\n"
-          "                       dropped by the server as duplicates (within its dedup\n"
-          "                       window). Default: the ids carry a random per-run prefix,\n"
-          "                       so that every run of a trace is new to the server\n"
-          "  --quiet              no progress line\n"
-          "\n"
-          "Compared (--expect): chat, gift and error messages, in order: their kinds, every field,\n"
-          "and seq relative to the first one (seq 5, 6, 8 must come as n, n+1, n+3). Not\n"
-          "compared: hello, audio and pong messages, times, URL hosts, and the id in a tts_url\n"
-          "(\"\" must stay \"\", anything else must be a URL in the same directory, e.g. /tts/).\n"
-          "A '*' in an expected sound_url path matches anything (fnmatch).\n"
-          "\n"
-          "A progress line goes to stderr (updated in place on a terminal, every 5 s otherwise).\n"
-          "Exit status: 0 replayed (and matched), 1 a mismatch or refused events (the diff is on\n"
-          "stdout), 2 usage, trace or connection error.\n");
+  fprintf(
+      f, "usage: ttb-replay FILE --server URL [--ingest-secret-file F] [--speed N | --max]\n"
+         "                  [--channel ID] [--key KEY] [--expect] [--binary]\n"
+         "                  [--batch N] [--timeout S] [--stable-ids] [--quiet]\n"
+         "       ttb-replay --tiktok-serve FILE --listen HOST:PORT [--speed N | --max]\n"
+         "                  [--room-id ID] [--tiktok-user NAME] [--end-after] [-v]\n"
+         "                  (a fake TikTok serving a TikTok trace: --tiktok-serve F --help)\n"
+         "\n"
+         "Posts the ingest records of the trace FILE to URL/ingest/events (protobuf batches)\n"
+         "at the pace they were recorded at, and with --expect checks what a client of the\n"
+         "channel receives against the trace's server-to-client records.\n"
+         "\n"
+         "  --server URL         the server: http://HOST:PORT or https://…\n"
+         "  --ingest-secret-file F  the bearer of POST /ingest/events: a channel's ingest\n"
+         "                       token (ttboost-admin ingest-token create) or the operator's\n"
+         "                       ingest secret, the first line of F (\"-\": stdin). Without\n"
+         "                       it, the environment variable TTBOOST_INGEST_SECRET. Never\n"
+         "                       on the command line, where ps shows it.\n"
+         "  --speed N            N times the recorded pace (default 1; 0.5 is half speed)\n"
+         "  --max                as fast as possible, ignoring the recorded times\n"
+         "  --channel ID         post to channel ID (a streamer's user_id) instead of the\n"
+         "                       trace's channels\n"
+         "  --key KEY            a licence key: log in with it; its user_id is the channel\n"
+         "                       unless --channel says otherwise (\"-\": read it from stdin)\n"
+         "  --expect             attach a checking client (needs --key: it logs in as that\n"
+         "                       licence) and compare what it receives with the trace\n"
+         "  --binary             the checking client uses protobuf frames (default JSON)\n"
+         "  --batch N            at most N events per POST (default 20)\n"
+         "  --timeout S          after the last post, wait at most S seconds for what is still\n"
+         "                       expected (default 60)\n"
+         "  --stable-ids         send each event with the id it has in the trace (or \"r\" and\n"
+         "                       its record index): a second run of the same trace is then\n"
+         "                       dropped by the server as duplicates (within its dedup\n"
+         "                       window). Default: the ids carry a random per-run prefix,\n"
+         "                       so that every run of a trace is new to the server\n"
+         "  --quiet              no progress line\n"
+         "\n"
+         "Compared (--expect): chat, gift and error messages, in order: their kinds, every field,\n"
+         "and seq relative to the first one (seq 5, 6, 8 must come as n, n+1, n+3). Not\n"
+         "compared: hello, audio and pong messages, times, URL hosts, and the id in a tts_url\n"
+         "(\"\" must stay \"\", anything else must be a URL in the same directory, e.g. /tts/).\n"
+         "A '*' in an expected sound_url path matches anything (fnmatch).\n"
+         "\n"
+         "A progress line goes to stderr (updated in place on a terminal, every 5 s otherwise).\n"
+         "Exit status: 0 replayed (and matched), 1 a mismatch or refused events (the diff is on\n"
+         "stdout), 2 usage, trace or connection error.\n");
 }
 
 typedef struct item {
-  uint64_t t;             /* record time */
-  size_t index;           /* record index in the trace */
+  uint64_t t;   /* record time */
+  size_t index; /* record index in the trace */
   Ttboost__V1__TraceRecord *rec;
 } item;
 
@@ -209,7 +209,7 @@ typedef struct state {
   ttb_url url;
   const char *secret;
   const char *channel;
-  char nonce[12];  /* the per-run prefix of event ids ("" with --stable-ids) */
+  char nonce[12]; /* the per-run prefix of event ids ("" with --stable-ids) */
   double speed;
   bool max, expect, binary, quiet, tty;
   size_t batch;
@@ -407,8 +407,8 @@ static int post(state *s, size_t from, size_t to, char *err, size_t errlen)
   int status;
   char *resp;
   size_t rl;
-  int rc = ttb_http(&s->url, "POST", "/ingest/events", headers, body, len, &status, &resp, &rl,
-                    err, errlen);
+  int rc = ttb_http(&s->url, "POST", "/ingest/events", headers, body, len, &status, &resp, &rl, err,
+                    errlen);
   free(body);
   if (rc != 0)
     return -1;
@@ -512,7 +512,8 @@ static int check(state *s)
   if (bad > shown)
     printf("… and %zu more differences\n", bad - shown);
   if (bad) {
-    printf("ttb-replay: MISMATCH: %zu of %zu expected messages differ (received %zu)\n", bad, ne, ng);
+    printf("ttb-replay: MISMATCH: %zu of %zu expected messages differ (received %zu)\n", bad, ne,
+           ng);
     return 1;
   }
   printf("ttb-replay: match: %zu messages as expected\n", ne);
@@ -625,8 +626,9 @@ int main(int argc, char **argv)
     s.secret = getenv("TTBOOST_INGEST_SECRET");
   }
   if (s.secret == NULL || s.secret[0] == '\0') {
-    fprintf(stderr, "ttb-replay: no ingest secret: --ingest-secret-file FILE or TTBOOST_INGEST_SECRET "
-                    "(see --help)\n");
+    fprintf(stderr,
+            "ttb-replay: no ingest secret: --ingest-secret-file FILE or TTBOOST_INGEST_SECRET "
+            "(see --help)\n");
     return 2;
   }
   if (!stable_ids) {
@@ -669,9 +671,12 @@ int main(int argc, char **argv)
   }
   if (s.expect) {
     if (strcmp(s.channel, user_id) != 0)
-      fprintf(stderr, "ttb-replay: warning: --channel %s is not the channel of --key (%s): the "
-                      "checking client will not see the events\n", s.channel, user_id);
-    if (ttb_ws_open(&s.url, token, s.binary ? "ttboost.v1.proto" : NULL, &s.ws, err, sizeof err) != 0) {
+      fprintf(stderr,
+              "ttb-replay: warning: --channel %s is not the channel of --key (%s): the "
+              "checking client will not see the events\n",
+              s.channel, user_id);
+    if (ttb_ws_open(&s.url, token, s.binary ? "ttboost.v1.proto" : NULL, &s.ws, err, sizeof err) !=
+        0) {
       fprintf(stderr, "ttb-replay: %s\n", err);
       goto out;
     }
@@ -697,7 +702,8 @@ int main(int argc, char **argv)
   if (!s.quiet)
     fprintf(stderr, "ttb-replay: %zu ingest events%s%s%s, %s\n", s.ingest.n,
             s.channel ? " to channel " : "", s.channel ? s.channel : "",
-            s.expect ? ", checking the client" : "", s.max ? "as fast as possible" : "at the recorded pace");
+            s.expect ? ", checking the client" : "",
+            s.max ? "as fast as possible" : "at the recorded pace");
   if (replay(&s, err, sizeof err) != 0) {
     progress_clear(&s);
     fprintf(stderr, "ttb-replay: %s\n", err);

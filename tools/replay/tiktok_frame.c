@@ -10,7 +10,6 @@
 
 #include "common.h"
 
-
 /* ------------------------------------------------------------- strings */
 
 static bool sbuf_reserve(ttb_sbuf *b, size_t more)
@@ -159,7 +158,7 @@ int ttb_tf_join(ttb_tf_joiner *j, const Ttboost__V1__TraceRecord *rec, char *err
   size_t n = t->frame.len;
   if (j->len + n > TTB_TF_MAX_MESSAGE) {
     ttb_set_err(err, errlen, "a TikTok message of more than %u bytes (in %zu chunks)",
-            TTB_TF_MAX_MESSAGE, j->chunks + 1);
+                TTB_TF_MAX_MESSAGE, j->chunks + 1);
     j->len = 0;
     j->chunks = 0;
     return -1;
@@ -188,10 +187,7 @@ int ttb_tf_join(ttb_tf_joiner *j, const Ttboost__V1__TraceRecord *rec, char *err
   return 1;
 }
 
-bool ttb_tf_join_pending(const ttb_tf_joiner *j)
-{
-  return !j->done && j->chunks > 0;
-}
+bool ttb_tf_join_pending(const ttb_tf_joiner *j) { return !j->done && j->chunks > 0; }
 
 void ttb_tf_joiner_free(ttb_tf_joiner *j)
 {
@@ -374,7 +370,8 @@ static void describe_message(ttb_sbuf *b, const Tiktok__Webcast__Message *m)
   const uint8_t *p = m->payload.data;
   size_t n = m->payload.len;
   if (strcmp(method, "WebcastChatMessage") == 0) {
-    Tiktok__Webcast__WebcastChatMessage *c = tiktok__webcast__webcast_chat_message__unpack(NULL, n, p);
+    Tiktok__Webcast__WebcastChatMessage *c =
+        tiktok__webcast__webcast_chat_message__unpack(NULL, n, p);
     if (c == NULL) {
       ttb_sbuf_printf(b, ",\"bytes\":%zu,\"undecodable\":\"not a WebcastChatMessage\"}", n);
       return;
@@ -385,14 +382,16 @@ static void describe_message(ttb_sbuf *b, const Tiktok__Webcast__Message *m)
       json_key_str(b, "content_language", c->content_language);
     tiktok__webcast__webcast_chat_message__free_unpacked(c, NULL);
   } else if (strcmp(method, "WebcastGiftMessage") == 0) {
-    Tiktok__Webcast__WebcastGiftMessage *g = tiktok__webcast__webcast_gift_message__unpack(NULL, n, p);
+    Tiktok__Webcast__WebcastGiftMessage *g =
+        tiktok__webcast__webcast_gift_message__unpack(NULL, n, p);
     if (g == NULL) {
       ttb_sbuf_printf(b, ",\"bytes\":%zu,\"undecodable\":\"not a WebcastGiftMessage\"}", n);
       return;
     }
     json_key_str(b, "gift_name", g->gift ? g->gift->name : "");
-    ttb_sbuf_printf(b, ",\"gift_id\":%" PRId64 ",\"gift_type\":%d,\"repeat_count\":%d,"
-                       "\"repeat_end\":%d,\"combo_count\":%d,\"group_id\":\"%" PRIu64 "\"",
+    ttb_sbuf_printf(b,
+                    ",\"gift_id\":%" PRId64 ",\"gift_type\":%d,\"repeat_count\":%d,"
+                    "\"repeat_end\":%d,\"combo_count\":%d,\"group_id\":\"%" PRIu64 "\"",
                     g->gift_id ? g->gift_id : (g->gift ? g->gift->id : 0),
                     g->gift ? (int)g->gift->type : 0, (int)g->repeat_count, (int)g->repeat_end,
                     (int)g->combo_count, g->group_id);

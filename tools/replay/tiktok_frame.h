@@ -17,8 +17,8 @@
 #include "tiktok/webcast.pb-c.h"
 #include "trace.h"
 
-#define TTB_TF_CHUNK 61440u           /* the most bytes of a message in one record */
-#define TTB_TF_MAX_MESSAGE (16u << 20) /* a joined message larger than this is refused */
+#define TTB_TF_CHUNK 61440u             /* the most bytes of a message in one record */
+#define TTB_TF_MAX_MESSAGE (16u << 20)  /* a joined message larger than this is refused */
 #define TTB_TF_MAX_INFLATED (16u << 20) /* an inflated payload larger than this is refused */
 
 /* A growable string (the JSON descriptions). */
@@ -42,10 +42,10 @@ void ttb_sbuf_free(ttb_sbuf *b);
 typedef struct ttb_tf_joiner {
   uint8_t *buf;
   size_t len, cap;
-  size_t chunks;        /* records in the message */
-  uint64_t time_us;     /* the first chunk's time */
-  char room_id[32];     /* the first chunk's room */
-  bool done;            /* the last add completed a message */
+  size_t chunks;    /* records in the message */
+  uint64_t time_us; /* the first chunk's time */
+  char room_id[32]; /* the first chunk's room */
+  bool done;        /* the last add completed a message */
 } ttb_tf_joiner;
 
 /* Adds one TiktokFrame record. 1: a whole message is in buf/len (valid until

@@ -42,22 +42,22 @@
 #define LOOKUP_PATH "/api-live/user/room"
 
 typedef struct frame {
-  uint64_t t;            /* recorded time, µs since the trace began */
+  uint64_t t; /* recorded time, µs since the trace began */
   uint8_t *data;
   size_t len;
-  uint64_t log_id;       /* of a decodable PushFrame */
-  char *ack_ext;         /* internal_ext when the frame asks for an ack, else NULL */
+  uint64_t log_id; /* of a decodable PushFrame */
+  char *ack_ext;   /* internal_ext when the frame asks for an ack, else NULL */
 } frame;
 
 typedef struct sess {
   struct sess *prev, *next;
   h2o_websocket_conn_t *conn;
   int id;
-  uint64_t start_us;     /* monotonic, at the upgrade */
+  uint64_t start_us; /* monotonic, at the upgrade */
   size_t next_frame;
-  bool upgraded;         /* the 101 went out: conn->sock is there */
-  bool finished;         /* all frames (and the end, with --end-after) are queued */
-  bool close_pending;    /* --end-after: close once the queued frames are out */
+  bool upgraded;      /* the 101 went out: conn->sock is there */
+  bool finished;      /* all frames (and the end, with --end-after) are queued */
+  bool close_pending; /* --end-after: close once the queued frames are out */
   h2o_timeout_entry_t upgrade_check;
   unsigned long hb, enter, acks, acks_bad, other, garbage;
   wslay_event_send_callback h2o_send;
@@ -67,16 +67,16 @@ static struct {
   frame *f;
   size_t n;
   char room_id[32];
-  const char *user;      /* --tiktok-user, or NULL: any handle */
+  const char *user; /* --tiktok-user, or NULL: any handle */
   double speed;
   bool max, end_after, verbose;
-  bool ended;            /* a socket got the end of the stream: lookups say status 4 */
+  bool ended; /* a socket got the end of the stream: lookups say status 4 */
   h2o_evloop_t *loop;
   h2o_globalconf_t config;
   h2o_context_t ctx;
   h2o_accept_ctx_t accept_ctx;
   h2o_timeout_t zero;
-  sess all;              /* list head */
+  sess all; /* list head */
   int next_id;
   unsigned long ttwids, lookups;
 } G;
@@ -103,38 +103,39 @@ static void logf_(const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-          "usage: ttb-replay --tiktok-serve FILE --listen HOST:PORT [--speed N | --max]\n"
-          "                  [--room-id ID] [--tiktok-user NAME] [--end-after] [-v]\n"
-          "\n"
-          "Serves the TikTok trace FILE (recorded by ttboost-server --tiktok-trace DIR, or\n"
-          "make-tiktok-trace) as a fake TikTok on one port, for\n"
-          "  ttboost-server --tiktok-web http://HOST:PORT --tiktok-ws ws://HOST:PORT\n"
-          "\n"
-          "  GET /                      200 with Set-Cookie: ttwid=<random>\n"
-          "  GET /api-live/user/room?…uniqueId=NAME…\n"
-          "                             statusCode 0 with data.user.roomId and status 2 (live);\n"
-          "                             after --end-after ended a socket, status 4 (ended)\n"
-          "  GET " WS_PATH "?…\n"
-          "                             a WebSocket: the trace's frames, each at its recorded\n"
-          "                             time after the upgrade; every client \"hb\" frame is\n"
-          "                             answered with an \"hb\" frame\n"
-          "\n"
-          "  --listen HOST:PORT   where to listen (PORT 0: any free port); the line\n"
-          "                       \"ttb-replay: listening on http://HOST:PORT\" says when it is ready\n"
-          "  --speed N            N times the recorded pace (default 1)\n"
-          "  --max                every frame at once\n"
-          "  --room-id ID         the room id the lookup gives (default: the trace's)\n"
-          "  --tiktok-user NAME   answer only this handle (others: statusCode 19881007, no such\n"
-          "                       user); default: any handle is live\n"
-          "  --end-after          after the last frame, send a WebcastControlMessage with\n"
-          "                       action 3 (stream ended) and close the socket; default: keep\n"
-          "                       it open (heartbeats go on)\n"
-          "  -v, --verbose        a line for every request, frame sent and client frame (hb,\n"
-          "                       im_enter_room, ack)\n"
-          "\n"
-          "Each WebSocket connection replays the whole trace from its start. Runs until\n"
-          "SIGINT or SIGTERM (exit 0); exit 2 on a usage, trace or listen error.\n");
+  fprintf(
+      f,
+      "usage: ttb-replay --tiktok-serve FILE --listen HOST:PORT [--speed N | --max]\n"
+      "                  [--room-id ID] [--tiktok-user NAME] [--end-after] [-v]\n"
+      "\n"
+      "Serves the TikTok trace FILE (recorded by ttboost-server --tiktok-trace DIR, or\n"
+      "make-tiktok-trace) as a fake TikTok on one port, for\n"
+      "  ttboost-server --tiktok-web http://HOST:PORT --tiktok-ws ws://HOST:PORT\n"
+      "\n"
+      "  GET /                      200 with Set-Cookie: ttwid=<random>\n"
+      "  GET /api-live/user/room?…uniqueId=NAME…\n"
+      "                             statusCode 0 with data.user.roomId and status 2 (live);\n"
+      "                             after --end-after ended a socket, status 4 (ended)\n"
+      "  GET " WS_PATH "?…\n"
+      "                             a WebSocket: the trace's frames, each at its recorded\n"
+      "                             time after the upgrade; every client \"hb\" frame is\n"
+      "                             answered with an \"hb\" frame\n"
+      "\n"
+      "  --listen HOST:PORT   where to listen (PORT 0: any free port); the line\n"
+      "                       \"ttb-replay: listening on http://HOST:PORT\" says when it is ready\n"
+      "  --speed N            N times the recorded pace (default 1)\n"
+      "  --max                every frame at once\n"
+      "  --room-id ID         the room id the lookup gives (default: the trace's)\n"
+      "  --tiktok-user NAME   answer only this handle (others: statusCode 19881007, no such\n"
+      "                       user); default: any handle is live\n"
+      "  --end-after          after the last frame, send a WebcastControlMessage with\n"
+      "                       action 3 (stream ended) and close the socket; default: keep\n"
+      "                       it open (heartbeats go on)\n"
+      "  -v, --verbose        a line for every request, frame sent and client frame (hb,\n"
+      "                       im_enter_room, ack)\n"
+      "\n"
+      "Each WebSocket connection replays the whole trace from its start. Runs until\n"
+      "SIGINT or SIGTERM (exit 0); exit 2 on a usage, trace or listen error.\n");
 }
 
 /* ------------------------------------------------------------- the trace */
@@ -207,8 +208,10 @@ static int load(const char *path, char *err, size_t errlen)
     tiktok__webcast__push_frame__free_unpacked(pf, NULL);
   }
   if (rc == 0 && ttb_tf_join_pending(&j))
-    fprintf(stderr, "ttb-replay: warning: the trace ends inside a message (%zu chunks); it is "
-                    "not sent\n", j.chunks);
+    fprintf(stderr,
+            "ttb-replay: warning: the trace ends inside a message (%zu chunks); it is "
+            "not sent\n",
+            j.chunks);
   ttb_tf_joiner_free(&j);
   ttb_trace_reader_close(r);
   return rc < 0 ? -1 : 0;
@@ -316,8 +319,8 @@ static void sess_closed(sess *s)
 {
   logf_("ws#%d: closed after %zu of %zu frames; the client sent %lu hb, %lu im_enter_room, %lu "
         "ack%s%s",
-        s->id, s->next_frame, G.n, s->hb, s->enter, s->acks, s->acks_bad ? " (some not matching)" : "",
-        s->garbage ? ", and undecodable frames" : "");
+        s->id, s->next_frame, G.n, s->hb, s->enter, s->acks,
+        s->acks_bad ? " (some not matching)" : "", s->garbage ? ", and undecodable frames" : "");
 }
 
 /* Sends what is due on every open socket. */
@@ -358,7 +361,8 @@ static void pump(void)
         send_end(s);
         s->close_pending = true;
         G.ended = true;
-        logf_("ws#%d: all %zu frames sent; the stream ended (control action 3), closing", s->id, G.n);
+        logf_("ws#%d: all %zu frames sent; the stream ended (control action 3), closing", s->id,
+              G.n);
       } else {
         logf_("ws#%d: all %zu frames sent; the socket stays open", s->id, G.n);
       }
@@ -443,8 +447,8 @@ static void on_ws_message(h2o_websocket_conn_t *conn, const struct wslay_event_o
 }
 
 /* The first send after the 101: the socket is ours (see ttboost-server's ws.c). */
-static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                             void *user_data)
+static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+                             int flags, void *user_data)
 {
   h2o_websocket_conn_t *conn = user_data;
   sess *s = conn->data;
@@ -476,8 +480,8 @@ static void on_req_dispose(void *p)
 
 /* ---------------------------------------------------------------- HTTP */
 
-static void reply(h2o_req_t *req, int status, const char *reason, const char *type, const char *body,
-                  size_t len)
+static void reply(h2o_req_t *req, int status, const char *reason, const char *type,
+                  const char *body, size_t len)
 {
   req->res.status = status;
   req->res.reason = reason;
@@ -542,8 +546,9 @@ static int on_root(h2o_req_t *req)
     snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
   char cookie[256];
   /* like TikTok's: 1|<random>|<time>|<hash>, URL-encoded */
-  snprintf(cookie, sizeof cookie, "ttwid=1%%7C%.32s%%7C%lld%%7C%.16s; Path=/; Max-Age=31536000; HttpOnly",
-           hex, (long long)time(NULL), hex + 32);
+  snprintf(cookie, sizeof cookie,
+           "ttwid=1%%7C%.32s%%7C%lld%%7C%.16s; Path=/; Max-Age=31536000; HttpOnly", hex,
+           (long long)time(NULL), hex + 32);
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, cookie, strlen(cookie));
   G.ttwids++;
   if (G.verbose)
@@ -562,27 +567,32 @@ static int on_lookup(h2o_req_t *req)
   bool has = query_param(req, "uniqueId", qname, sizeof qname);
   const char *name = qname[0] == '@' ? qname + 1 : qname;
   if (!has || name[0] == '\0') {
-    ttb_sbuf_printf(&b, "{\"data\":{},\"extra\":{\"now\":%lld},\"message\":\"params_error\","
-                        "\"statusCode\":10011}", now);
+    ttb_sbuf_printf(&b,
+                    "{\"data\":{},\"extra\":{\"now\":%lld},\"message\":\"params_error\","
+                    "\"statusCode\":10011}",
+                    now);
     if (G.verbose)
       logf_("lookup without uniqueId: statusCode 10011");
   } else if (G.user && strcasecmp(G.user, name) != 0) {
-    ttb_sbuf_printf(&b, "{\"data\":{},\"extra\":{\"now\":%lld},\"message\":\"user_not_found\","
-                        "\"statusCode\":19881007}", now);
+    ttb_sbuf_printf(&b,
+                    "{\"data\":{},\"extra\":{\"now\":%lld},\"message\":\"user_not_found\","
+                    "\"statusCode\":19881007}",
+                    now);
     if (G.verbose)
       logf_("lookup uniqueId=%s: unknown user (19881007)", name);
   } else {
     int status = G.ended ? 4 : 2;
-    ttb_sbuf_printf(&b, "{\"data\":{\"liveRoom\":{\"status\":%d,\"title\":\"ttb-replay\","
-                        "\"startTime\":%lld},\"user\":{\"id\":\"6811000000000000099\",\"nickname\":",
+    ttb_sbuf_printf(&b,
+                    "{\"data\":{\"liveRoom\":{\"status\":%d,\"title\":\"ttb-replay\","
+                    "\"startTime\":%lld},\"user\":{\"id\":\"6811000000000000099\",\"nickname\":",
                     status, now);
     ttb_sbuf_json_str(&b, name, strlen(name));
     ttb_sbuf_printf(&b, ",\"roomId\":\"%s\",\"status\":%d,\"uniqueId\":", G.room_id, status);
     ttb_sbuf_json_str(&b, name, strlen(name));
     ttb_sbuf_printf(&b, "}},\"extra\":{\"now\":%lld},\"message\":\"\",\"statusCode\":0}", now);
     if (G.verbose)
-      logf_("lookup uniqueId=%s: %s, room %s", name, G.ended ? "ended (status 4)" : "live (status 2)",
-            G.room_id);
+      logf_("lookup uniqueId=%s: %s, room %s", name,
+            G.ended ? "ended (status 4)" : "live (status 2)", G.room_id);
   }
   if (b.oom) {
     ttb_sbuf_free(&b);
@@ -604,8 +614,8 @@ static int on_ws(h2o_req_t *req)
   char room[64] = "";
   query_param(req, "room_id", room, sizeof room);
   ssize_t ci = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1);
-  bool ttwid = ci >= 0 && memmem(req->headers.entries[ci].value.base, req->headers.entries[ci].value.len,
-                                 "ttwid=", 6) != NULL;
+  bool ttwid = ci >= 0 && memmem(req->headers.entries[ci].value.base,
+                                 req->headers.entries[ci].value.len, "ttwid=", 6) != NULL;
   sess *s = calloc(1, sizeof *s);
   if (s == NULL) {
     reply(req, 503, "Service Unavailable", "text/plain", "out of memory\n", 14);
@@ -666,7 +676,8 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 }
 
 /* HOST:PORT or [V6]:PORT: a listening socket, its port in *bound. */
-static int listen_on(const char *hp, char *host, size_t hcap, uint16_t *bound, char *err, size_t errlen)
+static int listen_on(const char *hp, char *host, size_t hcap, uint16_t *bound, char *err,
+                     size_t errlen)
 {
   const char *colon = strrchr(hp, ':');
   if (colon == NULL || colon == hp || colon[1] == '\0') {
@@ -717,13 +728,16 @@ int ttb_tiktok_serve_main(int argc, char **argv)
     } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
       G.verbose = true;
     } else {
-      fprintf(stderr, "ttb-replay: unknown or incomplete option '%s' with --tiktok-serve (see "
-                      "--tiktok-serve FILE --help)\n", a);
+      fprintf(stderr,
+              "ttb-replay: unknown or incomplete option '%s' with --tiktok-serve (see "
+              "--tiktok-serve FILE --help)\n",
+              a);
       return 2;
     }
   }
   if (file == NULL || listen_arg == NULL) {
-    fprintf(stderr, "ttb-replay: --tiktok-serve FILE needs --listen HOST:PORT (see --tiktok-serve FILE --help)\n");
+    fprintf(stderr, "ttb-replay: --tiktok-serve FILE needs --listen HOST:PORT (see --tiktok-serve "
+                    "FILE --help)\n");
     return 2;
   }
   if (ttb_pace_check(&pace) != 0)
@@ -745,7 +759,9 @@ int ttb_tiktok_serve_main(int argc, char **argv)
   }
   int status = 2;
   if (G.room_id[0] == '\0') {
-    fprintf(stderr, "ttb-replay: the trace names no room (no TikTok frame with a room_id): give --room-id\n");
+    fprintf(
+        stderr,
+        "ttb-replay: the trace names no room (no TikTok frame with a room_id): give --room-id\n");
     goto out;
   }
   char host[256];
@@ -765,7 +781,8 @@ int ttb_tiktok_serve_main(int argc, char **argv)
   G.all.prev = G.all.next = &G.all;
   G.loop = h2o_evloop_create();
   h2o_config_init(&G.config);
-  h2o_hostconf_t *hc = h2o_config_register_host(&G.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_hostconf_t *hc =
+      h2o_config_register_host(&G.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_pathconf_t *pc = h2o_config_register_path(hc, "/", 0);
   h2o_handler_t *h = h2o_create_handler(pc, sizeof *h);
   h->on_req = on_req;

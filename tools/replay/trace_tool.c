@@ -17,29 +17,31 @@
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-          "usage: ttb-trace dump FILE\n"
-          "       ttb-trace stats FILE\n"
-          "       ttb-trace merge OUT IN1 IN2 …\n"
-          "\n"
-          "  dump    the header, then every record, one JSON object per line:\n"
-          "          {\"header\":{\"version\":1,…}}\n"
-          "          {\"time_us\":1500000,\"direction\":\"DIRECTION_INGEST\",\"ingest\":{…}}\n"
-          "          (the schema's JSON mapping, docs/protocol/json.md); TikTok push frames\n"
-          "          (DIRECTION_TIKTOK) are joined from their chunks and decoded:\n"
-          "          {\"time_us\":…,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":…,\n"
-          "           \"chunks\":1,\"push_frame\":{\"seq_id\":…,\"payload_type\":\"msg\",\"compress\":\"gzip\",\n"
-          "           \"need_ack\":true,\"messages\":[{\"method\":\"WebcastChatMessage\",…}]}}}\n"
-          "          (a frame that does not decode: \"undecodable\" with its size)\n"
-          "  stats   records by direction and kind, gift streak parts, TikTok frames and\n"
-          "          messages by method, duration and rates\n"
-          "  merge   writes OUT with the records of the inputs on one timeline (each input's\n"
-          "          times are shifted by its header's created_us), e.g. a server's\n"
-          "          --trace-ingest file and a ttb-record file of the same session, which\n"
-          "          ttb-replay --expect can then check a server against\n"
-          "\n"
-          "Exit status: 0 ok, 1 the trace is truncated or corrupt (the error names the byte\n"
-          "offset; what was read before it is still printed), 2 usage error.\n");
+  fprintf(
+      f,
+      "usage: ttb-trace dump FILE\n"
+      "       ttb-trace stats FILE\n"
+      "       ttb-trace merge OUT IN1 IN2 …\n"
+      "\n"
+      "  dump    the header, then every record, one JSON object per line:\n"
+      "          {\"header\":{\"version\":1,…}}\n"
+      "          {\"time_us\":1500000,\"direction\":\"DIRECTION_INGEST\",\"ingest\":{…}}\n"
+      "          (the schema's JSON mapping, docs/protocol/json.md); TikTok push frames\n"
+      "          (DIRECTION_TIKTOK) are joined from their chunks and decoded:\n"
+      "          {\"time_us\":…,\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":…,\n"
+      "           "
+      "\"chunks\":1,\"push_frame\":{\"seq_id\":…,\"payload_type\":\"msg\",\"compress\":\"gzip\",\n"
+      "           \"need_ack\":true,\"messages\":[{\"method\":\"WebcastChatMessage\",…}]}}}\n"
+      "          (a frame that does not decode: \"undecodable\" with its size)\n"
+      "  stats   records by direction and kind, gift streak parts, TikTok frames and\n"
+      "          messages by method, duration and rates\n"
+      "  merge   writes OUT with the records of the inputs on one timeline (each input's\n"
+      "          times are shifted by its header's created_us), e.g. a server's\n"
+      "          --trace-ingest file and a ttb-record file of the same session, which\n"
+      "          ttb-replay --expect can then check a server against\n"
+      "\n"
+      "Exit status: 0 ok, 1 the trace is truncated or corrupt (the error names the byte\n"
+      "offset; what was read before it is still printed), 2 usage error.\n");
 }
 
 /* One TikTok record: prints the message when its last chunk has come. -1 out of memory. */
@@ -50,8 +52,9 @@ static int dump_tiktok(ttb_tf_joiner *tj, const Ttboost__V1__TraceRecord *rec)
   int jr = ttb_tf_join(tj, rec, err, sizeof err);
   if (jr == 0)
     return 0;
-  ttb_sbuf_printf(&b, "{\"time_us\":%" PRIu64 ",\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":",
-                  jr == 1 ? tj->time_us : rec->time_us);
+  ttb_sbuf_printf(
+      &b, "{\"time_us\":%" PRIu64 ",\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":",
+      jr == 1 ? tj->time_us : rec->time_us);
   const char *room = jr == 1 ? tj->room_id : (rec->tiktok->room_id ? rec->tiktok->room_id : "");
   ttb_sbuf_json_str(&b, room, strlen(room));
   if (jr == 1) {
@@ -116,7 +119,8 @@ static int dump(const char *path)
     free(js);
   }
   if (rc == 0 && ttb_tf_join_pending(&tj))
-    printf("{\"time_us\":%" PRIu64 ",\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":\"%s\","
+    printf("{\"time_us\":%" PRIu64
+           ",\"direction\":\"DIRECTION_TIKTOK\",\"tiktok\":{\"room_id\":\"%s\","
            "\"chunks\":%zu,\"bytes\":%zu,\"incomplete\":\"the trace ends before the message's last "
            "chunk\"}}\n",
            tj.time_us, tj.room_id, tj.chunks, tj.len);
@@ -134,7 +138,8 @@ static int dump(const char *path)
 static void rate(const char *what, unsigned long n, double secs)
 {
   if (secs > 0)
-    printf("  %-22s %8lu   %8.2f/min  %7.3f/s\n", what, n, (double)n * 60.0 / secs, (double)n / secs);
+    printf("  %-22s %8lu   %8.2f/min  %7.3f/s\n", what, n, (double)n * 60.0 / secs,
+           (double)n / secs);
   else
     printf("  %-22s %8lu\n", what, n);
 }
@@ -219,7 +224,8 @@ static int stats(const char *path)
     if (in_none)
       printf("  %-22s %8lu\n", "without an event", in_none);
     printf("server to client:\n");
-    static const char *const names[8] = {"(none)", "", "chat", "gift", "audio", "hello", "error", "pong"};
+    static const char *const names[8] = {"(none)", "",      "chat",  "gift",
+                                         "audio",  "hello", "error", "pong"};
     for (unsigned k = 2; k < 8; k++)
       rate(names[k], s2c[k], secs);
     if (s2c[0])

@@ -62,12 +62,12 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 struct ttb_trace_reader {
   FILE *f;
   char *path;
-  uint64_t off;       /* bytes consumed so far */
-  uint64_t rec_off;   /* where the next record starts */
-  uint8_t *buf;       /* record buffer */
+  uint64_t off;     /* bytes consumed so far */
+  uint64_t rec_off; /* where the next record starts */
+  uint8_t *buf;     /* record buffer */
   size_t cap;
   Ttboost__V1__TraceHeader *header;
-  int failed;         /* 0 ok; 1 truncated tail; 2 corrupt; sticky */
+  int failed; /* 0 ok; 1 truncated tail; 2 corrupt; sticky */
   char last_err[256];
 };
 
@@ -109,8 +109,8 @@ static int ensure_cap(ttb_trace_reader *r, size_t n)
 
 /* Reads a length prefix and its payload into r->buf. 1 read (*len set), 0
  * clean EOF, -1 error (message in err naming `what` and the offset). */
-static int read_delimited(ttb_trace_reader *r, const char *what, size_t max, size_t *len,
-                          char *err, size_t errlen)
+static int read_delimited(ttb_trace_reader *r, const char *what, size_t max, size_t *len, char *err,
+                          size_t errlen)
 {
   uint64_t start = r->off;
   uint64_t n;
@@ -119,8 +119,8 @@ static int read_delimited(ttb_trace_reader *r, const char *what, size_t max, siz
     return 0;
   if (rc == -1) {
     if (ferror(r->f))
-      set_err(err, errlen, "%s: read error at offset %llu: %s", r->path,
-              (unsigned long long)r->off, strerror(errno));
+      set_err(err, errlen, "%s: read error at offset %llu: %s", r->path, (unsigned long long)r->off,
+              strerror(errno));
     else
       set_err(err, errlen, "%s: truncated: the length of the %s at offset %llu is cut off", r->path,
               what, (unsigned long long)start);
@@ -134,8 +134,9 @@ static int read_delimited(ttb_trace_reader *r, const char *what, size_t max, siz
     return -1;
   }
   if (n > max) {
-    set_err(err, errlen, "%s: corrupt: the %s at offset %llu claims %llu bytes (at most %zu allowed)",
-            r->path, what, (unsigned long long)start, (unsigned long long)n, max);
+    set_err(err, errlen,
+            "%s: corrupt: the %s at offset %llu claims %llu bytes (at most %zu allowed)", r->path,
+            what, (unsigned long long)start, (unsigned long long)n, max);
     r->failed = 2;
     return -1;
   }
@@ -152,10 +153,11 @@ static int read_delimited(ttb_trace_reader *r, const char *what, size_t max, siz
       set_err(err, errlen, "%s: read error at offset %llu: %s", r->path, (unsigned long long)r->off,
               strerror(errno));
     else
-      set_err(err, errlen,
-              "%s: truncated: the %s at offset %llu has %llu of its %llu bytes (the file ends at %llu)",
-              r->path, what, (unsigned long long)start, (unsigned long long)got,
-              (unsigned long long)n, (unsigned long long)r->off);
+      set_err(
+          err, errlen,
+          "%s: truncated: the %s at offset %llu has %llu of its %llu bytes (the file ends at %llu)",
+          r->path, what, (unsigned long long)start, (unsigned long long)got, (unsigned long long)n,
+          (unsigned long long)r->off);
     r->failed = 1;
     return -1;
   }
@@ -190,8 +192,8 @@ int ttb_trace_reader_open(const char *path, ttb_trace_reader **out, char *err, s
     size_t i = 0;
     while (i < got && magic[i] == TTB_TRACE_MAGIC[i])
       i++;
-    set_err(err, errlen, "%s: not a trace: bad magic at offset %zu (expected \"" TTB_TRACE_MAGIC "\")",
-            path, i);
+    set_err(err, errlen,
+            "%s: not a trace: bad magic at offset %zu (expected \"" TTB_TRACE_MAGIC "\")", path, i);
     ttb_trace_reader_close(r);
     return -1;
   }
@@ -220,8 +222,10 @@ int ttb_trace_reader_open(const char *path, ttb_trace_reader **out, char *err, s
     return -1;
   }
   if (r->header->version != TTB_TRACE_VERSION) {
-    set_err(err, errlen, "%s: trace format version %u not supported (this reader knows %d; header at offset %llu)",
-            path, r->header->version, TTB_TRACE_VERSION, (unsigned long long)hoff);
+    set_err(
+        err, errlen,
+        "%s: trace format version %u not supported (this reader knows %d; header at offset %llu)",
+        path, r->header->version, TTB_TRACE_VERSION, (unsigned long long)hoff);
     ttb_trace_reader_close(r);
     return -1;
   }
@@ -276,10 +280,7 @@ int ttb_trace_next(ttb_trace_reader *r, Ttboost__V1__TraceRecord **rec, char *er
   return -1;
 }
 
-uint64_t ttb_trace_reader_offset(const ttb_trace_reader *r)
-{
-  return r->rec_off;
-}
+uint64_t ttb_trace_reader_offset(const ttb_trace_reader *r) { return r->rec_off; }
 
 void ttb_trace_reader_close(ttb_trace_reader *r)
 {
@@ -299,12 +300,12 @@ void ttb_trace_reader_close(ttb_trace_reader *r)
 struct ttb_trace_writer {
   FILE *f;
   char *path;
-  uint64_t created_us;  /* header */
-  uint64_t mono_open;   /* monotonic clock when opened */
-  uint64_t base_us;     /* microseconds from created_us to the opening */
-  uint8_t *buf;         /* pending bytes */
+  uint64_t created_us; /* header */
+  uint64_t mono_open;  /* monotonic clock when opened */
+  uint64_t base_us;    /* microseconds from created_us to the opening */
+  uint8_t *buf;        /* pending bytes */
   size_t len, cap;
-  uint8_t *pack;        /* scratch for one packed message */
+  uint8_t *pack; /* scratch for one packed message */
   size_t pack_cap;
   int failed;
   char last_err[256];
@@ -497,7 +498,8 @@ uint64_t ttb_trace_writer_elapsed_us(const ttb_trace_writer *w)
   return w->base_us + (m > w->mono_open ? m - w->mono_open : 0);
 }
 
-int ttb_trace_write(ttb_trace_writer *w, const Ttboost__V1__TraceRecord *rec, char *err, size_t errlen)
+int ttb_trace_write(ttb_trace_writer *w, const Ttboost__V1__TraceRecord *rec, char *err,
+                    size_t errlen)
 {
   if (w->failed) {
     set_err(err, errlen, "%s", w->last_err);

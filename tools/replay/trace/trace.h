@@ -32,7 +32,8 @@ int ttb_trace_writer_open(const char *path, const char *source, const char *note
 /* Microseconds since the trace began (its header's created_us). */
 uint64_t ttb_trace_writer_elapsed_us(const ttb_trace_writer *w);
 /* Appends one record. Records are buffered; ttb_trace_writer_flush or close writes them. */
-int ttb_trace_write(ttb_trace_writer *w, const Ttboost__V1__TraceRecord *rec, char *err, size_t errlen);
+int ttb_trace_write(ttb_trace_writer *w, const Ttboost__V1__TraceRecord *rec, char *err,
+                    size_t errlen);
 int ttb_trace_writer_flush(ttb_trace_writer *w, char *err, size_t errlen);
 /* Flushes and closes; 0 or -1 (err) when the last write failed. NULL is a no-op. */
 int ttb_trace_writer_close(ttb_trace_writer *w, char *err, size_t errlen);

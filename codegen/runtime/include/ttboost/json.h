@@ -69,8 +69,8 @@ typedef struct ttb_jw {
   char *buf;
   size_t len;
   size_t cap;
-  bool fixed;       /* buf is the caller's: never grown */
-  bool comma;       /* a value was written at this level: next one needs ',' */
+  bool fixed; /* buf is the caller's: never grown */
+  bool comma; /* a value was written at this level: next one needs ',' */
   ttb_json_status status;
   char err[TTB_JSON_ERR_SIZE];
 } ttb_jw;
@@ -187,8 +187,8 @@ bool ttb_jr_string_buf(ttb_jr *r, int i, const char *field, size_t max_len, char
 bool ttb_jr_string_len(ttb_jr *r, int i, const char *field, size_t *out);
 
 /* Base64 bytes into dst[cap], at most max_len bytes; *n receives the length. */
-bool ttb_jr_bytes_buf(ttb_jr *r, int i, const char *field, size_t max_len, uint8_t *dst,
-                      size_t cap, size_t *n);
+bool ttb_jr_bytes_buf(ttb_jr *r, int i, const char *field, size_t max_len, uint8_t *dst, size_t cap,
+                      size_t *n);
 
 /* The raw (still escaped) text of string token i, for enum-name matching;
  * false when it has escapes (the caller then treats it as unknown). */
@@ -212,8 +212,8 @@ static inline int ttb_jr_after(const ttb_jr *r, int i)
 }
 
 /* Inline form of ttb_jr_string_buf: a plain document's string is a copy. */
-static inline bool ttb_jr_string_at(ttb_jr *r, int i, const char *field, size_t max_len,
-                                    char *dst, size_t cap)
+static inline bool ttb_jr_string_at(ttb_jr *r, int i, const char *field, size_t max_len, char *dst,
+                                    size_t cap)
 {
   const jsmntok_t *t = &r->toks[i];
   size_t n = (size_t)(t->end - t->start);
@@ -225,8 +225,7 @@ static inline bool ttb_jr_string_at(ttb_jr *r, int i, const char *field, size_t 
   return ttb_jr_string_buf(r, i, field, max_len, dst, cap); /* errors, escapes */
 }
 
-static inline bool ttb_jr_key_at(ttb_jr *r, int k, char *buf, size_t cap, const char **s,
-                                 size_t *n)
+static inline bool ttb_jr_key_at(ttb_jr *r, int k, char *buf, size_t cap, const char **s, size_t *n)
 {
   if (r->plain) { /* checked when parsed (doc_plain) */
     *s = r->js + r->toks[k].start;

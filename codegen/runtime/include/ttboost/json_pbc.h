@@ -28,13 +28,13 @@ bool ttb_pbc_jr_string(ttb_jr *r, int i, const char *field, size_t max_len, char
                        ProtobufCAllocator *a);
 
 /* Reads base64 at token i into dst->data (allocated) and dst->len. */
-bool ttb_pbc_jr_bytes(ttb_jr *r, int i, const char *field, size_t max_len,
-                      ProtobufCBinaryData *dst, ProtobufCAllocator *a);
+bool ttb_pbc_jr_bytes(ttb_jr *r, int i, const char *field, size_t max_len, ProtobufCBinaryData *dst,
+                      ProtobufCAllocator *a);
 
 /* Allocates a zeroed array of n elements of size elem for a repeated field;
  * fails (error set) when the field already has elements or on no memory. */
-bool ttb_pbc_jr_array(ttb_jr *r, const char *field, size_t have, size_t n, size_t elem,
-                      void **out, ProtobufCAllocator *a);
+bool ttb_pbc_jr_array(ttb_jr *r, const char *field, size_t have, size_t n, size_t elem, void **out,
+                      ProtobufCAllocator *a);
 
 #ifdef __cplusplus
 }

@@ -37,15 +37,15 @@
 /* Symbol visibility: the library is built with -fvisibility=hidden and
  * exports exactly the functions marked TTB_EXPORT (the dart:ffi symbol set). */
 #if defined(_WIN32) || defined(__CYGWIN__)
-#  if defined(TTB_BUILDING_LIBRARY)
-#    define TTB_EXPORT __declspec(dllexport)
-#  else
-#    define TTB_EXPORT __declspec(dllimport)
-#  endif
-#elif defined(__GNUC__) || defined(__clang__)
-#  define TTB_EXPORT __attribute__((visibility("default")))
+#if defined(TTB_BUILDING_LIBRARY)
+#define TTB_EXPORT __declspec(dllexport)
 #else
-#  define TTB_EXPORT
+#define TTB_EXPORT __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define TTB_EXPORT __attribute__((visibility("default")))
+#else
+#define TTB_EXPORT
 #endif
 
 #ifdef __cplusplus
@@ -75,19 +75,19 @@ typedef struct ttb_client ttb_client;
  * 401 -> AUTH, 403 "expired" -> EXPIRED, 403 "revoked" -> REVOKED,
  * 403 "device_limit" -> DEVICE_LIMIT, 429 -> RATE_LIMITED. */
 enum {
-    TTB_OK = 0,                /* success */
-    TTB_ERR_INVALID = -1,      /* bad argument (NULL, out of range, malformed key/URL) */
-    TTB_ERR_NOMEM = -2,        /* allocation failed */
-    TTB_ERR_IO = -3,           /* data_dir not readable/writable, disk full */
-    TTB_ERR_NETWORK = -4,      /* DNS, TCP, TLS or timeout: no usable network path */
-    TTB_ERR_PROTOCOL = -5,     /* the server answered something this client cannot parse */
-    TTB_ERR_AUTH = -6,         /* unknown license key, or the ws token was refused */
-    TTB_ERR_EXPIRED = -7,      /* the license has expired */
-    TTB_ERR_REVOKED = -8,      /* the license was revoked by the operator */
-    TTB_ERR_RATE_LIMITED = -9, /* too many login attempts; try again later */
-    TTB_ERR_DEVICE_LIMIT = -10,/* the license is already used on its maximum of devices */
-    TTB_ERR_STATE = -11,       /* call not valid now (e.g. start without a token) */
-    TTB_ERR_CORRUPT = -12      /* a persisted file (token, settings) is damaged */
+  TTB_OK = 0,                 /* success */
+  TTB_ERR_INVALID = -1,       /* bad argument (NULL, out of range, malformed key/URL) */
+  TTB_ERR_NOMEM = -2,         /* allocation failed */
+  TTB_ERR_IO = -3,            /* data_dir not readable/writable, disk full */
+  TTB_ERR_NETWORK = -4,       /* DNS, TCP, TLS or timeout: no usable network path */
+  TTB_ERR_PROTOCOL = -5,      /* the server answered something this client cannot parse */
+  TTB_ERR_AUTH = -6,          /* unknown license key, or the ws token was refused */
+  TTB_ERR_EXPIRED = -7,       /* the license has expired */
+  TTB_ERR_REVOKED = -8,       /* the license was revoked by the operator */
+  TTB_ERR_RATE_LIMITED = -9,  /* too many login attempts; try again later */
+  TTB_ERR_DEVICE_LIMIT = -10, /* the license is already used on its maximum of devices */
+  TTB_ERR_STATE = -11,        /* call not valid now (e.g. start without a token) */
+  TTB_ERR_CORRUPT = -12       /* a persisted file (token, settings) is damaged */
 };
 
 /* Static English name/description of a TTB_OK/TTB_ERR_* code, e.g.
@@ -103,11 +103,11 @@ TTB_EXPORT const char *ttb_strerror(int code);
  * sample_rate: output rate of ttb_client_render, 8000..192000; 0 = 48000.
  * channels: 1 (mono) or 2 (interleaved stereo); 0 = 2. */
 typedef struct {
-    const char *server_url;
-    const char *data_dir;
-    const char *device_id;
-    uint32_t sample_rate;
-    uint32_t channels;
+  const char *server_url;
+  const char *data_dir;
+  const char *device_id;
+  uint32_t sample_rate;
+  uint32_t channels;
 } ttb_client_config;
 
 /* Creates a client: validates cfg, loads the token and settings from data_dir
@@ -188,10 +188,10 @@ TTB_EXPORT int ttb_client_reconnect_now(ttb_client *c);
 
 /* Connection state of the network thread. */
 typedef enum {
-    TTB_STATE_DISCONNECTED = 0, /* not started, stopped, or gave up (token refused) */
-    TTB_STATE_CONNECTING = 1,   /* first connection attempt after start */
-    TTB_STATE_CONNECTED = 2,    /* socket open, hello received */
-    TTB_STATE_RECONNECTING = 3  /* lost the connection; waiting for backoff / retrying */
+  TTB_STATE_DISCONNECTED = 0, /* not started, stopped, or gave up (token refused) */
+  TTB_STATE_CONNECTING = 1,   /* first connection attempt after start */
+  TTB_STATE_CONNECTED = 2,    /* socket open, hello received */
+  TTB_STATE_RECONNECTING = 3  /* lost the connection; waiting for backoff / retrying */
 } ttb_conn_state;
 
 /* Current connection state. If last_error is non-NULL, copies (truncated,
@@ -213,14 +213,14 @@ TTB_EXPORT ttb_conn_state ttb_client_state(const ttb_client *c, char *last_error
  * binary_mode: protobuf frames with streamed Opus audio (subprotocol
  *   ttboost.v1.proto) instead of JSON; applied by reconnecting. */
 typedef struct {
-    bool tts_enabled;
-    float tts_volume;
-    bool gifts_enabled;
-    float gifts_volume;
-    bool profanity_filter;
-    bool notifications;
-    bool auto_start_tts;
-    bool binary_mode;
+  bool tts_enabled;
+  float tts_volume;
+  bool gifts_enabled;
+  float gifts_volume;
+  bool profanity_filter;
+  bool notifications;
+  bool auto_start_tts;
+  bool binary_mode;
 } ttb_settings;
 
 /* Copies the current settings into *out. Non-blocking; NULL out is a no-op. */
@@ -243,14 +243,14 @@ TTB_EXPORT int ttb_client_set_settings(ttb_client *c, const ttb_settings *s);
  * the profanity filter; reconnects: successful reconnections after a loss;
  * uptime_ms: time spent CONNECTED. */
 typedef struct {
-    uint64_t chat_messages;
-    uint64_t gifts;
-    uint64_t gift_count;
-    uint64_t played;
-    uint64_t skipped;
-    uint64_t filtered;
-    uint64_t reconnects;
-    uint64_t uptime_ms;
+  uint64_t chat_messages;
+  uint64_t gifts;
+  uint64_t gift_count;
+  uint64_t played;
+  uint64_t skipped;
+  uint64_t filtered;
+  uint64_t reconnects;
+  uint64_t uptime_ms;
 } ttb_stats;
 
 /* Copies the counters into *out (a consistent snapshot). Non-blocking;
@@ -259,14 +259,14 @@ TTB_EXPORT void ttb_client_get_stats(const ttb_client *c, ttb_stats *out);
 
 /* Kinds of ttb_event. */
 typedef enum {
-    TTB_EVENT_CHAT = 1,  /* user = author, text = message (masked if filtered) */
-    TTB_EVENT_GIFT = 2,  /* user = sender ("" if unknown), text = gift name, count = how many */
-    TTB_EVENT_STATE = 3, /* count = new ttb_conn_state, text = short reason ("" if none) */
-    TTB_EVENT_ERROR = 4, /* count = -code of a TTB_ERR_* (e.g. 7 for EXPIRED), text = message */
-    TTB_EVENT_TIKTOK = 5, /* the TikTok side changed: count = new ttb_tiktok_state, user = the
+  TTB_EVENT_CHAT = 1,   /* user = author, text = message (masked if filtered) */
+  TTB_EVENT_GIFT = 2,   /* user = sender ("" if unknown), text = gift name, count = how many */
+  TTB_EVENT_STATE = 3,  /* count = new ttb_conn_state, text = short reason ("" if none) */
+  TTB_EVENT_ERROR = 4,  /* count = -code of a TTB_ERR_* (e.g. 7 for EXPIRED), text = message */
+  TTB_EVENT_TIKTOK = 5, /* the TikTok side changed: count = new ttb_tiktok_state, user = the
                             handle ("" if none), text = the server's message ("" if none);
                             the room id: ttb_client_tiktok_status. Not in the recent log. */
-    TTB_EVENT_MISSED = 6 /* a reconnect could not resume: events were lost for good (older
+  TTB_EVENT_MISSED = 6  /* a reconnect could not resume: events were lost for good (older
                             than the server's history, or its numbering was lost). count =
                             how many (0: not known), text = "N events were missed ..." */
 } ttb_event_kind;
@@ -278,13 +278,13 @@ typedef enum {
  * profanity filter (CHAT only). user/text: UTF-8, NUL-terminated, truncated
  * on a code-point boundary to fit. */
 typedef struct {
-    int32_t kind;
-    uint64_t seq;
-    int64_t time_ms;
-    uint32_t count;
-    bool filtered;
-    char user[TTB_EVENT_USER_SIZE];
-    char text[TTB_EVENT_TEXT_SIZE];
+  int32_t kind;
+  uint64_t seq;
+  int64_t time_ms;
+  uint32_t count;
+  bool filtered;
+  char user[TTB_EVENT_USER_SIZE];
+  char text[TTB_EVENT_TEXT_SIZE];
 } ttb_event;
 
 /* Pops the oldest pending event into *out: returns 1 when one was copied, 0
@@ -296,8 +296,7 @@ TTB_EXPORT int ttb_client_poll_event(ttb_client *c, ttb_event *out);
 /* Copies up to max of the most recent CHAT/GIFT/ERROR/MISSED events, newest first,
  * into out[0..n) and returns n (the log keeps at least the last 64; the app
  * shows 5). Independent of poll_event: reading the log consumes nothing. */
-TTB_EXPORT size_t ttb_client_recent_events(const ttb_client *c, ttb_event *out,
-                                           size_t max);
+TTB_EXPORT size_t ttb_client_recent_events(const ttb_client *c, ttb_event *out, size_t max);
 
 /* ---------------------------------------------------------------- TikTok LIVE
  * The server itself listens to the streamer's TikTok LIVE (the licence's
@@ -309,13 +308,13 @@ TTB_EXPORT size_t ttb_client_recent_events(const ttb_client *c, ttb_event *out,
 
 /* State of the server's connection to the TikTok LIVE. */
 typedef enum {
-    TTB_TIKTOK_UNKNOWN = 0,    /* nothing heard yet (or a state this client does not know) */
-    TTB_TIKTOK_OFF = 1,        /* no handle set, or the server's connector is off */
-    TTB_TIKTOK_WAITING = 2,    /* the user is not live; the server looks again periodically */
-    TTB_TIKTOK_CONNECTING = 3, /* live: the server is joining the room */
-    TTB_TIKTOK_LIVE = 4,       /* joined: chat and gifts flow */
-    TTB_TIKTOK_ENDED = 5,      /* the stream just ended */
-    TTB_TIKTOK_ERROR = 6       /* something failed: see message */
+  TTB_TIKTOK_UNKNOWN = 0,    /* nothing heard yet (or a state this client does not know) */
+  TTB_TIKTOK_OFF = 1,        /* no handle set, or the server's connector is off */
+  TTB_TIKTOK_WAITING = 2,    /* the user is not live; the server looks again periodically */
+  TTB_TIKTOK_CONNECTING = 3, /* live: the server is joining the room */
+  TTB_TIKTOK_LIVE = 4,       /* joined: chat and gifts flow */
+  TTB_TIKTOK_ENDED = 5,      /* the stream just ended */
+  TTB_TIKTOK_ERROR = 6       /* something failed: see message */
 } ttb_tiktok_state;
 
 /* Sizes of the ttb_tiktok_status text fields, including the final NUL
@@ -329,10 +328,10 @@ typedef enum {
  * room id as decimal text ("" when not live). message: the server's words for
  * a person (why "error", why "waiting"), or "". All NUL-terminated UTF-8. */
 typedef struct {
-    int32_t state;
-    char username[TTB_TIKTOK_USERNAME_SIZE];
-    char room_id[TTB_TIKTOK_ROOM_ID_SIZE];
-    char message[TTB_TIKTOK_MESSAGE_SIZE];
+  int32_t state;
+  char username[TTB_TIKTOK_USERNAME_SIZE];
+  char room_id[TTB_TIKTOK_ROOM_ID_SIZE];
+  char message[TTB_TIKTOK_MESSAGE_SIZE];
 } ttb_tiktok_status;
 
 /* Static lower-case name of a ttb_tiktok_state, as the server spells it

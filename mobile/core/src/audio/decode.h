@@ -29,12 +29,12 @@
 #define TTB__OPUS_MAX_FRAMES 5760
 
 typedef struct ttb__clip {
-    atomic_int refs;
-    uint32_t channels; /* 1 or 2 */
-    int16_t *pcm;      /* frames * channels samples, capacity cap frames */
-    size_t frames;     /* decoded frames available */
-    size_t cap;
-    bool complete;     /* no more frames will be appended */
+  atomic_int refs;
+  uint32_t channels; /* 1 or 2 */
+  int16_t *pcm;      /* frames * channels samples, capacity cap frames */
+  size_t frames;     /* decoded frames available */
+  size_t cap;
+  bool complete; /* no more frames will be appended */
 } ttb__clip;
 
 /* A new clip with room for cap frames (0 allowed), refs = 1, frames = 0,
@@ -68,8 +68,8 @@ void ttb__opus_stream_destroy(ttb__opus_stream *s);
 /* Decodes one packet (packet NULL: conceal one lost 20 ms frame) into pcm
  * (room for cap frames, at least TTB__OPUS_MAX_FRAMES), after pre-skip.
  * Returns the frames written (>= 0) or TTB_ERR_PROTOCOL (bad packet). */
-int ttb__opus_stream_decode(ttb__opus_stream *s, const uint8_t *packet, size_t len,
-                            int16_t *pcm, size_t cap, ttb_error *err);
+int ttb__opus_stream_decode(ttb__opus_stream *s, const uint8_t *packet, size_t len, int16_t *pcm,
+                            size_t cap, ttb_error *err);
 
 uint32_t ttb__opus_stream_channels(const ttb__opus_stream *s);
 

@@ -65,10 +65,10 @@
 typedef enum { TTB__KIND_TTS = 0, TTB__KIND_GIFT = 1 } ttb__kind;
 
 typedef struct {
-    uint32_t out_rate;        /* 8000..192000; 0 = 48000 */
-    uint32_t out_channels;    /* 1 or 2; 0 = 2 */
-    unsigned tts_queue_cap;   /* waiting utterances; 0 = default */
-    unsigned gift_voices_cap; /* simultaneous gift sounds; 0 = default */
+  uint32_t out_rate;        /* 8000..192000; 0 = 48000 */
+  uint32_t out_channels;    /* 1 or 2; 0 = 2 */
+  unsigned tts_queue_cap;   /* waiting utterances; 0 = default */
+  unsigned gift_voices_cap; /* simultaneous gift sounds; 0 = default */
 } ttb__mixer_config;
 
 typedef struct ttb__mixer ttb__mixer;
@@ -119,8 +119,7 @@ int ttb__mixer_gift_play(ttb__mixer *m, ttb__clip *clip);
  * mixer may be playing. Grows it when full (allocating outside the lock);
  * beyond TTB__CLIP_MAX_SECONDS the rest is dropped. TTB_OK or
  * TTB_ERR_NOMEM. One writer per clip. */
-int ttb__mixer_stream_write(ttb__mixer *m, ttb__clip *clip, const int16_t *pcm,
-                            size_t frames);
+int ttb__mixer_stream_write(ttb__mixer *m, ttb__clip *clip, const int16_t *pcm, size_t frames);
 
 /* Marks a streamed clip complete: it ends when played to here. */
 void ttb__mixer_stream_end(ttb__mixer *m, ttb__clip *clip);
@@ -145,11 +144,11 @@ size_t ttb__mixer_memory(ttb__mixer *m, size_t *clip_bytes);
  * -54 dBFS, before the kind's volume), for measuring chat -> sound. */
 #define TTB__AUDIBLE 64
 typedef struct {
-    uint64_t id;        /* the utterance (the chat's seq) */
-    uint64_t out_frame; /* its position in the output: frames rendered since
+  uint64_t id;        /* the utterance (the chat's seq) */
+  uint64_t out_frame; /* its position in the output: frames rendered since
                          * the mixer was made (at the output rate; within the
                          * resampler's look-ahead, a few ms) */
-    int64_t render_ms;  /* monotonic ms (platform clock) at the start of the
+  int64_t render_ms;  /* monotonic ms (platform clock) at the start of the
                          * render call that mixed it */
 } ttb__voice_start;
 

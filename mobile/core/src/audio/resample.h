@@ -35,27 +35,26 @@
 typedef void (*ttb__rs_pull)(void *user, float *l, float *r, size_t frames);
 
 typedef struct {
-    uint32_t in_rate, out_rate;
-    uint32_t step_int, step_num; /* in/out = step_int + step_num/out_rate */
-    bool bypass;
-    bool mono;         /* both channels equal: only the left one is kept */
-    bool exact;        /* polyphase bank of `phases` rows, no interpolation */
-    uint32_t phases;   /* rows of table (exact), or TTB__RS_PHASES + 1 */
-    uint32_t gcd;      /* frac / gcd is the exact phase */
-    float *table;      /* phases x TAPS coefficients */
-    float *bufl, *bufr;/* planar input history */
-    size_t cap;        /* frames of buf */
-    size_t have;       /* frames in buf */
-    size_t ipos;       /* index in buf of the sample at or before the output time */
-    uint32_t frac;     /* output time = ipos + frac / out_rate */
-    size_t max_block;
+  uint32_t in_rate, out_rate;
+  uint32_t step_int, step_num; /* in/out = step_int + step_num/out_rate */
+  bool bypass;
+  bool mono;          /* both channels equal: only the left one is kept */
+  bool exact;         /* polyphase bank of `phases` rows, no interpolation */
+  uint32_t phases;    /* rows of table (exact), or TTB__RS_PHASES + 1 */
+  uint32_t gcd;       /* frac / gcd is the exact phase */
+  float *table;       /* phases x TAPS coefficients */
+  float *bufl, *bufr; /* planar input history */
+  size_t cap;         /* frames of buf */
+  size_t have;        /* frames in buf */
+  size_t ipos;        /* index in buf of the sample at or before the output time */
+  uint32_t frac;      /* output time = ipos + frac / out_rate */
+  size_t max_block;
 } ttb__resampler;
 
 /* Prepares rs for in_rate -> out_rate (8000..192000 each) with pulls of at
  * most max_block frames. TTB_OK, TTB_ERR_INVALID or TTB_ERR_NOMEM. Free with
  * ttb__resampler_finish. */
-int ttb__resampler_init(ttb__resampler *rs, uint32_t in_rate, uint32_t out_rate,
-                        size_t max_block);
+int ttb__resampler_init(ttb__resampler *rs, uint32_t in_rate, uint32_t out_rate, size_t max_block);
 void ttb__resampler_finish(ttb__resampler *rs);
 
 /* Writes out_frames frames to outl/outr, pulling input from pull(user). */

@@ -32,8 +32,8 @@
 
 /* One embedded list: its language code and its text (the file's content). */
 typedef struct {
-    const char *lang;
-    const char *text;
+  const char *lang;
+  const char *text;
 } ttb__filter_list;
 
 /* The lists embedded at build time (ru, en, kk), from the generated file. */
@@ -45,8 +45,7 @@ typedef struct ttb__filter ttb__filter;
 /* Builds a filter from n lists (texts in the list format above; NULL/0 for
  * the built-in lists). Owns copies of what it keeps. TTB_OK, TTB_ERR_NOMEM
  * or TTB_ERR_INVALID (NULL out), with *out NULL on failure. */
-int ttb__filter_create(const ttb__filter_list *lists, size_t n, ttb__filter **out,
-                       ttb_error *err);
+int ttb__filter_create(const ttb__filter_list *lists, size_t n, ttb__filter **out, ttb_error *err);
 
 /* Frees a filter. NULL is a no-op. */
 void ttb__filter_destroy(ttb__filter *f);

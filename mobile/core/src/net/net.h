@@ -89,11 +89,11 @@ const char *ttb__net_strerror(int code);
 /* A parsed http(s)/ws(s) URL. port is filled with the scheme's default
  * (80/443) when absent; path is "/" when absent, and keeps the query. */
 typedef struct ttb__url {
-    bool tls;          /* https or wss */
-    bool ws;           /* ws or wss */
-    char host[TTB__HOST_SIZE]; /* without brackets for IPv6 literals */
-    int port;
-    char path[TTB__PATH_SIZE];
+  bool tls;                  /* https or wss */
+  bool ws;                   /* ws or wss */
+  char host[TTB__HOST_SIZE]; /* without brackets for IPv6 literals */
+  int port;
+  char path[TTB__PATH_SIZE];
 } ttb__url;
 
 /* Parses url ("https://host[:port][/path]"; schemes http, https, ws, wss,
@@ -104,27 +104,27 @@ int ttb__url_parse(const char *url, ttb__url *out, char *err, size_t errlen);
  * than "/" is kept in front), with "?since=<since>" when has_since.
  * TTB_ERR_INVALID when the token is empty or not URL-safe
  * ([A-Za-z0-9._~-] only) or the result does not fit. */
-int ttb__ws_path(const char *base_path, const char *token, bool has_since,
-                 uint64_t since, char *out, size_t cap);
+int ttb__ws_path(const char *base_path, const char *token, bool has_since, uint64_t since,
+                 char *out, size_t cap);
 
 /* ================================================================ HTTP */
 
 typedef struct ttb__http_req {
-    const char *method;        /* "GET", "POST" or "PUT" */
-    const char *url;           /* absolute http(s) URL */
-    const char *content_type;  /* body's type, or NULL */
-    const uint8_t *body;       /* NULL/0 for none */
-    size_t body_len;
-    const char *bearer;        /* Authorization: Bearer <bearer>, or NULL */
-    int timeout_ms;            /* whole request; <= 0 means 10000 */
-    size_t max_response;       /* cap on the body kept; over it: TTB_ERR_PROTOCOL */
-    const char *ca_file;       /* PEM bundle for TLS, or NULL for the system's */
+  const char *method;       /* "GET", "POST" or "PUT" */
+  const char *url;          /* absolute http(s) URL */
+  const char *content_type; /* body's type, or NULL */
+  const uint8_t *body;      /* NULL/0 for none */
+  size_t body_len;
+  const char *bearer;  /* Authorization: Bearer <bearer>, or NULL */
+  int timeout_ms;      /* whole request; <= 0 means 10000 */
+  size_t max_response; /* cap on the body kept; over it: TTB_ERR_PROTOCOL */
+  const char *ca_file; /* PEM bundle for TLS, or NULL for the system's */
 } ttb__http_req;
 
 typedef struct ttb__http_resp {
-    int status;      /* HTTP status, 0 when none was received */
-    uint8_t *body;   /* malloc'd, NUL-terminated (not counted in len); caller frees */
-    size_t len;
+  int status;    /* HTTP status, 0 when none was received */
+  uint8_t *body; /* malloc'd, NUL-terminated (not counted in len); caller frees */
+  size_t len;
 } ttb__http_resp;
 
 /* One blocking HTTP request. Returns TTB_OK when a status line was received
@@ -133,8 +133,8 @@ typedef struct ttb__http_resp {
  * TTB_ERR_INVALID (bad URL) or TTB_ERR_NOMEM. On failure resp->body is NULL.
  * `user` is passed through for fakes. Thread-safe (each call has its own
  * state). */
-typedef int (*ttb__http_fn)(void *user, const ttb__http_req *req, ttb__http_resp *resp,
-                            char *err, size_t errlen);
+typedef int (*ttb__http_fn)(void *user, const ttb__http_req *req, ttb__http_resp *resp, char *err,
+                            size_t errlen);
 
 /* Frees resp->body and zeroes resp. */
 void ttb__http_resp_finish(ttb__http_resp *resp);
@@ -157,8 +157,8 @@ struct ssl_ctx_st *ttb__lws_client_tls(const char *ca_file);
 void ttb__lws_client_tls_free(struct ssl_ctx_st *ctx);
 
 /* The libwebsockets implementation (a private lws_context per call). */
-int ttb__http_lws(void *user, const ttb__http_req *req, ttb__http_resp *resp,
-                  char *err, size_t errlen);
+int ttb__http_lws(void *user, const ttb__http_req *req, ttb__http_resp *resp, char *err,
+                  size_t errlen);
 #endif
 
 /* ================================================================ login */
@@ -167,10 +167,10 @@ int ttb__http_lws(void *user, const ttb__http_req *req, ttb__http_resp *resp,
 #define TTB__MESSAGE_SIZE 512
 
 typedef struct ttb__login_result {
-    char user_id[37];
-    char ws_token[37];
-    char error[65];                  /* the server's code ("expired"), or "" */
-    char message[TTB__MESSAGE_SIZE]; /* English, for a person; "" on success */
+  char user_id[37];
+  char ws_token[37];
+  char error[65];                  /* the server's code ("expired"), or "" */
+  char message[TTB__MESSAGE_SIZE]; /* English, for a person; "" on success */
 } ttb__login_result;
 
 /* POST {server_url}/auth/login with {"license_key":…,"device_id":…}
@@ -179,9 +179,8 @@ typedef struct ttb__login_result {
  * Returns TTB_OK with out->ws_token/user_id, or TTB_ERR_AUTH, EXPIRED,
  * REVOKED, DEVICE_LIMIT, RATE_LIMITED, INVALID (malformed request / bad
  * key or URL), NETWORK, PROTOCOL, NOMEM; out->message says it in words. */
-int ttb__login(ttb__http_fn http, void *http_user, const char *server_url,
-               const char *license_key, const char *device_id, int timeout_ms,
-               ttb__login_result *out);
+int ttb__login(ttb__http_fn http, void *http_user, const char *server_url, const char *license_key,
+               const char *device_id, int timeout_ms, ttb__login_result *out);
 
 /* The pure part of ttb__login: maps an HTTP status and body to a TTB code
  * and fills out. 200 with a valid LoginResponse -> TTB_OK. Error codes
@@ -202,12 +201,12 @@ int ttb__error_code_from_string(const char *code);
 /* The answer of GET/PUT {server}/me/tiktok (fields of ttboost.v1.TiktokInfo),
  * or why there is none. */
 typedef struct ttb__tiktok_result {
-    char username[33];               /* the handle, without the @; "" = none */
-    char state[17];                  /* "off", "waiting", "connecting", "live", "ended", "error" */
-    char room_id[25];                /* TikTok's room id as decimal text, or "" */
-    char message[257];               /* the server's words about the state, or "" */
-    char error[65];                  /* the server's error code ("invalid_username"), or "" */
-    char text[TTB__MESSAGE_SIZE];    /* English, for a person; "" on success */
+  char username[33];            /* the handle, without the @; "" = none */
+  char state[17];               /* "off", "waiting", "connecting", "live", "ended", "error" */
+  char room_id[25];             /* TikTok's room id as decimal text, or "" */
+  char message[257];            /* the server's words about the state, or "" */
+  char error[65];               /* the server's error code ("invalid_username"), or "" */
+  char text[TTB__MESSAGE_SIZE]; /* English, for a person; "" on success */
 } ttb__tiktok_result;
 
 /* GET {server_url}/me/tiktok (username NULL) or PUT it with
@@ -294,53 +293,53 @@ int ttb__http_session_get(void *session, const char *url, int idle_ms, size_t ma
  * inside ops->service (on the thread that calls it) and only for the socket
  * of the latest open(); after close() nothing more is reported for it. */
 typedef struct ttb__transport_cb {
-    void *user;
-    /* The WebSocket handshake succeeded. */
-    void (*on_connected)(void *user);
-    /* One complete message (fragments joined). data is valid during the call. */
-    void (*on_message)(void *user, const uint8_t *data, size_t len, bool binary);
-    /* A sign of life without a message (a WS pong or ping). May be NULL. */
-    void (*on_alive)(void *user);
-    /* The socket ended or never opened. ws_code: the peer's close code (1000,
+  void *user;
+  /* The WebSocket handshake succeeded. */
+  void (*on_connected)(void *user);
+  /* One complete message (fragments joined). data is valid during the call. */
+  void (*on_message)(void *user, const uint8_t *data, size_t len, bool binary);
+  /* A sign of life without a message (a WS pong or ping). May be NULL. */
+  void (*on_alive)(void *user);
+  /* The socket ended or never opened. ws_code: the peer's close code (1000,
      * 4001, ...), 0 when none. http_status: the status of a refused upgrade
      * (401, 403, ...), 0 when none. reason: English text, never NULL. */
-    void (*on_closed)(void *user, int ws_code, int http_status, const char *reason);
+  void (*on_closed)(void *user, int ws_code, int http_status, const char *reason);
 } ttb__transport_cb;
 
 typedef struct ttb__transport ttb__transport;
 
 typedef struct ttb__transport_ops {
-    /* Begins connecting to url (ws:// or wss://, path and query included),
+  /* Begins connecting to url (ws:// or wss://, path and query included),
      * asking for subprotocol `subprotocol` (NULL: none). Non-blocking; the
      * result comes as on_connected or on_closed. An open socket is dropped
      * first. TTB_OK or a TTB_ERR_* (then no callback follows). */
-    int (*open)(ttb__transport *t, const char *url, const char *subprotocol);
-    /* Queues one message (copied) for sending. TTB_ERR_STATE when not
+  int (*open)(ttb__transport *t, const char *url, const char *subprotocol);
+  /* Queues one message (copied) for sending. TTB_ERR_STATE when not
      * connected, TTB_ERR_NOMEM when the send queue is full. */
-    int (*send)(ttb__transport *t, const uint8_t *data, size_t len, bool binary);
-    /* Drops the socket (with close code `code` when possible). No callback
+  int (*send)(ttb__transport *t, const uint8_t *data, size_t len, bool binary);
+  /* Drops the socket (with close code `code` when possible). No callback
      * follows for it. No-op when closed. */
-    void (*close)(ttb__transport *t, int code);
-    /* Runs I/O for at most timeout_ms (0: do what is ready and return);
+  void (*close)(ttb__transport *t, int code);
+  /* Runs I/O for at most timeout_ms (0: do what is ready and return);
      * callbacks fire from here. Returns early after wake(). */
-    void (*service)(ttb__transport *t, int timeout_ms);
-    /* Makes a blocked service() return soon. The only op safe from any thread. */
-    void (*wake)(ttb__transport *t);
-    /* Frees the transport (closing any socket). */
-    void (*destroy)(ttb__transport *t);
+  void (*service)(ttb__transport *t, int timeout_ms);
+  /* Makes a blocked service() return soon. The only op safe from any thread. */
+  void (*wake)(ttb__transport *t);
+  /* Frees the transport (closing any socket). */
+  void (*destroy)(ttb__transport *t);
 } ttb__transport_ops;
 
 /* Base of every transport: implementations embed it first. */
 struct ttb__transport {
-    const ttb__transport_ops *ops;
-    ttb__transport_cb cb;  /* set by ttb__conn_create */
+  const ttb__transport_ops *ops;
+  ttb__transport_cb cb; /* set by ttb__conn_create */
 };
 
 #if TTB_NET_HAVE_LWS
 typedef struct ttb__transport_lws_config {
-    const char *ca_file;         /* PEM bundle, or NULL for the system's */
-    int ping_interval_s;         /* WS ping when idle this long; 0 = 10 */
-    int hangup_s;                /* hang up when silent this long; 0 = 30 */
+  const char *ca_file; /* PEM bundle, or NULL for the system's */
+  int ping_interval_s; /* WS ping when idle this long; 0 = 10 */
+  int hangup_s;        /* hang up when silent this long; 0 = 30 */
 } ttb__transport_lws_config;
 
 /* The libwebsockets transport (its own lws_context, client only).
@@ -360,62 +359,62 @@ int ttb__transport_lws_create(const ttb__transport_lws_config *cfg, ttb__transpo
  * dropped, so a dead network is noticed within 30 s. */
 #define TTB__PING_MAX_MS 10000u
 #define TTB__CONNECT_TIMEOUT_MS 15000u
-#define TTB__STABLE_MS 10000u        /* a connection this old resets the backoff */
+#define TTB__STABLE_MS 10000u /* a connection this old resets the backoff */
 #define TTB__QUEUE_DEFAULT 256u
-#define TTB__RX_MAX (64u << 10)      /* largest message accepted */
+#define TTB__RX_MAX (64u << 10) /* largest message accepted */
 
 /* Kinds of ttb__net_event. */
 typedef enum {
-    TTB__NET_CHAT = 1,   /* msg.payload.chat, msg.seq */
-    TTB__NET_GIFT = 2,   /* msg.payload.gift, msg.seq */
-    TTB__NET_AUDIO = 3,  /* msg.payload.audio (binary mode) */
-    TTB__NET_HELLO = 4,  /* msg.payload.hello: a connection is up */
-    TTB__NET_STREAM_ERROR = 5, /* msg.payload.error: the server's StreamError */
-    TTB__NET_STATE = 6,  /* code = new ttb_conn_state, text = reason */
-    TTB__NET_ERROR = 7,  /* code = TTB_ERR_* (negative), text = message */
-    TTB__NET_STATUS = 8, /* msg.payload.status: the server's TikTok side changed */
-    TTB__NET_GAP = 9     /* a resume lost events for good: code = how many (0: unknown,
+  TTB__NET_CHAT = 1,         /* msg.payload.chat, msg.seq */
+  TTB__NET_GIFT = 2,         /* msg.payload.gift, msg.seq */
+  TTB__NET_AUDIO = 3,        /* msg.payload.audio (binary mode) */
+  TTB__NET_HELLO = 4,        /* msg.payload.hello: a connection is up */
+  TTB__NET_STREAM_ERROR = 5, /* msg.payload.error: the server's StreamError */
+  TTB__NET_STATE = 6,        /* code = new ttb_conn_state, text = reason */
+  TTB__NET_ERROR = 7,        /* code = TTB_ERR_* (negative), text = message */
+  TTB__NET_STATUS = 8,       /* msg.payload.status: the server's TikTok side changed */
+  TTB__NET_GAP = 9           /* a resume lost events for good: code = how many (0: unknown,
                             capped at INT32_MAX), text = a line for the log */
 } ttb__net_event_kind;
 
 /* One event, fixed size (no pointers). For CHAT/GIFT/AUDIO/HELLO/STREAM_ERROR/STATUS
  * msg holds the decoded ServerMessage; for STATE/ERROR, code and text. */
 typedef struct ttb__net_event {
-    int kind;
-    int code;
-    int64_t time_ms;                 /* Unix ms when received */
-    char text[TTB__MESSAGE_SIZE];
-    ttboost_v1_ServerMessage msg;
+  int kind;
+  int code;
+  int64_t time_ms; /* Unix ms when received */
+  char text[TTB__MESSAGE_SIZE];
+  ttboost_v1_ServerMessage msg;
 } ttb__net_event;
 
 typedef struct ttb__conn_stats {
-    uint64_t reconnects;       /* successful connections after a loss */
-    uint64_t connects;         /* all successful connections (hello received) */
-    uint64_t attempts;         /* connection attempts */
-    uint64_t duplicates;       /* events dropped as already seen */
-    uint64_t skipped_unknown;  /* messages of an unknown type */
-    uint64_t protocol_errors;  /* messages that did not decode */
-    uint64_t queue_dropped;    /* events dropped on a full queue (no thread) */
-    uint64_t connected_ms;     /* time spent CONNECTED */
-    uint64_t last_seq;         /* newest chat/gift seq delivered */
+  uint64_t reconnects;      /* successful connections after a loss */
+  uint64_t connects;        /* all successful connections (hello received) */
+  uint64_t attempts;        /* connection attempts */
+  uint64_t duplicates;      /* events dropped as already seen */
+  uint64_t skipped_unknown; /* messages of an unknown type */
+  uint64_t protocol_errors; /* messages that did not decode */
+  uint64_t queue_dropped;   /* events dropped on a full queue (no thread) */
+  uint64_t connected_ms;    /* time spent CONNECTED */
+  uint64_t last_seq;        /* newest chat/gift seq delivered */
 } ttb__conn_stats;
 
 typedef struct ttb__conn_config {
-    const char *server_url;      /* http(s)://host[:port] (ws/wss derived) */
-    const char *ws_token;        /* from login */
-    bool binary;                 /* subprotocol ttboost.v1.proto */
-    ttboost_v1_Settings settings;/* sent after each connect */
-    uint64_t last_seq;           /* resume from here (0: live, no since) */
-    unsigned queue_cap;          /* events; 0 = TTB__QUEUE_DEFAULT */
-    /* Injectable for tests: clock (monotonic ms) and randomness (jitter). */
-    uint64_t (*now_ms)(void *user);
-    uint32_t (*rand32)(void *user);
-    void *clock_user;
-    /* Optional: called on the network thread for each event instead of
+  const char *server_url;       /* http(s)://host[:port] (ws/wss derived) */
+  const char *ws_token;         /* from login */
+  bool binary;                  /* subprotocol ttboost.v1.proto */
+  ttboost_v1_Settings settings; /* sent after each connect */
+  uint64_t last_seq;            /* resume from here (0: live, no since) */
+  unsigned queue_cap;           /* events; 0 = TTB__QUEUE_DEFAULT */
+  /* Injectable for tests: clock (monotonic ms) and randomness (jitter). */
+  uint64_t (*now_ms)(void *user);
+  uint32_t (*rand32)(void *user);
+  void *clock_user;
+  /* Optional: called on the network thread for each event instead of
      * queuing it (e.g. feed AudioFrames to the decoder without waiting for
      * the UI's poll). Must not block long nor call ttb__conn_* functions. */
-    void (*sink)(void *user, const ttb__net_event *ev);
-    void *sink_user;
+  void (*sink)(void *user, const ttb__net_event *ev);
+  void *sink_user;
 } ttb__conn_config;
 
 typedef struct ttb__conn ttb__conn;

@@ -34,9 +34,9 @@
  * ws_token and user_id: 1..128 chars of [A-Za-z0-9-_.]; server_url: an
  * "http://" or "https://" URL without spaces or control characters. */
 typedef struct {
-    char ws_token[TTB_SESSION_TOKEN_SIZE];
-    char user_id[TTB_SESSION_USER_SIZE];
-    char server_url[TTB_SESSION_URL_SIZE];
+  char ws_token[TTB_SESSION_TOKEN_SIZE];
+  char user_id[TTB_SESSION_USER_SIZE];
+  char server_url[TTB_SESSION_URL_SIZE];
 } ttb_session;
 
 /* Fills *s with the defaults of ttboost/client.h: TTS and gifts on at volume

@@ -13,8 +13,8 @@
 
 /* An error code and its message; zero-initialise or ttb_error_clear() it. */
 typedef struct {
-    int code;       /* TTB_OK or a TTB_ERR_* value */
-    char msg[192];  /* NUL-terminated message, "" when code is TTB_OK */
+  int code;      /* TTB_OK or a TTB_ERR_* value */
+  char msg[192]; /* NUL-terminated message, "" when code is TTB_OK */
 } ttb_error;
 
 /* Sets err (if non-NULL) to TTB_OK and an empty message. */

@@ -69,15 +69,15 @@ int ttb__path_join(char *out, size_t out_size, const char *dir, const char *name
  * NUL-terminated buffer *out (length in *out_len, caller frees with free()).
  * Returns TTB_OK; 1 when the file does not exist (*out = NULL); TTB_ERR_IO
  * (unreadable, not a regular file, or larger than max_len); TTB_ERR_NOMEM. */
-int ttb__file_read(const char *dir, const char *name, size_t max_len,
-                   char **out, size_t *out_len, ttb_error *err);
+int ttb__file_read(const char *dir, const char *name, size_t max_len, char **out, size_t *out_len,
+                   ttb_error *err);
 
 /* Replaces dir/name atomically with len bytes of data: writes a temp file
  * "name.tmp.XXXXXX" in dir, fsyncs it, renames it over name and fsyncs dir,
  * so a reader sees the old or the new file, never a mix. The temp file is
  * removed on failure. TTB_OK, TTB_ERR_INVALID or TTB_ERR_IO. */
-int ttb__file_write_atomic(const char *dir, const char *name, const void *data,
-                           size_t len, ttb_error *err);
+int ttb__file_write_atomic(const char *dir, const char *name, const void *data, size_t len,
+                           ttb_error *err);
 
 /* Removes dir/name. TTB_OK also when it did not exist; else TTB_ERR_IO. */
 int ttb__file_remove(const char *dir, const char *name, ttb_error *err);
