@@ -8,6 +8,7 @@
 #include "ttboost/v1/auth.pb.h"
 #include "ttboost/v1/tts.pb.h"
 #include "ttboost/v1/ingest.pb.h"
+#include "ttboost/v1/settings.pb.h"
 
 #if PB_PROTO_HEADER_VERSION != 40
 #error Regenerate this file with the current version of nanopb generator.

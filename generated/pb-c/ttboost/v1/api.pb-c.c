@@ -7,7 +7,7 @@
 #endif
 
 #include "ttboost/v1/api.pb-c.h"
-static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[9] =
+static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[14] =
 {
   { "Login", &ttboost__v1__login_request__descriptor, &ttboost__v1__login_response__descriptor },
   { "Logout", &ttboost__v1__logout_request__descriptor, &ttboost__v1__logout_response__descriptor },
@@ -18,17 +18,27 @@ static const ProtobufCMethodDescriptor ttboost__v1__http__method_descriptors[9] 
   { "CreateOverlayToken", &ttboost__v1__overlay_token_request__descriptor, &ttboost__v1__overlay_token_created__descriptor },
   { "ListOverlayTokens", &ttboost__v1__overlay_token_request__descriptor, &ttboost__v1__overlay_token_list__descriptor },
   { "RevokeOverlayToken", &ttboost__v1__overlay_token_revoke__descriptor, &ttboost__v1__overlay_token_revoked__descriptor },
+  { "GetSettings", &ttboost__v1__channel_settings__descriptor, &ttboost__v1__channel_settings__descriptor },
+  { "PutSettings", &ttboost__v1__channel_settings__descriptor, &ttboost__v1__channel_settings__descriptor },
+  { "UploadSound", &ttboost__v1__user_sound_upload__descriptor, &ttboost__v1__user_sound__descriptor },
+  { "ListSounds", &ttboost__v1__user_sound_delete__descriptor, &ttboost__v1__user_sound_list__descriptor },
+  { "DeleteSound", &ttboost__v1__user_sound_delete__descriptor, &ttboost__v1__user_sound_deleted__descriptor },
 };
 const unsigned ttboost__v1__http__method_indices_by_name[] = {
   6,        /* CreateOverlayToken */
+  13,        /* DeleteSound */
   2,        /* GenerateTts */
+  9,        /* GetSettings */
   4,        /* GetTiktok */
   3,        /* Ingest */
   7,        /* ListOverlayTokens */
+  12,        /* ListSounds */
   0,        /* Login */
   1,        /* Logout */
+  10,        /* PutSettings */
   8,        /* RevokeOverlayToken */
-  5         /* SetTiktok */
+  5,        /* SetTiktok */
+  11         /* UploadSound */
 };
 const ProtobufCServiceDescriptor ttboost__v1__http__descriptor =
 {
@@ -37,7 +47,7 @@ const ProtobufCServiceDescriptor ttboost__v1__http__descriptor =
   "Http",
   "Ttboost__V1__Http",
   "ttboost.v1",
-  9,
+  14,
   ttboost__v1__http__method_descriptors,
   ttboost__v1__http__method_indices_by_name
 };
@@ -112,6 +122,46 @@ void ttboost__v1__http__revoke_overlay_token(ProtobufCService *service,
 {
   assert(service->descriptor == &ttboost__v1__http__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__get_settings(ProtobufCService *service,
+                                     const Ttboost__V1__ChannelSettings *input,
+                                     Ttboost__V1__ChannelSettings_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__put_settings(ProtobufCService *service,
+                                     const Ttboost__V1__ChannelSettings *input,
+                                     Ttboost__V1__ChannelSettings_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__upload_sound(ProtobufCService *service,
+                                     const Ttboost__V1__UserSoundUpload *input,
+                                     Ttboost__V1__UserSound_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__list_sounds(ProtobufCService *service,
+                                    const Ttboost__V1__UserSoundDelete *input,
+                                    Ttboost__V1__UserSoundList_Closure closure,
+                                    void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ttboost__v1__http__delete_sound(ProtobufCService *service,
+                                     const Ttboost__V1__UserSoundDelete *input,
+                                     Ttboost__V1__UserSoundDeleted_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &ttboost__v1__http__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
                               Ttboost__V1__Http_ServiceDestroy destroy)

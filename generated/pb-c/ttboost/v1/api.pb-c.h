@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "ttboost/v1/auth.pb-c.h"
 #include "ttboost/v1/tts.pb-c.h"
 #include "ttboost/v1/ingest.pb-c.h"
+#include "ttboost/v1/settings.pb-c.h"
 
 
 
@@ -71,6 +72,26 @@ struct Ttboost__V1__Http_Service
                                const Ttboost__V1__OverlayTokenRevoke *input,
                                Ttboost__V1__OverlayTokenRevoked_Closure closure,
                                void *closure_data);
+  void (*get_settings)(Ttboost__V1__Http_Service *service,
+                       const Ttboost__V1__ChannelSettings *input,
+                       Ttboost__V1__ChannelSettings_Closure closure,
+                       void *closure_data);
+  void (*put_settings)(Ttboost__V1__Http_Service *service,
+                       const Ttboost__V1__ChannelSettings *input,
+                       Ttboost__V1__ChannelSettings_Closure closure,
+                       void *closure_data);
+  void (*upload_sound)(Ttboost__V1__Http_Service *service,
+                       const Ttboost__V1__UserSoundUpload *input,
+                       Ttboost__V1__UserSound_Closure closure,
+                       void *closure_data);
+  void (*list_sounds)(Ttboost__V1__Http_Service *service,
+                      const Ttboost__V1__UserSoundDelete *input,
+                      Ttboost__V1__UserSoundList_Closure closure,
+                      void *closure_data);
+  void (*delete_sound)(Ttboost__V1__Http_Service *service,
+                       const Ttboost__V1__UserSoundDelete *input,
+                       Ttboost__V1__UserSoundDeleted_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Ttboost__V1__Http_ServiceDestroy)(Ttboost__V1__Http_Service *);
 void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
@@ -87,7 +108,12 @@ void ttboost__v1__http__init (Ttboost__V1__Http_Service *service,
       function_prefix__ ## set_tiktok,\
       function_prefix__ ## create_overlay_token,\
       function_prefix__ ## list_overlay_tokens,\
-      function_prefix__ ## revoke_overlay_token  }
+      function_prefix__ ## revoke_overlay_token,\
+      function_prefix__ ## get_settings,\
+      function_prefix__ ## put_settings,\
+      function_prefix__ ## upload_sound,\
+      function_prefix__ ## list_sounds,\
+      function_prefix__ ## delete_sound  }
 void ttboost__v1__http__login(ProtobufCService *service,
                               const Ttboost__V1__LoginRequest *input,
                               Ttboost__V1__LoginResponse_Closure closure,
@@ -124,6 +150,26 @@ void ttboost__v1__http__revoke_overlay_token(ProtobufCService *service,
                                              const Ttboost__V1__OverlayTokenRevoke *input,
                                              Ttboost__V1__OverlayTokenRevoked_Closure closure,
                                              void *closure_data);
+void ttboost__v1__http__get_settings(ProtobufCService *service,
+                                     const Ttboost__V1__ChannelSettings *input,
+                                     Ttboost__V1__ChannelSettings_Closure closure,
+                                     void *closure_data);
+void ttboost__v1__http__put_settings(ProtobufCService *service,
+                                     const Ttboost__V1__ChannelSettings *input,
+                                     Ttboost__V1__ChannelSettings_Closure closure,
+                                     void *closure_data);
+void ttboost__v1__http__upload_sound(ProtobufCService *service,
+                                     const Ttboost__V1__UserSoundUpload *input,
+                                     Ttboost__V1__UserSound_Closure closure,
+                                     void *closure_data);
+void ttboost__v1__http__list_sounds(ProtobufCService *service,
+                                    const Ttboost__V1__UserSoundDelete *input,
+                                    Ttboost__V1__UserSoundList_Closure closure,
+                                    void *closure_data);
+void ttboost__v1__http__delete_sound(ProtobufCService *service,
+                                     const Ttboost__V1__UserSoundDelete *input,
+                                     Ttboost__V1__UserSoundDeleted_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
