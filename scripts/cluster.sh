@@ -12,7 +12,7 @@
 #     PostgreSQL (data dirs DIR/node1 and DIR/node2, logs DIR/nodeN.log).
 # Not yet: nats-server with JetStream, the TTS worker node, events between nodes
 # (NATS_URL is absent from cluster.env until then): a socket on node 1 does not
-# yet receive what node 2 ingests. Licences and sessions are shared already.
+# yet receive what node 2 ingests. Licenses and sessions are shared already.
 #
 # DIR/cluster.env is a shell file of NAME=value lines:
 #   NODE1_URL NODE2_URL NODE1_PID NODE2_PID DB_URL TTBOOST_INGEST_SECRET ADMIN

@@ -1,14 +1,14 @@
 #!/bin/sh
 # The main job, in one command: installs what is missing (Debian packages),
 # builds, starts ttboost-server on 127.0.0.1 with embedded defaults, makes a
-# licence, starts the desktop listener (ttboost-listen: PulseAudio when a
+# license, starts the desktop listener (ttboost-listen: PulseAudio when a
 # sound server runs, else it writes var/demo/demo.wav) and replays the bundled
 # demo stream (tools/replay/traces/demo.ttbtrace: chat in Russian, English
 # and Kazakh, gifts and streaks) into the server with ttb-replay, which also
 # checks that a client receives exactly what the trace expects. Then the same
 # listener hears a TikTok LIVE through the server's own connector: ttb-replay
 # --tiktok-serve plays the bundled TikTok trace (tools/replay/traces/
-# tiktok-demo.ttbtrace) as a fake TikTok on 127.0.0.1, and the licence is given
+# tiktok-demo.ttbtrace) as a fake TikTok on 127.0.0.1, and the license is given
 # that streamer's @username.
 #
 #   ./scripts/demo.sh                 # the demo (about 90 s), then everything stops
@@ -72,9 +72,9 @@ done
 echo "demo: server at $url (log: $log)"
 
 # two devices: the listener and ttb-replay's checking client
-key=$("$admin" --data-dir "$data" license create --days 1 --devices 2 --note demo 2>"$data/licence.txt")
-channel=$(sed -n 's/^licence created: user_id \([^,]*\),.*/\1/p' "$data/licence.txt")
-echo "demo: licence $key (channel $channel)"
+key=$("$admin" --data-dir "$data" license create --days 1 --devices 2 --note demo 2>"$data/license.txt")
+channel=$(sed -n 's/^license created: user_id \([^,]*\),.*/\1/p' "$data/license.txt")
+echo "demo: license $key (channel $channel)"
 # ttb-replay posts with an ingest token of that one channel, read from a file
 (umask 077; "$admin" --data-dir "$data" ingest-token create --channel "$channel" --note demo >"$data/ingest_token")
 
@@ -97,7 +97,7 @@ echo "demo: replaying tools/replay/traces/demo.ttbtrace (about $secs s at ${spee
   --key "$key" --expect --speed "$speed"
 sleep 5 # the last speech
 
-# TikTok LIVE: the licence gets the (fake) streamer's handle; the server picks
+# TikTok LIVE: the license gets the (fake) streamer's handle; the server picks
 # it up within 5 s, joins the LIVE and the listener hears its chat and gifts.
 echo "demo: now a TikTok LIVE through the server's connector (@demo_streamer, fake TikTok on 127.0.0.1:$tport)"
 "$admin" --data-dir "$data" license set-tiktok "$key" demo_streamer >/dev/null
@@ -118,5 +118,5 @@ wait "$lpid" 2>/dev/null || true
 lpid=""
 curl -fsS "$murl/metrics" | grep -E '^ttboost_(events|tts|tiktok)_' || true
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
-  echo "demo: the server keeps running at $url (pid $spid); licence $key"
+  echo "demo: the server keeps running at $url (pid $spid); license $key"
 fi

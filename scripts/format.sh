@@ -2,12 +2,14 @@
 # Formats the C sources with clang-format (.clang-format at the top).
 #   scripts/format.sh          rewrite the files in place
 #   scripts/format.sh --check  change nothing; list what is not formatted, exit 1 if any
-# generated/ is left as codegen writes it.
+# generated/ and other generated files are left as their generators write them.
 set -eu
 cd "$(dirname "$0")/.."
 command -v clang-format >/dev/null || { echo "format.sh: clang-format is not installed" >&2; exit 2; }
 # regular files only: a symlink (the iOS pod's headers) is formatted where it points
-files=$(git ls-files -s -- '*.c' '*.h' | awk '$1 != "120000" {print $4}' | grep -v '^generated/')
+# and not the files a generator writes ("DO NOT EDIT" at the top): their generator is checked instead
+files=$(git ls-files -s -- '*.c' '*.h' | awk '$1 != "120000" {print $4}' | grep -v '^generated/' |
+  while read -r f; do head -n 3 "$f" | grep -q 'DO NOT EDIT' || echo "$f"; done)
 if [ "${1:-}" = "--check" ]; then
   bad=0
   for f in $files; do

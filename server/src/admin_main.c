@@ -1,10 +1,10 @@
 /*
- * ttboost-admin: manages licences, ingest tokens and sessions in the server's data directory, or
+ * ttboost-admin: manages licenses, ingest tokens and sessions in the server's data directory, or
  * in PostgreSQL with --db (see docs/operations.md). Runs alongside the server: the store is
  * SQLite WAL (or PostgreSQL).
  *
  * Exit status: 0 done, 1 the operation failed (no such key, revoked
- * licence, database error), 2 usage error.
+ * license, database error), 2 usage error.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,14 +31,14 @@
 static const char usage_text[] =
     "Usage: ttboost-admin [--data-dir DIR | --db postgresql://…] COMMAND\n"
     "\n"
-    "Manages the licences, ingest tokens and sessions of ttboost-server in\n"
+    "Manages the licenses, ingest tokens and sessions of ttboost-server in\n"
     "DIR/ttboost.db, or with --db URL in PostgreSQL (the server's --db; a password\n"
     "from ~/.pgpass or PGPASSFILE rather than in the URL). The server may keep\n"
     "running: revocations and extensions reach it within seconds.\n"
     "\n"
     "Commands:\n"
     "  license create [--days N] [--devices N] [--note TEXT] [--tiktok NAME]\n"
-    "      Creates a licence and prints its key as the only line on stdout (the\n"
+    "      Creates a license and prints its key as the only line on stdout (the\n"
     "      user id and details go to stderr). The key is shown this once: the\n"
     "      database keeps only its hash.\n"
     "        --days N      valid for N days from now, 0 = never expires\n"
@@ -50,23 +50,23 @@ static const char usage_text[] =
     "        --tiktok NAME the streamer's TikTok @username: the server then listens\n"
     "                      to their LIVE itself (docs/tiktok.md)\n"
     "  license set-tiktok KEY_OR_USER_ID NAME\n"
-    "      Sets the licence's TikTok @username (a leading @ is fine); an empty NAME\n"
+    "      Sets the license's TikTok @username (a leading @ is fine); an empty NAME\n"
     "      ('') clears it. A running server picks it up within seconds.\n"
     "  license list\n"
-    "      Prints every licence, oldest first: key hint (TTB- and the key's first\n"
+    "      Prints every license, oldest first: key hint (TTB- and the key's first\n"
     "      4 characters), user id, created and expires (UTC), devices in use/allowed\n"
     "      ('-' = no limit), status (active, expired, revoked), TikTok @username\n"
     "      ('-' = none) and note.\n"
     "  license revoke KEY\n"
-    "      Revokes the licence with this key; its sessions stop working.\n"
+    "      Revokes the license with this key; its sessions stop working.\n"
     "  license extend KEY --days N\n"
-    "      Extends the licence by N days (1..36500) from its expiry, or from now\n"
-    "      when it has already expired. A licence that never expires stays so.\n"
+    "      Extends the license by N days (1..36500) from its expiry, or from now\n"
+    "      when it has already expired. A license that never expires stays so.\n"
     "\n"
     "\n"
     "  ingest-token create --channel USER_ID [--note TEXT]\n"
     "      Creates a token that may post events to POST /ingest/events for this one\n"
-    "      channel (a licence's user id), and prints it as the only line on stdout\n"
+    "      channel (a license's user id), and prints it as the only line on stdout\n"
     "      (\"TTI-\" and 26 characters; shown once, only its hash is kept).\n"
     "  ingest-token list\n"
     "      Prints every ingest token: id, hint (TTI- and its first 4 characters),\n"
@@ -82,23 +82,23 @@ static const char usage_text[] =
     "      Revokes an overlay token; the server closes its overlays within seconds.\n"
     "\n"
     "  session list [--user USER_ID]\n"
-    "      Prints the sessions (logins) of every licence or of one: id, token hint\n"
+    "      Prints the sessions (logins) of every license or of one: id, token hint\n"
     "      (the ws_token's first 4 characters), user id, device, created, last seen,\n"
     "      expires (UTC) and status (active, expired, ended).\n"
     "  session revoke TOKEN_OR_SESSION_ID\n"
     "      Ends a session (by its ws_token, or by its id from the list): the token\n"
     "      stops working and the server closes its sockets (code 4001) within about\n"
-    "      two seconds. The device may log in again while the licence is valid.\n"
+    "      two seconds. The device may log in again while the license is valid.\n"
     "\n"
     "  KEY (and TOKEN) is accepted in any case, surrounding whitespace ignored; '-'\n"
     "  reads it from the first line of stdin (keeps it out of the process list).\n"
-    "  'licence' is accepted for 'license'. Options may also be written --opt=VALUE.\n"
+    "  'license' is accepted for 'license'. Options may also be written --opt=VALUE.\n"
     "\n"
     "Options:\n"
     "  --data-dir DIR  the server's data directory (default ./var); created if absent\n"
     "  -h, --help      prints this help\n"
     "\n"
-    "Exit status: 0 done, 1 failed (unknown key, revoked licence, database error),\n"
+    "Exit status: 0 done, 1 failed (unknown key, revoked license, database error),\n"
     "2 usage error.\n";
 
 /* Prints a usage error and a hint; returns EXIT_USAGE. */
@@ -230,13 +230,13 @@ static int report(ttb_store *s, ttb_store_status st)
   case TTB_STORE_OK:
     return 0;
   case TTB_STORE_UNKNOWN:
-    fputs("ttboost-admin: no licence has this key\n", stderr);
+    fputs("ttboost-admin: no license has this key\n", stderr);
     break;
   case TTB_STORE_REVOKED:
-    fputs("ttboost-admin: the licence is revoked\n", stderr);
+    fputs("ttboost-admin: the license is revoked\n", stderr);
     break;
   case TTB_STORE_EXPIRED:
-    fputs("ttboost-admin: the licence has expired\n", stderr);
+    fputs("ttboost-admin: the license has expired\n", stderr);
     break;
   case TTB_STORE_DEVICE_LIMIT:
     fputs("ttboost-admin: device limit reached\n", stderr);
@@ -266,13 +266,13 @@ static int cmd_create(const args *a)
     return EXIT_FAIL;
   char key[TTB_STORE_KEY_MAX], user_id[TTB_STORE_UUID_MAX], err[512];
   int64_t now = (int64_t)time(NULL);
-  if (ttb_store_licence_create(s, now, days, devices, note, key, user_id, err, sizeof err) != 0) {
+  if (ttb_store_license_create(s, now, days, devices, note, key, user_id, err, sizeof err) != 0) {
     fprintf(stderr, "ttboost-admin: %s\n", err);
     ttb_store_close(s);
     return EXIT_FAIL;
   }
-  if (handle[0] && ttb_store_licence_set_tiktok(s, user_id, handle) != TTB_STORE_OK) {
-    /* the licence exists without its handle: say so, and still show the key */
+  if (handle[0] && ttb_store_license_set_tiktok(s, user_id, handle) != TTB_STORE_OK) {
+    /* the license exists without its handle: say so, and still show the key */
     fprintf(stderr,
             "ttboost-admin: the TikTok username could not be saved (%s); set it with "
             "'license set-tiktok %s NAME'\n",
@@ -285,7 +285,7 @@ static int cmd_create(const args *a)
   char dev[16] = "no limit";
   if (devices != 0)
     snprintf(dev, sizeof dev, "%" PRIu32, devices);
-  fprintf(stderr, "licence created: user_id %s, expires %s, devices %s%s%s\n", user_id, exp, dev,
+  fprintf(stderr, "license created: user_id %s, expires %s, devices %s%s%s\n", user_id, exp, dev,
           handle[0] ? ", TikTok @" : "", handle);
   fprintf(stderr, "the key below is shown only this once:\n");
   int rc = printf("%s\n", key) < 0 || fflush(stdout) != 0 ? EXIT_FAIL : 0;
@@ -307,7 +307,7 @@ struct list_ctx {
   int n;
 };
 
-static int list_row(void *arg, const ttb_licence_info *l)
+static int list_row(void *arg, const ttb_license_info *l)
 {
   struct list_ctx *c = arg;
   char created[32], expires[32] = "never", devices[32], note[sizeof l->note];
@@ -342,13 +342,13 @@ static int cmd_list(const args *a)
   printf("%-9s %-36s %-20s %-20s %-9s %-7s %-25s %s\n", "KEY", "USER_ID", "CREATED", "EXPIRES",
          "DEVICES", "STATUS", "TIKTOK", "NOTE");
   char err[512];
-  int rc = ttb_store_licence_list(s, list_row, &c, err, sizeof err);
+  int rc = ttb_store_license_list(s, list_row, &c, err, sizeof err);
   ttb_store_close(s);
   if (rc != 0) {
     fprintf(stderr, "ttboost-admin: %s\n", err);
     return EXIT_FAIL;
   }
-  fprintf(stderr, "%d licence%s\n", c.n, c.n == 1 ? "" : "s");
+  fprintf(stderr, "%d license%s\n", c.n, c.n == 1 ? "" : "s");
   return fflush(stdout) != 0 ? EXIT_FAIL : 0;
 }
 
@@ -363,12 +363,12 @@ static int cmd_revoke(const args *a, const char *karg)
   ttb_store *s = open_store(a->data_dir);
   if (s == NULL)
     return EXIT_FAIL;
-  ttb_store_status st = ttb_store_licence_revoke(s, key);
+  ttb_store_status st = ttb_store_license_revoke(s, key);
   int rc = report(s, st);
   ttb_store_close(s);
   sodium_memzero(buf, sizeof buf);
   if (rc == 0)
-    printf("licence revoked\n");
+    printf("license revoked\n");
   return rc;
 }
 
@@ -388,12 +388,12 @@ static int cmd_extend(const args *a, const char *karg)
   ttb_store *s = open_store(a->data_dir);
   if (s == NULL)
     return EXIT_FAIL;
-  ttb_store_status st = ttb_store_licence_extend(s, key, (int64_t)time(NULL), days);
+  ttb_store_status st = ttb_store_license_extend(s, key, (int64_t)time(NULL), days);
   int rc = report(s, st);
   ttb_store_close(s);
   sodium_memzero(buf, sizeof buf);
   if (rc == 0)
-    printf("licence extended by %" PRIu32 " day%s\n", days, days == 1 ? "" : "s");
+    printf("license extended by %" PRIu32 " day%s\n", days, days == 1 ? "" : "s");
   return rc;
 }
 
@@ -418,7 +418,7 @@ static int cmd_set_tiktok(const args *a, const char *karg, const char *name)
   ttb_store *s = open_store(a->data_dir);
   if (s == NULL)
     return EXIT_FAIL;
-  ttb_store_status st = ttb_store_licence_set_tiktok(s, id, handle);
+  ttb_store_status st = ttb_store_license_set_tiktok(s, id, handle);
   int rc = report(s, st);
   ttb_store_close(s);
   sodium_memzero(buf, sizeof buf);
@@ -478,7 +478,7 @@ static int cmd_ingest_create(const args *a)
   ttb_store_status st =
       ttb_store_ingest_token_create(s, a->channel, note, (int64_t)time(NULL), token, &id);
   if (st == TTB_STORE_UNKNOWN) {
-    fprintf(stderr, "ttboost-admin: no licence has the user id '%s'\n", a->channel);
+    fprintf(stderr, "ttboost-admin: no license has the user id '%s'\n", a->channel);
     ttb_store_close(s);
     return EXIT_FAIL;
   }
@@ -712,7 +712,7 @@ int main(int argc, char **argv)
     return token_commands(&a);
   if (strcmp(a.pos[0], "overlay-token") == 0)
     return overlay_commands(&a);
-  if (strcmp(a.pos[0], "license") != 0 && strcmp(a.pos[0], "licence") != 0)
+  if (strcmp(a.pos[0], "license") != 0 && strcmp(a.pos[0], "license") != 0)
     return usage_error("unknown command '%s'", a.pos[0]);
   if (a.npos < 2)
     return usage_error("%s", "license: which? create, list, revoke, extend or set-tiktok");

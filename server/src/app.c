@@ -1237,12 +1237,12 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
     snprintf(msg, msglen, "type: required (\"chat\" or \"gift\")");
     return false;
   }
-  ttb_svc_status lic = ttb_svc_licence(app->svc, ev->channel);
+  ttb_svc_status lic = ttb_svc_license(app->svc, ev->channel);
   if (lic != TTB_SVC_OK) {
     *code = lic == TTB_SVC_UNKNOWN ? "unknown_channel" : "channel_inactive";
     snprintf(msg, msglen,
-             lic == TTB_SVC_UNKNOWN ? "channel: no licence has this user_id"
-                                    : "channel: the licence is expired or revoked");
+             lic == TTB_SVC_UNKNOWN ? "channel: no license has this user_id"
+                                    : "channel: the license is expired or revoked");
     return false;
   }
   if (ev->event_case == TTBOOST__V1__INGEST_EVENT__EVENT_CHAT) {
@@ -1625,12 +1625,12 @@ static void on_ws_session(void *arg, ttb_svc_status st, const char *user, int64_
 }
 
 /* The socket of a checked token: refused with a close code, or accepted. */
-/* The most sockets user_id's licence may have open (0: no bound):
- * max devices x --sockets-per-device, never over --max-sockets-per-licence. */
+/* The most sockets user_id's license may have open (0: no bound):
+ * max devices x --sockets-per-device, never over --max-sockets-per-license. */
 static size_t socket_limit(ttb_app *app, const char *user)
 {
   size_t devices = ttb_svc_max_devices(app->svc, user), per = app->cfg.sockets_per_device;
-  size_t cap = app->cfg.max_sockets_per_licence, limit = devices && per ? devices * per : 0;
+  size_t cap = app->cfg.max_sockets_per_license, limit = devices && per ? devices * per : 0;
   if (cap && (limit == 0 || limit > cap))
     limit = cap;
   return limit;
@@ -1663,7 +1663,7 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
     app->metrics.sockets_refused_limit++;
     char msg[200];
     snprintf(msg, sizeof msg,
-             "This licence has %zu sockets open, as many as it may. Close one and retry.", limit);
+             "This license has %zu sockets open, as many as it may. Close one and retry.", limit);
     if (ttb_ws_refuse(req, TTB_WS_TOO_MANY_SOCKETS, "too_many_sockets", msg) != 0)
       return reply_error(req, 429, "too_many_sockets", msg);
     return 0;
@@ -1686,12 +1686,12 @@ static void on_ws_close(void *arg, ttb_session *s)
 /* ----------------------------------------------------------------- TikTok */
 
 /* The connector's chat: the same path as an ingested chat, while the
- * licence is valid. */
+ * license is valid. */
 static void on_tiktok_chat(void *arg, const char *channel, const char *user, const char *message,
                            const char *id)
 {
   ttb_app *app = arg;
-  if (message[0] == '\0' || ttb_svc_licence(app->svc, channel) != TTB_SVC_OK)
+  if (message[0] == '\0' || ttb_svc_license(app->svc, channel) != TTB_SVC_OK)
     return;
   /* the channel-level rule of ingest ids covers the connector too */
   if (duplicate(app, channel, id))
@@ -1707,7 +1707,7 @@ static void on_tiktok_gift(void *arg, const char *channel, const char *user, con
                            uint32_t repeat_count, bool repeat_end, const char *id)
 {
   ttb_app *app = arg;
-  if (gift_name[0] == '\0' || ttb_svc_licence(app->svc, channel) != TTB_SVC_OK)
+  if (gift_name[0] == '\0' || ttb_svc_license(app->svc, channel) != TTB_SVC_OK)
     return;
   if (duplicate(app, channel, id))
     return;
@@ -1748,7 +1748,7 @@ static void tiktok_status(ttb_app *app, const char *channel, const char *handle,
     snprintf(st->message, sizeof st->message, "The TikTok connector is off on this server.");
 }
 
-/* Brings the connector and the channel's status in line with the licence's
+/* Brings the connector and the channel's status in line with the license's
  * handle (read from the store) and its sockets. */
 static void tiktok_sync(ttb_app *app, ttb_channel *c, size_t sockets)
 {
@@ -1987,12 +1987,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 /* Every few seconds: a handle that ttboost-admin changed reaches the connector. */
 #define TIKTOK_SYNC_TICKS 5
 
-static void check_licence(ttb_channel *c, void *arg)
+static void check_license(ttb_channel *c, void *arg)
 {
   ttb_app *app = arg;
   if (app->ticks % TIKTOK_SYNC_TICKS == 0)
     tiktok_sync(app, c, ttb_channel_sockets(c));
-  ttb_svc_status st = ttb_svc_licence(app->svc, ttb_channel_user(c));
+  ttb_svc_status st = ttb_svc_license(app->svc, ttb_channel_user(c));
   if (st == TTB_SVC_REVOKED || st == TTB_SVC_EXPIRED)
     ttb_channel_close_all(c, TTB_WS_REVOKED, st == TTB_SVC_REVOKED ? "revoked" : "expired",
                           st == TTB_SVC_REVOKED ? "The license has been revoked."
@@ -2027,7 +2027,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
   char err[256];
   if (app->trace && ttb_trace_writer_flush(app->trace, err, sizeof err) != 0)
     trace_stop(app, err);
-  ttb_hub_each_live(app->hub, check_licence, app);
+  ttb_hub_each_live(app->hub, check_license, app);
   ttb_hub_free_idle(app->hub, (uint64_t)app->cfg.channel_idle_s * 1000u);
   end_sessions(app);
   ttb_dedup_sweep(app->dedup, dedup_ms());
@@ -2260,7 +2260,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   app->rate = calloc(RATE_SLOTS, sizeof *app->rate);
   app->tts_buckets = calloc(TTS_BUCKETS, sizeof *app->tts_buckets);
   app->metrics.limit_sockets_per_device = cfg->sockets_per_device;
-  app->metrics.limit_max_sockets_per_licence = cfg->max_sockets_per_licence;
+  app->metrics.limit_max_sockets_per_license = cfg->max_sockets_per_license;
   app->metrics.limit_tts_burst = cfg->tts_burst;
   app->metrics.limit_channel_idle_s = cfg->channel_idle_s;
   app->metrics.limit_tts_per_min = cfg->tts_per_min;

@@ -1,6 +1,6 @@
 /*
  * The server application: the h2o configuration and handlers (HTTP
- * endpoints, static audio, the WebSocket), wired to the licence store, the
+ * endpoints, static audio, the WebSocket), wired to the license store, the
  * TTS engine, the gift sounds, the streak rule and the hub. main.c owns the
  * listening socket and the signals; everything else lives here.
  */

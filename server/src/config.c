@@ -37,7 +37,7 @@ void ttb_config_defaults(ttb_config *c)
   c->tiktok_dead_s = TTB_TIKTOK_DEAD_S;
   c->tiktok_backoff_cap_s = TTB_TIKTOK_BACKOFF_CAP_S;
   c->sockets_per_device = 2;
-  c->max_sockets_per_licence = 64;
+  c->max_sockets_per_license = 64;
   c->channel_idle_s = 3600;
   c->tts_burst = 20;
   c->tts_per_min = 60;
@@ -53,8 +53,8 @@ const char *ttb_config_usage(void)
          "  --config FILE          read settings from FILE first\n"
          "  --listen HOST:PORT     where to listen (default 127.0.0.1:8080; port 0 = any free "
          "port)\n"
-         "  --data-dir DIR         licences, sessions, TTS cache, secrets (default ./var)\n"
-         "  --db URL               licences and sessions in PostgreSQL "
+         "  --data-dir DIR         licenses, sessions, TTS cache, secrets (default ./var)\n"
+         "  --db URL               licenses and sessions in PostgreSQL "
          "(postgresql://USER@HOST/DB;\n"
          "                         a password from ~/.pgpass or PGPASSFILE); default: SQLite in "
          "DIR\n"
@@ -101,7 +101,7 @@ const char *ttb_config_usage(void)
          "wss://webcast-ws.tiktok.com)\n"
          "  --tiktok-trace DIR     record every push frame received, a trace per connection\n"
          "  --tiktok-lookup-s N    look a user who is not live up again after N s (default 30)\n"
-         "  --tiktok-linger-s N    stay connected N s after a licence's last device left (default "
+         "  --tiktok-linger-s N    stay connected N s after a license's last device left (default "
          "60)\n"
          "  --tiktok-heartbeat-s N heartbeat interval on the push socket (default 10)\n"
          "  --tiktok-dead-s N      a push socket silent for N s is dead (default 60)\n"
@@ -111,9 +111,9 @@ const char *ttb_config_usage(void)
          "  --metrics-token-file FILE  serve GET /metrics on the main port to\n"
          "                         Authorization: Bearer <the file's first line>. Default: none\n"
          "                         (with neither option there is no /metrics)\n"
-         "  --sockets-per-device N a licence's sockets: at most its max devices x N (default 2;\n"
+         "  --sockets-per-device N a license's sockets: at most its max devices x N (default 2;\n"
          "                         0 = no such bound); one more is closed with 4029\n"
-         "  --max-sockets-per-licence N  ... and at most N, device limit or not (default 64; 0 = "
+         "  --max-sockets-per-license N  ... and at most N, device limit or not (default 64; 0 = "
          "none)\n"
          "  --channel-idle-s N     free a channel's history after N s without sockets or events\n"
          "                         (default 3600; its seq goes on, a resume is told what it "
@@ -221,7 +221,9 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tiktok-dead-s", 1, 3600, NULL, &c->tiktok_dead_s},
       {"tiktok-backoff-cap-s", 1, 3600, NULL, &c->tiktok_backoff_cap_s},
       {"sockets-per-device", 0, 1000000, NULL, &c->sockets_per_device},
-      {"max-sockets-per-licence", 0, 1000000, NULL, &c->max_sockets_per_licence},
+      {"max-sockets-per-license", 0, 1000000, NULL, &c->max_sockets_per_license},
+      /* the spelling before issue 16, still taken so existing command lines work */
+      {"max-sockets-per-licence", 0, 1000000, NULL, &c->max_sockets_per_license},
       {"channel-idle-s", 1, 30u * 86400u, NULL, &c->channel_idle_s},
       {"tts-burst", 1, 1000000, NULL, &c->tts_burst},
       {"tts-per-min", 1, 1000000, NULL, &c->tts_per_min},

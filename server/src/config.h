@@ -66,8 +66,8 @@ typedef struct ttb_config {
       [512]; /* "" = none; else /metrics on the main port wants this bearer token */
   /* limits (docs/operations.md "Limits") */
   uint32_t
-      sockets_per_device; /* 2: a licence's sockets <= its max devices x this (0: no such bound) */
-  uint32_t max_sockets_per_licence; /* 64: and <= this, device limit or not (0: no bound) */
+      sockets_per_device; /* 2: a license's sockets <= its max devices x this (0: no such bound) */
+  uint32_t max_sockets_per_license; /* 64: and <= this, device limit or not (0: no bound) */
   uint32_t channel_idle_s;          /* 3600: a channel's history is freed after this long idle */
   uint32_t tts_burst;               /* 20: /tts/generate token bucket per ws_token: size ... */
   uint32_t tts_per_min;             /* 60: ... and refill per minute */

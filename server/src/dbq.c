@@ -1,4 +1,4 @@
-/* The database thread, the licence snapshot and the session cache: see dbq.h. */
+/* The database thread, the license snapshot and the session cache: see dbq.h. */
 #define _XOPEN_SOURCE 700
 #include "dbq.h"
 
@@ -20,10 +20,10 @@
 #define SESSION_PROBES 8
 #define REFRESH_MS 1000
 
-/* One licence of the snapshot. */
+/* One license of the snapshot. */
 typedef struct lic {
   char user[TTB_STORE_UUID_MAX];
-  ttb_licence_info info;
+  ttb_license_info info;
 } lic;
 
 typedef struct snapshot {
@@ -127,7 +127,7 @@ typedef struct collect {
   bool oom;
 } collect;
 
-static int collect_one(void *arg, const ttb_licence_info *l)
+static int collect_one(void *arg, const ttb_license_info *l)
 {
   collect *c = arg;
   if (c->n == c->cap) {
@@ -151,13 +151,13 @@ static int lic_cmp(const void *a, const void *b)
   return strcmp(((const lic *)a)->user, ((const lic *)b)->user);
 }
 
-/* Reads every licence (thread side). NULL on an error (logged). */
+/* Reads every license (thread side). NULL on an error (logged). */
 static snapshot *snapshot_load(ttb_store *st)
 {
   collect c = {0};
   char err[256];
-  if (ttb_store_licence_list(st, collect_one, &c, err, sizeof err) != 0 || c.oom) {
-    fprintf(stderr, "ttboost-server: database: licences not reloaded: %s\n",
+  if (ttb_store_license_list(st, collect_one, &c, err, sizeof err) != 0 || c.oom) {
+    fprintf(stderr, "ttboost-server: database: licenses not reloaded: %s\n",
             c.oom ? "out of memory" : err);
     free(c.v);
     return NULL;
@@ -192,10 +192,10 @@ static const lic *snapshot_find(const snapshot *s, const char *user)
   return NULL;
 }
 
-ttb_store_status ttb_dbq_licence(ttb_dbq *q, const char *user_id, int64_t now)
+ttb_store_status ttb_dbq_license(ttb_dbq *q, const char *user_id, int64_t now)
 {
   const lic *l = snapshot_find(q->snap, user_id);
-  return l ? ttb_store_licence_state(&l->info, now) : TTB_STORE_UNKNOWN;
+  return l ? ttb_store_license_state(&l->info, now) : TTB_STORE_UNKNOWN;
 }
 
 uint32_t ttb_dbq_max_devices(ttb_dbq *q, const char *user_id)
@@ -261,7 +261,7 @@ static void run_job(ttb_dbq *q, job *j)
   case JOB_LOGIN:
     j->st = ttb_store_login(q->store, j->a, j->b, now, j->days, j->user, j->token);
     if (j->st == TTB_STORE_OK) {
-      /* a licence made a moment ago (ttboost-admin) is in the snapshot by
+      /* a license made a moment ago (ttboost-admin) is in the snapshot by
        * the time its first login is answered: ingest can follow at once */
       int64_t v = ttb_store_data_version(q->store);
       if (v >= 0 && v != q->data_version) {
@@ -279,7 +279,7 @@ static void run_job(ttb_dbq *q, job *j)
     j->st = j->fn(q->store, j->arg);
     break;
   case JOB_TIKTOK_SET:
-    j->st = ttb_store_licence_set_tiktok(q->store, j->a, j->b);
+    j->st = ttb_store_license_set_tiktok(q->store, j->a, j->b);
     if (j->st == TTB_STORE_OK) {
       j->snap = snapshot_load(q->store); /* the snapshot shows it when the caller hears back */
       int64_t v = ttb_store_data_version(q->store);
@@ -693,7 +693,7 @@ ttb_dbq *ttb_dbq_open(ttb_store *store, h2o_evloop_t *loop, ttb_metrics *m, char
   q->data_version = ttb_store_data_version(store);
   q->snap = q->data_version < 0 ? NULL : snapshot_load(store);
   if (q->snap == NULL) {
-    snprintf(err, errlen, "cannot read the licences: %s", ttb_store_error(store));
+    snprintf(err, errlen, "cannot read the licenses: %s", ttb_store_error(store));
     free(q->sessions);
     free(q);
     return NULL;

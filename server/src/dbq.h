@@ -4,7 +4,7 @@
  * completions run back on the loop (a pipe wakes it, as the TTS worker's).
  *
  * What the loop asks most is answered from memory:
- * - every licence (state, devices, TikTok handle) is a snapshot, reloaded
+ * - every license (state, devices, TikTok handle) is a snapshot, reloaded
  *   when another process (ttboost-admin) committed, seen within a second
  *   (PRAGMA data_version), and after this server's own writes;
  * - a ws_token's session and an ingest token's channel are looked up on
@@ -30,7 +30,7 @@
 typedef struct ttb_dbq ttb_dbq;
 
 /* Takes over `store` (opened and migrated by the caller; from now on used
- * by the database thread only), loads the licence snapshot, starts the
+ * by the database thread only), loads the license snapshot, starts the
  * thread and the loop's once-a-second refresh. NULL with err (the store is
  * then still the caller's). */
 ttb_dbq *ttb_dbq_open(ttb_store *store, h2o_evloop_t *loop, ttb_metrics *m, char *err,
@@ -39,12 +39,12 @@ ttb_dbq *ttb_dbq_open(ttb_store *store, h2o_evloop_t *loop, ttb_metrics *m, char
  * TTB_STORE_ERROR, closes the store. */
 void ttb_dbq_close(ttb_dbq *q);
 
-/* From the snapshot: the state of user_id's licence now (TTB_STORE_UNKNOWN
- * when no licence has it). */
-ttb_store_status ttb_dbq_licence(ttb_dbq *q, const char *user_id, int64_t now);
-/* From the snapshot: the licence's max devices (0: no limit, or no such licence). */
+/* From the snapshot: the state of user_id's license now (TTB_STORE_UNKNOWN
+ * when no license has it). */
+ttb_store_status ttb_dbq_license(ttb_dbq *q, const char *user_id, int64_t now);
+/* From the snapshot: the license's max devices (0: no limit, or no such license). */
 uint32_t ttb_dbq_max_devices(ttb_dbq *q, const char *user_id);
-/* From the snapshot: the licence's TikTok handle into out[32] ("" = none). */
+/* From the snapshot: the license's TikTok handle into out[32] ("" = none). */
 ttb_store_status ttb_dbq_tiktok(ttb_dbq *q, const char *user_id, char out[32]);
 
 /* A ws_token's session: cb runs on the loop once the thread has looked it
@@ -81,7 +81,7 @@ void ttb_dbq_login(ttb_dbq *q, const char *key, const char *device_id, uint32_t 
  * back right after ttboost-admin changed it); cb runs on the loop
  * (TTB_STORE_ERROR: the database failed, the snapshot is the last known). */
 void ttb_dbq_sync(ttb_dbq *q, ttb_dbq_done_cb cb, void *arg);
-/* Sets the licence's TikTok handle on the thread; the snapshot has it when
+/* Sets the license's TikTok handle on the thread; the snapshot has it when
  * cb runs (TTB_STORE_OK). */
 void ttb_dbq_tiktok_set(ttb_dbq *q, const char *user_id, const char *handle, ttb_dbq_done_cb cb,
                         void *arg);

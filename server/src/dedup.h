@@ -9,7 +9,7 @@
  * power of two, plus up to 4 slots of 8 bytes in a hash index: at most
  * about 4 MiB for a channel at the default cap of 65536); a channel whose
  * ids have all expired is freed by the sweep. Only channels of valid
- * licences reach it. Runs on the event-loop thread only.
+ * licenses reach it. Runs on the event-loop thread only.
  */
 #ifndef TTB_SERVER_DEDUP_H
 #define TTB_SERVER_DEDUP_H

@@ -50,7 +50,7 @@ void ttb_hub_destroy(ttb_hub *h);
 /* The channel of user_id, created when `create`; NULL when absent or on no memory. */
 ttb_channel *ttb_hub_channel(ttb_hub *h, const char *user_id, bool create);
 
-/* Calls fn for every channel that has sockets (used to cut revoked licences). */
+/* Calls fn for every channel that has sockets (used to cut revoked licenses). */
 void ttb_hub_each_live(ttb_hub *h, void (*fn)(ttb_channel *, void *), void *arg);
 const char *ttb_channel_user(const ttb_channel *c);
 

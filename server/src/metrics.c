@@ -179,7 +179,7 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
     uint64_t v;
   } limits[] = {
       {"sockets_per_device", m->limit_sockets_per_device},
-      {"max_sockets_per_licence", m->limit_max_sockets_per_licence},
+      {"max_sockets_per_license", m->limit_max_sockets_per_license},
       {"tts_burst", m->limit_tts_burst},
       {"channel_idle_s", m->limit_channel_idle_s},
       {"tts_per_min", m->limit_tts_per_min},
@@ -196,7 +196,7 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_histories_freed_total",
           "Channel histories freed after --channel-idle-s idle.", NULL, m->histories_freed);
   counter(&o, "ttboost_sockets_refused_total",
-          "Sockets refused, by reason (licence_limit: close 4029).", "{reason=\"licence_limit\"}",
+          "Sockets refused, by reason (license_limit: close 4029).", "{reason=\"license_limit\"}",
           m->sockets_refused_limit);
   counter(&o, "ttboost_tts_rate_limited_total", "POST /tts/generate answered 429 (empty bucket).",
           NULL, m->tts_rate_limited);

@@ -72,7 +72,7 @@ typedef struct ttb_metrics {
   uint64_t tiktok_lookups; /* room lookups made */
   /* limits in force (config; rendered as ttboost_limit{name}) */
   uint64_t limit_sockets_per_device;
-  uint64_t limit_max_sockets_per_licence;
+  uint64_t limit_max_sockets_per_license;
   uint64_t limit_tts_burst;
   uint64_t limit_tts_per_min;
   uint64_t limit_history;
@@ -85,7 +85,7 @@ typedef struct ttb_metrics {
   uint64_t channels;         /* gauge: channels in memory */
   uint64_t histories_freed;  /* channel histories freed for idleness (--channel-idle-s) */
   uint64_t limit_channel_idle_s;
-  uint64_t sockets_refused_limit; /* sockets refused: the licence had as many as it may (4029) */
+  uint64_t sockets_refused_limit; /* sockets refused: the license had as many as it may (4029) */
   /* the database thread (dbq.c) */
   uint64_t db_jobs;   /* database jobs done */
   uint64_t db_queue;  /* gauge: jobs queued or running */

@@ -222,7 +222,7 @@ static void on_done(void *arg, ttb_store_status st)
   if (kind == OP_REVOKE) {
     op_end(o);
     if (st != TTB_STORE_OK) {
-      reply_error(req, 404, "not_found", "This licence has no active overlay token with that id.");
+      reply_error(req, 404, "not_found", "This license has no active overlay token with that id.");
       return;
     }
     Ttboost__V1__OverlayTokenRevoked r = TTBOOST__V1__OVERLAY_TOKEN_REVOKED__INIT;
@@ -236,7 +236,7 @@ static void on_done(void *arg, ttb_store_status st)
       op_end(o);
       reply_error(
           req, 429, "too_many_tokens",
-          "This licence has as many overlay tokens as it may (32). Revoke one you no longer use.");
+          "This license has as many overlay tokens as it may (32). Revoke one you no longer use.");
       return;
     }
     char url[400];
@@ -379,9 +379,9 @@ static void on_lookup(void *arg, ttb_store_status st, const char *unused)
   ttb_svc_status s;
   switch (st) {
   case TTB_STORE_OK:
-    s = ttb_svc_licence(l->svc, l->user); /* the licence must be valid too */
+    s = ttb_svc_license(l->svc, l->user); /* the license must be valid too */
     break;
-  case TTB_STORE_REVOKED: /* 4001, as an unknown token: 4003 speaks of the licence */
+  case TTB_STORE_REVOKED: /* 4001, as an unknown token: 4003 speaks of the license */
   case TTB_STORE_UNKNOWN:
     s = TTB_SVC_UNKNOWN;
     break;

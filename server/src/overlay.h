@@ -1,7 +1,7 @@
 /*
- * Overlay tokens: read-only, revocable tokens of one licence for the OBS
+ * Overlay tokens: read-only, revocable tokens of one license for the OBS
  * overlay (/overlay/, a browser source on the streamer's PC), so that the
- * licence key and the ws_token never go into an OBS scene.
+ * license key and the ws_token never go into an OBS scene.
  *
  * - POST, GET and DELETE /me/overlay-tokens (Authorization: Bearer
  *   <ws_token>): make one (shown once, with the overlay's URL), list the
@@ -24,7 +24,7 @@
 
 #include "svc.h"
 
-/* The most active overlay tokens a licence may have; one more is a 429. */
+/* The most active overlay tokens a license may have; one more is a 429. */
 #define TTB_OVERLAY_MAX_TOKENS 32
 
 /* Answers req, a request for /me/overlay-tokens (any method: others get a
@@ -36,7 +36,7 @@ int ttb_overlay_tokens(ttb_svc *svc, h2o_req_t *req);
  * TTB_SVC_OK, the channel's user_id and minus the token's id (what
  * ttb_ws_accept takes as the socket's session, so ttb_ws_close_login(-id)
  * closes it); TTB_SVC_UNKNOWN for an unknown or revoked token (the socket
- * is refused with 4001), the licence's state when it is not valid (4003), TTB_SVC_FAILED when the database
+ * is refused with 4001), the license's state when it is not valid (4003), TTB_SVC_FAILED when the database
  * could not answer. token is copied. */
 void ttb_overlay_lookup_async(ttb_svc *svc, const char *token, ttb_svc_session_cb cb, void *arg);
 

@@ -1,5 +1,5 @@
 /*
- * The licence and session store (see store.h): SQLite in WAL mode, keys and
+ * The license and session store (see store.h): SQLite in WAL mode, keys and
  * tokens kept only as BLAKE2b-256 hashes, prepared statements held in the
  * handle, schema migrations keyed on PRAGMA user_version.
  */
@@ -35,7 +35,7 @@
 
 /* Migration i takes the schema from version i to i + 1. Append only. */
 static const char *const migrations[] = {
-    /* 0 -> 1: licences and sessions. */
+    /* 0 -> 1: licenses and sessions. */
     "CREATE TABLE licences ("
     "  id INTEGER PRIMARY KEY,"
     "  key_hash BLOB NOT NULL UNIQUE,"
@@ -57,7 +57,7 @@ static const char *const migrations[] = {
     "  last_seen INTEGER NOT NULL"
     ");"
     "CREATE INDEX sessions_user ON sessions(user_id, expires);",
-    /* 1 -> 2: the licence's TikTok handle (without @; '' = none). */
+    /* 1 -> 2: the license's TikTok handle (without @; '' = none). */
     "ALTER TABLE licences ADD COLUMN tiktok TEXT NOT NULL DEFAULT '';",
     /* 2 -> 3: sessions can be revoked (logout, ttboost-admin session revoke;
    * unix seconds, 0 = not) and show a hint; per-channel ingest tokens. */
@@ -73,7 +73,7 @@ static const char *const migrations[] = {
     "  revoked INTEGER NOT NULL DEFAULT 0,"
     "  note TEXT NOT NULL DEFAULT ''"
     ");",
-    /* 3 -> 4: read-only overlay tokens ("TTO-…", per licence, revocable). */
+    /* 3 -> 4: read-only overlay tokens ("TTO-…", per license, revocable). */
     "CREATE TABLE overlay_tokens ("
     "  id INTEGER PRIMARY KEY,"
     "  token_hash BLOB NOT NULL UNIQUE,"
@@ -84,6 +84,8 @@ static const char *const migrations[] = {
     "  note TEXT NOT NULL DEFAULT ''"
     ");"
     "CREATE INDEX overlay_tokens_user ON overlay_tokens(user_id);",
+    /* 4 -> 5: one spelling (issue 16): the table is "licenses". */
+    "ALTER TABLE licences RENAME TO licenses;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -133,19 +135,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_LIC_INSERT] = "INSERT INTO licences (key_hash, key_hint, user_id, created, expires,"
+    [ST_LIC_INSERT] = "INSERT INTO licenses (key_hash, key_hint, user_id, created, expires,"
                       " max_devices, revoked, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
-    [ST_LIC_BY_HASH] = "SELECT user_id, expires, max_devices, revoked FROM licences"
+    [ST_LIC_BY_HASH] = "SELECT user_id, expires, max_devices, revoked FROM licenses"
                        " WHERE key_hash = ?1",
-    [ST_LIC_BY_USER] = "SELECT expires, revoked FROM licences WHERE user_id = ?1",
+    [ST_LIC_BY_USER] = "SELECT expires, revoked FROM licenses WHERE user_id = ?1",
     [ST_LIC_LIST] =
         "SELECT key_hint, user_id, created, expires, max_devices, revoked, note, " DEVICES_SQL(
-            "l.user_id", "?1") ", tiktok FROM licences l ORDER BY created, id",
-    [ST_LIC_REVOKE] = "UPDATE licences SET revoked = 1 WHERE key_hash = ?1",
-    [ST_LIC_SET_EXPIRES] = "UPDATE licences SET expires = ?2 WHERE key_hash = ?1",
-    [ST_LIC_SET_TIKTOK_BY_HASH] = "UPDATE licences SET tiktok = ?2 WHERE key_hash = ?1",
-    [ST_LIC_SET_TIKTOK_BY_USER] = "UPDATE licences SET tiktok = ?2 WHERE user_id = ?1",
-    [ST_LIC_TIKTOK_BY_USER] = "SELECT tiktok FROM licences WHERE user_id = ?1",
+            "l.user_id", "?1") ", tiktok FROM licenses l ORDER BY created, id",
+    [ST_LIC_REVOKE] = "UPDATE licenses SET revoked = 1 WHERE key_hash = ?1",
+    [ST_LIC_SET_EXPIRES] = "UPDATE licenses SET expires = ?2 WHERE key_hash = ?1",
+    [ST_LIC_SET_TIKTOK_BY_HASH] = "UPDATE licenses SET tiktok = ?2 WHERE key_hash = ?1",
+    [ST_LIC_SET_TIKTOK_BY_USER] = "UPDATE licenses SET tiktok = ?2 WHERE user_id = ?1",
+    [ST_LIC_TIKTOK_BY_USER] = "SELECT tiktok FROM licenses WHERE user_id = ?1",
     /* a revoked session's row stays a while: the server closes its sockets
    * by asking for sessions revoked lately (ST_SESS_REVOKED_SINCE) */
     [ST_SESS_PURGE] = "DELETE FROM sessions WHERE user_id = ?1 AND (expires <= ?2"
@@ -156,7 +158,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SESS_INSERT] = "INSERT INTO sessions (token_hash, user_id, device_id, created, expires,"
                        " last_seen, token_hint) VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)",
     [ST_SESS_BY_HASH] = "SELECT s.id, s.user_id, s.expires, s.last_seen, l.expires, l.revoked,"
-                        " s.revoked FROM sessions s LEFT JOIN licences l ON l.user_id = s.user_id"
+                        " s.revoked FROM sessions s LEFT JOIN licenses l ON l.user_id = s.user_id"
                         " WHERE s.token_hash = ?1",
     [ST_SESS_TOUCH] = "UPDATE sessions SET last_seen = ?2 WHERE id = ?1",
     [ST_SESS_LIST] =
@@ -299,7 +301,7 @@ static void uuid_v4(char out[TTB_STORE_UUID_MAX])
   sodium_memzero(u, sizeof u);
 }
 
-/* A new key: the 4-character prefix ("TTB-" for a licence key, "TTI-" for
+/* A new key: the 4-character prefix ("TTB-" for a license key, "TTI-" for
  * an ingest token) and 26 RFC 4648 base32 characters of 130 random bits. */
 static void key_new(char out[TTB_STORE_KEY_MAX], const char *prefix)
 {
@@ -317,10 +319,10 @@ static void key_new(char out[TTB_STORE_KEY_MAX], const char *prefix)
   sodium_memzero(b, sizeof b);
 }
 
-/* True when a licence with this expiry has expired at now. */
+/* True when a license with this expiry has expired at now. */
 static bool lic_expired(int64_t expires, int64_t now) { return expires != 0 && now >= expires; }
 
-/* What a licence row means now: revoked before expired. */
+/* What a license row means now: revoked before expired. */
 static ttb_store_status lic_state(bool revoked, int64_t expires, int64_t now)
 {
   if (revoked)
@@ -335,7 +337,7 @@ static ttb_store_status lic_state(bool revoked, int64_t expires, int64_t now)
  * (the store's error says what was being read). st is reset unless 1. */
 static int step_row(ttb_store *s, sqlite3_stmt *st, const char *what);
 
-/* A licence looked up by its key's hash. */
+/* A license looked up by its key's hash. */
 typedef struct lic_row {
   char user_id[TTB_STORE_UUID_MAX];
   int64_t expires;
@@ -343,9 +345,9 @@ typedef struct lic_row {
   bool revoked;
 } lic_row;
 
-/* Reads the licence with this key hash: TTB_STORE_OK with *l filled,
+/* Reads the license with this key hash: TTB_STORE_OK with *l filled,
  * TTB_STORE_UNKNOWN, or TTB_STORE_ERROR. */
-static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, lic_row *l);
+static ttb_store_status read_license(ttb_store *s, const unsigned char *hash, lic_row *l);
 
 /* Copies a text column (possibly NULL) into dst. */
 static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
@@ -603,12 +605,12 @@ ttb_store_status ttb_sti_lic_state(bool revoked, int64_t expires, int64_t now)
 static bool parse_id(const char *text, int64_t *id);
 bool ttb_sti_parse_id(const char *text, int64_t *id) { return parse_id(text, id); }
 
-int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t max_devices,
+int ttb_store_license_create(ttb_store *s, int64_t now, uint32_t days, uint32_t max_devices,
                              const char *note, char key[TTB_STORE_KEY_MAX],
                              char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen)
 {
   if (s->pg)
-    return ttb_pg_licence_create(s->pg, now, days, max_devices, note, key, user_id, err, errlen);
+    return ttb_pg_license_create(s->pg, now, days, max_devices, note, key, user_id, err, errlen);
   key[0] = '\0';
   user_id[0] = '\0';
   if (note == NULL)
@@ -643,26 +645,26 @@ int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t 
     if (rc == SQLITE_DONE)
       return 0;
     if ((rc & 0xff) != SQLITE_CONSTRAINT) {
-      set_err(s, err, errlen, "creating a licence: %s", sqlite3_errmsg(s->db));
+      set_err(s, err, errlen, "creating a license: %s", sqlite3_errmsg(s->db));
       break;
     }
-    set_err(s, err, errlen, "creating a licence: %s", sqlite3_errmsg(s->db));
+    set_err(s, err, errlen, "creating a license: %s", sqlite3_errmsg(s->db));
   }
   sodium_memzero(key, TTB_STORE_KEY_MAX);
   user_id[0] = '\0';
   return -1;
 }
 
-int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
+int ttb_store_license_list(ttb_store *s, int (*fn)(void *arg, const ttb_license_info *l), void *arg,
                            char *err, size_t errlen)
 {
   if (s->pg)
-    return ttb_pg_licence_list(s->pg, fn, arg, err, errlen);
+    return ttb_pg_license_list(s->pg, fn, arg, err, errlen);
   sqlite3_stmt *st = s->st[ST_LIC_LIST];
   sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    ttb_licence_info l;
+    ttb_license_info l;
     memset(&l, 0, sizeof l);
     col_text(st, 0, l.key_hint, sizeof l.key_hint);
     col_text(st, 1, l.user_id, sizeof l.user_id);
@@ -679,7 +681,7 @@ int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_
     }
   }
   if (rc != SQLITE_DONE) {
-    db_err(s, err, errlen, "listing licences");
+    db_err(s, err, errlen, "listing licenses");
     done(st);
     return -1;
   }
@@ -687,16 +689,16 @@ int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_
   return 0;
 }
 
-ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key)
+ttb_store_status ttb_store_license_revoke(ttb_store *s, const char *key)
 {
   if (s->pg)
-    return ttb_pg_licence_revoke(s->pg, key);
+    return ttb_pg_license_revoke(s->pg, key);
   unsigned char hash[HASH_LEN];
   if (hash_input(key, true, hash) != 0)
     return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_REVOKE];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
-  if (exec_stmt(s, st, "revoking a licence") != 0)
+  if (exec_stmt(s, st, "revoking a license") != 0)
     return TTB_STORE_ERROR;
   return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
@@ -712,11 +714,11 @@ static int step_row(ttb_store *s, sqlite3_stmt *st, const char *what)
   return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, lic_row *l)
+static ttb_store_status read_license(ttb_store *s, const unsigned char *hash, lic_row *l)
 {
   sqlite3_stmt *st = s->st[ST_LIC_BY_HASH];
   sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
-  int rc = step_row(s, st, "reading a licence");
+  int rc = step_row(s, st, "reading a license");
   if (rc <= 0)
     return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   col_text(st, 0, l->user_id, sizeof l->user_id);
@@ -727,20 +729,20 @@ static ttb_store_status read_licence(ttb_store *s, const unsigned char *hash, li
   return TTB_STORE_OK;
 }
 
-/* Extends a licence; a revoked one is left alone (TTB_STORE_REVOKED). */
-ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now, uint32_t days)
+/* Extends a license; a revoked one is left alone (TTB_STORE_REVOKED). */
+ttb_store_status ttb_store_license_extend(ttb_store *s, const char *key, int64_t now, uint32_t days)
 {
   if (s->pg)
-    return ttb_pg_licence_extend(s->pg, key, now, days);
+    return ttb_pg_license_extend(s->pg, key, now, days);
   unsigned char hash[HASH_LEN];
   if (hash_input(key, true, hash) != 0)
     return TTB_STORE_UNKNOWN;
   if (tx_begin(s) != 0)
     return TTB_STORE_ERROR;
   lic_row lic;
-  ttb_store_status status = read_licence(s, hash, &lic);
+  ttb_store_status status = read_license(s, hash, &lic);
   int64_t expires = status == TTB_STORE_OK ? lic.expires : 0;
-  /* A revoked licence stays revoked: extending it would not revive it. */
+  /* A revoked license stays revoked: extending it would not revive it. */
   if (status == TTB_STORE_OK && lic.revoked)
     status = TTB_STORE_REVOKED;
   if (status == TTB_STORE_OK && expires != 0) {
@@ -748,7 +750,7 @@ ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t
     sqlite3_stmt *st = s->st[ST_LIC_SET_EXPIRES];
     sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, from + (int64_t)days * 86400);
-    if (exec_stmt(s, st, "extending a licence") != 0)
+    if (exec_stmt(s, st, "extending a license") != 0)
       status = TTB_STORE_ERROR;
   }
   if (status != TTB_STORE_OK) {
@@ -768,7 +770,7 @@ static ttb_store_status login_tx(ttb_store *s, const unsigned char hash[HASH_LEN
                                  char user_id[TTB_STORE_UUID_MAX], char token[TTB_STORE_UUID_MAX])
 {
   lic_row lic;
-  ttb_store_status status = read_licence(s, hash, &lic);
+  ttb_store_status status = read_license(s, hash, &lic);
   if (status == TTB_STORE_OK)
     status = lic_state(lic.revoked, lic.expires, now);
   if (status != TTB_STORE_OK)
@@ -899,12 +901,12 @@ ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t n
   col_text(st, 1, uid, sizeof uid);
   int64_t sess_expires = sqlite3_column_int64(st, 2);
   int64_t last_seen = sqlite3_column_int64(st, 3);
-  bool has_licence = sqlite3_column_type(st, 4) != SQLITE_NULL;
+  bool has_license = sqlite3_column_type(st, 4) != SQLITE_NULL;
   int64_t lic_expires = sqlite3_column_int64(st, 4);
   bool revoked = sqlite3_column_int(st, 5) != 0;
   bool ended = sqlite3_column_int64(st, 6) != 0; /* logged out or revoked by the operator */
   done(st);
-  if (!has_licence || ended)
+  if (!has_license || ended)
     return TTB_STORE_UNKNOWN;
   ttb_store_status status = lic_state(revoked, lic_expires, now);
   if (status != TTB_STORE_OK)
@@ -924,15 +926,15 @@ ttb_store_status ttb_store_session_id(ttb_store *s, const char *token, int64_t n
   return TTB_STORE_OK;
 }
 
-ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now)
+ttb_store_status ttb_store_user_license(ttb_store *s, const char *user_id, int64_t now)
 {
   if (s->pg)
-    return ttb_pg_user_licence(s->pg, user_id, now);
+    return ttb_pg_user_license(s->pg, user_id, now);
   if (user_id == NULL)
     return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-  int rc = step_row(s, st, "reading a licence");
+  int rc = step_row(s, st, "reading a license");
   if (rc <= 0)
     return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   int64_t expires = sqlite3_column_int64(st, 0);
@@ -941,11 +943,11 @@ ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64
   return lic_state(revoked, expires, now);
 }
 
-ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_user_id,
+ttb_store_status ttb_store_license_set_tiktok(ttb_store *s, const char *key_or_user_id,
                                               const char *handle)
 {
   if (s->pg)
-    return ttb_pg_licence_set_tiktok(s->pg, key_or_user_id, handle);
+    return ttb_pg_license_set_tiktok(s->pg, key_or_user_id, handle);
   if (key_or_user_id == NULL || handle == NULL || strlen(handle) >= TTB_STORE_TIKTOK_MAX)
     return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st;
@@ -960,7 +962,7 @@ ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_u
     sqlite3_bind_text(st, 1, key_or_user_id, -1, SQLITE_TRANSIENT);
   }
   sqlite3_bind_text(st, 2, handle, -1, SQLITE_TRANSIENT);
-  if (exec_stmt(s, st, "setting a licence's TikTok handle") != 0)
+  if (exec_stmt(s, st, "setting a license's TikTok handle") != 0)
     return TTB_STORE_ERROR;
   return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
@@ -975,7 +977,7 @@ ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
     return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_TIKTOK_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-  int rc = step_row(s, st, "reading a licence's TikTok handle");
+  int rc = step_row(s, st, "reading a license's TikTok handle");
   if (rc <= 0)
     return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   col_text(st, 0, handle, TTB_STORE_TIKTOK_MAX);
@@ -1113,7 +1115,7 @@ ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id
     return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-  int rc = step_row(s, st, "reading a licence");
+  int rc = step_row(s, st, "reading a license");
   if (rc <= 0)
     return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   done(st);
@@ -1203,7 +1205,7 @@ ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_o
                    "revoking an ingest token");
 }
 
-ttb_store_status ttb_store_licence_state(const ttb_licence_info *l, int64_t now)
+ttb_store_status ttb_store_license_state(const ttb_license_info *l, int64_t now)
 {
   return lic_state(l->revoked, l->expires, now);
 }
@@ -1254,7 +1256,7 @@ ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_i
     return TTB_STORE_UNKNOWN;
   sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
   sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-  int rc = step_row(s, st, "reading a licence");
+  int rc = step_row(s, st, "reading a license");
   if (rc <= 0)
     return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
   done(st);

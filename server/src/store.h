@@ -1,6 +1,6 @@
 /*
- * The licence and session store: SQLite (WAL) in the data dir, file
- * `ttboost.db` (the default), or PostgreSQL (store_pg.c, ttb_store_open_db). Licence keys and ws_tokens are random, shown once, stored
+ * The license and session store: SQLite (WAL) in the data dir, file
+ * `ttboost.db` (the default), or PostgreSQL (store_pg.c, ttb_store_open_db). License keys and ws_tokens are random, shown once, stored
  * only as BLAKE2b hashes (libsodium crypto_generichash) and looked up by
  * hash; user ids are random UUIDs (v4). Ingest tokens ("TTI-…") likewise.
  * A schema version (PRAGMA user_version) and migrations from version 1 on.
@@ -21,9 +21,9 @@ typedef struct ttb_store ttb_store;
 typedef enum ttb_store_status {
   TTB_STORE_OK = 0,
   TTB_STORE_UNKNOWN = 1, /* no such key, token or user */
-  TTB_STORE_EXPIRED = 2, /* the licence (or the session) has expired */
+  TTB_STORE_EXPIRED = 2, /* the license (or the session) has expired */
   TTB_STORE_REVOKED = 3,
-  TTB_STORE_DEVICE_LIMIT = 4, /* a new device beyond the licence's max_devices */
+  TTB_STORE_DEVICE_LIMIT = 4, /* a new device beyond the license's max_devices */
   TTB_STORE_ERROR = -1,       /* the database failed; message in the store's last error */
 } ttb_store_status;
 
@@ -51,14 +51,14 @@ const char *ttb_store_error(const ttb_store *s);
 /* The schema version the store is at. */
 int ttb_store_schema_version(const ttb_store *s);
 
-/* Creates a licence: days 0 = never expires, max_devices 0 = no limit.
+/* Creates a license: days 0 = never expires, max_devices 0 = no limit.
  * Writes the new key ("TTB-" and 26 base32 characters, 130 random bits)
- * and the licence's user_id. The key is not kept anywhere in clear. */
-int ttb_store_licence_create(ttb_store *s, int64_t now, uint32_t days, uint32_t max_devices,
+ * and the license's user_id. The key is not kept anywhere in clear. */
+int ttb_store_license_create(ttb_store *s, int64_t now, uint32_t days, uint32_t max_devices,
                              const char *note, char key[TTB_STORE_KEY_MAX],
                              char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen);
 
-typedef struct ttb_licence_info {
+typedef struct ttb_license_info {
   char key_hint[12]; /* "TTB-" and the key's first 4 characters: enough to tell keys apart */
   char user_id[TTB_STORE_UUID_MAX];
   int64_t created; /* unix seconds */
@@ -68,24 +68,24 @@ typedef struct ttb_licence_info {
   bool revoked;
   char note[256];
   char tiktok[TTB_STORE_TIKTOK_MAX]; /* the TikTok handle, without @; "" = none */
-} ttb_licence_info;
+} ttb_license_info;
 
-/* Calls fn for every licence, oldest first; fn returning non-zero stops. */
-int ttb_store_licence_list(ttb_store *s, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
+/* Calls fn for every license, oldest first; fn returning non-zero stops. */
+int ttb_store_license_list(ttb_store *s, int (*fn)(void *arg, const ttb_license_info *l), void *arg,
                            char *err, size_t errlen);
-/* Revokes the licence with this key (its sessions stop working). */
-ttb_store_status ttb_store_licence_revoke(ttb_store *s, const char *key);
-/* Extends by days from max(now, current expiry); a licence that never
+/* Revokes the license with this key (its sessions stop working). */
+ttb_store_status ttb_store_license_revoke(ttb_store *s, const char *key);
+/* Extends by days from max(now, current expiry); a license that never
  * expires stays so. */
-ttb_store_status ttb_store_licence_extend(ttb_store *s, const char *key, int64_t now,
+ttb_store_status ttb_store_license_extend(ttb_store *s, const char *key, int64_t now,
                                           uint32_t days);
 
-/* Sets the TikTok handle of the licence with this key (starting "TTB-") or
+/* Sets the TikTok handle of the license with this key (starting "TTB-") or
  * user_id; handle is already checked (tiktok_handle.h), "" clears it.
- * TTB_STORE_UNKNOWN when no licence matches. */
-ttb_store_status ttb_store_licence_set_tiktok(ttb_store *s, const char *key_or_user_id,
+ * TTB_STORE_UNKNOWN when no license matches. */
+ttb_store_status ttb_store_license_set_tiktok(ttb_store *s, const char *key_or_user_id,
                                               const char *handle);
-/* The TikTok handle of user_id's licence into handle ("" = none). */
+/* The TikTok handle of user_id's license into handle ("" = none). */
 ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
                                        char handle[TTB_STORE_TIKTOK_MAX]);
 
@@ -95,7 +95,7 @@ ttb_store_status ttb_store_user_tiktok(ttb_store *s, const char *user_id,
 ttb_store_status ttb_store_login(ttb_store *s, const char *key, const char *device_id, int64_t now,
                                  uint32_t session_days, char user_id[TTB_STORE_UUID_MAX],
                                  char token[TTB_STORE_UUID_MAX]);
-/* A ws_token's user, when the session and its licence are valid; updates
+/* A ws_token's user, when the session and its license are valid; updates
  * the session's last_seen (at most once a minute). */
 ttb_store_status ttb_store_session(ttb_store *s, const char *token, int64_t now,
                                    char user_id[TTB_STORE_UUID_MAX]);
@@ -131,10 +131,10 @@ int ttb_store_session_list(ttb_store *s, const char *user_id,
 int ttb_store_sessions_revoked_since(ttb_store *s, int64_t since,
                                      void (*fn)(void *arg, int64_t session_id), void *arg);
 
-/* Creates an ingest token for one channel (the user_id of a licence):
+/* Creates an ingest token for one channel (the user_id of a license):
  * "TTI-" and 26 base32 characters (130 random bits), kept only as a hash.
  * Writes the token and its row id (id may be NULL). TTB_STORE_UNKNOWN when
- * no licence has this user_id. */
+ * no license has this user_id. */
 ttb_store_status ttb_store_ingest_token_create(ttb_store *s, const char *user_id, const char *note,
                                                int64_t now, char token[TTB_STORE_KEY_MAX],
                                                int64_t *id);
@@ -161,16 +161,16 @@ int ttb_store_ingest_token_list(ttb_store *s, int (*fn)(void *arg, const ttb_ing
  * number). TTB_STORE_UNKNOWN when none (or already revoked). */
 ttb_store_status ttb_store_ingest_token_revoke(ttb_store *s, const char *token_or_id, int64_t now);
 
-/* Overlay tokens: read-only tokens of one licence for its OBS overlay
+/* Overlay tokens: read-only tokens of one license for its OBS overlay
  * (/overlay/): "TTO-" and 26 base32 characters (130 random bits), kept only
- * as a hash, revocable. Creates one for user_id's licence; writes the token
+ * as a hash, revocable. Creates one for user_id's license; writes the token
  * (shown once), its row id and hint ("TTO-" and 4 characters).
- * TTB_STORE_UNKNOWN when no licence has this user_id. */
+ * TTB_STORE_UNKNOWN when no license has this user_id. */
 ttb_store_status ttb_store_overlay_token_create(ttb_store *s, const char *user_id, const char *note,
                                                 int64_t now, char token[TTB_STORE_KEY_MAX],
                                                 int64_t *id, char hint[12]);
 /* The channel (user_id) and row id of an overlay token: TTB_STORE_OK,
- * TTB_STORE_REVOKED or TTB_STORE_UNKNOWN (the licence's own state is the
+ * TTB_STORE_REVOKED or TTB_STORE_UNKNOWN (the license's own state is the
  * caller's to check). */
 ttb_store_status ttb_store_overlay_token_channel(ttb_store *s, const char *token,
                                                  char channel[TTB_STORE_UUID_MAX], int64_t *id);
@@ -189,25 +189,25 @@ typedef struct ttb_overlay_token_info {
 int ttb_store_overlay_token_list(ttb_store *s, const char *user_id,
                                  int (*fn)(void *arg, const ttb_overlay_token_info *t), void *arg,
                                  char *err, size_t errlen);
-/* Revokes overlay token `id` (of user_id's licence; NULL = any licence).
+/* Revokes overlay token `id` (of user_id's license; NULL = any license).
  * TTB_STORE_UNKNOWN when there is none such (or it is already revoked).
  * ttb_store_sessions_revoked_since reports it as -id. */
 ttb_store_status ttb_store_overlay_token_revoke(ttb_store *s, const char *user_id, int64_t id,
                                                 int64_t now);
 
-/* Is the licence of user_id valid now? */
-ttb_store_status ttb_store_user_licence(ttb_store *s, const char *user_id, int64_t now);
+/* Is the license of user_id valid now? */
+ttb_store_status ttb_store_user_license(ttb_store *s, const char *user_id, int64_t now);
 
-/* What a licence row means at `now` (the rule of ttb_store_user_licence):
+/* What a license row means at `now` (the rule of ttb_store_user_license):
  * TTB_STORE_REVOKED, TTB_STORE_EXPIRED or TTB_STORE_OK. */
-ttb_store_status ttb_store_licence_state(const ttb_licence_info *l, int64_t now);
+ttb_store_status ttb_store_license_state(const ttb_license_info *l, int64_t now);
 /* How long a statement waits for another connection's lock before it
  * fails (5000 ms unless set; PostgreSQL: lock_timeout, none unless set).
  * -1 on an error. */
 int ttb_store_set_busy_timeout(ttb_store *s, int ms);
 /* SQLite's PRAGMA data_version: changes when another connection (another
  * process: ttboost-admin) committed; in PostgreSQL a count of the change
- * notifications (NOTIFY from triggers on licences and sessions, delivered on
+ * notifications (NOTIFY from triggers on licenses and sessions, delivered on
  * commit) and reconnections. -1 on an error (a lost connection). */
 int64_t ttb_store_data_version(ttb_store *s);
 

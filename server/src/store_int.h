@@ -22,7 +22,7 @@ void ttb_sti_hash_text(const char *text, unsigned char out[TTB_STI_HASH_LEN]);
 void ttb_sti_key_new(char out[TTB_STORE_KEY_MAX], const char *prefix);
 /* A random UUID v4 (libsodium's randomness) in lower case. */
 void ttb_sti_uuid_v4(char out[TTB_STORE_UUID_MAX]);
-/* A licence's state at now: revoked before expired. */
+/* A license's state at now: revoked before expired. */
 ttb_store_status ttb_sti_lic_state(bool revoked, int64_t expires, int64_t now);
 /* A decimal row id (1..INT64_MAX); false when text is not one. */
 bool ttb_sti_parse_id(const char *text, int64_t *id);
@@ -39,15 +39,15 @@ int ttb_pg_open(const char *url, ttb_store_pg **out, char *err, size_t errlen);
 void ttb_pg_close(ttb_store_pg *p);
 const char *ttb_pg_error(const ttb_store_pg *p);
 int ttb_pg_schema_version(const ttb_store_pg *p);
-int ttb_pg_licence_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t max_devices,
+int ttb_pg_license_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t max_devices,
                           const char *note, char key[TTB_STORE_KEY_MAX],
                           char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen);
-int ttb_pg_licence_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
+int ttb_pg_license_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_license_info *l), void *arg,
                         char *err, size_t errlen);
-ttb_store_status ttb_pg_licence_revoke(ttb_store_pg *p, const char *key);
-ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t now,
+ttb_store_status ttb_pg_license_revoke(ttb_store_pg *p, const char *key);
+ttb_store_status ttb_pg_license_extend(ttb_store_pg *p, const char *key, int64_t now,
                                        uint32_t days);
-ttb_store_status ttb_pg_licence_set_tiktok(ttb_store_pg *p, const char *key_or_user_id,
+ttb_store_status ttb_pg_license_set_tiktok(ttb_store_pg *p, const char *key_or_user_id,
                                            const char *handle);
 ttb_store_status ttb_pg_user_tiktok(ttb_store_pg *p, const char *user_id,
                                     char handle[TTB_STORE_TIKTOK_MAX]);
@@ -80,7 +80,7 @@ int ttb_pg_overlay_token_list(ttb_store_pg *p, const char *user_id,
                               char *err, size_t errlen);
 ttb_store_status ttb_pg_overlay_token_revoke(ttb_store_pg *p, const char *user_id, int64_t id,
                                              int64_t now);
-ttb_store_status ttb_pg_user_licence(ttb_store_pg *p, const char *user_id, int64_t now);
+ttb_store_status ttb_pg_user_license(ttb_store_pg *p, const char *user_id, int64_t now);
 int ttb_pg_set_busy_timeout(ttb_store_pg *p, int ms);
 int64_t ttb_pg_data_version(ttb_store_pg *p);
 

@@ -1,15 +1,15 @@
 /*
- * The licence and session store in PostgreSQL (libpq): the same tables,
+ * The license and session store in PostgreSQL (libpq): the same tables,
  * rules and hashing as the SQLite store (store.c), for `--db postgresql://…`.
  *
  * - Migrations: a table ttb_schema (one row: the version), the same steps as
  *   SQLite's (version 4 now), all applied in one transaction under a
  *   transaction-level advisory lock, so servers starting at once migrate
  *   once and the others wait, then find nothing to do.
- * - Login and extend lock the licence's row (SELECT … FOR UPDATE): the device
+ * - Login and extend lock the license's row (SELECT … FOR UPDATE): the device
  *   count and the new session are one step across every server.
  * - "Another process committed" (SQLite's PRAGMA data_version) is a counter
- *   of NOTIFY ttb_store messages, sent by triggers after writes of licences
+ *   of NOTIFY ttb_store messages, sent by triggers after writes of licenses
  *   and sessions and delivered on commit (LISTEN on this connection).
  * - A lost connection makes that call fail (TTB_STORE_ERROR, -1); the next
  *   call connects again (and counts as a change: the caller reloads).
@@ -34,7 +34,7 @@
 /* Migration i takes the schema from version i to i + 1, the same steps as
  * store.c's SQLite migrations. Append only. */
 static const char *const migrations[] = {
-    /* 0 -> 1: licences and sessions. */
+    /* 0 -> 1: licenses and sessions. */
     "CREATE TABLE licences ("
     "  id BIGSERIAL PRIMARY KEY,"
     "  key_hash BYTEA NOT NULL UNIQUE,"
@@ -56,7 +56,7 @@ static const char *const migrations[] = {
     "  last_seen BIGINT NOT NULL"
     ");"
     "CREATE INDEX sessions_user ON sessions(user_id, expires);",
-    /* 1 -> 2: the licence's TikTok handle. */
+    /* 1 -> 2: the license's TikTok handle. */
     "ALTER TABLE licences ADD COLUMN tiktok TEXT NOT NULL DEFAULT '';",
     /* 2 -> 3: ended sessions, session hints, ingest tokens. */
     "ALTER TABLE sessions ADD COLUMN revoked BIGINT NOT NULL DEFAULT 0;"
@@ -72,7 +72,7 @@ static const char *const migrations[] = {
     "  note TEXT NOT NULL DEFAULT ''"
     ");",
     /* 3 -> 4: overlay tokens; and (PostgreSQL only) the NOTIFY triggers that
-   * tell other servers the licences changed. */
+   * tell other servers the licenses changed. */
     "CREATE TABLE overlay_tokens ("
     "  id BIGSERIAL PRIMARY KEY,"
     "  token_hash BYTEA NOT NULL UNIQUE,"
@@ -87,9 +87,12 @@ static const char *const migrations[] = {
     " BEGIN PERFORM pg_notify('" NOTIFY_CHANNEL "', TG_TABLE_NAME); RETURN NULL; END $$;"
     "CREATE TRIGGER licences_notify AFTER INSERT OR UPDATE OR DELETE ON licences"
     "  FOR EACH STATEMENT EXECUTE FUNCTION ttb_store_notify();"
-    /* what the licence snapshot counts (devices): not the last_seen touches */
+    /* what the license snapshot counts (devices): not the last_seen touches */
     "CREATE TRIGGER sessions_notify AFTER INSERT OR DELETE OR UPDATE OF revoked ON sessions"
     "  FOR EACH STATEMENT EXECUTE FUNCTION ttb_store_notify();",
+    /* 4 -> 5: one spelling (issue 16): the table is "licenses". */
+    "ALTER TABLE licences RENAME TO licenses;"
+    "ALTER TRIGGER licences_notify ON licenses RENAME TO licenses_notify;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -416,9 +419,9 @@ int64_t ttb_pg_data_version(ttb_store_pg *p)
   return p->dv;
 }
 
-/* ---------------------------------------------------------------- licences */
+/* ---------------------------------------------------------------- licenses */
 
-int ttb_pg_licence_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t max_devices,
+int ttb_pg_license_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t max_devices,
                           const char *note, char key[TTB_STORE_KEY_MAX],
                           char user_id[TTB_STORE_UUID_MAX], char *err, size_t errlen)
 {
@@ -450,8 +453,8 @@ int ttb_pg_licence_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t 
     p_i64(&ps, expires);
     p_i64(&ps, max_devices);
     p_text(&ps, note);
-    if (run_cmd(p, "creating a licence",
-                "INSERT INTO licences (key_hash, key_hint, user_id, created, expires, max_devices,"
+    if (run_cmd(p, "creating a license",
+                "INSERT INTO licenses (key_hash, key_hint, user_id, created, expires, max_devices,"
                 " revoked, note) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
                 &ps) == 1)
       return 0;
@@ -464,23 +467,23 @@ int ttb_pg_licence_create(ttb_store_pg *p, int64_t now, uint32_t days, uint32_t 
   return -1;
 }
 
-int ttb_pg_licence_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_licence_info *l), void *arg,
+int ttb_pg_license_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_license_info *l), void *arg,
                         char *err, size_t errlen)
 {
   params ps = {0};
   p_i64(&ps, (int64_t)time(NULL));
-  PGresult *r = run(p, "listing licences",
+  PGresult *r = run(p, "listing licenses",
                     "SELECT key_hint, user_id, created, expires, max_devices, revoked, note,"
                     " (SELECT COUNT(DISTINCT device_id) FROM sessions s WHERE s.user_id = l.user_id"
                     "  AND s.expires > $1 AND s.revoked = 0), tiktok"
-                    " FROM licences l ORDER BY created, id",
+                    " FROM licenses l ORDER BY created, id",
                     &ps);
   if (r == NULL) {
     set_err(p, err, errlen, "%s", p->err);
     return -1;
   }
   for (int i = 0; i < PQntuples(r); i++) {
-    ttb_licence_info l;
+    ttb_license_info l;
     memset(&l, 0, sizeof l);
     get_text(r, i, 0, l.key_hint, sizeof l.key_hint);
     get_text(r, i, 1, l.user_id, sizeof l.user_id);
@@ -498,7 +501,7 @@ int ttb_pg_licence_list(ttb_store_pg *p, int (*fn)(void *arg, const ttb_licence_
   return 0;
 }
 
-ttb_store_status ttb_pg_licence_revoke(ttb_store_pg *p, const char *key)
+ttb_store_status ttb_pg_license_revoke(ttb_store_pg *p, const char *key)
 {
   unsigned char hash[HASH_LEN];
   if (ttb_sti_hash_input(key, true, hash) != 0)
@@ -506,7 +509,7 @@ ttb_store_status ttb_pg_licence_revoke(ttb_store_pg *p, const char *key)
   params ps = {0};
   p_bin(&ps, hash, HASH_LEN);
   int64_t n =
-      run_cmd(p, "revoking a licence", "UPDATE licences SET revoked = 1 WHERE key_hash = $1", &ps);
+      run_cmd(p, "revoking a license", "UPDATE licenses SET revoked = 1 WHERE key_hash = $1", &ps);
   return n < 0 ? TTB_STORE_ERROR : n > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
 
@@ -517,13 +520,13 @@ typedef struct lic_row {
   bool revoked;
 } lic_row;
 
-/* The licence with this key hash, its row locked until the transaction ends. */
-static ttb_store_status read_licence_locked(ttb_store_pg *p, const unsigned char *hash, lic_row *l)
+/* The license with this key hash, its row locked until the transaction ends. */
+static ttb_store_status read_license_locked(ttb_store_pg *p, const unsigned char *hash, lic_row *l)
 {
   params ps = {0};
   p_bin(&ps, hash, HASH_LEN);
-  PGresult *r = run(p, "reading a licence",
-                    "SELECT user_id, expires, max_devices, revoked FROM licences"
+  PGresult *r = run(p, "reading a license",
+                    "SELECT user_id, expires, max_devices, revoked FROM licenses"
                     " WHERE key_hash = $1 FOR UPDATE",
                     &ps);
   if (r == NULL)
@@ -540,7 +543,7 @@ static ttb_store_status read_licence_locked(ttb_store_pg *p, const unsigned char
   return TTB_STORE_OK;
 }
 
-ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t now, uint32_t days)
+ttb_store_status ttb_pg_license_extend(ttb_store_pg *p, const char *key, int64_t now, uint32_t days)
 {
   unsigned char hash[HASH_LEN];
   if (ttb_sti_hash_input(key, true, hash) != 0)
@@ -548,7 +551,7 @@ ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t
   if (tx_begin(p) != 0)
     return TTB_STORE_ERROR;
   lic_row lic;
-  ttb_store_status status = read_licence_locked(p, hash, &lic);
+  ttb_store_status status = read_license_locked(p, hash, &lic);
   if (status == TTB_STORE_OK && lic.revoked)
     status = TTB_STORE_REVOKED;
   if (status == TTB_STORE_OK && lic.expires != 0) {
@@ -556,7 +559,7 @@ ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t
     params ps = {0};
     p_bin(&ps, hash, HASH_LEN);
     p_i64(&ps, from + (int64_t)days * 86400);
-    if (run_cmd(p, "extending a licence", "UPDATE licences SET expires = $2 WHERE key_hash = $1",
+    if (run_cmd(p, "extending a license", "UPDATE licenses SET expires = $2 WHERE key_hash = $1",
                 &ps) < 0)
       status = TTB_STORE_ERROR;
   }
@@ -571,7 +574,7 @@ ttb_store_status ttb_pg_licence_extend(ttb_store_pg *p, const char *key, int64_t
   return TTB_STORE_OK;
 }
 
-ttb_store_status ttb_pg_licence_set_tiktok(ttb_store_pg *p, const char *key_or_user_id,
+ttb_store_status ttb_pg_license_set_tiktok(ttb_store_pg *p, const char *key_or_user_id,
                                            const char *handle)
 {
   if (key_or_user_id == NULL || handle == NULL || strlen(handle) >= TTB_STORE_TIKTOK_MAX)
@@ -583,13 +586,13 @@ ttb_store_status ttb_pg_licence_set_tiktok(ttb_store_pg *p, const char *key_or_u
     if (ttb_sti_hash_input(key_or_user_id, true, hash) != 0)
       return TTB_STORE_UNKNOWN;
     p_bin(&ps, hash, HASH_LEN);
-    sql = "UPDATE licences SET tiktok = $2 WHERE key_hash = $1";
+    sql = "UPDATE licenses SET tiktok = $2 WHERE key_hash = $1";
   } else {
     p_text(&ps, key_or_user_id);
-    sql = "UPDATE licences SET tiktok = $2 WHERE user_id = $1";
+    sql = "UPDATE licenses SET tiktok = $2 WHERE user_id = $1";
   }
   p_text(&ps, handle);
-  int64_t n = run_cmd(p, "setting a licence's TikTok handle", sql, &ps);
+  int64_t n = run_cmd(p, "setting a license's TikTok handle", sql, &ps);
   return n < 0 ? TTB_STORE_ERROR : n > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }
 
@@ -601,8 +604,8 @@ ttb_store_status ttb_pg_user_tiktok(ttb_store_pg *p, const char *user_id,
     return TTB_STORE_UNKNOWN;
   params ps = {0};
   p_text(&ps, user_id);
-  PGresult *r = run(p, "reading a licence's TikTok handle",
-                    "SELECT tiktok FROM licences WHERE user_id = $1", &ps);
+  PGresult *r = run(p, "reading a license's TikTok handle",
+                    "SELECT tiktok FROM licenses WHERE user_id = $1", &ps);
   if (r == NULL)
     return TTB_STORE_ERROR;
   ttb_store_status st = PQntuples(r) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
@@ -612,14 +615,14 @@ ttb_store_status ttb_pg_user_tiktok(ttb_store_pg *p, const char *user_id,
   return st;
 }
 
-ttb_store_status ttb_pg_user_licence(ttb_store_pg *p, const char *user_id, int64_t now)
+ttb_store_status ttb_pg_user_license(ttb_store_pg *p, const char *user_id, int64_t now)
 {
   if (user_id == NULL)
     return TTB_STORE_UNKNOWN;
   params ps = {0};
   p_text(&ps, user_id);
   PGresult *r =
-      run(p, "reading a licence", "SELECT expires, revoked FROM licences WHERE user_id = $1", &ps);
+      run(p, "reading a license", "SELECT expires, revoked FROM licenses WHERE user_id = $1", &ps);
   if (r == NULL)
     return TTB_STORE_ERROR;
   if (PQntuples(r) == 0) {
@@ -639,7 +642,7 @@ static ttb_store_status login_tx(ttb_store_pg *p, const unsigned char hash[HASH_
                                  char user_id[TTB_STORE_UUID_MAX], char token[TTB_STORE_UUID_MAX])
 {
   lic_row lic;
-  ttb_store_status status = read_licence_locked(p, hash, &lic);
+  ttb_store_status status = read_license_locked(p, hash, &lic);
   if (status == TTB_STORE_OK)
     status = ttb_sti_lic_state(lic.revoked, lic.expires, now);
   if (status != TTB_STORE_OK)
@@ -737,7 +740,7 @@ ttb_store_status ttb_pg_session_id(ttb_store_pg *p, const char *token, int64_t n
   p_bin(&ps, hash, HASH_LEN);
   PGresult *r = run(p, "reading a session",
                     "SELECT s.id, s.user_id, s.expires, s.last_seen, l.expires, l.revoked,"
-                    " s.revoked FROM sessions s LEFT JOIN licences l ON l.user_id = s.user_id"
+                    " s.revoked FROM sessions s LEFT JOIN licenses l ON l.user_id = s.user_id"
                     " WHERE s.token_hash = $1",
                     &ps);
   if (r == NULL)
@@ -751,12 +754,12 @@ ttb_store_status ttb_pg_session_id(ttb_store_pg *p, const char *token, int64_t n
   get_text(r, 0, 1, uid, sizeof uid);
   int64_t sess_expires = get_i64(r, 0, 2);
   int64_t last_seen = get_i64(r, 0, 3);
-  bool has_licence = !PQgetisnull(r, 0, 4);
+  bool has_license = !PQgetisnull(r, 0, 4);
   int64_t lic_expires = get_i64(r, 0, 4);
   bool revoked = get_i64(r, 0, 5) != 0;
   bool ended = get_i64(r, 0, 6) != 0;
   PQclear(r);
-  if (!has_licence || ended)
+  if (!has_license || ended)
     return TTB_STORE_UNKNOWN;
   ttb_store_status status = ttb_sti_lic_state(revoked, lic_expires, now);
   if (status != TTB_STORE_OK)
@@ -862,7 +865,7 @@ int ttb_pg_sessions_revoked_since(ttb_store_pg *p, int64_t since,
 
 /* ------------------------------------------------- ingest and overlay tokens */
 
-/* Inserts a new token of `prefix` into `table` for user_id's licence. */
+/* Inserts a new token of `prefix` into `table` for user_id's license. */
 static ttb_store_status token_create(ttb_store_pg *p, const char *table, const char *prefix,
                                      const char *user_id, const char *note, int64_t now,
                                      char token[TTB_STORE_KEY_MAX], int64_t *id, char hint[12],
@@ -880,10 +883,10 @@ static ttb_store_status token_create(ttb_store_pg *p, const char *table, const c
   if (user_id == NULL || user_id[0] == '\0')
     return TTB_STORE_UNKNOWN;
   char sql[200];
-  /* the licence's absence is "unknown", not a foreign-key error */
+  /* the license's absence is "unknown", not a foreign-key error */
   snprintf(sql, sizeof sql,
            "INSERT INTO %s (token_hash, token_hint, user_id, created, note)"
-           " SELECT $1, $2, user_id, $4, $5 FROM licences WHERE user_id = $3 RETURNING id",
+           " SELECT $1, $2, user_id, $4, $5 FROM licenses WHERE user_id = $3 RETURNING id",
            table);
   for (int attempt = 0; attempt < 3; attempt++) {
     unsigned char hash[HASH_LEN];

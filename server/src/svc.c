@@ -32,7 +32,7 @@
 #define MAX_PACKETS 20000
 
 struct ttb_svc {
-  ttb_dbq *dbq; /* the database thread: licences, sessions, logins (dbq.h) */
+  ttb_dbq *dbq; /* the database thread: licenses, sessions, logins (dbq.h) */
   ttb_tts *tts;
   ttb_sounds *sounds;
   ttb_streaks *streaks;
@@ -354,9 +354,9 @@ void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg)
   ttb_dbq_sync(s->dbq, on_set_done, r);
 }
 
-ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id)
+ttb_svc_status ttb_svc_license(ttb_svc *s, const char *user_id)
 {
-  return of_store(ttb_dbq_licence(s->dbq, user_id, (int64_t)time(NULL)));
+  return of_store(ttb_dbq_license(s->dbq, user_id, (int64_t)time(NULL)));
 }
 
 int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since,

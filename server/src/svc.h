@@ -1,5 +1,5 @@
 /*
- * The services behind the HTTP layer, as app.c needs them: licences and
+ * The services behind the HTTP layer, as app.c needs them: licenses and
  * sessions (store.c), speech (tts.c), gift sounds (sounds.c) and the streak
  * rule (streak.c). svc.c adapts those modules to this one narrow interface,
  * so the HTTP code does not depend on their details.
@@ -36,7 +36,7 @@ void ttb_svc_close(ttb_svc *s);
 
 /* The database runs on a thread of its own (dbq.h): what needs it answers
  * through a callback run on the loop thread, at once when the answer is in
- * memory. Licences are always answered from memory. */
+ * memory. Licenses are always answered from memory. */
 
 /* Login (a write): cb gets user_id and a new ws_token (both UUIDs) on
  * TTB_SVC_OK; TTB_SVC_FAILED when the database could not be written. */
@@ -59,11 +59,11 @@ typedef void (*ttb_svc_done_cb)(void *arg, ttb_svc_status st);
 /* Ends the session of this ws_token (POST /auth/logout): cb gets TTB_SVC_OK,
  * or TTB_SVC_UNKNOWN when it is not a live session. */
 void ttb_svc_logout_async(ttb_svc *s, const char *token, ttb_svc_done_cb cb, void *arg);
-/* Is the licence of user_id valid now? From memory: the licences as the
+/* Is the license of user_id valid now? From memory: the licenses as the
  * database held them within the last second or so (the last known state
  * while the database is busy). */
-ttb_svc_status ttb_svc_licence(ttb_svc *s, const char *user_id);
-/* The licence's max devices (0: no limit), from memory like ttb_svc_licence. */
+ttb_svc_status ttb_svc_license(ttb_svc *s, const char *user_id);
+/* The license's max devices (0: no limit), from memory like ttb_svc_license. */
 uint32_t ttb_svc_max_devices(ttb_svc *s, const char *user_id);
 
 /* Calls fn with the id of every session ended (logout, `ttboost-admin
@@ -78,9 +78,9 @@ int ttb_svc_sessions_ended_since(ttb_svc *s, int64_t since,
 typedef void (*ttb_svc_channel_cb)(void *arg, ttb_svc_status st, const char *channel);
 void ttb_svc_ingest_token_async(ttb_svc *s, const char *token, ttb_svc_channel_cb cb, void *arg);
 
-/* The TikTok handle of user_id's licence into out[32] ("" = none), from memory. */
+/* The TikTok handle of user_id's license into out[32] ("" = none), from memory. */
 ttb_svc_status ttb_svc_tiktok_get(ttb_svc *s, const char *user_id, char out[32]);
-/* Brings what ttb_svc_licence and ttb_svc_tiktok_get answer up to date with
+/* Brings what ttb_svc_license and ttb_svc_tiktok_get answer up to date with
  * the database now; cb runs on the loop (TTB_SVC_FAILED: the last known
  * state stays). */
 void ttb_svc_sync_async(ttb_svc *s, ttb_svc_done_cb cb, void *arg);

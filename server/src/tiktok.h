@@ -1,6 +1,6 @@
 /*
  * The TikTok LIVE connector: the server as a client of TikTok's webcast push
- * stream (docs/tiktok.md), one connection per channel whose licence has a
+ * stream (docs/tiktok.md), one connection per channel whose license has a
  * TikTok handle and whose devices are connected.
  *
  * Each active channel has a worker thread of its own: it gets a ttwid cookie
@@ -66,7 +66,7 @@ typedef struct ttb_tiktok_opts {
 void ttb_tiktok_opts_defaults(ttb_tiktok_opts *o);
 
 /* What the connector delivers, on the loop thread. Strings are valid during
- * the call only. `channel` is the licence's user_id; `id` the event's id for
+ * the call only. `channel` is the license's user_id; `id` the event's id for
  * the channel-level dedup of ingest (IngestEvent.id): "tt:" and TikTok's
  * msg_id in decimal, "" when TikTok gave none. */
 typedef struct ttb_tiktok_sink {

@@ -8,9 +8,9 @@
  * Close codes (docs/operations.md): 1000 normal, 1001 server shutting down,
  * 1003 unsupported data, 1008 repeated bad messages, 1009 message too big,
  * 4001 unauthorized (unknown or expired token, or its session was ended:
- * logout, `ttboost-admin session revoke`), 4003 licence revoked or
+ * logout, `ttboost-admin session revoke`), 4003 license revoked or
  * expired, 4008 slow consumer, 4009 idle (no pong), 4029 too many sockets
- * for the licence.
+ * for the license.
  */
 #ifndef TTB_SERVER_WS_H
 #define TTB_SERVER_WS_H
@@ -33,7 +33,7 @@ enum {
   TTB_WS_REVOKED = 4003,
   TTB_WS_SLOW_CONSUMER = 4008,
   TTB_WS_IDLE = 4009,
-  TTB_WS_TOO_MANY_SOCKETS = 4029, /* the licence has as many sockets as it may */
+  TTB_WS_TOO_MANY_SOCKETS = 4029, /* the license has as many sockets as it may */
 };
 
 #define TTB_WS_SUBPROTOCOL "ttboost.v1.proto"

@@ -43,7 +43,7 @@ if [ $ok -ne 1 ]; then
 fi
 pactl set-default-sink ttb
 
-# The server and a licence.
+# The server and a license.
 TTBOOST_INGEST_SECRET=e2e-secret "$SERVER" --listen 127.0.0.1:0 --data-dir "$tmp/srv" >"$tmp/server.log" 2>&1 &
 pids="$pids $!"
 port=""
@@ -71,7 +71,7 @@ run_case() { # name extra-listener-flags
     name=$1; shift
     key=$("$ADMIN" --data-dir "$tmp/srv" license create --days 30 2>"$tmp/admin.err")
     user=$(sed -n 's/.*user_id \([0-9a-f-]*\).*/\1/p' "$tmp/admin.err" | head -n1)
-    [ -n "$key" ] && [ -n "$user" ] || { echo "FAIL: no licence"; cat "$tmp/admin.err"; exit 1; }
+    [ -n "$key" ] && [ -n "$user" ] || { echo "FAIL: no license"; cat "$tmp/admin.err"; exit 1; }
 
     rec="$tmp/$name.raw"
     parec -d ttb.monitor --rate=48000 --channels=2 --format=s16le --raw --latency-msec=20 \

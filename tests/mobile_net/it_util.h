@@ -30,7 +30,7 @@ bool it_have_server(void);
  * may be NULL). Fails the test on error. */
 void it_srv_start(it_srv *s, const char *const *extra);
 void it_srv_stop(it_srv *s);
-/* A new licence key into key[cap]. */
+/* A new license key into key[cap]. */
 void it_new_key(const it_srv *s, char *key, size_t cap);
 /* The same with more `license create` flags (NULL-terminated, at most 8),
  * e.g. {"--devices", "3", "--tiktok", "name", NULL}. */

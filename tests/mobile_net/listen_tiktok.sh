@@ -32,7 +32,7 @@ done
 [ -n "$port" ] || fail "the server did not start"
 url="http://127.0.0.1:$port"
 key=$("$ADMIN" --data-dir "$tmp/srv" license create --days 30 --devices 3 2>/dev/null)
-[ -n "$key" ] || fail "no licence"
+[ -n "$key" ] || fail "no license"
 
 # A valid handle, typed as a streamer would.
 "$LISTEN" --server "$url" --key "$key" --tiktok "@Aruka.Live" --wav "$tmp/a.wav" --seconds 4 \

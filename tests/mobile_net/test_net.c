@@ -997,7 +997,7 @@ static bool gave_up(ttb__conn *c, fake *f)
   return !ttb__conn_running(c);
 }
 
-Test(thread, gives_up_on_a_revoked_licence, .timeout = 30)
+Test(thread, gives_up_on_a_revoked_license, .timeout = 30)
 {
   fake *f = fake_new();
   f->real_time = true;

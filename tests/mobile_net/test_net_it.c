@@ -3,7 +3,7 @@
  * login errors in words, events in order, forced disconnects (reset, refused
  * reconnects, a dead network) with events ingested meanwhile → each exactly
  * once, binary mode with AudioFrames, downloads, and the server refusing a
- * token or revoking a licence. Skipped unless TTBOOST_SERVER and
+ * token or revoking a license. Skipped unless TTBOOST_SERVER and
  * TTBOOST_ADMIN are set (meson sets them when the server is built).
  */
 #include <criterion/criterion.h>
@@ -62,7 +62,7 @@ Test(net_it, login_errors_in_words)
   cr_assert_str_eq(r.error, "unknown_key");
   cr_assert(strlen(r.message) > 10, "a message for a person: %s", r.message);
 
-  /* revoked licence */
+  /* revoked license */
   char k2[128];
   it_new_key(&S, k2, sizeof k2);
   it_revoke(&S, k2);

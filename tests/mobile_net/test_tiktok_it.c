@@ -3,7 +3,7 @@
  * ttboost-server: ttb_client_set_tiktok / ttb_client_get_tiktok over
  * PUT/GET /me/tiktok (a valid handle kept and shown by GET, an invalid one
  * refused with the server's own words, a refused token), and the `status`
- * message every socket of the licence receives (right after Hello, and when
+ * message every socket of the license receives (right after Hello, and when
  * the handle changes), in JSON through the whole client and in protobuf on a
  * second device's raw socket.
  *

@@ -12,7 +12,7 @@
  *   ffi_client_test LIB SERVER_URL LICENSE_KEY DATA_DIR CHAT_TEXT -- CMD...
  *
  * CMD (run once the socket is connected) posts a chat whose message is
- * CHAT_TEXT to the licence's channel (POST /ingest/events). The environment
+ * CHAT_TEXT to the license's channel (POST /ingest/events). The environment
  * variable TTB_FFI_SYMBOLS lists every function the Dart bindings look up;
  * each must resolve in LIB. Prints one line per step; exit status 0 = pass.
  */

@@ -64,7 +64,7 @@ if [ -z "$URL" ]; then
   exit 1
 fi
 
-# A licence (its key on stdout, the user id = the channel on stderr).
+# A license (its key on stdout, the user id = the channel on stderr).
 KEY=$("$ADMIN" --data-dir "$DIR/server" license create --days 1 --devices 1 2>"$DIR/admin.log")
 CHANNEL=$(sed -n 's/.*user_id \([^ ,]*\).*/\1/p' "$DIR/admin.log" | head -1)
 if [ -z "$KEY" ] || [ -z "$CHANNEL" ]; then

@@ -29,7 +29,7 @@ PY
 }
 u1=$(login "$NODE1_URL")
 u2=$(login "$NODE2_URL")
-[ "$u1" = "$u2" ] || { echo "the nodes disagree on the licence: $u1 / $u2" >&2; exit 1; }
+[ "$u1" = "$u2" ] || { echo "the nodes disagree on the license: $u1 / $u2" >&2; exit 1; }
 BUILD=$1 "$root/scripts/cluster.sh" down "$dir"
 for p in $NODE1_PID $NODE2_PID; do
   if kill -0 "$p" 2>/dev/null; then echo "node $p still runs after down" >&2; exit 1; fi

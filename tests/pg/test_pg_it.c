@@ -1,9 +1,9 @@
 /*
  * The real ttboost-server with --db postgresql://… (tests/pg/with_pg.sh
  * starts the PostgreSQL): a key made by `ttboost-admin --db`, login, the
- * WebSocket, `session revoke` through the admin closing the socket, licence
+ * WebSocket, `session revoke` through the admin closing the socket, license
  * revocation refusing logins, two servers on one database seeing the same
- * licences and sessions, no SQLite file made, the URL's password never
+ * licenses and sessions, no SQLite file made, the URL's password never
  * printed. Each test has a schema of its own.
  */
 #define _GNU_SOURCE
@@ -76,7 +76,7 @@ static void start(srv *s)
   const char *extra[] = {"--db", url, NULL};
   srv_start(s, extra, false);
   cr_assert_null(strstr(s->startup, PASSWORD), "the password was printed: %s", s->startup);
-  /* licences and sessions live in PostgreSQL: no SQLite file */
+  /* licenses and sessions live in PostgreSQL: no SQLite file */
   char path[400];
   struct stat sb;
   snprintf(path, sizeof path, "%s/ttboost.db", s->dir);
@@ -157,7 +157,7 @@ Test(pg_it, login_ws_and_admin_revoke)
   cr_assert_eq(admin_db(out, sizeof out, rev), 0, "%s", out);
   cr_assert_eq(close_code(&w, 5000), 4001, "the server closes the revoked session's socket");
   ws_close(&w);
-  /* the licence revoked through the admin: logins are refused */
+  /* the license revoked through the admin: logins are refused */
   const char *lrev[] = {"license", "revoke", key, NULL};
   cr_assert_eq(admin_db(out, sizeof out, lrev), 0, "%s", out);
   int st = login(&A, key, NULL, user, token);
@@ -172,7 +172,7 @@ Test(pg_it, two_servers_one_database)
 {
   start(&A);
   start(&B);
-  /* a licence made after both started */
+  /* a license made after both started */
   char key[128], user[64], token[64], user_b[64], token_b[64];
   new_key_db(key, sizeof key, "1");
   cr_assert_eq(login(&A, key, "phone", user, token), 200);
@@ -191,7 +191,7 @@ Test(pg_it, two_servers_one_database)
   http_free(&r);
   cr_assert_eq(close_code(&wb, 5000), 4001, "B closes the socket of the session ended on A");
   ws_close(&wb);
-  /* a licence revoked through the admin: refused on both */
+  /* a license revoked through the admin: refused on both */
   char out[4096];
   const char *lrev[] = {"license", "revoke", key, NULL};
   cr_assert_eq(admin_db(out, sizeof out, lrev), 0, "%s", out);

@@ -321,7 +321,7 @@ Test(replay, without_expect_posts_to_the_channel)
   cr_assert(ws_text(&w, msg, sizeof msg, 10000));
   cr_assert(strstr(msg, "Сәлем! қалың қалай? 👋"), "%s", msg);
   ws_close(&w);
-  /* a trace's own channel that no licence has: refused, exit 1 */
+  /* a trace's own channel that no license has: refused, exit 1 */
   const char *own[] = {env_or_fail("TTB_REPLAY"), tpath, "--server", S.url, "--max", NULL};
   cr_assert_eq(run_capture(own, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "unknown_channel"), "%s", out);

@@ -1,4 +1,4 @@
-/* Unit tests of the licence and session store (server/src/store.c), built
+/* Unit tests of the license and session store (server/src/store.c), built
  * twice: for SQLite (srv_test_store) and, with TTB_TEST_PG, for PostgreSQL
  * (srv_test_store_pg, run by tests/pg/with_pg.sh against a real server: each
  * test in a schema of its own, so tests may run in parallel). */
@@ -12,6 +12,12 @@
 #include <unistd.h>
 
 #include "store.h"
+#ifndef TTB_TEST_PG
+#include <sqlite3.h>
+#endif
+
+/* The store's newest schema version (its migrations, store.c and store_pg.c). */
+#define STORE_SCHEMA 5
 
 #ifdef TTB_TEST_PG
 #include <libpq-fe.h>
@@ -106,12 +112,12 @@ static void teardown(void)
 #endif
 }
 
-/* Creates a licence, asserting success. */
+/* Creates a license, asserting success. */
 static void create(uint32_t days, uint32_t devices, const char *note, char key[TTB_STORE_KEY_MAX],
                    char uid[TTB_STORE_UUID_MAX])
 {
   char err[256] = "";
-  cr_assert_eq(ttb_store_licence_create(st, T0, days, devices, note, key, uid, err, sizeof err), 0,
+  cr_assert_eq(ttb_store_license_create(st, T0, days, devices, note, key, uid, err, sizeof err), 0,
                "create: %s", err);
 }
 
@@ -141,7 +147,7 @@ Test(store, create_and_login)
   cr_assert_eq(ttb_store_login(st, key, "dev1", T0 + 10, 30, uid2, tok), TTB_STORE_OK);
   cr_assert_str_eq(uid2, uid);
   cr_assert(is_uuid_v4(tok), "token %s", tok);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 10), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0 + 10), TTB_STORE_OK);
 }
 
 Test(store, key_format)
@@ -181,9 +187,9 @@ Test(store, unknown_key)
   cr_assert_str_eq(tok, "");
   cr_assert_eq(ttb_store_login(st, "", "d", T0, 1, u, tok), TTB_STORE_UNKNOWN);
   cr_assert_eq(ttb_store_login(st, "   ", "d", T0, 1, u, tok), TTB_STORE_UNKNOWN);
-  cr_assert_eq(ttb_store_licence_revoke(st, "TTB-NOPE"), TTB_STORE_UNKNOWN);
-  cr_assert_eq(ttb_store_licence_extend(st, "TTB-NOPE", T0, 1), TTB_STORE_UNKNOWN);
-  cr_assert_eq(ttb_store_user_licence(st, "00000000-0000-4000-8000-000000000000", T0),
+  cr_assert_eq(ttb_store_license_revoke(st, "TTB-NOPE"), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_license_extend(st, "TTB-NOPE", T0, 1), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_user_license(st, "00000000-0000-4000-8000-000000000000", T0),
                TTB_STORE_UNKNOWN);
   cr_assert_eq(ttb_store_session(st, "00000000-0000-4000-8000-000000000000", T0, u),
                TTB_STORE_UNKNOWN);
@@ -194,12 +200,12 @@ Test(store, revoked)
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
       tok[TTB_STORE_UUID_MAX];
   create(30, 0, NULL, key, uid);
-  cr_assert_eq(ttb_store_licence_revoke(st, key), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_license_revoke(st, key), TTB_STORE_OK);
   cr_assert_eq(ttb_store_login(st, key, "d", T0, 1, u, tok), TTB_STORE_REVOKED);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0), TTB_STORE_REVOKED);
-  /* Revoking again is fine; extending a revoked licence does not revive it. */
-  cr_assert_eq(ttb_store_licence_revoke(st, key), TTB_STORE_OK);
-  cr_assert_eq(ttb_store_licence_extend(st, key, T0, 30), TTB_STORE_REVOKED);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0), TTB_STORE_REVOKED);
+  /* Revoking again is fine; extending a revoked license does not revive it. */
+  cr_assert_eq(ttb_store_license_revoke(st, key), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_license_extend(st, key, T0, 30), TTB_STORE_REVOKED);
 }
 
 Test(store, expired)
@@ -209,8 +215,8 @@ Test(store, expired)
   create(1, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + DAY - 1, 1, u, tok), TTB_STORE_OK);
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + DAY, 1, u, tok), TTB_STORE_EXPIRED);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + DAY - 1), TTB_STORE_OK);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + DAY), TTB_STORE_EXPIRED);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0 + DAY - 1), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0 + DAY), TTB_STORE_EXPIRED);
 }
 
 Test(store, never_expires)
@@ -219,9 +225,9 @@ Test(store, never_expires)
       tok[TTB_STORE_UUID_MAX];
   create(0, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + 3650LL * DAY, 1, u, tok), TTB_STORE_OK);
-  /* Extending a licence that never expires keeps it so. */
-  cr_assert_eq(ttb_store_licence_extend(st, key, T0, 5), TTB_STORE_OK);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 3650LL * DAY), TTB_STORE_OK);
+  /* Extending a license that never expires keeps it so. */
+  cr_assert_eq(ttb_store_license_extend(st, key, T0, 5), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0 + 3650LL * DAY), TTB_STORE_OK);
 }
 
 Test(store, extend)
@@ -230,20 +236,20 @@ Test(store, extend)
       tok[TTB_STORE_UUID_MAX];
   create(10, 0, NULL, key, uid);
   /* Before expiry: from the current expiry (T0 + 10 days) on. */
-  cr_assert_eq(ttb_store_licence_extend(st, key, T0 + DAY, 5), TTB_STORE_OK);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 15 * DAY - 1), TTB_STORE_OK);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 15 * DAY), TTB_STORE_EXPIRED);
+  cr_assert_eq(ttb_store_license_extend(st, key, T0 + DAY, 5), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0 + 15 * DAY - 1), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0 + 15 * DAY), TTB_STORE_EXPIRED);
   /* After expiry: from now on. */
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + 20 * DAY, 1, u, tok), TTB_STORE_EXPIRED);
-  cr_assert_eq(ttb_store_licence_extend(st, key, T0 + 20 * DAY, 2), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_license_extend(st, key, T0 + 20 * DAY, 2), TTB_STORE_OK);
   cr_assert_eq(ttb_store_login(st, key, "d", T0 + 20 * DAY, 1, u, tok), TTB_STORE_OK);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 22 * DAY - 1), TTB_STORE_OK);
-  cr_assert_eq(ttb_store_user_licence(st, uid, T0 + 22 * DAY), TTB_STORE_EXPIRED);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0 + 22 * DAY - 1), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_license(st, uid, T0 + 22 * DAY), TTB_STORE_EXPIRED);
   /* The key is accepted case-insensitively here too. */
   char lower[TTB_STORE_KEY_MAX];
   for (size_t i = 0; i <= strlen(key); i++)
     lower[i] = (char)tolower((unsigned char)key[i]);
-  cr_assert_eq(ttb_store_licence_extend(st, lower, T0 + 20 * DAY, 1), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_license_extend(st, lower, T0 + 20 * DAY, 1), TTB_STORE_OK);
 }
 
 Test(store, device_limit)
@@ -306,16 +312,16 @@ Test(store, session)
   cr_assert_eq(ttb_store_session(st, "", T0, u), TTB_STORE_UNKNOWN);
 }
 
-Test(store, session_follows_licence)
+Test(store, session_follows_license)
 {
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
       tok[TTB_STORE_UUID_MAX];
   create(3, 0, NULL, key, uid);
   cr_assert_eq(ttb_store_login(st, key, "d", T0, 30, u, tok), TTB_STORE_OK);
-  /* The licence expires before the session does. */
+  /* The license expires before the session does. */
   cr_assert_eq(ttb_store_session(st, tok, T0 + 3 * DAY, u), TTB_STORE_EXPIRED);
   cr_assert_eq(ttb_store_session(st, tok, T0 + DAY, u), TTB_STORE_OK);
-  cr_assert_eq(ttb_store_licence_revoke(st, key), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_license_revoke(st, key), TTB_STORE_OK);
   cr_assert_eq(ttb_store_session(st, tok, T0 + DAY, u), TTB_STORE_REVOKED);
 }
 
@@ -328,7 +334,7 @@ Test(store, reopen_keeps_data)
   ttb_store_close(st);
   st = NULL;
   open_store();
-  cr_assert_eq(ttb_store_schema_version(st), 4);
+  cr_assert_eq(ttb_store_schema_version(st), STORE_SCHEMA);
   cr_assert_eq(ttb_store_session(st, tok, T0 + 1, u), TTB_STORE_OK);
   cr_assert_str_eq(u, uid);
   cr_assert_eq(ttb_store_login(st, key, "other", T0 + 1, 7, u, tok), TTB_STORE_DEVICE_LIMIT);
@@ -337,7 +343,7 @@ Test(store, reopen_keeps_data)
 
 Test(store, schema_version_and_mode)
 {
-  cr_assert_eq(ttb_store_schema_version(st), 4);
+  cr_assert_eq(ttb_store_schema_version(st), STORE_SCHEMA);
   cr_assert_str_eq(ttb_store_backend(st), BACKEND);
 #ifndef TTB_TEST_PG
   char path[128];
@@ -350,9 +356,36 @@ Test(store, schema_version_and_mode)
   ttb_store *other = NULL;
   char err[256] = "";
   cr_assert_eq(ttb_store_open_db(STORE_DB, dir, &other, err, sizeof err), 0, "%s", err);
-  cr_assert_eq(ttb_store_schema_version(other), 4);
+  cr_assert_eq(ttb_store_schema_version(other), STORE_SCHEMA);
   ttb_store_close(other);
 }
+
+#ifndef TTB_TEST_PG
+/* A database of schema 4 (the table spelled "licences") is upgraded in
+ * place: its licenses and sessions still work. */
+Test(store, upgrade_from_licences_table)
+{
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX],
+      tok[TTB_STORE_UUID_MAX];
+  create(30, 1, "old", key, uid);
+  cr_assert_eq(ttb_store_login(st, key, "d", T0, 7, u, tok), TTB_STORE_OK);
+  ttb_store_close(st);
+  st = NULL;
+  char path[128];
+  snprintf(path, sizeof path, "%s/ttboost.db", dir);
+  sqlite3 *db = NULL;
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(db, "ALTER TABLE licenses RENAME TO licences; PRAGMA user_version = 4;",
+                            NULL, NULL, NULL),
+               SQLITE_OK, "%s", sqlite3_errmsg(db));
+  sqlite3_close(db);
+  open_store();
+  cr_assert_eq(ttb_store_schema_version(st), STORE_SCHEMA);
+  cr_assert_eq(ttb_store_session(st, tok, T0 + 1, u), TTB_STORE_OK);
+  cr_assert_str_eq(u, uid);
+  cr_assert_eq(ttb_store_login(st, key, "other", T0 + 1, 7, u, tok), TTB_STORE_DEVICE_LIMIT);
+}
+#endif
 
 #ifndef TTB_TEST_PG
 /* Reads a whole file; *len its size. */
@@ -397,7 +430,7 @@ static char *pg_dump_rows(void)
   PGconn *c = PQconnectdb(url);
   cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
   PGresult *r = PQexec(c, "SELECT coalesce(string_agg(x, ' '), '') FROM ("
-                          " SELECT t::text AS x FROM licences t UNION ALL"
+                          " SELECT t::text AS x FROM licenses t UNION ALL"
                           " SELECT t::text FROM sessions t UNION ALL"
                           " SELECT t::text FROM ingest_tokens t UNION ALL"
                           " SELECT t::text FROM overlay_tokens t) rows");
@@ -476,11 +509,11 @@ Test(store, secrets_not_stored)
 
 struct list_acc {
   int n;
-  ttb_licence_info l[4];
+  ttb_license_info l[4];
   int stop_after;
 };
 
-static int list_cb(void *arg, const ttb_licence_info *l)
+static int list_cb(void *arg, const ttb_license_info *l)
 {
   struct list_acc *a = arg;
   if (a->n < 4)
@@ -494,16 +527,16 @@ Test(store, list)
   char key1[TTB_STORE_KEY_MAX], key2[TTB_STORE_KEY_MAX], uid1[TTB_STORE_UUID_MAX],
       uid2[TTB_STORE_UUID_MAX], u[TTB_STORE_UUID_MAX], tok[TTB_STORE_UUID_MAX];
   char err[256] = "";
-  cr_assert_eq(ttb_store_licence_create(st, T0, 0, 3, "first", key1, uid1, err, sizeof err), 0);
-  cr_assert_eq(ttb_store_licence_create(st, T0 + 5, 10, 0, "", key2, uid2, err, sizeof err), 0);
-  cr_assert_eq(ttb_store_licence_revoke(st, key2), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_license_create(st, T0, 0, 3, "first", key1, uid1, err, sizeof err), 0);
+  cr_assert_eq(ttb_store_license_create(st, T0 + 5, 10, 0, "", key2, uid2, err, sizeof err), 0);
+  cr_assert_eq(ttb_store_license_revoke(st, key2), TTB_STORE_OK);
   /* Sessions far in the future so that they count at the real time now. */
   cr_assert_eq(ttb_store_login(st, key1, "a", T0, 36500, u, tok), TTB_STORE_OK);
   cr_assert_eq(ttb_store_login(st, key1, "a", T0, 36500, u, tok), TTB_STORE_OK);
   cr_assert_eq(ttb_store_login(st, key1, "", T0, 36500, u, tok), TTB_STORE_OK);
 
   struct list_acc a = {0};
-  cr_assert_eq(ttb_store_licence_list(st, list_cb, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_store_license_list(st, list_cb, &a, err, sizeof err), 0, "%s", err);
   cr_assert_eq(a.n, 2);
   char hint[12];
   snprintf(hint, sizeof hint, "%.8s", key1);
@@ -522,7 +555,7 @@ Test(store, list)
 
   /* The callback stops the walk. */
   struct list_acc b = {.stop_after = 1};
-  cr_assert_eq(ttb_store_licence_list(st, list_cb, &b, err, sizeof err), 0);
+  cr_assert_eq(ttb_store_license_list(st, list_cb, &b, err, sizeof err), 0);
   cr_assert_eq(b.n, 1);
 }
 
@@ -531,7 +564,7 @@ Test(store, note_too_long)
   char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], note[400], err[256] = "";
   memset(note, 'x', sizeof note - 1);
   note[sizeof note - 1] = '\0';
-  cr_assert_eq(ttb_store_licence_create(st, T0, 1, 1, note, key, uid, err, sizeof err), -1);
+  cr_assert_eq(ttb_store_license_create(st, T0, 1, 1, note, key, uid, err, sizeof err), -1);
   cr_assert_neq(err[0], '\0');
 }
 
@@ -675,7 +708,7 @@ Test(store, ingest_tokens)
   cr_assert_eq(ttb_store_ingest_token_channel(st, "TTI-AAAAAAAAAAAAAAAAAAAAAAAAAA", ch),
                TTB_STORE_UNKNOWN);
   cr_assert_eq(ttb_store_ingest_token_channel(st, key, ch), TTB_STORE_UNKNOWN,
-               "a licence key is no ingest token");
+               "a license key is no ingest token");
 
   struct ing_acc a = {0};
   char err[256] = "";
@@ -754,7 +787,7 @@ Test(store, overlay_tokens)
   cr_assert_eq(r.n, 1);
   cr_assert_str_eq(r.t[0].note, "OBS");
   cr_assert_eq(r.t[0].revoked, 0);
-  /* only its own licence revokes it */
+  /* only its own license revokes it */
   cr_assert_eq(ttb_store_overlay_token_revoke(st, uid2, id, T0 + 5), TTB_STORE_UNKNOWN);
   cr_assert_eq(ttb_store_overlay_token_revoke(st, uid, id, T0 + 5), TTB_STORE_OK);
   cr_assert_eq(ttb_store_overlay_token_revoke(st, NULL, id, T0 + 6), TTB_STORE_UNKNOWN, "once");
@@ -810,7 +843,7 @@ static int open_fresh(int i)
   }
   int v = ttb_store_schema_version(s);
   ttb_store_close(s);
-  return v == 4 ? 0 : 2;
+  return v == STORE_SCHEMA ? 0 : 2;
 }
 
 /* Servers starting at once on an empty database: the advisory lock lets one
@@ -823,9 +856,9 @@ Test(store, pg_concurrent_migrations)
   cr_assert_eq(fork_all(8, open_fresh), 8);
   char sql[256];
   snprintf(sql, sizeof sql,
-           "DO $$ BEGIN IF (SELECT count(*) FROM %s.ttb_schema WHERE version = 4)"
+           "DO $$ BEGIN IF (SELECT count(*) FROM %s.ttb_schema WHERE version = %d)"
            " <> 1 THEN RAISE 'schema row'; END IF; END $$",
-           schema);
+           schema, STORE_SCHEMA);
   pg_admin(sql);
   snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", first);
   pg_admin(sql);
@@ -846,7 +879,7 @@ static int login_once(int i)
 }
 
 /* Logins of new devices at once from several processes (servers): the
- * licence row's lock keeps the device limit. */
+ * license row's lock keeps the device limit. */
 Test(store, pg_device_limit_across_processes)
 {
   char uid[TTB_STORE_UUID_MAX];
@@ -854,7 +887,7 @@ Test(store, pg_device_limit_across_processes)
   cr_assert_eq(fork_all(8, login_once), 3);
   char err[256];
   struct list_acc a = {0};
-  cr_assert_eq(ttb_store_licence_list(st, list_cb, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(ttb_store_license_list(st, list_cb, &a, err, sizeof err), 0, "%s", err);
   cr_assert_eq(a.n, 1);
 }
 
@@ -893,7 +926,7 @@ Test(store, pg_data_version_sees_other_writers)
   cr_assert_eq(ttb_store_open_db(url, dir, &other, err, sizeof err), 0, "%s", err);
   int64_t v0 = ttb_store_data_version(st);
   cr_assert_geq(v0, 0);
-  cr_assert_eq(ttb_store_licence_create(other, T0, 1, 1, "", key, uid, err, sizeof err), 0, "%s",
+  cr_assert_eq(ttb_store_license_create(other, T0, 1, 1, "", key, uid, err, sizeof err), 0, "%s",
                err);
   int64_t v = v0;
   for (int i = 0; i < 200 && v == v0; i++) {

@@ -44,7 +44,7 @@ double proc_cpu_seconds(pid_t pid);
 
 /* Runs ttboost-admin --data-dir s->dir ARGS...; stdout into out[cap]; returns exit status. */
 int admin(const srv *s, char *out, size_t cap, const char *const *args);
-/* A new licence key (admin license create), into key[cap]. */
+/* A new license key (admin license create), into key[cap]. */
 void new_key(const srv *s, char *key, size_t cap, const char *days, const char *devices);
 
 /* status, head ("HTTP/1.1 200 OK\r\n..." lines), malloc'd NUL-terminated body */

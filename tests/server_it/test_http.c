@@ -294,7 +294,7 @@ Test(http, unknown_endpoint_and_method)
   http_free(&r);
 }
 
-Test(http, restart_keeps_licences_and_sessions)
+Test(http, restart_keeps_licenses_and_sessions)
 {
   char key[128], user[64], token[64];
   new_key(&S, key, sizeof key, NULL, NULL);
@@ -357,7 +357,7 @@ Test(http, trace_ingest_records_accepted_events)
   srv_start(&S, NULL, true); /* for the suite's teardown */
 }
 
-/* The licence's TikTok handle: ttboost-admin sets, checks and lists it;
+/* The license's TikTok handle: ttboost-admin sets, checks and lists it;
  * GET and PUT /me/tiktok read and set it with the ws_token. */
 Test(http, tiktok_handle_by_admin_and_api)
 {

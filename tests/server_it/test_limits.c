@@ -179,7 +179,7 @@ Test(limits, tts_generate_has_a_bucket_per_token)
 static const char LOCKER[] = "import sqlite3, sys, time\n"
                              "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n"
                              "c.execute('BEGIN EXCLUSIVE')\n"
-                             "c.execute('UPDATE licences SET note = note')\n"
+                             "c.execute('UPDATE licenses SET note = note')\n"
                              "print('locked', flush=True)\n"
                              "time.sleep(float(sys.argv[2]))\n"
                              "c.execute('COMMIT')\n";
@@ -341,7 +341,7 @@ Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
   ws_close(&w2);
 }
 
-/* ------------------------------------------------------------ sockets per licence */
+/* ------------------------------------------------------------ sockets per license */
 
 /* Reads w until its close; the close code (0 when none came), the last text in m. */
 static int close_code(ws *w, char *m, size_t cap)
@@ -358,7 +358,7 @@ static int close_code(ws *w, char *m, size_t cap)
   return 0;
 }
 
-Test(limits, sockets_per_licence)
+Test(limits, sockets_per_license)
 {
   char key[128], user[64], token[64], path[128], m[512] = "";
   new_key(&S, key, sizeof key, NULL, "1"); /* 1 device: 2 sockets */
@@ -380,7 +380,7 @@ Test(limits, sockets_per_licence)
   cr_expect(ws_wait_for(&w[0], "\"hello\"", 5000), "a socket after one left was refused");
   http_resp r;
   http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r);
-  cr_expect(strstr(r.body, "ttboost_sockets_refused_total{reason=\"licence_limit\"} 1") != NULL,
+  cr_expect(strstr(r.body, "ttboost_sockets_refused_total{reason=\"license_limit\"} 1") != NULL,
             "%s", r.body);
   cr_expect(strstr(r.body, "ttboost_limit{name=\"sockets_per_device\"} 2") != NULL);
   http_free(&r);
@@ -388,7 +388,7 @@ Test(limits, sockets_per_licence)
   ws_close(&w[1]);
 
   /* no device limit: the cap */
-  const char *const cap[] = {"--max-sockets-per-licence", "3", NULL};
+  const char *const cap[] = {"--max-sockets-per-license", "3", NULL};
   restart(cap);
   new_key(&S, key, sizeof key, NULL, "0");
   cr_assert_eq(login(&S, key, "phone", user, token), 200);

@@ -1,7 +1,7 @@
 /*
  * The OBS overlay's server side against the real server: overlay tokens
  * (POST, GET, DELETE /me/overlay-tokens with the ws_token; random, shown
- * once, stored hashed, per licence, at most 32), the read-only socket
+ * once, stored hashed, per license, at most 32), the read-only socket
  * /overlay/ws/{token} (the channel's events, ?since= resume, closed with
  * 4001 when its token is revoked here or with ttboost-admin), and the
  * embedded pages (/app/, /overlay/: types, ETag, CSP).
@@ -53,7 +53,7 @@ static int me(const char *method, const char *tok, const char *body, http_resp *
               r);
 }
 
-/* Makes an overlay token for tok's licence: its text into out, its id returned. */
+/* Makes an overlay token for tok's license: its text into out, its id returned. */
 static long long make(const char *tok, char *out, size_t cap)
 {
   http_resp r;
@@ -107,7 +107,7 @@ static void chat(const char *channel, const char *msg)
   http_free(&r);
 }
 
-Test(overlay, tokens_are_made_listed_and_revoked_per_licence)
+Test(overlay, tokens_are_made_listed_and_revoked_per_license)
 {
   char t1[64], t2[64];
   long long id1 = make(token, t1, sizeof t1), id2 = make(token, t2, sizeof t2);
@@ -124,7 +124,7 @@ Test(overlay, tokens_are_made_listed_and_revoked_per_licence)
   cr_assert_null(strstr(r.body, t1), "no token in the list: %s", r.body);
   cr_assert_not_null(strstr(r.body, "\"note\":\"OBS\""), "%s", r.body);
   http_free(&r);
-  /* another licence sees none of them and cannot revoke them */
+  /* another license sees none of them and cannot revoke them */
   cr_assert_eq(me("GET", token2, NULL, &r), 200);
   cr_assert_str_eq(r.body, "{\"tokens\":[]}");
   http_free(&r);
@@ -265,14 +265,14 @@ Test(overlay, admin_lists_and_revokes)
   cr_assert_neq(admin(&S, out, sizeof out, rev), 0, "already revoked");
 }
 
-Test(overlay, a_revoked_licence_stops_its_overlays)
+Test(overlay, a_revoked_license_stops_its_overlays)
 {
   char t[64], path[128];
   make(token, t, sizeof t);
   char out[4096];
   const char *rev[] = {"license", "revoke", key, NULL};
   cr_assert_eq(admin(&S, out, sizeof out, rev), 0, "%s", out);
-  sleep(2); /* the licence snapshot is reloaded within a second */
+  sleep(2); /* the license snapshot is reloaded within a second */
   snprintf(path, sizeof path, "/overlay/ws/%s", t);
   ws w;
   cr_assert_eq(ws_connect(&w, &S, path, NULL), 0);

@@ -125,7 +125,7 @@ Test(tokens, ingest_token_posts_to_its_channel_only)
 
   /* unknown and revoked tokens: 401 */
   cr_assert_eq(post_status("TTI-AAAAAAAAAAAAAAAAAAAAAAAAAA", body, code, sizeof code), 401);
-  cr_assert_eq(post_status(key, body, code, sizeof code), 401, "a licence key is no ingest token");
+  cr_assert_eq(post_status(key, body, code, sizeof code), 401, "a license key is no ingest token");
   char out[512];
   const char *list[] = {"ingest-token", "list", NULL};
   cr_assert_eq(admin(&S, out, sizeof out, list), 0);
@@ -373,7 +373,7 @@ Test(tokens, logout_ends_the_token_and_closes_its_sockets)
   open_ws(&w, token);
   char tok_b[64], uid[64];
   cr_assert_eq(login(&S, key, "tablet", uid, tok_b), 200);
-  open_ws(&other, tok_b); /* another session of the same licence */
+  open_ws(&other, tok_b); /* another session of the same license */
   http_resp r;
   char hdr[256];
   snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", token);
@@ -440,7 +440,7 @@ Test(tokens, admin_session_revoke_closes_the_socket)
   ws_close(&w);
   cr_assert_eq(admin(&S, out, sizeof out, list), 0);
   cr_assert_not_null(strstr(out, "ended"), "%s", out);
-  /* the licence is fine: the device logs in again */
+  /* the license is fine: the device logs in again */
   cr_assert_eq(login(&S, key, NULL, user, token), 200);
   open_ws(&w, token);
   ws_close(&w);

@@ -314,7 +314,7 @@ Test(ws, revoke_cuts_a_live_socket)
       break;
     }
   }
-  cr_expect(closed, "the socket of a revoked licence stayed open");
+  cr_expect(closed, "the socket of a revoked license stayed open");
   ws_close(&w);
   cr_expect_neq(ws_connect(&w, &S, "/ws/x", NULL), 101);
 }
@@ -498,7 +498,7 @@ Test(ws, abandoned_upgrades_are_forgotten)
   }
   /* the server goes on serving, and counts no socket that is not there
    * (upgrades that completed before their reset was seen count against the
-   * licence's sockets for a moment: 4029, then room again) */
+   * license's sockets for a moment: 4029, then room again) */
   ws w;
   char m[4096];
   bool hello = false;

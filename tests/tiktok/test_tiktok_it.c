@@ -395,8 +395,8 @@ static void server_start_traced(bool tiktok_on, const char *trace_dir)
 
 static void server_start(bool tiktok_on) { server_start_traced(tiktok_on, NULL); }
 
-/* A licence (with this TikTok handle unless NULL), logged in. */
-static void licence(const char *handle)
+/* A license (with this TikTok handle unless NULL), logged in. */
+static void license(const char *handle)
 {
   const char *args[] = {"license", "create", handle ? "--tiktok" : NULL, handle, NULL};
   char out[1024];
@@ -408,14 +408,14 @@ static void licence(const char *handle)
 }
 
 /* The fake with HANDLE answering `answer` (room ROOM1), the server, a
- * licence with HANDLE, and device 0 connected (its hello read). */
+ * license with HANDLE, and device 0 connected (its hello read). */
 static void up(const char *answer)
 {
   fake_start();
   fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"%s\",\"room_id\":\"%s\"}", HANDLE,
            answer, ROOM1);
   server_start(true);
-  licence(HANDLE);
+  license(HANDLE);
   dev_open(&D[0]);
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000), "no hello");
 }
@@ -549,7 +549,7 @@ static size_t heard_count(const char *a, const char *b) { return lines_count(&D[
 
 /* ================================================================ tests */
 
-/* Issue 10's "Done when": a licence with a handle, a connected device, a
+/* Issue 10's "Done when": a license with a handle, a connected device, a
  * fake that follows the protocol: the device hears the chats and one gift
  * event per streak, nothing twice, across a reconnect. */
 Test(tiktok, done_when_chats_and_one_gift_per_streak_nothing_twice_across_a_reconnect)
@@ -892,7 +892,7 @@ Test(tiktok, device_blocked_gets_a_new_ttwid_and_retries)
   fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
            ROOM1);
   server_start(true);
-  licence(HANDLE);
+  license(HANDLE);
   dev_open(&D[0]);
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
   const char *r1 = fake_wait("\"ev\":\"ws_refused\"", NULL, 10000);
@@ -919,7 +919,7 @@ Test(tiktok, ttwid_from_a_redirect_is_taken_without_following_it)
   fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
            ROOM1);
   server_start(true);
-  licence(HANDLE);
+  license(HANDLE);
   dev_open(&D[0]);
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
   in_room(ROOM1);
@@ -936,7 +936,7 @@ Test(tiktok, a_handshake_refused_otherwise_is_retried)
   fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
            ROOM1);
   server_start(true);
-  licence(HANDLE);
+  license(HANDLE);
   dev_open(&D[0]);
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
   cr_assert_not_null(fake_wait("\"ev\":\"ws_refused\"", NULL, 10000));
@@ -1042,7 +1042,7 @@ Test(tiktok, stream_ends_and_goes_live_again)
   no_violations();
 }
 
-/* When the licence's last device leaves, the connector stays linger-s (2 s)
+/* When the license's last device leaves, the connector stays linger-s (2 s)
  * then closes the socket, and looks nothing up any more; a device coming
  * back starts it again. */
 Test(tiktok, the_connector_stops_when_all_devices_leave)
@@ -1095,7 +1095,7 @@ Test(tiktok, put_and_get_me_tiktok)
   fake_cmd("{\"cmd\":\"user\",\"name\":\"other_user\",\"answer\":\"live\",\"room_id\":\"%s\"}",
            ROOM2);
   server_start(true);
-  licence(NULL);
+  license(NULL);
   dev_open(&D[0]);
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
   char out[1024];
@@ -1142,7 +1142,7 @@ Test(tiktok, admin_license_set_tiktok)
   fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
            ROOM1);
   server_start(true);
-  licence(NULL);
+  license(NULL);
   char out[4096];
   const char *set[] = {"license", "set-tiktok", key, "@" HANDLE, NULL};
   cr_assert_eq(admin(&S, out, sizeof out, set), 0, "%s", out);
@@ -1163,14 +1163,14 @@ Test(tiktok, admin_license_set_tiktok)
   no_violations();
 }
 
-/* --tiktok off: nothing reaches TikTok, whatever the licence says. */
+/* --tiktok off: nothing reaches TikTok, whatever the license says. */
 Test(tiktok, tiktok_off_sends_nothing)
 {
   fake_start();
   fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
            ROOM1);
   server_start(false);
-  licence(HANDLE);
+  license(HANDLE);
   dev_open(&D[0]);
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
   char out[1024];
@@ -1261,7 +1261,7 @@ Test(tiktok, traces_hold_the_raw_frames_one_file_per_connection)
   fake_cmd("{\"cmd\":\"user\",\"name\":\"%s\",\"answer\":\"live\",\"room_id\":\"%s\"}", HANDLE,
            ROOM1);
   server_start_traced(true, dir);
-  licence(HANDLE);
+  license(HANDLE);
   dev_open(&D[0]);
   cr_assert_not_null(dev_wait(&D[0], "\"type\":\"hello\"", NULL, 5000));
   in_room(ROOM1);

@@ -201,7 +201,7 @@ void benchsrv_cleanup(benchsrv *s)
   s->tmpdir[0] = '\0';
 }
 
-int benchsrv_licence(benchsrv *s, char *key, size_t cap, char *err, size_t errlen)
+int benchsrv_license(benchsrv *s, char *key, size_t cap, char *err, size_t errlen)
 {
   char errp[512];
   snprintf(errp, sizeof errp, "%s/admin.err", s->tmpdir);

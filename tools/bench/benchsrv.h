@@ -1,7 +1,7 @@
 /*
  * benchsrv.h — what a benchmark needs to run the real ttboost-server: start
  * it on 127.0.0.1 with an ephemeral port and a temporary data directory,
- * make licences with ttboost-admin, read its CPU time (the whole process
+ * make licenses with ttboost-admin, read its CPU time (the whole process
  * tree: worker processes count), talk plain HTTP/1.1 to it, stop it.
  *
  * Used by speech-bench (tools/bench/speech_bench.c); fanout.c has its own
@@ -58,7 +58,7 @@ void benchsrv_cleanup(benchsrv *s);
 
 /* `ttboost-admin --data-dir D license create --days 30`: the new key into
  * key[0..cap). */
-int benchsrv_licence(benchsrv *s, char *key, size_t cap, char *err, size_t errlen);
+int benchsrv_license(benchsrv *s, char *key, size_t cap, char *err, size_t errlen);
 
 /* CPU seconds (user + system) of pid and every live descendant, plus the
  * children they have already reaped (cutime/cstime): a server's worker

@@ -2,7 +2,7 @@
  * fanout-bench: the fan-out load generator for ttboost-server.
  *
  * It starts the server itself (127.0.0.1, an ephemeral port, a temporary
- * data directory, a known ingest secret), makes one licence per channel with
+ * data directory, a known ingest secret), makes one license per channel with
  * ttboost-admin, logs each channel in, opens channels x per-channel
  * WebSockets (one epoll loop of non-blocking sockets; the handshake built
  * and checked with tools/common's ttb_tc, the framing by a wslay event
@@ -317,7 +317,7 @@ static struct {
   double drain_timeout;
   const char *server_opts[32];
   int n_server_opts;
-  const char *licence_cache;
+  const char *license_cache;
 } opt;
 
 static void usage(FILE *f)
@@ -328,7 +328,7 @@ static void usage(FILE *f)
         "ingests gift events and measures fan-out. Figures on stdout, progress on stderr.\n"
         "\n"
         "  --mode throughput|latency|idle   (default throughput)\n"
-        "  --channels N         channels (licences); default 1000 (idle: 100)\n"
+        "  --channels N         channels (licenses); default 1000 (idle: 100)\n"
         "  --per-channel K      sockets per channel; default 2 (idle: idle-sockets/channels)\n"
         "  --messages M         gift events to ingest (instead of --seconds)\n"
         "  --seconds S          ingest for S seconds (default 10; idle: hold the sockets S s, "
@@ -346,9 +346,9 @@ static void usage(FILE *f)
         "                       of the channels and of the rate (default 2; at most 16)\n"
         "  --server-opt K=V     pass --K V to the server (repeatable), e.g. heartbeat-ms=1000\n"
         "  --keep-tmp           keep the temporary data directory\n"
-        "  --licence-cache DIR  reuse the licences (database and keys) kept in DIR by an earlier\n"
+        "  --license-cache DIR  reuse the licenses (database and keys) kept in DIR by an earlier\n"
         "                       run with at least as many channels; made and kept there if not\n"
-        "                       (1000 licences take ~15-50 s to make)\n",
+        "                       (1000 licenses take ~15-50 s to make)\n",
         f);
 }
 
@@ -438,8 +438,8 @@ static void parse_args(int argc, char **argv)
       opt.ingest_conns = num_arg(a, v, 1);
     else if (strcmp(a, "--connect-parallel") == 0)
       opt.connect_parallel = num_arg(a, v, 1);
-    else if (strcmp(a, "--licence-cache") == 0)
-      opt.licence_cache = v;
+    else if (strcmp(a, "--license-cache") == 0)
+      opt.license_cache = v;
     else if (strcmp(a, "--server-opt") == 0) {
       if (strchr(v, '=') == NULL || opt.n_server_opts == 32) {
         fprintf(stderr, "fanout-bench: --server-opt: expected KEY=VALUE\n");
@@ -628,8 +628,8 @@ static uint16_t start_server(void)
     die("%s: %s", mtok, strerror(errno));
   argv[a++] = mtok_arg;
   argv[a++] = mtok;
-  /* the fan-out is measured, not the sockets-per-licence limit (--server-opt can set it) */
-  static char spd[] = "--sockets-per-device", mspl[] = "--max-sockets-per-licence", zero[] = "0";
+  /* the fan-out is measured, not the sockets-per-license limit (--server-opt can set it) */
+  static char spd[] = "--sockets-per-device", mspl[] = "--max-sockets-per-license", zero[] = "0";
   argv[a++] = spd;
   argv[a++] = zero;
   argv[a++] = mspl;
@@ -1381,12 +1381,12 @@ static bool sh(const char *cmd)
   return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
 }
 
-/* --licence-cache: copies the cached database into the data dir and reads
+/* --license-cache: copies the cached database into the data dir and reads
  * the keys; false when the cache is missing or has too few keys. */
-static bool licences_from_cache(const char *dd)
+static bool licenses_from_cache(const char *dd)
 {
   char path[1024], cmd[4096];
-  snprintf(path, sizeof path, "%s/keys", opt.licence_cache);
+  snprintf(path, sizeof path, "%s/keys", opt.license_cache);
   FILE *f = fopen(path, "r");
   if (f == NULL)
     return false;
@@ -1402,36 +1402,36 @@ static bool licences_from_cache(const char *dd)
   fclose(f);
   if (n < opt.channels)
     return false;
-  snprintf(cmd, sizeof cmd, "cp -a '%s'/data/. '%s'/", opt.licence_cache, dd);
+  snprintf(cmd, sizeof cmd, "cp -a '%s'/data/. '%s'/", opt.license_cache, dd);
   if (!sh(cmd))
-    die("--licence-cache: cannot copy %s/data", opt.licence_cache);
-  fprintf(stderr, "  licences: %ld from %s\n", n, opt.licence_cache);
+    die("--license-cache: cannot copy %s/data", opt.license_cache);
+  fprintf(stderr, "  licenses: %ld from %s\n", n, opt.license_cache);
   return true;
 }
 
-static void licences_to_cache(const char *dd)
+static void licenses_to_cache(const char *dd)
 {
   char path[1024], cmd[4096];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'/data && mkdir -p '%s'/data && cp -a '%s'/. '%s'/data/",
-           opt.licence_cache, opt.licence_cache, dd, opt.licence_cache);
+           opt.license_cache, opt.license_cache, dd, opt.license_cache);
   if (!sh(cmd))
-    die("--licence-cache: cannot write %s", opt.licence_cache);
-  snprintf(path, sizeof path, "%s/keys", opt.licence_cache);
+    die("--license-cache: cannot write %s", opt.license_cache);
+  snprintf(path, sizeof path, "%s/keys", opt.license_cache);
   FILE *f = fopen(path, "w");
   if (f == NULL)
-    die("--licence-cache: %s: %s", path, strerror(errno));
+    die("--license-cache: %s: %s", path, strerror(errno));
   for (long i = 0; i < opt.channels; i++)
     fprintf(f, "%s\n", chans[i].key);
   if (fclose(f) != 0)
-    die("--licence-cache: %s: write failed", path);
+    die("--license-cache: %s: write failed", path);
 }
 
-static void make_licences(void)
+static void make_licenses(void)
 {
   char dd[512], out[4096], errp[512];
   snprintf(dd, sizeof dd, "%s/data", g_tmpdir);
   snprintf(errp, sizeof errp, "%s/admin.err", g_tmpdir);
-  if (opt.licence_cache && strchr(opt.licence_cache, '\'') == NULL && licences_from_cache(dd))
+  if (opt.license_cache && strchr(opt.license_cache, '\'') == NULL && licenses_from_cache(dd))
     return;
   char *argv[] = {(char *)opt.admin, "--data-dir", dd, "license", "create", "--days", "30", NULL};
   uint64_t t0 = now_ns(), last = t0;
@@ -1452,12 +1452,12 @@ static void make_licences(void)
     snprintf(chans[i].key, sizeof chans[i].key, "%s", out);
     uint64_t t = now_ns();
     if (t - last > 2000000000ull || i + 1 == opt.channels) {
-      fprintf(stderr, "  licences: %ld/%ld (%.1f s)\n", i + 1, opt.channels, secs(t - t0));
+      fprintf(stderr, "  licenses: %ld/%ld (%.1f s)\n", i + 1, opt.channels, secs(t - t0));
       last = t;
     }
   }
-  if (opt.licence_cache && strchr(opt.licence_cache, '\'') == NULL)
-    licences_to_cache(dd);
+  if (opt.license_cache && strchr(opt.license_cache, '\'') == NULL)
+    licenses_to_cache(dd);
 }
 
 static void login_all(void)
@@ -1711,7 +1711,7 @@ int main(int argc, char **argv)
   L.c = calloc(L.n, sizeof *L.c);
   if (chans == NULL || L.c == NULL)
     die("out of memory");
-  make_licences();
+  make_licenses();
   L.port = start_server();
   fprintf(stderr, "  server pid %d on 127.0.0.1:%u\n", (int)g_server_pid, L.port);
   login_all();

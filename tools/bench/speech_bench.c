@@ -4,8 +4,8 @@
  * "Speech: chat to first audible sample").
  *
  * It starts the real ttboost-server (benchsrv.h: 127.0.0.1, ephemeral port,
- * temporary data dir, ingest secret in the environment, licences from
- * ttboost-admin), logs one licence in per channel and runs one real
+ * temporary data dir, ingest secret in the environment, licenses from
+ * ttboost-admin), logs one license in per channel and runs one real
  * libttboost-client per channel (the public API only: ttboost/client.h),
  * in binary mode (protobuf + streamed AudioFrames) or URL mode (JSON +
  * tts_url download). One "pump" thread acts as every client's audio
@@ -744,7 +744,7 @@ static bool json_str(const char *js, const char *key, char *out, size_t cap)
   return true;
 }
 
-/* Makes clients [n_clients, upto): licence, login, client, start, connected. */
+/* Makes clients [n_clients, upto): license, login, client, start, connected. */
 static void add_clients(long upto)
 {
   long from = atomic_load(&n_clients);
@@ -761,7 +761,7 @@ static void add_clients(long upto)
   for (long i = from; i < upto; i++) {
     client *k = &C[i];
     char key[256];
-    if (benchsrv_licence(&S, key, sizeof key, err, sizeof err) != 0)
+    if (benchsrv_license(&S, key, sizeof key, err, sizeof err) != 0)
       die("%s", err);
     char body[512], *resp = NULL, tok[64];
     int n = snprintf(body, sizeof body,

@@ -113,7 +113,7 @@ int ttb_login(const ttb_url *u, const char *key, char *user_id, char *ws_token, 
               size_t errlen)
 {
   if (strpbrk(key, "\"\\") || strlen(key) > 200) {
-    ttb_set_err(err, errlen, "the licence key has characters a key never has");
+    ttb_set_err(err, errlen, "the license key has characters a key never has");
     return -1;
   }
   char body[300];

@@ -28,7 +28,7 @@ int ttb_http(const ttb_url *u, const char *method, const char *path, const char 
              const void *body, size_t body_len, int *status, char **resp, size_t *resp_len,
              char *err, size_t errlen);
 
-/* POST /auth/login: user_id[64] and ws_token[128] of the licence key. */
+/* POST /auth/login: user_id[64] and ws_token[128] of the license key. */
 int ttb_login(const ttb_url *u, const char *key, char *user_id, char *ws_token, char *err,
               size_t errlen);
 

@@ -1,5 +1,5 @@
 /*
- * ttb-record: logs in with a licence key, opens the socket and appends every
+ * ttb-record: logs in with a license key, opens the socket and appends every
  * ServerMessage it receives to a trace as a DIRECTION_SERVER_TO_CLIENT record
  * with its receive time. See docs/replay.md.
  */
@@ -26,12 +26,12 @@ static void usage(FILE *f)
       f,
       "usage: ttb-record --server URL --key KEY --out FILE [--binary] [--seconds N] [--note TEXT]\n"
       "\n"
-      "Logs in to a TTBoost server with the licence KEY, opens its WebSocket and writes every\n"
+      "Logs in to a TTBoost server with the license KEY, opens its WebSocket and writes every\n"
       "message received (hello, chat, gift, audio, error, pong) to FILE, a trace\n"
       "(docs/replay.md), as server-to-client records with their receive times.\n"
       "\n"
       "  --server URL   http://HOST:PORT or https://… (ws:// and wss:// also accepted)\n"
-      "  --key KEY      the licence key to log in with (\"-\": read it from stdin)\n"
+      "  --key KEY      the license key to log in with (\"-\": read it from stdin)\n"
       "  --out FILE     the trace to write (replaced)\n"
       "  --binary       use the protobuf subprotocol ttboost.v1.proto (audio frames too)\n"
       "                 instead of JSON text frames\n"

@@ -1,5 +1,5 @@
 /*
- * TTBoost web app (/app/): the spec's three screens. Login with a licence
+ * TTBoost web app (/app/): the spec's three screens. Login with a license
  * key (POST /auth/login), home (speech, gifts and background switches, the
  * connection indicator, the last 5 events), settings (the two volumes, the
  * profanity filter, notifications, auto-start, the OBS overlay's links).
@@ -60,7 +60,7 @@
   $('login-form').addEventListener('submit', function (ev) {
     ev.preventDefault();
     var key = $('key').value.trim();
-    if (!key) { loginError('Type your licence key.'); return; }
+    if (!key) { loginError('Type your license key.'); return; }
     loginError('');
     player.start().catch(function () {});   /* the click allows sound */
     $('login-button').disabled = true;
@@ -183,7 +183,7 @@
         }
       },
       onfatal: function (code, reason) {
-        endSession(code === 4003 ? 'Your licence was revoked or has expired.' : 'Your session ended. Sign in again.');
+        endSession(code === 4003 ? 'Your license was revoked or has expired.' : 'Your session ended. Sign in again.');
       }
     });
     channel.connect();

@@ -184,7 +184,7 @@
     ws.onclose = function (ev) {
       if (self.ws !== ws) return;
       self.ws = null;
-      /* 4001 unauthorized / session ended, 4003 licence revoked or expired:
+      /* 4001 unauthorized / session ended, 4003 license revoked or expired:
        * reconnecting cannot help */
       if (ev.code === 4001 || ev.code === 4003) {
         self.closed = true;

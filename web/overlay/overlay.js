@@ -69,7 +69,7 @@
       card('gift', m.user || 'Someone', 'sent ' + m.gift_name + ' ×' + m.count);
       player.gift(m.sound_url);
     } else if (m.type === 'error') {
-      problem('TTBoost overlay: ' + (m.message || m.error)); /* e.g. too many sockets for the licence */
+      problem('TTBoost overlay: ' + (m.message || m.error)); /* e.g. too many sockets for the license */
     }
   }
 
@@ -89,7 +89,7 @@
       if (state === 'connected') problem('');
     },
     onfatal: function () {
-      problem('TTBoost overlay: this overlay link was revoked, or the licence is not valid. Make a new link in the app.');
+      problem('TTBoost overlay: this overlay link was revoked, or the license is not valid. Make a new link in the app.');
     }
   });
   window.ttbOverlay.channel = channel;

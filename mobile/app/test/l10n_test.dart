@@ -18,7 +18,7 @@ void main() {
     expect(trFor('ru', Msg.loginButton), 'Войти');
   });
 
-  test('licence and network errors get their own words', () {
+  test('license and network errors get their own words', () {
     expect(errorMessage(TTB_ERR_AUTH), Msg.errWrongKey);
     expect(errorMessage(TTB_ERR_NETWORK), Msg.errNoNetwork);
     expect(errorMessage(TTB_ERR_EXPIRED), Msg.errExpired);

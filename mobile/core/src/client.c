@@ -1303,7 +1303,7 @@ int ttb_client_logout(ttb_client *c)
   c->q_len = c->q_head = 0;
   c->q_dropped = 0;
   c->r_len = c->r_head = 0;
-  memset(&c->tiktok, 0, sizeof c->tiktok); /* another licence may log in next */
+  memset(&c->tiktok, 0, sizeof c->tiktok); /* another license may log in next */
   ttb__mutex_unlock(c->lock);
   ttb__mutex_unlock(c->ctl);
   if (rc != TTB_OK)

@@ -1,5 +1,5 @@
 /*
- * ttboost-listen — the desktop listener: logs in with a licence key, keeps
+ * ttboost-listen — the desktop listener: logs in with a license key, keeps
  * the socket up and plays the stream's speech and gift sounds through
  * PulseAudio (or writes them to a WAV file), showing the connection state,
  * the toggles and the last 5 events in the terminal.
@@ -7,7 +7,7 @@
  *   ttboost-listen --server URL --key KEY [--wav FILE] [--seconds N] [--binary]
  *                  [--data-dir DIR] [--device ID] [--tiktok NAME]
  *
- * --tiktok NAME sets the licence's TikTok @username on the server right
+ * --tiktok NAME sets the license's TikTok @username on the server right
  * after login (PUT /me/tiktok); the server then listens to that LIVE. The
  * TikTok state is shown as it changes ("tiktok: live (room 7301…)").
  *
@@ -70,7 +70,7 @@ static void usage(FILE *f)
       "                      [--data-dir DIR] [--device ID] [--tiktok NAME]\n"
       "  --server URL    the ttboost server, e.g. https://ttboost.example or "
       "http://127.0.0.1:8080\n"
-      "  --key KEY       your licence key\n"
+      "  --key KEY       your license key\n"
       "  --wav FILE      write the audio to a WAV file (48 kHz stereo) instead of PulseAudio\n"
       "  --seconds N     stop after N seconds (default: run until q or Ctrl-C)\n"
       "  --binary        binary protocol with streamed Opus speech\n"

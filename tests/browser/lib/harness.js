@@ -2,7 +2,7 @@
 /*
  * Harness of the browser tests: the real ttboost-server on 127.0.0.1 with an
  * ephemeral port and a temporary data dir (as tests/server_it/harness.c
- * does), licences made with ttboost-admin, events posted to /ingest/events
+ * does), licenses made with ttboost-admin, events posted to /ingest/events
  * with the ingest secret (TTBOOST_INGEST_SECRET), and Debian's chromium,
  * headless, driven by puppeteer-core.
  *

@@ -26,7 +26,7 @@ describe('OBS overlay', () => {
     await page.goto(made.url + '&hold=0', { waitUntil: 'load' });
     await page.waitForFunction(() => document.body.dataset.state === 'connected', { timeout: 10000 });
     assert.ok(seen.sockets.some((u) => u.endsWith('/overlay/ws/' + made.token)), seen.sockets.join(' '));
-    /* never the licence key or the ws_token in the page's requests */
+    /* never the license key or the ws_token in the page's requests */
     assert.ok(!seen.requests.some((u) => u.includes(session.ws_token)));
     const bg = await page.evaluate(() => [getComputedStyle(document.documentElement).backgroundColor,
                                           getComputedStyle(document.body).backgroundColor]);

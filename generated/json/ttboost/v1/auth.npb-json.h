@@ -77,7 +77,7 @@ bool ttb_npb_ttboost_v1_ErrorResponse_to_json(const ttboost_v1_ErrorResponse *m,
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_ErrorResponse_from_json(const char *js, size_t len, ttboost_v1_ErrorResponse *m, ttb_json_error *err);
 
-/* ttboost.v1.TiktokSettings: PUT /me/tiktok: the licence's TikTok handle, as the streamer types it. JSON: {"username":"@aruka.live"}. */
+/* ttboost.v1.TiktokSettings: PUT /me/tiktok: the license's TikTok handle, as the streamer types it. JSON: {"username":"@aruka.live"}. */
 bool ttb_npb_ttboost_v1_TiktokSettings_json_encode(ttb_jw *w, const ttboost_v1_TiktokSettings *m);
 bool ttb_npb_ttboost_v1_TiktokSettings_json_fields(ttb_jw *w, const ttboost_v1_TiktokSettings *m);
 bool ttb_npb_ttboost_v1_TiktokSettings_json_decode(ttb_jr *r, int tok, ttboost_v1_TiktokSettings *m);
@@ -132,7 +132,7 @@ bool ttb_npb_ttboost_v1_OverlayTokenCreated_to_json(const ttboost_v1_OverlayToke
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_OverlayTokenCreated_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenCreated *m, ttb_json_error *err);
 
-/* ttboost.v1.OverlayTokenList: Answer of GET /me/overlay-tokens: the licence's active overlay tokens. */
+/* ttboost.v1.OverlayTokenList: Answer of GET /me/overlay-tokens: the license's active overlay tokens. */
 bool ttb_npb_ttboost_v1_OverlayTokenList_json_encode(ttb_jw *w, const ttboost_v1_OverlayTokenList *m);
 bool ttb_npb_ttboost_v1_OverlayTokenList_json_fields(ttb_jw *w, const ttboost_v1_OverlayTokenList *m);
 bool ttb_npb_ttboost_v1_OverlayTokenList_json_decode(ttb_jr *r, int tok, ttboost_v1_OverlayTokenList *m);

@@ -85,7 +85,7 @@ char *ttb_pbc_ttboost_v1_ErrorResponse_to_json(const Ttboost__V1__ErrorResponse 
 /* A new message (free with ttboost__v1__error_response__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__ErrorResponse *ttb_pbc_ttboost_v1_ErrorResponse_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
-/* ttboost.v1.TiktokSettings: PUT /me/tiktok: the licence's TikTok handle, as the streamer types it. JSON: {"username":"@aruka.live"}. */
+/* ttboost.v1.TiktokSettings: PUT /me/tiktok: the license's TikTok handle, as the streamer types it. JSON: {"username":"@aruka.live"}. */
 bool ttb_pbc_ttboost_v1_TiktokSettings_json_encode(ttb_jw *w, const Ttboost__V1__TiktokSettings *m);
 bool ttb_pbc_ttboost_v1_TiktokSettings_json_fields(ttb_jw *w, const Ttboost__V1__TiktokSettings *m);
 bool ttb_pbc_ttboost_v1_TiktokSettings_json_decode(ttb_jr *r, int tok, Ttboost__V1__TiktokSettings *m, ProtobufCAllocator *a);
@@ -140,7 +140,7 @@ char *ttb_pbc_ttboost_v1_OverlayTokenCreated_to_json(const Ttboost__V1__OverlayT
 /* A new message (free with ttboost__v1__overlay_token_created__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__OverlayTokenCreated *ttb_pbc_ttboost_v1_OverlayTokenCreated_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
-/* ttboost.v1.OverlayTokenList: Answer of GET /me/overlay-tokens: the licence's active overlay tokens. */
+/* ttboost.v1.OverlayTokenList: Answer of GET /me/overlay-tokens: the license's active overlay tokens. */
 bool ttb_pbc_ttboost_v1_OverlayTokenList_json_encode(ttb_jw *w, const Ttboost__V1__OverlayTokenList *m);
 bool ttb_pbc_ttboost_v1_OverlayTokenList_json_fields(ttb_jw *w, const Ttboost__V1__OverlayTokenList *m);
 bool ttb_pbc_ttboost_v1_OverlayTokenList_json_decode(ttb_jr *r, int tok, Ttboost__V1__OverlayTokenList *m, ProtobufCAllocator *a);

@@ -88,7 +88,7 @@ bool ttb_npb_ttboost_v1_Pong_to_json(const ttboost_v1_Pong *m, char *buf, size_t
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_Pong_from_json(const char *js, size_t len, ttboost_v1_Pong *m, ttb_json_error *err);
 
-/* ttboost.v1.Status: The state of the streamer's TikTok LIVE connection (server/src/tiktok.c), sent when it changes and once after Hello when the licence has a TikTok handle. Not part of the channel's history (seq 0). JSON: {"type":"status","tiktok":"live","room_id":"7301234567890123456","seq":0}. */
+/* ttboost.v1.Status: The state of the streamer's TikTok LIVE connection (server/src/tiktok.c), sent when it changes and once after Hello when the license has a TikTok handle. Not part of the channel's history (seq 0). JSON: {"type":"status","tiktok":"live","room_id":"7301234567890123456","seq":0}. */
 bool ttb_npb_ttboost_v1_Status_json_encode(ttb_jw *w, const ttboost_v1_Status *m);
 bool ttb_npb_ttboost_v1_Status_json_fields(ttb_jw *w, const ttboost_v1_Status *m);
 bool ttb_npb_ttboost_v1_Status_json_decode(ttb_jr *r, int tok, ttboost_v1_Status *m);

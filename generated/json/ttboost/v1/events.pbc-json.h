@@ -96,7 +96,7 @@ char *ttb_pbc_ttboost_v1_Pong_to_json(const Ttboost__V1__Pong *m, size_t *len, t
 /* A new message (free with ttboost__v1__pong__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__Pong *ttb_pbc_ttboost_v1_Pong_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
-/* ttboost.v1.Status: The state of the streamer's TikTok LIVE connection (server/src/tiktok.c), sent when it changes and once after Hello when the licence has a TikTok handle. Not part of the channel's history (seq 0). JSON: {"type":"status","tiktok":"live","room_id":"7301234567890123456","seq":0}. */
+/* ttboost.v1.Status: The state of the streamer's TikTok LIVE connection (server/src/tiktok.c), sent when it changes and once after Hello when the license has a TikTok handle. Not part of the channel's history (seq 0). JSON: {"type":"status","tiktok":"live","room_id":"7301234567890123456","seq":0}. */
 bool ttb_pbc_ttboost_v1_Status_json_encode(ttb_jw *w, const Ttboost__V1__Status *m);
 bool ttb_pbc_ttboost_v1_Status_json_fields(ttb_jw *w, const Ttboost__V1__Status *m);
 bool ttb_pbc_ttboost_v1_Status_json_decode(ttb_jr *r, int tok, Ttboost__V1__Status *m, ProtobufCAllocator *a);

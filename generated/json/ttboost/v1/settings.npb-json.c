@@ -59,10 +59,10 @@ bool ttb_npb_ttboost_v1_ReadingSettings_json_fields(ttb_jw *w, const ttboost_v1_
     if (!enc_ttboost_v1_UsernameMode(w, (int)m->username))
       return false;
   }
-  if (m->template[0] != '\0') {
-    if (!ttb_jw_key(w, "\"template\":", 11))
+  if (m->text_template[0] != '\0') {
+    if (!ttb_jw_key(w, "\"text_template\":", 16))
       return false;
-    if (!ttb_jw_cstring(w, "template", m->template))
+    if (!ttb_jw_cstring(w, "text_template", m->text_template))
       return false;
   }
   if (m->max_chars != 0) {
@@ -116,11 +116,6 @@ int ttb_npb_ttboost_v1_ReadingSettings_json_field(ttb_jr *r, const char *k, size
       }
       return 1;
     }
-    if (memcmp(k, "template", 8) == 0) {
-      if (!ttb_jr_string_at(r, v, "template", 128, m->template, sizeof m->template))
-        return -1;
-      return 1;
-    }
     break;
   case 9:
     if (memcmp(k, "max_chars", 9) == 0) {
@@ -150,6 +145,13 @@ int ttb_npb_ttboost_v1_ReadingSettings_json_field(ttb_jr *r, const char *k, size
           return -1;
         m->strip_emoji = b_;
       }
+      return 1;
+    }
+    break;
+  case 13:
+    if (memcmp(k, "text_template", 13) == 0) {
+      if (!ttb_jr_string_at(r, v, "text_template", 128, m->text_template, sizeof m->text_template))
+        return -1;
       return 1;
     }
     break;
@@ -211,7 +213,7 @@ static bool ttb_npb_ttboost_v1_ReadingSettings_json_decode_in(ttb_jr *r, int tok
 
 bool ttb_npb_ttboost_v1_ReadingSettings_validate(const ttboost_v1_ReadingSettings *m, char *err, size_t errlen)
 {
-  if (!ttb_json_check_string(m->template, 128, "template", err, errlen))
+  if (!ttb_json_check_string(m->text_template, 128, "text_template", err, errlen))
     return false;
   if (!ttb_json_check_string(m->command_prefix, 16, "command_prefix", err, errlen))
     return false;

@@ -54,7 +54,7 @@ typedef struct _ttboost_v1_ErrorResponse {
     char message[513];
 } ttboost_v1_ErrorResponse;
 
-/* PUT /me/tiktok: the licence's TikTok handle, as the streamer types it.
+/* PUT /me/tiktok: the license's TikTok handle, as the streamer types it.
  JSON: {"username":"@aruka.live"}. */
 typedef struct _ttboost_v1_TiktokSettings {
     /* The TikTok @username: an optional @, then 2 to 24 of letters, digits, '_'
@@ -108,7 +108,7 @@ typedef struct _ttboost_v1_OverlayTokenCreated {
     char url[513];
 } ttboost_v1_OverlayTokenCreated;
 
-/* Answer of GET /me/overlay-tokens: the licence's active overlay tokens. */
+/* Answer of GET /me/overlay-tokens: the license's active overlay tokens. */
 typedef struct _ttboost_v1_OverlayTokenList {
     pb_size_t tokens_count;
     ttboost_v1_OverlayTokenInfo tokens[64];

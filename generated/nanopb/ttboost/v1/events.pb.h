@@ -104,7 +104,7 @@ typedef struct _ttboost_v1_Pong {
 } ttboost_v1_Pong;
 
 /* The state of the streamer's TikTok LIVE connection (server/src/tiktok.c),
- sent when it changes and once after Hello when the licence has a TikTok
+ sent when it changes and once after Hello when the license has a TikTok
  handle. Not part of the channel's history (seq 0).
  JSON: {"type":"status","tiktok":"live","room_id":"7301234567890123456","seq":0}. */
 typedef struct _ttboost_v1_Status {

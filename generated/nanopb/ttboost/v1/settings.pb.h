@@ -15,7 +15,7 @@
 typedef enum _ttboost_v1_UsernameMode {
     /* The server's default (its --tts-read-user option; on unless turned off). */
     ttboost_v1_UsernameMode_USERNAME_MODE_DEFAULT = 0,
-    /* Always read it (with `template`). */
+    /* Always read it (with `text_template`). */
     ttboost_v1_UsernameMode_USERNAME_MODE_ALWAYS = 1,
     /* Never: only the message is read. */
     ttboost_v1_UsernameMode_USERNAME_MODE_NEVER = 2
@@ -28,7 +28,7 @@ typedef struct _ttboost_v1_ReadingSettings {
     /* How a chat is spoken when the name is read: "{user}" and "{message}" are
  replaced, e.g. "{user} says {message}". "" = "{user}: {message}". Must
  contain "{message}". */
-    char template[129];
+    char text_template[129];
     /* The most characters of the message read (after stripping); the rest is
  cut at a word boundary. 0 = the server's limit. */
     uint32_t max_chars;
@@ -195,7 +195,7 @@ extern "C" {
 
 /* Field tags (for use in manual encoding/decoding) */
 #define ttboost_v1_ReadingSettings_username_tag  1
-#define ttboost_v1_ReadingSettings_template_tag  2
+#define ttboost_v1_ReadingSettings_text_template_tag 2
 #define ttboost_v1_ReadingSettings_max_chars_tag 3
 #define ttboost_v1_ReadingSettings_strip_links_tag 4
 #define ttboost_v1_ReadingSettings_strip_emoji_tag 5
@@ -230,7 +230,7 @@ extern "C" {
 /* Struct field encoding specification for nanopb */
 #define ttboost_v1_ReadingSettings_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, UENUM,    username,          1) \
-X(a, STATIC,   SINGULAR, STRING,   template,          2) \
+X(a, STATIC,   SINGULAR, STRING,   text_template,     2) \
 X(a, STATIC,   SINGULAR, UINT32,   max_chars,         3) \
 X(a, STATIC,   SINGULAR, BOOL,     strip_links,       4) \
 X(a, STATIC,   SINGULAR, BOOL,     strip_emoji,       5) \

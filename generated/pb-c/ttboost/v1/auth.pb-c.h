@@ -137,7 +137,7 @@ struct  Ttboost__V1__ErrorResponse
 
 
 /*
- * PUT /me/tiktok: the licence's TikTok handle, as the streamer types it.
+ * PUT /me/tiktok: the license's TikTok handle, as the streamer types it.
  * JSON: {"username":"@aruka.live"}.
  */
 struct  Ttboost__V1__TiktokSettings
@@ -253,7 +253,7 @@ struct  Ttboost__V1__OverlayTokenCreated
 
 
 /*
- * Answer of GET /me/overlay-tokens: the licence's active overlay tokens.
+ * Answer of GET /me/overlay-tokens: the license's active overlay tokens.
  */
 struct  Ttboost__V1__OverlayTokenList
 {

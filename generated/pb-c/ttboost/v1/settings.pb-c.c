@@ -562,12 +562,12 @@ static const ProtobufCFieldDescriptor ttboost__v1__reading_settings__field_descr
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "template",
+    "text_template",
     2,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Ttboost__V1__ReadingSettings, template_),
+    offsetof(Ttboost__V1__ReadingSettings, text_template),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -640,7 +640,7 @@ static const unsigned ttboost__v1__reading_settings__field_indices_by_name[] = {
   4,   /* field[4] = strip_emoji */
   3,   /* field[3] = strip_links */
   5,   /* field[5] = strip_mentions */
-  1,   /* field[1] = template */
+  1,   /* field[1] = text_template */
   0,   /* field[0] = username */
 };
 static const ProtobufCIntRange ttboost__v1__reading_settings__number_ranges[1 + 1] =

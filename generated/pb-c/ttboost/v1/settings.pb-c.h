@@ -41,7 +41,7 @@ typedef enum _Ttboost__V1__UsernameMode {
    */
   TTBOOST__V1__USERNAME_MODE__USERNAME_MODE_DEFAULT = 0,
   /*
-   * Always read it (with `template`).
+   * Always read it (with `text_template`).
    */
   TTBOOST__V1__USERNAME_MODE__USERNAME_MODE_ALWAYS = 1,
   /*
@@ -65,7 +65,7 @@ struct  Ttboost__V1__ReadingSettings
    * replaced, e.g. "{user} says {message}". "" = "{user}: {message}". Must
    * contain "{message}".
    */
-  char *template_;
+  char *text_template;
   /*
    * The most characters of the message read (after stripping); the rest is
    * cut at a word boundary. 0 = the server's limit.

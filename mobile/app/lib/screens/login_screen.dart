@@ -7,7 +7,7 @@ import '../utils/l10n.dart';
 import '../widgets/gradient_background.dart';
 import '../widgets/ttboost_logo.dart';
 
-/// Logo, licence key field and the violet "Войти" button on the gradient;
+/// Logo, license key field and the violet "Войти" button on the gradient;
 /// under "Advanced" the server address (default: the build's
 /// --dart-define=TTBOOST_SERVER, or the server last signed in to).
 class LoginScreen extends StatefulWidget {

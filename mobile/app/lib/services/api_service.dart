@@ -15,7 +15,7 @@ final class ApiService {
 
   bool get hasToken => NativeTtboost.instance.core.ttb_client_has_token(_core.handle);
 
-  /// Sets the licence's TikTok @username on the server ("" clears it); the
+  /// Sets the license's TikTok @username on the server ("" clears it); the
   /// server then listens to that LIVE. Throws [CoreException] (TTB_ERR_INVALID
   /// with the server's message when it refuses the handle).
   Future<TiktokStatus> setTiktok(String username) => _core.setTiktok(username.trim());

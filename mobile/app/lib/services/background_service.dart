@@ -91,7 +91,7 @@ final class BackgroundService {
 
   Future<bool> isRunning() async => Platform.isAndroid ? FlutterBackgroundService().isRunning() : true;
 
-  /// A short alert (connection lost, licence problem) when notifications are on.
+  /// A short alert (connection lost, license problem) when notifications are on.
   Future<void> alert(String title, String body) => _notifications.show(
         kAlertNotificationId,
         title,

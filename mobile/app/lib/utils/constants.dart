@@ -24,7 +24,7 @@ const int kServiceNotificationId = 7401;
 const String kServiceNotificationTitle = 'TTBoost';
 const String kServiceNotificationText = 'TTBoost работает в фоне';
 
-/// Notifications the app posts itself (connection lost, licence problems).
+/// Notifications the app posts itself (connection lost, license problems).
 const String kAlertsChannelId = 'ttboost_alerts';
 const String kAlertsChannelName = 'TTBoost';
 const int kAlertNotificationId = 7402;

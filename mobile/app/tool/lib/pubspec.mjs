@@ -1,5 +1,5 @@
 // pubspec.yaml: parses, pins every hosted dependency to an exact version,
-// has the packages the app needs, and bundles the Inter font with its licence.
+// has the packages the app needs, and bundles the Inter font with its license.
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -37,7 +37,7 @@ export function checkPubspec(text, appDir) {
       if (appDir && !fs.existsSync(path.join(appDir, f.asset))) errors.push(`pubspec.yaml: font file ${f.asset} does not exist`);
     }
     if (appDir && inter.fonts[0] && !fs.readdirSync(path.join(appDir, path.dirname(inter.fonts[0].asset))).some((n) => /licen[cs]e|ofl/i.test(n))) {
-      errors.push('assets/fonts: the Inter licence file is missing');
+      errors.push('assets/fonts: the Inter license file is missing');
     }
   }
   return errors;

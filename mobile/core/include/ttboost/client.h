@@ -299,8 +299,8 @@ TTB_EXPORT int ttb_client_poll_event(ttb_client *c, ttb_event *out);
 TTB_EXPORT size_t ttb_client_recent_events(const ttb_client *c, ttb_event *out, size_t max);
 
 /* ---------------------------------------------------------------- TikTok LIVE
- * The server itself listens to the streamer's TikTok LIVE (the licence's
- * TikTok @username) while a device of the licence is connected, and tells
+ * The server itself listens to the streamer's TikTok LIVE (the license's
+ * TikTok @username) while a device of the license is connected, and tells
  * every socket how that goes with a `status` message (JSON or protobuf). The
  * client keeps the latest one: ttb_client_tiktok_status reads it, and each
  * change is queued as a TTB_EVENT_TIKTOK, so the app can show
@@ -347,7 +347,7 @@ TTB_EXPORT const char *ttb_tiktok_state_name(int32_t state);
 TTB_EXPORT ttb_tiktok_state ttb_client_tiktok_status(const ttb_client *c, ttb_tiktok_status *out);
 
 /* Blocking HTTPS PUT /me/tiktok {"username":…} with the stored ws token:
- * sets the licence's TikTok handle on the server ("@name", "name" and
+ * sets the license's TikTok handle on the server ("@name", "name" and
  * surrounding white space are all accepted; "" clears it). Returns within
  * 10 s. On success the server's answer (the handle as it keeps it and the
  * state) is copied into *out when non-NULL, kept as the latest status (a
