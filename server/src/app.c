@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1444,6 +1445,66 @@ static void on_ingest_token(void *arg, ttb_svc_status st, const char *channel)
     ingest_go(app, req, st, scope);
 }
 
+/* A bump allocator for one ingest item's decoded message and strings
+ * (protobuf-c and the JSON reader take it), instead of a malloc and a free
+ * per field: freeing is a no-op, item_arena_reset() frees what did not fit
+ * in the inline block. Loop thread, one request at a time. */
+typedef struct arena_big {
+  struct arena_big *next;
+  max_align_t data[];
+} arena_big;
+
+typedef struct item_arena {
+  ProtobufCAllocator a;
+  size_t used;
+  arena_big *big;
+  _Alignas(max_align_t) unsigned char buf[4096];
+} item_arena;
+
+static void *item_arena_alloc(void *data, size_t n)
+{
+  item_arena *ar = data;
+  size_t need = (n + (_Alignof(max_align_t) - 1)) & ~(size_t)(_Alignof(max_align_t) - 1);
+  if (need >= n && sizeof ar->buf - ar->used >= need) {
+    void *p = ar->buf + ar->used;
+    ar->used += need;
+    return p;
+  }
+  if (n > SIZE_MAX - sizeof(arena_big))
+    return NULL;
+  arena_big *b = malloc(sizeof *b + n);
+  if (b == NULL)
+    return NULL;
+  b->next = ar->big;
+  ar->big = b;
+  return b->data;
+}
+
+static void item_arena_free(void *data, void *p)
+{
+  (void)data;
+  (void)p; /* all at once, in item_arena_reset */
+}
+
+static void item_arena_init(item_arena *ar)
+{
+  ar->a.alloc = item_arena_alloc;
+  ar->a.free = item_arena_free;
+  ar->a.allocator_data = ar;
+  ar->used = 0;
+  ar->big = NULL;
+}
+
+static void item_arena_reset(item_arena *ar)
+{
+  while (ar->big) {
+    arena_big *b = ar->big;
+    ar->big = b->next;
+    free(b);
+  }
+  ar->used = 0;
+}
+
 /* POST /ingest/events once the bearer is known: st TTB_SVC_OK with scope
  * NULL for the operator's secret, with scope the channel of an ingest token. */
 static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char *scope)
@@ -1470,6 +1531,8 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
   uint32_t index = 0;
   const uint8_t *p = (const uint8_t *)req->entity.base;
   size_t left = req->entity.len;
+  item_arena ar;
+  item_arena_init(&ar);
   if (is_protobuf(req)) {
     for (;;) {
       const uint8_t *item;
@@ -1482,14 +1545,15 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
         ingest_fail(r, index, "malformed", why);
         break;
       }
-      Ttboost__V1__IngestEvent *ev = ttboost__v1__ingest_event__unpack(NULL, item_len, item);
+      Ttboost__V1__IngestEvent *ev = ttboost__v1__ingest_event__unpack(&ar.a, item_len, item);
       if (ev == NULL) {
         app->metrics.events_in_rejected++;
         ingest_fail(r, index, "malformed", "not an IngestEvent");
       } else {
         ingest_item(app, r, index, ev, scope);
-        ttboost__v1__ingest_event__free_unpacked(ev, NULL);
+        ttboost__v1__ingest_event__free_unpacked(ev, &ar.a);
       }
+      item_arena_reset(&ar);
       index++;
     }
   } else {
@@ -1505,7 +1569,7 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
     int n = array ? jr.toks[0].size : 1;
     int t = array ? 1 : 0;
     for (int i = 0; i < n; i++) {
-      Ttboost__V1__IngestEvent *ev = malloc(sizeof *ev);
+      Ttboost__V1__IngestEvent *ev = item_arena_alloc(&ar, sizeof *ev);
       if (ev == NULL) {
         ingest_fail(r, index, "internal", "out of memory");
         break;
@@ -1513,14 +1577,15 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
       ttboost__v1__ingest_event__init(ev);
       jr.status = TTB_JSON_OK;
       jr.err[0] = '\0';
-      if (ttb_pbc_ttboost_v1_IngestEvent_json_decode(&jr, t, ev, NULL))
+      if (ttb_pbc_ttboost_v1_IngestEvent_json_decode(&jr, t, ev, &ar.a))
         ingest_item(app, r, index, ev, scope);
       else {
         app->metrics.events_in_rejected++;
         ingest_fail(r, index, jr.status == TTB_JSON_UNKNOWN_TYPE ? "unknown_type" : "invalid",
                     jr.err);
       }
-      ttboost__v1__ingest_event__free_unpacked(ev, NULL);
+      ttboost__v1__ingest_event__free_unpacked(ev, &ar.a);
+      item_arena_reset(&ar);
       index++;
       t = ttb_jr_next(&jr, t);
     }
@@ -1534,6 +1599,7 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
       return rc;
     }
   }
+  item_arena_reset(&ar);
   /* acknowledged only once journaled: the accepted events survive a crash */
   uint64_t ticket = 0;
   if (r->resp.accepted && !app_commit_t(app, &ticket)) {

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "ttboost/fnv.h"
 #include "wake.h"
 
 #define SESSION_SLOTS 8192
@@ -29,6 +30,10 @@ typedef struct lic {
 typedef struct snapshot {
   lic *v; /* sorted by user */
   size_t n;
+  /* a hash index of v by user (FNV-1a, linear probing): index + 1, 0 =
+   * empty slot; NULL (no memory): snapshot_find searches v instead */
+  uint32_t *idx;
+  size_t mask;
 } snapshot;
 
 /* A cached session answer, known by a hash of its token. */
@@ -118,6 +123,7 @@ static void snapshot_free(snapshot *s)
   if (s == NULL)
     return;
   free(s->v);
+  free(s->idx);
   free(s);
 }
 
@@ -171,6 +177,19 @@ static snapshot *snapshot_load(ttb_store *st)
     qsort(c.v, c.n, sizeof *c.v, lic_cmp);
   s->v = c.v;
   s->n = c.n;
+  /* the index: every ingest event looks its channel up (at most half full) */
+  size_t slots = 16;
+  while (slots < 2 * c.n && slots < ((size_t)1 << 31))
+    slots *= 2;
+  if (c.n < UINT32_MAX && slots >= 2 * c.n && (s->idx = calloc(slots, sizeof *s->idx)) != NULL) {
+    s->mask = slots - 1;
+    for (size_t i = 0; i < c.n; i++) {
+      size_t k = (size_t)ttb_fnv1a64_str(c.v[i].user) & s->mask;
+      while (s->idx[k])
+        k = (k + 1) & s->mask;
+      s->idx[k] = (uint32_t)(i + 1);
+    }
+  }
   return s;
 }
 
@@ -178,6 +197,12 @@ static const lic *snapshot_find(const snapshot *s, const char *user)
 {
   if (s == NULL)
     return NULL;
+  if (s->idx) {
+    for (size_t k = (size_t)ttb_fnv1a64_str(user) & s->mask; s->idx[k]; k = (k + 1) & s->mask)
+      if (strcmp(user, s->v[s->idx[k] - 1].user) == 0)
+        return &s->v[s->idx[k] - 1];
+    return NULL;
+  }
   size_t lo = 0, hi = s->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;

@@ -12,7 +12,14 @@
 #include "ttboost/v1/events.pbc-json.h"
 #include "ws.h"
 
-/* One published event, kept for resume. */
+/* One event's two encodings in one block, shared by its history entry and
+ * its held record (below) instead of copied: freed by the last of them. */
+typedef struct evbuf {
+  size_t refs;
+  char data[]; /* the JSON text, then the protobuf bytes */
+} evbuf;
+
+/* One published event, kept for resume. json and pb point into buf. */
 typedef struct entry {
   uint64_t seq;
   bool chat; /* else gift */
@@ -20,6 +27,7 @@ typedef struct entry {
   size_t json_len;
   uint8_t *pb;
   size_t pb_len;
+  evbuf *buf; /* holds one reference */
 } entry;
 
 struct ttb_pending {
@@ -36,16 +44,14 @@ struct ttb_pending {
 
 /* A published event whose journal record is not synced yet: it goes to the
  * sockets at the commit (ttb_hub_commit), with the AudioFrames of its
- * speech that came meanwhile. Owns its bytes. */
+ * speech that came meanwhile. Holds a reference to the event's bytes (the
+ * history entry's, not a copy). */
 typedef struct held {
-  struct held *next;
-  uint64_t ticket; /* the journal commit that holds its record (journal.h) */
-  uint64_t seq;
-  bool chat;
-  char *json;
-  size_t json_len;
-  uint8_t *pb;
-  size_t pb_len;
+  struct held *next;  /* its channel's next held event */
+  struct held *gnext; /* the hub's next held event (of any channel) */
+  ttb_channel *ch;
+  uint64_t ticket;  /* the journal commit that holds its record (journal.h) */
+  entry ev;         /* seq, chat and the encodings (one reference) */
   uint8_t **frames; /* encoded ServerMessage{audio} */
   size_t *frame_len;
   size_t nframes, frames_cap;
@@ -60,8 +66,7 @@ struct ttb_channel {
   uint64_t fifo_in;   /* the newest queue number given out */
   uint64_t fifo_done; /* every queue item up to this one is published or dropped */
   held *held_head, *held_tail;
-  ttb_channel *dnext; /* the hub's list of channels with held events */
-  bool dirty;
+  bool dirty;          /* it has held events */
   uint64_t touched_ms; /* monotonic: the last event, subscribe or unsubscribe */
   entry *hist;         /* ring of hub->history entries */
   size_t hist_n;       /* filled */
@@ -81,8 +86,10 @@ struct ttb_hub {
   void (*commit_soon)(void *arg);
   void *commit_arg;
   bool commit_asked;
-  bool restoring;     /* in ttb_hub_restart: nothing drains yet */
-  ttb_channel *dirty; /* channels with held events */
+  bool restoring; /* in ttb_hub_restart: nothing drains yet */
+  /* every held event in publish order, so in ticket order (and in each
+   * channel's order): a release takes those synced from the head */
+  held *ghead, *gtail;
   ttb_channel **buckets;
   size_t nbuckets;
   size_t nchannels;
@@ -90,7 +97,13 @@ struct ttb_hub {
   ttb_metrics *metrics;
   ttb_hub_watch_fn watch;
   void *watch_arg;
+  ttb_jw jw;   /* the JSON writer of every event, its buffer reused */
+  held *spare; /* freed held records, reused (at most SPARE_HELD) */
+  size_t nspare;
 };
+
+/* Held records kept for reuse: about the events of one journal sync. */
+#define SPARE_HELD 16384
 
 static uint64_t fnv1a(const char *s) { return ttb_fnv1a64_str(s); }
 
@@ -107,7 +120,42 @@ ttb_hub *ttb_hub_create(size_t history, ttb_metrics *metrics)
   }
   h->history = history ? history : 1;
   h->metrics = metrics;
+  ttb_jw_init(&h->jw, 1024); /* a failed malloc here: the writer grows it later */
+  ttb_jw_reset(&h->jw);
   return h;
+}
+
+/* Drops e's reference to its bytes. */
+static void entry_release(entry *e)
+{
+  if (e->buf && --e->buf->refs == 0)
+    free(e->buf);
+  e->buf = NULL;
+  e->json = NULL;
+  e->pb = NULL;
+}
+
+/* Encodes m in both formats into one shared block (e->buf, one reference).
+ * false on no memory or a message the JSON writer refuses. */
+static bool encode_event(ttb_hub *h, const Ttboost__V1__ServerMessage *m, entry *e)
+{
+  ttb_jw_reset(&h->jw);
+  if (!ttb_pbc_ttboost_v1_ServerMessage_json_encode(&h->jw, m) || h->jw.status != TTB_JSON_OK)
+    return false;
+  size_t jl = h->jw.len, pl = ttboost__v1__server_message__get_packed_size(m);
+  evbuf *b = malloc(sizeof *b + jl + pl + 1);
+  if (b == NULL)
+    return false;
+  b->refs = 1;
+  memcpy(b->data, h->jw.buf, jl);
+  b->data[jl] = '\0';
+  ttboost__v1__server_message__pack(m, (uint8_t *)b->data + jl + 1);
+  e->buf = b;
+  e->json = b->data;
+  e->json_len = jl;
+  e->pb = (uint8_t *)b->data + jl + 1;
+  e->pb_len = pl;
+  return true;
 }
 
 static void pending_free(ttb_pending *p)
@@ -120,29 +168,44 @@ static void pending_free(ttb_pending *p)
   free(p);
 }
 
-static void held_free(held *x)
+/* A held record, zeroed: a spare one, or a new one. NULL on no memory. */
+static held *held_new(ttb_hub *h)
 {
-  free(x->json);
-  free(x->pb);
+  held *x = h->spare;
+  if (x == NULL)
+    return calloc(1, sizeof *x);
+  h->spare = x->next;
+  h->nspare--;
+  memset(x, 0, sizeof *x);
+  return x;
+}
+
+/* Releases x's bytes and frames; keeps x for reuse (up to SPARE_HELD). */
+static void held_free(ttb_hub *h, held *x)
+{
+  entry_release(&x->ev);
   for (size_t i = 0; i < x->nframes; i++)
     free(x->frames[i]);
   free(x->frames);
   free(x->frame_len);
-  free(x);
+  if (h->nspare < SPARE_HELD) {
+    x->next = h->spare;
+    h->spare = x;
+    h->nspare++;
+  } else {
+    free(x);
+  }
 }
 
 static void channel_free(ttb_channel *c)
 {
   for (held *x = c->held_head; x;) {
     held *n = x->next;
-    held_free(x);
+    held_free(c->hub, x);
     x = n;
   }
-  for (size_t i = 0; i < c->hist_n; i++) {
-    entry *e = &c->hist[(c->hist_head + i) % c->hub->history];
-    free(e->json);
-    free(e->pb);
-  }
+  for (size_t i = 0; i < c->hist_n; i++)
+    entry_release(&c->hist[(c->hist_head + i) % c->hub->history]);
   free(c->hist);
   free(c->status_json);
   free(c->status_pb);
@@ -166,6 +229,12 @@ void ttb_hub_destroy(ttb_hub *h)
       c = n;
     }
   free(h->buckets);
+  while (h->spare) {
+    held *x = h->spare;
+    h->spare = x->next;
+    free(x);
+  }
+  ttb_jw_finish(&h->jw);
   free(h);
 }
 
@@ -275,7 +344,7 @@ static uint64_t mono_ms(void)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Puts e into the channel's history ring (taking its bytes). false on no memory. */
+/* Puts e into the channel's history ring (taking its reference). false on no memory. */
 static bool ring_put(ttb_channel *c, entry e)
 {
   ttb_hub *h = c->hub;
@@ -287,8 +356,7 @@ static bool ring_put(ttb_channel *c, entry e)
   }
   if (c->hist_n == h->history) {
     entry *old = &c->hist[c->hist_head];
-    free(old->json);
-    free(old->pb);
+    entry_release(old);
     *old = e;
     c->hist_head = (c->hist_head + 1) % h->history;
   } else {
@@ -304,12 +372,13 @@ static bool ring_put(ttb_channel *c, entry e)
 static void fan_out(ttb_channel *c, const held *x)
 {
   ttb_hub *h = c->hub;
+  const entry *e = &x->ev;
   FOR_EACH_SUB(c, s, {
-    if (!wants(s, x->chat))
+    if (!wants(s, e->chat))
       continue;
-    if (!ttb_ws_send2(s, x->json, x->json_len, x->pb, x->pb_len))
+    if (!ttb_ws_send2(s, e->json, e->json_len, e->pb, e->pb_len))
       continue;
-    if (x->chat)
+    if (e->chat)
       h->metrics->events_out_chat++;
     else
       h->metrics->events_out_gift++;
@@ -348,7 +417,7 @@ static void publish(ttb_channel *c, ttb_pending *p)
   }
   entry e = {.seq = m.seq, .chat = p->chat};
   ttb_jrec r = {.channel = c->user_id, .fifo = p->fifo, .chat = p->chat};
-  if (!encode_both(&m, &e.json, &e.json_len, &e.pb, &e.pb_len)) {
+  if (!encode_event(h, &m, &e)) {
     /* no memory (or text that is not UTF-8, refused at ingest): dropped */
     r.type = TTB_JREC_DROPPED;
     journal(h, &r);
@@ -369,44 +438,26 @@ static void publish(ttb_channel *c, ttb_pending *p)
   else
     h->metrics->events_published_gift++;
 
+  /* with a journal, the event waits for its sync, sharing the history
+   * entry's bytes (one more reference, no copy) */
   held *x = NULL;
   if (h->journal) {
-    x = calloc(1, sizeof *x);
-    if (x) {
-      x->json = malloc(e.json_len ? e.json_len : 1);
-      x->pb = malloc(e.pb_len ? e.pb_len : 1);
-      if (x->json == NULL || x->pb == NULL) {
-        held_free(x);
-        x = NULL;
-      }
-    }
+    x = held_new(h);
     if (x == NULL) {
-      /* no memory to hold it: it goes out with the commit's history replay
-       * never; count it as a journal error and send it now */
+      /* no memory to hold it: count it as a journal error and send it now */
       h->metrics->journal_errors++;
     } else {
-      x->seq = m.seq;
       x->ticket = ttb_journal_next_ticket(h->journal); /* its record is in the next commit */
-      x->chat = p->chat;
-      memcpy(x->json, e.json, e.json_len);
-      x->json_len = e.json_len;
-      memcpy(x->pb, e.pb, e.pb_len);
-      x->pb_len = e.pb_len;
+      x->ev = e;
+      e.buf->refs++;
     }
   }
   if (x == NULL) { /* no journal: out at once */
-    held now = {.seq = m.seq,
-                .chat = p->chat,
-                .json = e.json,
-                .json_len = e.json_len,
-                .pb = e.pb,
-                .pb_len = e.pb_len};
+    held now = {.ev = e};
     fan_out(c, &now);
   }
-  if (!ring_put(c, e)) {
-    free(e.json);
-    free(e.pb);
-  }
+  if (!ring_put(c, e))
+    entry_release(&e);
   if (x == NULL) {
     if (c->held_head == NULL)
       c->seq_sent = m.seq;
@@ -417,11 +468,13 @@ static void publish(ttb_channel *c, ttb_pending *p)
   else
     c->held_head = x;
   c->held_tail = x;
-  if (!c->dirty) {
-    c->dirty = true;
-    c->dnext = h->dirty;
-    h->dirty = c;
-  }
+  c->dirty = true;
+  x->ch = c;
+  if (h->gtail)
+    h->gtail->gnext = x;
+  else
+    h->ghead = x;
+  h->gtail = x;
   if (!h->commit_asked && h->commit_soon) {
     h->commit_asked = true;
     h->commit_soon(h->commit_arg);
@@ -500,8 +553,32 @@ void ttb_hub_chat_ready(ttb_pending *p, const char *tts_url)
   drain(p->ch);
 }
 
+/* Whether an item that is ready can be published at once, without
+ * queueing: nothing waits ahead of it and no restart is handing out. */
+static bool publish_now(const ttb_channel *c) { return c->pend_head == NULL && !c->hub->restoring; }
+
+/* Publishes a ready item at once, its strings borrowed (no copies). */
+static void publish_borrowed(ttb_channel *c, bool chat, const char *user, const char *text,
+                             const char *url, uint32_t count)
+{
+  ttb_pending p = {.ch = c,
+                   .fifo = ++c->fifo_in,
+                   .ready = true,
+                   .chat = chat,
+                   .user = (char *)user,
+                   .text = (char *)text,
+                   .url = (char *)url,
+                   .count = count};
+  publish(c, &p); /* publish only reads the strings */
+}
+
 uint64_t ttb_hub_chat(ttb_channel *c, const char *user, const char *message, const char *tts_url)
 {
+  if (publish_now(c)) {
+    uint64_t before = c->seq;
+    publish_borrowed(c, true, user, message, tts_url ? tts_url : "", 0);
+    return c->seq > before ? c->seq : 0;
+  }
   ttb_pending *p = chat_item(user, message, tts_url ? tts_url : "");
   if (p == NULL)
     return 0;
@@ -552,7 +629,7 @@ void ttb_hub_audio(ttb_channel *c, uint64_t seq, uint32_t index, const uint8_t *
   size_t n = ttboost__v1__server_message__get_packed_size(&am);
   /* its event still held for the journal: the frame waits with it */
   for (held *x = c->held_head; x; x = x->next) {
-    if (x->seq != seq)
+    if (x->ev.seq != seq)
       continue;
     if (x->nframes == x->frames_cap) {
       size_t nc = x->frames_cap ? x->frames_cap * 2 : 64;
@@ -593,6 +670,10 @@ void ttb_hub_audio(ttb_channel *c, uint64_t seq, uint32_t index, const uint8_t *
 int ttb_hub_gift(ttb_channel *c, const char *gift_name, uint32_t count, const char *sound_url,
                  const char *user)
 {
+  if (publish_now(c)) {
+    publish_borrowed(c, false, user ? user : "", gift_name, sound_url ? sound_url : "", count);
+    return 0;
+  }
   ttb_pending *p = calloc(1, sizeof *p);
   if (p == NULL)
     return -1;
@@ -818,17 +899,15 @@ int ttb_hub_replay(ttb_hub *h, const ttb_jrec *r)
     if (m == NULL)
       return -1;
     entry e = {.seq = r->seq, .chat = r->chat};
-    bool ok = encode_both(m, &e.json, &e.json_len, &e.pb, &e.pb_len);
+    bool ok = encode_event(h, m, &e);
     ttboost__v1__server_message__free_unpacked(m, NULL);
     if (!ok)
       return -1;
     /* the history only moves forward: an event older than its newest is
      * a duplicate of what is there */
     const entry *newest = c->hist_n ? &c->hist[(c->hist_head + c->hist_n - 1) % h->history] : NULL;
-    if ((newest && newest->seq >= e.seq) || !ring_put(c, e)) {
-      free(e.json);
-      free(e.pb);
-    }
+    if ((newest && newest->seq >= e.seq) || !ring_put(c, e))
+      entry_release(&e);
     break;
   }
   case TTB_JREC_QUEUED: {
@@ -903,33 +982,23 @@ void ttb_hub_submitted(ttb_hub *h) { h->commit_asked = false; }
 
 void ttb_hub_release(ttb_hub *h, uint64_t synced)
 {
-  ttb_channel *keep = NULL;
-  while (h->dirty) {
-    ttb_channel *c = h->dirty;
-    h->dirty = c->dnext;
-    while (c->held_head && c->held_head->ticket <= synced) {
-      held *x = c->held_head;
-      c->held_head = x->next;
-      if (c->held_head == NULL)
-        c->held_tail = NULL;
-      c->seq_sent = x->seq;
-      fan_out(c, x);
-      held_free(x);
-    }
-    if (c->held_head) { /* a later commit holds the rest */
-      c->dnext = keep;
-      keep = c;
-    } else {
-      c->dnext = NULL;
+  /* only the synced events are visited: those of later commits stay */
+  while (h->ghead && h->ghead->ticket <= synced) {
+    held *x = h->ghead;
+    h->ghead = x->gnext;
+    if (h->ghead == NULL)
+      h->gtail = NULL;
+    ttb_channel *c = x->ch;
+    /* x is the oldest held event of its channel (both lists are in
+     * publish order) */
+    c->held_head = x->next;
+    if (c->held_head == NULL) {
+      c->held_tail = NULL;
       c->dirty = false;
     }
-  }
-  /* what a fan-out published meanwhile (none today) stays listed too */
-  while (keep) {
-    ttb_channel *c = keep;
-    keep = c->dnext;
-    c->dnext = h->dirty;
-    h->dirty = c;
+    c->seq_sent = x->ev.seq;
+    fan_out(c, x);
+    held_free(h, x);
   }
 }
 
@@ -975,11 +1044,8 @@ size_t ttb_hub_free_idle(ttb_hub *h, uint64_t idle_ms)
         continue;
       /* its seq stays (and goes on in the journal); a resume from before
        * it is a gap with Hello.missed */
-      for (size_t k = 0; k < c->hist_n; k++) {
-        entry *e = &c->hist[(c->hist_head + k) % h->history];
-        free(e->json);
-        free(e->pb);
-      }
+      for (size_t k = 0; k < c->hist_n; k++)
+        entry_release(&c->hist[(c->hist_head + k) % h->history]);
       free(c->hist);
       c->hist = NULL;
       c->hist_n = c->hist_head = 0;

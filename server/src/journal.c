@@ -58,6 +58,7 @@ struct ttb_journal {
   bool threaded, stop;
   pthread_t th;
   buf sub;           /* commits handed over, not yet taken by the thread */
+  buf spare;         /* an emptied buffer the thread hands back, for the next pend */
   uint64_t sub_upto; /* the newest ticket in sub */
   uint64_t synced;   /* every ticket up to this one is on disk */
   uint64_t failed;   /* the newest ticket whose write or sync failed */
@@ -672,7 +673,7 @@ static void *journal_thread(void *arg)
       errno = ENOMEM;
       rc = -1;
     }
-    buf_free(&w);
+    w.len = 0; /* moved (or, on no memory, given up with the failed attempt) */
     if (rc == 0 && j->retry.len)
       rc = write_sync(j, &j->retry);
     if (rc != 0)
@@ -685,6 +686,14 @@ static void *journal_thread(void *arg)
       j->retry.len = 0;
       if (j->retry.cap > (1u << 20))
         buf_free(&j->retry);
+      /* the emptied buffer goes back to the loop's side for its next
+       * commit, instead of that one growing from nothing (a realloc and
+       * a copy per doubling) */
+      if (w.p && j->spare.p == NULL && w.cap <= (1u << 20)) {
+        w.len = 0;
+        j->spare = w;
+        w = (buf){0};
+      }
       if (upto > j->synced)
         j->synced = upto;
     } else {
@@ -693,6 +702,7 @@ static void *journal_thread(void *arg)
       snprintf(j->failmsg, sizeof j->failmsg, "%s", err);
     }
     pthread_mutex_unlock(&j->mu);
+    buf_free(&w);
 
     if (job) {
       char cerr[800] = "";
@@ -761,6 +771,7 @@ void ttb_journal_close(ttb_journal *j)
     close(j->fd);
   free(j->pend.p);
   free(j->sub.p);
+  free(j->spare.p);
   free(j->retry.p);
   job_free(j->job);
   free_j(j);
@@ -782,6 +793,10 @@ int ttb_journal_submit(ttb_journal *j, uint64_t *ticket)
     return -1;
   }
   j->sub_upto = ++j->submitted;
+  if (j->pend.p == NULL && j->spare.p) { /* swapped into sub: take the spare */
+    j->pend = j->spare;
+    j->spare = (buf){0};
+  }
   pthread_cond_signal(&j->cv);
   pthread_mutex_unlock(&j->mu);
   if (j->pend.cap > (1u << 20))

@@ -1,10 +1,12 @@
 /* WebSocket sessions: see ws.h. */
 #include "ws.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -353,6 +355,27 @@ static void on_sock_read(h2o_socket_t *sock, const char *err)
   run(s, false);
 }
 
+/* Writes s->wr with one send(2) when the socket is plain TCP (not TLS):
+ * h2o's writer would writev(2) the same bytes and then run the session
+ * again from its completion callback. Returns how many bytes went (0 on
+ * EAGAIN or an error: h2o's writer then writes, or reports the error). */
+static size_t write_direct(ttb_session *s, h2o_socket_t *sock)
+{
+  if (sock->ssl != NULL)
+    return 0;
+  int fd = h2o_socket_get_fd(sock);
+  if (fd < 0)
+    return 0;
+  ssize_t n;
+  do
+    n = send(fd, s->wr.p, s->wr.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0)
+    return 0;
+  sock->bytes_written += (size_t)n;
+  return (size_t)n;
+}
+
 /* Reads what arrived, lets wslay queue its frames, writes `out` when the
  * socket is free (flush: now; else when coalescing lets it, see
  * schedule_data), and closes when both sides have closed. */
@@ -400,9 +423,17 @@ static void run(ttb_session *s, bool flush)
     s->ctl = false;
     if (W.flush_us)
       s->last_write_us = now_us();
-    h2o_iovec_t b = h2o_iovec_init(s->wr.p, s->wr.len);
     W.metrics->ws_writes++;
-    h2o_socket_write(sock, &b, 1, on_sock_written);
+    size_t sent = write_direct(s, sock);
+    if (sent == s->wr.len) { /* all of it: done, as on_sock_written would be */
+      s->wr.len = 0;
+      s->wr.msgs = 0;
+      if (s->wr.cap > 16384)
+        outbuf_free(&s->wr);
+    } else { /* the rest when the socket takes it (or its error) */
+      h2o_iovec_t b = h2o_iovec_init(s->wr.p + sent, s->wr.len - sent);
+      h2o_socket_write(sock, &b, 1, on_sock_written);
+    }
   }
   if (s->want_read) {
     if (sock->_cb.read != on_sock_read)
