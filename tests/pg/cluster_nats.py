@@ -1,0 +1,281 @@
+#!/usr/bin/python3
+"""Events between two nodes through NATS JetStream, against the real engines.
+
+Run by tests/pg/cluster_nats.sh, which brings a cluster up (scripts/cluster.sh:
+nats-server, PostgreSQL, two nodes) and passes its cluster.env's variables in
+the environment:
+
+    cluster_nats.py fanout|failover|dedup|nats_restart
+
+  fanout        a socket on node 1 receives what node 2 ingests, and one on node 2
+                what node 1 ingests, with the same seq on both nodes
+  failover      node 1 is killed (SIGKILL) while a client listens there; the client
+                reconnects to node 2 with ?since= and loses nothing
+  dedup         the same ingest id posted to both nodes is delivered once
+  nats_restart  nats-server is restarted; events flow again (ingest answers 503
+                while it is down, and a retry with the same id is delivered once)
+"""
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import websockets
+
+ENV = os.environ
+N1, N2 = ENV["NODE1_URL"], ENV["NODE2_URL"]
+SECRET = ENV["TTBOOST_INGEST_SECRET"]
+DEADLINE = 10.0  # seconds an expected event may take
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def http(url, body=None, token=None, method=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"))
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=15) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def login(node, key):
+    st, body = http(node + "/auth/login", {"license_key": key})
+    if st != 200 or body.get("status") != "ok":
+        fail(f"login on {node}: {st} {body}")
+    return body["user_id"], body["ws_token"]
+
+
+def ingest(node, channel, message, eid=None):
+    ev = {"channel": channel, "type": "chat", "user": "tester", "message": message}
+    if eid:
+        ev["id"] = eid
+    return http(node + "/ingest/events", ev, token=SECRET)
+
+
+def ws_url(node, token, since=None):
+    u = node.replace("http://", "ws://") + "/ws/" + token
+    return u if since is None else u + "?since=" + str(since)
+
+
+class Client:
+    """One socket: its Hello, then the chats it gets (seq -> message)."""
+
+    def __init__(self, node, token, since=None):
+        self.url = ws_url(node, token, since)
+        self.hello = None
+        self.chats = []  # (seq, message) in arrival order
+
+    async def open(self):
+        self.ws = await websockets.connect(self.url, max_size=1 << 22, open_timeout=10)
+        while self.hello is None:
+            m = json.loads(await asyncio.wait_for(self.ws.recv(), DEADLINE))
+            if m.get("type") == "hello":
+                self.hello = m
+        return self
+
+    async def until(self, pred, what):
+        """Reads until pred(self) holds; fails after DEADLINE."""
+        end = time.monotonic() + DEADLINE
+        while not pred(self):
+            left = end - time.monotonic()
+            if left <= 0:
+                fail(f"{what}: timed out; got {self.chats}")
+            try:
+                m = json.loads(await asyncio.wait_for(self.ws.recv(), left))
+            except asyncio.TimeoutError:
+                continue
+            if m.get("type") == "chat":
+                self.chats.append((m["seq"], m["message"]))
+
+    async def quiet(self, seconds):
+        """Reads whatever comes for a while (to see that nothing more does)."""
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                m = json.loads(await asyncio.wait_for(self.ws.recv(), left))
+            except asyncio.TimeoutError:
+                return
+            if m.get("type") == "chat":
+                self.chats.append((m["seq"], m["message"]))
+
+    def messages(self):
+        return [msg for _, msg in self.chats]
+
+    async def close(self):
+        await self.ws.close()
+
+
+def license_key():
+    """A new license, logged in on both nodes (a node learns a license it never saw
+    from the database on its first use: the logins make both know it)."""
+    admin = ENV["ADMIN"].split()
+    out = subprocess.run(admin + ["license", "create", "--days", "30", "--devices", "0"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    key = out.splitlines()[-1]
+    login(N1, key)
+    login(N2, key)
+    return key
+
+
+def check_seqs(chats, what):
+    seqs = [s for s, _ in chats]
+    if seqs != sorted(seqs) or len(set(seqs)) != len(seqs):
+        fail(f"{what}: seqs not increasing: {seqs}")
+    if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+        fail(f"{what}: seqs not contiguous: {seqs}")
+
+
+async def fanout():
+    key = license_key()
+    user, tok1 = login(N1, key)
+    _, tok2 = login(N2, key)
+    a = await Client(N1, tok1).open()
+    b = await Client(N2, tok2).open()
+    sent = []
+    for i in range(10):
+        node = N2 if i % 2 == 0 else N1  # both nodes ingest, interleaved
+        st, body = ingest(node, user, f"m{i}", eid=f"fan-{i}")
+        if st != 202:
+            fail(f"ingest m{i} on {node}: {st} {body}")
+        sent.append(f"m{i}")
+    await a.until(lambda c: len(c.chats) >= 10, "node 1 socket")
+    await b.until(lambda c: len(c.chats) >= 10, "node 2 socket")
+    if a.messages() != sent or b.messages() != sent:
+        fail(f"order: node 1 {a.messages()}, node 2 {b.messages()}, sent {sent}")
+    if a.chats != b.chats:
+        fail(f"the nodes disagree on seqs: {a.chats} / {b.chats}")
+    check_seqs(a.chats, "fanout")
+    # a third socket resumes on node 1 from the middle: the rest, same seqs
+    mid = a.chats[4][0]
+    c = await Client(N1, tok1, since=mid).open()
+    await c.until(lambda c: len(c.chats) >= 5, "resume on node 1")
+    if c.hello.get("resume_gap") or c.chats != a.chats[5:]:
+        fail(f"resume from {mid}: hello {c.hello}, got {c.chats}")
+    for x in (a, b, c):
+        await x.close()
+    print(f"fanout: 10 events ingested on both nodes reached both, seqs {a.chats[0][0]}.."
+          f"{a.chats[-1][0]} on both")
+
+
+async def failover():
+    key = license_key()
+    user, tok1 = login(N1, key)
+    _, tok2 = login(N2, key)
+    a = await Client(N1, tok1).open()
+    for i in range(5):
+        st, body = ingest(N2, user, f"before{i}", eid=f"fo-a{i}")
+        if st != 202:
+            fail(f"ingest: {st} {body}")
+    await a.until(lambda c: len(c.chats) >= 5, "node 1 before the kill")
+    last = a.chats[-1][0]
+    os.kill(int(ENV["NODE1_PID"]), signal.SIGKILL)  # node 1 dies with the socket open
+    # while the client is away, more events come (on node 2)
+    for i in range(5):
+        st, body = ingest(N2, user, f"during{i}", eid=f"fo-b{i}")
+        if st != 202:
+            fail(f"ingest: {st} {body}")
+    b = await Client(N2, tok2, since=last).open()
+    if b.hello.get("resume_gap"):
+        fail(f"resume on node 2 from {last}: gap: {b.hello}")
+    for i in range(3):
+        st, body = ingest(N2, user, f"after{i}", eid=f"fo-c{i}")
+        if st != 202:
+            fail(f"ingest: {st} {body}")
+    await b.until(lambda c: len(c.chats) >= 8, "node 2 after the failover")
+    want = [f"during{i}" for i in range(5)] + [f"after{i}" for i in range(3)]
+    if b.messages() != want:
+        fail(f"after the failover: got {b.messages()}, want {want}")
+    check_seqs(a.chats + b.chats, "failover")
+    await b.close()
+    print(f"failover: node 1 killed after seq {last}; node 2 resumed with ?since={last}: "
+          f"{len(b.chats)} events, none lost, seqs {b.chats[0][0]}..{b.chats[-1][0]}")
+
+
+async def dedup():
+    key = license_key()
+    user, tok1 = login(N1, key)
+    a = await Client(N1, tok1).open()
+    for i in range(3):
+        for node in (N1, N2, N2, N1):  # each id four times, on both nodes
+            st, body = ingest(node, user, f"d{i}", eid=f"dup-{i}")
+            if st != 202:
+                fail(f"ingest: {st} {body}")
+    st, body = ingest(N2, user, "end", eid="dup-end")
+    await a.until(lambda c: "end" in c.messages(), "dedup end marker")
+    await a.quiet(1.0)
+    if a.messages() != ["d0", "d1", "d2", "end"]:
+        fail(f"dedup: got {a.messages()}")
+    check_seqs(a.chats, "dedup")
+    await a.close()
+    print("dedup: 3 ids posted 4 times each to both nodes: each delivered once")
+
+
+def restart_nats():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    subprocess.run([root + "/scripts/cluster.sh", "restart-nats", ENV["CLUSTER_DIR"]], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def stop_nats():
+    os.kill(int(ENV["NATS_PID"]), signal.SIGKILL)
+
+
+async def nats_restart():
+    key = license_key()
+    user, tok1 = login(N1, key)
+    a = await Client(N1, tok1).open()
+    st, body = ingest(N2, user, "r0", eid="rs-0")
+    if st != 202:
+        fail(f"ingest: {st} {body}")
+    await a.until(lambda c: len(c.chats) >= 1, "before the restart")
+    # nats-server down: the ingest says 503 (retry), nothing is delivered twice
+    stop_nats()
+    time.sleep(0.5)
+    st, body = ingest(N2, user, "r1", eid="rs-1")
+    if st != 503:
+        fail(f"ingest while NATS is down: {st} {body} (want 503)")
+    restart_nats()
+    # events flow again once the nodes reconnected and read the stream again
+    end = time.monotonic() + 20
+    while True:
+        st, body = ingest(N2, user, "r1", eid="rs-1")  # the retry, same id
+        if st == 202:
+            break
+        if time.monotonic() > end:
+            fail(f"ingest after the restart: {st} {body}")
+        time.sleep(0.2)
+    st, body = ingest(N1, user, "r2", eid="rs-2")
+    if st != 202:
+        fail(f"ingest on node 1 after the restart: {st} {body}")
+    await a.until(lambda c: len(c.chats) >= 3, "after the restart")
+    await a.quiet(0.5)
+    if a.messages() != ["r0", "r1", "r2"]:
+        fail(f"after the restart: got {a.messages()}")
+    check_seqs(a.chats, "nats_restart")
+    await a.close()
+    print(f"nats_restart: nats-server killed and restarted; the socket on node 1 got "
+          f"{a.messages()} with seqs {[s for s, _ in a.chats]}")
+
+
+if __name__ == "__main__":
+    tests = {"fanout": fanout, "failover": failover, "dedup": dedup, "nats_restart": nats_restart}
+    if len(sys.argv) != 2 or sys.argv[1] not in tests:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    asyncio.run(tests[sys.argv[1]]())
