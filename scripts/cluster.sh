@@ -5,6 +5,9 @@
 #   scripts/cluster.sh down DIR          stop everything `up DIR` started
 #   scripts/cluster.sh restart-nats DIR  stop nats-server and start it again
 #                                        (same port, same data; for failure tests)
+#   scripts/cluster.sh restart-node DIR N  stop node N (if it runs) and start it
+#                                        again (same data dir, a new port: NODEn_URL
+#                                        and NODEn_PID are rewritten in cluster.env)
 #
 # What runs (issue 14, so far):
 #   - nats-server 2.9 with JetStream on, on 127.0.0.1 and a free port, its data
@@ -36,7 +39,7 @@ usage() {
   exit 2
 }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
-[ $# -eq 2 ] || usage
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = restart-node ]; } || usage
 NODE_ARGS=${NODE_ARGS:-} # more options for both nodes (e.g. --history 50)
 cmd=$1
 dir=$2
@@ -174,6 +177,22 @@ down() {
   echo "cluster.sh: down"
 }
 
+restart_node() {
+  [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: no cluster"
+  n=$1
+  case $n in 1 | 2) ;; *) die "restart-node: N is 1 or 2" ;; esac
+  DB_URL= NATS_URL= TTBOOST_INGEST_SECRET=
+  . "$dir/cluster.env"
+  eval "old=\${NODE${n}_PID:-}"
+  [ -n "$old" ] && stop_pid "$old"
+  db_url=$DB_URL nats_url=$NATS_URL secret=$TTBOOST_INGEST_SECRET
+  mv "$dir/node$n.log" "$dir/node$n.log.old" 2>/dev/null || true
+  start_node "$n"
+  eval "url=\$node${n}_url pid=\$node${n}_pid"
+  sed -i -e "s|^NODE${n}_URL=.*|NODE${n}_URL=$url|" -e "s|^NODE${n}_PID=.*|NODE${n}_PID=$pid|" "$dir/cluster.env"
+  echo "cluster.sh: node $n restarted: $url (pid $pid)"
+}
+
 restart_nats() {
   [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: no cluster"
   NATS_PID= NATS_URL=
@@ -190,5 +209,6 @@ case $cmd in
 up) up ;;
 down) down ;;
 restart-nats) restart_nats ;;
+restart-node) restart_node "$3" ;;
 *) usage ;;
 esac

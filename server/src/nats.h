@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "nats_subject.h"
 #include "ttboost/v1/events.pb-c.h"
 
 typedef struct ttb_nats ttb_nats;
@@ -82,13 +83,5 @@ bool ttb_nats_connected(const ttb_nats *n);
 
 /* Closes the connection and frees everything (queued messages dropped). */
 void ttb_nats_stop(ttb_nats *n);
-
-/* The subject of a channel: "ttb.ev." + the id, with every byte outside
- * [A-Za-z0-9_-] written %XX. -1 when it does not fit in cap. */
-int ttb_nats_subject(const char *channel, char *out, size_t cap);
-
-/* The reverse: the channel of a subject; -1 when it is not one of ours
- * (wrong prefix, a bad %XX, a NUL, or too long for cap). */
-int ttb_nats_channel_of(const char *subject, char *out, size_t cap);
 
 #endif

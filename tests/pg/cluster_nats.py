@@ -10,7 +10,8 @@ the environment:
   fanout        a socket on node 1 receives what node 2 ingests, and one on node 2
                 what node 1 ingests, with the same seq on both nodes
   failover      node 1 is killed (SIGKILL) while a client listens there; the client
-                reconnects to node 2 with ?since= and loses nothing
+                reconnects to node 2 with ?since= and loses nothing; node 1 is started
+                again and a resume there gets the same events with the same seqs
   dedup         the same ingest id posted to both nodes is delivered once
   nats_restart  nats-server is restarted; events flow again (ingest answers 503
                 while it is down, and a retry with the same id is delivered once)
@@ -77,6 +78,7 @@ class Client:
         self.url = ws_url(node, token, since)
         self.hello = None
         self.chats = []  # (seq, message) in arrival order
+        self.gifts = []  # (seq, gift_name, count)
 
     async def open(self):
         self.ws = await websockets.connect(self.url, max_size=1 << 22, open_timeout=10)
@@ -97,8 +99,13 @@ class Client:
                 m = json.loads(await asyncio.wait_for(self.ws.recv(), left))
             except asyncio.TimeoutError:
                 continue
-            if m.get("type") == "chat":
-                self.chats.append((m["seq"], m["message"]))
+            self.take(m)
+
+    def take(self, m):
+        if m.get("type") == "chat":
+            self.chats.append((m["seq"], m["message"]))
+        elif m.get("type") == "gift":
+            self.gifts.append((m["seq"], m["gift_name"], m["count"]))
 
     async def quiet(self, seconds):
         """Reads whatever comes for a while (to see that nothing more does)."""
@@ -111,8 +118,7 @@ class Client:
                 m = json.loads(await asyncio.wait_for(self.ws.recv(), left))
             except asyncio.TimeoutError:
                 return
-            if m.get("type") == "chat":
-                self.chats.append((m["seq"], m["message"]))
+            self.take(m)
 
     def messages(self):
         return [msg for _, msg in self.chats]
@@ -161,6 +167,19 @@ async def fanout():
     if a.chats != b.chats:
         fail(f"the nodes disagree on seqs: {a.chats} / {b.chats}")
     check_seqs(a.chats, "fanout")
+    # a gift (not a streak: out at once), its id posted to both nodes: once, on both
+    gift = {"channel": user, "type": "gift", "gift_name": "Rose", "count": 3, "user": "g",
+            "id": "fan-gift"}
+    for node in (N2, N1):
+        st, body = http(node + "/ingest/events", gift, token=SECRET)
+        if st != 202:
+            fail(f"gift on {node}: {st} {body}")
+    await a.until(lambda c: len(c.gifts) >= 1, "gift on node 1")
+    await b.until(lambda c: len(c.gifts) >= 1, "gift on node 2")
+    await a.quiet(0.5)
+    want = [(a.chats[-1][0] + 1, "Rose", 3)]
+    if a.gifts != want or b.gifts != want:
+        fail(f"gift: node 1 {a.gifts}, node 2 {b.gifts}, want {want}")
     # a third socket resumes on node 1 from the middle: the rest, same seqs
     mid = a.chats[4][0]
     c = await Client(N1, tok1, since=mid).open()
@@ -169,8 +188,8 @@ async def fanout():
         fail(f"resume from {mid}: hello {c.hello}, got {c.chats}")
     for x in (a, b, c):
         await x.close()
-    print(f"fanout: 10 events ingested on both nodes reached both, seqs {a.chats[0][0]}.."
-          f"{a.chats[-1][0]} on both")
+    print(f"fanout: 10 chats ingested on both nodes reached both, seqs {a.chats[0][0]}.."
+          f"{a.chats[-1][0]} on both; a gift posted to both nodes arrived once, seq {want[0][0]}")
 
 
 async def failover():
@@ -203,8 +222,20 @@ async def failover():
         fail(f"after the failover: got {b.messages()}, want {want}")
     check_seqs(a.chats + b.chats, "failover")
     await b.close()
+    # node 1 comes back (same data dir): it reads the stream at start, so a client
+    # resumes there too, from before the kill, with the same seqs
+    subprocess.run([ROOT + "/scripts/cluster.sh", "restart-node", ENV["CLUSTER_DIR"], "1"],
+                   check=True, stdout=subprocess.DEVNULL)
+    n1 = cluster_env()["NODE1_URL"]
+    _, tok3 = login(n1, key)
+    c = await Client(n1, tok3, since=a.chats[1][0]).open()
+    await c.until(lambda c: len(c.chats) >= 11, "resume on the restarted node 1")
+    if c.hello.get("resume_gap") or c.chats != a.chats[2:] + b.chats:
+        fail(f"resume on the restarted node 1: hello {c.hello}, got {c.chats}")
+    await c.close()
     print(f"failover: node 1 killed after seq {last}; node 2 resumed with ?since={last}: "
-          f"{len(b.chats)} events, none lost, seqs {b.chats[0][0]}..{b.chats[-1][0]}")
+          f"{len(b.chats)} events, none lost, seqs {b.chats[0][0]}..{b.chats[-1][0]}; "
+          f"node 1 restarted resumes from {a.chats[1][0]} with the same seqs")
 
 
 async def dedup():
@@ -226,9 +257,20 @@ async def dedup():
     print("dedup: 3 ids posted 4 times each to both nodes: each delivered once")
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def cluster_env():
+    env = {}
+    with open(os.path.join(ENV["CLUSTER_DIR"], "cluster.env")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            env[k] = v
+    return env
+
+
 def restart_nats():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    subprocess.run([root + "/scripts/cluster.sh", "restart-nats", ENV["CLUSTER_DIR"]], check=True,
+    subprocess.run([ROOT + "/scripts/cluster.sh", "restart-nats", ENV["CLUSTER_DIR"]], check=True,
                    stdout=subprocess.DEVNULL)
 
 
