@@ -96,6 +96,7 @@ struct ttb_app {
   const char *cur_id; /* the ingest id of the event being handled (its Nats-Msg-Id) */
   unsigned cur_gifts; /* gifts the streak rule put out for it so far */
   bool nats_failed;   /* the last publication failed (503 "unavailable") */
+  bool nats_dup;      /* the last publication was a duplicate (another node had the id) */
 };
 
 typedef struct handler {
@@ -1120,8 +1121,11 @@ static bool nats_chat(ttb_app *app, const char *channel, const char *user, const
   m.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT;
   m.chat = &chat;
   uint64_t seq = 0;
-  if (ttb_nats_publish(app->nats, channel, &m, app->cur_id, &seq, err, sizeof err) ==
-      TTB_NATS_FAIL) {
+  ttb_nats_rc rc = ttb_nats_publish(app->nats, channel, &m, app->cur_id, &seq, err, sizeof err);
+  app->nats_dup = rc == TTB_NATS_DUP;
+  if (rc == TTB_NATS_DUP)
+    app->metrics.events_in_duplicates++;
+  if (rc == TTB_NATS_FAIL) {
     app->nats_failed = true;
     fprintf(stderr, "ttboost-server: nats: a chat was not published: %s\n", err);
     return false;
@@ -1406,9 +1410,14 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
     if ((*dup = duplicate(app, ev->channel, ev->id)))
       return true;
     app->cur_id = ev->id;
-    app->nats_failed = false;
+    app->nats_failed = app->nats_dup = false;
     bool ok = publish_chat(app, ev->channel, c->user, c->message);
     app->cur_id = NULL;
+    if (ok && app->nats_dup) { /* another node stored it (JetStream's duplicate window) */
+      *dup = true;
+      remember(app, ev->channel, ev->id);
+      return true;
+    }
     if (!ok && app->nats_failed) {
       *code = "unavailable";
       snprintf(msg, msglen, "the event bus (NATS) did not store the event: retry with the same id");

@@ -67,4 +67,3 @@ int ttb_nats_channel_of(const char *subject, char *out, size_t cap)
   out[o] = '\0';
   return 0;
 }
-

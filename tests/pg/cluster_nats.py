@@ -243,10 +243,13 @@ async def dedup():
     user, tok1 = login(N1, key)
     a = await Client(N1, tok1).open()
     for i in range(3):
-        for node in (N1, N2, N2, N1):  # each id four times, on both nodes
+        for k, node in enumerate((N1, N2, N2, N1)):  # each id four times, on both nodes
             st, body = ingest(node, user, f"d{i}", eid=f"dup-{i}")
             if st != 202:
                 fail(f"ingest: {st} {body}")
+            # the answer says so too: the first is new, the others duplicates
+            if body.get("duplicates", 0) != (0 if k == 0 else 1):
+                fail(f"ingest answer {k} of dup-{i} on {node}: {body}")
     st, body = ingest(N2, user, "end", eid="dup-end")
     await a.until(lambda c: "end" in c.messages(), "dedup end marker")
     await a.quiet(1.0)
