@@ -47,6 +47,7 @@ struct ttb_nats {
   /* set by the library's threads */
   atomic_bool connected;
   atomic_bool resubscribe; /* a (re)connect happened: subscribe again */
+  atomic_bool closing;     /* ttb_nats_stop: the disconnect is ours */
   atomic_uint_fast64_t reconnects;
   atomic_uint_fast64_t disconnects;
   pthread_mutex_t mu;
@@ -74,6 +75,8 @@ static void on_disconnected(natsConnection *nc, void *closure)
   (void)nc;
   ttb_nats *n = closure;
   atomic_store(&n->connected, false);
+  if (atomic_load(&n->closing))
+    return;
   atomic_fetch_add(&n->disconnects, 1);
   fprintf(stderr, "ttboost-server: nats: disconnected (reconnecting)\n");
 }
@@ -108,16 +111,16 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, vo
   fprintf(stderr, "ttboost-server: nats: %s\n", natsStatus_GetText(s));
 }
 
-/* Backoff between reconnect attempts: 100 ms doubling up to 5 s, with jitter. */
+/* Backoff between reconnect attempts: 100 ms doubling up to 2 s, with jitter. */
 static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 {
   (void)nc;
   (void)closure;
   int64_t d = 100;
-  for (int i = 1; i < attempts && d < 5000; i++)
+  for (int i = 1; i < attempts && d < 2000; i++)
     d *= 2;
-  if (d > 5000)
-    d = 5000;
+  if (d > 2000)
+    d = 2000;
   return d / 2 + (int64_t)(rand() % (int)(d / 2 + 1));
 }
 
@@ -260,9 +263,10 @@ void ttb_nats_tick(ttb_nats *n)
 
 bool ttb_nats_connected(const ttb_nats *n) { return atomic_load(&n->connected); }
 
+static bool opened; /* the library (nats_Open); one ttb_nats at a time */
+
 ttb_nats *ttb_nats_start(const ttb_nats_opts *o, ttb_metrics *metrics, char *err, size_t errlen)
 {
-  static bool opened;
   if (!opened) {
     natsStatus s = nats_Open(-1);
     if (s != NATS_OK) {
@@ -351,6 +355,7 @@ void ttb_nats_stop(ttb_nats *n)
 {
   if (n == NULL)
     return;
+  atomic_store(&n->closing, true);
   if (n->sub) {
     natsSubscription_Unsubscribe(n->sub);
     natsSubscription_Destroy(n->sub);
@@ -360,6 +365,10 @@ void ttb_nats_stop(ttb_nats *n)
   jsCtx_Destroy(n->js);
   natsConnection_Destroy(n->nc);
   natsOptions_Destroy(n->opts);
+  /* the library's threads (message delivery, callbacks) end before what
+   * they touch is freed */
+  if (opened && nats_CloseAndWait(5000) == NATS_OK)
+    opened = false;
   for (qmsg *q = n->q_head; q;) {
     qmsg *next = q->next;
     natsMsg_Destroy(q->msg);
