@@ -41,6 +41,7 @@ usage() {
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 [ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = restart-node ]; } || usage
 NODE_ARGS=${NODE_ARGS:-} # more options for both nodes (e.g. --history 50)
+NATS=${NATS:-yes}        # no: no nats-server, nodes without --nats (as before issue 14's events)
 cmd=$1
 dir=$2
 case $dir in /*) ;; *) dir=$(pwd)/$dir ;; esac
@@ -96,7 +97,7 @@ start_node() {
   log=$dir/node$n.log
   mkdir -p "$dir/node$n"
   TTBOOST_INGEST_SECRET=$secret nohup "$build/server/ttboost-server" --listen 127.0.0.1:0 \
-    --data-dir "$dir/node$n" --db "$db_url" --nats "$nats_url" $NODE_ARGS >"$log" 2>&1 &
+    --data-dir "$dir/node$n" --db "$db_url" ${nats_url:+--nats "$nats_url"} $NODE_ARGS >"$log" 2>&1 &
   pid=$!
   i=0
   url=
@@ -137,11 +138,15 @@ up() {
     echo "PG_BIN=$bin"
     echo "DB_URL=$db_url"
   } >"$dir/cluster.env"
-  start_nats
-  {
-    echo "NATS_URL=$nats_url"
-    echo "NATS_PID=$nats_pid"
-  } >>"$dir/cluster.env"
+  if [ "$NATS" = no ]; then
+    nats_url=
+  else
+    start_nats
+    {
+      echo "NATS_URL=$nats_url"
+      echo "NATS_PID=$nats_pid"
+    } >>"$dir/cluster.env"
+  fi
   start_node 1
   echo "NODE1_URL=$node1_url" >>"$dir/cluster.env"
   echo "NODE1_PID=$node1_pid" >>"$dir/cluster.env"
