@@ -14,7 +14,7 @@
 #include "ttboost/fnv.h"
 
 #define PUBLISH_WAIT_MS 2000
-#define MAX_ATTEMPTS 4
+#define MAX_ATTEMPTS 16 /* publications of one event that lost the race for its seq */
 #define NCURSOR_BUCKETS 4096
 
 /* What this node knows of a channel's newest message in the stream: the
@@ -518,6 +518,12 @@ ttb_nats_rc ttb_nats_publish(ttb_nats *n, const char *channel, Ttboost__V1__Serv
     if (jerr == JSStreamWrongLastSequenceErr) { /* another node published first: re-read */
       n->metrics->nats_publish_conflicts++;
       c->known = false;
+      snprintf(err, errlen, "other nodes took the channel's next seq %d times in a row",
+               attempt + 1);
+      if (attempt >= 1) { /* two nodes in step: break the symmetry (0-500 us) */
+        struct timespec ts = {0, (long)(rand() % 500) * 1000L};
+        nanosleep(&ts, NULL);
+      }
       continue;
     }
     set_err(err, errlen, "publish", s, jerr);

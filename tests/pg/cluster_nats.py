@@ -8,7 +8,8 @@ the environment:
     cluster_nats.py fanout|failover|dedup|nats_restart
 
   fanout        a socket on node 1 receives what node 2 ingests, and one on node 2
-                what node 1 ingests, with the same seq on both nodes
+                what node 1 ingests, with the same seq on both nodes, also when both
+                nodes ingest into the channel at the same time
   failover      node 1 is killed (SIGKILL) while a client listens there; the client
                 reconnects to node 2 with ?since= and loses nothing; node 1 is started
                 again and a resume there gets the same events with the same seqs
@@ -22,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -167,6 +169,32 @@ async def fanout():
     if a.chats != b.chats:
         fail(f"the nodes disagree on seqs: {a.chats} / {b.chats}")
     check_seqs(a.chats, "fanout")
+    # both nodes ingest into the channel at the same time: each seq is given once
+    # (the loser of a race re-reads the channel's last message and publishes again)
+    errors = []
+
+    def post_many(node, tag):
+        for i in range(20):
+            st, body = ingest(node, user, f"{tag}{i}", eid=f"race-{tag}{i}")
+            if st != 202:
+                errors.append((node, st, body))
+
+    threads = [threading.Thread(target=post_many, args=(n, t)) for n, t in ((N1, "x"), (N2, "y"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        fail(f"concurrent ingest: {errors[:3]}")
+    await a.until(lambda c: len(c.chats) >= 50, "node 1 socket, concurrent ingest")
+    await b.until(lambda c: len(c.chats) >= 50, "node 2 socket, concurrent ingest")
+    if a.chats != b.chats:
+        fail(f"concurrent ingest: the nodes disagree: {a.chats[10:]} / {b.chats[10:]}")
+    check_seqs(a.chats, "concurrent ingest")
+    for tag in ("x", "y"):  # each node's own events in the order it took them
+        mine = [m for m in a.messages() if m[0] == tag]
+        if mine != [f"{tag}{i}" for i in range(20)]:
+            fail(f"concurrent ingest: {tag} events out of order or lost: {mine}")
     # a gift (not a streak: out at once), its id posted to both nodes: once, on both
     gift = {"channel": user, "type": "gift", "gift_name": "Rose", "count": 3, "user": "g",
             "id": "fan-gift"}
@@ -183,13 +211,14 @@ async def fanout():
     # a third socket resumes on node 1 from the middle: the rest, same seqs
     mid = a.chats[4][0]
     c = await Client(N1, tok1, since=mid).open()
-    await c.until(lambda c: len(c.chats) >= 5, "resume on node 1")
-    if c.hello.get("resume_gap") or c.chats != a.chats[5:]:
+    await c.until(lambda x: len(x.chats) >= len(a.chats) - 5 and x.gifts, "resume on node 1")
+    if c.hello.get("resume_gap") or c.chats != a.chats[5:] or c.gifts != a.gifts:
         fail(f"resume from {mid}: hello {c.hello}, got {c.chats}")
     for x in (a, b, c):
         await x.close()
     print(f"fanout: 10 chats ingested on both nodes reached both, seqs {a.chats[0][0]}.."
-          f"{a.chats[-1][0]} on both; a gift posted to both nodes arrived once, seq {want[0][0]}")
+          f"{a.chats[9][0]} on both; 2 x 20 posted to both nodes at once: seqs 11..50 once each, "
+          f"the same on both; a gift posted to both nodes arrived once, seq {want[0][0]}")
 
 
 async def failover():
