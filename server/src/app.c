@@ -1440,6 +1440,11 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
   }
   if ((*dup = duplicate(app, ev->channel, ev->id)))
     return true;
+  if (app->nats && !ttb_nats_connected(app->nats)) { /* its gift could not be published */
+    *code = "unavailable";
+    snprintf(msg, msglen, "the event bus (NATS) is unreachable: retry with the same id");
+    return false;
+  }
   remember(app, ev->channel, ev->id);
   app->metrics.events_in_gift++;
   app->cur_id = ev->id;

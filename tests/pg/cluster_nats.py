@@ -324,6 +324,10 @@ async def nats_restart():
     st, body = ingest(N2, user, "r1", eid="rs-1")
     if st != 503:
         fail(f"ingest while NATS is down: {st} {body} (want 503)")
+    gift = {"channel": user, "type": "gift", "gift_name": "Rose", "count": 1, "id": "rs-g"}
+    st, body = http(N1 + "/ingest/events", gift, token=SECRET)
+    if st != 503:
+        fail(f"gift ingest while NATS is down: {st} {body} (want 503)")
     restart_nats()
     # events flow again once the nodes reconnected and read the stream again
     # (each node reconnects on its own backoff: 503 until it has; retries keep the id)
