@@ -1,21 +1,29 @@
 #!/bin/sh
 # A local TTBoost cluster on loopback, for tests and for trying it:
 #
-#   scripts/cluster.sh up DIR     start it; writes DIR/cluster.env
-#   scripts/cluster.sh down DIR   stop everything `up DIR` started
+#   scripts/cluster.sh up DIR            start it; writes DIR/cluster.env
+#   scripts/cluster.sh down DIR          stop everything `up DIR` started
+#   scripts/cluster.sh restart-nats DIR  stop nats-server and start it again
+#                                        (same port, same data; for failure tests)
+#   scripts/cluster.sh restart-node DIR N  stop node N (if it runs) and start it
+#                                        again (same data dir, a new port: NODEn_URL
+#                                        and NODEn_PID are rewritten in cluster.env)
 #
 # What runs (issue 14, so far):
+#   - nats-server 2.9 with JetStream on, on 127.0.0.1 and a free port, its data
+#     in DIR/nats (log DIR/nats.log);
 #   - PostgreSQL 15: initdb in a temp dir, on 127.0.0.1 and a free port, run as an
 #     unprivileged user (`nobody` when this runs as root), trust authentication
 #     for local connections only;
 #   - two ttboost-server nodes on free 127.0.0.1 ports, both with --db on that
-#     PostgreSQL (data dirs DIR/node1 and DIR/node2, logs DIR/nodeN.log).
-# Not yet: nats-server with JetStream, the TTS worker node, events between nodes
-# (NATS_URL is absent from cluster.env until then): a socket on node 1 does not
-# yet receive what node 2 ingests. Licenses and sessions are shared already.
+#     PostgreSQL and --nats on that nats-server (data dirs DIR/node1 and
+#     DIR/node2, logs DIR/nodeN.log): a socket on either node receives what
+#     either node ingests, with the same seq (docs/scaling.md).
+# Not yet: the TTS worker node (speech is made by the node a URL is fetched from).
 #
 # DIR/cluster.env is a shell file of NAME=value lines:
-#   NODE1_URL NODE2_URL NODE1_PID NODE2_PID DB_URL TTBOOST_INGEST_SECRET ADMIN
+#   NODE1_URL NODE2_URL NODE1_PID NODE2_PID NATS_URL NATS_PID DB_URL
+#   TTBOOST_INGEST_SECRET ADMIN
 #   (and PG_DIR, PG_BIN: where PostgreSQL runs, for `down`)
 # so that  . DIR/cluster.env; $ADMIN license create --days 30  works.
 #
@@ -31,7 +39,9 @@ usage() {
   exit 2
 }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
-[ $# -eq 2 ] || usage
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = restart-node ]; } || usage
+NODE_ARGS=${NODE_ARGS:-} # more options for both nodes (e.g. --history 50)
+NATS=${NATS:-yes}        # no: no nats-server, nodes without --nats (as before issue 14's events)
 cmd=$1
 dir=$2
 case $dir in /*) ;; *) dir=$(pwd)/$dir ;; esac
@@ -52,13 +62,42 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi
 }
 
+nats_bin() {
+  command -v nats-server 2>/dev/null || die "nats-server not found: install the Debian package nats-server"
+}
+
+# Starts nats-server with JetStream on 127.0.0.1:$nats_port, data in DIR/nats;
+# sets nats_pid once it accepts connections.
+start_nats() {
+  mkdir -p "$dir/nats"
+  nohup "$(nats_bin)" -js -sd "$dir/nats" -a 127.0.0.1 -p "$nats_port" >>"$dir/nats.log" 2>&1 &
+  nats_pid=$!
+  i=0
+  while [ $i -lt 100 ]; do
+    kill -0 "$nats_pid" 2>/dev/null || { cat "$dir/nats.log" >&2; die "nats-server did not start"; }
+    /usr/bin/python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
+      "$nats_port" 2>/dev/null && return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  kill "$nats_pid"
+  die "nats-server did not listen on 127.0.0.1:$nats_port (see $dir/nats.log)"
+}
+
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || true
+  i=0
+  while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
 # Starts node N (1 or 2); sets nodeN_url, nodeN_pid.
 start_node() {
   n=$1
   log=$dir/node$n.log
   mkdir -p "$dir/node$n"
   TTBOOST_INGEST_SECRET=$secret nohup "$build/server/ttboost-server" --listen 127.0.0.1:0 \
-    --data-dir "$dir/node$n" --db "$db_url" >"$log" 2>&1 &
+    --data-dir "$dir/node$n" --db "$db_url" ${nats_url:+--nats "$nats_url"} $NODE_ARGS >"$log" 2>&1 &
   pid=$!
   i=0
   url=
@@ -91,12 +130,23 @@ up() {
     { cat "$pgdir/postgres.log" >&2; die "PostgreSQL did not start"; }
   db_url="postgresql://ttb@127.0.0.1:$port/postgres"
   secret=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+  nats_port=$(free_port)
+  nats_url="nats://127.0.0.1:$nats_port"
   # written before the nodes start, so that `down` can stop what did start
   {
     echo "PG_DIR=$pgdir"
     echo "PG_BIN=$bin"
     echo "DB_URL=$db_url"
   } >"$dir/cluster.env"
+  if [ "$NATS" = no ]; then
+    nats_url=
+  else
+    start_nats
+    {
+      echo "NATS_URL=$nats_url"
+      echo "NATS_PID=$nats_pid"
+    } >>"$dir/cluster.env"
+  fi
   start_node 1
   echo "NODE1_URL=$node1_url" >>"$dir/cluster.env"
   echo "NODE1_PID=$node1_pid" >>"$dir/cluster.env"
@@ -108,22 +158,22 @@ up() {
     echo "ADMIN=\"$build/server/ttboost-admin --db $db_url\""
   } >>"$dir/cluster.env"
   chmod 600 "$dir/cluster.env" # it holds the ingest secret
-  echo "cluster.sh: up: node 1 $node1_url, node 2 $node2_url, PostgreSQL $db_url"
+  echo "cluster.sh: up: node 1 $node1_url, node 2 $node2_url, PostgreSQL $db_url, NATS $nats_url"
   echo "cluster.sh: . $dir/cluster.env; \$ADMIN license create --days 30"
 }
 
 down() {
   [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: nothing to stop"
-  NODE1_PID= NODE2_PID= PG_DIR= PG_BIN=
+  NODE1_PID= NODE2_PID= PG_DIR= PG_BIN= NATS_PID=
   . "$dir/cluster.env"
   for p in $NODE1_PID $NODE2_PID; do
     kill -TERM "$p" 2>/dev/null || true
   done
   for p in $NODE1_PID $NODE2_PID; do
-    i=0
-    while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$p" 2>/dev/null || true
+    stop_pid "$p"
   done
+  [ -n "$NATS_PID" ] && stop_pid "$NATS_PID"
+  rm -rf "$dir/nats"
   if [ -n "$PG_DIR" ] && [ -d "$PG_DIR/data" ]; then
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
     rm -rf "$PG_DIR"
@@ -132,8 +182,38 @@ down() {
   echo "cluster.sh: down"
 }
 
+restart_node() {
+  [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: no cluster"
+  n=$1
+  case $n in 1 | 2) ;; *) die "restart-node: N is 1 or 2" ;; esac
+  DB_URL= NATS_URL= TTBOOST_INGEST_SECRET=
+  . "$dir/cluster.env"
+  eval "old=\${NODE${n}_PID:-}"
+  [ -n "$old" ] && stop_pid "$old"
+  db_url=$DB_URL nats_url=$NATS_URL secret=$TTBOOST_INGEST_SECRET
+  mv "$dir/node$n.log" "$dir/node$n.log.old" 2>/dev/null || true
+  start_node "$n"
+  eval "url=\$node${n}_url pid=\$node${n}_pid"
+  sed -i -e "s|^NODE${n}_URL=.*|NODE${n}_URL=$url|" -e "s|^NODE${n}_PID=.*|NODE${n}_PID=$pid|" "$dir/cluster.env"
+  echo "cluster.sh: node $n restarted: $url (pid $pid)"
+}
+
+restart_nats() {
+  [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: no cluster"
+  NATS_PID= NATS_URL=
+  . "$dir/cluster.env"
+  [ -n "$NATS_PID" ] || die "no NATS_PID in $dir/cluster.env"
+  stop_pid "$NATS_PID"
+  nats_port=${NATS_URL##*:}
+  start_nats
+  sed -i "s/^NATS_PID=.*/NATS_PID=$nats_pid/" "$dir/cluster.env"
+  echo "cluster.sh: nats-server restarted ($NATS_URL, pid $nats_pid)"
+}
+
 case $cmd in
 up) up ;;
 down) down ;;
+restart-nats) restart_nats ;;
+restart-node) restart_node "$3" ;;
 *) usage ;;
 esac

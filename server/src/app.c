@@ -22,6 +22,7 @@
 #include "journal.h"
 #include "listen.h"
 #include "dedup.h"
+#include "nats.h"
 #include "ldelim.h"
 #include "overlay.h"
 #include "tts.h"
@@ -89,6 +90,14 @@ struct ttb_app {
   h2o_hostconf_t *hosts_metrics[2];
   h2o_accept_ctx_t metrics_accept_ctx;
   h2o_socket_t *metrics_listener;
+  /* --nats: events through JetStream (nats.h); NULL without */
+  ttb_nats *nats;
+  int nwake[2];
+  h2o_socket_t *nwake_sock;
+  const char *cur_id; /* the ingest id of the event being handled (its Nats-Msg-Id) */
+  unsigned cur_gifts; /* gifts the streak rule put out for it so far */
+  bool nats_failed;   /* the last publication failed (503 "unavailable") */
+  bool nats_dup;      /* the last publication was a duplicate (another node had the id) */
 };
 
 typedef struct handler {
@@ -1097,11 +1106,157 @@ static void chat_after(ttb_app *app, ttb_channel *ch, uint64_t seq, const char *
   free(a);
 }
 
+/* With --nats: the chat goes into the stream (nats.h); every node's hub,
+ * this one's too, gets it from there (on_nats_event). false with
+ * app->nats_failed when it was not stored. */
+static bool nats_chat(ttb_app *app, const char *channel, const char *user, const char *message)
+{
+  char id[TTB_TTS_ID_LEN + 1], url[512], err[256];
+  size_t text_len = 0;
+  chat_speech(app, channel, user, message, id, url, sizeof url, &text_len);
+  Ttboost__V1__ServerMessage m = TTBOOST__V1__SERVER_MESSAGE__INIT;
+  Ttboost__V1__ChatEvent chat = TTBOOST__V1__CHAT_EVENT__INIT;
+  chat.user = (char *)user;
+  chat.message = (char *)message;
+  chat.tts_url = url;
+  m.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT;
+  m.chat = &chat;
+  uint64_t seq = 0;
+  ttb_nats_rc rc = ttb_nats_publish(app->nats, channel, &m, app->cur_id, &seq, err, sizeof err);
+  app->nats_dup = rc == TTB_NATS_DUP;
+  if (rc == TTB_NATS_DUP)
+    app->metrics.events_in_duplicates++;
+  if (rc == TTB_NATS_FAIL) {
+    app->nats_failed = true;
+    fprintf(stderr, "ttboost-server: nats: a chat was not published: %s\n", err);
+    return false;
+  }
+  return true;
+}
+
+/* With --nats: the streak rule's gift goes into the stream. Its
+ * Nats-Msg-Id: the ingest id that completed it (with its rank when one
+ * ingest event put out several gifts); none when a timer ended the streak. */
+static void nats_gift(void *arg, const char *channel, const char *user, const char *gift_name,
+                      uint32_t count, const char *sound_url)
+{
+  ttb_app *app = arg;
+  Ttboost__V1__ServerMessage m = TTBOOST__V1__SERVER_MESSAGE__INIT;
+  Ttboost__V1__GiftEvent gift = TTBOOST__V1__GIFT_EVENT__INIT;
+  gift.gift_name = (char *)gift_name;
+  gift.count = count;
+  gift.sound_url = (char *)sound_url;
+  gift.user = (char *)(user ? user : "");
+  m.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_GIFT;
+  m.gift = &gift;
+  char id[300] = "", err[256];
+  if (app->cur_id && app->cur_id[0])
+    snprintf(id, sizeof id, "%s#g%u", app->cur_id, ++app->cur_gifts);
+  uint64_t seq = 0;
+  if (ttb_nats_publish(app->nats, channel, &m, id, &seq, err, sizeof err) == TTB_NATS_FAIL)
+    fprintf(stderr, "ttboost-server: nats: a gift was lost: %s\n", err);
+}
+
+/* An event read from the stream (any node's): into the hub, with this
+ * node's own tts_url (speech is made on demand where it is fetched), and
+ * its AudioFrames to the binary sockets that want them. */
+static void on_nats_event(void *arg, const char *channel, const Ttboost__V1__ServerMessage *m)
+{
+  ttb_app *app = arg;
+  ttb_channel *ch = ttb_hub_channel(app->hub, channel, true);
+  if (ch == NULL)
+    return;
+  if (m->payload_case != TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT) {
+    ttb_hub_apply(ch, m);
+    return;
+  }
+  char id[TTB_TTS_ID_LEN + 1] = "", url[512];
+  size_t text_len = 0;
+  Ttboost__V1__ServerMessage local = *m;
+  Ttboost__V1__ChatEvent chat = *m->chat;
+  if (ttb_channel_sockets(ch) > 0 && m->chat->tts_url[0]) {
+    chat_speech(app, channel, chat.user, chat.message, id, url, sizeof url, &text_len);
+    if (id[0]) {
+      chat.tts_url = url;
+      local.chat = &chat;
+    }
+  }
+  if (ttb_hub_apply(ch, &local))
+    chat_after(app, ch, m->seq, id, text_len);
+}
+
+static void on_nats_wake(h2o_socket_t *sock, const char *err)
+{
+  (void)err;
+  ttb_app *app = sock->data;
+  ttb_wake_drain(app->nwake[0]);
+  ttb_nats_poll(app->nats, on_nats_event, app);
+}
+
+/* Connects to NATS (--nats) and reads what the stream holds. */
+static int nats_start(ttb_app *app, char *err, size_t errlen)
+{
+  if (pipe(app->nwake) != 0) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    app->nwake[0] = app->nwake[1] = -1;
+    return -1;
+  }
+  for (int i = 0; i < 2; i++)
+    if (fcntl(app->nwake[i], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(app->nwake[i], F_SETFL, O_NONBLOCK) != 0) {
+      snprintf(err, errlen, "pipe: %s", strerror(errno));
+      return -1;
+    }
+  app->nwake_sock = h2o_evloop_socket_create(app->loop, app->nwake[0], H2O_SOCKET_FLAG_DONT_READ);
+  app->nwake_sock->data = app;
+  h2o_socket_read_start(app->nwake_sock, on_nats_wake);
+  ttb_nats_opts o = {.url = app->cfg.nats,
+                     .creds_file = app->cfg.nats_creds,
+                     .tls_ca_file = app->cfg.nats_tls_ca,
+                     .stream = app->cfg.nats_stream,
+                     .history = app->cfg.history,
+                     .dedup_s = app->cfg.ingest_dedup_s,
+                     .wake_fd = app->nwake[1]};
+  char nerr[256];
+  app->nats = ttb_nats_start(&o, &app->metrics, nerr, sizeof nerr);
+  if (app->nats == NULL) {
+    snprintf(err, errlen, "nats: %s", nerr);
+    return -1;
+  }
+  app->metrics.nats_on = true;
+  ttb_svc_set_gift_sink(app->svc, nats_gift, app);
+  if (!ttb_nats_catch_up(app->nats, app->cfg.nats_catchup_s * 1000u, on_nats_event, app))
+    fprintf(stderr, "ttboost-server: nats: the stream is not read up to its end yet "
+                    "(resumes may say resume_gap until it is)\n");
+  return 0;
+}
+
+static void nats_close(ttb_app *app)
+{
+  if (app->nats) {
+    ttb_svc_set_gift_sink(app->svc, NULL, NULL);
+    ttb_nats_stop(app->nats);
+    app->nats = NULL;
+  }
+  if (app->nwake_sock) {
+    h2o_socket_read_stop(app->nwake_sock);
+    h2o_socket_close(app->nwake_sock);
+    app->nwake_sock = NULL;
+  } else if (app->nwake[0] >= 0) {
+    close(app->nwake[0]);
+  }
+  if (app->nwake[1] >= 0)
+    close(app->nwake[1]);
+  app->nwake[0] = app->nwake[1] = -1;
+}
+
 /* Publishes a chat at once, its tts_url known before its speech is made:
  * the one path of every source (ingest, the TikTok connector). false on no
- * memory. */
+ * memory (or, with --nats, when the stream did not store it). */
 static bool publish_chat(ttb_app *app, const char *channel, const char *user, const char *message)
 {
+  if (app->nats)
+    return nats_chat(app, channel, user, message);
   ttb_channel *ch = ttb_hub_channel(app->hub, channel, true);
   if (ch == NULL)
     return false;
@@ -1255,7 +1410,21 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
     }
     if ((*dup = duplicate(app, ev->channel, ev->id)))
       return true;
-    if (!publish_chat(app, ev->channel, c->user, c->message)) {
+    app->cur_id = ev->id;
+    app->nats_failed = app->nats_dup = false;
+    bool ok = publish_chat(app, ev->channel, c->user, c->message);
+    app->cur_id = NULL;
+    if (ok && app->nats_dup) { /* another node stored it (JetStream's duplicate window) */
+      *dup = true;
+      remember(app, ev->channel, ev->id);
+      return true;
+    }
+    if (!ok && app->nats_failed) {
+      *code = "unavailable";
+      snprintf(msg, msglen, "the event bus (NATS) did not store the event: retry with the same id");
+      return false;
+    }
+    if (!ok) {
       *code = "internal";
       snprintf(msg, msglen, "out of memory");
       return false;
@@ -1272,10 +1441,18 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
   }
   if ((*dup = duplicate(app, ev->channel, ev->id)))
     return true;
+  if (app->nats && !ttb_nats_connected(app->nats)) { /* its gift could not be published */
+    *code = "unavailable";
+    snprintf(msg, msglen, "the event bus (NATS) is unreachable: retry with the same id");
+    return false;
+  }
   remember(app, ev->channel, ev->id);
   app->metrics.events_in_gift++;
+  app->cur_id = ev->id;
+  app->cur_gifts = 0;
   ttb_svc_gift(app->svc, ev->channel, g->user, g->user_id, g->gift_name, g->gift_id, g->count,
                g->repeat_count, g->repeat_end);
+  app->cur_id = NULL;
   return true;
 }
 
@@ -1593,6 +1770,8 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
     if (!array && r->failed == 1) {
       /* a single event that failed is a plain error */
       int status = strcmp(r->items[0].error, "unknown_channel") == 0 ? 404 : 400;
+      if (strcmp(r->items[0].error, "unavailable") == 0)
+        status = 503; /* the event bus: a retry with the same id is safe */
       int rc =
           reply_error(req, status == 404 ? 400 : status, r->items[0].error, r->items[0].message);
       free(r);
@@ -1763,8 +1942,10 @@ static void on_tiktok_chat(void *arg, const char *channel, const char *user, con
   if (duplicate(app, channel, id))
     return;
   remember(app, channel, id);
+  app->cur_id = id;
   if (!publish_chat(app, channel, user, message))
-    fprintf(stderr, "ttboost-server: tiktok: a chat was lost: out of memory\n");
+    fprintf(stderr, "ttboost-server: tiktok: a chat was lost\n");
+  app->cur_id = NULL;
 }
 
 /* The connector's gift: through the streak rule, like an ingested one. */
@@ -1778,8 +1959,11 @@ static void on_tiktok_gift(void *arg, const char *channel, const char *user, con
   if (duplicate(app, channel, id))
     return;
   remember(app, channel, id);
+  app->cur_id = id;
+  app->cur_gifts = 0;
   ttb_svc_gift(app->svc, channel, user, streak_key, gift_name, gift_id, count, repeat_count,
                repeat_end);
+  app->cur_id = NULL;
 }
 
 static void show_status(ttb_app *app, ttb_channel *c, const ttb_tiktok_status *st)
@@ -2097,6 +2281,10 @@ static void on_tick(h2o_timeout_entry_t *entry)
   ttb_hub_free_idle(app->hub, (uint64_t)app->cfg.channel_idle_s * 1000u);
   end_sessions(app);
   ttb_dedup_sweep(app->dedup, dedup_ms());
+  if (app->nats) {
+    ttb_nats_tick(app->nats); /* (re)subscribes after a (re)connect; metrics */
+    ttb_nats_poll(app->nats, on_nats_event, app);
+  }
   app_commit(app); /* the streaks' flushes; a commit that failed is retried */
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
 }
@@ -2323,6 +2511,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     return NULL;
   }
   app->cfg = *cfg;
+  app->nwake[0] = app->nwake[1] = -1;
   app->rate = calloc(RATE_SLOTS, sizeof *app->rate);
   app->tts_buckets = calloc(TTS_BUCKETS, sizeof *app->tts_buckets);
   app->metrics.limit_sockets_per_device = cfg->sockets_per_device;
@@ -2357,8 +2546,13 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
-  if (cfg->journal && journal_start(app, err, errlen) != 0) /* after the dedup: it refills it */
+  if (cfg->nats[0]) {
+    /* the stream is the journal: seqs, history and dedup live in JetStream */
+    if (nats_start(app, err, errlen) != 0)
+      goto fail;
+  } else if (cfg->journal && journal_start(app, err, errlen) != 0) { /* after the dedup */
     goto fail;
+  }
   app->ended_check = (int64_t)time(NULL);
   if (cfg->tiktok) {
     ttb_tiktok_opts o;
@@ -2450,6 +2644,7 @@ fail:
     if (h2o_timeout_is_linked(&app->commit_entry))
       h2o_timeout_unlink(&app->commit_entry);
   }
+  nats_close(app);
   ttb_svc_close(app->svc); /* runs the speech callbacks of restored chats: the hub is there */
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal);
@@ -2482,6 +2677,7 @@ void ttb_app_destroy(ttb_app *app)
   /* the connector's workers stop before what their events would reach */
   ttb_hub_set_watch(app->hub, NULL, NULL);
   ttb_tiktok_destroy(app->tiktok);
+  nats_close(app);
   ttb_svc_close(app->svc);
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal); /* stops its thread */

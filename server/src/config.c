@@ -39,6 +39,8 @@ void ttb_config_defaults(ttb_config *c)
   c->sockets_per_device = 2;
   c->max_sockets_per_license = 64;
   c->channel_idle_s = 3600;
+  snprintf(c->nats_stream, sizeof c->nats_stream, "TTB_EV");
+  c->nats_catchup_s = 10;
   c->tts_burst = 20;
   c->tts_per_min = 60;
 }
@@ -121,6 +123,13 @@ const char *ttb_config_usage(void)
          "  --tts-burst N          POST /tts/generate per ws_token: a bucket of N (default 20) "
          "...\n"
          "  --tts-per-min N        ... refilled with N per minute (default 60); 429 when empty\n"
+         "  --nats URL             events between nodes through NATS JetStream (docs/scaling.md);\n"
+         "                         default: none (this node alone, with its journal)\n"
+         "  --nats-creds FILE      NATS credentials file (JWT and NKey seed)\n"
+         "  --nats-tls-ca FILE     TLS to NATS, trusting this CA bundle\n"
+         "  --nats-stream NAME     the JetStream stream of events (default TTB_EV)\n"
+         "  --nats-catchup-s N     at start, read the stream for up to N s before listening "
+         "(default 10)\n"
          "  --help                 this text\n"
          "\n"
          "SIGTERM or SIGINT shut down gracefully. See docs/operations.md.\n";
@@ -194,6 +203,10 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tiktok-trace", c->tiktok_trace, sizeof c->tiktok_trace},
       {"metrics-listen", c->metrics_listen, sizeof c->metrics_listen},
       {"metrics-token-file", c->metrics_token_file, sizeof c->metrics_token_file},
+      {"nats", c->nats, sizeof c->nats},
+      {"nats-creds", c->nats_creds, sizeof c->nats_creds},
+      {"nats-tls-ca", c->nats_tls_ca, sizeof c->nats_tls_ca},
+      {"nats-stream", c->nats_stream, sizeof c->nats_stream},
   };
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (strcmp(key, strs[i].key) == 0)
@@ -230,6 +243,7 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tts-workers", 0, 256, NULL, &c->tts_workers},
       {"tts-deadline-ms", 50, 600000, NULL, &c->tts_deadline_ms},
       {"tts-backlog", 1, 1000000, NULL, &c->tts_backlog},
+      {"nats-catchup-s", 0, 600, NULL, &c->nats_catchup_s},
   };
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
     if (strcmp(key, nums[i].key) != 0)

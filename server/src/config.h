@@ -71,6 +71,12 @@ typedef struct ttb_config {
   uint32_t channel_idle_s;          /* 3600: a channel's history is freed after this long idle */
   uint32_t tts_burst;               /* 20: /tts/generate token bucket per ws_token: size ... */
   uint32_t tts_per_min;             /* 60: ... and refill per minute */
+  /* events between nodes through NATS JetStream (docs/scaling.md); nats "" = off */
+  char nats[512];          /* nats://host:port[,nats://...] */
+  char nats_creds[512];    /* a NATS credentials file (JWT + NKey seed) */
+  char nats_tls_ca[512];   /* TLS to NATS, trusting this CA bundle */
+  char nats_stream[64];    /* TTB_EV */
+  uint32_t nats_catchup_s; /* 10: at start, wait this long to read the stream before listening */
 } ttb_config;
 
 /* Fills the defaults. */

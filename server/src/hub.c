@@ -481,6 +481,34 @@ static void publish(ttb_channel *c, ttb_pending *p)
   }
 }
 
+bool ttb_hub_apply(ttb_channel *c, const Ttboost__V1__ServerMessage *m)
+{
+  ttb_hub *h = c->hub;
+  bool chat = m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT;
+  if (m->seq <= c->seq || c->held_head || c->pend_head)
+    return false; /* seen, or a local item is in the way (never both with --nats) */
+  entry e = {.seq = m->seq, .chat = chat};
+  if (!encode_both(m, &e.json, &e.json_len, &e.pb, &e.pb_len))
+    return false;
+  c->seq = c->seq_sent = m->seq;
+  if (chat)
+    h->metrics->events_published_chat++;
+  else
+    h->metrics->events_published_gift++;
+  held now = {.seq = e.seq,
+              .chat = chat,
+              .json = e.json,
+              .json_len = e.json_len,
+              .pb = e.pb,
+              .pb_len = e.pb_len};
+  fan_out(c, &now);
+  if (!ring_put(c, e)) {
+    free(e.json);
+    free(e.pb);
+  }
+  return true;
+}
+
 /* Publishes the ready items at the head of the FIFO. */
 static void drain(ttb_channel *c)
 {

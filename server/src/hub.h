@@ -110,6 +110,15 @@ void ttb_channel_close_all(ttb_channel *c, uint16_t code, const char *error, con
  * before it is told what it missed. Returns how many were freed. */
 size_t ttb_hub_free_idle(ttb_hub *h, uint64_t idle_ms);
 
+/* An event of the cluster's stream (nats.h), seq and payload decided by
+ * the node that published it; m is the ServerMessage (a chat or a gift,
+ * seq set) and is not kept. When m's seq is newer than the channel's newest
+ * it goes into the history and to the sockets at once (nothing is
+ * journaled: the stream is the journal); an older one is dropped. Returns
+ * true when it went out; false when dropped or on no memory. */
+struct Ttboost__V1__ServerMessage;
+bool ttb_hub_apply(ttb_channel *c, const struct Ttboost__V1__ServerMessage *m);
+
 /* Newest seq of the channel that its sockets can see (0: none yet). */
 uint64_t ttb_channel_last_seq(const ttb_channel *c);
 

@@ -206,6 +206,32 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
           "Database jobs that failed (busy or locked database, I/O).", NULL, m->db_errors);
   counter(&o, "ttboost_db_stale_total",
           "Answers served from the last known state after a database failure.", NULL, m->db_stale);
+  if (m->nats_on) {
+    gauge(&o, "ttboost_nats_connected", "1: connected to NATS and reading the event stream.",
+          m->nats_connected);
+    counter(&o, "ttboost_nats_reconnects_total", "Reconnects to NATS after a lost connection.",
+            NULL, m->nats_reconnects);
+    counter(&o, "ttboost_nats_disconnects_total", "Connections to NATS lost.", NULL,
+            m->nats_disconnects);
+    counter(&o, "ttboost_nats_published_total", "Events this node stored in the stream.", NULL,
+            m->nats_published);
+    counter(&o, "ttboost_nats_duplicates_total",
+            "Publications JetStream dropped as duplicates (Nats-Msg-Id).", NULL,
+            m->nats_duplicates);
+    counter(&o, "ttboost_nats_publish_conflicts_total",
+            "Publications retried because another node took the channel's next seq.", NULL,
+            m->nats_publish_conflicts);
+    counter(&o, "ttboost_nats_publish_errors_total",
+            "Events not stored in the stream (disconnected, timeout, refused).", NULL,
+            m->nats_publish_errors);
+    counter(&o, "ttboost_nats_received_total", "Events read from the stream.", NULL,
+            m->nats_received);
+    counter(&o, "ttboost_nats_bad_messages_total", "Messages in the stream that are not events.",
+            NULL, m->nats_bad_messages);
+    gauge(&o, "ttboost_nats_queue", "Messages delivered by NATS, waiting for the event loop.",
+          m->nats_queue);
+    gauge(&o, "ttboost_nats_stream_seq", "The stream sequence read up to.", m->nats_stream_seq);
+  }
   if (o.oom) {
     free(o.p);
     return NULL;

@@ -6,6 +6,7 @@
 #define TTB_SERVER_METRICS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Upper bounds (seconds) of the synthesis latency histogram. */
@@ -91,6 +92,19 @@ typedef struct ttb_metrics {
   uint64_t db_queue;  /* gauge: jobs queued or running */
   uint64_t db_errors; /* jobs that failed (a busy or locked database, I/O) */
   uint64_t db_stale;  /* answers served from the last known state after a failure */
+  /* events through NATS JetStream (--nats; nats.h) */
+  bool nats_on;
+  uint64_t nats_connected;         /* gauge: 1 connected and reading the stream */
+  uint64_t nats_reconnects;        /* reconnects after a lost connection */
+  uint64_t nats_disconnects;       /* connections lost */
+  uint64_t nats_published;         /* events stored in the stream by this node */
+  uint64_t nats_duplicates;        /* publications dropped by JetStream's duplicate window */
+  uint64_t nats_publish_conflicts; /* another node took the seq first: published again */
+  uint64_t nats_publish_errors;    /* events not stored (disconnected, timeout, refused) */
+  uint64_t nats_received;          /* events read from the stream */
+  uint64_t nats_bad_messages;      /* messages in the stream that are not events */
+  uint64_t nats_queue;             /* gauge: delivered, waiting for the loop */
+  uint64_t nats_stream_seq;        /* gauge: the stream sequence read up to */
 } ttb_metrics;
 
 /* Records one synthesis of `seconds`. */

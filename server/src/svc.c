@@ -38,8 +38,10 @@ struct ttb_svc {
   ttb_streaks *streaks;
   ttb_metrics *metrics;
   h2o_socket_t *tts_sock;
-  ttb_hub *hub;         /* where gift events go (ttb_svc_set_hub) */
-  char public_url[256]; /* the base of their sound URLs */
+  ttb_hub *hub;                /* where gift events go (ttb_svc_set_hub) */
+  char public_url[256];        /* the base of their sound URLs */
+  ttb_svc_gift_sink gift_sink; /* when set, gift events go there instead (--nats) */
+  void *gift_sink_arg;
 };
 
 /* A synthesis that ran on a worker ended. */
@@ -412,6 +414,12 @@ static void gift_out(void *arg, const char *channel, const char *user, const cha
                      uint32_t count)
 {
   ttb_svc *s = arg;
+  if (s->gift_sink) {
+    char url[512];
+    snprintf(url, sizeof url, "%s/sounds/%s.ogg", s->public_url, ttb_svc_sound(s, gift_name));
+    s->gift_sink(s->gift_sink_arg, channel, user, gift_name, count, url);
+    return;
+  }
   if (s->hub == NULL)
     return;
   ttb_channel *c = ttb_hub_channel(s->hub, channel, true);
@@ -427,6 +435,12 @@ void ttb_svc_set_hub(ttb_svc *s, ttb_hub *hub, const char *public_url)
 {
   s->hub = hub;
   snprintf(s->public_url, sizeof s->public_url, "%s", public_url);
+}
+
+void ttb_svc_set_gift_sink(ttb_svc *s, ttb_svc_gift_sink fn, void *arg)
+{
+  s->gift_sink = fn;
+  s->gift_sink_arg = arg;
 }
 
 void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,

@@ -108,6 +108,12 @@ const char *ttb_svc_sound(ttb_svc *s, const char *gift_name);
 /* Where gift events go: the hub's channels, with sound URLs under
  * public_url (copied). Before any gift. */
 void ttb_svc_set_hub(ttb_svc *s, ttb_hub *hub, const char *public_url);
+
+/* Where gift events go instead of the hub when set (fn NULL: the hub):
+ * the streak rule's output with its sound's URL (--nats publishes it). */
+typedef void (*ttb_svc_gift_sink)(void *arg, const char *channel, const char *user,
+                                  const char *gift_name, uint32_t count, const char *sound_url);
+void ttb_svc_set_gift_sink(ttb_svc *s, ttb_svc_gift_sink fn, void *arg);
 /* The gift stage (ingest -> streak rule -> channel): feeds one ingested
  * gift; each gift event to publish (now or, for a streak, when it ends)
  * goes into its channel (ttb_hub_gift) with its sound's URL. */

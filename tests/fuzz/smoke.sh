@@ -155,6 +155,9 @@ seed fuzz-webcast-frame none none
 run fuzz-webcast-frame
 seed fuzz-webcast-lookup none none
 if [ "$secs" = 0 ]; then run fuzz-webcast-lookup; else run fuzz-webcast-lookup -dict="$dict"; fi
+# the channel of a NATS subject (--nats; corpus/).
+seed fuzz-nats-subject none none
+run fuzz-nats-subject
 # tools/common's client: upgrade answers and JSON lookups (corpus/).
 seed fuzz-tc none none
 run fuzz-tc
