@@ -488,24 +488,17 @@ bool ttb_hub_apply(ttb_channel *c, const Ttboost__V1__ServerMessage *m)
   if (m->seq <= c->seq || c->held_head || c->pend_head)
     return false; /* seen, or a local item is in the way (never both with --nats) */
   entry e = {.seq = m->seq, .chat = chat};
-  if (!encode_both(m, &e.json, &e.json_len, &e.pb, &e.pb_len))
+  if (!encode_event(h, m, &e))
     return false;
   c->seq = c->seq_sent = m->seq;
   if (chat)
     h->metrics->events_published_chat++;
   else
     h->metrics->events_published_gift++;
-  held now = {.seq = e.seq,
-              .chat = chat,
-              .json = e.json,
-              .json_len = e.json_len,
-              .pb = e.pb,
-              .pb_len = e.pb_len};
+  held now = {.ev = e};
   fan_out(c, &now);
-  if (!ring_put(c, e)) {
-    free(e.json);
-    free(e.pb);
-  }
+  if (!ring_put(c, e))
+    entry_release(&e);
   return true;
 }
 
