@@ -1503,6 +1503,12 @@ static int voice_index(const char *v)
   return -1;
 }
 
+bool ttb_tts_has_voice(const ttb_tts *t, const char *voice)
+{
+  int vi = voice ? voice_index(voice) : -1;
+  return vi >= 0 && t->voice_ok[vi];
+}
+
 /* ----------------------------------------------------------------- id */
 
 static int make_id(const char *voice, const char *text, char out[ID_HEX + 1])

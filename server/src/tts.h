@@ -159,6 +159,9 @@ typedef void (*ttb_tts_cb)(void *arg, const ttb_tts_result *r);
 int ttb_tts_submit(ttb_tts *t, const char *text, const char *voice, ttb_tts_cb cb, void *arg,
                    char *err, size_t errlen);
 
+/* Whether voice is one an explicit request may name (ttb_tts_prepare) and
+ * the workers loaded. */
+bool ttb_tts_has_voice(const ttb_tts *t, const char *voice);
 /* The voice that ttb_tts_prepare would pick for text. */
 const char *ttb_tts_voice_for(const char *text);
 
