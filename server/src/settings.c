@@ -263,9 +263,10 @@ static bool cooldown_take(ttb_settings *s, const char *channel, const char *user
 
 ttb_unspoken ttb_settings_chat(ttb_settings *s, const char *channel, bool read_user_default,
                                const char *user, const char *message, uint64_t now_ms, char *text,
-                               size_t cap, char voice[33])
+                               size_t cap, char voice[33], uint32_t *rate, uint32_t *pitch)
 {
   voice[0] = '\0';
+  *rate = *pitch = 0;
   const Ttboost__V1__ChannelSettings *cs = ttb_settings_of(s, channel);
   ttb_unspoken why = ttb_settings_speech(cs, read_user_default, user, message, text, cap);
   if (why == TTB_SPOKEN && cs && cs->pacing && cs->pacing->cooldown_seconds > 0 &&
@@ -276,6 +277,10 @@ ttb_unspoken ttb_settings_chat(ttb_settings *s, const char *channel, bool read_u
     if (s && s->m)
       s->m->chats_unspoken[why]++;
     return why;
+  }
+  if (cs && cs->voice) {
+    *rate = cs->voice->rate;
+    *pitch = cs->voice->pitch;
   }
   if (cs && cs->voice && cs->voice->n_voices > 0) {
     const char *lang = ttb_tts_voice_for(text);
@@ -484,8 +489,8 @@ static void on_done(void *arg, ttb_store_status st)
   ttb_settings *s = o->s;
   if (o->put && st == TTB_STORE_OK && o->cs) {
     /* the next event sees it, the client there or not */
-    Ttboost__V1__ChannelSettings *copy = ttboost__v1__channel_settings__unpack(
-        NULL, o->packed_len, o->packed);
+    Ttboost__V1__ChannelSettings *copy =
+        ttboost__v1__channel_settings__unpack(NULL, o->packed_len, o->packed);
     if (copy) {
       copy->updated_ms = o->updated_ms;
       cache_set(s, o->user, copy);

@@ -300,8 +300,8 @@ ttb_unspoken ttb_settings_speech(const Ttboost__V1__ChannelSettings *cs, bool re
                    (mode == TTBOOST__V1__USERNAME_MODE__USERNAME_MODE_DEFAULT && read_user_default);
   sbuf b = {out, 0, cap};
   if (read_user && user && user[0]) {
-    const char *tpl = r && r->text_template && r->text_template[0] ? r->text_template
-                                                                   : "{user}: {message}";
+    const char *tpl =
+        r && r->text_template && r->text_template[0] ? r->text_template : "{user}: {message}";
     apply_template(&b, tpl, user, body);
   } else {
     sb_put(&b, body, strlen(body));
@@ -410,8 +410,7 @@ bool ttb_settings_check(Ttboost__V1__ChannelSettings *cs, const ttb_settings_env
   const Ttboost__V1__VoiceSettings *v = cs->voice;
   if (v) {
     if (v->rate != 0 && (v->rate < 80 || v->rate > 450))
-      return fail(err, errlen, "voice.rate: 80 to 450 words a minute, or 0 (the default)%s", "",
-                  0);
+      return fail(err, errlen, "voice.rate: 80 to 450 words a minute, or 0 (the default)%s", "", 0);
     if (v->pitch != 0 && (v->pitch < 1 || v->pitch > 99))
       return fail(err, errlen, "voice.pitch: 1 to 99, or 0 (the default)%s", "", 0);
     for (size_t i = 0; i < v->n_voices; i++) {
@@ -461,4 +460,3 @@ bool ttb_settings_check(Ttboost__V1__ChannelSettings *cs, const ttb_settings_env
   }
   return true;
 }
-

@@ -59,9 +59,9 @@ Test(speech, username_modes_and_template)
                TTB_SPOKEN);
   cr_assert_str_eq(out, "anna says hi");
   /* the default mode follows the server's option, with the template */
-  cr_assert_eq(say("{\"reading\":{\"text_template\":\"{message}, wrote {user}\"}}", true, "bo",
-                   "yes"),
-               TTB_SPOKEN);
+  cr_assert_eq(
+      say("{\"reading\":{\"text_template\":\"{message}, wrote {user}\"}}", true, "bo", "yes"),
+      TTB_SPOKEN);
   cr_assert_str_eq(out, "yes, wrote bo");
 }
 
@@ -88,8 +88,9 @@ Test(speech, banned_words_whole_word_any_case)
   cr_assert_str_eq(out, "spammer here");
   cr_assert_eq(say(js, false, "a", "antispam"), TTB_SPOKEN);
   /* Cyrillic: "слово" in lower case matches the upper-case entry */
-  cr_assert_eq(say(js, false, "a", "\xD1\x8D\xD1\x82\xD0\xBE \xD1\x81\xD0\xBB\xD0\xBE\xD0\xB2\xD0\xBE."),
-               TTB_UNSPOKEN_BANNED);
+  cr_assert_eq(
+      say(js, false, "a", "\xD1\x8D\xD1\x82\xD0\xBE \xD1\x81\xD0\xBB\xD0\xBE\xD0\xB2\xD0\xBE."),
+      TTB_UNSPOKEN_BANNED);
   cr_assert_eq(say(js, false, "a", "\xD1\x81\xD0\xBB\xD0\xBE\xD0\xB2\xD0\xB0"), TTB_SPOKEN,
                "another word of the same stem");
   cr_assert_eq(say(js, false, "a", "just Two Words here"), TTB_UNSPOKEN_BANNED);
@@ -100,9 +101,10 @@ Test(speech, stripping)
 {
   const char *js = "{\"reading\":{\"strip_links\":true,\"strip_emoji\":true,"
                    "\"strip_mentions\":true,\"username\":2}}";
-  cr_assert_eq(
-      say(js, true, "a", "hey @bob look https://ex.am/ple www.x.org \xF0\x9F\x98\x80 nice\xE2\x9D\xA4\xEF\xB8\x8F"),
-      TTB_SPOKEN);
+  cr_assert_eq(say(js, true, "a",
+                   "hey @bob look https://ex.am/ple www.x.org \xF0\x9F\x98\x80 "
+                   "nice\xE2\x9D\xA4\xEF\xB8\x8F"),
+               TTB_SPOKEN);
   cr_assert_str_eq(out, "hey look nice");
   cr_assert_eq(say(js, true, "a", "@bob \xF0\x9F\x98\x80 http://x"), TTB_UNSPOKEN_EMPTY);
   /* only what is asked */
@@ -187,8 +189,7 @@ Test(check, bad_values_name_the_field)
   BAD("{\"voice\":{\"rate\":79}}", "voice.rate");
   BAD("{\"voice\":{\"rate\":451}}", "voice.rate");
   BAD("{\"voice\":{\"pitch\":100}}", "voice.pitch");
-  BAD("{\"voice\":{\"voices\":[{\"language\":\"en\",\"voice\":\"xx\"}]}}",
-      "voice.voices[0].voice");
+  BAD("{\"voice\":{\"voices\":[{\"language\":\"en\",\"voice\":\"xx\"}]}}", "voice.voices[0].voice");
   BAD("{\"voice\":{\"voices\":[{\"language\":\"en\",\"voice\":\"en\"},{\"language\":\"EN\","
       "\"voice\":\"en\"}]}}",
       "voice.voices[1].language");

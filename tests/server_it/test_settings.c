@@ -326,7 +326,8 @@ Test(settings, cooldown_per_viewer)
 Test(settings, gift_rules)
 {
   put_ok("{\"gifts\":{\"min_diamonds\":5,\"sounds\":[{\"gift_name\":\"rose\",\"sound\":\"bell\"},"
-         "{\"gift_name\":\"Lion\",\"sound\":\"u-7\"},{\"gift_name\":\"Unmapped Hat\",\"sound\":\"u-8\"}]}}");
+         "{\"gift_name\":\"Lion\",\"sound\":\"u-7\"},{\"gift_name\":\"Unmapped "
+         "Hat\",\"sound\":\"u-8\"}]}}");
   ws w;
   open_ws(&w);
   char got[512], want[512];
@@ -375,5 +376,44 @@ Test(settings, survive_a_restart)
   next(&w, "chat", "tts_url", got, sizeof got);
   tts_url_of("fine words", want, sizeof want);
   cr_assert_str_eq(got, want);
+  ws_close(&w);
+}
+
+/* GET of a URL of this server: the body's length (the speech is made on demand). */
+static size_t fetch_len(const char *url)
+{
+  http_resp r;
+  cr_assert_eq(http(&S, "GET", url + strlen(S.url), NULL, NULL, 0, &r), 200, "%s", url);
+  size_t n = r.body_len;
+  http_free(&r);
+  return n;
+}
+
+Test(settings, rate_and_pitch_reach_espeak)
+{
+  const char *text = "one two three four five six seven eight nine ten eleven twelve";
+  char body[512];
+  snprintf(body, sizeof body, "{\"reading\":{\"username\":2},\"voice\":{\"rate\":450}}");
+  put_ok(body);
+  ws w;
+  open_ws(&w);
+  char fast[512], normal[512], low[512];
+  chat("a", text);
+  next(&w, "chat", "tts_url", fast, sizeof fast);
+  tts_url_of(text, normal, sizeof normal);
+  cr_assert(fast[0] && strcmp(fast, normal) != 0, "a rate gives another id: %s", fast);
+  size_t nf = fetch_len(fast), nn = fetch_len(normal);
+  /* 450 words a minute against 175: well under two thirds of the length */
+  cr_assert_lt(nf * 3, nn * 2, "fast %zu bytes, normal %zu bytes", nf, nn);
+  put_ok("{\"reading\":{\"username\":2},\"voice\":{\"pitch\":10}}");
+  chat("a", text);
+  next(&w, "chat", "tts_url", low, sizeof low);
+  cr_assert(low[0] && strcmp(low, normal) != 0 && strcmp(low, fast) != 0, "%s", low);
+  cr_assert_gt(fetch_len(low), 1000);
+  /* back to the defaults: the id of before */
+  put_ok("{\"reading\":{\"username\":2}}");
+  chat("a", text);
+  next(&w, "chat", "tts_url", low, sizeof low);
+  cr_assert_str_eq(low, normal);
   ws_close(&w);
 }
