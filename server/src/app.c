@@ -988,16 +988,17 @@ static void chat_speech(ttb_app *app, const char *channel, const char *user, con
                         char id[TTB_TTS_ID_LEN + 1], char *url, size_t cap, size_t *text_len)
 {
   char text[1400], why[160], voice[33];
-  uint32_t rate = 0, pitch = 0;
+  uint32_t rate = 0, pitch = 0, backlog_s = 0;
   id[0] = url[0] = '\0';
   *text_len = 0;
   /* the TTS module removes control characters and caps the length */
   if (ttb_settings_chat(app->settings, channel, app->cfg.tts_read_user, user, message, mono_ms(),
-                        text, sizeof text, voice, &rate, &pitch) != TTB_SPOKEN)
+                        text, sizeof text, voice, &rate, &pitch, &backlog_s) != TTB_SPOKEN)
     return;
   *text_len = strlen(text);
-  if (ttb_tts_prepare_ex(ttb_svc_speech(app->svc), text, voice, rate, pitch, channel, id, why,
-                         sizeof why) == 0)
+  ttb_tts_opts o = {.rate = rate, .pitch = pitch, .backlog_ms = backlog_s * 1000u};
+  if (ttb_tts_prepare_ex(ttb_svc_speech(app->svc), text, voice, &o, channel, id, why, sizeof why) ==
+      0)
     url_of(app, "tts", id, url, cap);
   else
     id[0] = '\0';

@@ -263,10 +263,11 @@ static bool cooldown_take(ttb_settings *s, const char *channel, const char *user
 
 ttb_unspoken ttb_settings_chat(ttb_settings *s, const char *channel, bool read_user_default,
                                const char *user, const char *message, uint64_t now_ms, char *text,
-                               size_t cap, char voice[33], uint32_t *rate, uint32_t *pitch)
+                               size_t cap, char voice[33], uint32_t *rate, uint32_t *pitch,
+                               uint32_t *backlog_s)
 {
   voice[0] = '\0';
-  *rate = *pitch = 0;
+  *rate = *pitch = *backlog_s = 0;
   const Ttboost__V1__ChannelSettings *cs = ttb_settings_of(s, channel);
   ttb_unspoken why = ttb_settings_speech(cs, read_user_default, user, message, text, cap);
   if (why == TTB_SPOKEN && cs && cs->pacing && cs->pacing->cooldown_seconds > 0 &&
@@ -278,6 +279,8 @@ ttb_unspoken ttb_settings_chat(ttb_settings *s, const char *channel, bool read_u
       s->m->chats_unspoken[why]++;
     return why;
   }
+  if (cs && cs->pacing)
+    *backlog_s = cs->pacing->max_backlog_seconds;
   if (cs && cs->voice) {
     *rate = cs->voice->rate;
     *pitch = cs->voice->pitch;
