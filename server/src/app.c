@@ -1282,7 +1282,7 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
     return true;
   remember(app, ev->channel, ev->id);
   app->metrics.events_in_gift++;
-  ttb_settings_gift_value(app->settings, g->gift_name, g->diamond_count);
+  ttb_settings_gift_value(app->settings, ev->channel, g->gift_name, g->diamond_count);
   ttb_svc_gift(app->svc, ev->channel, g->user, g->user_id, g->gift_name, g->gift_id, g->count,
                g->repeat_count, g->repeat_end);
   return true;
@@ -1709,6 +1709,14 @@ static void on_tiktok_chat(void *arg, const char *channel, const char *user, con
   remember(app, channel, id);
   if (!publish_chat(app, channel, user, message))
     fprintf(stderr, "ttboost-server: tiktok: a chat was lost: out of memory\n");
+}
+
+/* The connector's gift value (before its gift): for the channel's gift rules. */
+static void on_tiktok_gift_value(void *arg, const char *channel, const char *gift_name,
+                                 uint32_t diamonds)
+{
+  ttb_app *app = arg;
+  ttb_settings_gift_value(app->settings, channel, gift_name, diamonds);
 }
 
 /* The connector's gift: through the streak rule, like an ingested one. */
@@ -2330,7 +2338,8 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     o.heartbeat_ms = cfg->tiktok_heartbeat_s * 1000u;
     o.dead_ms = cfg->tiktok_dead_s * 1000u;
     o.backoff_cap_ms = cfg->tiktok_backoff_cap_s * 1000u;
-    ttb_tiktok_sink sink = {app, on_tiktok_chat, on_tiktok_gift, on_tiktok_status};
+    ttb_tiktok_sink sink = {app, on_tiktok_chat, on_tiktok_gift, on_tiktok_status,
+                            on_tiktok_gift_value};
     app->tiktok = ttb_tiktok_create(app->loop, &o, &sink, &app->metrics, err, errlen);
     if (app->tiktok == NULL)
       goto fail;
