@@ -220,6 +220,8 @@ Test(settings, bad_values_name_the_field)
   put_bad("{\"gifts\":{\"sounds\":[{\"gift_name\":\"Rose\",\"sound\":\"no-such-sound\"}]}}", 400,
           "gifts.sounds[0].sound");
   put_bad("{\"reading\":", 400, NULL);
+  /* a bad word after a good one: the decoder's error path (it once freed a static) */
+  put_bad("{\"banned_words\":[\"ok\",\"\xff\xfe\",\"x\"]}", 400, "banned_words");
   put_bad("{\"reading\":{\"max_chars\":\"ten\"}}", 400, "max_chars");
   /* a body over the limit */
   size_t n = 40 * 1024;
