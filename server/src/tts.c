@@ -50,6 +50,14 @@ static const char *const voice_whitelist[] = {
 };
 #define NVOICES (sizeof voice_whitelist / sizeof voice_whitelist[0])
 
+/* Variants of espeak-ng (espeak-ng-data/voices/!v) a voice may take:
+ * "en+f3". */
+static const char *const variant_whitelist[] = {
+    "f1", "f2", "f3", "f4", "f5",    "m1",      "m2",       "m3",
+    "m4", "m5", "m6", "m7", "croak", "whisper", "whisperf",
+};
+#define NVARIANTS (sizeof variant_whitelist / sizeof variant_whitelist[0])
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
   if (!err || !errlen)
@@ -885,16 +893,39 @@ static int rem_put(ttb_tts *t, const char *id, const char *voice, uint32_t rate,
 
 /* ------------------------------------------------------------ public */
 
+/* A voice of the whitelist that loaded, with an optional "+variant" of
+ * the variants' whitelist: the voice's index, else -1. */
+static int voice_check(const ttb_tts *t, const char *voice)
+{
+  char base[VOICE_MAX];
+  const char *plus = strchr(voice, '+');
+  size_t n = plus ? (size_t)(plus - voice) : strlen(voice);
+  if (n == 0 || n >= sizeof base || strlen(voice) >= VOICE_MAX)
+    return -1;
+  memcpy(base, voice, n);
+  base[n] = '\0';
+  int vi = voice_index(base);
+  if (vi < 0 || !t->voice_ok[vi])
+    return -1;
+  if (plus == NULL)
+    return vi;
+  for (size_t i = 0; i < NVARIANTS; i++)
+    if (strcmp(plus + 1, variant_whitelist[i]) == 0)
+      return vi;
+  return -1;
+}
+
 static const char *pick_voice(ttb_tts *t, const char *text, const char *voice, char *err,
                               size_t errlen)
 {
   if (voice && voice[0]) {
-    int vi = voice_index(voice);
-    if (vi < 0 || !t->voice_ok[vi]) {
+    int vi = voice_check(t, voice);
+    if (vi < 0) {
       set_err(err, errlen, "unknown voice '%.*s'", 32, voice);
       return NULL;
     }
-    return voice_whitelist[vi];
+    /* the caller's text (a variant), copied by rem_put */
+    return strchr(voice, '+') ? voice : voice_whitelist[vi];
   }
   const char *v = ttb_tts_voice_for(text);
   int vi = voice_index(v);
@@ -1567,8 +1598,7 @@ static int voice_index(const char *v)
 
 bool ttb_tts_has_voice(const ttb_tts *t, const char *voice)
 {
-  int vi = voice ? voice_index(voice) : -1;
-  return vi >= 0 && t->voice_ok[vi];
+  return voice != NULL && voice_check(t, voice) >= 0;
 }
 
 /* ----------------------------------------------------------------- id */

@@ -84,7 +84,7 @@ void ttb_tts_dispatch(ttb_tts *t);
 /* Cleans text, picks the voice (NULL or "": by the text's script: Cyrillic
  * with Kazakh letters -> kk when available, other Cyrillic -> ru, else en;
  * an explicit voice must be one of en ru kk de fr es it pt uk tr pl that the
- * workers loaded), writes the id into id[TTB_TTS_ID_LEN + 1] and remembers
+ * workers loaded, optionally with a variant as ttb_tts_has_voice takes), writes the id into id[TTB_TTS_ID_LEN + 1] and remembers
  * it with its queue (a channel; copied), so that ttb_tts_listen can make
  * it. Control characters (C0, DEL, C1) and Unicode spaces become spaces,
  * runs collapse, ends are trimmed; invalid UTF-8 is refused. 0 on success;
@@ -185,7 +185,8 @@ int ttb_tts_submit(ttb_tts *t, const char *text, const char *voice, ttb_tts_cb c
                    char *err, size_t errlen);
 
 /* Whether voice is one an explicit request may name (ttb_tts_prepare) and
- * the workers loaded. */
+ * the workers loaded, with an optional espeak-ng variant: "en+f3" (f1-f5,
+ * m1-m7, croak, whisper, whisperf). */
 bool ttb_tts_has_voice(const ttb_tts *t, const char *voice);
 /* The voice that ttb_tts_prepare would pick for text. */
 const char *ttb_tts_voice_for(const char *text);

@@ -476,3 +476,30 @@ Test(settings, backlog_in_seconds)
   cr_assert_eq(metric("ttboost_tts_backlog_dropped_total"), 5, "the count bound only");
   ws_close(&w);
 }
+
+/* A voice per language, with an espeak-ng variant: the chat's speech is
+ * another file than the default voice's, and it is made; an unknown variant
+ * is refused. */
+Test(settings, voice_per_language_with_a_variant)
+{
+  put_bad("{\"voice\":{\"voices\":[{\"language\":\"en\",\"voice\":\"en+nosuch\"}]}}", 400,
+          "voice.voices[0].voice");
+  put_ok("{\"reading\":{\"username\":2},\"voice\":{\"voices\":[{\"language\":\"en\","
+         "\"voice\":\"en+f3\"},{\"language\":\"ru\",\"voice\":\"ru\"}]}}");
+  ws w;
+  open_ws(&w);
+  char got[512], normal[512];
+  chat("a", "hello from the variant");
+  next(&w, "chat", "tts_url", got, sizeof got);
+  tts_url_of("hello from the variant", normal, sizeof normal);
+  cr_assert(got[0] && strcmp(got, normal) != 0, "en+f3 gives another id: %s", got);
+  cr_assert_gt(fetch_len(got), 1000, "the variant's speech is made");
+  /* a language not listed keeps the server's pick */
+  put_ok("{\"reading\":{\"username\":2},\"voice\":{\"voices\":[{\"language\":\"ru\","
+         "\"voice\":\"ru+m3\"}]}}");
+  chat("a", "plain english");
+  next(&w, "chat", "tts_url", got, sizeof got);
+  tts_url_of("plain english", normal, sizeof normal);
+  cr_assert_str_eq(got, normal);
+  ws_close(&w);
+}
