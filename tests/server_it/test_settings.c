@@ -23,16 +23,25 @@ static srv S;
 static char key[128], user[64], token[64];
 static char sounds[64]; /* a copy of the catalogue, plus an "uploaded" u-7.ogg */
 
+static void rm_sounds(void);
+
+/* Copies a file; on a failure the copy dir is removed (the suite's fini does
+ * not run when its init fails) and the test fails. */
 static void copy_file(const char *from, const char *to)
 {
   FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-  cr_assert(a && b, "%s -> %s", from, to);
+  bool ok = a && b;
   char buf[8192];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, a)) > 0)
-    cr_assert_eq(fwrite(buf, 1, n, b), n);
-  fclose(a);
-  fclose(b);
+  while (ok && (n = fread(buf, 1, sizeof buf, a)) > 0)
+    ok = fwrite(buf, 1, n, b) == n;
+  if (a)
+    fclose(a);
+  if (b && fclose(b) != 0)
+    ok = false;
+  if (!ok)
+    rm_sounds();
+  cr_assert(ok, "%s -> %s", from, to);
 }
 
 static void make_sounds(void)
@@ -41,6 +50,8 @@ static void make_sounds(void)
   cr_assert_not_null(mkdtemp(sounds));
   const char *src = env_or_fail("TTBOOST_SOUNDS_DIR");
   DIR *d = opendir(src);
+  if (d == NULL)
+    rm_sounds();
   cr_assert_not_null(d, "%s", src);
   struct dirent *e;
   char a[1024], b[1024];
