@@ -42,6 +42,10 @@ struct ttb_svc {
   char public_url[256];        /* the base of their sound URLs */
   ttb_svc_gift_sink gift_sink; /* when set, gift events go there instead (--nats) */
   void *gift_sink_arg;
+  ttb_hub *hub;                 /* where gift events go (ttb_svc_set_hub) */
+  char public_url[256];         /* the base of their sound URLs */
+  ttb_svc_gift_url_fn gift_url; /* the channel's gift rules (settings.h); NULL = none */
+  void *gift_url_arg;
 };
 
 /* A synthesis that ran on a worker ended. */
@@ -414,9 +418,13 @@ static void gift_out(void *arg, const char *channel, const char *user, const cha
                      uint32_t count)
 {
   ttb_svc *s = arg;
+  char url[512], ruled[512];
+  snprintf(url, sizeof url, "%s/sounds/%s.ogg", s->public_url, ttb_svc_sound(s, gift_name));
+  if (s->gift_url) { /* the channel's gift rules, on every node's path alike */
+    s->gift_url(s->gift_url_arg, channel, gift_name, url, ruled, sizeof ruled);
+    memcpy(url, ruled, sizeof url);
+  }
   if (s->gift_sink) {
-    char url[512];
-    snprintf(url, sizeof url, "%s/sounds/%s.ogg", s->public_url, ttb_svc_sound(s, gift_name));
     s->gift_sink(s->gift_sink_arg, channel, user, gift_name, count, url);
     return;
   }
@@ -425,8 +433,6 @@ static void gift_out(void *arg, const char *channel, const char *user, const cha
   ttb_channel *c = ttb_hub_channel(s->hub, channel, true);
   if (c == NULL)
     return;
-  char url[512];
-  snprintf(url, sizeof url, "%s/sounds/%s.ogg", s->public_url, ttb_svc_sound(s, gift_name));
   if (ttb_hub_gift(c, gift_name, count, url, user) != 0)
     fprintf(stderr, "ttboost-server: a gift was lost: out of memory\n");
 }
@@ -441,6 +447,12 @@ void ttb_svc_set_gift_sink(ttb_svc *s, ttb_svc_gift_sink fn, void *arg)
 {
   s->gift_sink = fn;
   s->gift_sink_arg = arg;
+}
+
+void ttb_svc_set_gift_url(ttb_svc *s, ttb_svc_gift_url_fn fn, void *arg)
+{
+  s->gift_url = fn;
+  s->gift_url_arg = arg;
 }
 
 void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,

@@ -50,6 +50,14 @@ static const char *const voice_whitelist[] = {
 };
 #define NVOICES (sizeof voice_whitelist / sizeof voice_whitelist[0])
 
+/* Variants of espeak-ng (espeak-ng-data/voices/!v) a voice may take:
+ * "en+f3". */
+static const char *const variant_whitelist[] = {
+    "f1", "f2", "f3", "f4", "f5",    "m1",      "m2",       "m3",
+    "m4", "m5", "m6", "m7", "croak", "whisper", "whisperf",
+};
+#define NVARIANTS (sizeof variant_whitelist / sizeof variant_whitelist[0])
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
   if (!err || !errlen)
@@ -85,6 +93,8 @@ struct tts_job {
   ttb_tts *t;
   char id[ID_HEX + 1];
   char voice[VOICE_MAX];
+  uint32_t rate, pitch; /* 0 = espeak-ng's defaults */
+  uint32_t est_ms;      /* its length as guessed from the text (backlog_ms) */
   char *text;
   uint64_t job_id;
   int state;
@@ -115,6 +125,7 @@ struct tts_queue {
   char *name;
   tts_job *head, *tail;
   size_t len;
+  uint64_t wait_ms; /* the est_ms of its waiting jobs */
 };
 
 enum { W_DEAD, W_STARTING, W_IDLE, W_BUSY };
@@ -135,6 +146,8 @@ typedef struct remembered {
   bool used;
   char id[ID_HEX + 1];
   char voice[VOICE_MAX];
+  uint32_t rate, pitch;
+  uint32_t backlog_ms; /* its queue's bound in guessed ms of speech (0: none) */
   char *text;
   char *queue;
 } remembered;
@@ -309,6 +322,7 @@ static void queue_push(ttb_tts *t, tts_queue *q, tts_job *j)
     q->head = j;
   q->tail = j;
   q->len++;
+  q->wait_ms += j->est_ms;
   t->waiting++;
   if (q->rnext == NULL) { /* joins the ring just before the cursor: its turn comes last */
     if (t->ring == NULL) {
@@ -341,6 +355,7 @@ static void queue_remove(ttb_tts *t, tts_job *j)
   j->q = NULL;
   j->qnext = NULL;
   q->len--;
+  q->wait_ms -= j->est_ms;
   t->waiting--;
   queue_gc(t, q);
 }
@@ -510,6 +525,8 @@ static int job_send(ttb_tts *t, worker *w, tts_job *j)
   m.voice = j->voice;
   m.text = j->text;
   m.bitrate = t->bitrate;
+  m.rate = j->rate;
+  m.pitch = j->pitch;
   size_t n = ttboost__worker__tts_job__get_packed_size(&m);
   uint8_t *b = malloc(n + 10);
   if (b == NULL)
@@ -585,6 +602,7 @@ static void schedule(ttb_tts *t)
     if (q->head == NULL)
       q->tail = NULL;
     q->len--;
+    q->wait_ms -= j->est_ms;
     t->waiting--;
     j->q = NULL;
     j->qnext = NULL;
@@ -828,8 +846,8 @@ static remembered *rem_find(ttb_tts *t, const char *id)
   return NULL;
 }
 
-static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *text,
-                   const char *queue)
+static int rem_put(ttb_tts *t, const char *id, const char *voice, uint32_t rate, uint32_t pitch,
+                   uint32_t backlog_ms, const char *text, const char *queue)
 {
   remembered *r = rem_find(t, id);
   if (r) { /* the newest queue asking for it */
@@ -838,6 +856,7 @@ static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *te
       return -1;
     free(r->queue);
     r->queue = q;
+    r->backlog_ms = backlog_ms;
     return 0;
   }
   r = &t->rem[t->rem_next];
@@ -862,6 +881,9 @@ static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *te
   }
   snprintf(r->id, sizeof r->id, "%s", id);
   snprintf(r->voice, sizeof r->voice, "%s", voice);
+  r->rate = rate;
+  r->pitch = pitch;
+  r->backlog_ms = backlog_ms;
   r->used = true;
   uint32_t b = hash_str(id) % NBUCKETS;
   r->hnext = t->rem_b[b];
@@ -871,16 +893,39 @@ static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *te
 
 /* ------------------------------------------------------------ public */
 
+/* A voice of the whitelist that loaded, with an optional "+variant" of
+ * the variants' whitelist: the voice's index, else -1. */
+static int voice_check(const ttb_tts *t, const char *voice)
+{
+  char base[VOICE_MAX];
+  const char *plus = strchr(voice, '+');
+  size_t n = plus ? (size_t)(plus - voice) : strlen(voice);
+  if (n == 0 || n >= sizeof base || strlen(voice) >= VOICE_MAX)
+    return -1;
+  memcpy(base, voice, n);
+  base[n] = '\0';
+  int vi = voice_index(base);
+  if (vi < 0 || !t->voice_ok[vi])
+    return -1;
+  if (plus == NULL)
+    return vi;
+  for (size_t i = 0; i < NVARIANTS; i++)
+    if (strcmp(plus + 1, variant_whitelist[i]) == 0)
+      return vi;
+  return -1;
+}
+
 static const char *pick_voice(ttb_tts *t, const char *text, const char *voice, char *err,
                               size_t errlen)
 {
   if (voice && voice[0]) {
-    int vi = voice_index(voice);
-    if (vi < 0 || !t->voice_ok[vi]) {
+    int vi = voice_check(t, voice);
+    if (vi < 0) {
       set_err(err, errlen, "unknown voice '%.*s'", 32, voice);
       return NULL;
     }
-    return voice_whitelist[vi];
+    /* the caller's text (a variant), copied by rem_put */
+    return strchr(voice, '+') ? voice : voice_whitelist[vi];
   }
   const char *v = ttb_tts_voice_for(text);
   int vi = voice_index(v);
@@ -892,17 +937,51 @@ static const char *pick_voice(ttb_tts *t, const char *text, const char *voice, c
 int ttb_tts_prepare(ttb_tts *t, const char *text, const char *voice, const char *queue,
                     char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen)
 {
+  return ttb_tts_prepare_ex(t, text, voice, NULL, queue, id, err, errlen);
+}
+
+uint32_t ttb_tts_estimate_ms(const char *text, uint32_t rate)
+{
+  uint64_t words = 0;
+  bool in = false;
+  for (const char *p = text; *p; p++) {
+    bool sp = *p == ' ' || *p == '\t' || *p == '\n';
+    if (!sp && !in)
+      words++;
+    in = !sp;
+  }
+  if (words == 0)
+    words = 1;
+  uint64_t ms = 300 + words * 60000u / (rate ? rate : 175);
+  return ms > 600000 ? 600000 : (uint32_t)ms;
+}
+
+int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, const ttb_tts_opts *o,
+                       const char *queue, char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen)
+{
+  uint32_t rate = o ? o->rate : 0, pitch = o ? o->pitch : 0;
+  if ((rate != 0 && (rate < TTB_TTS_RATE_MIN || rate > TTB_TTS_RATE_MAX)) || pitch > 99) {
+    set_err(err, errlen, "rate or pitch out of range");
+    return -1;
+  }
   const char *v = pick_voice(t, text, voice, err, errlen);
   if (v == NULL)
     return -1;
   char *clean = clean_text(text, t->max_text_bytes, err, errlen);
   if (clean == NULL)
     return -1;
+  /* the id's key: the voice alone at the defaults (the ids of before) */
+  char key[VOICE_MAX + 40];
+  if (rate || pitch)
+    snprintf(key, sizeof key, "%s;rate=%u;pitch=%u", v, (unsigned)rate, (unsigned)pitch);
+  else
+    snprintf(key, sizeof key, "%s", v);
   int rc = 0;
-  if (make_id(v, clean, id) != 0) {
+  if (make_id(key, clean, id) != 0) {
     set_err(err, errlen, "hash failed");
     rc = -1;
-  } else if (rem_put(t, id, v, clean, queue ? queue : "") != 0) {
+  } else if (rem_put(t, id, v, rate, pitch, o ? o->backlog_ms : 0, clean, queue ? queue : "") !=
+             0) {
     set_err(err, errlen, "out of memory");
     rc = -1;
   }
@@ -962,6 +1041,9 @@ ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l)
   }
   snprintf(j->id, sizeof j->id, "%s", id);
   snprintf(j->voice, sizeof j->voice, "%s", r->voice);
+  j->rate = r->rate;
+  j->pitch = r->pitch;
+  j->est_ms = ttb_tts_estimate_ms(r->text, r->rate);
   j->job_id = ++t->next_job_id;
   j->t = t;
   j->state = JOB_WAITING;
@@ -978,6 +1060,17 @@ ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l)
     t->st.backlog_dropped++;
     job_end(t, old, "dropped: the channel's speech backlog was full");
     q = queue_get(t, r->queue, true); /* it may have been freed */
+    if (q == NULL) {
+      job_end(t, j, "out of memory");
+      return TTB_TTS_LISTENING;
+    }
+  }
+  /* and a bound in seconds of speech (the channel's max_backlog_seconds):
+   * the oldest waiting go until this one fits */
+  while (r->backlog_ms > 0 && q->head != NULL && q->wait_ms + j->est_ms > r->backlog_ms) {
+    t->st.backlog_dropped++;
+    job_end(t, q->head, "dropped: the channel's speech backlog was full");
+    q = queue_get(t, r->queue, true);
     if (q == NULL) {
       job_end(t, j, "out of memory");
       return TTB_TTS_LISTENING;
@@ -1501,6 +1594,11 @@ static int voice_index(const char *v)
     if (strcmp(voice_whitelist[i], v) == 0)
       return (int)i;
   return -1;
+}
+
+bool ttb_tts_has_voice(const ttb_tts *t, const char *voice)
+{
+  return voice != NULL && voice_check(t, voice) >= 0;
 }
 
 /* ----------------------------------------------------------------- id */

@@ -84,7 +84,7 @@ void ttb_tts_dispatch(ttb_tts *t);
 /* Cleans text, picks the voice (NULL or "": by the text's script: Cyrillic
  * with Kazakh letters -> kk when available, other Cyrillic -> ru, else en;
  * an explicit voice must be one of en ru kk de fr es it pt uk tr pl that the
- * workers loaded), writes the id into id[TTB_TTS_ID_LEN + 1] and remembers
+ * workers loaded, optionally with a variant as ttb_tts_has_voice takes), writes the id into id[TTB_TTS_ID_LEN + 1] and remembers
  * it with its queue (a channel; copied), so that ttb_tts_listen can make
  * it. Control characters (C0, DEL, C1) and Unicode spaces become spaces,
  * runs collapse, ends are trimmed; invalid UTF-8 is refused. 0 on success;
@@ -92,6 +92,31 @@ void ttb_tts_dispatch(ttb_tts *t);
 int ttb_tts_prepare(ttb_tts *t, const char *text, const char *voice, const char *queue,
                     char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen);
 
+/* espeak-ng's speech rate bounds (words a minute). */
+#define TTB_TTS_RATE_MIN 80
+#define TTB_TTS_RATE_MAX 450
+/* What a chat's speech may set beyond ttb_tts_prepare's. */
+typedef struct ttb_tts_opts {
+  /* Words a minute (TTB_TTS_RATE_MIN..MAX) and pitch (1..99); 0 =
+   * espeak-ng's defaults (175, 50). The id's key is "voice;rate=R;pitch=P"
+   * when either is set, else the voice alone (the ids of default speech do
+   * not change). */
+  uint32_t rate, pitch;
+  /* The queue's bound in milliseconds of speech, guessed from the waiting
+   * texts (ttb_tts_estimate_ms): when this speech's job starts waiting, the
+   * oldest waiting jobs of its queue are dropped until it fits. 0 = only the
+   * count bound (the config's backlog), which always applies. */
+  uint32_t backlog_ms;
+} ttb_tts_opts;
+/* ttb_tts_prepare with options (o NULL = none). -1 with err also when rate
+ * or pitch is out of range. */
+int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, const ttb_tts_opts *o,
+                       const char *queue, char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen);
+/* A guess of how long text takes to say at rate words a minute (0 = 175):
+ * 300 ms plus its words (runs of non-spaces) at that rate. Numbers and
+ * long words take longer in truth; it is a bound for a backlog, not a
+ * measure. */
+uint32_t ttb_tts_estimate_ms(const char *text, uint32_t rate);
 /* Someone waiting for a speech: embed it in your own state. */
 typedef struct ttb_tts_listener ttb_tts_listener;
 struct ttb_tts_listener {
@@ -159,6 +184,10 @@ typedef void (*ttb_tts_cb)(void *arg, const ttb_tts_result *r);
 int ttb_tts_submit(ttb_tts *t, const char *text, const char *voice, ttb_tts_cb cb, void *arg,
                    char *err, size_t errlen);
 
+/* Whether voice is one an explicit request may name (ttb_tts_prepare) and
+ * the workers loaded, with an optional espeak-ng variant: "en+f3" (f1-f5,
+ * m1-m7, croak, whisper, whisperf). */
+bool ttb_tts_has_voice(const ttb_tts *t, const char *voice);
 /* The voice that ttb_tts_prepare would pick for text. */
 const char *ttb_tts_voice_for(const char *text);
 
