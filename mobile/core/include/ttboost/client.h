@@ -436,8 +436,8 @@ TTB_EXPORT int ttb_client_set_channel_settings_json(ttb_client *c, const char *j
  * ttboost.v1.UserSound: {"id":"u-12","name":"Horn","duration_ms":1800,
  * "url":"https://…/sounds/u-12.ogg"}. */
 
-/* The largest sound file accepted for upload (the server's limit: 2 MiB). */
-#define TTB_SOUND_UPLOAD_MAX (2u << 20)
+/* The largest sound file accepted for upload, in bytes (the server's limit: 2 MiB). */
+#define TTB_SOUND_UPLOAD_MAX 2097152
 
 /* Blocking HTTPS POST /me/sounds?name=<name> with the file's bytes
  * data[0..len) (borrowed for the call): Ogg Opus, WAV or MP3, which the
