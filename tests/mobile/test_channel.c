@@ -150,10 +150,10 @@ static struct {
   pthread_mutex_t mu;
   char settings[4096]; /* the document kept ("{}" at first) */
   long long updated;
-  int force_status;   /* answer this status to /me/... instead (0: behave) */
+  int force_status; /* answer this status to /me/... instead (0: behave) */
   char force_body[512];
-  int fail;           /* a TTB_ERR_* instead of any answer */
-  int calls;          /* /me/... requests */
+  int fail;  /* a TTB_ERR_* instead of any answer */
+  int calls; /* /me/... requests */
   char method[8];
   char url[512];
   char bearer[64];
@@ -239,8 +239,8 @@ static int fake_http(void *user, const ttb__http_req *req, ttb__http_resp *resp,
       if (n <= 2)
         snprintf(S.settings, sizeof S.settings, "{\"updated_ms\":%lld}", S.updated);
       else
-        snprintf(S.settings, sizeof S.settings, "%.*s,\"updated_ms\":%lld}", (int)(n - 1),
-                 S.sent, S.updated);
+        snprintf(S.settings, sizeof S.settings, "%.*s,\"updated_ms\":%lld}", (int)(n - 1), S.sent,
+                 S.updated);
       snprintf(body, sizeof body, "%s", S.settings);
     }
   } else if (strstr(req->url, "/me/sounds") && strcmp(req->method, "POST") == 0) {
@@ -398,7 +398,7 @@ Test(channel, fetched_after_each_connect_and_kept_for_offline)
   /* An offline refresh fails, says so, and keeps the copy. */
   cr_assert_eq(ttb_client_refresh_channel_settings(c), TTB_ERR_NETWORK);
   cr_assert(strstr(ttb_client_last_error(c), "Cannot reach the server"), "%s",
-               ttb_client_last_error(c));
+            ttb_client_last_error(c));
   cr_assert(next_channel(c, &ev, 100));
   cr_assert_eq(ev.count, (uint32_t)-TTB_ERR_NETWORK);
   cr_assert_eq(source_of(c), TTB_CHANNEL_SAVED);
@@ -583,8 +583,7 @@ Test(channel, sounds_upload_list_delete)
   /* Refused before sending: not a sound, empty, too large, a bad name. */
   int before = calls();
   static uint8_t text[] = "hello, this is not a sound";
-  cr_assert_eq(ttb_client_upload_sound(c, "x", NULL, text, sizeof text, NULL, 0),
-               TTB_ERR_INVALID);
+  cr_assert_eq(ttb_client_upload_sound(c, "x", NULL, text, sizeof text, NULL, 0), TTB_ERR_INVALID);
   cr_assert_eq(ttb_client_upload_sound(c, "x", "text/plain", ogg, sizeof ogg, NULL, 0),
                TTB_ERR_INVALID);
   cr_assert_eq(ttb_client_upload_sound(c, "x", NULL, ogg, 0, NULL, 0), TTB_ERR_INVALID);
