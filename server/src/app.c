@@ -18,11 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbq.h"
 #include "journal.h"
 #include "listen.h"
 #include "dedup.h"
 #include "ldelim.h"
 #include "overlay.h"
+#include "settings.h"
 #include "tts.h"
 #include "svc.h"
 #include "tiktok.h"
@@ -60,6 +62,8 @@ struct ttb_app {
   ttb_metrics metrics;
   ttb_hub *hub;
   ttb_svc *svc;
+  ttb_settings *settings; /* the channels' settings (settings.h) */
+  uint64_t settings_gen;  /* the dbq snapshot generation they were loaded at */
   bool stopping;
   uint8_t secret_hash[crypto_generichash_BYTES];
   rate_slot *rate;
@@ -970,26 +974,30 @@ static void commit_soon(void *arg)
     h2o_timeout_link(app->loop, &app->commit_to, &app->commit_entry);
 }
 
-/* The text to speak: "user: message" when the setting says so, else the message. */
-static void speech_text(ttb_app *app, const char *user, const char *msg, char *out, size_t cap)
+/* The gift stage's sound rule (svc.h): the channel's settings. */
+static void settings_gift_url(void *arg, const char *channel, const char *gift_name,
+                              const char *default_url, char *out, size_t cap)
 {
-  /* the TTS module removes control characters and caps the length */
-  if (app->cfg.tts_read_user && user[0])
-    snprintf(out, cap, "%s: %s", user, msg);
-  else
-    snprintf(out, cap, "%s", msg);
+  ttb_settings_gift_url(arg, channel, gift_name, default_url, out, cap);
 }
 
 /* The speech's id and URL of a chat (nothing made yet: tts.h); "" when the
- * text cannot be spoken. Its synthesis joins the channel's queue. */
+ * text cannot be spoken or the channel's settings say not to (settings.h:
+ * the text, voice and cooldown). Its synthesis joins the channel's queue. */
 static void chat_speech(ttb_app *app, const char *channel, const char *user, const char *message,
                         char id[TTB_TTS_ID_LEN + 1], char *url, size_t cap, size_t *text_len)
 {
-  char text[1400], why[160];
-  speech_text(app, user, message, text, sizeof text);
-  *text_len = strlen(text);
+  char text[1400], why[160], voice[33];
+  uint32_t rate = 0, pitch = 0;
   id[0] = url[0] = '\0';
-  if (ttb_tts_prepare(ttb_svc_speech(app->svc), text, NULL, channel, id, why, sizeof why) == 0)
+  *text_len = 0;
+  /* the TTS module removes control characters and caps the length */
+  if (ttb_settings_chat(app->settings, channel, app->cfg.tts_read_user, user, message, mono_ms(),
+                        text, sizeof text, voice, &rate, &pitch) != TTB_SPOKEN)
+    return;
+  *text_len = strlen(text);
+  if (ttb_tts_prepare_ex(ttb_svc_speech(app->svc), text, voice, rate, pitch, channel, id, why,
+                         sizeof why) == 0)
     url_of(app, "tts", id, url, cap);
   else
     id[0] = '\0';
@@ -1273,6 +1281,7 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
     return true;
   remember(app, ev->channel, ev->id);
   app->metrics.events_in_gift++;
+  ttb_settings_gift_value(app->settings, g->gift_name, g->diamond_count);
   ttb_svc_gift(app->svc, ev->channel, g->user, g->user_id, g->gift_name, g->gift_id, g->count,
                g->repeat_count, g->repeat_end);
   return true;
@@ -1972,6 +1981,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return get ? on_ws(app, req, 4)
                : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
   /* the web app and the OBS overlay (web.h, overlay.h) */
+  if (is(p, "/me/settings"))
+    return ttb_settings_http(app->settings, req);
   if (is(p, "/me/overlay-tokens"))
     return ttb_overlay_tokens(app->svc, req);
   if (p.len > 12 && memcmp(p.base, "/overlay/ws/", 12) == 0)
@@ -2031,6 +2042,12 @@ static void on_tick(h2o_timeout_entry_t *entry)
   ttb_hub_free_idle(app->hub, (uint64_t)app->cfg.channel_idle_s * 1000u);
   end_sessions(app);
   ttb_dedup_sweep(app->dedup, dedup_ms());
+  /* another process (or, with PostgreSQL, another server) changed the database */
+  uint64_t gen = ttb_dbq_generation(ttb_svc_dbq(app->svc));
+  if (gen != app->settings_gen) {
+    app->settings_gen = gen;
+    ttb_settings_reload(app->settings);
+  }
   app_commit(app); /* the streaks' flushes; a commit that failed is retried */
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);
 }
@@ -2286,6 +2303,13 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     goto fail;
   }
   ttb_svc_set_hub(app->svc, app->hub, cfg->public_url); /* the gift stage's output */
+  app->settings = ttb_settings_new(app->svc, cfg->public_url, &app->metrics);
+  if (app->settings == NULL) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  app->settings_gen = ttb_dbq_generation(ttb_svc_dbq(app->svc));
+  ttb_svc_set_gift_url(app->svc, settings_gift_url, app->settings);
   app->dedup = ttb_dedup_create((uint64_t)cfg->ingest_dedup_s * 1000u, cfg->ingest_dedup_max);
   if (app->dedup == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -2385,6 +2409,7 @@ fail:
       h2o_timeout_unlink(&app->commit_entry);
   }
   ttb_svc_close(app->svc); /* runs the speech callbacks of restored chats: the hub is there */
+  ttb_settings_free(app->settings);
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal);
   journal_wake_close(app);
@@ -2417,6 +2442,7 @@ void ttb_app_destroy(ttb_app *app)
   ttb_hub_set_watch(app->hub, NULL, NULL);
   ttb_tiktok_destroy(app->tiktok);
   ttb_svc_close(app->svc);
+  ttb_settings_free(app->settings); /* after the database thread's last callbacks */
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal); /* stops its thread */
   journal_wake_close(app);

@@ -86,6 +86,7 @@ struct ttb_dbq {
   bool snapshot_pending;
   bool force_next;
   snapshot *snap;
+  uint64_t generation; /* snapshots loaded (ttb_dbq_generation) */
   sess *sessions;
   int64_t *ended; /* the last JOB_ENDED's answer, not yet handed out */
   size_t nended;
@@ -203,6 +204,8 @@ uint32_t ttb_dbq_max_devices(ttb_dbq *q, const char *user_id)
   const lic *l = snapshot_find(q->snap, user_id);
   return l ? l->info.max_devices : 0;
 }
+
+uint64_t ttb_dbq_generation(const ttb_dbq *q) { return q->generation; }
 
 ttb_store_status ttb_dbq_tiktok(ttb_dbq *q, const char *user_id, char out[32])
 {
@@ -385,6 +388,7 @@ static void complete(ttb_dbq *q, job *j, bool shutting_down)
     if (j->snap) {
       snapshot_free(q->snap);
       q->snap = j->snap;
+      q->generation++;
       j->snap = NULL;
     }
     if (j->cb)
@@ -428,6 +432,7 @@ static void complete(ttb_dbq *q, job *j, bool shutting_down)
     if (j->snap) {
       snapshot_free(q->snap);
       q->snap = j->snap;
+      q->generation++;
       j->snap = NULL;
     }
     ((ttb_dbq_login_cb)j->cb)(j->arg, j->st, j->user, j->token);
@@ -450,6 +455,7 @@ static void complete(ttb_dbq *q, job *j, bool shutting_down)
     if (j->snap) {
       snapshot_free(q->snap);
       q->snap = j->snap;
+      q->generation++;
       j->snap = NULL;
     }
     ((ttb_dbq_done_cb)j->cb)(j->arg, j->st);

@@ -47,6 +47,11 @@ uint32_t ttb_dbq_max_devices(ttb_dbq *q, const char *user_id);
 /* From the snapshot: the license's TikTok handle into out[32] ("" = none). */
 ttb_store_status ttb_dbq_tiktok(ttb_dbq *q, const char *user_id, char out[32]);
 
+/* How many times the snapshot was (re)loaded: it moves when the database
+ * changed under this server (another process; with PostgreSQL, a NOTIFY:
+ * also the channel settings of any server). */
+uint64_t ttb_dbq_generation(const ttb_dbq *q);
+
 /* A ws_token's session: cb runs on the loop once the thread has looked it
  * up (the last known answer when the database failed; TTB_STORE_ERROR when
  * there is none). */

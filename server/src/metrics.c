@@ -114,6 +114,15 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_tts_failures_total", "TTS syntheses that failed.", NULL, m->tts_failures);
   counter(&o, "ttboost_tts_queue_full_total", "TTS requests refused because the queue was full.",
           NULL, m->tts_queue_full);
+  counter(&o, "ttboost_chats_unspoken_total",
+          "Chats sent without speech because of a channel setting (/me/settings), by reason.",
+          "{reason=\"command\"}", m->chats_unspoken[1]);
+  counter(&o, "ttboost_chats_unspoken_total", NULL, "{reason=\"banned\"}", m->chats_unspoken[2]);
+  counter(&o, "ttboost_chats_unspoken_total", NULL, "{reason=\"cooldown\"}", m->chats_unspoken[3]);
+  counter(&o, "ttboost_chats_unspoken_total", NULL, "{reason=\"empty\"}", m->chats_unspoken[4]);
+  counter(&o, "ttboost_gifts_silenced_total",
+          "Gift events sent without a sound: worth fewer diamonds than the channel's min_diamonds.",
+          NULL, m->gifts_silenced);
   counter(&o, "ttboost_tts_deadline_kills_total",
           "Speech workers killed past a synthesis's deadline (the chat had no audio).", NULL,
           m->tts_deadline_kills);

@@ -86,6 +86,13 @@ static const char *const migrations[] = {
     "CREATE INDEX overlay_tokens_user ON overlay_tokens(user_id);",
     /* 4 -> 5: one spelling (issue 16): the table is "licenses". */
     "ALTER TABLE licences RENAME TO licenses;",
+    /* 5 -> 6: the channel settings (GET/PUT /me/settings): one packed
+   * ttboost.v1.ChannelSettings per license. */
+    "CREATE TABLE channel_settings ("
+    "  user_id TEXT PRIMARY KEY REFERENCES licenses(user_id) ON DELETE CASCADE,"
+    "  doc BLOB NOT NULL,"
+    "  updated_ms INTEGER NOT NULL"
+    ");",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -121,6 +128,9 @@ enum {
   ST_OVL_BY_HASH,
   ST_OVL_LIST,
   ST_OVL_REVOKE,
+  ST_SET_PUT,
+  ST_SET_GET,
+  ST_SET_LIST,
   ST_COUNT
 };
 
@@ -188,6 +198,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created, id",
     [ST_OVL_REVOKE] = "UPDATE overlay_tokens SET revoked = ?2 WHERE id = ?1 AND revoked = 0"
                       " AND (?3 IS NULL OR user_id = ?3)",
+    [ST_SET_PUT] = "INSERT INTO channel_settings (user_id, doc, updated_ms)"
+                   " SELECT user_id, ?2, ?3 FROM licenses WHERE user_id = ?1"
+                   " ON CONFLICT(user_id) DO UPDATE SET doc = excluded.doc,"
+                   " updated_ms = excluded.updated_ms",
+    [ST_SET_GET] = "SELECT doc, updated_ms FROM channel_settings WHERE user_id = ?1",
+    [ST_SET_LIST] = "SELECT user_id, doc, updated_ms FROM channel_settings ORDER BY user_id",
 };
 
 struct ttb_store {
@@ -1365,4 +1381,91 @@ ttb_store_status ttb_store_overlay_token_revoke(ttb_store *s, const char *user_i
   if (rc != 0)
     return TTB_STORE_ERROR;
   return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+/* ------------------------------------------------------- channel settings */
+
+ttb_store_status ttb_store_settings_put(ttb_store *s, const char *user_id, const uint8_t *doc,
+                                        size_t len, int64_t updated_ms)
+{
+  if (s->pg)
+    return ttb_pg_settings_put(s->pg, user_id, doc, len, updated_ms);
+  if (user_id == NULL || (doc == NULL && len > 0) || len > TTB_STORE_SETTINGS_MAX)
+    return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_SET_PUT];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 2, len ? (const void *)doc : "", (int)len, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, updated_ms);
+  int rc = exec_stmt(s, st, "saving channel settings");
+  sqlite3_clear_bindings(st);
+  if (rc != 0)
+    return TTB_STORE_ERROR;
+  return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+/* A malloc'd copy of a blob column (a 1-byte buffer for an empty one). */
+static uint8_t *col_blob(sqlite3_stmt *st, int col, size_t *len)
+{
+  const void *b = sqlite3_column_blob(st, col);
+  int n = sqlite3_column_bytes(st, col);
+  uint8_t *out = malloc(n > 0 ? (size_t)n : 1);
+  if (out == NULL)
+    return NULL;
+  if (n > 0)
+    memcpy(out, b, (size_t)n);
+  *len = n > 0 ? (size_t)n : 0;
+  return out;
+}
+
+ttb_store_status ttb_store_settings_get(ttb_store *s, const char *user_id, uint8_t **doc,
+                                        size_t *len, int64_t *updated_ms)
+{
+  if (s->pg)
+    return ttb_pg_settings_get(s->pg, user_id, doc, len, updated_ms);
+  *doc = NULL;
+  *len = 0;
+  *updated_ms = 0;
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_SET_GET];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading channel settings");
+  if (rc <= 0)
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  *doc = col_blob(st, 0, len);
+  *updated_ms = sqlite3_column_int64(st, 1);
+  done(st);
+  if (*doc == NULL) {
+    set_err(s, NULL, 0, "reading channel settings: out of memory");
+    return TTB_STORE_ERROR;
+  }
+  return TTB_STORE_OK;
+}
+
+int ttb_store_settings_list(ttb_store *s,
+                            int (*fn)(void *arg, const char *user_id, const uint8_t *doc,
+                                      size_t len, int64_t updated_ms),
+                            void *arg, char *err, size_t errlen)
+{
+  if (s->pg)
+    return ttb_pg_settings_list(s->pg, fn, arg, err, errlen);
+  sqlite3_stmt *st = s->st[ST_SET_LIST];
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    char user[TTB_STORE_UUID_MAX];
+    col_text(st, 0, user, sizeof user);
+    const void *b = sqlite3_column_blob(st, 1);
+    int n = sqlite3_column_bytes(st, 1);
+    if (fn(arg, user, b, n > 0 ? (size_t)n : 0, sqlite3_column_int64(st, 2)) != 0) {
+      done(st);
+      return 0;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    db_err(s, err, errlen, "listing channel settings");
+    done(st);
+    return -1;
+  }
+  done(st);
+  return 0;
 }

@@ -211,4 +211,26 @@ int ttb_store_set_busy_timeout(ttb_store *s, int ms);
  * commit) and reconnections. -1 on an error (a lost connection). */
 int64_t ttb_store_data_version(ttb_store *s);
 
+/* Channel settings (GET and PUT /me/settings, settings.h): one document per
+ * license, a packed ttboost.v1.ChannelSettings (at most
+ * TTB_STORE_SETTINGS_MAX bytes; the store does not look inside), with the
+ * unix ms it was last changed. Deleted with its license. */
+#define TTB_STORE_SETTINGS_MAX (64u * 1024u)
+
+/* Replaces user_id's document. TTB_STORE_UNKNOWN when no license has this
+ * user_id (or the document is too long). */
+ttb_store_status ttb_store_settings_put(ttb_store *s, const char *user_id, const uint8_t *doc,
+                                        size_t len, int64_t updated_ms);
+/* user_id's document into *doc (malloc'd, the caller frees; never NULL on
+ * TTB_STORE_OK even when len is 0), *len and *updated_ms.
+ * TTB_STORE_UNKNOWN when none was ever put (the defaults). */
+ttb_store_status ttb_store_settings_get(ttb_store *s, const char *user_id, uint8_t **doc,
+                                        size_t *len, int64_t *updated_ms);
+/* Calls fn for every stored document (doc valid during the call only);
+ * fn returning non-zero stops. 0, or -1 with a message in err. */
+int ttb_store_settings_list(ttb_store *s,
+                            int (*fn)(void *arg, const char *user_id, const uint8_t *doc,
+                                      size_t len, int64_t updated_ms),
+                            void *arg, char *err, size_t errlen);
+
 #endif

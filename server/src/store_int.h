@@ -83,5 +83,13 @@ ttb_store_status ttb_pg_overlay_token_revoke(ttb_store_pg *p, const char *user_i
 ttb_store_status ttb_pg_user_license(ttb_store_pg *p, const char *user_id, int64_t now);
 int ttb_pg_set_busy_timeout(ttb_store_pg *p, int ms);
 int64_t ttb_pg_data_version(ttb_store_pg *p);
+ttb_store_status ttb_pg_settings_put(ttb_store_pg *p, const char *user_id, const uint8_t *doc,
+                                     size_t len, int64_t updated_ms);
+ttb_store_status ttb_pg_settings_get(ttb_store_pg *p, const char *user_id, uint8_t **doc,
+                                     size_t *len, int64_t *updated_ms);
+int ttb_pg_settings_list(ttb_store_pg *p,
+                         int (*fn)(void *arg, const char *user_id, const uint8_t *doc, size_t len,
+                                   int64_t updated_ms),
+                         void *arg, char *err, size_t errlen);
 
 #endif

@@ -93,6 +93,15 @@ static const char *const migrations[] = {
     /* 4 -> 5: one spelling (issue 16): the table is "licenses". */
     "ALTER TABLE licences RENAME TO licenses;"
     "ALTER TRIGGER licences_notify ON licenses RENAME TO licenses_notify;",
+    /* 5 -> 6: the channel settings (GET/PUT /me/settings); their changes
+   * are notified too: the other servers reload their settings cache. */
+    "CREATE TABLE channel_settings ("
+    "  user_id TEXT PRIMARY KEY REFERENCES licenses(user_id) ON DELETE CASCADE,"
+    "  doc BYTEA NOT NULL,"
+    "  updated_ms BIGINT NOT NULL"
+    ");"
+    "CREATE TRIGGER channel_settings_notify AFTER INSERT OR UPDATE OR DELETE ON channel_settings"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION ttb_store_notify();",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1083,4 +1092,99 @@ ttb_store_status ttb_pg_overlay_token_revoke(ttb_store_pg *p, const char *user_i
                       " AND ($3::text IS NULL OR user_id = $3::text)",
                       &ps);
   return n < 0 ? TTB_STORE_ERROR : n > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+/* -------------------------------------------------------- channel settings */
+
+ttb_store_status ttb_pg_settings_put(ttb_store_pg *p, const char *user_id, const uint8_t *doc,
+                                     size_t len, int64_t updated_ms)
+{
+  if (user_id == NULL || (doc == NULL && len > 0) || len > TTB_STORE_SETTINGS_MAX)
+    return TTB_STORE_UNKNOWN;
+  params ps = {0};
+  p_text(&ps, user_id);
+  p_bin(&ps, len ? doc : (const unsigned char *)"", (int)len);
+  p_i64(&ps, updated_ms);
+  int64_t n = run_cmd(p, "saving channel settings",
+                      "INSERT INTO channel_settings (user_id, doc, updated_ms)"
+                      " SELECT user_id, $2, $3 FROM licenses WHERE user_id = $1"
+                      " ON CONFLICT (user_id) DO UPDATE SET doc = EXCLUDED.doc,"
+                      " updated_ms = EXCLUDED.updated_ms",
+                      &ps);
+  return n < 0 ? TTB_STORE_ERROR : n > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+/* A bytea column (text format) as a malloc'd buffer (1 byte for an empty
+ * one); NULL on no memory or a malformed value. */
+static uint8_t *get_bytea(const PGresult *r, int row, int col, size_t *len)
+{
+  size_t n = 0;
+  unsigned char *u = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n);
+  if (u == NULL)
+    return NULL;
+  uint8_t *out = malloc(n ? n : 1);
+  if (out != NULL && n)
+    memcpy(out, u, n);
+  PQfreemem(u);
+  *len = n;
+  return out;
+}
+
+ttb_store_status ttb_pg_settings_get(ttb_store_pg *p, const char *user_id, uint8_t **doc,
+                                     size_t *len, int64_t *updated_ms)
+{
+  *doc = NULL;
+  *len = 0;
+  *updated_ms = 0;
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
+  params ps = {0};
+  p_text(&ps, user_id);
+  PGresult *r = run(p, "reading channel settings",
+                    "SELECT doc, updated_ms FROM channel_settings WHERE user_id = $1", &ps);
+  if (r == NULL)
+    return TTB_STORE_ERROR;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return TTB_STORE_UNKNOWN;
+  }
+  *doc = get_bytea(r, 0, 0, len);
+  *updated_ms = get_i64(r, 0, 1);
+  PQclear(r);
+  if (*doc == NULL) {
+    set_err(p, NULL, 0, "reading channel settings: out of memory");
+    return TTB_STORE_ERROR;
+  }
+  return TTB_STORE_OK;
+}
+
+int ttb_pg_settings_list(ttb_store_pg *p,
+                         int (*fn)(void *arg, const char *user_id, const uint8_t *doc, size_t len,
+                                   int64_t updated_ms),
+                         void *arg, char *err, size_t errlen)
+{
+  PGresult *r = run(p, "listing channel settings",
+                    "SELECT user_id, doc, updated_ms FROM channel_settings ORDER BY user_id", NULL);
+  if (r == NULL) {
+    set_err(p, err, errlen, "%s", p->err);
+    return -1;
+  }
+  int rows = PQntuples(r);
+  for (int i = 0; i < rows; i++) {
+    char user[TTB_STORE_UUID_MAX];
+    get_text(r, i, 0, user, sizeof user);
+    size_t n = 0;
+    uint8_t *doc = get_bytea(r, i, 1, &n);
+    if (doc == NULL) {
+      PQclear(r);
+      set_err(p, err, errlen, "listing channel settings: out of memory");
+      return -1;
+    }
+    int stop = fn(arg, user, doc, n, get_i64(r, i, 2));
+    free(doc);
+    if (stop)
+      break;
+  }
+  PQclear(r);
+  return 0;
 }

@@ -38,8 +38,10 @@ struct ttb_svc {
   ttb_streaks *streaks;
   ttb_metrics *metrics;
   h2o_socket_t *tts_sock;
-  ttb_hub *hub;         /* where gift events go (ttb_svc_set_hub) */
-  char public_url[256]; /* the base of their sound URLs */
+  ttb_hub *hub;                 /* where gift events go (ttb_svc_set_hub) */
+  char public_url[256];         /* the base of their sound URLs */
+  ttb_svc_gift_url_fn gift_url; /* the channel's gift rules (settings.h); NULL = none */
+  void *gift_url_arg;
 };
 
 /* A synthesis that ran on a worker ended. */
@@ -417,8 +419,12 @@ static void gift_out(void *arg, const char *channel, const char *user, const cha
   ttb_channel *c = ttb_hub_channel(s->hub, channel, true);
   if (c == NULL)
     return;
-  char url[512];
+  char url[512], ruled[512];
   snprintf(url, sizeof url, "%s/sounds/%s.ogg", s->public_url, ttb_svc_sound(s, gift_name));
+  if (s->gift_url) {
+    s->gift_url(s->gift_url_arg, channel, gift_name, url, ruled, sizeof ruled);
+    memcpy(url, ruled, sizeof url);
+  }
   if (ttb_hub_gift(c, gift_name, count, url, user) != 0)
     fprintf(stderr, "ttboost-server: a gift was lost: out of memory\n");
 }
@@ -427,6 +433,12 @@ void ttb_svc_set_hub(ttb_svc *s, ttb_hub *hub, const char *public_url)
 {
   s->hub = hub;
   snprintf(s->public_url, sizeof s->public_url, "%s", public_url);
+}
+
+void ttb_svc_set_gift_url(ttb_svc *s, ttb_svc_gift_url_fn fn, void *arg)
+{
+  s->gift_url = fn;
+  s->gift_url_arg = arg;
 }
 
 void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,

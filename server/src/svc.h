@@ -114,6 +114,13 @@ void ttb_svc_set_hub(ttb_svc *s, ttb_hub *hub, const char *public_url);
 void ttb_svc_gift(ttb_svc *s, const char *channel, const char *user, const char *user_id,
                   const char *gift_name, uint64_t gift_id, uint32_t count, uint32_t repeat_count,
                   bool repeat_end);
+/* The channel's rule for a gift event's sound URL (settings.h,
+ * ttb_settings_gift_url): writes the URL to send into out ("" = no sound)
+ * given the catalogue's default_url. */
+typedef void (*ttb_svc_gift_url_fn)(void *arg, const char *channel, const char *gift_name,
+                                    const char *default_url, char *out, size_t cap);
+/* Sets it (NULL: every gift has its catalogue sound). */
+void ttb_svc_set_gift_url(ttb_svc *s, ttb_svc_gift_url_fn fn, void *arg);
 /* Flushes streaks whose end never came into their channels; call every second. */
 void ttb_svc_tick(ttb_svc *s);
 

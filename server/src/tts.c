@@ -85,6 +85,7 @@ struct tts_job {
   ttb_tts *t;
   char id[ID_HEX + 1];
   char voice[VOICE_MAX];
+  uint32_t rate, pitch; /* 0 = espeak-ng's defaults */
   char *text;
   uint64_t job_id;
   int state;
@@ -135,6 +136,7 @@ typedef struct remembered {
   bool used;
   char id[ID_HEX + 1];
   char voice[VOICE_MAX];
+  uint32_t rate, pitch;
   char *text;
   char *queue;
 } remembered;
@@ -510,6 +512,8 @@ static int job_send(ttb_tts *t, worker *w, tts_job *j)
   m.voice = j->voice;
   m.text = j->text;
   m.bitrate = t->bitrate;
+  m.rate = j->rate;
+  m.pitch = j->pitch;
   size_t n = ttboost__worker__tts_job__get_packed_size(&m);
   uint8_t *b = malloc(n + 10);
   if (b == NULL)
@@ -828,8 +832,8 @@ static remembered *rem_find(ttb_tts *t, const char *id)
   return NULL;
 }
 
-static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *text,
-                   const char *queue)
+static int rem_put(ttb_tts *t, const char *id, const char *voice, uint32_t rate, uint32_t pitch,
+                   const char *text, const char *queue)
 {
   remembered *r = rem_find(t, id);
   if (r) { /* the newest queue asking for it */
@@ -862,6 +866,8 @@ static int rem_put(ttb_tts *t, const char *id, const char *voice, const char *te
   }
   snprintf(r->id, sizeof r->id, "%s", id);
   snprintf(r->voice, sizeof r->voice, "%s", voice);
+  r->rate = rate;
+  r->pitch = pitch;
   r->used = true;
   uint32_t b = hash_str(id) % NBUCKETS;
   r->hnext = t->rem_b[b];
@@ -892,17 +898,34 @@ static const char *pick_voice(ttb_tts *t, const char *text, const char *voice, c
 int ttb_tts_prepare(ttb_tts *t, const char *text, const char *voice, const char *queue,
                     char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen)
 {
+  return ttb_tts_prepare_ex(t, text, voice, 0, 0, queue, id, err, errlen);
+}
+
+int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, uint32_t rate,
+                       uint32_t pitch, const char *queue, char id[TTB_TTS_ID_LEN + 1], char *err,
+                       size_t errlen)
+{
+  if ((rate != 0 && (rate < TTB_TTS_RATE_MIN || rate > TTB_TTS_RATE_MAX)) || pitch > 99) {
+    set_err(err, errlen, "rate or pitch out of range");
+    return -1;
+  }
   const char *v = pick_voice(t, text, voice, err, errlen);
   if (v == NULL)
     return -1;
   char *clean = clean_text(text, t->max_text_bytes, err, errlen);
   if (clean == NULL)
     return -1;
+  /* the id's key: the voice alone at the defaults (the ids of before) */
+  char key[VOICE_MAX + 40];
+  if (rate || pitch)
+    snprintf(key, sizeof key, "%s;rate=%u;pitch=%u", v, (unsigned)rate, (unsigned)pitch);
+  else
+    snprintf(key, sizeof key, "%s", v);
   int rc = 0;
-  if (make_id(v, clean, id) != 0) {
+  if (make_id(key, clean, id) != 0) {
     set_err(err, errlen, "hash failed");
     rc = -1;
-  } else if (rem_put(t, id, v, clean, queue ? queue : "") != 0) {
+  } else if (rem_put(t, id, v, rate, pitch, clean, queue ? queue : "") != 0) {
     set_err(err, errlen, "out of memory");
     rc = -1;
   }
@@ -962,6 +985,8 @@ ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l)
   }
   snprintf(j->id, sizeof j->id, "%s", id);
   snprintf(j->voice, sizeof j->voice, "%s", r->voice);
+  j->rate = r->rate;
+  j->pitch = r->pitch;
   j->job_id = ++t->next_job_id;
   j->t = t;
   j->state = JOB_WAITING;
@@ -1501,6 +1526,12 @@ static int voice_index(const char *v)
     if (strcmp(voice_whitelist[i], v) == 0)
       return (int)i;
   return -1;
+}
+
+bool ttb_tts_has_voice(const ttb_tts *t, const char *voice)
+{
+  int vi = voice ? voice_index(voice) : -1;
+  return vi >= 0 && t->voice_ok[vi];
 }
 
 /* ----------------------------------------------------------------- id */

@@ -92,6 +92,16 @@ void ttb_tts_dispatch(ttb_tts *t);
 int ttb_tts_prepare(ttb_tts *t, const char *text, const char *voice, const char *queue,
                     char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen);
 
+/* espeak-ng's speech rate bounds (words a minute). */
+#define TTB_TTS_RATE_MIN 80
+#define TTB_TTS_RATE_MAX 450
+/* ttb_tts_prepare with a speech rate (TTB_TTS_RATE_MIN..MAX) and pitch
+ * (1..99); 0 = espeak-ng's default (175, 50). The id's key is
+ * "voice;rate=R;pitch=P" when either is set, else the voice alone (so the
+ * ids of default speech do not change). -1 with err also when out of range. */
+int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, uint32_t rate,
+                       uint32_t pitch, const char *queue, char id[TTB_TTS_ID_LEN + 1], char *err,
+                       size_t errlen);
 /* Someone waiting for a speech: embed it in your own state. */
 typedef struct ttb_tts_listener ttb_tts_listener;
 struct ttb_tts_listener {
@@ -159,6 +169,9 @@ typedef void (*ttb_tts_cb)(void *arg, const ttb_tts_result *r);
 int ttb_tts_submit(ttb_tts *t, const char *text, const char *voice, ttb_tts_cb cb, void *arg,
                    char *err, size_t errlen);
 
+/* Whether voice is one an explicit request may name (ttb_tts_prepare) and
+ * the workers loaded. */
+bool ttb_tts_has_voice(const ttb_tts *t, const char *voice);
 /* The voice that ttb_tts_prepare would pick for text. */
 const char *ttb_tts_voice_for(const char *text);
 

@@ -238,6 +238,16 @@ static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
       if (strcmp(voices[i], j->voice) == 0)
         *cur_voice = voices[i];
   }
+  /* every job sets both: a worker keeps espeak-ng's state from job to job */
+  int rate = j->rate >= 80 && j->rate <= 450 ? (int)j->rate : espeakRATE_NORMAL;
+  int pitch = j->pitch >= 1 && j->pitch <= 99 ? (int)j->pitch : 50;
+  if (espeak_SetParameter(espeakRATE, rate, 0) != EE_OK ||
+      espeak_SetParameter(espeakPITCH, pitch, 0) != EE_OK) {
+    o->failed = true;
+    snprintf(o->error, sizeof o->error, "espeak-ng: cannot set rate %d, pitch %d", rate, pitch);
+    flush_out(true);
+    return;
+  }
   int e = OPE_OK;
   OggOpusComments *c = ope_comments_create();
   if (!c || ope_comments_add(c, "ENCODER", "ttboost espeak-ng") != OPE_OK ||

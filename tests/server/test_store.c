@@ -17,7 +17,7 @@
 #endif
 
 /* The store's newest schema version (its migrations, store.c and store_pg.c). */
-#define STORE_SCHEMA 5
+#define STORE_SCHEMA 6
 
 #ifdef TTB_TEST_PG
 #include <libpq-fe.h>
@@ -375,7 +375,9 @@ Test(store, upgrade_from_licences_table)
   snprintf(path, sizeof path, "%s/ttboost.db", dir);
   sqlite3 *db = NULL;
   cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-  cr_assert_eq(sqlite3_exec(db, "ALTER TABLE licenses RENAME TO licences; PRAGMA user_version = 4;",
+  cr_assert_eq(sqlite3_exec(db,
+                            "DROP TABLE channel_settings; ALTER TABLE licenses RENAME TO licences;"
+                            " PRAGMA user_version = 4;",
                             NULL, NULL, NULL),
                SQLITE_OK, "%s", sqlite3_errmsg(db));
   sqlite3_close(db);
@@ -796,6 +798,88 @@ Test(store, overlay_tokens)
   /* the server hears of it as an ended "session" -id */
   cr_assert_eq(ttb_store_sessions_revoked_since(st, T0 + 5, note_ended, &got), 0);
   cr_assert_eq(got, -id);
+}
+
+typedef struct set_rows {
+  int n;
+  char user[4][TTB_STORE_UUID_MAX];
+  size_t len[4];
+  int64_t at[4];
+} set_rows;
+
+static int set_cb(void *arg, const char *user_id, const uint8_t *doc, size_t len,
+                  int64_t updated_ms)
+{
+  set_rows *r = arg;
+  (void)doc;
+  if (r->n < 4) {
+    snprintf(r->user[r->n], sizeof r->user[r->n], "%s", user_id);
+    r->len[r->n] = len;
+    r->at[r->n] = updated_ms;
+  }
+  r->n++;
+  return 0;
+}
+
+/* Channel settings: one opaque document per license, binary-safe, replaced
+ * by put, kept across a reopen, listed; none for an unknown user. */
+Test(store, channel_settings)
+{
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], key2[TTB_STORE_KEY_MAX],
+      uid2[TTB_STORE_UUID_MAX];
+  create(30, 0, "a", key, uid);
+  create(30, 0, "b", key2, uid2);
+  uint8_t *doc = NULL;
+  size_t len = 99;
+  int64_t at = 99;
+  cr_assert_eq(ttb_store_settings_get(st, uid, &doc, &len, &at), TTB_STORE_UNKNOWN);
+  cr_assert_null(doc);
+  cr_assert_eq(len, 0);
+  /* every byte value, NUL and 0xff included (bytea escaping, blobs) */
+  uint8_t bin[300];
+  for (size_t i = 0; i < sizeof bin; i++)
+    bin[i] = (uint8_t)(i * 7);
+  cr_assert_eq(ttb_store_settings_put(st, uid, bin, sizeof bin, 1700000000123), TTB_STORE_OK, "%s",
+               ttb_store_error(st));
+  cr_assert_eq(ttb_store_settings_put(st, "no-such-user", bin, 3, 1), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_settings_get(st, uid, &doc, &len, &at), TTB_STORE_OK, "%s",
+               ttb_store_error(st));
+  cr_assert_eq(len, sizeof bin);
+  cr_assert_eq(memcmp(doc, bin, len), 0);
+  cr_assert_eq(at, 1700000000123);
+  free(doc);
+  /* replaced, not added to */
+  const uint8_t small[3] = {0x0a, 0x00, 0x22};
+  cr_assert_eq(ttb_store_settings_put(st, uid, small, 3, 1700000000999), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_settings_put(st, uid2, NULL, 0, 5), TTB_STORE_OK);
+  ttb_store_close(st);
+  st = NULL;
+  open_store();
+  cr_assert_eq(ttb_store_settings_get(st, uid, &doc, &len, &at), TTB_STORE_OK);
+  cr_assert_eq(len, 3);
+  cr_assert_eq(memcmp(doc, small, 3), 0);
+  cr_assert_eq(at, 1700000000999);
+  free(doc);
+  cr_assert_eq(ttb_store_settings_get(st, uid2, &doc, &len, &at), TTB_STORE_OK);
+  cr_assert_not_null(doc, "an empty document is still a buffer");
+  cr_assert_eq(len, 0);
+  free(doc);
+  set_rows r = {0};
+  char err[256] = "";
+  cr_assert_eq(ttb_store_settings_list(st, set_cb, &r, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(r.n, 2);
+  int a = strcmp(r.user[0], uid) == 0 ? 0 : 1;
+  cr_assert_str_eq(r.user[a], uid);
+  cr_assert_str_eq(r.user[1 - a], uid2);
+  cr_assert_eq(r.len[a], 3);
+  cr_assert_eq(r.len[1 - a], 0);
+  cr_assert_eq(r.at[1 - a], 5);
+  /* too long a document is refused */
+  uint8_t *big = calloc(1, TTB_STORE_SETTINGS_MAX + 1);
+  cr_assert_not_null(big);
+  cr_assert_eq(ttb_store_settings_put(st, uid, big, TTB_STORE_SETTINGS_MAX + 1, 1),
+               TTB_STORE_UNKNOWN);
+  free(big);
 }
 
 #ifdef TTB_TEST_PG

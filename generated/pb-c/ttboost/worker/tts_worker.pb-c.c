@@ -142,7 +142,7 @@ void   ttboost__worker__tts_output__free_unpacked
   assert(message->base.descriptor == &ttboost__worker__tts_output__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor ttboost__worker__tts_job__field_descriptors[4] =
+static const ProtobufCFieldDescriptor ttboost__worker__tts_job__field_descriptors[6] =
 {
   {
     "job_id",
@@ -192,17 +192,43 @@ static const ProtobufCFieldDescriptor ttboost__worker__tts_job__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "rate",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__Worker__TtsJob, rate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pitch",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__Worker__TtsJob, pitch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__worker__tts_job__field_indices_by_name[] = {
   3,   /* field[3] = bitrate */
   0,   /* field[0] = job_id */
+  5,   /* field[5] = pitch */
+  4,   /* field[4] = rate */
   2,   /* field[2] = text */
   1,   /* field[1] = voice */
 };
 static const ProtobufCIntRange ttboost__worker__tts_job__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor ttboost__worker__tts_job__descriptor =
 {
@@ -212,7 +238,7 @@ const ProtobufCMessageDescriptor ttboost__worker__tts_job__descriptor =
   "Ttboost__Worker__TtsJob",
   "ttboost.worker",
   sizeof(Ttboost__Worker__TtsJob),
-  4,
+  6,
   ttboost__worker__tts_job__field_descriptors,
   ttboost__worker__tts_job__field_indices_by_name,
   1,  ttboost__worker__tts_job__number_ranges,

@@ -47,10 +47,18 @@ struct  Ttboost__Worker__TtsJob
    * Opus bits per second (6000..510000).
    */
   uint32_t bitrate;
+  /*
+   * Words per minute, 80..450 (espeakRATE); 0 = espeak-ng's default (175).
+   */
+  uint32_t rate;
+  /*
+   * Pitch, 1..99 (espeakPITCH); 0 = espeak-ng's default (50).
+   */
+  uint32_t pitch;
 };
 #define TTBOOST__WORKER__TTS_JOB__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ttboost__worker__tts_job__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 /*
