@@ -140,10 +140,13 @@
       var profane = settings.profanity && filter.isProfane(m.message);
       var parts = [['who', m.user + ': '], ['', m.message]];
       if (profane) parts.push(['muted', ' (not read: profanity)']);
+      else if (!m.tts_url) parts.push(['muted', ' (not read)']); /* the channel settings said so */
       addLog('chat', parts);
       if (settings.tts && !profane) player.say(m.tts_url);
     } else if (m.type === 'gift') {
-      addLog('gift', [['who', (m.user || 'Someone') + ' '], ['', 'sent ' + m.gift_name + ' ×' + m.count]]);
+      var gparts = [['who', (m.user || 'Someone') + ' '], ['', 'sent ' + m.gift_name + ' ×' + m.count]];
+      if (!m.sound_url) gparts.push(['muted', ' (no sound)']);
+      addLog('gift', gparts);
       if (settings.gifts) player.gift(m.sound_url);
     } else if (m.type === 'hello') {
       if (m.resume_gap && m.missed) addLog('info', [['', m.missed + ' events were missed while offline']]);

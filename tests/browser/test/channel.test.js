@@ -147,10 +147,11 @@ describe('channel settings (web app)', () => {
     await new Promise((res) => setTimeout(res, 1500));
     assert.equal(seen.requests.filter((u) => /\/tts\//.test(u)).length, 0, 'a chat without !tts was fetched: ' + seen.requests.join(' '));
     assert.equal((await played(page)).tts, 0);
+    assert.match((await logLines(page))[0], /no command here \(not read\)/);
     await srv.ingest([{ channel: session.user_id, type: 'chat', user: 'Cmd', message: '!tts read me please' }]);
     await until('the !tts chat is read', async () => (await played(page)).tts >= 1, 15000);
     assert.equal(seen.requests.filter((u) => /\/tts\//.test(u)).length, 1);
-    assert.ok((await logLines(page)).some((l) => l.includes('read me please')));
+    assert.ok((await logLines(page)).some((l) => /read me please$/.test(l)), 'read, so not marked');
     await shot(page, 'app-channel-prefix-applied');
     await page.close();
   });
@@ -172,6 +173,7 @@ describe('channel settings (web app)', () => {
     await new Promise((res) => setTimeout(res, 1500));
     assert.equal((await played(page)).gift, 0, 'the cheap gift sounded');
     assert.equal(seen.requests.filter((u) => /\/sounds\//.test(u)).length, 0);
+    assert.match((await logLines(page))[0], /sent Rose ×1 \(no sound\)/);
     await srv.ingest([{ channel: session.user_id, type: 'gift', user: 'Dear', gift_name: 'Lion', count: 1, diamond_count: 29999 }]);
     await until('the dear gift sounds', async () => (await played(page)).gift >= 1, 15000);
     await page.close();
