@@ -537,21 +537,28 @@ Test(channel, me_interpret_maps_statuses)
   char t[256];
   const char *bad = "{\"status\":\"error\",\"error\":\"invalid_settings\","
                     "\"message\":\"pacing.cooldown_seconds is at most 3600\"}";
-  cr_assert_eq(ttb__me_interpret(400, bad, strlen(bad), t, sizeof t), TTB_ERR_INVALID);
+  cr_assert_eq(ttb__me_interpret(400, bad, strlen(bad), false, t, sizeof t), TTB_ERR_INVALID);
   cr_assert_str_eq(t, "pacing.cooldown_seconds is at most 3600");
-  cr_assert_eq(ttb__me_interpret(400, NULL, 0, t, sizeof t), TTB_ERR_INVALID);
+  cr_assert_eq(ttb__me_interpret(400, NULL, 0, false, t, sizeof t), TTB_ERR_INVALID);
   cr_assert(strstr(t, "HTTP 400"), "%s", t);
-  cr_assert_eq(ttb__me_interpret(413, "", 0, t, sizeof t), TTB_ERR_INVALID);
-  cr_assert_eq(ttb__me_interpret(415, "", 0, t, sizeof t), TTB_ERR_INVALID);
-  cr_assert_eq(ttb__me_interpret(401, "", 0, t, sizeof t), TTB_ERR_AUTH);
+  cr_assert_eq(ttb__me_interpret(413, "", 0, false, t, sizeof t), TTB_ERR_INVALID);
+  cr_assert_eq(ttb__me_interpret(415, "", 0, false, t, sizeof t), TTB_ERR_INVALID);
+  cr_assert_eq(ttb__me_interpret(401, "", 0, false, t, sizeof t), TTB_ERR_AUTH);
   const char *exp = "{\"status\":\"error\",\"error\":\"expired\",\"message\":\"\"}";
-  cr_assert_eq(ttb__me_interpret(403, exp, strlen(exp), t, sizeof t), TTB_ERR_EXPIRED);
-  cr_assert_eq(ttb__me_interpret(403, "", 0, t, sizeof t), TTB_ERR_REVOKED);
-  cr_assert_eq(ttb__me_interpret(404, "nope", 4, t, sizeof t), TTB_ERR_PROTOCOL);
-  cr_assert_eq(ttb__me_interpret(405, "", 0, t, sizeof t), TTB_ERR_PROTOCOL);
-  cr_assert_eq(ttb__me_interpret(429, "", 0, t, sizeof t), TTB_ERR_RATE_LIMITED);
-  cr_assert_eq(ttb__me_interpret(500, "", 0, t, sizeof t), TTB_ERR_NETWORK);
-  cr_assert_eq(ttb__me_interpret(302, "", 0, t, sizeof t), TTB_ERR_PROTOCOL);
+  cr_assert_eq(ttb__me_interpret(403, exp, strlen(exp), false, t, sizeof t), TTB_ERR_EXPIRED);
+  cr_assert_eq(ttb__me_interpret(403, "", 0, false, t, sizeof t), TTB_ERR_REVOKED);
+  cr_assert_eq(ttb__me_interpret(404, "nope", 4, false, t, sizeof t), TTB_ERR_PROTOCOL);
+  /* A missing route answers JSON too: 404 is "too old" unless the call says otherwise. */
+  const char *nf =
+      "{\"status\":\"error\",\"error\":\"not_found\",\"message\":\"No such endpoint.\"}";
+  cr_assert_eq(ttb__me_interpret(404, nf, strlen(nf), false, t, sizeof t), TTB_ERR_PROTOCOL);
+  cr_assert(strstr(t, "needs an update"), "%s", t);
+  cr_assert_eq(ttb__me_interpret(404, nf, strlen(nf), true, t, sizeof t), TTB_ERR_INVALID);
+  cr_assert_str_eq(t, "No such endpoint.");
+  cr_assert_eq(ttb__me_interpret(405, "", 0, false, t, sizeof t), TTB_ERR_PROTOCOL);
+  cr_assert_eq(ttb__me_interpret(429, "", 0, false, t, sizeof t), TTB_ERR_RATE_LIMITED);
+  cr_assert_eq(ttb__me_interpret(500, "", 0, false, t, sizeof t), TTB_ERR_NETWORK);
+  cr_assert_eq(ttb__me_interpret(302, "", 0, false, t, sizeof t), TTB_ERR_PROTOCOL);
 }
 
 Test(channel, sounds_upload_list_delete)

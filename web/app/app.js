@@ -404,7 +404,8 @@
         try { js = JSON.parse(t); } catch (e) { js = null; }
         if (!r.ok) {
           if (r.status === 401) endSession('Your session ended. Sign in again.');
-          throw new Error((js && js.message) || (r.status === 404 ? 'This server does not know channel settings yet.' : 'The server answered ' + r.status + '.'));
+          if (r.status === 404 && method !== 'DELETE') throw new Error('This server does not know channel settings yet: it needs an update.');
+          throw new Error((js && js.message) || ('The server answered ' + r.status + '.'));
         }
         return js || {};
       });

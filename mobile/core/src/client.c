@@ -1418,6 +1418,7 @@ int ttb_client_delete_sound(ttb_client *c, const char *id)
       .content_type = "application/json",
       .body = (const uint8_t *)body,
       .body_len = blen,
+      .not_found_is_invalid = true,
   };
   char text[TTB__MESSAGE_SIZE];
   ttb__http_resp resp;

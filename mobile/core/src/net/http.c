@@ -394,7 +394,8 @@ static void me_text(char *text, size_t textlen, const char *server_text, const c
   snprintf(text, textlen, "%s", t);
 }
 
-int ttb__me_interpret(int status, const char *body, size_t len, char *text, size_t textlen)
+int ttb__me_interpret(int status, const char *body, size_t len, bool not_found_is_invalid,
+                      char *text, size_t textlen)
 {
   char dummy[2];
   if (!text || textlen == 0) {
@@ -433,8 +434,8 @@ int ttb__me_interpret(int status, const char *body, size_t len, char *text, size
     return TTB_ERR_REVOKED;
   case 404:
   case 405:
-    if (status == 404 && server_text) { /* e.g. no such sound; else the route is missing */
-      me_text(text, textlen, server_text, "");
+    if (status == 404 && not_found_is_invalid) { /* e.g. no such sound */
+      me_text(text, textlen, server_text, "The server does not know it (HTTP 404).");
       return TTB_ERR_INVALID;
     }
     snprintf(text, textlen,
@@ -512,7 +513,8 @@ int ttb__me_call(ttb__http_fn http, void *http_user, const char *server_url, con
     *resp = r;
     return TTB_OK;
   }
-  rc = ttb__me_interpret(r.status, (const char *)r.body, r.len, text, textlen);
+  rc = ttb__me_interpret(r.status, (const char *)r.body, r.len, req->not_found_is_invalid, text,
+                         textlen);
   ttb__http_resp_finish(&r);
   return rc;
 }

@@ -246,6 +246,9 @@ typedef struct ttb__me_req {
   size_t body_len;
   int timeout_ms;      /* <= 0: TTB__ME_TIMEOUT_MS */
   size_t max_response; /* 0: 256 KiB */
+  /* A 404 means "no such thing" (DELETE /me/sounds: an unknown id) rather
+   * than "no such endpoint" (a server too old for the route). */
+  bool not_found_is_invalid;
 } ttb__me_req;
 
 /* Sends req to {server_url}{req->path} with Authorization: Bearer <ws_token>.
@@ -261,11 +264,13 @@ int ttb__me_call(ttb__http_fn http, void *http_user, const char *server_url, con
 /* The pure part of ttb__me_call for a status that is not 2xx: the server's
  * ErrorResponse code decides first ("unauthorized" -> AUTH, "expired",
  * "revoked", "too_many_attempts" -> as ttb__login_interpret), then the
- * status: 400/404 with the server's message, 413, 415 -> INVALID (a value or
- * file the server refused; text = its message), 401 AUTH, 403 REVOKED,
- * 404/405 without a message -> PROTOCOL ("the server is too old"), 429
+ * status: 400, 413, 415 -> INVALID (a value or file the server refused;
+ * text = its message), 401 AUTH, 403 REVOKED, 404 -> INVALID with the
+ * server's message when not_found_is_invalid (an unknown id), else, like
+ * 405, PROTOCOL ("the server needs an update": no such endpoint), 429
  * RATE_LIMITED, 5xx NETWORK, others PROTOCOL. text is always set. */
-int ttb__me_interpret(int status, const char *body, size_t len, char *text, size_t textlen);
+int ttb__me_interpret(int status, const char *body, size_t len, bool not_found_is_invalid,
+                      char *text, size_t textlen);
 
 /* ================================================================ download */
 
