@@ -16,7 +16,24 @@
  */
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { Server, browser, closeBrowser, freshPage, watch, shot, until, login } = require('../lib/harness');
+
+/* A WAV file of `ms` of a square wave near 440 Hz, 16-bit mono 16 kHz; its path. */
+function wavFile(ms) {
+  const n = 16 * ms;
+  const b = Buffer.alloc(44 + 2 * n);
+  b.write('RIFF', 0); b.writeUInt32LE(36 + 2 * n, 4); b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(16000, 24); b.writeUInt32LE(32000, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
+  b.write('data', 36); b.writeUInt32LE(2 * n, 40);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.floor(i / 18) % 2 ? 8000 : -8000, 44 + 2 * i);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ttb-wav-')), 'Air Horn.wav');
+  fs.writeFileSync(file, b);
+  return file;
+}
 
 async function openChannel(page) {
   await page.click('#to-settings');
@@ -37,7 +54,7 @@ const played = (page) => page.evaluate(() => Object.assign({}, ttbApp.player.sta
 const logLines = (page) => page.$$eval('#log li', (l) => l.map((x) => x.textContent));
 
 describe('channel settings (web app)', () => {
-  let srv, br, serverHasSettings;
+  let srv, br, serverHasSettings, serverHasSounds;
   before(async () => {
     srv = await new Server().start();
     br = await browser();
@@ -45,6 +62,7 @@ describe('channel settings (web app)', () => {
     const lr = await srv.request('POST', '/auth/login', { license_key: key, device_id: 'probe' });
     const r = await srv.request('GET', '/me/settings', undefined, lr.body.ws_token);
     serverHasSettings = r.status === 200;
+    serverHasSounds = (await srv.request('GET', '/me/sounds', undefined, lr.body.ws_token)).status === 200;
   });
   after(async () => {
     await closeBrowser(br);
@@ -191,6 +209,100 @@ describe('channel settings (web app)', () => {
     const text = await page.$eval('#channel-error', (e) => e.textContent);
     assert.match(text, /text_template/, 'the server names the field: ' + text);
     await shot(page, 'app-channel-server-error');
+    await page.close();
+  });
+  it('uploads a sound and chooses it for a gift (the server\'s answers ours)', async () => {
+    const page = await freshPage(br);
+    await watch(page);
+    const uploads = [];
+    let sounds = [];
+    await page.setRequestInterception(true);
+    page.on('request', (req) => {
+      const u = new URL(req.url());
+      if (u.pathname === '/me/sounds' && req.method() === 'POST') {
+        const name = u.searchParams.get('name');
+        uploads.push({ type: req.headers()['content-type'], name });
+        if (name === 'too long') {
+          req.respond({ status: 400, contentType: 'application/json',
+                        body: JSON.stringify({ status: 'error', error: 'too_long', message: 'The sound is longer than 10 s.' }) });
+          return;
+        }
+        const snd = { id: 'u-' + (sounds.length + 7), name, duration_ms: 600, url: srv.url + '/sounds/chime.ogg' };
+        sounds.push(snd);
+        req.respond({ status: 200, contentType: 'application/json', body: JSON.stringify(snd) });
+      } else if (u.pathname === '/me/sounds' && req.method() === 'GET') {
+        req.respond({ status: 200, contentType: 'application/json', body: JSON.stringify({ sounds }) });
+      } else if (u.pathname === '/me/sounds' && req.method() === 'DELETE') {
+        const id = JSON.parse(req.postData()).id;
+        sounds = sounds.filter((x) => x.id !== id);
+        req.respond({ status: 200, contentType: 'application/json', body: '{"status":"ok"}' });
+      } else if (u.pathname === '/me/settings') {
+        req.respond({ status: 200, contentType: 'application/json', body: req.method() === 'GET' ? '{}' : req.postData() });
+      } else {
+        req.continue();
+      }
+    });
+    page.on('dialog', (d) => d.accept('Rose'));
+    await login(page, srv, srv.newKey());
+    await openChannel(page);
+    await page.evaluate(() => { document.getElementById('grp-gifts').open = true; });
+    /* a file's body is not shown to request interception: what the page hands to fetch */
+    await page.evaluate(() => {
+      const orig = window.fetch;
+      window.fetch = (url, opts) => {
+        if (opts && opts.body instanceof Blob) {
+          window.uploaded = { size: opts.body.size };
+          opts.body.slice(0, 4).text().then((t) => { window.uploaded.head = t; });
+        }
+        return orig(url, opts);
+      };
+    });
+    const input = await page.$('#sound-file');
+    await input.uploadFile(wavFile(600));
+    await page.click('#sound-upload');
+    await page.waitForFunction(() => document.querySelectorAll('#sound-list li').length === 1);
+    assert.deepEqual(uploads[0], { type: 'audio/wav', name: 'Air Horn' });
+    assert.deepEqual(await page.evaluate(() => window.uploaded), { size: 44 + 2 * 16 * 600, head: 'RIFF' }, 'the whole file');
+    assert.match(await page.$eval('#sound-list li', (e) => e.textContent), /Air Horn · u-7 · 0\.6 s/);
+    /* Use for a gift: asks which (Rose) and adds the line */
+    await page.$$eval('#sound-list li button', (b) => b.find((x) => x.textContent === 'Use for a gift').click());
+    assert.equal(await page.$eval('#ch-giftsounds', (e) => e.value), 'Rose = u-7');
+    await page.$eval('#gift-vol', (e) => e.scrollIntoView());
+    await page.$eval('#grp-gifts', (e) => e.scrollIntoView());
+    await shot(page, 'app-channel-sounds');
+    /* the server's refusal, in its words */
+    await input.uploadFile(wavFile(600));
+    await setValue(page, '#sound-name', 'too long');
+    await page.click('#sound-upload');
+    await page.waitForSelector('#sound-error:not([hidden])');
+    assert.equal(await page.$eval('#sound-error', (e) => e.textContent), 'The sound is longer than 10 s.');
+    /* delete */
+    await page.$$eval('#sound-list li button', (b) => b.find((x) => x.textContent === 'Delete').click());
+    await page.waitForFunction(() => document.querySelectorAll('#sound-list li').length === 0);
+    await page.close();
+  });
+
+  it('a sound of one\'s own plays for its gift (real server)', async (t) => {
+    if (!serverHasSettings || !serverHasSounds) { t.skip('this server lacks /me/settings or /me/sounds (404): merge wip-settings and wip-sounds'); return; }
+    const page = await freshPage(br);
+    const seen = await watch(page);
+    page.on('dialog', (d) => d.accept('Rose'));
+    const session = await login(page, srv, srv.newKey());
+    await openChannel(page);
+    await page.evaluate(() => { document.getElementById('grp-gifts').open = true; });
+    await (await page.$('#sound-file')).uploadFile(wavFile(600));
+    await page.click('#sound-upload');
+    await page.waitForFunction(() => document.querySelectorAll('#sound-list li').length === 1, { timeout: 15000 });
+    const id = (await page.$eval('#sound-list li', (e) => e.textContent)).match(/u-\d+/)[0];
+    await page.$$eval('#sound-list li button', (b) => b.find((x) => x.textContent === 'Use for a gift').click());
+    await page.click('#channel-save');
+    await page.waitForSelector('#channel-ok:not([hidden])');
+    const r = await srv.request('GET', '/me/settings', undefined, session.ws_token);
+    assert.deepEqual(r.body.gifts.sounds, [{ gift_name: 'Rose', sound: id }]);
+    await page.click('#back');
+    await srv.ingest([{ channel: session.user_id, type: 'gift', user: 'Fan', gift_name: 'Rose', count: 1, diamond_count: 1 }]);
+    await until('the own sound played', async () => (await played(page)).gift >= 1, 15000);
+    assert.ok(seen.requests.some((u) => u.endsWith('/sounds/' + id + '.ogg')), seen.requests.join(' '));
     await page.close();
   });
 });
