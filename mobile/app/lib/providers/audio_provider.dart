@@ -106,7 +106,7 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
       _api = ApiService(core);
       _settings = _audio!.settings;
       _tiktok = core.tiktokStatus();
-      (_channel, _channelSource) = core.channelSettings();
+      _takeChannel(core);
     }
     if (auth.isSignedIn && !_running) {
       unawaited(_start());
@@ -172,6 +172,14 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
     _sounds = const [];
   }
 
+  /// Takes the core's copy of the channel settings and where it comes from
+  /// (a pattern assignment cannot set fields).
+  void _takeChannel(CoreClient core) {
+    final (settings, source) = core.channelSettings();
+    _channel = settings;
+    _channelSource = source;
+  }
+
   /// Settings: fetches the channel settings again (GET /me/settings) and the
   /// streamer's sounds. Failures leave the copy shown as it is.
   Future<void> refreshChannel() async {
@@ -182,7 +190,7 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
     } on CoreException catch (e) {
       debugPrint('GET /me/settings: $e'); // offline: the kept copy stays
     }
-    (_channel, _channelSource) = core.channelSettings();
+    _takeChannel(core);
     try {
       _sounds = await core.listSounds();
     } on CoreException catch (e) {
@@ -267,7 +275,7 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
       case ChannelEvent(:final code):
         // A new copy from the server (after a connect, or a save): show it.
         // A failed background fetch changes nothing shown.
-        if (code == TTB_OK && _core != null) (_channel, _channelSource) = _core!.channelSettings();
+        if (code == TTB_OK && _core != null) _takeChannel(_core!);
       case TiktokEvent():
         _tiktok = _ws?.tiktok() ?? _tiktok; // with the room id
       case ErrorEvent(:final code) when isLicenseError(code):
