@@ -78,6 +78,10 @@ bool ttb_pbc_jr_array(ttb_jr *r, const char *field, size_t have, size_t n, size_
 {
   if (have != 0)
     return ttb_jr_fail(r, TTB_JSON_SYNTAX, field, "given twice");
+  if (*out != NULL) { /* given before as []: as nanopb does, the later one counts */
+    ttb_pbc_free(a, *out);
+    *out = NULL;
+  }
   void *p = ttb_pbc_alloc(a, n * elem);
   if (p == NULL)
     return ttb_jr_fail(r, TTB_JSON_NOMEM, field, "out of memory");

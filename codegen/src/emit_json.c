@@ -344,15 +344,20 @@ static void dec_field(cg_sb *b, const flav *fl, const cg_msg *m, const cg_field 
                 "a))\n%s  return -1;\n",
                 ind, f->name, count_expr(fl, f), d, d, ind);
       cg_printf(b, "%s%s = (size_t)n_;\n", ind, count_expr(fl, f));
-      if (f->kind == CG_STRING)
-        cg_printf(b,
-                  "%sfor (int i = 0; i < n_; i++)\n%s  %s[i] = (char *)protobuf_c_empty_string;\n",
-                  ind, ind, d);
+      /* the elements stay NULL (ttb_pbc_jr_array zeroed them) until decoded:
+       * free_unpacked skips NULL, while it would free a static "" of an
+       * element left undecoded by an error */
     } else {
       cg_printf(b,
                 "%sif ((size_t)n_ > sizeof %s / sizeof %s[0])\n%s  return ttb_jr_fail(r, "
                 "TTB_JSON_LIMIT, \"%s\", \"too many elements\") ? 0 : -1;\n",
                 ind, d, d, ind, f->name);
+      /* as the protobuf-c decoders: a repeated field given twice (with
+       * elements the first time) is refused */
+      cg_printf(b,
+                "%sif (%s != 0)\n%s  return ttb_jr_fail(r, TTB_JSON_SYNTAX, \"%s\", \"given "
+                "twice\") ? 0 : -1;\n",
+                ind, count_expr(fl, f), ind, f->name);
       cg_printf(b, "%s%s = 0;\n", ind, count_expr(fl, f));
     }
     cg_printf(b, "%sint arr_ = v;\n%sv = arr_ + 1;\n%sfor (int i = 0; i < n_; i++) {\n", ind, ind,

@@ -988,16 +988,17 @@ static void chat_speech(ttb_app *app, const char *channel, const char *user, con
                         char id[TTB_TTS_ID_LEN + 1], char *url, size_t cap, size_t *text_len)
 {
   char text[1400], why[160], voice[33];
-  uint32_t rate = 0, pitch = 0;
+  uint32_t rate = 0, pitch = 0, backlog_s = 0;
   id[0] = url[0] = '\0';
   *text_len = 0;
   /* the TTS module removes control characters and caps the length */
   if (ttb_settings_chat(app->settings, channel, app->cfg.tts_read_user, user, message, mono_ms(),
-                        text, sizeof text, voice, &rate, &pitch) != TTB_SPOKEN)
+                        text, sizeof text, voice, &rate, &pitch, &backlog_s) != TTB_SPOKEN)
     return;
   *text_len = strlen(text);
-  if (ttb_tts_prepare_ex(ttb_svc_speech(app->svc), text, voice, rate, pitch, channel, id, why,
-                         sizeof why) == 0)
+  ttb_tts_opts o = {.rate = rate, .pitch = pitch, .backlog_ms = backlog_s * 1000u};
+  if (ttb_tts_prepare_ex(ttb_svc_speech(app->svc), text, voice, &o, channel, id, why, sizeof why) ==
+      0)
     url_of(app, "tts", id, url, cap);
   else
     id[0] = '\0';
@@ -1281,7 +1282,7 @@ static bool ingest_one(ttb_app *app, const Ttboost__V1__IngestEvent *ev, bool *d
     return true;
   remember(app, ev->channel, ev->id);
   app->metrics.events_in_gift++;
-  ttb_settings_gift_value(app->settings, g->gift_name, g->diamond_count);
+  ttb_settings_gift_value(app->settings, ev->channel, g->gift_name, g->diamond_count);
   ttb_svc_gift(app->svc, ev->channel, g->user, g->user_id, g->gift_name, g->gift_id, g->count,
                g->repeat_count, g->repeat_end);
   return true;
@@ -1708,6 +1709,14 @@ static void on_tiktok_chat(void *arg, const char *channel, const char *user, con
   remember(app, channel, id);
   if (!publish_chat(app, channel, user, message))
     fprintf(stderr, "ttboost-server: tiktok: a chat was lost: out of memory\n");
+}
+
+/* The connector's gift value (before its gift): for the channel's gift rules. */
+static void on_tiktok_gift_value(void *arg, const char *channel, const char *gift_name,
+                                 uint32_t diamonds)
+{
+  ttb_app *app = arg;
+  ttb_settings_gift_value(app->settings, channel, gift_name, diamonds);
 }
 
 /* The connector's gift: through the streak rule, like an ingested one. */
@@ -2329,7 +2338,8 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     o.heartbeat_ms = cfg->tiktok_heartbeat_s * 1000u;
     o.dead_ms = cfg->tiktok_dead_s * 1000u;
     o.backoff_cap_ms = cfg->tiktok_backoff_cap_s * 1000u;
-    ttb_tiktok_sink sink = {app, on_tiktok_chat, on_tiktok_gift, on_tiktok_status};
+    ttb_tiktok_sink sink = {app, on_tiktok_chat, on_tiktok_gift, on_tiktok_status,
+                            on_tiktok_gift_value};
     app->tiktok = ttb_tiktok_create(app->loop, &o, &sink, &app->metrics, err, errlen);
     if (app->tiktok == NULL)
       goto fail;

@@ -18,6 +18,7 @@
 
 #define BUCKETS 1024
 #define GIFT_VALUES 1024
+#define TTB_WEBCAST_GIFT_NAME_MAX 129 /* a gift name's bytes (webcast.h, the schema's 128) */
 
 typedef struct entry {
   struct entry *next;
@@ -31,7 +32,8 @@ typedef struct cooldown {
 } cooldown;
 
 typedef struct gift_value {
-  char name[64];
+  char channel[TTB_STORE_UUID_MAX];
+  char name[TTB_WEBCAST_GIFT_NAME_MAX];
   uint32_t diamonds;
 } gift_value;
 
@@ -42,7 +44,7 @@ struct ttb_settings {
   entry *buckets[BUCKETS];
   cooldown *cool;
   gift_value gifts[GIFT_VALUES];
-  size_t ngifts;
+  size_t ngifts, gift_next;
   uint64_t loads; /* a reload in flight makes the previous one's answer stale */
   bool closing;
 };
@@ -263,10 +265,11 @@ static bool cooldown_take(ttb_settings *s, const char *channel, const char *user
 
 ttb_unspoken ttb_settings_chat(ttb_settings *s, const char *channel, bool read_user_default,
                                const char *user, const char *message, uint64_t now_ms, char *text,
-                               size_t cap, char voice[33], uint32_t *rate, uint32_t *pitch)
+                               size_t cap, char voice[33], uint32_t *rate, uint32_t *pitch,
+                               uint32_t *backlog_s)
 {
   voice[0] = '\0';
-  *rate = *pitch = 0;
+  *rate = *pitch = *backlog_s = 0;
   const Ttboost__V1__ChannelSettings *cs = ttb_settings_of(s, channel);
   ttb_unspoken why = ttb_settings_speech(cs, read_user_default, user, message, text, cap);
   if (why == TTB_SPOKEN && cs && cs->pacing && cs->pacing->cooldown_seconds > 0 &&
@@ -278,6 +281,8 @@ ttb_unspoken ttb_settings_chat(ttb_settings *s, const char *channel, bool read_u
       s->m->chats_unspoken[why]++;
     return why;
   }
+  if (cs && cs->pacing)
+    *backlog_s = cs->pacing->max_backlog_seconds;
   if (cs && cs->voice) {
     *rate = cs->voice->rate;
     *pitch = cs->voice->pitch;
@@ -293,28 +298,40 @@ ttb_unspoken ttb_settings_chat(ttb_settings *s, const char *channel, bool read_u
   return TTB_SPOKEN;
 }
 
-void ttb_settings_gift_value(ttb_settings *s, const char *gift_name, uint32_t diamonds)
+static gift_value *gift_find(ttb_settings *s, const char *channel, const char *gift_name)
 {
-  if (s == NULL || diamonds == 0 || gift_name[0] == '\0' || strlen(gift_name) >= 64)
-    return;
   for (size_t i = 0; i < s->ngifts; i++)
-    if (strcasecmp(s->gifts[i].name, gift_name) == 0) {
-      s->gifts[i].diamonds = diamonds;
-      return;
-    }
-  if (s->ngifts == GIFT_VALUES)
-    s->ngifts = 0; /* bounded: start over (TikTok has a few hundred gifts) */
-  gift_value *g = &s->gifts[s->ngifts++];
-  snprintf(g->name, sizeof g->name, "%s", gift_name);
+    if (strcasecmp(s->gifts[i].name, gift_name) == 0 && strcmp(s->gifts[i].channel, channel) == 0)
+      return &s->gifts[i];
+  return NULL;
+}
+
+void ttb_settings_gift_value(ttb_settings *s, const char *channel, const char *gift_name,
+                             uint32_t diamonds)
+{
+  if (s == NULL || diamonds == 0 || gift_name[0] == '\0' ||
+      strlen(gift_name) >= TTB_WEBCAST_GIFT_NAME_MAX || strlen(channel) >= TTB_STORE_UUID_MAX)
+    return;
+  /* only channels with a minimum need it */
+  const Ttboost__V1__ChannelSettings *cs = ttb_settings_of(s, channel);
+  if (cs == NULL || cs->gifts == NULL || cs->gifts->min_diamonds == 0)
+    return;
+  gift_value *g = gift_find(s, channel, gift_name);
+  if (g == NULL) {
+    g = &s->gifts[s->gift_next];
+    s->gift_next = (s->gift_next + 1) % GIFT_VALUES; /* bounded: the oldest go */
+    if (s->ngifts < GIFT_VALUES)
+      s->ngifts++;
+    snprintf(g->channel, sizeof g->channel, "%s", channel);
+    snprintf(g->name, sizeof g->name, "%s", gift_name);
+  }
   g->diamonds = diamonds;
 }
 
-static uint32_t gift_diamonds(ttb_settings *s, const char *gift_name)
+static uint32_t gift_diamonds(ttb_settings *s, const char *channel, const char *gift_name)
 {
-  for (size_t i = 0; i < s->ngifts; i++)
-    if (strcasecmp(s->gifts[i].name, gift_name) == 0)
-      return s->gifts[i].diamonds;
-  return 0;
+  gift_value *g = gift_find(s, channel, gift_name);
+  return g ? g->diamonds : 0;
 }
 
 void ttb_settings_gift_url(ttb_settings *s, const char *channel, const char *gift_name,
@@ -326,7 +343,7 @@ void ttb_settings_gift_url(ttb_settings *s, const char *channel, const char *gif
     return;
   const Ttboost__V1__GiftSettings *g = cs->gifts;
   if (g->min_diamonds > 0) {
-    uint32_t d = gift_diamonds(s, gift_name);
+    uint32_t d = gift_diamonds(s, channel, gift_name);
     if (d > 0 && d < g->min_diamonds) {
       out[0] = '\0';
       if (s->m)

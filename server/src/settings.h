@@ -57,16 +57,20 @@ int ttb_settings_http(ttb_settings *s, h2o_req_t *req);
 
 /* A chat of channel: the text to speak, the voice ("" = the server's pick
  * for the text's script, unless voice.voices maps that language), rate and
- * pitch (0 = defaults) under the channel's settings and cooldown at now_ms
+ * pitch (0 = defaults) and the backlog in seconds of speech
+ * (pacing.max_backlog_seconds, 0 = the --tts-backlog count only) under the channel's settings and cooldown at now_ms
  * (a monotonic clock). TTB_SPOKEN, or why not (counted in the metrics). */
 ttb_unspoken ttb_settings_chat(ttb_settings *s, const char *channel, bool read_user_default,
                                const char *user, const char *message, uint64_t now_ms, char *text,
-                               size_t cap, char voice[33], uint32_t *rate, uint32_t *pitch);
+                               size_t cap, char voice[33], uint32_t *rate, uint32_t *pitch,
+                               uint32_t *backlog_s);
 
-/* An ingested (or connector) gift's value: remembered per gift name
- * (TikTok's values are per gift, not per sender; bounded), for the gift
- * rules when the event goes out (after a streak). 0 = unknown. */
-void ttb_settings_gift_value(ttb_settings *s, const char *gift_name, uint32_t diamonds);
+/* An ingested (or connector) gift's value: remembered per channel and gift
+ * name (TikTok's values are per gift, not per sender; bounded: the oldest
+ * are forgotten), for the gift rules when the event goes out (after a
+ * streak). 0 = unknown (not remembered). */
+void ttb_settings_gift_value(ttb_settings *s, const char *channel, const char *gift_name,
+                             uint32_t diamonds);
 /* The sound URL of a gift event of channel into out: "" when the gift is
  * worth fewer than gifts.min_diamonds (a known value), the override's sound
  * (a catalogue sound, or "u-N" when <sounds dir>/u-N.ogg exists), else

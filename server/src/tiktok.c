@@ -92,6 +92,7 @@ typedef struct qitem {
   char streak_key[TTB_WEBCAST_KEY_MAX];
   uint32_t count, repeat_count;
   bool repeat_end;
+  uint32_t diamonds; /* gift: one gift's value (0: unknown) */
   /* counts */
   counts n;
 } qitem;
@@ -682,6 +683,7 @@ static void conn_message(conn *c, const uint8_t *p, size_t len)
       q->count = e->count;
       q->repeat_count = e->repeat_count;
       q->repeat_end = e->repeat_end;
+      q->diamonds = e->diamonds;
       q_push(w->t, q);
       break;
     }
@@ -1362,6 +1364,8 @@ static void apply(ttb_tiktok *t, qitem *q)
         snprintf(id, sizeof id, "tt:%llu", (unsigned long long)q->msg_id);
       if (q->kind == Q_CHAT && t->sink.chat)
         t->sink.chat(t->sink.arg, c->channel, q->user ? q->user : "", q->text ? q->text : "", id);
+      if (q->kind == Q_GIFT && t->sink.gift_value && q->gift_name)
+        t->sink.gift_value(t->sink.arg, c->channel, q->gift_name, q->diamonds);
       if (q->kind == Q_GIFT && t->sink.gift)
         t->sink.gift(t->sink.arg, c->channel, q->user ? q->user : "", q->streak_key,
                      q->gift_name ? q->gift_name : "", q->gift_id, q->count, q->repeat_count,

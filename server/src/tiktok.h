@@ -82,6 +82,10 @@ typedef struct ttb_tiktok_sink {
                bool repeat_end, const char *id);
   /* The channel's status changed. */
   void (*status)(void *arg, const char *channel, const ttb_tiktok_status *st);
+  /* Optional (NULL: not called): a gift's value in diamonds as TikTok gave
+   * it (0: unknown), just before its gift event (channel settings:
+   * gifts.min_diamonds, settings.h). */
+  void (*gift_value)(void *arg, const char *channel, const char *gift_name, uint32_t diamonds);
 } ttb_tiktok_sink;
 
 /* Starts the connector on loop (its wake-up pipe, its timer). metrics are

@@ -86,6 +86,7 @@ struct tts_job {
   char id[ID_HEX + 1];
   char voice[VOICE_MAX];
   uint32_t rate, pitch; /* 0 = espeak-ng's defaults */
+  uint32_t est_ms;      /* its length as guessed from the text (backlog_ms) */
   char *text;
   uint64_t job_id;
   int state;
@@ -116,6 +117,7 @@ struct tts_queue {
   char *name;
   tts_job *head, *tail;
   size_t len;
+  uint64_t wait_ms; /* the est_ms of its waiting jobs */
 };
 
 enum { W_DEAD, W_STARTING, W_IDLE, W_BUSY };
@@ -137,6 +139,7 @@ typedef struct remembered {
   char id[ID_HEX + 1];
   char voice[VOICE_MAX];
   uint32_t rate, pitch;
+  uint32_t backlog_ms; /* its queue's bound in guessed ms of speech (0: none) */
   char *text;
   char *queue;
 } remembered;
@@ -311,6 +314,7 @@ static void queue_push(ttb_tts *t, tts_queue *q, tts_job *j)
     q->head = j;
   q->tail = j;
   q->len++;
+  q->wait_ms += j->est_ms;
   t->waiting++;
   if (q->rnext == NULL) { /* joins the ring just before the cursor: its turn comes last */
     if (t->ring == NULL) {
@@ -343,6 +347,7 @@ static void queue_remove(ttb_tts *t, tts_job *j)
   j->q = NULL;
   j->qnext = NULL;
   q->len--;
+  q->wait_ms -= j->est_ms;
   t->waiting--;
   queue_gc(t, q);
 }
@@ -589,6 +594,7 @@ static void schedule(ttb_tts *t)
     if (q->head == NULL)
       q->tail = NULL;
     q->len--;
+    q->wait_ms -= j->est_ms;
     t->waiting--;
     j->q = NULL;
     j->qnext = NULL;
@@ -833,7 +839,7 @@ static remembered *rem_find(ttb_tts *t, const char *id)
 }
 
 static int rem_put(ttb_tts *t, const char *id, const char *voice, uint32_t rate, uint32_t pitch,
-                   const char *text, const char *queue)
+                   uint32_t backlog_ms, const char *text, const char *queue)
 {
   remembered *r = rem_find(t, id);
   if (r) { /* the newest queue asking for it */
@@ -842,6 +848,7 @@ static int rem_put(ttb_tts *t, const char *id, const char *voice, uint32_t rate,
       return -1;
     free(r->queue);
     r->queue = q;
+    r->backlog_ms = backlog_ms;
     return 0;
   }
   r = &t->rem[t->rem_next];
@@ -868,6 +875,7 @@ static int rem_put(ttb_tts *t, const char *id, const char *voice, uint32_t rate,
   snprintf(r->voice, sizeof r->voice, "%s", voice);
   r->rate = rate;
   r->pitch = pitch;
+  r->backlog_ms = backlog_ms;
   r->used = true;
   uint32_t b = hash_str(id) % NBUCKETS;
   r->hnext = t->rem_b[b];
@@ -898,13 +906,29 @@ static const char *pick_voice(ttb_tts *t, const char *text, const char *voice, c
 int ttb_tts_prepare(ttb_tts *t, const char *text, const char *voice, const char *queue,
                     char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen)
 {
-  return ttb_tts_prepare_ex(t, text, voice, 0, 0, queue, id, err, errlen);
+  return ttb_tts_prepare_ex(t, text, voice, NULL, queue, id, err, errlen);
 }
 
-int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, uint32_t rate,
-                       uint32_t pitch, const char *queue, char id[TTB_TTS_ID_LEN + 1], char *err,
-                       size_t errlen)
+uint32_t ttb_tts_estimate_ms(const char *text, uint32_t rate)
 {
+  uint64_t words = 0;
+  bool in = false;
+  for (const char *p = text; *p; p++) {
+    bool sp = *p == ' ' || *p == '\t' || *p == '\n';
+    if (!sp && !in)
+      words++;
+    in = !sp;
+  }
+  if (words == 0)
+    words = 1;
+  uint64_t ms = 300 + words * 60000u / (rate ? rate : 175);
+  return ms > 600000 ? 600000 : (uint32_t)ms;
+}
+
+int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, const ttb_tts_opts *o,
+                       const char *queue, char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen)
+{
+  uint32_t rate = o ? o->rate : 0, pitch = o ? o->pitch : 0;
   if ((rate != 0 && (rate < TTB_TTS_RATE_MIN || rate > TTB_TTS_RATE_MAX)) || pitch > 99) {
     set_err(err, errlen, "rate or pitch out of range");
     return -1;
@@ -925,7 +949,8 @@ int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, uint32_t
   if (make_id(key, clean, id) != 0) {
     set_err(err, errlen, "hash failed");
     rc = -1;
-  } else if (rem_put(t, id, v, rate, pitch, clean, queue ? queue : "") != 0) {
+  } else if (rem_put(t, id, v, rate, pitch, o ? o->backlog_ms : 0, clean, queue ? queue : "") !=
+             0) {
     set_err(err, errlen, "out of memory");
     rc = -1;
   }
@@ -987,6 +1012,7 @@ ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l)
   snprintf(j->voice, sizeof j->voice, "%s", r->voice);
   j->rate = r->rate;
   j->pitch = r->pitch;
+  j->est_ms = ttb_tts_estimate_ms(r->text, r->rate);
   j->job_id = ++t->next_job_id;
   j->t = t;
   j->state = JOB_WAITING;
@@ -1003,6 +1029,17 @@ ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l)
     t->st.backlog_dropped++;
     job_end(t, old, "dropped: the channel's speech backlog was full");
     q = queue_get(t, r->queue, true); /* it may have been freed */
+    if (q == NULL) {
+      job_end(t, j, "out of memory");
+      return TTB_TTS_LISTENING;
+    }
+  }
+  /* and a bound in seconds of speech (the channel's max_backlog_seconds):
+   * the oldest waiting go until this one fits */
+  while (r->backlog_ms > 0 && q->head != NULL && q->wait_ms + j->est_ms > r->backlog_ms) {
+    t->st.backlog_dropped++;
+    job_end(t, q->head, "dropped: the channel's speech backlog was full");
+    q = queue_get(t, r->queue, true);
     if (q == NULL) {
       job_end(t, j, "out of memory");
       return TTB_TTS_LISTENING;

@@ -95,13 +95,28 @@ int ttb_tts_prepare(ttb_tts *t, const char *text, const char *voice, const char 
 /* espeak-ng's speech rate bounds (words a minute). */
 #define TTB_TTS_RATE_MIN 80
 #define TTB_TTS_RATE_MAX 450
-/* ttb_tts_prepare with a speech rate (TTB_TTS_RATE_MIN..MAX) and pitch
- * (1..99); 0 = espeak-ng's default (175, 50). The id's key is
- * "voice;rate=R;pitch=P" when either is set, else the voice alone (so the
- * ids of default speech do not change). -1 with err also when out of range. */
-int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, uint32_t rate,
-                       uint32_t pitch, const char *queue, char id[TTB_TTS_ID_LEN + 1], char *err,
-                       size_t errlen);
+/* What a chat's speech may set beyond ttb_tts_prepare's. */
+typedef struct ttb_tts_opts {
+  /* Words a minute (TTB_TTS_RATE_MIN..MAX) and pitch (1..99); 0 =
+   * espeak-ng's defaults (175, 50). The id's key is "voice;rate=R;pitch=P"
+   * when either is set, else the voice alone (the ids of default speech do
+   * not change). */
+  uint32_t rate, pitch;
+  /* The queue's bound in milliseconds of speech, guessed from the waiting
+   * texts (ttb_tts_estimate_ms): when this speech's job starts waiting, the
+   * oldest waiting jobs of its queue are dropped until it fits. 0 = only the
+   * count bound (the config's backlog), which always applies. */
+  uint32_t backlog_ms;
+} ttb_tts_opts;
+/* ttb_tts_prepare with options (o NULL = none). -1 with err also when rate
+ * or pitch is out of range. */
+int ttb_tts_prepare_ex(ttb_tts *t, const char *text, const char *voice, const ttb_tts_opts *o,
+                       const char *queue, char id[TTB_TTS_ID_LEN + 1], char *err, size_t errlen);
+/* A guess of how long text takes to say at rate words a minute (0 = 175):
+ * 300 ms plus its words (runs of non-spaces) at that rate. Numbers and
+ * long words take longer in truth; it is a bound for a backlog, not a
+ * measure. */
+uint32_t ttb_tts_estimate_ms(const char *text, uint32_t rate);
 /* Someone waiting for a speech: embed it in your own state. */
 typedef struct ttb_tts_listener ttb_tts_listener;
 struct ttb_tts_listener {

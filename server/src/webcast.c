@@ -614,6 +614,8 @@ static bool map_message(const Tiktok__Webcast__Message *m, ttb_webcast_event *ev
     snprintf(ev->streak_key, sizeof ev->streak_key, "%" PRId64 ":%" PRIu64,
              g->user != NULL ? g->user->id : 0, g->group_id);
     ev->count = 1;
+    ev->diamonds =
+        g->gift != NULL && g->gift->diamond_count > 0 ? (uint32_t)g->gift->diamond_count : 0;
     if (g->gift != NULL && g->gift->type == 1) {
       /* a streak's events count from 1: a missing or odd count is its first */
       ev->repeat_count = g->repeat_count > 0 ? (uint32_t)g->repeat_count : 1;

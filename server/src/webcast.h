@@ -114,6 +114,7 @@ typedef struct ttb_webcast_event {
   uint32_t count;                       /* gift: 1 */
   uint32_t repeat_count; /* gift: the streak's running count, from 1 (0: not a streak) */
   bool repeat_end;       /* gift: the streak's last event */
+  uint32_t diamonds;     /* gift: gift.diamond_count, one gift's value (0: unknown) */
 } ttb_webcast_event;
 
 typedef enum ttb_webcast_frame_type {

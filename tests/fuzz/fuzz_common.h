@@ -33,6 +33,8 @@
 #include "ttboost/v1/events.pbc-json.h"
 #include "ttboost/v1/ingest.npb-json.h"
 #include "ttboost/v1/ingest.pbc-json.h"
+#include "ttboost/v1/settings.npb-json.h"
+#include "ttboost/v1/settings.pbc-json.h"
 #include "ttboost/v1/trace.npb-json.h"
 #include "ttboost/v1/trace.pbc-json.h"
 #include "ttboost/v1/tts.npb-json.h"

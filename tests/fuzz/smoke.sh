@@ -97,7 +97,8 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 for pair in server-message:ServerMessage client-message:ClientMessage \
   ingest-event:IngestEvent login-request:LoginRequest tts-request:TtsRequest \
   tiktok-settings:TiktokSettings trace-record:TraceRecord \
-  overlay-token-request:OverlayTokenRequest overlay-token-revoke:OverlayTokenRevoke; do
+  overlay-token-request:OverlayTokenRequest overlay-token-revoke:OverlayTokenRevoke \
+  channel-settings:ChannelSettings; do
   seed "fuzz-json-${pair%%:*}" "${pair#*:}" json
 done
 # The ingest batch: each ingest vector alone, and all of them in one array.
@@ -142,7 +143,7 @@ PY
 
 for t in fuzz-json-server-message fuzz-json-client-message fuzz-json-ingest-event \
   fuzz-json-ingest-batch fuzz-json-login-request fuzz-json-tts-request fuzz-json-tiktok-settings \
-  fuzz-json-overlay-token-request fuzz-json-overlay-token-revoke \
+  fuzz-json-overlay-token-request fuzz-json-overlay-token-revoke fuzz-json-channel-settings \
   fuzz-json-trace-record fuzz-json-reader; do
   if [ "$secs" = 0 ]; then run "$t"; else run "$t" -dict="$dict"; fi
 done

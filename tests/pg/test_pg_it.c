@@ -241,3 +241,45 @@ Test(pg_it, database_connection_lost)
   ws_close(&w);
   (void)out;
 }
+
+/* Channel settings put on one server apply to the other's events: the
+ * trigger on channel_settings notifies, the other reloads its cache. */
+Test(pg_it, settings_put_on_one_server_apply_on_the_other)
+{
+  char key[128], user[64], token[64];
+  new_key_db(key, sizeof key, "1"); /* before: both servers know it from the start */
+  start(&A);
+  start(&B);
+  cr_assert_eq(login(&A, key, "phone", user, token), 200);
+  ws wb;
+  open_ws(&wb, &B, token);
+  char hdr[256];
+  snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n",
+           token);
+  const char *doc = "{\"banned_words\":[\"secret\"]}";
+  http_resp r;
+  cr_assert_eq(http(&A, "PUT", "/me/settings", hdr, doc, strlen(doc), &r), 200, "%s", r.body);
+  http_free(&r);
+  cr_assert_eq(http(&B, "GET", "/me/settings", hdr, NULL, 0, &r), 200, "%s", r.body);
+  cr_assert(strstr(r.body, "\"secret\"") != NULL, "%s", r.body);
+  http_free(&r);
+  bool silent = false;
+  for (int i = 0; i < 50 && !silent; i++) {
+    char body[512], m[4096], url[512] = "", type[32] = "";
+    snprintf(body, sizeof body,
+             "{\"channel\":\"%s\",\"type\":\"chat\",\"user\":\"v\",\"message\":\"a secret %d\"}",
+             user, i);
+    cr_assert_eq(ingest(&B, body, &r), 202, "%s", r.body);
+    http_free(&r);
+    do {
+      cr_assert(ws_text(&wb, m, sizeof m, 5000), "no chat on B");
+      json_str(m, "type", type, sizeof type);
+    } while (strcmp(type, "chat") != 0);
+    json_str(m, "tts_url", url, sizeof url);
+    silent = url[0] == '\0';
+    if (!silent)
+      usleep(100000);
+  }
+  cr_assert(silent, "B never applied the settings put on A");
+  ws_close(&wb);
+}

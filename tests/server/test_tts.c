@@ -327,6 +327,36 @@ Test(tts, voice_changes_id)
   ttb_tts_stop(t);
 }
 
+/* Rate and pitch key the id only when set: default speech keeps its id;
+ * out-of-range values are refused; the estimate grows with words, shrinks
+ * with the rate. */
+Test(tts, rate_pitch_ids_and_estimate)
+{
+  ttb_tts *t = start(0, 8);
+  char a[TTB_TTS_ID_LEN + 1], b[TTB_TTS_ID_LEN + 1], c[TTB_TTS_ID_LEN + 1], d[TTB_TTS_ID_LEN + 1],
+      err[160];
+  cr_assert_eq(ttb_tts_prepare(t, "hello there", "en", "q", a, err, sizeof err), 0, "%s", err);
+  ttb_tts_opts none = {0};
+  cr_assert_eq(ttb_tts_prepare_ex(t, "hello there", "en", &none, "q", b, err, sizeof err), 0);
+  cr_assert_str_eq(a, b, "the defaults keep the id of before");
+  ttb_tts_opts fast = {.rate = 300};
+  cr_assert_eq(ttb_tts_prepare_ex(t, "hello there", "en", &fast, "q", c, err, sizeof err), 0);
+  ttb_tts_opts high = {.pitch = 80};
+  cr_assert_eq(ttb_tts_prepare_ex(t, "hello there", "en", &high, "q", d, err, sizeof err), 0);
+  cr_assert_str_neq(a, c);
+  cr_assert_str_neq(a, d);
+  cr_assert_str_neq(c, d);
+  ttb_tts_opts bad = {.rate = 20};
+  cr_assert_eq(ttb_tts_prepare_ex(t, "hello", "en", &bad, "q", d, err, sizeof err), -1);
+  bad.rate = 0;
+  bad.pitch = 100;
+  cr_assert_eq(ttb_tts_prepare_ex(t, "hello", "en", &bad, "q", d, err, sizeof err), -1);
+  ttb_tts_stop(t);
+  cr_assert_eq(ttb_tts_estimate_ms("", 0), 300 + 60000 / 175);
+  cr_assert_eq(ttb_tts_estimate_ms("one two  three", 0), 300 + 3 * 60000 / 175);
+  cr_assert_lt(ttb_tts_estimate_ms("one two three", 350), ttb_tts_estimate_ms("one two three", 0));
+}
+
 Test(tts, control_chars_cleaned)
 {
   ttb_tts *t = start(0, 8);

@@ -262,6 +262,8 @@ static Tiktok__Webcast__Message *gift_msg(int64_t msg_id, int64_t sender, int32_
   gift.id = gift_id;
   gift.type = type;
   gift.name = (char *)name;
+  /* a value per gift: Rose 1, Lion 29999, others a negative (bad) one */
+  gift.diamond_count = strcmp(name, "Rose") == 0 ? 1 : strcmp(name, "Lion") == 0 ? 29999 : -3;
   Tiktok__Webcast__WebcastGiftMessage g = TIKTOK__WEBCAST__WEBCAST_GIFT_MESSAGE__INIT;
   g.user = &u;
   g.gift = &gift;
@@ -452,6 +454,10 @@ Test(webcast, gifts)
   cr_assert_eq(e[3].repeat_count, 1); /* a streak counts from 1 */
   cr_assert_not(e[3].repeat_end);
   cr_assert_str_eq(e[3].gift_name, "Bad \xEF\xBF\xBD name");
+  /* the gift's value in diamonds (channel settings: gifts.min_diamonds) */
+  cr_assert_eq(e[0].diamonds, 1);
+  cr_assert_eq(e[2].diamonds, 29999);
+  cr_assert_eq(e[3].diamonds, 0, "a negative value is unknown");
   ttb_webcast_frame_free(&f);
   free(b);
 }

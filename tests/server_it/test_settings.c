@@ -220,6 +220,8 @@ Test(settings, bad_values_name_the_field)
   put_bad("{\"gifts\":{\"sounds\":[{\"gift_name\":\"Rose\",\"sound\":\"no-such-sound\"}]}}", 400,
           "gifts.sounds[0].sound");
   put_bad("{\"reading\":", 400, NULL);
+  /* a bad word after a good one: the decoder's error path (it once freed a static) */
+  put_bad("{\"banned_words\":[\"ok\",\"\xff\xfe\",\"x\"]}", 400, "banned_words");
   put_bad("{\"reading\":{\"max_chars\":\"ten\"}}", 400, "max_chars");
   /* a body over the limit */
   size_t n = 40 * 1024;
@@ -415,5 +417,62 @@ Test(settings, rate_and_pitch_reach_espeak)
   chat("a", text);
   next(&w, "chat", "tts_url", low, sizeof low);
   cr_assert_str_eq(low, normal);
+  ws_close(&w);
+}
+
+/* The value of a /metrics line "name value"; -1 when absent. */
+static long long metric(const char *name)
+{
+  http_resp r;
+  cr_assert_eq(http(&S, "GET", "/metrics", METRICS_AUTH, NULL, 0, &r), 200);
+  long long v = -1;
+  size_t n = strlen(name);
+  for (const char *p = r.body; p && *p; p = strchr(p, '\n')) {
+    if (*p == '\n')
+      p++;
+    if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+      v = atoll(p + n + 1);
+      break;
+    }
+  }
+  http_free(&r);
+  return v;
+}
+
+/* max_backlog_seconds: with the one worker held by a hung synthesis, the
+ * channel's waiting speech is bounded in guessed seconds (5 words at 175
+ * words a minute: about 2 s each), the oldest dropped; without it, the
+ * --tts-backlog count (16) applies and nothing is dropped. */
+Test(settings, backlog_in_seconds)
+{
+  cr_assert_eq(srv_stop(&S), 0);
+  setenv("TTB_TTS_WORKER_TEST_HANG", "hangword", 1);
+  const char *extra[] = {"--sounds-dir", sounds, "--tts-workers", "1", "--tts-eager", "yes", NULL};
+  srv_start(&S, extra, true);
+  unsetenv("TTB_TTS_WORKER_TEST_HANG"); /* the server's workers have it */
+  cr_assert_eq(login(&S, key, NULL, user, token), 200);
+  put_ok("{\"reading\":{\"username\":2},\"pacing\":{\"max_backlog_seconds\":3}}");
+  ws w;
+  open_ws(&w);
+  char got[512], text[128];
+  chat("a", "hangword");
+  next(&w, "chat", "tts_url", got, sizeof got);
+  long long before = metric("ttboost_tts_backlog_dropped_total");
+  cr_assert_eq(before, 0);
+  for (int i = 0; i < 6; i++) {
+    snprintf(text, sizeof text, "alpha beta gamma delta %d", i);
+    chat("a", text);
+    next(&w, "chat", "tts_url", got, sizeof got);
+    cr_assert(got[0], "spoken (then dropped from the backlog)");
+  }
+  /* one fits in 3 s: each new one pushes the one waiting out */
+  cr_assert_eq(metric("ttboost_tts_backlog_dropped_total"), 5);
+  put_ok("{\"reading\":{\"username\":2}}");
+  for (int i = 0; i < 6; i++) {
+    snprintf(text, sizeof text, "omega beta gamma delta %d", i);
+    chat("a", text);
+    next(&w, "chat", "tts_url", got, sizeof got);
+  }
+  cr_assert_eq(metric("ttboost_tts_backlog_dropped_total"), 5, "the count bound only");
   ws_close(&w);
 }

@@ -32,7 +32,9 @@ bool ttb_pbc_jr_bytes(ttb_jr *r, int i, const char *field, size_t max_len, Proto
                       ProtobufCAllocator *a);
 
 /* Allocates a zeroed array of n elements of size elem for a repeated field;
- * fails (error set) when the field already has elements or on no memory. */
+ * fails (error set) when the field already has elements (the nanopb
+ * decoders do the same) or on no memory; an empty array given before is
+ * freed and replaced. */
 bool ttb_pbc_jr_array(ttb_jr *r, const char *field, size_t have, size_t n, size_t elem, void **out,
                       ProtobufCAllocator *a);
 

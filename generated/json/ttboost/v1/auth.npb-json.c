@@ -1233,6 +1233,8 @@ int ttb_npb_ttboost_v1_OverlayTokenList_json_field(ttb_jr *r, const char *k, siz
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "tokens", "more than 64 elements") ? 0 : -1;
       if ((size_t)n_ > sizeof m->tokens / sizeof m->tokens[0])
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "tokens", "too many elements") ? 0 : -1;
+      if (m->tokens_count != 0)
+        return ttb_jr_fail(r, TTB_JSON_SYNTAX, "tokens", "given twice") ? 0 : -1;
       m->tokens_count = 0;
       int arr_ = v;
       v = arr_ + 1;

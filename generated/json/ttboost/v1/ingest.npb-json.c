@@ -692,6 +692,8 @@ int ttb_npb_ttboost_v1_IngestResponse_json_field(ttb_jr *r, const char *k, size_
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "errors", "more than 64 elements") ? 0 : -1;
       if ((size_t)n_ > sizeof m->errors / sizeof m->errors[0])
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "errors", "too many elements") ? 0 : -1;
+      if (m->errors_count != 0)
+        return ttb_jr_fail(r, TTB_JSON_SYNTAX, "errors", "given twice") ? 0 : -1;
       m->errors_count = 0;
       int arr_ = v;
       v = arr_ + 1;

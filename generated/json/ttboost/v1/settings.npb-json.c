@@ -555,6 +555,8 @@ int ttb_npb_ttboost_v1_VoiceSettings_json_field(ttb_jr *r, const char *k, size_t
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "voices", "more than 16 elements") ? 0 : -1;
       if ((size_t)n_ > sizeof m->voices / sizeof m->voices[0])
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "voices", "too many elements") ? 0 : -1;
+      if (m->voices_count != 0)
+        return ttb_jr_fail(r, TTB_JSON_SYNTAX, "voices", "given twice") ? 0 : -1;
       m->voices_count = 0;
       int arr_ = v;
       v = arr_ + 1;
@@ -801,6 +803,8 @@ int ttb_npb_ttboost_v1_GiftSettings_json_field(ttb_jr *r, const char *k, size_t 
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "sounds", "more than 64 elements") ? 0 : -1;
       if ((size_t)n_ > sizeof m->sounds / sizeof m->sounds[0])
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "sounds", "too many elements") ? 0 : -1;
+      if (m->sounds_count != 0)
+        return ttb_jr_fail(r, TTB_JSON_SYNTAX, "sounds", "given twice") ? 0 : -1;
       m->sounds_count = 0;
       int arr_ = v;
       v = arr_ + 1;
@@ -1009,6 +1013,8 @@ int ttb_npb_ttboost_v1_ChannelSettings_json_field(ttb_jr *r, const char *k, size
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "banned_words", "more than 200 elements") ? 0 : -1;
       if ((size_t)n_ > sizeof m->banned_words / sizeof m->banned_words[0])
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "banned_words", "too many elements") ? 0 : -1;
+      if (m->banned_words_count != 0)
+        return ttb_jr_fail(r, TTB_JSON_SYNTAX, "banned_words", "given twice") ? 0 : -1;
       m->banned_words_count = 0;
       int arr_ = v;
       v = arr_ + 1;
@@ -1293,6 +1299,8 @@ int ttb_npb_ttboost_v1_UserSoundList_json_field(ttb_jr *r, const char *k, size_t
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "sounds", "more than 64 elements") ? 0 : -1;
       if ((size_t)n_ > sizeof m->sounds / sizeof m->sounds[0])
         return ttb_jr_fail(r, TTB_JSON_LIMIT, "sounds", "too many elements") ? 0 : -1;
+      if (m->sounds_count != 0)
+        return ttb_jr_fail(r, TTB_JSON_SYNTAX, "sounds", "given twice") ? 0 : -1;
       m->sounds_count = 0;
       int arr_ = v;
       v = arr_ + 1;

@@ -1080,8 +1080,6 @@ int ttb_pbc_ttboost_v1_ChannelSettings_json_field(ttb_jr *r, const char *k, size
       if (!ttb_pbc_jr_array(r, "banned_words", m->n_banned_words, (size_t)n_, sizeof *m->banned_words, (void **)&m->banned_words, a))
         return -1;
       m->n_banned_words = (size_t)n_;
-      for (int i = 0; i < n_; i++)
-        m->banned_words[i] = (char *)protobuf_c_empty_string;
       int arr_ = v;
       v = arr_ + 1;
       for (int i = 0; i < n_; i++) {
