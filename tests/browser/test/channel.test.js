@@ -111,7 +111,7 @@ describe('channel settings (web app)', () => {
     await page.evaluate(() => { for (const d of document.querySelectorAll('#channel details')) d.open = true; });
     await setValue(page, '#ch-cooldown', '15');
     await setValue(page, '#ch-rate', '220');
-    await setValue(page, '#ch-voices', 'en = en-us\nru = ru+f3');
+    await setValue(page, '#ch-voices', 'kk = ru\nen = de');
     await setValue(page, '#ch-words', 'spoiler, ending\n');
     await setValue(page, '#ch-giftsounds', 'Rose = u-1');
     await setValue(page, '#ch-mindiamonds', '5');
@@ -124,7 +124,7 @@ describe('channel settings (web app)', () => {
     assert.deepEqual(puts[0].doc, {
       reading: { strip_links: true, command_prefix: '!tts' },
       pacing: { cooldown_seconds: 15 },
-      voice: { rate: 220, voices: [{ language: 'en', voice: 'en-us' }, { language: 'ru', voice: 'ru+f3' }] },
+      voice: { rate: 220, voices: [{ language: 'kk', voice: 'ru' }, { language: 'en', voice: 'de' }] },
       banned_words: ['spoiler', 'ending'],
       gifts: { min_diamonds: 5, sounds: [{ gift_name: 'Rose', sound: 'u-1' }] },
       future_field: { x: 1 },

@@ -257,7 +257,8 @@ class _ChannelSettingsScreenState extends State<ChannelSettingsScreen> {
                   maxLines: 6,
                   decoration: InputDecoration(
                     labelText: tr(context, Msg.chVoices),
-                    hintText: 'en = en-us\nru = ru+f3',
+                    hintText: 'kk = ru',
+                    helperMaxLines: 3,
                     helperText: tr(context, Msg.chVoicesHelp),
                   ),
                 ),
