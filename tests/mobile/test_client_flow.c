@@ -255,15 +255,26 @@ static void push_pb(const ttboost_v1_ServerMessage *m)
 
 /* ------------------------------------------------------------ fake HTTP */
 
-static int http_calls;
+static int http_calls; /* login and downloads (not the channel settings' GET) */
+static int settings_calls;
 static int fake_http(void *user, const ttb__http_req *req, ttb__http_resp *resp, char *err,
                      size_t errlen)
 {
   (void)user;
   (void)err;
   (void)errlen;
-  __atomic_add_fetch(&http_calls, 1, __ATOMIC_SEQ_CST);
   memset(resp, 0, sizeof *resp);
+  if (strstr(req->url, "/me/settings")) { /* fetched after each connect: the defaults */
+    __atomic_add_fetch(&settings_calls, 1, __ATOMIC_SEQ_CST);
+    resp->status = 200;
+    resp->len = 2;
+    resp->body = malloc(3);
+    if (!resp->body)
+      return TTB_ERR_NOMEM;
+    memcpy(resp->body, "{}", 3);
+    return TTB_OK;
+  }
+  __atomic_add_fetch(&http_calls, 1, __ATOMIC_SEQ_CST);
   if (strstr(req->url, "/auth/login")) {
     const char *body =
         strstr((const char *)req->body, "GOOD-KEY")
@@ -530,6 +541,10 @@ Test(flow, binary_mode_streams_audio_frames)
   cr_assert_eq(st.skipped, 0);
   cr_assert(loud > 15000, "about 0.5 s heard: %zu frames", loud);
   cr_assert_eq(http_calls, 1, "only the login: no download in binary mode");
+  for (int i = 0; i < 2000 && __atomic_load_n(&settings_calls, __ATOMIC_SEQ_CST) == 0; i++)
+    sleep_ms(1);
+  cr_assert_eq(__atomic_load_n(&settings_calls, __ATOMIC_SEQ_CST), 1,
+               "the channel settings are fetched once after the connect");
 
   /* TTS off: the server (its rule, delivery.h) still sends the chat but
      * no frames; the client logs it and counts it skipped. */

@@ -80,6 +80,9 @@ static struct {
   void (*get_stats)(const ttb_client *, ttb_stats *);
   int (*poll_event)(ttb_client *, ttb_event *);
   size_t (*render)(ttb_client *, int16_t *, size_t);
+  int (*channel_json)(const ttb_client *, char *, size_t, size_t *, int32_t *);
+  int (*refresh_channel)(ttb_client *);
+  int (*set_channel_json)(ttb_client *, const char *);
 } F;
 
 static void *sym(void *lib, const char *name)
@@ -167,6 +170,9 @@ int main(int argc, char **argv)
   LOAD(get_stats, "ttb_client_get_stats");
   LOAD(poll_event, "ttb_client_poll_event");
   LOAD(render, "ttb_client_render");
+  LOAD(channel_json, "ttb_client_channel_settings_json");
+  LOAD(refresh_channel, "ttb_client_refresh_channel_settings");
+  LOAD(set_channel_json, "ttb_client_set_channel_settings_json");
 
   /* create */
   ttb_client_config cfg = {.server_url = url,
@@ -288,6 +294,38 @@ int main(int argc, char **argv)
   F.get_stats(c, &s);
   if (s.chat_messages < 1)
     fail("stats count %llu chat messages", (unsigned long long)s.chat_messages);
+
+  /* The channel settings, as the app's Settings › What is read does: read
+   * the copy, save a change (PUT /me/settings), have a bad value refused
+   * with the server's words. A server without /me/settings is said, not failed. */
+  {
+    static char doc[TTB_CHANNEL_JSON_MAX + 1];
+    int32_t src = -1;
+    rc = F.refresh_channel(c);
+    if (rc == TTB_ERR_PROTOCOL) {
+      step("channel settings: skipped, the server has no /me/settings (%s)", F.last_error(c));
+    } else {
+      if (rc != TTB_OK)
+        fail("ttb_client_refresh_channel_settings: %s", err_of(c, rc));
+      rc = F.set_channel_json(c, "{\"reading\":{\"command_prefix\":\"!tts\"},"
+                                 "\"gifts\":{\"min_diamonds\":3}}");
+      if (rc != TTB_OK)
+        fail("ttb_client_set_channel_settings_json: %s", err_of(c, rc));
+      size_t len = 0;
+      rc = F.channel_json(c, doc, sizeof doc, &len, &src);
+      if (rc != TTB_OK || src != TTB_CHANNEL_SERVER || len != strlen(doc) ||
+          !strstr(doc, "\"command_prefix\":\"!tts\"") || !strstr(doc, "\"min_diamonds\":3"))
+        fail("the channel settings after a save: rc %d, source %d: %s", rc, (int)src, doc);
+      rc = F.set_channel_json(c, "{\"reading\":{\"text_template\":\"{user}\"}}");
+      if (rc != TTB_ERR_INVALID || !strstr(F.last_error(c), "text_template"))
+        fail("a template without {message} was not refused: %s", err_of(c, rc));
+      step("channel settings saved and read back; a bad value refused: %s", F.last_error(c));
+      /* back to the defaults for the rest of the test (a command prefix mutes chats) */
+      rc = F.set_channel_json(c, "{}");
+      if (rc != TTB_OK)
+        fail("ttb_client_set_channel_settings_json({}): %s", err_of(c, rc));
+    }
+  }
 
   /* stop, log out, destroy */
   rc = F.stop(c);

@@ -50,6 +50,7 @@
 #include "net/net.h"
 #include "persist/persist.h"
 #include "platform/platform.h"
+#include "ttboost/v1/settings.npb-json.h"
 
 #define EVENT_QUEUE 256
 #define RECENT_LOG 64
@@ -68,7 +69,7 @@
 #define FETCH_IDLE_MS 15000
 #define URL_SIZE 513
 
-typedef enum { JOB_GIFT = 2, JOB_CLEAR_TOKEN = 3 } job_kind;
+typedef enum { JOB_GIFT = 2, JOB_CLEAR_TOKEN = 3, JOB_FETCH_CHANNEL = 4 } job_kind;
 
 typedef struct {
   int kind;
@@ -105,7 +106,12 @@ struct ttb_client {
   char *server_url, *data_dir, *device_id;
   uint32_t rate, channels;
 
-  ttb__mutex *ctl, *conn_lock, *lock;
+  ttb__mutex *ctl, *conn_lock, *lock, *chan_lock;
+
+  /* --- under chan_lock (taken before lock, never across network I/O) --- */
+  char *chan_json; /* compact JSON of ttboost.v1.ChannelSettings; NULL = "{}" */
+  size_t chan_len;
+  int32_t chan_source; /* ttb_channel_source */
 
   /* --- under lock --- */
   ttb_settings settings;
@@ -589,8 +595,14 @@ static void net_sink(void *user, const ttb__net_event *ev)
     ttb__mutex_unlock(c->lock);
     break;
   }
+  case TTB__NET_HELLO:
+    /* A connection is up: fetch the channel settings (the worker: HTTP). */
+    ttb__mutex_lock(c->lock);
+    push_job_locked(c, JOB_FETCH_CHANNEL, 0, NULL);
+    ttb__mutex_unlock(c->lock);
+    break;
   default:
-    break; /* HELLO: nothing to do (the STATE event says connected) */
+    break;
   }
 }
 
@@ -826,10 +838,16 @@ static ttb__clip *gift_clip(ttb_client *c, const char *url, char *why, size_t wh
   return clip;
 }
 
+static int channel_fetch(ttb_client *c);
+
 static void run_job(ttb_client *c, const job *j)
 {
   char why[TTB__MESSAGE_SIZE];
   why[0] = '\0';
+  if (j->kind == JOB_FETCH_CHANNEL) {
+    (void)channel_fetch(c); /* a failure is queued as a TTB_EVENT_CHANNEL */
+    return;
+  }
   if (j->kind == JOB_CLEAR_TOKEN) {
     ttb_error e;
     ttb_error_clear(&e);
@@ -943,6 +961,474 @@ static void worker_main(void *arg)
   ttb__mutex_unlock(c->lock);
 }
 
+/* ------------------------------------------------------------ channel settings */
+
+/* Decodes and checks a ChannelSettings document (the schema's decoder:
+ * syntax, types, lengths, counts). m: heap (27 KB). TTB_OK or
+ * TTB_ERR_INVALID with why set. */
+static int channel_decode(const char *json, size_t len, ttboost_v1_ChannelSettings *m, char *why,
+                          size_t whylen)
+{
+  ttb_json_error je;
+  memset(&je, 0, sizeof je);
+  if (len > TTB_CHANNEL_JSON_MAX) {
+    snprintf(why, whylen, "The channel settings are too large (%zu bytes, at most %u).", len,
+             (unsigned)TTB_CHANNEL_JSON_MAX);
+    return TTB_ERR_INVALID;
+  }
+  if (!ttb_npb_ttboost_v1_ChannelSettings_from_json(json, len, m, &je)) {
+    snprintf(why, whylen, "The channel settings are not valid: %s", je.msg);
+    return TTB_ERR_INVALID;
+  }
+  char verr[256];
+  verr[0] = '\0';
+  if (!ttb_npb_ttboost_v1_ChannelSettings_validate(m, verr, sizeof verr)) {
+    snprintf(why, whylen, "The channel settings are not valid: %s", verr);
+    return TTB_ERR_INVALID;
+  }
+  return TTB_OK;
+}
+
+/* Encodes m as compact JSON into a new buffer (*out, caller frees). */
+static int channel_encode(const ttboost_v1_ChannelSettings *m, char **out, size_t *len, char *why,
+                          size_t whylen)
+{
+  *out = NULL;
+  *len = 0;
+  char *buf = malloc(TTB_CHANNEL_JSON_MAX + 1);
+  if (!buf) {
+    snprintf(why, whylen, "out of memory");
+    return TTB_ERR_NOMEM;
+  }
+  size_t n = 0;
+  ttb_json_error je;
+  memset(&je, 0, sizeof je);
+  if (!ttb_npb_ttboost_v1_ChannelSettings_to_json(m, buf, TTB_CHANNEL_JSON_MAX + 1, &n, &je) ||
+      n > TTB_CHANNEL_JSON_MAX) {
+    free(buf);
+    snprintf(why, whylen, "The channel settings cannot be written as JSON: %s", je.msg);
+    return TTB_ERR_INVALID;
+  }
+  buf[n] = '\0';
+  char *small = realloc(buf, n + 1);
+  *out = small ? small : buf;
+  *len = n;
+  return TTB_OK;
+}
+
+/* Queues a TTB_EVENT_CHANNEL: code 0 (a new copy) or a TTB_ERR_* with text. */
+static void channel_event(ttb_client *c, int code, const char *text)
+{
+  local_event(c, TTB_EVENT_CHANNEL, code < 0 ? (uint32_t)(-code) : 0, text ? text : "");
+}
+
+/* Keeps m as the copy held (source SERVER), persists it, and queues a
+ * TTB_EVENT_CHANNEL when it changed (always when `always`). */
+static int channel_keep(ttb_client *c, const ttboost_v1_ChannelSettings *m, bool always)
+{
+  char why[TTB__MESSAGE_SIZE];
+  char *json = NULL;
+  size_t len = 0;
+  int rc = channel_encode(m, &json, &len, why, sizeof why);
+  if (rc != TTB_OK)
+    return set_error(c, rc, why);
+  ttb__mutex_lock(c->chan_lock);
+  bool changed = !c->chan_json || c->chan_len != len || memcmp(c->chan_json, json, len) != 0;
+  bool was_server = c->chan_source == TTB_CHANNEL_SERVER;
+  ttb_error e;
+  ttb_error_clear(&e);
+  int prc = TTB_OK;
+  if (changed) {
+    prc = ttb_channel_save(c->data_dir, json, len, &e);
+    free(c->chan_json);
+    c->chan_json = json;
+    c->chan_len = len;
+    json = NULL;
+  }
+  c->chan_source = TTB_CHANNEL_SERVER;
+  ttb__mutex_unlock(c->chan_lock);
+  free(json);
+  if (changed || always || !was_server)
+    channel_event(c, 0, "");
+  /* Not kept on disk is not fatal: the copy in memory is right. */
+  if (prc != TTB_OK)
+    (void)set_error(c, prc, e.msg);
+  return TTB_OK;
+}
+
+/* At create: the copy kept in data_dir, if it is sound. */
+static void channel_load_saved(ttb_client *c)
+{
+  char *json = NULL;
+  size_t len = 0;
+  ttb_error e;
+  ttb_error_clear(&e);
+  int rc = ttb_channel_load(c->data_dir, &json, &len, &e);
+  if (rc != TTB_OK) {
+    if (rc == TTB_ERR_CORRUPT && !c->last_error[0])
+      snprintf(c->last_error, sizeof c->last_error, "%s; it is fetched again", e.msg);
+    return;
+  }
+  ttboost_v1_ChannelSettings *m = malloc(sizeof *m);
+  char why[256];
+  if (m && channel_decode(json, len, m, why, sizeof why) == TTB_OK) {
+    c->chan_json = json;
+    c->chan_len = len;
+    c->chan_source = TTB_CHANNEL_SAVED;
+    json = NULL;
+  } else if (m && !c->last_error[0]) {
+    snprintf(c->last_error, sizeof c->last_error, "%s is damaged (%.160s); it is fetched again",
+             TTB_CHANNEL_FILE, why);
+  }
+  free(m);
+  free(json);
+}
+
+/* The ws token, copied; false when logged out. */
+static bool copy_token(ttb_client *c, char *out, size_t cap)
+{
+  ttb__mutex_lock(c->lock);
+  bool has = c->has_token;
+  copy_utf8(out, cap, has ? c->session.ws_token : "");
+  ttb__mutex_unlock(c->lock);
+  return has;
+}
+
+/* One /me/... call with the client's token; on failure sets last_error. */
+static int me_call(ttb_client *c, const ttb__me_req *req, ttb__http_resp *resp, char *text,
+                   size_t textlen)
+{
+  memset(resp, 0, sizeof *resp);
+  if (!c->http) {
+    snprintf(text, textlen, "this build has no network transport");
+    return set_error(c, TTB_ERR_NETWORK, text);
+  }
+  char token[TTB_SESSION_TOKEN_SIZE];
+  if (!copy_token(c, token, sizeof token)) {
+    snprintf(text, textlen, "not logged in: log in with a license key first");
+    return set_error(c, TTB_ERR_STATE, text);
+  }
+  int rc = ttb__me_call(c->http, c->http_user, c->server_url, token, req, resp, text, textlen);
+  if (rc != TTB_OK)
+    return set_error(c, rc, text);
+  return TTB_OK;
+}
+
+/* GET /me/settings -> the copy held. Network threads: the worker (after a
+ * connect) or the caller of ttb_client_refresh_channel_settings. */
+static int channel_fetch(ttb_client *c)
+{
+  char text[TTB__MESSAGE_SIZE];
+  ttb__me_req req = {.method = "GET", .path = "/me/settings"};
+  ttb__http_resp resp;
+  int rc = me_call(c, &req, &resp, text, sizeof text);
+  if (rc != TTB_OK) {
+    if (rc != TTB_ERR_STATE)
+      channel_event(c, rc, text);
+    return rc;
+  }
+  ttboost_v1_ChannelSettings *m = malloc(sizeof *m);
+  if (!m) {
+    ttb__http_resp_finish(&resp);
+    return set_error(c, TTB_ERR_NOMEM, NULL);
+  }
+  char why[TTB__MESSAGE_SIZE];
+  rc = channel_decode(resp.body ? (const char *)resp.body : "", resp.len, m, why, sizeof why);
+  ttb__http_resp_finish(&resp);
+  if (rc != TTB_OK) {
+    snprintf(text, sizeof text, "The server's channel settings could not be read (%.400s).", why);
+    free(m);
+    channel_event(c, TTB_ERR_PROTOCOL, text);
+    return set_error(c, TTB_ERR_PROTOCOL, text);
+  }
+  rc = channel_keep(c, m, false);
+  free(m);
+  return rc;
+}
+
+int ttb_client_channel_settings_json(const ttb_client *c, char *out, size_t cap, size_t *len,
+                                     int32_t *source)
+{
+  if (len)
+    *len = 0;
+  if (source)
+    *source = TTB_CHANNEL_DEFAULTS;
+  if (!c)
+    return TTB_ERR_INVALID;
+  ttb__mutex_lock(c->chan_lock);
+  const char *js = c->chan_json ? c->chan_json : "{}";
+  size_t n = c->chan_json ? c->chan_len : 2;
+  if (len)
+    *len = n;
+  if (source)
+    *source = c->chan_source;
+  int rc = TTB_ERR_INVALID;
+  if (out && cap > n) {
+    memcpy(out, js, n + 1);
+    rc = TTB_OK;
+  }
+  ttb__mutex_unlock(c->chan_lock);
+  return rc;
+}
+
+int ttb_client_refresh_channel_settings(ttb_client *c)
+{
+  if (!c)
+    return TTB_ERR_INVALID;
+  int rc = channel_fetch(c);
+  if (rc == TTB_OK) {
+    ttb__mutex_lock(c->lock);
+    c->last_error[0] = '\0';
+    ttb__mutex_unlock(c->lock);
+  }
+  return rc;
+}
+
+int ttb_client_set_channel_settings_json(ttb_client *c, const char *json)
+{
+  if (!c)
+    return TTB_ERR_INVALID;
+  if (!json)
+    return set_error(c, TTB_ERR_INVALID, "NULL channel settings (\"{}\" is the defaults)");
+  ttboost_v1_ChannelSettings *m = malloc(sizeof *m);
+  if (!m)
+    return set_error(c, TTB_ERR_NOMEM, NULL);
+  char text[TTB__MESSAGE_SIZE];
+  int rc = channel_decode(json, strlen(json), m, text, sizeof text);
+  char *body = NULL;
+  size_t blen = 0;
+  if (rc == TTB_OK) {
+    m->updated_ms = 0; /* the server's to set */
+    rc = channel_encode(m, &body, &blen, text, sizeof text);
+  }
+  if (rc != TTB_OK) {
+    free(m);
+    return set_error(c, rc, text);
+  }
+  ttb__me_req req = {
+      .method = "PUT",
+      .path = "/me/settings",
+      .content_type = "application/json",
+      .body = (const uint8_t *)body,
+      .body_len = blen,
+  };
+  ttb__http_resp resp;
+  rc = me_call(c, &req, &resp, text, sizeof text);
+  free(body);
+  if (rc != TTB_OK) {
+    free(m);
+    if (rc != TTB_ERR_STATE)
+      channel_event(c, rc, text);
+    return rc;
+  }
+  char why[TTB__MESSAGE_SIZE];
+  rc = channel_decode(resp.body ? (const char *)resp.body : "", resp.len, m, why, sizeof why);
+  ttb__http_resp_finish(&resp);
+  if (rc != TTB_OK) {
+    snprintf(text, sizeof text, "The server's answer could not be read (%.400s).", why);
+    free(m);
+    channel_event(c, TTB_ERR_PROTOCOL, text);
+    return set_error(c, TTB_ERR_PROTOCOL, text);
+  }
+  rc = channel_keep(c, m, true);
+  free(m);
+  if (rc == TTB_OK) {
+    ttb__mutex_lock(c->lock);
+    c->last_error[0] = '\0';
+    ttb__mutex_unlock(c->lock);
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------ the streamer's sounds */
+
+/* What the bytes are: "audio/ogg", "audio/wav", "audio/mpeg", or NULL. */
+static const char *sound_type(const uint8_t *d, size_t n)
+{
+  if (n >= 4 && memcmp(d, "OggS", 4) == 0)
+    return "audio/ogg";
+  if (n >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WAVE", 4) == 0)
+    return "audio/wav";
+  if (n >= 3 && memcmp(d, "ID3", 3) == 0)
+    return "audio/mpeg";
+  if (n >= 2 && d[0] == 0xFF && (d[1] & 0xE0) == 0xE0)
+    return "audio/mpeg";
+  return NULL;
+}
+
+/* Percent-encodes s (RFC 3986 unreserved kept) into out; false when it does not fit. */
+static bool url_encode(const char *s, char *out, size_t cap)
+{
+  static const char HEX[] = "0123456789ABCDEF";
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    bool keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                *p == '-' || *p == '.' || *p == '_' || *p == '~';
+    if (o + (keep ? 1 : 3) >= cap)
+      return false;
+    if (keep) {
+      out[o++] = (char)*p;
+    } else {
+      out[o++] = '%';
+      out[o++] = HEX[*p >> 4];
+      out[o++] = HEX[*p & 15];
+    }
+  }
+  out[o] = '\0';
+  return true;
+}
+
+/* Valid UTF-8 without control characters. */
+static bool utf8_text_ok(const char *s)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    if (*p < 0x20 || *p == 0x7F)
+      return false;
+    int more = *p < 0x80             ? 0
+               : (*p & 0xE0) == 0xC0 ? 1
+               : (*p & 0xF0) == 0xE0 ? 2
+               : (*p & 0xF8) == 0xF0 ? 3
+                                     : -1;
+    if (more < 0 || (more == 1 && *p < 0xC2))
+      return false;
+    p++;
+    for (int k = 0; k < more; k++, p++)
+      if ((*p & 0xC0) != 0x80)
+        return false;
+  }
+  return true;
+}
+
+int ttb_client_upload_sound(ttb_client *c, const char *name, const char *content_type,
+                            const uint8_t *data, size_t len, char *out, size_t cap)
+{
+  if (out && cap)
+    out[0] = '\0';
+  if (!c)
+    return TTB_ERR_INVALID;
+  if (!data || len == 0)
+    return set_error(c, TTB_ERR_INVALID, "the sound file is empty");
+  if (len > TTB_SOUND_UPLOAD_MAX)
+    return set_error(c, TTB_ERR_INVALID, "the sound file is larger than 2 MiB");
+  const char *seen = sound_type(data, len);
+  if (!content_type || !*content_type)
+    content_type = seen;
+  if (!content_type ||
+      (strcmp(content_type, "audio/ogg") != 0 && strcmp(content_type, "audio/wav") != 0 &&
+       strcmp(content_type, "audio/mpeg") != 0))
+    return set_error(c, TTB_ERR_INVALID,
+                     "not a sound file this server takes (Ogg Opus, WAV or MP3)");
+  char path[64 * 3 + 32] = "/me/sounds";
+  if (name) {
+    char enc[64 * 3 + 1];
+    if (!*name || strlen(name) > 64 || !utf8_text_ok(name) || !url_encode(name, enc, sizeof enc))
+      return set_error(c, TTB_ERR_INVALID, "a sound's name is 1 to 64 bytes of text");
+    snprintf(path, sizeof path, "/me/sounds?name=%s", enc);
+  }
+  ttb__me_req req = {
+      .method = "POST",
+      .path = path,
+      .content_type = content_type,
+      .body = data,
+      .body_len = len,
+      .timeout_ms = TTB__ME_UPLOAD_TIMEOUT_MS,
+      .max_response = 16u << 10,
+  };
+  char text[TTB__MESSAGE_SIZE];
+  ttb__http_resp resp;
+  int rc = me_call(c, &req, &resp, text, sizeof text);
+  if (rc != TTB_OK)
+    return rc;
+  ttboost_v1_UserSound us = ttboost_v1_UserSound_init_zero;
+  ttb_json_error je;
+  memset(&je, 0, sizeof je);
+  bool ok = ttb_npb_ttboost_v1_UserSound_from_json(resp.body ? (const char *)resp.body : "",
+                                                   resp.len, &us, &je) &&
+            us.id[0];
+  if (ok && out && cap)
+    copy_utf8(out, cap, (const char *)resp.body);
+  ttb__http_resp_finish(&resp);
+  if (!ok) {
+    snprintf(text, sizeof text, "The server's answer about the sound could not be read (%s).",
+             je.msg[0] ? je.msg : "no id");
+    return set_error(c, TTB_ERR_PROTOCOL, text);
+  }
+  return TTB_OK;
+}
+
+int ttb_client_list_sounds_json(ttb_client *c, char *out, size_t cap, size_t *len)
+{
+  if (len)
+    *len = 0;
+  if (!c)
+    return TTB_ERR_INVALID;
+  if (!out)
+    return set_error(c, TTB_ERR_INVALID, "NULL buffer");
+  out[0] = cap ? out[0] : 0;
+  ttb__me_req req = {.method = "GET", .path = "/me/sounds"};
+  char text[TTB__MESSAGE_SIZE];
+  ttb__http_resp resp;
+  int rc = me_call(c, &req, &resp, text, sizeof text);
+  if (rc != TTB_OK)
+    return rc;
+  ttboost_v1_UserSoundList *l = malloc(sizeof *l);
+  ttb_json_error je;
+  memset(&je, 0, sizeof je);
+  bool ok = l && ttb_npb_ttboost_v1_UserSoundList_from_json(
+                     resp.body ? (const char *)resp.body : "", resp.len, l, &je);
+  free(l);
+  if (!ok) {
+    ttb__http_resp_finish(&resp);
+    snprintf(text, sizeof text, "The server's list of sounds could not be read (%s).", je.msg);
+    return set_error(c, TTB_ERR_PROTOCOL, text);
+  }
+  if (len)
+    *len = resp.len;
+  rc = TTB_OK;
+  if (cap > resp.len)
+    memcpy(out, resp.body ? (const char *)resp.body : "", resp.len + 1);
+  else
+    rc = set_error(c, TTB_ERR_INVALID, "the buffer is too small for the list of sounds");
+  ttb__http_resp_finish(&resp);
+  return rc;
+}
+
+int ttb_client_delete_sound(ttb_client *c, const char *id)
+{
+  if (!c)
+    return TTB_ERR_INVALID;
+  /* "u-" and digits, as the schema says. */
+  bool ok = id && strncmp(id, "u-", 2) == 0 && id[2] && strlen(id) < 24;
+  for (size_t i = 2; ok && id[i]; i++)
+    ok = id[i] >= '0' && id[i] <= '9';
+  if (!ok)
+    return set_error(c, TTB_ERR_INVALID, "not a sound id (\"u-\" and digits)");
+  ttboost_v1_UserSoundDelete d = ttboost_v1_UserSoundDelete_init_zero;
+  snprintf(d.id, sizeof d.id, "%s", id);
+  char body[128];
+  size_t blen = 0;
+  ttb_json_error je;
+  memset(&je, 0, sizeof je);
+  if (!ttb_npb_ttboost_v1_UserSoundDelete_to_json(&d, body, sizeof body, &blen, &je))
+    return set_error(c, TTB_ERR_INVALID, je.msg);
+  ttb__me_req req = {
+      .method = "DELETE",
+      .path = "/me/sounds",
+      .content_type = "application/json",
+      .body = (const uint8_t *)body,
+      .body_len = blen,
+      .not_found_is_invalid = true,
+  };
+  char text[TTB__MESSAGE_SIZE];
+  ttb__http_resp resp;
+  int rc = me_call(c, &req, &resp, text, sizeof text);
+  if (rc != TTB_OK)
+    return rc;
+  ttb__http_resp_finish(&resp);
+  return TTB_OK;
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 int ttb_client_create(const ttb_client_config *cfg, ttb_client **out)
@@ -973,7 +1459,8 @@ int ttb_client_create(const ttb_client_config *cfg, ttb_client **out)
   if (!c->server_url || !c->data_dir || !c->device_id)
     goto fail;
   if (ttb__mutex_create(&c->ctl) != TTB_OK || ttb__mutex_create(&c->conn_lock) != TTB_OK ||
-      ttb__mutex_create(&c->lock) != TTB_OK || ttb__cond_create(&c->cond) != TTB_OK)
+      ttb__mutex_create(&c->lock) != TTB_OK || ttb__mutex_create(&c->chan_lock) != TTB_OK ||
+      ttb__cond_create(&c->cond) != TTB_OK)
     goto fail;
   ttb_error e;
   ttb_error_clear(&e);
@@ -1003,6 +1490,7 @@ int ttb_client_create(const ttb_client_config *cfg, ttb_client **out)
     rc = TTB_ERR_IO;
     goto fail;
   }
+  channel_load_saved(c);
   apply_audio_settings(c, &c->settings);
   ttb__client_set_net(c, NULL, NULL, NULL, NULL);
   c->state = TTB_STATE_DISCONNECTED;
@@ -1041,6 +1529,8 @@ void ttb_client_destroy(ttb_client *c)
   ttb__mutex_destroy(c->lock);
   ttb__mutex_destroy(c->conn_lock);
   ttb__mutex_destroy(c->ctl);
+  ttb__mutex_destroy(c->chan_lock);
+  free(c->chan_json);
   free(c->server_url);
   free(c->data_dir);
   free(c->device_id);
@@ -1305,6 +1795,15 @@ int ttb_client_logout(ttb_client *c)
   c->r_len = c->r_head = 0;
   memset(&c->tiktok, 0, sizeof c->tiktok); /* another license may log in next */
   ttb__mutex_unlock(c->lock);
+  if (rc == TTB_OK) { /* the channel settings are the license's: forget them too */
+    ttb__mutex_lock(c->chan_lock);
+    rc = ttb_channel_clear(c->data_dir, &e);
+    free(c->chan_json);
+    c->chan_json = NULL;
+    c->chan_len = 0;
+    c->chan_source = TTB_CHANNEL_DEFAULTS;
+    ttb__mutex_unlock(c->chan_lock);
+  }
   ttb__mutex_unlock(c->ctl);
   if (rc != TTB_OK)
     return set_error(c, rc, e.msg);

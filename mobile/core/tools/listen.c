@@ -434,6 +434,17 @@ static void describe(ttb_client *c, const ttb_event *e, char *out, size_t cap)
     snprintf(out, cap, "%s tiktok: %s", hhmmss, line);
     break;
   }
+  case TTB_EVENT_CHANNEL: {
+    char js[400];
+    size_t n = 0;
+    if (e->count != 0)
+      snprintf(out, cap, "%s channel settings not synced: %s", hhmmss, e->text);
+    else if (ttb_client_channel_settings_json(c, js, sizeof js, &n, NULL) == TTB_OK)
+      snprintf(out, cap, "%s channel settings: %s", hhmmss, js);
+    else
+      snprintf(out, cap, "%s channel settings: %zu bytes of JSON", hhmmss, n);
+    break;
+  }
   default:
     snprintf(out, cap, "%s event of kind %d", hhmmss, (int)e->kind);
     break;

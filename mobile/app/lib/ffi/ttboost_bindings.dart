@@ -13,7 +13,7 @@ import 'dart:ffi';
 import 'package:ffi/ffi.dart';
 
 // --- #define constants ------------------------------------------------------
-const int TTB_CLIENT_API_VERSION = 3;
+const int TTB_CLIENT_API_VERSION = 4;
 const int TTB_EVENT_USER_SIZE = 129;
 const int TTB_EVENT_TEXT_SIZE = 1025;
 const int TTB_DEFAULT_SAMPLE_RATE = 48000;
@@ -22,6 +22,8 @@ const int TTB_TIKTOK_USERNAME_SIZE = 33;
 const int TTB_TIKTOK_ROOM_ID_SIZE = 25;
 const int TTB_TIKTOK_MESSAGE_SIZE = 257;
 const int TTB_TOKEN_SIZE = 129;
+const int TTB_CHANNEL_JSON_MAX = 98304;
+const int TTB_SOUND_UPLOAD_MAX = 2097152;
 
 // --- error codes --------------------------------------------------------------
 const int TTB_OK = 0;
@@ -51,6 +53,12 @@ const int TTB_EVENT_STATE = 3;
 const int TTB_EVENT_ERROR = 4;
 const int TTB_EVENT_TIKTOK = 5;
 const int TTB_EVENT_MISSED = 6;
+const int TTB_EVENT_CHANNEL = 7;
+
+// --- ttb_channel_source -------------------------------------------------------
+const int TTB_CHANNEL_DEFAULTS = 0;
+const int TTB_CHANNEL_SAVED = 1;
+const int TTB_CHANNEL_SERVER = 2;
 
 // --- ttb_tiktok_state ---------------------------------------------------------
 const int TTB_TIKTOK_UNKNOWN = 0;
@@ -242,6 +250,33 @@ final class TtbBindings {
   late final ttb_client_get_tiktok = lib.lookupFunction<
       Int32 Function(Pointer<TtbClient> c, Pointer<TtbTiktokStatus> out),
       int Function(Pointer<TtbClient> c, Pointer<TtbTiktokStatus> out)>('ttb_client_get_tiktok');
+
+  late final ttb_client_channel_settings_json = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<Utf8> out, Size cap, Pointer<Size> len, Pointer<Int32> source),
+      int Function(Pointer<TtbClient> c, Pointer<Utf8> out, int cap, Pointer<Size> len, Pointer<Int32> source)>(
+      'ttb_client_channel_settings_json');
+
+  late final ttb_client_refresh_channel_settings =
+      lib.lookupFunction<Int32 Function(Pointer<TtbClient> c), int Function(Pointer<TtbClient> c)>(
+          'ttb_client_refresh_channel_settings');
+
+  late final ttb_client_set_channel_settings_json = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<Utf8> json),
+      int Function(Pointer<TtbClient> c, Pointer<Utf8> json)>('ttb_client_set_channel_settings_json');
+
+  late final ttb_client_upload_sound = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<Utf8> name, Pointer<Utf8> content_type, Pointer<Uint8> data,
+          Size len, Pointer<Utf8> out, Size cap),
+      int Function(Pointer<TtbClient> c, Pointer<Utf8> name, Pointer<Utf8> content_type, Pointer<Uint8> data,
+          int len, Pointer<Utf8> out, int cap)>('ttb_client_upload_sound');
+
+  late final ttb_client_list_sounds_json = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<Utf8> out, Size cap, Pointer<Size> len),
+      int Function(Pointer<TtbClient> c, Pointer<Utf8> out, int cap, Pointer<Size> len)>('ttb_client_list_sounds_json');
+
+  late final ttb_client_delete_sound = lib.lookupFunction<
+      Int32 Function(Pointer<TtbClient> c, Pointer<Utf8> id),
+      int Function(Pointer<TtbClient> c, Pointer<Utf8> id)>('ttb_client_delete_sound');
 
   late final ttb_client_render = lib.lookupFunction<
       Size Function(Pointer<TtbClient> c, Pointer<Int16> pcm, Size frames),

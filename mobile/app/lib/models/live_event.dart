@@ -29,6 +29,7 @@ sealed class LiveEvent {
       TTB_EVENT_TIKTOK =>
         TiktokEvent(seq: e.seq, time: time, state: TiktokState.fromNative(e.count), username: user, message: text),
       TTB_EVENT_MISSED => MissedEvent(seq: e.seq, time: time, count: e.count),
+      TTB_EVENT_CHANNEL => ChannelEvent(seq: e.seq, time: time, code: -e.count, message: text),
       _ => ErrorEvent(seq: e.seq, time: time, code: -e.count, message: text),
     };
   }

@@ -40,3 +40,15 @@ final class ErrorEvent extends LiveEvent {
   final int code;
   final String message;
 }
+
+/// The channel settings changed or a change failed (TTB_EVENT_CHANNEL):
+/// [code] is 0 when a new copy came from the server (read it with
+/// `CoreClient.channelSettings`), else the TTB_ERR_* of the failed fetch or
+/// save, with [message] saying why (the server's words for a refused value).
+/// Not shown in the log.
+final class ChannelEvent extends LiveEvent {
+  const ChannelEvent({required super.seq, required super.time, required this.code, this.message = ''});
+
+  final int code;
+  final String message;
+}

@@ -5,6 +5,7 @@ import 'package:flutter/foundation.dart';
 import 'package:flutter/widgets.dart';
 
 import '../ffi/ttboost_bindings.dart';
+import '../models/channel_settings.dart';
 import '../models/live_event.dart';
 import '../services/api_service.dart';
 import '../services/audio_service.dart';
@@ -43,6 +44,11 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   TiktokStatus _tiktok = TiktokStatus.none;
   bool _tiktokSaving = false;
   Object? _tiktokError;
+  ChannelSettings _channel = ChannelSettings.defaults;
+  int _channelSource = TTB_CHANNEL_DEFAULTS;
+  bool _channelSaving = false;
+  Object? _channelError;
+  List<UserSound> _sounds = const [];
 
   AudioSettings get settings => _settings;
   AudioStats? get stats => _stats;
@@ -59,6 +65,24 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
   /// Why the last [saveTiktok] failed: the server's own words (a [String],
   /// for a refused handle) or a [Msg]; null when it did not fail.
   Object? get tiktokError => _tiktokError;
+
+  /// The channel settings (what is read and how, gifts), as the core holds
+  /// them: from the server after each connect, else the copy kept offline.
+  ChannelSettings get channel => _channel;
+
+  /// Where [channel] comes from: TTB_CHANNEL_DEFAULTS, _SAVED (offline copy)
+  /// or _SERVER.
+  int get channelSource => _channelSource;
+
+  /// A [saveChannel] call is under way.
+  bool get channelSaving => _channelSaving;
+
+  /// Why the last [saveChannel] failed: the server's own words (a [String])
+  /// or a [Msg]; null when it did not fail.
+  Object? get channelError => _channelError;
+
+  /// The streamer's own sounds (for the gift overrides), as last listed.
+  List<UserSound> get sounds => _sounds;
 
   /// Whether the background switch can be changed (Android); on iOS the
   /// background audio mode is always on while connected.
@@ -82,6 +106,7 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
       _api = ApiService(core);
       _settings = _audio!.settings;
       _tiktok = core.tiktokStatus();
+      _takeChannel(core);
     }
     if (auth.isSignedIn && !_running) {
       unawaited(_start());
@@ -141,6 +166,71 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
     _auth?.logout();
     _tiktok = TiktokStatus.none; // the core forgot it too
     _tiktokError = null;
+    _channel = ChannelSettings.defaults; // so did it the channel settings
+    _channelSource = TTB_CHANNEL_DEFAULTS;
+    _channelError = null;
+    _sounds = const [];
+  }
+
+  /// Takes the core's copy of the channel settings and where it comes from
+  /// (a pattern assignment cannot set fields).
+  void _takeChannel(CoreClient core) {
+    final (settings, source) = core.channelSettings();
+    _channel = settings;
+    _channelSource = source;
+  }
+
+  /// Settings: fetches the channel settings again (GET /me/settings) and the
+  /// streamer's sounds. Failures leave the copy shown as it is.
+  Future<void> refreshChannel() async {
+    final core = _core;
+    if (core == null) return;
+    try {
+      await core.refreshChannelSettings();
+    } on CoreException catch (e) {
+      debugPrint('GET /me/settings: $e'); // offline: the kept copy stays
+    }
+    _takeChannel(core);
+    try {
+      _sounds = await core.listSounds();
+    } on CoreException catch (e) {
+      debugPrint('GET /me/sounds: $e');
+    }
+    notifyListeners();
+  }
+
+  /// Settings: replaces the channel settings on the server. Returns true
+  /// when the server took them; otherwise [channelError] says why.
+  Future<bool> saveChannel(ChannelSettings next) async {
+    final core = _core;
+    if (core == null || _channelSaving) return false;
+    _channelSaving = true;
+    _channelError = null;
+    notifyListeners();
+    var ok = false;
+    try {
+      _channel = await core.saveChannelSettings(next);
+      _channelSource = TTB_CHANNEL_SERVER;
+      ok = true;
+    } on CoreException catch (e) {
+      _channelError = e.code == TTB_ERR_INVALID && e.message.isNotEmpty ? e.message : errorMessage(e.code);
+    }
+    _channelSaving = false;
+    notifyListeners();
+    return ok;
+  }
+
+  /// Settings: deletes one of the streamer's sounds.
+  Future<void> deleteSound(String id) async {
+    final core = _core;
+    if (core == null) return;
+    try {
+      await core.deleteSound(id);
+      _sounds = await core.listSounds();
+    } on CoreException catch (e) {
+      _channelError = e.message.isNotEmpty ? e.message : errorMessage(e.code);
+    }
+    notifyListeners();
   }
 
   Future<void> _fetchTiktok() async {
@@ -182,6 +272,10 @@ class AudioProvider extends ChangeNotifier with WidgetsBindingObserver {
         final next = ConnState.fromNative(state);
         if (_conn == ConnState.connected && next == ConnState.reconnecting) _alert(Msg.connectionLost);
         _conn = next;
+      case ChannelEvent(:final code):
+        // A new copy from the server (after a connect, or a save): show it.
+        // A failed background fetch changes nothing shown.
+        if (code == TTB_OK && _core != null) _takeChannel(_core!);
       case TiktokEvent():
         _tiktok = _ws?.tiktok() ?? _tiktok; // with the room id
       case ErrorEvent(:final code) when isLicenseError(code):

@@ -5,8 +5,10 @@ import '../providers/audio_provider.dart';
 import '../utils/constants.dart';
 import '../utils/l10n.dart';
 import '../widgets/tiktok_field.dart';
+import 'channel_settings_screen.dart';
 
-/// The TikTok @username, two volume sliders and three checkboxes, plus sign-out.
+/// The TikTok @username, the way to the channel settings (What is read), two
+/// volume sliders and three checkboxes, plus sign-out.
 class SettingsScreen extends StatelessWidget {
   const SettingsScreen({super.key});
 
@@ -22,6 +24,16 @@ class SettingsScreen extends StatelessWidget {
           children: [
             const SizedBox(height: 12),
             const TiktokField(),
+            const Divider(color: AppColors.outline, height: 32),
+            ListTile(
+              contentPadding: EdgeInsets.zero,
+              leading: const Icon(Icons.tune_rounded, color: AppColors.violet),
+              title: Text(tr(context, Msg.chTitle), style: AppText.body.copyWith(fontWeight: FontWeight.w600)),
+              subtitle: Text(tr(context, Msg.chOpen), style: AppText.caption),
+              trailing: const Icon(Icons.chevron_right_rounded, color: AppColors.textSecondary),
+              onTap: () => Navigator.of(context)
+                  .push(MaterialPageRoute<void>(builder: (_) => const ChannelSettingsScreen())),
+            ),
             const Divider(color: AppColors.outline, height: 32),
             _VolumeSlider(
               label: tr(context, Msg.ttsVolume),

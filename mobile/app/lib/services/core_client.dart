@@ -2,12 +2,14 @@ import 'dart:ffi';
 import 'dart:io';
 import 'dart:isolate';
 import 'dart:math';
+import 'dart:typed_data';
 
 import 'package:ffi/ffi.dart';
 import 'package:path_provider/path_provider.dart';
 
 import '../ffi/native_library.dart';
 import '../ffi/ttboost_bindings.dart';
+import '../models/channel_settings.dart';
 import '../models/live_event.dart';
 import '../utils/constants.dart';
 import 'secure_store.dart';
@@ -174,5 +176,110 @@ final class CoreClient {
     });
     if (code != TTB_OK) throw CoreException(code, message);
     return status;
+  }
+
+  // ------------------------------------------------------------ channel settings
+
+  /// The channel settings the core holds (fetched after each connect, or the
+  /// copy kept from last time while offline) and where they come from (a
+  /// TTB_CHANNEL_* value). Non-blocking.
+  (ChannelSettings, int) channelSettings() => using((arena) {
+        final buf = arena<Uint8>(TTB_CHANNEL_JSON_MAX + 1);
+        final len = arena<Size>();
+        final source = arena<Int32>();
+        final rc = _b.ttb_client_channel_settings_json(handle, buf.cast<Utf8>(), TTB_CHANNEL_JSON_MAX + 1, len, source);
+        if (rc != TTB_OK) return (ChannelSettings.defaults, TTB_CHANNEL_DEFAULTS);
+        return (ChannelSettings.fromJson(buf.cast<Utf8>().toDartString(length: len.value)), source.value);
+      });
+
+  /// GET /me/settings on a helper isolate; the new copy is then read with
+  /// [channelSettings]. Throws [CoreException].
+  Future<void> refreshChannelSettings() async {
+    final address = handle.address;
+    final (code, message) = await Isolate.run(() {
+      final b = NativeTtboost.instance.core;
+      final client = Pointer<TtbClient>.fromAddress(address);
+      final rc = b.ttb_client_refresh_channel_settings(client);
+      return (rc, rc == TTB_OK ? '' : b.ttb_client_last_error(client).toDartString());
+    });
+    if (code != TTB_OK) throw CoreException(code, message);
+  }
+
+  /// PUT /me/settings with [settings] on a helper isolate. Throws
+  /// [CoreException]; for TTB_ERR_INVALID its message is the server's own
+  /// words naming the field (or the schema's, when the core refused it).
+  Future<ChannelSettings> saveChannelSettings(ChannelSettings settings) async {
+    final address = handle.address;
+    final json = settings.toJson();
+    final (code, message) = await Isolate.run(() {
+      final b = NativeTtboost.instance.core;
+      final client = Pointer<TtbClient>.fromAddress(address);
+      return using((arena) {
+        final rc = b.ttb_client_set_channel_settings_json(client, json.toNativeUtf8(allocator: arena));
+        return (rc, rc == TTB_OK ? '' : b.ttb_client_last_error(client).toDartString());
+      });
+    });
+    if (code != TTB_OK) throw CoreException(code, message);
+    return channelSettings().$1;
+  }
+
+  /// POST /me/sounds with a file's bytes (Ogg, WAV or MP3; the core tells
+  /// which from the bytes) on a helper isolate: the new sound.
+  Future<UserSound> uploadSound(String name, Uint8List bytes) async {
+    final address = handle.address;
+    final (code, message, answer) = await Isolate.run(() {
+      final b = NativeTtboost.instance.core;
+      final client = Pointer<TtbClient>.fromAddress(address);
+      return using((arena) {
+        final data = arena<Uint8>(bytes.isEmpty ? 1 : bytes.length);
+        data.asTypedList(bytes.length).setAll(0, bytes);
+        final out = arena<Uint8>(1024);
+        final rc = b.ttb_client_upload_sound(client, name.isEmpty ? nullptr : name.toNativeUtf8(allocator: arena),
+            nullptr, data, bytes.length, out.cast<Utf8>(), 1024);
+        return (
+          rc,
+          rc == TTB_OK ? '' : b.ttb_client_last_error(client).toDartString(),
+          rc == TTB_OK ? out.cast<Utf8>().toDartString() : '',
+        );
+      });
+    });
+    if (code != TTB_OK) throw CoreException(code, message);
+    return UserSound.listFromJson('{"sounds":[$answer]}').first;
+  }
+
+  /// GET /me/sounds on a helper isolate.
+  Future<List<UserSound>> listSounds() async {
+    final address = handle.address;
+    final (code, message, json) = await Isolate.run(() {
+      final b = NativeTtboost.instance.core;
+      final client = Pointer<TtbClient>.fromAddress(address);
+      return using((arena) {
+        const cap = 65536;
+        final out = arena<Uint8>(cap);
+        final len = arena<Size>();
+        final rc = b.ttb_client_list_sounds_json(client, out.cast<Utf8>(), cap, len);
+        return (
+          rc,
+          rc == TTB_OK ? '' : b.ttb_client_last_error(client).toDartString(),
+          rc == TTB_OK ? out.cast<Utf8>().toDartString(length: len.value) : '',
+        );
+      });
+    });
+    if (code != TTB_OK) throw CoreException(code, message);
+    return UserSound.listFromJson(json);
+  }
+
+  /// DELETE /me/sounds on a helper isolate.
+  Future<void> deleteSound(String id) async {
+    final address = handle.address;
+    final (code, message) = await Isolate.run(() {
+      final b = NativeTtboost.instance.core;
+      final client = Pointer<TtbClient>.fromAddress(address);
+      return using((arena) {
+        final rc = b.ttb_client_delete_sound(client, id.toNativeUtf8(allocator: arena));
+        return (rc, rc == TTB_OK ? '' : b.ttb_client_last_error(client).toDartString());
+      });
+    });
+    if (code != TTB_OK) throw CoreException(code, message);
   }
 }

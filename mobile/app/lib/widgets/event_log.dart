@@ -44,6 +44,7 @@ class EventLog extends StatelessWidget {
           count > 0 ? tr(context, Msg.eventsMissed).replaceAll('{n}', '$count') : tr(context, Msg.eventsMaybeMissed)
         ),
       StateEvent(:final reason) => (Icons.wifi, AppColors.textSecondary, '', reason),
+      ChannelEvent(:final message) => (Icons.tune_rounded, AppColors.textSecondary, '', message),
       TiktokEvent(:final state) =>
         (Icons.live_tv_rounded, AppColors.textSecondary, tr(context, Msg.tiktokLive), tr(context, tiktokStateMessage(state))),
     };

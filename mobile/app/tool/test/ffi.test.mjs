@@ -61,7 +61,7 @@ const MUTATIONS = [
   ['function bound under a wrong name', { core: ["'ttb_client_reconnect_now'", "'ttb_client_reconnect'"] }, /ttb_client_reconnect: bound in Dart, not declared in C/],
   ['constant value', { core: ['const int TTB_ERR_DEVICE_LIMIT = -10;', 'const int TTB_ERR_DEVICE_LIMIT = -11;'] }, /TTB_ERR_DEVICE_LIMIT: -10 in C but -11/],
   ['constant missing', { core: ['const int TTB_EVENT_ERROR = 4;\n', ''] }, /TTB_EVENT_ERROR = 4: missing in Dart/],
-  ['C header changed: new field', { c: ['    uint64_t uptime_ms;\n} ttb_stats;', '    uint64_t uptime_ms;\n    uint64_t dropped;\n} ttb_stats;'] }, /ttb_stats: fields differ/],
+  ['C header changed: new field', { c: ['  uint64_t uptime_ms;\n} ttb_stats;', '  uint64_t uptime_ms;\n  uint64_t dropped;\n} ttb_stats;'] }, /ttb_stats: fields differ/],
   ['C header changed: extra parameter', { c: ['int ttb_client_login(ttb_client *c, const char *license_key);', 'int ttb_client_login(ttb_client *c, const char *license_key, int timeout_ms);'] }, /ttb_client_login: 3 parameter\(s\) in C, 2 in Dart/],
   ['C header changed: enum value', { c: ['TTB_EVENT_STATE = 3,', 'TTB_EVENT_STATE = 5,'] }, /TTB_EVENT_STATE: 5 in C but 3/],
   ['opaque handle missing in Dart', { core: ['final class TtbClient extends Opaque {}', 'final class TtbClientX extends Opaque {}'] }, /opaque in C, no "final class TtbClient extends Opaque"/],

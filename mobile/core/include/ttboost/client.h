@@ -55,8 +55,10 @@ extern "C" {
 /* Version of this API; bumped on any change to a struct layout or prototype,
  * and when something new can come out of it (2: the TikTok side —
  * TTB_EVENT_TIKTOK, ttb_tiktok_status and its functions; 3: the app may keep
- * the token itself — ttb_client_set_token, ttb_client_get_token). */
-#define TTB_CLIENT_API_VERSION 3
+ * the token itself — ttb_client_set_token, ttb_client_get_token; 4: the
+ * channel settings and the streamer's sounds — TTB_EVENT_CHANNEL,
+ * ttb_client_channel_settings_json and the functions after it). */
+#define TTB_CLIENT_API_VERSION 4
 
 /* Sizes of the fixed text buffers in ttb_event, including the final NUL.
  * They equal the schema's max_length (128 and 1024 bytes of UTF-8) + 1. */
@@ -266,9 +268,14 @@ typedef enum {
   TTB_EVENT_TIKTOK = 5, /* the TikTok side changed: count = new ttb_tiktok_state, user = the
                             handle ("" if none), text = the server's message ("" if none);
                             the room id: ttb_client_tiktok_status. Not in the recent log. */
-  TTB_EVENT_MISSED = 6  /* a reconnect could not resume: events were lost for good (older
+  TTB_EVENT_MISSED = 6, /* a reconnect could not resume: events were lost for good (older
                             than the server's history, or its numbering was lost). count =
                             how many (0: not known), text = "N events were missed ..." */
+  TTB_EVENT_CHANNEL = 7 /* the channel settings (ttb_client_channel_settings_json): count = 0
+                            when a new copy came from the server (fetched or saved); else
+                            count = -code of the TTB_ERR_* of a fetch or save that failed and
+                            text = why (the server's own message for a refused value).
+                            Not in the recent log. */
 } ttb_event_kind;
 
 /* One event, fixed size, copied out by value (no pointers to free).
@@ -365,6 +372,102 @@ TTB_EXPORT int ttb_client_set_tiktok(ttb_client *c, const char *username, ttb_ti
  * Returns within 10 s: TTB_OK, or STATE (not logged in), AUTH, EXPIRED,
  * REVOKED, RATE_LIMITED, NETWORK, PROTOCOL with last_error set. */
 TTB_EXPORT int ttb_client_get_tiktok(ttb_client *c, ttb_tiktok_status *out);
+
+/* ---------------------------------------------------------------- channel settings
+ * The streamer's channel settings live on the server (ttboost.v1.ChannelSettings,
+ * schema/ttboost/v1/settings.proto: what is read and how, pacing, voices,
+ * words never read, gifts); they apply to every device of the license and
+ * to the web app. The client exchanges them as the schema's JSON, e.g.
+ * {"reading":{"command_prefix":"!tts"},"gifts":{"min_diamonds":5}}, where
+ * a field left out is its default ({} is the server's defaults).
+ * The client fetches them (GET /me/settings) each time its socket connects,
+ * and on ttb_client_refresh_channel_settings; it keeps the last copy in
+ * data_dir (channel.conf) so that the app can show them offline. Each new
+ * copy, and each failed fetch or save, is queued as a TTB_EVENT_CHANNEL.
+ * Logout forgets them (another license may log in next). */
+
+/* Where the copy of ttb_client_channel_settings_json comes from. */
+typedef enum {
+  TTB_CHANNEL_DEFAULTS = 0, /* nothing known yet: "{}" (the server's defaults) */
+  TTB_CHANNEL_SAVED = 1,    /* the copy kept in data_dir: maybe old (offline) */
+  TTB_CHANNEL_SERVER = 2    /* fetched or saved since ttb_client_create */
+} ttb_channel_source;
+
+/* The largest channel-settings JSON the client keeps or sends, in bytes
+ * without the final NUL (the schema's limits fit well below it). */
+#define TTB_CHANNEL_JSON_MAX 98304
+
+/* Copies the latest channel settings (compact JSON in the schema's format,
+ * NUL-terminated) into out[0..cap) and, when len is non-NULL, their length
+ * without the NUL into *len. TTB_OK; TTB_ERR_INVALID when out is NULL or cap
+ * is too small (*len still says the length needed; TTB_CHANNEL_JSON_MAX + 1
+ * always fits). Never blocks on I/O. If source is non-NULL it receives a
+ * ttb_channel_source. A const call: last_error is not set. */
+TTB_EXPORT int ttb_client_channel_settings_json(const ttb_client *c, char *out, size_t cap,
+                                                size_t *len, int32_t *source);
+
+/* Blocking HTTPS GET /me/settings with the ws token: keeps (and persists)
+ * the answer and queues a TTB_EVENT_CHANNEL (count 0) when it differs from
+ * the copy held. Returns within 10 s: TTB_OK, or STATE (not logged in),
+ * AUTH, EXPIRED, REVOKED, RATE_LIMITED, NETWORK, PROTOCOL (an answer that
+ * does not decode, or a server too old to know /me/settings) with
+ * last_error set and a TTB_EVENT_CHANNEL with count = -code. Works started
+ * or not. The copy held is kept on failure. Call it off the UI thread. */
+TTB_EXPORT int ttb_client_refresh_channel_settings(ttb_client *c);
+
+/* Replaces the channel settings: json is a whole ChannelSettings document
+ * (PUT replaces everything: start from ttb_client_channel_settings_json and
+ * change what the streamer changed; updated_ms is ignored). The client
+ * checks it first with the schema's decoder (syntax, types, lengths,
+ * counts): TTB_ERR_INVALID with the reason in last_error, nothing sent.
+ * Then a blocking HTTPS PUT /me/settings (within 10 s): on success the
+ * server's answer (the document as stored) becomes the copy held and
+ * persisted, a TTB_EVENT_CHANNEL (count 0) is queued and TTB_OK returned.
+ * A value the server refuses (HTTP 400) gives TTB_ERR_INVALID with the
+ * server's message (which names the field, e.g. "reading.text_template
+ * must contain {message}") in last_error and in a TTB_EVENT_CHANNEL's text;
+ * STATE (not logged in), AUTH, EXPIRED, REVOKED, RATE_LIMITED, NETWORK,
+ * PROTOCOL likewise. The copy held does not change on failure. Works
+ * started or not; call it off the UI thread. */
+TTB_EXPORT int ttb_client_set_channel_settings_json(ttb_client *c, const char *json);
+
+/* The streamer's own gift sounds (POST, GET and DELETE /me/sounds). A sound
+ * is named in the gift settings by its id ("u-12"), the JSON of
+ * ttboost.v1.UserSound: {"id":"u-12","name":"Horn","duration_ms":1800,
+ * "url":"https://…/sounds/u-12.ogg"}. */
+
+/* The largest sound file accepted for upload, in bytes (the server's limit: 2 MiB). */
+#define TTB_SOUND_UPLOAD_MAX 2097152
+
+/* Blocking HTTPS POST /me/sounds?name=<name> with the file's bytes
+ * data[0..len) (borrowed for the call): Ogg Opus, WAV or MP3, which the
+ * server converts and checks (at most 10 s). content_type: "audio/ogg",
+ * "audio/wav" or "audio/mpeg", or NULL to tell from the bytes ("OggS",
+ * "RIFF…WAVE", "ID3" or an MPEG frame sync). name: UTF-8, 1..64 bytes, or
+ * NULL for the server's default. On success the answer (a UserSound's JSON)
+ * is copied into out[0..cap) when out is non-NULL (too small a cap: the
+ * answer is cut, still TTB_OK; 1024 always fits) and TTB_OK returned.
+ * TTB_ERR_INVALID: empty or over TTB_SOUND_UPLOAD_MAX, an unknown kind of
+ * file, a bad name (nothing sent), or the server refused it (400/413/415:
+ * its message in last_error, e.g. "longer than 10 s"); STATE, AUTH,
+ * EXPIRED, REVOKED, RATE_LIMITED (too many uploads), NETWORK, PROTOCOL as
+ * above. Returns within 30 s; call it off the UI thread. */
+TTB_EXPORT int ttb_client_upload_sound(ttb_client *c, const char *name, const char *content_type,
+                                       const uint8_t *data, size_t len, char *out, size_t cap);
+
+/* Blocking HTTPS GET /me/sounds: the JSON of ttboost.v1.UserSoundList
+ * ({"sounds":[…]}, at most 64) copied into out[0..cap), its length into
+ * *len when non-NULL. TTB_OK; TTB_ERR_INVALID when out is NULL or cap is
+ * too small (*len says what is needed; 65536 always fits); the others as
+ * ttb_client_refresh_channel_settings. Within 10 s; off the UI thread. */
+TTB_EXPORT int ttb_client_list_sounds_json(ttb_client *c, char *out, size_t cap, size_t *len);
+
+/* Blocking HTTPS DELETE /me/sounds {"id":…}: deletes one of the streamer's
+ * sounds (gift overrides naming it fall back to the catalogue on the
+ * server). TTB_OK; TTB_ERR_INVALID for a malformed id (nothing sent) or one
+ * the server does not know (its message in last_error); the others as
+ * ttb_client_refresh_channel_settings. Within 10 s; off the UI thread. */
+TTB_EXPORT int ttb_client_delete_sound(ttb_client *c, const char *id);
 
 /* Pulls audio: writes `frames` interleaved int16 frames (frames * channels
  * samples) of the mixed TTS voice and gift sounds at the configured rate,

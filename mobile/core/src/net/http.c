@@ -385,3 +385,136 @@ int ttb__tiktok_call(ttb__http_fn http, void *http_user, const char *server_url,
   ttb__http_resp_finish(&resp);
   return rc;
 }
+
+/* ------------------------------------------------------------ /me/... */
+
+static void me_text(char *text, size_t textlen, const char *server_text, const char *fallback)
+{
+  const char *t = (server_text && *server_text) ? server_text : fallback;
+  snprintf(text, textlen, "%s", t);
+}
+
+int ttb__me_interpret(int status, const char *body, size_t len, bool not_found_is_invalid,
+                      char *text, size_t textlen)
+{
+  char dummy[2];
+  if (!text || textlen == 0) {
+    text = dummy;
+    textlen = sizeof dummy;
+  }
+  text[0] = '\0';
+  if (!body)
+    len = 0;
+  ttboost_v1_ErrorResponse e = ttboost_v1_ErrorResponse_init_zero;
+  ttb_json_error je = {0};
+  bool parsed = len > 0 && ttb_npb_ttboost_v1_ErrorResponse_from_json(body, len, &e, &je);
+  const char *server_text = parsed && e.message[0] ? e.message : NULL;
+  if (parsed) {
+    const code_map *m = find_code(e.error);
+    if (m && m->err != TTB_ERR_INVALID) {
+      me_text(text, textlen, server_text, m->text);
+      return m->err;
+    }
+  }
+  switch (status) {
+  case 400:
+    me_text(text, textlen, server_text, "The server refused the request (HTTP 400).");
+    return TTB_ERR_INVALID;
+  case 413:
+    me_text(text, textlen, server_text, "Too large for the server (HTTP 413).");
+    return TTB_ERR_INVALID;
+  case 415:
+    me_text(text, textlen, server_text, "The server does not take this kind of file (HTTP 415).");
+    return TTB_ERR_INVALID;
+  case 401:
+    me_text(text, textlen, server_text, "The server did not accept the session. Log in again.");
+    return TTB_ERR_AUTH;
+  case 403:
+    me_text(text, textlen, server_text, "This license can no longer be used (revoked).");
+    return TTB_ERR_REVOKED;
+  case 404:
+  case 405:
+    if (status == 404 && not_found_is_invalid) { /* e.g. no such sound */
+      me_text(text, textlen, server_text, "The server does not know it (HTTP 404).");
+      return TTB_ERR_INVALID;
+    }
+    snprintf(text, textlen,
+             "This server does not know channel settings yet (HTTP %d): it needs an update.",
+             status);
+    return TTB_ERR_PROTOCOL;
+  case 429:
+    me_text(text, textlen, server_text, "Too many requests. Wait a minute and try again.");
+    return TTB_ERR_RATE_LIMITED;
+  default:
+    break;
+  }
+  if (status >= 500 && status <= 599) {
+    snprintf(text, textlen, "The server has a problem (HTTP %d). Try again later.", status);
+    return TTB_ERR_NETWORK;
+  }
+  snprintf(text, textlen, "Unexpected answer from the server (HTTP %d).", status);
+  return TTB_ERR_PROTOCOL;
+}
+
+int ttb__me_call(ttb__http_fn http, void *http_user, const char *server_url, const char *ws_token,
+                 const ttb__me_req *req, ttb__http_resp *resp, char *text, size_t textlen)
+{
+  char dummy[2];
+  if (!text || textlen == 0) {
+    text = dummy;
+    textlen = sizeof dummy;
+  }
+  text[0] = '\0';
+  if (!req || !resp || !req->method || !req->path || req->path[0] != '/') {
+    snprintf(text, textlen, "Bad request (internal).");
+    return TTB_ERR_INVALID;
+  }
+  memset(resp, 0, sizeof *resp);
+  if (!http) {
+    snprintf(text, textlen, "No HTTP client is available in this build.");
+    return TTB_ERR_STATE;
+  }
+  if (!ws_token || !*ws_token) {
+    snprintf(text, textlen, "Not logged in: log in with a license key first.");
+    return TTB_ERR_STATE;
+  }
+  ttb__url u;
+  char err[256];
+  if (ttb__url_parse(server_url, &u, err, sizeof err) != TTB_OK) {
+    snprintf(text, textlen, "%s", err);
+    return TTB_ERR_INVALID;
+  }
+  char url[TTB__HOST_SIZE + TTB__PATH_SIZE + 64];
+  if (strlen(req->path) > TTB__PATH_SIZE ||
+      endpoint_url(&u, req->path, url, sizeof url) != TTB_OK) {
+    snprintf(text, textlen, "The server URL is too long.");
+    return TTB_ERR_INVALID;
+  }
+  ttb__http_req hr = {
+      .method = req->method,
+      .url = url,
+      .content_type = req->body_len ? req->content_type : NULL,
+      .body = req->body_len ? req->body : NULL,
+      .body_len = req->body_len,
+      .bearer = ws_token,
+      .timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : TTB__ME_TIMEOUT_MS,
+      .max_response = req->max_response ? req->max_response : (256u << 10),
+  };
+  ttb__http_resp r = {0};
+  int rc = http(http_user, &hr, &r, err, sizeof err);
+  if (rc != TTB_OK) {
+    if (rc == TTB_ERR_NETWORK)
+      snprintf(text, textlen, "Cannot reach the server: %s", err);
+    else
+      snprintf(text, textlen, "The request failed: %s", err);
+    return rc;
+  }
+  if (r.status >= 200 && r.status <= 299) {
+    *resp = r;
+    return TTB_OK;
+  }
+  rc = ttb__me_interpret(r.status, (const char *)r.body, r.len, req->not_found_is_invalid, text,
+                         textlen);
+  ttb__http_resp_finish(&r);
+  return rc;
+}

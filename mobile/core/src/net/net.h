@@ -228,6 +228,50 @@ int ttb__tiktok_call(ttb__http_fn http, void *http_user, const char *server_url,
  * server is too old", 429 RATE_LIMITED, 5xx NETWORK, others PROTOCOL). */
 int ttb__tiktok_interpret(int status, const char *body, size_t len, ttb__tiktok_result *out);
 
+/* ================================================================ /me/... calls
+ *
+ * The streamer's own resources behind the ws token (Authorization: Bearer):
+ * the channel settings (GET/PUT /me/settings) and their sounds
+ * (POST/GET/DELETE /me/sounds). One blocking request; the caller encodes
+ * the body and decodes the 2xx answer with the generated codecs. */
+
+#define TTB__ME_TIMEOUT_MS 10000
+#define TTB__ME_UPLOAD_TIMEOUT_MS 30000
+
+typedef struct ttb__me_req {
+  const char *method;       /* "GET", "PUT", "POST" or "DELETE" */
+  const char *path;         /* "/me/settings", "/me/sounds?name=Horn" (already URL-encoded) */
+  const char *content_type; /* of body, or NULL */
+  const uint8_t *body;      /* NULL/0 for none */
+  size_t body_len;
+  int timeout_ms;      /* <= 0: TTB__ME_TIMEOUT_MS */
+  size_t max_response; /* 0: 256 KiB */
+  /* A 404 means "no such thing" (DELETE /me/sounds: an unknown id) rather
+   * than "no such endpoint" (a server too old for the route). */
+  bool not_found_is_invalid;
+} ttb__me_req;
+
+/* Sends req to {server_url}{req->path} with Authorization: Bearer <ws_token>.
+ * TTB_OK when the answer is 2xx: resp holds the body (the caller frees it
+ * with ttb__http_resp_finish). Otherwise resp is empty, text holds English
+ * words for a person (the server's own message when it sent an
+ * ErrorResponse) and the code comes from ttb__me_interpret, or is
+ * TTB_ERR_NETWORK (no answer), TTB_ERR_STATE (no HTTP client, no token),
+ * TTB_ERR_INVALID (bad URL), TTB_ERR_NOMEM. */
+int ttb__me_call(ttb__http_fn http, void *http_user, const char *server_url, const char *ws_token,
+                 const ttb__me_req *req, ttb__http_resp *resp, char *text, size_t textlen);
+
+/* The pure part of ttb__me_call for a status that is not 2xx: the server's
+ * ErrorResponse code decides first ("unauthorized" -> AUTH, "expired",
+ * "revoked", "too_many_attempts" -> as ttb__login_interpret), then the
+ * status: 400, 413, 415 -> INVALID (a value or file the server refused;
+ * text = its message), 401 AUTH, 403 REVOKED, 404 -> INVALID with the
+ * server's message when not_found_is_invalid (an unknown id), else, like
+ * 405, PROTOCOL ("the server needs an update": no such endpoint), 429
+ * RATE_LIMITED, 5xx NETWORK, others PROTOCOL. text is always set. */
+int ttb__me_interpret(int status, const char *body, size_t len, bool not_found_is_invalid,
+                      char *text, size_t textlen);
+
 /* ================================================================ download */
 
 #define TTB__DOWNLOAD_MAX (4u << 20) /* 4 MiB */

@@ -26,6 +26,7 @@
 
 static const char SETTINGS_HEADER[] = "# ttboost settings v1";
 static const char SESSION_HEADER[] = "# ttboost session v1";
+static const char CHANNEL_HEADER[] = "# ttboost channel v1";
 
 /* ------------------------------------------------------------ CRC-32 */
 
@@ -239,12 +240,12 @@ static bool key_is(const char *k, size_t kn, const char *want)
 }
 
 /* Loads a whole file; TTB_OK, 1 when absent, or an error (err set). */
-static int load_file(const char *data_dir, const char *name, char **buf, size_t *len,
-                     ttb_error *err)
+static int load_file_max(const char *data_dir, const char *name, size_t max, char **buf,
+                         size_t *len, ttb_error *err)
 {
   ttb_error e;
   ttb_error_clear(&e);
-  int rc = ttb__file_read(data_dir, name, PERSIST_MAX_FILE, buf, len, &e);
+  int rc = ttb__file_read(data_dir, name, max, buf, len, &e);
   if (rc == TTB_ERR_IO && *buf == NULL) {
     /* Too large is "not our file": treat like damage, not an I/O fault,
          * so the caller falls back to defaults the same way. */
@@ -254,6 +255,12 @@ static int load_file(const char *data_dir, const char *name, char **buf, size_t 
   if (rc < 0 && err)
     *err = e;
   return rc;
+}
+
+static int load_file(const char *data_dir, const char *name, char **buf, size_t *len,
+                     ttb_error *err)
+{
+  return load_file_max(data_dir, name, PERSIST_MAX_FILE, buf, len, err);
 }
 
 /* ------------------------------------------------------------ settings */
@@ -461,4 +468,85 @@ int ttb_session_clear(const char *data_dir, ttb_error *err)
     return ttb__fail(err, TTB_ERR_INVALID, "NULL data dir");
   (void)ttb__file_remove_stale_temps(data_dir, TTB_SESSION_FILE, NULL);
   return ttb__file_remove(data_dir, TTB_SESSION_FILE, err);
+}
+
+/* ------------------------------------------------------------ channel settings */
+
+int ttb_channel_load(const char *data_dir, char **json, size_t *len, ttb_error *err)
+{
+  ttb_error_clear(err);
+  if (!json || !len)
+    return ttb__fail(err, TTB_ERR_INVALID, "NULL argument");
+  *json = NULL;
+  *len = 0;
+  if (!data_dir)
+    return ttb__fail(err, TTB_ERR_INVALID, "NULL data dir");
+  char *buf = NULL;
+  size_t n = 0;
+  int rc = load_file_max(data_dir, TTB_CHANNEL_FILE, TTB_CHANNEL_JSON_MAX + 256, &buf, &n, err);
+  if (rc != TTB_OK)
+    return rc; /* 1: none stored */
+  const char *body;
+  size_t blen;
+  rc = check_frame(TTB_CHANNEL_FILE, buf, n, CHANNEL_HEADER, &body, &blen, err);
+  if (rc == TTB_OK) {
+    if (blen > 0 && body[blen - 1] == '\n')
+      blen--;
+    if (blen < 5 || memcmp(body, "json=", 5) != 0 || memchr(body, '\n', blen))
+      rc = ttb__fail(err, TTB_ERR_CORRUPT, "%s is damaged (no json line)", TTB_CHANNEL_FILE);
+  }
+  if (rc != TTB_OK) {
+    free(buf);
+    return rc;
+  }
+  size_t jn = blen - 5;
+  memmove(buf, body + 5, jn);
+  buf[jn] = '\0';
+  *json = buf;
+  *len = jn;
+  return TTB_OK;
+}
+
+int ttb_channel_save(const char *data_dir, const char *json, size_t len, ttb_error *err)
+{
+  ttb_error_clear(err);
+  if (!data_dir || !json)
+    return ttb__fail(err, TTB_ERR_INVALID, "NULL argument");
+  if (len > TTB_CHANNEL_JSON_MAX)
+    return ttb__fail(err, TTB_ERR_INVALID, "channel settings too large (%zu bytes)", len);
+  if (memchr(json, '\n', len) || memchr(json, '\0', len))
+    return ttb__fail(err, TTB_ERR_INVALID, "channel settings hold a newline or NUL");
+  size_t hl = strlen(CHANNEL_HEADER);
+  size_t cap = hl + 1 + 5 + len + 1 + 32;
+  char *buf = malloc(cap);
+  if (!buf)
+    return ttb__fail(err, TTB_ERR_NOMEM, "out of memory");
+  size_t n = 0;
+  memcpy(buf, CHANNEL_HEADER, hl);
+  n += hl;
+  buf[n++] = '\n';
+  memcpy(buf + n, "json=", 5);
+  n += 5;
+  memcpy(buf + n, json, len);
+  n += len;
+  buf[n++] = '\n';
+  size_t total = seal(buf, n, cap);
+  int rc;
+  if (total == 0) {
+    rc = ttb__fail(err, TTB_ERR_INVALID, "channel settings do not fit");
+  } else {
+    (void)ttb__file_remove_stale_temps(data_dir, TTB_CHANNEL_FILE, NULL);
+    rc = ttb__file_write_atomic(data_dir, TTB_CHANNEL_FILE, buf, total, err);
+  }
+  free(buf);
+  return rc;
+}
+
+int ttb_channel_clear(const char *data_dir, ttb_error *err)
+{
+  ttb_error_clear(err);
+  if (!data_dir)
+    return ttb__fail(err, TTB_ERR_INVALID, "NULL data dir");
+  (void)ttb__file_remove_stale_temps(data_dir, TTB_CHANNEL_FILE, NULL);
+  return ttb__file_remove(data_dir, TTB_CHANNEL_FILE, err);
 }

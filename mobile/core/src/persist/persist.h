@@ -24,6 +24,7 @@
 /* File names inside the data dir. */
 #define TTB_SETTINGS_FILE "settings.conf"
 #define TTB_SESSION_FILE "session.conf"
+#define TTB_CHANNEL_FILE "channel.conf"
 
 /* Field sizes of ttb_session, including the final NUL. */
 #define TTB_SESSION_TOKEN_SIZE 129
@@ -70,5 +71,21 @@ bool ttb_session_token_valid(const char *s);
 
 /* Deletes the stored session (logout). TTB_OK also when there was none. */
 int ttb_session_clear(const char *data_dir, ttb_error *err);
+
+/* The last copy of the channel settings fetched from the server (the JSON
+ * of ttboost.v1.ChannelSettings), for display while offline. channel.conf:
+ * the header "# ttboost channel v1", one line "json=<document>" (the
+ * generated encoder writes no raw newline) and the crc line.
+ *
+ * ttb_channel_load: TTB_OK with *json (malloc'd, NUL-terminated, caller
+ * frees) and *len; 1 when none is stored (*json NULL); TTB_ERR_CORRUPT
+ * (damaged: *json NULL, err says why), TTB_ERR_IO, TTB_ERR_INVALID. The
+ * document is not decoded here: the caller checks it with the codec.
+ * ttb_channel_save: writes it atomically; TTB_ERR_INVALID when json holds a
+ * newline or NUL or is over TTB_CHANNEL_JSON_MAX (client.h), TTB_ERR_IO, TTB_ERR_NOMEM.
+ * ttb_channel_clear: deletes it (TTB_OK also when there was none). */
+int ttb_channel_load(const char *data_dir, char **json, size_t *len, ttb_error *err);
+int ttb_channel_save(const char *data_dir, const char *json, size_t len, ttb_error *err);
+int ttb_channel_clear(const char *data_dir, ttb_error *err);
 
 #endif /* TTB_PERSIST_H */
