@@ -48,10 +48,10 @@ ttb_sndconv_format ttb_sndconv_content_type(const char *type, size_t len)
     const char *name;
     ttb_sndconv_format f;
   } types[] = {
-      {"audio/ogg", TTB_SNDCONV_OGG},   {"audio/opus", TTB_SNDCONV_OGG},
-      {"audio/wav", TTB_SNDCONV_WAV},   {"audio/x-wav", TTB_SNDCONV_WAV},
-      {"audio/wave", TTB_SNDCONV_WAV},  {"audio/vnd.wave", TTB_SNDCONV_WAV},
-      {"audio/mpeg", TTB_SNDCONV_MP3},  {"audio/mp3", TTB_SNDCONV_MP3},
+      {"audio/ogg", TTB_SNDCONV_OGG},  {"audio/opus", TTB_SNDCONV_OGG},
+      {"audio/wav", TTB_SNDCONV_WAV},  {"audio/x-wav", TTB_SNDCONV_WAV},
+      {"audio/wave", TTB_SNDCONV_WAV}, {"audio/vnd.wave", TTB_SNDCONV_WAV},
+      {"audio/mpeg", TTB_SNDCONV_MP3}, {"audio/mp3", TTB_SNDCONV_MP3},
   };
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
     if (strlen(types[i].name) == n && strncasecmp(type, types[i].name, n) == 0)
@@ -111,8 +111,7 @@ static uint32_t ms_of(uint64_t frames, uint32_t rate)
 /* --------------------------------------------------------- Ogg Opus in */
 
 static ttb_sndconv_status decode_opus(const uint8_t *data, size_t len, uint32_t max_ms, pcm *p,
-                                      uint32_t *rate, uint32_t *length_ms, char *err,
-                                      size_t errlen)
+                                      uint32_t *rate, uint32_t *length_ms, char *err, size_t errlen)
 {
   int e = 0;
   OggOpusFile *of = op_open_memory(data, len, &e);
@@ -210,8 +209,10 @@ static ttb_sndconv_status decode_sndfile(const uint8_t *data, size_t len, ttb_sn
   char msg[200];
   SNDFILE *sf = sf_open_virtual(&io, SFM_READ, &info, &v);
   if (sf == NULL) {
-    snprintf(msg, sizeof msg, "The %s file could not be read: it is damaged or of a kind not "
-                              "supported.", what);
+    snprintf(msg, sizeof msg,
+             "The %s file could not be read: it is damaged or of a kind not "
+             "supported.",
+             what);
     set_err(err, errlen, msg);
     return TTB_SNDCONV_INVALID;
   }
@@ -266,9 +267,8 @@ static ttb_sndconv_status decode_sndfile(const uint8_t *data, size_t len, ttb_sn
   if (st != TTB_SNDCONV_OK)
     return st;
   if (p->over) {
-    *length_ms = info.frames > 0 && info.frames != SF_COUNT_MAX
-                     ? ms_of((uint64_t)info.frames, *rate)
-                     : 0;
+    *length_ms =
+        info.frames > 0 && info.frames != SF_COUNT_MAX ? ms_of((uint64_t)info.frames, *rate) : 0;
     return TTB_SNDCONV_TOO_LONG;
   }
   if (serr != SF_ERR_NO_ERROR && p->n == 0) {

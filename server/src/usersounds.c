@@ -343,9 +343,9 @@ static ttb_store_status run_op(ttb_store *st, void *arg)
                ? TTB_STORE_OK
                : TTB_STORE_ERROR;
   case OP_UPLOAD: {
-    ttb_store_status s = ttb_store_user_sound_add(st, j->user, j->name, j->duration_ms,
-                                                  (int64_t)time(NULL), TTB_USOUNDS_MAX, &j->id,
-                                                  &j->full);
+    ttb_store_status s =
+        ttb_store_user_sound_add(st, j->user, j->name, j->duration_ms, (int64_t)time(NULL),
+                                 TTB_USOUNDS_MAX, &j->id, &j->full);
     if (s != TTB_STORE_OK || j->full)
       return s;
     char path[PATH_MAX];
@@ -370,8 +370,7 @@ static ttb_store_status run_op(ttb_store *st, void *arg)
   }
 }
 
-static char *sound_json(const ttb_usounds *u, int64_t id, const char *name, uint32_t ms,
-                        size_t *n)
+static char *sound_json(const ttb_usounds *u, int64_t id, const char *name, uint32_t ms, size_t *n)
 {
   char sid[32], url[512];
   snprintf(sid, sizeof sid, "u-%lld", (long long)id);
@@ -579,10 +578,10 @@ static void on_session(void *arg, ttb_svc_status st, const char *user, int64_t s
 static int upload_checks(job *j, h2o_req_t *req)
 {
   ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-  ttb_sndconv_format declared =
-      ct < 0 ? TTB_SNDCONV_UNKNOWN
-             : ttb_sndconv_content_type(req->headers.entries[ct].value.base,
-                                        req->headers.entries[ct].value.len);
+  ttb_sndconv_format declared = ct < 0
+                                    ? TTB_SNDCONV_UNKNOWN
+                                    : ttb_sndconv_content_type(req->headers.entries[ct].value.base,
+                                                               req->headers.entries[ct].value.len);
   if (declared == TTB_SNDCONV_UNKNOWN)
     return reply_error(req, 415, "unsupported_media_type",
                        "Send the file with Content-Type audio/ogg, audio/opus, audio/wav or "

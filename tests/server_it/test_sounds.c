@@ -65,7 +65,10 @@ static void le32(buf *b, uint32_t v)
   buf_put(b, x, 4);
 }
 
-static float tone(size_t i, unsigned rate) { return 0.5f * sinf(2.0f * 3.14159265f * 440.0f * (float)i / (float)rate); }
+static float tone(size_t i, unsigned rate)
+{
+  return 0.5f * sinf(2.0f * 3.14159265f * 440.0f * (float)i / (float)rate);
+}
 
 /* A 16-bit PCM WAV: the RIFF header written here, a 440 Hz tone. */
 static buf make_wav(double seconds, unsigned rate, unsigned channels)
@@ -127,7 +130,9 @@ static sf_count_t v_len(void *u) { return (sf_count_t)((buf *)u)->n; }
 static sf_count_t v_seek(sf_count_t off, int whence, void *u)
 {
   buf *b = u;
-  sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (sf_count_t)b->pos : (sf_count_t)b->n;
+  sf_count_t base = whence == SEEK_SET   ? 0
+                    : whence == SEEK_CUR ? (sf_count_t)b->pos
+                                         : (sf_count_t)b->n;
   if (base + off < 0)
     return -1;
   b->pos = (size_t)(base + off);
