@@ -102,9 +102,10 @@ static int pcm_add(pcm *p, const float *in, size_t frames, int ch)
   return 0;
 }
 
+/* frames at rate in ms, rounded up: a sound of a few samples is 1 ms, not 0 */
 static uint32_t ms_of(uint64_t frames, uint32_t rate)
 {
-  uint64_t ms = (frames * 1000u + rate / 2) / rate;
+  uint64_t ms = (frames * 1000u + rate - 1) / rate;
   return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
