@@ -1,4 +1,5 @@
 /* The streamer's own gift sounds: see usersounds.h. */
+#define _GNU_SOURCE /* mkostemp, pipe2 */
 #include "usersounds.h"
 
 #include <errno.h>
@@ -10,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +23,11 @@
 #include "ttboost/v1/auth.pbc-json.h"
 #include "ttboost/v1/settings.pbc-json.h"
 
+extern char **environ;
+
 struct ttb_usounds {
   ttb_svc *svc;
+  char worker[PATH_MAX]; /* ttboost-sound-worker */
   h2o_evloop_t *loop;
   char dir[PATH_MAX - 32];
   char public_url[256];
@@ -451,12 +457,134 @@ static void on_done(void *arg, ttb_store_status st)
 
 /* ------------------------------------------------------- conversions */
 
+static uint32_t get32(const uint8_t *b)
+{
+  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* The most a worker may answer: a 10 s sound is about 100 KB of Opus. */
+#define WORKER_OUT_MAX (8u << 20)
+
+/* Runs ttboost-sound-worker on j's file (sound_worker_main.c): its stdin a
+ * deleted temporary file, its stdout read here. A worker that crashed, was
+ * killed (its CPU limit) or answered nonsense is an undecodable file. */
+static void convert_in_worker(job *j)
+{
+  ttb_usounds *u = j->u;
+  j->cst = TTB_SNDCONV_FAILED;
+  snprintf(j->msg, sizeof j->msg, "%s", "The server could not convert the sound.");
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s/.upload-XXXXXX", u->dir);
+  int in = mkostemp(tmp, O_CLOEXEC);
+  if (in < 0) {
+    fprintf(stderr, "ttboost-server: sound upload: cannot create %s: %s\n", tmp, strerror(errno));
+    return;
+  }
+  unlink(tmp);
+  size_t off = 0;
+  while (off < j->len) {
+    ssize_t w = write(in, j->body + off, j->len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      fprintf(stderr, "ttboost-server: sound upload: %s\n", strerror(errno));
+      close(in);
+      return;
+    }
+    off += (size_t)w;
+  }
+  int p[2];
+  if (lseek(in, 0, SEEK_SET) != 0 || pipe2(p, O_CLOEXEC) != 0) {
+    close(in);
+    return;
+  }
+  posix_spawn_file_actions_t fa;
+  pid_t pid = -1;
+  int rc = posix_spawn_file_actions_init(&fa);
+  if (rc == 0) {
+    posix_spawn_file_actions_adddup2(&fa, in, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    char *argv[] = {u->worker, NULL};
+    rc = posix_spawn(&pid, u->worker, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  close(in);
+  close(p[1]);
+  if (rc != 0) {
+    fprintf(stderr, "ttboost-server: cannot start %s: %s\n", u->worker, strerror(rc));
+    close(p[0]);
+    return;
+  }
+  uint8_t *b = NULL;
+  size_t n = 0, cap = 0;
+  bool over = false;
+  for (;;) {
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 65536;
+      uint8_t *nb = nc <= WORKER_OUT_MAX ? realloc(b, nc) : NULL;
+      if (nb == NULL) {
+        over = true;
+        break;
+      }
+      b = nb;
+      cap = nc;
+    }
+    ssize_t r = read(p[0], b + n, cap - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    n += (size_t)r;
+  }
+  close(p[0]);
+  if (over)
+    kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  /* "TTBS", status + 1, duration, message length, message, output length, output */
+  bool ok = !over && WIFEXITED(status) && WEXITSTATUS(status) == 0 && n >= 16 &&
+            memcmp(b, "TTBS", 4) == 0;
+  uint32_t ml = ok ? get32(b + 12) : 0;
+  ok = ok && ml < sizeof j->msg && n >= 20 + (size_t)ml;
+  uint32_t ol = ok ? get32(b + 16 + ml) : 0;
+  ok = ok && n == 20 + (size_t)ml + ol;
+  int32_t st = ok ? (int32_t)get32(b + 4) - 1 : 0;
+  ok = ok && st >= TTB_SNDCONV_FAILED && st <= TTB_SNDCONV_TOO_LONG && (st == 0) == (ol > 0);
+  if (!ok) {
+    if (WIFSIGNALED(status))
+      fprintf(stderr, "ttboost-server: the sound worker died of signal %d on an upload\n",
+              WTERMSIG(status));
+    else
+      fprintf(stderr, "ttboost-server: the sound worker failed on an upload (status %d)\n",
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    j->cst = TTB_SNDCONV_INVALID;
+    snprintf(j->msg, sizeof j->msg, "%s", "The file could not be decoded.");
+    free(b);
+    return;
+  }
+  j->cst = (ttb_sndconv_status)st;
+  j->duration_ms = get32(b + 8);
+  memcpy(j->msg, b + 16, ml);
+  j->msg[ml] = '\0';
+  if (ol > 0) {
+    j->ogg = malloc(ol);
+    if (j->ogg == NULL) {
+      j->cst = TTB_SNDCONV_FAILED;
+      free(b);
+      return;
+    }
+    memcpy(j->ogg, b + 20 + ml, ol);
+    j->ogg_len = ol;
+  }
+  free(b);
+}
+
 static void *convert_main(void *arg)
 {
   job *j = arg;
   ttb_usounds *u = j->u;
-  j->cst = ttb_sndconv(j->body, j->len, TTB_SNDCONV_MAX_MS, &j->ogg, &j->ogg_len, &j->duration_ms,
-                       j->msg, sizeof j->msg);
+  convert_in_worker(j);
   free(j->body);
   j->body = NULL;
   pthread_mutex_lock(&u->mu);
@@ -666,6 +794,27 @@ int ttb_usounds_handle(ttb_usounds *u, h2o_req_t *req)
 
 /* ------------------------------------------------------------- set-up */
 
+/* TTBOOST_SOUND_WORKER, else ttboost-sound-worker beside this binary. */
+static void find_worker(char *out, size_t cap)
+{
+  const char *env = getenv("TTBOOST_SOUND_WORKER");
+  if (env && env[0]) {
+    snprintf(out, cap, "%s", env);
+    return;
+  }
+  char exe[PATH_MAX - 32];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    snprintf(out, cap, "%s", "ttboost-sound-worker");
+    return;
+  }
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash)
+    slash[1] = '\0';
+  snprintf(out, cap, "%sttboost-sound-worker", exe);
+}
+
 ttb_usounds *ttb_usounds_create(ttb_svc *svc, h2o_evloop_t *loop, const char *data_dir,
                                 const char *public_url, char *err, size_t errlen)
 {
@@ -676,6 +825,7 @@ ttb_usounds *ttb_usounds_create(ttb_svc *svc, h2o_evloop_t *loop, const char *da
   }
   u->svc = svc;
   u->loop = loop;
+  find_worker(u->worker, sizeof u->worker);
   u->wake[0] = u->wake[1] = -1;
   snprintf(u->public_url, sizeof u->public_url, "%s", public_url);
   if ((size_t)snprintf(u->dir, sizeof u->dir, "%s/sounds", data_dir) >= sizeof u->dir) {

@@ -9,8 +9,11 @@
  *   body as it grows), TTB_SNDCONV_MAX_MS of sound (400 naming the length),
  *   TTB_USOUNDS_MAX per license (429), a name of at most 64 bytes of UTF-8
  *   (control characters removed; default "sound"). The file is converted to
- *   mono Ogg Opus (sndconv.h) on a thread of its own, never on the loop, at
- *   most TTB_USOUNDS_CONVERSIONS at once (503 beyond), then written as
+ *   mono Ogg Opus (sndconv.h) by a ttboost-sound-worker process of its own
+ *   (found beside the server's binary, or TTBOOST_SOUND_WORKER), so that a
+ *   decoder crash on hostile bytes ends that process only, waited for on a
+ *   thread, never on the loop; at most TTB_USOUNDS_CONVERSIONS at once (503
+ *   beyond), then written as
  *   <data dir>/sounds/u-<id>.ogg (temporary file + rename) where <id> is the
  *   row id (store.h). Answer: UserSound {id:"u-12", name, duration_ms, url}.
  * - GET /me/sounds: UserSoundList of the license's sounds.

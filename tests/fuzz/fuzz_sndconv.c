@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   size_t out_len = 99;
   uint32_t ms = 99;
   char err[200] = "";
-  ttb_sndconv_status st = ttb_sndconv(data, size, TTB_SNDCONV_MAX_MS, &out, &out_len, &ms, err,
-                                      sizeof err);
+  ttb_sndconv_status st =
+      ttb_sndconv(data, size, TTB_SNDCONV_MAX_MS, &out, &out_len, &ms, err, sizeof err);
   if (ttb_sndconv_sniff(data, size) == TTB_SNDCONV_UNKNOWN && st != TTB_SNDCONV_FORMAT)
     fail("an unknown magic was not refused as a format");
   if (st != TTB_SNDCONV_OK) {

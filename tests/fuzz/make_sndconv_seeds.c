@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float tone(size_t i, unsigned rate) { return 0.5f * sinf(6.2831853f * 440.0f * (float)i / (float)rate); }
+static float tone(size_t i, unsigned rate)
+{
+  return 0.5f * sinf(6.2831853f * 440.0f * (float)i / (float)rate);
+}
 
 static void put16(FILE *f, unsigned v) { fputc(v & 0xff, f), fputc((v >> 8) & 0xff, f); }
 static void put32(FILE *f, unsigned v) { put16(f, v & 0xffff), put16(f, v >> 16); }

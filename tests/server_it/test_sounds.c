@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -507,4 +508,59 @@ Test(sounds, sixty_five_is_429)
   expect_error(&r, 429, "too_many_sounds");
   http_free(&r);
   free(b.v);
+}
+
+/* A decoder that crashes takes its worker process down, not the server: a
+ * worker that dies of SIGSEGV on every upload (TTBOOST_SOUND_WORKER). */
+static char crash_dir[64];
+
+static void setup_crashing_worker(void)
+{
+  snprintf(crash_dir, sizeof crash_dir, "/tmp/ttb-sndw-XXXXXX");
+  cr_assert_not_null(mkdtemp(crash_dir));
+  char path[128];
+  snprintf(path, sizeof path, "%s/worker", crash_dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs("#!/bin/sh\ncat >/dev/null\nkill -SEGV $$\n", f);
+  fclose(f);
+  chmod(path, 0755);
+  setenv("TTBOOST_SOUND_WORKER", path, 1);
+  srv_start(&S, NULL, false);
+  unsetenv("TTBOOST_SOUND_WORKER");
+}
+
+static void teardown_crashing_worker(void)
+{
+  teardown();
+  char path[128];
+  snprintf(path, sizeof path, "%s/worker", crash_dir);
+  unlink(path);
+  rmdir(crash_dir);
+}
+
+TestSuite(sounds_worker, .init = setup_crashing_worker, .fini = teardown_crashing_worker,
+          .timeout = 60);
+
+Test(sounds_worker, a_crashing_decoder_leaves_the_server_up)
+{
+  char token[64];
+  session(token);
+  buf b = make_wav(0.5, 8000, 1);
+  http_resp r;
+  for (int i = 0; i < 3; i++) {
+    upload(token, "audio/wav", NULL, b.v, b.n, &r);
+    expect_error(&r, 400, "invalid_sound");
+    http_free(&r);
+    http(&S, "GET", "/healthz", NULL, NULL, 0, &r);
+    cr_expect_eq(r.status, 200, "the server went down with its worker");
+    http_free(&r);
+  }
+  free(b.v);
+  char auth[128];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+  http(&S, "GET", "/me/sounds", auth, NULL, 0, &r);
+  cr_expect_eq(r.status, 200);
+  cr_expect(strstr(r.body, "u-") == NULL, "a failed upload was kept: %s", r.body);
+  http_free(&r);
 }
