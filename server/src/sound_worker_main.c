@@ -69,9 +69,8 @@ int main(void)
       ttb_sndconv(in, len, TTB_SNDCONV_MAX_MS, &out, &out_len, &ms, msg, sizeof msg);
   free(in);
   size_t ml = strlen(msg);
-  int rc = put("TTBS", 4) || put32((uint32_t)((int)st + 1)) || put32(ms) ||
-           put32((uint32_t)ml) || put(msg, ml) || put32((uint32_t)out_len) ||
-           (out_len && put(out, out_len));
+  int rc = put("TTBS", 4) || put32((uint32_t)((int)st + 1)) || put32(ms) || put32((uint32_t)ml) ||
+           put(msg, ml) || put32((uint32_t)out_len) || (out_len && put(out, out_len));
   free(out);
   return rc ? 1 : 0;
 }
