@@ -30,6 +30,8 @@
 #include "tts.h"
 #include "svc.h"
 #include "tiktok.h"
+#include "sndconv.h"
+#include "usersounds.h"
 #include "trace.h"
 #include "ttboost/fnv.h"
 #include "ttboost/v1/auth.pbc-json.h"
@@ -66,6 +68,7 @@ struct ttb_app {
   ttb_svc *svc;
   ttb_settings *settings; /* the channels' settings (settings.h) */
   uint64_t settings_gen;  /* the dbq snapshot generation they were loaded at */
+  ttb_usounds *usounds;   /* the streamer's own sounds: /me/sounds, /sounds/u-<id>.ogg */
   bool stopping;
   uint8_t secret_hash[crypto_generichash_BYTES];
   rate_slot *rate;
@@ -2208,6 +2211,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
       return reply_error(req, 404, "not_found", "This listener serves /metrics only.");
     return get ? reply_metrics(app, req) : reply_error(req, 405, "method", "Use GET.");
   }
+  /* h2o's own limit lets an upload's 2 MiB through: every other body keeps --max-body */
+  if (req->entity.base && req->entity.len > app->cfg.max_body && !is(p, "/me/sounds"))
+    return reply_error(req, 413, "too_large", "The request body is too large.");
+  if (is(p, "/me/sounds"))
+    return ttb_usounds_handle(app->usounds, req);
   if (is(p, "/auth/login"))
     return post ? on_login(app, req) : reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/auth/logout"))
@@ -2465,6 +2473,44 @@ static void register_sounds(h2o_hostconf_t *host, const char *dir, h2o_mimemap_t
   closedir(d);
 }
 
+/* /sounds/u-<id>.ogg: the streamer's own sounds (usersounds.h), files
+ * that come and go while the server runs; any other name under /sounds that
+ * no pack path took is a 404. */
+static int on_user_sound_file(h2o_handler_t *self, h2o_req_t *req)
+{
+  (void)self;
+  h2o_iovec_t p = req->path_normalized;
+  char name[40];
+  int64_t id;
+  bool ok = p.len > 12 && p.len - 8 < sizeof name && memcmp(p.base, "/sounds/", 8) == 0 &&
+            memcmp(p.base + p.len - 4, ".ogg", 4) == 0;
+  if (ok) {
+    memcpy(name, p.base + 8, p.len - 12);
+    name[p.len - 12] = '\0';
+    ok = ttb_usounds_parse_id(name, &id);
+  }
+  if (!ok)
+    return reply_error(req, 404, "not_found", "No such sound.");
+  return -1; /* the file handler's answer (the file, 404, 405) */
+}
+
+static void register_user_sounds(h2o_hostconf_t *host, const char *dir, h2o_mimemap_t *mm,
+                                 ttb_app *app)
+{
+  static h2o_iovec_t cc_name = {H2O_STRLIT("cache-control")};
+  static h2o_headers_command_t cmds[2];
+  /* a deleted sound must stop playing: clients revalidate (ETag) */
+  cmds[0] = (h2o_headers_command_t){H2O_HEADERS_CMD_SET, &cc_name, {H2O_STRLIT("no-cache")}};
+  cmds[1] = (h2o_headers_command_t){H2O_HEADERS_CMD_NULL, NULL, {NULL, 0}};
+  h2o_pathconf_t *pc = h2o_config_register_path(host, "/sounds", 0);
+  handler *h = (handler *)h2o_create_handler(pc, sizeof *h);
+  h->super.on_req = on_user_sound_file;
+  h->app = app;
+  static const char *no_index[] = {NULL};
+  h2o_file_register(pc, dir, no_index, mm, 0);
+  h2o_headers_register(pc, cmds);
+}
+
 /* Listens on HOST:PORT (the --metrics-listen listener); the fd, or -1 with err. */
 static int listen_tcp(const char *hostport, uint16_t *bound, char *err, size_t errlen)
 {
@@ -2567,13 +2613,17 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     goto fail;
   }
   ttb_svc_set_hub(app->svc, app->hub, cfg->public_url); /* the gift stage's output */
-  app->settings = ttb_settings_new(app->svc, cfg->public_url, &app->metrics);
+  app->settings = ttb_settings_new(app->svc, cfg->public_url, cfg->data_dir, &app->metrics);
   if (app->settings == NULL) {
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
   app->settings_gen = ttb_dbq_generation(ttb_svc_dbq(app->svc));
   ttb_svc_set_gift_url(app->svc, settings_gift_url, app->settings);
+  app->usounds =
+      ttb_usounds_create(app->svc, app->loop, cfg->data_dir, cfg->public_url, err, errlen);
+  if (app->usounds == NULL)
+    goto fail;
   app->dedup = ttb_dedup_create((uint64_t)cfg->ingest_dedup_s * 1000u, cfg->ingest_dedup_max);
   if (app->dedup == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -2611,7 +2661,9 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     goto fail;
 
   h2o_config_init(&app->config);
-  app->config.max_request_entity_size = cfg->max_body;
+  /* an upload (/me/sounds) may have 2 MiB; on_req holds the rest to --max-body */
+  app->config.max_request_entity_size =
+      cfg->max_body > TTB_SNDCONV_MAX_BYTES ? cfg->max_body : TTB_SNDCONV_MAX_BYTES;
   h2o_hostconf_t *host =
       h2o_config_register_host(&app->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_mimemap_t *mm = h2o_mimemap_create();
@@ -2620,6 +2672,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   register_handler(host, "/tts/generate", app);
   register_tts_files(host, ttb_svc_tts_dir(app->svc), mm, app);
   register_sounds(host, ttb_svc_sounds_dir(app->svc), mm);
+  register_user_sounds(host, ttb_usounds_dir(app->usounds), mm, app);
   register_handler(host, "/", app);
   h2o_mem_release_shared(mm);
   app->hosts_main[0] = host;
@@ -2681,6 +2734,7 @@ fail:
   nats_close(app);
   ttb_svc_close(app->svc); /* runs the speech callbacks of restored chats: the hub is there */
   ttb_settings_free(app->settings);
+  ttb_usounds_destroy(app->usounds); /* after the database's last callbacks */
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal);
   journal_wake_close(app);
@@ -2714,7 +2768,8 @@ void ttb_app_destroy(ttb_app *app)
   ttb_tiktok_destroy(app->tiktok);
   nats_close(app);
   ttb_svc_close(app->svc);
-  ttb_settings_free(app->settings); /* after the database thread's last callbacks */
+  ttb_settings_free(app->settings);  /* after the database thread's last callbacks */
+  ttb_usounds_destroy(app->usounds); /* after the database's last callbacks */
   ttb_hub_destroy(app->hub);
   ttb_journal_close(app->journal); /* stops its thread */
   journal_wake_close(app);

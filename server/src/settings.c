@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "dbq.h"
+#include "usersounds.h"
 #include "tts.h"
 #include "ttboost/v1/auth.pbc-json.h"
 #include "ttboost/v1/settings.pbc-json.h"
@@ -41,6 +42,7 @@ struct ttb_settings {
   ttb_svc *svc;
   ttb_metrics *m;
   char public_url[256];
+  char data_dir[512]; /* the streamer's own sounds are under it (usersounds.h) */
   entry *buckets[BUCKETS];
   cooldown *cool;
   gift_value gifts[GIFT_VALUES];
@@ -200,7 +202,8 @@ void ttb_settings_reload(ttb_settings *s)
   ttb_dbq_call(ttb_svc_dbq(s->svc), run_load, on_loaded, j);
 }
 
-ttb_settings *ttb_settings_new(ttb_svc *svc, const char *public_url, ttb_metrics *metrics)
+ttb_settings *ttb_settings_new(ttb_svc *svc, const char *public_url, const char *data_dir,
+                               ttb_metrics *metrics)
 {
   ttb_settings *s = calloc(1, sizeof *s);
   if (s == NULL)
@@ -213,6 +216,7 @@ ttb_settings *ttb_settings_new(ttb_svc *svc, const char *public_url, ttb_metrics
   s->svc = svc;
   s->m = metrics;
   snprintf(s->public_url, sizeof s->public_url, "%s", public_url ? public_url : "");
+  snprintf(s->data_dir, sizeof s->data_dir, "%s", data_dir ? data_dir : ".");
   ttb_settings_reload(s);
   return s;
 }
@@ -328,6 +332,17 @@ void ttb_settings_gift_value(ttb_settings *s, const char *channel, const char *g
   g->diamonds = diamonds;
 }
 
+/* The file of sound `name` exists: a user sound ("u-<id>",
+ * <data_dir>/sounds/u-<id>.ogg) or a sound of the catalogue. */
+static bool sound_file_exists(const ttb_settings *s, const char *name)
+{
+  char path[1024];
+  if (!ttb_usounds_file(s->data_dir, name, path, sizeof path))
+    snprintf(path, sizeof path, "%s/%s.ogg", ttb_svc_sounds_dir(s->svc), name);
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
 static uint32_t gift_diamonds(ttb_settings *s, const char *channel, const char *gift_name)
 {
   gift_value *g = gift_find(s, channel, gift_name);
@@ -360,10 +375,7 @@ void ttb_settings_gift_url(ttb_settings *s, const char *channel, const char *gif
       out[0] = '\0';
       return;
     }
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.ogg", ttb_svc_sounds_dir(s->svc), snd);
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+    if (sound_file_exists(s, snd))
       snprintf(out, cap, "%s/sounds/%s.ogg", s->public_url, snd);
     return; /* a deleted sound: the normal mapping */
   }
@@ -445,6 +457,7 @@ struct op {
   uint8_t *packed;
   size_t packed_len;
   int64_t updated_ms;
+  char not_owned[80]; /* PUT: a gift override naming another license's sound */
 };
 
 static void on_guard_dispose(void *p)
@@ -484,8 +497,24 @@ static bool bearer(h2o_req_t *req, char *out, size_t cap)
 static ttb_store_status run_op(ttb_store *st, void *arg)
 {
   op *o = arg;
-  if (o->put)
+  if (o->put) {
+    /* a user sound must be the caller's own (its file exists: checked at the PUT) */
+    const Ttboost__V1__GiftSettings *g = o->cs ? o->cs->gifts : NULL;
+    for (size_t i = 0; g && i < g->n_sounds; i++) {
+      int64_t id = 0;
+      if (!g->sounds[i]->sound || !ttb_usounds_parse_id(g->sounds[i]->sound, &id))
+        continue;
+      ttb_store_status own = ttb_store_user_sound_owned(st, o->user, id);
+      if (own == TTB_STORE_ERROR)
+        return own;
+      if (own != TTB_STORE_OK) {
+        snprintf(o->not_owned, sizeof o->not_owned, "gifts.sounds[%zu].sound: %s", i,
+                 g->sounds[i]->sound);
+        return TTB_STORE_UNKNOWN;
+      }
+    }
     return ttb_store_settings_put(st, o->user, o->packed, o->packed_len, o->updated_ms);
+  }
   uint8_t *doc = NULL;
   size_t len = 0;
   int64_t at = 0;
@@ -525,6 +554,14 @@ static void on_done(void *arg, ttb_store_status st)
                 "The server could not reach its database right now. Try again shortly.");
     return;
   }
+  if (st != TTB_STORE_OK && o->not_owned[0]) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "The settings are not valid: %s is not one of your sounds",
+             o->not_owned);
+    op_end(o);
+    reply_error(req, 400, "invalid", msg);
+    return;
+  }
   if (st != TTB_STORE_OK) {
     op_end(o);
     reply_error(req, 401, "unauthorized", UNAUTHORIZED);
@@ -544,14 +581,9 @@ static bool voice_ok(void *arg, const char *voice)
   return ttb_tts_has_voice(ttb_svc_speech(s->svc), voice);
 }
 
-static bool sound_ok(void *arg, const char *sound)
-{
-  ttb_settings *s = arg;
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s.ogg", ttb_svc_sounds_dir(s->svc), sound);
-  struct stat sb;
-  return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-}
+/* A gift override's sound exists: one of the streamer's own ("u-<id>": its
+ * owner is checked at the PUT, run_op) or one of the catalogue's. */
+static bool sound_ok(void *arg, const char *sound) { return sound_file_exists(arg, sound); }
 
 static uint64_t wall_ms(void)
 {

@@ -42,9 +42,11 @@ typedef struct ttb_settings ttb_settings;
 
 /* A new cache and endpoint on svc (its database thread, speech engine and
  * sounds); queues the load of every stored document. public_url is the base
- * of sound URLs (copied); metrics counts the unspoken chats. NULL on no
+ * of sound URLs (copied); data_dir holds the streamer's own sounds
+ * (usersounds.h; copied); metrics counts the unspoken chats. NULL on no
  * memory. */
-ttb_settings *ttb_settings_new(ttb_svc *svc, const char *public_url, ttb_metrics *metrics);
+ttb_settings *ttb_settings_new(ttb_svc *svc, const char *public_url, const char *data_dir,
+                               ttb_metrics *metrics);
 /* Frees it (after the database thread stopped: ttb_svc_close). */
 void ttb_settings_free(ttb_settings *s);
 /* Reloads every document from the database (another server or process

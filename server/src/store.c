@@ -93,6 +93,16 @@ static const char *const migrations[] = {
     "  doc BLOB NOT NULL,"
     "  updated_ms INTEGER NOT NULL"
     ");",
+    /* 6 -> 7: the streamer's own sounds, "u-<id>"; AUTOINCREMENT: an id
+     * is never reused, so a deleted sound's URL never plays another. */
+    "CREATE TABLE user_sounds ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  user_id TEXT NOT NULL REFERENCES licenses(user_id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX user_sounds_user ON user_sounds(user_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -131,6 +141,11 @@ enum {
   ST_SET_PUT,
   ST_SET_GET,
   ST_SET_LIST,
+  ST_SND_COUNT,
+  ST_SND_INSERT,
+  ST_SND_LIST,
+  ST_SND_DELETE,
+  ST_SND_OWNED,
   ST_COUNT
 };
 
@@ -204,6 +219,13 @@ static const char *const stmt_sql[ST_COUNT] = {
                    " updated_ms = excluded.updated_ms",
     [ST_SET_GET] = "SELECT doc, updated_ms FROM channel_settings WHERE user_id = ?1",
     [ST_SET_LIST] = "SELECT user_id, doc, updated_ms FROM channel_settings ORDER BY user_id",
+    [ST_SND_COUNT] = "SELECT COUNT(*) FROM user_sounds WHERE user_id = ?1",
+    [ST_SND_INSERT] = "INSERT INTO user_sounds (user_id, name, duration_ms, created)"
+                      " VALUES (?1, ?2, ?3, ?4)",
+    [ST_SND_LIST] = "SELECT id, user_id, name, duration_ms, created FROM user_sounds"
+                    " WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id",
+    [ST_SND_DELETE] = "DELETE FROM user_sounds WHERE id = ?1 AND user_id = ?2",
+    [ST_SND_OWNED] = "SELECT 1 FROM user_sounds WHERE id = ?1 AND user_id = ?2",
 };
 
 struct ttb_store {
@@ -1468,4 +1490,132 @@ int ttb_store_settings_list(ttb_store *s,
   }
   done(st);
   return 0;
+}
+
+/* ------------------------------------------------------- user sounds */
+
+ttb_store_status ttb_store_user_sound_add(ttb_store *s, const char *user_id, const char *name,
+                                          uint32_t duration_ms, int64_t now, uint32_t max,
+                                          int64_t *id, bool *full)
+{
+  *id = 0;
+  *full = false;
+  if (s->pg)
+    return ttb_pg_user_sound_add(s->pg, user_id, name, duration_ms, now, max, id, full);
+  if (user_id == NULL || user_id[0] == '\0')
+    return TTB_STORE_UNKNOWN;
+  if (name == NULL || strlen(name) >= TTB_STORE_SOUND_NAME_MAX) {
+    set_err(s, NULL, 0, "the name is longer than %d bytes", TTB_STORE_SOUND_NAME_MAX - 1);
+    return TTB_STORE_ERROR;
+  }
+  /* the count and the insert in one write transaction: two uploads at once
+   * cannot both take the last place */
+  if (tx_begin(s) != 0)
+    return TTB_STORE_ERROR;
+  sqlite3_stmt *st = s->st[ST_LIC_BY_USER];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading a license");
+  if (rc <= 0) {
+    tx_rollback(s);
+    return rc == 0 ? TTB_STORE_UNKNOWN : TTB_STORE_ERROR;
+  }
+  done(st);
+  st = s->st[ST_SND_COUNT];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  rc = step_row(s, st, "counting sounds");
+  if (rc <= 0) {
+    tx_rollback(s);
+    return TTB_STORE_ERROR;
+  }
+  int64_t n = sqlite3_column_int64(st, 0);
+  done(st);
+  if (n >= (int64_t)max) {
+    tx_rollback(s);
+    *full = true;
+    return TTB_STORE_OK;
+  }
+  st = s->st[ST_SND_INSERT];
+  sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, duration_ms);
+  sqlite3_bind_int64(st, 4, now);
+  if (exec_stmt(s, st, "adding a sound") != 0) {
+    sqlite3_clear_bindings(st);
+    tx_rollback(s);
+    return TTB_STORE_ERROR;
+  }
+  sqlite3_clear_bindings(st);
+  int64_t rid = sqlite3_last_insert_rowid(s->db);
+  if (tx_commit(s) != 0) {
+    tx_rollback(s);
+    return TTB_STORE_ERROR;
+  }
+  *id = rid;
+  return TTB_STORE_OK;
+}
+
+int ttb_store_user_sound_list(ttb_store *s, const char *user_id,
+                              int (*fn)(void *arg, const ttb_user_sound_info *u), void *arg,
+                              char *err, size_t errlen)
+{
+  if (s->pg)
+    return ttb_pg_user_sound_list(s->pg, user_id, fn, arg, err, errlen);
+  sqlite3_stmt *st = s->st[ST_SND_LIST];
+  if (user_id != NULL)
+    sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    ttb_user_sound_info u;
+    memset(&u, 0, sizeof u);
+    u.id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, u.user_id, sizeof u.user_id);
+    col_text(st, 2, u.name, sizeof u.name);
+    int64_t d = sqlite3_column_int64(st, 3);
+    u.duration_ms = d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    u.created = sqlite3_column_int64(st, 4);
+    if (fn(arg, &u) != 0) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    db_err(s, err, errlen, "listing sounds");
+    done(st);
+    return -1;
+  }
+  done(st);
+  return 0;
+}
+
+ttb_store_status ttb_store_user_sound_delete(ttb_store *s, const char *user_id, int64_t id)
+{
+  if (s->pg)
+    return ttb_pg_user_sound_delete(s->pg, user_id, id);
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_SND_DELETE];
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_text(st, 2, user_id, -1, SQLITE_TRANSIENT);
+  int rc = exec_stmt(s, st, "deleting a sound");
+  sqlite3_clear_bindings(st);
+  if (rc != 0)
+    return TTB_STORE_ERROR;
+  return sqlite3_changes(s->db) > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+ttb_store_status ttb_store_user_sound_owned(ttb_store *s, const char *user_id, int64_t id)
+{
+  if (s->pg)
+    return ttb_pg_user_sound_owned(s->pg, user_id, id);
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
+  sqlite3_stmt *st = s->st[ST_SND_OWNED];
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_text(st, 2, user_id, -1, SQLITE_TRANSIENT);
+  int rc = step_row(s, st, "reading a sound");
+  if (rc < 0)
+    return TTB_STORE_ERROR;
+  if (rc > 0)
+    done(st);
+  return rc > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }

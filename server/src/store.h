@@ -233,4 +233,36 @@ int ttb_store_settings_list(ttb_store *s,
                                       size_t len, int64_t updated_ms),
                             void *arg, char *err, size_t errlen);
 
+/* The streamer's own sounds (POST /me/sounds; the files are the server's,
+ * usersounds.h): rows of user_sounds, ids never reused. */
+#define TTB_STORE_SOUND_NAME_MAX 65 /* a sound's name: 64 bytes of UTF-8, with NUL */
+
+typedef struct ttb_user_sound_info {
+  int64_t id; /* the row id: the sound is "u-<id>" */
+  char user_id[TTB_STORE_UUID_MAX];
+  char name[TTB_STORE_SOUND_NAME_MAX];
+  uint32_t duration_ms;
+  int64_t created; /* unix seconds */
+} ttb_user_sound_info;
+
+/* Adds a sound of user_id's license (name already checked, at most 64
+ * bytes) unless it has `max` sounds already (then TTB_STORE_OK with *full
+ * set and *id 0). TTB_STORE_OK with the new row id in *id;
+ * TTB_STORE_UNKNOWN when no license has this user_id. */
+ttb_store_status ttb_store_user_sound_add(ttb_store *s, const char *user_id, const char *name,
+                                          uint32_t duration_ms, int64_t now, uint32_t max,
+                                          int64_t *id, bool *full);
+/* Calls fn for every sound of user_id's license (NULL = all), oldest first;
+ * fn returning non-zero stops. -1 on an error. */
+int ttb_store_user_sound_list(ttb_store *s, const char *user_id,
+                              int (*fn)(void *arg, const ttb_user_sound_info *u), void *arg,
+                              char *err, size_t errlen);
+/* Deletes sound `id` of user_id's license: TTB_STORE_UNKNOWN when it has
+ * none with this id (another license's sound included). */
+ttb_store_status ttb_store_user_sound_delete(ttb_store *s, const char *user_id, int64_t id);
+/* Does user_id's license own sound `id`? TTB_STORE_OK, TTB_STORE_UNKNOWN
+ * (no, or no such sound), TTB_STORE_ERROR. What PUT /me/settings checks a
+ * gift override "u-<id>" with. */
+ttb_store_status ttb_store_user_sound_owned(ttb_store *s, const char *user_id, int64_t id);
+
 #endif

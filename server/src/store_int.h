@@ -92,4 +92,13 @@ int ttb_pg_settings_list(ttb_store_pg *p,
                                    int64_t updated_ms),
                          void *arg, char *err, size_t errlen);
 
+ttb_store_status ttb_pg_user_sound_add(ttb_store_pg *p, const char *user_id, const char *name,
+                                       uint32_t duration_ms, int64_t now, uint32_t max, int64_t *id,
+                                       bool *full);
+int ttb_pg_user_sound_list(ttb_store_pg *p, const char *user_id,
+                           int (*fn)(void *arg, const ttb_user_sound_info *u), void *arg, char *err,
+                           size_t errlen);
+ttb_store_status ttb_pg_user_sound_delete(ttb_store_pg *p, const char *user_id, int64_t id);
+ttb_store_status ttb_pg_user_sound_owned(ttb_store_pg *p, const char *user_id, int64_t id);
+
 #endif

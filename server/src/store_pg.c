@@ -102,6 +102,15 @@ static const char *const migrations[] = {
     ");"
     "CREATE TRIGGER channel_settings_notify AFTER INSERT OR UPDATE OR DELETE ON channel_settings"
     "  FOR EACH STATEMENT EXECUTE FUNCTION ttb_store_notify();",
+    /* 6 -> 7: the streamer's own sounds, "u-<id>" (BIGSERIAL: never reused). */
+    "CREATE TABLE user_sounds ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  user_id TEXT NOT NULL REFERENCES licenses(user_id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  duration_ms BIGINT NOT NULL,"
+    "  created BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX user_sounds_user ON user_sounds(user_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1187,4 +1196,129 @@ int ttb_pg_settings_list(ttb_store_pg *p,
   }
   PQclear(r);
   return 0;
+}
+
+/* ------------------------------------------------------- user sounds */
+
+ttb_store_status ttb_pg_user_sound_add(ttb_store_pg *p, const char *user_id, const char *name,
+                                       uint32_t duration_ms, int64_t now, uint32_t max, int64_t *id,
+                                       bool *full)
+{
+  *id = 0;
+  *full = false;
+  if (user_id == NULL || user_id[0] == '\0')
+    return TTB_STORE_UNKNOWN;
+  if (name == NULL || strlen(name) >= TTB_STORE_SOUND_NAME_MAX) {
+    set_err(p, NULL, 0, "the name is longer than %d bytes", TTB_STORE_SOUND_NAME_MAX - 1);
+    return TTB_STORE_ERROR;
+  }
+  if (tx_begin(p) != 0)
+    return TTB_STORE_ERROR;
+  /* the license row locked: two servers' uploads cannot both take the last place */
+  params ps = {0};
+  p_text(&ps, user_id);
+  PGresult *r =
+      run(p, "reading a license", "SELECT 1 FROM licenses WHERE user_id = $1 FOR UPDATE", &ps);
+  if (r == NULL) {
+    tx_rollback(p);
+    return TTB_STORE_ERROR;
+  }
+  int rows = PQntuples(r);
+  PQclear(r);
+  if (rows == 0) {
+    tx_rollback(p);
+    return TTB_STORE_UNKNOWN;
+  }
+  r = run(p, "counting sounds", "SELECT COUNT(*) FROM user_sounds WHERE user_id = $1", &ps);
+  if (r == NULL) {
+    tx_rollback(p);
+    return TTB_STORE_ERROR;
+  }
+  int64_t n = get_i64(r, 0, 0);
+  PQclear(r);
+  if (n >= (int64_t)max) {
+    tx_rollback(p);
+    *full = true;
+    return TTB_STORE_OK;
+  }
+  p_text(&ps, name);
+  p_i64(&ps, duration_ms);
+  p_i64(&ps, now);
+  r = run(p, "adding a sound",
+          "INSERT INTO user_sounds (user_id, name, duration_ms, created)"
+          " VALUES ($1, $2, $3, $4) RETURNING id",
+          &ps);
+  if (r == NULL) {
+    tx_rollback(p);
+    return TTB_STORE_ERROR;
+  }
+  int64_t rid = PQntuples(r) > 0 ? get_i64(r, 0, 0) : 0;
+  PQclear(r);
+  if (rid <= 0 || tx_commit(p) != 0) {
+    tx_rollback(p);
+    return TTB_STORE_ERROR;
+  }
+  *id = rid;
+  return TTB_STORE_OK;
+}
+
+int ttb_pg_user_sound_list(ttb_store_pg *p, const char *user_id,
+                           int (*fn)(void *arg, const ttb_user_sound_info *u), void *arg, char *err,
+                           size_t errlen)
+{
+  params ps = {0};
+  if (user_id != NULL)
+    p_text(&ps, user_id);
+  else
+    p_null(&ps);
+  PGresult *r = run(p, "listing sounds",
+                    "SELECT id, user_id, name, duration_ms, created FROM user_sounds"
+                    " WHERE $1::text IS NULL OR user_id = $1::text ORDER BY id",
+                    &ps);
+  if (r == NULL) {
+    set_err(p, err, errlen, "%s", p->err);
+    return -1;
+  }
+  for (int i = 0; i < PQntuples(r); i++) {
+    ttb_user_sound_info u;
+    memset(&u, 0, sizeof u);
+    u.id = get_i64(r, i, 0);
+    get_text(r, i, 1, u.user_id, sizeof u.user_id);
+    get_text(r, i, 2, u.name, sizeof u.name);
+    int64_t d = get_i64(r, i, 3);
+    u.duration_ms = d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    u.created = get_i64(r, i, 4);
+    if (fn(arg, &u) != 0)
+      break;
+  }
+  PQclear(r);
+  return 0;
+}
+
+ttb_store_status ttb_pg_user_sound_delete(ttb_store_pg *p, const char *user_id, int64_t id)
+{
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
+  params ps = {0};
+  p_i64(&ps, id);
+  p_text(&ps, user_id);
+  int64_t n =
+      run_cmd(p, "deleting a sound", "DELETE FROM user_sounds WHERE id = $1 AND user_id = $2", &ps);
+  return n < 0 ? TTB_STORE_ERROR : n > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
+}
+
+ttb_store_status ttb_pg_user_sound_owned(ttb_store_pg *p, const char *user_id, int64_t id)
+{
+  if (user_id == NULL)
+    return TTB_STORE_UNKNOWN;
+  params ps = {0};
+  p_i64(&ps, id);
+  p_text(&ps, user_id);
+  PGresult *r =
+      run(p, "reading a sound", "SELECT 1 FROM user_sounds WHERE id = $1 AND user_id = $2", &ps);
+  if (r == NULL)
+    return TTB_STORE_ERROR;
+  int rows = PQntuples(r);
+  PQclear(r);
+  return rows > 0 ? TTB_STORE_OK : TTB_STORE_UNKNOWN;
 }

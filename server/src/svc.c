@@ -42,8 +42,6 @@ struct ttb_svc {
   char public_url[256];        /* the base of their sound URLs */
   ttb_svc_gift_sink gift_sink; /* when set, gift events go there instead (--nats) */
   void *gift_sink_arg;
-  ttb_hub *hub;                 /* where gift events go (ttb_svc_set_hub) */
-  char public_url[256];         /* the base of their sound URLs */
   ttb_svc_gift_url_fn gift_url; /* the channel's gift rules (settings.h); NULL = none */
   void *gift_url_arg;
 };

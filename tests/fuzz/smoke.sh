@@ -168,6 +168,9 @@ run fuzz-ogg-opus
 # The speech worker's protocol: recorded worker output (seeds in corpus/).
 seed fuzz-tts-worker none none
 run fuzz-tts-worker
+# The upload converter of POST /me/sounds: small WAV, Ogg Opus and MP3 files (corpus/).
+seed fuzz-sndconv none none
+run fuzz-sndconv
 
 if [ -n "$failed" ]; then
   echo "smoke.sh: FAILED:$failed (kept $work)"

@@ -17,7 +17,7 @@
 #endif
 
 /* The store's newest schema version (its migrations, store.c and store_pg.c). */
-#define STORE_SCHEMA 6
+#define STORE_SCHEMA 7
 
 #ifdef TTB_TEST_PG
 #include <libpq-fe.h>
@@ -375,8 +375,10 @@ Test(store, upgrade_from_licences_table)
   snprintf(path, sizeof path, "%s/ttboost.db", dir);
   sqlite3 *db = NULL;
   cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  /* schema 4: no channel_settings (5 -> 6) nor user_sounds (6 -> 7) yet, the old table name */
   cr_assert_eq(sqlite3_exec(db,
-                            "DROP TABLE channel_settings; ALTER TABLE licenses RENAME TO licences;"
+                            "DROP TABLE channel_settings; DROP TABLE user_sounds;"
+                            " ALTER TABLE licenses RENAME TO licences;"
                             " PRAGMA user_version = 4;",
                             NULL, NULL, NULL),
                SQLITE_OK, "%s", sqlite3_errmsg(db));
@@ -1044,3 +1046,82 @@ Test(store_open, pg_password_not_in_errors)
   cr_assert_null(strstr(err, "Sekr3tPassw0rd"), "%s", err);
 }
 #endif
+
+typedef struct snd_rows {
+  size_t n;
+  ttb_user_sound_info u[4];
+} snd_rows;
+
+static int snd_cb(void *arg, const ttb_user_sound_info *u)
+{
+  snd_rows *r = arg;
+  if (r->n < 4)
+    r->u[r->n] = *u;
+  r->n++;
+  return 0;
+}
+
+Test(store, user_sounds)
+{
+  char key[TTB_STORE_KEY_MAX], uid[TTB_STORE_UUID_MAX], key2[TTB_STORE_KEY_MAX],
+      uid2[TTB_STORE_UUID_MAX];
+  create(30, 0, "a", key, uid);
+  create(30, 0, "b", key2, uid2);
+  int64_t id = 0, id2 = 0, id3 = 0, other = 0;
+  bool full = true;
+  cr_assert_eq(ttb_store_user_sound_add(st, uid, "Horn", 1500, T0, 2, &id, &full), TTB_STORE_OK,
+               "%s", ttb_store_error(st));
+  cr_assert(!full);
+  cr_assert_gt(id, 0);
+  cr_assert_eq(ttb_store_user_sound_add(st, uid, "Дудка", 800, T0 + 1, 2, &id2, &full),
+               TTB_STORE_OK);
+  cr_assert(!full);
+  cr_assert_gt(id2, id);
+  /* the license's limit: the third is refused, another license is not */
+  cr_assert_eq(ttb_store_user_sound_add(st, uid, "Three", 100, T0 + 2, 2, &id3, &full),
+               TTB_STORE_OK);
+  cr_assert(full);
+  cr_assert_eq(id3, 0);
+  cr_assert_eq(ttb_store_user_sound_add(st, uid2, "Other", 100, T0 + 2, 2, &other, &full),
+               TTB_STORE_OK);
+  cr_assert(!full);
+  cr_assert_eq(ttb_store_user_sound_add(st, "no-such-user", "x", 1, T0, 2, &id3, &full),
+               TTB_STORE_UNKNOWN);
+  char longname[80];
+  memset(longname, 'n', 65);
+  longname[65] = '\0';
+  cr_assert_eq(ttb_store_user_sound_add(st, uid2, longname, 1, T0, 64, &id3, &full),
+               TTB_STORE_ERROR);
+
+  snd_rows r = {0};
+  char err[256];
+  cr_assert_eq(ttb_store_user_sound_list(st, uid, snd_cb, &r, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(r.n, 2);
+  cr_assert_eq(r.u[0].id, id);
+  cr_assert_str_eq(r.u[0].name, "Horn");
+  cr_assert_eq(r.u[0].duration_ms, 1500);
+  cr_assert_eq(r.u[0].created, T0);
+  cr_assert_str_eq(r.u[0].user_id, uid);
+  cr_assert_str_eq(r.u[1].name, "Дудка");
+
+  /* ownership: what PUT /me/settings asks of "u-<id>" */
+  cr_assert_eq(ttb_store_user_sound_owned(st, uid, id), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_sound_owned(st, uid2, id), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_user_sound_owned(st, uid, other + 1000), TTB_STORE_UNKNOWN);
+
+  /* only its own license deletes it, once */
+  cr_assert_eq(ttb_store_user_sound_delete(st, uid2, id), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_user_sound_delete(st, uid, id), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_sound_delete(st, uid, id), TTB_STORE_UNKNOWN);
+  cr_assert_eq(ttb_store_user_sound_owned(st, uid, id), TTB_STORE_UNKNOWN);
+  /* a place is free again; ids are never reused, even of the last row */
+  int64_t last = 0;
+  cr_assert_eq(ttb_store_user_sound_delete(st, uid2, other), TTB_STORE_OK);
+  cr_assert_eq(ttb_store_user_sound_add(st, uid, "Again", 10, T0 + 3, 2, &last, &full),
+               TTB_STORE_OK);
+  cr_assert(!full);
+  cr_assert_gt(last, other, "id %lld reused (last was %lld)", (long long)last, (long long)other);
+  r.n = 0;
+  cr_assert_eq(ttb_store_user_sound_list(st, NULL, snd_cb, &r, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(r.n, 2);
+}
