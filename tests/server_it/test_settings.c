@@ -21,7 +21,7 @@
 
 static srv S;
 static char key[128], user[64], token[64];
-static char sounds[64]; /* a copy of the catalogue, plus an "uploaded" u-7.ogg */
+static char sounds[64]; /* a copy of the catalogue */
 
 static void rm_sounds(void);
 
@@ -64,9 +64,6 @@ static void make_sounds(void)
     copy_file(a, b);
   }
   closedir(d);
-  snprintf(a, sizeof a, "%s/bell.ogg", src);
-  snprintf(b, sizeof b, "%s/u-7.ogg", sounds);
-  copy_file(a, b);
 }
 
 static void rm_sounds(void)
@@ -336,11 +333,44 @@ Test(settings, cooldown_per_viewer)
   ws_close(&w);
 }
 
+/* Uploads the catalogue's bell (Ogg Opus) as one of the caller's own
+ * sounds (POST /me/sounds); its id ("u-<n>") into id. */
+static void upload_bell(const char *tok, char *id, size_t cap)
+{
+  char path[1024];
+  snprintf(path, sizeof path, "%s/bell.ogg", sounds);
+  FILE *f = fopen(path, "rb");
+  cr_assert_not_null(f, "%s", path);
+  static char data[512 * 1024];
+  size_t n = fread(data, 1, sizeof data, f);
+  fclose(f);
+  cr_assert_gt(n, 0);
+  char hdr[256];
+  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: audio/ogg\r\n", tok);
+  http_resp r;
+  cr_assert_eq(http(&S, "POST", "/me/sounds?name=Bell", hdr, data, n, &r), 200, "%s", r.body);
+  cr_assert(json_str(r.body, "id", id, cap), "%s", r.body);
+  http_free(&r);
+}
+
 Test(settings, gift_rules)
 {
-  put_ok("{\"gifts\":{\"min_diamonds\":5,\"sounds\":[{\"gift_name\":\"rose\",\"sound\":\"bell\"},"
-         "{\"gift_name\":\"Lion\",\"sound\":\"u-7\"},{\"gift_name\":\"Unmapped "
-         "Hat\",\"sound\":\"u-8\"}]}}");
+  char lion[32], gone[32], body[512];
+  upload_bell(token, lion, sizeof lion);
+  upload_bell(token, gone, sizeof gone);
+  snprintf(body, sizeof body,
+           "{\"gifts\":{\"min_diamonds\":5,\"sounds\":[{\"gift_name\":\"rose\",\"sound\":\"bell\"},"
+           "{\"gift_name\":\"Lion\",\"sound\":\"%s\"},{\"gift_name\":\"Unmapped "
+           "Hat\",\"sound\":\"%s\"}]}}",
+           lion, gone);
+  put_ok(body);
+  /* the second one deleted after the PUT: its gift falls back to the catalogue */
+  char auth[128], del[64];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+  snprintf(del, sizeof del, "{\"id\":\"%s\"}", gone);
+  http_resp r;
+  cr_assert_eq(http(&S, "DELETE", "/me/sounds", auth, del, strlen(del), &r), 200, "%s", r.body);
+  http_free(&r);
   ws w;
   open_ws(&w);
   char got[512], want[512];
@@ -353,16 +383,38 @@ Test(settings, gift_rules)
   cr_assert_str_eq(got, want, "the override, the gift name in any case");
   gift("Lion", 29999);
   next(&w, "gift", "sound_url", got, sizeof got);
-  snprintf(want, sizeof want, "%s/sounds/u-7.ogg", S.url);
+  snprintf(want, sizeof want, "%s/sounds/%s.ogg", S.url, lion);
   cr_assert_str_eq(got, want, "an uploaded sound that exists");
-  http_resp r;
-  cr_assert_eq(http(&S, "GET", "/sounds/u-7.ogg", NULL, NULL, 0, &r), 200);
+  snprintf(want, sizeof want, "/sounds/%s.ogg", lion);
+  cr_assert_eq(http(&S, "GET", want, NULL, NULL, 0, &r), 200);
   http_free(&r);
   gift("Unmapped Hat", 99);
   next(&w, "gift", "sound_url", got, sizeof got);
   snprintf(want, sizeof want, "%s/sounds/default.ogg", S.url);
   cr_assert_str_eq(got, want, "an uploaded sound that is gone: the normal mapping");
   ws_close(&w);
+}
+
+/* A gift override may name only the caller's own sounds: another license's,
+ * a deleted one and one never made are refused, naming the field. */
+Test(settings, own_sounds_only)
+{
+  char key2[128], user2[64], token2[64], theirs[32], body[256];
+  new_key(&S, key2, sizeof key2, NULL, NULL);
+  cr_assert_eq(login(&S, key2, NULL, user2, token2), 200);
+  upload_bell(token2, theirs, sizeof theirs);
+  snprintf(body, sizeof body,
+           "{\"gifts\":{\"sounds\":[{\"gift_name\":\"Lion\",\"sound\":\"%s\"}]}}", theirs);
+  put_bad(body, 400, "gifts.sounds[0].sound");
+  put_bad("{\"gifts\":{\"sounds\":[{\"gift_name\":\"Lion\",\"sound\":\"u-999999\"}]}}", 400,
+          "gifts.sounds[0].sound");
+  /* the owner may */
+  http_resp r;
+  char hdr[256];
+  snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nAuthorization: Bearer %s\r\n",
+           token2);
+  cr_assert_eq(http(&S, "PUT", "/me/settings", hdr, body, strlen(body), &r), 200, "%s", r.body);
+  http_free(&r);
 }
 
 Test(settings, survive_a_restart)
