@@ -193,7 +193,16 @@ static int upload(const char *token, const char *type, const char *query, const 
   char hdr[300], path[300];
   snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: %s\r\n", token, type);
   snprintf(path, sizeof path, "/me/sounds%s", query ? query : "");
-  return http(&S, "POST", path, hdr, data, len, r);
+  /* a 503 (busy: conversions or the database, on a loaded machine) says to
+   * retry, as a client does; anything else is the answer */
+  for (int tries = 0;; tries++) {
+    int st = http(&S, "POST", path, hdr, data, len, r);
+    if (st != 503 || tries == 4)
+      return st;
+    fprintf(stderr, "upload: 503 (%s), retrying\n", r->body ? r->body : "");
+    http_free(r);
+    sleep(1);
+  }
 }
 
 static double decoded_seconds(const char *data, size_t len, double *rms)
