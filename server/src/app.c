@@ -26,6 +26,7 @@
 #include "nats.h"
 #include "ldelim.h"
 #include "overlay.h"
+#include "reply.h"
 #include "settings.h"
 #include "tts.h"
 #include "svc.h"
@@ -115,97 +116,9 @@ typedef struct handler {
 
 /* ---------------------------------------------------------------- replies */
 
-static void reply(h2o_req_t *req, int status, const char *reason, const char *type,
-                  const char *body, size_t len)
-{
-  req->res.status = status;
-  req->res.reason = reason;
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                 H2O_STRLIT("no-store"));
-  req->res.content_length = len; /* lets HTTP/1.1 clients keep the connection */
-  h2o_send_inline(req, body, len);
-}
-
-static const char *reason_of(int status)
-{
-  switch (status) {
-  case 200:
-    return "OK";
-  case 202:
-    return "Accepted";
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 403:
-    return "Forbidden";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 413:
-    return "Payload Too Large";
-  case 415:
-    return "Unsupported Media Type";
-  case 429:
-    return "Too Many Requests";
-  case 503:
-    return "Service Unavailable";
-  default:
-    return "Internal Server Error";
-  }
-}
-
-/* Replies with {"status":"error","error":code,"message":message}. */
-static int reply_error(h2o_req_t *req, int status, const char *code, const char *message)
-{
-  Ttboost__V1__ErrorResponse e = TTBOOST__V1__ERROR_RESPONSE__INIT;
-  e.status = "error";
-  e.error = (char *)code;
-  /* messages may quote client input: keep them valid UTF-8 and bounded */
-  char msg[512];
-  snprintf(msg, sizeof msg, "%s", message);
-  if (!ttb_utf8_valid(msg, strlen(msg)))
-    snprintf(msg, sizeof msg, "%s", "invalid request");
-  e.message = msg;
-  size_t n;
-  char *js = ttb_pbc_ttboost_v1_ErrorResponse_to_json(&e, &n, NULL);
-  if (js == NULL) {
-    reply(req, 500, "Internal Server Error", "application/json", "{}", 2);
-    return 0;
-  }
-  reply(req, status, reason_of(status), "application/json", js, n);
-  free(js);
-  return 0;
-}
-
-static int reply_json(h2o_req_t *req, int status, char *js, size_t n)
-{
-  if (js == NULL)
-    return reply_error(req, 500, "internal", "The server could not encode its answer.");
-  reply(req, status, reason_of(status), "application/json", js, n);
-  free(js);
-  return 0;
-}
-
 /* ------------------------------------------------------------ request bits */
 
 static bool is(h2o_iovec_t v, const char *s) { return h2o_memis(v.base, v.len, s, strlen(s)); }
-
-/* The bearer token of the Authorization header into out[cap]; false if none. */
-static bool bearer(h2o_req_t *req, char *out, size_t cap)
-{
-  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-  if (i < 0)
-    return false;
-  h2o_iovec_t v = req->headers.entries[i].value;
-  if (v.len < 7 || strncasecmp(v.base, "Bearer ", 7) != 0 || v.len - 7 >= cap)
-    return false;
-  memcpy(out, v.base + 7, v.len - 7);
-  out[v.len - 7] = '\0';
-  return true;
-}
 
 static void peer_addr(h2o_req_t *req, char *out, size_t cap)
 {
@@ -367,7 +280,7 @@ static int on_login(ttb_app *app, h2o_req_t *req)
   rate_slot *rs = rate_find(app, addr, false);
   if (rs && rs->failures >= app->cfg.login_max_failures) {
     app->metrics.logins_rate_limited++;
-    return reply_error(
+    return ttb_reply_error(
         req, 429, "too_many_attempts",
         "Too many failed logins from your address. Wait a few minutes and try again.");
   }
@@ -377,16 +290,16 @@ static int on_login(ttb_app *app, h2o_req_t *req)
   if (lr == NULL) {
     char msg[256];
     snprintf(msg, sizeof msg, "The request is not a valid login: %s", err.msg);
-    return reply_error(req, 400, "malformed", msg);
+    return ttb_reply_error(req, 400, "malformed", msg);
   }
   if (lr->license_key[0] == '\0') {
     ttboost__v1__login_request__free_unpacked(lr, NULL);
-    return reply_error(req, 400, "malformed", "license_key: required");
+    return ttb_reply_error(req, 400, "malformed", "license_key: required");
   }
   db_wait *w = db_wait_new(app, req);
   if (w == NULL) {
     ttboost__v1__login_request__free_unpacked(lr, NULL);
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   }
   snprintf(w->addr, sizeof w->addr, "%s", addr);
   ttb_svc_login_async(app->svc, lr->license_key, lr->device_id, on_login_done, w);
@@ -412,21 +325,22 @@ static void on_login_done(void *arg, ttb_svc_status st, const char *user_id_in,
   case TTB_SVC_OK:
     break;
   case TTB_SVC_UNKNOWN:
-    reply_error(req, 401, "unknown_key", "This license key is not known. Check it and try again.");
+    ttb_reply_error(req, 401, "unknown_key",
+                    "This license key is not known. Check it and try again.");
     return;
   case TTB_SVC_EXPIRED:
-    reply_error(req, 403, "expired", "This license has expired. Renew it to continue.");
+    ttb_reply_error(req, 403, "expired", "This license has expired. Renew it to continue.");
     return;
   case TTB_SVC_REVOKED:
-    reply_error(req, 403, "revoked", "This license has been revoked.");
+    ttb_reply_error(req, 403, "revoked", "This license has been revoked.");
     return;
   case TTB_SVC_DEVICE_LIMIT:
-    reply_error(req, 403, "device_limit",
-                "This license is already used on as many devices as it allows.");
+    ttb_reply_error(req, 403, "device_limit",
+                    "This license is already used on as many devices as it allows.");
     return;
   default:
-    reply_error(req, 503, "busy",
-                "The server could not check the license right now. Try again shortly.");
+    ttb_reply_error(req, 503, "busy",
+                    "The server could not check the license right now. Try again shortly.");
     return;
   }
   char user_id[64], token[64];
@@ -440,7 +354,7 @@ static void on_login_done(void *arg, ttb_svc_status st, const char *user_id_in,
   size_t n = 0;
   char *js = ttb_pbc_ttboost_v1_LoginResponse_to_json(&r, &n, NULL);
   sodium_memzero(token, sizeof token);
-  reply_json(req, 200, js, n);
+  ttb_reply_json(req, 200, js, n, false);
 }
 
 /* POST /auth/logout (Authorization: Bearer <ws_token>): ends that session;
@@ -451,10 +365,10 @@ static int on_logout(ttb_app *app, h2o_req_t *req)
 {
   db_wait *w = db_wait_new(app, req);
   if (w == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
-  if (!bearer(req, w->token, sizeof w->token)) {
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
+  if (!ttb_reply_bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return reply_error(
+    return ttb_reply_error(
         req, 401, "unauthorized",
         "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   }
@@ -468,20 +382,21 @@ static void on_logout_done(void *arg, ttb_svc_status st)
   if (req == NULL)
     return;
   if (st == TTB_SVC_FAILED) {
-    reply_error(req, 503, "busy",
-                "The server could not end the session right now. Try again shortly.");
+    ttb_reply_error(req, 503, "busy",
+                    "The server could not end the session right now. Try again shortly.");
     return;
   }
   if (st != TTB_SVC_OK) {
-    reply_error(req, 401, "unauthorized",
-                "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    ttb_reply_error(
+        req, 401, "unauthorized",
+        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
     return;
   }
   Ttboost__V1__LogoutResponse r = TTBOOST__V1__LOGOUT_RESPONSE__INIT;
   r.status = "ok";
   size_t n = 0;
   char *js = ttb_pbc_ttboost_v1_LogoutResponse_to_json(&r, &n, NULL);
-  reply_json(req, 200, js, n);
+  ttb_reply_json(req, 200, js, n, false);
 }
 
 /* -------------------------------------------------------------------- TTS */
@@ -507,7 +422,7 @@ static void reply_tts_url(ttb_app *app, h2o_req_t *req, const char *id)
   r.url = url;
   size_t n = 0;
   char *js = ttb_pbc_ttboost_v1_TtsResponse_to_json(&r, &n, NULL);
-  reply_json(req, 200, js, n);
+  ttb_reply_json(req, 200, js, n, false);
 }
 
 static void on_tts_wait_dispose(void *p)
@@ -527,7 +442,7 @@ static void on_tts_wait_progress(ttb_tts_listener *l)
   bool stored = ttb_tts_stored(l);
   ttb_tts_unlisten(l);
   if (error || !stored) /* the URL it answers must be a file */
-    reply_error(w->req, 500, "tts_failed", "The speech could not be made.");
+    ttb_reply_error(w->req, 500, "tts_failed", "The speech could not be made.");
   else
     reply_tts_url(w->app, w->req, id);
 }
@@ -546,11 +461,12 @@ static void on_tts_session(void *arg, ttb_svc_status st, const char *user, int64
   if (req == NULL)
     ;
   else if (st == TTB_SVC_FAILED)
-    reply_error(req, 503, "busy",
-                "The server could not check the token right now. Try again shortly.");
+    ttb_reply_error(req, 503, "busy",
+                    "The server could not check the token right now. Try again shortly.");
   else if (st != TTB_SVC_OK)
-    reply_error(req, 401, "unauthorized",
-                "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    ttb_reply_error(
+        req, 401, "unauthorized",
+        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   else
     tts_go(app, req, token, who);
   sodium_memzero(token, sizeof token);
@@ -560,10 +476,10 @@ static int on_tts(ttb_app *app, h2o_req_t *req)
 {
   db_wait *w = db_wait_new(app, req);
   if (w == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
-  if (!bearer(req, w->token, sizeof w->token)) {
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
+  if (!ttb_reply_bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return reply_error(
+    return ttb_reply_error(
         req, 401, "unauthorized",
         "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   }
@@ -583,7 +499,7 @@ static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *u
     int n = snprintf(ra, sizeof ra, "%u", retry_s);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, ra, (size_t)n).base, (size_t)n);
-    return reply_error(
+    return ttb_reply_error(
         req, 429, "too_many_requests",
         "Too many speech requests for this token. Wait as Retry-After says and try again.");
   }
@@ -593,11 +509,11 @@ static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *u
   if (tr == NULL) {
     char msg[256];
     snprintf(msg, sizeof msg, "The request is not valid: %s", err.msg);
-    return reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+    return ttb_reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
   }
   if (tr->text[0] == '\0') {
     ttboost__v1__tts_request__free_unpacked(tr, NULL);
-    return reply_error(req, 400, "malformed", "text: required");
+    return ttb_reply_error(req, 400, "malformed", "text: required");
   }
   ttb_tts *tts = ttb_svc_speech(app->svc);
   char id[TTB_TTS_ID_LEN + 1], why[160];
@@ -607,7 +523,7 @@ static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *u
       ttb_tts_prepare(tts, tr->text, tr->voice[0] ? tr->voice : NULL, queue, id, why, sizeof why);
   ttboost__v1__tts_request__free_unpacked(tr, NULL);
   if (prc != 0)
-    return reply_error(req, 400, "tts_refused", "The text could not be spoken.");
+    return ttb_reply_error(req, 400, "tts_refused", "The text could not be spoken.");
   tts_wait *w = h2o_mem_alloc_shared(&req->pool, sizeof *w, on_tts_wait_dispose);
   memset(w, 0, sizeof *w);
   w->app = app;
@@ -622,10 +538,10 @@ static int tts_go(ttb_app *app, h2o_req_t *req, const char *token, const char *u
     return 0;
   case TTB_TTS_BUSY:
     app->metrics.tts_queue_full++;
-    return reply_error(req, 503, "busy",
-                       "Speech is queued too deep right now. Try again in a moment.");
+    return ttb_reply_error(req, 503, "busy",
+                           "Speech is queued too deep right now. Try again in a moment.");
   default:
-    return reply_error(req, 500, "tts_failed", "The speech could not be made.");
+    return ttb_reply_error(req, 500, "tts_failed", "The speech could not be made.");
   }
 }
 
@@ -684,7 +600,7 @@ static void tts_stream_push(tts_stream *st)
     st->finished = true;
     ttb_tts_unlisten(&st->l);
     if (!st->started) {
-      reply_error(st->req, 503, "tts_failed", "The speech could not be made. Try again.");
+      ttb_reply_error(st->req, 503, "tts_failed", "The speech could not be made. Try again.");
     } else {
       h2o_send(st->req, NULL, 0, H2O_SEND_STATE_ERROR);
     }
@@ -757,10 +673,10 @@ static int on_tts_file(h2o_handler_t *self, h2o_req_t *req)
     return 0; /* the first bytes start the response */
   case TTB_TTS_BUSY:
     app->metrics.tts_queue_full++;
-    return reply_error(req, 503, "busy",
-                       "Speech is queued too deep right now. Try again in a moment.");
+    return ttb_reply_error(req, 503, "busy",
+                           "Speech is queued too deep right now. Try again in a moment.");
   case TTB_TTS_FAILED:
-    return reply_error(req, 503, "tts_failed", "The speech could not be made. Try again.");
+    return ttb_reply_error(req, 503, "tts_failed", "The speech could not be made. Try again.");
   default:
     return -1; /* made already (the file), or unknown (404) */
   }
@@ -887,11 +803,11 @@ static void journal_progress(ttb_app *app)
     if (w->ticket <= st.synced) {
       char *js = w->js;
       w->js = NULL;
-      reply_json(w->req, 202, js, w->n);
+      ttb_reply_json(w->req, 202, js, w->n, false);
     } else {
-      reply_error(w->req, 503, "journal",
-                  "The events could not be stored safely, and may or may not be delivered. "
-                  "Retry (with the same event ids).");
+      ttb_reply_error(w->req, 503, "journal",
+                      "The events could not be stored safely, and may or may not be delivered. "
+                      "Retry (with the same event ids).");
     }
   }
   if (!st.compacting && ttb_journal_wants_compaction(app->journal)) {
@@ -1604,7 +1520,7 @@ static int on_ingest(ttb_app *app, h2o_req_t *req)
 {
   char secret[160];
   uint8_t h[crypto_generichash_BYTES];
-  bool given = bearer(req, secret, sizeof secret);
+  bool given = ttb_reply_bearer(req, secret, sizeof secret);
   if (given)
     crypto_generichash(h, sizeof h, (const uint8_t *)secret, strlen(secret), NULL, 0);
   else
@@ -1618,7 +1534,7 @@ static int on_ingest(ttb_app *app, h2o_req_t *req)
   db_wait *w = db_wait_new(app, req);
   if (w == NULL) {
     sodium_memzero(secret, sizeof secret);
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   }
   ttb_svc_ingest_token_async(app->svc, secret, on_ingest_token, w);
   sodium_memzero(secret, sizeof secret);
@@ -1700,22 +1616,23 @@ static void item_arena_reset(item_arena *ar)
 static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char *scope)
 {
   if (ts == TTB_SVC_FAILED)
-    return reply_error(req, 503, "busy",
-                       "The server could not check the ingest token right now. Try again shortly.");
+    return ttb_reply_error(
+        req, 503, "busy",
+        "The server could not check the ingest token right now. Try again shortly.");
   if (ts != TTB_SVC_OK)
-    return reply_error(req, 401, "unauthorized",
-                       "A valid ingest token (or the operator's ingest secret) is needed: "
-                       "Authorization: Bearer <token>.");
+    return ttb_reply_error(req, 401, "unauthorized",
+                           "A valid ingest token (or the operator's ingest secret) is needed: "
+                           "Authorization: Bearer <token>.");
   if (scope != NULL && names_other_channel(req, is_protobuf(req), scope)) {
     char msg[200];
     snprintf(msg, sizeof msg,
              "This ingest token posts to channel %s only; an item names another channel.", scope);
-    return reply_error(req, 403, "forbidden_channel", msg);
+    return ttb_reply_error(req, 403, "forbidden_channel", msg);
   }
 
   ingest_result *r = calloc(1, sizeof *r);
   if (r == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   ttboost__v1__ingest_response__init(&r->resp);
   r->resp.errors = r->ptrs;
   uint32_t index = 0;
@@ -1753,7 +1670,7 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
       snprintf(msg, sizeof msg, "The body is not valid JSON: %s", jr.err);
       ttb_jr_finish(&jr);
       free(r);
-      return reply_error(req, jr.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+      return ttb_reply_error(req, jr.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
     }
     bool array = jr.toks[0].type == JSMN_ARRAY;
     int n = array ? jr.toks[0].size : 1;
@@ -1785,8 +1702,8 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
       int status = strcmp(r->items[0].error, "unknown_channel") == 0 ? 404 : 400;
       if (strcmp(r->items[0].error, "unavailable") == 0)
         status = 503; /* the event bus: a retry with the same id is safe */
-      int rc =
-          reply_error(req, status == 404 ? 400 : status, r->items[0].error, r->items[0].message);
+      int rc = ttb_reply_error(req, status == 404 ? 400 : status, r->items[0].error,
+                               r->items[0].message);
       free(r);
       return rc;
     }
@@ -1796,16 +1713,17 @@ static int ingest_go(ttb_app *app, h2o_req_t *req, ttb_svc_status ts, const char
   uint64_t ticket = 0;
   if (r->resp.accepted && !app_commit_t(app, &ticket)) {
     free(r);
-    return reply_error(req, 503, "journal",
-                       "The events could not be stored safely, and may or may not be delivered. "
-                       "Retry (with the same event ids).");
+    return ttb_reply_error(
+        req, 503, "journal",
+        "The events could not be stored safely, and may or may not be delivered. "
+        "Retry (with the same event ids).");
   }
   r->resp.status = r->failed ? "partial" : "ok";
   size_t n;
   char *js = ttb_pbc_ttboost_v1_IngestResponse_to_json(&r->resp, &n, NULL);
   free(r);
   if (ticket == 0 || ticket <= app->jst.synced || js == NULL)
-    return reply_json(req, 202, js, n);
+    return ttb_reply_json(req, 202, js, n, false);
   /* the 202 waits for the journal thread's sync of its commit */
   ingest_wait *w = h2o_mem_alloc_shared(&req->pool, sizeof *w, on_ingest_wait_dispose);
   *w = (ingest_wait){.app = app, .req = req, .ticket = ticket, .js = js, .n = n, .linked = true};
@@ -1846,11 +1764,11 @@ static int on_ws(ttb_app *app, h2o_req_t *req, size_t off)
       has_since = true;
       const char *e = q + qn;
       if (s == e || *s < '0' || *s > '9')
-        return reply_error(req, 400, "malformed", "since: expected a sequence number");
+        return ttb_reply_error(req, 400, "malformed", "since: expected a sequence number");
       for (; s < e && *s >= '0' && *s <= '9'; s++) {
         uint64_t d = (uint64_t)(*s - '0');
         if (since > (UINT64_MAX - d) / 10)
-          return reply_error(req, 400, "malformed", "since: out of range");
+          return ttb_reply_error(req, 400, "malformed", "since: out of range");
         since = since * 10 + d;
       }
     }
@@ -1859,7 +1777,7 @@ static int on_ws(ttb_app *app, h2o_req_t *req, size_t off)
     return ws_go(app, req, TTB_SVC_UNKNOWN, "", 0, false, 0);
   db_wait *w = db_wait_new(app, req);
   if (w == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   memcpy(w->token, token, tlen);
   w->token[tlen] = '\0';
   w->has_since = has_since;
@@ -1898,8 +1816,8 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
                  bool has_since, uint64_t since)
 {
   if (st == TTB_SVC_FAILED)
-    return reply_error(req, 503, "busy",
-                       "The server could not check the token right now. Try again shortly.");
+    return ttb_reply_error(req, 503, "busy",
+                           "The server could not check the token right now. Try again shortly.");
   if (st != TTB_SVC_OK) {
     uint16_t code =
         st == TTB_SVC_EXPIRED || st == TTB_SVC_REVOKED ? TTB_WS_REVOKED : TTB_WS_UNAUTHORIZED;
@@ -1910,12 +1828,12 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
                       : st == TTB_SVC_EXPIRED ? "The session or license has expired; log in again."
                                               : "Unknown token; log in again.";
     if (ttb_ws_refuse(req, code, err, msg) != 0)
-      return reply_error(req, 401, err, msg);
+      return ttb_reply_error(req, 401, err, msg);
     return 0;
   }
   ttb_channel *c = ttb_hub_channel(app->hub, user, true);
   if (c == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   size_t limit = socket_limit(app, user);
   if (limit && ttb_channel_sockets(c) >= limit) {
     app->metrics.sockets_refused_limit++;
@@ -1923,13 +1841,13 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
     snprintf(msg, sizeof msg,
              "This license has %zu sockets open, as many as it may. Close one and retry.", limit);
     if (ttb_ws_refuse(req, TTB_WS_TOO_MANY_SOCKETS, "too_many_sockets", msg) != 0)
-      return reply_error(req, 429, "too_many_sockets", msg);
+      return ttb_reply_error(req, 429, "too_many_sockets", msg);
     return 0;
   }
   ttb_session *s = ttb_ws_accept(req, login);
   if (s == NULL)
-    return reply_error(req, 400, "not_websocket",
-                       "GET /ws/{ws_token} must be a WebSocket handshake.");
+    return ttb_reply_error(req, 400, "not_websocket",
+                           "GET /ws/{ws_token} must be a WebSocket handshake.");
   ttb_hub_subscribe(c, s, has_since, since); /* Hello, what it missed, then live events */
   return 0;
 }
@@ -2057,7 +1975,7 @@ static int reply_tiktok(ttb_app *app, h2o_req_t *req, const char *user, const ch
   r.message = st.message;
   size_t n = 0;
   char *js = ttb_pbc_ttboost_v1_TiktokInfo_to_json(&r, &n, NULL);
-  return reply_json(req, 200, js, n);
+  return ttb_reply_json(req, 200, js, n, false);
 }
 
 /* GET and PUT /me/tiktok (Authorization: Bearer <ws_token>). */
@@ -2070,11 +1988,11 @@ static int on_me_tiktok(ttb_app *app, h2o_req_t *req, bool put)
 {
   db_wait *w = db_wait_new(app, req);
   if (w == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   w->put = put;
-  if (!bearer(req, w->token, sizeof w->token)) {
+  if (!ttb_reply_bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return reply_error(
+    return ttb_reply_error(
         req, 401, "unauthorized",
         "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
   }
@@ -2092,11 +2010,12 @@ static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user,
   if (req == NULL || st != TTB_SVC_OK) {
     db_wait_end(w);
     if (req && st == TTB_SVC_FAILED)
-      reply_error(req, 503, "busy",
-                  "The server could not check the token right now. Try again shortly.");
+      ttb_reply_error(req, 503, "busy",
+                      "The server could not check the token right now. Try again shortly.");
     else if (req)
-      reply_error(req, 401, "unauthorized",
-                  "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+      ttb_reply_error(
+          req, 401, "unauthorized",
+          "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
     return;
   }
   char handle[32];
@@ -2113,7 +2032,7 @@ static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user,
     db_wait_end(w);
     char msg[256];
     snprintf(msg, sizeof msg, "The request is not valid: %s", err.msg);
-    reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+    ttb_reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
     return;
   }
   char why[160];
@@ -2123,7 +2042,7 @@ static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user,
     db_wait_end(w);
     char msg[200];
     snprintf(msg, sizeof msg, "username: %s", why);
-    reply_error(req, 400, "invalid_username", msg);
+    ttb_reply_error(req, 400, "invalid_username", msg);
     return;
   }
   snprintf(w->user, sizeof w->user, "%s", user);
@@ -2158,8 +2077,8 @@ static void on_me_tiktok_saved(void *arg, ttb_svc_status st)
   h2o_req_t *req = db_wait_end(w);
   if (st != TTB_SVC_OK) {
     if (req)
-      reply_error(req, 503, "busy",
-                  "The server could not save the settings right now. Try again shortly.");
+      ttb_reply_error(req, 503, "busy",
+                      "The server could not save the settings right now. Try again shortly.");
     return;
   }
   ttb_channel *c = ttb_hub_channel(app->hub, user, false);
@@ -2179,8 +2098,8 @@ static int reply_metrics(ttb_app *app, h2o_req_t *req)
   ttb_svc_tts_metrics(app->svc);
   char *m = ttb_metrics_render(&app->metrics, &n);
   if (m == NULL)
-    return reply_error(req, 503, "busy", "out of memory");
-  reply(req, 200, "OK", "text/plain; version=0.0.4", m, n);
+    return ttb_reply_error(req, 503, "busy", "out of memory");
+  ttb_reply(req, 200, "text/plain; version=0.0.4", m, n);
   free(m);
   return 0;
 }
@@ -2192,7 +2111,7 @@ static bool metrics_allowed(ttb_app *app, h2o_req_t *req)
     return false;
   char tok[160];
   uint8_t h[crypto_generichash_BYTES];
-  if (bearer(req, tok, sizeof tok))
+  if (ttb_reply_bearer(req, tok, sizeof tok))
     crypto_generichash(h, sizeof h, (const uint8_t *)tok, strlen(tok), NULL, 0);
   else
     randombytes_buf(h, sizeof h);
@@ -2208,45 +2127,45 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
   bool post = is(req->method, "POST"), get = is(req->method, "GET") || is(req->method, "HEAD");
   if (((handler *)self)->metrics_only) {
     if (!is(p, "/metrics"))
-      return reply_error(req, 404, "not_found", "This listener serves /metrics only.");
-    return get ? reply_metrics(app, req) : reply_error(req, 405, "method", "Use GET.");
+      return ttb_reply_error(req, 404, "not_found", "This listener serves /metrics only.");
+    return get ? reply_metrics(app, req) : ttb_reply_error(req, 405, "method", "Use GET.");
   }
   /* h2o's own limit lets an upload's 2 MiB through: every other body keeps --max-body */
   if (req->entity.base && req->entity.len > app->cfg.max_body && !is(p, "/me/sounds"))
-    return reply_error(req, 413, "too_large", "The request body is too large.");
+    return ttb_reply_error(req, 413, "too_large", "The request body is too large.");
   if (is(p, "/me/sounds"))
     return ttb_usounds_handle(app->usounds, req);
   if (is(p, "/auth/login"))
-    return post ? on_login(app, req) : reply_error(req, 405, "method", "Use POST.");
+    return post ? on_login(app, req) : ttb_reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/auth/logout"))
-    return post ? on_logout(app, req) : reply_error(req, 405, "method", "Use POST.");
+    return post ? on_logout(app, req) : ttb_reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/tts/generate"))
-    return post ? on_tts(app, req) : reply_error(req, 405, "method", "Use POST.");
+    return post ? on_tts(app, req) : ttb_reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/ingest/events"))
-    return post ? on_ingest(app, req) : reply_error(req, 405, "method", "Use POST.");
+    return post ? on_ingest(app, req) : ttb_reply_error(req, 405, "method", "Use POST.");
   if (is(p, "/me/tiktok")) {
     if (get || is(req->method, "PUT"))
       return on_me_tiktok(app, req, !get);
-    return reply_error(req, 405, "method", "Use GET or PUT.");
+    return ttb_reply_error(req, 405, "method", "Use GET or PUT.");
   }
   if (is(p, "/healthz")) {
     if (!get)
-      return reply_error(req, 405, "method", "Use GET.");
-    reply(req, 200, "OK", "application/json", "{\"status\":\"ok\"}", 15);
+      return ttb_reply_error(req, 405, "method", "Use GET.");
+    ttb_reply(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
     return 0;
   }
   if (is(p, "/metrics")) {
     /* operator-only: nothing here for the public unless --metrics-token-file */
     if (!app->metrics_token)
-      return reply_error(req, 404, "not_found", "No such endpoint.");
+      return ttb_reply_error(req, 404, "not_found", "No such endpoint.");
     if (!metrics_allowed(app, req))
-      return reply_error(req, 401, "unauthorized",
-                         "/metrics wants Authorization: Bearer <metrics token>.");
-    return get ? reply_metrics(app, req) : reply_error(req, 405, "method", "Use GET.");
+      return ttb_reply_error(req, 401, "unauthorized",
+                             "/metrics wants Authorization: Bearer <metrics token>.");
+    return get ? reply_metrics(app, req) : ttb_reply_error(req, 405, "method", "Use GET.");
   }
   if (p.len > 4 && memcmp(p.base, "/ws/", 4) == 0)
     return get ? on_ws(app, req, 4)
-               : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
+               : ttb_reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
   /* the web app and the OBS overlay (web.h, overlay.h) */
   if (is(p, "/me/settings"))
     return ttb_settings_http(app->settings, req);
@@ -2254,10 +2173,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return ttb_overlay_tokens(app->svc, req);
   if (p.len > 12 && memcmp(p.base, "/overlay/ws/", 12) == 0)
     return get ? on_ws(app, req, 12)
-               : reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
+               : ttb_reply_error(req, 405, "method", "Use GET (a WebSocket handshake).");
   if (ttb_web_serve(req) == 0)
     return 0;
-  return reply_error(req, 404, "not_found", "No such endpoint.");
+  return ttb_reply_error(req, 404, "not_found", "No such endpoint.");
 }
 
 /* ------------------------------------------------------------------ timer */
@@ -2490,7 +2409,7 @@ static int on_user_sound_file(h2o_handler_t *self, h2o_req_t *req)
     ok = ttb_usounds_parse_id(name, &id);
   }
   if (!ok)
-    return reply_error(req, 404, "not_found", "No such sound.");
+    return ttb_reply_error(req, 404, "not_found", "No such sound.");
   return -1; /* the file handler's answer (the file, 404, 405) */
 }
 

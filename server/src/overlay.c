@@ -8,73 +8,12 @@
 #include <strings.h>
 #include <time.h>
 
+#include "reply.h"
 #include "dbq.h"
 #include "ttboost/v1/auth.pbc-json.h"
 #include "ws.h"
 
 /* ------------------------------------------------------------- replies */
-
-static const char *reason_of(int status)
-{
-  switch (status) {
-  case 200:
-    return "OK";
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 413:
-    return "Payload Too Large";
-  case 429:
-    return "Too Many Requests";
-  case 503:
-    return "Service Unavailable";
-  default:
-    return "Internal Server Error";
-  }
-}
-
-static void reply(h2o_req_t *req, int status, char *js, size_t n)
-{
-  static char fallback[] = "{}";
-  bool own = js != NULL;
-  if (js == NULL) {
-    status = 500;
-    js = fallback;
-    n = 2;
-  }
-  req->res.status = status;
-  req->res.reason = reason_of(status);
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                 H2O_STRLIT("application/json"));
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                 H2O_STRLIT("no-store"));
-  req->res.content_length = n;
-  h2o_send_inline(req, js, n);
-  if (own) {
-    sodium_memzero(js, n); /* a new token's answer */
-    free(js);
-  }
-}
-
-static int reply_error(h2o_req_t *req, int status, const char *code, const char *message)
-{
-  Ttboost__V1__ErrorResponse e = TTBOOST__V1__ERROR_RESPONSE__INIT;
-  e.status = "error";
-  e.error = (char *)code;
-  e.message = (char *)message;
-  size_t n = 0;
-  char *js = ttb_pbc_ttboost_v1_ErrorResponse_to_json(&e, &n, NULL);
-  reply(req, status, js, n);
-  return 0;
-}
-
-static const char UNAUTHORIZED[] =
-    "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.";
 
 /* ------------------------------------------------------------ requests */
 
@@ -126,19 +65,6 @@ static h2o_req_t *op_end(op *o)
   sodium_memzero(o, sizeof *o);
   free(o);
   return req;
-}
-
-static bool bearer(h2o_req_t *req, char *out, size_t cap)
-{
-  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-  if (i < 0)
-    return false;
-  h2o_iovec_t v = req->headers.entries[i].value;
-  if (v.len <= 7 || strncasecmp(v.base, "Bearer ", 7) != 0 || v.len - 7 >= cap)
-    return false;
-  memcpy(out, v.base + 7, v.len - 7);
-  out[v.len - 7] = '\0';
-  return true;
 }
 
 /* On the database thread. */
@@ -213,8 +139,8 @@ static void on_done(void *arg, ttb_store_status st)
   }
   if (st == TTB_STORE_ERROR) {
     op_end(o);
-    reply_error(req, 503, "busy",
-                "The server could not reach its database right now. Try again shortly.");
+    ttb_reply_error(req, 503, "busy",
+                    "The server could not reach its database right now. Try again shortly.");
     return;
   }
   size_t n = 0;
@@ -222,19 +148,20 @@ static void on_done(void *arg, ttb_store_status st)
   if (kind == OP_REVOKE) {
     op_end(o);
     if (st != TTB_STORE_OK) {
-      reply_error(req, 404, "not_found", "This license has no active overlay token with that id.");
+      ttb_reply_error(req, 404, "not_found",
+                      "This license has no active overlay token with that id.");
       return;
     }
     Ttboost__V1__OverlayTokenRevoked r = TTBOOST__V1__OVERLAY_TOKEN_REVOKED__INIT;
     r.status = "ok";
     js = ttb_pbc_ttboost_v1_OverlayTokenRevoked_to_json(&r, &n, NULL);
-    reply(req, 200, js, n);
+    ttb_reply_json(req, 200, js, n, true);
     return;
   }
   if (kind == OP_CREATE) {
     if (o->too_many) {
       op_end(o);
-      reply_error(
+      ttb_reply_error(
           req, 429, "too_many_tokens",
           "This license has as many overlay tokens as it may (32). Revoke one you no longer use.");
       return;
@@ -249,7 +176,7 @@ static void on_done(void *arg, ttb_store_status st)
     js = ttb_pbc_ttboost_v1_OverlayTokenCreated_to_json(&r, &n, NULL);
     sodium_memzero(url, sizeof url);
     op_end(o);
-    reply(req, 200, js, n);
+    ttb_reply_json(req, 200, js, n, true);
     return;
   }
   Ttboost__V1__OverlayTokenInfo infos[TTB_OVERLAY_MAX_TOKENS];
@@ -267,7 +194,7 @@ static void on_done(void *arg, ttb_store_status st)
   r.tokens = ptrs;
   js = ttb_pbc_ttboost_v1_OverlayTokenList_to_json(&r, &n, NULL);
   op_end(o);
-  reply(req, 200, js, n);
+  ttb_reply_json(req, 200, js, n, true);
 }
 
 static void on_session(void *arg, ttb_svc_status st, const char *user, int64_t session_id)
@@ -279,10 +206,10 @@ static void on_session(void *arg, ttb_svc_status st, const char *user, int64_t s
   if (req == NULL || st != TTB_SVC_OK) {
     op_end(o);
     if (req && st == TTB_SVC_FAILED)
-      reply_error(req, 503, "busy",
-                  "The server could not check the token right now. Try again shortly.");
+      ttb_reply_error(req, 503, "busy",
+                      "The server could not check the token right now. Try again shortly.");
     else if (req)
-      reply_error(req, 401, "unauthorized", UNAUTHORIZED);
+      ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
     return;
   }
   snprintf(o->user, sizeof o->user, "%s", user);
@@ -300,16 +227,16 @@ int ttb_overlay_tokens(ttb_svc *svc, h2o_req_t *req)
   else if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))
     kind = OP_REVOKE;
   else
-    return reply_error(req, 405, "method", "Use GET, POST or DELETE.");
+    return ttb_reply_error(req, 405, "method", "Use GET, POST or DELETE.");
   op *o = calloc(1, sizeof *o);
   if (o == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   o->svc = svc;
   o->req = req;
   o->kind = kind;
-  if (!bearer(req, o->token, sizeof o->token)) {
+  if (!ttb_reply_bearer(req, o->token, sizeof o->token)) {
     free(o);
-    return reply_error(req, 401, "unauthorized", UNAUTHORIZED);
+    return ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
   }
   if (kind != OP_LIST) {
     ttb_json_error err = {0};
@@ -327,7 +254,7 @@ int ttb_overlay_tokens(ttb_svc *svc, h2o_req_t *req)
         sodium_memzero(o, sizeof *o);
         free(o);
         snprintf(msg, sizeof msg, "The request is not valid: %s", err.msg);
-        return reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
+        return ttb_reply_error(req, err.status == TTB_JSON_LIMIT ? 413 : 400, "malformed", msg);
       }
       snprintf(o->note, sizeof o->note, "%s", r->note);
       ttboost__v1__overlay_token_request__free_unpacked(r, NULL);
@@ -341,7 +268,7 @@ int ttb_overlay_tokens(ttb_svc *svc, h2o_req_t *req)
         free(o);
         snprintf(msg, sizeof msg, "The request is not valid: %s",
                  r ? "id: a positive number is needed" : err.msg);
-        return reply_error(req, 400, "malformed", msg);
+        return ttb_reply_error(req, 400, "malformed", msg);
       }
       o->id = r->id;
       ttboost__v1__overlay_token_revoke__free_unpacked(r, NULL);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "reply.h"
 #include "dbq.h"
 #include "usersounds.h"
 #include "tts.h"
@@ -383,62 +384,6 @@ void ttb_settings_gift_url(ttb_settings *s, const char *channel, const char *gif
 
 /* ------------------------------------------------------------ HTTP */
 
-static const char *reason_of(int status)
-{
-  switch (status) {
-  case 200:
-    return "OK";
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 405:
-    return "Method Not Allowed";
-  case 413:
-    return "Payload Too Large";
-  case 503:
-    return "Service Unavailable";
-  default:
-    return "Internal Server Error";
-  }
-}
-
-static void reply(h2o_req_t *req, int status, char *js, size_t n)
-{
-  static char fallback[] = "{}";
-  bool own = js != NULL;
-  if (js == NULL) {
-    status = 500;
-    js = fallback;
-    n = 2;
-  }
-  req->res.status = status;
-  req->res.reason = reason_of(status);
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                 H2O_STRLIT("application/json"));
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                 H2O_STRLIT("no-store"));
-  req->res.content_length = n;
-  h2o_send_inline(req, js, n);
-  if (own)
-    free(js);
-}
-
-static int reply_error(h2o_req_t *req, int status, const char *code, const char *message)
-{
-  Ttboost__V1__ErrorResponse e = TTBOOST__V1__ERROR_RESPONSE__INIT;
-  e.status = "error";
-  e.error = (char *)code;
-  e.message = (char *)message;
-  size_t n = 0;
-  char *js = ttb_pbc_ttboost_v1_ErrorResponse_to_json(&e, &n, NULL);
-  reply(req, status, js, n);
-  return 0;
-}
-
-static const char UNAUTHORIZED[] =
-    "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.";
-
 /* One request waiting for the database thread; the guard in the request's
  * pool detaches it when the client goes away. */
 typedef struct op op;
@@ -478,19 +423,6 @@ static h2o_req_t *op_end(op *o)
   sodium_memzero(o->token, sizeof o->token);
   free(o);
   return req;
-}
-
-static bool bearer(h2o_req_t *req, char *out, size_t cap)
-{
-  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-  if (i < 0)
-    return false;
-  h2o_iovec_t v = req->headers.entries[i].value;
-  if (v.len <= 7 || strncasecmp(v.base, "Bearer ", 7) != 0 || v.len - 7 >= cap)
-    return false;
-  memcpy(out, v.base + 7, v.len - 7);
-  out[v.len - 7] = '\0';
-  return true;
 }
 
 /* On the database thread. */
@@ -550,8 +482,8 @@ static void on_done(void *arg, ttb_store_status st)
   }
   if (st == TTB_STORE_ERROR) {
     op_end(o);
-    reply_error(req, 503, "busy",
-                "The server could not reach its database right now. Try again shortly.");
+    ttb_reply_error(req, 503, "busy",
+                    "The server could not reach its database right now. Try again shortly.");
     return;
   }
   if (st != TTB_STORE_OK && o->not_owned[0]) {
@@ -559,12 +491,12 @@ static void on_done(void *arg, ttb_store_status st)
     snprintf(msg, sizeof msg, "The settings are not valid: %s is not one of your sounds",
              o->not_owned);
     op_end(o);
-    reply_error(req, 400, "invalid", msg);
+    ttb_reply_error(req, 400, "invalid", msg);
     return;
   }
   if (st != TTB_STORE_OK) {
     op_end(o);
-    reply_error(req, 401, "unauthorized", UNAUTHORIZED);
+    ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
     return;
   }
   Ttboost__V1__ChannelSettings def = TTBOOST__V1__CHANNEL_SETTINGS__INIT;
@@ -572,7 +504,7 @@ static void on_done(void *arg, ttb_store_status st)
   size_t n = 0;
   char *js = ttb_pbc_ttboost_v1_ChannelSettings_to_json(out, &n, NULL);
   op_end(o);
-  reply(req, 200, js, n);
+  ttb_reply_json(req, 200, js, n, false);
 }
 
 static bool voice_ok(void *arg, const char *voice)
@@ -601,10 +533,10 @@ static void on_session(void *arg, ttb_svc_status st, const char *user, int64_t s
   if (req == NULL || st != TTB_SVC_OK) {
     op_end(o);
     if (req && st == TTB_SVC_FAILED)
-      reply_error(req, 503, "busy",
-                  "The server could not check the token right now. Try again shortly.");
+      ttb_reply_error(req, 503, "busy",
+                      "The server could not check the token right now. Try again shortly.");
     else if (req)
-      reply_error(req, 401, "unauthorized", UNAUTHORIZED);
+      ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
     return;
   }
   snprintf(o->user, sizeof o->user, "%s", user);
@@ -616,23 +548,23 @@ int ttb_settings_http(ttb_settings *s, h2o_req_t *req)
   bool put = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT"));
   if (!put && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
       !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
-    return reply_error(req, 405, "method", "Use GET or PUT.");
+    return ttb_reply_error(req, 405, "method", "Use GET or PUT.");
   op *o = calloc(1, sizeof *o);
   if (o == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   o->s = s;
   o->req = req;
   o->put = put;
-  if (!bearer(req, o->token, sizeof o->token)) {
+  if (!ttb_reply_bearer(req, o->token, sizeof o->token)) {
     free(o);
-    return reply_error(req, 401, "unauthorized", UNAUTHORIZED);
+    return ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
   }
   if (put) {
     size_t len = req->entity.base ? req->entity.len : 0;
     if (len > TTB_SETTINGS_BODY_MAX) {
       op_end(o);
-      return reply_error(req, 413, "too_large",
-                         "The settings document is too large (at most 32 KiB).");
+      return ttb_reply_error(req, 413, "too_large",
+                             "The settings document is too large (at most 32 KiB).");
     }
     ttb_json_error jerr = {0};
     o->cs = ttb_pbc_ttboost_v1_ChannelSettings_from_json(len ? req->entity.base : "{}",
@@ -641,14 +573,14 @@ int ttb_settings_http(ttb_settings *s, h2o_req_t *req)
     if (o->cs == NULL) {
       op_end(o);
       snprintf(msg, sizeof msg, "The settings are not valid: %s", jerr.msg);
-      return reply_error(req, jerr.status == TTB_JSON_LIMIT ? 413 : 400, "invalid", msg);
+      return ttb_reply_error(req, jerr.status == TTB_JSON_LIMIT ? 413 : 400, "invalid", msg);
     }
     ttb_settings_env env = {voice_ok, sound_ok, s};
     char why[300];
     if (!ttb_settings_check(o->cs, &env, why, sizeof why)) {
       op_end(o);
       snprintf(msg, sizeof msg, "The settings are not valid: %s", why);
-      return reply_error(req, 400, "invalid", msg);
+      return ttb_reply_error(req, 400, "invalid", msg);
     }
     o->updated_ms = (int64_t)wall_ms();
     o->cs->updated_ms = 0; /* kept in its own column */
@@ -656,7 +588,7 @@ int ttb_settings_http(ttb_settings *s, h2o_req_t *req)
     o->packed = malloc(o->packed_len ? o->packed_len : 1);
     if (o->packed == NULL) {
       op_end(o);
-      return reply_error(req, 503, "busy", "The server is out of memory.");
+      return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
     }
     ttboost__v1__channel_settings__pack(o->cs, o->packed);
     o->cs->updated_ms = o->updated_ms;

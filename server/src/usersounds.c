@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "reply.h"
 #include "dbq.h"
 #include "sndconv.h"
 #include "ttboost/json.h"
@@ -40,67 +41,6 @@ struct ttb_usounds {
 
 /* ------------------------------------------------------------- replies */
 
-static const char *reason_of(int status)
-{
-  switch (status) {
-  case 200:
-    return "OK";
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 413:
-    return "Payload Too Large";
-  case 415:
-    return "Unsupported Media Type";
-  case 429:
-    return "Too Many Requests";
-  case 503:
-    return "Service Unavailable";
-  default:
-    return "Internal Server Error";
-  }
-}
-
-static void reply(h2o_req_t *req, int status, char *js, size_t n)
-{
-  static char fallback[] = "{}";
-  bool own = js != NULL;
-  if (js == NULL) {
-    status = 500;
-    js = fallback;
-    n = 2;
-  }
-  req->res.status = status;
-  req->res.reason = reason_of(status);
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                 H2O_STRLIT("application/json"));
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                 H2O_STRLIT("no-store"));
-  req->res.content_length = n;
-  h2o_send_inline(req, js, n);
-  if (own)
-    free(js);
-}
-
-static int reply_error(h2o_req_t *req, int status, const char *code, const char *message)
-{
-  Ttboost__V1__ErrorResponse e = TTBOOST__V1__ERROR_RESPONSE__INIT;
-  e.status = "error";
-  e.error = (char *)code;
-  e.message = (char *)message;
-  size_t n = 0;
-  char *js = ttb_pbc_ttboost_v1_ErrorResponse_to_json(&e, &n, NULL);
-  reply(req, status, js, n);
-  return 0;
-}
-
-static const char UNAUTHORIZED[] =
-    "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.";
 static const char BUSY_DB[] =
     "The server could not reach its database right now. Try again shortly.";
 
@@ -193,19 +133,6 @@ const char *ttb_usounds_dir(const ttb_usounds *u) { return u->dir; }
 static void file_of(const ttb_usounds *u, int64_t id, char *out, size_t cap)
 {
   snprintf(out, cap, "%s/u-%lld.ogg", u->dir, (long long)id);
-}
-
-static bool bearer(h2o_req_t *req, char *out, size_t cap)
-{
-  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-  if (i < 0)
-    return false;
-  h2o_iovec_t v = req->headers.entries[i].value;
-  if (v.len <= 7 || strncasecmp(v.base, "Bearer ", 7) != 0 || v.len - 7 >= cap)
-    return false;
-  memcpy(out, v.base + 7, v.len - 7);
-  out[v.len - 7] = '\0';
-  return true;
 }
 
 static int hexval(char c)
@@ -399,7 +326,7 @@ static void on_done(void *arg, ttb_store_status st)
   }
   if (st == TTB_STORE_ERROR) {
     job_end(j);
-    reply_error(req, 503, "busy", BUSY_DB);
+    ttb_reply_error(req, 503, "busy", BUSY_DB);
     return;
   }
   size_t n = 0;
@@ -407,30 +334,31 @@ static void on_done(void *arg, ttb_store_status st)
   if (j->kind == OP_DELETE) {
     job_end(j);
     if (st != TTB_STORE_OK) {
-      reply_error(req, 404, "not_found", "This license has no sound with that id.");
+      ttb_reply_error(req, 404, "not_found", "This license has no sound with that id.");
       return;
     }
     Ttboost__V1__UserSoundDeleted r = TTBOOST__V1__USER_SOUND_DELETED__INIT;
     r.status = "ok";
     js = ttb_pbc_ttboost_v1_UserSoundDeleted_to_json(&r, &n, NULL);
-    reply(req, 200, js, n);
+    ttb_reply_json(req, 200, js, n, false);
     return;
   }
   if (j->kind == OP_UPLOAD) {
     if (st == TTB_STORE_UNKNOWN) {
       job_end(j);
-      reply_error(req, 401, "unauthorized", UNAUTHORIZED);
+      ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
       return;
     }
     if (j->full) {
       job_end(j);
-      reply_error(req, 429, "too_many_sounds",
-                  "This license has as many sounds as it may (64). Delete one you no longer use.");
+      ttb_reply_error(
+          req, 429, "too_many_sounds",
+          "This license has as many sounds as it may (64). Delete one you no longer use.");
       return;
     }
     js = sound_json(j->u, j->id, j->name, j->duration_ms, &n);
     job_end(j);
-    reply(req, 200, js, n);
+    ttb_reply_json(req, 200, js, n, false);
     return;
   }
   char ids[TTB_USOUNDS_MAX][32], urls[TTB_USOUNDS_MAX][512];
@@ -452,7 +380,7 @@ static void on_done(void *arg, ttb_store_status st)
   r.sounds = ptrs;
   js = ttb_pbc_ttboost_v1_UserSoundList_to_json(&r, &n, NULL);
   job_end(j);
-  reply(req, 200, js, n);
+  ttb_reply_json(req, 200, js, n, false);
 }
 
 /* ------------------------------------------------------- conversions */
@@ -614,16 +542,17 @@ static void converted(job *j)
     ttb_dbq_call(ttb_svc_dbq(j->u->svc), run_op, on_done, j);
     return;
   case TTB_SNDCONV_FORMAT:
-    reply_error(req, 415, "unsupported_media_type", j->msg);
+    ttb_reply_error(req, 415, "unsupported_media_type", j->msg);
     break;
   case TTB_SNDCONV_TOO_LONG:
-    reply_error(req, 400, "too_long", j->msg);
+    ttb_reply_error(req, 400, "too_long", j->msg);
     break;
   case TTB_SNDCONV_INVALID:
-    reply_error(req, 400, "invalid_sound", j->msg);
+    ttb_reply_error(req, 400, "invalid_sound", j->msg);
     break;
   default:
-    reply_error(req, 503, "busy", j->msg[0] ? j->msg : "The server could not convert the sound.");
+    ttb_reply_error(req, 503, "busy",
+                    j->msg[0] ? j->msg : "The server could not convert the sound.");
   }
   job_end(j);
 }
@@ -683,10 +612,10 @@ static void on_session(void *arg, ttb_svc_status st, const char *user, int64_t s
   if (req == NULL || st != TTB_SVC_OK) {
     job_end(j);
     if (req && st == TTB_SVC_FAILED)
-      reply_error(req, 503, "busy",
-                  "The server could not check the token right now. Try again shortly.");
+      ttb_reply_error(req, 503, "busy",
+                      "The server could not check the token right now. Try again shortly.");
     else if (req)
-      reply_error(req, 401, "unauthorized", UNAUTHORIZED);
+      ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
     return;
   }
   snprintf(j->user, sizeof j->user, "%s", user);
@@ -697,8 +626,8 @@ static void on_session(void *arg, ttb_svc_status st, const char *user, int64_t s
   if (!convert_start(j)) {
     job_end(j);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("2"));
-    reply_error(req, 503, "busy",
-                "The server is converting other sounds right now. Try again in a few seconds.");
+    ttb_reply_error(req, 503, "busy",
+                    "The server is converting other sounds right now. Try again in a few seconds.");
   }
 }
 
@@ -711,30 +640,30 @@ static int upload_checks(job *j, h2o_req_t *req)
                                     : ttb_sndconv_content_type(req->headers.entries[ct].value.base,
                                                                req->headers.entries[ct].value.len);
   if (declared == TTB_SNDCONV_UNKNOWN)
-    return reply_error(req, 415, "unsupported_media_type",
-                       "Send the file with Content-Type audio/ogg, audio/opus, audio/wav or "
-                       "audio/mpeg (Ogg Opus, WAV or MP3).") -
+    return ttb_reply_error(req, 415, "unsupported_media_type",
+                           "Send the file with Content-Type audio/ogg, audio/opus, audio/wav or "
+                           "audio/mpeg (Ogg Opus, WAV or MP3).") -
            1;
   size_t len = req->entity.base ? req->entity.len : 0;
   if (len > TTB_SNDCONV_MAX_BYTES)
-    return reply_error(req, 413, "too_large", "The file is larger than 2 MiB.") - 1;
+    return ttb_reply_error(req, 413, "too_large", "The file is larger than 2 MiB.") - 1;
   if (len == 0)
-    return reply_error(req, 400, "malformed", "The body is empty: send the sound file.") - 1;
+    return ttb_reply_error(req, 400, "malformed", "The body is empty: send the sound file.") - 1;
   ttb_sndconv_format found = ttb_sndconv_sniff((const uint8_t *)req->entity.base, len);
   if (found != declared)
-    return reply_error(req, 415, "unsupported_media_type",
-                       found == TTB_SNDCONV_UNKNOWN
-                           ? "The file is not Ogg Opus, WAV or MP3."
-                           : "The file's content is not of the kind its Content-Type says.") -
+    return ttb_reply_error(req, 415, "unsupported_media_type",
+                           found == TTB_SNDCONV_UNKNOWN
+                               ? "The file is not Ogg Opus, WAV or MP3."
+                               : "The file's content is not of the kind its Content-Type says.") -
            1;
   int nr = query_name(req, j->name);
   if (nr == -1)
-    return reply_error(req, 400, "malformed", "name: not valid UTF-8.") - 1;
+    return ttb_reply_error(req, 400, "malformed", "name: not valid UTF-8.") - 1;
   if (nr == -2)
-    return reply_error(req, 400, "malformed", "name: at most 64 bytes of UTF-8.") - 1;
+    return ttb_reply_error(req, 400, "malformed", "name: at most 64 bytes of UTF-8.") - 1;
   j->body = malloc(len);
   if (j->body == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.") - 1;
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.") - 1;
   memcpy(j->body, req->entity.base, len);
   j->len = len;
   return 0;
@@ -751,16 +680,16 @@ int ttb_usounds_handle(ttb_usounds *u, h2o_req_t *req)
   else if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))
     kind = OP_DELETE;
   else
-    return reply_error(req, 405, "method", "Use GET, POST or DELETE.");
+    return ttb_reply_error(req, 405, "method", "Use GET, POST or DELETE.");
   job *j = calloc(1, sizeof *j);
   if (j == NULL)
-    return reply_error(req, 503, "busy", "The server is out of memory.");
+    return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   j->u = u;
   j->req = req;
   j->kind = kind;
-  if (!bearer(req, j->token, sizeof j->token)) {
+  if (!ttb_reply_bearer(req, j->token, sizeof j->token)) {
     free(j);
-    return reply_error(req, 401, "unauthorized", UNAUTHORIZED);
+    return ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
   }
   if (kind == OP_UPLOAD && upload_checks(j, req) != 0) {
     sodium_memzero(j->token, sizeof j->token);
@@ -783,7 +712,7 @@ int ttb_usounds_handle(ttb_usounds *u, h2o_req_t *req)
     if (!ok) {
       sodium_memzero(j->token, sizeof j->token);
       free(j);
-      return reply_error(req, 400, "malformed", msg);
+      return ttb_reply_error(req, 400, "malformed", msg);
     }
   }
   j->g = h2o_mem_alloc_shared(&req->pool, sizeof *j->g, on_guard_dispose);
