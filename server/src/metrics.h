@@ -39,6 +39,8 @@ typedef struct ttb_metrics {
   uint64_t tts_cache_hits;
   uint64_t tts_failures;
   uint64_t tts_queue_full;
+  uint64_t speech_wanted;         /* SpeechWanted accepted (frames started, joined or cached) */
+  uint64_t speech_wanted_refused; /* SpeechWanted answered with an error */
   /* the speech workers (tts.c; copied from ttb_tts_get_stats before rendering) */
   uint64_t tts_deadline_kills; /* workers killed past a synthesis's deadline (its chat: no audio) */
   uint64_t tts_worker_restarts; /* workers replaced (killed or died) */
