@@ -1001,18 +1001,26 @@ Test(flow, binary_mode_asks_for_the_speech_it_will_play)
   cr_assert_eq(http_calls, 1, "only the login: the frames are awaited");
   cr_assert_eq(ttb__client_speech_asked(c), 2);
 
-  /* chat 1 speaks (0.6 s); chat 3 enters the second place and is asked for */
+  /* 7 more: 11 wait, 9 may; the queue drops the oldest not asked for (3, 4),
+   * never the two whose frames were asked for */
+  for (uint64_t seq = 5; seq <= 11; seq++)
+    push_chat_pb(seq, "a chat in a burst");
+  render_until(c, NULL, 0.3);
+  ttb_stats st;
+  ttb_client_get_stats(c, &st);
+  cr_assert_eq(st.skipped, 2, "%llu skipped", (unsigned long long)st.skipped);
+
+  /* chat 1 speaks (0.6 s); chat 5 enters the second place and is asked for */
   push_frames(1, 30);
   played_target = 1;
   render_until(c, played_enough, 10.0);
   want_target = 3;
   render_until(c, wanted_enough, 5.0);
   cr_assert_eq(wanted_count(), 3);
-  cr_assert_eq(wanted_at(2), 3);
+  cr_assert_eq(wanted_at(2), 5, "asked for %llu", (unsigned long long)wanted_at(2));
   /* chat 2's frames never come: its URL is fetched STREAM_WAIT_MS after the request */
   played_target = 2;
   size_t loud = render_until(c, played_enough, 10.0);
-  ttb_stats st;
   ttb_client_get_stats(c, &st);
   cr_assert_eq(st.played, 2, "chat 2 played from its URL");
   cr_assert(loud > 5000, "its download heard: %zu frames", loud);

@@ -24,9 +24,12 @@
  *   ones dropped before they got near the head are never downloaded (nor,
  *   with a server that synthesises on demand, synthesised), and a fetch that
  *   started is never wasted: the drop rule spares a claimed utterance. In
- *   binary mode a chat's speech comes as AudioFrames; only a chat whose
- *   first frame has not come STREAM_WAIT_MS after it is fetched by URL, by
- *   the same rule.
+ *   binary mode a chat's speech comes as AudioFrames. With a server that
+ *   offers it (Hello.speech_wanted), they are asked for (SpeechWanted) by the
+ *   same rule, the request claiming the utterance as a download does; a
+ *   chat whose first frame has not come STREAM_WAIT_MS after its request
+ *   (after its event, with an older server that streams every chat) is
+ *   fetched by URL.
  * - the platform audio thread: ttb_client_render -> ttb__mixer_render.
  *
  * Locks (never held across I/O; taken in this order, never backwards)
@@ -96,7 +99,8 @@ typedef struct {
  * from not_before_ms (when its frames did not come). */
 typedef struct {
   bool live;
-  bool asked; /* binary: a SpeechWanted was tried for it */
+  bool asked;   /* binary: a SpeechWanted was tried for it */
+  bool claimed; /* ... and sent: its utterance is claimed in the mixer (frames coming) */
   uint64_t seq;
   int64_t not_before_ms;
   char url[URL_SIZE];
@@ -485,6 +489,7 @@ static void on_chat(ttb_client *c, const ttboost_v1_ServerMessage *m, int64_t ti
     }
     x->live = true;
     x->asked = !s.binary_mode;
+    x->claimed = false;
     x->seq = m->seq;
     x->not_before_ms = s.binary_mode ? ttb__monotonic_ms() + STREAM_WAIT_MS : 0;
     copy_utf8(x->url, sizeof x->url, ch->tts_url);
@@ -894,7 +899,8 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
     tts_want *x = &c->wants[i];
     if (!x->live)
       continue;
-    long place = ttb__mixer_tts_place(c->mixer, x->seq);
+    long place = x->claimed ? (ttb__mixer_tts_pending(c->mixer, x->seq) ? 0 : -1)
+                            : ttb__mixer_tts_place(c->mixer, x->seq);
     if (place < 0) { /* dropped, or its audio came (frames) */
       x->live = false;
       continue;
@@ -943,8 +949,12 @@ static void send_asks_locked(ttb_client *c, const uint64_t *asks, size_t n)
       continue; /* an older server streams every chat: the first timer stands */
     c->speech_asked++;
     for (int k = 0; k < WANTS; k++)
-      if (c->wants[k].live && c->wants[k].seq == asks[i])
+      if (c->wants[k].live && c->wants[k].seq == asks[i]) {
         c->wants[k].not_before_ms = due;
+        /* its frames are coming: the queue's drop rule spares it, as it
+         * spares a download under way (audio/mixer.h) */
+        c->wants[k].claimed = ttb__mixer_tts_claim(c->mixer, asks[i]) == TTB_OK;
+      }
   }
 }
 
