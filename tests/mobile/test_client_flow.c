@@ -965,9 +965,10 @@ static void push_frames(uint64_t seq, uint32_t n)
 }
 
 /* Binary mode against a server that offers SpeechWanted: the client asks
- * for the chats in the first FETCH_AHEAD (2) places of its queue only, asks
- * for the next as the queue moves, and downloads the URL of one whose
- * frames do not come. */
+ * for the chats in the first FETCH_AHEAD (2) places of its queue only, one
+ * at a time, oldest first (the next once the frames of the one before
+ * begin), the request sparing the chat from the queue's drop rule, and
+ * downloads the URL of one whose frames do not come. */
 Test(flow, binary_mode_asks_for_the_speech_it_will_play)
 {
   ttb_client *c = mk();
@@ -990,40 +991,45 @@ Test(flow, binary_mode_asks_for_the_speech_it_will_play)
 
   for (uint64_t seq = 1; seq <= 4; seq++)
     push_chat_pb(seq, "a chat in a burst");
-  want_target = 2;
+  want_target = 1;
   render_until(c, wanted_enough, 5.0);
-  cr_assert_eq(wanted_count(), 2, "asked for %d chats", wanted_count());
-  cr_assert_eq(wanted_at(0), 1);
-  cr_assert_eq(wanted_at(1), 2);
   render_until(c, NULL, 0.3);
-  cr_assert_eq(wanted_count(), 2, "chats further back are not asked for (%llu)",
-               (unsigned long long)wanted_at(2));
+  /* one request at a time, oldest first: the next once its frames begin */
+  cr_assert_eq(wanted_count(), 1, "asked for %d chats (the second: %llu)", wanted_count(),
+               (unsigned long long)wanted_at(1));
+  cr_assert_eq(wanted_at(0), 1);
   cr_assert_eq(http_calls, 1, "only the login: the frames are awaited");
-  cr_assert_eq(ttb__client_speech_asked(c), 2);
+  cr_assert_eq(ttb__client_speech_asked(c), 1);
 
-  /* 7 more: 11 wait, 9 may; the queue drops the oldest not asked for (3, 4),
-   * never the two whose frames were asked for */
+  /* 7 more: 11 wait, 9 may; the queue drops the oldest not asked for (2, 3),
+   * never the one whose frames were asked for */
   for (uint64_t seq = 5; seq <= 11; seq++)
     push_chat_pb(seq, "a chat in a burst");
   render_until(c, NULL, 0.3);
   ttb_stats st;
   ttb_client_get_stats(c, &st);
   cr_assert_eq(st.skipped, 2, "%llu skipped", (unsigned long long)st.skipped);
+  cr_assert_eq(wanted_count(), 1);
 
-  /* chat 1 speaks (0.6 s); chat 5 enters the second place and is asked for */
+  /* chat 1's frames come (0.6 s): the next chat (4) is asked for */
   push_frames(1, 30);
+  want_target = 2;
+  render_until(c, wanted_enough, 5.0);
+  cr_assert_eq(wanted_count(), 2);
+  cr_assert_eq(wanted_at(1), 4, "asked for %llu", (unsigned long long)wanted_at(1));
   played_target = 1;
   render_until(c, played_enough, 10.0);
+  /* chat 4's frames never come: its URL is fetched STREAM_WAIT_MS after the
+   * request, and then the next (5) is asked for */
+  played_target = 2;
+  size_t loud = render_until(c, played_enough, 10.0);
+  ttb_client_get_stats(c, &st);
+  cr_assert_eq(st.played, 2, "chat 4 played from its URL");
+  cr_assert(loud > 5000, "its download heard: %zu frames", loud);
+  cr_assert_eq(http_calls, 2, "one download (chat 4's URL)");
   want_target = 3;
   render_until(c, wanted_enough, 5.0);
   cr_assert_eq(wanted_count(), 3);
   cr_assert_eq(wanted_at(2), 5, "asked for %llu", (unsigned long long)wanted_at(2));
-  /* chat 2's frames never come: its URL is fetched STREAM_WAIT_MS after the request */
-  played_target = 2;
-  size_t loud = render_until(c, played_enough, 10.0);
-  ttb_client_get_stats(c, &st);
-  cr_assert_eq(st.played, 2, "chat 2 played from its URL");
-  cr_assert(loud > 5000, "its download heard: %zu frames", loud);
-  cr_assert_eq(http_calls, 2, "one download (chat 2's URL)");
   ttb_client_destroy(c);
 }

@@ -26,7 +26,9 @@
  *   started is never wasted: the drop rule spares a claimed utterance. In
  *   binary mode a chat's speech comes as AudioFrames. With a server that
  *   offers it (Hello.speech_wanted), they are asked for (SpeechWanted) by the
- *   same rule, the request claiming the utterance as a download does; a
+ *   same rule (oldest first, one at a time: the next once the frames of the
+ *   one before begin), the request claiming the utterance as a download
+ *   does; a
  *   chat whose first frame has not come STREAM_WAIT_MS after its request
  *   (after its event, with an older server that streams every chat) is
  *   fetched by URL.
@@ -892,8 +894,9 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
                             size_t *nasks)
 {
   int64_t now = ttb__monotonic_ms();
-  tts_want *pick = NULL;
+  tts_want *pick = NULL, *ask = NULL;
   int64_t wait = -1;
+  bool awaiting = false; /* a request whose first frame has not come yet */
   *nasks = 0;
   for (int i = 0; i < WANTS; i++) {
     tts_want *x = &c->wants[i];
@@ -910,11 +913,13 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
         wait = FETCH_POLL_MS;
       continue;
     }
-    if (!x->asked) {
-      x->asked = true;
-      asks[(*nasks)++] = x->seq;
+    if (!x->asked) { /* the oldest one is asked for (below) */
+      if (!ask || x->seq < ask->seq)
+        ask = x;
       continue; /* not picked before its request went out (send_asks_locked) */
     }
+    if (x->claimed)
+      awaiting = true;
     if (x->not_before_ms > now) {
       if (wait < 0 || x->not_before_ms - now < wait)
         wait = x->not_before_ms - now;
@@ -922,6 +927,15 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
     }
     if (!pick || x->seq < pick->seq)
       pick = x;
+  }
+  /* One request at a time, oldest first, as downloads go: the next is asked
+   * for once the frames of the one before have begun (or it was fetched by
+   * URL), so the server makes the chat about to speak before the next one. */
+  if (ask && !awaiting) {
+    ask->asked = true;
+    asks[(*nasks)++] = ask->seq;
+  } else if (ask && (wait < 0 || wait > FETCH_POLL_MS)) {
+    wait = FETCH_POLL_MS;
   }
   if (pick) {
     *out = *pick;
