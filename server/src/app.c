@@ -24,6 +24,7 @@
 #include "listen.h"
 #include "dedup.h"
 #include "nats.h"
+#include "delivery.h"
 #include "ldelim.h"
 #include "overlay.h"
 #include "reply.h"
@@ -997,6 +998,167 @@ static void chat_audio_cached(ttb_app *app, ttb_channel *ch, uint64_t seq, const
   ttb_svc_packets_free(packets, n);
 }
 
+/* ---- SpeechWanted (events.proto): speech made for the chats a binary
+ * socket with Settings.speech_on_request asks for, its frames to that socket
+ * only. Each request is a listener of its own (ttb_tts_listen joins the
+ * synthesis under way, or starts it); the socket's requests are a list
+ * (ttb_ws_speech_data), freed when it closes. */
+#define SPEECH_RECENT 64 /* a client may ask for the channel's newest 64 seqs */
+#define SPEECH_MAX_OUTSTANDING 8
+
+typedef struct speech_req {
+  ttb_tts_listener l;
+  struct speech_req *next; /* the socket's list */
+  ttb_session *s;
+  uint64_t seq;
+  size_t sent;
+  uint32_t estimate_ms;
+} speech_req;
+
+static void speech_req_remove(speech_req *r)
+{
+  speech_req *x = ttb_ws_speech_data(r->s);
+  if (x == r) {
+    ttb_ws_set_speech_data(r->s, r->next);
+    return;
+  }
+  for (; x; x = x->next)
+    if (x->next == r) {
+      x->next = r->next;
+      return;
+    }
+}
+
+static void on_speech_req(ttb_tts_listener *l)
+{
+  speech_req *r = (speech_req *)l;
+  const char *error = NULL;
+  bool ended = ttb_tts_ended(l, &error);
+  size_t n = ttb_tts_npackets(l);
+  uint32_t made = ttb_tts_duration_ms(l);
+  ttb_audio_info info = audio_info(ttb_tts_pre_skip(l),
+                                   ended ? made : (made > r->estimate_ms ? made : r->estimate_ms));
+  size_t upto = ended ? n : (n > 0 ? n - 1 : 0); /* one kept back: the last says so */
+  if (ended && error)
+    upto = r->sent;
+  for (; r->sent < upto; r->sent++) {
+    size_t len = 0;
+    const uint8_t *pk = ttb_tts_packet(l, r->sent, &len);
+    bool last = ended && !error && r->sent + 1 == n;
+    if (last)
+      info.duration_ms = made;
+    if (!ttb_hub_audio_to(r->s, r->seq, (uint32_t)r->sent, pk, len, last, &info)) {
+      ended = true; /* the socket is closing: nothing more to send */
+      break;
+    }
+  }
+  if (ended) {
+    speech_req_remove(r);
+    ttb_tts_unlisten(l);
+    free(r);
+  }
+}
+
+/* The frames of a cached speech, from its file, to one socket. */
+static void speech_cached_to(ttb_app *app, ttb_session *s, uint64_t seq, const char *id)
+{
+  char path[PATH_MAX];
+  if (!ttb_tts_cached(ttb_svc_speech(app->svc), id, path, sizeof path))
+    return;
+  ttb_audio_info info;
+  ttb_packet *packets = NULL;
+  size_t n = 0;
+  if (ttb_svc_packets(app->svc, path, &info, &packets, &n) != 0)
+    return;
+  for (size_t i = 0; i < n; i++)
+    if (!ttb_hub_audio_to(s, seq, (uint32_t)i, packets[i].data, packets[i].len, i + 1 == n, &info))
+      break;
+  ttb_svc_packets_free(packets, n);
+}
+
+static const char *on_speech_wanted(void *arg, ttb_session *s, uint64_t seq, char *msg, size_t cap)
+{
+  ttb_app *app = arg;
+  const ttb_ws_settings *st = ttb_ws_get_settings(s);
+  ttb_channel *ch = ttb_ws_channel(s);
+  if (ch == NULL || !ttb_delivery_audio(ttb_ws_is_binary(s), st->tts_enabled, st->audio_frames) ||
+      !st->speech_on_request) {
+    app->metrics.speech_wanted_refused++;
+    snprintf(msg, cap,
+             "SpeechWanted needs a binary socket whose Settings have tts_enabled, audio_frames "
+             "and speech_on_request.");
+    return "bad_request";
+  }
+  size_t outstanding = 0;
+  for (speech_req *r = ttb_ws_speech_data(s); r; r = r->next) {
+    if (r->seq == seq)
+      return NULL; /* asked already: its frames are coming */
+    outstanding++;
+  }
+  if (outstanding >= SPEECH_MAX_OUTSTANDING) {
+    app->metrics.speech_wanted_refused++;
+    snprintf(msg, cap, "At most %d chats' speech may be asked for at once.",
+             SPEECH_MAX_OUTSTANDING);
+    return "too_many_requests";
+  }
+  char url[512];
+  size_t text_len = 0;
+  const char *slash, *id = NULL;
+  if (ttb_hub_chat_speech_url(ch, seq, SPEECH_RECENT, url, sizeof url, &text_len) == 0 &&
+      (slash = strrchr(url, '/')) != NULL && strlen(slash + 1) == TTB_TTS_ID_LEN + 4 &&
+      strcmp(slash + 1 + TTB_TTS_ID_LEN, ".ogg") == 0) {
+    id = slash + 1;
+  }
+  if (id == NULL) {
+    app->metrics.speech_wanted_refused++;
+    snprintf(msg, cap, "seq %llu is not one of the channel's %d newest events, a chat with speech.",
+             (unsigned long long)seq, SPEECH_RECENT);
+    return "bad_request";
+  }
+  char idz[TTB_TTS_ID_LEN + 1];
+  memcpy(idz, id, TTB_TTS_ID_LEN);
+  idz[TTB_TTS_ID_LEN] = '\0';
+  app->metrics.speech_wanted++;
+  speech_req *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return NULL; /* no frames: the client falls back to the URL */
+  r->s = s;
+  r->seq = seq;
+  r->l.on_progress = on_speech_req;
+  uint64_t est = 1500 + (uint64_t)text_len * 200; /* numbers are read out long */
+  r->estimate_ms = est > 60000 ? 60000 : (uint32_t)est;
+  switch (ttb_tts_listen(ttb_svc_speech(app->svc), idz, &r->l)) {
+  case TTB_TTS_LISTENING:
+    r->next = ttb_ws_speech_data(s);
+    ttb_ws_set_speech_data(s, r);
+    return NULL; /* on_speech_req sends the frames as they come */
+  case TTB_TTS_CACHED:
+    app->metrics.tts_cache_hits++;
+    speech_cached_to(app, s, seq, idz);
+    break;
+  case TTB_TTS_BUSY:
+    app->metrics.tts_queue_full++;
+    break;
+  default:
+    break; /* no frames: the client falls back to the URL (which says why) */
+  }
+  free(r);
+  return NULL;
+}
+
+/* A socket closed: its requests stop listening (their syntheses go on for the URL). */
+static void speech_reqs_free(ttb_session *s)
+{
+  speech_req *r = ttb_ws_speech_data(s);
+  ttb_ws_set_speech_data(s, NULL);
+  while (r) {
+    speech_req *next = r->next;
+    ttb_tts_unlisten(&r->l);
+    free(r);
+    r = next;
+  }
+}
+
 /* After a chat went out: its speech is made now only when someone will
  * hear it at once (a binary socket that wants AudioFrames), or with
  * --tts-eager; otherwise when its URL is fetched. */
@@ -1856,6 +2018,7 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
 static void on_ws_close(void *arg, ttb_session *s)
 {
   (void)arg;
+  speech_reqs_free(s);
   ttb_hub_unsubscribe(s);
 }
 
@@ -2634,6 +2797,8 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   ttb_ws_limits lim = {cfg->heartbeat_ms, cfg->max_queued_msgs, cfg->max_queued_bytes, 64 * 1024};
   ttb_ws_init(app->loop, &lim, &app->metrics);
   ttb_ws_set_on_close(on_ws_close, app);
+  ttb_ws_set_on_speech_wanted(on_speech_wanted, app);
+  ttb_hub_set_speech_wanted(app->hub, true);
   h2o_timeout_init(app->loop, &app->tick, 1000);
   app->tick_entry.cb = on_tick;
   h2o_timeout_link(app->loop, &app->tick, &app->tick_entry);

@@ -100,6 +100,7 @@ struct ttb_hub {
   ttb_jw jw;   /* the JSON writer of every event, its buffer reused */
   held *spare; /* freed held records, reused (at most SPARE_HELD) */
   size_t nspare;
+  bool speech_wanted; /* Hello.speech_wanted */
 };
 
 /* Held records kept for reuse: about the events of one journal sync. */
@@ -308,11 +309,14 @@ static bool wants(const ttb_session *s, bool chat)
   return ttb_delivery_event(chat, st->tts_enabled, st->gifts_enabled);
 }
 
-/* delivery.h: the chat's speech as AudioFrames to this socket? */
+/* delivery.h: every chat's speech as AudioFrames to this socket, as it is
+ * made? (A socket with speech_on_request gets only what it asks for:
+ * ttb_hub_audio_to.) */
 static bool wants_audio(const ttb_session *s)
 {
   const ttb_ws_settings *st = ttb_ws_get_settings(s);
-  return ttb_delivery_audio(ttb_ws_is_binary(s), st->tts_enabled, st->audio_frames);
+  return ttb_delivery_audio(ttb_ws_is_binary(s), st->tts_enabled, st->audio_frames) &&
+         !st->speech_on_request;
 }
 
 #define FOR_EACH_SUB(c, s, body)                                                                  \
@@ -629,6 +633,84 @@ bool ttb_hub_wants_audio(ttb_channel *c)
   return false;
 }
 
+/* A ServerMessage{audio}, packed into buf (cap) or a malloc'd buffer;
+ * NULL on no memory. */
+static uint8_t *pack_audio(uint64_t seq, uint32_t index, const uint8_t *packet, size_t len,
+                           bool last, const ttb_audio_info *info, uint8_t *buf, size_t cap,
+                           size_t *n)
+{
+  Ttboost__V1__AudioFrame af = TTBOOST__V1__AUDIO_FRAME__INIT;
+  af.event_seq = seq;
+  af.index = index;
+  af.packet.data = (uint8_t *)packet;
+  af.packet.len = len;
+  af.last = last;
+  af.sample_rate = info->sample_rate;
+  af.channels = info->channels;
+  af.frame_duration_us = info->frame_duration_us;
+  af.pre_skip = info->pre_skip;
+  af.duration_ms = info->duration_ms;
+  Ttboost__V1__ServerMessage am = TTBOOST__V1__SERVER_MESSAGE__INIT;
+  am.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO;
+  am.audio = &af;
+  *n = ttboost__v1__server_message__get_packed_size(&am);
+  uint8_t *b = *n <= cap ? buf : malloc(*n);
+  if (b != NULL)
+    ttboost__v1__server_message__pack(&am, b);
+  return b;
+}
+
+bool ttb_hub_audio_to(ttb_session *s, uint64_t seq, uint32_t index, const uint8_t *packet,
+                      size_t len, bool last, const ttb_audio_info *info)
+{
+  ttb_channel *c = ttb_ws_channel(s);
+  uint8_t stackbuf[1400];
+  size_t n = 0;
+  uint8_t *b = pack_audio(seq, index, packet, len, last, info, stackbuf, sizeof stackbuf, &n);
+  if (b == NULL)
+    return false;
+  bool ok = ttb_ws_send(s, b, n);
+  if (ok && c)
+    c->hub->metrics->events_out_audio++;
+  if (b != stackbuf)
+    free(b);
+  return ok;
+}
+
+void ttb_hub_set_speech_wanted(ttb_hub *h, bool on) { h->speech_wanted = on; }
+
+int ttb_hub_chat_speech_url(ttb_channel *c, uint64_t seq, uint64_t recent, char *url, size_t cap,
+                            size_t *text_len)
+{
+  if (seq == 0 || seq > c->seq_sent || c->seq_sent - seq >= recent || c->hist_n == 0)
+    return -1;
+  const entry *oldest = &c->hist[c->hist_head];
+  if (seq < oldest->seq)
+    return -1;
+  /* the ring holds consecutive seqs except for dropped events: look back */
+  for (size_t i = c->hist_n; i-- > 0;) {
+    const entry *e = &c->hist[(c->hist_head + i) % c->hub->history];
+    if (e->seq > seq)
+      continue;
+    if (e->seq < seq || !e->chat)
+      return -1;
+    Ttboost__V1__ServerMessage *m = ttboost__v1__server_message__unpack(NULL, e->pb_len, e->pb);
+    if (m == NULL)
+      return -1;
+    int rc = -1;
+    if (m->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT && m->chat->tts_url &&
+        m->chat->tts_url[0] && strlen(m->chat->tts_url) < cap) {
+      memcpy(url, m->chat->tts_url, strlen(m->chat->tts_url) + 1);
+      *text_len = strlen(m->chat->user ? m->chat->user : "") +
+                  strlen(m->chat->message ? m->chat->message : "") + 2;
+      rc = 0;
+    }
+    ttboost__v1__server_message__free_unpacked(m, NULL);
+    return rc;
+  }
+  return -1;
+}
+
 void ttb_hub_audio(ttb_channel *c, uint64_t seq, uint32_t index, const uint8_t *packet, size_t len,
                    bool last, const ttb_audio_info *info)
 {
@@ -811,6 +893,7 @@ void ttb_hub_subscribe(ttb_channel *c, ttb_session *s, bool has_since, uint64_t 
   hello.server_time_ms = now_ms();
   hello.protocol_version = 1;
   hello.heartbeat_interval_ms = ttb__ws_heartbeat_ms();
+  hello.speech_wanted = h->speech_wanted;
   Ttboost__V1__ServerMessage m = TTBOOST__V1__SERVER_MESSAGE__INIT;
   m.payload_case = TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_HELLO;
   m.hello = &hello;

@@ -68,6 +68,24 @@ bool ttb_hub_wants_audio(ttb_channel *c);
 void ttb_hub_audio(ttb_channel *c, uint64_t seq, uint32_t index, const uint8_t *packet, size_t len,
                    bool last, const ttb_audio_info *info);
 
+/* One AudioFrame of the speech of chat `seq` to socket s only (a chat it
+ * asked for with SpeechWanted); the packet is copied. false when the socket
+ * is closing or on no memory. */
+bool ttb_hub_audio_to(ttb_session *s, uint64_t seq, uint32_t index, const uint8_t *packet,
+                      size_t len, bool last, const ttb_audio_info *info);
+
+/* The tts_url of chat `seq` of the channel, copied into url (cap), when seq
+ * is a chat its sockets have seen, among its `recent` newest seqs and still
+ * in its history, with speech (a non-empty tts_url that fits); *text_len:
+ * the length of its user and message (for an estimate of the speech's
+ * duration). 0 when so, -1 otherwise (a gift, unknown, too old, no speech). */
+int ttb_hub_chat_speech_url(ttb_channel *c, uint64_t seq, uint64_t recent, char *url, size_t cap,
+                            size_t *text_len);
+
+/* Whether Hello tells clients that SpeechWanted is served (the app says so
+ * when it handles it: ttb_ws_set_on_speech_wanted). Off by default. */
+void ttb_hub_set_speech_wanted(ttb_hub *h, bool on);
+
 /* Queues a chat whose tts_url is not known yet (a chat restored from the
  * journal, before the restart hands it out); returns the handle that
  * ttb_hub_chat_ready() completes. Strings are copied. NULL on no memory. */

@@ -123,6 +123,12 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   counter(&o, "ttboost_gifts_silenced_total",
           "Gift events sent without a sound: worth fewer diamonds than the channel's min_diamonds.",
           NULL, m->gifts_silenced);
+  counter(&o, "ttboost_speech_wanted_total",
+          "SpeechWanted requests served (binary sockets with speech_on_request).", NULL,
+          m->speech_wanted);
+  counter(&o, "ttboost_speech_wanted_refused_total",
+          "SpeechWanted requests refused (bad_request, too_many_requests).", NULL,
+          m->speech_wanted_refused);
   counter(&o, "ttboost_tts_deadline_kills_total",
           "Speech workers killed past a synthesis's deadline (the chat had no audio).", NULL,
           m->tts_deadline_kills);

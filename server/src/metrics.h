@@ -44,6 +44,8 @@ typedef struct ttb_metrics {
    * ttb_unspoken: [1] command, [2] banned, [3] cooldown, [4] empty) */
   uint64_t chats_unspoken[5];
   uint64_t gifts_silenced; /* gift events sent without a sound (gifts.min_diamonds) */
+  uint64_t speech_wanted;         /* SpeechWanted accepted (frames started, joined or cached) */
+  uint64_t speech_wanted_refused; /* SpeechWanted answered with an error */
   /* the speech workers (tts.c; copied from ttb_tts_get_stats before rendering) */
   uint64_t tts_deadline_kills; /* workers killed past a synthesis's deadline (its chat: no audio) */
   uint64_t tts_worker_restarts; /* workers replaced (killed or died) */

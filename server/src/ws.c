@@ -46,8 +46,9 @@ struct ttb_session {
   uint64_t last_ping;
   unsigned bad_msgs;
   ttb_ws_settings settings;
-  outbuf out; /* frames waiting for the socket */
-  outbuf wr;  /* frames being written */
+  void *speech; /* the app's (ttb_ws_speech_data) */
+  outbuf out;   /* frames waiting for the socket */
+  outbuf wr;    /* frames being written */
 };
 
 static struct {
@@ -74,6 +75,8 @@ static struct {
   bool busy;
   void (*on_close)(void *arg, ttb_session *s); /* the app: unsubscribes it from its channel */
   void *on_close_arg;
+  ttb_ws_speech_fn on_speech; /* the app: a SpeechWanted */
+  void *on_speech_arg;
 } W = {.schedstat_fd = -1};
 
 enum { NOWHERE, PENDING, DELAYED };
@@ -83,6 +86,15 @@ void ttb_ws_set_on_close(void (*fn)(void *arg, ttb_session *s), void *arg)
   W.on_close = fn;
   W.on_close_arg = arg;
 }
+
+void ttb_ws_set_on_speech_wanted(ttb_ws_speech_fn fn, void *arg)
+{
+  W.on_speech = fn;
+  W.on_speech_arg = arg;
+}
+
+void *ttb_ws_speech_data(const ttb_session *s) { return s->speech; }
+void ttb_ws_set_speech_data(ttb_session *s, void *data) { s->speech = data; }
 
 static uint64_t now_ms(void)
 {
@@ -614,15 +626,32 @@ static void pong(ttb_session *s, uint64_t client_time)
   send_own(s, &m, false);
 }
 
-static void bad_message(ttb_session *s, const char *why)
+static void refuse(ttb_session *s, const char *error, const char *msg)
 {
-  char msg[256];
-  snprintf(msg, sizeof msg, "Message refused: %s", why);
   if (++s->bad_msgs > 20) {
     ttb_ws_close(s, TTB_WS_POLICY, "bad_message", "Too many invalid messages.");
     return;
   }
-  send_error(s, "bad_message", msg);
+  send_error(s, error, msg);
+}
+
+static void bad_message(ttb_session *s, const char *why)
+{
+  char msg[256];
+  snprintf(msg, sizeof msg, "Message refused: %s", why);
+  refuse(s, "bad_message", msg);
+}
+
+static void speech_wanted(ttb_session *s, uint64_t seq)
+{
+  char msg[256] = "";
+  const char *error = "bad_request";
+  if (W.on_speech == NULL)
+    snprintf(msg, sizeof msg, "SpeechWanted is not served here.");
+  else
+    error = W.on_speech(W.on_speech_arg, s, seq, msg, sizeof msg);
+  if (error)
+    refuse(s, error, msg);
 }
 
 static void on_client_message(ttb_session *s, const struct wslay_event_on_msg_recv_arg *arg)
@@ -654,6 +683,10 @@ static void on_client_message(ttb_session *s, const struct wslay_event_on_msg_re
     s->settings.gifts_enabled = m->settings->gifts_enabled;
     s->settings.audio_frames = m->settings->audio_frames;
     s->settings.profanity_filter = m->settings->profanity_filter;
+    s->settings.speech_on_request = m->settings->speech_on_request;
+    break;
+  case TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED:
+    speech_wanted(s, m->speech_wanted->seq);
     break;
   case TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING:
     pong(s, m->ping->client_time_ms);
@@ -796,7 +829,7 @@ static ttb_session *upgrade(h2o_req_t *req)
   if (s->binary)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-protocol"), 0,
                           NULL, H2O_STRLIT(TTB_WS_SUBPROTOCOL));
-  s->settings = (ttb_ws_settings){true, true, true, false};
+  s->settings = (ttb_ws_settings){true, true, true, false, false};
   s->last_recv = s->last_ping = now_ms();
   s->conn = h2o_upgrade_to_websocket(req, client_key, s, on_ws_message);
   wslay_event_config_set_max_recv_msg_length(s->conn->ws_ctx, W.limits.max_in_msg);

@@ -44,6 +44,7 @@ typedef struct ttb_ws_settings {
   bool gifts_enabled;
   bool audio_frames;
   bool profanity_filter;
+  bool speech_on_request; /* AudioFrames only for chats asked by SpeechWanted */
 } ttb_ws_settings;
 
 typedef struct ttb_ws_limits {
@@ -67,6 +68,19 @@ ttb_session *ttb_ws_accept(h2o_req_t *req, int64_t session_id);
 /* fn(arg, s) is called when a session is freed, before it is gone (the app
  * unsubscribes it from its channel). */
 void ttb_ws_set_on_close(void (*fn)(void *arg, ttb_session *s), void *arg);
+
+/* fn(arg, s, seq, msg, cap) is called for a SpeechWanted{seq} from socket
+ * s (events.proto). It returns NULL when accepted, else the StreamError code
+ * to answer with ("bad_request", "too_many_requests") and its text in msg;
+ * a refusal counts as a bad message (20 of them close the socket). */
+typedef const char *(*ttb_ws_speech_fn)(void *arg, ttb_session *s, uint64_t seq, char *msg,
+                                        size_t cap);
+void ttb_ws_set_on_speech_wanted(ttb_ws_speech_fn fn, void *arg);
+
+/* A pointer the app keeps per socket (its speech requests); NULL at first.
+ * The app frees what it points to in its on_close callback. */
+void *ttb_ws_speech_data(const ttb_session *s);
+void ttb_ws_set_speech_data(ttb_session *s, void *data);
 
 /* Closes every socket of the login session session_id (logged out or
  * revoked) with code; returns how many. */

@@ -55,6 +55,8 @@ typedef struct {
   bool binary;                  /* the subprotocol asked for */
   ttboost_v1_Settings settings; /* the client's last Settings (server defaults at open) */
   int dropped;                  /* messages the server's rule did not send */
+  uint64_t wanted[64];          /* SpeechWanted seqs the client sent, in order */
+  int nwanted;
 } fake_t;
 
 static fake_t *fake; /* the transport of the current connection */
@@ -97,6 +99,8 @@ static int f_send(ttb__transport *t, const uint8_t *data, size_t len, bool binar
   }
   if (ok && m.which_payload == ttboost_v1_ClientMessage_settings_tag)
     f->settings = m.payload.settings;
+  if (ok && m.which_payload == ttboost_v1_ClientMessage_speech_wanted_tag && f->nwanted < 64)
+    f->wanted[f->nwanted++] = m.payload.speech_wanted.seq;
   pthread_mutex_unlock(&f->mu);
   return TTB_OK;
 }
@@ -545,6 +549,10 @@ Test(flow, binary_mode_streams_audio_frames)
     sleep_ms(1);
   cr_assert_eq(__atomic_load_n(&settings_calls, __ATOMIC_SEQ_CST), 1,
                "the channel settings are fetched once after the connect");
+  pthread_mutex_lock(&fake_mu);
+  cr_assert_eq(fake->nwanted, 0, "no SpeechWanted to a server whose Hello does not offer it");
+  cr_assert(fake->settings.speech_on_request, "binary Settings say speech_on_request");
+  pthread_mutex_unlock(&fake_mu);
 
   /* TTS off: the server (its rule, delivery.h) still sends the chat but
      * no frames; the client logs it and counts it skipped. */
@@ -896,5 +904,147 @@ Test(flow, binary_mode_plays_frames_as_they_trickle_in)
   cr_assert_eq(st.played, 1);
   cr_assert_eq(st.skipped, 0);
   cr_assert_eq(http_calls, 1, "only the login: no download in binary mode");
+  ttb_client_destroy(c);
+}
+
+/* ------------------------------------------------------------ SpeechWanted */
+
+static int wanted_count(void)
+{
+  pthread_mutex_lock(&fake_mu);
+  pthread_mutex_lock(&fake->mu);
+  int n = fake->nwanted;
+  pthread_mutex_unlock(&fake->mu);
+  pthread_mutex_unlock(&fake_mu);
+  return n;
+}
+
+static uint64_t wanted_at(int i)
+{
+  pthread_mutex_lock(&fake_mu);
+  pthread_mutex_lock(&fake->mu);
+  uint64_t v = i < fake->nwanted ? fake->wanted[i] : 0;
+  pthread_mutex_unlock(&fake->mu);
+  pthread_mutex_unlock(&fake_mu);
+  return v;
+}
+
+static int want_target;
+static bool wanted_enough(ttb_client *c)
+{
+  (void)c;
+  return wanted_count() >= want_target;
+}
+
+static void push_chat_pb(uint64_t seq, const char *msg)
+{
+  ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
+  m.seq = seq;
+  m.which_payload = ttboost_v1_ServerMessage_chat_tag;
+  strcpy(m.payload.chat.user, "Aruka");
+  snprintf(m.payload.chat.message, sizeof m.payload.chat.message, "%s", msg);
+  snprintf(m.payload.chat.tts_url, sizeof m.payload.chat.tts_url,
+           "http://fake.test:8080/tts/%llu.ogg", (unsigned long long)seq);
+  push_pb(&m);
+}
+
+/* n frames (20 ms each) of a 300 Hz tone as the speech of chat seq. */
+static void push_frames(uint64_t seq, uint32_t n)
+{
+  int err = 0;
+  OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+  cr_assert_not_null(enc);
+  opus_int32 la = 0;
+  opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&la));
+  for (uint32_t f = 0; f < n; f++) {
+    int16_t pcm[960];
+    for (int i = 0; i < 960; i++)
+      pcm[i] = (int16_t)lrint(10000.0 * sin(2 * TEST_PI * 300.0 * (f * 960 + i) / 48000.0));
+    ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
+    m.which_payload = ttboost_v1_ServerMessage_audio_tag;
+    ttboost_v1_AudioFrame *a = &m.payload.audio;
+    a->event_seq = seq;
+    a->index = f;
+    a->last = f + 1 == n;
+    a->sample_rate = 48000;
+    a->channels = 1;
+    a->frame_duration_us = 20000;
+    a->pre_skip = (uint32_t)la;
+    a->duration_ms = n * 20;
+    opus_int32 len = opus_encode(enc, pcm, 960, a->packet.bytes, sizeof a->packet.bytes);
+    cr_assert(len > 0);
+    a->packet.size = (pb_size_t)len;
+    push_pb(&m);
+  }
+  opus_encoder_destroy(enc);
+}
+
+/* Binary mode against a server that offers SpeechWanted: the client asks
+ * for the chats in the first FETCH_AHEAD (2) places of its queue only, one
+ * at a time, oldest first (the next once the frames of the one before
+ * begin), the request sparing the chat from the queue's drop rule, and
+ * downloads the URL of one whose frames do not come. */
+Test(flow, binary_mode_asks_for_the_speech_it_will_play)
+{
+  ttb_client *c = mk();
+  cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+  ttb_settings s;
+  ttb_client_get_settings(c, &s);
+  s.binary_mode = true;
+  s.profanity_filter = false;
+  cr_assert_eq(ttb_client_set_settings(c, &s), TTB_OK);
+  cr_assert_eq(ttb_client_start(c), TTB_OK);
+  wait_open(1);
+  ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
+  m.which_payload = ttboost_v1_ServerMessage_hello_tag;
+  m.payload.hello.protocol_version = 1;
+  m.payload.hello.heartbeat_interval_ms = 10000;
+  m.payload.hello.speech_wanted = true;
+  push_pb(&m);
+  render_until(c, connected, 5.0);
+  cr_assert_eq(ttb_client_state(c, NULL, 0), TTB_STATE_CONNECTED);
+
+  for (uint64_t seq = 1; seq <= 4; seq++)
+    push_chat_pb(seq, "a chat in a burst");
+  want_target = 1;
+  render_until(c, wanted_enough, 5.0);
+  render_until(c, NULL, 0.3);
+  /* one request at a time, oldest first: the next once its frames begin */
+  cr_assert_eq(wanted_count(), 1, "asked for %d chats (the second: %llu)", wanted_count(),
+               (unsigned long long)wanted_at(1));
+  cr_assert_eq(wanted_at(0), 1);
+  cr_assert_eq(http_calls, 1, "only the login: the frames are awaited");
+  cr_assert_eq(ttb__client_speech_asked(c), 1);
+
+  /* 7 more: 11 wait, 9 may; the queue drops the oldest not asked for (2, 3),
+   * never the one whose frames were asked for */
+  for (uint64_t seq = 5; seq <= 11; seq++)
+    push_chat_pb(seq, "a chat in a burst");
+  render_until(c, NULL, 0.3);
+  ttb_stats st;
+  ttb_client_get_stats(c, &st);
+  cr_assert_eq(st.skipped, 2, "%llu skipped", (unsigned long long)st.skipped);
+  cr_assert_eq(wanted_count(), 1);
+
+  /* chat 1's frames come (0.6 s): the next chat (4) is asked for */
+  push_frames(1, 30);
+  want_target = 2;
+  render_until(c, wanted_enough, 5.0);
+  cr_assert_eq(wanted_count(), 2);
+  cr_assert_eq(wanted_at(1), 4, "asked for %llu", (unsigned long long)wanted_at(1));
+  played_target = 1;
+  render_until(c, played_enough, 10.0);
+  /* chat 4's frames never come: its URL is fetched STREAM_WAIT_MS after the
+   * request, and then the next (5) is asked for */
+  played_target = 2;
+  size_t loud = render_until(c, played_enough, 10.0);
+  ttb_client_get_stats(c, &st);
+  cr_assert_eq(st.played, 2, "chat 4 played from its URL");
+  cr_assert(loud > 5000, "its download heard: %zu frames", loud);
+  cr_assert_eq(http_calls, 2, "one download (chat 4's URL)");
+  want_target = 3;
+  render_until(c, wanted_enough, 5.0);
+  cr_assert_eq(wanted_count(), 3);
+  cr_assert_eq(wanted_at(2), 5, "asked for %llu", (unsigned long long)wanted_at(2));
   ttb_client_destroy(c);
 }

@@ -84,6 +84,7 @@ typedef struct got {
   unsigned n;
   unsigned audio, audio_last;
   uint64_t audio_seq;
+  uint64_t audio_min_seq, audio_max_seq; /* over every frame */
   unsigned hellos, errors, states;
   int last_error;
   char tts_url[600];
@@ -112,6 +113,10 @@ static void drain(ttb__conn *c, got *g)
     case TTB__NET_AUDIO:
       g->audio++;
       g->audio_seq = ev.msg.payload.audio.event_seq;
+      if (g->audio_min_seq == 0 || g->audio_seq < g->audio_min_seq)
+        g->audio_min_seq = g->audio_seq;
+      if (g->audio_seq > g->audio_max_seq)
+        g->audio_max_seq = g->audio_seq;
       if (ev.msg.payload.audio.last)
         g->audio_last++;
       break;
@@ -405,6 +410,52 @@ Test(net_it, binary_mode_receives_audio_frames)
   cr_assert(g->audio >= 5, "%u frames", g->audio);
   cr_assert_eq(g->audio_last, 1);
   cr_assert_eq(g->audio_seq, 1);
+  ttb__conn_destroy(c);
+  free(g);
+}
+
+/* Binary mode on request (SpeechWanted): nothing comes for chats not asked
+ * for; a request brings that chat's frames only. */
+Test(net_it, binary_mode_on_request_gets_only_what_it_asks)
+{
+  NEED_SERVER();
+  ttb__transport *t = NULL;
+  cr_assert_eq(ttb__transport_lws_create(NULL, &t), TTB_OK);
+  ttb__conn_config cc;
+  ttb__conn_config_defaults(&cc);
+  cc.server_url = S.url;
+  cc.ws_token = L.ws_token;
+  cc.binary = true;
+  cc.settings.speech_on_request = true;
+  ttb__conn *c = NULL;
+  cr_assert_eq(ttb__conn_create(&cc, t, &c), TTB_OK);
+  cr_assert_eq(ttb__conn_start(c), TTB_OK);
+  got *g = calloc(1, sizeof *g);
+  cr_assert(wait_state(c, g, TTB_STATE_CONNECTED, 10000));
+  sleep_ms(100); /* the settings reach the server */
+  cr_assert_eq(it_chat(&S, L.user_id, "viewer", "not asked for"), 202);
+  cr_assert_eq(it_chat(&S, L.user_id, "viewer", "asked for, and spoken"), 202);
+  cr_assert_eq(it_chat(&S, L.user_id, "viewer", "not asked for either"), 202);
+  cr_assert(wait_events(c, g, 3, 30000), "%u", g->n);
+  for (int i = 0; i < 200; i++) { /* 1 s: no frames unasked */
+    drain(c, g);
+    sleep_ms(5);
+  }
+  cr_assert_eq(g->audio, 0, "%u frames nobody asked for", g->audio);
+  cr_assert(ttb__conn_speech_wanted(c, g->seq[1]), "the server offers SpeechWanted");
+  for (int i = 0; i < 6000 && g->audio_last == 0; i++) {
+    drain(c, g);
+    sleep_ms(5);
+  }
+  for (int i = 0; i < 100; i++) { /* nothing after the last frame */
+    drain(c, g);
+    sleep_ms(5);
+  }
+  cr_assert_eq(g->audio_last, 1);
+  cr_assert(g->audio >= 5, "%u frames", g->audio);
+  cr_assert_eq(g->audio_min_seq, g->seq[1]);
+  cr_assert_eq(g->audio_max_seq, g->seq[1]);
+  cr_assert_eq(g->errors, 0);
   ttb__conn_destroy(c);
   free(g);
 }

@@ -452,3 +452,242 @@ Test(speech, binary_frames_come_while_the_speech_is_made)
       (chat_at - t0) * 1000, (first - t0) * 1000, (last_at - t0) * 1000, frames);
   ws_close(&w);
 }
+
+/* ---- SpeechWanted (binary mode on request, events.proto) */
+
+static void send_pb(ws *w, Ttboost__V1__ClientMessage *cm)
+{
+  uint8_t b[256];
+  size_t bl = ttboost__v1__client_message__pack(cm, b);
+  cr_assert_eq(ws_send(w, 2, b, bl), 0);
+}
+
+/* A binary socket with TTS and frames on; on_request: Settings.speech_on_request. */
+static void open_binary(ws *w, bool on_request)
+{
+  open_ws(w, "ttboost.v1.proto");
+  const uint8_t *d;
+  size_t n;
+  cr_assert_eq(ws_recv(w, &d, &n, 5000), 2, "no hello");
+  Ttboost__V1__ServerMessage *sm = ttboost__v1__server_message__unpack(NULL, n, d);
+  cr_assert(sm && sm->payload_case == TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_HELLO);
+  cr_expect(sm->hello->speech_wanted, "Hello does not say speech_wanted");
+  ttboost__v1__server_message__free_unpacked(sm, NULL);
+  Ttboost__V1__Settings st = TTBOOST__V1__SETTINGS__INIT;
+  st.tts_enabled = true;
+  st.gifts_enabled = true;
+  st.audio_frames = true;
+  st.speech_on_request = on_request;
+  Ttboost__V1__ClientMessage cm = TTBOOST__V1__CLIENT_MESSAGE__INIT;
+  cm.payload_case = TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SETTINGS;
+  cm.settings = &st;
+  send_pb(w, &cm);
+}
+
+static void want(ws *w, uint64_t seq)
+{
+  Ttboost__V1__SpeechWanted sw = TTBOOST__V1__SPEECH_WANTED__INIT;
+  sw.seq = seq;
+  Ttboost__V1__ClientMessage cm = TTBOOST__V1__CLIENT_MESSAGE__INIT;
+  cm.payload_case = TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED;
+  cm.speech_wanted = &sw;
+  send_pb(w, &cm);
+}
+
+/* What a binary socket received within ms (or until `until_last` frames
+ * of seq `last_of` ended): chat seqs, frames per seq, errors. */
+typedef struct got {
+  uint64_t chats[16];
+  size_t nchats;
+  uint64_t frame_seq[16];
+  uint32_t frames[16]; /* by index in frame_seq */
+  bool last[16];
+  size_t nseqs;
+  char errors[4][64];
+  size_t nerrors;
+  bool pong;
+  bool mid_stream; /* frames of speech already under way may come: no index check */
+} got;
+
+static void collect(ws *w, got *g, int ms, uint64_t last_of)
+{
+  double until = now_s() + ms / 1000.0;
+  while (now_s() < until) {
+    const uint8_t *d;
+    size_t n;
+    int left = (int)((until - now_s()) * 1000);
+    int op = ws_recv(w, &d, &n, left > 0 ? left : 1);
+    if (op == 0)
+      break;
+    cr_assert_eq(op, 2, "socket closed or not binary (%d)", op);
+    Ttboost__V1__ServerMessage *sm = ttboost__v1__server_message__unpack(NULL, n, d);
+    cr_assert_not_null(sm);
+    bool done = false;
+    switch (sm->payload_case) {
+    case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_CHAT:
+      if (g->nchats < 16)
+        g->chats[g->nchats++] = sm->seq;
+      break;
+    case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_AUDIO: {
+      size_t i = 0;
+      while (i < g->nseqs && g->frame_seq[i] != sm->audio->event_seq)
+        i++;
+      if (i == g->nseqs && g->nseqs < 16)
+        g->frame_seq[g->nseqs++] = sm->audio->event_seq;
+      if (i < 16) {
+        if (!g->mid_stream)
+          cr_expect_eq(sm->audio->index, g->frames[i], "seq %llu: frame %u came as %u",
+                       (unsigned long long)sm->audio->event_seq, g->frames[i], sm->audio->index);
+        g->frames[i]++;
+        g->last[i] = sm->audio->last;
+        done = sm->audio->last && sm->audio->event_seq == last_of;
+      }
+      break;
+    }
+    case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_ERROR:
+      if (g->nerrors < 4)
+        snprintf(g->errors[g->nerrors++], 64, "%s", sm->error->error);
+      break;
+    case TTBOOST__V1__SERVER_MESSAGE__PAYLOAD_PONG:
+      g->pong = true;
+      break;
+    default:
+      break;
+    }
+    ttboost__v1__server_message__free_unpacked(sm, NULL);
+    if (done)
+      break;
+  }
+}
+
+static size_t frames_of(const got *g, uint64_t seq, bool *last)
+{
+  for (size_t i = 0; i < g->nseqs; i++)
+    if (g->frame_seq[i] == seq) {
+      if (last)
+        *last = g->last[i];
+      return g->frames[i];
+    }
+  if (last)
+    *last = false;
+  return 0;
+}
+
+Test(speech, binary_on_request_gets_frames_only_for_what_it_asks)
+{
+  start(NULL);
+  ws w;
+  open_binary(&w, true);
+  usleep(200000);
+  chat("Aruka", "The first chat, which nobody asks to hear.");
+  chat("Bek", "The second chat, the one this listener asks for.");
+  chat("Dana", "The third chat, dropped by the listener's queue.");
+  got g = {0};
+  collect(&w, &g, 1500, 0);
+  cr_assert_eq(g.nchats, 3, "%zu chats", g.nchats);
+  cr_expect_eq(g.nseqs, 0, "frames nobody asked for (first for seq %llu)",
+               (unsigned long long)g.frame_seq[0]);
+  /* nothing made that no one wants */
+  cr_expect_eq(metric("ttboost_tts_syntheses_total"), 0);
+  want(&w, g.chats[1]);
+  want(&w, g.chats[1]); /* twice: a no-op while its frames come */
+  got f = {0};
+  collect(&w, &f, 20000, g.chats[1]);
+  bool last = false;
+  size_t n = frames_of(&f, g.chats[1], &last);
+  cr_expect(last && n > 20, "%zu frames of the chat asked for, last %d", n, last);
+  cr_expect_eq(f.nseqs, 1, "frames of %zu chats", f.nseqs);
+  cr_expect_eq(f.nerrors, 0, "error %s", f.errors[0]);
+  /* nothing more comes, and only that chat was made */
+  got more = {0};
+  collect(&w, &more, 700, 0);
+  cr_expect_eq(more.nseqs, 0, "more frames after the last one");
+  cr_expect_eq(metric_wait("ttboost_tts_syntheses_total", 1, 5), 1);
+  cr_expect_eq(metric("ttboost_speech_wanted_total"), 1);
+  /* asked again once made: from the cache, to this socket */
+  want(&w, g.chats[1]);
+  got again = {0};
+  collect(&w, &again, 5000, g.chats[1]);
+  cr_expect_eq(frames_of(&again, g.chats[1], &last), n, "cached speech: %zu frames, not %zu",
+               frames_of(&again, g.chats[1], NULL), n);
+  cr_expect_eq(metric("ttboost_tts_syntheses_total"), 1);
+  ws_close(&w);
+}
+
+Test(speech, binary_on_request_and_an_older_client_on_one_channel)
+{
+  start(NULL);
+  ws asks, old;
+  open_binary(&asks, true);
+  open_binary(&old, false); /* never asks: every chat's frames, as before */
+  usleep(200000);
+  chat("Aruka", "Heard by the older client only.");
+  got go = {0}, ga = {0};
+  collect(&old, &go, 20000, 1);
+  cr_assert_eq(go.nchats, 1);
+  bool last = false;
+  cr_expect(frames_of(&go, go.chats[0], &last) > 10 && last, "the older client's frames");
+  collect(&asks, &ga, 500, 0);
+  cr_expect_eq(ga.nchats, 1);
+  cr_expect_eq(ga.nseqs, 0, "frames to the socket that did not ask");
+  ws_close(&asks);
+  ws_close(&old);
+}
+
+Test(speech, speech_wanted_refusals_are_errors_not_crashes)
+{
+  setenv("TTB_TTS_WORKER_TEST_SLOW_MS", "400", 1); /* requests stay outstanding */
+  start(NULL);
+  ws w, j;
+  open_binary(&w, true);
+  usleep(200000);
+  gift("Rose");
+  for (int i = 0; i < 10; i++) {
+    char m[64];
+    snprintf(m, sizeof m, "Chat number %d of the burst.", i);
+    chat("Aruka", m);
+  }
+  got g = {0};
+  collect(&w, &g, 1500, 0);
+  cr_assert_eq(g.nchats, 10, "%zu chats", g.nchats);
+  uint64_t gift_seq = g.chats[0] - 1; /* the gift came first */
+  want(&w, 0);
+  want(&w, gift_seq);
+  want(&w, g.chats[9] + 100); /* not given out yet */
+  got e = {0};
+  collect(&w, &e, 1500, 0);
+  cr_expect_eq(e.nerrors, 3, "%zu errors", e.nerrors);
+  for (size_t i = 0; i < e.nerrors; i++)
+    cr_expect_str_eq(e.errors[i], "bad_request");
+  /* at most 8 outstanding */
+  for (int i = 0; i < 9; i++)
+    want(&w, g.chats[i]);
+  got t = {0};
+  collect(&w, &t, 300, 0);
+  cr_expect_eq(t.nerrors, 1, "%zu errors", t.nerrors);
+  cr_expect_str_eq(t.errors[0], "too_many_requests");
+  cr_expect_geq(metric("ttboost_speech_wanted_refused_total"), 4);
+  /* the socket is still served */
+  Ttboost__V1__Ping p = TTBOOST__V1__PING__INIT;
+  p.client_time_ms = 1;
+  Ttboost__V1__ClientMessage cm = TTBOOST__V1__CLIENT_MESSAGE__INIT;
+  cm.payload_case = TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING;
+  cm.ping = &p;
+  send_pb(&w, &cm);
+  got pg = {.mid_stream = true};
+  collect(&w, &pg, 2000, 0);
+  cr_expect(pg.pong, "no pong after the refusals");
+  /* a JSON socket, or a binary one without speech_on_request, may not ask */
+  open_binary(&j, false);
+  want(&j, g.chats[9]);
+  got je = {0};
+  collect(&j, &je, 1500, 0);
+  cr_expect_eq(je.nerrors, 1);
+  if (je.nerrors)
+    cr_expect_str_eq(je.errors[0], "bad_request");
+  /* a socket closing with requests outstanding: nothing leaks or crashes */
+  ws_close(&w);
+  ws_close(&j);
+  usleep(300000);
+  cr_expect_eq(metric("ttboost_speech_wanted_refused_total") >= 5, 1);
+}

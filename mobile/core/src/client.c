@@ -24,9 +24,14 @@
  *   ones dropped before they got near the head are never downloaded (nor,
  *   with a server that synthesises on demand, synthesised), and a fetch that
  *   started is never wasted: the drop rule spares a claimed utterance. In
- *   binary mode a chat's speech comes as AudioFrames; only a chat whose
- *   first frame has not come STREAM_WAIT_MS after it is fetched by URL, by
- *   the same rule.
+ *   binary mode a chat's speech comes as AudioFrames. With a server that
+ *   offers it (Hello.speech_wanted), they are asked for (SpeechWanted) by the
+ *   same rule (oldest first, one at a time: the next once the frames of the
+ *   one before begin), the request claiming the utterance as a download
+ *   does; a
+ *   chat whose first frame has not come STREAM_WAIT_MS after its request
+ *   (after its event, with an older server that streams every chat) is
+ *   fetched by URL.
  * - the platform audio thread: ttb_client_render -> ttb__mixer_render.
  *
  * Locks (never held across I/O; taken in this order, never backwards)
@@ -97,6 +102,8 @@ typedef struct {
  * from not_before_ms (when its frames did not come). */
 typedef struct {
   bool live;
+  bool asked;   /* binary: a SpeechWanted was tried for it */
+  bool claimed; /* ... and sent: its utterance is claimed in the mixer (frames coming) */
   uint64_t seq;
   int64_t not_before_ms;
   char url[URL_SIZE];
@@ -132,6 +139,7 @@ struct ttb_client {
   job jobs[JOB_QUEUE];
   size_t j_head, j_len;
   tts_want wants[WANTS];
+  uint64_t speech_asked; /* SpeechWanted sent (binary mode) */
   bool worker_quit;
 
   /* --- under conn_lock --- */
@@ -241,6 +249,9 @@ static ttboost_v1_Settings wire_settings(const ttb_settings *s)
   w.gifts_enabled = s->gifts_enabled;
   w.audio_frames = s->binary_mode;
   w.profanity_filter = s->profanity_filter;
+  /* binary: frames only for the chats asked for (SpeechWanted), when the
+   * server says it can (Hello.speech_wanted); an older server ignores it */
+  w.speech_on_request = s->binary_mode;
   return w;
 }
 
@@ -485,6 +496,8 @@ static void on_chat(ttb_client *c, const ttboost_v1_ServerMessage *m, int64_t ti
       give_up = x->seq;
     }
     x->live = true;
+    x->asked = !s.binary_mode;
+    x->claimed = false;
     x->seq = m->seq;
     x->not_before_ms = s.binary_mode ? ttb__monotonic_ms() + STREAM_WAIT_MS : 0;
     copy_utf8(x->url, sizeof x->url, ch->tts_url);
@@ -891,17 +904,24 @@ static void audio_error(ttb_client *c, const char *why)
 
 /* The next chat whose speech is to be fetched now (see "Which speech is
  * fetched" at the top), taken out of c->wants; false when none. *wait_ms:
- * when to look again. lock held (the mixer's lock nests inside it). */
-static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms)
+ * when to look again. In binary mode, the chats that entered the first
+ * FETCH_AHEAD places and were not asked for yet go to asks (*nasks, at most
+ * WANTS): the caller sends their SpeechWanted. lock held (the mixer's lock
+ * nests inside it). */
+static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t *asks,
+                            size_t *nasks)
 {
   int64_t now = ttb__monotonic_ms();
-  tts_want *pick = NULL;
+  tts_want *pick = NULL, *ask = NULL;
   int64_t wait = -1;
+  bool awaiting = false; /* a request whose first frame has not come yet */
+  *nasks = 0;
   for (int i = 0; i < WANTS; i++) {
     tts_want *x = &c->wants[i];
     if (!x->live)
       continue;
-    long place = ttb__mixer_tts_place(c->mixer, x->seq);
+    long place = x->claimed ? (ttb__mixer_tts_pending(c->mixer, x->seq) ? 0 : -1)
+                            : ttb__mixer_tts_place(c->mixer, x->seq);
     if (place < 0) { /* dropped, or its audio came (frames) */
       x->live = false;
       continue;
@@ -911,6 +931,13 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms)
         wait = FETCH_POLL_MS;
       continue;
     }
+    if (!x->asked) { /* the oldest one is asked for (below) */
+      if (!ask || x->seq < ask->seq)
+        ask = x;
+      continue; /* not picked before its request went out (send_asks_locked) */
+    }
+    if (x->claimed)
+      awaiting = true;
     if (x->not_before_ms > now) {
       if (wait < 0 || x->not_before_ms - now < wait)
         wait = x->not_before_ms - now;
@@ -919,12 +946,48 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms)
     if (!pick || x->seq < pick->seq)
       pick = x;
   }
+  /* One request at a time, oldest first, as downloads go: the next is asked
+   * for once the frames of the one before have begun (or it was fetched by
+   * URL), so the server makes the chat about to speak before the next one. */
+  if (ask && !awaiting) {
+    ask->asked = true;
+    asks[(*nasks)++] = ask->seq;
+  } else if (ask && (wait < 0 || wait > FETCH_POLL_MS)) {
+    wait = FETCH_POLL_MS;
+  }
   if (pick) {
     *out = *pick;
     pick->live = false;
   }
   *wait_ms = wait < 0 ? 1000 : (int)wait + 1;
   return pick != NULL;
+}
+
+/* Sends SpeechWanted for asks (binary mode, a server that takes it); the
+ * fallback download of each one asked is then due STREAM_WAIT_MS from now.
+ * lock held on entry and exit, released meanwhile (conn_lock comes first). */
+static void send_asks_locked(ttb_client *c, const uint64_t *asks, size_t n)
+{
+  bool sent[WANTS];
+  ttb__mutex_unlock(c->lock);
+  ttb__mutex_lock(c->conn_lock);
+  for (size_t i = 0; i < n; i++)
+    sent[i] = c->conn && ttb__conn_speech_wanted(c->conn, asks[i]);
+  ttb__mutex_unlock(c->conn_lock);
+  ttb__mutex_lock(c->lock);
+  int64_t due = ttb__monotonic_ms() + STREAM_WAIT_MS;
+  for (size_t i = 0; i < n; i++) {
+    if (!sent[i])
+      continue; /* an older server streams every chat: the first timer stands */
+    c->speech_asked++;
+    for (int k = 0; k < WANTS; k++)
+      if (c->wants[k].live && c->wants[k].seq == asks[i]) {
+        c->wants[k].not_before_ms = due;
+        /* its frames are coming: the queue's drop rule spares it, as it
+         * spares a download under way (audio/mixer.h) */
+        c->wants[k].claimed = ttb__mixer_tts_claim(c->mixer, asks[i]) == TTB_OK;
+      }
+  }
 }
 
 static void worker_main(void *arg)
@@ -948,7 +1011,15 @@ static void worker_main(void *arg)
     }
     tts_want w;
     int wait_ms = 1000;
-    if (next_tts_locked(c, &w, &wait_ms)) {
+    uint64_t asks[WANTS];
+    size_t nasks = 0;
+    bool got = next_tts_locked(c, &w, &wait_ms, asks, &nasks);
+    if (nasks) {
+      send_asks_locked(c, asks, nasks);
+      if (!got)
+        continue; /* look again: the timers moved */
+    }
+    if (got) {
       ttb__mutex_unlock(c->lock);
       fetch_tts(c, w.seq, w.url, why, sizeof why);
       audio_error(c, why);
@@ -2035,6 +2106,14 @@ size_t ttb_client_render(ttb_client *c, int16_t *pcm, size_t frames)
   if (!c || !pcm)
     return 0;
   return ttb__mixer_render(c->mixer, pcm, frames);
+}
+
+uint64_t ttb__client_speech_asked(ttb_client *c)
+{
+  ttb__mutex_lock(c->lock);
+  uint64_t n = c->speech_asked;
+  ttb__mutex_unlock(c->lock);
+  return n;
 }
 
 size_t ttb__client_voice_starts(ttb_client *c, ttb__voice_start *out, size_t max)

@@ -40,4 +40,8 @@ void ttb__client_set_stream(ttb_client *c, ttb__http_stream_fn stream, void *use
  * at the start of that render call. Any thread. */
 size_t ttb__client_voice_starts(ttb_client *c, ttb__voice_start *out, size_t max);
 
+/* How many SpeechWanted requests the client has sent (binary mode, to a
+ * server whose Hello said speech_wanted): for tests and the bench. */
+uint64_t ttb__client_speech_asked(ttb_client *c);
+
 #endif /* TTB_CLIENT_INTERNAL_H */

@@ -527,6 +527,12 @@ bool ttb_npb_ttboost_v1_Hello_json_fields(ttb_jw *w, const ttboost_v1_Hello *m)
     if (!ttb_jw_u64(w, (uint64_t)m->missed))
       return false;
   }
+  if (m->speech_wanted != 0) {
+    if (!ttb_jw_key(w, "\"speech_wanted\":", 16))
+      return false;
+    if (!ttb_jw_bool(w, m->speech_wanted != 0))
+      return false;
+  }
   return true;
 }
 
@@ -578,6 +584,17 @@ int ttb_npb_ttboost_v1_Hello_json_field(ttb_jr *r, const char *k, size_t kn, int
         if (!ttb_jr_bool(r, v, "resume_gap", &b_))
           return -1;
         m->resume_gap = b_;
+      }
+      return 1;
+    }
+    break;
+  case 13:
+    if (memcmp(k, "speech_wanted", 13) == 0) {
+      {
+        bool b_ = false;
+        if (!ttb_jr_bool(r, v, "speech_wanted", &b_))
+          return -1;
+        m->speech_wanted = b_;
       }
       return 1;
     }
@@ -1439,6 +1456,12 @@ bool ttb_npb_ttboost_v1_Settings_json_fields(ttb_jw *w, const ttboost_v1_Setting
     return false;
   if (!ttb_jw_bool(w, m->profanity_filter != 0))
     return false;
+  if (m->speech_on_request != 0) {
+    if (!ttb_jw_key(w, "\"speech_on_request\":", 20))
+      return false;
+    if (!ttb_jw_bool(w, m->speech_on_request != 0))
+      return false;
+  }
   return true;
 }
 
@@ -1490,6 +1513,17 @@ int ttb_npb_ttboost_v1_Settings_json_field(ttb_jr *r, const char *k, size_t kn, 
         if (!ttb_jr_bool(r, v, "profanity_filter", &b_))
           return -1;
         m->profanity_filter = b_;
+      }
+      return 1;
+    }
+    break;
+  case 17:
+    if (memcmp(k, "speech_on_request", 17) == 0) {
+      {
+        bool b_ = false;
+        if (!ttb_jr_bool(r, v, "speech_on_request", &b_))
+          return -1;
+        m->speech_on_request = b_;
       }
       return 1;
     }
@@ -1676,6 +1710,112 @@ bool ttb_npb_ttboost_v1_Ping_from_json(const char *js, size_t len, ttboost_v1_Pi
   return true;
 }
 
+/* ---- ttboost.v1.SpeechWanted */
+
+bool ttb_npb_ttboost_v1_SpeechWanted_json_fields(ttb_jw *w, const ttboost_v1_SpeechWanted *m)
+{
+  if (!ttb_jw_key(w, "\"seq\":", 6))
+    return false;
+  if (!ttb_jw_u64(w, (uint64_t)m->seq))
+    return false;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_SpeechWanted_json_encode(ttb_jw *w, const ttboost_v1_SpeechWanted *m)
+{
+  return ttb_jw_begin_object(w) && ttb_npb_ttboost_v1_SpeechWanted_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_npb_ttboost_v1_SpeechWanted_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_SpeechWanted *m)
+{
+  switch (kn) {
+  case 3:
+    if (memcmp(k, "seq", 3) == 0) {
+      {
+        uint64_t x_ = 0;
+        if (!ttb_jr_u64(r, v, "seq", UINT64_MAX, &x_))
+          return -1;
+        m->seq = (uint64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static bool ttb_npb_ttboost_v1_SpeechWanted_json_decode_in(ttb_jr *r, int tok, ttboost_v1_SpeechWanted *m, bool fresh);
+
+bool ttb_npb_ttboost_v1_SpeechWanted_json_decode(ttb_jr *r, int tok, ttboost_v1_SpeechWanted *m)
+{
+  return ttb_npb_ttboost_v1_SpeechWanted_json_decode_in(r, tok, m, false);
+}
+
+static bool ttb_npb_ttboost_v1_SpeechWanted_json_decode_in(ttb_jr *r, int tok, ttboost_v1_SpeechWanted *m, bool fresh)
+{
+  (void)fresh;
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_npb_ttboost_v1_SpeechWanted_json_field(r, ks, kn, v, m);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_SpeechWanted_validate(const ttboost_v1_SpeechWanted *m, char *err, size_t errlen)
+{
+  (void)m;
+  (void)err;
+  (void)errlen;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_SpeechWanted_to_json(const ttboost_v1_SpeechWanted *m, char *buf, size_t cap, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init_fixed(&w, buf, cap);
+  if (!ttb_npb_ttboost_v1_SpeechWanted_json_encode(&w, m) || w.len >= cap) {
+    if (w.status == TTB_JSON_OK)
+      ttb_jw_fail(&w, TTB_JSON_LIMIT, NULL, "output larger than the buffer");
+    ttb_json_set_error(err, w.status, w.err);
+    return false;
+  }
+  buf[w.len] = '\0';
+  if (len)
+    *len = w.len;
+  return true;
+}
+
+bool ttb_npb_ttboost_v1_SpeechWanted_from_json(const char *js, size_t len, ttboost_v1_SpeechWanted *m, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  ttb_jr r;
+  ttb_json_zero(m, sizeof *m); /* = ttboost_v1_SpeechWanted_init_zero */
+  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_SpeechWanted_json_decode_in(&r, 0, m, true)) {
+    ttb_json_set_error(err, r.status, r.err);
+    return false;
+  }
+  return true;
+}
+
 /* ---- ttboost.v1.ClientMessage */
 
 bool ttb_npb_ttboost_v1_ClientMessage_json_fields(ttb_jw *w, const ttboost_v1_ClientMessage *m)
@@ -1703,6 +1843,14 @@ bool ttb_npb_ttboost_v1_ClientMessage_json_fields(ttb_jw *w, const ttboost_v1_Cl
     if (!ttb_jw_string(w, NULL, "ping", 4))
       return false;
     if (!ttb_npb_ttboost_v1_Ping_json_fields(w, &m->payload.ping))
+      return false;
+  }
+  if (m->which_payload == ttboost_v1_ClientMessage_speech_wanted_tag) {
+    if (!ttb_jw_key(w, "\"type\":", 7))
+      return false;
+    if (!ttb_jw_string(w, NULL, "speech_wanted", 13))
+      return false;
+    if (!ttb_npb_ttboost_v1_SpeechWanted_json_fields(w, &m->payload.speech_wanted))
       return false;
   }
   return true;
@@ -1761,6 +1909,10 @@ static bool ttb_npb_ttboost_v1_ClientMessage_json_decode_in(ttb_jr *r, int tok, 
       m->which_payload = ttboost_v1_ClientMessage_ping_tag;
       if (!fresh)
         ttb_json_zero(&m->payload.ping, sizeof m->payload.ping);
+    } else if (sn == 13 && memcmp(s, "speech_wanted", 13) == 0) {
+      m->which_payload = ttboost_v1_ClientMessage_speech_wanted_tag;
+      if (!fresh)
+        ttb_json_zero(&m->payload.speech_wanted, sizeof m->payload.speech_wanted);
     } else {
       return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, "type", "unknown value");
     }
@@ -1785,6 +1937,8 @@ static bool ttb_npb_ttboost_v1_ClientMessage_json_decode_in(ttb_jr *r, int tok, 
         rc = ttb_npb_ttboost_v1_Settings_json_field(r, ks, kn, v, &m->payload.settings);
       if (rc == 0 && m->which_payload == ttboost_v1_ClientMessage_ping_tag)
         rc = ttb_npb_ttboost_v1_Ping_json_field(r, ks, kn, v, &m->payload.ping);
+      if (rc == 0 && m->which_payload == ttboost_v1_ClientMessage_speech_wanted_tag)
+        rc = ttb_npb_ttboost_v1_SpeechWanted_json_field(r, ks, kn, v, &m->payload.speech_wanted);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
@@ -1807,6 +1961,10 @@ bool ttb_npb_ttboost_v1_ClientMessage_validate(const ttboost_v1_ClientMessage *m
   }
   if (m->which_payload == ttboost_v1_ClientMessage_ping_tag) {
     if (!ttb_npb_ttboost_v1_Ping_validate(&m->payload.ping, err, errlen))
+      return false;
+  }
+  if (m->which_payload == ttboost_v1_ClientMessage_speech_wanted_tag) {
+    if (!ttb_npb_ttboost_v1_SpeechWanted_validate(&m->payload.speech_wanted, err, errlen))
       return false;
   }
   return true;

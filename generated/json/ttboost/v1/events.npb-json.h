@@ -143,6 +143,17 @@ bool ttb_npb_ttboost_v1_Ping_to_json(const ttboost_v1_Ping *m, char *buf, size_t
 /* Decodes into *m (reset first); false with *err set. No allocation. */
 bool ttb_npb_ttboost_v1_Ping_from_json(const char *js, size_t len, ttboost_v1_Ping *m, ttb_json_error *err);
 
+/* ttboost.v1.SpeechWanted: Binary mode with Settings.speech_on_request: the client asks for the speech of chat `seq` of its channel, when the chat enters the first places of its playback queue. The server makes it (or joins its making, or reads it from the cache) and streams its AudioFrames to this socket only; asking twice for the same seq while its frames come is a no-op. Refused with a StreamError "bad_request" for seq 0, a seq that is not a recent chat of the channel (the last 64 seqs) or a socket without speech_on_request and AudioFrames, and "too_many_requests" when the socket already waits for 8 chats' frames. JSON: {"type":"speech_wanted","seq":7}. */
+bool ttb_npb_ttboost_v1_SpeechWanted_json_encode(ttb_jw *w, const ttboost_v1_SpeechWanted *m);
+bool ttb_npb_ttboost_v1_SpeechWanted_json_fields(ttb_jw *w, const ttboost_v1_SpeechWanted *m);
+bool ttb_npb_ttboost_v1_SpeechWanted_json_decode(ttb_jr *r, int tok, ttboost_v1_SpeechWanted *m);
+int ttb_npb_ttboost_v1_SpeechWanted_json_field(ttb_jr *r, const char *k, size_t kn, int v, ttboost_v1_SpeechWanted *m);
+bool ttb_npb_ttboost_v1_SpeechWanted_validate(const ttboost_v1_SpeechWanted *m, char *err, size_t errlen);
+/* JSON into buf[cap], NUL-terminated; false with *err set. */
+bool ttb_npb_ttboost_v1_SpeechWanted_to_json(const ttboost_v1_SpeechWanted *m, char *buf, size_t cap, size_t *len, ttb_json_error *err);
+/* Decodes into *m (reset first); false with *err set. No allocation. */
+bool ttb_npb_ttboost_v1_SpeechWanted_from_json(const char *js, size_t len, ttboost_v1_SpeechWanted *m, ttb_json_error *err);
+
 /* ttboost.v1.ClientMessage: Every message from client to server. */
 bool ttb_npb_ttboost_v1_ClientMessage_json_encode(ttb_jw *w, const ttboost_v1_ClientMessage *m);
 bool ttb_npb_ttboost_v1_ClientMessage_json_fields(ttb_jw *w, const ttboost_v1_ClientMessage *m);

@@ -538,6 +538,12 @@ bool ttb_pbc_ttboost_v1_Hello_json_fields(ttb_jw *w, const Ttboost__V1__Hello *m
     if (!ttb_jw_u64(w, (uint64_t)m->missed))
       return false;
   }
+  if (m->speech_wanted != 0) {
+    if (!ttb_jw_key(w, "\"speech_wanted\":", 16))
+      return false;
+    if (!ttb_jw_bool(w, m->speech_wanted != 0))
+      return false;
+  }
   return true;
 }
 
@@ -589,6 +595,17 @@ int ttb_pbc_ttboost_v1_Hello_json_field(ttb_jr *r, const char *k, size_t kn, int
         if (!ttb_jr_bool(r, v, "resume_gap", &b_))
           return -1;
         m->resume_gap = b_;
+      }
+      return 1;
+    }
+    break;
+  case 13:
+    if (memcmp(k, "speech_wanted", 13) == 0) {
+      {
+        bool b_ = false;
+        if (!ttb_jr_bool(r, v, "speech_wanted", &b_))
+          return -1;
+        m->speech_wanted = b_;
       }
       return 1;
     }
@@ -1539,6 +1556,12 @@ bool ttb_pbc_ttboost_v1_Settings_json_fields(ttb_jw *w, const Ttboost__V1__Setti
     return false;
   if (!ttb_jw_bool(w, m->profanity_filter != 0))
     return false;
+  if (m->speech_on_request != 0) {
+    if (!ttb_jw_key(w, "\"speech_on_request\":", 20))
+      return false;
+    if (!ttb_jw_bool(w, m->speech_on_request != 0))
+      return false;
+  }
   return true;
 }
 
@@ -1590,6 +1613,17 @@ int ttb_pbc_ttboost_v1_Settings_json_field(ttb_jr *r, const char *k, size_t kn, 
         if (!ttb_jr_bool(r, v, "profanity_filter", &b_))
           return -1;
         m->profanity_filter = b_;
+      }
+      return 1;
+    }
+    break;
+  case 17:
+    if (memcmp(k, "speech_on_request", 17) == 0) {
+      {
+        bool b_ = false;
+        if (!ttb_jr_bool(r, v, "speech_on_request", &b_))
+          return -1;
+        m->speech_on_request = b_;
       }
       return 1;
     }
@@ -1786,6 +1820,117 @@ Ttboost__V1__Ping *ttb_pbc_ttboost_v1_Ping_from_json(const char *js, size_t len,
   return m;
 }
 
+/* ---- ttboost.v1.SpeechWanted */
+
+bool ttb_pbc_ttboost_v1_SpeechWanted_json_fields(ttb_jw *w, const Ttboost__V1__SpeechWanted *m)
+{
+  if (!ttb_jw_key(w, "\"seq\":", 6))
+    return false;
+  if (!ttb_jw_u64(w, (uint64_t)m->seq))
+    return false;
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_SpeechWanted_json_encode(ttb_jw *w, const Ttboost__V1__SpeechWanted *m)
+{
+  return ttb_jw_begin_object(w) && ttb_pbc_ttboost_v1_SpeechWanted_json_fields(w, m) && ttb_jw_end_object(w);
+}
+
+int ttb_pbc_ttboost_v1_SpeechWanted_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__SpeechWanted *m, ProtobufCAllocator *a)
+{
+  switch (kn) {
+  case 3:
+    if (memcmp(k, "seq", 3) == 0) {
+      {
+        uint64_t x_ = 0;
+        if (!ttb_jr_u64(r, v, "seq", UINT64_MAX, &x_))
+          return -1;
+        m->seq = (uint64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  default:
+    break;
+  }
+  (void)a;
+  return 0;
+}
+
+bool ttb_pbc_ttboost_v1_SpeechWanted_json_decode(ttb_jr *r, int tok, Ttboost__V1__SpeechWanted *m, ProtobufCAllocator *a)
+{
+  if (!ttb_jr_expect_object(r, tok, NULL))
+    return false;
+  int n = r->toks[tok].size;
+  int k = tok + 1;
+  for (int i = 0; i < n; i++) {
+    char kb[64];
+    const char *ks;
+    size_t kn;
+    if (!ttb_jr_key_at(r, k, kb, sizeof kb, &ks, &kn))
+      return false;
+    int v = k + 1;
+    int rc = 0;
+    if (!ttb_jr_null_at(r, v)) {
+      rc = ttb_pbc_ttboost_v1_SpeechWanted_json_field(r, ks, kn, v, m, a);
+    }
+    if (rc < 0 || r->status != TTB_JSON_OK)
+      return false;
+    if (rc == 0 && !ttb_jr_skip_value(r, v))
+      return false;
+    k = ttb_jr_after(r, v);
+  }
+  return true;
+}
+
+bool ttb_pbc_ttboost_v1_SpeechWanted_validate(const Ttboost__V1__SpeechWanted *m, char *err, size_t errlen)
+{
+  (void)m;
+  (void)err;
+  (void)errlen;
+  return true;
+}
+
+char *ttb_pbc_ttboost_v1_SpeechWanted_to_json(const Ttboost__V1__SpeechWanted *m, size_t *len, ttb_json_error *err)
+{
+  ttb_jw w;
+  ttb_jw_init(&w, 512);
+  if (!ttb_pbc_ttboost_v1_SpeechWanted_json_encode(&w, m)) {
+    ttb_json_set_error(err, w.status, w.err);
+    ttb_jw_finish(&w);
+    return NULL;
+  }
+  char *s = ttb_jw_take(&w, len);
+  if (s == NULL)
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+  return s;
+}
+
+Ttboost__V1__SpeechWanted *ttb_pbc_ttboost_v1_SpeechWanted_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err)
+{
+  jsmntok_t toks[TTB_JSON_STACK_TOKENS];
+  ttb_jr r;
+  if (!ttb_jr_parse_small(&r, js, len, toks, TTB_JSON_STACK_TOKENS, TTB_JSON_MAX_TOKENS_HEAP)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  Ttboost__V1__SpeechWanted *m = ttb_pbc_alloc(a, sizeof *m);
+  if (m == NULL) {
+    ttb_json_set_error(err, TTB_JSON_NOMEM, "out of memory");
+    ttb_jr_finish(&r);
+    return NULL;
+  }
+  ttboost__v1__speech_wanted__init(m);
+  if (!ttb_pbc_ttboost_v1_SpeechWanted_json_decode(&r, 0, m, a)) {
+    ttb_json_set_error(err, r.status, r.err);
+    ttboost__v1__speech_wanted__free_unpacked(m, a);
+    m = NULL;
+  }
+  ttb_jr_finish(&r);
+  return m;
+}
+
 /* ---- ttboost.v1.ClientMessage */
 
 bool ttb_pbc_ttboost_v1_ClientMessage_json_fields(ttb_jw *w, const Ttboost__V1__ClientMessage *m)
@@ -1819,6 +1964,16 @@ bool ttb_pbc_ttboost_v1_ClientMessage_json_fields(ttb_jw *w, const Ttboost__V1__
     if (m->ping == NULL)
       return ttb_jw_fail(w, TTB_JSON_TYPE, "ping", "missing");
     if (!ttb_pbc_ttboost_v1_Ping_json_fields(w, m->ping))
+      return false;
+  }
+  if (m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED) {
+    if (!ttb_jw_key(w, "\"type\":", 7))
+      return false;
+    if (!ttb_jw_string(w, NULL, "speech_wanted", 13))
+      return false;
+    if (m->speech_wanted == NULL)
+      return ttb_jw_fail(w, TTB_JSON_TYPE, "speech_wanted", "missing");
+    if (!ttb_pbc_ttboost_v1_SpeechWanted_json_fields(w, m->speech_wanted))
       return false;
   }
   return true;
@@ -1864,6 +2019,8 @@ bool ttb_pbc_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
         ttboost__v1__settings__free_unpacked(m->settings, a);
       if (m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING)
         ttboost__v1__ping__free_unpacked(m->ping, a);
+      if (m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED)
+        ttboost__v1__speech_wanted__free_unpacked(m->speech_wanted, a);
       m->payload_case = 0;
     }
     if (0) {
@@ -1891,6 +2048,14 @@ bool ttb_pbc_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
         return ttb_jr_fail(r, TTB_JSON_NOMEM, NULL, "out of memory");
       }
       ttboost__v1__ping__init(m->ping);
+    } else if (sn == 13 && memcmp(s, "speech_wanted", 13) == 0) {
+      m->payload_case = TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED;
+      m->speech_wanted = ttb_pbc_alloc(a, sizeof(Ttboost__V1__SpeechWanted));
+      if (m->speech_wanted == NULL) {
+        m->payload_case = 0;
+        return ttb_jr_fail(r, TTB_JSON_NOMEM, NULL, "out of memory");
+      }
+      ttboost__v1__speech_wanted__init(m->speech_wanted);
     } else {
       return ttb_jr_fail(r, TTB_JSON_UNKNOWN_TYPE, "type", "unknown value");
     }
@@ -1915,6 +2080,8 @@ bool ttb_pbc_ttboost_v1_ClientMessage_json_decode(ttb_jr *r, int tok, Ttboost__V
         rc = ttb_pbc_ttboost_v1_Settings_json_field(r, ks, kn, v, m->settings, a);
       if (rc == 0 && m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING)
         rc = ttb_pbc_ttboost_v1_Ping_json_field(r, ks, kn, v, m->ping, a);
+      if (rc == 0 && m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED)
+        rc = ttb_pbc_ttboost_v1_SpeechWanted_json_field(r, ks, kn, v, m->speech_wanted, a);
     }
     if (rc < 0 || r->status != TTB_JSON_OK)
       return false;
@@ -1938,6 +2105,10 @@ bool ttb_pbc_ttboost_v1_ClientMessage_validate(const Ttboost__V1__ClientMessage 
   if (m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING) {
     if (m->ping == NULL || !ttb_pbc_ttboost_v1_Ping_validate(m->ping, err, errlen))
       return m->ping == NULL ? ttb_json_check_len(1, 0, "ping", "missing", err, errlen) : false;
+  }
+  if (m->payload_case == TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED) {
+    if (m->speech_wanted == NULL || !ttb_pbc_ttboost_v1_SpeechWanted_validate(m->speech_wanted, err, errlen))
+      return m->speech_wanted == NULL ? ttb_json_check_len(1, 0, "speech_wanted", "missing", err, errlen) : false;
   }
   return true;
 }

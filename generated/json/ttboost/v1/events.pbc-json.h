@@ -151,6 +151,17 @@ char *ttb_pbc_ttboost_v1_Ping_to_json(const Ttboost__V1__Ping *m, size_t *len, t
 /* A new message (free with ttboost__v1__ping__free_unpacked(m, a)), or NULL with *err set. */
 Ttboost__V1__Ping *ttb_pbc_ttboost_v1_Ping_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
 
+/* ttboost.v1.SpeechWanted: Binary mode with Settings.speech_on_request: the client asks for the speech of chat `seq` of its channel, when the chat enters the first places of its playback queue. The server makes it (or joins its making, or reads it from the cache) and streams its AudioFrames to this socket only; asking twice for the same seq while its frames come is a no-op. Refused with a StreamError "bad_request" for seq 0, a seq that is not a recent chat of the channel (the last 64 seqs) or a socket without speech_on_request and AudioFrames, and "too_many_requests" when the socket already waits for 8 chats' frames. JSON: {"type":"speech_wanted","seq":7}. */
+bool ttb_pbc_ttboost_v1_SpeechWanted_json_encode(ttb_jw *w, const Ttboost__V1__SpeechWanted *m);
+bool ttb_pbc_ttboost_v1_SpeechWanted_json_fields(ttb_jw *w, const Ttboost__V1__SpeechWanted *m);
+bool ttb_pbc_ttboost_v1_SpeechWanted_json_decode(ttb_jr *r, int tok, Ttboost__V1__SpeechWanted *m, ProtobufCAllocator *a);
+int ttb_pbc_ttboost_v1_SpeechWanted_json_field(ttb_jr *r, const char *k, size_t kn, int v, Ttboost__V1__SpeechWanted *m, ProtobufCAllocator *a);
+bool ttb_pbc_ttboost_v1_SpeechWanted_validate(const Ttboost__V1__SpeechWanted *m, char *err, size_t errlen);
+/* malloc'd NUL-terminated JSON (free()), or NULL with *err set. */
+char *ttb_pbc_ttboost_v1_SpeechWanted_to_json(const Ttboost__V1__SpeechWanted *m, size_t *len, ttb_json_error *err);
+/* A new message (free with ttboost__v1__speech_wanted__free_unpacked(m, a)), or NULL with *err set. */
+Ttboost__V1__SpeechWanted *ttb_pbc_ttboost_v1_SpeechWanted_from_json(const char *js, size_t len, ProtobufCAllocator *a, ttb_json_error *err);
+
 /* ttboost.v1.ClientMessage: Every message from client to server. */
 bool ttb_pbc_ttboost_v1_ClientMessage_json_encode(ttb_jw *w, const Ttboost__V1__ClientMessage *m);
 bool ttb_pbc_ttboost_v1_ClientMessage_json_fields(ttb_jw *w, const Ttboost__V1__ClientMessage *m);

@@ -39,6 +39,9 @@ PB_BIND(ttboost_v1_Settings, ttboost_v1_Settings, AUTO)
 PB_BIND(ttboost_v1_Ping, ttboost_v1_Ping, AUTO)
 
 
+PB_BIND(ttboost_v1_SpeechWanted, ttboost_v1_SpeechWanted, AUTO)
+
+
 PB_BIND(ttboost_v1_ClientMessage, ttboost_v1_ClientMessage, AUTO)
 
 

@@ -86,6 +86,11 @@ typedef struct _ttboost_v1_Hello {
  any more (seqs since+1 .. first_seq-1, or since+1 .. last_seq when none
  is left); 0 when unknown (since newer than last_seq). Omitted when 0. */
     uint64_t missed;
+    /* True when the server understands SpeechWanted and
+ Settings.speech_on_request (binary mode: speech made only for the chats a
+ client asks for). An older server omits it: a client then does not send
+ SpeechWanted (the server would refuse an unknown message type). */
+    bool speech_wanted;
 } ttboost_v1_Hello;
 
 /* A problem on the socket, sent before the server closes it or when a client
@@ -155,12 +160,30 @@ typedef struct _ttboost_v1_Settings {
     /* The client filters profanity: profane chat is shown but not spoken.
  Informational for the server, which sends every event as it is. */
     bool profanity_filter;
+    /* In binary mode with audio_frames: send AudioFrames only for the chats the
+ client asks for with SpeechWanted (the server then makes speech only for
+ chats some listener will play). Off (an older client): every chat's
+ AudioFrames are sent as the speech is made. Only when Hello.speech_wanted. */
+    bool speech_on_request;
 } ttboost_v1_Settings;
 
 /* Application-level ping; the server answers with Pong. */
 typedef struct _ttboost_v1_Ping {
     uint64_t client_time_ms;
 } ttboost_v1_Ping;
+
+/* Binary mode with Settings.speech_on_request: the client asks for the
+ speech of chat `seq` of its channel, when the chat enters the first places
+ of its playback queue. The server makes it (or joins its making, or reads
+ it from the cache) and streams its AudioFrames to this socket only; asking
+ twice for the same seq while its frames come is a no-op. Refused with a
+ StreamError "bad_request" for seq 0, a seq that is not a recent chat of the
+ channel (the last 64 seqs) or a socket without speech_on_request and
+ AudioFrames, and "too_many_requests" when the socket already waits for 8
+ chats' frames. JSON: {"type":"speech_wanted","seq":7}. */
+typedef struct _ttboost_v1_SpeechWanted {
+    uint64_t seq;
+} ttboost_v1_SpeechWanted;
 
 /* Every message from client to server. */
 typedef struct _ttboost_v1_ClientMessage {
@@ -169,6 +192,7 @@ typedef struct _ttboost_v1_ClientMessage {
         ttboost_v1_Ack ack;
         ttboost_v1_Settings settings;
         ttboost_v1_Ping ping;
+        ttboost_v1_SpeechWanted speech_wanted;
     } payload;
 } ttboost_v1_ClientMessage;
 
@@ -181,26 +205,28 @@ extern "C" {
 #define ttboost_v1_ChatEvent_init_default        {"", "", ""}
 #define ttboost_v1_GiftEvent_init_default        {"", 0, "", ""}
 #define ttboost_v1_AudioFrame_init_default       {0, 0, {0, {0}}, 0, 0, 0, 0, 0, 0}
-#define ttboost_v1_Hello_init_default            {0, 0, 0, 0, 0, 0, 0}
+#define ttboost_v1_Hello_init_default            {0, 0, 0, 0, 0, 0, 0, 0}
 #define ttboost_v1_StreamError_init_default      {"", ""}
 #define ttboost_v1_Pong_init_default             {0, 0}
 #define ttboost_v1_Status_init_default           {"", "", "", ""}
 #define ttboost_v1_ServerMessage_init_default    {0, 0, {ttboost_v1_ChatEvent_init_default}}
 #define ttboost_v1_Ack_init_default              {0}
-#define ttboost_v1_Settings_init_default         {0, 0, 0, 0}
+#define ttboost_v1_Settings_init_default         {0, 0, 0, 0, 0}
 #define ttboost_v1_Ping_init_default             {0}
+#define ttboost_v1_SpeechWanted_init_default     {0}
 #define ttboost_v1_ClientMessage_init_default    {0, {ttboost_v1_Ack_init_default}}
 #define ttboost_v1_ChatEvent_init_zero           {"", "", ""}
 #define ttboost_v1_GiftEvent_init_zero           {"", 0, "", ""}
 #define ttboost_v1_AudioFrame_init_zero          {0, 0, {0, {0}}, 0, 0, 0, 0, 0, 0}
-#define ttboost_v1_Hello_init_zero               {0, 0, 0, 0, 0, 0, 0}
+#define ttboost_v1_Hello_init_zero               {0, 0, 0, 0, 0, 0, 0, 0}
 #define ttboost_v1_StreamError_init_zero         {"", ""}
 #define ttboost_v1_Pong_init_zero                {0, 0}
 #define ttboost_v1_Status_init_zero              {"", "", "", ""}
 #define ttboost_v1_ServerMessage_init_zero       {0, 0, {ttboost_v1_ChatEvent_init_zero}}
 #define ttboost_v1_Ack_init_zero                 {0}
-#define ttboost_v1_Settings_init_zero            {0, 0, 0, 0}
+#define ttboost_v1_Settings_init_zero            {0, 0, 0, 0, 0}
 #define ttboost_v1_Ping_init_zero                {0}
+#define ttboost_v1_SpeechWanted_init_zero        {0}
 #define ttboost_v1_ClientMessage_init_zero       {0, {ttboost_v1_Ack_init_zero}}
 
 /* Field tags (for use in manual encoding/decoding) */
@@ -227,6 +253,7 @@ extern "C" {
 #define ttboost_v1_Hello_protocol_version_tag    5
 #define ttboost_v1_Hello_heartbeat_interval_ms_tag 6
 #define ttboost_v1_Hello_missed_tag              7
+#define ttboost_v1_Hello_speech_wanted_tag       8
 #define ttboost_v1_StreamError_error_tag         1
 #define ttboost_v1_StreamError_message_tag       2
 #define ttboost_v1_Pong_client_time_ms_tag       1
@@ -248,10 +275,13 @@ extern "C" {
 #define ttboost_v1_Settings_gifts_enabled_tag    2
 #define ttboost_v1_Settings_audio_frames_tag     3
 #define ttboost_v1_Settings_profanity_filter_tag 4
+#define ttboost_v1_Settings_speech_on_request_tag 5
 #define ttboost_v1_Ping_client_time_ms_tag       1
+#define ttboost_v1_SpeechWanted_seq_tag          1
 #define ttboost_v1_ClientMessage_ack_tag         1
 #define ttboost_v1_ClientMessage_settings_tag    2
 #define ttboost_v1_ClientMessage_ping_tag        3
+#define ttboost_v1_ClientMessage_speech_wanted_tag 4
 
 /* Struct field encoding specification for nanopb */
 #define ttboost_v1_ChatEvent_FIELDLIST(X, a) \
@@ -289,7 +319,8 @@ X(a, STATIC,   SINGULAR, BOOL,     resume_gap,        3) \
 X(a, STATIC,   SINGULAR, UINT64,   server_time_ms,    4) \
 X(a, STATIC,   SINGULAR, UINT32,   protocol_version,   5) \
 X(a, STATIC,   SINGULAR, UINT32,   heartbeat_interval_ms,   6) \
-X(a, STATIC,   SINGULAR, UINT64,   missed,            7)
+X(a, STATIC,   SINGULAR, UINT64,   missed,            7) \
+X(a, STATIC,   SINGULAR, BOOL,     speech_wanted,     8)
 #define ttboost_v1_Hello_CALLBACK NULL
 #define ttboost_v1_Hello_DEFAULT NULL
 
@@ -341,7 +372,8 @@ X(a, STATIC,   SINGULAR, UINT64,   seq,               1)
 X(a, STATIC,   SINGULAR, BOOL,     tts_enabled,       1) \
 X(a, STATIC,   SINGULAR, BOOL,     gifts_enabled,     2) \
 X(a, STATIC,   SINGULAR, BOOL,     audio_frames,      3) \
-X(a, STATIC,   SINGULAR, BOOL,     profanity_filter,   4)
+X(a, STATIC,   SINGULAR, BOOL,     profanity_filter,   4) \
+X(a, STATIC,   SINGULAR, BOOL,     speech_on_request,   5)
 #define ttboost_v1_Settings_CALLBACK NULL
 #define ttboost_v1_Settings_DEFAULT NULL
 
@@ -350,15 +382,22 @@ X(a, STATIC,   SINGULAR, UINT64,   client_time_ms,    1)
 #define ttboost_v1_Ping_CALLBACK NULL
 #define ttboost_v1_Ping_DEFAULT NULL
 
+#define ttboost_v1_SpeechWanted_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, UINT64,   seq,               1)
+#define ttboost_v1_SpeechWanted_CALLBACK NULL
+#define ttboost_v1_SpeechWanted_DEFAULT NULL
+
 #define ttboost_v1_ClientMessage_FIELDLIST(X, a) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (payload,ack,payload.ack),   1) \
 X(a, STATIC,   ONEOF,    MESSAGE,  (payload,settings,payload.settings),   2) \
-X(a, STATIC,   ONEOF,    MESSAGE,  (payload,ping,payload.ping),   3)
+X(a, STATIC,   ONEOF,    MESSAGE,  (payload,ping,payload.ping),   3) \
+X(a, STATIC,   ONEOF,    MESSAGE,  (payload,speech_wanted,payload.speech_wanted),   4)
 #define ttboost_v1_ClientMessage_CALLBACK NULL
 #define ttboost_v1_ClientMessage_DEFAULT NULL
 #define ttboost_v1_ClientMessage_payload_ack_MSGTYPE ttboost_v1_Ack
 #define ttboost_v1_ClientMessage_payload_settings_MSGTYPE ttboost_v1_Settings
 #define ttboost_v1_ClientMessage_payload_ping_MSGTYPE ttboost_v1_Ping
+#define ttboost_v1_ClientMessage_payload_speech_wanted_MSGTYPE ttboost_v1_SpeechWanted
 
 extern const pb_msgdesc_t ttboost_v1_ChatEvent_msg;
 extern const pb_msgdesc_t ttboost_v1_GiftEvent_msg;
@@ -371,6 +410,7 @@ extern const pb_msgdesc_t ttboost_v1_ServerMessage_msg;
 extern const pb_msgdesc_t ttboost_v1_Ack_msg;
 extern const pb_msgdesc_t ttboost_v1_Settings_msg;
 extern const pb_msgdesc_t ttboost_v1_Ping_msg;
+extern const pb_msgdesc_t ttboost_v1_SpeechWanted_msg;
 extern const pb_msgdesc_t ttboost_v1_ClientMessage_msg;
 
 /* Defines for backwards compatibility with code written before nanopb-0.4.0 */
@@ -385,6 +425,7 @@ extern const pb_msgdesc_t ttboost_v1_ClientMessage_msg;
 #define ttboost_v1_Ack_fields &ttboost_v1_Ack_msg
 #define ttboost_v1_Settings_fields &ttboost_v1_Settings_msg
 #define ttboost_v1_Ping_fields &ttboost_v1_Ping_msg
+#define ttboost_v1_SpeechWanted_fields &ttboost_v1_SpeechWanted_msg
 #define ttboost_v1_ClientMessage_fields &ttboost_v1_ClientMessage_msg
 
 /* Maximum encoded size of messages (where known) */
@@ -393,11 +434,12 @@ extern const pb_msgdesc_t ttboost_v1_ClientMessage_msg;
 #define ttboost_v1_ChatEvent_size                1673
 #define ttboost_v1_ClientMessage_size            13
 #define ttboost_v1_GiftEvent_size                783
-#define ttboost_v1_Hello_size                    58
+#define ttboost_v1_Hello_size                    60
 #define ttboost_v1_Ping_size                     11
 #define ttboost_v1_Pong_size                     22
 #define ttboost_v1_ServerMessage_size            1687
-#define ttboost_v1_Settings_size                 8
+#define ttboost_v1_Settings_size                 10
+#define ttboost_v1_SpeechWanted_size             11
 #define ttboost_v1_Status_size                   337
 #define ttboost_v1_StreamError_size              581
 

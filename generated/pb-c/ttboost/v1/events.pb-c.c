@@ -502,6 +502,51 @@ void   ttboost__v1__ping__free_unpacked
   assert(message->base.descriptor == &ttboost__v1__ping__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ttboost__v1__speech_wanted__init
+                     (Ttboost__V1__SpeechWanted         *message)
+{
+  static const Ttboost__V1__SpeechWanted init_value = TTBOOST__V1__SPEECH_WANTED__INIT;
+  *message = init_value;
+}
+size_t ttboost__v1__speech_wanted__get_packed_size
+                     (const Ttboost__V1__SpeechWanted *message)
+{
+  assert(message->base.descriptor == &ttboost__v1__speech_wanted__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ttboost__v1__speech_wanted__pack
+                     (const Ttboost__V1__SpeechWanted *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ttboost__v1__speech_wanted__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ttboost__v1__speech_wanted__pack_to_buffer
+                     (const Ttboost__V1__SpeechWanted *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ttboost__v1__speech_wanted__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ttboost__V1__SpeechWanted *
+       ttboost__v1__speech_wanted__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ttboost__V1__SpeechWanted *)
+     protobuf_c_message_unpack (&ttboost__v1__speech_wanted__descriptor,
+                                allocator, len, data);
+}
+void   ttboost__v1__speech_wanted__free_unpacked
+                     (Ttboost__V1__SpeechWanted *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ttboost__v1__speech_wanted__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ttboost__v1__client_message__init
                      (Ttboost__V1__ClientMessage         *message)
 {
@@ -830,7 +875,7 @@ const ProtobufCMessageDescriptor ttboost__v1__audio_frame__descriptor =
   (ProtobufCMessageInit) ttboost__v1__audio_frame__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__hello__field_descriptors[7] =
+static const ProtobufCFieldDescriptor ttboost__v1__hello__field_descriptors[8] =
 {
   {
     "last_seq",
@@ -916,6 +961,18 @@ static const ProtobufCFieldDescriptor ttboost__v1__hello__field_descriptors[7] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "speech_wanted",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__Hello, speech_wanted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__hello__field_indices_by_name[] = {
   1,   /* field[1] = first_seq */
@@ -925,11 +982,12 @@ static const unsigned ttboost__v1__hello__field_indices_by_name[] = {
   4,   /* field[4] = protocol_version */
   2,   /* field[2] = resume_gap */
   3,   /* field[3] = server_time_ms */
+  7,   /* field[7] = speech_wanted */
 };
 static const ProtobufCIntRange ttboost__v1__hello__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__hello__descriptor =
 {
@@ -939,7 +997,7 @@ const ProtobufCMessageDescriptor ttboost__v1__hello__descriptor =
   "Ttboost__V1__Hello",
   "ttboost.v1",
   sizeof(Ttboost__V1__Hello),
-  7,
+  8,
   ttboost__v1__hello__field_descriptors,
   ttboost__v1__hello__field_indices_by_name,
   1,  ttboost__v1__hello__number_ranges,
@@ -1292,7 +1350,7 @@ const ProtobufCMessageDescriptor ttboost__v1__ack__descriptor =
   (ProtobufCMessageInit) ttboost__v1__ack__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__settings__field_descriptors[4] =
+static const ProtobufCFieldDescriptor ttboost__v1__settings__field_descriptors[5] =
 {
   {
     "tts_enabled",
@@ -1342,17 +1400,30 @@ static const ProtobufCFieldDescriptor ttboost__v1__settings__field_descriptors[4
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "speech_on_request",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__Settings, speech_on_request),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__settings__field_indices_by_name[] = {
   2,   /* field[2] = audio_frames */
   1,   /* field[1] = gifts_enabled */
   3,   /* field[3] = profanity_filter */
+  4,   /* field[4] = speech_on_request */
   0,   /* field[0] = tts_enabled */
 };
 static const ProtobufCIntRange ttboost__v1__settings__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__settings__descriptor =
 {
@@ -1362,7 +1433,7 @@ const ProtobufCMessageDescriptor ttboost__v1__settings__descriptor =
   "Ttboost__V1__Settings",
   "ttboost.v1",
   sizeof(Ttboost__V1__Settings),
-  4,
+  5,
   ttboost__v1__settings__field_descriptors,
   ttboost__v1__settings__field_indices_by_name,
   1,  ttboost__v1__settings__number_ranges,
@@ -1407,7 +1478,45 @@ const ProtobufCMessageDescriptor ttboost__v1__ping__descriptor =
   (ProtobufCMessageInit) ttboost__v1__ping__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__client_message__field_descriptors[3] =
+static const ProtobufCFieldDescriptor ttboost__v1__speech_wanted__field_descriptors[1] =
+{
+  {
+    "seq",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__SpeechWanted, seq),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ttboost__v1__speech_wanted__field_indices_by_name[] = {
+  0,   /* field[0] = seq */
+};
+static const ProtobufCIntRange ttboost__v1__speech_wanted__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ttboost__v1__speech_wanted__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ttboost.v1.SpeechWanted",
+  "SpeechWanted",
+  "Ttboost__V1__SpeechWanted",
+  "ttboost.v1",
+  sizeof(Ttboost__V1__SpeechWanted),
+  1,
+  ttboost__v1__speech_wanted__field_descriptors,
+  ttboost__v1__speech_wanted__field_indices_by_name,
+  1,  ttboost__v1__speech_wanted__number_ranges,
+  (ProtobufCMessageInit) ttboost__v1__speech_wanted__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ttboost__v1__client_message__field_descriptors[4] =
 {
   {
     "ack",
@@ -1445,16 +1554,29 @@ static const ProtobufCFieldDescriptor ttboost__v1__client_message__field_descrip
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "speech_wanted",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ttboost__V1__ClientMessage, payload_case),
+    offsetof(Ttboost__V1__ClientMessage, speech_wanted),
+    &ttboost__v1__speech_wanted__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__client_message__field_indices_by_name[] = {
   0,   /* field[0] = ack */
   2,   /* field[2] = ping */
   1,   /* field[1] = settings */
+  3,   /* field[3] = speech_wanted */
 };
 static const ProtobufCIntRange ttboost__v1__client_message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__client_message__descriptor =
 {
@@ -1464,7 +1586,7 @@ const ProtobufCMessageDescriptor ttboost__v1__client_message__descriptor =
   "Ttboost__V1__ClientMessage",
   "ttboost.v1",
   sizeof(Ttboost__V1__ClientMessage),
-  3,
+  4,
   ttboost__v1__client_message__field_descriptors,
   ttboost__v1__client_message__field_indices_by_name,
   1,  ttboost__v1__client_message__number_ranges,

@@ -27,6 +27,7 @@ typedef struct Ttboost__V1__ServerMessage Ttboost__V1__ServerMessage;
 typedef struct Ttboost__V1__Ack Ttboost__V1__Ack;
 typedef struct Ttboost__V1__Settings Ttboost__V1__Settings;
 typedef struct Ttboost__V1__Ping Ttboost__V1__Ping;
+typedef struct Ttboost__V1__SpeechWanted Ttboost__V1__SpeechWanted;
 typedef struct Ttboost__V1__ClientMessage Ttboost__V1__ClientMessage;
 
 
@@ -183,10 +184,17 @@ struct  Ttboost__V1__Hello
    * is left); 0 when unknown (since newer than last_seq). Omitted when 0.
    */
   uint64_t missed;
+  /*
+   * True when the server understands SpeechWanted and
+   * Settings.speech_on_request (binary mode: speech made only for the chats a
+   * client asks for). An older server omits it: a client then does not send
+   * SpeechWanted (the server would refuse an unknown message type).
+   */
+  protobuf_c_boolean speech_wanted;
 };
 #define TTBOOST__V1__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__hello__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -334,10 +342,17 @@ struct  Ttboost__V1__Settings
    * Informational for the server, which sends every event as it is.
    */
   protobuf_c_boolean profanity_filter;
+  /*
+   * In binary mode with audio_frames: send AudioFrames only for the chats the
+   * client asks for with SpeechWanted (the server then makes speech only for
+   * chats some listener will play). Off (an older client): every chat's
+   * AudioFrames are sent as the speech is made. Only when Hello.speech_wanted.
+   */
+  protobuf_c_boolean speech_on_request;
 };
 #define TTBOOST__V1__SETTINGS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__settings__descriptor) \
-    , 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0 }
 
 
 /*
@@ -353,11 +368,33 @@ struct  Ttboost__V1__Ping
     , 0 }
 
 
+/*
+ * Binary mode with Settings.speech_on_request: the client asks for the
+ * speech of chat `seq` of its channel, when the chat enters the first places
+ * of its playback queue. The server makes it (or joins its making, or reads
+ * it from the cache) and streams its AudioFrames to this socket only; asking
+ * twice for the same seq while its frames come is a no-op. Refused with a
+ * StreamError "bad_request" for seq 0, a seq that is not a recent chat of the
+ * channel (the last 64 seqs) or a socket without speech_on_request and
+ * AudioFrames, and "too_many_requests" when the socket already waits for 8
+ * chats' frames. JSON: {"type":"speech_wanted","seq":7}.
+ */
+struct  Ttboost__V1__SpeechWanted
+{
+  ProtobufCMessage base;
+  uint64_t seq;
+};
+#define TTBOOST__V1__SPEECH_WANTED__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__speech_wanted__descriptor) \
+    , 0 }
+
+
 typedef enum {
   TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD__NOT_SET = 0,
   TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_ACK = 1,
   TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SETTINGS = 2,
-  TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING = 3
+  TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING = 3,
+  TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD__CASE)
 } Ttboost__V1__ClientMessage__PayloadCase;
 
@@ -372,6 +409,7 @@ struct  Ttboost__V1__ClientMessage
     Ttboost__V1__Ack *ack;
     Ttboost__V1__Settings *settings;
     Ttboost__V1__Ping *ping;
+    Ttboost__V1__SpeechWanted *speech_wanted;
   };
 };
 #define TTBOOST__V1__CLIENT_MESSAGE__INIT \
@@ -588,6 +626,25 @@ Ttboost__V1__Ping *
 void   ttboost__v1__ping__free_unpacked
                      (Ttboost__V1__Ping *message,
                       ProtobufCAllocator *allocator);
+/* Ttboost__V1__SpeechWanted methods */
+void   ttboost__v1__speech_wanted__init
+                     (Ttboost__V1__SpeechWanted         *message);
+size_t ttboost__v1__speech_wanted__get_packed_size
+                     (const Ttboost__V1__SpeechWanted   *message);
+size_t ttboost__v1__speech_wanted__pack
+                     (const Ttboost__V1__SpeechWanted   *message,
+                      uint8_t             *out);
+size_t ttboost__v1__speech_wanted__pack_to_buffer
+                     (const Ttboost__V1__SpeechWanted   *message,
+                      ProtobufCBuffer     *buffer);
+Ttboost__V1__SpeechWanted *
+       ttboost__v1__speech_wanted__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ttboost__v1__speech_wanted__free_unpacked
+                     (Ttboost__V1__SpeechWanted *message,
+                      ProtobufCAllocator *allocator);
 /* Ttboost__V1__ClientMessage methods */
 void   ttboost__v1__client_message__init
                      (Ttboost__V1__ClientMessage         *message);
@@ -642,6 +699,9 @@ typedef void (*Ttboost__V1__Settings_Closure)
 typedef void (*Ttboost__V1__Ping_Closure)
                  (const Ttboost__V1__Ping *message,
                   void *closure_data);
+typedef void (*Ttboost__V1__SpeechWanted_Closure)
+                 (const Ttboost__V1__SpeechWanted *message,
+                  void *closure_data);
 typedef void (*Ttboost__V1__ClientMessage_Closure)
                  (const Ttboost__V1__ClientMessage *message,
                   void *closure_data);
@@ -662,6 +722,7 @@ extern const ProtobufCMessageDescriptor ttboost__v1__server_message__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__ack__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__settings__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__ping__descriptor;
+extern const ProtobufCMessageDescriptor ttboost__v1__speech_wanted__descriptor;
 extern const ProtobufCMessageDescriptor ttboost__v1__client_message__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -57,6 +57,9 @@ struct ttb__conn {
   uint64_t connected_since_ms; /* 0 when not CONNECTED */
   ttb__net_event *q;
   unsigned qcap, qhead, qlen;
+  uint64_t wanted[TTB__SPEECH_WANTED_QUEUE]; /* SpeechWanted seqs to send */
+  unsigned wanted_n;
+  bool speech_ok; /* this connection's Hello said speech_wanted (binary) */
 
   /* ---- net thread ---- */
   phase_t phase;
@@ -221,6 +224,23 @@ static void send_settings(ttb__conn *c)
   }
 }
 
+/* Sends the SpeechWanted requests queued by ttb__conn_speech_wanted. */
+static void send_wanted(ttb__conn *c)
+{
+  uint64_t seqs[TTB__SPEECH_WANTED_QUEUE];
+  ttb__mutex_lock(c->mu);
+  unsigned n = c->speech_ok ? c->wanted_n : 0;
+  memcpy(seqs, c->wanted, n * sizeof seqs[0]);
+  c->wanted_n = 0;
+  ttb__mutex_unlock(c->mu);
+  for (unsigned i = 0; i < n; i++) {
+    ttboost_v1_ClientMessage m = ttboost_v1_ClientMessage_init_zero;
+    m.which_payload = ttboost_v1_ClientMessage_speech_wanted_tag;
+    m.payload.speech_wanted.seq = seqs[i];
+    (void)send_client(c, &m); /* lost: the client's fallback fetches the URL */
+  }
+}
+
 static void send_ping(ttb__conn *c)
 {
   ttboost_v1_ClientMessage m = ttboost_v1_ClientMessage_init_zero;
@@ -243,6 +263,8 @@ static void lost(ttb__conn *c, uint64_t now, const char *why)
   c->phase = PH_WAIT;
   c->hello_seen = false;
   ttb__mutex_lock(c->mu);
+  c->speech_ok = false;
+  c->wanted_n = 0;
   c->last_error_code = TTB_ERR_NETWORK;
   ttb__mutex_unlock(c->mu);
   set_state(c, TTB_STATE_RECONNECTING, why, why);
@@ -255,6 +277,8 @@ static void give_up(ttb__conn *c, int code, const char *why)
   c->phase = PH_GAVE_UP;
   c->hello_seen = false;
   ttb__mutex_lock(c->mu);
+  c->speech_ok = false;
+  c->wanted_n = 0;
   c->last_error_code = code;
   ttb__mutex_unlock(c->mu);
   push_local(c, TTB__NET_ERROR, code, why);
@@ -349,6 +373,8 @@ static void handle_hello(ttb__conn *c, const ttboost_v1_Hello *h, uint64_t now)
   c->hello_seen = true;
   c->hello_ms = now;
   ttb__mutex_lock(c->mu);
+  c->speech_ok = c->cur_binary && h->speech_wanted;
+  c->wanted_n = 0; /* asked on another connection: not this one's */
   if (c->ever_connected)
     c->stats.reconnects++;
   c->stats.connects++;
@@ -532,6 +558,8 @@ void ttb__conn_tick(ttb__conn *c, int max_wait_ms)
   if (c->phase == PH_OPEN) {
     if (settings)
       send_settings(c);
+    if (c->hello_seen)
+      send_wanted(c);
     uint64_t silent = now - c->last_rx_ms;
     if (silent >= dead_after(c)) {
       char why[128];
@@ -764,6 +792,28 @@ void ttb__conn_set_settings(ttb__conn *c, const ttboost_v1_Settings *s)
   ttb__mutex_unlock(c->mu);
   if (r)
     c->t->ops->wake(c->t);
+}
+
+bool ttb__conn_speech_wanted(ttb__conn *c, uint64_t seq)
+{
+  if (!c || seq == 0)
+    return false;
+  ttb__mutex_lock(c->mu);
+  bool ok = c->speech_ok;
+  if (ok) {
+    bool dup = false;
+    for (unsigned i = 0; i < c->wanted_n; i++)
+      dup = dup || c->wanted[i] == seq;
+    if (!dup && c->wanted_n < TTB__SPEECH_WANTED_QUEUE)
+      c->wanted[c->wanted_n++] = seq;
+    else if (!dup)
+      ok = false;
+  }
+  bool r = c->running;
+  ttb__mutex_unlock(c->mu);
+  if (ok && r)
+    c->t->ops->wake(c->t);
+  return ok;
 }
 
 void ttb__conn_set_binary(ttb__conn *c, bool binary)
