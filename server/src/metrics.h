@@ -43,7 +43,7 @@ typedef struct ttb_metrics {
   /* chats sent without speech because of a channel setting (settings.h,
    * ttb_unspoken: [1] command, [2] banned, [3] cooldown, [4] empty) */
   uint64_t chats_unspoken[5];
-  uint64_t gifts_silenced; /* gift events sent without a sound (gifts.min_diamonds) */
+  uint64_t gifts_silenced;        /* gift events sent without a sound (gifts.min_diamonds) */
   uint64_t speech_wanted;         /* SpeechWanted accepted (frames started, joined or cached) */
   uint64_t speech_wanted_refused; /* SpeechWanted answered with an error */
   /* the speech workers (tts.c; copied from ttb_tts_get_stats before rendering) */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 /* What the /me endpoints answer without a valid token (401). */
-#define TTB_REPLY_UNAUTHORIZED                                                                     \
+#define TTB_REPLY_UNAUTHORIZED \
   "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login."
 
 /* The reason phrase of an HTTP status ("Internal Server Error" for one not listed). */
