@@ -17,6 +17,7 @@
  *    out of range, over-long strings and invalid UTF-8 are errors naming the
  *    field.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "emit.h"
@@ -518,6 +519,35 @@ static void emit_decoder(cg_sb *b, const flav *fl, const cg_msg *m)
   cg_printf(b, "    k = ttb_jr_after(r, v);\n  }\n  return true;\n}\n\n");
 }
 
+/* The most jsmn tokens a JSON text of m can take when it keeps to the
+ * schema's bounds ((ttboost.max_count)): the object, each key and each
+ * value, arrays at their largest. 0 when some repeated field has no bound. */
+static unsigned json_token_bound(const cg_msg *m, int depth)
+{
+  if (depth > 16)
+    return 0;
+  unsigned n = 1; /* the object */
+  for (size_t i = 0; i < m->noneofs; i++)
+    if (m->oneofs[i].discriminator)
+      n += 2; /* its key and value */
+  for (size_t i = 0; i < m->nfields; i++) {
+    const cg_field *f = &m->fields[i];
+    unsigned v = 1;
+    if (f->kind == CG_MESSAGE) {
+      v = json_token_bound(f->msg, depth + 1);
+      if (v == 0)
+        return 0;
+    }
+    if (f->repeated) {
+      if (f->max_count == 0)
+        return 0;
+      v = 1 + f->max_count * v;
+    }
+    n += 1 + v;
+  }
+  return n;
+}
+
 /* Is nanopb's _init_zero of m all zero bytes? It is but for enums whose
  * least value is negative (init_zero holds that value). */
 static bool npb_zero_is_bits(const cg_msg *m, int depth)
@@ -672,23 +702,29 @@ static void emit_convenience(cg_sb *b, const flav *fl, const cg_msg *m)
         "    *len = w.len;\n"
         "  return true;\n}\n\n",
         F, T, F);
+    /* the client decodes on the stack: room for the largest text the
+     * schema allows (and some unknown keys), at least TTB_JSON_MAX_TOKENS */
+    unsigned bound = json_token_bound(m, 0);
+    char ntok[48] = "TTB_JSON_MAX_TOKENS";
+    if (bound + 64 > 512)
+      snprintf(ntok, sizeof ntok, "%u", bound + 64);
     cg_printf(b,
               "bool %s_from_json(const char *js, size_t len, %s *m, ttb_json_error *err)\n{\n"
-              "  jsmntok_t toks[TTB_JSON_MAX_TOKENS];\n"
+              "  jsmntok_t toks[%s];\n"
               "  ttb_jr r;\n",
-              F, T);
+              F, T, ntok);
     if (npb_zero_is_bits(m, 0))
       cg_printf(b, "  ttb_json_zero(m, sizeof *m); /* = %s_init_zero */\n", NT);
     else
       cg_printf(b, "  const %s zero = %s_init_zero;\n  *m = zero;\n", T, NT);
     cg_printf(b,
-              "  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || "
+              "  if (!ttb_jr_parse(&r, js, len, toks, %s) || "
               "!%s_json_decode_in(&r, 0, m, true)) {\n"
               "    ttb_json_set_error(err, r.status, r.err);\n"
               "    return false;\n"
               "  }\n"
               "  return true;\n}\n\n",
-              F);
+              ntok, F);
   }
 }
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ttboost/v1/settings.npb-json.h"
+#include "ttboost/v1/settings.pbc-json.h"
 #include "vtypes.h"
 
 static bool parses(const char *js)
@@ -455,4 +457,44 @@ Test(validate, binary_messages_are_bounded_and_utf8)
   cr_expect(ttb_pbc_ttboost_v1_ServerMessage_validate(&m, err, sizeof err), "%s", err);
   m.chat = NULL;
   cr_expect(!ttb_pbc_ttboost_v1_ServerMessage_validate(&m, err, sizeof err));
+}
+
+/* A document at every bound of the schema ((ttboost.max_count)) decodes on
+ * both sides: the client's decoder sizes its tokens from those bounds (the
+ * channel settings need more than TTB_JSON_MAX_TOKENS). */
+Test(json_decode, channel_settings_at_the_schema_bounds)
+{
+  size_t cap = 64 * 1024, n = 0;
+  char *js = malloc(cap);
+  cr_assert_not_null(js);
+  n += (size_t)snprintf(js + n, cap - n,
+                        "{\"reading\":{\"username\":\"USERNAME_MODE_ALWAYS\",\"text_template\":"
+                        "\"{user}: {message}\",\"max_chars\":200,\"strip_links\":true,"
+                        "\"strip_emoji\":true,\"strip_mentions\":true,\"command_prefix\":\"!tts\"},"
+                        "\"pacing\":{\"cooldown_seconds\":5,\"max_backlog_seconds\":30},"
+                        "\"voice\":{\"rate\":200,\"pitch\":40,\"voices\":[");
+  for (int i = 0; i < 16; i++)
+    n += (size_t)snprintf(js + n, cap - n, "%s{\"language\":\"l%d\",\"voice\":\"en\"}",
+                          i ? "," : "", i);
+  n += (size_t)snprintf(js + n, cap - n, "]},\"banned_words\":[");
+  for (int i = 0; i < 200; i++)
+    n += (size_t)snprintf(js + n, cap - n, "%s\"w%d\"", i ? "," : "", i);
+  n += (size_t)snprintf(js + n, cap - n, "],\"gifts\":{\"min_diamonds\":5,\"sounds\":[");
+  for (int i = 0; i < 64; i++)
+    n += (size_t)snprintf(js + n, cap - n, "%s{\"gift_name\":\"g%d\",\"sound\":\"bell\"}",
+                          i ? "," : "", i);
+  n += (size_t)snprintf(js + n, cap - n, "]},\"updated_ms\":1}");
+  cr_assert_lt(n, cap);
+
+  ttb_json_error err = {0};
+  static ttboost_v1_ChannelSettings c; /* large: not on the stack */
+  cr_assert(ttb_npb_ttboost_v1_ChannelSettings_from_json(js, n, &c, &err), "client: %s", err.msg);
+  cr_assert_eq(c.banned_words_count, 200);
+  cr_assert_eq(c.gifts.sounds_count, 64);
+  cr_assert_eq(c.voice.voices_count, 16);
+  Ttboost__V1__ChannelSettings *s = ttb_pbc_ttboost_v1_ChannelSettings_from_json(js, n, NULL, &err);
+  cr_assert_not_null(s, "server: %s", err.msg);
+  cr_assert_eq(s->n_banned_words, 200);
+  ttboost__v1__channel_settings__free_unpacked(s, NULL);
+  free(js);
 }

@@ -1317,10 +1317,10 @@ bool ttb_npb_ttboost_v1_OverlayTokenList_to_json(const ttboost_v1_OverlayTokenLi
 
 bool ttb_npb_ttboost_v1_OverlayTokenList_from_json(const char *js, size_t len, ttboost_v1_OverlayTokenList *m, ttb_json_error *err)
 {
-  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  jsmntok_t toks[643];
   ttb_jr r;
   ttb_json_zero(m, sizeof *m); /* = ttboost_v1_OverlayTokenList_init_zero */
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_OverlayTokenList_json_decode_in(&r, 0, m, true)) {
+  if (!ttb_jr_parse(&r, js, len, toks, 643) || !ttb_npb_ttboost_v1_OverlayTokenList_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }

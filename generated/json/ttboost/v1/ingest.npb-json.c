@@ -800,10 +800,10 @@ bool ttb_npb_ttboost_v1_IngestResponse_to_json(const ttboost_v1_IngestResponse *
 
 bool ttb_npb_ttboost_v1_IngestResponse_from_json(const char *js, size_t len, ttboost_v1_IngestResponse *m, ttb_json_error *err)
 {
-  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  jsmntok_t toks[521];
   ttb_jr r;
   ttb_json_zero(m, sizeof *m); /* = ttboost_v1_IngestResponse_init_zero */
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_IngestResponse_json_decode_in(&r, 0, m, true)) {
+  if (!ttb_jr_parse(&r, js, len, toks, 521) || !ttb_npb_ttboost_v1_IngestResponse_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }

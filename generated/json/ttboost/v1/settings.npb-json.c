@@ -1113,10 +1113,10 @@ bool ttb_npb_ttboost_v1_ChannelSettings_to_json(const ttboost_v1_ChannelSettings
 
 bool ttb_npb_ttboost_v1_ChannelSettings_from_json(const char *js, size_t len, ttboost_v1_ChannelSettings *m, ttb_json_error *err)
 {
-  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  jsmntok_t toks[705];
   ttb_jr r;
   ttb_json_zero(m, sizeof *m); /* = ttboost_v1_ChannelSettings_init_zero */
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_ChannelSettings_json_decode_in(&r, 0, m, true)) {
+  if (!ttb_jr_parse(&r, js, len, toks, 705) || !ttb_npb_ttboost_v1_ChannelSettings_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
@@ -1383,10 +1383,10 @@ bool ttb_npb_ttboost_v1_UserSoundList_to_json(const ttboost_v1_UserSoundList *m,
 
 bool ttb_npb_ttboost_v1_UserSoundList_from_json(const char *js, size_t len, ttboost_v1_UserSoundList *m, ttb_json_error *err)
 {
-  jsmntok_t toks[TTB_JSON_MAX_TOKENS];
+  jsmntok_t toks[643];
   ttb_jr r;
   ttb_json_zero(m, sizeof *m); /* = ttboost_v1_UserSoundList_init_zero */
-  if (!ttb_jr_parse(&r, js, len, toks, TTB_JSON_MAX_TOKENS) || !ttb_npb_ttboost_v1_UserSoundList_json_decode_in(&r, 0, m, true)) {
+  if (!ttb_jr_parse(&r, js, len, toks, 643) || !ttb_npb_ttboost_v1_UserSoundList_json_decode_in(&r, 0, m, true)) {
     ttb_json_set_error(err, r.status, r.err);
     return false;
   }
