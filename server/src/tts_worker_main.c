@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include <espeak-ng/speak_lib.h>
-#include <opus/opusenc.h>
+#include "opusogg.h"
 
 #include "ttboost/worker/tts_worker.pb-c.h"
 #include "ttsp.h"
@@ -44,11 +44,10 @@ typedef struct out_state {
   uint8_t *pk[MAX_PACKETS_OUT];
   size_t pk_len[MAX_PACKETS_OUT];
   size_t npk;
-  size_t headers_seen; /* the first packets are OpusHead and OpusTags */
   uint32_t pre_skip;
   uint64_t samples; /* espeak-ng samples so far */
   int rate;
-  OggOpusEnc *enc;
+  ttb_opusogg *enc;
   bool failed;
   char error[200];
 } out_state;
@@ -118,13 +117,14 @@ static int flush_out(bool done)
   return rc;
 }
 
-static int ogg_write(void *user, const unsigned char *ptr, opus_int32 len)
+/* An Ogg page's bytes (opusogg.h), gathered for the next TtsOutput. */
+static int ogg_write(void *user, const uint8_t *ptr, size_t len)
 {
   out_state *o = user;
   /* keep each message within TtsOutput.ogg's 131072 bytes (a page is < 65536) */
-  if (o->ogg_len > 0 && o->ogg_len + (size_t)len > 65536 && flush_out(false) != 0)
+  if (o->ogg_len > 0 && o->ogg_len + len > 65536 && flush_out(false) != 0)
     return 1;
-  size_t need = o->ogg_len + (size_t)len;
+  size_t need = o->ogg_len + len;
   if (need > o->ogg_cap) {
     size_t nc = o->ogg_cap ? o->ogg_cap : 16384;
     while (nc < need)
@@ -135,54 +135,36 @@ static int ogg_write(void *user, const unsigned char *ptr, opus_int32 len)
     o->ogg = nb;
     o->ogg_cap = nc;
   }
-  memcpy(o->ogg + o->ogg_len, ptr, (size_t)len);
+  memcpy(o->ogg + o->ogg_len, ptr, len);
   o->ogg_len = need;
   return 0;
 }
 
-static int ogg_close(void *user)
+/* An Opus audio packet (opusogg.h), gathered for the next TtsOutput. */
+static int on_packet(void *user, const uint8_t *p, size_t len)
 {
-  (void)user;
+  out_state *o = user;
+  if (o->npk == MAX_PACKETS_OUT && flush_out(false) != 0)
+    return 1;
+  uint8_t *c = malloc(len > 0 ? len : 1);
+  if (c == NULL)
+    return 1;
+  memcpy(c, p, len);
+  o->pk[o->npk] = c;
+  o->pk_len[o->npk] = len;
+  o->npk++;
   return 0;
 }
 
-static void on_packet(void *user, const unsigned char *p, opus_int32 len, opus_uint32 flags)
-{
-  out_state *o = user;
-  (void)flags;
-  if (o->headers_seen < 2 && len >= 8 &&
-      (memcmp(p, "OpusHead", 8) == 0 || memcmp(p, "OpusTags", 8) == 0)) {
-    if (memcmp(p, "OpusHead", 8) == 0 && len >= 12)
-      o->pre_skip = (uint32_t)p[10] | (uint32_t)p[11] << 8;
-    o->headers_seen++;
-    return;
-  }
-  o->headers_seen = 2;
-  if (o->npk == MAX_PACKETS_OUT && flush_out(false) != 0) {
-    o->failed = true;
-    snprintf(o->error, sizeof o->error, "cannot write output");
-    return;
-  }
-  uint8_t *c = malloc(len > 0 ? (size_t)len : 1);
-  if (c == NULL) {
-    o->failed = true;
-    snprintf(o->error, sizeof o->error, "out of memory");
-    return;
-  }
-  memcpy(c, p, (size_t)len);
-  o->pk[o->npk] = c;
-  o->pk_len[o->npk] = (size_t)len;
-  o->npk++;
-}
-
 /* The Opus encoder's complexity (0-10; libopus' default is 10). The encoder
- * is nearly all of a synthesis' CPU (perf: libopus 86 %, espeak-ng 6 %,
- * libopusenc's resampler 3 %); 5 costs about 0.57 of 10 for this speech
- * (4.5 s of espeak-ng voice: ~60 ms instead of ~105 ms on the bench machine)
- * with the waveform within 0.3-0.7 dB SNR of 10's, and 3-4 % fewer bytes at
- * 32 kbit/s (docs/benchmarks.md, "speech-bench"). Below 5 quality falls off
- * faster (3: -1 to -2 dB). The bandwidth is capped at super-wideband
- * (12 kHz): espeak-ng's 22050 Hz output has nothing above 11 kHz. */
+ * is nearly all of a synthesis' CPU (perf, with libopusenc: libopus 86 %,
+ * espeak-ng 6 %, the resampler 3 %; a quarter of libopus' share was its
+ * per-frame CPUID, which opusogg.c avoids); 5 costs about 0.57 of 10 for
+ * this speech with the waveform within 0.3-0.7 dB SNR of 10's, and 3-4 %
+ * fewer bytes at 32 kbit/s (docs/benchmarks.md, "speech-bench"). Below 5
+ * quality falls off faster (3: -1 to -2 dB). The bandwidth is capped at
+ * super-wideband (12 kHz, opusogg.h): espeak-ng's 22050 Hz output has
+ * nothing above 11 kHz. */
 #define OPUS_COMPLEXITY 5
 
 /* espeak-ng's samples: straight into the encoder, then out. */
@@ -194,10 +176,8 @@ static int synth_cb(short *wav, int numsamples, espeak_EVENT *events)
     return 1;
   if (!wav || numsamples <= 0)
     return 0;
-  int e = ope_encoder_write(o->enc, (const opus_int16 *)wav, numsamples);
-  if (e != OPE_OK) {
+  if (ttb_opusogg_write(o->enc, wav, (size_t)numsamples, o->error, sizeof o->error) != 0) {
     o->failed = true;
-    snprintf(o->error, sizeof o->error, "opusenc write: %s", ope_strerror(e));
     return 1;
   }
   o->samples += (uint64_t)numsamples;
@@ -216,7 +196,6 @@ static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
   o->failed = false;
   o->error[0] = '\0';
   o->samples = 0;
-  o->headers_seen = 0;
   o->pre_skip = 0;
   o->npk = 0;
   o->ogg_len = 0;
@@ -248,39 +227,20 @@ static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
     flush_out(true);
     return;
   }
-  int e = OPE_OK;
-  OggOpusComments *c = ope_comments_create();
-  if (!c || ope_comments_add(c, "ENCODER", "ttboost espeak-ng") != OPE_OK ||
-      ope_comments_add(c, "LANGUAGE", j->voice) != OPE_OK) {
-    if (c)
-      ope_comments_destroy(c);
-    o->failed = true;
-    snprintf(o->error, sizeof o->error, "opusenc: out of memory");
-    flush_out(true);
-    return;
-  }
-  static const OpusEncCallbacks cbs = {ogg_write, ogg_close};
-  o->enc = ope_encoder_create_callbacks(&cbs, o, c, o->rate, 1, 0, &e);
-  ope_comments_destroy(c);
+  int32_t br = (int32_t)(j->bitrate >= 6000 && j->bitrate <= 510000 ? j->bitrate : 32000);
+  const ttb_opusogg_opts eo = {.in_rate = o->rate,
+                               .bitrate = br,
+                               .complexity = OPUS_COMPLEXITY,
+                               .encoder = "ttboost espeak-ng",
+                               .language = j->voice};
+  const ttb_opusogg_cbs cbs = {.page = ogg_write, .packet = on_packet, .arg = o};
+  o->enc = ttb_opusogg_create(&eo, &cbs, o->error, sizeof o->error);
   if (!o->enc) {
     o->failed = true;
-    snprintf(o->error, sizeof o->error, "opusenc create: %s", ope_strerror(e));
     flush_out(true);
     return;
   }
-  opus_int32 br = (opus_int32)(j->bitrate >= 6000 && j->bitrate <= 510000 ? j->bitrate : 32000);
-  if ((e = ope_encoder_ctl(o->enc, OPE_SET_PACKET_CALLBACK(on_packet, o))) != OPE_OK ||
-      (e = ope_encoder_ctl(o->enc, OPUS_SET_BITRATE(br))) != OPE_OK ||
-      (e = ope_encoder_ctl(o->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE))) != OPE_OK ||
-      (e = ope_encoder_ctl(o->enc, OPUS_SET_COMPLEXITY(OPUS_COMPLEXITY))) != OPE_OK ||
-      (e = ope_encoder_ctl(o->enc, OPUS_SET_MAX_BANDWIDTH(OPUS_BANDWIDTH_SUPERWIDEBAND))) !=
-          OPE_OK ||
-      (e = ope_encoder_ctl(o->enc, OPE_SET_DECISION_DELAY(0))) != OPE_OK ||
-      (e = ope_encoder_ctl(o->enc, OPE_SET_MUXING_DELAY(0))) != OPE_OK ||
-      (e = ope_encoder_flush_header(o->enc)) != OPE_OK) {
-    o->failed = true;
-    snprintf(o->error, sizeof o->error, "opusenc setup: %s", ope_strerror(e));
-  }
+  o->pre_skip = ttb_opusogg_pre_skip(o->enc);
   if (!o->failed) {
     espeak_ERROR se = espeak_Synth(j->text, strlen(j->text) + 1, 0, POS_CHARACTER, 0,
                                    espeakCHARS_UTF8, NULL, NULL);
@@ -293,11 +253,9 @@ static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
     o->failed = true;
     snprintf(o->error, sizeof o->error, "espeak-ng produced no audio");
   }
-  if (!o->failed && (e = ope_encoder_drain(o->enc)) != OPE_OK) {
+  if (!o->failed && ttb_opusogg_finish(o->enc, o->error, sizeof o->error) != 0)
     o->failed = true;
-    snprintf(o->error, sizeof o->error, "opusenc drain: %s", ope_strerror(e));
-  }
-  ope_encoder_destroy(o->enc);
+  ttb_opusogg_destroy(o->enc);
   o->enc = NULL;
   if (o->failed) {
     o->ogg_len = 0;
