@@ -948,15 +948,16 @@ static void push_chat_pb(uint64_t seq, const char *msg)
   push_pb(&m);
 }
 
-/* n frames (20 ms each) of a 300 Hz tone as the speech of chat seq. */
-static void push_frames(uint64_t seq, uint32_t n)
+/* Frames from..upto-1 of the n (20 ms each) of a 300 Hz tone that are the
+ * speech of chat seq (the last one says so). */
+static void push_frames_part(uint64_t seq, uint32_t from, uint32_t upto, uint32_t n)
 {
   int err = 0;
   OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
   cr_assert_not_null(enc);
   opus_int32 la = 0;
   opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&la));
-  for (uint32_t f = 0; f < n; f++) {
+  for (uint32_t f = 0; f < upto && f < n; f++) {
     int16_t pcm[960];
     for (int i = 0; i < 960; i++)
       pcm[i] = (int16_t)lrint(10000.0 * sin(2 * TEST_PI * 300.0 * (f * 960 + i) / 48000.0));
@@ -974,15 +975,16 @@ static void push_frames(uint64_t seq, uint32_t n)
     opus_int32 len = opus_encode(enc, pcm, 960, a->packet.bytes, sizeof a->packet.bytes);
     cr_assert(len > 0);
     a->packet.size = (pb_size_t)len;
-    push_pb(&m);
+    if (f >= from)
+      push_pb(&m);
   }
   opus_encoder_destroy(enc);
 }
 
 /* Binary mode against a server that offers SpeechWanted: the client asks
  * for the chats in the first FETCH_AHEAD (2) places of its queue only, one
- * at a time, oldest first (the next once the frames of the one before
- * begin), the request sparing the chat from the queue's drop rule, and
+ * at a time, oldest first (the next once the last frame of the one before
+ * has come), the request sparing the chat from the queue's drop rule, and
  * downloads the URL of one whose frames do not come. */
 Test(flow, binary_mode_asks_for_the_speech_it_will_play)
 {
@@ -1009,7 +1011,7 @@ Test(flow, binary_mode_asks_for_the_speech_it_will_play)
   want_target = 1;
   render_until(c, wanted_enough, 5.0);
   render_until(c, NULL, 0.3);
-  /* one request at a time, oldest first: the next once its frames begin */
+  /* one request at a time, oldest first: the next once its last frame came */
   cr_assert_eq(wanted_count(), 1, "asked for %d chats (the second: %llu)", wanted_count(),
                (unsigned long long)wanted_at(1));
   cr_assert_eq(wanted_at(0), 1);
@@ -1026,8 +1028,12 @@ Test(flow, binary_mode_asks_for_the_speech_it_will_play)
   cr_assert_eq(st.skipped, 2, "%llu skipped", (unsigned long long)st.skipped);
   cr_assert_eq(wanted_count(), 1);
 
-  /* chat 1's frames come (0.6 s): the next chat (4) is asked for */
-  push_frames(1, 30);
+  /* chat 1's frames begin: the next is not asked for while they come */
+  push_frames_part(1, 0, 10, 30);
+  render_until(c, NULL, 0.3);
+  cr_assert_eq(wanted_count(), 1, "asked for the next before chat 1's last frame");
+  /* the rest of chat 1's frames (0.6 s in all): the next chat (4) is asked for */
+  push_frames_part(1, 10, 30, 30);
   want_target = 2;
   render_until(c, wanted_enough, 5.0);
   cr_assert_eq(wanted_count(), 2);

@@ -26,9 +26,9 @@
  *   started is never wasted: the drop rule spares a claimed utterance. In
  *   binary mode a chat's speech comes as AudioFrames. With a server that
  *   offers it (Hello.speech_wanted), they are asked for (SpeechWanted) by the
- *   same rule (oldest first, one at a time: the next once the frames of the
- *   one before begin), the request claiming the utterance as a download
- *   does; a
+ *   same rule (oldest first, one at a time: the next once all the frames of
+ *   the one before have come, as a download ends), the request claiming the
+ *   utterance as a download does; a
  *   chat whose first frame has not come STREAM_WAIT_MS after its request
  *   (after its event, with an older server that streams every chat) is
  *   fetched by URL.
@@ -140,6 +140,11 @@ struct ttb_client {
   size_t j_head, j_len;
   tts_want wants[WANTS];
   uint64_t speech_asked; /* SpeechWanted sent (binary mode) */
+  /* The chat asked for last whose last frame has not come yet (0: none):
+   * the next is asked for only after it, as URL downloads go one after the
+   * other; given up when no frame of it came for STREAM_WAIT_MS. */
+  uint64_t ask_open;
+  int64_t ask_open_until;
   bool worker_quit;
 
   /* --- under conn_lock --- */
@@ -449,6 +454,16 @@ static void on_audio_frame(ttb_client *c, const ttboost_v1_AudioFrame *f)
     s->next_index = f->index + 1;
   if (f->last)
     stream_close(c, s);
+  ttb__mutex_lock(c->lock);
+  if (c->ask_open == f->event_seq) {
+    if (f->last) {
+      c->ask_open = 0; /* the next chat may be asked for */
+      ttb__cond_broadcast(c->cond);
+    } else {
+      c->ask_open_until = ttb__monotonic_ms() + STREAM_WAIT_MS;
+    }
+  }
+  ttb__mutex_unlock(c->lock);
 }
 
 static void on_chat(ttb_client *c, const ttboost_v1_ServerMessage *m, int64_t time_ms)
@@ -563,6 +578,8 @@ static void net_sink(void *user, const ttb__net_event *ev)
     c->state = (ttb_conn_state)ev->code;
     if (ev->code == TTB_STATE_CONNECTED)
       c->conn_error[0] = '\0';
+    else
+      c->ask_open = 0; /* its frames will not come on this connection */
     push_event_locked(c, &e);
     ttb__mutex_unlock(c->lock);
     break;
@@ -916,6 +933,12 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
   int64_t wait = -1;
   bool awaiting = false; /* a request whose first frame has not come yet */
   *nasks = 0;
+  if (c->ask_open && now >= c->ask_open_until)
+    c->ask_open = 0; /* its frames stopped coming */
+  if (c->ask_open) {
+    awaiting = true;
+    wait = c->ask_open_until - now;
+  }
   for (int i = 0; i < WANTS; i++) {
     tts_want *x = &c->wants[i];
     if (!x->live)
@@ -947,8 +970,10 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
       pick = x;
   }
   /* One request at a time, oldest first, as downloads go: the next is asked
-   * for once the frames of the one before have begun (or it was fetched by
-   * URL), so the server makes the chat about to speak before the next one. */
+   * for once the frames of the one before have all come (or it was fetched
+   * by URL), so each listener has at most one synthesis waiting for the
+   * workers and the chat about to speak never queues behind its listener's
+   * next one nor behind other listeners' next ones. */
   if (ask && !awaiting) {
     ask->asked = true;
     asks[(*nasks)++] = ask->seq;
@@ -958,6 +983,8 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
   if (pick) {
     *out = *pick;
     pick->live = false;
+    if (c->ask_open == pick->seq)
+      c->ask_open = 0; /* fetched by URL instead */
   }
   *wait_ms = wait < 0 ? 1000 : (int)wait + 1;
   return pick != NULL;
@@ -980,6 +1007,8 @@ static void send_asks_locked(ttb_client *c, const uint64_t *asks, size_t n)
     if (!sent[i])
       continue; /* an older server streams every chat: the first timer stands */
     c->speech_asked++;
+    c->ask_open = asks[i];
+    c->ask_open_until = due;
     for (int k = 0; k < WANTS; k++)
       if (c->wants[k].live && c->wants[k].seq == asks[i]) {
         c->wants[k].not_before_ms = due;
