@@ -24,6 +24,15 @@
  *   idle        --idle-sockets sockets that only answer pings; server VmRSS
  *               before and after, per socket.
  *
+ * --cluster DIR: instead of starting a server, runs against the two nodes
+ * of a cluster that scripts/cluster.sh brought up (DIR/cluster.env: events
+ * between the nodes through NATS JetStream, sessions in PostgreSQL): the
+ * licenses are made with its $ADMIN, logins and ingest go to node 1, and
+ * each channel's sockets alternate between node 1 and node 2 (with the
+ * default 2 per channel: one on each). Server CPU is both nodes' (and
+ * nats-server's apart). The nodes need NODE_ARGS="--sockets-per-device 0
+ * --max-sockets-per-license 0" (tools/bench/cluster_fanout.sh does it).
+ *
  * Figures go to stdout as `name value` lines; progress to stderr. Exit
  * status 0 when everything sent was received and no socket was lost.
  * See docs/benchmarks.md.
@@ -318,7 +327,16 @@ static struct {
   const char *server_opts[32];
   int n_server_opts;
   const char *license_cache;
+  const char *cluster; /* --cluster DIR */
 } opt;
+
+/* --cluster: what DIR/cluster.env says. */
+static struct {
+  uint16_t port1, port2;
+  pid_t pid1, pid2, nats_pid;
+  char secret[256];
+  char admin[1024];
+} K;
 
 static void usage(FILE *f)
 {
@@ -348,6 +366,9 @@ static void usage(FILE *f)
       "                       sync latency does not pace the generator; at most 16)\n"
       "  --server-opt K=V     pass --K V to the server (repeatable), e.g. heartbeat-ms=1000\n"
       "  --keep-tmp           keep the temporary data directory\n"
+      "  --cluster DIR        run against the two nodes of `scripts/cluster.sh up DIR` (through\n"
+      "                       NATS; --server and --admin are then not needed): sockets on both\n"
+      "                       nodes, ingest on node 1\n"
       "  --license-cache DIR  reuse the licenses (database and keys) kept in DIR by an earlier\n"
       "                       run with at least as many channels; made and kept there if not\n"
       "                       (1000 licenses take ~15-50 s to make)\n",
@@ -442,6 +463,8 @@ static void parse_args(int argc, char **argv)
       opt.connect_parallel = num_arg(a, v, 1);
     else if (strcmp(a, "--license-cache") == 0)
       opt.license_cache = v;
+    else if (strcmp(a, "--cluster") == 0)
+      opt.cluster = v;
     else if (strcmp(a, "--server-opt") == 0) {
       if (strchr(v, '=') == NULL || opt.n_server_opts == 32) {
         fprintf(stderr, "fanout-bench: --server-opt: expected KEY=VALUE\n");
@@ -453,8 +476,12 @@ static void parse_args(int argc, char **argv)
       exit(2);
     }
   }
-  if (!opt.server || !opt.admin) {
+  if (!opt.cluster && (!opt.server || !opt.admin)) {
     usage(stderr);
+    exit(2);
+  }
+  if (opt.cluster && opt.mode == MODE_IDLE) {
+    fprintf(stderr, "fanout-bench: --cluster runs the throughput and latency modes only\n");
     exit(2);
   }
   if (opt.ingest_conns < 0)
@@ -606,7 +633,7 @@ static void raise_nofile(size_t need)
         (unsigned long long)rl.rlim_cur, need);
 }
 
-static const char SECRET[] = "fanout-bench-ingest-secret-0123456789";
+static const char *SECRET = "fanout-bench-ingest-secret-0123456789";
 #define METRICS_TOKEN "fanout-bench-metrics-token-0123456789"
 
 static uint16_t start_server(void)
@@ -697,6 +724,60 @@ static uint16_t start_server(void)
   return 0;
 }
 
+/* --cluster: reads DIR/cluster.env (NAME=value lines; ADMIN's value is quoted). */
+static uint16_t url_port(const char *name, const char *url)
+{
+  const char *p = strrchr(url, ':');
+  long port = p ? strtol(p + 1, NULL, 10) : 0;
+  if (strncmp(url, "http://127.0.0.1:", 17) != 0 || port <= 0 || port > 65535)
+    die("--cluster: %s is '%s', not http://127.0.0.1:PORT", name, url);
+  return (uint16_t)port;
+}
+
+static void load_cluster(void)
+{
+  char path[1024], line[2048];
+  snprintf(path, sizeof path, "%s/cluster.env", opt.cluster);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    die("--cluster: %s: %s (is the cluster up? scripts/cluster.sh up %s)", path, strerror(errno),
+        opt.cluster);
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    char *eq = strchr(line, '=');
+    if (eq == NULL)
+      continue;
+    *eq = '\0';
+    char *v = eq + 1;
+    size_t vl = strlen(v);
+    if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+      v[vl - 1] = '\0';
+      v++;
+    }
+    if (strcmp(line, "NODE1_URL") == 0)
+      K.port1 = url_port(line, v);
+    else if (strcmp(line, "NODE2_URL") == 0)
+      K.port2 = url_port(line, v);
+    else if (strcmp(line, "NODE1_PID") == 0)
+      K.pid1 = (pid_t)atol(v);
+    else if (strcmp(line, "NODE2_PID") == 0)
+      K.pid2 = (pid_t)atol(v);
+    else if (strcmp(line, "NATS_PID") == 0)
+      K.nats_pid = (pid_t)atol(v);
+    else if (strcmp(line, "TTBOOST_INGEST_SECRET") == 0)
+      snprintf(K.secret, sizeof K.secret, "%s", v);
+    else if (strcmp(line, "ADMIN") == 0)
+      snprintf(K.admin, sizeof K.admin, "%s", v);
+  }
+  fclose(f);
+  if (!K.port1 || !K.port2 || K.pid1 <= 0 || K.pid2 <= 0 || !K.secret[0] || !K.admin[0])
+    die("--cluster: %s lacks NODE1_URL, NODE2_URL, their PIDs, TTBOOST_INGEST_SECRET or ADMIN",
+        path);
+  if (kill(K.pid1, 0) != 0 || kill(K.pid2, 0) != 0)
+    die("--cluster: a node of %s is not running", path);
+  SECRET = K.secret;
+}
+
 /* ---------------------------------------------------------- the channels */
 
 typedef struct channel {
@@ -708,6 +789,33 @@ typedef struct channel {
 
 static channel *chans;
 
+/* --cluster: one license per channel with the cluster's $ADMIN (PostgreSQL). */
+static void make_licenses_cluster(void)
+{
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "%s license create --days 30", K.admin);
+  uint64_t t0 = now_ns(), last = t0;
+  for (long i = 0; i < opt.channels; i++) {
+    FILE *p = popen(cmd, "r");
+    char out[512] = "";
+    if (p == NULL || fgets(out, sizeof out, p) == NULL) {
+      if (p)
+        pclose(p);
+      die("--cluster: '%s' gave no key", cmd);
+    }
+    int rc = pclose(p);
+    out[strcspn(out, "\n")] = '\0';
+    if (rc != 0 || out[0] == '\0' || strlen(out) >= sizeof chans[i].key)
+      die("--cluster: '%s' failed (status %d, output '%s')", cmd, rc, out);
+    snprintf(chans[i].key, sizeof chans[i].key, "%s", out);
+    uint64_t t = now_ns();
+    if (t - last > 2000000000ull || i + 1 == opt.channels) {
+      fprintf(stderr, "  licenses: %ld/%ld (%.1f s)\n", i + 1, opt.channels, secs(t - t0));
+      last = t;
+    }
+  }
+}
+
 /* ------------------------------------------------------------ WebSockets */
 
 enum { C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSED };
@@ -718,7 +826,8 @@ typedef struct conn {
   bool hello;
   bool want_out;
   uint32_t ch;
-  bool in_ws; /* inside a wslay call: the context is freed after it */
+  uint16_t port; /* the node it talks to */
+  bool in_ws;    /* inside a wslay call: the context is freed after it */
   char key[TTB_TC_WS_KEY_SIZE];
   uint64_t last_seq;
   _Atomic uint64_t got; /* gift events received */
@@ -1122,7 +1231,7 @@ static void start_handshake(conn *c)
     die("no random bytes for a WebSocket key");
   char req[512], path[128], host[32];
   snprintf(path, sizeof path, "/ws/%s", chans[c->ch].token);
-  snprintf(host, sizeof host, "127.0.0.1:%u", L.port);
+  snprintf(host, sizeof host, "127.0.0.1:%u", c->port);
   int n = ttb_tc_ws_request(req, sizeof req, host, path, c->key, NULL, NULL);
   if (n < 0)
     die("the upgrade request does not fit");
@@ -1134,7 +1243,7 @@ static void connect_more(void)
 {
   while (L.next_connect < L.n && L.connecting < (size_t)opt.connect_parallel) {
     conn *c = &L.c[L.next_connect++];
-    c->fd = tcp_connect(L.port, true);
+    c->fd = tcp_connect(c->port, true);
     if (c->fd < 0)
       die("connect: %s (socket %zu)", strerror(errno), L.next_connect - 1);
     c->state = C_CONNECTING;
@@ -1576,7 +1685,10 @@ static int run_idle(void)
 static int run_load(void)
 {
   L.measure_from = now_ns() + (uint64_t)(opt.warmup * 1e9);
-  double cpu_srv0 = cpu_seconds(g_server_pid), cpu_me0 = self_cpu_seconds();
+  double cpu_srv0 =
+      opt.cluster ? cpu_seconds(K.pid1) + cpu_seconds(K.pid2) : cpu_seconds(g_server_pid);
+  double cpu_nats0 = opt.cluster && K.nats_pid > 0 ? cpu_seconds(K.nats_pid) : 0;
+  double cpu_me0 = self_cpu_seconds();
   uint64_t t0 = now_ns();
   if (opt.mode == MODE_THROUGHPUT)
     L.measure_from = t0;
@@ -1614,7 +1726,11 @@ static int run_load(void)
   atomic_store(&I.stop, true); /* when a socket was lost */
   for (long t = 0; t < opt.ingest_conns; t++)
     pthread_join(I.th[t], NULL);
-  double cpu_srv = cpu_seconds(g_server_pid) - cpu_srv0, cpu_me = self_cpu_seconds() - cpu_me0;
+  double cpu_srv =
+      (opt.cluster ? cpu_seconds(K.pid1) + cpu_seconds(K.pid2) : cpu_seconds(g_server_pid)) -
+      cpu_srv0;
+  double cpu_nats = opt.cluster && K.nats_pid > 0 ? cpu_seconds(K.nats_pid) - cpu_nats0 : 0;
+  double cpu_me = self_cpu_seconds() - cpu_me0;
   uint64_t accepted = atomic_load(&I.accepted);
   uint64_t expect = accepted * (uint64_t)opt.per_channel;
   uint64_t end = L.last_recv ? L.last_recv : now_ns();
@@ -1649,13 +1765,24 @@ static int run_load(void)
   printf("server_cpu_s %.2f\nbench_cpu_s %.2f\n", cpu_srv, cpu_me);
   /* server utime+stime (/proc/PID/stat) from the first POST to the end of the run */
   printf("delivered_msgs_per_server_cpu_s %.0f\n", cpu_srv > 0 ? (double)L.delivered / cpu_srv : 0);
+  if (opt.cluster) {
+    /* server_cpu_s is both nodes'; nats-server's apart, and the cluster's whole */
+    printf("nodes 2\nnats_cpu_s %.2f\n", cpu_nats);
+    printf("server_cpu_us_per_event %.1f\n", accepted ? cpu_srv * 1e6 / (double)accepted : 0);
+    printf("nats_cpu_us_per_event %.1f\n", accepted ? cpu_nats * 1e6 / (double)accepted : 0);
+    printf("delivered_msgs_per_cluster_cpu_s %.0f\n",
+           cpu_srv + cpu_nats > 0 ? (double)L.delivered / (cpu_srv + cpu_nats) : 0);
+  } else {
+    printf("server_cpu_us_per_event %.1f\n", accepted ? cpu_srv * 1e6 / (double)accepted : 0);
+  }
   printf("client_bytes_in %" PRIu64 "\n", L.bytes_in);
   if (opt.mode == MODE_THROUGHPUT)
     printf("target_delivered_msgs_per_s_ge_400000 %s\n",
            wall > 0 && (double)L.delivered / wall >= 400000 ? "met" : "MISSED");
   else
     printf("target_p99_lt_10ms %s\n", h_pct(&L.lat, 99) < 10000000 ? "met" : "MISSED");
-  server_metrics();
+  if (!opt.cluster) /* the cluster's nodes have no metrics token of ours */
+    server_metrics();
   int rc = 0;
   if (atomic_load(&I.failed)) {
     fprintf(stderr, "fanout-bench: error: %s\n", I.err);
@@ -1685,10 +1812,14 @@ int main(int argc, char **argv)
   signal(SIGINT, on_fatal_signal);
   signal(SIGTERM, on_fatal_signal);
   rng_seed();
-  if (access(opt.server, X_OK) != 0)
-    die("--server %s: %s", opt.server, strerror(errno));
-  if (access(opt.admin, X_OK) != 0)
-    die("--admin %s: %s", opt.admin, strerror(errno));
+  if (opt.cluster) {
+    load_cluster();
+  } else {
+    if (access(opt.server, X_OK) != 0)
+      die("--server %s: %s", opt.server, strerror(errno));
+    if (access(opt.admin, X_OK) != 0)
+      die("--admin %s: %s", opt.admin, strerror(errno));
+  }
 
   L.n = opt.mode == MODE_IDLE ? (size_t)opt.idle_sockets : (size_t)(opt.channels * opt.per_channel);
   if (opt.mode == MODE_IDLE && (size_t)(opt.channels * opt.per_channel) < L.n)
@@ -1715,13 +1846,22 @@ int main(int argc, char **argv)
   L.c = calloc(L.n, sizeof *L.c);
   if (chans == NULL || L.c == NULL)
     die("out of memory");
-  make_licenses();
-  L.port = start_server();
-  fprintf(stderr, "  server pid %d on 127.0.0.1:%u\n", (int)g_server_pid, L.port);
+  if (opt.cluster) {
+    make_licenses_cluster();
+    L.port = K.port1;
+    fprintf(stderr, "  cluster: node 1 (pid %d) on 127.0.0.1:%u, node 2 (pid %d) on 127.0.0.1:%u\n",
+            (int)K.pid1, K.port1, (int)K.pid2, K.port2);
+  } else {
+    make_licenses();
+    L.port = start_server();
+    fprintf(stderr, "  server pid %d on 127.0.0.1:%u\n", (int)g_server_pid, L.port);
+  }
   login_all();
   for (size_t i = 0; i < L.n; i++) {
     L.c[i].fd = -1;
     L.c[i].ch = (uint32_t)(i / (size_t)opt.per_channel);
+    /* --cluster: a channel's sockets alternate between the nodes */
+    L.c[i].port = opt.cluster && (i % (size_t)opt.per_channel) % 2 == 1 ? K.port2 : L.port;
   }
   L.ep = epoll_create1(EPOLL_CLOEXEC);
   if (L.ep < 0)
@@ -1738,6 +1878,10 @@ int main(int argc, char **argv)
   if (g_server_pid > 0 && waitpid(g_server_pid, &st, WNOHANG) == g_server_pid) {
     g_server_pid = -1;
     fprintf(stderr, "fanout-bench: error: the server died during the run\n");
+    rc = 1;
+  }
+  if (opt.cluster && (kill(K.pid1, 0) != 0 || kill(K.pid2, 0) != 0)) {
+    fprintf(stderr, "fanout-bench: error: a node died during the run\n");
     rc = 1;
   }
   for (size_t i = 0; i < L.n; i++)
