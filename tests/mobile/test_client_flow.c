@@ -1054,3 +1054,50 @@ Test(flow, binary_mode_asks_for_the_speech_it_will_play)
   cr_assert_eq(wanted_at(2), 5, "asked for %llu", (unsigned long long)wanted_at(2));
   ttb_client_destroy(c);
 }
+
+/* Binary mode: the next chat's speech is asked for when about ASK_LEAD_MS
+ * (1.5 s) of audio is left before it, not as soon as it is next: chat 2
+ * waits behind 5 s of chat 1 and is asked for after ~3.5 s of it played. */
+Test(flow, binary_mode_asks_just_in_time)
+{
+  ttb_client *c = mk();
+  cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
+  ttb_settings s;
+  ttb_client_get_settings(c, &s);
+  s.binary_mode = true;
+  s.profanity_filter = false;
+  cr_assert_eq(ttb_client_set_settings(c, &s), TTB_OK);
+  cr_assert_eq(ttb_client_start(c), TTB_OK);
+  wait_open(1);
+  ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
+  m.which_payload = ttboost_v1_ServerMessage_hello_tag;
+  m.payload.hello.protocol_version = 1;
+  m.payload.hello.heartbeat_interval_ms = 10000;
+  m.payload.hello.speech_wanted = true;
+  push_pb(&m);
+  render_until(c, connected, 5.0);
+  push_chat_pb(1, "a long chat");
+  push_chat_pb(2, "the next chat");
+  want_target = 1;
+  render_until(c, wanted_enough, 5.0);
+  cr_assert_eq(wanted_at(0), 1);
+  push_frames_part(1, 0, 250, 250); /* 5 s */
+  /* render in real time (10 ms blocks) until chat 2 is asked for */
+  static int16_t pcm[441 * 2];
+  int blocks = 0, heard_from = -1;
+  while (wanted_count() < 2 && blocks < 800) {
+    ttb_client_render(c, pcm, 441);
+    for (int i = 0; i < 441 && heard_from < 0; i++)
+      if (abs(pcm[2 * i]) > 300)
+        heard_from = blocks;
+    blocks++;
+    sleep_ms(10);
+  }
+  cr_assert_eq(wanted_count(), 2, "chat 2 never asked for");
+  cr_assert_eq(wanted_at(1), 2);
+  cr_assert(heard_from >= 0, "chat 1 was not heard");
+  int played_ms = (blocks - heard_from) * 10;
+  cr_assert(played_ms >= 3000 && played_ms <= 4200,
+            "chat 2 asked for after %d ms of chat 1's 5000 (want about 3500)", played_ms);
+  ttb_client_destroy(c);
+}

@@ -481,3 +481,23 @@ Test(mixer, the_drop_rule_spares_utterances_being_fetched)
   cr_assert_eq(skipped, 2);
   ttb__mixer_destroy(m);
 }
+
+Test(mixer, lead_is_the_audio_left_before_an_utterance)
+{
+  /* 1 has 1 s of audio, 2 waits without audio, 3 waits behind both */
+  ttb__mixer *m = mk(48000, 2, 0, 0);
+  play_tts(m, 1, const_clip(1000, 48000));
+  cr_assert_eq(ttb__mixer_tts_reserve(m, 2), TTB_OK);
+  cr_assert_eq(ttb__mixer_tts_reserve(m, 3), TTB_OK);
+  cr_assert_eq(ttb__mixer_tts_lead_ms(m, 1), 0, "the head starts now");
+  cr_assert_eq(ttb__mixer_tts_lead_ms(m, 2), 1000);
+  cr_assert_eq(ttb__mixer_tts_lead_ms(m, 3), 1000, "2 has no audio yet: it counts 0");
+  cr_assert_eq(ttb__mixer_tts_lead_ms(m, 99), -1, "not queued");
+  free(render(m, 24000, 2)); /* half of 1 plays */
+  cr_assert_eq(ttb__mixer_tts_lead_ms(m, 2), 500);
+  ttb__clip *two = const_clip(1000, 9600);
+  cr_assert_eq(ttb__mixer_tts_attach(m, 2, two), TTB_OK);
+  ttb__clip_unref(two);
+  cr_assert_eq(ttb__mixer_tts_lead_ms(m, 3), 700, "0.5 s of 1 and 0.2 s of 2");
+  ttb__mixer_destroy(m);
+}

@@ -328,6 +328,26 @@ long ttb__mixer_tts_place(ttb__mixer *m, uint64_t id)
   return r;
 }
 
+long ttb__mixer_tts_lead_ms(ttb__mixer *m, uint64_t id)
+{
+  if (!m)
+    return -1;
+  ttb__mutex_lock(m->lock);
+  size_t i = 0;
+  long r = -1;
+  if (tts_find(m, id, &i) != NULL) {
+    uint64_t frames = 0;
+    for (size_t k = 0; k < i; k++) {
+      const voice *v = tts_at(m, k);
+      if (v->clip && v->clip->frames > v->pos)
+        frames += v->clip->frames - v->pos;
+    }
+    r = (long)(frames * 1000u / TTB__AUDIO_RATE);
+  }
+  ttb__mutex_unlock(m->lock);
+  return r;
+}
+
 bool ttb__mixer_tts_pending(ttb__mixer *m, uint64_t id)
 {
   if (!m)

@@ -111,6 +111,12 @@ long ttb__mixer_tts_place(ttb__mixer *m, uint64_t id);
 /* True while `id` is reserved or playing. */
 bool ttb__mixer_tts_pending(ttb__mixer *m, uint64_t id);
 
+/* How much audio, in milliseconds, plays before `id` starts: what is left of
+ * the utterances ahead of it in the TTS queue, counting only audio that has
+ * arrived (an utterance still waiting for its audio counts 0, a stream
+ * what it has so far). 0 when `id` is the head; -1 when it is not queued. */
+long ttb__mixer_tts_lead_ms(ttb__mixer *m, uint64_t id);
+
 /* Starts a gift sound now (takes a reference to clip). TTB_OK, or 1 when
  * gifts are off (counted skipped). */
 int ttb__mixer_gift_play(ttb__mixer *m, ttb__clip *clip);
