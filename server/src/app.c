@@ -1076,7 +1076,8 @@ static void speech_cached_to(ttb_app *app, ttb_session *s, uint64_t seq, const c
   ttb_svc_packets_free(packets, n);
 }
 
-static const char *on_speech_wanted(void *arg, ttb_session *s, uint64_t seq, char *msg, size_t cap)
+static const char *on_speech_wanted(void *arg, ttb_session *s, uint64_t seq, uint32_t lead_ms,
+                                    char *msg, size_t cap)
 {
   ttb_app *app = arg;
   const ttb_ws_settings *st = ttb_ws_get_settings(s);
@@ -1127,7 +1128,7 @@ static const char *on_speech_wanted(void *arg, ttb_session *s, uint64_t seq, cha
   r->l.on_progress = on_speech_req;
   uint64_t est = 1500 + (uint64_t)text_len * 200; /* numbers are read out long */
   r->estimate_ms = est > 60000 ? 60000 : (uint32_t)est;
-  switch (ttb_tts_listen(ttb_svc_speech(app->svc), idz, &r->l)) {
+  switch (ttb_tts_listen_lead(ttb_svc_speech(app->svc), idz, &r->l, lead_ms)) {
   case TTB_TTS_LISTENING:
     r->next = ttb_ws_speech_data(s);
     ttb_ws_set_speech_data(s, r);

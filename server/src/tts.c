@@ -43,6 +43,8 @@ extern char **environ;
 #define MAX_OGG (8u * 1024u * 1024u) /* more than this is not a chat's speech */
 #define MAX_PACKETS 30000
 #define NBUCKETS 1024
+/* A waiting job due within this many seconds is urgent (pick_queue). */
+#define URGENT_S 0.5
 
 /* Voices an explicit request may name; the workers report which load. */
 static const char *const voice_whitelist[] = {
@@ -116,6 +118,7 @@ struct tts_job {
   char error[160];
   double t0;
   double seconds; /* from its start on a worker to its end */
+  double due;     /* when its first listener must hear it (now_s() clock) */
 };
 typedef struct tts_job tts_job;
 
@@ -588,6 +591,23 @@ static void job_start(ttb_tts *t, worker *w, tts_job *j)
     worker_lost(t, w, "the speech worker could not be reached");
 }
 
+/* The queue whose head goes next: the first one, from the ring's cursor on,
+ * whose head is due within URGENT_S (urgent jobs: in turn, one per queue);
+ * when none is, the one whose head is due soonest. */
+static tts_queue *pick_queue(ttb_tts *t)
+{
+  double soon = now_s() + URGENT_S;
+  tts_queue *q = t->ring, *best = t->ring;
+  do {
+    if (q->head->due <= soon)
+      return q;
+    if (q->head->due < best->head->due)
+      best = q;
+    q = q->rnext;
+  } while (q != t->ring);
+  return best;
+}
+
 /* Gives waiting jobs to idle workers, one queue after the other. */
 static void schedule(ttb_tts *t)
 {
@@ -595,7 +615,7 @@ static void schedule(ttb_tts *t)
     worker *w = &t->w[i];
     if (w->state != W_IDLE)
       continue;
-    tts_queue *q = t->ring;
+    tts_queue *q = pick_queue(t);
     t->ring = q->rnext; /* the next queue's turn next */
     tts_job *j = q->head;
     q->head = j->qnext;
@@ -1015,8 +1035,16 @@ static void attach(tts_job *j, ttb_tts_listener *l)
 
 ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l)
 {
+  return ttb_tts_listen_lead(t, id, l, 0);
+}
+
+ttb_tts_open ttb_tts_listen_lead(ttb_tts *t, const char *id, ttb_tts_listener *l, uint32_t lead_ms)
+{
+  double due = now_s() + (lead_ms > TTB_TTS_LEAD_MAX_MS ? TTB_TTS_LEAD_MAX_MS : lead_ms) / 1000.0;
   tts_job *j = job_find(t, id);
   if (j) {
+    if (j->state == JOB_WAITING && due < j->due)
+      j->due = due; /* wanted sooner now */
     if (l)
       attach(j, l);
     else
@@ -1047,6 +1075,7 @@ ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l)
   j->job_id = ++t->next_job_id;
   j->t = t;
   j->state = JOB_WAITING;
+  j->due = due;
   j->refs = 1; /* the table's */
   j->keep = l == NULL;
   uint32_t b = hash_str(id) % NBUCKETS;

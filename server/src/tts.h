@@ -13,7 +13,14 @@
  * Scheduling: each job belongs to a queue (the channel); free workers take
  * jobs from the queues in turn (round-robin, one job per queue per turn; a
  * queue that becomes busy joins the end of the round), so a job waits for
- * at most one job of each other busy queue, never for another's flood. A queue holds at most `backlog` waiting jobs:
+ * at most one job of each other busy queue, never for another's flood.
+ * Each job is also due at a time: now for a listener who waits
+ * (ttb_tts_listen), later for one who will play it after other audio
+ * (ttb_tts_listen_lead: a binary client's SpeechWanted.lead_ms). The round
+ * takes only queues whose first job is due within half a second; when no
+ * queue has one, the job due soonest goes (workers never idle while jobs
+ * wait). So a listener's next chat, asked for seconds ahead, does not
+ * delay another listener's chat that must play now. A queue holds at most `backlog` waiting jobs:
  * beyond, the oldest waiting job is dropped (its listeners are told). A
  * running job has a deadline: past it, the worker is killed and replaced
  * and the job fails.
@@ -141,6 +148,13 @@ typedef enum ttb_tts_open {
  * for a remembered id. l may be NULL: the job is started (if needed) with
  * nobody listening (eager synthesis). */
 ttb_tts_open ttb_tts_listen(ttb_tts *t, const char *id, ttb_tts_listener *l);
+/* The most lead ttb_tts_listen_lead counts (more is this much). */
+#define TTB_TTS_LEAD_MAX_MS 600000u
+/* ttb_tts_listen for a listener who will play the speech only lead_ms from
+ * now (after other audio): its job is due then (see "Scheduling" above); a
+ * waiting job joined by a listener who needs it sooner becomes due sooner.
+ * ttb_tts_listen is lead_ms 0. */
+ttb_tts_open ttb_tts_listen_lead(ttb_tts *t, const char *id, ttb_tts_listener *l, uint32_t lead_ms);
 /* Detaches l (before or after its job ended). A job nobody listens to any
  * more goes on (its file is wanted later) unless it is still waiting. */
 void ttb_tts_unlisten(ttb_tts_listener *l);

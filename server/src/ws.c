@@ -642,14 +642,14 @@ static void bad_message(ttb_session *s, const char *why)
   refuse(s, "bad_message", msg);
 }
 
-static void speech_wanted(ttb_session *s, uint64_t seq)
+static void speech_wanted(ttb_session *s, uint64_t seq, uint32_t lead_ms)
 {
   char msg[256] = "";
   const char *error = "bad_request";
   if (W.on_speech == NULL)
     snprintf(msg, sizeof msg, "SpeechWanted is not served here.");
   else
-    error = W.on_speech(W.on_speech_arg, s, seq, msg, sizeof msg);
+    error = W.on_speech(W.on_speech_arg, s, seq, lead_ms, msg, sizeof msg);
   if (error)
     refuse(s, error, msg);
 }
@@ -686,7 +686,7 @@ static void on_client_message(ttb_session *s, const struct wslay_event_on_msg_re
     s->settings.speech_on_request = m->settings->speech_on_request;
     break;
   case TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_SPEECH_WANTED:
-    speech_wanted(s, m->speech_wanted->seq);
+    speech_wanted(s, m->speech_wanted->seq, m->speech_wanted->lead_ms);
     break;
   case TTBOOST__V1__CLIENT_MESSAGE__PAYLOAD_PING:
     pong(s, m->ping->client_time_ms);

@@ -69,12 +69,12 @@ ttb_session *ttb_ws_accept(h2o_req_t *req, int64_t session_id);
  * unsubscribes it from its channel). */
 void ttb_ws_set_on_close(void (*fn)(void *arg, ttb_session *s), void *arg);
 
-/* fn(arg, s, seq, msg, cap) is called for a SpeechWanted{seq} from socket
- * s (events.proto). It returns NULL when accepted, else the StreamError code
+/* fn(arg, s, seq, lead_ms, msg, cap) is called for a SpeechWanted{seq,
+ * lead_ms} from socket s (events.proto). It returns NULL when accepted, else the StreamError code
  * to answer with ("bad_request", "too_many_requests") and its text in msg;
  * a refusal counts as a bad message (20 of them close the socket). */
-typedef const char *(*ttb_ws_speech_fn)(void *arg, ttb_session *s, uint64_t seq, char *msg,
-                                        size_t cap);
+typedef const char *(*ttb_ws_speech_fn)(void *arg, ttb_session *s, uint64_t seq, uint32_t lead_ms,
+                                        char *msg, size_t cap);
 void ttb_ws_set_on_speech_wanted(ttb_ws_speech_fn fn, void *arg);
 
 /* A pointer the app keeps per socket (its speech requests); NULL at first.

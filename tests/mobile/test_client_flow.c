@@ -56,6 +56,7 @@ typedef struct {
   ttboost_v1_Settings settings; /* the client's last Settings (server defaults at open) */
   int dropped;                  /* messages the server's rule did not send */
   uint64_t wanted[64];          /* SpeechWanted seqs the client sent, in order */
+  uint32_t wanted_lead[64];     /* and their lead_ms */
   int nwanted;
 } fake_t;
 
@@ -99,8 +100,10 @@ static int f_send(ttb__transport *t, const uint8_t *data, size_t len, bool binar
   }
   if (ok && m.which_payload == ttboost_v1_ClientMessage_settings_tag)
     f->settings = m.payload.settings;
-  if (ok && m.which_payload == ttboost_v1_ClientMessage_speech_wanted_tag && f->nwanted < 64)
+  if (ok && m.which_payload == ttboost_v1_ClientMessage_speech_wanted_tag && f->nwanted < 64) {
+    f->wanted_lead[f->nwanted] = m.payload.speech_wanted.lead_ms;
     f->wanted[f->nwanted++] = m.payload.speech_wanted.seq;
+  }
   pthread_mutex_unlock(&f->mu);
   return TTB_OK;
 }
@@ -1055,10 +1058,10 @@ Test(flow, binary_mode_asks_for_the_speech_it_will_play)
   ttb_client_destroy(c);
 }
 
-/* Binary mode: the next chat's speech is asked for when about ASK_LEAD_MS
- * (1.5 s) of audio is left before it, not as soon as it is next: chat 2
- * waits behind 5 s of chat 1 and is asked for after ~3.5 s of it played. */
-Test(flow, binary_mode_asks_just_in_time)
+/* Binary mode: each request says how much audio plays before its chat
+ * (lead_ms), so the server can make the most urgent first: chat 1 is next
+ * (0), chat 2 waits behind chat 1's 5 s. */
+Test(flow, binary_mode_requests_say_their_lead)
 {
   ttb_client *c = mk();
   cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
@@ -1082,22 +1085,17 @@ Test(flow, binary_mode_asks_just_in_time)
   render_until(c, wanted_enough, 5.0);
   cr_assert_eq(wanted_at(0), 1);
   push_frames_part(1, 0, 250, 250); /* 5 s */
-  /* render in real time (10 ms blocks) until chat 2 is asked for */
-  static int16_t pcm[441 * 2];
-  int blocks = 0, heard_from = -1;
-  while (wanted_count() < 2 && blocks < 800) {
-    ttb_client_render(c, pcm, 441);
-    for (int i = 0; i < 441 && heard_from < 0; i++)
-      if (abs(pcm[2 * i]) > 300)
-        heard_from = blocks;
-    blocks++;
-    sleep_ms(10);
-  }
+  want_target = 2;
+  render_until(c, wanted_enough, 5.0);
   cr_assert_eq(wanted_count(), 2, "chat 2 never asked for");
   cr_assert_eq(wanted_at(1), 2);
-  cr_assert(heard_from >= 0, "chat 1 was not heard");
-  int played_ms = (blocks - heard_from) * 10;
-  cr_assert(played_ms >= 3000 && played_ms <= 4200,
-            "chat 2 asked for after %d ms of chat 1's 5000 (want about 3500)", played_ms);
+  pthread_mutex_lock(&fake_mu);
+  pthread_mutex_lock(&fake->mu);
+  uint32_t lead1 = fake->wanted_lead[0], lead2 = fake->wanted_lead[1];
+  pthread_mutex_unlock(&fake->mu);
+  pthread_mutex_unlock(&fake_mu);
+  cr_assert_eq(lead1, 0, "chat 1 is next: lead %u", lead1);
+  /* what of chat 1 played before the request went (the renders above) */
+  cr_assert(lead2 >= 3500 && lead2 <= 5000, "chat 2's lead %u ms, want about 5000", lead2);
   ttb_client_destroy(c);
 }

@@ -442,7 +442,7 @@ Test(net_it, binary_mode_on_request_gets_only_what_it_asks)
     sleep_ms(5);
   }
   cr_assert_eq(g->audio, 0, "%u frames nobody asked for", g->audio);
-  cr_assert(ttb__conn_speech_wanted(c, g->seq[1]), "the server offers SpeechWanted");
+  cr_assert(ttb__conn_speech_wanted(c, g->seq[1], 0), "the server offers SpeechWanted");
   for (int i = 0; i < 6000 && g->audio_last == 0; i++) {
     drain(c, g);
     sleep_ms(5);

@@ -809,6 +809,53 @@ Test(tts, queues_take_turns_so_a_flood_does_not_delay_another_channel)
   ttb_tts_stop(t);
 }
 
+/* Jobs due later (ttb_tts_listen_lead: a listener with seconds of audio
+ * before it) wait while any queue has a job due now; among the later ones
+ * the soonest goes first; a later listener needing it now makes it due now. */
+Test(tts, jobs_due_now_go_before_jobs_wanted_later)
+{
+  ttb_tts *t = start_with(1, 64, 0);
+  int order = 0;
+  static rec busy, later_a, later_b, now_c, now_d, joined;
+  char id[TTB_TTS_ID_LEN + 1], err[160];
+  listen_text(t, &busy, &order, "Channel Z " LONGER ".", "Z"); /* takes the worker */
+  /* A and B: wanted in 30 s and 20 s; C and D: now; E: in 60 s, then joined now */
+  memset(&later_a, 0, sizeof later_a);
+  later_a.order = &order;
+  later_a.l.on_progress = on_rec;
+  cr_assert_eq(ttb_tts_prepare(t, "Channel A later.", "en", "A", id, err, sizeof err), 0);
+  cr_assert_eq(ttb_tts_listen_lead(t, id, &later_a.l, 30000), TTB_TTS_LISTENING);
+  memset(&later_b, 0, sizeof later_b);
+  later_b.order = &order;
+  later_b.l.on_progress = on_rec;
+  cr_assert_eq(ttb_tts_prepare(t, "Channel B later.", "en", "B", id, err, sizeof err), 0);
+  cr_assert_eq(ttb_tts_listen_lead(t, id, &later_b.l, 20000), TTB_TTS_LISTENING);
+  static rec e_first;
+  memset(&e_first, 0, sizeof e_first);
+  e_first.order = &order;
+  e_first.l.on_progress = on_rec;
+  cr_assert_eq(ttb_tts_prepare(t, "Channel E joined.", "en", "E", id, err, sizeof err), 0);
+  cr_assert_eq(ttb_tts_listen_lead(t, id, &e_first.l, 60000), TTB_TTS_LISTENING);
+  listen_text(t, &now_c, &order, "Channel C now.", "C");
+  listen_text(t, &now_d, &order, "Channel D now.", "D");
+  memset(&joined, 0, sizeof joined);
+  joined.order = &order;
+  joined.l.on_progress = on_rec;
+  cr_assert_eq(ttb_tts_listen(t, id, &joined.l), TTB_TTS_LISTENING, "E, wanted now");
+  wait_order(t, &order, 7, 120);
+  cr_expect_eq(busy.ended_at, 1);
+  /* C, D and E (due now) in the order their queues joined the round */
+  cr_expect(e_first.ended_at + joined.ended_at == 5 && e_first.ok && joined.ok,
+            "E (joined by a listener who needs it now) ended %d-th and %d-th, want 2nd",
+            e_first.ended_at, joined.ended_at);
+  cr_expect_eq(now_c.ended_at, 4, "C: %d", now_c.ended_at);
+  cr_expect_eq(now_d.ended_at, 5, "D: %d", now_d.ended_at);
+  /* then the later ones, soonest due first */
+  cr_expect_eq(later_b.ended_at, 6, "B (due in 20 s): %d", later_b.ended_at);
+  cr_expect_eq(later_a.ended_at, 7, "A (due in 30 s): %d", later_a.ended_at);
+  ttb_tts_stop(t);
+}
+
 Test(tts, a_full_backlog_drops_its_oldest_waiting)
 {
   ttb_tts *t = start_with(1, 3, 0);

@@ -174,6 +174,7 @@ VECTORS = [
                    "speech_on_request": True}}),
     ("client_speech_wanted", "events", "ClientMessage", {"speech_wanted": {"seq": "41"}}),
     ("client_speech_wanted_max", "events", "ClientMessage", {"speech_wanted": {"seq": str(U64_MAX)}}),
+    ("client_speech_wanted_lead", "events", "ClientMessage", {"speech_wanted": {"seq": "42", "lead_ms": 2400}}),
     ("ingest_chat", "ingest", "IngestEvent",
      {"channel": "3f8e2b6c-1d4a-4c5e-9f7b-2a6d8c0e1b3f", "chat": {"user": "Aruka", "message": "Привет!"}}),
     ("ingest_chat_kk", "ingest", "IngestEvent",

@@ -27,10 +27,9 @@
  *   binary mode a chat's speech comes as AudioFrames. With a server that
  *   offers it (Hello.speech_wanted), they are asked for (SpeechWanted) by the
  *   same rule (oldest first, one at a time: the next once all the frames of
- *   the one before have come, as a download ends), and only once at most
- *   ASK_LEAD_MS of audio is left before it (so every request is about as
- *   urgent as any other listener's); the chat is claimed, as a download
- *   claims it, when it enters those places; a
+ *   the one before have come, as a download ends), each request saying how
+ *   much audio plays before the chat (lead_ms: the server makes the most
+ *   urgent requests first), and claiming the utterance as a download does; a
  *   chat whose first frame has not come STREAM_WAIT_MS after its request
  *   (after its event, with an older server that streams every chat) is
  *   fetched by URL.
@@ -70,12 +69,6 @@
 #define STREAM_WAIT_MS 1500
 /* Speech is fetched for the first FETCH_AHEAD places of the TTS queue. */
 #define FETCH_AHEAD 2
-/* Binary mode: a chat's speech is asked for when at most this much audio
- * plays before it (or at once when less), so that every request a server
- * gets is about as urgent as any other: a listener's next chat does not sit
- * in the server's queue for seconds ahead of another listener's chat that
- * must play now. */
-#define ASK_LEAD_MS 1500
 /* While chats wait further back, the worker looks again this often. */
 #define FETCH_POLL_MS 20
 /* A streamed download gives up after this long without a byte. */
@@ -962,18 +955,9 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
         wait = FETCH_POLL_MS;
       continue;
     }
-    if (!x->asked) { /* the oldest one is asked for (below), when due */
-      long lead = ttb__mixer_tts_lead_ms(c->mixer, x->seq);
-      if (lead > ASK_LEAD_MS) {
-        /* not yet; but held from the queue's drop rule as a download
-         * starting now would be: it is the one to be asked for next */
-        if (!x->claimed)
-          x->claimed = ttb__mixer_tts_claim(c->mixer, x->seq) == TTB_OK;
-        if (wait < 0 || wait > FETCH_POLL_MS)
-          wait = FETCH_POLL_MS;
-      } else if (!ask || x->seq < ask->seq) {
+    if (!x->asked) { /* the oldest one is asked for (below) */
+      if (!ask || x->seq < ask->seq)
         ask = x;
-      }
       continue; /* not picked before its request went out (send_asks_locked) */
     }
     if (x->claimed)
@@ -1013,10 +997,15 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
 static void send_asks_locked(ttb_client *c, const uint64_t *asks, size_t n)
 {
   bool sent[WANTS];
+  uint32_t lead[WANTS];
+  for (size_t i = 0; i < n; i++) { /* the audio to play before it: how soon it is needed */
+    long l = ttb__mixer_tts_lead_ms(c->mixer, asks[i]);
+    lead[i] = l > 0 ? (uint32_t)l : 0;
+  }
   ttb__mutex_unlock(c->lock);
   ttb__mutex_lock(c->conn_lock);
   for (size_t i = 0; i < n; i++)
-    sent[i] = c->conn && ttb__conn_speech_wanted(c->conn, asks[i]);
+    sent[i] = c->conn && ttb__conn_speech_wanted(c->conn, asks[i], lead[i]);
   ttb__mutex_unlock(c->conn_lock);
   ttb__mutex_lock(c->lock);
   int64_t due = ttb__monotonic_ms() + STREAM_WAIT_MS;

@@ -1718,6 +1718,12 @@ bool ttb_npb_ttboost_v1_SpeechWanted_json_fields(ttb_jw *w, const ttboost_v1_Spe
     return false;
   if (!ttb_jw_u64(w, (uint64_t)m->seq))
     return false;
+  if (m->lead_ms != 0) {
+    if (!ttb_jw_key(w, "\"lead_ms\":", 10))
+      return false;
+    if (!ttb_jw_u64(w, (uint64_t)m->lead_ms))
+      return false;
+  }
   return true;
 }
 
@@ -1736,6 +1742,17 @@ int ttb_npb_ttboost_v1_SpeechWanted_json_field(ttb_jr *r, const char *k, size_t 
         if (!ttb_jr_u64(r, v, "seq", UINT64_MAX, &x_))
           return -1;
         m->seq = (uint64_t)x_;
+      }
+      return 1;
+    }
+    break;
+  case 7:
+    if (memcmp(k, "lead_ms", 7) == 0) {
+      {
+        uint64_t x_ = 0;
+        if (!ttb_jr_u64(r, v, "lead_ms", UINT32_MAX, &x_))
+          return -1;
+        m->lead_ms = (uint32_t)x_;
       }
       return 1;
     }

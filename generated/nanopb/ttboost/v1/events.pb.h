@@ -180,9 +180,16 @@ typedef struct _ttboost_v1_Ping {
  StreamError "bad_request" for seq 0, a seq that is not a recent chat of the
  channel (the last 64 seqs) or a socket without speech_on_request and
  AudioFrames, and "too_many_requests" when the socket already waits for 8
- chats' frames. JSON: {"type":"speech_wanted","seq":7}. */
+ chats' frames. JSON: {"type":"speech_wanted","seq":7} (with lead_ms when
+ it is not 0: {"type":"speech_wanted","seq":7,"lead_ms":2400}). */
 typedef struct _ttboost_v1_SpeechWanted {
     uint64_t seq;
+    /* How much audio the client will play before this chat starts, in
+ milliseconds (0: the chat is next, now; an older client never sets it).
+ The server's speech workers take the requests that must play soonest
+ first (within fairness between channels: docs/architecture.md,
+ "Speech"); values above 600000 count as 600000. */
+    uint32_t lead_ms;
 } ttboost_v1_SpeechWanted;
 
 /* Every message from client to server. */
@@ -213,7 +220,7 @@ extern "C" {
 #define ttboost_v1_Ack_init_default              {0}
 #define ttboost_v1_Settings_init_default         {0, 0, 0, 0, 0}
 #define ttboost_v1_Ping_init_default             {0}
-#define ttboost_v1_SpeechWanted_init_default     {0}
+#define ttboost_v1_SpeechWanted_init_default     {0, 0}
 #define ttboost_v1_ClientMessage_init_default    {0, {ttboost_v1_Ack_init_default}}
 #define ttboost_v1_ChatEvent_init_zero           {"", "", ""}
 #define ttboost_v1_GiftEvent_init_zero           {"", 0, "", ""}
@@ -226,7 +233,7 @@ extern "C" {
 #define ttboost_v1_Ack_init_zero                 {0}
 #define ttboost_v1_Settings_init_zero            {0, 0, 0, 0, 0}
 #define ttboost_v1_Ping_init_zero                {0}
-#define ttboost_v1_SpeechWanted_init_zero        {0}
+#define ttboost_v1_SpeechWanted_init_zero        {0, 0}
 #define ttboost_v1_ClientMessage_init_zero       {0, {ttboost_v1_Ack_init_zero}}
 
 /* Field tags (for use in manual encoding/decoding) */
@@ -278,6 +285,7 @@ extern "C" {
 #define ttboost_v1_Settings_speech_on_request_tag 5
 #define ttboost_v1_Ping_client_time_ms_tag       1
 #define ttboost_v1_SpeechWanted_seq_tag          1
+#define ttboost_v1_SpeechWanted_lead_ms_tag      2
 #define ttboost_v1_ClientMessage_ack_tag         1
 #define ttboost_v1_ClientMessage_settings_tag    2
 #define ttboost_v1_ClientMessage_ping_tag        3
@@ -383,7 +391,8 @@ X(a, STATIC,   SINGULAR, UINT64,   client_time_ms,    1)
 #define ttboost_v1_Ping_DEFAULT NULL
 
 #define ttboost_v1_SpeechWanted_FIELDLIST(X, a) \
-X(a, STATIC,   SINGULAR, UINT64,   seq,               1)
+X(a, STATIC,   SINGULAR, UINT64,   seq,               1) \
+X(a, STATIC,   SINGULAR, UINT32,   lead_ms,           2)
 #define ttboost_v1_SpeechWanted_CALLBACK NULL
 #define ttboost_v1_SpeechWanted_DEFAULT NULL
 
@@ -432,14 +441,14 @@ extern const pb_msgdesc_t ttboost_v1_ClientMessage_msg;
 #define ttboost_v1_Ack_size                      11
 #define ttboost_v1_AudioFrame_size               1327
 #define ttboost_v1_ChatEvent_size                1673
-#define ttboost_v1_ClientMessage_size            13
+#define ttboost_v1_ClientMessage_size            19
 #define ttboost_v1_GiftEvent_size                783
 #define ttboost_v1_Hello_size                    60
 #define ttboost_v1_Ping_size                     11
 #define ttboost_v1_Pong_size                     22
 #define ttboost_v1_ServerMessage_size            1687
 #define ttboost_v1_Settings_size                 10
-#define ttboost_v1_SpeechWanted_size             11
+#define ttboost_v1_SpeechWanted_size             17
 #define ttboost_v1_Status_size                   337
 #define ttboost_v1_StreamError_size              581
 

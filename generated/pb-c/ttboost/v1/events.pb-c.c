@@ -1478,7 +1478,7 @@ const ProtobufCMessageDescriptor ttboost__v1__ping__descriptor =
   (ProtobufCMessageInit) ttboost__v1__ping__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ttboost__v1__speech_wanted__field_descriptors[1] =
+static const ProtobufCFieldDescriptor ttboost__v1__speech_wanted__field_descriptors[2] =
 {
   {
     "seq",
@@ -1492,14 +1492,27 @@ static const ProtobufCFieldDescriptor ttboost__v1__speech_wanted__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "lead_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Ttboost__V1__SpeechWanted, lead_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ttboost__v1__speech_wanted__field_indices_by_name[] = {
+  1,   /* field[1] = lead_ms */
   0,   /* field[0] = seq */
 };
 static const ProtobufCIntRange ttboost__v1__speech_wanted__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor ttboost__v1__speech_wanted__descriptor =
 {
@@ -1509,7 +1522,7 @@ const ProtobufCMessageDescriptor ttboost__v1__speech_wanted__descriptor =
   "Ttboost__V1__SpeechWanted",
   "ttboost.v1",
   sizeof(Ttboost__V1__SpeechWanted),
-  1,
+  2,
   ttboost__v1__speech_wanted__field_descriptors,
   ttboost__v1__speech_wanted__field_indices_by_name,
   1,  ttboost__v1__speech_wanted__number_ranges,

@@ -377,16 +377,25 @@ struct  Ttboost__V1__Ping
  * StreamError "bad_request" for seq 0, a seq that is not a recent chat of the
  * channel (the last 64 seqs) or a socket without speech_on_request and
  * AudioFrames, and "too_many_requests" when the socket already waits for 8
- * chats' frames. JSON: {"type":"speech_wanted","seq":7}.
+ * chats' frames. JSON: {"type":"speech_wanted","seq":7} (with lead_ms when
+ * it is not 0: {"type":"speech_wanted","seq":7,"lead_ms":2400}).
  */
 struct  Ttboost__V1__SpeechWanted
 {
   ProtobufCMessage base;
   uint64_t seq;
+  /*
+   * How much audio the client will play before this chat starts, in
+   * milliseconds (0: the chat is next, now; an older client never sets it).
+   * The server's speech workers take the requests that must play soonest
+   * first (within fairness between channels: docs/architecture.md,
+   * "Speech"); values above 600000 count as 600000.
+   */
+  uint32_t lead_ms;
 };
 #define TTBOOST__V1__SPEECH_WANTED__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ttboost__v1__speech_wanted__descriptor) \
-    , 0 }
+    , 0, 0 }
 
 
 typedef enum {

@@ -57,7 +57,8 @@ struct ttb__conn {
   uint64_t connected_since_ms; /* 0 when not CONNECTED */
   ttb__net_event *q;
   unsigned qcap, qhead, qlen;
-  uint64_t wanted[TTB__SPEECH_WANTED_QUEUE]; /* SpeechWanted seqs to send */
+  uint64_t wanted[TTB__SPEECH_WANTED_QUEUE];      /* SpeechWanted seqs to send */
+  uint32_t wanted_lead[TTB__SPEECH_WANTED_QUEUE]; /* and their lead_ms */
   unsigned wanted_n;
   bool speech_ok; /* this connection's Hello said speech_wanted (binary) */
 
@@ -228,15 +229,18 @@ static void send_settings(ttb__conn *c)
 static void send_wanted(ttb__conn *c)
 {
   uint64_t seqs[TTB__SPEECH_WANTED_QUEUE];
+  uint32_t leads[TTB__SPEECH_WANTED_QUEUE];
   ttb__mutex_lock(c->mu);
   unsigned n = c->speech_ok ? c->wanted_n : 0;
   memcpy(seqs, c->wanted, n * sizeof seqs[0]);
+  memcpy(leads, c->wanted_lead, n * sizeof leads[0]);
   c->wanted_n = 0;
   ttb__mutex_unlock(c->mu);
   for (unsigned i = 0; i < n; i++) {
     ttboost_v1_ClientMessage m = ttboost_v1_ClientMessage_init_zero;
     m.which_payload = ttboost_v1_ClientMessage_speech_wanted_tag;
     m.payload.speech_wanted.seq = seqs[i];
+    m.payload.speech_wanted.lead_ms = leads[i];
     (void)send_client(c, &m); /* lost: the client's fallback fetches the URL */
   }
 }
@@ -794,7 +798,7 @@ void ttb__conn_set_settings(ttb__conn *c, const ttboost_v1_Settings *s)
     c->t->ops->wake(c->t);
 }
 
-bool ttb__conn_speech_wanted(ttb__conn *c, uint64_t seq)
+bool ttb__conn_speech_wanted(ttb__conn *c, uint64_t seq, uint32_t lead_ms)
 {
   if (!c || seq == 0)
     return false;
@@ -804,9 +808,10 @@ bool ttb__conn_speech_wanted(ttb__conn *c, uint64_t seq)
     bool dup = false;
     for (unsigned i = 0; i < c->wanted_n; i++)
       dup = dup || c->wanted[i] == seq;
-    if (!dup && c->wanted_n < TTB__SPEECH_WANTED_QUEUE)
+    if (!dup && c->wanted_n < TTB__SPEECH_WANTED_QUEUE) {
+      c->wanted_lead[c->wanted_n] = lead_ms;
       c->wanted[c->wanted_n++] = seq;
-    else if (!dup)
+    } else if (!dup)
       ok = false;
   }
   bool r = c->running;

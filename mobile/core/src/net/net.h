@@ -494,14 +494,15 @@ int ttb__conn_reconnect_now(ttb__conn *c);
  * every later connect). Any thread, non-blocking. */
 void ttb__conn_set_settings(ttb__conn *c, const ttboost_v1_Settings *s);
 
-/* Queues a SpeechWanted{seq} (events.proto), sent by the network thread
+/* Queues a SpeechWanted{seq, lead_ms} (events.proto; lead_ms: the audio
+ * the client plays before this chat), sent by the network thread
  * at once. Only on a binary connection whose server said Hello.speech_wanted
  * (and sent Settings.speech_on_request): false otherwise, or when
  * TTB__SPEECH_WANTED_QUEUE requests already wait, and then nothing is sent
  * (the server streams every chat's frames, or the caller fetches the URL).
  * Any thread, non-blocking. */
 #define TTB__SPEECH_WANTED_QUEUE 16
-bool ttb__conn_speech_wanted(ttb__conn *c, uint64_t seq);
+bool ttb__conn_speech_wanted(ttb__conn *c, uint64_t seq, uint32_t lead_ms);
 
 /* Switches JSON/binary; takes effect by a reconnect when running. */
 void ttb__conn_set_binary(ttb__conn *c, bool binary);
