@@ -179,6 +179,7 @@ up() {
   } >"$dir/cluster.env"
   if [ "$NATS" = no ]; then
     nats_url=
+    echo "TTS_PID=" >>"$dir/cluster.env"
   else
     start_nats
     {
