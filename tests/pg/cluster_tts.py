@@ -6,7 +6,7 @@ nats-server, PostgreSQL, two nodes with --tts-workers 0 --tts-remote 4, and a
 TTS worker `ttboost-tts-worker --nats --procs 2 -v`) and passes its
 cluster.env's variables in the environment, with METRICS_TOKEN:
 
-    cluster_tts.py remote|worker_killed|serve
+    cluster_tts.py remote|worker_killed|serve|no_worker
 
   remote         a chat ingested on node 1: its tts_url from node 2 and from node 1
                  both give a whole Ogg Opus file, made by the TTS worker (its log),
@@ -17,6 +17,9 @@ cluster.env's variables in the environment, with METRICS_TOKEN:
                  new fetch of the URL gets the whole file (another or a restarted engine)
   serve          the standalone worker stopped, node 2 started with --tts-serve 1:
                  node 1's speech is made by node 2's child
+  no_worker      (nodes with --tts-deadline-ms 3000) no TTS worker at all: a fetch
+                 answers 503 once the relay gave up (within the deadline), the failure
+                 is counted; the worker started again: the same URL gives the speech
 """
 import asyncio
 import http.client
@@ -271,8 +274,32 @@ async def serve():
           f"node 2's --tts-serve child")
 
 
+async def no_worker():
+    subprocess.run([ROOT + "/scripts/cluster.sh", "stop-tts", DIR], check=True,
+                   stdout=subprocess.DEVNULL)
+    u1, _ = await chat_urls("nobody makes this speech at first")
+    fails0 = metrics(N1).get("ttboost_tts_failures_total", 0)
+    t0 = time.monotonic()
+    f = Fetch(u1).read_all()
+    took = time.monotonic() - t0
+    if f.status != 503:
+        fail(f"with no worker: {f.status} ({len(f.data)} bytes), want 503")
+    if took < 2.0 or took > 6.0:
+        fail(f"with no worker the fetch ended after {took:.2f} s (the relay waits 2.5 s)")
+    if metrics(N1).get("ttboost_tts_failures_total", 0) < fails0 + 1:
+        fail("the failure is not counted")
+    subprocess.run([ROOT + "/scripts/cluster.sh", "restart-tts", DIR], check=True,
+                   stdout=subprocess.DEVNULL)
+    g = Fetch(u1).read_all()
+    if g.status != 200 or g.error:
+        fail(f"after the worker came back: {g.status} {g.error}")
+    check_whole(g.data, "after the worker came back")
+    print(f"no_worker: 503 after {took:.2f} s with no worker; {len(g.data)} bytes once it is back")
+
+
 if __name__ == "__main__":
-    tests = {"remote": remote, "worker_killed": worker_killed, "serve": serve}
+    tests = {"remote": remote, "worker_killed": worker_killed, "serve": serve,
+             "no_worker": no_worker}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

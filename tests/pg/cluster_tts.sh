@@ -4,7 +4,7 @@
 # two nodes with remote speech slots, a TTS worker), runs the scenario with
 # cluster.env's variables in its environment, and brings the cluster down
 # whatever the outcome.
-#   tests/pg/cluster_tts.sh BUILD_DIR remote|worker_killed|serve
+#   tests/pg/cluster_tts.sh BUILD_DIR remote|worker_killed|serve|no_worker
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$1
@@ -32,6 +32,7 @@ worker_killed)
   export TTB_TTS_WORKER_TEST_SLOW_MS=200
   ;;
 serve) export NODE2_ARGS="--tts-serve 1" ;;
+no_worker) NODE_ARGS="$NODE_ARGS --tts-deadline-ms 3000" ;; # the relays give up after 2.5 s
 esac
 BUILD=$build "$root/scripts/cluster.sh" up "$dir" >/dev/null
 unset TTB_TTS_WORKER_TEST_SLOW_MS
