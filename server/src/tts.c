@@ -1354,10 +1354,8 @@ ttb_tts *ttb_tts_start(const ttb_tts_config *cfg, char *err, size_t errlen)
   t->backlog = cfg->backlog ? cfg->backlog : 16;
   t->nremember = cfg->remember ? cfg->remember : 8192;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  unsigned local = cfg->workers  ? cfg->workers
-                   : cfg->remote ? 0
-                                 : (cores > 0 ? (unsigned)cores : 1);
   unsigned remote = cfg->remote_args ? cfg->remote : 0;
+  unsigned local = cfg->workers ? cfg->workers : remote ? 0 : (cores > 0 ? (unsigned)cores : 1);
   unsigned serve = cfg->serve_args ? cfg->serve : 0;
   if (local > MAX_WORKERS)
     local = MAX_WORKERS;
