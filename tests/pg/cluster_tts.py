@@ -6,7 +6,7 @@ nats-server, PostgreSQL, two nodes with --tts-workers 0 --tts-remote 4, and a
 TTS worker `ttboost-tts-worker --nats --procs 2 -v`) and passes its
 cluster.env's variables in the environment, with METRICS_TOKEN:
 
-    cluster_tts.py remote|worker_killed|serve|no_worker
+    cluster_tts.py remote|worker_killed|serve|no_worker|nats_restart
 
   remote         a chat ingested on node 1: its tts_url from node 2 and from node 1
                  both give a whole Ogg Opus file, made by the TTS worker (its log),
@@ -20,6 +20,8 @@ cluster.env's variables in the environment, with METRICS_TOKEN:
   no_worker      (nodes with --tts-deadline-ms 3000) no TTS worker at all: a fetch
                  answers 503 once the relay gave up (within the deadline), the failure
                  is counted; the worker started again: the same URL gives the speech
+  nats_restart   nats-server restarted: once the nodes take ingest again, a chat's
+                 speech is made by the worker (which reconnected) again
 """
 import asyncio
 import http.client
@@ -121,8 +123,9 @@ def check_whole(data, what):
         fail(f"{what}: the last page is not the end of the stream")
 
 
-async def chat_urls(message):
-    """Sockets on both nodes, a chat ingested on node 1: (url on node 1, url on node 2)."""
+async def chat_urls(message, retry_s=0):
+    """Sockets on both nodes, a chat ingested on node 1: (url on node 1, url on node 2).
+    An ingest answered 503 is tried again for retry_s."""
     key = license_key()
     user, tok1 = login(N1, key)
     _, tok2 = login(N2, key)
@@ -131,9 +134,14 @@ async def chat_urls(message):
     for ws in socks:  # the hello first
         while json.loads(await asyncio.wait_for(ws.recv(), DEADLINE)).get("type") != "hello":
             pass
-    st, body = ingest(N1, user, message)
-    if st != 202:
-        fail(f"ingest: {st} {body}")
+    end = time.monotonic() + retry_s
+    while True:
+        st, body = ingest(N1, user, message, eid="tts-chat")
+        if st == 202:
+            break
+        if st != 503 or time.monotonic() > end:
+            fail(f"ingest: {st} {body}")
+        time.sleep(0.2)
     urls = []
     for ws in socks:
         while True:
@@ -297,9 +305,23 @@ async def no_worker():
     print(f"no_worker: 503 after {took:.2f} s with no worker; {len(g.data)} bytes once it is back")
 
 
+async def nats_restart():
+    subprocess.run([ROOT + "/scripts/cluster.sh", "restart-nats", DIR], check=True,
+                   stdout=subprocess.DEVNULL)
+    u1, u2 = await chat_urls("spoken after nats-server came back", retry_s=20)
+    for u in (u1, u2):
+        f = Fetch(u).read_all()
+        if f.status != 200 or f.error:
+            fail(f"{u} after the restart: {f.status} {f.error}")
+        check_whole(f.data, f"{u} after the restart")
+    if "nats: reconnected" not in tts_log():
+        fail(f"the TTS worker did not say it reconnected:\n{tts_log()}")
+    print("nats_restart: speech made by the worker again on both nodes after nats-server restarted")
+
+
 if __name__ == "__main__":
     tests = {"remote": remote, "worker_killed": worker_killed, "serve": serve,
-             "no_worker": no_worker}
+             "no_worker": no_worker, "nats_restart": nats_restart}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

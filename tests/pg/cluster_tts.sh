@@ -4,7 +4,7 @@
 # two nodes with remote speech slots, a TTS worker), runs the scenario with
 # cluster.env's variables in its environment, and brings the cluster down
 # whatever the outcome.
-#   tests/pg/cluster_tts.sh BUILD_DIR remote|worker_killed|serve|no_worker
+#   tests/pg/cluster_tts.sh BUILD_DIR remote|worker_killed|serve|no_worker|nats_restart
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$1
