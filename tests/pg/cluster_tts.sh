@@ -28,8 +28,9 @@ echo "$METRICS_TOKEN" >"$dir/metrics.token"
 export NODE_ARGS="--metrics-token-file $dir/metrics.token"
 case $scenario in
 worker_killed)
-  # each output of the worker's engines 200 ms apart: a job lasts seconds
-  export TTB_TTS_WORKER_TEST_SLOW_MS=200
+  # each output of the worker's engines 100 ms apart: the job lasts about 5 s
+  # (within the nodes' 10 s deadline), long enough to kill its engine mid-way
+  export TTB_TTS_WORKER_TEST_SLOW_MS=100
   ;;
 serve) export NODE2_ARGS="--tts-serve 1" ;;
 no_worker) NODE_ARGS="$NODE_ARGS --tts-deadline-ms 3000" ;; # the relays give up after 2.5 s
