@@ -8,8 +8,11 @@
 #   scripts/cluster.sh restart-node DIR N  stop node N (if it runs) and start it
 #                                        again (same data dir, a new port: NODEn_URL
 #                                        and NODEn_PID are rewritten in cluster.env)
+#   scripts/cluster.sh restart-tts DIR   stop the TTS worker (if it runs) and start it
+#                                        again (TTS_PID rewritten)
+#   scripts/cluster.sh stop-tts DIR      stop the TTS worker (TTS_PID emptied)
 #
-# What runs (issue 14, so far):
+# What runs:
 #   - nats-server 2.9 with JetStream on, on 127.0.0.1 and a free port, its data
 #     in DIR/nats (log DIR/nats.log);
 #   - PostgreSQL 15: initdb in a temp dir, on 127.0.0.1 and a free port, run as an
@@ -18,13 +21,23 @@
 #   - two ttboost-server nodes on free 127.0.0.1 ports, both with --db on that
 #     PostgreSQL and --nats on that nats-server (data dirs DIR/node1 and
 #     DIR/node2, logs DIR/nodeN.log): a socket on either node receives what
-#     either node ingests, with the same seq (docs/scaling.md).
-# Not yet: the TTS worker node (speech is made by the node a URL is fetched from).
+#     either node ingests, with the same seq (docs/scaling.md);
+#   - a TTS worker, `ttboost-tts-worker --nats NATS_URL --procs 2 -v` (log
+#     DIR/tts.log): two espeak-ng engines serving the ttb.tts queue group, and
+#     both nodes with `--tts-workers 0 --tts-remote 4`: their speech is made by
+#     that worker, over NATS (docs/scaling.md, "Speech across nodes").
+#
+# Environment: NODE_ARGS more options for both nodes (e.g. --history 50);
+# NODE2_ARGS more for node 2 only; TTS_ARGS the worker's options (default
+# "--procs 2 -v"); TTS=local: no TTS worker, the nodes make their speech
+# themselves (local workers, as a single node does); NATS=no: no nats-server,
+# no TTS worker, nodes without --nats (a baseline).
 #
 # DIR/cluster.env is a shell file of NAME=value lines:
-#   NODE1_URL NODE2_URL NODE1_PID NODE2_PID NATS_URL NATS_PID DB_URL
+#   NODE1_URL NODE2_URL NODE1_PID NODE2_PID NATS_URL NATS_PID TTS_PID DB_URL
 #   TTBOOST_INGEST_SECRET ADMIN
-#   (and PG_DIR, PG_BIN: where PostgreSQL runs, for `down`)
+#   (and PG_DIR, PG_BIN: where PostgreSQL runs, for `down`; TTS_MODE: remote or
+#   local, for restart-node)
 # so that  . DIR/cluster.env; $ADMIN license create --days 30  works.
 #
 # Binaries from BUILD (default: build, from the repository root), built first
@@ -40,8 +53,12 @@ usage() {
 }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 [ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = restart-node ]; } || usage
-NODE_ARGS=${NODE_ARGS:-} # more options for both nodes (e.g. --history 50)
-NATS=${NATS:-yes}        # no: no nats-server, nodes without --nats (as before issue 14's events)
+NODE_ARGS=${NODE_ARGS:-}   # more options for both nodes (e.g. --history 50)
+NODE2_ARGS=${NODE2_ARGS:-} # more options for node 2 only (e.g. --tts-serve 1)
+NATS=${NATS:-yes}          # no: no nats-server, nodes without --nats (as before issue 14's events)
+TTS=${TTS:-remote}         # local: no TTS worker, each node makes its own speech
+TTS_ARGS=${TTS_ARGS:---procs 2 -v}
+[ "$NATS" = no ] && TTS=local
 cmd=$1
 dir=$2
 case $dir in /*) ;; *) dir=$(pwd)/$dir ;; esac
@@ -96,8 +113,13 @@ start_node() {
   n=$1
   log=$dir/node$n.log
   mkdir -p "$dir/node$n"
+  tts_opts=
+  [ "$TTS" = local ] || tts_opts="--tts-workers 0 --tts-remote 4"
+  extra=
+  [ "$n" = 2 ] && extra=$NODE2_ARGS
   TTBOOST_INGEST_SECRET=$secret nohup "$build/server/ttboost-server" --listen 127.0.0.1:0 \
-    --data-dir "$dir/node$n" --db "$db_url" ${nats_url:+--nats "$nats_url"} $NODE_ARGS >"$log" 2>&1 &
+    --data-dir "$dir/node$n" --db "$db_url" ${nats_url:+--nats "$nats_url"} $tts_opts $NODE_ARGS \
+    $extra >"$log" 2>&1 &
   pid=$!
   i=0
   url=
@@ -112,10 +134,26 @@ start_node() {
   eval "node${n}_url=\$url node${n}_pid=\$pid"
 }
 
+# Starts the TTS worker (TTS_ARGS); sets tts_pid once its engines are connected.
+start_tts() {
+  nohup "$build/server/ttboost-tts-worker" --nats "$nats_url" $TTS_ARGS >>"$dir/tts.log" 2>&1 &
+  tts_pid=$!
+  i=0
+  while [ $i -lt 100 ]; do
+    kill -0 "$tts_pid" 2>/dev/null || { cat "$dir/tts.log" >&2; die "the TTS worker did not start"; }
+    grep -q "engine: nats: connected" "$dir/tts.log" 2>/dev/null && return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  kill "$tts_pid"
+  die "the TTS worker did not connect to NATS (see $dir/tts.log)"
+}
+
 up() {
   [ -e "$dir/cluster.env" ] && die "$dir/cluster.env exists: is a cluster up? ($0 down $dir)"
   mkdir -p "$dir"
-  if [ ! -x "$build/server/ttboost-server" ] || [ ! -x "$build/server/ttboost-admin" ]; then
+  if [ ! -x "$build/server/ttboost-server" ] || [ ! -x "$build/server/ttboost-admin" ] ||
+    [ ! -x "$build/server/ttboost-tts-worker" ]; then
     [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
     ninja -C "$build" >/dev/null
   fi
@@ -137,15 +175,23 @@ up() {
     echo "PG_DIR=$pgdir"
     echo "PG_BIN=$bin"
     echo "DB_URL=$db_url"
+    echo "TTS_MODE=$TTS"
   } >"$dir/cluster.env"
   if [ "$NATS" = no ]; then
     nats_url=
+    echo "TTS_PID=" >>"$dir/cluster.env"
   else
     start_nats
     {
       echo "NATS_URL=$nats_url"
       echo "NATS_PID=$nats_pid"
     } >>"$dir/cluster.env"
+    if [ "$TTS" = local ]; then
+      echo "TTS_PID=" >>"$dir/cluster.env"
+    else
+      start_tts
+      echo "TTS_PID=$tts_pid" >>"$dir/cluster.env"
+    fi
   fi
   start_node 1
   echo "NODE1_URL=$node1_url" >>"$dir/cluster.env"
@@ -164,12 +210,12 @@ up() {
 
 down() {
   [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: nothing to stop"
-  NODE1_PID= NODE2_PID= PG_DIR= PG_BIN= NATS_PID=
+  NODE1_PID= NODE2_PID= PG_DIR= PG_BIN= NATS_PID= TTS_PID=
   . "$dir/cluster.env"
-  for p in $NODE1_PID $NODE2_PID; do
+  for p in $NODE1_PID $NODE2_PID $TTS_PID; do
     kill -TERM "$p" 2>/dev/null || true
   done
-  for p in $NODE1_PID $NODE2_PID; do
+  for p in $NODE1_PID $NODE2_PID $TTS_PID; do
     stop_pid "$p"
   done
   [ -n "$NATS_PID" ] && stop_pid "$NATS_PID"
@@ -186,8 +232,9 @@ restart_node() {
   [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: no cluster"
   n=$1
   case $n in 1 | 2) ;; *) die "restart-node: N is 1 or 2" ;; esac
-  DB_URL= NATS_URL= TTBOOST_INGEST_SECRET=
+  DB_URL= NATS_URL= TTBOOST_INGEST_SECRET= TTS_MODE=
   . "$dir/cluster.env"
+  TTS=${TTS_MODE:-$TTS}
   eval "old=\${NODE${n}_PID:-}"
   [ -n "$old" ] && stop_pid "$old"
   db_url=$DB_URL nats_url=$NATS_URL secret=$TTBOOST_INGEST_SECRET
@@ -210,8 +257,34 @@ restart_nats() {
   echo "cluster.sh: nats-server restarted ($NATS_URL, pid $nats_pid)"
 }
 
+stop_tts() {
+  [ -f "$dir/cluster.env" ] || die "no $dir/cluster.env: no cluster"
+  TTS_PID=
+  . "$dir/cluster.env"
+  [ -n "$TTS_PID" ] && stop_pid "$TTS_PID"
+  if grep -q "^TTS_PID=" "$dir/cluster.env"; then
+    sed -i "s/^TTS_PID=.*/TTS_PID=/" "$dir/cluster.env"
+  else
+    echo "TTS_PID=" >>"$dir/cluster.env"
+  fi
+}
+
+restart_tts() {
+  stop_tts
+  NATS_URL=
+  . "$dir/cluster.env"
+  [ -n "$NATS_URL" ] || die "no NATS_URL in $dir/cluster.env (NATS=no)"
+  nats_url=$NATS_URL
+  mv "$dir/tts.log" "$dir/tts.log.old" 2>/dev/null || true
+  start_tts
+  sed -i "s/^TTS_PID=.*/TTS_PID=$tts_pid/" "$dir/cluster.env"
+  echo "cluster.sh: TTS worker restarted (pid $tts_pid)"
+}
+
 case $cmd in
 up) up ;;
+stop-tts) stop_tts && echo "cluster.sh: TTS worker stopped" ;;
+restart-tts) restart_tts ;;
 down) down ;;
 restart-nats) restart_nats ;;
 restart-node) restart_node "$3" ;;

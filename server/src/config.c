@@ -87,7 +87,12 @@ const char *ttb_config_usage(void)
          "  --max-body N           largest HTTP request body (default 1048576)\n"
          "  --tts-cache-mb N       size cap of the TTS cache (default 256)\n"
          "  --tts-read-user yes|no speak the sender's name before the message (default yes)\n"
-         "  --tts-workers N        speech worker processes (default 0 = one per core)\n"
+         "  --tts-workers N        speech worker processes (default 0 = one per core; with\n"
+         "                         --tts-remote, 0 = none: this node makes no speech itself)\n"
+         "  --tts-remote N         N more speech slots whose jobs are made by the cluster's\n"
+         "                         workers over NATS (needs --nats; docs/scaling.md)\n"
+         "  --tts-serve N          start N ttboost-tts-worker --nats children serving the\n"
+         "                         cluster's speech jobs (needs --nats)\n"
          "  --tts-deadline-ms N    a synthesis running longer is killed, its chat has no audio\n"
          "                         (default 10000)\n"
          "  --tts-backlog N        speech waiting per channel; beyond, the oldest is dropped\n"
@@ -241,6 +246,8 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tts-burst", 1, 1000000, NULL, &c->tts_burst},
       {"tts-per-min", 1, 1000000, NULL, &c->tts_per_min},
       {"tts-workers", 0, 256, NULL, &c->tts_workers},
+      {"tts-remote", 0, 256, NULL, &c->tts_remote},
+      {"tts-serve", 0, 256, NULL, &c->tts_serve},
       {"tts-deadline-ms", 50, 600000, NULL, &c->tts_deadline_ms},
       {"tts-backlog", 1, 1000000, NULL, &c->tts_backlog},
       {"nats-catchup-s", 0, 600, NULL, &c->nats_catchup_s},

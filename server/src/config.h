@@ -43,8 +43,10 @@ typedef struct ttb_config {
   uint32_t ws_flush_us; /* write coalescing window under load (ws.h ttb_ws_set_flush_us); 0 = off */
   size_t max_body;      /* HTTP request bodies */
   size_t tts_cache_mb;
-  bool tts_read_user;          /* speak "user: message" rather than the message alone */
-  uint32_t tts_workers;        /* speech worker processes (0: the number of cores) */
+  bool tts_read_user;   /* speak "user: message" rather than the message alone */
+  uint32_t tts_workers; /* speech worker processes (0: the number of cores; none with tts_remote) */
+  uint32_t tts_remote;  /* 0: remote speech slots, jobs made by NATS workers (needs nats) */
+  uint32_t tts_serve;   /* 0: ttboost-tts-worker --nats children serving the cluster (needs nats) */
   uint32_t tts_deadline_ms;    /* 10000: a synthesis running longer is killed (no audio) */
   uint32_t tts_backlog;        /* 16: speech waiting per channel; beyond, the oldest is dropped */
   bool tts_eager;              /* off: a chat's speech is made only when fetched or streamed */

@@ -125,6 +125,11 @@ int main(int argc, char **argv)
     return 2;
   }
 
+  if ((cfg.tts_remote || cfg.tts_serve) && cfg.nats[0] == '\0') {
+    fprintf(stderr, "ttboost-server: --tts-remote and --tts-serve need --nats\n");
+    return 2;
+  }
+
   signal(SIGPIPE, SIG_IGN);
   SSL_CTX *ssl = NULL;
   if (cfg.tls_cert[0]) {

@@ -142,6 +142,15 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
   gauge(&o, "ttboost_tts_waiting", "Syntheses waiting for a speech worker.", m->tts_waiting);
   gauge(&o, "ttboost_tts_running", "Syntheses being made now.", m->tts_running);
   gauge(&o, "ttboost_tts_workers", "Live speech workers.", m->tts_workers);
+  if (m->nats_on) { /* speech across nodes (docs/scaling.md) */
+    counter(&o, "ttboost_tts_remote_jobs_total",
+            "Syntheses handed to the cluster's speech workers over NATS (--tts-remote).", NULL,
+            m->tts_remote_jobs);
+    gauge(&o, "ttboost_tts_serving",
+          "Live ttboost-tts-worker children serving the cluster "
+          "(--tts-serve).",
+          m->tts_serving);
+  }
   put(&o, "# HELP ttboost_tts_synthesis_seconds Time to synthesise and encode one TTS file.\n"
           "# TYPE ttboost_tts_synthesis_seconds histogram\n");
   uint64_t cum = 0;

@@ -50,11 +50,13 @@ typedef struct ttb_metrics {
   uint64_t tts_deadline_kills; /* workers killed past a synthesis's deadline (its chat: no audio) */
   uint64_t tts_worker_restarts; /* workers replaced (killed or died) */
   uint64_t
-      tts_backlog_dropped; /* waiting speech dropped, oldest first, from a full channel backlog */
-  uint64_t tts_waiting;    /* gauge: syntheses waiting for a worker */
-  uint64_t tts_running;    /* gauge: syntheses being made */
-  uint64_t tts_workers;    /* gauge: live workers */
-  uint64_t tts_streams;    /* GET /tts/<id>.ogg answered while the speech was being made */
+      tts_backlog_dropped;  /* waiting speech dropped, oldest first, from a full channel backlog */
+  uint64_t tts_waiting;     /* gauge: syntheses waiting for a worker */
+  uint64_t tts_running;     /* gauge: syntheses being made */
+  uint64_t tts_workers;     /* gauge: live workers */
+  uint64_t tts_remote_jobs; /* syntheses handed to the cluster's workers (--tts-remote) */
+  uint64_t tts_serving;     /* gauge: live --tts-serve children */
+  uint64_t tts_streams;     /* GET /tts/<id>.ogg answered while the speech was being made */
   uint64_t tts_latency_count;
   double tts_latency_sum;
   uint64_t tts_latency_bucket[TTB_METRICS_TTS_BUCKETS]; /* cumulative at render */

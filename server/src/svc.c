@@ -171,6 +171,35 @@ ttb_svc *ttb_svc_open(const ttb_config *cfg, const char *argv0, h2o_evloop_t *lo
       .on_end = on_tts_end,
       .on_end_arg = m,
   };
+  /* --tts-remote and --tts-serve: the worker program in its NATS modes */
+  char wait_ms[16];
+  snprintf(wait_ms, sizeof wait_ms, "%u",
+           (unsigned)(cfg->tts_deadline_ms > 1000 ? cfg->tts_deadline_ms - 500
+                                                  : cfg->tts_deadline_ms / 2));
+  const char *remote_args[12], *serve_args[12];
+  size_t nr = 0, ns = 0;
+  remote_args[nr++] = "--relay-nats";
+  remote_args[nr++] = cfg->nats;
+  serve_args[ns++] = "--nats";
+  serve_args[ns++] = cfg->nats;
+  serve_args[ns++] = "--child";
+  if (cfg->nats_creds[0]) {
+    remote_args[nr++] = serve_args[ns++] = "--nats-creds";
+    remote_args[nr++] = serve_args[ns++] = cfg->nats_creds;
+  }
+  if (cfg->nats_tls_ca[0]) {
+    remote_args[nr++] = serve_args[ns++] = "--nats-tls-ca";
+    remote_args[nr++] = serve_args[ns++] = cfg->nats_tls_ca;
+  }
+  remote_args[nr++] = "--wait-ms";
+  remote_args[nr++] = wait_ms;
+  remote_args[nr] = serve_args[ns] = NULL;
+  if (cfg->nats[0]) {
+    tc.remote = cfg->tts_remote;
+    tc.remote_args = remote_args;
+    tc.serve = cfg->tts_serve;
+    tc.serve_args = serve_args;
+  }
   s->tts = ttb_tts_start(&tc, err, errlen);
   if (s->tts == NULL)
     goto fail;
@@ -384,6 +413,8 @@ void ttb_svc_tts_metrics(ttb_svc *s)
   m->tts_waiting = st.waiting;
   m->tts_running = st.running;
   m->tts_workers = st.workers;
+  m->tts_remote_jobs = st.remote_jobs;
+  m->tts_serving = st.serving;
 }
 
 int ttb_svc_packets(ttb_svc *s, const char *path, ttb_audio_info *info, ttb_packet **packets,

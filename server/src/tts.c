@@ -131,9 +131,12 @@ struct tts_queue {
   uint64_t wait_ms; /* the est_ms of its waiting jobs */
 };
 
-enum { W_DEAD, W_STARTING, W_IDLE, W_BUSY };
+enum { W_DEAD, W_STARTING, W_IDLE, W_BUSY, W_SERVING };
+/* what a slot runs: a local worker, a relay to remote ones, a serving child */
+enum { K_LOCAL, K_REMOTE, K_SERVE };
 
 struct worker {
+  int kind;
   pid_t pid;
   int fd;
   int state;
@@ -171,6 +174,7 @@ struct ttb_tts {
   size_t cache_max_bytes, queue_max, max_text_bytes, backlog, nremember;
   uint32_t bitrate, deadline_ms;
   char *worker_path;
+  char **remote_args, **serve_args; /* NULL-terminated copies */
   void (*on_end)(void *arg, bool ok, double seconds);
   void *on_end_arg;
   bool voice_ok[NVOICES];
@@ -469,7 +473,13 @@ static int worker_spawn(ttb_tts *t, worker *w)
   }
   posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
   posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
-  char *argv[] = {t->worker_path, NULL};
+  char *argv[72];
+  size_t na = 0;
+  argv[na++] = t->worker_path;
+  char **extra = w->kind == K_REMOTE ? t->remote_args : w->kind == K_SERVE ? t->serve_args : NULL;
+  for (size_t i = 0; extra && extra[i] && na < sizeof argv / sizeof argv[0] - 1; i++)
+    argv[na++] = extra[i];
+  argv[na] = NULL;
   pid_t pid;
   int rc = posix_spawn(&pid, t->worker_path, &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -575,6 +585,8 @@ static void job_start(ttb_tts *t, worker *w, tts_job *j)
   j->w = w;
   j->t0 = now_s();
   t->st.running++;
+  if (w->kind == K_REMOTE)
+    t->st.remote_jobs++;
   w->job = j;
   w->state = W_BUSY;
   w->deadline = j->t0 + t->deadline_ms / 1000.0;
@@ -632,7 +644,7 @@ static void schedule(ttb_tts *t)
   /* no worker alive at all: nothing waiting can ever be made */
   bool any = false;
   for (unsigned i = 0; i < t->nw; i++)
-    if (t->w[i].state != W_DEAD)
+    if (t->w[i].state != W_DEAD && t->w[i].kind != K_SERVE)
       any = true;
   while (!any && t->ring)
     job_end(t, t->ring->head, "no speech worker is running");
@@ -702,16 +714,19 @@ static int on_output(ttb_tts *t, worker *w, const uint8_t *msg, size_t len, cons
       *why = "the speech worker did not say hello";
       rc = -1;
     } else {
-      if (!t->hello_seen) {
+      if (!t->hello_seen && w->kind != K_SERVE) {
         for (size_t i = 0; i < m->hello->n_voices; i++)
           for (size_t k = 0; k < NVOICES; k++)
             if (strcmp(m->hello->voices[i], voice_whitelist[k]) == 0)
               t->voice_ok[k] = true;
         t->hello_seen = true;
       }
-      w->state = W_IDLE;
+      w->state = w->kind == K_SERVE ? W_SERVING : W_IDLE;
       w->early_deaths = 0;
     }
+  } else if (w->kind == K_SERVE) {
+    *why = "a serving speech worker wrote after its hello";
+    rc = -1;
   } else if (w->job == NULL || m->job_id != w->job->job_id) {
     *why = "the speech worker answered for another job";
     rc = -1;
@@ -851,9 +866,13 @@ void ttb_tts_get_stats(const ttb_tts *t, ttb_tts_stats *st)
   *st = t->st;
   st->waiting = t->waiting;
   st->workers = 0;
-  for (unsigned i = 0; i < t->nw; i++)
+  st->serving = 0;
+  for (unsigned i = 0; i < t->nw; i++) {
     if (t->w[i].state == W_IDLE || t->w[i].state == W_BUSY)
       st->workers++;
+    if (t->w[i].state == W_SERVING)
+      st->serving++;
+  }
 }
 
 /* ------------------------------------------------------------ remember */
@@ -1272,6 +1291,34 @@ static int make_dir(const char *dir, char *err, size_t errlen)
   return 0;
 }
 
+/* A NULL-terminated copy of args (NULL for NULL or when out of memory). */
+static char **copy_args(const char *const *args)
+{
+  if (args == NULL)
+    return NULL;
+  size_t n = 0;
+  while (args[n] && n < 64)
+    n++;
+  char **c = calloc(n + 1, sizeof *c);
+  if (c == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if ((c[i] = strdup(args[i])) == NULL) {
+      for (size_t k = 0; k < i; k++)
+        free(c[k]);
+      free(c);
+      return NULL;
+    }
+  return c;
+}
+
+static void free_args(char **a)
+{
+  for (size_t i = 0; a && a[i]; i++)
+    free(a[i]);
+  free(a);
+}
+
 /* The worker program: the configured path, $TTBOOST_TTS_WORKER, or beside this program. */
 static char *find_worker(const char *configured)
 {
@@ -1336,21 +1383,37 @@ ttb_tts *ttb_tts_start(const ttb_tts_config *cfg, char *err, size_t errlen)
   t->backlog = cfg->backlog ? cfg->backlog : 16;
   t->nremember = cfg->remember ? cfg->remember : 8192;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  t->nw = cfg->workers ? cfg->workers : (cores > 0 ? (unsigned)cores : 1);
-  if (t->nw > MAX_WORKERS)
-    t->nw = MAX_WORKERS;
+  unsigned remote = cfg->remote_args ? cfg->remote : 0;
+  unsigned local = cfg->workers ? cfg->workers : remote ? 0 : (cores > 0 ? (unsigned)cores : 1);
+  unsigned serve = cfg->serve_args ? cfg->serve : 0;
+  if (local > MAX_WORKERS)
+    local = MAX_WORKERS;
+  if (remote > MAX_WORKERS)
+    remote = MAX_WORKERS;
+  if (serve > MAX_WORKERS)
+    serve = MAX_WORKERS;
+  t->nw = local + remote + serve;
+  if (local + remote == 0) {
+    set_err(err, errlen, "no speech worker: give workers or remote slots");
+    goto fail;
+  }
   t->dir = strdup(cfg->cache_dir);
   t->worker_path = find_worker(cfg->worker_path);
   t->rem = calloc(t->nremember, sizeof *t->rem);
   t->w = calloc(t->nw, sizeof *t->w);
-  if (!t->dir || !t->worker_path || !t->rem || !t->w) {
+  t->remote_args = copy_args(remote ? cfg->remote_args : NULL);
+  t->serve_args = copy_args(serve ? cfg->serve_args : NULL);
+  if (!t->dir || !t->worker_path || !t->rem || !t->w || (remote && !t->remote_args) ||
+      (serve && !t->serve_args)) {
     set_err(err, errlen, "out of memory");
     goto fail;
   }
   for (size_t l = strlen(t->dir); l > 1 && t->dir[l - 1] == '/'; l--)
     t->dir[l - 1] = '\0';
-  for (unsigned i = 0; i < t->nw; i++)
+  for (unsigned i = 0; i < t->nw; i++) {
     t->w[i].fd = -1;
+    t->w[i].kind = i < local ? K_LOCAL : i < local + remote ? K_REMOTE : K_SERVE;
+  }
   t->ep = epoll_create1(EPOLL_CLOEXEC);
   t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   t->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1450,6 +1513,8 @@ void ttb_tts_stop(ttb_tts *t)
   free(t->rem);
   free(t->w);
   free(t->worker_path);
+  free_args(t->remote_args);
+  free_args(t->serve_args);
   free(t->dir);
   free(t);
 }

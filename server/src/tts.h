@@ -49,8 +49,20 @@ typedef struct ttb_tts_config {
   size_t max_text_bytes;  /* longer text is cut at a UTF-8 boundary (0 = no cut) */
   uint32_t bitrate;       /* Opus bits/s, 6000..510000 */
   const char
-      *worker_path;     /* NULL: $TTBOOST_TTS_WORKER, else ttboost-tts-worker beside this program */
-  unsigned workers;     /* worker processes (0: the number of cores) */
+      *worker_path; /* NULL: $TTBOOST_TTS_WORKER, else ttboost-tts-worker beside this program */
+  unsigned workers; /* worker processes (0: the number of cores, or none when remote > 0) */
+  /* Remote slots: more workers of the pool, each a relay process (the
+   * worker program with these arguments, NULL-terminated, e.g.
+   * {"--relay-nats", url, NULL}) spoken to like a local worker; their jobs
+   * are made elsewhere. Scheduling, deadlines and restarts are the same. */
+  unsigned remote;
+  const char *const *remote_args;
+  /* Serving children: the worker program with these arguments (e.g.
+   * {"--nats", url, "--child", NULL}), never given a job here: they serve
+   * other nodes (a NATS queue group). They say hello on stdout, are
+   * restarted when they die and killed by ttb_tts_stop. */
+  unsigned serve;
+  const char *const *serve_args;
   uint32_t deadline_ms; /* a running job's limit (0: 10000) */
   size_t backlog;       /* waiting jobs per queue (0: 16) */
   size_t remember;      /* ids ttb_tts_prepare remembers (0: 8192) */
@@ -69,7 +81,9 @@ typedef struct ttb_tts_stats {
   uint64_t backlog_dropped; /* waiting jobs dropped, oldest first, from a full queue */
   uint64_t waiting;         /* jobs waiting now */
   uint64_t running;         /* jobs being made now */
-  unsigned workers;         /* live workers now */
+  unsigned workers;         /* live workers now (local and remote slots) */
+  uint64_t remote_jobs;     /* jobs started on a remote slot */
+  unsigned serving;         /* live serving children now */
 } ttb_tts_stats;
 
 /* Starts the workers and waits (up to 10 s) for the first to report what it

@@ -2,7 +2,9 @@
  * ttboost-tts-worker: one espeak-ng engine (espeak-ng keeps global state, so
  * one per process) speaking jobs read from stdin and writing the speech to
  * stdout as it is made, in the protocol of schema/ttboost/worker/tts_worker.proto
- * (length-delimited TtsJob in, TtsOutput out; ttsp.h).
+ * (length-delimited TtsJob in, TtsOutput out; ttsp.h). With --nats it serves
+ * the same jobs from a NATS queue group instead, and with --relay-nats it
+ * passes the server's jobs on to such workers (tts_worker_nats.c).
  *
  * The server spawns several (--tts-workers) over socketpairs; nothing here
  * knows of the server, so a worker can also run behind another transport.
@@ -30,6 +32,8 @@
 
 #include "ttboost/worker/tts_worker.pb-c.h"
 #include "ttsp.h"
+#include "ttsr.h"
+#include "tts_worker.h"
 
 static const char *const voices[] = {"en", "ru", "kk", "de", "fr", "es",
                                      "it", "pt", "uk", "tr", "pl"};
@@ -68,15 +72,28 @@ static int write_all(int fd, const uint8_t *p, size_t n)
   return 0;
 }
 
+/* Where the outputs go: stdout (framed) or a NATS reply subject. */
+static ttb_tw_emit_fn g_emit;
+static void *g_emit_ctx;
+
+static int stdout_emit(void *ctx, const uint8_t *msg, size_t n)
+{
+  (void)ctx;
+  uint8_t pre[10];
+  size_t k = ttb_ttsp_prefix(n, pre);
+  if (write_all(STDOUT_FILENO, pre, k) != 0)
+    return -1;
+  return write_all(STDOUT_FILENO, msg, n);
+}
+
 static int send_msg(const Ttboost__Worker__TtsOutput *m)
 {
   size_t n = ttboost__worker__tts_output__get_packed_size(m);
-  uint8_t *b = malloc(n + 10);
+  uint8_t *b = malloc(n ? n : 1);
   if (b == NULL)
     return -1;
-  size_t k = ttb_ttsp_prefix(n, b);
-  ttboost__worker__tts_output__pack(m, b + k);
-  int rc = write_all(STDOUT_FILENO, b, k + n);
+  ttboost__worker__tts_output__pack(m, b);
+  int rc = g_emit(g_emit_ctx, b, n);
   free(b);
   return rc;
 }
@@ -189,8 +206,13 @@ static int synth_cb(short *wav, int numsamples, espeak_EVENT *events)
   return 0;
 }
 
-static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
+static const char *g_cur_voice; /* the voice espeak-ng has loaded (NULL: unknown) */
+
+void ttb_tw_run_job(const Ttboost__Worker__TtsJob *j, ttb_tw_emit_fn emit, void *ctx)
 {
+  const char **cur_voice = &g_cur_voice;
+  g_emit = emit;
+  g_emit_ctx = ctx;
   out_state *o = &g_out;
   o->job_id = j->job_id;
   o->failed = false;
@@ -266,41 +288,61 @@ static void run_job(const Ttboost__Worker__TtsJob *j, const char **cur_voice)
   flush_out(true);
 }
 
-int main(int argc, char **argv)
+int ttb_tw_engine_init(void)
 {
-  (void)argv;
-  if (argc > 1) {
-    fprintf(stderr,
-            "usage: ttboost-tts-worker < jobs > speech\n"
-            "Reads length-delimited ttboost.v1.TtsJob messages on stdin and writes\n"
-            "ttboost.v1.TtsOutput messages on stdout (schema/ttboost/worker/tts_worker.proto).\n");
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  closefrom(3); /* nothing of the server's (listening sockets, files) stays open here */
   int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, NULL, 0);
-  if (rate <= 0) {
-    fprintf(stderr, "ttboost-tts-worker: espeak-ng initialisation failed (data missing?)\n");
-    return 1;
-  }
+  if (rate <= 0)
+    return -1;
   espeak_SetSynthCallback(synth_cb);
   g_out.rate = rate;
+  return rate;
+}
+
+uint8_t *ttb_tw_hello(size_t *len)
+{
   char *ok[NVOICES];
   size_t nok = 0;
   for (size_t i = 0; i < NVOICES; i++)
     if (espeak_SetVoiceByName(voices[i]) == EE_OK)
       ok[nok++] = (char *)voices[i];
+  g_cur_voice = NULL; /* the last one tried is loaded now */
   Ttboost__Worker__TtsWorkerHello hello = TTBOOST__WORKER__TTS_WORKER_HELLO__INIT;
-  hello.sample_rate = (uint32_t)rate;
+  hello.sample_rate = (uint32_t)g_out.rate;
   hello.voices = ok;
   hello.n_voices = nok;
   Ttboost__Worker__TtsOutput hm = TTBOOST__WORKER__TTS_OUTPUT__INIT;
   hm.hello = &hello;
   hm.error = "";
-  if (send_msg(&hm) != 0)
-    return 1;
+  size_t n = ttboost__worker__tts_output__get_packed_size(&hm);
+  uint8_t *b = malloc(n ? n : 1);
+  if (b == NULL)
+    return NULL;
+  ttboost__worker__tts_output__pack(&hm, b);
+  *len = n;
+  return b;
+}
 
-  const char *cur_voice = NULL;
+const char *const *ttb_tw_voices(size_t *n)
+{
+  *n = NVOICES;
+  return voices;
+}
+
+/* The worker the server spawns: jobs on stdin, speech on stdout. */
+static int serve_stdio(void)
+{
+  if (ttb_tw_engine_init() <= 0) {
+    fprintf(stderr, "ttboost-tts-worker: espeak-ng initialisation failed (data missing?)\n");
+    return 1;
+  }
+  size_t hlen = 0;
+  uint8_t *hello = ttb_tw_hello(&hlen);
+  if (hello == NULL || stdout_emit(NULL, hello, hlen) != 0) {
+    free(hello);
+    return 1;
+  }
+  free(hello);
+
   uint8_t *buf = NULL;
   size_t len = 0, cap = 0;
   for (;;) {
@@ -318,7 +360,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ttboost-tts-worker: bad job\n");
         return 1;
       }
-      run_job(j, &cur_voice);
+      ttb_tw_run_job(j, stdout_emit, NULL);
       ttboost__worker__tts_job__free_unpacked(j, NULL);
       memmove(buf, buf + used, len - used);
       len -= used;
@@ -342,4 +384,143 @@ int main(int argc, char **argv)
   free(buf);
   free(g_out.ogg);
   return 0;
+}
+
+static const char usage[] =
+    "usage: ttboost-tts-worker                 (spawned by ttboost-server)\n"
+    "       ttboost-tts-worker --nats URL [--procs N] [NATS OPTIONS] [-v]\n"
+    "       ttboost-tts-worker --relay-nats URL [NATS OPTIONS] [--wait-ms N] [--stall-ms N]\n"
+    "\n"
+    "Without options: reads length-delimited ttboost.worker.TtsJob messages on stdin and\n"
+    "writes ttboost.worker.TtsOutput messages on stdout (schema/ttboost/worker/tts_worker.proto).\n"
+    "\n"
+    "--nats URL: a standalone worker: serves the NATS queue group of SUBJECT (one job at a\n"
+    "time per engine), publishing each job's TtsOutput messages to its reply subject, and\n"
+    "answers SUBJECT.hello with what it can do (docs/scaling.md). Reconnects forever.\n"
+    "  --procs N          N engines (processes, one espeak-ng each; default 1), restarted\n"
+    "                     when one dies\n"
+    "  -v                 a line on stderr per job\n"
+    "  --child            (for ttboost-server --tts-serve) one engine that says hello on\n"
+    "                     stdout and exits when stdin closes\n"
+    "--relay-nats URL: (for ttboost-server --tts-remote) the stdin/stdout protocol, each job\n"
+    "made by a worker of the queue group instead of here.\n"
+    "  --wait-ms N        retry a job no worker takes for up to N ms (default 9500)\n"
+    "  --stall-ms N       fail a job whose worker is silent for N ms (default 3000)\n"
+    "  --hello-ms N       wait up to N ms for a worker's hello at start (default 2000)\n"
+    "NATS OPTIONS:\n"
+    "  --nats-creds FILE  NATS credentials file (JWT and NKey seed)\n"
+    "  --nats-tls-ca FILE TLS to NATS, trusting this CA bundle\n"
+    "  --subject S        the jobs' subject (default " TTB_TTSR_SUBJECT ")\n";
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+  fprintf(stderr, "ttboost-tts-worker: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n%s", usage);
+  return 2;
+}
+
+static int number_arg(const char *opt, const char *v, unsigned long min, unsigned long max,
+                      unsigned long *out)
+{
+  char *end = NULL;
+  errno = 0;
+  unsigned long n = strtoul(v, &end, 10);
+  if (errno || end == v || *end || v[0] == '-' || n < min || n > max) {
+    fprintf(stderr, "ttboost-tts-worker: %s: expected a number from %lu to %lu, got '%s'\n", opt,
+            min, max, v);
+    return -1;
+  }
+  *out = n;
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  signal(SIGPIPE, SIG_IGN);
+  if (argc == 1) {
+    closefrom(3); /* nothing of the server's (listening sockets, files) stays open here */
+    return serve_stdio();
+  }
+  ttb_tw_opts o = {
+      .subject = TTB_TTSR_SUBJECT, .procs = 1, .wait_ms = 9500, .stall_ms = 3000, .hello_ms = 2000};
+  const char *relay = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (strcmp(a, "-v") == 0) {
+      o.verbose = true;
+      continue;
+    }
+    if (strcmp(a, "--child") == 0) {
+      o.child = true;
+      continue;
+    }
+    static const char *const valued[] = {"--nats",        "--relay-nats", "--nats-creds",
+                                         "--nats-tls-ca", "--subject",    "--procs",
+                                         "--wait-ms",     "--stall-ms",   "--hello-ms"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+      known = known || strcmp(a, valued[k]) == 0;
+    if (!known)
+      return bad_usage("unknown option '%s'", a);
+    if (i + 1 >= argc)
+      return bad_usage("%s: needs a value", a);
+    const char *v = argv[++i];
+    unsigned long n = 0;
+    if (strcmp(a, "--nats") == 0)
+      o.url = v;
+    else if (strcmp(a, "--relay-nats") == 0)
+      relay = v;
+    else if (strcmp(a, "--nats-creds") == 0)
+      o.creds = v;
+    else if (strcmp(a, "--nats-tls-ca") == 0)
+      o.tls_ca = v;
+    else if (strcmp(a, "--subject") == 0)
+      o.subject = v;
+    else if (strcmp(a, "--procs") == 0) {
+      if (number_arg(a, v, 1, 256, &n) != 0)
+        return 2;
+      o.procs = (unsigned)n;
+    } else if (strcmp(a, "--wait-ms") == 0) {
+      if (number_arg(a, v, 0, 600000, &n) != 0)
+        return 2;
+      o.wait_ms = (uint32_t)n;
+    } else if (strcmp(a, "--stall-ms") == 0) {
+      if (number_arg(a, v, 50, 600000, &n) != 0)
+        return 2;
+      o.stall_ms = (uint32_t)n;
+    } else if (strcmp(a, "--hello-ms") == 0) {
+      if (number_arg(a, v, 0, 60000, &n) != 0)
+        return 2;
+      o.hello_ms = (uint32_t)n;
+    } else
+      return bad_usage("unknown option '%s'", a);
+  }
+  if ((o.url != NULL) == (relay != NULL))
+    return bad_usage("%s", "give one of --nats URL and --relay-nats URL");
+  if ((o.url ? o.url : relay)[0] == '\0')
+    return bad_usage("%s", "the NATS URL is empty");
+  if (o.subject[0] == '\0' || strpbrk(o.subject, " \t*>") != NULL)
+    return bad_usage("--subject: '%s' is not a subject to publish to", o.subject);
+  const char *files[] = {o.creds, o.tls_ca};
+  for (size_t k = 0; k < 2; k++)
+    if (files[k] && access(files[k], R_OK) != 0) {
+      fprintf(stderr, "ttboost-tts-worker: cannot read %s: %s\n", files[k], strerror(errno));
+      return 2;
+    }
+  if (relay) {
+    if (o.procs != 1 || o.child)
+      return bad_usage("%s", "--procs and --child are for --nats, not --relay-nats");
+    o.url = relay;
+    closefrom(3);
+    return ttb_tw_relay(&o);
+  }
+  if (o.child && o.procs != 1)
+    return bad_usage("%s", "--child runs one engine (no --procs)");
+  closefrom(3);
+  return ttb_tw_serve(&o);
 }

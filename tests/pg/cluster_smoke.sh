@@ -12,7 +12,7 @@ cleanup() {
 trap 'cleanup "$1"' EXIT
 BUILD=$1 "$root/scripts/cluster.sh" up "$dir"
 . "$dir/cluster.env"
-for v in NODE1_URL NODE2_URL NODE1_PID NODE2_PID DB_URL TTBOOST_INGEST_SECRET ADMIN; do
+for v in NODE1_URL NODE2_URL NODE1_PID NODE2_PID TTS_PID DB_URL TTBOOST_INGEST_SECRET ADMIN; do
   eval "[ -n \"\${$v:-}\" ]" || { echo "cluster.env lacks $v" >&2; exit 1; }
 done
 key=$($ADMIN license create --days 30 --devices 0 2>/dev/null)
@@ -30,9 +30,12 @@ PY
 u1=$(login "$NODE1_URL")
 u2=$(login "$NODE2_URL")
 [ "$u1" = "$u2" ] || { echo "the nodes disagree on the license: $u1 / $u2" >&2; exit 1; }
+# the TTS worker's engines and the nodes' relays (speech over NATS)
+children=$(pgrep -P "$TTS_PID,$NODE1_PID,$NODE2_PID" | tr '\n' ' ')
+[ -n "$children" ] || { echo "no TTS engine or relay runs" >&2; exit 1; }
 BUILD=$1 "$root/scripts/cluster.sh" down "$dir"
-for p in $NODE1_PID $NODE2_PID; do
-  if kill -0 "$p" 2>/dev/null; then echo "node $p still runs after down" >&2; exit 1; fi
+for p in $NODE1_PID $NODE2_PID $TTS_PID $children; do
+  if kill -0 "$p" 2>/dev/null; then echo "process $p still runs after down" >&2; exit 1; fi
 done
 if [ -e "$PG_DIR" ]; then echo "PostgreSQL's dir $PG_DIR is left" >&2; exit 1; fi
 echo "cluster smoke: ok ($u1 on both nodes)"

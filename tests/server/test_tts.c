@@ -936,3 +936,101 @@ Test(tts, unknown_ids_cached_files_and_cancelled_waits)
   cr_expect_eq(ttb_tts_listen(t, id, &again.l), TTB_TTS_CACHED);
   ttb_tts_stop(t);
 }
+
+/* ------------------------------------------------------------ remote and serving slots */
+
+/* A remote slot is a relay process (ttboost-tts-worker --relay-nats) in the
+ * pool. With no NATS to reach: its hello stands in for every voice, and a
+ * job fails once the relay gave up waiting (what a listener sees with NATS
+ * down); the pool and its counters are those of any worker. */
+Test(tts, a_remote_slot_without_nats_fails_its_job_when_it_gives_up)
+{
+  snprintf(cache_dir, sizeof cache_dir, "%s/cache", tmpdir);
+  const char *const args[] = {
+      "--relay-nats", "nats://127.0.0.1:1", "--hello-ms", "200", "--wait-ms", "700", NULL};
+  ttb_tts_config cfg = {
+      .cache_dir = cache_dir,
+      .queue_max = 100,
+      .bitrate = 32000,
+      .workers = 0, /* with remote slots: no local worker */
+      .remote = 1,
+      .remote_args = args,
+      .deadline_ms = 5000,
+  };
+  char err[256] = "";
+  ttb_tts *t = ttb_tts_start(&cfg, err, sizeof err);
+  cr_assert_not_null(t, "start: %s", err);
+  ttb_tts_stats st;
+  ttb_tts_get_stats(t, &st);
+  cr_expect_eq(st.workers, 1);
+  cr_expect(ttb_tts_has_voice(t, "kk"), "the stand-in hello names every voice");
+  double t0 = mono_now();
+  outcome o = speak(t, "Nobody is there to say this.", NULL);
+  double dt = mono_now() - t0;
+  cr_expect_not(o.ok);
+  cr_expect(strstr(o.error, "NATS is unreachable") != NULL, "%s", o.error);
+  cr_expect(dt >= 0.6 && dt < 3.0, "failed after %.2f s (the relay waits 0.7 s)", dt);
+  ttb_tts_get_stats(t, &st);
+  cr_expect_eq(st.remote_jobs, 1);
+  cr_expect_eq(st.failures, 1);
+  cr_expect_eq(st.deadline_kills, 0);
+  cr_expect_eq(st.workers, 1, "the relay lives on for the next job");
+  ttb_tts_stop(t);
+}
+
+/* A serving child is supervised but never given a job: the local worker
+ * makes the speech. */
+Test(tts, a_serving_child_gets_no_job)
+{
+  snprintf(cache_dir, sizeof cache_dir, "%s/cache", tmpdir);
+  const char *const args[] = {"--nats", "nats://127.0.0.1:1", "--child", NULL};
+  ttb_tts_config cfg = {
+      .cache_dir = cache_dir,
+      .queue_max = 100,
+      .bitrate = 32000,
+      .workers = 1,
+      .serve = 1,
+      .serve_args = args,
+  };
+  char err[256] = "";
+  ttb_tts *t = ttb_tts_start(&cfg, err, sizeof err);
+  cr_assert_not_null(t, "start: %s", err);
+  ttb_tts_stats st;
+  ttb_tts_get_stats(t, &st);
+  cr_expect_eq(st.serving, 1);
+  cr_expect_eq(st.workers, 1);
+  for (int i = 0; i < 3; i++) {
+    char text[64];
+    snprintf(text, sizeof text, "Local speech number %d.", i);
+    outcome o = speak(t, text, NULL);
+    cr_expect(o.ok, "%s", o.error);
+  }
+  ttb_tts_get_stats(t, &st);
+  cr_expect_eq(st.remote_jobs, 0);
+  cr_expect_eq(st.serving, 1);
+  ttb_tts_stop(t);
+}
+
+/* workers 0 without remote slots (remote_args given, remote 0): one local
+ * worker per core, as ever. */
+Test(tts, workers_0_without_remote_slots_is_one_per_core)
+{
+  snprintf(cache_dir, sizeof cache_dir, "%s/cache", tmpdir);
+  const char *const args[] = {"--relay-nats", "nats://127.0.0.1:1", NULL};
+  ttb_tts_config cfg = {
+      .cache_dir = cache_dir,
+      .queue_max = 100,
+      .bitrate = 32000,
+      .remote = 0,
+      .remote_args = args,
+  };
+  char err[256] = "";
+  ttb_tts *t = ttb_tts_start(&cfg, err, sizeof err);
+  cr_assert_not_null(t, "start: %s", err);
+  ttb_tts_stats st;
+  ttb_tts_get_stats(t, &st);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  cr_expect_eq(st.workers, cores > 0 ? (unsigned)cores : 1u);
+  cr_expect_eq(st.serving, 0);
+  ttb_tts_stop(t);
+}
