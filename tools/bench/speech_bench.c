@@ -113,6 +113,7 @@ static struct {
   long search_start, search_max;
   char *server_opts[64];
   int n_server_opts;
+  const char *dump; /* --dump FILE: one line per chat */
 } opt = {.mode = 0,
          .channels = 10,
          .rate = 1.0,
@@ -141,7 +142,11 @@ static void usage(FILE *f)
         "  --search-start N, --search-max N  (default 4, 1000)\n"
         "  --server-opt KEY=VALUE  passed to the server as --KEY VALUE (repeatable)\n"
         "  --check                 exit 1 unless every event arrived and every chat was heard\n"
-        "  --keep-tmp              keep the temporary directory (server.log, data)\n",
+        "  --keep-tmp              keep the temporary directory (server.log, data)\n"
+        "  --dump FILE             write one line per chat to FILE (appended; ms from the\n"
+        "                          step's start): channel, seq, sent, event, turn, onset\n"
+        "                          (-1: none), flags (1 posted 2 failed 4 event 8 heard\n"
+        "                          16 dropped 32 idle)\n",
         f);
 }
 
@@ -243,6 +248,9 @@ static void parse_args(int argc, char **argv)
       opt.check = true;
     } else if (strcmp(a, "--keep-tmp") == 0) {
       opt.keep_tmp = true;
+    } else if (strcmp(a, "--dump") == 0) {
+      NEED();
+      opt.dump = v;
     } else {
       fprintf(stderr, "speech-bench: unknown option %s\n", a);
       usage(stderr);
@@ -1120,12 +1128,26 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
     die("out of memory");
   size_t nev = 0, nau = 0, nall = 0, nbh = 0, ntu = 0, nid = 0, nia = 0;
   const uint64_t counted_from = st->t0 + (uint64_t)(opt.warmup * 1e9);
+  FILE *dump = opt.dump && print ? fopen(opt.dump, "a") : NULL;
+  if (opt.dump && print && dump == NULL)
+    fprintf(stderr, "speech-bench: --dump %s: %s\n", opt.dump, strerror(errno));
+  if (dump)
+    fprintf(dump, "# %s, %ld channels: channel seq sent_ms event_ms turn_ms onset_ms flags\n",
+            binary_mode ? "binary" : "url", n);
   for (size_t i = 0; i < total; i++) {
     chat *c = &st->chats[i];
     uint64_t ts = atomic_load(&c->t_sched);
     if (ts == 0)
       continue;
     uint32_t f = atomic_load(&c->flags);
+    if (dump) {
+#define DUMP_MS(t) ((t) ? (double)((int64_t)(t) - (int64_t)st->t0) / 1e6 : -1.0)
+      fprintf(dump, "%u %" PRIu64 " %.1f %.1f %.1f %.1f %u\n", c->ch, c->seq, DUMP_MS(ts),
+              (f & CH_EVENT) ? DUMP_MS(c->t_event) : -1.0,
+              (f & CH_HEARD) ? DUMP_MS(c->t_turn) : -1.0,
+              (f & CH_HEARD) ? DUMP_MS(c->t_onset) : -1.0, f);
+#undef DUMP_MS
+    }
     if (!isnan(behind[i]))
       bh[nbh++] = behind[i];
     r.posted += (f & CH_POSTED) != 0;
@@ -1163,6 +1185,8 @@ static step_result run_step(long n, double seconds, const char *prefix, bool pri
   r.gave_up = (long)atomic_load(&st->gave_up);
   for (long g = 0; g < r.gave_up && nall < total; g++)
     all[nall++] = INFINITY;
+  if (dump)
+    fclose(dump);
   qsort(all, nall, sizeof *all, cmp_dbl);
   r.p99_all = nall ? pct(all, nall, 99) : INFINITY;
   if (print) {

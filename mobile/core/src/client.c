@@ -30,9 +30,9 @@
  *   the one before have come, as a download ends), each request saying how
  *   much audio plays before the chat (lead_ms: the server makes the most
  *   urgent requests first), and claiming the utterance as a download does; a
- *   chat whose first frame has not come STREAM_WAIT_MS after its request
- *   (after its event, with an older server that streams every chat) is
- *   fetched by URL.
+ *   chat whose first frame has not come STREAM_WAIT_MS after it was needed
+ *   (its request plus its lead; after its event, with an older server that
+ *   streams every chat) is fetched by URL.
  * - the platform audio thread: ttb_client_render -> ttb__mixer_render.
  *
  * Locks (never held across I/O; taken in this order, never backwards)
@@ -992,7 +992,8 @@ static bool next_tts_locked(ttb_client *c, tts_want *out, int *wait_ms, uint64_t
 }
 
 /* Sends SpeechWanted for asks (binary mode, a server that takes it); the
- * fallback download of each one asked is then due STREAM_WAIT_MS from now.
+ * fallback download of each one asked is then due STREAM_WAIT_MS after the
+ * audio ahead of it (its lead) has played.
  * lock held on entry and exit, released meanwhile (conn_lock comes first). */
 static void send_asks_locked(ttb_client *c, const uint64_t *asks, size_t n)
 {
@@ -1008,10 +1009,13 @@ static void send_asks_locked(ttb_client *c, const uint64_t *asks, size_t n)
     sent[i] = c->conn && ttb__conn_speech_wanted(c->conn, asks[i], lead[i]);
   ttb__mutex_unlock(c->conn_lock);
   ttb__mutex_lock(c->lock);
-  int64_t due = ttb__monotonic_ms() + STREAM_WAIT_MS;
+  int64_t now = ttb__monotonic_ms();
   for (size_t i = 0; i < n; i++) {
     if (!sent[i])
       continue; /* an older server streams every chat: the first timer stands */
+    /* the server makes it by when it is needed (its lead), not at once: the
+     * fallback is due STREAM_WAIT_MS after that */
+    int64_t due = now + (int64_t)lead[i] + STREAM_WAIT_MS;
     c->speech_asked++;
     c->ask_open = asks[i];
     c->ask_open_until = due;
