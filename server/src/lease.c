@@ -224,7 +224,7 @@ static int key_now(ttb_lease *l, const char *key, uint64_t *rev, ttb_lease_value
   return 1;
 }
 
-/* Makes the KV call act for key; fills *rev (OK, ADOPT) and, when another
+/* Makes the KV call act for key; fills *rev (OK) and, when another
  * node holds the key, *holder with *have_holder. */
 static ttb_lease_result kv_call(ttb_lease *l, ttb_lease_act act, const char *key, const char *value,
                                 uint64_t last, uint64_t *rev, ttb_lease_value *holder,
@@ -255,11 +255,10 @@ static ttb_lease_result kv_call(ttb_lease *l, ttb_lease_act act, const char *key
   if (act == TTB_LEASE_ACT_CREATE) {
     if (k == 0)
       return TTB_LEASE_R_ERROR; /* gone meanwhile: tried again soon */
-    if (parse == 0 && strcmp(v.node, l->node) == 0) {
-      *rev = now_rev;
-      return TTB_LEASE_R_ADOPT;
-    }
-    if (parse != 0) { /* released (empty) or not ours: take it if nobody did since */
+    /* this node's own value (a write that was stored but not answered, before a
+     * lost connection), released (empty) or not ours: take it if nobody wrote
+     * since; the write makes it fresh (its TTL counts from now) */
+    if (parse != 0 || strcmp(v.node, l->node) == 0) {
       if (kvStore_Update(rev, l->kv, key, value, len, now_rev) == NATS_OK)
         return TTB_LEASE_R_OK;
       return TTB_LEASE_R_TAKEN;

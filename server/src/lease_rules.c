@@ -43,20 +43,18 @@ ttb_lease_event ttb_lease_apply(ttb_lease_entry *e, ttb_lease_act act, ttb_lease
 {
   switch (act) {
   case TTB_LEASE_ACT_CREATE:
-    if (r == TTB_LEASE_R_OK || r == TTB_LEASE_R_ADOPT) {
+    if (r == TTB_LEASE_R_OK) {
       e->held = true;
       e->rev = rev;
-      /* an adopted key was written earlier than sent_ms: renewed at once, and
-       * given up at the same limit as a renewal sent now would be */
       e->ok_ms = sent_ms;
-      e->dirty = r == TTB_LEASE_R_ADOPT;
+      e->dirty = false;
       e->next_ms = sent_ms + renew_every(ttl_ms);
       return e->want ? TTB_LEASE_EV_ACQUIRED : TTB_LEASE_EV_NONE;
     }
     e->next_ms = now_ms + (r == TTB_LEASE_R_TAKEN ? renew_every(ttl_ms) : retry_after(ttl_ms));
     return TTB_LEASE_EV_NONE;
   case TTB_LEASE_ACT_RENEW:
-    if (r == TTB_LEASE_R_OK || r == TTB_LEASE_R_ADOPT) {
+    if (r == TTB_LEASE_R_OK) {
       e->rev = rev;
       e->ok_ms = sent_ms;
       e->dirty = false;

@@ -51,8 +51,6 @@ typedef enum ttb_lease_act {
 /* What a KV call came to. */
 typedef enum ttb_lease_result {
   TTB_LEASE_R_OK = 0, /* done; rev is the key's new revision */
-  TTB_LEASE_R_ADOPT,  /* create: the key already holds this node's own value at rev
-                         (written before a lost connection): held, renewed at once */
   TTB_LEASE_R_TAKEN,  /* another node holds the key (or it is gone, for a renewal) */
   TTB_LEASE_R_ERROR,  /* no answer or refused: outcome unknown */
 } ttb_lease_result;
@@ -72,7 +70,7 @@ ttb_lease_act ttb_lease_next(const ttb_lease_entry *e, uint64_t now_ms, uint64_t
                              uint64_t *due_ms);
 
 /* Applies the outcome r of the call act (as ttb_lease_next gave it, sent at
- * sent_ms, answered at now_ms; rev the key's revision for OK and ADOPT) to
+ * sent_ms, answered at now_ms; rev the key's revision for OK) to
  * e. For TTB_LEASE_ACT_EXPIRE, r is ignored. Returns what the connector
  * must do. */
 ttb_lease_event ttb_lease_apply(ttb_lease_entry *e, ttb_lease_act act, ttb_lease_result r,

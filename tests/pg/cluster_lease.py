@@ -3,7 +3,7 @@
 docs/scaling.md, "The TikTok connector: one per channel"), against the real
 engines and the fake TikTok of the connector's tests (tests/tiktok/fake_tiktok.py).
 
-    cluster_lease.py BUILD_DIR takeover|handover|shutdown
+    cluster_lease.py BUILD_DIR takeover|handover|shutdown|nats_pause
 
 It starts the fake, then a cluster (scripts/cluster.sh up: nats-server,
 PostgreSQL, two nodes) whose nodes use the fake's URLs and a short lease TTL
@@ -19,6 +19,10 @@ PostgreSQL, two nodes) whose nodes use the fake's URLs and a short lease TTL
             2 s, long before the key could have expired; the metrics count the release
   shutdown  the holder is stopped cleanly (SIGTERM): it releases its lease and the
             other node connects within 2 s, long before the key could have expired
+  nats_pause nats-server is frozen (SIGSTOP) for 2 TTL: the holder cannot renew
+            and stops its connector within 2 TTL/3 (+ slack), so that no two can run
+            once the key expires; nats-server goes on (SIGCONT): one node connects
+            again, and only one
 """
 import asyncio
 import base64
@@ -300,6 +304,39 @@ async def scenario(name, d, fake):
         await devs[other].until(lambda c: any(s.get("tiktok") == "live" and nodes[holder] not in
                                               s.get("message", "") for s in c.statuses[-1:]),
                                 "the device of the node that took over: live, here")
+    elif name == "nats_pause":
+        nats_pid = int(os.environ["NATS_PID"])
+        start = len(fake.lines)
+        opened = fake.count("ws_connect")
+        t0 = time.monotonic()
+        os.kill(nats_pid, signal.SIGSTOP)
+        try:
+            ev = await asyncio.to_thread(fake.wait, lambda e: e.get("ev") == "ws_close",
+                                         TTL * 2 / 3 + 3, start)
+            took = time.monotonic() - t0
+            if ev is None:
+                fail("the holder kept its push socket while it could not renew its lease")
+            print(f"nats_pause: the holder closed its push socket {took:.1f} s after NATS froze "
+                  f"(TTL {TTL} s)")
+            if fake.count("ws_connect") != opened:
+                fail("a node connected to TikTok while NATS was frozen")
+            await asyncio.sleep(max(0.0, TTL * 2 - (time.monotonic() - t0)))
+            if fake.count("ws_connect") != opened:
+                fail("a node connected to TikTok while NATS was frozen")
+        finally:
+            os.kill(nats_pid, signal.SIGCONT)
+        ev = await asyncio.to_thread(fake.wait, lambda e: e.get("ev") == "ws_connect", TTL + 8,
+                                     start)
+        if ev is None:
+            fail("no node connected to TikTok again once NATS was back")
+        await asyncio.sleep(TTL * 1.5)
+        stt = fake.state()
+        if fake.count("ws_connect") != opened + 1 or len(stt["conns"]) != 1:
+            fail(f"after NATS came back: {fake.count('ws_connect') - opened} push sockets opened, "
+                 f"{len(stt['conns'])} open; want 1")
+        fake.cmd(cmd="chat", msg_id=1004, nickname="Di", unique_id="di", user_id=8, comment="lease four")
+        await a.until(lambda c: "lease four" in c.messages(), "node 1: the chat after NATS came back")
+        await b.until(lambda c: "lease four" in c.messages(), "node 2: the chat after NATS came back")
     else:  # handover: the holder's devices leave, the lease is released, not expired
         opened = fake.count("ws_connect")
         await devs[holder].close()
@@ -332,7 +369,7 @@ async def scenario(name, d, fake):
 
 def main():
     global TTL
-    if len(sys.argv) != 3 or sys.argv[2] not in ("takeover", "handover", "shutdown"):
+    if len(sys.argv) != 3 or sys.argv[2] not in ("takeover", "handover", "shutdown", "nats_pause"):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     build, name = os.path.abspath(sys.argv[1]), sys.argv[2]
@@ -340,7 +377,7 @@ def main():
     d = None
     ok = False
     try:
-        if name != "takeover":
+        if name in ("handover", "shutdown"):
             TTL = 6
         d = up(build, fake, TTL)
         asyncio.run(scenario(name, d, fake))

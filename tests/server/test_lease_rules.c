@@ -110,15 +110,6 @@ Test(lease_rules, a_changed_value_is_written_at_once)
   cr_assert_eq(e.next_ms, 4500);
 }
 
-Test(lease_rules, own_key_from_before_is_adopted_and_renewed_at_once)
-{
-  ttb_lease_entry e = {0};
-  e.want = true;
-  cr_assert_eq(run(&e, 1000, TTB_LEASE_ACT_CREATE, TTB_LEASE_R_ADOPT, 7), TTB_LEASE_EV_ACQUIRED);
-  cr_assert_eq(e.rev, 7);
-  cr_assert_eq(ttb_lease_next(&e, 1001, TTL, NULL), TTB_LEASE_ACT_RENEW);
-}
-
 Test(lease_rules, not_wanted_any_more_while_creating)
 {
   ttb_lease_entry e = {0};
