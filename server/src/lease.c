@@ -463,9 +463,10 @@ ttb_lease *ttb_lease_start(const ttb_lease_opts *o, ttb_metrics *metrics, char *
   pthread_condattr_destroy(&ca);
   jsOptions jo;
   jsOptions_Init(&jo);
-  /* a call and the read that classifies its failure answer within T/3
-   * (renewal at T/3, given up at 2T/3), or count as failed */
-  jo.Wait = (int64_t)(l->ttl_ms / 6 < 2000 ? (l->ttl_ms / 6 ? l->ttl_ms / 6 : 1) : 2000);
+  /* a renewal and the read that classifies its failure take at most 2T/9:
+   * one started just before the give-up limit (2T/3 after the last renewal
+   * that worked) ends by 8T/9, before the key can expire (T) */
+  jo.Wait = (int64_t)(l->ttl_ms / 9 < 2000 ? (l->ttl_ms / 9 ? l->ttl_ms / 9 : 1) : 2000);
   natsStatus s = natsConnection_JetStream(&l->js, l->nc, &jo);
   if (s != NATS_OK) {
     snprintf(err, errlen, "lease: jetstream: %s", natsStatus_GetText(s));

@@ -7,11 +7,13 @@
  * humans) and that node's connector status (ttb_lease_value). A node that
  * wants a channel (the connector has a handle and devices there, or
  * lingers) creates the key (kvStore_Create: refused while another node
- * holds it) and retries every TTL/3; the holder renews it (kvStore_Update
- * with its last revision) every TTL/3 and releases it (a conditional update
- * to an empty value) when it no longer wants it. When the holder dies its
- * key expires by the TTL and a waiting node takes it over within TTL +
- * TTL/3. The rules are lease_rules.h.
+ * holds it) and retries every TTL/3, or at once when it sees the key
+ * released (a plain subscription to the bucket's subjects, which also
+ * brings the holder's status changes); the holder renews it
+ * (kvStore_Update with its last revision) every TTL/3 and releases it (a
+ * conditional update to an empty value) when it no longer wants it. When
+ * the holder dies its key expires by the TTL and a waiting node takes it
+ * over within TTL + TTL/3. The rules are lease_rules.h.
  *
  * Threads: the KV calls block, so a thread of this module makes them; the
  * loop thread only sets what it wants (ttb_lease_want, ttb_lease_status)
