@@ -2112,6 +2112,8 @@ static void on_lease_event(void *arg, const char *channel, ttb_lease_kind kind,
     ttb_tiktok_allow(app->tiktok, channel, true);
   } else if (kind == TTB_LEASE_LOST) {
     ttb_tiktok_allow(app->tiktok, channel, false);
+  } else if (kind == TTB_LEASE_HOLDER && holder != NULL && holder->node[0] == '\0') {
+    ttb_tiktok_elsewhere(app->tiktok, channel, NULL); /* the holder is not known now */
   } else if (kind == TTB_LEASE_HOLDER && holder != NULL) {
     ttb_tiktok_status st;
     memset(&st, 0, sizeof st);

@@ -381,8 +381,15 @@ static bool step(ttb_lease *l, bool releasing_all, uint64_t *due_ms)
   default:
     break;
   }
-  if (have_holder)
+  if (have_holder) {
     report_holder(l, e, &holder);
+  } else if (act == TTB_LEASE_ACT_CREATE && r == TTB_LEASE_R_ERROR && e->seen[0] && !e->st.held) {
+    /* NATS does not answer: who holds it (if anyone still does) is not known */
+    ttb_lease_value unknown;
+    memset(&unknown, 0, sizeof unknown);
+    e->seen[0] = '\0';
+    post(l, e->channel, TTB_LEASE_HOLDER, &unknown);
+  }
   return true;
 }
 

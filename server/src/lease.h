@@ -61,7 +61,8 @@ typedef enum ttb_lease_kind {
   TTB_LEASE_ACQUIRED = 1, /* this node holds it now: start the connector */
   TTB_LEASE_LOST,         /* this node no longer holds it (lost, or released because not
                              wanted): stop the connector at once */
-  TTB_LEASE_HOLDER,       /* another node holds it; holder is its value */
+  TTB_LEASE_HOLDER,       /* another node holds it; holder is its value (node "": not known
+                             any more, NATS does not answer) */
 } ttb_lease_kind;
 
 /* Called by ttb_lease_poll, on the loop thread; holder is set for

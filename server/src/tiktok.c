@@ -1279,7 +1279,8 @@ static void chan_show_elsewhere(ttb_tiktok *t, chan *c)
   if (c->has_elsewhere)
     chan_set_status(t, c, c->elsewhere.state, c->elsewhere.room_id, c->elsewhere.message);
   else
-    chan_set_status(t, c, TTB_TIKTOK_CONNECTING, "", "The TikTok connection runs on another node.");
+    chan_set_status(t, c, TTB_TIKTOK_CONNECTING, "",
+                    "Waiting for the node of the cluster that runs the TikTok connection.");
 }
 
 /* Gated connectors: tells the sink when the channel starts or stops
@@ -1693,6 +1694,7 @@ void ttb_tiktok_allow(ttb_tiktok *t, const char *channel, bool allowed)
     return;
   c->allowed = allowed;
   if (allowed) {
+    c->has_elsewhere = false; /* what another node said is old news once it is lost again */
     if (c->w == NULL && c->handle[0] != '\0' && c->sockets > 0)
       chan_start(t, c);
     return;

@@ -119,8 +119,8 @@ void ttb_tiktok_allow(ttb_tiktok *t, const char *channel, bool allowed);
 
 /* Gated connectors: the status a channel that wants a connection shows
  * while it is not allowed here (the node that runs it: its state, room and
- * a message saying so); NULL: "connecting", "The TikTok connection runs on
- * another node." Copied. */
+ * a message saying so); NULL: "connecting", "Waiting for the node of the
+ * cluster that runs the TikTok connection." Copied. */
 void ttb_tiktok_elsewhere(ttb_tiktok *t, const char *channel, const ttb_tiktok_status *st);
 
 /* The channel's status now (OFF with the handle when nothing runs). */

@@ -21,8 +21,8 @@ PostgreSQL, two nodes) whose nodes use the fake's URLs and a short lease TTL
             other node connects within 2 s, long before the key could have expired
   nats_pause nats-server is frozen (SIGSTOP) for 2 TTL: the holder cannot renew
             and stops its connector within 2 TTL/3 (+ slack), so that no two can run
-            once the key expires; nats-server goes on (SIGCONT): one node connects
-            again, and only one
+            once the key expires, and the devices on both nodes are told "connecting";
+            nats-server goes on (SIGCONT): one node connects again, and only one
 """
 import asyncio
 import base64
@@ -320,6 +320,11 @@ async def scenario(name, d, fake):
                   f"(TTL {TTL} s)")
             if fake.count("ws_connect") != opened:
                 fail("a node connected to TikTok while NATS was frozen")
+            # neither node's devices are told any more that the connection is live
+            for n in (1, 2):
+                await devs[n].until(lambda c: c.statuses and c.statuses[-1].get("tiktok") ==
+                                    "connecting" and "Waiting" in c.statuses[-1].get("message", ""),
+                                    f"node {n}'s device while NATS is frozen: connecting")
             await asyncio.sleep(max(0.0, TTL * 2 - (time.monotonic() - t0)))
             if fake.count("ws_connect") != opened:
                 fail("a node connected to TikTok while NATS was frozen")
