@@ -21,6 +21,7 @@
 
 #include "dbq.h"
 #include "journal.h"
+#include "lease.h"
 #include "listen.h"
 #include "dedup.h"
 #include "nats.h"
@@ -107,6 +108,11 @@ struct ttb_app {
   unsigned cur_gifts; /* gifts the streak rule put out for it so far */
   bool nats_failed;   /* the last publication failed (503 "unavailable") */
   bool nats_dup;      /* the last publication was a duplicate (another node had the id) */
+  /* --nats with the connector on: one connector per channel across the nodes (lease.h) */
+  ttb_lease *lease;
+  int lwake[2];
+  h2o_socket_t *lwake_sock;
+  char node_id[TTB_LEASE_NODE_MAX];
 };
 
 typedef struct handler {
@@ -2080,9 +2086,108 @@ static void show_status(ttb_app *app, ttb_channel *c, const ttb_tiktok_status *s
 static void on_tiktok_status(void *arg, const char *channel, const ttb_tiktok_status *st)
 {
   ttb_app *app = arg;
+  /* the holder's status goes into its lease for the other nodes' devices
+   * (kept by the lease only while this node holds it) */
+  ttb_lease_status(app->lease, channel, ttb_tiktok_state_name(st->state), st->room_id, st->message);
   ttb_channel *c = ttb_hub_channel(app->hub, channel, false);
   if (c)
     show_status(app, c, st);
+}
+
+/* --nats: the connector wants a channel's connection (or no longer does):
+ * its lease is asked for (or released). */
+static void on_tiktok_want(void *arg, const char *channel, bool want)
+{
+  ttb_app *app = arg;
+  ttb_lease_want(app->lease, channel, want);
+}
+
+/* A lease event: the connector runs while this node holds the channel's
+ * lease; the other nodes show the holder's status. */
+static void on_lease_event(void *arg, const char *channel, ttb_lease_kind kind,
+                           const ttb_lease_value *holder)
+{
+  ttb_app *app = arg;
+  if (kind == TTB_LEASE_ACQUIRED) {
+    ttb_tiktok_allow(app->tiktok, channel, true);
+  } else if (kind == TTB_LEASE_LOST) {
+    ttb_tiktok_allow(app->tiktok, channel, false);
+  } else if (kind == TTB_LEASE_HOLDER && holder != NULL && holder->node[0] == '\0') {
+    ttb_tiktok_elsewhere(app->tiktok, channel, NULL); /* the holder is not known now */
+  } else if (kind == TTB_LEASE_HOLDER && holder != NULL) {
+    ttb_tiktok_status st;
+    memset(&st, 0, sizeof st);
+    st.state = TTB_TIKTOK_CONNECTING; /* the holder's connector has not said yet */
+    for (int i = 0; i < TTB_TIKTOK_NSTATES; i++)
+      if (holder->state[0] && strcmp(holder->state, ttb_tiktok_state_name(i)) == 0)
+        st.state = (ttb_tiktok_state)i;
+    snprintf(st.room_id, sizeof st.room_id, "%.*s", (int)sizeof st.room_id - 1, holder->room);
+    char msg[sizeof holder->addr + sizeof holder->message + 64];
+    snprintf(msg, sizeof msg, "The TikTok connection runs on %s%s%s",
+             holder->addr[0] ? holder->addr : "another node", holder->message[0] ? ": " : ".",
+             holder->message);
+    snprintf(st.message, sizeof st.message, "%.*s", (int)sizeof st.message - 1, msg);
+    ttb_tiktok_elsewhere(app->tiktok, channel, &st);
+  }
+}
+
+static void on_lease_wake(h2o_socket_t *sock, const char *err)
+{
+  (void)err;
+  ttb_app *app = sock->data;
+  ttb_wake_drain(app->lwake[0]);
+  ttb_lease_poll(app->lease, on_lease_event, app);
+}
+
+/* --nats with the connector on: the lease thread on the node's NATS
+ * connection, and a random id for this run of the node. */
+static int lease_start(ttb_app *app, char *err, size_t errlen)
+{
+  if (pipe(app->lwake) != 0) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    app->lwake[0] = app->lwake[1] = -1;
+    return -1;
+  }
+  for (int i = 0; i < 2; i++)
+    if (fcntl(app->lwake[i], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(app->lwake[i], F_SETFL, O_NONBLOCK) != 0) {
+      snprintf(err, errlen, "pipe: %s", strerror(errno));
+      return -1;
+    }
+  app->lwake_sock = h2o_evloop_socket_create(app->loop, app->lwake[0], H2O_SOCKET_FLAG_DONT_READ);
+  app->lwake_sock->data = app;
+  h2o_socket_read_start(app->lwake_sock, on_lease_wake);
+  uint8_t rnd[8];
+  randombytes_buf(rnd, sizeof rnd);
+  sodium_bin2hex(app->node_id, sizeof app->node_id, rnd, sizeof rnd);
+  ttb_lease_opts o = {.nc = ttb_nats_connection(app->nats),
+                      .bucket = "ttb_lease",
+                      .ttl_s = app->cfg.lease_ttl_s,
+                      .node_id = app->node_id,
+                      .addr = app->cfg.public_url,
+                      .wake_fd = app->lwake[1]};
+  app->lease = ttb_lease_start(&o, &app->metrics, err, errlen);
+  if (app->lease == NULL)
+    return -1;
+  fprintf(stderr, "ttboost-server: lease: node %s, TTL %u s\n", app->node_id, app->cfg.lease_ttl_s);
+  return 0;
+}
+
+/* Releases the leases held (before the NATS connection closes). */
+static void lease_close(ttb_app *app)
+{
+  ttb_lease_stop(app->lease);
+  app->lease = NULL;
+  if (app->lwake_sock) {
+    h2o_socket_read_stop(app->lwake_sock);
+    h2o_socket_close(app->lwake_sock);
+    app->lwake_sock = NULL;
+  } else if (app->lwake[0] >= 0) {
+    close(app->lwake[0]);
+  }
+  if (app->lwake[1] >= 0)
+    close(app->lwake[1]);
+  app->lwake[0] = app->lwake[1] = -1;
 }
 
 /* The channel's TikTok status now: the connector's, or "off" (with the
@@ -2396,6 +2501,8 @@ static void on_tick(h2o_timeout_entry_t *entry)
     ttb_nats_tick(app->nats); /* (re)subscribes after a (re)connect; metrics */
     ttb_nats_poll(app->nats, on_nats_event, app);
   }
+  if (app->lease)
+    ttb_lease_poll(app->lease, on_lease_event, app); /* and its metrics */
   /* another process (or, with PostgreSQL, another server) changed the database */
   uint64_t gen = ttb_dbq_generation(ttb_svc_dbq(app->svc));
   if (gen != app->settings_gen) {
@@ -2667,6 +2774,7 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
   }
   app->cfg = *cfg;
   app->nwake[0] = app->nwake[1] = -1;
+  app->lwake[0] = app->lwake[1] = -1;
   app->rate = calloc(RATE_SLOTS, sizeof *app->rate);
   app->tts_buckets = calloc(TTS_BUCKETS, sizeof *app->tts_buckets);
   app->metrics.limit_sockets_per_device = cfg->sockets_per_device;
@@ -2731,8 +2839,12 @@ ttb_app *ttb_app_create(const ttb_config *cfg, const char *argv0, SSL_CTX *ssl, 
     o.heartbeat_ms = cfg->tiktok_heartbeat_s * 1000u;
     o.dead_ms = cfg->tiktok_dead_s * 1000u;
     o.backoff_cap_ms = cfg->tiktok_backoff_cap_s * 1000u;
-    ttb_tiktok_sink sink = {app, on_tiktok_chat, on_tiktok_gift, on_tiktok_status,
-                            on_tiktok_gift_value};
+    o.gated = app->nats != NULL; /* with --nats: while this node holds the channel's lease */
+    ttb_tiktok_sink sink = {
+        app,           on_tiktok_chat, on_tiktok_gift, on_tiktok_status, on_tiktok_gift_value,
+        on_tiktok_want};
+    if (app->nats && lease_start(app, err, errlen) != 0)
+      goto fail;
     app->tiktok = ttb_tiktok_create(app->loop, &o, &sink, &app->metrics, err, errlen);
     if (app->tiktok == NULL)
       goto fail;
@@ -2811,6 +2923,7 @@ fail_config:
 fail:
   ttb_trace_writer_close(app->trace, NULL, 0);
   ttb_tiktok_destroy(app->tiktok);
+  lease_close(app);
   if (app->journal) {
     ttb_hub_set_journal(app->hub, NULL, NULL, NULL);
     if (h2o_timeout_is_linked(&app->commit_entry))
@@ -2851,6 +2964,7 @@ void ttb_app_destroy(ttb_app *app)
   /* the connector's workers stop before what their events would reach */
   ttb_hub_set_watch(app->hub, NULL, NULL);
   ttb_tiktok_destroy(app->tiktok);
+  lease_close(app); /* the leases released, with the connectors stopped */
   nats_close(app);
   ttb_svc_close(app->svc);
   ttb_settings_free(app->settings);  /* after the database thread's last callbacks */

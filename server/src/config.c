@@ -41,6 +41,7 @@ void ttb_config_defaults(ttb_config *c)
   c->channel_idle_s = 3600;
   snprintf(c->nats_stream, sizeof c->nats_stream, "TTB_EV");
   c->nats_catchup_s = 10;
+  c->lease_ttl_s = 10;
   c->tts_burst = 20;
   c->tts_per_min = 60;
 }
@@ -135,6 +136,10 @@ const char *ttb_config_usage(void)
          "  --nats-stream NAME     the JetStream stream of events (default TTB_EV)\n"
          "  --nats-catchup-s N     at start, read the stream for up to N s before listening "
          "(default 10)\n"
+         "  --lease-ttl-s N        with --nats: one TikTok connector per channel across the "
+         "nodes,\n"
+         "                         held by a lease with this TTL; taken over within N + N/3 s\n"
+         "                         when its node dies (default 10)\n"
          "  --help                 this text\n"
          "\n"
          "SIGTERM or SIGINT shut down gracefully. See docs/operations.md.\n";
@@ -251,6 +256,7 @@ int ttb_config_set(ttb_config *c, const char *key, const char *v, char *err, siz
       {"tts-deadline-ms", 50, 600000, NULL, &c->tts_deadline_ms},
       {"tts-backlog", 1, 1000000, NULL, &c->tts_backlog},
       {"nats-catchup-s", 0, 600, NULL, &c->nats_catchup_s},
+      {"lease-ttl-s", 1, 3600, NULL, &c->lease_ttl_s},
   };
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
     if (strcmp(key, nums[i].key) != 0)

@@ -79,6 +79,7 @@ typedef struct ttb_config {
   char nats_tls_ca[512];   /* TLS to NATS, trusting this CA bundle */
   char nats_stream[64];    /* TTB_EV */
   uint32_t nats_catchup_s; /* 10: at start, wait this long to read the stream before listening */
+  uint32_t lease_ttl_s;    /* 10: the TikTok connector leases' TTL (lease.h; with --nats) */
 } ttb_config;
 
 /* Fills the defaults. */

@@ -256,6 +256,17 @@ char *ttb_metrics_render(const ttb_metrics *m, size_t *len)
           m->nats_queue);
     gauge(&o, "ttboost_nats_stream_seq", "The stream sequence read up to.", m->nats_stream_seq);
   }
+  if (m->lease_on) {
+    gauge(&o, "ttboost_lease_held", "TikTok connector leases this node holds.", m->lease_held);
+    counter(&o, "ttboost_lease_acquired_total", "TikTok connector leases acquired.", NULL,
+            m->lease_acquired);
+    counter(&o, "ttboost_lease_lost_total",
+            "TikTok connector leases lost while wanted (taken over, or not renewed in time).", NULL,
+            m->lease_lost);
+    counter(&o, "ttboost_lease_released_total",
+            "TikTok connector leases given up because no longer wanted.", NULL, m->lease_released);
+    counter(&o, "ttboost_lease_errors_total", "Lease KV calls that failed.", NULL, m->lease_errors);
+  }
   if (o.oom) {
     free(o.p);
     return NULL;

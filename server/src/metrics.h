@@ -113,6 +113,13 @@ typedef struct ttb_metrics {
   uint64_t nats_bad_messages;      /* messages in the stream that are not events */
   uint64_t nats_queue;             /* gauge: delivered, waiting for the loop */
   uint64_t nats_stream_seq;        /* gauge: the stream sequence read up to */
+  /* the TikTok connector leases (--nats; lease.h) */
+  bool lease_on;
+  uint64_t lease_held;     /* gauge: channel leases this node holds */
+  uint64_t lease_acquired; /* leases acquired (a connector may start) */
+  uint64_t lease_lost;     /* leases lost while wanted (another node took it, or not renewed) */
+  uint64_t lease_released; /* leases given up because no longer wanted */
+  uint64_t lease_errors;   /* KV calls that failed (NATS unreachable, timeout) */
 } ttb_metrics;
 
 /* Records one synthesis of `seconds`. */

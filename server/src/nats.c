@@ -263,6 +263,8 @@ void ttb_nats_tick(ttb_nats *n)
 
 bool ttb_nats_connected(const ttb_nats *n) { return atomic_load(&n->connected); }
 
+struct __natsConnection *ttb_nats_connection(ttb_nats *n) { return n->nc; }
+
 static bool opened; /* the library (nats_Open); one ttb_nats at a time */
 
 ttb_nats *ttb_nats_start(const ttb_nats_opts *o, ttb_metrics *metrics, char *err, size_t errlen)

@@ -81,6 +81,10 @@ bool ttb_nats_catch_up(ttb_nats *n, uint32_t timeout_ms, ttb_nats_event_fn fn, v
 /* Connected now? */
 bool ttb_nats_connected(const ttb_nats *n);
 
+/* The node's NATS connection (thread-safe, owned by n: valid until
+ * ttb_nats_stop), for the connector leases (lease.h). */
+struct __natsConnection *ttb_nats_connection(ttb_nats *n);
+
 /* Closes the connection and frees everything (queued messages dropped). */
 void ttb_nats_stop(ttb_nats *n);
 

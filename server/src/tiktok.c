@@ -129,6 +129,12 @@ typedef struct chan {
   ttb_tiktok_status st;
   worker *w; /* the running worker, or NULL */
   ttb_webcast_dedup *dedup;
+  /* gated connectors (opts.gated) */
+  bool allowed;                /* ttb_tiktok_allow */
+  bool wanted;                 /* what sink.want was told last */
+  bool has_elsewhere;          /* elsewhere is set (else the default) */
+  ttb_tiktok_status elsewhere; /* shown while wanted and not allowed */
+  ttb_tiktok_state counted;    /* the state counted in metrics->tiktok_conns (OFF: none) */
 } chan;
 
 struct ttb_tiktok {
@@ -1227,12 +1233,15 @@ static void chan_set_status(ttb_tiktok *t, chan *c, ttb_tiktok_state st, const c
               strcmp(c->st.username, c->handle) == 0;
   if (same)
     return;
-  if (t->metrics != NULL && old != st) {
-    if (old != TTB_TIKTOK_OFF && t->metrics->tiktok_conns[old] > 0)
-      t->metrics->tiktok_conns[old]--;
-    if (st != TTB_TIKTOK_OFF)
-      t->metrics->tiktok_conns[st]++;
+  /* the gauge counts this node's connections: not a status shown for another node's */
+  ttb_tiktok_state counted = !t->opts.gated || c->w != NULL ? st : TTB_TIKTOK_OFF;
+  if (t->metrics != NULL && c->counted != counted) {
+    if (c->counted != TTB_TIKTOK_OFF && t->metrics->tiktok_conns[c->counted] > 0)
+      t->metrics->tiktok_conns[c->counted]--;
+    if (counted != TTB_TIKTOK_OFF)
+      t->metrics->tiktok_conns[counted]++;
   }
+  c->counted = counted;
   c->st.state = st;
   snprintf(c->st.username, sizeof c->st.username, "%s", c->handle);
   snprintf(c->st.room_id, sizeof c->st.room_id, "%s", room);
@@ -1264,10 +1273,38 @@ static void chan_stop(ttb_tiktok *t, chan *c, const char *why)
   chan_set_status(t, c, TTB_TIKTOK_OFF, "", why);
 }
 
+/* Gated and not allowed here: the status of the node that runs it. */
+static void chan_show_elsewhere(ttb_tiktok *t, chan *c)
+{
+  if (c->has_elsewhere)
+    chan_set_status(t, c, c->elsewhere.state, c->elsewhere.room_id, c->elsewhere.message);
+  else
+    chan_set_status(t, c, TTB_TIKTOK_CONNECTING, "",
+                    "Waiting for the node of the cluster that runs the TikTok connection.");
+}
+
+/* Gated connectors: tells the sink when the channel starts or stops
+ * wanting a connection (a handle, and devices or a lingering worker). */
+static void chan_want_sync(ttb_tiktok *t, chan *c)
+{
+  if (!t->opts.gated)
+    return;
+  bool want = c->handle[0] != '\0' && (c->sockets > 0 || c->w != NULL);
+  if (want == c->wanted)
+    return;
+  c->wanted = want;
+  if (t->sink.want)
+    t->sink.want(t->sink.arg, c->channel, want);
+}
+
 static void chan_start(ttb_tiktok *t, chan *c)
 {
   if (c->w != NULL || c->handle[0] == '\0')
     return;
+  if (t->opts.gated && !c->allowed) {
+    chan_show_elsewhere(t, c);
+    return;
+  }
   worker *w = calloc(1, sizeof *w);
   if (w == NULL) {
     chan_set_status(t, c, TTB_TIKTOK_ERROR, "", "out of memory");
@@ -1328,6 +1365,8 @@ static void apply(ttb_tiktok *t, qitem *q)
     if (c != NULL) /* it ended on its own (cannot start libcurl): the channel is off */
       c->w = NULL;
     worker_reap(t, q->w);
+    if (c != NULL)
+      chan_want_sync(t, c);
     return;
   }
   if (q->kind == Q_COUNTS) {
@@ -1410,8 +1449,10 @@ static void on_tick(h2o_timeout_entry_t *entry)
   ttb_tiktok *t = (ttb_tiktok *)((char *)entry - offsetof(ttb_tiktok, tick_entry));
   uint64_t now = now_ms();
   for (chan *c = t->chans; c; c = c->next)
-    if (c->linger_at != 0 && c->sockets == 0 && now >= c->linger_at)
+    if (c->linger_at != 0 && c->sockets == 0 && now >= c->linger_at) {
       chan_stop(t, c, "no device connected");
+      chan_want_sync(t, c);
+    }
   h2o_timeout_link(t->loop, &t->tick, &t->tick_entry);
 }
 
@@ -1579,9 +1620,9 @@ void ttb_tiktok_destroy(ttb_tiktok *t)
   while (t->chans != NULL) {
     chan *c = t->chans;
     t->chans = c->next;
-    if (t->metrics != NULL && c->st.state != TTB_TIKTOK_OFF &&
-        t->metrics->tiktok_conns[c->st.state] > 0)
-      t->metrics->tiktok_conns[c->st.state]--;
+    if (t->metrics != NULL && c->counted != TTB_TIKTOK_OFF &&
+        t->metrics->tiktok_conns[c->counted] > 0)
+      t->metrics->tiktok_conns[c->counted]--;
     ttb_webcast_dedup_free(c->dedup);
     free(c);
   }
@@ -1613,6 +1654,7 @@ void ttb_tiktok_set_user(ttb_tiktok *t, const char *channel, const char *usernam
   else
     chan_set_status(t, c, TTB_TIKTOK_OFF, "",
                     c->handle[0] ? "no device connected" : "no TikTok user");
+  chan_want_sync(t, c);
 }
 
 void ttb_tiktok_set_devices(ttb_tiktok *t, const char *channel, size_t sockets)
@@ -1625,18 +1667,63 @@ void ttb_tiktok_set_devices(ttb_tiktok *t, const char *channel, size_t sockets)
   c->sockets = sockets;
   if (sockets > 0) {
     c->linger_at = 0;
+    chan_want_sync(t, c); /* before the start: a gated one asks for its lease first */
     if (c->w == NULL && c->handle[0] != '\0')
       chan_start(t, c);
     return;
   }
-  if (c->w == NULL)
+  if (c->w == NULL) {
+    chan_want_sync(t, c);
     return;
+  }
   if (t->opts.linger_ms == 0) {
     chan_stop(t, c, "no device connected");
+    chan_want_sync(t, c);
     return;
   }
   if (c->linger_at == 0)
     c->linger_at = now_ms() + t->opts.linger_ms;
+}
+
+void ttb_tiktok_allow(ttb_tiktok *t, const char *channel, bool allowed)
+{
+  if (t == NULL || channel == NULL || !t->opts.gated)
+    return;
+  chan *c = allowed ? chan_get(t, channel) : chan_find(t, channel);
+  if (c == NULL || c->allowed == allowed)
+    return;
+  c->allowed = allowed;
+  if (allowed) {
+    c->has_elsewhere = false; /* what another node said is old news once it is lost again */
+    if (c->w == NULL && c->handle[0] != '\0' && c->sockets > 0)
+      chan_start(t, c);
+    return;
+  }
+  if (c->w != NULL) { /* at once: another node may run it already */
+    worker_signal_stop(c->w);
+    c->w = NULL;
+    c->linger_at = 0;
+  }
+  if (c->handle[0] != '\0' && c->sockets > 0)
+    chan_show_elsewhere(t, c);
+  else
+    chan_set_status(t, c, TTB_TIKTOK_OFF, "",
+                    c->handle[0] ? "no device connected" : "no TikTok user");
+  chan_want_sync(t, c);
+}
+
+void ttb_tiktok_elsewhere(ttb_tiktok *t, const char *channel, const ttb_tiktok_status *st)
+{
+  if (t == NULL || channel == NULL || !t->opts.gated)
+    return;
+  chan *c = chan_find(t, channel);
+  if (c == NULL)
+    return;
+  c->has_elsewhere = st != NULL;
+  if (st != NULL)
+    c->elsewhere = *st;
+  if (!c->allowed && c->w == NULL && c->handle[0] != '\0' && c->sockets > 0)
+    chan_show_elsewhere(t, c);
 }
 
 void ttb_tiktok_status_of(const ttb_tiktok *t, const char *channel, ttb_tiktok_status *out)

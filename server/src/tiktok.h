@@ -60,6 +60,8 @@ typedef struct ttb_tiktok_opts {
   uint32_t backoff_cap_ms;  /* reconnect backoff cap (30000) */
   uint32_t blocked_wait_ms; /* wait after a refused handshake (DEVICE_BLOCKED) (2000) */
   uint32_t http_timeout_ms; /* per HTTP request (10000) */
+  bool gated; /* a channel's worker runs only while ttb_tiktok_allow lets it (with --nats:
+                 while this node holds the channel's lease, lease.h); false: always */
 } ttb_tiktok_opts;
 
 /* Fills the defaults above (web, ws: TikTok's own). */
@@ -86,6 +88,10 @@ typedef struct ttb_tiktok_sink {
    * it (0: unknown), just before its gift event (channel settings:
    * gifts.min_diamonds, settings.h). */
   void (*gift_value)(void *arg, const char *channel, const char *gift_name, uint32_t diamonds);
+  /* Optional, gated connectors only: the channel wants a connection (it has
+   * a handle and devices, or its connection lingers) or no longer does.
+   * Called on changes only. */
+  void (*want)(void *arg, const char *channel, bool want);
 } ttb_tiktok_sink;
 
 /* Starts the connector on loop (its wake-up pipe, its timer). metrics are
@@ -104,6 +110,18 @@ void ttb_tiktok_set_user(ttb_tiktok *t, const char *channel, const char *usernam
 /* The channel's open sockets now. Above 0 with a handle: connect (if not
  * yet). 0: disconnect after linger_ms, unless a device comes back first. */
 void ttb_tiktok_set_devices(ttb_tiktok *t, const char *channel, size_t sockets);
+
+/* Gated connectors (opts.gated): lets the channel's worker run (allowed:
+ * it starts when the channel wants it) or stops it at once (not allowed:
+ * the channel then shows the status set by ttb_tiktok_elsewhere). Ignored
+ * when the connector is not gated. */
+void ttb_tiktok_allow(ttb_tiktok *t, const char *channel, bool allowed);
+
+/* Gated connectors: the status a channel that wants a connection shows
+ * while it is not allowed here (the node that runs it: its state, room and
+ * a message saying so); NULL: "connecting", "Waiting for the node of the
+ * cluster that runs the TikTok connection." Copied. */
+void ttb_tiktok_elsewhere(ttb_tiktok *t, const char *channel, const ttb_tiktok_status *st);
 
 /* The channel's status now (OFF with the handle when nothing runs). */
 void ttb_tiktok_status_of(const ttb_tiktok *t, const char *channel, ttb_tiktok_status *out);
