@@ -116,12 +116,7 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 {
   (void)nc;
   (void)closure;
-  int64_t d = 100;
-  for (int i = 1; i < attempts && d < 2000; i++)
-    d *= 2;
-  if (d > 2000)
-    d = 2000;
-  return d / 2 + (int64_t)(rand() % (int)(d / 2 + 1));
+  return ttb_nats_backoff_ms(attempts, (unsigned)rand());
 }
 
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)

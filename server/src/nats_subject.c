@@ -67,3 +67,13 @@ int ttb_nats_channel_of(const char *subject, char *out, size_t cap)
   out[o] = '\0';
   return 0;
 }
+
+int64_t ttb_nats_backoff_ms(int attempts, unsigned rnd)
+{
+  int64_t d = 100;
+  for (int i = 1; i < attempts && d < 2000; i++)
+    d *= 2;
+  if (d > 2000)
+    d = 2000;
+  return d / 2 + (int64_t)(rnd % (unsigned)(d / 2 + 1));
+}

@@ -1,15 +1,22 @@
 /*
  * The NATS subject of a channel (nats.h): "ttb.ev." + the channel's user_id,
  * every byte outside [A-Za-z0-9_-] written %XX, so that an id is always one
- * subject token (no '.', '*', '>' or space in it). No NATS library needed
+ * subject token (no '.', '*', '>' or space in it); and the reconnect backoff
+ * the server and the speech worker give libnats. No NATS library needed
  * (tests/fuzz builds it alone).
  */
 #ifndef TTB_SERVER_NATS_SUBJECT_H
 #define TTB_SERVER_NATS_SUBJECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define TTB_NATS_SUBJECT_PREFIX "ttb.ev."
+
+/* The wait before reconnect attempt `attempts` (1, 2, ...), in ms: 100 ms
+ * doubling up to 2 s, then jittered into its upper half by rnd (any
+ * random number). */
+int64_t ttb_nats_backoff_ms(int attempts, unsigned rnd);
 
 /* Writes the subject of channel into out (NUL-terminated). -1 when the
  * channel is "" or the subject does not fit in cap. */

@@ -58,20 +58,6 @@ typedef struct out_state {
 
 static out_state g_out;
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* Where the outputs go: stdout (framed) or a NATS reply subject. */
 static ttb_tw_emit_fn g_emit;
 static void *g_emit_ctx;
@@ -79,11 +65,7 @@ static void *g_emit_ctx;
 static int stdout_emit(void *ctx, const uint8_t *msg, size_t n)
 {
   (void)ctx;
-  uint8_t pre[10];
-  size_t k = ttb_ttsp_prefix(n, pre);
-  if (write_all(STDOUT_FILENO, pre, k) != 0)
-    return -1;
-  return write_all(STDOUT_FILENO, msg, n);
+  return ttb_ttsp_write_msg(STDOUT_FILENO, msg, n);
 }
 
 static int send_msg(const Ttboost__Worker__TtsOutput *m)

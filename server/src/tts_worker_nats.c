@@ -30,6 +30,7 @@
 
 #include <nats/nats.h>
 
+#include "nats_subject.h"
 #include "tts_worker.h"
 #include "ttsp.h"
 #include "ttsr.h"
@@ -61,26 +62,10 @@ static void sleep_ms(uint32_t ms)
     ;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* One message, framed, on stdout. */
 static int write_framed(const uint8_t *msg, size_t n)
 {
-  uint8_t pre[10];
-  size_t k = ttb_ttsp_prefix(n, pre);
-  return write_all(STDOUT_FILENO, pre, k) == 0 && write_all(STDOUT_FILENO, msg, n) == 0 ? 0 : -1;
+  return ttb_ttsp_write_msg(STDOUT_FILENO, msg, n);
 }
 
 /* ------------------------------------------------------------ connection */
@@ -121,12 +106,7 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 {
   (void)nc;
   (void)closure;
-  int64_t d = 100;
-  for (int i = 1; i < attempts && d < 2000; i++)
-    d *= 2;
-  if (d > 2000)
-    d = 2000;
-  return d / 2 + (int64_t)(rand() % (int)(d / 2 + 1));
+  return ttb_nats_backoff_ms(attempts, (unsigned)rand());
 }
 
 /* Connects (or goes on trying in the background: retry on failed connect,
@@ -457,7 +437,7 @@ static int relay_hello(const ttb_tw_opts *o, natsConnection *nc)
   size_t nv = 0, len = 0;
   const char *const *v = ttb_tw_voices(&nv);
   uint8_t *b = ttb_ttsr_hello(22050, v, nv, &len);
-  int rc = b ? write_all(STDOUT_FILENO, b, len) : -1;
+  int rc = b ? ttb_ttsp_write_all(STDOUT_FILENO, b, len) : -1;
   free(b);
   return rc;
 }
@@ -468,7 +448,7 @@ static int relay_fail(uint64_t job_id, const char *why)
   logf_("job %llu failed: %s", (unsigned long long)job_id, why);
   size_t n = 0;
   uint8_t *b = ttb_ttsr_failure(job_id, why, true, &n);
-  int rc = b ? write_all(STDOUT_FILENO, b, n) : -1;
+  int rc = b ? ttb_ttsp_write_all(STDOUT_FILENO, b, n) : -1;
   free(b);
   return rc;
 }

@@ -1,6 +1,9 @@
 /* The speech worker's framing: see ttsp.h. */
 #include "ttsp.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 int ttb_ttsp_next(const uint8_t *buf, size_t len, size_t max, const uint8_t **msg, size_t *msg_len,
                   size_t *used, const char **why)
 {
@@ -40,4 +43,25 @@ size_t ttb_ttsp_prefix(size_t n, uint8_t out[10])
     out[k++] = (uint8_t)(n ? c | 0x80u : c);
   } while (n && k < 10);
   return k;
+}
+
+int ttb_ttsp_write_all(int fd, const uint8_t *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int ttb_ttsp_write_msg(int fd, const uint8_t *msg, size_t n)
+{
+  uint8_t pre[10];
+  size_t k = ttb_ttsp_prefix(n, pre);
+  return ttb_ttsp_write_all(fd, pre, k) == 0 && ttb_ttsp_write_all(fd, msg, n) == 0 ? 0 : -1;
 }

@@ -23,4 +23,10 @@ int ttb_ttsp_next(const uint8_t *buf, size_t len, size_t max, const uint8_t **ms
 /* Writes the varint prefix of a message of n bytes into out[10]; returns its length. */
 size_t ttb_ttsp_prefix(size_t n, uint8_t out[10]);
 
+/* Writes all n bytes to fd (a blocking descriptor; retried on EINTR and
+ * short writes). 0, or -1 with errno set. */
+int ttb_ttsp_write_all(int fd, const uint8_t *p, size_t n);
+/* Writes one message framed (its prefix, then its n bytes) to fd. 0 or -1. */
+int ttb_ttsp_write_msg(int fd, const uint8_t *msg, size_t n);
+
 #endif

@@ -984,12 +984,9 @@ static void push_frames_part(uint64_t seq, uint32_t from, uint32_t upto, uint32_
   opus_encoder_destroy(enc);
 }
 
-/* Binary mode against a server that offers SpeechWanted: the client asks
- * for the chats in the first FETCH_AHEAD (2) places of its queue only, one
- * at a time, oldest first (the next once the last frame of the one before
- * has come), the request sparing the chat from the queue's drop rule, and
- * downloads the URL of one whose frames do not come. */
-Test(flow, binary_mode_asks_for_the_speech_it_will_play)
+/* A client in binary mode, connected to the fake server, whose Hello
+ * offers SpeechWanted. */
+static ttb_client *binary_client_with_speech_wanted(void)
 {
   ttb_client *c = mk();
   cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
@@ -1008,6 +1005,17 @@ Test(flow, binary_mode_asks_for_the_speech_it_will_play)
   push_pb(&m);
   render_until(c, connected, 5.0);
   cr_assert_eq(ttb_client_state(c, NULL, 0), TTB_STATE_CONNECTED);
+  return c;
+}
+
+/* Binary mode against a server that offers SpeechWanted: the client asks
+ * for the chats in the first FETCH_AHEAD (2) places of its queue only, one
+ * at a time, oldest first (the next once the last frame of the one before
+ * has come), the request sparing the chat from the queue's drop rule, and
+ * downloads the URL of one whose frames do not come. */
+Test(flow, binary_mode_asks_for_the_speech_it_will_play)
+{
+  ttb_client *c = binary_client_with_speech_wanted();
 
   for (uint64_t seq = 1; seq <= 4; seq++)
     push_chat_pb(seq, "a chat in a burst");
@@ -1063,22 +1071,7 @@ Test(flow, binary_mode_asks_for_the_speech_it_will_play)
  * (0), chat 2 waits behind chat 1's 5 s. */
 Test(flow, binary_mode_requests_say_their_lead)
 {
-  ttb_client *c = mk();
-  cr_assert_eq(ttb_client_login(c, "GOOD-KEY"), TTB_OK);
-  ttb_settings s;
-  ttb_client_get_settings(c, &s);
-  s.binary_mode = true;
-  s.profanity_filter = false;
-  cr_assert_eq(ttb_client_set_settings(c, &s), TTB_OK);
-  cr_assert_eq(ttb_client_start(c), TTB_OK);
-  wait_open(1);
-  ttboost_v1_ServerMessage m = ttboost_v1_ServerMessage_init_zero;
-  m.which_payload = ttboost_v1_ServerMessage_hello_tag;
-  m.payload.hello.protocol_version = 1;
-  m.payload.hello.heartbeat_interval_ms = 10000;
-  m.payload.hello.speech_wanted = true;
-  push_pb(&m);
-  render_until(c, connected, 5.0);
+  ttb_client *c = binary_client_with_speech_wanted();
   push_chat_pb(1, "a long chat");
   push_chat_pb(2, "the next chat");
   want_target = 1;

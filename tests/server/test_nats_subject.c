@@ -49,3 +49,19 @@ Test(nats_subject, foreign_or_bad_subjects_are_refused)
   cr_assert_eq(ttb_nats_channel_of("ttb.ev.%41b", out, sizeof out), 0);
   cr_assert_str_eq(out, "Ab");
 }
+
+Test(nats_subject, reconnect_backoff_doubles_to_two_seconds_with_jitter)
+{
+  /* attempt 1: 50..100 ms; 2: 100..200; ... 5: 800..1600; from 6 on: 1000..2000 */
+  cr_assert_eq(ttb_nats_backoff_ms(1, 0), 50);
+  cr_assert_eq(ttb_nats_backoff_ms(1, 50), 100);
+  cr_assert_eq(ttb_nats_backoff_ms(1, 51), 50, "jitter wraps within the upper half");
+  cr_assert_eq(ttb_nats_backoff_ms(2, 0), 100);
+  cr_assert_eq(ttb_nats_backoff_ms(5, 0), 800);
+  cr_assert_eq(ttb_nats_backoff_ms(6, 0), 1000);
+  cr_assert_eq(ttb_nats_backoff_ms(500, 1000), 2000);
+  for (unsigned r = 0; r < 5000; r += 7) {
+    int64_t d = ttb_nats_backoff_ms(9, r);
+    cr_assert(d >= 1000 && d <= 2000, "%lld", (long long)d);
+  }
+}
