@@ -22,6 +22,7 @@ ROOT=$(pwd)
 
 passed=0
 failed=0
+failures=() # what failed, repeated at the very end, where a truncated log still shows it
 stage() {
   local name=$1
   shift
@@ -32,6 +33,7 @@ stage() {
     echo "==> $name: ok ($((SECONDS - t0)) s)"
   else
     failed=$((failed + 1))
+    failures+=("$name")
     echo "==> $name: FAILED ($((SECONDS - t0)) s)"
   fi
 }
@@ -46,10 +48,32 @@ configure() { # dir, meson args...
   fi
 }
 
+failed_tests() { # dir: the meson tests that did not pass, with the end of their output
+  local log=$1/meson-logs/testlog.json
+  [ -f "$log" ] || return 0
+  /usr/bin/python3 - "$log" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        t = json.loads(line)
+    except ValueError:
+        continue
+    if t.get("result") in ("OK", "SKIP", "EXPECTEDFAIL"):
+        continue
+    print(f"--- {t.get('name')}: {t.get('result')} ({t.get('duration', 0):.0f} s); its last lines:")
+    out = (t.get("stdout") or "") + (t.get("stderr") or "")
+    for l in out.splitlines()[-25:]:
+        print("    " + l)
+PY
+}
+
 build_and_test() { # dir, meson args...
   local dir=$1
   shift
-  configure "$dir" "$@" && meson compile -C "$dir" && meson test -C "$dir" --print-errorlogs --num-processes 2
+  configure "$dir" "$@" && meson compile -C "$dir" || return 1
+  meson test -C "$dir" --print-errorlogs --num-processes 2 && return 0
+  failures+=("$(failed_tests "$dir")")
+  return 1
 }
 
 stage "formatting (clang-format)" ./scripts/format.sh --check
@@ -97,4 +121,8 @@ if [ "${SKIP_BROWSER:-0}" != 1 ]; then
 fi
 
 echo "checks: $passed passed, $failed failed"
+if [ "$failed" -ne 0 ]; then
+  echo "what failed:"
+  printf '%s\n' "${failures[@]}"
+fi
 [ "$failed" -eq 0 ]

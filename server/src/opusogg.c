@@ -277,7 +277,8 @@ int ttb_opusogg_finish(ttb_opusogg *e, char *err, size_t errlen)
   uint64_t total48 = (e->in_total * 48000 + (uint64_t)e->in_rate / 2) / (uint64_t)e->in_rate;
   uint64_t need = want + (uint64_t)e->lookahead; /* the decoder lags by the lookahead */
   int rc = 0;
-  while ((uint64_t)e->frames * FRAME < need || e->frames == 0) {
+  /* at least one frame, so that the stream always ends on a page marked last */
+  do {
     while (e->fill < FRAME)
       e->buf[e->fill++] = used < ntail ? tail[used++] : 0;
     bool last = (uint64_t)(e->frames + 1) * FRAME >= need;
@@ -287,7 +288,7 @@ int ttb_opusogg_finish(ttb_opusogg *e, char *err, size_t errlen)
       rc = -1;
       break;
     }
-  }
+  } while ((uint64_t)e->frames * FRAME < need);
   free(tail);
   return rc;
 }

@@ -325,47 +325,34 @@ static int serve_stdio(void)
   }
   free(hello);
 
-  uint8_t *buf = NULL;
-  size_t len = 0, cap = 0;
+  ttb_ttsp_reader rd = TTB_TTSP_READER_INIT(STDIN_FILENO);
+  int rc = 0;
   for (;;) {
     const uint8_t *msg;
-    size_t mlen, used;
+    size_t mlen;
     const char *why = NULL;
-    int r = ttb_ttsp_next(buf, len, TTB_TTSP_MAX_MSG, &msg, &mlen, &used, &why);
+    int r = ttb_ttsp_read(&rd, &msg, &mlen, &why);
+    if (r == 0)
+      break; /* the server went away */
     if (r < 0) {
       fprintf(stderr, "ttboost-tts-worker: bad input: %s\n", why);
-      return 1;
+      rc = 1;
+      break;
     }
-    if (r == 1) {
-      Ttboost__Worker__TtsJob *j = ttboost__worker__tts_job__unpack(NULL, mlen, msg);
-      if (j == NULL || j->job_id == 0) {
-        fprintf(stderr, "ttboost-tts-worker: bad job\n");
-        return 1;
-      }
-      ttb_tw_run_job(j, stdout_emit, NULL);
-      ttboost__worker__tts_job__free_unpacked(j, NULL);
-      memmove(buf, buf + used, len - used);
-      len -= used;
-      continue;
+    Ttboost__Worker__TtsJob *j = ttboost__worker__tts_job__unpack(NULL, mlen, msg);
+    if (j == NULL || j->job_id == 0) {
+      fprintf(stderr, "ttboost-tts-worker: bad job\n");
+      if (j != NULL)
+        ttboost__worker__tts_job__free_unpacked(j, NULL);
+      rc = 1;
+      break;
     }
-    if (len == cap) {
-      size_t nc = cap ? cap * 2 : 8192;
-      uint8_t *nb = realloc(buf, nc);
-      if (nb == NULL)
-        return 1;
-      buf = nb;
-      cap = nc;
-    }
-    ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break; /* the server went away */
-    len += (size_t)n;
+    ttb_tw_run_job(j, stdout_emit, NULL);
+    ttboost__worker__tts_job__free_unpacked(j, NULL);
   }
-  free(buf);
+  ttb_ttsp_reader_free(&rd);
   free(g_out.ogg);
-  return 0;
+  return rc;
 }
 
 static const char usage[] =

@@ -544,52 +544,34 @@ int ttb_tw_relay(const ttb_tw_opts *o)
   }
   if (relay_hello(o, nc) != 0)
     return 1;
-  uint8_t *buf = NULL;
-  size_t len = 0, cap = 0;
+  ttb_ttsp_reader rd = TTB_TTSP_READER_INIT(STDIN_FILENO);
   int rc = 0;
   for (;;) {
     const uint8_t *msg;
-    size_t mlen, used;
+    size_t mlen;
     const char *why = NULL;
-    int r = ttb_ttsp_next(buf, len, TTB_TTSP_MAX_MSG, &msg, &mlen, &used, &why);
+    int r = ttb_ttsp_read(&rd, &msg, &mlen, &why);
+    if (r == 0)
+      break; /* the server went away */
     if (r < 0) {
       logf_("bad input: %s", why);
       rc = 1;
       break;
     }
-    if (r == 1) {
-      Ttboost__Worker__TtsJob *j = ttboost__worker__tts_job__unpack(NULL, mlen, msg);
-      if (j == NULL || j->job_id == 0) {
-        logf_("bad job");
-        rc = 1;
-        break;
-      }
-      uint64_t id = j->job_id;
-      ttboost__worker__tts_job__free_unpacked(j, NULL);
-      if (relay_job(o, nc, msg, mlen, id) != 0)
-        break; /* the server went away */
-      memmove(buf, buf + used, len - used);
-      len -= used;
-      continue;
+    Ttboost__Worker__TtsJob *j = ttboost__worker__tts_job__unpack(NULL, mlen, msg);
+    if (j == NULL || j->job_id == 0) {
+      logf_("bad job");
+      if (j != NULL)
+        ttboost__worker__tts_job__free_unpacked(j, NULL);
+      rc = 1;
+      break;
     }
-    if (len == cap) {
-      size_t nc2 = cap ? cap * 2 : 8192;
-      uint8_t *nb = realloc(buf, nc2);
-      if (nb == NULL) {
-        rc = 1;
-        break;
-      }
-      buf = nb;
-      cap = nc2;
-    }
-    ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
+    uint64_t id = j->job_id;
+    ttboost__worker__tts_job__free_unpacked(j, NULL);
+    if (relay_job(o, nc, msg, mlen, id) != 0)
       break; /* the server went away */
-    len += (size_t)n;
   }
-  free(buf);
+  ttb_ttsp_reader_free(&rd);
   natsConnection_Destroy(nc);
   natsOptions_Destroy(opts);
   return rc;

@@ -2,6 +2,8 @@
 #include "ttsp.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int ttb_ttsp_next(const uint8_t *buf, size_t len, size_t max, const uint8_t **msg, size_t *msg_len,
@@ -64,4 +66,44 @@ int ttb_ttsp_write_msg(int fd, const uint8_t *msg, size_t n)
   uint8_t pre[10];
   size_t k = ttb_ttsp_prefix(n, pre);
   return ttb_ttsp_write_all(fd, pre, k) == 0 && ttb_ttsp_write_all(fd, msg, n) == 0 ? 0 : -1;
+}
+
+int ttb_ttsp_read(ttb_ttsp_reader *r, const uint8_t **msg, size_t *msg_len, const char **why)
+{
+  /* drop the message returned last time */
+  memmove(r->buf, r->buf + r->used, r->len - r->used);
+  r->len -= r->used;
+  r->used = 0;
+  for (;;) {
+    int k = ttb_ttsp_next(r->buf, r->len, TTB_TTSP_MAX_MSG, msg, msg_len, &r->used, why);
+    if (k != 0)
+      return k;
+    if (r->len == r->cap) {
+      size_t nc = r->cap ? r->cap * 2 : 8192;
+      uint8_t *nb = realloc(r->buf, nc);
+      if (nb == NULL) {
+        *why = "out of memory";
+        return -1;
+      }
+      r->buf = nb;
+      r->cap = nc;
+    }
+    ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      *why = strerror(errno);
+      return -1;
+    }
+    if (n == 0)
+      return 0;
+    r->len += (size_t)n;
+  }
+}
+
+void ttb_ttsp_reader_free(ttb_ttsp_reader *r)
+{
+  free(r->buf);
+  r->buf = NULL;
+  r->len = r->cap = r->used = 0;
 }

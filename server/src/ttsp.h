@@ -23,6 +23,27 @@ int ttb_ttsp_next(const uint8_t *buf, size_t len, size_t max, const uint8_t **ms
 /* Writes the varint prefix of a message of n bytes into out[10]; returns its length. */
 size_t ttb_ttsp_prefix(size_t n, uint8_t out[10]);
 
+/* A reader of framed messages from a blocking descriptor (the worker's stdin).
+ * Start it with TTB_TTSP_READER_INIT(fd); it owns its buffer until
+ * ttb_ttsp_reader_free. */
+typedef struct {
+  int fd;
+  uint8_t *buf;
+  size_t len, cap, used; /* used: the bytes of the message last returned */
+} ttb_ttsp_reader;
+#define TTB_TTSP_READER_INIT(f) \
+  {                             \
+    .fd = (f)                   \
+  }
+
+/* Reads the next whole message (at most TTB_TTSP_MAX_MSG bytes): 1 with *msg and
+ * *msg_len set, valid until the next call; 0 when the stream ended (EOF, also in
+ * the middle of a message); -1 with *why set on a malformed stream, a read error
+ * or no memory. */
+int ttb_ttsp_read(ttb_ttsp_reader *r, const uint8_t **msg, size_t *msg_len, const char **why);
+/* Frees the reader's buffer (not its descriptor). */
+void ttb_ttsp_reader_free(ttb_ttsp_reader *r);
+
 /* Writes all n bytes to fd (a blocking descriptor; retried on EINTR and
  * short writes). 0, or -1 with errno set. */
 int ttb_ttsp_write_all(int fd, const uint8_t *p, size_t n);

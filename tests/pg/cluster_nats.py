@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Events between two nodes through NATS JetStream, against the real engines.
 
-Run by tests/pg/cluster_nats.sh, which brings a cluster up (scripts/cluster.sh:
+Run by `tests/pg/cluster_run.sh BUILD nats SCENARIO`, which brings a cluster up (scripts/cluster.sh:
 nats-server, PostgreSQL, two nodes) and passes its cluster.env's variables in
 the environment:
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Speech across nodes through NATS, against the real engines.
 
-Run by tests/pg/cluster_tts.sh, which brings a cluster up (scripts/cluster.sh:
+Run by `tests/pg/cluster_run.sh BUILD tts SCENARIO`, which brings a cluster up (scripts/cluster.sh:
 nats-server, PostgreSQL, two nodes with --tts-workers 0 --tts-remote 4, and a
 TTS worker `ttboost-tts-worker --nats --procs 2 -v`) and passes its
 cluster.env's variables in the environment, with METRICS_TOKEN:

@@ -388,6 +388,7 @@ static void stream_close(ttb_client *c, stream_slot *s)
 static void on_audio_frame(ttb_client *c, const ttboost_v1_AudioFrame *f)
 {
   stream_slot *s = NULL;
+  bool fresh = false; /* the utterance's first frame here */
   for (int i = 0; i < STREAMS; i++)
     if (c->streams[i].live && c->streams[i].seq == f->event_seq)
       s = &c->streams[i];
@@ -405,12 +406,7 @@ static void on_audio_frame(ttb_client *c, const ttboost_v1_AudioFrame *f)
           s = &c->streams[i];
       stream_close(c, s);
     }
-    /* Its chat no longer waits for frames (the worker must not download it). */
-    ttb__mutex_lock(c->lock);
-    for (int i = 0; i < WANTS; i++)
-      if (c->wants[i].live && c->wants[i].seq == f->event_seq)
-        c->wants[i].live = false;
-    ttb__mutex_unlock(c->lock);
+    fresh = true;
     s->live = true;
     s->seq = f->event_seq;
     s->next_index = 0;
@@ -455,7 +451,12 @@ static void on_audio_frame(ttb_client *c, const ttboost_v1_AudioFrame *f)
     s->next_index = f->index + 1;
   if (f->last)
     stream_close(c, s);
+  /* One locked section per frame, for what the worker thread reads. */
   ttb__mutex_lock(c->lock);
+  if (fresh) /* its chat no longer waits for frames (the worker must not download it) */
+    for (int i = 0; i < WANTS; i++)
+      if (c->wants[i].live && c->wants[i].seq == f->event_seq)
+        c->wants[i].live = false;
   if (c->ask_open == f->event_seq) {
     if (f->last) {
       c->ask_open = 0; /* the next chat may be asked for */
