@@ -168,6 +168,9 @@ run fuzz-ogg-opus
 # The speech worker's protocol: recorded worker output (seeds in corpus/).
 seed fuzz-tts-worker none none
 run fuzz-tts-worker
+# Speech over NATS: a worker's messages as a relay checks them (corpus/).
+seed fuzz-ttsr none none
+run fuzz-ttsr
 # The upload converter of POST /me/sounds: small WAV, Ogg Opus and MP3 files (corpus/).
 seed fuzz-sndconv none none
 run fuzz-sndconv

@@ -200,23 +200,19 @@ class _ChannelSettingsScreenState extends State<ChannelSettingsScreen> {
               title: tr(context, Msg.chPacing),
               summary: _pacingSummary(context, d),
               children: [
-                _LabeledSlider(
+                _SteppedSlider(
                   label: tr(context, Msg.chCooldown),
-                  value: d.cooldownSeconds.clamp(0, 120).toDouble(),
-                  min: 0,
-                  max: 120,
-                  divisions: 24,
+                  steps: _cooldownSteps,
+                  value: d.cooldownSeconds,
                   text: d.cooldownSeconds == 0 ? tr(context, Msg.chNone) : '${d.cooldownSeconds} s',
-                  onChanged: (v) => _edit(d.copyWith(cooldownSeconds: v.round())),
+                  onChanged: (v) => _edit(d.copyWith(cooldownSeconds: v)),
                 ),
-                _LabeledSlider(
+                _SteppedSlider(
                   label: tr(context, Msg.chBacklog),
-                  value: d.maxBacklogSeconds.clamp(0, 300).toDouble(),
-                  min: 0,
-                  max: 300,
-                  divisions: 30,
+                  steps: _backlogSteps,
+                  value: d.maxBacklogSeconds,
                   text: d.maxBacklogSeconds == 0 ? tr(context, Msg.chServerDefault) : '${d.maxBacklogSeconds} s',
-                  onChanged: (v) => _edit(d.copyWith(maxBacklogSeconds: v.round())),
+                  onChanged: (v) => _edit(d.copyWith(maxBacklogSeconds: v)),
                 ),
               ],
             ),
@@ -409,6 +405,49 @@ class _Group extends StatelessWidget {
           expandedCrossAxisAlignment: CrossAxisAlignment.stretch,
           children: children,
         ),
+      );
+}
+
+// The pacing sliders' steps: the whole range the server accepts (cooldown up
+// to 3600 s, backlog up to 600 s: server/src/settings_rules.c), finer where a
+// streamer usually sets them.
+const _cooldownSteps = [0, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600];
+const _backlogSteps = [0, 10, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600];
+
+/// A slider over fixed steps. A value between two steps (set on the web, say)
+/// sits at the nearest one and keeps its own text until the slider moves.
+class _SteppedSlider extends StatelessWidget {
+  const _SteppedSlider({
+    required this.label,
+    required this.steps,
+    required this.value,
+    required this.text,
+    required this.onChanged,
+  });
+
+  final String label;
+  final List<int> steps;
+  final int value;
+  final String text;
+  final ValueChanged<int> onChanged;
+
+  int get _nearest {
+    var best = 0;
+    for (var i = 1; i < steps.length; i++) {
+      if ((steps[i] - value).abs() < (steps[best] - value).abs()) best = i;
+    }
+    return best;
+  }
+
+  @override
+  Widget build(BuildContext context) => _LabeledSlider(
+        label: label,
+        value: _nearest.toDouble(),
+        min: 0,
+        max: (steps.length - 1).toDouble(),
+        divisions: steps.length - 1,
+        text: text,
+        onChanged: (v) => onChanged(steps[v.round()]),
       );
 }
 
