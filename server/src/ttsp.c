@@ -70,10 +70,11 @@ int ttb_ttsp_write_msg(int fd, const uint8_t *msg, size_t n)
 
 int ttb_ttsp_read(ttb_ttsp_reader *r, const uint8_t **msg, size_t *msg_len, const char **why)
 {
-  /* drop the message returned last time */
-  memmove(r->buf, r->buf + r->used, r->len - r->used);
-  r->len -= r->used;
-  r->used = 0;
+  if (r->used > 0) { /* drop the message returned last time */
+    memmove(r->buf, r->buf + r->used, r->len - r->used);
+    r->len -= r->used;
+    r->used = 0;
+  }
   for (;;) {
     int k = ttb_ttsp_next(r->buf, r->len, TTB_TTSP_MAX_MSG, msg, msg_len, &r->used, why);
     if (k != 0)

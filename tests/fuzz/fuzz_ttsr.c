@@ -18,12 +18,12 @@
 #include "ttsp.h"
 #include "ttsr.h"
 
-#define CHECK(cond, what)                                                                          \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "property failed: %s\n", what);                                             \
-      abort();                                                                                     \
-    }                                                                                              \
+#define CHECK(cond, what)                             \
+  do {                                                \
+    if (!(cond)) {                                    \
+      fprintf(stderr, "property failed: %s\n", what); \
+      abort();                                        \
+    }                                                 \
   } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -29,6 +29,16 @@ static void end_writes(void)
 
 TestSuite(ttsp, .init = setup, .fini = teardown);
 
+static const uint8_t *m; /* the last message read, its length, the last reason */
+static size_t n;
+static const char *why;
+
+static int next(ttb_ttsp_reader *r)
+{
+  why = NULL;
+  return ttb_ttsp_read(r, &m, &n, &why);
+}
+
 Test(ttsp, reads_messages_in_order_also_across_pieces)
 {
   uint8_t pre[10];
@@ -41,18 +51,15 @@ Test(ttsp, reads_messages_in_order_also_across_pieces)
   end_writes();
 
   ttb_ttsp_reader r = TTB_TTSP_READER_INIT(fds[0]);
-  const uint8_t *m;
-  size_t n;
-  const char *why = NULL;
-  cr_assert_eq(ttb_ttsp_read(&r, &m, &n, &why), 1);
+  cr_assert_eq(next(&r), 1);
   cr_assert_eq(n, 3);
   cr_assert_arr_eq(m, "abc", 3);
-  cr_assert_eq(ttb_ttsp_read(&r, &m, &n, &why), 1);
+  cr_assert_eq(next(&r), 1);
   cr_assert_eq(n, 0);
-  cr_assert_eq(ttb_ttsp_read(&r, &m, &n, &why), 1);
+  cr_assert_eq(next(&r), 1);
   cr_assert_eq(n, 4);
   cr_assert_arr_eq(m, "xyz!", 4);
-  cr_assert_eq(ttb_ttsp_read(&r, &m, &n, &why), 0, "the end of the stream is 0");
+  cr_assert_eq(next(&r), 0, "the end of the stream is 0");
   ttb_ttsp_reader_free(&r);
 }
 
@@ -72,13 +79,10 @@ Test(ttsp, a_message_larger_than_the_first_buffer_grows_it)
   }
   end_writes();
   ttb_ttsp_reader r = TTB_TTSP_READER_INIT(fds[0]);
-  const uint8_t *m;
-  size_t n;
-  const char *why = NULL;
-  cr_assert_eq(ttb_ttsp_read(&r, &m, &n, &why), 1);
+  cr_assert_eq(next(&r), 1);
   cr_assert_eq(n, big);
   cr_assert_eq(memcmp(m, p, big), 0);
-  cr_assert_eq(ttb_ttsp_read(&r, &m, &n, &why), 0);
+  cr_assert_eq(next(&r), 0);
   ttb_ttsp_reader_free(&r);
   free(p);
   int st = 0;
@@ -94,10 +98,7 @@ Test(ttsp, a_stream_cut_in_a_message_is_its_end)
   put("12345", 5);
   end_writes();
   ttb_ttsp_reader r = TTB_TTSP_READER_INIT(fds[0]);
-  const uint8_t *m;
-  size_t n;
-  const char *why = NULL;
-  cr_assert_eq(ttb_ttsp_read(&r, &m, &n, &why), 0);
+  cr_assert_eq(next(&r), 0);
   ttb_ttsp_reader_free(&r);
 }
 
@@ -108,10 +109,7 @@ Test(ttsp, a_bad_prefix_or_a_message_too_long_is_an_error_with_a_reason)
   put(pre, k);
   end_writes();
   ttb_ttsp_reader r = TTB_TTSP_READER_INIT(fds[0]);
-  const uint8_t *m;
-  size_t n;
-  const char *why = NULL;
-  cr_assert_eq(ttb_ttsp_read(&r, &m, &n, &why), -1);
+  cr_assert_eq(next(&r), -1);
   cr_assert_str_eq(why, "message too long");
   ttb_ttsp_reader_free(&r);
 
@@ -121,8 +119,7 @@ Test(ttsp, a_bad_prefix_or_a_message_too_long_is_an_error_with_a_reason)
   cr_assert_eq(ttb_ttsp_write_all(p2[1], six, sizeof six), 0);
   close(p2[1]);
   ttb_ttsp_reader r2 = TTB_TTSP_READER_INIT(p2[0]);
-  why = NULL;
-  cr_assert_eq(ttb_ttsp_read(&r2, &m, &n, &why), -1);
+  cr_assert_eq(next(&r2), -1);
   cr_assert_str_eq(why, "length prefix longer than 5 bytes");
   ttb_ttsp_reader_free(&r2);
   close(p2[0]);
