@@ -375,9 +375,7 @@ static int on_logout(ttb_app *app, h2o_req_t *req)
     return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   if (!ttb_reply_bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return ttb_reply_error(
-        req, 401, "unauthorized",
-        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    return ttb_reply_refused(req, false);
   }
   ttb_svc_logout_async(app->svc, w->token, on_logout_done, w); /* forgets its cached answer too */
   return 0;                                                    /* answered by on_logout_done */
@@ -394,9 +392,7 @@ static void on_logout_done(void *arg, ttb_svc_status st)
     return;
   }
   if (st != TTB_SVC_OK) {
-    ttb_reply_error(
-        req, 401, "unauthorized",
-        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    ttb_reply_refused(req, false);
     return;
   }
   Ttboost__V1__LogoutResponse r = TTBOOST__V1__LOGOUT_RESPONSE__INIT;
@@ -467,13 +463,8 @@ static void on_tts_session(void *arg, ttb_svc_status st, const char *user, int64
   h2o_req_t *req = db_wait_end(w);
   if (req == NULL)
     ;
-  else if (st == TTB_SVC_FAILED)
-    ttb_reply_error(req, 503, "busy",
-                    "The server could not check the token right now. Try again shortly.");
   else if (st != TTB_SVC_OK)
-    ttb_reply_error(
-        req, 401, "unauthorized",
-        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    ttb_reply_refused(req, st == TTB_SVC_FAILED);
   else
     tts_go(app, req, token, who);
   sodium_memzero(token, sizeof token);
@@ -486,9 +477,7 @@ static int on_tts(ttb_app *app, h2o_req_t *req)
     return ttb_reply_error(req, 503, "busy", "The server is out of memory.");
   if (!ttb_reply_bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return ttb_reply_error(
-        req, 401, "unauthorized",
-        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    return ttb_reply_refused(req, false);
   }
   ttb_svc_session_async(app->svc, w->token, on_tts_session, w);
   return 0; /* answered by on_tts_session */
@@ -1985,8 +1974,7 @@ static int ws_go(ttb_app *app, h2o_req_t *req, ttb_svc_status st, const char *us
                  bool has_since, uint64_t since)
 {
   if (st == TTB_SVC_FAILED)
-    return ttb_reply_error(req, 503, "busy",
-                           "The server could not check the token right now. Try again shortly.");
+    return ttb_reply_refused(req, true);
   if (st != TTB_SVC_OK) {
     uint16_t code =
         st == TTB_SVC_EXPIRED || st == TTB_SVC_REVOKED ? TTB_WS_REVOKED : TTB_WS_UNAUTHORIZED;
@@ -2261,9 +2249,7 @@ static int on_me_tiktok(ttb_app *app, h2o_req_t *req, bool put)
   w->put = put;
   if (!ttb_reply_bearer(req, w->token, sizeof w->token)) {
     db_wait_end(w);
-    return ttb_reply_error(
-        req, 401, "unauthorized",
-        "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    return ttb_reply_refused(req, false);
   }
   ttb_svc_session_async(app->svc, w->token, on_me_tiktok_session, w);
   return 0; /* answered by on_me_tiktok_session (and on_me_tiktok_saved) */
@@ -2278,13 +2264,8 @@ static void on_me_tiktok_session(void *arg, ttb_svc_status st, const char *user,
   h2o_req_t *req = w->req;
   if (req == NULL || st != TTB_SVC_OK) {
     db_wait_end(w);
-    if (req && st == TTB_SVC_FAILED)
-      ttb_reply_error(req, 503, "busy",
-                      "The server could not check the token right now. Try again shortly.");
-    else if (req)
-      ttb_reply_error(
-          req, 401, "unauthorized",
-          "A valid ws_token is needed: Authorization: Bearer <ws_token> from /auth/login.");
+    if (req)
+      ttb_reply_refused(req, st == TTB_SVC_FAILED);
     return;
   }
   char handle[32];

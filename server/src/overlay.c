@@ -205,11 +205,8 @@ static void on_session(void *arg, ttb_svc_status st, const char *user, int64_t s
   h2o_req_t *req = o->req;
   if (req == NULL || st != TTB_SVC_OK) {
     op_end(o);
-    if (req && st == TTB_SVC_FAILED)
-      ttb_reply_error(req, 503, "busy",
-                      "The server could not check the token right now. Try again shortly.");
-    else if (req)
-      ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
+    if (req)
+      ttb_reply_refused(req, st == TTB_SVC_FAILED);
     return;
   }
   snprintf(o->user, sizeof o->user, "%s", user);

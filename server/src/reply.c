@@ -95,3 +95,11 @@ bool ttb_reply_bearer(h2o_req_t *req, char *out, size_t cap)
   out[v.len - 7] = '\0';
   return true;
 }
+
+int ttb_reply_refused(h2o_req_t *req, bool check_failed)
+{
+  if (check_failed)
+    return ttb_reply_error(req, 503, "busy",
+                           "The server could not check the token right now. Try again shortly.");
+  return ttb_reply_error(req, 401, "unauthorized", TTB_REPLY_UNAUTHORIZED);
+}

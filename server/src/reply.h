@@ -33,6 +33,11 @@ int ttb_reply_json(h2o_req_t *req, int status, char *js, size_t n, bool secret);
  * input). Returns 0, h2o's "handled". */
 int ttb_reply_error(h2o_req_t *req, int status, const char *code, const char *message);
 
+/* Answers a request whose token did not pass its session check: 503 "busy"
+ * when the check itself failed (check_failed: the database did not answer),
+ * else 401 "unauthorized" (TTB_REPLY_UNAUTHORIZED). Returns 0, h2o's "handled". */
+int ttb_reply_refused(h2o_req_t *req, bool check_failed);
+
 /* The token of req's "Authorization: Bearer <token>" into out[cap]; false
  * when there is none, it is empty or it does not fit. */
 bool ttb_reply_bearer(h2o_req_t *req, char *out, size_t cap);

@@ -328,22 +328,13 @@ static int serve_stdio(void)
   ttb_ttsp_reader rd = TTB_TTSP_READER_INIT(STDIN_FILENO);
   int rc = 0;
   for (;;) {
-    const uint8_t *msg;
-    size_t mlen;
+    Ttboost__Worker__TtsJob *j = NULL;
     const char *why = NULL;
-    int r = ttb_ttsp_read(&rd, &msg, &mlen, &why);
+    int r = ttb_ttsp_read_job(&rd, &j, NULL, NULL, &why);
     if (r == 0)
       break; /* the server went away */
     if (r < 0) {
       fprintf(stderr, "ttboost-tts-worker: bad input: %s\n", why);
-      rc = 1;
-      break;
-    }
-    Ttboost__Worker__TtsJob *j = ttboost__worker__tts_job__unpack(NULL, mlen, msg);
-    if (j == NULL || j->job_id == 0) {
-      fprintf(stderr, "ttboost-tts-worker: bad job\n");
-      if (j != NULL)
-        ttboost__worker__tts_job__free_unpacked(j, NULL);
       rc = 1;
       break;
     }

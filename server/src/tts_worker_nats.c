@@ -547,22 +547,15 @@ int ttb_tw_relay(const ttb_tw_opts *o)
   ttb_ttsp_reader rd = TTB_TTSP_READER_INIT(STDIN_FILENO);
   int rc = 0;
   for (;;) {
+    Ttboost__Worker__TtsJob *j = NULL;
     const uint8_t *msg;
     size_t mlen;
     const char *why = NULL;
-    int r = ttb_ttsp_read(&rd, &msg, &mlen, &why);
+    int r = ttb_ttsp_read_job(&rd, &j, &msg, &mlen, &why);
     if (r == 0)
       break; /* the server went away */
     if (r < 0) {
       logf_("bad input: %s", why);
-      rc = 1;
-      break;
-    }
-    Ttboost__Worker__TtsJob *j = ttboost__worker__tts_job__unpack(NULL, mlen, msg);
-    if (j == NULL || j->job_id == 0) {
-      logf_("bad job");
-      if (j != NULL)
-        ttboost__worker__tts_job__free_unpacked(j, NULL);
       rc = 1;
       break;
     }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ttboost/worker/tts_worker.pb-c.h"
+
 int ttb_ttsp_next(const uint8_t *buf, size_t len, size_t max, const uint8_t **msg, size_t *msg_len,
                   size_t *used, const char **why)
 {
@@ -100,6 +102,29 @@ int ttb_ttsp_read(ttb_ttsp_reader *r, const uint8_t **msg, size_t *msg_len, cons
       return 0;
     r->len += (size_t)n;
   }
+}
+
+int ttb_ttsp_read_job(ttb_ttsp_reader *r, Ttboost__Worker__TtsJob **job, const uint8_t **raw,
+                      size_t *raw_len, const char **why)
+{
+  const uint8_t *msg;
+  size_t len;
+  int k = ttb_ttsp_read(r, &msg, &len, why);
+  if (k <= 0)
+    return k;
+  Ttboost__Worker__TtsJob *j = ttboost__worker__tts_job__unpack(NULL, len, msg);
+  if (j == NULL || j->job_id == 0) {
+    if (j != NULL)
+      ttboost__worker__tts_job__free_unpacked(j, NULL);
+    *why = "a malformed job";
+    return -1;
+  }
+  *job = j;
+  if (raw != NULL) {
+    *raw = msg;
+    *raw_len = len;
+  }
+  return 1;
 }
 
 void ttb_ttsp_reader_free(ttb_ttsp_reader *r)

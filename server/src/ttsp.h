@@ -41,6 +41,13 @@ typedef struct {
  * the middle of a message); -1 with *why set on a malformed stream, a read error
  * or no memory. */
 int ttb_ttsp_read(ttb_ttsp_reader *r, const uint8_t **msg, size_t *msg_len, const char **why);
+/* Reads the next job (a TtsJob with a job id): 1 with *job (the caller frees it
+ * with ttboost__worker__tts_job__free_unpacked) and, when raw is not NULL, its
+ * encoded bytes in *raw, *raw_len (valid until the next read); 0 when the
+ * stream ended; -1 with *why set on a malformed stream or job. */
+struct Ttboost__Worker__TtsJob;
+int ttb_ttsp_read_job(ttb_ttsp_reader *r, struct Ttboost__Worker__TtsJob **job, const uint8_t **raw,
+                      size_t *raw_len, const char **why);
 /* Frees the reader's buffer (not its descriptor). */
 void ttb_ttsp_reader_free(ttb_ttsp_reader *r);
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ttboost/worker/tts_worker.pb-c.h"
 #include "ttsp.h"
 
 static int fds[2];
@@ -123,4 +124,39 @@ Test(ttsp, a_bad_prefix_or_a_message_too_long_is_an_error_with_a_reason)
   cr_assert_str_eq(why, "length prefix longer than 5 bytes");
   ttb_ttsp_reader_free(&r2);
   close(p2[0]);
+}
+
+static void put_job(uint64_t job_id, const char *text)
+{
+  Ttboost__Worker__TtsJob j = TTBOOST__WORKER__TTS_JOB__INIT;
+  j.job_id = job_id;
+  j.text = (char *)text;
+  uint8_t buf[256];
+  size_t len = ttboost__worker__tts_job__get_packed_size(&j);
+  cr_assert_leq(len, sizeof buf);
+  ttboost__worker__tts_job__pack(&j, buf);
+  cr_assert_eq(ttb_ttsp_write_msg(fds[1], buf, len), 0);
+}
+
+Test(ttsp, jobs_are_read_with_their_bytes_and_a_job_without_an_id_is_refused)
+{
+  put_job(42, "hello");
+  put_job(0, "no id");
+  end_writes();
+  ttb_ttsp_reader r = TTB_TTSP_READER_INIT(fds[0]);
+  Ttboost__Worker__TtsJob *j = NULL;
+  const uint8_t *raw = NULL;
+  size_t raw_len = 0;
+  why = NULL;
+  cr_assert_eq(ttb_ttsp_read_job(&r, &j, &raw, &raw_len, &why), 1);
+  cr_assert_eq(j->job_id, 42);
+  cr_assert_str_eq(j->text, "hello");
+  Ttboost__Worker__TtsJob *again = ttboost__worker__tts_job__unpack(NULL, raw_len, raw);
+  cr_assert_not_null(again, "the raw bytes are the job's");
+  cr_assert_eq(again->job_id, 42);
+  ttboost__worker__tts_job__free_unpacked(again, NULL);
+  ttboost__worker__tts_job__free_unpacked(j, NULL);
+  cr_assert_eq(ttb_ttsp_read_job(&r, &j, NULL, NULL, &why), -1);
+  cr_assert_str_eq(why, "a malformed job");
+  ttb_ttsp_reader_free(&r);
 }
