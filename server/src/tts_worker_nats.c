@@ -62,12 +62,6 @@ static void sleep_ms(uint32_t ms)
     ;
 }
 
-/* One message, framed, on stdout. */
-static int write_framed(const uint8_t *msg, size_t n)
-{
-  return ttb_ttsp_write_msg(STDOUT_FILENO, msg, n);
-}
-
 /* ------------------------------------------------------------ connection */
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -268,7 +262,7 @@ static int serve_engine(const ttb_tw_opts *o)
     free(h.b);
     return 1;
   }
-  if (o->child && write_framed(h.b, h.n) != 0)
+  if (o->child && ttb_ttsp_write_msg(STDOUT_FILENO, h.b, h.n) != 0)
     return 1;
   char hello_subject[256];
   snprintf(hello_subject, sizeof hello_subject, "%s" TTB_TTSR_HELLO_SUFFIX, o->subject);
@@ -422,7 +416,7 @@ static int relay_hello(const ttb_tw_opts *o, natsConnection *nc)
       const uint8_t *d = (const uint8_t *)natsMsg_GetData(r);
       int n = natsMsg_GetDataLength(r);
       bool ok = n > 0 && ttb_ttsr_check_hello(d, (size_t)n) == 0;
-      int rc = ok ? write_framed(d, (size_t)n) : 0;
+      int rc = ok ? ttb_ttsp_write_msg(STDOUT_FILENO, d, (size_t)n) : 0;
       natsMsg_Destroy(r);
       if (ok)
         return rc; /* -1: stdout is gone */
@@ -503,7 +497,7 @@ static int relay_job(const ttb_tw_opts *o, natsConnection *nc, const uint8_t *jo
         fail = bad ? bad : "a malformed message from the speech worker";
         break;
       }
-      int wrc = write_framed(d, (size_t)n);
+      int wrc = ttb_ttsp_write_msg(STDOUT_FILENO, d, (size_t)n);
       natsMsg_Destroy(m);
       if (wrc != 0) {
         natsSubscription_Destroy(sub);

@@ -332,9 +332,11 @@ Test(limits, a_locked_database_stalls_no_socket, .timeout = 120)
   cr_expect(strncmp(lresp, "HTTP/1.1 503", 12) == 0 || strncmp(lresp, "HTTP/1.1 200", 12) == 0,
             "%s", lresp);
   close(lfd);
-  int st;
-  while (waitpid(locker, &st, WNOHANG) == 0)
+  int st = 0;
+  pid_t waited;
+  while ((waited = waitpid(locker, &st, WNOHANG)) == 0)
     answer_pings(&w1, &w2);
+  cr_assert_eq(waited, locker, "the locker could not be waited for");
   close(out[0]);
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the locker failed");
 
